@@ -1,0 +1,89 @@
+// swift-tools-version: 6.0
+// Craft: codebook-anchored vision adaptation (CRAFT, arXiv 2602.19449) as a plugin-based framework.
+// Layout and module dependency direction: ../shared/DESIGN.md sections 1-2 and docs/architecture.md.
+import PackageDescription
+
+let package = Package(
+    name: "Craft",
+    platforms: [.macOS(.v14)],
+    products: [
+        .library(name: "TensorCore", targets: ["TensorCore"]),
+        .library(name: "SafeTensors", targets: ["SafeTensors"]),
+        .library(name: "CraftCore", targets: ["CraftCore"]),
+        .library(name: "CraftBundles", targets: ["CraftBundles"]),
+        .library(name: "CraftRegistry", targets: ["CraftRegistry"]),
+        .library(name: "CraftCLI", targets: ["CraftCLI"]),
+        .executable(name: "craft", targets: ["craft"]),
+        .executable(name: "craft-registry", targets: ["craft-registry"]),
+        .executable(name: "craft-bench", targets: ["CraftBench"]),
+        .plugin(name: "CraftPack", targets: ["CraftPack"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/apple/swift-numerics", from: "1.1.1"),
+    ],
+    targets: [
+        // C libraries: each is imported by exactly one Swift module.
+        .systemLibrary(
+            name: "CBLAS", path: "Sources/CBLAS", pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(
+            name: "CArchive", path: "Sources/CArchive", pkgConfig: "libarchive",
+            providers: [.apt(["libarchive-dev"])]),
+
+        // Numeric side.
+        .target(name: "TensorCore", dependencies: ["CBLAS"]),
+        .target(name: "SafeTensors"),
+        .target(
+            name: "CraftCore",
+            dependencies: [
+                "TensorCore", "SafeTensors",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]),
+
+        // Packaging side.
+        .target(
+            name: "CraftBundles",
+            dependencies: [
+                "CArchive", "CraftCore", "SafeTensors",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]),
+        .target(
+            name: "CraftRegistry",
+            dependencies: [
+                "CraftBundles", "CraftCore",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]),
+
+        // Command logic as a library; thin executables.
+        .target(
+            name: "CraftCLI",
+            dependencies: [
+                "TensorCore", "SafeTensors", "CraftCore", "CraftBundles", "CraftRegistry",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+        .executableTarget(name: "craft", dependencies: ["CraftCLI"]),
+        .executableTarget(name: "craft-registry", dependencies: ["CraftCLI"]),
+        .executableTarget(
+            name: "CraftBench", dependencies: ["TensorCore", "CraftCore"], path: "Benchmarks/CraftBench"),
+
+        .plugin(
+            name: "CraftPack",
+            capability: .command(
+                intent: .custom(verb: "craft-pack", description: "Pack Craft bundle directories into .craft files"),
+                permissions: [.writeToPackageDirectory(reason: "Writes the packed .craft bundles")]),
+            dependencies: ["craft-registry"]),
+
+        // Tests: one target per module plus shared support.
+        .target(
+            name: "TestSupport", dependencies: [.product(name: "Numerics", package: "swift-numerics"), "TensorCore"],
+            path: "Tests/TestSupport"),
+        .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "TestSupport"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "SafeTensorsTests", dependencies: ["SafeTensors", "TestSupport"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "CraftCoreTests", dependencies: ["CraftCore", "TestSupport"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "CraftBundlesTests", dependencies: ["CraftBundles", "TestSupport"]),
+        .testTarget(name: "CraftRegistryTests", dependencies: ["CraftRegistry", "TestSupport"]),
+        .testTarget(name: "CraftCLITests", dependencies: ["CraftCLI", "TestSupport"]),
+    ]
+)

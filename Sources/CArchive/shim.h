@@ -1,0 +1,3 @@
+// libarchive; imported only by CraftBundles (Sources/CraftBundles/Archive/).
+#include <archive.h>
+#include <archive_entry.h>

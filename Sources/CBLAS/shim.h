@@ -1,0 +1,2 @@
+// OpenBLAS's CBLAS interface; imported only by TensorCore (Sources/TensorCore/BLAS.swift).
+#include <cblas.h>

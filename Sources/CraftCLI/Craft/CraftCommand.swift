@@ -1,0 +1,16 @@
+import ArgumentParser
+
+/// The `craft` tool: run, evaluate and train encoders and backends (DESIGN.md section 9).
+public struct CraftCommand: ParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "craft",
+        abstract: "Run, evaluate and fine-tune codebook-anchored vision encoders and language backends.",
+        discussion: """
+            Examples:
+              craft codebook registry/encoders/base/codebook.safetensors
+              craft codebook CODEBOOK.safetensors --tensor codebook --metric cosine --json
+            """,
+        subcommands: [])
+
+    public init() {}
+}

@@ -1,0 +1,42 @@
+import ArgumentParser
+import CraftCore
+import Foundation
+
+/// Runs a root command the way both executables do.
+///
+/// Parsing problems (unknown option, failed `validate()`) are reported by argument-parser with the
+/// usage text and exit 64; `--help` exits 0. Errors thrown while running print one sentence to stderr,
+/// prefixed `error:`, and exit with the status of their ``ErrorCategory`` (``ExitStatus``).
+public func runCommandLine<Root: ParsableCommand>(
+    _ root: Root.Type, arguments: [String] = Array(CommandLine.arguments.dropFirst())
+) -> Never {
+    var command: ParsableCommand
+    do {
+        command = try root.parseAsRoot(arguments)
+    } catch {
+        root.exit(withError: error)
+    }
+    do {
+        try command.run()
+        exit(ExitStatus.success.rawValue)
+    } catch let code as ExitCode {
+        exit(code.rawValue)
+    } catch let clean as CleanExit {
+        root.exit(withError: clean)
+    } catch {
+        let text = (error as? LocalizedError)?.errorDescription ?? String(describing: error)
+        FileHandle.standardError.write(Data(("error: " + text + "\n").utf8))
+        exit(ExitStatus(for: error).rawValue)
+    }
+}
+
+/// An error raised by command logic itself, with the category (and so the exit status) it maps to.
+public struct CommandError: Error, LocalizedError, CategorizedError {
+    public var category: ErrorCategory
+    public var message: String
+    public init(_ category: ErrorCategory, _ message: String) {
+        self.category = category
+        self.message = message
+    }
+    public var errorDescription: String? { message }
+}

@@ -1,0 +1,22 @@
+/// How a failure is classified for callers and for the command-line exit codes
+/// (DESIGN.md section 9: 2 not found, 3 incompatible pair, 4 integrity or signature failure, 64 usage).
+///
+/// Every module's error type above `CraftCore` conforms to ``CategorizedError`` so the tools can map
+/// any error to its documented exit code without knowing each module.
+public enum ErrorCategory: String, Sendable, Codable {
+    /// A named thing (bundle, version, file, tensor, runtime) does not exist.
+    case notFound = "not-found"
+    /// An encoder and a backend cannot be wired together.
+    case incompatible
+    /// A file is corrupt, malformed, tampered with, or its signature does not verify.
+    case integrity
+    /// The caller asked for something impossible (bad reference, bad option value).
+    case usage
+    /// Anything else (I/O, internal).
+    case other
+}
+
+/// An error that knows its ``ErrorCategory``.
+public protocol CategorizedError: Error {
+    var category: ErrorCategory { get }
+}

@@ -1,0 +1,1 @@
+// SafeTensors: reading (memory-mapped, lazy) and writing the safetensors format, validated by its rules.

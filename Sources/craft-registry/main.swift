@@ -1,0 +1,3 @@
+import CraftCLI
+
+runCommandLine(RegistryCommand.self)
