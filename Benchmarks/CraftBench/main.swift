@@ -1,3 +1,17 @@
 // craft-bench: benchmarks comparing Craft's kernels with peers measured in the same run.
 // Results and the commands that reproduce them: docs/benchmarks.md.
-print("craft-bench: no benchmarks yet")
+//
+//   craft-bench quantize [options]   nearest-code search against faiss IndexFlatL2 (QuantizeBenchmark.swift)
+//   craft-bench layers [options]     Linear and transformer block vs PyTorch CPU (LayerBenchmark.swift)
+import Foundation
+
+let arguments = Array(CommandLine.arguments.dropFirst())
+switch arguments.first {
+case "quantize":
+    try QuantizeBenchmark.run(arguments: Array(arguments.dropFirst()))
+case "layers":
+    try LayerBenchmark.run(arguments: Array(arguments.dropFirst()))
+default:
+    print("usage: craft-bench quantize|layers [options]   (see docs/benchmarks.md)")
+    exit(64)
+}
