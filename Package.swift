@@ -12,6 +12,8 @@ let package = Package(
         .library(name: "CraftCore", targets: ["CraftCore"]),
         .library(name: "CraftBundles", targets: ["CraftBundles"]),
         .library(name: "CraftRegistry", targets: ["CraftRegistry"]),
+        .library(name: "CraftImaging", targets: ["CraftImaging"]),
+        .library(name: "CraftModels", targets: ["CraftModels"]),
         .library(name: "CraftCLI", targets: ["CraftCLI"]),
         .executable(name: "craft", targets: ["craft"]),
         .executable(name: "craft-registry", targets: ["craft-registry"]),
@@ -31,6 +33,12 @@ let package = Package(
         .systemLibrary(
             name: "CArchive", path: "Sources/CArchive", pkgConfig: "libarchive",
             providers: [.apt(["libarchive-dev"])]),
+        .systemLibrary(
+            name: "CPNG", path: "Sources/CPNG", pkgConfig: "libpng",
+            providers: [.apt(["libpng-dev"])]),
+        .systemLibrary(
+            name: "CJPEG", path: "Sources/CJPEG", pkgConfig: "libjpeg",
+            providers: [.apt(["libjpeg-dev"])]),
 
         // Numeric side.
         .target(name: "TensorCore", dependencies: ["CBLAS"]),
@@ -41,6 +49,8 @@ let package = Package(
                 "TensorCore", "SafeTensors",
                 .product(name: "Crypto", package: "swift-crypto"),
             ]),
+        .target(name: "CraftImaging", dependencies: ["CPNG", "CJPEG"]),
+        .target(name: "CraftModels", dependencies: ["TensorCore", "SafeTensors", "CraftCore", "CraftImaging"]),
 
         // Packaging side.
         .target(
@@ -61,6 +71,7 @@ let package = Package(
             name: "CraftCLI",
             dependencies: [
                 "TensorCore", "SafeTensors", "CraftCore", "CraftBundles", "CraftRegistry",
+                "CraftImaging", "CraftModels",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(name: "craft", dependencies: ["CraftCLI"]),
@@ -82,6 +93,8 @@ let package = Package(
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "SafeTensorsTests", dependencies: ["SafeTensors", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "CraftCoreTests", dependencies: ["CraftCore", "TestSupport"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "CraftImagingTests", dependencies: ["CraftImaging", "TestSupport"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "CraftModelsTests", dependencies: ["CraftModels", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "CraftBundlesTests", dependencies: ["CraftBundles", "TestSupport"]),
         .testTarget(name: "CraftRegistryTests", dependencies: ["CraftRegistry", "TestSupport"]),
         .testTarget(name: "CraftCLITests", dependencies: ["CraftCLI", "TestSupport"]),

@@ -1,0 +1,2 @@
+// libpng; imported only by CraftImaging (Sources/CraftImaging/PNG.swift).
+#include <png.h>

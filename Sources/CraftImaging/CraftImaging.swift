@@ -1,0 +1,1 @@
+// CraftImaging: decoding PNG and JPEG images (libpng, libjpeg-turbo) and resizing them.

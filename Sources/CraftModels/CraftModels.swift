@@ -1,0 +1,1 @@
+// CraftModels: model runtimes (SigLIP-VQ, Llama, GPT-2) and tokenizers.
