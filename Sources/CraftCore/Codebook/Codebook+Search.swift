@@ -1,0 +1,274 @@
+// Exact nearest-code search: blocked GEMM (OpenBLAS `cblas_sgemm`) with a fused SIMD argmin, the
+// same decomposition faiss uses in `exhaustive_L2sqr_blas` (distances as ‖c‖² − 2x·c, with ‖x‖²
+// added only where a distance is reported), blocked so the N×K score matrix is never materialised.
+import Dispatch
+import TensorCore
+
+/// Block sizes of the nearest-code search.
+///
+/// A query block of `queries` rows is multiplied with a code block of `codes` rows into a
+/// `queries × codes` score tile that stays in cache while its argmin is taken. The results do not
+/// depend on the block sizes or the thread count except in exact float ties between blocks, which
+/// always resolve to the lowest index anyway.
+public struct SearchBlocking: Sendable, Equatable {
+    /// Rows of features per block (the unit of work a thread takes).
+    public var queries: Int
+    /// Code vectors per block.
+    public var codes: Int
+
+    /// Creates block sizes; values below 1 are treated as 1.
+    public init(queries: Int = 256, codes: Int = 1024) {
+        self.queries = max(1, queries)
+        self.codes = max(1, codes)
+    }
+}
+
+extension Codebook {
+    /// Quantizes `count` feature vectors: at each residual level, the nearest code to what the
+    /// previous levels left; lowest index wins ties.
+    ///
+    /// For `l2` the search minimises `‖r − c‖²`. For `cosine` each feature is L2-normalised first
+    /// (a zero feature stays zero, so every code ties and code 0 is chosen) and searched against the
+    /// L2-normalised codes, which ranks by cosine similarity; `quantized` then holds normalised codes.
+    /// Level `l` searches the residual `r_l = x − (c_0 + … + c_{l−1})`.
+    ///
+    /// The work is split into query blocks of ``SearchBlocking/queries`` rows, shared by `threads`
+    /// worker threads; each block runs single-threaded OpenBLAS GEMMs against code blocks and a SIMD
+    /// argmin over each score tile. OpenBLAS is switched to one thread for the duration of the call
+    /// and restored afterwards. Results are identical for every thread count.
+    ///
+    /// - Parameters:
+    ///   - features: `count·dimension` values, row-major `[count][dimension]`.
+    ///   - count: the number of rows N.
+    ///   - threads: worker threads (at least 1).
+    ///   - blocking: block sizes (tuning only; results do not depend on them).
+    /// - Throws: ``CraftCoreError`` (`invalidFeatures`) when the size is not `count·dimension`, a value
+    ///   is NaN or infinite, or a distance overflows Float32 (each message names the row).
+    public func quantize(
+        _ features: [Float], count: Int, threads: Int = 1, blocking: SearchBlocking = SearchBlocking()
+    ) throws -> Quantization {
+        let (expected, overflow) = count.multipliedReportingOverflow(by: dimension)
+        guard count >= 0, !overflow, features.count == expected else {
+            throw CraftCoreError(
+                .invalidFeatures,
+                "\(features.count) feature values cannot be read as \(count) rows of dimension \(dimension); pass features shaped [N][\(dimension)]")
+        }
+        if let bad = features.firstIndex(where: { !$0.isFinite }) {
+            throw CraftCoreError(
+                .invalidFeatures,
+                "feature row \(bad / dimension), component \(bad % dimension) is \(features[bad]); features must be finite")
+        }
+        var codes = [Int32](repeating: 0, count: count * depth)
+        var quantized = [Float](repeating: 0, count: count * dimension)
+        var residualNorms = [Float](repeating: 0, count: count)
+        var distances = [Float](repeating: 0, count: count * depth)
+        if count > 0 {
+            let blockRows = blocking.queries
+            let blockCount = (count + blockRows - 1) / blockRows
+            let workers = max(1, min(threads, blockCount))
+            let savedThreads = BLAS.threadCount
+            if savedThreads != 1 { BLAS.threadCount = 1 }
+            defer { if savedThreads != 1 { BLAS.threadCount = savedThreads } }
+            features.withUnsafeBufferPointer { input in
+                codes.withUnsafeMutableBufferPointer { codesOut in
+                    quantized.withUnsafeMutableBufferPointer { quantizedOut in
+                        residualNorms.withUnsafeMutableBufferPointer { normsOut in
+                            distances.withUnsafeMutableBufferPointer { distancesOut in
+                                let job = SearchJob(
+                                    input: input.baseAddress!, codes: codesOut.baseAddress!,
+                                    quantized: quantizedOut.baseAddress!, residualNorms: normsOut.baseAddress!,
+                                    distances: distancesOut.baseAddress!)
+                                let run: @Sendable (Int) -> Void = { worker in
+                                    var workspace = SearchWorkspace(
+                                        queries: blockRows, codes: min(blocking.codes, entries), dimension: dimension)
+                                    var block = worker
+                                    while block < blockCount {
+                                        let start = block * blockRows
+                                        searchBlock(
+                                            rows: start..<min(count, start + blockRows), job: job,
+                                            workspace: &workspace, codeBlock: min(blocking.codes, entries))
+                                        block += workers
+                                    }
+                                    workspace.deallocate()
+                                }
+                                if workers == 1 {
+                                    run(0)
+                                } else {
+                                    DispatchQueue.concurrentPerform(iterations: workers) { run($0) }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        if let bad = distances.firstIndex(where: { !$0.isFinite }) {
+            throw CraftCoreError(
+                .invalidFeatures,
+                "the distance of feature row \(bad / depth) to its code overflows Float32 at level \(bad % depth); scale the features down")
+        }
+        return Quantization(
+            count: count, depth: depth, dimension: dimension, codes: codes, quantized: quantized,
+            residualNorms: residualNorms, squaredDistances: distances)
+    }
+
+    /// Quantizes one block of rows: every level, every code block, fused argmin.
+    private func searchBlock(
+        rows: Range<Int>, job: SearchJob, workspace: inout SearchWorkspace, codeBlock: Int
+    ) {
+        let rowCount = rows.count
+        let inputs = workspace.inputs, residual = workspace.residual, tile = workspace.tile
+        let best = workspace.best, bestIndex = workspace.bestIndex, residualSquares = workspace.residualSquares
+        let d = dimension
+        inputs.update(from: job.input + rows.lowerBound * d, count: rowCount * d)
+        if metric == .cosine {
+            for row in 0..<rowCount {
+                let pointer = inputs + row * d
+                let norm = Codebook.squaredNorm(pointer, count: d).squareRoot()
+                if norm > 0 { for component in 0..<d { pointer[component] /= norm } }
+            }
+        }
+        residual.update(from: inputs, count: rowCount * d)
+        let quantizedRows = job.quantized + rows.lowerBound * d
+        searchValues.withUnsafeBufferPointer { table in
+            squaredNorms.withUnsafeBufferPointer { norms in
+                for level in 0..<depth {
+                    for row in 0..<rowCount {
+                        best[row] = .infinity
+                        bestIndex[row] = 0
+                        residualSquares[row] = Codebook.squaredNorm(residual + row * d, count: d)
+                    }
+                    var codeStart = 0
+                    while codeStart < entries {
+                        let codeCount = min(codeBlock, entries - codeStart)
+                        let levelOffset = level * entries + codeStart
+                        BLAS.sgemm(
+                            transposeA: .none, transposeB: .transposed, m: rowCount, n: codeCount, k: d,
+                            alpha: -2, a: residual, lda: d, b: table.baseAddress! + levelOffset * d, ldb: d,
+                            beta: 0, c: tile, ldc: codeCount)
+                        let blockNorms = norms.baseAddress! + levelOffset
+                        for row in 0..<rowCount {
+                            let scores = UnsafePointer(tile + row * codeCount)
+                            let minimum = NearestCode.minimum(scores, blockNorms, count: codeCount)
+                            if minimum < best[row] {
+                                best[row] = minimum
+                                bestIndex[row] = codeStart + NearestCode.firstIndex(
+                                    of: minimum, scores, blockNorms, count: codeCount)
+                            }
+                        }
+                        codeStart += codeCount
+                    }
+                    for row in 0..<rowCount {
+                        let global = rows.lowerBound + row
+                        let code = bestIndex[row]
+                        job.codes[global * depth + level] = Int32(code)
+                        job.distances[global * depth + level] = residualSquares[row] + best[row]
+                        let vector = table.baseAddress! + (level * entries + code) * d
+                        let target = quantizedRows + row * d
+                        let remainder = residual + row * d
+                        for component in 0..<d {
+                            target[component] += vector[component]
+                            remainder[component] -= vector[component]
+                        }
+                    }
+                }
+            }
+        }
+        for row in 0..<rowCount {
+            var sum: Float = 0
+            let input = inputs + row * d, target = quantizedRows + row * d
+            for component in 0..<d {
+                let difference = input[component] - target[component]
+                sum += difference * difference
+            }
+            job.residualNorms[rows.lowerBound + row] = sum.squareRoot()
+        }
+    }
+}
+
+/// Output pointers shared by the worker threads; each block writes only its own rows.
+private struct SearchJob: @unchecked Sendable {
+    let input: UnsafePointer<Float>
+    let codes: UnsafeMutablePointer<Int32>
+    let quantized: UnsafeMutablePointer<Float>
+    let residualNorms: UnsafeMutablePointer<Float>
+    let distances: UnsafeMutablePointer<Float>
+}
+
+/// One worker's scratch memory: the score tile and the block's residuals.
+private struct SearchWorkspace {
+    let inputs: UnsafeMutablePointer<Float>
+    let residual: UnsafeMutablePointer<Float>
+    let tile: UnsafeMutablePointer<Float>
+    let best: UnsafeMutablePointer<Float>
+    let bestIndex: UnsafeMutablePointer<Int>
+    let residualSquares: UnsafeMutablePointer<Float>
+
+    init(queries: Int, codes: Int, dimension: Int) {
+        inputs = .allocate(capacity: queries * dimension)
+        residual = .allocate(capacity: queries * dimension)
+        tile = .allocate(capacity: queries * codes)
+        best = .allocate(capacity: queries)
+        bestIndex = .allocate(capacity: queries)
+        residualSquares = .allocate(capacity: queries)
+    }
+
+    func deallocate() {
+        inputs.deallocate()
+        residual.deallocate()
+        tile.deallocate()
+        best.deallocate()
+        bestIndex.deallocate()
+        residualSquares.deallocate()
+    }
+}
+
+/// The argmin over one row of a score tile: `scores[j] + norms[j]` for `j < count`.
+enum NearestCode {
+    /// The minimum of `scores[j] + norms[j]` (+infinity when every value is NaN).
+    @inline(__always)
+    static func minimum(_ scores: UnsafePointer<Float>, _ norms: UnsafePointer<Float>, count: Int) -> Float {
+        let rawScores = UnsafeRawPointer(scores), rawNorms = UnsafeRawPointer(norms)
+        var lanes0 = SIMD16<Float>(repeating: .infinity), lanes1 = lanes0
+        var index = 0
+        let stride = MemoryLayout<SIMD16<Float>>.size
+        while index + 32 <= count {
+            let offset = index * 4
+            let a = rawScores.loadUnaligned(fromByteOffset: offset, as: SIMD16<Float>.self)
+                + rawNorms.loadUnaligned(fromByteOffset: offset, as: SIMD16<Float>.self)
+            let b = rawScores.loadUnaligned(fromByteOffset: offset + stride, as: SIMD16<Float>.self)
+                + rawNorms.loadUnaligned(fromByteOffset: offset + stride, as: SIMD16<Float>.self)
+            lanes0 = pointwiseMin(lanes0, a)
+            lanes1 = pointwiseMin(lanes1, b)
+            index += 32
+        }
+        var result = pointwiseMin(lanes0, lanes1).min()
+        while index < count {
+            let value = scores[index] + norms[index]
+            if value < result { result = value }
+            index += 1
+        }
+        return result
+    }
+
+    /// The first `j` with `scores[j] + norms[j] == value` (0 when there is none).
+    @inline(__always)
+    static func firstIndex(
+        of value: Float, _ scores: UnsafePointer<Float>, _ norms: UnsafePointer<Float>, count: Int
+    ) -> Int {
+        let rawScores = UnsafeRawPointer(scores), rawNorms = UnsafeRawPointer(norms)
+        let target = SIMD16<Float>(repeating: value)
+        var index = 0
+        while index + 16 <= count {
+            let lanes = rawScores.loadUnaligned(fromByteOffset: index * 4, as: SIMD16<Float>.self)
+                + rawNorms.loadUnaligned(fromByteOffset: index * 4, as: SIMD16<Float>.self)
+            if any(lanes .== target) { break }
+            index += 16
+        }
+        while index < count {
+            if scores[index] + norms[index] == value { return index }
+            index += 1
+        }
+        return 0
+    }
+}
