@@ -1,0 +1,306 @@
+// A small strict JSON (RFC 8259) parser for safetensors headers and shard indexes.
+//
+// Foundation's JSONSerialization silently keeps one of two duplicate keys; the format forbids
+// duplicate tensor names, so headers are parsed here, keeping every key in order. Nesting depth is
+// capped so hostile input cannot exhaust the stack.
+
+/// A parsed JSON value; objects keep their keys in file order, duplicates included.
+enum JSONValue: Sendable {
+    case object([(key: String, value: JSONValue)])
+    case array([JSONValue])
+    case string(String)
+    /// The number's literal text, validated against the JSON grammar.
+    case number(String)
+    case bool(Bool)
+    case null
+
+    /// A short name of the value's kind for error messages.
+    var kindName: String {
+        switch self {
+        case .object: "an object"
+        case .array: "an array"
+        case .string: "a string"
+        case .number: "a number"
+        case .bool: "a boolean"
+        case .null: "null"
+        }
+    }
+}
+
+/// Why a JSON text failed to parse, with the byte offset where it did.
+struct JSONParseError: Error, Sendable {
+    let reason: String
+    let offset: Int
+}
+
+struct JSONParser {
+    static let maximumDepth = 64
+
+    private let bytes: [UInt8]
+    private var position = 0
+
+    private init(bytes: [UInt8]) { self.bytes = bytes }
+
+    /// Parses one JSON value filling `bytes`, allowing surrounding whitespace.
+    static func parse(_ bytes: [UInt8]) throws(JSONParseError) -> JSONValue {
+        var parser = JSONParser(bytes: bytes)
+        parser.skipWhitespace()
+        let value = try parser.parseValue(depth: 0)
+        parser.skipWhitespace()
+        if parser.position != bytes.count {
+            throw JSONParseError(reason: "unexpected text after the JSON value", offset: parser.position)
+        }
+        return value
+    }
+
+    private mutating func skipWhitespace() {
+        while position < bytes.count {
+            switch bytes[position] {
+            case 0x20, 0x09, 0x0A, 0x0D: position += 1
+            default: return
+            }
+        }
+    }
+
+    private func fail(_ reason: String) -> JSONParseError {
+        JSONParseError(reason: reason, offset: position)
+    }
+
+    private mutating func parseValue(depth: Int) throws(JSONParseError) -> JSONValue {
+        guard position < bytes.count else { throw fail("unexpected end of JSON") }
+        switch bytes[position] {
+        case UInt8(ascii: "{"):
+            guard depth < Self.maximumDepth else { throw fail("JSON nested deeper than \(Self.maximumDepth) levels") }
+            return try parseObject(depth: depth + 1)
+        case UInt8(ascii: "["):
+            guard depth < Self.maximumDepth else { throw fail("JSON nested deeper than \(Self.maximumDepth) levels") }
+            return try parseArray(depth: depth + 1)
+        case UInt8(ascii: "\""):
+            return .string(try parseString())
+        case UInt8(ascii: "t"):
+            try expectLiteral("true")
+            return .bool(true)
+        case UInt8(ascii: "f"):
+            try expectLiteral("false")
+            return .bool(false)
+        case UInt8(ascii: "n"):
+            try expectLiteral("null")
+            return .null
+        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+            return .number(try parseNumber())
+        default:
+            throw fail("unexpected character in JSON")
+        }
+    }
+
+    private mutating func expectLiteral(_ literal: StaticString) throws(JSONParseError) {
+        let count = literal.utf8CodeUnitCount
+        guard bytes.count - position >= count else { throw fail("unexpected end of JSON") }
+        let start = literal.utf8Start
+        for offset in 0..<count where bytes[position + offset] != start[offset] {
+            throw fail("invalid literal in JSON")
+        }
+        position += count
+    }
+
+    private mutating func parseObject(depth: Int) throws(JSONParseError) -> JSONValue {
+        position += 1  // {
+        var members: [(key: String, value: JSONValue)] = []
+        skipWhitespace()
+        if position < bytes.count, bytes[position] == UInt8(ascii: "}") {
+            position += 1
+            return .object(members)
+        }
+        while true {
+            skipWhitespace()
+            guard position < bytes.count, bytes[position] == UInt8(ascii: "\"") else {
+                throw fail("expected a string key in JSON object")
+            }
+            let key = try parseString()
+            skipWhitespace()
+            guard position < bytes.count, bytes[position] == UInt8(ascii: ":") else {
+                throw fail("expected ':' after a key in JSON object")
+            }
+            position += 1
+            skipWhitespace()
+            let value = try parseValue(depth: depth)
+            members.append((key, value))
+            skipWhitespace()
+            guard position < bytes.count else { throw fail("unexpected end of JSON inside an object") }
+            if bytes[position] == UInt8(ascii: ",") {
+                position += 1
+                continue
+            }
+            if bytes[position] == UInt8(ascii: "}") {
+                position += 1
+                return .object(members)
+            }
+            throw fail("expected ',' or '}' in JSON object")
+        }
+    }
+
+    private mutating func parseArray(depth: Int) throws(JSONParseError) -> JSONValue {
+        position += 1  // [
+        var elements: [JSONValue] = []
+        skipWhitespace()
+        if position < bytes.count, bytes[position] == UInt8(ascii: "]") {
+            position += 1
+            return .array(elements)
+        }
+        while true {
+            skipWhitespace()
+            elements.append(try parseValue(depth: depth))
+            skipWhitespace()
+            guard position < bytes.count else { throw fail("unexpected end of JSON inside an array") }
+            if bytes[position] == UInt8(ascii: ",") {
+                position += 1
+                continue
+            }
+            if bytes[position] == UInt8(ascii: "]") {
+                position += 1
+                return .array(elements)
+            }
+            throw fail("expected ',' or ']' in JSON array")
+        }
+    }
+
+    private mutating func parseNumber() throws(JSONParseError) -> String {
+        let start = position
+        if bytes[position] == UInt8(ascii: "-") { position += 1 }
+        guard position < bytes.count, isDigit(bytes[position]) else { throw fail("invalid number in JSON") }
+        if bytes[position] == UInt8(ascii: "0") {
+            position += 1
+        } else {
+            while position < bytes.count, isDigit(bytes[position]) { position += 1 }
+        }
+        if position < bytes.count, bytes[position] == UInt8(ascii: ".") {
+            position += 1
+            guard position < bytes.count, isDigit(bytes[position]) else { throw fail("invalid number in JSON") }
+            while position < bytes.count, isDigit(bytes[position]) { position += 1 }
+        }
+        if position < bytes.count, bytes[position] == UInt8(ascii: "e") || bytes[position] == UInt8(ascii: "E") {
+            position += 1
+            if position < bytes.count, bytes[position] == UInt8(ascii: "+") || bytes[position] == UInt8(ascii: "-") {
+                position += 1
+            }
+            guard position < bytes.count, isDigit(bytes[position]) else { throw fail("invalid number in JSON") }
+            while position < bytes.count, isDigit(bytes[position]) { position += 1 }
+        }
+        return String(decoding: bytes[start..<position], as: UTF8.self)
+    }
+
+    private func isDigit(_ byte: UInt8) -> Bool {
+        byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9")
+    }
+
+    private mutating func parseString() throws(JSONParseError) -> String {
+        position += 1  // opening quote
+        var scalars = String.UnicodeScalarView()
+        var runStart = position
+        func flushRun(_ end: Int, into scalars: inout String.UnicodeScalarView) {
+            if end > runStart {
+                scalars.append(contentsOf: String(decoding: bytes[runStart..<end], as: UTF8.self).unicodeScalars)
+            }
+        }
+        while true {
+            guard position < bytes.count else { throw fail("unterminated string in JSON") }
+            let byte = bytes[position]
+            if byte == UInt8(ascii: "\"") {
+                flushRun(position, into: &scalars)
+                position += 1
+                return String(scalars)
+            }
+            if byte < 0x20 {
+                throw fail("unescaped control character in JSON string")
+            }
+            if byte != UInt8(ascii: "\\") {
+                position += 1
+                continue
+            }
+            flushRun(position, into: &scalars)
+            position += 1
+            guard position < bytes.count else { throw fail("unterminated escape in JSON string") }
+            let escape = bytes[position]
+            position += 1
+            switch escape {
+            case UInt8(ascii: "\""): scalars.append("\"")
+            case UInt8(ascii: "\\"): scalars.append("\\")
+            case UInt8(ascii: "/"): scalars.append("/")
+            case UInt8(ascii: "b"): scalars.append("\u{08}")
+            case UInt8(ascii: "f"): scalars.append("\u{0C}")
+            case UInt8(ascii: "n"): scalars.append("\n")
+            case UInt8(ascii: "r"): scalars.append("\r")
+            case UInt8(ascii: "t"): scalars.append("\t")
+            case UInt8(ascii: "u"):
+                let unit = try parseHex4()
+                if (0xD800...0xDBFF).contains(unit) {
+                    guard bytes.count - position >= 6, bytes[position] == UInt8(ascii: "\\"),
+                        bytes[position + 1] == UInt8(ascii: "u")
+                    else { throw fail("unpaired surrogate escape in JSON string") }
+                    position += 2
+                    let low = try parseHex4()
+                    guard (0xDC00...0xDFFF).contains(low) else {
+                        throw fail("unpaired surrogate escape in JSON string")
+                    }
+                    let value = 0x10000 + ((UInt32(unit) - 0xD800) << 10) + (UInt32(low) - 0xDC00)
+                    guard let scalar = Unicode.Scalar(value) else { throw fail("invalid escape in JSON string") }
+                    scalars.append(scalar)
+                } else {
+                    guard let scalar = Unicode.Scalar(UInt32(unit)) else {
+                        throw fail("unpaired surrogate escape in JSON string")
+                    }
+                    scalars.append(scalar)
+                }
+            default:
+                throw fail("invalid escape in JSON string")
+            }
+            runStart = position
+        }
+    }
+
+    private mutating func parseHex4() throws(JSONParseError) -> UInt16 {
+        guard bytes.count - position >= 4 else { throw fail("truncated \\u escape in JSON string") }
+        var value: UInt16 = 0
+        for _ in 0..<4 {
+            let byte = bytes[position]
+            let digit: UInt16
+            switch byte {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = UInt16(byte - UInt8(ascii: "0"))
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = UInt16(byte - UInt8(ascii: "a") + 10)
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = UInt16(byte - UInt8(ascii: "A") + 10)
+            default: throw fail("invalid \\u escape in JSON string")
+            }
+            value = value << 4 | digit
+            position += 1
+        }
+        return value
+    }
+}
+
+// MARK: - Writing, byte-compatible with serde_json's compact output
+
+enum JSONWriter {
+    /// Appends `string` as a JSON string literal, escaping exactly as serde_json does
+    /// (`\"`, `\\`, `\b \f \n \r \t`, other controls as `\u00xx`; `/` and non-ASCII left as is).
+    static func appendString(_ string: String, to output: inout [UInt8]) {
+        output.append(UInt8(ascii: "\""))
+        for byte in string.utf8 {
+            switch byte {
+            case UInt8(ascii: "\""): output.append(contentsOf: [0x5C, 0x22])
+            case UInt8(ascii: "\\"): output.append(contentsOf: [0x5C, 0x5C])
+            case 0x08: output.append(contentsOf: [0x5C, UInt8(ascii: "b")])
+            case 0x0C: output.append(contentsOf: [0x5C, UInt8(ascii: "f")])
+            case 0x0A: output.append(contentsOf: [0x5C, UInt8(ascii: "n")])
+            case 0x0D: output.append(contentsOf: [0x5C, UInt8(ascii: "r")])
+            case 0x09: output.append(contentsOf: [0x5C, UInt8(ascii: "t")])
+            case 0x00..<0x20:
+                let hex: [UInt8] = Array("0123456789abcdef".utf8)
+                output.append(contentsOf: [0x5C, UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0")])
+                output.append(hex[Int(byte >> 4)])
+                output.append(hex[Int(byte & 0xF)])
+            default: output.append(byte)
+            }
+        }
+        output.append(UInt8(ascii: "\""))
+    }
+}

@@ -1,1 +1,0 @@
-// SafeTensors: reading (memory-mapped, lazy) and writing the safetensors format, validated by its rules.

@@ -1,0 +1,58 @@
+// The read API shared by single files and sharded checkpoints, and opening a model directory.
+import Foundation
+
+/// Something that serves named tensors: one ``SafeTensorsFile`` or a ``ShardedSafeTensors`` checkpoint.
+///
+/// Loaders code against this protocol so a model directory works whether it holds
+/// `model.safetensors` or `model.safetensors.index.json` plus shards; see ``openSafeTensors(directory:options:)``.
+public protocol SafeTensorsSource: Sendable {
+    /// The `__metadata__` map (for a sharded checkpoint: the index's `metadata`).
+    var metadata: [String: String] { get }
+    /// Every tensor name, sorted by UTF-8 bytes.
+    var names: [String] { get }
+    /// Whether a tensor called `name` exists.
+    func contains(_ name: String) -> Bool
+    /// The dtype, shape and size of tensor `name`.
+    func info(_ name: String) throws -> SafeTensorInfo
+    /// The tensor's values as Float32, converting any dtype.
+    func floats(_ name: String) throws -> [Float]
+    /// The tensor's values as Int64 (integer and BOOL tensors).
+    func int64s(_ name: String) throws -> [Int64]
+    /// The tensor's values as Int32 (integer and BOOL tensors whose values fit).
+    func int32s(_ name: String) throws -> [Int32]
+    /// The tensor's raw little-endian bytes.
+    func bytes(_ name: String) throws -> Data
+}
+
+extension SafeTensorsFile: SafeTensorsSource {}
+
+/// Opens the weights of a Hugging Face-layout model directory.
+///
+/// Uses `model.safetensors` when present, otherwise `model.safetensors.index.json` and its shards
+/// (the order `transformers` uses).
+///
+/// - Parameters:
+///   - directory: the model directory.
+///   - options: limits applied while validating each file.
+/// - Throws: ``SafeTensorsError`` with code `notFound` (listing the `.safetensors` files seen) when
+///   neither file exists, or any error from opening the files.
+public func openSafeTensors(
+    directory: URL, options: SafeTensorsReadOptions = .init()
+) throws -> any SafeTensorsSource {
+    let fileManager = FileManager.default
+    let single = directory.appendingPathComponent("model.safetensors")
+    if fileManager.fileExists(atPath: single.path) {
+        return try SafeTensorsFile(contentsOf: single, options: options)
+    }
+    let index = directory.appendingPathComponent("model.safetensors.index.json")
+    if fileManager.fileExists(atPath: index.path) {
+        return try ShardedSafeTensors(indexAt: index, options: options)
+    }
+    let present = ((try? fileManager.contentsOfDirectory(atPath: directory.path)) ?? [])
+        .filter { $0.hasSuffix(".safetensors") || $0.hasSuffix(".safetensors.index.json") }
+        .sorted()
+    let seen = present.isEmpty ? "no .safetensors files" : present.joined(separator: ", ")
+    throw SafeTensorsError(
+        .notFound, file: directory.path,
+        message: "\(directory.path) has neither model.safetensors nor model.safetensors.index.json (it holds \(seen)); pass a Hugging Face-layout model directory.")
+}
