@@ -14,7 +14,7 @@ public struct SafeTensorsError: Error, LocalizedError, CustomStringConvertible, 
         public init(_ rawValue: String) { self.rawValue = rawValue }
         public var description: String { rawValue }
 
-        /// The file ends before its 8-byte header length, its header or its data section.
+        /// The file ends before its 8-byte header length, its header, or the tensor data its header describes.
         public static let truncated = Code("truncated")
         /// The header length field exceeds the configured cap (100 MB by default).
         public static let headerTooLarge = Code("headerTooLarge")
@@ -28,7 +28,7 @@ public struct SafeTensorsError: Error, LocalizedError, CustomStringConvertible, 
         public static let overflow = Code("overflow")
         /// The shape × dtype width differs from the entry's byte range, or from the values given.
         public static let shapeMismatch = Code("shapeMismatch")
-        /// A byte range ends past the data section or begins after its end.
+        /// A data offset is negative or too large to address, or a byte range begins after it ends.
         public static let outOfBounds = Code("outOfBounds")
         /// Two tensors' byte ranges overlap.
         public static let overlap = Code("overlap")

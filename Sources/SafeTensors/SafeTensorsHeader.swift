@@ -197,9 +197,6 @@ struct SafeTensorsHeader: Sendable {
         guard begin <= end else {
             throw error(.outOfBounds, "has data_offsets [\(begin), \(end)] that begin after they end")
         }
-        guard end <= dataLength else {
-            throw error(.outOfBounds, "has data_offsets [\(begin), \(end)] past the end of the \(dataLength)-byte data section; the file is truncated or corrupt")
-        }
         guard end - begin == byteCount else {
             throw error(.shapeMismatch, "has shape \(shape) of \(dtype.rawValue) (\(byteCount) bytes) but data_offsets [\(begin), \(end)] span \(end - begin) bytes; the file is corrupt")
         }
@@ -232,6 +229,11 @@ struct SafeTensorsHeader: Sendable {
             }
             if entry.end >= covered { previous = name }
             covered = max(covered, entry.end)
+        }
+        if covered > dataLength, let previous {
+            throw SafeTensorsError(
+                .truncated, file: file, tensor: previous,
+                message: "\(file): the header describes \(covered) bytes of tensor data but only \(dataLength) follow it, so tensor '\(previous)' is cut off; the file is truncated: download or copy it again.")
         }
         if covered < dataLength {
             let after = previous.map { "after tensor '\($0)'" } ?? "(the header lists no tensors)"
