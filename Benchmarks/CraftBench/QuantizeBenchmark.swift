@@ -1,6 +1,225 @@
-// Replaced by the Quantize benchmark (see docs/benchmarks.md).
+// `craft-bench quantize`: Craft's exact nearest-code search (Codebook.quantize) against faiss-cpu
+// IndexFlatL2 on the same data, and cblas_sgemm's own throughput on a same-shaped GEMM, measured in
+// the same run with alternating repetitions. Results and the exact command: docs/benchmarks.md.
+//
+//   craft-bench quantize [--n 65536] [--d 256] [--k 8192] [--threads 1,2] [--repeats 3]
+//                        [--query-block 256] [--code-block 1024] [--no-peer]
+// The peer runs with $CRAFT_PYTHON (default /work/main/.venv-ref/bin/python).
+import CraftCore
+import Foundation
+import TensorCore
+
 enum QuantizeBenchmark {
+    struct Options {
+        var n = 65536, d = 256, k = 8192
+        var threads = [1, 2]
+        var repeats = 3
+        var blocking = SearchBlocking()
+        var peer = true
+    }
+
+    static func parse(_ arguments: [String]) throws -> Options {
+        var options = Options()
+        var iterator = arguments.makeIterator()
+        func value(_ flag: String) throws -> Int {
+            guard let text = iterator.next(), let number = Int(text), number > 0 else {
+                throw BenchmarkError("\(flag) needs a positive integer")
+            }
+            return number
+        }
+        while let argument = iterator.next() {
+            switch argument {
+            case "--n": options.n = try value(argument)
+            case "--d": options.d = try value(argument)
+            case "--k": options.k = try value(argument)
+            case "--repeats": options.repeats = try value(argument)
+            case "--query-block": options.blocking.queries = try value(argument)
+            case "--code-block": options.blocking.codes = try value(argument)
+            case "--no-peer": options.peer = false
+            case "--threads":
+                guard let text = iterator.next() else { throw BenchmarkError("--threads needs a list like 1,2") }
+                let list = text.split(separator: ",").compactMap { Int($0) }.filter { $0 > 0 }
+                guard !list.isEmpty else { throw BenchmarkError("--threads needs a list like 1,2") }
+                options.threads = list
+            default: throw BenchmarkError("unknown option \(argument); see the header of QuantizeBenchmark.swift")
+            }
+        }
+        return options
+    }
+
     static func run(arguments: [String]) throws {
-        print("the quantize benchmark is being written")
+        let options = try parse(arguments)
+        let (n, d, k) = (options.n, options.d, options.k)
+        var random = GaussianSource(seed: 20260226)
+        let codebookValues = (0..<(k * d)).map { _ in random.next() }
+        let queries = (0..<(n * d)).map { _ in random.next() }
+        let codebook = try Codebook(values: codebookValues, entries: k, dimension: d, metric: .l2)
+        let flops = 2.0 * Double(n) * Double(k) * Double(d)
+
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("craft-bench-quantize-\(getpid())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try write(codebookValues, to: directory.appendingPathComponent("codebook.f32"))
+        try write(queries, to: directory.appendingPathComponent("queries.f32"))
+        let python = ProcessInfo.processInfo.environment["CRAFT_PYTHON"] ?? "/work/main/.venv-ref/bin/python"
+        let script = peerScript()
+
+        print("craft-bench quantize: N=\(n) D=\(d) K=\(k), blocks \(options.blocking.queries)x\(options.blocking.codes), "
+            + "\(options.repeats) alternating repetitions, medians; OpenBLAS core \(openBLASCore()), OPENBLAS_CORETYPE=\(ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] ?? "(unset)")")
+        var rows: [[String]] = [["threads", "craft vec/s", "faiss vec/s", "craft/faiss", "craft GFLOP/s", "sgemm GFLOP/s", "craft/sgemm", "craft vec/CPU-s", "faiss vec/CPU-s", "agree"]]
+        for threads in options.threads {
+            var craftTimes: [Double] = [], faissTimes: [Double] = [], sgemmRates: [Double] = []
+            var craftCPU: [Double] = [], faissCPU: [Double] = []
+            var codes: [Int32] = []
+            var faissVersion = ""
+            for _ in 0..<options.repeats {
+                let start = DispatchTime.now().uptimeNanoseconds, cpuStart = processCPUSeconds()
+                let result = try codebook.quantize(queries, count: n, threads: threads, blocking: options.blocking)
+                craftTimes.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+                craftCPU.append(processCPUSeconds() - cpuStart)
+                codes = result.codes
+                if options.peer {
+                    let (seconds, cpu, version) = try runPeer(python: python, script: script, directory: directory, n: n, d: d, k: k, threads: threads)
+                    faissTimes.append(seconds)
+                    faissCPU.append(cpu)
+                    faissVersion = version
+                }
+                sgemmRates.append(sgemmRate(m: min(n, 4096), n: k, k: d, threads: threads))
+            }
+            var agreement = "-"
+            if options.peer, let data = try? Data(contentsOf: directory.appendingPathComponent("faiss-indices-\(threads).i64")),
+               data.count == n * 8 {
+                let faissCodes = data.withUnsafeBytes { raw in (0..<n).map { raw.loadUnaligned(fromByteOffset: $0 * 8, as: Int64.self) } }
+                let same = zip(codes, faissCodes).filter { Int64($0) == $1 }.count
+                agreement = String(format: "%.5f", Double(same) / Double(n))
+            }
+            let craft = median(craftTimes), sgemm = median(sgemmRates)
+            let craftRate = flops / craft / 1e9
+            let faiss = faissTimes.isEmpty ? Double.nan : median(faissTimes)
+            rows.append([
+                "\(threads)", format(Double(n) / craft), faissTimes.isEmpty ? "-" : format(Double(n) / faiss),
+                faissTimes.isEmpty ? "-" : String(format: "%.3f", faiss / craft), String(format: "%.1f", craftRate),
+                String(format: "%.1f", sgemm), String(format: "%.1f%%", 100 * craftRate / sgemm),
+                format(Double(n) / median(craftCPU)), faissCPU.isEmpty ? "-" : format(Double(n) / median(faissCPU)), agreement,
+            ])
+            print("threads \(threads): craft \(craftTimes.map { String(format: "%.3f", $0) }) s, faiss \(faissVersion) "
+                + "\(faissTimes.map { String(format: "%.3f", $0) }) s, sgemm \(sgemmRates.map { String(format: "%.1f", $0) }) GFLOP/s; "
+                + "CPU seconds: craft \(craftCPU.map { String(format: "%.3f", $0) }), faiss \(faissCPU.map { String(format: "%.3f", $0) })")
+        }
+        printTable(rows)
+    }
+
+    /// GFLOP/s of one `cblas_sgemm` computing an `m × n` product over `k` (the search's GEMM shape,
+    /// `m` query rows against all codes), with OpenBLAS on `threads` threads.
+    static func sgemmRate(m: Int, n: Int, k: Int, threads: Int) -> Double {
+        var random = GaussianSource(seed: 7)
+        let a = (0..<(m * k)).map { _ in random.next() }, b = (0..<(n * k)).map { _ in random.next() }
+        var c = [Float](repeating: 0, count: m * n)
+        let saved = BLAS.threadCount
+        BLAS.threadCount = threads
+        defer { BLAS.threadCount = saved }
+        let start = DispatchTime.now().uptimeNanoseconds
+        a.withUnsafeBufferPointer { a in
+            b.withUnsafeBufferPointer { b in
+                c.withUnsafeMutableBufferPointer { c in
+                    BLAS.sgemm(
+                        transposeA: .none, transposeB: .transposed, m: m, n: n, k: k, alpha: -2,
+                        a: a.baseAddress!, lda: k, b: b.baseAddress!, ldb: k, c: c.baseAddress!, ldc: n)
+                }
+            }
+        }
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        return 2 * Double(m) * Double(n) * Double(k) / seconds / 1e9
+    }
+
+    /// CPU seconds used by this process so far (all threads), from `getrusage`.
+    static func processCPUSeconds() -> Double {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF, &usage)
+        return Double(usage.ru_utime.tv_sec) + Double(usage.ru_utime.tv_usec) / 1e6
+            + Double(usage.ru_stime.tv_sec) + Double(usage.ru_stime.tv_usec) / 1e6
+    }
+
+    /// OpenBLAS's kernel family (`openblas_get_corename`), looked up at run time.
+    static func openBLASCore() -> String {
+        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "openblas_get_corename") else { return "?" }
+        let function = unsafeBitCast(symbol, to: (@convention(c) () -> UnsafePointer<CChar>?).self)
+        return function().map { String(cString: $0) } ?? "?"
+    }
+
+    static func runPeer(
+        python: String, script: String, directory: URL, n: Int, d: Int, k: Int, threads: Int
+    ) throws -> (Double, Double, String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: python)
+        process.arguments = [script, directory.path, "\(n)", "\(d)", "\(k)", "\(threads)"]
+        var environment = ProcessInfo.processInfo.environment
+        environment["OMP_NUM_THREADS"] = "\(threads)"
+        process.environment = environment
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        try process.run()
+        let output = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0,
+              let object = try? JSONSerialization.jsonObject(with: output) as? [String: Any],
+              let seconds = object["seconds"] as? Double
+        else {
+            throw BenchmarkError("the faiss peer (\(python) \(script)) failed; set CRAFT_PYTHON to a Python with faiss-cpu or pass --no-peer")
+        }
+        return (seconds, object["cpu_seconds"] as? Double ?? .nan, object["faiss"] as? String ?? "?")
+    }
+
+    static func peerScript() -> String {
+        let nextToSource = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("peers/faiss_quantize.py").path
+        if FileManager.default.fileExists(atPath: nextToSource) { return nextToSource }
+        return "Benchmarks/peers/faiss_quantize.py"
+    }
+
+    static func write(_ values: [Float], to url: URL) throws {
+        try values.withUnsafeBufferPointer { try Data(buffer: $0).write(to: url) }
+    }
+
+    static func median(_ values: [Double]) -> Double {
+        let sorted = values.sorted()
+        return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+    }
+
+    static func format(_ value: Double) -> String { String(format: "%.0f", value) }
+
+    static func printTable(_ rows: [[String]]) {
+        let widths = (0..<rows[0].count).map { column in rows.map { $0[column].count }.max() ?? 0 }
+        for row in rows {
+            print(row.enumerated().map { $0.element.padding(toLength: widths[$0.offset], withPad: " ", startingAt: 0) }
+                .joined(separator: "  "))
+        }
+    }
+}
+
+/// A failure of the benchmark's own setup.
+struct BenchmarkError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Standard normal values from SplitMix64 and Box-Muller (deterministic, fast enough for setup).
+struct GaussianSource {
+    var state: UInt64
+    var spare: Float?
+    init(seed: UInt64) { state = seed }
+    mutating func uniform() -> Double {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        z ^= z >> 31
+        return (Double(z >> 11) + 0.5) / Double(1 << 53)
+    }
+    mutating func next() -> Float {
+        if let value = spare { spare = nil; return value }
+        let radius = (-2 * Foundation.log(uniform())).squareRoot(), angle = 2 * Double.pi * uniform()
+        spare = Float(radius * Foundation.sin(angle))
+        return Float(radius * Foundation.cos(angle))
     }
 }
