@@ -1,0 +1,168 @@
+// Attention helpers: rotary position embedding (transformers' Llama `rotate_half` convention), additive
+// causal and padding masks, and multi-head scaled dot-product attention with grouped-query heads
+// (transformers' `eager_attention_forward` with `repeat_kv`, without copying key/value heads).
+import Foundation
+
+/// Cosine and sine tables for rotary position embedding (RoPE), as transformers' `LlamaRotaryEmbedding`.
+///
+/// `inverseFrequency[i] = 1 / theta^(2i / headDimension)` for `i < headDimension / 2`; each position's
+/// angles are repeated twice along the head dimension (`cat(freqs, freqs)`), matching `rotate_half`.
+public struct RotaryEmbedding: Sendable {
+    /// `[positions, headDimension]` cosines.
+    public let cos: Tensor
+    /// `[positions, headDimension]` sines.
+    public let sin: Tensor
+
+    /// Builds the tables for the given positions.
+    ///
+    /// - Parameters:
+    ///   - headDimension: the per-head size (even).
+    ///   - theta: the base (`rope_theta`, 10000 for Llama 2, 500000 for Llama 3).
+    ///   - positions: the position of each token (e.g. `0..<T`).
+    /// - Precondition: `headDimension` is even and positive.
+    public init(headDimension: Int, theta: Float = 10000, positions: [Int]) {
+        precondition(headDimension > 0 && headDimension % 2 == 0,
+                     "RotaryEmbedding: head dimension \(headDimension) must be even and positive")
+        let half = headDimension / 2
+        // Float32 throughout, as transformers computes the tables.
+        let inverseFrequency = (0..<half).map { 1 / Foundation.pow(theta, Float(2 * $0) / Float(headDimension)) }
+        var cosines = [Float](repeating: 0, count: positions.count * headDimension)
+        var sines = cosines
+        for (row, position) in positions.enumerated() {
+            for i in 0..<half {
+                let angle = Float(position) * inverseFrequency[i]
+                let (c, s) = (Foundation.cos(angle), Foundation.sin(angle))
+                cosines[row * headDimension + i] = c
+                cosines[row * headDimension + half + i] = c
+                sines[row * headDimension + i] = s
+                sines[row * headDimension + half + i] = s
+            }
+        }
+        cos = Tensor(cosines, shape: [positions.count, headDimension])
+        sin = Tensor(sines, shape: [positions.count, headDimension])
+    }
+}
+
+extension Tensor {
+    /// Rotary position embedding applied to `[..., T, headDimension]` (usually `[B, H, T, D]`):
+    /// `x · cos + rotate_half(x) · sin` with `rotate_half(x) = cat(−x₂, x₁)` over the two halves.
+    ///
+    /// `cos` and `sin` broadcast against `self` (`[T, D]` from ``RotaryEmbedding``, or `[B, 1, T, D]` for
+    /// per-sequence positions).
+    public func applyingRotaryEmbedding(cos: Tensor, sin: Tensor) -> Tensor {
+        let half = shape[rank - 1] / 2
+        let firstHalf = sliced(along: -1, 0..<half), secondHalf = sliced(along: -1, half..<(2 * half))
+        let rotated = Tensor.concatenated([-secondHalf, firstHalf], along: -1)
+        return self * cos + rotated * sin
+    }
+
+    /// Applies ``RotaryEmbedding`` tables; see ``applyingRotaryEmbedding(cos:sin:)``.
+    public func applyingRotaryEmbedding(_ rotary: RotaryEmbedding) -> Tensor {
+        applyingRotaryEmbedding(cos: rotary.cos, sin: rotary.sin)
+    }
+
+    // MARK: - Masks
+
+    /// The additive value that removes a position from attention: the lowest finite Float, as
+    /// transformers uses `torch.finfo(dtype).min` (a fully masked row then attends uniformly instead of
+    /// producing NaN).
+    public static let maskedScore: Float = -Float.greatestFiniteMagnitude
+
+    /// An additive causal mask `[queryLength, keyLength]`: 0 where query `i` may see key `j`
+    /// (`j ≤ i + keyLength − queryLength`, so a query block at the end of a longer cache works), else
+    /// ``maskedScore``.
+    public static func causalMask(queryLength: Int, keyLength: Int) -> Tensor {
+        let shift = keyLength - queryLength
+        var values = [Float](repeating: 0, count: queryLength * keyLength)
+        for i in 0..<queryLength {
+            for j in 0..<keyLength where j > i + shift { values[i * keyLength + j] = maskedScore }
+        }
+        return Tensor(values, shape: [queryLength, keyLength])
+    }
+
+    /// An additive attention mask `[B, 1, T, S]` from which keys are real tokens (`keyIsValid[b][j]`,
+    /// false for padding) and whether attention is causal.
+    ///
+    /// Each entry is either 0 or ``maskedScore`` (never a sum of the two), so adding it to scores is safe.
+    /// - Precondition: every row of `keyIsValid` has the same length `S`.
+    public static func attentionMask(keyIsValid: [[Bool]], queryLength: Int, causal: Bool) -> Tensor {
+        let batch = keyIsValid.count
+        let keyLength = keyIsValid.first?.count ?? 0
+        precondition(keyIsValid.allSatisfy { $0.count == keyLength }, "attentionMask: rows of keyIsValid differ in length")
+        let shift = keyLength - queryLength
+        var values = [Float](repeating: 0, count: batch * queryLength * keyLength)
+        for b in 0..<batch {
+            for i in 0..<queryLength {
+                for j in 0..<keyLength where !keyIsValid[b][j] || (causal && j > i + shift) {
+                    values[(b * queryLength + i) * keyLength + j] = maskedScore
+                }
+            }
+        }
+        return Tensor(values, shape: [batch, 1, queryLength, keyLength])
+    }
+
+    // MARK: - Attention
+
+    /// Multi-head scaled dot-product attention `softmax(q·kᵀ·scale + mask)·v`, as
+    /// `F.scaled_dot_product_attention` with an additive mask, and grouped-query attention when there
+    /// are fewer key/value heads than query heads.
+    ///
+    /// - Parameters:
+    ///   - query: `[B, Hq, T, D]`.
+    ///   - key: `[B, Hkv, S, D]`, with `Hq` a multiple of `Hkv`; query head `h` reads key/value head
+    ///     `h / (Hq / Hkv)` (transformers' `repeat_kv`), without copying key or value.
+    ///   - value: `[B, Hkv, S, Dv]`.
+    ///   - mask: an additive mask broadcastable to `[B, Hq, T, S]` (``causalMask(queryLength:keyLength:)``,
+    ///     ``attentionMask(keyIsValid:queryLength:causal:)``), or `nil`.
+    ///   - scale: the score scale, by default `1 / sqrt(D)`.
+    /// - Returns: `[B, Hq, T, Dv]`.
+    public static func scaledDotProductAttention(
+        query: Tensor, key: Tensor, value: Tensor, mask: Tensor? = nil, scale: Float? = nil
+    ) -> Tensor {
+        precondition(query.rank == 4 && key.rank == 4 && value.rank == 4,
+                     "scaledDotProductAttention: query \(query.shape), key \(key.shape), value \(value.shape) must be [batch, heads, length, dimension]")
+        let (batch, queryHeads, queryLength, depth) = (query.shape[0], query.shape[1], query.shape[2], query.shape[3])
+        let (keyHeads, keyLength) = (key.shape[1], key.shape[2])
+        precondition(key.shape[0] == batch && value.shape[0] == batch && key.shape[3] == depth
+                     && value.shape[1] == keyHeads && value.shape[2] == keyLength,
+                     "scaledDotProductAttention: query \(query.shape), key \(key.shape), value \(value.shape) do not fit together")
+        precondition(keyHeads > 0 && queryHeads % keyHeads == 0,
+                     "scaledDotProductAttention: \(queryHeads) query heads are not a multiple of \(keyHeads) key/value heads")
+        let factor = scale ?? 1 / Float(depth).squareRoot()
+        let group = queryHeads / keyHeads
+        let valueDepth = value.shape[3]
+        if group == 1 {
+            var scores = query.matmul(key.transposed()).scaled(by: factor)
+            if let mask { scores = scores + mask }
+            return scores.softmax(along: -1).matmul(value)
+        }
+        // Grouped heads: [B, Hkv, g, T, D] against keys broadcast over g (stride 0, no copy).
+        let groupedQuery = query.splittingDimension(1, into: [keyHeads, group])
+        let sharedKey = key.unsqueezed(2).expanded(to: [batch, keyHeads, group, keyLength, depth])
+        let sharedValue = value.unsqueezed(2).expanded(to: [batch, keyHeads, group, keyLength, valueDepth])
+        var scores = groupedQuery.matmul(sharedKey.transposed()).scaled(by: factor)
+            .reshaped([batch, queryHeads, queryLength, keyLength])
+        if let mask { scores = scores + mask }
+        let weights = scores.softmax(along: -1).reshaped([batch, keyHeads, group, queryLength, keyLength])
+        return weights.matmul(sharedValue).reshaped([batch, queryHeads, queryLength, valueDepth])
+    }
+
+    /// Dimension `dimension` split into `sizes` (whose product is its size), always a view.
+    public func splittingDimension(_ dimension: Int, into sizes: [Int]) -> Tensor {
+        let axis = Tensor.normalize(dimension: dimension, rank: rank)
+        precondition(sizes.allSatisfy { $0 > 0 } && sizes.reduce(1, *) == shape[axis],
+                     "splittingDimension: sizes \(sizes) do not multiply to dimension \(dimension) (\(shape[axis])) of \(shape)")
+        var newStrides: [Int] = []
+        var running = strides[axis]
+        for size in sizes.reversed() {
+            newStrides.insert(running, at: 0)
+            running *= size
+        }
+        let newShape = Array(shape[..<axis]) + sizes + Array(shape[(axis + 1)...])
+        let allStrides = Array(strides[..<axis]) + newStrides + Array(strides[(axis + 1)...])
+        let result = Tensor(storage: storage, shape: newShape, strides: allStrides, offset: offset)
+        guard Tensor.gradientNeeds(self) != nil else { return result }
+        let inputShape = shape
+        return result.recorded(from: [self]) { g in [g.reshaped(inputShape)] }
+    }
+}

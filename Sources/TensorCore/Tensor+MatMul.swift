@@ -1,0 +1,117 @@
+// Matrix products through OpenBLAS sgemm, with PyTorch's `torch.matmul` shape rules. Transposed views
+// are passed to BLAS as transpose flags, never copied; batch dimensions broadcast.
+
+extension Tensor {
+    /// The matrix product, batched over leading dimensions, as `torch.matmul`.
+    ///
+    /// `self` is `[..., m, k]` and `other` is `[..., k, n]`; the result is `[..., m, n]` where the leading
+    /// (batch) dimensions broadcast. A rank-1 operand is a row (left) or column (right) vector whose
+    /// dimension is dropped from the result. Transposed views (`transposed()`, `permuted(_:)` of the last
+    /// two dimensions) go to BLAS as flags without a copy.
+    ///
+    /// - Precondition: the inner dimensions agree and the batch dimensions broadcast.
+    public func matmul(_ other: Tensor) -> Tensor {
+        precondition(rank >= 1 && other.rank >= 1, "matmul: shapes \(shape) and \(other.shape) need rank 1 or more")
+        if rank == 1 { return unsqueezed(0).matmul(other).squeezed(-2) }
+        if other.rank == 1 { return matmul(other.unsqueezed(-1)).squeezed(-1) }
+        let result = Tensor.matmulKernel(self, other)
+        guard let needs = Tensor.gradientNeeds(self, other) else { return result }
+        let a = detached(), b = other.detached()
+        return result.recorded(from: [self, other]) { g in
+            var gradientA: Tensor?
+            var gradientB: Tensor?
+            if needs[0] { gradientA = Tensor.matmulKernel(g, b.transposed()).summed(toShape: a.shape) }
+            if needs[1] {
+                if b.rank == 2 && a.rank > 2 {
+                    // Weights shared over a batch: one GEMM over all rows instead of a batch then a sum.
+                    let rowsA = a.reshaped([-1, a.shape[a.rank - 1]])
+                    let rowsG = g.reshaped([-1, g.shape[g.rank - 1]])
+                    gradientB = Tensor.matmulKernel(rowsA.transposed(), rowsG)
+                } else {
+                    gradientB = Tensor.matmulKernel(a.transposed(), g).summed(toShape: b.shape)
+                }
+            }
+            return [gradientA, gradientB]
+        }
+    }
+
+    /// `self · weightᵀ + bias`, a fully connected layer with PyTorch's `[out, in]` weight layout
+    /// (`F.linear`). The transpose is a BLAS flag, not a copy.
+    public func linear(weight: Tensor, bias: Tensor? = nil) -> Tensor {
+        let product = matmul(weight.transposed())
+        guard let bias else { return product }
+        return product + bias
+    }
+
+    /// How BLAS reads the last two dimensions of a view: as stored or transposed, and the leading
+    /// dimension; `nil` when the view is neither (it then needs a copy).
+    private static func matrixLayout(_ tensor: Tensor) -> (transpose: BLAS.Transpose, leading: Int)? {
+        let rows = tensor.shape[tensor.rank - 2], columns = tensor.shape[tensor.rank - 1]
+        let rowStride = tensor.strides[tensor.rank - 2], columnStride = tensor.strides[tensor.rank - 1]
+        if (columnStride == 1 || columns == 1) && (rows == 1 || rowStride >= Swift.max(columns, 1)) {
+            return (.none, rows == 1 ? Swift.max(columns, 1) : rowStride)
+        }
+        if (rowStride == 1 || rows == 1) && (columns == 1 || columnStride >= Swift.max(rows, 1)) {
+            return (.transposed, columns == 1 ? Swift.max(rows, 1) : columnStride)
+        }
+        return nil
+    }
+
+    /// The product without recording.
+    static func matmulKernel(_ lhs: Tensor, _ rhs: Tensor) -> Tensor {
+        let m = lhs.shape[lhs.rank - 2], k = lhs.shape[lhs.rank - 1]
+        let k2 = rhs.shape[rhs.rank - 2], n = rhs.shape[rhs.rank - 1]
+        precondition(k == k2, "matmul: inner dimensions of \(lhs.shape) and \(rhs.shape) differ (\(k) and \(k2))")
+        let batchA = Array(lhs.shape.dropLast(2)), batchB = Array(rhs.shape.dropLast(2))
+
+        // One GEMM when the right side is a single matrix and the left side's rows fold into one matrix.
+        if batchB.isEmpty && !batchA.isEmpty && lhs.isContiguous {
+            let rows = lhs.reshapedRowsView(k)
+            let product = matmulKernel(rows, rhs)
+            return Tensor(storage: product.storage, shape: batchA + [m, n],
+                          strides: contiguousStrides(batchA + [m, n]), offset: 0)
+        }
+
+        let batchShape = broadcastShape(batchA, batchB)
+        var a = lhs, b = rhs
+        if matrixLayout(a) == nil { a = withoutGradients { lhs.contiguous() } }
+        if matrixLayout(b) == nil { b = withoutGradients { rhs.contiguous() } }
+        let layoutA = matrixLayout(a)!, layoutB = matrixLayout(b)!
+        let result = Tensor(shape: batchShape + [m, n], repeating: 0)
+        if m == 0 || n == 0 { return result }
+        let stridesA = Array(a.broadcastStrides(to: batchShape + [m, k]).dropLast(2))
+        let stridesB = Array(b.broadcastStrides(to: batchShape + [k, n]).dropLast(2))
+        let batches = elementCount(batchShape)
+        var index = [Int](repeating: 0, count: batchShape.count)
+        withExtendedLifetime((a.storage, b.storage)) {
+            for batch in 0..<batches {
+                var offsetA = a.offset, offsetB = b.offset
+                for dimension in batchShape.indices {
+                    offsetA += index[dimension] * stridesA[dimension]
+                    offsetB += index[dimension] * stridesB[dimension]
+                }
+                BLAS.sgemm(
+                    transposeA: layoutA.transpose, transposeB: layoutB.transpose, m: m, n: n, k: k,
+                    a: a.storage.pointer + offsetA, lda: layoutA.leading,
+                    b: b.storage.pointer + offsetB, ldb: layoutB.leading,
+                    c: result.storage.pointer + batch * m * n, ldc: n)
+                var dimension = batchShape.count - 1
+                while dimension >= 0 {
+                    index[dimension] += 1
+                    if index[dimension] < batchShape[dimension] { break }
+                    index[dimension] = 0
+                    dimension -= 1
+                }
+            }
+        }
+        return result
+    }
+
+    /// A contiguous tensor viewed as `[rows, columns]` (no recording, no copy).
+    private func reshapedRowsView(_ columns: Int) -> Tensor {
+        let rows = columns == 0 ? elementCount(Array(shape.dropLast())) : scalarCount / columns
+        return Tensor(storage: storage, shape: [rows, columns], strides: [columns, 1], offset: offset)
+    }
+
+    private func elementCount(_ shape: [Int]) -> Int { Tensor.elementCount(shape) }
+}

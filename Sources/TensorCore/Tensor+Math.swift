@@ -1,0 +1,130 @@
+// Elementwise functions and activations. Each is one pass over contiguous memory forward and one fused
+// pass backward (gradient times the local derivative, from the saved input or output).
+// Activations follow torch.nn.functional: gelu (erf and approximate="tanh"), silu, sigmoid, logsigmoid.
+import Foundation
+
+/// The local derivative of an elementwise function, from what the backward pass has at hand.
+enum ElementDerivative: Sendable {
+    case constant(Float)
+    case fromInput(@Sendable (Float) -> Float)
+    case fromOutput(@Sendable (Float) -> Float)
+    case fromInputAndOutput(@Sendable (Float, Float) -> Float)
+}
+
+extension Tensor {
+    /// `function` applied to every element, recording `derivative` for the backward pass.
+    @inline(__always)
+    func mapped(derivative: ElementDerivative, _ function: (Float) -> Float) -> Tensor {
+        var result = Tensor(uninitializedShape: shape)
+        let count = scalarCount
+        let input = contiguousStorage()
+        let output = SendablePointer(pointer: result.storage.pointer)
+        withExtendedLifetime(input) {
+            withoutActuallyEscaping(function) { function in
+                parallelRanges(count, grain: 32768) { range in
+                    for i in range { output.pointer[i] = function(input.pointer[i]) }
+                }
+            }
+        }
+        result.node = nil
+        guard gradientNeeds(self) != nil else { return result }
+        let x = detached(), y = result
+        return result.recorded(from: [self]) { g in
+            switch derivative {
+            case .constant(let value): return [value == 1 ? g : g.scaled(by: value)]
+            case .fromInput(let d): return [Tensor.zipMap(g, x) { $0 * d($1) }]
+            case .fromOutput(let d): return [Tensor.zipMap(g, y) { $0 * d($1) }]
+            case .fromInputAndOutput(let d):
+                let local = Tensor.zipMap(x, y) { d($0, $1) }
+                return [Tensor.zipMap(g, local) { $0 * $1 }]
+            }
+        }
+    }
+
+    @inline(__always)
+    private func gradientNeeds(_ tensor: Tensor) -> [Bool]? { Tensor.gradientNeeds(tensor) }
+
+    /// e raised to each element.
+    public func exp() -> Tensor { mapped(derivative: .fromOutput { $0 }) { Foundation.exp($0) } }
+
+    /// The natural logarithm of each element (−∞ at 0, NaN below, as in PyTorch).
+    public func log() -> Tensor { mapped(derivative: .fromInput { 1 / $0 }) { Foundation.log($0) } }
+
+    /// The square root of each element.
+    public func sqrt() -> Tensor { mapped(derivative: .fromOutput { 0.5 / $0 }) { $0.squareRoot() } }
+
+    /// The reciprocal square root of each element.
+    public func rsqrt() -> Tensor { mapped(derivative: .fromOutput { -0.5 * $0 * $0 * $0 }) { 1 / $0.squareRoot() } }
+
+    /// Each element squared.
+    public func squared() -> Tensor { mapped(derivative: .fromInput { 2 * $0 }) { $0 * $0 } }
+
+    /// The absolute value of each element (gradient 0 at 0, as in PyTorch).
+    public func abs() -> Tensor {
+        mapped(derivative: .fromInput { $0 > 0 ? 1 : ($0 < 0 ? -1 : 0) }) { Swift.abs($0) }
+    }
+
+    /// Each element raised to `exponent`; the gradient is `exponent · x^(exponent − 1)`.
+    public func pow(_ exponent: Float) -> Tensor {
+        if exponent == 2 { return squared() }
+        return mapped(derivative: .fromInput { exponent * Foundation.pow($0, exponent - 1) }) {
+            Foundation.pow($0, exponent)
+        }
+    }
+
+    /// Each element limited to `[lower, upper]` (either bound optional). The gradient passes where the
+    /// input lies inside the closed interval and is 0 outside, as in `torch.clamp`.
+    public func clamped(min lower: Float? = nil, max upper: Float? = nil) -> Tensor {
+        let low = lower ?? -.infinity, high = upper ?? .infinity
+        return mapped(derivative: .fromInput { ($0 >= low && $0 <= high) ? 1 : 0 }) { Swift.min(Swift.max($0, low), high) }
+    }
+
+    /// The hyperbolic tangent of each element.
+    public func tanh() -> Tensor { mapped(derivative: .fromOutput { 1 - $0 * $0 }) { Foundation.tanh($0) } }
+
+    /// The logistic sigmoid `1 / (1 + e^−x)`, computed without overflow for large |x|.
+    public func sigmoid() -> Tensor { mapped(derivative: .fromOutput { $0 * (1 - $0) }) { Tensor.sigmoid($0) } }
+
+    /// `log(sigmoid(x))`, stable for large |x| (`min(x, 0) − log1p(e^−|x|)`), as `F.logsigmoid`.
+    public func logSigmoid() -> Tensor {
+        mapped(derivative: .fromInput { Tensor.sigmoid(-$0) }) { x in
+            Swift.min(x, 0) - Foundation.log1p(Foundation.exp(-Swift.abs(x)))
+        }
+    }
+
+    /// The rectified linear unit `max(x, 0)` (gradient 0 at 0).
+    public func relu() -> Tensor { mapped(derivative: .fromInput { $0 > 0 ? 1 : 0 }) { Swift.max($0, 0) } }
+
+    /// SiLU (swish) `x · sigmoid(x)`, as `F.silu` (Llama's MLP activation).
+    public func silu() -> Tensor {
+        mapped(derivative: .fromInput { x in
+            let s = Tensor.sigmoid(x)
+            return s * (1 + x * (1 - s))
+        }) { x in x * Tensor.sigmoid(x) }
+    }
+
+    /// GELU with the exact Gaussian CDF `x · Φ(x) = 0.5 · x · (1 + erf(x / √2))`, as `F.gelu(x)`.
+    public func gelu() -> Tensor {
+        mapped(derivative: .fromInput { x in
+            0.5 * (1 + Foundation.erf(x * Float(0.5.squareRoot())))
+                + x * Foundation.exp(-0.5 * x * x) * Float(1 / (2 * Double.pi).squareRoot())
+        }) { x in 0.5 * x * (1 + Foundation.erf(x * Float(0.5.squareRoot()))) }
+    }
+
+    /// GELU with the tanh approximation, as `F.gelu(x, approximate="tanh")` (GPT-2's `gelu_new`,
+    /// SigLIP's `gelu_pytorch_tanh`).
+    public func geluTanh() -> Tensor {
+        let c = Float((2 / Double.pi).squareRoot())
+        return mapped(derivative: .fromInput { x in
+            let t = Foundation.tanh(c * (x + 0.044715 * x * x * x))
+            return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * c * (1 + 3 * 0.044715 * x * x)
+        }) { x in 0.5 * x * (1 + Foundation.tanh(c * (x + 0.044715 * x * x * x))) }
+    }
+
+    @inline(__always)
+    static func sigmoid(_ x: Float) -> Float {
+        if x >= 0 { return 1 / (1 + Foundation.exp(-x)) }
+        let e = Foundation.exp(x)
+        return e / (1 + e)
+    }
+}
