@@ -33,7 +33,7 @@ def rand(*shape, scale=1.0):
 cases = {}
 
 
-def record(name, inputs, outputs, extra=None, indices=None):
+def record(name, inputs, outputs, extra=None, indices=None, constants=None):
     """inputs: dict of leaf tensors requiring grad; outputs: dict of tensors."""
     seeds = {k: torch.randn(v.shape) for k, v in outputs.items()}
     total = sum((outputs[k] * seeds[k]).sum() for k in outputs)
@@ -47,6 +47,8 @@ def record(name, inputs, outputs, extra=None, indices=None):
     }
     if extra:
         case["parameters"] = extra
+    if constants:
+        case["constants"] = {k: tensor_json(v) for k, v in constants.items()}
     if indices:
         case["indices"] = {k: {"shape": list(v.shape), "data": [int(x) for x in v.reshape(-1).tolist()]}
                            for k, v in indices.items()}
@@ -142,7 +144,7 @@ targets = torch.tensor([3, -100, 9, 0, -100, 4])
 record("cross_entropy", {"logits": logits}, {"loss": F.cross_entropy(logits, targets, ignore_index=-100)},
        indices={"targets": targets})
 pred, target = rand(3, 4), torch.randn(3, 4)
-record("mse", {"prediction": pred}, {"loss": F.mse_loss(pred, target)}, extra={"target": tensor_json(target)})
+record("mse", {"prediction": pred}, {"loss": F.mse_loss(pred, target)}, constants={"target": target})
 
 # Embedding gather.
 table = rand(10, 4)
