@@ -7,6 +7,11 @@ Writes:
   codebook-residual.safetensors   residual quantization (depth 3) against a float64 NumPy reference
   codebook-vq.safetensors         vector-quantize-pytorch VectorQuantize straight-through gradient and
                                   commitment loss (rotation_trick off, train() mode, codebook frozen)
+With --example it writes instead the demo codebook (`make demo`):
+  examples/codebooks/tiny-codebook.safetensors   `codebook` [16, 64]: k-means (scikit-learn, k=16,
+                                                 seed 0) centroids of the 8x8 handwritten digits that
+                                                 ship with scikit-learn (load_digits), pixels / 16
+  examples/codebooks/sample-vectors.safetensors  `vectors` [6, 64]: six of those digit images
 Every file's metadata names this script and the package versions.
 """
 import os
@@ -133,7 +138,32 @@ def vq_fixture():
     )
 
 
+def example_codebook():
+    import sklearn
+    from sklearn.cluster import KMeans
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    pixels = (digits.data / 16.0).astype(np.float32)
+    kmeans = KMeans(n_clusters=16, n_init=4, random_state=0).fit(pixels)
+    out = os.path.join(os.path.dirname(__file__), "..", "examples", "codebooks")
+    os.makedirs(out, exist_ok=True)
+    meta = dict(META, versions=f"numpy {np.__version__}, scikit-learn {sklearn.__version__}",
+                source="k-means (k=16, seed 0) of sklearn.datasets.load_digits pixels / 16")
+    save_file({"codebook": kmeans.cluster_centers_.astype(np.float32)},
+              os.path.join(out, "tiny-codebook.safetensors"), metadata=meta)
+    picks = [0, 1, 2, 3, 10, 42]
+    save_file({"vectors": pixels[picks]}, os.path.join(out, "sample-vectors.safetensors"),
+              metadata=dict(meta, source=f"load_digits images {picks} (labels {digits.target[picks].tolist()}), pixels / 16"))
+    print("wrote", os.path.normpath(out))
+
+
 if __name__ == "__main__":
+    import sys
+
+    if "--example" in sys.argv:
+        example_codebook()
+        sys.exit(0)
     faiss_fixture()
     residual_fixture()
     vq_fixture()

@@ -4,3 +4,7 @@ set -euo pipefail
 bin="${1:-.build/release}"
 echo "== craft codebook: the embedded example codebook =="
 "$bin/craft" codebook examples/codebooks/tiny-codebook.safetensors
+echo
+echo "== craft codebook --quantize: six handwritten digits quantized to their nearest codes =="
+"$bin/craft" codebook examples/codebooks/tiny-codebook.safetensors \
+    --quantize examples/codebooks/sample-vectors.safetensors

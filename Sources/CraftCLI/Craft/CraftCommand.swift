@@ -10,7 +10,7 @@ public struct CraftCommand: ParsableCommand {
               craft codebook registry/encoders/base/codebook.safetensors
               craft codebook CODEBOOK.safetensors --tensor codebook --metric cosine --json
             """,
-        subcommands: [])
+        subcommands: [CodebookCommand.self])
 
     public init() {}
 }

@@ -23,6 +23,9 @@ public func runCommandLine<Root: ParsableCommand>(
         exit(code.rawValue)
     } catch let clean as CleanExit {
         root.exit(withError: clean)
+    } catch where root.exitCode(for: error) == .success {
+        // `--help` parses into argument-parser's help command, whose run() throws a help request.
+        root.exit(withError: error)
     } catch {
         let text = (error as? LocalizedError)?.errorDescription ?? String(describing: error)
         FileHandle.standardError.write(Data(("error: " + text + "\n").utf8))
