@@ -1,0 +1,69 @@
+// The differentiable pieces of CRAFT's objective around the frozen codebook (DESIGN.md section 11),
+// matching vector-quantize-pytorch's `VectorQuantize` (rotation_trick off): the straight-through
+// estimator `x + (q − x).detach()` and the commitment loss `F.mse_loss(q.detach(), x)`.
+import TensorCore
+
+/// The output of ``Codebook/straightThrough(_:threads:)``.
+public struct StraightThroughQuantization: Sendable {
+    /// `z_q_hat = z_e + stopgrad(z_q − z_e)`: equals the code vectors forward (up to one rounding),
+    /// and passes its gradient to the encoder output `z_e` unchanged. Same shape as the features.
+    public var quantized: Tensor
+    /// The chosen codes, shaped `[..., depth]` (the features' leading dimensions, then the levels).
+    public var codes: IndexTensor
+    /// The encoder output the codebook compared against: the features for `l2`, the L2-normalised
+    /// features (a differentiable function of them) for `cosine`.
+    public var encoderOutput: Tensor
+    /// The code vectors `z_q` (no gradient), same shape as the features.
+    public var codeVectors: Tensor
+    /// The full search result (distances, residual norms), rows flattened to `[N]`.
+    public var search: Quantization
+}
+
+extension Codebook {
+    /// Quantizes encoder features with the straight-through estimator.
+    ///
+    /// The forward value is the code vectors `z_q`; the backward pass sends the gradient of
+    /// ``StraightThroughQuantization/quantized`` to the features unchanged (through the
+    /// normalisation for `cosine`). The codebook itself is frozen: nothing flows into it.
+    ///
+    /// ```swift
+    /// let features = encoder(pixels)                 // [batch, tokens, D], requires gradients
+    /// let vq = try codebook.straightThrough(features)
+    /// let loss = surrogate(vq.quantized) + 0.1 * codebook.commitmentLoss(vq)
+    /// ```
+    ///
+    /// - Parameters:
+    ///   - features: the encoder output `z_e`, shaped `[..., D]`.
+    ///   - threads: worker threads for the nearest-code search.
+    /// - Throws: ``CraftCoreError`` (`invalidFeatures`) when the last dimension is not `D` or a value
+    ///   is not finite.
+    public func straightThrough(_ features: Tensor, threads: Int = 1) throws -> StraightThroughQuantization {
+        guard let last = features.shape.last, last == dimension else {
+            throw CraftCoreError(
+                .invalidFeatures,
+                "features shaped \(features.shape) cannot be quantized by a codebook of dimension \(dimension); the last dimension must be \(dimension)")
+        }
+        let encoderOutput: Tensor
+        if metric == .cosine {
+            let norms = features.squared().sum(along: -1, keepingDimensions: true).sqrt().clamped(min: 1e-12)
+            encoderOutput = features / norms
+        } else {
+            encoderOutput = features
+        }
+        let rows = features.scalarCount / dimension
+        // The search normalises cosine features itself, from the raw values.
+        let search = try quantize(features.scalars, count: rows, threads: threads)
+        let codeVectors = Tensor(search.quantized, shape: features.shape)
+        let quantized = encoderOutput + (codeVectors - encoderOutput).stopGradient()
+        let codes = IndexTensor(search.codes, shape: Array(features.shape.dropLast()) + [depth])
+        return StraightThroughQuantization(
+            quantized: quantized, codes: codes, encoderOutput: encoderOutput, codeVectors: codeVectors, search: search)
+    }
+
+    /// The commitment loss `mean ‖z_e − stopgrad(z_q)‖²`: the mean over all elements of the squared
+    /// difference between the encoder output and its code vectors, as vector-quantize-pytorch's
+    /// `F.mse_loss(quantize.detach(), x)`. Its gradient reaches the encoder only.
+    public func commitmentLoss(_ quantization: StraightThroughQuantization) -> Tensor {
+        Tensor.meanSquaredError(quantization.encoderOutput, quantization.codeVectors.stopGradient())
+    }
+}
