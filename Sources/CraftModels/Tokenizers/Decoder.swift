@@ -1,0 +1,258 @@
+// Decoders, ported from Hugging Face tokenizers (tokenizers/src/decoders/*.rs).
+import Foundation
+
+/// A decoder from the `decoder` field of tokenizer.json: turns tokens back into text.
+indirect enum Decoder: Sendable {
+    case byteLevel
+    case metaspace(replacement: Unicode.Scalar, prependScheme: PrependScheme)
+    case replace(TextPattern, content: String)
+    case byteFallback
+    case fuse
+    case strip(content: Unicode.Scalar, start: Int, stop: Int)
+    case wordPiece(prefix: String, cleanup: Bool)
+    case bpe(suffix: String)
+    case sequence([Decoder])
+
+    static let supported = [
+        "ByteLevel", "Metaspace", "Replace", "ByteFallback", "Fuse", "Strip", "WordPiece", "BPEDecoder", "Sequence",
+    ]
+
+    init(_ reader: JSONReader) throws {
+        let type = try reader.type()
+        switch type {
+        case "ByteLevel": self = .byteLevel
+        case "Metaspace":
+            let replacement = Array(try reader.string("replacement").unicodeScalars)
+            guard replacement.count == 1 else {
+                throw try reader.required("replacement").fail("must be exactly one character")
+            }
+            let scheme: PrependScheme
+            if let schemeReader = reader.child("prepend_scheme") {
+                let name = try schemeReader.string()
+                guard let parsed = PrependScheme(rawValue: name) else {
+                    throw schemeReader.fail("must be \"always\", \"first\" or \"never\" but is \"\(name)\"")
+                }
+                scheme = parsed
+            } else {
+                scheme = try reader.bool("add_prefix_space", default: true) ? .always : .never
+            }
+            self = .metaspace(replacement: replacement[0], prependScheme: scheme)
+        case "Replace":
+            self = .replace(try TextPattern(try reader.required("pattern")), content: try reader.string("content"))
+        case "ByteFallback": self = .byteFallback
+        case "Fuse": self = .fuse
+        case "Strip":
+            let content = Array(try reader.string("content").unicodeScalars)
+            guard content.count == 1 else { throw try reader.required("content").fail("must be exactly one character") }
+            let start = try reader.int("start")
+            let stop = try reader.int("stop")
+            guard start >= 0, stop >= 0 else { throw reader.fail("has a negative start or stop") }
+            self = .strip(content: content[0], start: start, stop: stop)
+        case "WordPiece":
+            self = .wordPiece(
+                prefix: try reader.optionalString("prefix") ?? "##", cleanup: try reader.bool("cleanup", default: true))
+        case "BPEDecoder":
+            self = .bpe(suffix: try reader.optionalString("suffix") ?? "</w>")
+        case "Sequence":
+            self = .sequence(try reader.required("decoders").array().map(Decoder.init))
+        default:
+            throw reader.unsupported("decoder", type, supported: Self.supported)
+        }
+    }
+
+    func decode(_ tokens: [String]) -> String { decodeChain(tokens).joined() }
+
+    func decodeChain(_ tokens: [String]) -> [String] {
+        switch self {
+        case .byteLevel:
+            var bytes: [UInt8] = []
+            for token in tokens {
+                var mapped: [UInt8] = []
+                var complete = true
+                for scalar in token.unicodeScalars {
+                    guard let byte = ByteLevelAlphabet.scalarToByte[scalar.value] else {
+                        complete = false
+                        break
+                    }
+                    mapped.append(byte)
+                }
+                bytes.append(contentsOf: complete ? mapped : Array(token.utf8))
+            }
+            return [String(decoding: bytes, as: UTF8.self)]
+        case .metaspace(let replacement, let scheme):
+            return tokens.enumerated().map { index, token in
+                var output = String.UnicodeScalarView()
+                for scalar in token.unicodeScalars {
+                    if scalar == replacement {
+                        if index == 0 && scheme != .never { continue }
+                        output.append(" ")
+                    } else {
+                        output.append(scalar)
+                    }
+                }
+                return String(output)
+            }
+        case .replace(let pattern, let content):
+            return tokens.map { pattern.replaceAll(in: $0, with: content) }
+        case .byteFallback:
+            var output: [String] = []
+            var pending: [UInt8] = []
+            func flush() {
+                guard !pending.isEmpty else { return }
+                if let text = String(validating: pending, as: UTF8.self) {
+                    output.append(text)
+                } else {
+                    output.append(contentsOf: Array(repeating: "\u{FFFD}", count: pending.count))
+                }
+                pending.removeAll()
+            }
+            for token in tokens {
+                if let byte = Self.fallbackByte(token) {
+                    pending.append(byte)
+                } else {
+                    flush()
+                    output.append(token)
+                }
+            }
+            flush()
+            return output
+        case .fuse:
+            return [tokens.joined()]
+        case .strip(let content, let start, let stop):
+            return tokens.map { token in
+                let scalars = Array(token.unicodeScalars)
+                var startCut = 0
+                for index in 0..<min(start, scalars.count) {
+                    guard scalars[index] == content else { break }
+                    startCut = index + 1
+                }
+                var stopCut = scalars.count
+                for offset in 0..<min(stop, scalars.count) {
+                    let index = scalars.count - offset - 1
+                    guard scalars[index] == content else { break }
+                    stopCut = index
+                }
+                guard startCut < stopCut else { return "" }
+                var output = String.UnicodeScalarView()
+                output.append(contentsOf: scalars[startCut..<stopCut])
+                return String(output)
+            }
+        case .wordPiece(let prefix, let cleanup):
+            return tokens.enumerated().map { index, token in
+                var token = token
+                if index != 0 {
+                    if token.utf8.starts(with: prefix.utf8) {
+                        token = String(Substring(token.unicodeScalars.dropFirst(prefix.unicodeScalars.count)))
+                    } else {
+                        token = " " + token
+                    }
+                }
+                return cleanup ? Self.wordPieceCleanup(token) : token
+            }
+        case .bpe(let suffix):
+            return tokens.enumerated().map { index, token in
+                TextPattern.literal(suffix).replaceAll(in: token, with: index == tokens.count - 1 ? "" : " ")
+            }
+        case .sequence(let decoders):
+            return decoders.reduce(tokens) { $1.decodeChain($0) }
+        }
+    }
+
+    /// The byte of a `<0xAB>` token, or nil.
+    static func fallbackByte(_ token: String) -> UInt8? {
+        let utf8 = Array(token.utf8)
+        guard utf8.count == 6, utf8[0] == UInt8(ascii: "<"), utf8[1] == UInt8(ascii: "0"),
+            utf8[2] == UInt8(ascii: "x"), utf8[5] == UInt8(ascii: ">"),
+            let hex = String(validating: utf8[3..<5], as: UTF8.self)
+        else { return nil }
+        return UInt8(hex, radix: 16)
+    }
+
+    static func wordPieceCleanup(_ text: String) -> String {
+        let replacements: [(String, String)] = [
+            (" .", "."), (" ?", "?"), (" !", "!"), (" ,", ","), (" ' ", "'"), (" n't", "n't"), (" 'm", "'m"),
+            (" do not", " don't"), (" 's", "'s"), (" 've", "'ve"), (" 're", "'re"),
+        ]
+        return replacements.reduce(text) { TextPattern.literal($1.0).replaceAll(in: $0, with: $1.1) }
+    }
+}
+
+/// A post-processor from the `post_processor` field: adds special tokens around the encoded ids.
+indirect enum PostProcessor: Sendable {
+    /// Pieces of a single-sequence template: special-token ids or the sequence itself.
+    case template([TemplatePiece])
+    case byteLevel
+    case surround(prefix: [Int], suffix: [Int])
+    case sequence([PostProcessor])
+
+    enum TemplatePiece: Sendable {
+        case special([Int])
+        case sequence
+    }
+
+    static let supported = ["TemplateProcessing", "ByteLevel", "RobertaProcessing", "BertProcessing", "Sequence"]
+
+    init(_ reader: JSONReader) throws {
+        let type = try reader.type()
+        switch type {
+        case "TemplateProcessing":
+            var specials: [String: [Int]] = [:]
+            if let specialReader = reader.child("special_tokens") {
+                for (name, entry) in try specialReader.members() {
+                    specials[name] = try entry.required("ids").array().map { try $0.int() }
+                }
+            }
+            var pieces: [TemplatePiece] = []
+            for item in try reader.required("single").array() {
+                if let special = item.child("SpecialToken") {
+                    let name = try special.string("id")
+                    guard let ids = specials[name] else {
+                        throw special.fail("names the special token \"\(name)\", which is not in post_processor.special_tokens")
+                    }
+                    pieces.append(.special(ids))
+                } else if let sequence = item.child("Sequence") {
+                    // A single-sequence template may only refer to sequence A.
+                    if try sequence.string("id") == "A" { pieces.append(.sequence) }
+                } else {
+                    throw item.fail("must be {\"SpecialToken\": ...} or {\"Sequence\": ...}")
+                }
+            }
+            self = .template(pieces)
+        case "ByteLevel": self = .byteLevel
+        case "RobertaProcessing", "BertProcessing":
+            func id(_ key: String) throws -> Int {
+                let pair = try reader.required(key).array()
+                guard pair.count == 2 else { throw try reader.required(key).fail("must be [token, id]") }
+                return try pair[1].int()
+            }
+            let cls = try id("cls")
+            let sep = try id("sep")
+            self = .surround(prefix: [cls], suffix: type == "RobertaProcessing" ? [sep] : [sep])
+        case "Sequence":
+            self = .sequence(try reader.required("processors").array().map(PostProcessor.init))
+        default:
+            throw reader.unsupported("post-processor", type, supported: Self.supported)
+        }
+    }
+
+    func process(_ ids: [Int]) -> [Int] {
+        switch self {
+        case .template(let pieces):
+            var output: [Int] = []
+            output.reserveCapacity(ids.count + 4)
+            for piece in pieces {
+                switch piece {
+                case .special(let special): output.append(contentsOf: special)
+                case .sequence: output.append(contentsOf: ids)
+                }
+            }
+            return output
+        case .byteLevel:
+            return ids
+        case .surround(let prefix, let suffix):
+            return prefix + ids + suffix
+        case .sequence(let processors):
+            return processors.reduce(ids) { $1.process($0) }
+        }
+    }
+}

@@ -1,0 +1,286 @@
+// Patterns and splitting, ported from Hugging Face tokenizers (tokenizers/src/tokenizer/pattern.rs and
+// NormalizedString::split in normalizer.rs). Text is handled as Unicode scalars (Rust `char`s), never
+// as Swift `Character`s, and compared byte for byte, never by canonical equivalence.
+import Foundation
+
+/// How a split treats the delimiters it finds (the library's `SplitDelimiterBehavior`).
+enum SplitBehavior: String, Sendable {
+    case removed = "Removed"
+    case isolated = "Isolated"
+    case mergedWithPrevious = "MergedWithPrevious"
+    case mergedWithNext = "MergedWithNext"
+    case contiguous = "Contiguous"
+}
+
+/// A compiled ICU regular expression; `NSRegularExpression` is immutable and safe to share.
+final class CompiledRegex: @unchecked Sendable {
+    let expression: NSRegularExpression
+    let pattern: String
+
+    /// Compiles a pattern written for Oniguruma (the library's regex engine) as an ICU pattern.
+    ///
+    /// Oniguruma's Unicode `\s` is the White_Space property and `\w` is letters, marks, decimal
+    /// digits and connector punctuation; ICU's differ slightly, so both are spelled out.
+    init(oniguruma pattern: String, source: String, path: String) throws {
+        self.pattern = pattern
+        let translated = Self.translate(pattern, word: "\\p{L}\\p{M}\\p{Nd}\\p{Pc}")
+        do {
+            expression = try NSRegularExpression(pattern: translated, options: [])
+        } catch {
+            throw TokenizerError(
+                .invalidPattern,
+                "\(source): \(path) holds the regular expression \"\(pattern)\", which does not compile; fix the pattern.")
+        }
+    }
+
+    /// Rewrites `\s`/`\S` (and `\w`/`\W` when `word` is given) as explicit Unicode sets.
+    static func translate(_ pattern: String, word: String?) -> String {
+        let space = "\\p{White_Space}"
+        var output = ""
+        var inClass = 0
+        var scalars = pattern.unicodeScalars.makeIterator()
+        while let scalar = scalars.next() {
+            if scalar == "\\" {
+                guard let next = scalars.next() else {
+                    output.unicodeScalars.append(scalar)
+                    break
+                }
+                switch next {
+                case "s": output += inClass > 0 ? space : "[\(space)]"
+                case "S": output += inClass > 0 ? "[^\(space)]" : "[^\(space)]"
+                case "w" where word != nil: output += inClass > 0 ? word! : "[\(word!)]"
+                case "W" where word != nil: output += "[^\(word!)]"
+                default:
+                    output.unicodeScalars.append(scalar)
+                    output.unicodeScalars.append(next)
+                }
+                continue
+            }
+            if scalar == "[" { inClass += 1 }
+            if scalar == "]", inClass > 0 { inClass -= 1 }
+            output.unicodeScalars.append(scalar)
+        }
+        return output
+    }
+
+    /// The ranges of all non-overlapping matches, left to right.
+    ///
+    /// Foundation's `Range(_:in:)` refuses bounds inside a grapheme cluster (a letter followed by a
+    /// combining mark), so UTF-16 offsets are converted to scalar positions here, walking forward.
+    func matches(in text: String) -> [Range<String.Index>] {
+        let utf16 = text.utf16
+        let whole = NSRange(location: 0, length: utf16.count)
+        var index = utf16.startIndex
+        var offset = 0
+        func position(_ target: Int) -> String.Index? {
+            guard target >= offset, let moved = utf16.index(index, offsetBy: target - offset, limitedBy: utf16.endIndex)
+            else { return nil }
+            index = moved
+            offset = target
+            return moved.samePosition(in: text.unicodeScalars)
+        }
+        var ranges: [Range<String.Index>] = []
+        for match in expression.matches(in: text, options: [], range: whole) {
+            guard match.range.location != NSNotFound, let start = position(match.range.location),
+                let end = position(match.range.location + match.range.length)
+            else { continue }
+            ranges.append(start..<end)
+        }
+        return ranges
+    }
+}
+
+/// What a split or a replacement looks for: a literal string or a regular expression.
+enum TextPattern: Sendable {
+    case literal(String)
+    case regex(CompiledRegex)
+
+    /// Reads a `{"String": "..."}` or `{"Regex": "..."}` pattern.
+    init(_ reader: JSONReader) throws {
+        if let literal = reader.child("String") {
+            self = .literal(try literal.string())
+        } else if let regex = reader.child("Regex") {
+            self = .regex(try CompiledRegex(oniguruma: try regex.string(), source: reader.source, path: regex.path))
+        } else {
+            throw reader.fail("must be {\"String\": ...} or {\"Regex\": ...}")
+        }
+    }
+
+    /// Splits `text` into consecutive ranges covering all of it, each flagged as a match or not.
+    func findMatches(in text: String) -> [(range: Range<String.Index>, isMatch: Bool)] {
+        switch self {
+        case .literal(let needle):
+            if needle.isEmpty { return [(text.startIndex..<text.endIndex, false)] }
+            return Self.cover(text, matches: Self.literalMatches(of: needle, in: text))
+        case .regex(let regex):
+            return Self.cover(text, matches: regex.matches(in: text))
+        }
+    }
+
+    /// Replaces every match with `content` (the library's `NormalizedString::replace`).
+    func replaceAll(in text: String, with content: String) -> String {
+        var output = ""
+        for piece in findMatches(in: text) {
+            if piece.isMatch {
+                output += content
+            } else {
+                output.unicodeScalars.append(contentsOf: text.unicodeScalars[piece.range])
+            }
+        }
+        return output
+    }
+
+    static func literalMatches(of needle: String, in text: String) -> [Range<String.Index>] {
+        let pattern = Array(needle.unicodeScalars)
+        let scalars = text.unicodeScalars
+        var result: [Range<String.Index>] = []
+        var index = scalars.startIndex
+        while index < scalars.endIndex {
+            var probe = index
+            var matched = true
+            for scalar in pattern {
+                guard probe < scalars.endIndex, scalars[probe] == scalar else {
+                    matched = false
+                    break
+                }
+                probe = scalars.index(after: probe)
+            }
+            if matched {
+                result.append(index..<probe)
+                index = probe
+            } else {
+                index = scalars.index(after: index)
+            }
+        }
+        return result
+    }
+
+    /// Turns match ranges into a covering of the text (the library's `find_matches`).
+    static func cover(_ text: String, matches: [Range<String.Index>]) -> [(range: Range<String.Index>, isMatch: Bool)] {
+        if text.isEmpty { return [(text.startIndex..<text.endIndex, false)] }
+        var pieces: [(range: Range<String.Index>, isMatch: Bool)] = []
+        pieces.reserveCapacity(matches.count * 2 + 1)
+        var previous = text.startIndex
+        for match in matches {
+            if previous != match.lowerBound { pieces.append((previous..<match.lowerBound, false)) }
+            pieces.append((match, true))
+            previous = match.upperBound
+        }
+        if previous != text.endIndex { pieces.append((previous..<text.endIndex, false)) }
+        return pieces
+    }
+
+    /// Each scalar for which `predicate` holds is its own match (the library's `Fn(char) -> bool` pattern).
+    static func scalarMatches(in text: String, where predicate: (Unicode.Scalar) -> Bool)
+        -> [(range: Range<String.Index>, isMatch: Bool)]
+    {
+        if text.isEmpty { return [(text.startIndex..<text.endIndex, false)] }
+        let scalars = text.unicodeScalars
+        var pieces: [(range: Range<String.Index>, isMatch: Bool)] = []
+        var lastOffset = scalars.startIndex
+        var index = scalars.startIndex
+        while index < scalars.endIndex {
+            let next = scalars.index(after: index)
+            if predicate(scalars[index]) {
+                if lastOffset < index { pieces.append((lastOffset..<index, false)) }
+                pieces.append((index..<next, true))
+                lastOffset = next
+            }
+            index = next
+        }
+        if lastOffset < scalars.endIndex { pieces.append((lastOffset..<scalars.endIndex, false)) }
+        return pieces
+    }
+}
+
+/// Applies a split behavior to a covering of `text` and returns the kept, non-empty pieces, each
+/// flagged when it starts at the beginning of `text`.
+func splitPieces(
+    _ text: String, _ matches: [(range: Range<String.Index>, isMatch: Bool)], behavior: SplitBehavior,
+    invert: Bool = false
+) -> [(text: String, isFirst: Bool)] {
+    let matches = invert ? matches.map { ($0.range, !$0.isMatch) } : matches
+    var splits: [(range: Range<String.Index>, remove: Bool)] = []
+    splits.reserveCapacity(matches.count)
+    switch behavior {
+    case .isolated:
+        splits = matches.map { ($0.range, false) }
+    case .removed:
+        splits = matches.map { ($0.range, $0.isMatch) }
+    case .contiguous:
+        var previousMatch = false
+        for (range, isMatch) in matches {
+            if isMatch == previousMatch, let last = splits.last {
+                splits[splits.count - 1] = (last.range.lowerBound..<range.upperBound, false)
+            } else {
+                splits.append((range, false))
+            }
+            previousMatch = isMatch
+        }
+    case .mergedWithPrevious:
+        var previousMatch = false
+        for (range, isMatch) in matches {
+            if isMatch && !previousMatch, let last = splits.last {
+                splits[splits.count - 1] = (last.range.lowerBound..<range.upperBound, false)
+            } else {
+                splits.append((range, false))
+            }
+            previousMatch = isMatch
+        }
+    case .mergedWithNext:
+        var previousMatch = false
+        for (range, isMatch) in matches.reversed() {
+            if isMatch && !previousMatch, let last = splits.last {
+                splits[splits.count - 1] = (range.lowerBound..<last.range.upperBound, false)
+            } else {
+                splits.append((range, false))
+            }
+            previousMatch = isMatch
+        }
+        splits.reverse()
+    }
+    var pieces: [(text: String, isFirst: Bool)] = []
+    pieces.reserveCapacity(splits.count)
+    for split in splits where !split.remove && !split.range.isEmpty {
+        pieces.append((String(Substring(text.unicodeScalars[split.range])), split.range.lowerBound == text.startIndex))
+    }
+    return pieces
+}
+
+/// GPT-2's reversible mapping between bytes and printable characters (`bytes_to_unicode`).
+enum ByteLevelAlphabet {
+    /// The character for each byte.
+    static let byteToScalar: [Unicode.Scalar] = {
+        var table = [Unicode.Scalar](repeating: " ", count: 256)
+        var extra: UInt32 = 0
+        for byte in 0..<256 {
+            let printable = (0x21...0x7E).contains(byte) || (0xA1...0xAC).contains(byte) || (0xAE...0xFF).contains(byte)
+            if printable {
+                table[byte] = Unicode.Scalar(UInt8(byte))
+            } else {
+                table[byte] = Unicode.Scalar(256 + extra) ?? " "
+                extra += 1
+            }
+        }
+        return table
+    }()
+
+    /// The byte for each character of the alphabet.
+    static let scalarToByte: [UInt32: UInt8] = {
+        var table: [UInt32: UInt8] = [:]
+        for (byte, scalar) in byteToScalar.enumerated() { table[scalar.value] = UInt8(byte) }
+        return table
+    }()
+
+    /// Maps every UTF-8 byte of `text` to its character.
+    static func encode(_ text: String) -> String {
+        var output = String.UnicodeScalarView()
+        for byte in text.utf8 { output.append(byteToScalar[Int(byte)]) }
+        return String(output)
+    }
+}
+
+extension Unicode.Scalar {
+    /// Rust's `char::is_whitespace` (the White_Space property).
+    var isWhitespaceProperty: Bool { properties.isWhitespace }
+}
