@@ -277,6 +277,21 @@ struct JSONParser {
     }
 }
 
+/// Whether `bytes` is well-formed UTF-8 (no overlong forms, surrogates or truncated sequences).
+///
+/// Uses the standard library's UTF-8 decoder rather than `String(validating:)`, which needs macOS 15.
+func isValidUTF8(_ bytes: [UInt8]) -> Bool {
+    var iterator = bytes.makeIterator()
+    var decoder = UTF8()
+    while true {
+        switch decoder.decode(&iterator) {
+        case .scalarValue: continue
+        case .emptyInput: return true
+        case .error: return false
+        }
+    }
+}
+
 // MARK: - Writing, byte-compatible with serde_json's compact output
 
 enum JSONWriter {

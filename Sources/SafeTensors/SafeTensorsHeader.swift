@@ -58,7 +58,7 @@ struct SafeTensorsHeader: Sendable {
         func invalid(_ what: String, tensor: String? = nil) -> SafeTensorsError {
             SafeTensorsError(.invalidHeader, file: file, tensor: tensor, message: "\(file): \(what); the file is corrupt or not safetensors.")
         }
-        guard String(validating: headerBytes, as: UTF8.self) != nil else {
+        guard isValidUTF8(headerBytes) else {
             throw invalid("the header is not valid UTF-8")
         }
         let root: JSONValue

@@ -56,10 +56,15 @@ public struct SafeTensorsWriter: Sendable {
         try checkNew(name, shape: shape, count: floats.count, dtype: dtype)
         let data: Data
         switch dtype {
-        case .f32: data = Self.encode(floats) { $0.bitPattern }
+        case .f32:
+            #if _endian(little)
+            data = floats.withUnsafeBytes { Data($0) }
+            #else
+            data = Self.encode(floats) { $0.bitPattern }
+            #endif
         case .f64: data = Self.encode(floats) { Double($0).bitPattern }
-        case .f16: data = Self.encode(floats) { HalfPrecision.halfBits(from: $0) }
-        case .bf16: data = Self.encode(floats) { HalfPrecision.bfloatBits(from: $0) }
+        case .f16: data = Self.encodeHalves(floats, bfloat: false)
+        case .bf16: data = Self.encodeHalves(floats, bfloat: true)
         default:
             throw SafeTensorsError(
                 .invalidArgument, tensor: name,
@@ -71,7 +76,12 @@ public struct SafeTensorsWriter: Sendable {
     /// Adds a tensor of Int64 values, stored as I64.
     public mutating func add(_ name: String, int64s: [Int64], shape: [Int]) throws {
         try checkNew(name, shape: shape, count: int64s.count, dtype: .i64)
-        pending[name] = Pending(dtype: .i64, shape: shape, data: Self.encode(int64s) { UInt64(bitPattern: $0) })
+        #if _endian(little)
+        let data = int64s.withUnsafeBytes { Data($0) }
+        #else
+        let data = Self.encode(int64s) { UInt64(bitPattern: $0) }
+        #endif
+        pending[name] = Pending(dtype: .i64, shape: shape, data: data)
     }
 
     /// Adds a tensor of Int32 values, stored as I32.
@@ -107,8 +117,10 @@ public struct SafeTensorsWriter: Sendable {
     public func write(to url: URL) throws {
         let path = url.path
         let directory = url.deletingLastPathComponent().path
+        // Short enough for NAME_MAX even when the target's own name is long.
+        let suffix = UInt64.random(in: 0...UInt64.max)
         let temporary = (directory as NSString).appendingPathComponent(
-            ".\(url.lastPathComponent).\(UUID().uuidString).tmp")
+            ".\(String(String.UnicodeScalarView(url.lastPathComponent.unicodeScalars.prefix(40)))).\(String(suffix, radix: 16)).tmp")
         func failure(_ action: String) -> SafeTensorsError {
             let reason = String(cString: strerror(errno))
             return SafeTensorsError(
@@ -164,6 +176,20 @@ public struct SafeTensorsWriter: Sendable {
                 message: "Tensor '\(name)': shape \(shape) holds \(elements) elements but \(count) values were given.")
         }
         return elements
+    }
+
+    /// F16 or BF16 bits of `values`, little-endian, with a concrete loop (fast in debug builds too).
+    private static func encodeHalves(_ values: [Float], bfloat: Bool) -> Data {
+        var halves = [UInt16](repeating: 0, count: values.count)
+        halves.withUnsafeMutableBufferPointer { output in
+            values.withUnsafeBufferPointer { input in
+                for index in 0..<input.count {
+                    let bits = bfloat ? HalfPrecision.bfloatBits(from: input[index]) : HalfPrecision.halfBits(from: input[index])
+                    output[index] = bits.littleEndian
+                }
+            }
+        }
+        return halves.withUnsafeBytes { Data($0) }
     }
 
     private static func encode<Element, Raw: FixedWidthInteger>(_ values: [Element], _ bits: (Element) -> Raw) -> Data {

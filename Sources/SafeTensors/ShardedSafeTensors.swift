@@ -49,7 +49,7 @@ public struct ShardedSafeTensors: Sendable {
                 message: "\(path) is \(data.count) bytes, over the \(options.maximumHeaderBytes)-byte limit for an index; the file is not a safetensors index.")
         }
         let bytes = [UInt8](data)
-        guard String(validating: bytes, as: UTF8.self) != nil else { throw invalid("the index is not valid UTF-8") }
+        guard isValidUTF8(bytes) else { throw invalid("the index is not valid UTF-8") }
         let root: JSONValue
         do {
             root = try JSONParser.parse(bytes)

@@ -33,6 +33,28 @@ enum TensorDecoding {
         }
     }
 
+    /// F16 or BF16 to Float32 with concrete (non-generic) loops and, for F16, a 65536-entry table,
+    /// so debug builds convert large tensors at a usable speed too.
+    private static func halfFloats(_ bytes: UnsafeRawBufferPointer, bfloat: Bool) -> [Float] {
+        let count = bytes.count / 2
+        var raw = [UInt16](repeating: 0, count: count)
+        if count > 0 {
+            raw.withUnsafeMutableBytes { $0.copyMemory(from: UnsafeRawBufferPointer(rebasing: bytes[0..<(count * 2)])) }
+        }
+        return [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
+            raw.withUnsafeBufferPointer { source in
+                if bfloat {
+                    for index in 0..<count { buffer[index] = Float(bitPattern: UInt32(source[index]) << 16) }
+                } else {
+                    HalfPrecision.halfToFloatTable.withUnsafeBufferPointer { table in
+                        for index in 0..<count { buffer[index] = Float(bitPattern: table[Int(source[index])]) }
+                    }
+                }
+            }
+            initialized = count
+        }
+    }
+
     static func floats(_ bytes: UnsafeRawBufferPointer, dtype: SafeTensorsDType) -> [Float] {
         switch dtype {
         case .f32:
@@ -42,8 +64,18 @@ enum TensorDecoding {
             return map(bytes, UInt32.self) { Float(bitPattern: $0) }
             #endif
         case .f64: return map(bytes, UInt64.self) { Float(Double(bitPattern: $0)) }
-        case .f16: return map(bytes, UInt16.self) { HalfPrecision.float(fromHalf: $0) }
-        case .bf16: return map(bytes, UInt16.self) { HalfPrecision.float(fromBFloat: $0) }
+        case .f16:
+            #if _endian(little)
+            return halfFloats(bytes, bfloat: false)
+            #else
+            return map(bytes, UInt16.self) { HalfPrecision.float(fromHalf: $0) }
+            #endif
+        case .bf16:
+            #if _endian(little)
+            return halfFloats(bytes, bfloat: true)
+            #else
+            return map(bytes, UInt16.self) { HalfPrecision.float(fromBFloat: $0) }
+            #endif
         case .i64: return map(bytes, UInt64.self) { Float(Int64(bitPattern: $0)) }
         case .u64: return map(bytes, UInt64.self) { Float($0) }
         case .i32: return map(bytes, UInt32.self) { Float(Int32(bitPattern: $0)) }

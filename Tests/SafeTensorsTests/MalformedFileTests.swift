@@ -72,13 +72,30 @@ struct MalformedFileTests {
 
     @Test("A header that is not UTF-8, not JSON, or not an object is invalidHeader")
     func headerNotJSONObject() throws {
-        #expect(try openError(fileBytes(headerBytes: [0x7B, 0xFF, 0xFE, 0x7D])).code == .invalidHeader)
-        #expect(try openError(fileBytes(header: "{\"a\": ")).code == .invalidHeader)
-        #expect(try openError(fileBytes(header: "{\"a\":{}} trailing")).code == .invalidHeader)
-        #expect(try openError(fileBytes(header: "[1,2]")).code == .invalidHeader)
-        #expect(try openError(fileBytes(header: String(repeating: "[", count: 100_000))).code == .invalidHeader)
-        let unpaired = try openError(fileBytes(header: "{\"\\ud800\":{}}"))
-        #expect(unpaired.code == .invalidHeader)
+        func expectInvalid(_ bytes: Data, saying phrase: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
+            let error = try openError(bytes, sourceLocation: sourceLocation)
+            #expect(error.code == .invalidHeader, sourceLocation: sourceLocation)
+            #expect(error.message.contains(phrase), "\(error.message)", sourceLocation: sourceLocation)
+        }
+        let entryTail: [UInt8] = Array("\":{\"dtype\":\"U8\",\"shape\":[0],\"data_offsets\":[0,0]}}".utf8)
+        try expectInvalid(fileBytes(headerBytes: [0x7B, 0x22, 0xFF, 0xFE] + entryTail), saying: "not valid UTF-8")
+        try expectInvalid(fileBytes(headerBytes: [0x7B, 0x22, 0xC0, 0xAF] + entryTail), saying: "not valid UTF-8")  // overlong
+        try expectInvalid(fileBytes(headerBytes: [0x7B, 0x22, 0xED, 0xA0, 0x80] + entryTail), saying: "not valid UTF-8")  // surrogate
+        try expectInvalid(fileBytes(headerBytes: [0x7B, 0x22, 0xE2, 0x98] + entryTail), saying: "not valid UTF-8")  // cut sequence
+        try expectInvalid(fileBytes(header: "{\"a\": "), saying: "not valid JSON")
+        try expectInvalid(fileBytes(header: "{\"a\":{}} trailing"), saying: "not valid JSON")
+        try expectInvalid(fileBytes(header: "{'a':{}}"), saying: "not valid JSON")
+        try expectInvalid(fileBytes(header: "{\"a\":01}"), saying: "not valid JSON")
+        try expectInvalid(fileBytes(header: String(repeating: "[", count: 100_000)), saying: "not valid JSON")
+        try expectInvalid(fileBytes(header: "{\"\\ud800\":{}}"), saying: "not valid JSON")  // unpaired surrogate escape
+        try expectInvalid(fileBytes(header: ""), saying: "not valid JSON")
+        try expectInvalid(fileBytes(header: "[1,2]"), saying: "not a JSON object")
+        try expectInvalid(fileBytes(header: "\"text\""), saying: "not a JSON object")
+        // The same entry with valid UTF-8 opens, so the rejections above are about the encoding.
+        let valid = fileBytes(headerBytes: [0x7B, 0x22, 0xC3, 0xA9] + entryTail)
+        let url = try makeTemporaryDirectory().appendingPathComponent("ok.safetensors")
+        try valid.write(to: url)
+        #expect(try SafeTensorsFile(contentsOf: url).names == ["é"])
     }
 
     @Test("Entries missing dtype, shape or data_offsets are invalidHeader naming the tensor")
