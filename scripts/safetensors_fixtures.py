@@ -112,6 +112,7 @@ def f32_file(expected: dict) -> None:
         "layers.2.w": np.array(3.5, dtype=np.float32),
         "zero.sized": np.zeros((2, 0), dtype=np.float32),
         "naïve.ünïcode": np.array([[1.25]], dtype=np.float32),
+        "escapes \"q\"\t/\\\x01\x7f": np.array([2.0], dtype=np.float32),  # serde_json escaping
     }
     metadata = {"producer": PRODUCER}  # one key: with several the package's key order is random
     np_save_file(arrays, str(FIXTURES / "python-f32.safetensors"), metadata=metadata)

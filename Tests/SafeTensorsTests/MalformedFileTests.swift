@@ -93,7 +93,9 @@ struct MalformedFileTests {
         try expectInvalid(fileBytes(header: "\"text\""), saying: "not a JSON object")
         // The same entry with valid UTF-8 opens, so the rejections above are about the encoding.
         let valid = fileBytes(headerBytes: [0x7B, 0x22, 0xC3, 0xA9] + entryTail)
-        let url = try makeTemporaryDirectory().appendingPathComponent("ok.safetensors")
+        let directory = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let url = directory.appendingPathComponent("ok.safetensors")
         try valid.write(to: url)
         #expect(try SafeTensorsFile(contentsOf: url).names == ["é"])
     }

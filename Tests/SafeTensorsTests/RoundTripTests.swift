@@ -70,7 +70,9 @@ struct RoundTripTests {
     func int64OutOfInt32Range() throws {
         var writer = SafeTensorsWriter()
         try writer.add("ids", int64s: [1, 1 << 40], shape: [2])
-        let file = try SafeTensorsFile(contentsOf: try writeTemporary(writer))
+        let url = try writeTemporary(writer)
+        defer { try? FileManager.default.removeItem(at: url.deletingLastPathComponent()) }
+        let file = try SafeTensorsFile(contentsOf: url)
         let error = try #require(throws: SafeTensorsError.self) { try file.int32s("ids") }
         #expect(error.code == .valueOutOfRange)
         #expect(error.message.contains("'ids'"))
@@ -82,6 +84,7 @@ struct RoundTripTests {
         try writer.add("model.layer.0.weight", floats: [1], shape: [1])
         try writer.add("model.layer.1.weight", floats: [1], shape: [1])
         let url = try writeTemporary(writer)
+        defer { try? FileManager.default.removeItem(at: url.deletingLastPathComponent()) }
         let file = try SafeTensorsFile(contentsOf: url)
         let error = try #require(throws: SafeTensorsError.self) { try file.info("model.layer.2.weight") }
         #expect(error.code == .notFound)
@@ -126,7 +129,7 @@ struct RoundTripTests {
     }
 }
 
-/// Writes `writer` to a new temporary file and returns its URL (the directory is left for the OS).
+/// Writes `writer` to a new file in a new temporary directory (the caller removes the directory).
 func writeTemporary(_ writer: SafeTensorsWriter, name: String = "t.safetensors") throws -> URL {
     let url = try makeTemporaryDirectory().appendingPathComponent(name)
     try writer.write(to: url)
