@@ -1,0 +1,420 @@
+// Packing, reading, verifying and unpacking `.craft` bundles (DESIGN.md section 5; docs/bundle-format.md).
+import Crypto
+import Foundation
+
+/// A bundle written by ``BundleArchive/pack(directory:to:limits:)``.
+public struct PackedBundle: Sendable, Equatable {
+    /// The `.craft` file written.
+    public var url: URL
+    /// The manifest stored in it, with every file's size and sha256 filled in.
+    public var manifest: BundleManifest
+    /// `"sha256:" + hex` of the file's bytes.
+    public var digest: String
+    /// The file's size in bytes.
+    public var size: Int64
+}
+
+/// A bundle whose every entry was read and checked, without extracting anything.
+public struct VerifiedBundle: Sendable, Equatable {
+    public var url: URL
+    public var manifest: BundleManifest
+    /// `"sha256:" + hex` of the file's bytes.
+    public var digest: String
+    public var size: Int64
+    /// The files whose size and sha256 matched the manifest (all of `manifest.files`).
+    public var files: [BundleFileEntry]
+}
+
+/// A bundle extracted into a directory (or a directory holding a bundle's files and `craft.json`).
+public struct UnpackedBundle: Sendable, Equatable {
+    /// The directory holding `craft.json` and the listed files.
+    public var directory: URL
+    public var manifest: BundleManifest
+    /// The digest of the `.craft` file it came from, when it came from one.
+    public var digest: String?
+
+    /// The location of a file of the bundle (a path listed in the manifest).
+    public func url(for path: String) -> URL {
+        directory.appendingPathComponent(path)
+    }
+}
+
+/// Reading and writing `.craft` bundles: gzip-compressed pax tar archives holding `craft.json` first
+/// and the files it lists.
+///
+/// Writing is reproducible (sorted entries, mtime 0, uid/gid 0, empty owner names, modes 0644/0755,
+/// gzip without timestamp or name). Reading treats every bundle as hostile: only regular files and
+/// directories, relative clean paths, no links, devices or FIFOs, no duplicate, unlisted or missing
+/// entries, ``BundleLimits`` on counts and sizes and compression ratio, and every size and sha256
+/// checked. Every violation is a ``BundleError`` naming the entry.
+///
+/// ```swift
+/// let packed = try BundleArchive.pack(directory: URL(fileURLWithPath: "my-encoder"))
+/// let verified = try BundleArchive.verify(packed.url)
+/// let unpacked = try BundleArchive.unpack(packed.url, into: URL(fileURLWithPath: "out/my-encoder"))
+/// ```
+public enum BundleArchive {
+    /// The bundle file extension.
+    public static let fileExtension = "craft"
+
+    // MARK: - Digest
+
+    /// `"sha256:" + lowercase hex` of the SHA-256 of a file's bytes, streamed.
+    public static func digest(of file: URL) throws -> String {
+        "sha256:" + (try FileDigest.sha256(of: file)).hex
+    }
+
+    // MARK: - Reading
+
+    /// Reads `craft.json`, which must be the first entry, without reading or extracting the rest.
+    ///
+    /// The manifest is decoded and validated. Nothing else of the bundle is checked: use
+    /// ``verify(_:limits:)`` before trusting its files.
+    public static func readManifest(of bundle: URL, limits: BundleLimits = .default) throws -> BundleManifest {
+        try checkBundleFile(bundle, limits: limits)
+        let reader = try TarReader(url: bundle)
+        return try readLeadingManifest(reader, bundle: bundle, limits: limits).manifest
+    }
+
+    /// Reads every entry, checking types, paths, limits, sizes and sha256 against the manifest,
+    /// without writing anything.
+    public static func verify(_ bundle: URL, limits: BundleLimits = .default) throws -> VerifiedBundle {
+        let size = try checkBundleFile(bundle, limits: limits)
+        let digest = try digest(of: bundle)
+        let (manifest, _) = try scan(bundle, limits: limits, sink: nil)
+        return VerifiedBundle(url: bundle, manifest: manifest, digest: digest, size: size, files: manifest.files)
+    }
+
+    /// Extracts a bundle into `destination`, which must not exist yet.
+    ///
+    /// Entries are checked as by ``verify(_:limits:)`` while they are written into a fresh temporary
+    /// directory next to `destination`; only when everything passed is that directory renamed to
+    /// `destination` (atomically). On any failure nothing is left behind.
+    public static func unpack(_ bundle: URL, into destination: URL, limits: BundleLimits = .default) throws -> UnpackedBundle {
+        try checkBundleFile(bundle, limits: limits)
+        let fileManager = FileManager.default
+        if fileManager.fileExists(atPath: destination.path) {
+            throw BundleError(.io, "cannot unpack \(bundle.lastPathComponent) into \(destination.path): it already exists; remove it or choose another destination")
+        }
+        let parent = destination.deletingLastPathComponent()
+        do {
+            try fileManager.createDirectory(at: parent, withIntermediateDirectories: true)
+        } catch {
+            throw BundleError(.io, "cannot create \(parent.path) to unpack \(bundle.lastPathComponent) (\(error.localizedDescription))")
+        }
+        let temporary = parent.appendingPathComponent(".craft-unpack-\(UUID().uuidString)")
+        let sink = try DirectorySink(root: temporary)
+        do {
+            let digest = try digest(of: bundle)
+            let (manifest, _) = try scan(bundle, limits: limits, sink: sink)
+            try sink.moveRoot(to: destination, bundle: bundle)
+            return UnpackedBundle(directory: destination, manifest: manifest, digest: digest)
+        } catch {
+            sink.removeAll()
+            throw error
+        }
+    }
+
+    /// Opens a directory holding an unpacked bundle: reads and validates `craft.json`, and with
+    /// `verifyFiles` checks that every listed file exists with its size and sha256 and nothing else does.
+    public static func open(directory: URL, verifyFiles: Bool = true) throws -> UnpackedBundle {
+        let manifest = try BundleManifest.load(from: directory.appendingPathComponent(BundleManifest.fileName))
+        try manifest.validate()
+        if verifyFiles {
+            let present = try listRegularFiles(in: directory)
+            let listed = Set(manifest.files.map(\.path))
+            if let extra = present.first(where: { !listed.contains($0) && $0 != BundleManifest.fileName }) {
+                throw BundleError(.unlistedEntry, "\(directory.path) holds \"\(extra)\" which craft.json of \(manifest.reference) does not list; remove it or list it", entry: extra)
+            }
+            for file in manifest.files {
+                let url = directory.appendingPathComponent(file.path)
+                guard present.contains(file.path) else {
+                    throw BundleError(.missingEntry, "\(manifest.reference) lists \"\(file.path)\" but \(directory.path) does not hold it; unpack the bundle again", entry: file.path)
+                }
+                let (hex, size) = try FileDigest.sha256(of: url)
+                try checkFile(file, size: size, sha256: hex, in: manifest)
+            }
+        }
+        return UnpackedBundle(directory: directory, manifest: manifest, digest: nil)
+    }
+
+    /// Checks the whole bundle like ``verify(_:limits:)`` and extracts only `paths` (and `craft.json`)
+    /// into a new temporary directory, which the caller must remove.
+    static func extractChecked(_ bundle: URL, paths: Set<String>, limits: BundleLimits) throws -> UnpackedBundle {
+        try checkBundleFile(bundle, limits: limits)
+        let temporary = FileManager.default.temporaryDirectory.appendingPathComponent("craft-extract-\(UUID().uuidString)")
+        let sink = try DirectorySink(root: temporary, only: paths)
+        do {
+            let (manifest, _) = try scan(bundle, limits: limits, sink: sink)
+            return UnpackedBundle(directory: temporary, manifest: manifest, digest: nil)
+        } catch {
+            sink.removeAll()
+            throw error
+        }
+    }
+
+    // MARK: - Internals shared by readers
+
+    /// Checks the bundle file exists and is not larger than the limits allow; returns its size.
+    @discardableResult
+    static func checkBundleFile(_ bundle: URL, limits: BundleLimits) throws -> Int64 {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: bundle.path, isDirectory: &isDirectory), !isDirectory.boolValue else {
+            throw BundleError(.notFound, "there is no bundle file at \(bundle.path); check the path")
+        }
+        let attributes = try? FileManager.default.attributesOfItem(atPath: bundle.path)
+        let size = (attributes?[.size] as? NSNumber)?.int64Value ?? 0
+        // A bundle is gzip-compressed: refuse anything else before libarchive guesses a format.
+        if let handle = FileHandle(forReadingAtPath: bundle.path) {
+            let magic = (try? handle.read(upToCount: 2)) ?? Data()
+            try? handle.close()
+            guard magic.count == 2, magic[magic.startIndex] == 0x1F, magic[magic.startIndex + 1] == 0x8B else {
+                throw BundleError(.corruptArchive, "\(bundle.lastPathComponent) is not gzip-compressed, so it is not a .craft bundle; bundles are made by `craft-registry pack`")
+            }
+        } else {
+            throw BundleError(.io, "cannot open \(bundle.path) for reading; check its permissions")
+        }
+        if size > limits.maxTotalSize {
+            throw BundleError(.limitExceeded, "\(bundle.lastPathComponent) is \(size) bytes, more than the limit of \(limits.maxTotalSize); raise BundleLimits.maxTotalSize if you trust it")
+        }
+        return size
+    }
+
+    static func checkFile(_ file: BundleFileEntry, size: Int64, sha256: String, in manifest: BundleManifest) throws {
+        guard size == file.size else {
+            throw BundleError(.sizeMismatch, "\"\(file.path)\" of \(manifest.reference) is \(size) bytes but craft.json says \(file.size); the bundle is corrupt or was tampered with", entry: file.path)
+        }
+        guard sha256 == file.sha256 else {
+            throw BundleError(.digestMismatch, "\"\(file.path)\" of \(manifest.reference) has sha256 \(sha256) but craft.json says \(file.sha256); the bundle is corrupt or was tampered with", entry: file.path)
+        }
+    }
+
+    /// Reads the first entry, which must be a regular `craft.json`, and decodes and validates it.
+    static func readLeadingManifest(_ reader: TarReader, bundle: URL, limits: BundleLimits) throws -> (manifest: BundleManifest, bytes: Data) {
+        let name = bundle.lastPathComponent
+        guard let first = try reader.nextEntry() else {
+            throw BundleError(.manifestNotFirst, "\(name) is an empty archive; a bundle starts with craft.json", entry: BundleManifest.fileName)
+        }
+        guard first.path == BundleManifest.fileName else {
+            throw BundleError(.manifestNotFirst, "\(name) starts with \"\(first.path)\" but a bundle's first entry must be craft.json; repack it with `craft-registry pack`", entry: first.path)
+        }
+        guard first.type == .regular else {
+            throw BundleError(.unsafeEntry, "craft.json in \(name) is a \(first.type), not a regular file; the bundle is not usable", entry: first.path)
+        }
+        let declared = first.size ?? 0
+        guard declared <= limits.maxManifestSize else {
+            throw BundleError(.limitExceeded, "craft.json in \(name) is \(declared) bytes, more than the limit of \(limits.maxManifestSize)", entry: first.path)
+        }
+        var data = Data()
+        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+        while true {
+            let count = try buffer.withUnsafeMutableBytes { try reader.read(into: $0) }
+            if count == 0 { break }
+            data.append(contentsOf: buffer[0..<count])
+            guard Int64(data.count) <= limits.maxManifestSize else {
+                throw BundleError(.limitExceeded, "craft.json in \(name) is larger than the limit of \(limits.maxManifestSize) bytes", entry: first.path)
+            }
+        }
+        guard Int64(data.count) == declared else {
+            throw BundleError(.corruptArchive, "craft.json in \(name) is truncated (\(data.count) of \(declared) bytes)", entry: first.path)
+        }
+        let manifest = try BundleManifest.decode(data, source: "craft.json in \(name)")
+        do {
+            try manifest.validate()
+        } catch var error as BundleError {
+            error.message = "craft.json in \(name): " + (manifest.problems().first.map { "\($0)" } ?? error.message) + "; fix the manifest and pack again"
+            throw error
+        }
+        return (manifest, data)
+    }
+
+    /// Walks every entry after the manifest, enforcing all rules; writes into `sink` when given.
+    static func scan(_ bundle: URL, limits: BundleLimits, sink: DirectorySink?) throws -> (BundleManifest, Data) {
+        let name = bundle.lastPathComponent
+        let reader = try TarReader(url: bundle)
+        let (manifest, manifestBytes) = try readLeadingManifest(reader, bundle: bundle, limits: limits)
+        try sink?.writeFile(path: BundleManifest.fileName) { write in
+            try manifestBytes.withUnsafeBytes { try write($0) }
+        }
+        let listed = Dictionary(manifest.files.map { ($0.path, $0) }, uniquingKeysWith: { first, _ in first })
+        var directories: Set<String> = []
+        for file in manifest.files {
+            var components = file.path.split(separator: "/").dropLast()
+            while !components.isEmpty {
+                directories.insert(components.joined(separator: "/"))
+                components = components.dropLast()
+            }
+        }
+        var seen: Set<String> = [BundleManifest.fileName]
+        var entryCount = 1
+        var totalSize: Int64 = 0
+        var buffer = [UInt8](repeating: 0, count: FileDigest.chunkSize)
+
+        func checkRatio(_ path: String) throws {
+            let uncompressed = reader.uncompressedBytesRead
+            let compressed = max(reader.compressedBytesRead, 1)
+            if uncompressed > limits.compressionRatioGrace, Double(uncompressed) > limits.maxCompressionRatio * Double(compressed) {
+                throw BundleError(.limitExceeded, "\(name) expands more than \(Int(limits.maxCompressionRatio))× (at entry \"\(path)\": \(uncompressed) bytes from \(compressed)); it looks like a decompression bomb; raise BundleLimits.maxCompressionRatio only if you trust it", entry: path)
+            }
+        }
+
+        while let header = try reader.nextEntry() {
+            entryCount += 1
+            let path = header.path
+            let shown = path.count > 120 ? String(path.prefix(120)) + "…" : path
+            guard entryCount <= limits.maxEntries else {
+                throw BundleError(.limitExceeded, "\(name) has more than \(limits.maxEntries) entries (stopped at \"\(shown)\"); raise BundleLimits.maxEntries if you trust it", entry: path)
+            }
+            guard path.utf8.count <= limits.maxPathLength else {
+                throw BundleError(.limitExceeded, "entry \"\(shown)\" of \(name) has a path of \(path.utf8.count) bytes, more than the limit of \(limits.maxPathLength)", entry: path)
+            }
+            switch header.type {
+            case .regular, .directory: break
+            default:
+                throw BundleError(.unsafeEntry, "entry \"\(shown)\" of \(name) is a \(header.type); bundles may hold only regular files and directories", entry: path)
+            }
+            if let problem = BundlePath.problem(with: path) {
+                throw BundleError(.unsafeEntry, "entry \"\(shown)\" of \(name) has an unsafe path: \(problem)", entry: path)
+            }
+            guard seen.insert(path).inserted else {
+                throw BundleError(.duplicateEntry, "entry \"\(shown)\" appears more than once in \(name); the bundle is corrupt or was tampered with", entry: path)
+            }
+            if header.type == .directory {
+                guard directories.contains(path) else {
+                    throw BundleError(.unlistedEntry, "directory \"\(shown)\" in \(name) holds no file listed in craft.json; the bundle was not made by `craft-registry pack`", entry: path)
+                }
+                try sink?.makeDirectory(path: path)
+                continue
+            }
+            guard let file = listed[path] else {
+                throw BundleError(.unlistedEntry, "entry \"\(shown)\" of \(name) is not listed in craft.json; the bundle is corrupt or was tampered with", entry: path)
+            }
+            guard let declared = header.size, declared == file.size else {
+                throw BundleError(.sizeMismatch, "entry \"\(shown)\" of \(name) is \(header.size.map(String.init) ?? "of unknown size") bytes but craft.json says \(file.size); the bundle is corrupt or was tampered with", entry: path)
+            }
+            guard declared <= limits.maxFileSize else {
+                throw BundleError(.limitExceeded, "entry \"\(shown)\" of \(name) is \(declared) bytes, more than the per-file limit of \(limits.maxFileSize); raise BundleLimits.maxFileSize if you trust it", entry: path)
+            }
+            totalSize += declared
+            guard totalSize <= limits.maxTotalSize else {
+                throw BundleError(.limitExceeded, "\(name) holds more than \(limits.maxTotalSize) bytes (reached at entry \"\(shown)\"); raise BundleLimits.maxTotalSize if you trust it", entry: path)
+            }
+            var hasher = SHA256()
+            var count: Int64 = 0
+            let produce: ((UnsafeRawBufferPointer) throws -> Void) throws -> Void = { write in
+                while true {
+                    let read = try buffer.withUnsafeMutableBytes { try reader.read(into: $0) }
+                    if read == 0 { break }
+                    count += Int64(read)
+                    guard count <= declared else {
+                        throw BundleError(.sizeMismatch, "entry \"\(shown)\" of \(name) holds more data than its header says", entry: path)
+                    }
+                    try buffer.withUnsafeBytes { raw in
+                        let chunk = UnsafeRawBufferPointer(rebasing: raw[0..<read])
+                        hasher.update(bufferPointer: chunk)
+                        try write(chunk)
+                    }
+                    try checkRatio(path)
+                }
+            }
+            if let sink {
+                try sink.writeFile(path: path, produce)
+            } else {
+                try produce { _ in }
+            }
+            try checkFile(file, size: count, sha256: FileDigest.hex(hasher.finalize()), in: manifest)
+        }
+        if let missing = manifest.files.first(where: { !seen.contains($0.path) }) {
+            throw BundleError(.missingEntry, "\(name) lacks \"\(missing.path)\", which its craft.json lists; the bundle is incomplete", entry: missing.path)
+        }
+        return (manifest, manifestBytes)
+    }
+
+    /// Relative paths of the regular files under `directory`; throws on links and special files.
+    static func listRegularFiles(in directory: URL) throws -> Set<String> {
+        let fileManager = FileManager.default
+        var isDirectory: ObjCBool = false
+        guard fileManager.fileExists(atPath: directory.path, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw BundleError(.notFound, "\(directory.path) is not a directory; give the directory holding craft.json")
+        }
+        let root = directory.standardizedFileURL.resolvingSymlinksInPath().path
+        guard let walker = fileManager.enumerator(atPath: root) else {
+            throw BundleError(.io, "cannot list \(directory.path)")
+        }
+        var result: Set<String> = []
+        while let relative = walker.nextObject() as? String {
+            let attributes = walker.fileAttributes ?? [:]
+            let type = attributes[.type] as? FileAttributeType
+            switch type {
+            case .typeRegular?: result.insert(relative)
+            case .typeDirectory?: continue
+            case .typeSymbolicLink?:
+                throw BundleError(.unsafeEntry, "\"\(relative)\" in \(directory.path) is a symbolic link; bundles hold only regular files, so copy the file in its place", entry: relative)
+            default:
+                throw BundleError(.unsafeEntry, "\"\(relative)\" in \(directory.path) is not a regular file or directory; remove it", entry: relative)
+            }
+        }
+        return result
+    }
+}
+
+/// Writes extracted entries under a fresh root directory, refusing to follow or replace anything.
+final class DirectorySink {
+    let root: URL
+    /// When set, only these files are written (the others are still read and checked).
+    let only: Set<String>?
+
+    init(root: URL, only: Set<String>? = nil) throws {
+        self.root = root
+        self.only = only
+        guard mkdir(root.path, 0o755) == 0 else {
+            throw BundleError(.io, "cannot create the temporary directory \(root.path) (\(String(cString: strerror(errno))))")
+        }
+    }
+
+    func makeDirectory(path: String) throws {
+        do {
+            try FileManager.default.createDirectory(at: root.appendingPathComponent(path), withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
+        } catch {
+            throw BundleError(.io, "cannot create directory \"\(path)\" while unpacking (\(error.localizedDescription))", entry: path)
+        }
+    }
+
+    func writeFile(path: String, _ produce: ((UnsafeRawBufferPointer) throws -> Void) throws -> Void) throws {
+        if let only, !only.contains(path) {
+            try produce { _ in }
+            return
+        }
+        let url = root.appendingPathComponent(path)
+        let parent = (path as NSString).deletingLastPathComponent
+        if !parent.isEmpty { try makeDirectory(path: parent) }
+        let descriptor = open(url.path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
+        guard descriptor >= 0 else {
+            throw BundleError(.io, "cannot create \"\(path)\" while unpacking (\(String(cString: strerror(errno))))", entry: path)
+        }
+        defer { close(descriptor) }
+        try produce { chunk in
+            var offset = 0
+            while offset < chunk.count {
+                guard let base = chunk.baseAddress else { return }
+                let written = write(descriptor, base + offset, chunk.count - offset)
+                if written < 0 {
+                    if errno == EINTR { continue }
+                    throw BundleError(.io, "cannot write \"\(path)\" while unpacking (\(String(cString: strerror(errno))))", entry: path)
+                }
+                offset += written
+            }
+        }
+    }
+
+    /// Renames the finished root to `destination` (atomic on one file system).
+    func moveRoot(to destination: URL, bundle: URL) throws {
+        guard rename(root.path, destination.path) == 0 else {
+            throw BundleError(.io, "cannot move the unpacked \(bundle.lastPathComponent) to \(destination.path) (\(String(cString: strerror(errno)))); check that it does not exist and is on the same file system")
+        }
+    }
+
+    func removeAll() {
+        try? FileManager.default.removeItem(at: root)
+    }
+}

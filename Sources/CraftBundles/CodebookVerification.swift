@@ -1,0 +1,63 @@
+// Recomputing a bundle's codebook hash from its codebook tensor (DESIGN.md sections 4 and 7).
+import CraftCore
+import Foundation
+import SafeTensors
+
+/// Reads a bundle's codebook tensor and recomputes its hash: a declared hash is a claim, never trusted.
+public enum CodebookVerification {
+    /// The hash recomputed from the codebook tensor the manifest names, with the tensor's shape checked
+    /// against the declared `entries`, `dim` and `depth`.
+    ///
+    /// - Parameters:
+    ///   - manifest: The bundle's manifest; `codebook.tensor` must name a safetensors file and tensor.
+    ///   - directory: The directory holding the bundle's files (an unpacked bundle or a pack source).
+    /// - Returns: The recomputed codebook identity (hash, shape and the declared metric).
+    /// - Throws: ``BundleError`` when the tensor is missing, unreadable, has another shape, or holds
+    ///   non-finite values.
+    public static func recompute(_ manifest: BundleManifest, in directory: URL) throws -> CodebookIdentity {
+        guard let tensor = manifest.codebook.tensor else {
+            throw BundleError(.invalidManifest, "\(manifest.reference) names no codebook tensor (codebook.tensor), so its codebook hash cannot be recomputed; add {\"file\": ..., \"name\": ...}", entry: "codebook.tensor")
+        }
+        guard BundlePath.problem(with: tensor.file) == nil else {
+            throw BundleError(.invalidManifest, "\(manifest.reference): codebook.tensor.file \"\(tensor.file)\" is not a valid bundle path", entry: "codebook.tensor.file")
+        }
+        let url = directory.appendingPathComponent(tensor.file)
+        let values: [Float]
+        let shape: [Int]
+        do {
+            let file = try SafeTensorsFile(contentsOf: url)
+            shape = try file.info(tensor.name).shape
+            values = try file.floats(tensor.name)
+        } catch {
+            let reason = (error as? LocalizedError)?.errorDescription ?? String(describing: error)
+            throw BundleError(.invalidManifest, "cannot read the codebook tensor \"\(tensor.name)\" of \(manifest.reference) from \(tensor.file): \(reason)", entry: tensor.file, cause: error)
+        }
+        let depth: Int, entries: Int, dimension: Int
+        switch shape.count {
+        case 2: (depth, entries, dimension) = (1, shape[0], shape[1])
+        case 3: (depth, entries, dimension) = (shape[0], shape[1], shape[2])
+        default:
+            throw BundleError(.invalidManifest, "the codebook tensor \"\(tensor.name)\" in \(tensor.file) of \(manifest.reference) has shape \(shape); expected [K, D] or [depth, K, D]", entry: tensor.file)
+        }
+        let declared = manifest.codebook
+        guard entries == declared.entries, dimension == declared.dimension, depth == declared.depth else {
+            throw BundleError(.codebookHashMismatch, "the codebook tensor \"\(tensor.name)\" of \(manifest.reference) has depth×K×D = \(depth)×\(entries)×\(dimension) but craft.json declares \(declared.depth)×\(declared.entries)×\(declared.dimension); fix codebook.entries, dim and depth", entry: tensor.file)
+        }
+        let hash: String
+        do {
+            hash = try CodebookHash.compute(values: values, entries: entries, dimension: dimension, depth: depth, metric: declared.metric)
+        } catch {
+            let reason = (error as? LocalizedError)?.errorDescription ?? String(describing: error)
+            throw BundleError(.invalidManifest, "the codebook tensor \"\(tensor.name)\" of \(manifest.reference) has no hash: \(reason)", entry: tensor.file, cause: error)
+        }
+        return CodebookIdentity(hash: hash, entries: entries, dimension: dimension, depth: depth, metric: declared.metric)
+    }
+
+    /// Recomputes the hash and throws when it differs from the declared one, naming both.
+    public static func verify(_ manifest: BundleManifest, in directory: URL) throws {
+        let recomputed = try recompute(manifest, in: directory)
+        guard recomputed.hash == manifest.codebook.hash else {
+            throw BundleError(.codebookHashMismatch, "\(manifest.reference) declares codebook hash \(manifest.codebook.hash) but its codebook tensor \(manifest.codebook.tensor.map { "\"\($0.name)\" in \($0.file)" } ?? "") hashes to \(recomputed.hash); the declared hash is wrong or the tensor was changed: set codebook.hash to the recomputed value only if this tensor is the intended codebook", entry: "codebook.hash")
+        }
+    }
+}
