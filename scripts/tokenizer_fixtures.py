@@ -108,6 +108,14 @@ TEST_STRINGS = [
     "https://example.com/path?query=1&other=two#frag",
     "Привет, мир! Γειά σου Κόσμε!",
     "नमस्ते दुनिया",
+    "vertical\u000btab, next\u0085line, line\u2028separator, para\u2029graph, file\u001cseparator",
+    "x   <mask>  y\t<mask>",
+    "[SEP]   after [SEP]\tand[SEP]",
+    "a fox b foxes fox_ fox. (fox)",
+    "hello world hello  world Hello world",
+    "<image>\n<image> \n <image>",
+    "       ",
+    "\n\n\n   \n\t\t",
 ]
 
 
@@ -305,6 +313,23 @@ def wordlevel_splits():
     return tok
 
 
+def gpt2_truncate_pad():
+    """The GPT-2 style tokenizer with right truncation and fixed-length right padding."""
+    tok = gpt2_like()
+    tok.enable_truncation(max_length=12)
+    tok.enable_padding(length=16, pad_id=tok.token_to_id("<|endoftext|>"), pad_token="<|endoftext|>")
+    return tok
+
+
+def llama3_truncate_left():
+    """The Llama-3 style tokenizer with left truncation and left padding to a multiple of 4."""
+    tok = llama3_like()
+    tok.enable_truncation(max_length=10, direction="left")
+    tok.enable_padding(direction="left", pad_id=tok.token_to_id("<|end_of_text|>"), pad_token="<|end_of_text|>",
+                       pad_to_multiple_of=4)
+    return tok
+
+
 BUILDERS = {
     "gpt2": gpt2_like,
     "gpt2_prefix_space": gpt2_prefix_space,
@@ -314,6 +339,8 @@ BUILDERS = {
     "bpe_subword_affixes": wordpiece_style_bpe,
     "wordlevel": wordlevel,
     "wordlevel_splits": wordlevel_splits,
+    "gpt2_truncate_pad": gpt2_truncate_pad,
+    "llama3_truncate_left": llama3_truncate_left,
 }
 
 
@@ -352,7 +379,7 @@ def main():
     for name, build in BUILDERS.items():
         tok = build()
         path = OUT / f"{name}.tokenizer.json"
-        if name == "gpt2":
+        if name in ("gpt2", "gpt2_truncate_pad"):
             # Keep the legacy "a b" merges exactly as built (Tokenizer.save would rewrite them as pairs).
             data = json.loads(tok.to_str())
             data["model"]["merges"] = [" ".join(pair) for pair in data["model"]["merges"]]

@@ -53,7 +53,7 @@ struct TokenizerCases: Decodable {
 enum TokenizerFixtures {
     static let names = [
         "gpt2", "gpt2_prefix_space", "llama3", "llama2_byte_fallback", "metaspace_unk", "bpe_subword_affixes",
-        "wordlevel", "wordlevel_splits",
+        "wordlevel", "wordlevel_splits", "gpt2_truncate_pad", "llama3_truncate_left",
     ]
 
     static func url(_ name: String, _ kind: String) throws -> URL {

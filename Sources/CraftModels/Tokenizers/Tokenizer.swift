@@ -31,6 +31,7 @@ public struct Tokenizer: Sendable {
     private let addedContentById: [Int: String]
     private let specialContents: Set<[UInt8]>
     private let truncation: (maxLength: Int, fromLeft: Bool)?
+    private let padding: (length: Int?, multiple: Int?, id: Int, left: Bool)?
 
     /// The number of distinct tokens: the model's vocabulary plus the added tokens not in it (the
     /// library's `get_vocab_size(with_added_tokens=True)`).
@@ -73,6 +74,24 @@ public struct Tokenizer: Sendable {
             truncation = (maxLength, direction == "Left")
         } else {
             truncation = nil
+        }
+        if let paddingReader = root.child("padding") {
+            // A single encoding is padded to a fixed length, or ("BatchLongest") to its own length,
+            // then up to a multiple of pad_to_multiple_of.
+            let strategy = try paddingReader.required("strategy")
+            var length: Int?
+            if let fixed = strategy.child("Fixed") {
+                length = try fixed.int()
+            } else if try strategy.string() != "BatchLongest" {
+                throw strategy.fail("must be \"BatchLongest\" or {\"Fixed\": length}")
+            }
+            let multiple = try paddingReader.child("pad_to_multiple_of")?.int()
+            padding = (
+                length, multiple, try paddingReader.int("pad_id"),
+                (try paddingReader.optionalString("direction") ?? "Right") == "Left"
+            )
+        } else {
+            padding = nil
         }
 
         var tokens: [AddedToken] = []
@@ -119,6 +138,8 @@ public struct Tokenizer: Sendable {
 
     /// Turns text into token ids, as the library's `Tokenizer.encode(text, add_special_tokens=...).ids`.
     ///
+    /// When the file enables truncation or padding, they apply as in the library for one sequence.
+    ///
     /// - Parameters:
     ///   - text: the text to encode.
     ///   - addSpecialTokens: whether the post-processor adds its special tokens (for example a
@@ -154,6 +175,14 @@ public struct Tokenizer: Sendable {
             if ids.count > limit { ids = truncation.fromLeft ? Array(ids.suffix(limit)) : Array(ids.prefix(limit)) }
         }
         if addSpecialTokens, let postProcessor { ids = postProcessor.process(ids) }
+        if let padding {
+            var target = max(padding.length ?? ids.count, 0)
+            if let multiple = padding.multiple, multiple > 0, target % multiple > 0 { target += multiple - target % multiple }
+            if ids.count < target {
+                let pad = [Int](repeating: padding.id, count: target - ids.count)
+                ids = padding.left ? pad + ids : ids + pad
+            }
+        }
         return ids
     }
 
