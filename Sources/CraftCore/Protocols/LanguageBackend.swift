@@ -1,0 +1,129 @@
+import TensorCore
+
+/// One piece of a prompt for a ``LanguageBackend``.
+public enum PromptSegment: Sendable {
+    /// Text, tokenized by the backend (with its prompt template applied by the backend).
+    case text(String)
+    /// Token ids already in the backend's vocabulary (for example the answer tokens of a training
+    /// example, whose logits the surrogate alignment loss scores).
+    case tokens([Int32])
+    /// An image's visual tokens. The backend projects `features` when present (so gradients flow to
+    /// the encoder), otherwise the codebook vectors of `codes`.
+    case visual(VisualTokens)
+    /// Codebook-space vectors `[count, D]` (for example `z_q_hat`), projected like visual tokens.
+    case vectors(Tensor)
+}
+
+/// How to generate text.
+public struct GenerationOptions: Sendable, Equatable {
+    /// The most tokens to generate.
+    public var maximumNewTokens: Int = 32
+    /// Softmax temperature; 0 means greedy decoding (deterministic).
+    public var temperature: Float = 0
+    /// Sample only among the `topK` most likely tokens (0 = no limit); ignored when greedy.
+    public var topK: Int = 0
+    /// Stop after any of these strings appears in the output (it is not included).
+    public var stopSequences: [String] = []
+    /// The seed of the sampler, so sampled generation is reproducible.
+    public var seed: UInt64 = 0
+
+    /// Creates options; defaults give greedy decoding of at most 32 tokens.
+    public init(
+        maximumNewTokens: Int = 32, temperature: Float = 0, topK: Int = 0, stopSequences: [String] = [], seed: UInt64 = 0
+    ) {
+        self.maximumNewTokens = maximumNewTokens
+        self.temperature = temperature
+        self.topK = topK
+        self.stopSequences = stopSequences
+        self.seed = seed
+    }
+}
+
+/// Why generation stopped.
+public enum FinishReason: String, Sendable, Codable {
+    /// The model produced its end-of-sequence token.
+    case endOfSequence = "eos"
+    /// A stop sequence appeared.
+    case stopSequence = "stop"
+    /// ``GenerationOptions/maximumNewTokens`` was reached.
+    case length
+    /// The context length was reached.
+    case contextFull = "context"
+}
+
+/// Generated text and the tokens behind it.
+public struct GeneratedText: Sendable, Equatable {
+    /// The decoded text (without the prompt).
+    public var text: String
+    /// The generated token ids.
+    public var tokens: [Int32]
+    /// Why generation stopped.
+    public var finishReason: FinishReason
+
+    /// Creates a result.
+    public init(text: String, tokens: [Int32], finishReason: FinishReason) {
+        self.text = text
+        self.tokens = tokens
+        self.finishReason = finishReason
+    }
+}
+
+/// The logits of a whole prompt, with where each segment landed.
+public struct PromptLogits: Sendable {
+    /// Next-token logits `[positions, vocabulary]`: row `t` predicts the token at `t + 1`.
+    public var logits: Tensor
+    /// The positions each input segment occupies, in order (template tokens the backend adds fall
+    /// outside every range).
+    public var segmentRanges: [Range<Int>]
+
+    /// Creates logits.
+    public init(logits: Tensor, segmentRanges: [Range<Int>]) {
+        self.logits = logits
+        self.segmentRanges = segmentRanges
+    }
+}
+
+/// A language model that reads a codebook's visual tokens through its own frozen projector
+/// (DESIGN.md section 3). Runtimes (Llama, GPT-2, …) implement it.
+///
+/// It declares the codebook hash it was trained to read; the compatibility checker refuses to wire
+/// it to an encoder with another hash. It accepts codebook-space vectors (``PromptSegment/vectors(_:)``
+/// or ``VisualTokens/features``), so CRAFT's surrogate alignment loss back-propagates through the
+/// frozen backend into the encoder.
+///
+/// ```swift
+/// let answer = try backend.generate(
+///     [.visual(tokens), .text("What is in the image?")], options: GenerationOptions(maximumNewTokens: 16))
+/// ```
+public protocol LanguageBackend: Sendable {
+    /// The hash of the codebook this backend reads (``CodebookSpace/hash``).
+    var codebookHash: String { get }
+    /// The dimension D of the codebook-space vectors the projector takes.
+    var codebookDimension: Int { get }
+    /// The hidden size of the language model (the projector's output).
+    var hiddenSize: Int { get }
+    /// The vocabulary size V of the logits.
+    var vocabularySize: Int { get }
+    /// The most positions a prompt plus its generation may occupy.
+    var contextLength: Int { get }
+
+    /// The token ids of `text` in this backend's vocabulary (no template, no special tokens).
+    func tokenize(_ text: String) throws -> [Int32]
+
+    /// Text for token ids.
+    func detokenize(_ tokens: [Int32]) throws -> String
+
+    /// The frozen projector from codebook space `[count, D]` to embeddings `[count, hiddenSize]`.
+    /// Differentiable with respect to its input.
+    func project(_ codebookVectors: Tensor) throws -> Tensor
+
+    /// Next-token logits for every position of the prompt, recorded for differentiation with respect
+    /// to any visual features or vectors in it (the backend's own weights are frozen).
+    ///
+    /// - Throws: when the visual tokens' codebook hash differs from ``codebookHash``, or the prompt
+    ///   exceeds ``contextLength``.
+    func logits(for prompt: [PromptSegment]) throws -> PromptLogits
+
+    /// Generates text after the prompt.
+    func generate(_ prompt: [PromptSegment], options: GenerationOptions) throws -> GeneratedText
+}
