@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Installs the system libraries Craft builds against (OpenBLAS, libarchive, libpng, libjpeg, pkg-config) when missing.
+# Installs the system libraries Craft builds against (OpenBLAS, libarchive, libpng, TurboJPEG (libjpeg-turbo), pkg-config) when missing.
 # Used by `make test` and `make demo`; safe to run again (does nothing when all are present).
 set -euo pipefail
-packages="libopenblas-dev libarchive-dev libpng-dev libjpeg-dev pkg-config"
-if command -v pkg-config >/dev/null 2>&1 && pkg-config --exists openblas libarchive libpng libjpeg; then
+packages="libopenblas-dev libarchive-dev libpng-dev libturbojpeg0-dev pkg-config"
+if command -v pkg-config >/dev/null 2>&1 && pkg-config --exists openblas libarchive libpng libturbojpeg; then
   exit 0
 fi
 if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
@@ -13,5 +13,5 @@ if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
   apt-get install -y -qq $packages >/dev/null
   exit 0
 fi
-echo "Craft needs OpenBLAS, libarchive, libpng, libjpeg and pkg-config; install them with: sudo apt-get install -y $packages" >&2
+echo "Craft needs OpenBLAS, libarchive, libpng, TurboJPEG (libjpeg-turbo) and pkg-config; install them with: sudo apt-get install -y $packages" >&2
 exit 1

@@ -1,1 +1,0 @@
-// CraftImaging: decoding PNG and JPEG images (libpng, libjpeg-turbo) and resizing them.
