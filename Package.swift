@@ -95,7 +95,7 @@ let package = Package(
         .testTarget(name: "CraftCoreTests", dependencies: ["CraftCore", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "CraftImagingTests", dependencies: ["CraftImaging", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "CraftModelsTests", dependencies: ["CraftModels", "TestSupport"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "CraftBundlesTests", dependencies: ["CraftBundles", "TestSupport"]),
+        .testTarget(name: "CraftBundlesTests", dependencies: ["CraftBundles", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "CraftRegistryTests", dependencies: ["CraftRegistry", "TestSupport"]),
         .testTarget(name: "CraftCLITests", dependencies: ["CraftCLI", "TestSupport"]),
     ]

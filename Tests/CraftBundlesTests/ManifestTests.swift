@@ -155,3 +155,17 @@ struct ManifestTests {
         #expect(!BundleManifest.isValidName("dérm"))
     }
 }
+
+@Suite("Example manifests")
+struct ExampleManifestTests {
+    @Test("the committed examples (also checked by the JSON Schema) decode, validate and round-trip", arguments: ["manifest-encoder", "manifest-backend"])
+    func examplesValidate(_ name: String) throws {
+        let url = try #require(Bundle.module.url(forResource: name, withExtension: "json", subdirectory: "Fixtures"))
+        let data = try Data(contentsOf: url)
+        let manifest = try BundleManifest.decode(data)
+        #expect(manifest.problems().isEmpty, "\(manifest.problems())")
+        #expect(try JSONDecoder().decode(JSONValue.self, from: manifest.canonicalJSON()) == JSONDecoder().decode(JSONValue.self, from: data))
+        let candidate = manifest.compatibilityCandidate()
+        #expect(candidate.declaredCodebook.entries == 16384)
+    }
+}

@@ -1,0 +1,1 @@
+../../../examples/custom-runtime/Sources/CustomRuntime/CaptionRuntime.swift
