@@ -296,6 +296,53 @@ struct MalformedFileTests {
     }
 }
 
+@Suite("Header and index parsers under random input")
+struct ParserFuzzTests {
+    @Test("Random JSON-like headers parsed in memory never crash and accepted ones are consistent")
+    func randomHeadersNeverCrash() {
+        var generator = SplitMix64(seed: 77)
+        let pieces = ["{", "}", "[", "]", ",", ":", "\"a\"", "\"b\"", "\"dtype\"", "\"shape\"", "\"data_offsets\"",
+                      "\"F32\"", "\"U8\"", "\"__metadata__\"", "0", "4", "8", "-1", "1e3", "2.5", "99999999999999999999",
+                      "true", "null", " ", "\"\\u00e9\"", "\"\\ud800\""]
+        var accepted = 0, rejected = 0
+        for _ in 0..<3000 {
+            var header = ""
+            for _ in 0..<Int.random(in: 1...30, using: &generator) {
+                header += pieces.randomElement(using: &generator) ?? ""
+            }
+            let dataLength = Int.random(in: 0...16, using: &generator)
+            do {
+                let parsed = try SafeTensorsHeader.parse(
+                    headerBytes: Array(header.utf8), dataLength: dataLength, dataStart: 8, file: "fuzz")
+                accepted += 1
+                let total = parsed.entries.values.reduce(0) { $0 + $1.info.byteCount }
+                #expect(total == dataLength, "accepted header must tile the data: \(header)")
+            } catch {
+                rejected += 1
+                #expect(!error.message.isEmpty)
+            }
+        }
+        #expect(accepted + rejected == 3000)
+        #expect(rejected > 0)
+    }
+
+    @Test("Random bytes through the JSON parser never crash")
+    func randomBytesThroughJSONParser() {
+        var generator = SplitMix64(seed: 99)
+        var failures = 0
+        for _ in 0..<3000 {
+            let bytes = (0..<Int.random(in: 0...40, using: &generator)).map { _ in
+                Bool.random(using: &generator)
+                    ? UInt8.random(in: 0...255, using: &generator)
+                    : Array("{}[]\",:0123456789-.eE \\utrfalsn".utf8).randomElement(using: &generator) ?? 0
+            }
+            do { _ = try JSONParser.parse(bytes) } catch { failures += 1 }
+        }
+        #expect(failures > 2000)
+        #expect((try? JSONParser.parse(Array("{\"k\":[1,-2.5e3,true,null,\"\\u00e9\\ud83d\\ude00\"]}".utf8))) != nil)
+    }
+}
+
 @Suite("Sharded checkpoints reject broken indexes")
 struct ShardedIndexTests {
     /// A directory with one valid shard `s1.safetensors` holding tensor `a`, and the given index text.
