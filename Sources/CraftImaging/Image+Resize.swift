@@ -201,20 +201,40 @@ enum Resampler {
     ) -> [UInt8] {
         var output = [UInt8](repeating: 0, count: rows.count * outputWidth * bands)
         let half = 1 << (precisionBits - 1)
+        let size = coefficients.size
         input.withUnsafeBufferPointer { source in
             coefficients.weights.withUnsafeBufferPointer { weights in
-                output.withUnsafeMutableBufferPointer { out in
-                    for (outRow, row) in rows.enumerated() {
-                        let rowBase = row * width * bands
-                        for x in 0..<outputWidth {
-                            let lower = coefficients.bounds[2 * x], count = coefficients.bounds[2 * x + 1]
-                            let kernel = x * coefficients.size
-                            for band in 0..<bands {
-                                var sum = half
-                                for tap in 0..<count {
-                                    sum += Int(source[rowBase + (lower + tap) * bands + band]) * Int(weights[kernel + tap])
+                coefficients.bounds.withUnsafeBufferPointer { bounds in
+                    output.withUnsafeMutableBufferPointer { out in
+                        for (outRow, row) in rows.enumerated() {
+                            let rowBase = row * width * bands
+                            var target = outRow * outputWidth * bands
+                            for x in 0..<outputWidth {
+                                let lower = bounds[2 * x], count = bounds[2 * x + 1]
+                                let kernel = x * size
+                                if bands == 3 {
+                                    var red = half, green = half, blue = half
+                                    var position = rowBase + lower * 3
+                                    for tap in 0..<count {
+                                        let weight = Int(weights[kernel + tap])
+                                        red += Int(source[position]) * weight
+                                        green += Int(source[position + 1]) * weight
+                                        blue += Int(source[position + 2]) * weight
+                                        position += 3
+                                    }
+                                    out[target] = clip8(red)
+                                    out[target + 1] = clip8(green)
+                                    out[target + 2] = clip8(blue)
+                                } else {
+                                    for band in 0..<bands {
+                                        var sum = half
+                                        for tap in 0..<count {
+                                            sum += Int(source[rowBase + (lower + tap) * bands + band]) * Int(weights[kernel + tap])
+                                        }
+                                        out[target + band] = clip8(sum)
+                                    }
                                 }
-                                out[(outRow * outputWidth + x) * bands + band] = clip8(sum)
+                                target += bands
                             }
                         }
                     }
@@ -224,24 +244,30 @@ enum Resampler {
         return output
     }
 
+    /// The vertical pass, accumulating whole rows per tap (integer sums: same result as Pillow's
+    /// column-by-column order, but contiguous memory access).
     static func vertical(
         _ input: [UInt8], width: Int, bands: Int, outputHeight: Int, coefficients: Coefficients
     ) -> [UInt8] {
         var output = [UInt8](repeating: 0, count: outputHeight * width * bands)
         let half = 1 << (precisionBits - 1)
         let rowLength = width * bands
+        var accumulator = [Int](repeating: 0, count: rowLength)
         input.withUnsafeBufferPointer { source in
             coefficients.weights.withUnsafeBufferPointer { weights in
                 output.withUnsafeMutableBufferPointer { out in
-                    for y in 0..<outputHeight {
-                        let lower = coefficients.bounds[2 * y], count = coefficients.bounds[2 * y + 1]
-                        let kernel = y * coefficients.size
-                        for column in 0..<rowLength {
-                            var sum = half
+                    accumulator.withUnsafeMutableBufferPointer { sums in
+                        for y in 0..<outputHeight {
+                            let lower = coefficients.bounds[2 * y], count = coefficients.bounds[2 * y + 1]
+                            let kernel = y * coefficients.size
+                            for column in 0..<rowLength { sums[column] = half }
                             for tap in 0..<count {
-                                sum += Int(source[(lower + tap) * rowLength + column]) * Int(weights[kernel + tap])
+                                let weight = Int(weights[kernel + tap])
+                                let rowStart = (lower + tap) * rowLength
+                                for column in 0..<rowLength { sums[column] += Int(source[rowStart + column]) * weight }
                             }
-                            out[y * rowLength + column] = clip8(sum)
+                            let target = y * rowLength
+                            for column in 0..<rowLength { out[target + column] = clip8(sums[column]) }
                         }
                     }
                 }

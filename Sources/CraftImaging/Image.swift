@@ -250,7 +250,8 @@ enum ImageFile {
                 source: path)
         }
         do {
-            return try Data(contentsOf: URL(fileURLWithPath: path), options: .mappedIfSafe)
+            // Read, not mapped: a file truncated by someone else while mapped would fault (SIGBUS).
+            return try Data(contentsOf: URL(fileURLWithPath: path))
         } catch {
             throw ImageError(
                 .io, "Could not read the image file \(path): \(error.localizedDescription); check its permissions.",

@@ -64,6 +64,8 @@ struct PreprocessingTests {
             #expect(pixels.shape == fixture.shape, "\(fixture.file)")
             let check = approximatelyEqual(pixels.values, fixture.values, relative: 0, absolute: 1e-6)
             #expect(check.ok, "\(fixture.file) \(fixture.shape): \(check.report)")
+            // Same integer pixels and the same float32 operations as numpy: equal, not just close.
+            #expect(pixels.values == fixture.values, "\(fixture.file): values are close but not identical")
         }
     }
 
