@@ -6,6 +6,8 @@ import Foundation
 /// Loaders code against this protocol so a model directory works whether it holds
 /// `model.safetensors` or `model.safetensors.index.json` plus shards; see ``openSafeTensors(directory:options:)``.
 public protocol SafeTensorsSource: Sendable {
+    /// The file read (for a sharded checkpoint: its index file), used in error messages.
+    var url: URL { get }
     /// The `__metadata__` map (for a sharded checkpoint: the index's `metadata`).
     var metadata: [String: String] { get }
     /// Every tensor name, sorted by UTF-8 bytes.
@@ -25,6 +27,24 @@ public protocol SafeTensorsSource: Sendable {
 }
 
 extension SafeTensorsFile: SafeTensorsSource {}
+
+extension SafeTensorsSource {
+    /// The tensor's values as Float32, after checking that its shape is `expected`.
+    ///
+    /// For loaders that know each weight's shape from a configuration: a checkpoint that disagrees
+    /// fails with a message naming the tensor, the file and both shapes.
+    ///
+    /// - Throws: `notFound` for a missing tensor, `shapeMismatch` when the shape differs.
+    public func floats(_ name: String, shape expected: [Int]) throws -> [Float] {
+        let actual = try info(name).shape
+        guard actual == expected else {
+            throw SafeTensorsError(
+                .shapeMismatch, file: url.path, tensor: name,
+                message: "Tensor '\(name)' in \(url.path) has shape \(actual) but \(expected) was expected; the checkpoint does not match the model configuration.")
+        }
+        return try floats(name)
+    }
+}
 
 /// Opens the weights of a Hugging Face-layout model directory.
 ///

@@ -93,6 +93,19 @@ struct RoundTripTests {
         #expect(error.message.contains("'model.layer.0.weight'"))
     }
 
+    @Test("floats(_:shape:) returns values for the expected shape and names both shapes otherwise")
+    func floatsWithExpectedShape() throws {
+        var writer = SafeTensorsWriter()
+        try writer.add("w", floats: [1, 2, 3, 4, 5, 6], shape: [2, 3])
+        let url = try writeTemporary(writer)
+        defer { try? FileManager.default.removeItem(at: url.deletingLastPathComponent()) }
+        let source: any SafeTensorsSource = try SafeTensorsFile(contentsOf: url)
+        #expect(try source.floats("w", shape: [2, 3]) == [1, 2, 3, 4, 5, 6])
+        let error = try #require(throws: SafeTensorsError.self) { try source.floats("w", shape: [3, 2]) }
+        #expect(error.code == .shapeMismatch)
+        #expect(error.message.contains("[2, 3]") && error.message.contains("[3, 2]") && error.message.contains(url.path))
+    }
+
     @Test("Writer rejects duplicate names, reserved names and shape/value count mismatches")
     func writerRejectsBadArguments() throws {
         var writer = SafeTensorsWriter()
