@@ -47,6 +47,10 @@ struct RuntimeTests {
         #expect(backend.answer(try encoder.encode(image: 0)) == "I don't know.")
         expectBundleError(.notFound) { _ = try encoder.encode(image: 3) }
         expectBundleError(.runtimeFailed) { _ = try registry.load(encoderBundle, as: TableBackend.self) }
+        // The table runtimes build table models, not model-runtime protocols: asking for one says so.
+        let error = expectBundleError(.runtimeFailed) { _ = try registry.loadEncoder(encoderBundle) }
+        #expect(error?.message.contains("TableEncoder") == true)
+        expectBundleError(.runtimeFailed) { _ = try registry.loadBackend(backendBundle) }
     }
 
     @Test("an unknown runtime is an error naming it and listing the known ones")

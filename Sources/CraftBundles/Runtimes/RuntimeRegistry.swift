@@ -109,6 +109,18 @@ public struct RuntimeRegistry: Sendable, RuntimeAvailability {
         return model
     }
 
+    /// Builds a vision encoder from an unpacked encoder bundle (a runtime registered for encoders
+    /// whose factory returns a `VisionEncoder`).
+    public func loadEncoder(_ bundle: UnpackedBundle) throws -> any VisionEncoder {
+        try load(bundle, as: (any VisionEncoder).self)
+    }
+
+    /// Builds a language backend from an unpacked backend bundle (a runtime registered for backends
+    /// whose factory returns a `LanguageBackend`).
+    public func loadBackend(_ bundle: UnpackedBundle) throws -> any LanguageBackend {
+        try load(bundle, as: (any LanguageBackend).self)
+    }
+
     /// The error for a bundle whose runtime is not registered.
     public func unknownRuntimeError(for manifest: BundleManifest) -> BundleError {
         let runtime = manifest.runtime

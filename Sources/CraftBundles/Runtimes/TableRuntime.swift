@@ -20,14 +20,14 @@ public struct TableTokens: Sendable, Equatable {
 /// Runtime id `table-encoder`, version `1.x`. Files: the codebook tensor (`codebook.tensor`) and a
 /// features tensor `[images, tokens_per_image, D]` named by `config.features` (`{"file", "name"}`).
 /// "Images" are indices into that table. Quantization is real residual vector quantization with the
-/// declared metric and the lowest index winning ties (DESIGN.md section 3).
+/// declared metric and the lowest index winning ties (DESIGN.md section 3), by CraftCore's `Codebook`.
 public struct TableEncoder: Sendable {
     /// The runtime id.
     public static let runtimeID = "table-encoder"
 
     public let manifest: BundleManifest
-    /// `[depth][K][D]`, flattened.
-    let codebook: [Float]
+    /// The codebook, validated, with CraftCore's nearest-code search.
+    public let space: Codebook
     /// `[images][tokens][D]`, flattened.
     let features: [Float]
     public let imageCount: Int
@@ -45,7 +45,8 @@ public struct TableEncoder: Sendable {
             throw BundleError(.codebookHashMismatch, "\(manifest.reference) declares codebook hash \(manifest.codebook.hash) but its tensor hashes to \(identity.hash); the bundle was tampered with", entry: "codebook.hash")
         }
         let codebookTensor = manifest.codebook.tensor ?? TensorReference(file: "", name: "")
-        codebook = try TableRuntime.readFloats(codebookTensor, bundle: bundle).values
+        let codebookValues = try TableRuntime.readFloats(codebookTensor, bundle: bundle).values
+        space = try Codebook(values: codebookValues, entries: identity.entries, dimension: identity.dimension, depth: identity.depth, metric: identity.metric)
         guard let reference = manifest.config?["features"], let file = reference["file"]?.stringValue,
             let name = reference["name"]?.stringValue
         else {
@@ -78,47 +79,17 @@ public struct TableEncoder: Sendable {
         try quantize(features(ofImage: index))
     }
 
-    /// Residual quantization of `[N][D]` vectors (flattened) through the codebook.
+    /// Residual quantization of `[N][D]` vectors (flattened) through the codebook, with CraftCore's
+    /// exact nearest-code search (``Codebook/quantize(_:count:threads:blocking:)``).
     public func quantize(_ vectors: [Float]) throws -> TableTokens {
-        let entries = manifest.codebook.entries, dimension = manifest.codebook.dimension, depth = manifest.codebook.depth
+        let dimension = space.dimension, depth = space.depth
         guard vectors.count % dimension == 0 else {
             throw BundleError(.runtimeFailed, "cannot quantize \(vectors.count) values with a \(dimension)-dimensional codebook")
         }
-        let cosine = manifest.codebook.metric == .cosine
-        var codes: [[Int]] = []
-        var norms: [Float] = []
-        for start in stride(from: 0, to: vectors.count, by: dimension) {
-            var residual = Array(vectors[start..<(start + dimension)])
-            if cosine { residual = TableRuntime.normalized(residual) }
-            var tokenCodes: [Int] = []
-            for level in 0..<depth {
-                var best = 0
-                var bestScore = Float.infinity
-                for entry in 0..<entries {
-                    let offset = (level * entries + entry) * dimension
-                    var code = Array(codebook[offset..<(offset + dimension)])
-                    if cosine { code = TableRuntime.normalized(code) }
-                    var score: Float = 0
-                    if cosine {
-                        for d in 0..<dimension { score -= residual[d] * code[d] }
-                    } else {
-                        for d in 0..<dimension { score += (residual[d] - code[d]) * (residual[d] - code[d]) }
-                    }
-                    if score < bestScore {  // strict: the lowest index wins ties
-                        bestScore = score
-                        best = entry
-                    }
-                }
-                tokenCodes.append(best)
-                let offset = (level * entries + best) * dimension
-                var code = Array(codebook[offset..<(offset + dimension)])
-                if cosine { code = TableRuntime.normalized(code) }
-                for d in 0..<dimension { residual[d] -= code[d] }
-            }
-            codes.append(tokenCodes)
-            norms.append(residual.reduce(0) { $0 + $1 * $1 }.squareRoot())
-        }
-        return TableTokens(codes: codes, residualNorms: norms)
+        let count = vectors.count / dimension
+        let result = try space.quantize(vectors, count: count)
+        let codes = (0..<count).map { row in (0..<depth).map { Int(result.codes[row * depth + $0]) } }
+        return TableTokens(codes: codes, residualNorms: result.residualNorms)
     }
 }
 
@@ -198,8 +169,4 @@ enum TableRuntime {
         }
     }
 
-    static func normalized(_ vector: [Float]) -> [Float] {
-        let norm = vector.reduce(0) { $0 + $1 * $1 }.squareRoot()
-        return norm > 0 ? vector.map { $0 / norm } : vector
-    }
 }
