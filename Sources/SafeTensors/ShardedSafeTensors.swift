@@ -34,6 +34,14 @@ public struct ShardedSafeTensors: Sendable {
         func invalid(_ what: String) -> SafeTensorsError {
             SafeTensorsError(.invalidIndex, file: path, message: "\(path): \(what); regenerate the index or fix it by hand.")
         }
+        // Check the size before reading, so a hostile multi-gigabyte "index" is never loaded.
+        if let attributes = try? FileManager.default.attributesOfItem(atPath: path),
+            let size = (attributes[.size] as? NSNumber)?.intValue, size > options.maximumHeaderBytes
+        {
+            throw SafeTensorsError(
+                .headerTooLarge, file: path,
+                message: "\(path) is \(size) bytes, over the \(options.maximumHeaderBytes)-byte limit for an index; the file is not a safetensors index.")
+        }
         let data: Data
         do {
             data = try Data(contentsOf: url)

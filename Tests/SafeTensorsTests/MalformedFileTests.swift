@@ -402,6 +402,19 @@ struct ShardedIndexTests {
         #expect(duplicate.code == .duplicate && duplicate.tensor == "a")
     }
 
+    @Test("An index larger than the configured cap is headerTooLarge before it is read")
+    func oversizedIndex() throws {
+        let index = "{\"weight_map\":{\"a\":\"s1.safetensors\"}}" + String(repeating: " ", count: 200)
+        let directory = try checkpoint(index: index)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let url = directory.appendingPathComponent("model.safetensors.index.json")
+        let error = try #require(throws: SafeTensorsError.self) {
+            _ = try ShardedSafeTensors(indexAt: url, options: SafeTensorsReadOptions(maximumHeaderBytes: 100))
+        }
+        #expect(error.code == .headerTooLarge && error.message.contains(url.path))
+        #expect(try ShardedSafeTensors(indexAt: url).names == ["a"])
+    }
+
     @Test("Every shard is validated: a corrupt shard fails opening with its own error")
     func corruptShardIsValidated() throws {
         let directory = try checkpoint(index: "{\"weight_map\":{\"a\":\"s1.safetensors\",\"b\":\"s2.safetensors\"}}")
