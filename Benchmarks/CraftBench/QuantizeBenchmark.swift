@@ -66,10 +66,10 @@ enum QuantizeBenchmark {
 
         print("craft-bench quantize: N=\(n) D=\(d) K=\(k), blocks \(options.blocking.queries)x\(options.blocking.codes), "
             + "\(options.repeats) alternating repetitions, medians; OpenBLAS core \(openBLASCore()), OPENBLAS_CORETYPE=\(ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] ?? "(unset)")")
-        var rows: [[String]] = [["threads", "craft vec/s", "faiss vec/s", "craft/faiss", "craft GFLOP/s", "sgemm GFLOP/s", "craft/sgemm", "craft vec/CPU-s", "faiss vec/CPU-s", "agree"]]
+        var rows: [[String]] = [["threads", "craft vec/s", "faiss vec/s", "craft/faiss", "craft GFLOP/s", "sgemm GFLOP/s", "craft/sgemm", "craft vec/CPU-s", "faiss vec/CPU-s", "craft/faiss CPU", "craft GFLOP/CPU-s", "sgemm GFLOP/CPU-s", "agree"]]
         for threads in options.threads {
-            var craftTimes: [Double] = [], faissTimes: [Double] = [], sgemmRates: [Double] = []
-            var craftCPU: [Double] = [], faissCPU: [Double] = []
+            var craftTimes: [Double] = [], faissTimes: [Double] = [], sgemmWallRates: [Double] = []
+            var craftCPU: [Double] = [], faissCPU: [Double] = [], sgemmCPURates: [Double] = []
             var codes: [Int32] = []
             var faissVersion = ""
             for _ in 0..<options.repeats {
@@ -84,7 +84,9 @@ enum QuantizeBenchmark {
                     faissCPU.append(cpu)
                     faissVersion = version
                 }
-                sgemmRates.append(sgemmRate(m: min(n, 4096), n: k, k: d, threads: threads))
+                let rates = sgemmRates(m: min(n, 4096), n: k, k: d, threads: threads)
+                sgemmWallRates.append(rates.wall)
+                sgemmCPURates.append(rates.cpu)
             }
             var agreement = "-"
             if options.peer, let data = try? Data(contentsOf: directory.appendingPathComponent("faiss-indices-\(threads).i64")),
@@ -93,32 +95,35 @@ enum QuantizeBenchmark {
                 let same = zip(codes, faissCodes).filter { Int64($0) == $1 }.count
                 agreement = String(format: "%.5f", Double(same) / Double(n))
             }
-            let craft = median(craftTimes), sgemm = median(sgemmRates)
+            let craft = median(craftTimes), sgemm = median(sgemmWallRates)
             let craftRate = flops / craft / 1e9
             let faiss = faissTimes.isEmpty ? Double.nan : median(faissTimes)
             rows.append([
                 "\(threads)", format(Double(n) / craft), faissTimes.isEmpty ? "-" : format(Double(n) / faiss),
                 faissTimes.isEmpty ? "-" : String(format: "%.3f", faiss / craft), String(format: "%.1f", craftRate),
                 String(format: "%.1f", sgemm), String(format: "%.1f%%", 100 * craftRate / sgemm),
-                format(Double(n) / median(craftCPU)), faissCPU.isEmpty ? "-" : format(Double(n) / median(faissCPU)), agreement,
+                format(Double(n) / median(craftCPU)), faissCPU.isEmpty ? "-" : format(Double(n) / median(faissCPU)),
+                faissCPU.isEmpty ? "-" : String(format: "%.3f", median(faissCPU) / median(craftCPU)),
+                String(format: "%.1f", flops / median(craftCPU) / 1e9), String(format: "%.1f", median(sgemmCPURates)), agreement,
             ])
             print("threads \(threads): craft \(craftTimes.map { String(format: "%.3f", $0) }) s, faiss \(faissVersion) "
-                + "\(faissTimes.map { String(format: "%.3f", $0) }) s, sgemm \(sgemmRates.map { String(format: "%.1f", $0) }) GFLOP/s; "
+                + "\(faissTimes.map { String(format: "%.3f", $0) }) s, sgemm \(sgemmWallRates.map { String(format: "%.1f", $0) }) GFLOP/s; "
                 + "CPU seconds: craft \(craftCPU.map { String(format: "%.3f", $0) }), faiss \(faissCPU.map { String(format: "%.3f", $0) })")
         }
         printTable(rows)
     }
 
     /// GFLOP/s of one `cblas_sgemm` computing an `m × n` product over `k` (the search's GEMM shape,
-    /// `m` query rows against all codes), with OpenBLAS on `threads` threads.
-    static func sgemmRate(m: Int, n: Int, k: Int, threads: Int) -> Double {
+    /// `m` query rows against all codes), with OpenBLAS on `threads` threads, by wall time and by
+    /// process CPU time (GFLOP per CPU-second: per-core throughput, robust when the machine is shared).
+    static func sgemmRates(m: Int, n: Int, k: Int, threads: Int) -> (wall: Double, cpu: Double) {
         var random = GaussianSource(seed: 7)
         let a = (0..<(m * k)).map { _ in random.next() }, b = (0..<(n * k)).map { _ in random.next() }
         var c = [Float](repeating: 0, count: m * n)
         let saved = BLAS.threadCount
         BLAS.threadCount = threads
         defer { BLAS.threadCount = saved }
-        let start = DispatchTime.now().uptimeNanoseconds
+        let start = DispatchTime.now().uptimeNanoseconds, cpuStart = processCPUSeconds()
         a.withUnsafeBufferPointer { a in
             b.withUnsafeBufferPointer { b in
                 c.withUnsafeMutableBufferPointer { c in
@@ -129,7 +134,9 @@ enum QuantizeBenchmark {
             }
         }
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-        return 2 * Double(m) * Double(n) * Double(k) / seconds / 1e9
+        let cpu = processCPUSeconds() - cpuStart
+        let flops = 2 * Double(m) * Double(n) * Double(k)
+        return (flops / seconds / 1e9, flops / cpu / 1e9)
     }
 
     /// CPU seconds used by this process so far (all threads), from `getrusage`.

@@ -238,11 +238,14 @@ enum NearestCode {
                 + rawNorms.loadUnaligned(fromByteOffset: offset, as: SIMD16<Float>.self)
             let b = rawScores.loadUnaligned(fromByteOffset: offset + stride, as: SIMD16<Float>.self)
                 + rawNorms.loadUnaligned(fromByteOffset: offset + stride, as: SIMD16<Float>.self)
-            lanes0 = pointwiseMin(lanes0, a)
-            lanes1 = pointwiseMin(lanes1, b)
+            // `replace(with:where:)` compiles to a compare and a blend; the stdlib's `pointwiseMin` is
+            // IEEE `minimum` lane by lane and measured ~75× slower here.
+            lanes0.replace(with: a, where: a .< lanes0)
+            lanes1.replace(with: b, where: b .< lanes1)
             index += 32
         }
-        var result = pointwiseMin(lanes0, lanes1).min()
+        lanes0.replace(with: lanes1, where: lanes1 .< lanes0)
+        var result = lanes0.min()
         while index < count {
             let value = scores[index] + norms[index]
             if value < result { result = value }
