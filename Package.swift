@@ -14,6 +14,7 @@ let package = Package(
         .library(name: "CraftRegistry", targets: ["CraftRegistry"]),
         .library(name: "CraftImaging", targets: ["CraftImaging"]),
         .library(name: "CraftModels", targets: ["CraftModels"]),
+        .library(name: "CraftTraining", targets: ["CraftTraining"]),
         .library(name: "CraftCLI", targets: ["CraftCLI"]),
         .executable(name: "craft", targets: ["craft"]),
         .executable(name: "craft-registry", targets: ["craft-registry"]),
@@ -51,6 +52,10 @@ let package = Package(
             ]),
         .target(name: "CraftImaging", dependencies: ["CPNG", "CJPEG"]),
         .target(name: "CraftModels", dependencies: ["TensorCore", "SafeTensors", "CraftCore", "CraftImaging"]),
+        .target(
+            name: "CraftTraining",
+            dependencies: ["TensorCore", "SafeTensors", "CraftCore", "CraftModels", "CraftImaging",
+                           .product(name: "Crypto", package: "swift-crypto")]),
 
         // Packaging side.
         .target(
@@ -71,7 +76,7 @@ let package = Package(
             name: "CraftCLI",
             dependencies: [
                 "TensorCore", "SafeTensors", "CraftCore", "CraftBundles", "CraftRegistry",
-                "CraftImaging", "CraftModels",
+                "CraftImaging", "CraftModels", "CraftTraining",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(name: "craft", dependencies: ["CraftCLI"]),
@@ -95,6 +100,7 @@ let package = Package(
         .testTarget(name: "CraftCoreTests", dependencies: ["CraftCore", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "CraftImagingTests", dependencies: ["CraftImaging", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "CraftModelsTests", dependencies: ["CraftModels", "TestSupport"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "CraftTrainingTests", dependencies: ["CraftTraining", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "CraftBundlesTests", dependencies: ["CraftBundles", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "CraftRegistryTests", dependencies: ["CraftRegistry", "TestSupport"]),
         .testTarget(name: "CraftCLITests", dependencies: ["CraftCLI", "TestSupport"]),
