@@ -1,6 +1,217 @@
-// Replaced by the Layer benchmark (see docs/benchmarks.md).
+// `craft-bench layers`: TensorCore against PyTorch CPU on a Linear layer and a pre-norm transformer
+// block, forward (inference, no graph) and forward+backward (gradients for the input and every
+// parameter), at each thread count, measured in the same run with alternating repetitions.
+// Results and the exact command: docs/benchmarks.md ("Layers").
+//
+//   craft-bench layers [--threads 1,2] [--rounds 5] [--iterations 3] [--no-peer]
+// The peer (Benchmarks/peers/torch_layers.py) runs with $CRAFT_PYTHON (default /work/main/.venv-ref/bin/python)
+// and stays up for the whole run, answering one timing request per round.
+import Foundation
+import TensorCore
+
 enum LayerBenchmark {
+    struct Options {
+        var threads = [1, 2]
+        var rounds = 5
+        var iterations = 3
+        var peer = true
+    }
+
+    static let hidden = 768, mlp = 3072, heads = 12, length = 256, rows = 512
+
+    static func parse(_ arguments: [String]) throws -> Options {
+        var options = Options()
+        var iterator = arguments.makeIterator()
+        func value(_ flag: String) throws -> Int {
+            guard let text = iterator.next(), let number = Int(text), number > 0 else {
+                throw BenchmarkError("\(flag) needs a positive integer")
+            }
+            return number
+        }
+        while let argument = iterator.next() {
+            switch argument {
+            case "--rounds": options.rounds = try value(argument)
+            case "--iterations": options.iterations = try value(argument)
+            case "--no-peer": options.peer = false
+            case "--threads":
+                guard let text = iterator.next() else { throw BenchmarkError("--threads needs a list like 1,2") }
+                let list = text.split(separator: ",").compactMap { Int($0) }.filter { $0 > 0 }
+                guard !list.isEmpty else { throw BenchmarkError("--threads needs a list like 1,2") }
+                options.threads = list
+            default: throw BenchmarkError("unknown option \(argument); see the header of LayerBenchmark.swift")
+            }
+        }
+        return options
+    }
+
+    // MARK: - The measured computations (same shapes and semantics as the peer)
+
+    struct Parameters {
+        var values: [String: Tensor] = [:]
+        subscript(_ name: String) -> Tensor { values[name]! }
+    }
+
+    static func linearParameters() -> Parameters {
+        var generator = SplitMix64(seed: 1)
+        var p = Parameters()
+        p.values["x"] = Tensor(randomNormal: [rows, hidden], generator: &generator)
+        p.values["weight"] = Tensor(randomNormal: [mlp, hidden], standardDeviation: 1 / Float(hidden).squareRoot(), generator: &generator)
+        p.values["bias"] = Tensor(randomNormal: [mlp], standardDeviation: 0.1, generator: &generator)
+        return p
+    }
+
+    static func linearForward(_ p: Parameters) -> Tensor {
+        p["x"].linear(weight: p["weight"], bias: p["bias"])
+    }
+
+    static func blockParameters() -> Parameters {
+        var generator = SplitMix64(seed: 2)
+        var p = Parameters()
+        p.values["x"] = Tensor(randomNormal: [1, length, hidden], generator: &generator)
+        for (name, outFeatures, inFeatures) in [("q", hidden, hidden), ("k", hidden, hidden), ("v", hidden, hidden),
+                                                ("o", hidden, hidden), ("fc1", mlp, hidden), ("fc2", hidden, mlp)] {
+            p.values[name + "_weight"] = Tensor(randomNormal: [outFeatures, inFeatures],
+                                                standardDeviation: 1 / Float(inFeatures).squareRoot(), generator: &generator)
+            p.values[name + "_bias"] = Tensor(randomNormal: [outFeatures], standardDeviation: 0.1, generator: &generator)
+        }
+        for name in ["ln1", "ln2"] {
+            p.values[name + "_weight"] = Tensor(randomNormal: [hidden], mean: 1, standardDeviation: 0.1, generator: &generator)
+            p.values[name + "_bias"] = Tensor(randomNormal: [hidden], standardDeviation: 0.1, generator: &generator)
+        }
+        return p
+    }
+
+    /// A pre-norm ViT block: LayerNorm, multi-head attention with biased projections, residual,
+    /// LayerNorm, GELU (tanh) MLP, residual.
+    static func blockForward(_ p: Parameters) -> Tensor {
+        let x = p["x"]
+        let batch = x.shape[0], depth = hidden / heads
+        func splitHeads(_ t: Tensor) -> Tensor { t.reshaped([batch, length, heads, depth]).transposed(1, 2) }
+        var h = x.layerNorm(weight: p["ln1_weight"], bias: p["ln1_bias"], epsilon: 1e-6)
+        let q = splitHeads(h.linear(weight: p["q_weight"], bias: p["q_bias"]))
+        let k = splitHeads(h.linear(weight: p["k_weight"], bias: p["k_bias"]))
+        let v = splitHeads(h.linear(weight: p["v_weight"], bias: p["v_bias"]))
+        let attention = Tensor.scaledDotProductAttention(query: q, key: k, value: v)
+        let residual = x + attention.transposed(1, 2).reshaped([batch, length, hidden])
+            .linear(weight: p["o_weight"], bias: p["o_bias"])
+        h = residual.layerNorm(weight: p["ln2_weight"], bias: p["ln2_bias"], epsilon: 1e-6)
+        return residual + h.linear(weight: p["fc1_weight"], bias: p["fc1_bias"]).geluTanh()
+            .linear(weight: p["fc2_weight"], bias: p["fc2_bias"])
+    }
+
+    /// One timed run: forward without recording, or forward and backward to every input.
+    static func runOnce(_ forward: (Parameters) -> Tensor, _ p: Parameters, backward: Bool) {
+        if !backward {
+            let out = withoutGradients { forward(p) }
+            precondition(out.scalarCount > 0)
+            return
+        }
+        var leaves = Parameters()
+        for (name, value) in p.values { leaves.values[name] = value.requiringGradient() }
+        let names = leaves.values.keys.sorted()
+        let out = forward(leaves)
+        let gradients = Tensor.gradients(of: out, withRespectTo: names.map { leaves[$0] })
+        precondition(gradients.count == names.count)
+    }
+
+    static func time(_ body: () -> Void) -> Double {
+        let start = DispatchTime.now().uptimeNanoseconds
+        body()
+        return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
+    }
+
+    // MARK: - The run
+
     static func run(arguments: [String]) throws {
-        print("the layer benchmark is being written")
+        let options = try parse(arguments)
+        let peer = options.peer ? try TorchPeer() : nil
+        defer { peer?.stop() }
+        let environment = ProcessInfo.processInfo.environment
+        print("craft-bench layers: \(options.rounds) alternating rounds x \(options.iterations) iterations, medians in ms; "
+            + "OpenBLAS core \(QuantizeBenchmark.openBLASCore()), OPENBLAS_CORETYPE=\(environment["OPENBLAS_CORETYPE"] ?? "(unset)")"
+            + (peer.map { ", peer \($0.version)" } ?? ""))
+        let cases: [(name: String, label: String, parameters: Parameters, forward: (Parameters) -> Tensor)] = [
+            ("linear", "Linear 512x768->3072", linearParameters(), linearForward),
+            ("block", "ViT block seq 256, 768, 12 heads, MLP 3072", blockParameters(), blockForward),
+        ]
+        var table: [[String]] = [["case", "mode", "threads", "craft ms", "torch ms", "craft/torch"]]
+        for threads in options.threads {
+            Tensor.threadCount = threads
+            for testCase in cases {
+                for backward in [false, true] {
+                    let mode = backward ? "forward" + "+backward" : "forward"
+                    var craft: [Double] = [], torch: [Double] = []
+                    runOnce(testCase.forward, testCase.parameters, backward: backward)  // warm-up
+                    for _ in 0..<options.rounds {
+                        for _ in 0..<options.iterations {
+                            craft.append(time { runOnce(testCase.forward, testCase.parameters, backward: backward) })
+                        }
+                        if let peer {
+                            torch += try peer.measure(case: testCase.name, backward: backward, threads: threads,
+                                                      iterations: options.iterations)
+                        }
+                    }
+                    let craftMedian = QuantizeBenchmark.median(craft)
+                    let torchMedian = torch.isEmpty ? Double.nan : QuantizeBenchmark.median(torch)
+                    table.append([testCase.label, mode, "\(threads)", String(format: "%.2f", craftMedian),
+                                  torch.isEmpty ? "-" : String(format: "%.2f", torchMedian),
+                                  torch.isEmpty ? "-" : String(format: "%.2fx", craftMedian / torchMedian)])
+                }
+            }
+        }
+        QuantizeBenchmark.printTable(table)
+    }
+}
+
+/// The PyTorch peer process, kept warm for the whole run.
+final class TorchPeer {
+    let process = Process()
+    let input = Pipe(), output = Pipe()
+    var buffer = Data()
+    private(set) var version = ""
+
+    init() throws {
+        let python = ProcessInfo.processInfo.environment["CRAFT_PYTHON"] ?? "/work/main/.venv-ref/bin/python"
+        let nextToSource = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("peers/torch_layers.py").path
+        let script = FileManager.default.fileExists(atPath: nextToSource) ? nextToSource : "Benchmarks/peers/torch_layers.py"
+        process.executableURL = URL(fileURLWithPath: python)
+        process.arguments = [script]
+        process.standardInput = input
+        process.standardOutput = output
+        do { try process.run() } catch {
+            throw BenchmarkError("could not start the PyTorch peer (\(python) \(script)): \(error); set CRAFT_PYTHON or pass --no-peer")
+        }
+        let greeting = try readLine()
+        guard greeting.hasPrefix("ready") else {
+            throw BenchmarkError("the PyTorch peer did not start (said \(greeting)); set CRAFT_PYTHON to a Python with torch or pass --no-peer")
+        }
+        version = String(greeting.dropFirst("ready ".count))
+    }
+
+    func measure(case name: String, backward: Bool, threads: Int, iterations: Int) throws -> [Double] {
+        input.fileHandleForWriting.write(Data("\(name) \(backward ? "backward" : "forward") \(threads) \(iterations)\n".utf8))
+        let line = try readLine()
+        let times = line.split(separator: " ").compactMap { Double($0) }
+        guard times.count == iterations else { throw BenchmarkError("the PyTorch peer answered \(line)") }
+        return times
+    }
+
+    func readLine() throws -> String {
+        while true {
+            if let newline = buffer.firstIndex(of: 10) {
+                let line = String(decoding: buffer[buffer.startIndex..<newline], as: UTF8.self)
+                buffer = Data(buffer[(newline + 1)...])
+                return line
+            }
+            let chunk = output.fileHandleForReading.availableData
+            if chunk.isEmpty { throw BenchmarkError("the PyTorch peer exited early") }
+            buffer.append(chunk)
+        }
+    }
+
+    func stop() {
+        input.fileHandleForWriting.write(Data("quit\n".utf8))
+        process.waitUntilExit()
     }
 }

@@ -19,11 +19,14 @@ extension Tensor {
             parallelRanges(rows, grain: Swift.max(1, 8192 / Swift.max(n, 1))) { range in
                 for row in range {
                     let x = input.pointer + row * n, y = output.pointer + row * n
-                    var maximum = -Float.infinity
-                    for i in 0..<n { maximum = Swift.max(maximum, x[i]) }
-                    var total: Float = 0
-                    for i in 0..<n { let e = Foundation.exp(x[i] - maximum); y[i] = e; total += e }
-                    let inverse = 1 / total
+                    let maximum = Vector(repeating: Tensor.maximumContiguous(x, n))
+                    var sums = Vector(repeating: 0)
+                    VectorMath.map(x, y, n, padding: -.infinity) { value in
+                        let e = VectorMath.exp(value - maximum)
+                        sums += e
+                        return e
+                    }
+                    let inverse = 1 / sums.sum()
                     for i in 0..<n { y[i] *= inverse }
                 }
             }
@@ -66,6 +69,21 @@ extension Tensor {
                 for i in 0..<n { dx[i] = g[i] - Foundation.exp(y[i]) * total }
             }]
         }
+    }
+
+    /// The largest of `count` contiguous floats (−∞ when empty; NaN if any is NaN is not guaranteed).
+    @inline(__always)
+    static func maximumContiguous(_ pointer: UnsafePointer<Float>, _ count: Int) -> Float {
+        var best = Vector(repeating: -.infinity)
+        var index = 0
+        let raw = UnsafeRawPointer(pointer)
+        while index + 16 <= count {
+            best = pointwiseMax(best, raw.loadUnaligned(fromByteOffset: index * 4, as: Vector.self))
+            index += 16
+        }
+        var result = best.max()
+        while index < count { result = Swift.max(result, pointer[index]); index += 1 }
+        return result
     }
 
     @inline(__always)

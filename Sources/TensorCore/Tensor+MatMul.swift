@@ -36,16 +36,51 @@ extension Tensor {
     }
 
     /// `self · weightᵀ + bias`, a fully connected layer with PyTorch's `[out, in]` weight layout
-    /// (`F.linear`). The transpose is a BLAS flag, not a copy.
+    /// (`F.linear`) on `[..., in]` inputs. The transpose is a BLAS flag, not a copy, and the bias is
+    /// folded into the GEMM (the output starts as the bias rows, `beta = 1`).
+    ///
+    /// - Precondition: `weight` is `[out, in]` with `in` equal to the last dimension, and `bias` is `[out]`.
     public func linear(weight: Tensor, bias: Tensor? = nil) -> Tensor {
-        let product = matmul(weight.transposed())
-        guard let bias else { return product }
-        return product + bias
+        guard let bias else { return matmul(weight.transposed()) }
+        precondition(rank >= 1 && weight.rank == 2 && weight.shape[1] == shape[rank - 1],
+                     "linear: weight \(weight.shape) does not map inputs of shape \(shape) (it must be [out, \(shape.last ?? 0)])")
+        let (outFeatures, inFeatures) = (weight.shape[0], weight.shape[1])
+        precondition(bias.shape == [outFeatures], "linear: bias \(bias.shape) must be [\(outFeatures)] for weight \(weight.shape)")
+        let input = contiguous()
+        let rows = inFeatures == 0 ? Tensor.elementCount(Array(shape.dropLast())) : input.scalarCount / inFeatures
+        var result = Tensor(uninitializedShape: Array(shape.dropLast()) + [outFeatures])
+        let biasValues = bias.contiguousStorage()
+        var transposedWeight = weight.transposed()
+        if Tensor.matrixLayout(transposedWeight) == nil { transposedWeight = withoutGradients { transposedWeight.contiguous() } }
+        let layout = Tensor.matrixLayout(transposedWeight)!
+        withExtendedLifetime((biasValues, input.storage, transposedWeight.storage)) {
+            for row in 0..<rows {
+                (result.storage.pointer + row * outFeatures).update(from: biasValues.pointer, count: outFeatures)
+            }
+            if rows > 0 && outFeatures > 0 && inFeatures > 0 {
+                BLAS.sgemm(
+                    transposeA: .none, transposeB: layout.transpose, m: rows, n: outFeatures, k: inFeatures,
+                    a: input.storage.pointer + input.offset, lda: inFeatures,
+                    b: transposedWeight.storage.pointer + transposedWeight.offset, ldb: layout.leading,
+                    beta: 1, c: result.storage.pointer, ldc: outFeatures)
+            }
+        }
+        result.node = nil
+        guard let needs = Tensor.gradientNeeds(input, weight, bias) else { return result }
+        let x = input.detached(), w = weight.detached()
+        return result.recorded(from: [input, weight, bias]) { g in
+            let rowsG = g.reshaped([rows, outFeatures])
+            return [
+                needs[0] ? Tensor.matmulKernel(rowsG, w).reshaped(x.shape) : nil,
+                needs[1] ? Tensor.matmulKernel(rowsG.transposed(), x.reshaped([rows, inFeatures])) : nil,
+                needs[2] ? rowsG.sumKernel(axis: 0).reshaped([outFeatures]) : nil,
+            ]
+        }
     }
 
     /// How BLAS reads the last two dimensions of a view: as stored or transposed, and the leading
     /// dimension; `nil` when the view is neither (it then needs a copy).
-    private static func matrixLayout(_ tensor: Tensor) -> (transpose: BLAS.Transpose, leading: Int)? {
+    static func matrixLayout(_ tensor: Tensor) -> (transpose: BLAS.Transpose, leading: Int)? {
         let rows = tensor.shape[tensor.rank - 2], columns = tensor.shape[tensor.rank - 1]
         let rowStride = tensor.strides[tensor.rank - 2], columnStride = tensor.strides[tensor.rank - 1]
         if (columnStride == 1 || columns == 1) && (rows == 1 || rowStride >= Swift.max(columns, 1)) {
@@ -77,8 +112,9 @@ extension Tensor {
         if matrixLayout(a) == nil { a = withoutGradients { lhs.contiguous() } }
         if matrixLayout(b) == nil { b = withoutGradients { rhs.contiguous() } }
         let layoutA = matrixLayout(a)!, layoutB = matrixLayout(b)!
-        let result = Tensor(shape: batchShape + [m, n], repeating: 0)
-        if m == 0 || n == 0 { return result }
+        // sgemm with beta = 0 writes every element of C, so C need not be initialised (k = 0 aside).
+        let result = k == 0 ? Tensor(shape: batchShape + [m, n], repeating: 0) : Tensor(uninitializedShape: batchShape + [m, n])
+        if m == 0 || n == 0 || k == 0 { return result }
         let stridesA = Array(a.broadcastStrides(to: batchShape + [m, k]).dropLast(2))
         let stridesB = Array(b.broadcastStrides(to: batchShape + [k, n]).dropLast(2))
         let batches = elementCount(batchShape)

@@ -44,8 +44,52 @@ extension Tensor {
     @inline(__always)
     private func gradientNeeds(_ tensor: Tensor) -> [Bool]? { Tensor.gradientNeeds(tensor) }
 
+    /// `forward` applied 16 elements at a time; the backward pass applies `backward(saved, g)` where
+    /// `saved` is the input (or the output when `savingOutput`), also 16 at a time.
+    @inline(__always)
+    func vectorMapped(
+        savingOutput: Bool = false, _ forward: (Vector) -> Vector,
+        backward: @escaping @Sendable (Vector, Vector) -> Vector
+    ) -> Tensor {
+        var result = Tensor(uninitializedShape: shape)
+        let count = scalarCount
+        let input = contiguousStorage()
+        let output = SendablePointer(pointer: result.storage.pointer)
+        withExtendedLifetime(input) {
+            withoutActuallyEscaping(forward) { forward in
+                parallelRanges((count + 15) / 16, grain: 2048) { blocks in
+                    let start = blocks.lowerBound * 16, end = Swift.min(count, blocks.upperBound * 16)
+                    VectorMath.map(input.pointer + start, output.pointer + start, end - start, forward)
+                }
+            }
+        }
+        result.node = nil
+        guard gradientNeeds(self) != nil else { return result }
+        let saved = savingOutput ? result : detached()
+        return result.recorded(from: [self]) { g in [Tensor.vectorZip(saved, g, backward)] }
+    }
+
+    /// `body(a, b)` over two same-shape tensors, 16 elements at a time (not recorded).
+    static func vectorZip(_ a: Tensor, _ b: Tensor, _ body: @escaping @Sendable (Vector, Vector) -> Vector) -> Tensor {
+        precondition(a.shape == b.shape, "TensorCore internal error: vectorZip shapes \(a.shape) and \(b.shape)")
+        var result = Tensor(uninitializedShape: a.shape)
+        let count = result.scalarCount
+        let x = a.contiguousStorage(), y = b.contiguousStorage()
+        let output = SendablePointer(pointer: result.storage.pointer)
+        withExtendedLifetime((x, y)) {
+            parallelRanges((count + 15) / 16, grain: 2048) { blocks in
+                let start = blocks.lowerBound * 16, end = Swift.min(count, blocks.upperBound * 16)
+                VectorMath.map(x.pointer + start, y.pointer + start, output.pointer + start, end - start, body)
+            }
+        }
+        result.node = nil
+        return result
+    }
+
     /// e raised to each element.
-    public func exp() -> Tensor { mapped(derivative: .fromOutput { $0 }) { Foundation.exp($0) } }
+    public func exp() -> Tensor {
+        vectorMapped(savingOutput: true, { VectorMath.exp($0) }, backward: { y, g in g * y })
+    }
 
     /// The natural logarithm of each element (−∞ at 0, NaN below, as in PyTorch).
     public func log() -> Tensor { mapped(derivative: .fromInput { 1 / $0 }) { Foundation.log($0) } }
@@ -82,8 +126,11 @@ extension Tensor {
     /// The hyperbolic tangent of each element.
     public func tanh() -> Tensor { mapped(derivative: .fromOutput { 1 - $0 * $0 }) { Foundation.tanh($0) } }
 
-    /// The logistic sigmoid `1 / (1 + e^−x)`, computed without overflow for large |x|.
-    public func sigmoid() -> Tensor { mapped(derivative: .fromOutput { $0 * (1 - $0) }) { Tensor.sigmoid($0) } }
+    /// The logistic sigmoid `1 / (1 + e^−x)` (saturates to 0 and 1 without overflow).
+    public func sigmoid() -> Tensor {
+        vectorMapped(savingOutput: true, { VectorMath.sigmoid($0) },
+                     backward: { y, g in g * y * (Vector(repeating: 1) - y) })
+    }
 
     /// `log(sigmoid(x))`, stable for large |x| (`min(x, 0) − log1p(e^−|x|)`), as `F.logsigmoid`.
     public func logSigmoid() -> Tensor {
@@ -97,28 +144,34 @@ extension Tensor {
 
     /// SiLU (swish) `x · sigmoid(x)`, as `F.silu` (Llama's MLP activation).
     public func silu() -> Tensor {
-        mapped(derivative: .fromInput { x in
-            let s = Tensor.sigmoid(x)
-            return s * (1 + x * (1 - s))
-        }) { x in x * Tensor.sigmoid(x) }
+        vectorMapped({ x in x * VectorMath.sigmoid(x) }, backward: { x, g in
+            let s = VectorMath.sigmoid(x)
+            return g * s * (Vector(repeating: 1) + x * (Vector(repeating: 1) - s))
+        })
     }
 
     /// GELU with the exact Gaussian CDF `x · Φ(x) = 0.5 · x · (1 + erf(x / √2))`, as `F.gelu(x)`.
     public func gelu() -> Tensor {
-        mapped(derivative: .fromInput { x in
-            0.5 * (1 + Foundation.erf(x * Float(0.5.squareRoot())))
-                + x * Foundation.exp(-0.5 * x * x) * Float(1 / (2 * Double.pi).squareRoot())
-        }) { x in 0.5 * x * (1 + Foundation.erf(x * Float(0.5.squareRoot()))) }
+        vectorMapped({ x in
+            Vector(repeating: 0.5) * x * (Vector(repeating: 1) + VectorMath.erf(x * Vector(repeating: Float(0.5.squareRoot()))))
+        }, backward: { x, g in
+            let cdf = Vector(repeating: 0.5) * (Vector(repeating: 1) + VectorMath.erf(x * Vector(repeating: Float(0.5.squareRoot()))))
+            let density = VectorMath.exp(Vector(repeating: -0.5) * x * x) * Vector(repeating: Float(1 / (2 * Double.pi).squareRoot()))
+            return g * (cdf + x * density)
+        })
     }
 
     /// GELU with the tanh approximation, as `F.gelu(x, approximate="tanh")` (GPT-2's `gelu_new`,
     /// SigLIP's `gelu_pytorch_tanh`).
     public func geluTanh() -> Tensor {
-        let c = Float((2 / Double.pi).squareRoot())
-        return mapped(derivative: .fromInput { x in
-            let t = Foundation.tanh(c * (x + 0.044715 * x * x * x))
-            return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * c * (1 + 3 * 0.044715 * x * x)
-        }) { x in 0.5 * x * (1 + Foundation.tanh(c * (x + 0.044715 * x * x * x))) }
+        let c = Vector(repeating: Float((2 / Double.pi).squareRoot())), k = Vector(repeating: 0.044715)
+        let half = Vector(repeating: 0.5), one = Vector(repeating: 1)
+        return vectorMapped({ x in
+            half * x * (one + VectorMath.tanh(c * (x + k * x * x * x)))
+        }, backward: { x, g in
+            let t = VectorMath.tanh(c * (x + k * x * x * x))
+            return g * (half * (one + t) + half * x * (one - t * t) * c * (one + Vector(repeating: 3) * k * x * x))
+        })
     }
 
     @inline(__always)
