@@ -15,6 +15,9 @@ enum ImageFormat: Equatable {
         if head.isEmpty { return .other("empty (0 bytes)") }
         if head.starts(with: pngSignature) { return .png }
         if head.starts(with: [0xFF, 0xD8, 0xFF]) { return .jpeg }
+        // A file cut inside the magic bytes goes to its decoder, which reports it as truncated.
+        if head.count < pngSignature.count && pngSignature.starts(with: head) { return .png }
+        if head.count < 3 && [0xFF, 0xD8, 0xFF].starts(with: head) { return .jpeg }
         if head.starts(with: Array("GIF8".utf8)) { return .other("a GIF image") }
         if head.starts(with: Array("BM".utf8)) { return .other("a BMP image") }
         if head.count >= 12, head.starts(with: Array("RIFF".utf8)), Array(head[8..<12]) == Array("WEBP".utf8) {

@@ -91,7 +91,7 @@ enum PNGCodec {
     /// Turns libpng's failure into a typed error; the chunk scan decides truncated versus corrupt.
     private static func failure(_ control: png_image, scan: PNGChunkScan, name: String, stage: String) -> ImageError {
         let detail = message(control)
-        if let truncation = scan.truncation {
+        if let truncation = scan.truncation, scan.completeChunksAreIntact() {
             return ImageError(
                 .truncated, "\(name) is a truncated PNG (\(truncation); libpng: \(detail)); re-download or re-export the file.",
                 source: name)
@@ -176,9 +176,12 @@ struct PNGChunkScan {
                 return
             }
             let length = Int(bytes[offset]) << 24 | Int(bytes[offset + 1]) << 16 | Int(bytes[offset + 2]) << 8 | Int(bytes[offset + 3])
-            let type = String(decoding: bytes[(offset + 4)..<(offset + 8)], as: UTF8.self)
+            let typeBytes = bytes[(offset + 4)..<(offset + 8)]
+            // A non-letter type or an over-long length means the layout itself is damaged (corrupt,
+            // not truncated); stop and let libpng report it.
+            guard length <= 0x7FFF_FFFF, typeBytes.allSatisfy({ (65...90).contains($0) || (97...122).contains($0) }) else { return }
+            let type = String(decoding: typeBytes, as: UTF8.self)
             let end = offset + 12 + length
-            guard length <= 0x7FFF_FFFF else { return }  // invalid; libpng reports it
             guard end <= bytes.count else {
                 truncation = "the \(type) chunk at byte \(offset) needs \(length) bytes but the data ends at byte \(bytes.count)"
                 return
@@ -187,6 +190,38 @@ struct PNGChunkScan {
             if type == "IEND" { return }
             offset = end
         }
+    }
+
+    /// Whether every complete chunk before the truncation point has a matching CRC. Run only after
+    /// libpng failed: a damaged chunk earlier in the file means "corrupt", even if the data also
+    /// appears to stop early (a deleted byte makes later lengths nonsense).
+    func completeChunksAreIntact() -> Bool {
+        let bytes = [UInt8](data)
+        var offset = ImageFormat.pngSignature.count
+        while offset + 12 <= bytes.count {
+            let length = Int(bytes[offset]) << 24 | Int(bytes[offset + 1]) << 16 | Int(bytes[offset + 2]) << 8 | Int(bytes[offset + 3])
+            let end = offset + 12 + length
+            guard length <= 0x7FFF_FFFF, end <= bytes.count else { return true }
+            let stored = UInt32(bytes[end - 4]) << 24 | UInt32(bytes[end - 3]) << 16 | UInt32(bytes[end - 2]) << 8 | UInt32(bytes[end - 1])
+            guard Self.crc32(bytes[(offset + 4)..<(end - 4)]) == stored else { return false }
+            offset = end
+        }
+        return true
+    }
+
+    private static let crcTable: [UInt32] = (0..<256).map { (n: UInt32) -> UInt32 in
+        var c = n
+        for _ in 0..<8 { c = c & 1 != 0 ? 0xEDB8_8320 ^ (c >> 1) : c >> 1 }
+        return c
+    }
+
+    /// CRC-32 as PNG defines it (ISO 3309 polynomial).
+    static func crc32(_ bytes: ArraySlice<UInt8>) -> UInt32 {
+        var crc: UInt32 = 0xFFFF_FFFF
+        crcTable.withUnsafeBufferPointer { table in
+            for byte in bytes { crc = table[Int((crc ^ UInt32(byte)) & 0xFF)] ^ (crc >> 8) }
+        }
+        return crc ^ 0xFFFF_FFFF
     }
 
     /// The stream without its colour-management chunks (the original when there are none).

@@ -83,6 +83,17 @@ struct DecodingTests {
         }
     }
 
+    @Test("Image(data:) accepts a Data slice that does not start at index 0")
+    func dataSlice() throws {
+        for name in ["rgb8_gamma.png", "gray.jpg"] {
+            let bytes = try Fixtures.data(name)
+            let padded = Data([1, 2, 3]) + bytes + Data([9])
+            let slice = padded[3..<(3 + bytes.count)]
+            #expect(slice.startIndex == 3)
+            #expect(try Image(data: slice, name: name) == Fixtures.image(name))
+        }
+    }
+
     @Test("floatSamples and sample(x:y:channel:) scale to [0, 1]")
     func floatScaling() throws {
         let image = try Fixtures.image("rgb16.png")

@@ -85,7 +85,7 @@ struct ErrorTests {
         let scratch = try ScratchDirectory()
         let bytes = try Fixtures.data("rgb8_interlaced.png")
         let idat = try #require(chunkOffset([UInt8](bytes), "IDAT"))
-        for length in [9, 20, 40, idat + 20, bytes.count / 2, bytes.count - 40] {
+        for length in [1, 5, 8, 9, 20, 40, idat + 20, bytes.count / 2, bytes.count - 40] {
             expect(try scratch.write("cut-\(length).png", bytes.prefix(length)), .truncated)
         }
     }
@@ -95,6 +95,15 @@ struct ErrorTests {
         let bytes = try Fixtures.data("rgb8_interlaced.png")
         let image = try Image(data: bytes.prefix(bytes.count - 12), name: "no-iend.png")
         #expect(try image == Fixtures.image("rgb8_interlaced.png"))
+    }
+
+    @Test("A PNG whose chunk layout is damaged (a byte deleted mid-file) is corrupt, not truncated")
+    func shiftedChunks() throws {
+        let scratch = try ScratchDirectory()
+        var bytes = [UInt8](try Fixtures.data("rgb8_interlaced.png"))
+        let idat = try #require(chunkOffset(bytes, "IDAT"))
+        bytes.remove(at: idat - 6)  // inside the previous chunk: every later chunk header is misread
+        expect(try scratch.write("shifted.png", Data(bytes)), .corrupt)
     }
 
     @Test("A PNG whose IDAT or IHDR CRC does not match is corrupt")
@@ -131,7 +140,7 @@ struct ErrorTests {
     func truncatedJPEG() throws {
         let scratch = try ScratchDirectory()
         let bytes = try Fixtures.data("rgb_baseline.jpg")
-        for length in [3, 100, bytes.count * 6 / 10, bytes.count - 2] {
+        for length in [1, 2, 3, 100, bytes.count * 6 / 10, bytes.count - 2] {
             expect(try scratch.write("cut-\(length).jpg", bytes.prefix(length)), .truncated)
         }
         let progressive = try Fixtures.data("rgb_progressive.jpg")

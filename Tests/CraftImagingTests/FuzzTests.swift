@@ -48,6 +48,50 @@ struct FuzzTests {
         return bytes
     }
 
+    /// Mutates the data of one PNG chunk and recomputes its CRC, so the damage gets past libpng's
+    /// CRC check into its header, palette, transparency and zlib handling.
+    static func mutateChunk(_ input: [UInt8], _ random: inout SplitMix64) -> [UInt8] {
+        var bytes = input
+        var chunks: [(offset: Int, length: Int)] = []
+        var offset = 8
+        while offset + 12 <= bytes.count {
+            let length = Int(bytes[offset]) << 24 | Int(bytes[offset + 1]) << 16 | Int(bytes[offset + 2]) << 8 | Int(bytes[offset + 3])
+            guard offset + 12 + length <= bytes.count else { break }
+            if length > 0 { chunks.append((offset, length)) }
+            offset += 12 + length
+        }
+        guard let chunk = chunks.randomElement(using: &random) else { return bytes }
+        for _ in 0..<Int.random(in: 1...4, using: &random) {
+            let index = chunk.offset + 8 + Int.random(in: 0..<chunk.length, using: &random)
+            bytes[index] = Int.random(in: 0..<2, using: &random) == 0 ? UInt8.random(in: 0...255, using: &random) : bytes[index] ^ 0x80
+        }
+        let crc = crc32(bytes[(chunk.offset + 4)..<(chunk.offset + 8 + chunk.length)])
+        let crcAt = chunk.offset + 8 + chunk.length
+        for shift in 0..<4 { bytes[crcAt + shift] = UInt8(truncatingIfNeeded: crc >> (24 - 8 * UInt32(shift))) }
+        return bytes
+    }
+
+    @Test("300 seeded chunk mutations with valid CRCs give images or ImageErrors")
+    func chunkMutations() throws {
+        var random = SplitMix64(state: 0xBADC0DE)
+        let limits = ImageLimits(maxWidth: 2048, maxHeight: 2048, maxPixels: 1 << 20)
+        let seeds = ["rgb8_interlaced.png", "rgba16_interlaced.png", "palette4_trns.png", "graya8.png", "rgb8_trns.png", "gray16_srgb.png"]
+        var decoded = 0, failed = 0
+        for round in 0..<300 {
+            let seed = seeds[round % seeds.count]
+            let bytes = Self.mutateChunk([UInt8](try Fixtures.data(seed)), &random)
+            do {
+                let image = try Image(data: Data(bytes), name: "chunk-fuzz-\(round)", limits: limits)
+                #expect(image.samples.count == image.width * image.height * image.channels)
+                decoded += 1
+            } catch let error as ImageError {
+                #expect(error.message.contains("chunk-fuzz-\(round)"))
+                failed += 1
+            }
+        }
+        #expect(decoded > 10 && failed > 50, "decoded \(decoded), failed \(failed)")
+    }
+
     @Test("400 seeded mutations of PNG and JPEG fixtures give images or ImageErrors")
     func mutations() throws {
         var random = SplitMix64(state: 0xC0FFEE)
