@@ -38,6 +38,13 @@ struct TarEntryHeader {
     var type: TarEntryType
     /// The declared data size, when the header sets one.
     var size: Int64?
+    /// Metadata, for layout checks (readers ignore it).
+    var modificationTime: Int = 0
+    var userID: Int64 = 0
+    var groupID: Int64 = 0
+    var userName: String = ""
+    var groupName: String = ""
+    var permissions: UInt32 = 0
 }
 
 /// Libarchive return codes, kept inside this file.
@@ -135,7 +142,12 @@ final class TarReader {
         }
         if type == .directory, path.count > 1, path.hasSuffix("/") { path.removeLast() }
         let size: Int64? = archive_entry_size_is_set(entry) != 0 ? archive_entry_size(entry) : nil
-        return TarEntryHeader(path: path, type: type, size: size)
+        return TarEntryHeader(
+            path: path, type: type, size: size, modificationTime: Int(archive_entry_mtime(entry)),
+            userID: archive_entry_uid(entry), groupID: archive_entry_gid(entry),
+            userName: archive_entry_uname(entry).map { String(cString: $0) } ?? "",
+            groupName: archive_entry_gname(entry).map { String(cString: $0) } ?? "",
+            permissions: UInt32(archive_entry_perm(entry)))
     }
 
     /// Reads up to `buffer.count` bytes of the current entry's data; 0 at its end.
