@@ -75,12 +75,12 @@ struct AddedTokenMatcher: Sendable {
             var stop = match.end
             let token = tokens[match.token]
             if token.singleWord {
-                let startSpace = start == 0 || !Self.endsWithWord(bytes[0..<start])
-                let stopSpace = stop == bytes.count || !Self.startsWithWord(bytes[stop...])
+                let startSpace = start == 0 || !Self.endsWithWord(bytes, before: start)
+                let stopSpace = stop == bytes.count || !Self.startsWithWord(bytes, at: stop)
                 if !startSpace || !stopSpace { continue }
             }
             if token.leftStrip {
-                start = max(Self.whitespaceStart(bytes[0..<start]), startOffset)
+                start = max(Self.whitespaceStart(bytes, before: start), startOffset)
             }
             if token.rightStrip {
                 stop = Self.whitespaceEnd(bytes, from: stop)
@@ -101,23 +101,40 @@ struct AddedTokenMatcher: Sendable {
         String(decoding: bytes, as: UTF8.self)
     }
 
-    private static func endsWithWord(_ bytes: ArraySlice<UInt8>) -> Bool {
-        guard let last = string(bytes).unicodeScalars.last else { return false }
-        return PreTokenizer.isWord(last)
+    /// The scalar that ends just before byte offset `end` (decoding backwards, so no prefix is copied).
+    private static func scalar(endingAt end: Int, in bytes: [UInt8]) -> (scalar: Unicode.Scalar, start: Int)? {
+        guard end > 0 else { return nil }
+        var start = end - 1
+        while start > 0, end - start < 4, bytes[start] & 0xC0 == 0x80 { start -= 1 }
+        guard let scalar = String(decoding: bytes[start..<end], as: UTF8.self).unicodeScalars.first else { return nil }
+        return (scalar, start)
     }
 
-    private static func startsWithWord(_ bytes: ArraySlice<UInt8>) -> Bool {
-        guard let first = string(bytes).unicodeScalars.first else { return false }
-        return PreTokenizer.isWord(first)
+    /// The scalar that starts at byte offset `start`.
+    private static func scalar(startingAt start: Int, in bytes: [UInt8]) -> (scalar: Unicode.Scalar, end: Int)? {
+        guard start < bytes.count else { return nil }
+        let lead = bytes[start]
+        let length = lead < 0x80 ? 1 : lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : 2
+        let end = min(start + length, bytes.count)
+        guard let scalar = String(decoding: bytes[start..<end], as: UTF8.self).unicodeScalars.first else { return nil }
+        return (scalar, end)
     }
 
-    /// The byte offset where the trailing whitespace of `bytes` begins.
-    private static func whitespaceStart(_ bytes: ArraySlice<UInt8>) -> Int {
-        let scalars = string(bytes).unicodeScalars
-        var offset = bytes.endIndex
-        for scalar in scalars.reversed() {
-            guard scalar.isWhitespaceProperty else { break }
-            offset -= scalar.utf8.count
+    private static func endsWithWord(_ bytes: [UInt8], before end: Int) -> Bool {
+        guard let last = scalar(endingAt: end, in: bytes) else { return false }
+        return PreTokenizer.isWord(last.scalar)
+    }
+
+    private static func startsWithWord(_ bytes: [UInt8], at start: Int) -> Bool {
+        guard let first = scalar(startingAt: start, in: bytes) else { return false }
+        return PreTokenizer.isWord(first.scalar)
+    }
+
+    /// The byte offset where the whitespace ending at `end` begins.
+    private static func whitespaceStart(_ bytes: [UInt8], before end: Int) -> Int {
+        var offset = end
+        while let previous = scalar(endingAt: offset, in: bytes), previous.scalar.isWhitespaceProperty {
+            offset = previous.start
         }
         return offset
     }
@@ -125,9 +142,8 @@ struct AddedTokenMatcher: Sendable {
     /// The byte offset where the whitespace starting at `from` ends.
     private static func whitespaceEnd(_ bytes: [UInt8], from: Int) -> Int {
         var offset = from
-        for scalar in string(bytes[from...]).unicodeScalars {
-            guard scalar.isWhitespaceProperty else { break }
-            offset += scalar.utf8.count
+        while let next = scalar(startingAt: offset, in: bytes), next.scalar.isWhitespaceProperty {
+            offset = next.end
         }
         return offset
     }

@@ -119,6 +119,9 @@ enum TextPattern: Sendable {
 
     /// Replaces every match with `content` (the library's `NormalizedString::replace`).
     func replaceAll(in text: String, with content: String) -> String {
+        if case .literal(let needle) = self, let first = needle.utf8.first, !text.utf8.contains(first) {
+            return text
+        }
         var output = ""
         for piece in findMatches(in: text) {
             if piece.isMatch {
