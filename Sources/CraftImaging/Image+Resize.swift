@@ -97,10 +97,15 @@ extension Image {
     ///   - width: The new width, at least 1.
     ///   - height: The new height, at least 1.
     ///   - filter: The resampling filter, `.bilinear` unless given (Pillow's own `resize` default is `.bicubic`).
-    /// - Throws: ``ImageError/Code/invalidArgument`` for a non-positive size or one over 65536 pixels a side.
+    /// - Throws: ``ImageError/Code/invalidArgument`` for a non-positive size, one over 65536 pixels a
+    ///   side, or an area over ``ImageLimits/default``'s `maxPixels`.
     public func resized(width newWidth: Int, height newHeight: Int, filter: ResamplingFilter = .bilinear) throws -> Image {
-        guard newWidth > 0, newHeight > 0, newWidth <= 65536, newHeight <= 65536 else {
-            throw ImageError(.invalidArgument, "Cannot resize to \(newWidth)x\(newHeight); both sides must be between 1 and 65536.")
+        guard newWidth > 0, newHeight > 0, newWidth <= 65536, newHeight <= 65536,
+            newWidth * newHeight <= ImageLimits.default.maxPixels
+        else {
+            throw ImageError(
+                .invalidArgument,
+                "Cannot resize to \(newWidth)x\(newHeight); both sides must be between 1 and 65536 and the area at most \(ImageLimits.default.maxPixels) pixels.")
         }
         let source = convertedTo8Bit()
         if newWidth == width && newHeight == height { return source }

@@ -42,6 +42,7 @@ struct ResizeTests {
         #expect(throws: ImageError.self) { try image.resized(width: 0, height: 4) }
         #expect(throws: ImageError.self) { try image.resized(width: 4, height: -1) }
         #expect(throws: ImageError.self) { try image.resized(width: 70_000, height: 1) }
+        #expect(throws: ImageError.self) { try image.resized(width: 65_536, height: 65_536) }
     }
 
     @Test("Pillow resample codes map to filters and back")
