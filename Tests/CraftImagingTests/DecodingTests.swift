@@ -139,3 +139,25 @@ struct DecodingTests {
         #expect(throws: ImageError.self) { try Image(width: 0, height: 2, colorModel: .gray, bytes: []) }
     }
 }
+
+@Suite("Concurrent decoding")
+struct ConcurrencyTests {
+    @Test("Decoding from many tasks at once gives the same images as decoding one at a time")
+    func concurrentDecodes() async throws {
+        let names = ["rgb8_interlaced.png", "rgba16_interlaced.png", "rgb_progressive.jpg", "gray.jpg"]
+        var sequential: [String: Image] = [:]
+        for name in names { sequential[name] = try Fixtures.image(name) }
+        let payloads = try names.map { ($0, try Fixtures.data($0)) }
+        let results = try await withThrowingTaskGroup(of: (String, Image).self) { group in
+            for round in 0..<16 {
+                let (name, data) = payloads[round % payloads.count]
+                group.addTask { (name, try Image(data: data, name: name)) }
+            }
+            var collected: [(String, Image)] = []
+            for try await result in group { collected.append(result) }
+            return collected
+        }
+        #expect(results.count == 16)
+        for (name, image) in results { #expect(image == sequential[name], "\(name)") }
+    }
+}
