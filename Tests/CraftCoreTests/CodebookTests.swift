@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import TestSupport
 @testable import CraftCore
+import TensorCore
 
 /// Deterministic pseudo-random values for tests (SplitMix64, uniform in -1..<1).
 struct TestRandom {
@@ -153,5 +154,24 @@ func bruteForceNearest(_ codebook: [Float], entries: Int, dimension: Int, querie
         #expect(throws: CraftCoreError.self) { try codebook.quantize([3e38, -3e38], count: 1) }
         let empty = try codebook.quantize([], count: 0)
         #expect(empty.codes.isEmpty && empty.quantized.isEmpty)
+    }
+}
+
+@Suite struct CodebookThreadingTests {
+    @Test func concurrentSearchesAgreeAndRestoreTheBLASThreadCount() async throws {
+        var random = TestRandom(seed: 9)
+        let codebook = try Codebook(values: random.values(40 * 8), entries: 40, dimension: 8, metric: .l2)
+        let queries = random.values(100 * 8)
+        let expected = try codebook.quantize(queries, count: 100)
+        let before = BLAS.threadCount
+        let results = try await withThrowingTaskGroup(of: Quantization.self) { group in
+            for threads in 1...4 {
+                group.addTask { try codebook.quantize(queries, count: 100, threads: threads, blocking: SearchBlocking(queries: 7, codes: 9)) }
+            }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(results.count == 4)
+        for result in results { #expect(result == expected) }
+        #expect(BLAS.threadCount == before)
     }
 }

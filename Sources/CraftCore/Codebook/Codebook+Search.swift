@@ -2,6 +2,7 @@
 // same decomposition faiss uses in `exhaustive_L2sqr_blas` (distances as ‖c‖² − 2x·c, with ‖x‖²
 // added only where a distance is reported), blocked so the N×K score matrix is never materialised.
 import Dispatch
+import Foundation
 import TensorCore
 
 /// Block sizes of the nearest-code search.
@@ -34,8 +35,9 @@ extension Codebook {
     ///
     /// The work is split into query blocks of ``SearchBlocking/queries`` rows, shared by `threads`
     /// worker threads; each block runs single-threaded OpenBLAS GEMMs against code blocks and a SIMD
-    /// argmin over each score tile. OpenBLAS is switched to one thread for the duration of the call
-    /// and restored afterwards. Results are identical for every thread count.
+    /// argmin over each score tile. OpenBLAS (a process-wide setting) is switched to one thread while
+    /// any search runs and restored when the last concurrent search ends. Results are identical for
+    /// every thread count.
     ///
     /// - Parameters:
     ///   - features: `count·dimension` values, row-major `[count][dimension]`.
@@ -66,9 +68,8 @@ extension Codebook {
             let blockRows = blocking.queries
             let blockCount = (count + blockRows - 1) / blockRows
             let workers = max(1, min(threads, blockCount))
-            let savedThreads = BLAS.threadCount
-            if savedThreads != 1 { BLAS.threadCount = 1 }
-            defer { if savedThreads != 1 { BLAS.threadCount = savedThreads } }
+            SingleThreadedBLAS.enter()
+            defer { SingleThreadedBLAS.leave() }
             features.withUnsafeBufferPointer { input in
                 codes.withUnsafeMutableBufferPointer { codesOut in
                     quantized.withUnsafeMutableBufferPointer { quantizedOut in
@@ -183,6 +184,35 @@ extension Codebook {
             }
             job.residualNorms[rows.lowerBound + row] = sum.squareRoot()
         }
+    }
+}
+
+/// Keeps OpenBLAS on one thread while any search runs (searches bring their own threads), and
+/// restores the previous count when the last concurrent search ends.
+private enum SingleThreadedBLAS {
+    private static let state = LockedState()
+
+    private final class LockedState: @unchecked Sendable {
+        let lock = NSLock()
+        var active = 0
+        var saved = 1
+    }
+
+    static func enter() {
+        state.lock.lock()
+        defer { state.lock.unlock() }
+        if state.active == 0 {
+            state.saved = BLAS.threadCount
+            if state.saved != 1 { BLAS.threadCount = 1 }
+        }
+        state.active += 1
+    }
+
+    static func leave() {
+        state.lock.lock()
+        defer { state.lock.unlock() }
+        state.active -= 1
+        if state.active == 0, state.saved != 1 { BLAS.threadCount = state.saved }
     }
 }
 
