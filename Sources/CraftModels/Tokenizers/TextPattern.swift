@@ -16,13 +16,16 @@ enum SplitBehavior: String, Sendable {
 final class CompiledRegex: @unchecked Sendable {
     let expression: NSRegularExpression
     let pattern: String
+    /// A hand-written matcher giving the same matches, for the GPT-2 and Llama-3 split patterns.
+    let known: KnownSplitPattern?
 
     /// Compiles a pattern written for Oniguruma (the library's regex engine) as an ICU pattern.
     ///
     /// Oniguruma's Unicode `\s` is the White_Space property and `\w` is letters, marks, decimal
     /// digits and connector punctuation; ICU's differ slightly, so both are spelled out.
-    init(oniguruma pattern: String, source: String, path: String) throws {
+    init(oniguruma pattern: String, source: String, path: String, allowHandWritten: Bool = true) throws {
         self.pattern = pattern
+        known = allowHandWritten ? KnownSplitPattern(pattern: pattern) : nil
         let translated = Self.translate(pattern, word: "\\p{L}\\p{M}\\p{Nd}\\p{Pc}")
         do {
             expression = try NSRegularExpression(pattern: translated, options: [])
@@ -68,6 +71,7 @@ final class CompiledRegex: @unchecked Sendable {
     /// Foundation's `Range(_:in:)` refuses bounds inside a grapheme cluster (a letter followed by a
     /// combining mark), so UTF-16 offsets are converted to scalar positions here, walking forward.
     func matches(in text: String) -> [Range<String.Index>] {
+        if let known { return known.matches(in: text) }
         let utf16 = text.utf16
         let whole = NSRange(location: 0, length: utf16.count)
         var index = utf16.startIndex
