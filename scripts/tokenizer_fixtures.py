@@ -168,7 +168,11 @@ def gpt2_prefix_space():
         tokenizers.AddedToken("fox", single_word=True, normalized=True),
         tokenizers.AddedToken("[SEP]", rstrip=True, normalized=False),
     ])
-    return tok
+    # GPT-2's and RoBERTa's published files write empty strings rather than null here.
+    data = json.loads(tok.to_str())
+    data["model"]["continuing_subword_prefix"] = ""
+    data["model"]["end_of_word_suffix"] = ""
+    return Tokenizer.from_str(json.dumps(data))
 
 
 def llama3_like():
@@ -238,6 +242,14 @@ def llama2_byte_fallback():
         single="<s> $A", pair="<s> $A $B", special_tokens=[("<s>", tok.token_to_id("<s>"))]
     )
     return tok
+
+
+def llama2_metaspace_first():
+    """Newer Llama-2/Mistral conversions: no normalizer, Metaspace(prepend_scheme first, split false)."""
+    data = json.loads(llama2_byte_fallback().to_str())
+    data["normalizer"] = None
+    data["pre_tokenizer"] = {"type": "Metaspace", "replacement": "\u2581", "prepend_scheme": "first", "split": False}
+    return Tokenizer.from_str(json.dumps(data))
 
 
 def metaspace_unk():
@@ -335,6 +347,7 @@ BUILDERS = {
     "gpt2_prefix_space": gpt2_prefix_space,
     "llama3": llama3_like,
     "llama2_byte_fallback": llama2_byte_fallback,
+    "llama2_metaspace_first": llama2_metaspace_first,
     "metaspace_unk": metaspace_unk,
     "bpe_subword_affixes": wordpiece_style_bpe,
     "wordlevel": wordlevel,

@@ -52,7 +52,7 @@ struct TokenizerCases: Decodable {
 
 enum TokenizerFixtures {
     static let names = [
-        "gpt2", "gpt2_prefix_space", "llama3", "llama2_byte_fallback", "metaspace_unk", "bpe_subword_affixes",
+        "gpt2", "gpt2_prefix_space", "llama3", "llama2_byte_fallback", "llama2_metaspace_first", "metaspace_unk", "bpe_subword_affixes",
         "wordlevel", "wordlevel_splits", "gpt2_truncate_pad", "llama3_truncate_left",
     ]
 
@@ -118,5 +118,29 @@ struct TokenizerFixtureTests {
         #expect(tokenizer.token(for: -1) == nil)
         #expect(tokenizer.token(for: 1_000_000) == nil)
         #expect(tokenizer.id(for: "definitely not a token \u{1F600}") == nil)
+    }
+}
+
+@Suite("Tokenizer is safe to share across tasks")
+struct TokenizerConcurrencyTests {
+    @Test("concurrent encodes through the shared BPE cache give the library's ids")
+    func concurrentEncodes() async throws {
+        let (tokenizer, fixture) = try TokenizerFixtures.load("gpt2")
+        let cases = fixture.cases
+        let mismatches = try await withThrowingTaskGroup(of: Int.self) { group in
+            for worker in 0..<4 {
+                group.addTask {
+                    var bad = 0
+                    for round in 0..<3 {
+                        for (index, item) in cases.enumerated() where (index + worker + round) % 2 == 0 {
+                            if try tokenizer.encode(item.text) != item.ids { bad += 1 }
+                        }
+                    }
+                    return bad
+                }
+            }
+            return try await group.reduce(0, +)
+        }
+        #expect(mismatches == 0)
     }
 }

@@ -116,8 +116,9 @@ final class BPEModel: Sendable {
         }
         unknownToken = try reader.optionalString("unk_token")
         unknownId = unknownToken.flatMap { vocabulary.id($0) }
-        prefix = try reader.optionalString("continuing_subword_prefix")
-        suffix = try reader.optionalString("end_of_word_suffix")
+        // An empty prefix or suffix (as GPT-2's published file has) changes nothing; treat it as absent.
+        prefix = try reader.optionalString("continuing_subword_prefix").flatMap { $0.isEmpty ? nil : $0 }
+        suffix = try reader.optionalString("end_of_word_suffix").flatMap { $0.isEmpty ? nil : $0 }
         fuseUnknown = try reader.bool("fuse_unk", default: false)
         byteFallback = try reader.bool("byte_fallback", default: false)
         ignoreMerges = try reader.bool("ignore_merges", default: false)
