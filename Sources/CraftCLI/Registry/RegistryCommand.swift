@@ -1,11 +1,45 @@
 import ArgumentParser
 
 /// The `craft-registry` tool: look up, pair, pack, verify, publish and pull bundles (DESIGN.md section 9).
+///
+/// The root holds only the shared options (so `craft-registry --registry PATH COMMAND` works) and
+/// the subcommands, one file each in this folder. Exit codes: 0 success, 1 other error, 2 not
+/// found, 3 incompatible pair, 4 integrity or signature failure, 64 usage (docs/cli.md).
 public struct RegistryCommand: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "craft-registry",
         abstract: "Look up, pair, pack, verify, publish and pull Craft bundles.",
-        subcommands: [])
+        discussion: """
+            The registry is --registry PATH, else $CRAFT_REGISTRY, else ./registry when present,
+            else ~/.craft/registry. REF is NAME, NAME@VERSION or NAME@RANGE (^1.2, ~1.2.3,
+            ">=1.0 <2.0", 1.x, *). Every command takes --json. Exit codes: 0 ok, 1 error,
+            2 not found, 3 incompatible pair, 4 integrity or signature failure, 64 usage.
+
+            Examples:
+              craft-registry search radiology
+              craft-registry info clinical-vq@^1.2
+              craft-registry pair clinical-vq tiny-llama
+              craft-registry pack encoders/clinical-vq --output-directory dist
+              craft-registry --registry ./registry publish dist/clinical-vq-1.2.0.craft
+              craft-registry pull clinical-vq --require-signature
+            """,
+        subcommands: [
+            RegistryListCommand.self,
+            RegistrySearchCommand.self,
+            RegistryInfoCommand.self,
+            RegistryCompatibleCommand.self,
+            //TMP RegistryPairCommand.self,
+            RegistryPackCommand.self,
+            RegistryVerifyCommand.self,
+            RegistryPublishCommand.self,
+            RegistryPullCommand.self,
+            RegistryYankCommand.self,
+            RegistryRemoveCommand.self,
+            RegistryKeyCommand.self,
+            RegistrySignCommand.self,
+        ])
+
+    @OptionGroup var options: RegistryOptions
 
     public init() {}
 }

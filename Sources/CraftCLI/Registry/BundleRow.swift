@@ -1,0 +1,72 @@
+import CraftRegistry
+import Foundation
+
+/// The JSON shape of one bundle version in `craft-registry` output (keys documented in docs/cli.md).
+struct BundleRow: Encodable {
+    var name: String
+    var version: String
+    var kind: String
+    var summary: String
+    var domains: [String]
+    var license: String
+    var runtime: IndexedVersion.Runtime
+    var codebook: IndexedVersion.Codebook
+    var digest: String
+    var size: Int64
+    var yanked: Bool
+    var prerelease: Bool
+    var signedBy: [String]
+    var file: String
+
+    init(_ bundle: ResolvedBundle) {
+        let record = bundle.record
+        name = bundle.name
+        version = record.version
+        kind = record.kind.rawValue
+        summary = record.summary
+        domains = record.domains
+        license = record.license
+        runtime = record.runtime
+        codebook = record.codebook
+        digest = record.digest
+        size = record.size
+        yanked = record.yanked
+        prerelease = record.isPrerelease
+        signedBy = record.signatures.map(\.keyID)
+        file = bundle.file.path
+    }
+
+    /// The common table columns for a list of bundles.
+    static func table(_ bundles: [ResolvedBundle], extra: [(String, (ResolvedBundle) -> String)] = []) -> String {
+        Output.table(
+            header: ["NAME", "VERSION", "KIND", "RUNTIME", "CODEBOOK"] + extra.map(\.0) + ["SUMMARY"],
+            rows: bundles.map { bundle in
+                [bundle.name, bundle.record.version + (bundle.record.yanked ? " (yanked)" : ""),
+                 bundle.record.kind.rawValue, bundle.record.runtime.id, shortHash(bundle.record.codebook.hash)]
+                    + extra.map { $0.1(bundle) } + [bundle.record.summary]
+            })
+    }
+
+    /// `sha256:0123456789ab` (12 hex digits) for tables; JSON always carries the full hash.
+    static func shortHash(_ hash: String) -> String {
+        hash.hasPrefix("sha256:") ? String(hash.prefix(7 + 12)) : hash
+    }
+}
+
+/// The JSON shape of a signature check.
+struct SignatureRow: Encodable {
+    var status: String
+    var keyIds: [String]
+
+    init(_ status: SignatureStatus) {
+        self.status = status.label
+        self.keyIds = status.keyIDs
+    }
+
+    var text: String {
+        switch status {
+        case "unsigned": "unsigned"
+        default: "\(status) (key \(keyIds.joined(separator: ", ")))"
+        }
+    }
+}

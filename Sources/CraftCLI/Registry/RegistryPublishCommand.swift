@@ -1,0 +1,70 @@
+import ArgumentParser
+import CraftRegistry
+import Foundation
+
+/// `craft-registry publish FILE`: verify and add a bundle to the registry.
+struct RegistryPublishCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "publish",
+        abstract: "Verify a .craft file and publish it to the registry (atomic, safe with concurrent publishers).",
+        discussion: """
+            The bundle is verified (hostile archive checks), copied in, and its index shard updated
+            atomically under the registry lock. The signature FILE.sig (or --signature) is checked
+            and carried along. Publishing the same bytes again changes nothing; different bytes
+            under a published NAME@VERSION are refused (exit 4): bump the version instead. The
+            registry directory is created when missing.
+
+            Examples:
+              craft-registry --registry ./registry publish clinical-vq-1.2.0.craft
+              craft-registry publish clinical-vq-1.2.0.craft --signature release.sig --json
+            """)
+
+    @OptionGroup var options: RegistryOptions
+
+    @Argument(help: "The .craft file to publish.")
+    var file: String
+
+    @Option(help: ArgumentHelp("A detached signature to publish with it (default: FILE.sig when present).", valueName: "sig-file"))
+    var signature: String?
+
+    func run() throws {
+        let registry = options.resolvedRegistry()
+        let url = URL(fileURLWithPath: file)
+        let sigURL = signature.map { URL(fileURLWithPath: $0) } ?? url.appendingPathExtension("sig")
+        var signatures: [BundleSignature] = []
+        if FileManager.default.fileExists(atPath: sigURL.path) {
+            signatures.append(try BundleSignature.read(from: sigURL))
+        } else if signature != nil {
+            throw CommandError(.notFound, "the signature file \(sigURL.path) does not exist; check the --signature path")
+        }
+        if !registry.exists {
+            try FileManager.default.createDirectory(at: registry.root, withIntermediateDirectories: true)
+        }
+        let result = try ProgressLine.run("publishing \(url.lastPathComponent)", bytes: ProgressLine.size(of: url)) {
+            try registry.publish(url, signatures: signatures)
+        }
+        if options.json {
+            struct Result: Encodable {
+                var outcome: String
+                var name: String
+                var version: String
+                var digest: String
+                var size: Int64
+                var file: String
+                var registry: String
+                var signedBy: [String]
+            }
+            try Output.json(Result(
+                outcome: result.outcome.rawValue, name: result.name, version: result.record.version,
+                digest: result.record.digest, size: result.record.size, file: result.file.path,
+                registry: registry.root.path, signedBy: result.record.signatures.map(\.keyID)))
+        } else {
+            let what = "\(result.name)@\(result.record.version)"
+            switch result.outcome {
+            case .published: Output.line("Published \(what) (\(result.record.digest)) to \(registry.root.path).")
+            case .unchanged: Output.line("\(what) is already published with the same digest; nothing changed.")
+            case .signaturesAdded: Output.line("\(what) is already published; added its new signature.")
+            }
+        }
+    }
+}

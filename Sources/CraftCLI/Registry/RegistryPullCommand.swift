@@ -1,0 +1,64 @@
+import ArgumentParser
+import CraftRegistry
+import Foundation
+
+/// `craft-registry pull REF`: copy, verify and unpack a published bundle.
+struct RegistryPullCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "pull",
+        abstract: "Copy, verify and unpack a published bundle; print the directory it is in.",
+        discussion: """
+            The bundle is unpacked into the cache ($CRAFT_CACHE, else ~/.craft/cache), in a
+            directory named by its digest (sha256-<hex>); an existing entry is re-checked and
+            reused. With -o DIR it is unpacked into DIR instead (DIR must not exist). The digest
+            must match the index and signatures must verify (exit 4 otherwise).
+
+            Examples:
+              craft-registry pull clinical-vq@^1.2
+              craft-registry pull tiny-llama -o ./models/tiny-llama --require-signature
+            """)
+
+    @OptionGroup var options: RegistryOptions
+    @OptionGroup var selection: VersionSelectionOptions
+    @OptionGroup var signing: SignatureOptions
+
+    @Argument(help: "NAME, NAME@VERSION or NAME@RANGE.")
+    var reference: String
+
+    @Option(name: [.short, .customLong("output")], help: ArgumentHelp("Unpack into this new directory instead of the cache.", valueName: "dir"))
+    var output: String?
+
+    @Option(help: ArgumentHelp("The cache directory (default: $CRAFT_CACHE, else ~/.craft/cache).", valueName: "dir"))
+    var cache: String?
+
+    func validate() throws {
+        _ = try parseReference(reference)
+    }
+
+    func run() throws {
+        let registry = options.resolvedRegistry()
+        let reference = try parseReference(reference)
+        let cacheLocation = cache.map { BundleCache(root: URL(fileURLWithPath: $0)) } ?? .locate()
+        let resolved = try registry.resolve(reference, includePrerelease: selection.includePrerelease)
+        let pulled = try ProgressLine.run("pulling \(resolved.reference)", bytes: resolved.record.size) {
+            try registry.pull(
+                reference, includePrerelease: selection.includePrerelease, requireSignature: signing.requireSignature,
+                cache: cacheLocation, destination: output.map { URL(fileURLWithPath: $0) })
+        }
+        if options.json {
+            struct Result: Encodable {
+                var name: String
+                var version: String
+                var digest: String
+                var directory: String
+                var reusedCache: Bool
+                var signatures: SignatureRow
+            }
+            try Output.json(Result(
+                name: pulled.bundle.name, version: pulled.bundle.record.version, digest: pulled.bundle.record.digest,
+                directory: pulled.directory.path, reusedCache: pulled.reusedCache, signatures: SignatureRow(pulled.signatures)))
+        } else {
+            Output.line(pulled.directory.path)
+        }
+    }
+}

@@ -1,0 +1,104 @@
+import CraftRegistry
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Printing for the command-line tools: JSON, aligned tables, warnings, progress.
+enum Output {
+    /// Writes `value` as canonical JSON (sorted keys, pretty) on stdout.
+    static func json<T: Encodable>(_ value: T) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+        let data = try encoder.encode(value)
+        FileHandle.standardOutput.write(data)
+        FileHandle.standardOutput.write(Data("\n".utf8))
+    }
+
+    /// Writes a line on stdout.
+    static func line(_ text: String = "") {
+        FileHandle.standardOutput.write(Data((text + "\n").utf8))
+    }
+
+    /// Writes `warning: TEXT` on stderr.
+    static func warning(_ text: String) {
+        FileHandle.standardError.write(Data(("warning: " + text + "\n").utf8))
+    }
+
+    /// Writes a line on stderr.
+    static func note(_ text: String) {
+        FileHandle.standardError.write(Data((text + "\n").utf8))
+    }
+
+    /// Renders rows as columns separated by two spaces, each as wide as its widest cell (measured
+    /// in characters); the last column is not padded.
+    static func table(header: [String], rows: [[String]]) -> String {
+        let all = [header] + rows
+        let columns = all.map(\.count).max() ?? 0
+        var widths = Array(repeating: 0, count: columns)
+        for row in all {
+            for (index, cell) in row.enumerated() { widths[index] = max(widths[index], cell.count) }
+        }
+        return all.map { row in
+            row.enumerated().map { index, cell in
+                index == row.count - 1 ? cell : cell + String(repeating: " ", count: widths[index] - cell.count)
+            }.joined(separator: "  ")
+        }.map { String($0.reversed().drop { $0 == " " }.reversed()) }.joined(separator: "\n")
+    }
+
+    /// `1.5 MB`-style sizes for people.
+    static func size(_ bytes: Int64) -> String {
+        let units = ["B", "kB", "MB", "GB", "TB"]
+        var value = Double(bytes)
+        var unit = 0
+        while value >= 1000, unit < units.count - 1 {
+            value /= 1000
+            unit += 1
+        }
+        return unit == 0 ? "\(bytes) B" : String(format: "%.1f %@", value, units[unit])
+    }
+
+    /// Reports the problems a listing met (broken shards) as warnings and turns them into the exit
+    /// status: the results were printed, but the registry is damaged (exit 4).
+    static func finish(problems: [RegistryError]) throws {
+        for problem in problems { warning(problem.message) }
+        if let first = problems.first {
+            throw CommandError(
+                .integrity, "\(problems.count) index file\(problems.count == 1 ? "" : "s") could not be read (first: \(first.message))")
+        }
+    }
+}
+
+/// A one-line progress indicator on stderr for long operations, shown only when stderr is a
+/// terminal and the input is large, so scripts and logs never see it.
+struct ProgressLine {
+    private let active: Bool
+
+    /// Starts `text` (e.g. `verifying x.craft (1.2 GB)`) when `bytes` exceeds `threshold`.
+    init(_ text: String, bytes: Int64, threshold: Int64 = 32 << 20) {
+        active = bytes >= threshold && isatty(STDERR_FILENO) == 1
+        if active { FileHandle.standardError.write(Data("\(text)…".utf8)) }
+    }
+
+    /// Clears the line.
+    func finish() {
+        if active { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+    }
+
+    /// Runs `body` between start and finish.
+    static func run<T>(_ text: String, bytes: Int64, _ body: () throws -> T) rethrows -> T {
+        let line = ProgressLine(text, bytes: bytes)
+        defer { line.finish() }
+        return try body()
+    }
+
+    /// The size of a file, 0 when unknown.
+    static func size(of url: URL) -> Int64 {
+        ((try? FileManager.default.attributesOfItem(atPath: url.path))?[.size] as? NSNumber)?.int64Value ?? 0
+    }
+}

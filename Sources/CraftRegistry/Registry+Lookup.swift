@@ -1,0 +1,97 @@
+import CraftBundles
+import Foundation
+
+/// A published version picked by a ``BundleReference``.
+public struct ResolvedBundle: Sendable, Equatable {
+    /// The bundle name.
+    public var name: String
+    /// The index record of the chosen version.
+    public var record: IndexedVersion
+    /// The bundle file in the registry.
+    public var file: URL
+    /// `NAME@VERSION`.
+    public var reference: String { "\(name)@\(record.version)" }
+}
+
+extension Registry {
+    /// The version a reference names.
+    ///
+    /// `NAME` picks the newest non-yanked version (stable unless `includePrerelease`); `NAME@RANGE`
+    /// the newest non-yanked version in the range (pre-releases only when asked for, or when the range
+    /// itself names a pre-release of the same core, as npm does); `NAME@VERSION` exactly that version,
+    /// even when yanked.
+    ///
+    /// - Throws: ``RegistryError/Code/notFound`` naming what was asked and what exists.
+    public func resolve(_ reference: BundleReference, includePrerelease: Bool = false) throws -> ResolvedBundle {
+        let shard = try shard(named: reference.name)
+        let chosen: IndexedVersion?
+        switch reference.requirement {
+        case .latest:
+            chosen = shard.latest(includePrerelease: includePrerelease)
+        case .exact(let version):
+            let wanted = SemanticVersion(version)
+            chosen = shard.versions.first { $0.version == version }
+                ?? shard.versions.first { record in wanted.map { record.semanticVersion == $0 } ?? false }
+        case .range(let text):
+            let range = try VersionRange(text)
+            chosen = shard.versions.last { record in
+                guard !record.yanked, let version = record.semanticVersion else { return false }
+                return range.contains(version, includePrerelease: includePrerelease)
+            }
+        }
+        guard let chosen else {
+            let available = shard.versions.map { $0.version + ($0.yanked ? " (yanked)" : "") }.joined(separator: ", ")
+            let hint = includePrerelease ? "" : "; add --include-prerelease to consider pre-releases"
+            throw RegistryError(
+                .notFound, "no version of '\(reference.name)' matches '\(reference)' (available: \(available))\(hint)")
+        }
+        return ResolvedBundle(name: shard.name, record: chosen, file: bundleURL(for: chosen))
+    }
+
+    /// The newest visible version of every name, in name order, with one problem per broken shard.
+    public func list(
+        kind: BundleKind? = nil, domain: String? = nil, includePrerelease: Bool = false
+    ) throws -> (bundles: [ResolvedBundle], problems: [RegistryError]) {
+        let (shards, problems) = try allShards()
+        let bundles = shards.compactMap { shard -> ResolvedBundle? in
+            guard let latest = shard.latest(includePrerelease: includePrerelease) else { return nil }
+            if let kind, latest.kind != kind { return nil }
+            if let domain, !latest.domains.contains(where: { $0.lowercased() == domain.lowercased() }) { return nil }
+            return ResolvedBundle(name: shard.name, record: latest, file: bundleURL(for: latest))
+        }
+        return (bundles, problems)
+    }
+
+    /// Ranked search over the newest visible version of every name (``SearchRanking``).
+    public func search(
+        _ query: String, kind: BundleKind? = nil, domain: String? = nil, includePrerelease: Bool = false
+    ) throws -> (hits: [SearchHit], problems: [RegistryError]) {
+        let (bundles, problems) = try list(kind: kind, domain: domain, includePrerelease: includePrerelease)
+        let hits = bundles.compactMap { bundle in
+            SearchRanking.score(query: query, name: bundle.name, record: bundle.record).map {
+                SearchHit(bundle: bundle, score: $0.score, reasons: $0.reasons)
+            }
+        }
+        return (SearchRanking.sorted(hits), problems)
+    }
+
+    /// Bundles on the other side (encoder ↔ backend) that share the codebook hash of `reference`.
+    ///
+    /// For each partner name, the newest visible version with that hash is returned (an older version
+    /// of a backend may read another codebook). This is an index lookup; `pair` proves it.
+    public func compatible(
+        with reference: BundleReference, includePrerelease: Bool = false
+    ) throws -> (subject: ResolvedBundle, partners: [ResolvedBundle], problems: [RegistryError]) {
+        let subject = try resolve(reference, includePrerelease: includePrerelease)
+        let (shards, problems) = try allShards()
+        let otherKind: BundleKind = subject.record.kind == .encoder ? .backend : .encoder
+        let partners = shards.compactMap { shard -> ResolvedBundle? in
+            let match = shard.versions.last { record in
+                !record.yanked && record.kind == otherKind && record.codebook.hash == subject.record.codebook.hash
+                    && (includePrerelease || !record.isPrerelease)
+            }
+            return match.map { ResolvedBundle(name: shard.name, record: $0, file: bundleURL(for: $0)) }
+        }
+        return (subject, partners, problems)
+    }
+}

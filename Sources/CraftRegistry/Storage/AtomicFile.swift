@@ -1,0 +1,89 @@
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Writes files so that readers see either the old content or the new one, never a partial file.
+///
+/// The data goes to a uniquely named temporary file in the same directory, is flushed with `fsync`,
+/// and is then renamed over the destination (`rename(2)` is atomic within one file system).
+enum AtomicFile {
+    /// Atomically replaces (or creates) `url` with `data`, creating parent directories as needed.
+    static func write(_ data: Data, to url: URL, permissions: mode_t = 0o644) throws {
+        let directory = url.deletingLastPathComponent()
+        try createDirectory(directory)
+        let temporary = directory.appendingPathComponent(".\(url.lastPathComponent).tmp-\(UUID().uuidString)")
+        let descriptor = open(temporary.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, permissions)
+        guard descriptor >= 0 else {
+            throw RegistryError(
+                .io, "cannot create \(temporary.path) (\(String(cString: strerror(errno)))); check that \(directory.path) is writable")
+        }
+        var succeeded = false
+        defer {
+            if !succeeded { unlink(temporary.path) }
+        }
+        do {
+            defer { close(descriptor) }
+            // The umask may have narrowed the mode given to open(2); set it exactly.
+            fchmod(descriptor, permissions)
+            try data.withUnsafeBytes { (buffer: UnsafeRawBufferPointer) in
+                var offset = 0
+                while offset < buffer.count {
+                    let written = Glibc_write(descriptor, buffer.baseAddress! + offset, buffer.count - offset)
+                    if written < 0 {
+                        if errno == EINTR { continue }
+                        throw RegistryError(
+                            .io, "cannot write \(temporary.path) (\(String(cString: strerror(errno)))); check free disk space")
+                    }
+                    offset += written
+                }
+            }
+            guard fsync(descriptor) == 0 else {
+                throw RegistryError(.io, "cannot flush \(temporary.path) (\(String(cString: strerror(errno))))")
+            }
+        }
+        guard rename(temporary.path, url.path) == 0 else {
+            throw RegistryError(
+                .io, "cannot move \(temporary.lastPathComponent) into place as \(url.path) (\(String(cString: strerror(errno))))")
+        }
+        succeeded = true
+    }
+
+    /// Atomically places a copy of `source` at `destination` (copy to a temporary name, then rename).
+    static func copy(_ source: URL, to destination: URL) throws {
+        let directory = destination.deletingLastPathComponent()
+        try createDirectory(directory)
+        let temporary = directory.appendingPathComponent(".\(destination.lastPathComponent).tmp-\(UUID().uuidString)")
+        do {
+            try FileManager.default.copyItem(at: source, to: temporary)
+        } catch {
+            try? FileManager.default.removeItem(at: temporary)
+            throw RegistryError(
+                .io, "cannot copy \(source.path) into the registry at \(directory.path) (\(error.localizedDescription))", cause: error)
+        }
+        guard rename(temporary.path, destination.path) == 0 else {
+            let reason = String(cString: strerror(errno))
+            unlink(temporary.path)
+            throw RegistryError(.io, "cannot move the copy of \(source.lastPathComponent) into place as \(destination.path) (\(reason))")
+        }
+    }
+
+    static func createDirectory(_ url: URL) throws {
+        do {
+            try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        } catch {
+            throw RegistryError(
+                .io, "cannot create the directory \(url.path) (\(error.localizedDescription)); check permissions", cause: error)
+        }
+    }
+}
+
+/// `write(2)` under a name that does not clash with `FileHandle.write`.
+private func Glibc_write(_ descriptor: Int32, _ buffer: UnsafeRawPointer, _ count: Int) -> Int {
+    write(descriptor, buffer, count)
+}
