@@ -28,7 +28,7 @@ public struct RegistryCommand: ParsableCommand {
             RegistrySearchCommand.self,
             RegistryInfoCommand.self,
             RegistryCompatibleCommand.self,
-            //TMP RegistryPairCommand.self,
+            RegistryPairCommand.self,
             RegistryPackCommand.self,
             RegistryVerifyCommand.self,
             RegistryPublishCommand.self,

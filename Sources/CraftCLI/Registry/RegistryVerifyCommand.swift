@@ -29,9 +29,7 @@ struct RegistryVerifyCommand: ParsableCommand {
     @Option(help: ArgumentHelp("A detached signature for FILE (default: FILE.sig when present).", valueName: "sig-file"))
     var signature: String?
 
-    var isFile: Bool {
-        FileManager.default.fileExists(atPath: target) || target.hasSuffix(".craft") || target.contains("/")
-    }
+    var isFile: Bool { BundleArgument.isFile(target) }
 
     func validate() throws {
         if !isFile {
