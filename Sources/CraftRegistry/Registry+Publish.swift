@@ -37,6 +37,7 @@ extension Registry {
     ///   - bundle: the `.craft` file.
     ///   - signatures: detached signatures to carry along; each must verify against the digest.
     ///   - limits: archive limits for the verification.
+    @discardableResult
     public func publish(
         _ bundle: URL, signatures: [BundleSignature] = [], limits: BundleLimits = .default
     ) throws -> PublishResult {

@@ -1,5 +1,4 @@
 import CraftBundles
-import Crypto
 import Foundation
 
 /// A bundle pulled out of a registry and unpacked.
@@ -102,28 +101,11 @@ extension Registry {
 /// Re-checks an unpacked cache entry before it is reused.
 ///
 /// Unpacking renames a complete directory into place, so an entry that exists was complete; this
-/// check catches later edits: every file the manifest lists must still have its size and sha256.
+/// check catches later edits: every file the manifest lists must still have its size and sha256, and
+/// nothing unlisted may have appeared (``BundleArchive/open(directory:verifyFiles:)``).
 enum UnpackedCheck {
-    /// Whether `directory` holds an unpacked bundle whose listed files are all intact.
     static func matches(directory: URL) throws -> Bool {
-        let manifestData = try Data(contentsOf: directory.appendingPathComponent("craft.json"))
-        let manifest = try JSONDecoder().decode(BundleManifest.self, from: manifestData)
-        for file in manifest.files {
-            let url = directory.appendingPathComponent(file.path)
-            let attributes = try FileManager.default.attributesOfItem(atPath: url.path)
-            guard (attributes[.size] as? NSNumber)?.int64Value == Int64(file.size) else { return false }
-            guard try sha256(of: url) == file.sha256 else { return false }
-        }
+        _ = try BundleArchive.open(directory: directory, verifyFiles: true)
         return true
-    }
-
-    static func sha256(of url: URL) throws -> String {
-        let handle = try FileHandle(forReadingFrom: url)
-        defer { try? handle.close() }
-        var hasher = SHA256()
-        while let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty {
-            hasher.update(data: chunk)
-        }
-        return hasher.finalize().map { String(format: "%02x", $0) }.joined()
     }
 }

@@ -37,11 +37,16 @@ public struct Registry: Sendable {
         currentDirectory: URL = URL(fileURLWithPath: FileManager.default.currentDirectoryPath),
         home: URL = FileManager.default.homeDirectoryForCurrentUser
     ) -> (registry: Registry, source: LocationSource) {
+        func resolve(_ path: String) -> URL {
+            let expanded = NSString(string: path).expandingTildeInPath
+            return expanded.hasPrefix("/")
+                ? URL(fileURLWithPath: expanded) : currentDirectory.appendingPathComponent(expanded)
+        }
         if let explicit, !explicit.isEmpty {
-            return (Registry(root: URL(fileURLWithPath: explicit, relativeTo: currentDirectory)), .option)
+            return (Registry(root: resolve(explicit)), .option)
         }
         if let variable = environment["CRAFT_REGISTRY"], !variable.isEmpty {
-            return (Registry(root: URL(fileURLWithPath: variable, relativeTo: currentDirectory)), .environment)
+            return (Registry(root: resolve(variable)), .environment)
         }
         let local = currentDirectory.appendingPathComponent("registry")
         var isDirectory: ObjCBool = false

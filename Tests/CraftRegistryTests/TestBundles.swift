@@ -60,7 +60,7 @@ enum TestBundles {
         func add(_ path: String, _ data: Data) throws {
             let url = directory.appendingPathComponent(path)
             try data.write(to: url)
-            files.append(BundleFileEntry(path: path, size: Int64(data.count), sha256: try UnpackedCheck.sha256(of: url)))
+            files.append(BundleFileEntry(path: path, size: Int64(data.count), sha256: String(try BundleArchive.digest(of: url).dropFirst(7))))
         }
         let hash = try codebookHash(seed: seed)
         var tensor: TensorReference?
@@ -70,7 +70,7 @@ enum TestBundles {
             try writeSafeTensors(name: "codebook", values: codebookValues(seed: seed), shape: [4, 3], to: url)
             files.append(BundleFileEntry(
                 path: "codebook.safetensors", size: Int64(try Data(contentsOf: url).count),
-                sha256: try UnpackedCheck.sha256(of: url)))
+                sha256: String(try BundleArchive.digest(of: url).dropFirst(7))))
             tensor = TensorReference(file: "codebook.safetensors", name: "codebook")
             try add("features.txt", Data("features of \(name) \(version) \(extra)\n".utf8))
         case .backend:
@@ -101,6 +101,6 @@ enum TestBundles {
             in: parent, name: name, version: version, kind: kind, seed: seed, summary: summary, domains: domains,
             runtime: runtime, extra: extra)
         let output = parent.appendingPathComponent("\(name)-\(version)-\(UUID().uuidString.prefix(8)).craft")
-        return try BundleArchive.pack(directory: source, to: output).file
+        return try BundleArchive.pack(directory: source, to: output).url
     }
 }

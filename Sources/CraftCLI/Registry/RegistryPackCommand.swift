@@ -58,10 +58,10 @@ struct RegistryPackCommand: ParsableCommand {
                 var size: Int64
             }
             try Output.json(Result(
-                file: packed.file.path, name: packed.manifest.name, version: packed.manifest.version.description,
+                file: packed.url.path, name: packed.manifest.name, version: packed.manifest.version.description,
                 kind: packed.manifest.kind.rawValue, digest: packed.digest, size: packed.size))
         } else {
-            Output.line("Packed \(packed.manifest.name)@\(packed.manifest.version) → \(packed.file.path) (\(Output.size(packed.size)), \(packed.digest))")
+            Output.line("Packed \(packed.manifest.name)@\(packed.manifest.version) → \(packed.url.path) (\(Output.size(packed.size)), \(packed.digest))")
         }
     }
 
@@ -76,7 +76,7 @@ struct RegistryPackCommand: ParsableCommand {
         guard rename(temporary.path, final.path) == 0 else {
             throw CommandError(.other, "cannot move the packed bundle into place as \(final.path); check that \(folder.path) is writable")
         }
-        packed.file = final
+        packed.url = final
         return packed
     }
 

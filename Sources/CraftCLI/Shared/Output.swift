@@ -15,6 +15,8 @@ enum Output {
     static func json<T: Encodable>(_ value: T) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+        // snake_case like craft.json and the compatibility report.
+        encoder.keyEncodingStrategy = .convertToSnakeCase
         let data = try encoder.encode(value)
         FileHandle.standardOutput.write(data)
         FileHandle.standardOutput.write(Data("\n".utf8))

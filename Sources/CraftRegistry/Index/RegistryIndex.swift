@@ -15,6 +15,10 @@ public struct RegistryIndex: Codable, Sendable, Equatable {
     /// How shard paths are formed, for clients that don't read docs/registry.md (informative).
     public var shardLayout: String
 
+    enum CodingKeys: String, CodingKey {
+        case format, names, shardLayout = "shard_layout"
+    }
+
     public init(names: [String] = []) {
         self.format = Self.currentFormat
         self.names = names.sorted()

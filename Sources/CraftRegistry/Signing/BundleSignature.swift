@@ -27,7 +27,7 @@ public struct BundleSignature: Codable, Sendable, Equatable {
     public var signature: String
 
     enum CodingKeys: String, CodingKey {
-        case format, algorithm, keyID = "keyId", publicKey, digest, signature
+        case format, algorithm, keyID = "key_id", publicKey = "public_key", digest, signature
     }
 
     public init(keyID: String, publicKey: String, digest: String, signature: String) {

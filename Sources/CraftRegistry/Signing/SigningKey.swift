@@ -34,6 +34,9 @@ public struct SigningKey {
         var algorithm: String
         var keyId: String
         var privateKey: String
+        enum CodingKeys: String, CodingKey {
+            case format, algorithm, keyId = "key_id", privateKey = "private_key"
+        }
     }
 
     /// Writes the private key to `url` (mode 0600) and the public key to `url` + `.pub` (mode 0644).
@@ -106,6 +109,9 @@ public struct PublicKey: Equatable {
         var algorithm: String
         var keyId: String
         var publicKey: String
+        enum CodingKeys: String, CodingKey {
+            case format, algorithm, keyId = "key_id", publicKey = "public_key"
+        }
     }
 
     /// The canonical JSON of a `.pub` file.

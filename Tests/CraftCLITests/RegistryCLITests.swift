@@ -1,0 +1,251 @@
+import Foundation
+import Testing
+
+/// Runs the real `craft-registry` executable and checks stdout, stderr, `--json` keys and exit codes
+/// (DESIGN.md section 9: 0 ok, 1 error, 2 not found, 3 incompatible, 4 integrity, 64 usage).
+@Suite("craft-registry command line")
+struct RegistryCLITests {
+    let scratch: URL
+
+    init() throws {
+        scratch = FileManager.default.temporaryDirectory.appendingPathComponent("craft-cli-tests-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+    }
+
+    func run(_ arguments: String..., environment: [String: String] = [:]) throws -> RegistryTool.Result {
+        try RegistryTool.run(arguments, in: scratch, environment: environment)
+    }
+
+    func run(arguments: [String]) throws -> RegistryTool.Result {
+        try RegistryTool.run(arguments, in: scratch)
+    }
+
+    /// Packs and publishes a bundle through the tool; returns the .craft path.
+    @discardableResult
+    func publish(_ name: String, _ version: String, _ kind: String, seed: Int = 0, domains: [String] = [], note: String = "") throws -> String {
+        let source = try CLIBundles.directory(
+            in: scratch, name: name, version: version, kind: kind == "encoder" ? .encoder : .backend, seed: seed,
+            domains: domains, note: note)
+        let packed = try run("pack", source.path, "--output-directory", "dist", "--json")
+        #expect(packed.status == 0, "\(packed.stderr)")
+        let file = try #require(try packed.json()["file"] as? String)
+        let published = try run("--registry", "reg", "publish", file)
+        #expect(published.status == 0, "\(published.stderr)")
+        return file
+    }
+
+    @Test func everyCommandHasHelpWithExamples() throws {
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let commands = [
+            [], ["list"], ["search"], ["info"], ["compatible"], ["pair"], ["pack"], ["verify"], ["publish"], ["pull"],
+            ["yank"], ["remove"], ["key", "generate"], ["key", "trust"], ["sign"],
+        ]
+        for command in commands {
+            let result = try run(arguments: command + ["--help"])
+            #expect(result.status == 0, "\(command)")
+            #expect(result.stdout.contains("USAGE:"), "\(command)")
+            #expect(result.stdout.contains("Examples:"), "\(command) --help has no examples")
+        }
+    }
+
+    @Test func usageErrorsExit64() throws {
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        for arguments in [["list", "--no-such-option"], ["info", "Not A Name"], ["yank", "derm@^1.0"], ["info"], ["frobnicate"],
+                          ["pack", "x", "-o", "a.craft", "--output-directory", "d"]] {
+            let result = try run(arguments: arguments)
+            #expect(result.status == 64, "\(arguments): \(result.status) \(result.stderr)")
+            #expect(!result.stderr.isEmpty)
+        }
+    }
+
+    @Test func publishListSearchInfoCompatiblePairPull() throws {
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        try publish("derm-vq", "1.0.0", "encoder", seed: 1, domains: ["dermatology"])
+        try publish("derm-vq", "1.1.0", "encoder", seed: 1, domains: ["dermatology"])
+        try publish("xray-vq", "0.2.0", "encoder", seed: 2)
+        try publish("tiny-llm", "1.0.0", "backend", seed: 1)
+        try publish("other-llm", "1.0.0", "backend", seed: 2)
+
+        // list: aligned table, and JSON with stable keys.
+        let list = try run("--registry", "reg", "list")
+        #expect(list.status == 0, "\(list.stderr)")
+        let lines = list.stdout.split(separator: "\n").map(String.init)
+        #expect(lines.count == 5)
+        let header = try #require(lines.first)
+        let versionColumn = try #require(header.range(of: "VERSION")).lowerBound.utf16Offset(in: header)
+        for line in lines.dropFirst() {
+            let name = String(line.prefix { $0 != " " })
+            let rest = line.dropFirst(name.count).prefix { $0 == " " }
+            #expect(name.count + rest.count == versionColumn, "misaligned: \(line)")
+        }
+        #expect(lines[1].hasPrefix("derm-vq") && lines[1].contains("1.1.0"))
+
+        let listJSON = try run("list", "--registry", "reg", "--json").json()
+        let bundles = try #require(listJSON["bundles"] as? [[String: Any]])
+        #expect(bundles.map { $0["name"] as? String } == ["derm-vq", "other-llm", "tiny-llm", "xray-vq"])
+        let first = try #require(bundles.first)
+        for key in ["name", "version", "kind", "summary", "domains", "license", "runtime", "codebook", "digest", "size",
+                    "yanked", "prerelease", "signed_by", "file"] {
+            #expect(first[key] != nil, "list --json lacks \(key)")
+        }
+        #expect((first["codebook"] as? [String: Any])?["hash"] as? String == (try CLIBundles.codebookHash(seed: 1)))
+
+        // search ranking through the tool; CRAFT_REGISTRY is honoured.
+        let search = try run("search", "derm", "--json", environment: ["CRAFT_REGISTRY": scratch.appendingPathComponent("reg").path])
+        #expect(search.status == 0, "\(search.stderr)")
+        let results = try #require(try search.json()["results"] as? [[String: Any]])
+        #expect(results.first.flatMap { ($0["bundle"] as? [String: Any])?["name"] as? String } == "derm-vq")
+        #expect(results.first?["score"] is Int)
+        #expect(results.first?["reasons"] is [Any])
+
+        // info, with every version.
+        let info = try run("--registry", "reg", "info", "derm-vq@~1.0.0", "--json")
+        #expect(info.status == 0, "\(info.stderr)")
+        let infoJSON = try info.json()
+        #expect((infoJSON["bundle"] as? [String: Any])?["version"] as? String == "1.0.0")
+        #expect((infoJSON["versions"] as? [[String: Any]])?.count == 2)
+        #expect((infoJSON["signatures"] as? [String: Any])?["status"] as? String == "unsigned")
+        let infoText = try run("--registry", "reg", "info", "derm-vq")
+        #expect(infoText.stdout.contains("codebook:") && infoText.stdout.contains("1.0.0, 1.1.0"))
+
+        // compatible partners by codebook hash.
+        let compatible = try run("--registry", "reg", "compatible", "derm-vq", "--json").json()
+        #expect((compatible["partners"] as? [[String: Any]])?.map { $0["name"] as? String } == ["tiny-llm"])
+        let reverse = try run("--registry", "reg", "compatible", "other-llm")
+        #expect(reverse.stdout.contains("xray-vq") && !reverse.stdout.contains("derm-vq"))
+
+        // pair: a compatible pair exits 0, a mismatched one 3 with one sentence on stderr.
+        let good = try run("--registry", "reg", "pair", "derm-vq", "tiny-llm")
+        #expect(good.status == 0, "\(good.stdout)\(good.stderr)")
+        #expect(good.stdout.contains("compatible"))
+        let bad = try run("--registry", "reg", "pair", "derm-vq", "other-llm", "--json")
+        #expect(bad.status == 3, "\(bad.stdout)\(bad.stderr)")
+        #expect(try bad.json()["compatible"] as? Bool == false)
+        #expect(bad.stderr.hasPrefix("error: derm-vq@1.1.0 and other-llm@1.0.0 cannot be paired"))
+        #expect(bad.stderr.split(separator: "\n").count == 1)
+
+        // verify REF and pull into the cache.
+        let verify = try run("--registry", "reg", "verify", "tiny-llm", "--json")
+        #expect(verify.status == 0, "\(verify.stderr)")
+        #expect(try verify.json()["ok"] as? Bool == true)
+        let pull = try run("--registry", "reg", "pull", "derm-vq@^1")
+        #expect(pull.status == 0, "\(pull.stderr)")
+        let directory = pull.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(directory.hasPrefix(scratch.appendingPathComponent("cache").path))
+        #expect(FileManager.default.fileExists(atPath: directory + "/craft.json"))
+
+        // yank hides the newest version from `list`; exact versions still resolve.
+        #expect(try run("--registry", "reg", "yank", "derm-vq@1.1.0").status == 0)
+        #expect(try run("--registry", "reg", "info", "derm-vq", "--json").json()["bundle"].flatMap { ($0 as? [String: Any])?["version"] as? String } == "1.0.0")
+        #expect(try run("--registry", "reg", "info", "derm-vq@1.1.0").stdout.contains("(yanked)"))
+        #expect(try run("--registry", "reg", "remove", "xray-vq@0.2.0").status == 0)
+    }
+
+    @Test func notFoundTamperedAndConflictingExitCodes() throws {
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let file = try publish("derm-vq", "1.0.0", "encoder", seed: 1)
+
+        let missing = try run("--registry", "reg", "info", "nothing-here")
+        #expect(missing.status == 2)
+        #expect(missing.stderr.hasPrefix("error: no bundle named 'nothing-here'"))
+        #expect(missing.stdout.isEmpty)
+        #expect(try run("--registry", "reg", "info", "derm-vq@^7").status == 2)
+        #expect(try run("--registry", "no-such-registry", "list").status == 2)
+        #expect(try run("verify", "missing.craft").status == 2)
+
+        // Same bytes again: no-op. Different bytes under the same version: refused, exit 4.
+        let again = try run("--registry", "reg", "publish", file, "--json")
+        #expect(again.status == 0)
+        #expect(try again.json()["outcome"] as? String == "unchanged")
+        let impostorDirectory = try CLIBundles.directory(
+            in: scratch.appendingPathComponent("other"), name: "derm-vq", version: "1.0.0", kind: .encoder, seed: 1, note: "changed")
+        let impostor = try run("pack", impostorDirectory.path, "-o", "impostor.craft")
+        #expect(impostor.status == 0, "\(impostor.stderr)")
+        let conflict = try run("--registry", "reg", "publish", "impostor.craft")
+        #expect(conflict.status == 4)
+        #expect(conflict.stderr.contains("immutable"))
+
+        // A tampered file in the registry: verify and pull exit 4.
+        let stored = scratch.appendingPathComponent("reg/bundles/derm-vq/derm-vq-1.0.0.craft")
+        var bytes = try Data(contentsOf: stored)
+        bytes[bytes.count - 3] ^= 0x55
+        try bytes.write(to: stored)
+        let verify = try run("--registry", "reg", "verify", "derm-vq")
+        #expect(verify.status == 4)
+        #expect(verify.stderr.contains("digest"))
+        #expect(try run("--registry", "reg", "pull", "derm-vq").status == 4)
+        // A tampered file on its own: the archive checks catch it.
+        try bytes.write(to: scratch.appendingPathComponent("tampered.craft"))
+        #expect(try run("verify", "tampered.craft").status == 4)
+
+        // A corrupt shard: the listing still prints the rest, names the file, exits 4.
+        try publish("tiny-llm", "1.0.0", "backend", seed: 1)
+        try Data("{ broken".utf8).write(to: scratch.appendingPathComponent("reg/index/de/derm-vq.json"))
+        let list = try run("--registry", "reg", "list")
+        #expect(list.status == 4)
+        #expect(list.stdout.contains("tiny-llm"))
+        #expect(list.stderr.contains("index/de/derm-vq.json"))
+    }
+
+    @Test func keysSignaturesAndRequireSignature() throws {
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let source = try CLIBundles.directory(in: scratch, name: "derm-vq", version: "1.0.0", kind: .encoder, seed: 1)
+        #expect(try run("pack", source.path, "-o", "derm.craft").status == 0)
+
+        let generated = try run("key", "generate", "--out", "team", "--json")
+        #expect(generated.status == 0, "\(generated.stderr)")
+        let keyID = try #require(try generated.json()["key_id"] as? String)
+        let mode = try FileManager.default.attributesOfItem(atPath: scratch.appendingPathComponent("team").path)[.posixPermissions] as? NSNumber
+        #expect(mode?.intValue == 0o600)
+
+        let signed = try run("sign", "derm.craft", "--key", "team", "--json")
+        #expect(signed.status == 0, "\(signed.stderr)")
+        #expect(try signed.json()["signature"] as? String == scratch.appendingPathComponent("derm.craft.sig").path)
+
+        // Signed but not trusted yet.
+        let untrusted = try run("--registry", "reg", "verify", "derm.craft", "--json")
+        #expect(untrusted.status == 0, "\(untrusted.stderr)")
+        #expect((try untrusted.json()["signatures"] as? [String: Any])?["status"] as? String == "untrusted")
+        #expect(try run("--registry", "reg", "verify", "derm.craft", "--require-signature").status == 4)
+
+        #expect(try run("--registry", "reg", "publish", "derm.craft").status == 0)
+        #expect(try run("--registry", "reg", "key", "trust", "team.pub").status == 0)
+        let trusted = try run("--registry", "reg", "verify", "derm-vq", "--require-signature", "--json")
+        #expect(trusted.status == 0, "\(trusted.stderr)")
+        #expect((try trusted.json()["signatures"] as? [String: Any])?["key_ids"] as? [String] == [keyID])
+        #expect(try run("--registry", "reg", "pull", "derm-vq", "--require-signature").status == 0)
+
+        // Tampered signature file: exit 4.
+        let sigURL = scratch.appendingPathComponent("derm.craft.sig")
+        var sig = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: sigURL)) as? [String: Any])
+        let encoded = try #require(sig["signature"] as? String)
+        var raw = try #require(Data(base64Encoded: encoded))
+        raw[5] ^= 0x01
+        sig["signature"] = raw.base64EncodedString()
+        try JSONSerialization.data(withJSONObject: sig).write(to: sigURL)
+        #expect(try run("--registry", "reg", "verify", "derm.craft").status == 4)
+
+        // An unsigned bundle under --require-signature: exit 4.
+        try publish("tiny-llm", "1.0.0", "backend", seed: 1)
+        let unsigned = try run("--registry", "reg", "pull", "tiny-llm", "--require-signature")
+        #expect(unsigned.status == 4)
+        #expect(unsigned.stderr.contains("not signed"))
+    }
+
+    @Test func concurrentPublishProcessesAllLand() throws {
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let executable = try #require(RegistryTool.executable)
+        var files: [String] = []
+        for index in 0..<4 {
+            let source = try CLIBundles.directory(in: scratch, name: "llm-\(index)", version: "1.0.0", kind: .backend, seed: 1)
+            let packed = try run("pack", source.path, "--output-directory", "dist", "--json")
+            files.append(try #require(try packed.json()["file"] as? String))
+        }
+        let running = try files.map { try RegistryTool.start(executable, ["--registry", "reg", "publish", $0], in: scratch) }
+        let results = running.map { $0.finish() }
+        for result in results { #expect(result.status == 0, "\(result.stderr)") }
+        let list = try run("--registry", "reg", "list", "--json").json()
+        #expect((list["bundles"] as? [[String: Any]])?.count == 4)
+        #expect((list["warnings"] as? [Any])?.isEmpty == true)
+    }
+}
