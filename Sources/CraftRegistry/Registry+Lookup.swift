@@ -41,7 +41,8 @@ extension Registry {
         }
         guard let chosen else {
             let available = shard.versions.map { $0.version + ($0.yanked ? " (yanked)" : "") }.joined(separator: ", ")
-            let hint = includePrerelease ? "" : "; add --include-prerelease to consider pre-releases"
+            let hasPrerelease = shard.versions.contains { $0.isPrerelease && !$0.yanked }
+            let hint = includePrerelease || !hasPrerelease ? "" : "; add --include-prerelease to consider pre-releases"
             throw RegistryError(
                 .notFound, "no version of '\(reference.name)' matches '\(reference)' (available: \(available))\(hint)")
         }
