@@ -81,7 +81,7 @@ extension Registry {
                 let file = bundleURL(for: existing)
                 if !FileManager.default.fileExists(atPath: file.path) {
                     // The index names the bundle but its file is gone: restore it from the verified copy.
-                    try AtomicFile.copy(staged, to: file)
+                    try AtomicFile.move(staged, to: file)
                 }
                 guard !added.isEmpty else {
                     return PublishResult(outcome: .unchanged, name: name, record: existing, file: file)
@@ -93,7 +93,7 @@ extension Registry {
             }
             // Order matters for lock-free readers: bundle file, then shard, then the top-level index.
             let file = bundleURL(for: record)
-            try AtomicFile.copy(staged, to: file)
+            try AtomicFile.move(staged, to: file)
             shard.versions.append(record)
             shard.sortVersions()
             try AtomicFile.write(JSONFormatting.encode(shard), to: shardURL(for: name))

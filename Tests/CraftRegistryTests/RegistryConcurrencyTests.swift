@@ -58,7 +58,7 @@ struct RegistryConcurrencyTests {
         #expect(leftovers.isEmpty, "\(leftovers)")
     }
 
-    @Test func concurrentProcessesPublishingAreSerialisedByFlock() throws {
+    @Test func flockSerialisesTwoLockersEvenInOneProcess() throws {
         // flock(2) locks belong to open file descriptions: two opens in one process conflict just
         // like two processes. Hold the lock here and check that a second locker waits.
         let scratch = try Scratch()

@@ -54,22 +54,13 @@ enum AtomicFile {
         succeeded = true
     }
 
-    /// Atomically places a copy of `source` at `destination` (copy to a temporary name, then rename).
-    static func copy(_ source: URL, to destination: URL) throws {
-        let directory = destination.deletingLastPathComponent()
-        try createDirectory(directory)
-        let temporary = directory.appendingPathComponent(".\(destination.lastPathComponent).tmp-\(UUID().uuidString)")
-        do {
-            try FileManager.default.copyItem(at: source, to: temporary)
-        } catch {
-            try? FileManager.default.removeItem(at: temporary)
+    /// Moves `source` to `destination` with `rename(2)`: atomic, and cheap for large files, but both
+    /// must be on one file system (the registry's staging directory is inside the registry for that).
+    static func move(_ source: URL, to destination: URL) throws {
+        try createDirectory(destination.deletingLastPathComponent())
+        guard rename(source.path, destination.path) == 0 else {
             throw RegistryError(
-                .io, "cannot copy \(source.path) into the registry at \(directory.path) (\(error.localizedDescription))", cause: error)
-        }
-        guard rename(temporary.path, destination.path) == 0 else {
-            let reason = String(cString: strerror(errno))
-            unlink(temporary.path)
-            throw RegistryError(.io, "cannot move the copy of \(source.lastPathComponent) into place as \(destination.path) (\(reason))")
+                .io, "cannot move \(source.lastPathComponent) into place as \(destination.path) (\(String(cString: strerror(errno))))")
         }
     }
 
