@@ -168,7 +168,7 @@ struct RegistryCLITests {
         // A tampered file in the registry: verify and pull exit 4.
         let stored = scratch.appendingPathComponent("reg/bundles/derm-vq/derm-vq-1.0.0.craft")
         var bytes = try Data(contentsOf: stored)
-        bytes[bytes.count - 3] ^= 0x55
+        bytes[bytes.count / 2] ^= 0x55
         try bytes.write(to: stored)
         let verify = try run("--registry", "reg", "verify", "derm-vq")
         #expect(verify.status == 4)
