@@ -134,6 +134,20 @@ struct RegistryCLITests {
         #expect(directory.hasPrefix(scratch.appendingPathComponent("cache").path))
         #expect(FileManager.default.fileExists(atPath: directory + "/craft.json"))
 
+        // The documented JSON keys of pack, publish, pull, yank and remove (docs/cli.md).
+        let source = try CLIBundles.directory(in: scratch, name: "keys-llm", version: "2.0.0", kind: .backend, seed: 1)
+        let packJSON = try run("pack", source.path, "-o", "keys.craft", "--json").json()
+        #expect(Set(packJSON.keys) == ["file", "name", "version", "kind", "digest", "size"])
+        let publishJSON = try run("--registry", "reg", "publish", "keys.craft", "--json").json()
+        #expect(Set(publishJSON.keys) == ["outcome", "name", "version", "digest", "size", "file", "registry", "signed_by"])
+        #expect(publishJSON["outcome"] as? String == "published")
+        let pullJSON = try run("--registry", "reg", "pull", "keys-llm", "--json").json()
+        #expect(Set(pullJSON.keys) == ["name", "version", "digest", "directory", "reused_cache", "signatures"])
+        let yankJSON = try run("--registry", "reg", "yank", "keys-llm@2.0.0", "--json").json()
+        #expect(Set(yankJSON.keys) == ["name", "version", "yanked"])
+        let removeJSON = try run("--registry", "reg", "remove", "keys-llm@2.0.0", "--json").json()
+        #expect(Set(removeJSON.keys) == ["name", "version", "removed"])
+
         // yank hides the newest version from `list`; exact versions still resolve.
         #expect(try run("--registry", "reg", "yank", "derm-vq@1.1.0").status == 0)
         #expect(try run("--registry", "reg", "info", "derm-vq", "--json").json()["bundle"].flatMap { ($0 as? [String: Any])?["version"] as? String } == "1.0.0")
