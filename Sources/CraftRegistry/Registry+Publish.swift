@@ -13,6 +13,7 @@ public struct PublishResult: Sendable, Equatable {
         case signaturesAdded = "signatures-added"
     }
 
+    /// What changed.
     public var outcome: Outcome
     /// The bundle name.
     public var name: String

@@ -27,7 +27,14 @@ public struct Registry: Sendable {
 
     /// Where a registry location came from.
     public enum LocationSource: String, Sendable {
-        case option, environment, workingDirectory = "working-directory", home
+        /// `--registry PATH`.
+        case option
+        /// The `CRAFT_REGISTRY` environment variable.
+        case environment
+        /// `./registry`, because that directory exists.
+        case workingDirectory = "working-directory"
+        /// `~/.craft/registry`, the fallback.
+        case home
     }
 
     /// Resolves the registry to use: `--registry`, then `CRAFT_REGISTRY`, then `./registry` when

@@ -38,10 +38,14 @@ public struct RegistryError: Error, LocalizedError, CategorizedError, CustomStri
         public static let usage = Code(name: "usage")
     }
 
+    /// What kind of failure this is.
     public var code: Code
+    /// One sentence: what failed, on which input, what to do.
     public var message: String
+    /// The underlying error, when there is one.
     public var cause: Error?
 
+    /// An error with its code, message and optional cause.
     public init(_ code: Code, _ message: String, cause: Error? = nil) {
         self.code = code
         self.message = message

@@ -35,7 +35,9 @@ public struct IndexedVersion: Codable, Sendable, Equatable {
 
     /// The runtime id and version a bundle names.
     public struct Runtime: Codable, Sendable, Equatable {
+        /// The runtime id (`table-encoder`, `llama`, ...).
         public var id: String
+        /// The runtime version the bundle was written for.
         public var version: String
         public init(id: String, version: String) {
             self.id = id
@@ -45,10 +47,15 @@ public struct IndexedVersion: Codable, Sendable, Equatable {
 
     /// The codebook descriptor copied from the manifest.
     public struct Codebook: Codable, Sendable, Equatable {
+        /// `"sha256:<hex>"` codebook hash (DESIGN.md section 4), as declared by the manifest.
         public var hash: String
+        /// Entries K per level.
         public var entries: Int
+        /// Dimension D.
         public var dim: Int
+        /// Residual levels.
         public var depth: Int
+        /// `l2` or `cosine`.
         public var metric: String
         public init(hash: String, entries: Int, dim: Int, depth: Int, metric: String) {
             self.hash = hash
