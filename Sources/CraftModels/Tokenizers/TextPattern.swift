@@ -36,8 +36,8 @@ final class CompiledRegex: @unchecked Sendable {
         }
     }
 
-    /// Rewrites `\s`/`\S` (and `\w`/`\W` when `word` is given) as explicit Unicode sets.
-    static func translate(_ pattern: String, word: String?) -> String {
+    /// Rewrites `\s`/`\S` and `\w`/`\W` as explicit Unicode sets (`word` is the set for `\w`).
+    static func translate(_ pattern: String, word: String) -> String {
         let space = "\\p{White_Space}"
         var output = ""
         var inClass = 0
@@ -51,8 +51,8 @@ final class CompiledRegex: @unchecked Sendable {
                 switch next {
                 case "s": output += inClass > 0 ? space : "[\(space)]"
                 case "S": output += inClass > 0 ? "[^\(space)]" : "[^\(space)]"
-                case "w" where word != nil: output += inClass > 0 ? word! : "[\(word!)]"
-                case "W" where word != nil: output += "[^\(word!)]"
+                case "w": output += inClass > 0 ? word : "[\(word)]"
+                case "W": output += "[^\(word)]"
                 default:
                     output.unicodeScalars.append(scalar)
                     output.unicodeScalars.append(next)
