@@ -9,8 +9,9 @@ public struct CraftCommand: ParsableCommand {
             Examples:
               craft codebook registry/encoders/base/codebook.safetensors
               craft codebook CODEBOOK.safetensors --tensor codebook --metric cosine --json
+              craft forward --model MODEL_DIR --tokens 1,2,3 --out logits.safetensors
             """,
-        subcommands: [CodebookCommand.self])
+        subcommands: [CodebookCommand.self, ForwardCommand.self])
 
     public init() {}
 }

@@ -1,0 +1,115 @@
+import ArgumentParser
+import CraftModels
+import Foundation
+import SafeTensors
+import TensorCore
+
+/// `craft forward`: runs a Hugging Face-layout model directory on token ids or pixels and writes the
+/// outputs to a safetensors file, to check a converted checkpoint against its original (DESIGN.md section 9).
+public struct ForwardCommand: ParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "forward",
+        abstract: "Run a Llama, GPT-2 or SigLIP vision model directory and write its outputs to safetensors.",
+        discussion: """
+            The model directory holds config.json and model.safetensors (or a sharded index) in Hugging Face \
+            layout; the architecture is read from config.json. Decoders take --tokens and write `logits` [T, V]; \
+            a SigLIP vision tower takes --pixels (a safetensors file holding `pixel_values` [B, 3, H, W]) and \
+            writes `last_hidden_state` [B, N, H], plus `pooler_output` [B, H] when the model has a head.
+
+            Examples:
+              craft forward --model models/tiny-llama --tokens 1,15043,3186 --out logits.safetensors
+              craft forward --model models/siglip --pixels pixels.safetensors --out features.safetensors
+            """)
+
+    @Option(name: .long, help: "The Hugging Face-layout model directory.")
+    public var model: String
+
+    @Option(name: .long, help: "Comma-separated token ids (for Llama and GPT-2).")
+    public var tokens: String?
+
+    @Option(name: .long, help: "A safetensors file holding `pixel_values` [B, 3, H, W] (for SigLIP).")
+    public var pixels: String?
+
+    @Option(name: .long, help: "Where to write the outputs (.safetensors).")
+    public var out: String
+
+    public init() {}
+
+    public func validate() throws {
+        guard (tokens == nil) != (pixels == nil) else {
+            throw ValidationError("Pass exactly one of --tokens (for a language model) or --pixels (for a vision model).")
+        }
+        if let tokens { _ = try Self.parseTokens(tokens) }
+    }
+
+    static func parseTokens(_ text: String) throws -> [Int] {
+        let parts = text.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+        var ids: [Int] = []
+        for part in parts {
+            guard let id = Int(part), id >= 0 else {
+                throw ValidationError("--tokens '\(text)' holds '\(part)', which is not a non-negative integer; pass ids like 1,2,3.")
+            }
+            ids.append(id)
+        }
+        return ids
+    }
+
+    public func run() throws {
+        let directory = URL(fileURLWithPath: model)
+        let architecture = try ModelArchitecture.detect(directory: directory)
+        var writer = SafeTensorsWriter(metadata: ["made_by": "craft forward", "architecture": architecture.rawValue])
+        switch architecture {
+        case .llama, .gpt2:
+            guard let tokens else {
+                throw CommandError(.usage, "\(model) is a \(architecture.rawValue) language model; pass --tokens, not --pixels.")
+            }
+            let ids = try Self.parseTokens(tokens)
+            let decoder: any CausalLanguageModel = architecture == .llama
+                ? try LlamaModel(directory: directory) : try GPT2Model(directory: directory)
+            let logits = try withoutGradients { try decoder.logits(tokens: ids) }
+            try writer.add("logits", floats: logits.scalars, shape: logits.shape)
+        case .siglipVision:
+            guard let pixels else {
+                throw CommandError(.usage, "\(model) is a SigLIP vision model; pass --pixels FILE holding pixel_values, not --tokens.")
+            }
+            let input = try Self.readPixels(pixels)
+            let tower = try SiglipVisionModel(directory: directory)
+            let output = try withoutGradients { try tower(pixelValues: input) }
+            try writer.add("last_hidden_state", floats: output.lastHiddenState.scalars, shape: output.lastHiddenState.shape)
+            if let pooled = output.poolerOutput {
+                try writer.add("pooler_output", floats: pooled.scalars, shape: pooled.shape)
+            }
+        }
+        do {
+            try writer.write(to: URL(fileURLWithPath: out))
+        } catch {
+            throw CommandError(.other, "cannot write \(out): \((error as? LocalizedError)?.errorDescription ?? "\(error)"); check the directory exists and is writable.")
+        }
+    }
+
+    static func readPixels(_ path: String) throws -> Tensor {
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw CommandError(.notFound, "pixel file \(path) does not exist; pass a safetensors file holding pixel_values [B, 3, H, W].")
+        }
+        let file: SafeTensorsFile
+        do {
+            file = try SafeTensorsFile(contentsOf: URL(fileURLWithPath: path))
+        } catch {
+            throw CommandError(.integrity, "cannot read pixel file \(path): \((error as? LocalizedError)?.errorDescription ?? "\(error)")")
+        }
+        guard file.contains("pixel_values") else {
+            throw CommandError(.usage, "pixel file \(path) has no tensor 'pixel_values' (it holds \(file.names.joined(separator: ", "))); store the pixels under that name.")
+        }
+        do {
+            let info = try file.info("pixel_values")
+            guard info.dtype.isFloatingPoint else {
+                throw CommandError(.usage, "pixel_values in \(path) has dtype \(info.dtype.rawValue); store floating-point pixels.")
+            }
+            return Tensor(try file.floats("pixel_values"), shape: info.shape)
+        } catch let error as CommandError {
+            throw error
+        } catch {
+            throw CommandError(.integrity, "cannot read pixel_values in \(path): \((error as? LocalizedError)?.errorDescription ?? "\(error)")")
+        }
+    }
+}

@@ -1,0 +1,57 @@
+// What the generation loop needs from a decoder (Llama, GPT-2).
+import TensorCore
+
+/// A decoder-only language model: token ids or input embeddings in, next-token logits out, with a
+/// ``KVCache`` for incremental decoding.
+public protocol CausalLanguageModel: Sendable {
+    /// The number of token ids (rows of the logits' last dimension).
+    var vocabularySize: Int { get }
+    /// The width of the input embeddings.
+    var hiddenSize: Int { get }
+    /// An empty cache for this model.
+    func makeCache() -> KVCache
+    /// The input embeddings `[T, H]` of token ids (differentiable with respect to the table).
+    ///
+    /// - Throws: ``ModelError`` with code `invalidInput` for an id outside the vocabulary.
+    func embed(tokens: [Int]) throws(ModelError) -> Tensor
+    /// Logits `[T, V]` for input embeddings `[T, H]` following the `cache.length` positions already in
+    /// `cache`, which it extends. Differentiable with respect to the embeddings.
+    ///
+    /// - Throws: ``ModelError`` with code `invalidInput` for a wrong shape or a sequence longer than the
+    ///   model's positions.
+    func logits(embeddings: Tensor, cache: inout KVCache) throws(ModelError) -> Tensor
+}
+
+extension CausalLanguageModel {
+    /// Logits `[T, V]` for token ids following the positions in `cache`, which it extends.
+    public func logits(tokens: [Int], cache: inout KVCache) throws(ModelError) -> Tensor {
+        try logits(embeddings: try embed(tokens: tokens), cache: &cache)
+    }
+
+    /// Logits `[T, V]` for a whole sequence of token ids (no cache kept).
+    public func logits(tokens: [Int]) throws(ModelError) -> Tensor {
+        var cache = makeCache()
+        return try logits(tokens: tokens, cache: &cache)
+    }
+
+    /// Logits `[T, V]` for a whole sequence of input embeddings `[T, H]` (no cache kept); differentiable.
+    public func logits(embeddings: Tensor) throws(ModelError) -> Tensor {
+        var cache = makeCache()
+        return try logits(embeddings: embeddings, cache: &cache)
+    }
+
+    /// Checks token ids against the vocabulary.
+    func checkTokens(_ tokens: [Int]) throws(ModelError) {
+        guard !tokens.isEmpty else { throw ModelError(.invalidInput, "the token sequence is empty; pass at least one token id") }
+        if let (position, bad) = tokens.enumerated().first(where: { $0.element < 0 || $0.element >= vocabularySize }) {
+            throw ModelError(.invalidInput, "token id \(bad) at position \(position) is outside the model's vocabulary of \(vocabularySize); check the tokenizer matches the model")
+        }
+    }
+
+    /// Checks that embeddings are `[T, H]` with `T ≥ 1`.
+    func checkEmbeddings(_ embeddings: Tensor) throws(ModelError) {
+        guard embeddings.rank == 2, embeddings.shape[1] == hiddenSize, embeddings.shape[0] > 0 else {
+            throw ModelError(.invalidInput, "input embeddings have shape \(embeddings.shape) but the model takes [tokens, \(hiddenSize)] with at least one token")
+        }
+    }
+}

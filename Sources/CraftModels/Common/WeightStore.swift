@@ -1,0 +1,122 @@
+// Weight loading as the runtimes share it: pick the files of a Hugging Face model directory, read the
+// tensors, sanitise their names (strip prefixes, drop buffers), then assign them with full key checking.
+import Foundation
+import SafeTensors
+import TensorCore
+
+/// The tensors a model is built from, handed out by name with a shape check; whatever is left over at
+/// the end is an unexpected tensor.
+struct WeightStore {
+    private var tensors: [String: Tensor]
+    private var taken: [String: Tensor] = [:]
+    /// Where the tensors came from, for messages (a file path or "the given weights").
+    let origin: String
+
+    init(_ tensors: [String: Tensor], origin: String) {
+        self.tensors = tensors
+        self.origin = origin
+    }
+
+    /// Takes tensor `name`, checking its shape.
+    mutating func take(_ name: String, shape: [Int]) throws(ModelError) -> Tensor {
+        guard let tensor = tensors.removeValue(forKey: name) else {
+            if taken[name] != nil {
+                throw ModelError(.invalidConfiguration, "tensor '\(name)' of \(origin) was asked for twice; this is a bug in the runtime")
+            }
+            throw ModelError(.missingTensor,
+                             "\(origin) has no tensor '\(name)' (shape \(shape)), which the configuration needs; check that config.json matches the checkpoint")
+        }
+        guard tensor.shape == shape else {
+            throw ModelError(.shapeMismatch,
+                             "tensor '\(name)' in \(origin) has shape \(tensor.shape) but the configuration implies \(shape); check that config.json matches the checkpoint")
+        }
+        taken[name] = tensor
+        return tensor
+    }
+
+    /// Fails when a tensor was never taken.
+    func checkAllUsed() throws(ModelError) {
+        guard tensors.isEmpty else {
+            let names = tensors.keys.sorted()
+            let listed = names.prefix(5).map { "'\($0)'" }.joined(separator: ", ") + (names.count > 5 ? " and \(names.count - 5) more" : "")
+            throw ModelError(.unexpectedTensor,
+                             "\(origin) holds tensor(s) \(listed) that this model configuration does not use; check that config.json matches the checkpoint (layer count, head, tied embeddings)")
+        }
+    }
+
+    /// The tensors that were taken, by canonical name.
+    var takenTensors: [String: Tensor] { taken }
+}
+
+/// Reading `config.json` and weights from a Hugging Face-layout model directory.
+package enum ModelDirectory {
+    /// The parsed `config.json` of `directory`, decoded as `T`.
+    static func configuration<T: Decodable>(_ type: T.Type, in directory: URL) throws(ModelError) -> T {
+        let url = directory.appendingPathComponent("config.json")
+        let data: Data
+        do {
+            data = try Data(contentsOf: url)
+        } catch {
+            throw ModelError(.notFound, "cannot read \(url.path); pass a Hugging Face-layout model directory holding config.json and model.safetensors", cause: error)
+        }
+        return try decodeConfiguration(type, from: data, origin: url.path)
+    }
+
+    static func decodeConfiguration<T: Decodable>(_ type: T.Type, from data: Data, origin: String) throws(ModelError) -> T {
+        do {
+            return try JSONDecoder().decode(type, from: data)
+        } catch let error as ModelError {
+            throw error
+        } catch let DecodingError.keyNotFound(key, context) {
+            let path = (context.codingPath + [key]).map(\.stringValue).joined(separator: ".")
+            throw ModelError(.invalidConfiguration, "\(origin) lacks the required field '\(path)'; add it or use the model's original config.json")
+        } catch let DecodingError.typeMismatch(_, context), let DecodingError.valueNotFound(_, context) {
+            let path = context.codingPath.map(\.stringValue).joined(separator: ".")
+            throw ModelError(.invalidConfiguration, "\(origin): field '\(path)' has the wrong type (\(context.debugDescription)); fix config.json")
+        } catch let DecodingError.dataCorrupted(context) {
+            let path = context.codingPath.map(\.stringValue).joined(separator: ".")
+            throw ModelError(.invalidConfiguration, "\(origin) is invalid\(path.isEmpty ? "" : " at '\(path)'"): \(context.debugDescription); fix config.json")
+        } catch {
+            throw ModelError(.invalidConfiguration, "\(origin) cannot be decoded: \(error); fix config.json", cause: error)
+        }
+    }
+
+    /// Every tensor of the directory's weights as Float32, renamed by `sanitize` (which returns `nil` to
+    /// drop a tensor), with the origin to name in messages.
+    static func weights(in directory: URL, sanitize: (String) -> String?) throws(ModelError) -> (tensors: [String: Tensor], origin: String) {
+        let source: any SafeTensorsSource
+        do {
+            source = try openSafeTensors(directory: directory)
+        } catch let error as SafeTensorsError where error.code == .notFound {
+            throw ModelError(.notFound, error.message, cause: error)
+        } catch {
+            throw ModelError(.unreadableWeights, "cannot read the weights in \(directory.path): \((error as? LocalizedError)?.errorDescription ?? "\(error)")", cause: error)
+        }
+        let origin = (source as? SafeTensorsFile)?.url.path ?? directory.appendingPathComponent("model.safetensors.index.json").path
+        return (try readTensors(source, origin: origin, sanitize: sanitize), origin)
+    }
+
+    /// The tensors of `source` renamed by `sanitize`; two names that become one are an error.
+    static func readTensors(_ source: any SafeTensorsSource, origin: String, sanitize: (String) -> String?) throws(ModelError) -> [String: Tensor] {
+        var result: [String: Tensor] = [:]
+        for name in source.names {
+            guard let canonical = sanitize(name) else { continue }
+            guard result[canonical] == nil else {
+                throw ModelError(.unexpectedTensor, "\(origin) holds tensor '\(name)' twice (with and without a prefix, as '\(canonical)'); keep one copy")
+            }
+            do {
+                let info = try source.info(name)
+                let values = try source.floats(name)
+                guard info.dtype.isFloatingPoint else {
+                    throw ModelError(.unreadableWeights, "tensor '\(name)' in \(origin) has integer dtype \(info.dtype.rawValue) where a model weight (floating point) is expected; check the checkpoint")
+                }
+                result[canonical] = Tensor(values, shape: info.shape)
+            } catch let error as ModelError {
+                throw error
+            } catch {
+                throw ModelError(.unreadableWeights, "cannot read tensor '\(name)' in \(origin): \((error as? LocalizedError)?.errorDescription ?? "\(error)")", cause: error)
+            }
+        }
+        return result
+    }
+}

@@ -1,0 +1,243 @@
+// GPT-2 decoder, ported from transformers' `modeling_gpt2.py` (GPT2LMHeadModel): learned positions,
+// pre-LN blocks with `Conv1D` projections ([in, out] weights), `gelu_new`, tied `lm_head`.
+import Foundation
+import TensorCore
+
+// MARK: - Configuration
+
+/// The `config.json` of a `GPT2LMHeadModel` checkpoint.
+public struct GPT2Configuration: Codable, Sendable, Equatable {
+    public var hiddenSize: Int
+    public var layers: Int
+    public var heads: Int
+    public var positions: Int
+    public var vocabularySize: Int
+    /// The MLP width (`n_inner`, by default 4 × `n_embd`).
+    public var innerSize: Int
+    public var layerNormEpsilon: Float = 1e-5
+    /// `gelu_new` (tanh approximation, also accepted as `gelu_pytorch_tanh`) or `gelu` (exact).
+    public var activation = "gelu_new"
+    public var scaleAttentionWeights = true
+    public var scaleAttentionByInverseLayerIndex = false
+    public var tieWordEmbeddings = true
+    public var bosTokenID: Int?
+    public var eosTokenIDs: [Int] = []
+
+    enum CodingKeys: String, CodingKey {
+        case hiddenSize = "n_embd"
+        case layers = "n_layer"
+        case heads = "n_head"
+        case positions = "n_positions"
+        case vocabularySize = "vocab_size"
+        case innerSize = "n_inner"
+        case layerNormEpsilon = "layer_norm_epsilon"
+        case activation = "activation_function"
+        case scaleAttentionWeights = "scale_attn_weights"
+        case scaleAttentionByInverseLayerIndex = "scale_attn_by_inverse_layer_idx"
+        case tieWordEmbeddings = "tie_word_embeddings"
+        case bosTokenID = "bos_token_id"
+        case eosTokenIDs = "eos_token_id"
+    }
+
+    /// Creates a configuration.
+    public init(hiddenSize: Int, layers: Int, heads: Int, positions: Int, vocabularySize: Int, innerSize: Int? = nil) {
+        self.hiddenSize = hiddenSize
+        self.layers = layers
+        self.heads = heads
+        self.positions = positions
+        self.vocabularySize = vocabularySize
+        self.innerSize = innerSize ?? 4 * hiddenSize
+    }
+
+    public init(from decoder: Swift.Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        hiddenSize = try c.decodeIfPresent(Int.self, forKey: .hiddenSize) ?? 768
+        layers = try c.decodeIfPresent(Int.self, forKey: .layers) ?? 12
+        heads = try c.decodeIfPresent(Int.self, forKey: .heads) ?? 12
+        positions = try c.decodeIfPresent(Int.self, forKey: .positions) ?? 1024
+        vocabularySize = try c.decodeIfPresent(Int.self, forKey: .vocabularySize) ?? 50257
+        innerSize = try c.decodeIfPresent(Int.self, forKey: .innerSize) ?? 4 * hiddenSize
+        guard hiddenSize > 0, layers > 0, heads > 0, positions > 0, vocabularySize > 0, innerSize > 0, hiddenSize % heads == 0 else {
+            throw DecodingError.dataCorrupted(.init(codingPath: [], debugDescription: "n_embd, n_layer, n_head, n_positions, vocab_size and n_inner must be positive, and n_embd must divide by n_head"))
+        }
+        layerNormEpsilon = try c.decodeIfPresent(Float.self, forKey: .layerNormEpsilon) ?? 1e-5
+        activation = try c.decodeIfPresent(String.self, forKey: .activation) ?? "gelu_new"
+        guard ["gelu_new", "gelu_pytorch_tanh", "gelu"].contains(activation) else {
+            throw DecodingError.dataCorrupted(.init(codingPath: [CodingKeys.activation], debugDescription: "activation_function '\(activation)' is not supported (gelu_new, gelu_pytorch_tanh or gelu)"))
+        }
+        scaleAttentionWeights = try c.decodeIfPresent(Bool.self, forKey: .scaleAttentionWeights) ?? true
+        scaleAttentionByInverseLayerIndex = try c.decodeIfPresent(Bool.self, forKey: .scaleAttentionByInverseLayerIndex) ?? false
+        tieWordEmbeddings = try c.decodeIfPresent(Bool.self, forKey: .tieWordEmbeddings) ?? true
+        bosTokenID = try c.decodeIfPresent(Int.self, forKey: .bosTokenID)
+        eosTokenIDs = try decodeTokenIDs(c, .eosTokenIDs)
+    }
+
+    public func encode(to encoder: Swift.Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(hiddenSize, forKey: .hiddenSize)
+        try c.encode(layers, forKey: .layers)
+        try c.encode(heads, forKey: .heads)
+        try c.encode(positions, forKey: .positions)
+        try c.encode(vocabularySize, forKey: .vocabularySize)
+        try c.encode(innerSize, forKey: .innerSize)
+        try c.encode(layerNormEpsilon, forKey: .layerNormEpsilon)
+        try c.encode(activation, forKey: .activation)
+        try c.encode(scaleAttentionWeights, forKey: .scaleAttentionWeights)
+        try c.encode(scaleAttentionByInverseLayerIndex, forKey: .scaleAttentionByInverseLayerIndex)
+        try c.encode(tieWordEmbeddings, forKey: .tieWordEmbeddings)
+        try c.encodeIfPresent(bosTokenID, forKey: .bosTokenID)
+        try c.encode(eosTokenIDs, forKey: .eosTokenIDs)
+    }
+}
+
+// MARK: - Attention
+
+struct GPT2Attention: Sendable {
+    let heads: Int
+    let scale: Float
+    let qkv, output: Conv1D
+
+    init(_ weights: inout WeightStore, _ prefix: String, _ configuration: GPT2Configuration, layer: Int) throws(ModelError) {
+        let hidden = configuration.hiddenSize
+        heads = configuration.heads
+        var scale: Float = configuration.scaleAttentionWeights ? 1 / Float(hidden / heads).squareRoot() : 1
+        if configuration.scaleAttentionByInverseLayerIndex { scale /= Float(layer + 1) }
+        self.scale = scale
+        qkv = try Conv1D(&weights, prefix + ".c_attn", input: hidden, output: 3 * hidden)
+        output = try Conv1D(&weights, prefix + ".c_proj", input: hidden, output: hidden)
+    }
+
+    func callAsFunction(_ x: Tensor, layer: Int, cache: inout KVCache) -> Tensor {
+        let parts = qkv(x).chunked(3, along: -1)
+        let q = parts[0].splittingHeads(heads)
+        let (keys, values) = cache.update(layer: layer, keys: parts[1].splittingHeads(heads), values: parts[2].splittingHeads(heads))
+        let length = x.shape[1]
+        let mask = length > 1 ? Tensor.causalMask(queryLength: length, keyLength: keys.shape[2]) : nil
+        let attended = Tensor.scaledDotProductAttention(query: q, key: keys, value: values, mask: mask, scale: scale)
+        return output(attended.mergingHeads())
+    }
+}
+
+// MARK: - MLP
+
+struct GPT2MLP: Sendable {
+    let up, down: Conv1D
+    let exactGELU: Bool
+
+    init(_ weights: inout WeightStore, _ prefix: String, _ configuration: GPT2Configuration) throws(ModelError) {
+        up = try Conv1D(&weights, prefix + ".c_fc", input: configuration.hiddenSize, output: configuration.innerSize)
+        down = try Conv1D(&weights, prefix + ".c_proj", input: configuration.innerSize, output: configuration.hiddenSize)
+        exactGELU = configuration.activation == "gelu"
+    }
+
+    func callAsFunction(_ x: Tensor) -> Tensor {
+        let h = up(x)
+        return down(exactGELU ? h.gelu() : h.geluTanh())
+    }
+}
+
+// MARK: - Block
+
+struct GPT2Block: Sendable {
+    let attentionNorm: LayerNorm
+    let attention: GPT2Attention
+    let mlpNorm: LayerNorm
+    let mlp: GPT2MLP
+
+    init(_ weights: inout WeightStore, _ prefix: String, _ configuration: GPT2Configuration, layer: Int) throws(ModelError) {
+        let (hidden, epsilon) = (configuration.hiddenSize, configuration.layerNormEpsilon)
+        attentionNorm = try LayerNorm(&weights, prefix + ".ln_1", dimension: hidden, epsilon: epsilon)
+        attention = try GPT2Attention(&weights, prefix + ".attn", configuration, layer: layer)
+        mlpNorm = try LayerNorm(&weights, prefix + ".ln_2", dimension: hidden, epsilon: epsilon)
+        mlp = try GPT2MLP(&weights, prefix + ".mlp", configuration)
+    }
+
+    func callAsFunction(_ x: Tensor, layer: Int, cache: inout KVCache) -> Tensor {
+        let h = x + attention(attentionNorm(x), layer: layer, cache: &cache)
+        return h + mlp(mlpNorm(h))
+    }
+}
+
+// MARK: - Model
+
+/// A GPT-2 causal language model (`GPT2LMHeadModel`) in Hugging Face layout.
+///
+/// ```swift
+/// let model = try GPT2Model(directory: URL(fileURLWithPath: "gpt2"))
+/// let logits = try model.logits(tokens: [15496, 995])               // [2, 50257]
+/// ```
+/// Tensor names are canonicalised without the `transformer.` prefix (`h.0.attn.c_attn.weight`,
+/// `wte.weight`), so both `GPT2LMHeadModel` and bare `GPT2Model` checkpoints load; the causal-mask
+/// buffers `attn.bias` / `attn.masked_bias` are dropped, and `lm_head.weight` of a tied model is ignored.
+public struct GPT2Model: CausalLanguageModel {
+    /// The configuration the model was built from.
+    public let configuration: GPT2Configuration
+    /// The model's tensors by canonical name.
+    public let parameters: [String: Tensor]
+    let tokenEmbedding: Tensor
+    let positionEmbedding: Tensor
+    let blocks: [GPT2Block]
+    let finalNorm: LayerNorm
+    let lmHead: Tensor
+
+    /// Builds the model from tensors with canonical names, checking every name and shape.
+    public init(configuration: GPT2Configuration, weights: [String: Tensor], origin: String = "the given weights") throws(ModelError) {
+        self.configuration = configuration
+        var store = WeightStore(weights, origin: origin)
+        let (hidden, vocabulary) = (configuration.hiddenSize, configuration.vocabularySize)
+        tokenEmbedding = try store.take("wte.weight", shape: [vocabulary, hidden])
+        positionEmbedding = try store.take("wpe.weight", shape: [configuration.positions, hidden])
+        var blocks: [GPT2Block] = []
+        for index in 0..<configuration.layers {
+            blocks.append(try GPT2Block(&store, "h.\(index)", configuration, layer: index))
+        }
+        self.blocks = blocks
+        finalNorm = try LayerNorm(&store, "ln_f", dimension: hidden, epsilon: configuration.layerNormEpsilon)
+        lmHead = configuration.tieWordEmbeddings ? tokenEmbedding : try store.take("lm_head.weight", shape: [vocabulary, hidden])
+        try store.checkAllUsed()
+        parameters = store.takenTensors
+    }
+
+    /// Loads `config.json` and the safetensors weights of a Hugging Face model directory.
+    public init(directory: URL) throws(ModelError) {
+        let configuration = try ModelDirectory.configuration(GPT2Configuration.self, in: directory)
+        let (tensors, origin) = try ModelDirectory.weights(in: directory) { Self.sanitize($0, configuration: configuration) }
+        try self.init(configuration: configuration, weights: tensors, origin: origin)
+    }
+
+    static func sanitize(_ name: String, configuration: GPT2Configuration) -> String? {
+        if name.hasSuffix(".attn.bias") || name.hasSuffix(".attn.masked_bias") { return nil }
+        if configuration.tieWordEmbeddings && name == "lm_head.weight" { return nil }
+        return name.hasPrefix("transformer.") ? String(name.dropFirst("transformer.".count)) : name
+    }
+
+    public var vocabularySize: Int { configuration.vocabularySize }
+    public var hiddenSize: Int { configuration.hiddenSize }
+    public func makeCache() -> KVCache { KVCache(layers: configuration.layers) }
+
+    public func embed(tokens: [Int]) throws(ModelError) -> Tensor {
+        try checkTokens(tokens)
+        do {
+            return try tokenEmbedding.rows(at: IndexTensor(tokens))
+        } catch {
+            throw ModelError(.invalidInput, error.message)
+        }
+    }
+
+    public func logits(embeddings: Tensor, cache: inout KVCache) throws(ModelError) -> Tensor {
+        try checkEmbeddings(embeddings)
+        guard cache.layerCount == blocks.count else {
+            throw ModelError(.invalidInput, "the cache was made for \(cache.layerCount) layers but this model has \(blocks.count); use model.makeCache()")
+        }
+        let length = embeddings.shape[0]
+        guard cache.length + length <= configuration.positions else {
+            throw ModelError(.invalidInput, "the sequence reaches \(cache.length + length) positions but this GPT-2 model has \(configuration.positions) (n_positions); shorten the input")
+        }
+        var h = (embeddings + positionEmbedding.sliced(along: 0, cache.length..<(cache.length + length))).unsqueezed(0)
+        for (index, block) in blocks.enumerated() {
+            h = block(h, layer: index, cache: &cache)
+        }
+        cache.advance(by: length)
+        return finalNorm(h).squeezed(0).linear(weight: lmHead)
+    }
+}

@@ -1,0 +1,69 @@
+import Foundation
+import SafeTensors
+import Testing
+import TestSupport
+@testable import CraftCLI
+
+@Suite struct ForwardCommandTests {
+    let models = "Tests/CraftModelsTests/Fixtures/models"
+
+    var root: URL {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    }
+
+    func temporaryOutput() -> URL {
+        FileManager.default.temporaryDirectory.appendingPathComponent("forward-\(UUID().uuidString).safetensors")
+    }
+
+    @Test(arguments: ["llama_tied", "gpt2"]) func writesLogitsMatchingTransformers(name: String) throws {
+        let reference = try SafeTensorsFile(contentsOf: root.appendingPathComponent("\(models)/\(name).reference.safetensors"))
+        let tokens = try reference.int64s("input_ids").map(String.init).joined(separator: ",")
+        let out = temporaryOutput()
+        defer { try? FileManager.default.removeItem(at: out) }
+        let result = try runCraft(["forward", "--model", "\(models)/\(name)", "--tokens", tokens, "--out", out.path])
+        #expect(result.status == 0, "\(result.standardError)")
+        let written = try SafeTensorsFile(contentsOf: out)
+        #expect(try written.info("logits").shape == reference.info("logits").shape)
+        let (ok, report) = approximatelyEqual(try written.floats("logits"), try reference.floats("logits"), relative: 1e-4, absolute: 1e-5)
+        #expect(ok, "\(report)")
+    }
+
+    @Test func writesSiglipOutputsWithPooler() throws {
+        let name = "siglip_head_prefixed"
+        let referenceURL = root.appendingPathComponent("\(models)/\(name).reference.safetensors")
+        let reference = try SafeTensorsFile(contentsOf: referenceURL)
+        let out = temporaryOutput()
+        defer { try? FileManager.default.removeItem(at: out) }
+        // The reference file holds pixel_values among other tensors; the command reads just that one.
+        let result = try runCraft(["forward", "--model", "\(models)/\(name)", "--pixels", referenceURL.path, "--out", out.path])
+        #expect(result.status == 0, "\(result.standardError)")
+        let written = try SafeTensorsFile(contentsOf: out)
+        #expect(Set(written.names) == ["last_hidden_state", "pooler_output"])
+        for tensor in written.names {
+            let (ok, report) = approximatelyEqual(try written.floats(tensor), try reference.floats(tensor), relative: 1e-4, absolute: 1e-5)
+            #expect(ok, "\(tensor): \(report)")
+        }
+    }
+
+    @Test func reportsUsageAndMissingInputErrors() throws {
+        let out = temporaryOutput()
+        defer { try? FileManager.default.removeItem(at: out) }
+        let both = try runCraft(["forward", "--model", "\(models)/gpt2", "--out", out.path])
+        #expect(both.status == 64)
+        let badTokens = try runCraft(["forward", "--model", "\(models)/gpt2", "--tokens", "1,x", "--out", out.path])
+        #expect(badTokens.status == 64 && badTokens.standardError.contains("'x'"))
+        let wrongInput = try runCraft(["forward", "--model", "\(models)/siglip_no_head", "--tokens", "1,2", "--out", out.path])
+        #expect(wrongInput.status == 64 && wrongInput.standardError.contains("--pixels"))
+        let outOfVocabulary = try runCraft(["forward", "--model", "\(models)/gpt2", "--tokens", "1,500", "--out", out.path])
+        #expect(outOfVocabulary.status == 64 && outOfVocabulary.standardError.contains("500"))
+        let missing = try runCraft(["forward", "--model", "no/such/model", "--tokens", "1", "--out", out.path])
+        #expect(missing.status == 2 && missing.standardError.contains("config.json"))
+        #expect(!FileManager.default.fileExists(atPath: out.path))
+    }
+
+    @Test func helpShowsExamples() throws {
+        let result = try runCraft(["forward", "--help"])
+        #expect(result.status == 0)
+        #expect(result.standardOutput.contains("craft forward --model"))
+    }
+}

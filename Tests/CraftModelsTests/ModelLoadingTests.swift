@@ -1,0 +1,112 @@
+import Foundation
+import SafeTensors
+import TensorCore
+import Testing
+import TestSupport
+@testable import CraftModels
+
+@Suite struct ModelLoadingTests {
+    func llamaWeights() throws -> (LlamaConfiguration, [String: Tensor]) {
+        let model = try LlamaModel(directory: ModelFixtures.directory("llama_untied_old_rope"))
+        return (model.configuration, model.parameters)
+    }
+
+    func expectError(_ code: ModelError.Code, mentioning text: String, _ body: () throws -> Void,
+                     sourceLocation: SourceLocation = #_sourceLocation) {
+        do {
+            try body()
+            Issue.record("expected a \(code) error", sourceLocation: sourceLocation)
+        } catch let error as ModelError {
+            #expect(error.code == code, "\(error.message)", sourceLocation: sourceLocation)
+            #expect(error.message.contains(text), "\(error.message)", sourceLocation: sourceLocation)
+        } catch {
+            Issue.record("unexpected error \(error)", sourceLocation: sourceLocation)
+        }
+    }
+
+    @Test func missingTensorIsNamed() throws {
+        var (configuration, weights) = try llamaWeights()
+        weights["model.layers.1.mlp.up_proj.weight"] = nil
+        expectError(.missingTensor, mentioning: "model.layers.1.mlp.up_proj.weight") {
+            _ = try LlamaModel(configuration: configuration, weights: weights, origin: "test.safetensors")
+        }
+    }
+
+    @Test func unexpectedTensorIsNamed() throws {
+        var (configuration, weights) = try llamaWeights()
+        weights["model.layers.2.mlp.up_proj.weight"] = Tensor.zeros([64, 32])
+        expectError(.unexpectedTensor, mentioning: "model.layers.2.mlp.up_proj.weight") {
+            _ = try LlamaModel(configuration: configuration, weights: weights)
+        }
+    }
+
+    @Test func wrongShapeIsNamed() throws {
+        var (configuration, weights) = try llamaWeights()
+        weights["lm_head.weight"] = Tensor.zeros([127, 32])
+        expectError(.shapeMismatch, mentioning: "lm_head.weight") {
+            _ = try LlamaModel(configuration: configuration, weights: weights)
+        }
+        var gpt2 = try GPT2Model(directory: ModelFixtures.directory("gpt2")).parameters
+        gpt2["h.0.attn.c_attn.weight"] = Tensor.zeros([96, 32])  // transposed Conv1D weight
+        let configuration2 = try GPT2Model(directory: ModelFixtures.directory("gpt2")).configuration
+        expectError(.shapeMismatch, mentioning: "h.0.attn.c_attn.weight") {
+            _ = try GPT2Model(configuration: configuration2, weights: gpt2)
+        }
+    }
+
+    @Test func missingHeadTensorsAreReportedForAHeadConfiguration() throws {
+        let noHead = try SiglipVisionModel(directory: ModelFixtures.directory("siglip_no_head"))
+        var configuration = noHead.configuration
+        configuration.useHead = true
+        expectError(.missingTensor, mentioning: "head.") {
+            _ = try SiglipVisionModel(configuration: configuration, weights: noHead.parameters)
+        }
+    }
+
+    /// A temporary model directory with the given config and tensors.
+    func temporaryModel(config: String, tensors: [String: Tensor]) throws -> URL {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("model-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        try Data(config.utf8).write(to: directory.appendingPathComponent("config.json"))
+        var writer = SafeTensorsWriter()
+        for (name, tensor) in tensors { try writer.add(name, floats: tensor.scalars, shape: tensor.shape) }
+        try writer.write(to: directory.appendingPathComponent("model.safetensors"))
+        return directory
+    }
+
+    @Test func missingDirectoryIsNotFound() throws {
+        let missing = FileManager.default.temporaryDirectory.appendingPathComponent("no-model-\(UUID().uuidString)")
+        expectError(.notFound, mentioning: "config.json") { _ = try LlamaModel(directory: missing) }
+    }
+
+    @Test func invalidConfigurationsAreRejected() throws {
+        let cases = [
+            (#"{"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 3, "vocab_size": 10}"#, "num_key_value_heads"),
+            (#"{"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 4, "vocab_size": 10}"#, "intermediate_size"),
+            (#"{"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4, "vocab_size": 10, "rope_parameters": {"rope_type": "llama3", "rope_theta": 5e5}}"#, "llama3"),
+            (#"{"hidden_size": "big"}"#, "hidden_size"),
+            ("not json", "config.json"),
+        ]
+        for (config, mention) in cases {
+            let directory = try temporaryModel(config: config, tensors: [:])
+            defer { try? FileManager.default.removeItem(at: directory) }
+            expectError(.invalidConfiguration, mentioning: mention) { _ = try LlamaModel(directory: directory) }
+        }
+    }
+
+    @Test func duplicatePrefixedAndBareTensorsAreRejected() throws {
+        let config = #"{"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1, "num_attention_heads": 4, "image_size": 32, "patch_size": 8, "vision_use_head": false}"#
+        let directory = try temporaryModel(config: config, tensors: [
+            "post_layernorm.weight": Tensor.ones([32]), "vision_model.post_layernorm.weight": Tensor.ones([32]),
+        ])
+        defer { try? FileManager.default.removeItem(at: directory) }
+        expectError(.unexpectedTensor, mentioning: "post_layernorm.weight") { _ = try SiglipVisionModel(directory: directory) }
+    }
+
+    @Test func missingWeightsFileIsNotFound() throws {
+        let directory = try temporaryModel(config: #"{"n_embd": 32, "n_layer": 1, "n_head": 4}"#, tensors: [:])
+        try FileManager.default.removeItem(at: directory.appendingPathComponent("model.safetensors"))
+        defer { try? FileManager.default.removeItem(at: directory) }
+        expectError(.notFound, mentioning: "model.safetensors") { _ = try GPT2Model(directory: directory) }
+    }
+}

@@ -1,0 +1,172 @@
+"""Reference fixtures for the model runtimes (CraftModels: Llama, GPT-2, SigLIP).
+
+Run by hand with the reference environment (no internet needed; tiny random configs):
+
+    /work/main/.venv-ref/bin/python scripts/model_fixtures.py
+
+Writes into Tests/CraftModelsTests/Fixtures/models/:
+  <name>/config.json + <name>/model.safetensors   (save_pretrained(safe_serialization=True))
+  <name>.reference.safetensors                    (inputs and reference outputs)
+
+Weights are re-initialised as /work/shared/REFERENCE.md says (norm weights 1+0.1*N(0,1), biases
+0.1*N(0,1), matrices N(0,1)/sqrt(fan_in)), eager attention, one thread.
+"""
+import json
+import os
+import sys
+
+import safetensors
+import torch
+import transformers
+from safetensors.torch import load_file, save_file
+
+torch.set_num_threads(1)
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "Tests", "CraftModelsTests", "Fixtures", "models")
+VERSIONS = (f"scripts/model_fixtures.py; torch {torch.__version__}, transformers {transformers.__version__}, "
+            f"safetensors {safetensors.__version__}")
+
+
+def reinitialise(model, seed, conv1d_names=()):
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            noise = torch.randn(p.shape, generator=gen)
+            short = name.split(".")[-1]
+            if short.endswith("bias"):
+                p.copy_(0.1 * noise)
+            elif p.dim() == 1:  # norm weights
+                p.copy_(1 + 0.1 * noise)
+            elif p.dim() == 2 and any(c in name for c in conv1d_names):  # GPT-2 Conv1D [in, out]
+                p.copy_(noise / p.shape[0] ** 0.5)
+            elif p.dim() >= 2:
+                fan_in = 1
+                for s in p.shape[1:]:
+                    fan_in *= s
+                p.copy_(noise / fan_in ** 0.5)
+            else:
+                p.copy_(noise)
+
+
+def save_model(model, name):
+    path = os.path.join(ROOT, name)
+    os.makedirs(path, exist_ok=True)
+    model.save_pretrained(path, safe_serialization=True)
+    for extra in ("generation_config.json",):
+        if os.path.exists(os.path.join(path, extra)):
+            os.remove(os.path.join(path, extra))
+    return path
+
+
+def save_reference(name, tensors):
+    tensors = {k: v.detach().contiguous() for k, v in tensors.items()}
+    save_file(tensors, os.path.join(ROOT, f"{name}.reference.safetensors"), metadata={"made_by": VERSIONS})
+
+
+def decoder_reference(model, name, vocab, hidden, seed):
+    gen = torch.Generator().manual_seed(seed + 1000)
+    ids = torch.randint(0, vocab, (1, 7), generator=gen)
+    with torch.no_grad():
+        logits = model(input_ids=ids).logits[0]
+    model.generation_config.eos_token_id = None
+    model.generation_config.pad_token_id = 0
+    with torch.no_grad():
+        generated = model.generate(ids, do_sample=False, max_new_tokens=6, min_new_tokens=6,
+                                   attention_mask=torch.ones_like(ids))[0]
+    embeds = torch.randn(1, 5, hidden, generator=gen).requires_grad_(True)
+    targets = torch.randint(0, vocab, (5,), generator=gen)
+    embeds_logits = model(inputs_embeds=embeds).logits[0]
+    loss = torch.nn.functional.cross_entropy(embeds_logits, targets)
+    (grad,) = torch.autograd.grad(loss, embeds)
+    save_reference(name, {
+        "input_ids": ids[0].to(torch.int64), "logits": logits, "generated": generated.to(torch.int64),
+        "embeddings": embeds[0], "embeddings_logits": embeds_logits, "targets": targets.to(torch.int64),
+        "loss": loss.reshape([]), "embeddings_gradient": grad[0],
+    })
+
+
+def llama(name, tied, old_rope, seed):
+    torch.manual_seed(seed)
+    config = transformers.LlamaConfig(
+        vocab_size=128, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+        num_key_value_heads=2, max_position_embeddings=64, rms_norm_eps=1e-6, tie_word_embeddings=tied,
+        rope_parameters={"rope_type": "default", "rope_theta": 500000.0 if old_rope else 10000.0},
+        attn_implementation="eager", bos_token_id=1, eos_token_id=2)
+    model = transformers.LlamaForCausalLM(config).eval()
+    reinitialise(model, seed)
+    if tied:
+        assert model.lm_head.weight.data_ptr() == model.model.embed_tokens.weight.data_ptr()
+    path = save_model(model, name)
+    if old_rope:  # the transformers 4.x layout: a top-level rope_theta
+        cfg_path = os.path.join(path, "config.json")
+        with open(cfg_path) as f:
+            cfg = json.load(f)
+        cfg.pop("rope_parameters", None)
+        cfg["rope_theta"] = 500000.0
+        cfg["rope_scaling"] = None
+        with open(cfg_path, "w") as f:
+            json.dump(cfg, f, indent=2, sort_keys=True)
+    decoder_reference(model, name, 128, 32, seed)
+
+
+def gpt2(name, seed):
+    torch.manual_seed(seed)
+    config = transformers.GPT2Config(
+        vocab_size=128, n_positions=64, n_embd=32, n_layer=2, n_head=4, attn_implementation="eager",
+        bos_token_id=0, eos_token_id=0)
+    model = transformers.GPT2LMHeadModel(config).eval()
+    reinitialise(model, seed, conv1d_names=("c_attn", "c_proj", "c_fc"))
+    save_model(model, name)
+    decoder_reference(model, name, 128, 32, seed)
+
+
+def siglip(name, use_head, prefix, seed):
+    torch.manual_seed(seed)
+    config = transformers.SiglipVisionConfig(
+        hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4, num_channels=3,
+        image_size=32, patch_size=8, layer_norm_eps=1e-6, vision_use_head=use_head, attn_implementation="eager")
+    model = transformers.SiglipVisionModel(config).eval()
+    reinitialise(model, seed)
+    path = save_model(model, name)
+    weights_path = os.path.join(path, "model.safetensors")
+    weights = load_file(weights_path)
+    has_prefix = all(k.startswith("vision_model.") for k in weights)
+    if prefix and not has_prefix:
+        weights = {"vision_model." + k: v for k, v in weights.items()}
+    elif not prefix and has_prefix:
+        weights = {k[len("vision_model."):]: v for k, v in weights.items()}
+    save_file(weights, weights_path, metadata={"format": "pt"})
+    gen = torch.Generator().manual_seed(seed + 1000)
+    pixels = torch.randn(2, 3, 32, 32, generator=gen).requires_grad_(True)
+    out = model(pixel_values=pixels, output_hidden_states=True)
+    tensors = {"pixel_values": pixels, "last_hidden_state": out.last_hidden_state,
+               "hidden_state_after_layer_1": out.hidden_states[1]}
+    # A scalar loss on the output for the gradient w.r.t. the pixels.
+    weight = torch.randn(out.last_hidden_state.shape, generator=gen)
+    loss = (out.last_hidden_state * weight).sum()
+    if use_head:
+        tensors["pooler_output"] = out.pooler_output
+        pool_weight = torch.randn(out.pooler_output.shape, generator=gen)
+        loss = loss + (out.pooler_output * pool_weight).sum()
+        tensors["pooler_loss_weight"] = pool_weight
+    (grad,) = torch.autograd.grad(loss, pixels)
+    tensors["hidden_loss_weight"] = weight
+    tensors["pixel_gradient"] = grad
+    save_reference(name, tensors)
+
+
+def main():
+    os.makedirs(ROOT, exist_ok=True)
+    llama("llama_tied", tied=True, old_rope=False, seed=1)
+    llama("llama_untied_old_rope", tied=False, old_rope=True, seed=2)
+    gpt2("gpt2", seed=3)
+    siglip("siglip_head_prefixed", use_head=True, prefix=True, seed=4)
+    siglip("siglip_no_head", use_head=False, prefix=False, seed=5)
+    with open(os.path.join(ROOT, "README.md"), "w") as f:
+        f.write(f"Made by {VERSIONS}.\n\n"
+                "Each directory is a tiny random Hugging Face checkpoint (config.json + model.safetensors);\n"
+                "each NAME.reference.safetensors holds the inputs and the reference outputs from transformers.\n")
+    print("written to", os.path.abspath(ROOT), file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
