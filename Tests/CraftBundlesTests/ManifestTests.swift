@@ -12,7 +12,7 @@ struct ManifestTests {
           "summary": "Dermatology encoder", "domains": ["dermatology"], "license": "MIT",
           "runtime": {"id": "siglip-vq", "version": "1.0.0", "x-runtime-extra": 1},
           "codebook": {"hash": "sha256:\(String(repeating: "0f", count: 32))", "entries": 8, "dim": 4, "depth": 1, "metric": "cosine",
-                       "tensor": {"file": "codebook.safetensors", "name": "codebook"}, "x-note": "kept"},
+                       "tensor": {"file": "codebook.safetensors", "name": "codebook", "dtype-hint": "f16"}, "x-note": "kept"},
           "files": [{"path": "codebook.safetensors", "size": 10, "sha256": "\(String(repeating: "a", count: 64))", "x-compressed": false}],
           "config": {"layers": 12, "nested": {"list": [1, 2.5, null, true, "s"]}},
           "encoder": {"image_size": 224, "mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5], "tokens_per_image": 196, "quantization_layer": 9, "x-patch": 16},
@@ -29,7 +29,7 @@ struct ManifestTests {
         #expect(manifest.kind == .encoder)
         #expect(manifest.version == SemanticVersion("1.2.0"))
         #expect(manifest.codebook.dimension == 4 && manifest.codebook.metric == .cosine)
-        #expect(manifest.codebook.tensor == TensorReference(file: "codebook.safetensors", name: "codebook"))
+        #expect(manifest.codebook.tensor?.file == "codebook.safetensors" && manifest.codebook.tensor?.name == "codebook")
         #expect(manifest.encoder?.tokensPerImage == 196 && manifest.encoder?.quantizationLayer == 9)
         #expect(manifest.requires?.craft?.text == ">=0.1 <1.0")
         #expect(manifest.provenance?["metrics"]?["accuracy"]?.doubleValue == 0.91)
@@ -44,6 +44,7 @@ struct ManifestTests {
         #expect(manifest.unknownFields["signatures"] == ["later"])
         #expect(manifest.runtime.unknownFields["x-runtime-extra"] == 1)
         #expect(manifest.codebook.unknownFields["x-note"] == "kept")
+        #expect(manifest.codebook.tensor?.unknownFields["dtype-hint"] == "f16")
         #expect(manifest.files[0].unknownFields["x-compressed"] == false)
         #expect(manifest.encoder?.unknownFields["x-patch"] == 16)
         #expect(manifest.requires?.unknownFields["x-os"] == "linux")

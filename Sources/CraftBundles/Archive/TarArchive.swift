@@ -154,7 +154,7 @@ final class TarReader {
     func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
         let count = archive_read_data(archive, buffer.baseAddress, buffer.count)
         if count < 0 {
-            if Int32(count) == Status.warn { return 0 }
+            if count == Int(Status.warn) { return 0 }
             throw BundleError(.corruptArchive, "\(source) is corrupt or truncated inside entry \"\(currentPath ?? "?")\" (\(errorText(archive))); download or pack it again", entry: currentPath)
         }
         return count

@@ -174,10 +174,25 @@ public struct TensorReference: Codable, Sendable, Equatable {
     public var file: String
     /// The tensor's name in that file.
     public var name: String
+    public var unknownFields: [String: JSONValue] = [:]
 
     public init(file: String, name: String) {
         self.file = file
         self.name = name
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: AnyCodingKey.self)
+        file = try c.decode(String.self, forKey: .init("file"))
+        name = try c.decode(String.self, forKey: .init("name"))
+        unknownFields = try c.unknownMembers(excluding: ["file", "name"])
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: AnyCodingKey.self)
+        try c.encode(file, forKey: .init("file"))
+        try c.encode(name, forKey: .init("name"))
+        try c.encodeUnknown(unknownFields)
     }
 }
 
