@@ -3,7 +3,7 @@
 // the same run with alternating repetitions. Results and the exact command: docs/benchmarks.md.
 //
 //   craft-bench quantize [--n 65536] [--d 256] [--k 8192] [--threads 1,2] [--repeats 3]
-//                        [--query-block 256] [--code-block 1024] [--no-peer]
+//                        [--query-block 1024] [--code-block 512] [--no-peer]
 // The peer runs with $CRAFT_PYTHON (default /work/main/.venv-ref/bin/python).
 import CraftCore
 import Foundation

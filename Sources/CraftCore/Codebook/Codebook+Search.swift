@@ -8,7 +8,9 @@ import TensorCore
 /// Block sizes of the nearest-code search.
 ///
 /// A query block of `queries` rows is multiplied with a code block of `codes` rows into a
-/// `queries × codes` score tile that stays in cache while its argmin is taken. The results do not
+/// `queries × codes` score tile that stays in cache while its argmin is taken (the default 1024 × 512
+/// tile is 2 MB; large query blocks amortise OpenBLAS's packing of each code block). Query blocks
+/// shrink to `⌈N / threads⌉` rows (at least 64) so every thread gets work. The results do not
 /// depend on the block sizes or the thread count except in exact float ties between blocks, which
 /// always resolve to the lowest index anyway.
 public struct SearchBlocking: Sendable, Equatable {
@@ -18,7 +20,7 @@ public struct SearchBlocking: Sendable, Equatable {
     public var codes: Int
 
     /// Creates block sizes; values below 1 are treated as 1.
-    public init(queries: Int = 256, codes: Int = 1024) {
+    public init(queries: Int = 1024, codes: Int = 512) {
         self.queries = max(1, queries)
         self.codes = max(1, codes)
     }
@@ -65,7 +67,9 @@ extension Codebook {
         var residualNorms = [Float](repeating: 0, count: count)
         var distances = [Float](repeating: 0, count: count * depth)
         if count > 0 {
-            let blockRows = blocking.queries
+            // Big query blocks amortise OpenBLAS's packing of each code block; but never so big
+            // that a thread is left without work.
+            let blockRows = max(1, min(blocking.queries, max(64, (count + threads - 1) / max(1, threads))))
             let blockCount = (count + blockRows - 1) / blockRows
             let workers = max(1, min(threads, blockCount))
             SingleThreadedBLAS.enter()
