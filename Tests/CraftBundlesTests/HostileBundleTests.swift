@@ -201,3 +201,43 @@ struct HostileBundleTests {
         #expect(temp.contents(of: "existing") == ["mine.txt"])
     }
 }
+
+@Suite("Corrupted bundles")
+struct CorruptedBundleTests {
+    /// Seeded mutations of a valid bundle: every outcome is either a typed error or the original
+    /// content, never a crash, an untyped error, or a silently different bundle.
+    @Test("byte flips and truncations give a BundleError or the unchanged bundle")
+    func seededMutations() throws {
+        let temp = try TemporaryDirectory()
+        defer { temp.remove() }
+        try makeEncoderDirectory(at: temp.path("src"))
+        let packed = try BundleArchive.pack(directory: temp.path("src"), to: temp.path("good.craft"))
+        let original = [UInt8](try Data(contentsOf: packed.url))
+        var state: UInt64 = 0x5EED
+        func next(_ bound: Int) -> Int {
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return Int((state >> 33) % UInt64(bound))
+        }
+        var outcomes: [String: Int] = [:]
+        for round in 0..<120 {
+            var bytes = original
+            if round % 3 == 2 {
+                bytes = Array(bytes.prefix(next(bytes.count)))
+            } else {
+                for _ in 0..<(1 + next(3)) { bytes[next(bytes.count)] ^= UInt8(1 + next(255)) }
+            }
+            let url = temp.path("mutant.craft")
+            try Data(bytes).write(to: url)
+            do {
+                let verified = try BundleArchive.verify(url)
+                #expect(verified.manifest == packed.manifest, "round \(round): a mutated bundle verified with another manifest")
+                outcomes["accepted", default: 0] += 1
+            } catch let error as BundleError {
+                outcomes[error.code.name, default: 0] += 1
+            } catch {
+                Issue.record("round \(round): untyped error \(error)")
+            }
+        }
+        #expect((outcomes["accepted"] ?? 0) < 10, "\(outcomes)")
+    }
+}
