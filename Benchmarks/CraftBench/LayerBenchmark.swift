@@ -3,7 +3,8 @@
 // parameter), at each thread count, measured in the same run with alternating repetitions.
 // Results and the exact command: docs/benchmarks.md ("Layers").
 //
-//   craft-bench layers [--threads 1,2] [--rounds 5] [--iterations 3] [--no-peer]
+//   craft-bench layers [--threads 1,2] [--rounds 5] [--iterations 3] [--no-peer] [--breakdown]
+// --breakdown times the block's forward pieces separately (Craft only) and stops.
 // The peer (Benchmarks/peers/torch_layers.py) runs with $CRAFT_PYTHON (default /work/main/.venv-ref/bin/python)
 // and stays up for the whole run, answering one timing request per round.
 import Foundation
@@ -15,6 +16,7 @@ enum LayerBenchmark {
         var rounds = 5
         var iterations = 3
         var peer = true
+        var breakdown = false
     }
 
     static let hidden = 768, mlp = 3072, heads = 12, length = 256, rows = 512
@@ -33,6 +35,7 @@ enum LayerBenchmark {
             case "--rounds": options.rounds = try value(argument)
             case "--iterations": options.iterations = try value(argument)
             case "--no-peer": options.peer = false
+            case "--breakdown": options.breakdown = true
             case "--threads":
                 guard let text = iterator.next() else { throw BenchmarkError("--threads needs a list like 1,2") }
                 let list = text.split(separator: ",").compactMap { Int($0) }.filter { $0 > 0 }
@@ -124,6 +127,10 @@ enum LayerBenchmark {
 
     static func run(arguments: [String]) throws {
         let options = try parse(arguments)
+        if options.breakdown {
+            breakdown(threads: options.threads)
+            return
+        }
         let peer = options.peer ? try TorchPeer() : nil
         defer { peer?.stop() }
         let environment = ProcessInfo.processInfo.environment
@@ -160,6 +167,47 @@ enum LayerBenchmark {
             }
         }
         QuantizeBenchmark.printTable(table)
+    }
+}
+
+extension LayerBenchmark {
+    /// Median milliseconds of the block's forward pieces, to see where time goes.
+    static func breakdown(threads: [Int]) {
+        let p = blockParameters()
+        var generator = SplitMix64(seed: 3)
+        let rows = Tensor(randomNormal: [1, length, hidden], generator: &generator)
+        let wide = Tensor(randomNormal: [1, length, mlp], generator: &generator)
+        let heads4 = Tensor(randomNormal: [1, heads, length, hidden / heads], generator: &generator)
+        let scores = Tensor(randomNormal: [1, heads, length, length], generator: &generator)
+        let pieces: [(String, () -> Tensor)] = [
+            ("layerNorm [256,768]", { rows.layerNorm(weight: p["ln1_weight"], bias: p["ln1_bias"], epsilon: 1e-6) }),
+            ("linear 768->768", { rows.linear(weight: p["q_weight"], bias: p["q_bias"]) }),
+            ("linear 768->3072", { rows.linear(weight: p["fc1_weight"], bias: p["fc1_bias"]) }),
+            ("linear 3072->768", { wide.linear(weight: p["fc2_weight"], bias: p["fc2_bias"]) }),
+            ("geluTanh [256,3072]", { wide.geluTanh() }),
+            ("gelu [256,3072]", { wide.gelu() }),
+            ("exp [256,3072]", { wide.exp() }),
+            ("tanh (libm) [256,3072]", { wide.tanh() }),
+            ("scaled [256,3072]", { wide.scaled(by: 0.5) }),
+            ("add [256,3072]", { wide + wide }),
+            ("softmax [12,256,256]", { scores.softmax() }),
+            ("q·kᵀ 12 heads", { heads4.matmul(heads4.transposed()) }),
+            ("scaled q", { heads4.scaled(by: 0.125) }),
+            ("softmax(q·kᵀ)", { heads4.matmul(heads4.transposed()).softmax() }),
+            ("scores·v", { scores.matmul(heads4) }),
+            ("attention 12 heads", { Tensor.scaledDotProductAttention(query: heads4, key: heads4, value: heads4) }),
+            ("merge heads copy", { heads4.transposed(1, 2).reshaped([1, length, hidden]) }),
+            ("whole block", { blockForward(p) }),
+        ]
+        for threadCount in threads {
+            Tensor.threadCount = threadCount
+            print("threads \(threadCount)")
+            for (name, body) in pieces {
+                var times: [Double] = []
+                for _ in 0..<7 { times.append(time { _ = withoutGradients { body() } }) }
+                print("  " + name.padding(toLength: 26, withPad: " ", startingAt: 0) + String(format: "%8.2f ms", QuantizeBenchmark.median(times)))
+            }
+        }
     }
 }
 

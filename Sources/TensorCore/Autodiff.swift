@@ -72,15 +72,27 @@ extension Tensor {
 
     // MARK: - Recording
 
-    /// Which inputs need gradients, or `nil` when nothing is to be recorded (no input requires a gradient
-    /// or recording is off). Operations call this before building any closure, so no-gradient mode
-    /// allocates nothing for the graph.
+    /// Whether an input needs a gradient (`[true]`), or `nil` when nothing is to be recorded (it does not
+    /// require one, or recording is off). Operations call this before building any closure, so
+    /// no-gradient mode allocates nothing for the graph.
     @inline(__always)
-    static func gradientNeeds(_ inputs: Tensor...) -> [Bool]? {
-        var any = false
-        for input in inputs where input.node != nil { any = true; break }
-        guard any, GradientRecording.isEnabled else { return nil }
-        return inputs.map { $0.node != nil }
+    static func gradientNeeds(_ input: Tensor) -> [Bool]? {
+        guard input.node != nil, GradientRecording.isEnabled else { return nil }
+        return [true]
+    }
+
+    /// Which of two inputs need gradients, or `nil` when nothing is to be recorded.
+    @inline(__always)
+    static func gradientNeeds(_ first: Tensor, _ second: Tensor) -> [Bool]? {
+        guard first.node != nil || second.node != nil, GradientRecording.isEnabled else { return nil }
+        return [first.node != nil, second.node != nil]
+    }
+
+    /// Which of three inputs need gradients, or `nil` when nothing is to be recorded.
+    @inline(__always)
+    static func gradientNeeds(_ first: Tensor, _ second: Tensor, _ third: Tensor) -> [Bool]? {
+        guard first.node != nil || second.node != nil || third.node != nil, GradientRecording.isEnabled else { return nil }
+        return [first.node != nil, second.node != nil, third.node != nil]
     }
 
     /// `self` with a node recording that it was computed from `inputs`.

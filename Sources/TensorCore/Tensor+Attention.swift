@@ -132,7 +132,8 @@ extension Tensor {
         let group = queryHeads / keyHeads
         let valueDepth = value.shape[3]
         if group == 1 {
-            var scores = query.matmul(key.transposed()).scaled(by: factor)
+            // Scaling the query (T·D values) is cheaper than scaling the scores (T·S).
+            var scores = query.scaled(by: factor).matmul(key.transposed())
             if let mask { scores = scores + mask }
             return scores.softmax(along: -1).matmul(value)
         }
@@ -140,7 +141,7 @@ extension Tensor {
         let groupedQuery = query.splittingDimension(1, into: [keyHeads, group])
         let sharedKey = key.unsqueezed(2).expanded(to: [batch, keyHeads, group, keyLength, depth])
         let sharedValue = value.unsqueezed(2).expanded(to: [batch, keyHeads, group, keyLength, valueDepth])
-        var scores = groupedQuery.matmul(sharedKey.transposed()).scaled(by: factor)
+        var scores = groupedQuery.scaled(by: factor).matmul(sharedKey.transposed())
             .reshaped([batch, queryHeads, queryLength, keyLength])
         if let mask { scores = scores + mask }
         let weights = scores.softmax(along: -1).reshaped([batch, keyHeads, group, queryLength, keyLength])

@@ -19,15 +19,7 @@ extension Tensor {
             parallelRanges(rows, grain: Swift.max(1, 8192 / Swift.max(n, 1))) { range in
                 for row in range {
                     let x = input.pointer + row * n, y = output.pointer + row * n
-                    let maximum = Vector(repeating: Tensor.maximumContiguous(x, n))
-                    var sums = Vector(repeating: 0)
-                    VectorMath.map(x, y, n, padding: -.infinity) { value in
-                        let e = VectorMath.exp(value - maximum)
-                        sums += e
-                        return e
-                    }
-                    let inverse = 1 / sums.sum()
-                    for i in 0..<n { y[i] *= inverse }
+                    Tensor.softmaxRow(x, y, n)
                 }
             }
         }
@@ -71,6 +63,31 @@ extension Tensor {
         }
     }
 
+    /// Softmax of one contiguous row of `n` values, 16 lanes at a time.
+    @inline(__always)
+    static func softmaxRow(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) {
+        let scalarMaximum = maximumContiguous(x, n)
+        let maximum = Vector(repeating: scalarMaximum)
+        let source = UnsafeRawPointer(x), destination = UnsafeMutableRawPointer(y)
+        var sums = Vector(repeating: 0)
+        var index = 0
+        while index + 16 <= n {
+            let e = VectorMath.exp(source.loadUnaligned(fromByteOffset: index * 4, as: Vector.self) - maximum)
+            destination.storeBytes(of: e, toByteOffset: index * 4, as: Vector.self)
+            sums += e
+            index += 16
+        }
+        var total = sums.sum()
+        while index < n {
+            let e = Foundation.exp(x[index] - scalarMaximum)
+            y[index] = e
+            total += e
+            index += 1
+        }
+        let inverse = 1 / total
+        for i in 0..<n { y[i] *= inverse }
+    }
+
     /// The largest of `count` contiguous floats (−∞ when empty; NaN if any is NaN is not guaranteed).
     @inline(__always)
     static func maximumContiguous(_ pointer: UnsafePointer<Float>, _ count: Int) -> Float {
@@ -78,7 +95,8 @@ extension Tensor {
         var index = 0
         let raw = UnsafeRawPointer(pointer)
         while index + 16 <= count {
-            best = pointwiseMax(best, raw.loadUnaligned(fromByteOffset: index * 4, as: Vector.self))
+            let value = raw.loadUnaligned(fromByteOffset: index * 4, as: Vector.self)
+            best.replace(with: value, where: value .> best)
             index += 16
         }
         var result = best.max()
