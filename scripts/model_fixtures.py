@@ -154,6 +154,28 @@ def siglip(name, use_head, prefix, seed):
     save_reference(name, tensors)
 
 
+def siglip_text(name, seed):
+    torch.manual_seed(seed)
+    config = transformers.SiglipTextConfig(
+        vocab_size=100, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+        max_position_embeddings=12, projection_size=24, layer_norm_eps=1e-6, pad_token_id=1, bos_token_id=2,
+        eos_token_id=3, attn_implementation="eager")
+    model = transformers.SiglipTextModel(config).eval()
+    reinitialise(model, seed)
+    path = save_model(model, name)
+    weights_path = os.path.join(path, "model.safetensors")
+    weights = load_file(weights_path)  # published checkpoints carry the text_model. prefix
+    weights = {(k if k.startswith("text_model.") else "text_model." + k): v for k, v in weights.items()}
+    save_file(weights, weights_path, metadata={"format": "pt"})
+    gen = torch.Generator().manual_seed(seed + 1000)
+    ids = torch.randint(4, 100, (2, 12), generator=gen)
+    ids[1, 7:] = 1  # padded with pad_token_id to max_length, as SigLIP is used
+    with torch.no_grad():
+        out = model(input_ids=ids)
+    save_reference(name, {"input_ids": ids.to(torch.int64), "last_hidden_state": out.last_hidden_state,
+                          "pooler_output": out.pooler_output})
+
+
 def main():
     os.makedirs(ROOT, exist_ok=True)
     llama("llama_tied", tied=True, old_rope=False, seed=1)
@@ -161,6 +183,7 @@ def main():
     gpt2("gpt2", seed=3)
     siglip("siglip_head_prefixed", use_head=True, prefix=True, seed=4)
     siglip("siglip_no_head", use_head=False, prefix=False, seed=5)
+    siglip_text("siglip_text", seed=6)
     with open(os.path.join(ROOT, "README.md"), "w") as f:
         f.write(f"Made by {VERSIONS}.\n\n"
                 "Each directory is a tiny random Hugging Face checkpoint (config.json + model.safetensors);\n"

@@ -74,13 +74,29 @@ public struct SiglipVisionConfiguration: Codable, Sendable, Equatable {
     public var patchCount: Int { gridSize * gridSize }
 }
 
+/// The sizes the encoder layers of both SigLIP towers share.
+struct SiglipLayerShape: Sendable {
+    var hiddenSize: Int
+    var intermediateSize: Int
+    var attentionHeads: Int
+    var layerNormEpsilon: Float
+    var exactGELU: Bool
+}
+
+extension SiglipVisionConfiguration {
+    var layerShape: SiglipLayerShape {
+        SiglipLayerShape(hiddenSize: hiddenSize, intermediateSize: intermediateSize, attentionHeads: attentionHeads,
+                         layerNormEpsilon: layerNormEpsilon, exactGELU: activation == "gelu")
+    }
+}
+
 // MARK: - Attention
 
 struct SiglipAttention: Sendable {
     let heads: Int
     let query, key, value, output: Linear
 
-    init(_ weights: inout WeightStore, _ prefix: String, _ configuration: SiglipVisionConfiguration) throws(ModelError) {
+    init(_ weights: inout WeightStore, _ prefix: String, _ configuration: SiglipLayerShape) throws(ModelError) {
         let hidden = configuration.hiddenSize
         heads = configuration.attentionHeads
         query = try Linear(&weights, prefix + ".q_proj", input: hidden, output: hidden)
@@ -102,10 +118,10 @@ struct SiglipMLP: Sendable {
     let up, down: Linear
     let exactGELU: Bool
 
-    init(_ weights: inout WeightStore, _ prefix: String, _ configuration: SiglipVisionConfiguration) throws(ModelError) {
+    init(_ weights: inout WeightStore, _ prefix: String, _ configuration: SiglipLayerShape) throws(ModelError) {
         up = try Linear(&weights, prefix + ".fc1", input: configuration.hiddenSize, output: configuration.intermediateSize)
         down = try Linear(&weights, prefix + ".fc2", input: configuration.intermediateSize, output: configuration.hiddenSize)
-        exactGELU = configuration.activation == "gelu"
+        exactGELU = configuration.exactGELU
     }
 
     func callAsFunction(_ x: Tensor) -> Tensor {
@@ -122,7 +138,7 @@ struct SiglipEncoderLayer: Sendable {
     let mlpNorm: LayerNorm
     let mlp: SiglipMLP
 
-    init(_ weights: inout WeightStore, _ prefix: String, _ configuration: SiglipVisionConfiguration) throws(ModelError) {
+    init(_ weights: inout WeightStore, _ prefix: String, _ configuration: SiglipLayerShape) throws(ModelError) {
         let (hidden, epsilon) = (configuration.hiddenSize, configuration.layerNormEpsilon)
         attentionNorm = try LayerNorm(&weights, prefix + ".layer_norm1", dimension: hidden, epsilon: epsilon)
         attention = try SiglipAttention(&weights, prefix + ".self_attn", configuration)
@@ -154,7 +170,7 @@ struct SiglipPoolingHead: Sendable {
         inputBias = try weights.take(prefix + ".attention.in_proj_bias", shape: [3 * hidden])
         output = try Linear(&weights, prefix + ".attention.out_proj", input: hidden, output: hidden)
         norm = try LayerNorm(&weights, prefix + ".layernorm", dimension: hidden, epsilon: configuration.layerNormEpsilon)
-        mlp = try SiglipMLP(&weights, prefix + ".mlp", configuration)
+        mlp = try SiglipMLP(&weights, prefix + ".mlp", configuration.layerShape)
     }
 
     /// `[B, N, H]` → `[B, H]`.
@@ -218,7 +234,7 @@ public struct SiglipVisionModel: Sendable {
         positionEmbedding = try store.take("embeddings.position_embedding.weight", shape: [configuration.patchCount, hidden])
         var layers: [SiglipEncoderLayer] = []
         for index in 0..<configuration.hiddenLayers {
-            layers.append(try SiglipEncoderLayer(&store, "encoder.layers.\(index)", configuration))
+            layers.append(try SiglipEncoderLayer(&store, "encoder.layers.\(index)", configuration.layerShape))
         }
         self.layers = layers
         postNorm = try LayerNorm(&store, "post_layernorm", dimension: hidden, epsilon: configuration.layerNormEpsilon)
