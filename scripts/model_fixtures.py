@@ -148,9 +148,16 @@ def siglip(name, use_head, prefix, seed):
         pool_weight = torch.randn(out.pooler_output.shape, generator=gen)
         loss = loss + (out.pooler_output * pool_weight).sum()
         tensors["pooler_loss_weight"] = pool_weight
-    (grad,) = torch.autograd.grad(loss, pixels)
+    named = dict(model.named_parameters())
+    weight_names = ["embeddings.patch_embedding.weight", "encoder.layers.0.self_attn.q_proj.weight",
+                    "encoder.layers.1.mlp.fc2.bias", "post_layernorm.weight"]
+    if use_head:
+        weight_names += ["head.probe", "head.attention.in_proj_weight"]
+    grads = torch.autograd.grad(loss, [pixels] + [named[n] for n in weight_names])
     tensors["hidden_loss_weight"] = weight
-    tensors["pixel_gradient"] = grad
+    tensors["pixel_gradient"] = grads[0]
+    for n, g in zip(weight_names, grads[1:]):
+        tensors["weight_gradient." + n] = g
     save_reference(name, tensors)
 
 

@@ -110,3 +110,56 @@ import TestSupport
         expectError(.notFound, mentioning: "model.safetensors") { _ = try GPT2Model(directory: directory) }
     }
 }
+
+@Suite struct ModelLoadingFormatTests {
+    /// Copies a fixture checkpoint into a temporary directory with its tensors re-stored by `store`.
+    func restored(_ name: String, store: ([String: (floats: [Float], shape: [Int])]) throws -> [String: Data]) throws -> URL {
+        let source = try ModelFixtures.directory(name)
+        let file = try SafeTensorsFile(contentsOf: source.appendingPathComponent("model.safetensors"))
+        var tensors: [String: (floats: [Float], shape: [Int])] = [:]
+        for tensorName in file.names { tensors[tensorName] = (try file.floats(tensorName), try file.info(tensorName).shape) }
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("model-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(at: source.appendingPathComponent("config.json"), to: directory.appendingPathComponent("config.json"))
+        for (fileName, data) in try store(tensors) { try data.write(to: directory.appendingPathComponent(fileName)) }
+        return directory
+    }
+
+    @Test func shardedCheckpointLoadsLikeTheSingleFile() throws {
+        let directory = try restored("llama_untied_old_rope") { tensors in
+            var first = SafeTensorsWriter(), second = SafeTensorsWriter()
+            var weightMap: [String: String] = [:]
+            for (index, (name, tensor)) in tensors.sorted(by: { $0.key < $1.key }).enumerated() {
+                let shard = index % 2 == 0 ? "model-00001-of-00002.safetensors" : "model-00002-of-00002.safetensors"
+                if index % 2 == 0 {
+                    try first.add(name, floats: tensor.floats, shape: tensor.shape)
+                } else {
+                    try second.add(name, floats: tensor.floats, shape: tensor.shape)
+                }
+                weightMap[name] = shard
+            }
+            let index = try JSONSerialization.data(withJSONObject: ["metadata": [:] as [String: String], "weight_map": weightMap])
+            return ["model-00001-of-00002.safetensors": try first.serialized(),
+                    "model-00002-of-00002.safetensors": try second.serialized(), "model.safetensors.index.json": index]
+        }
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let sharded = try LlamaModel(directory: directory)
+        let single = try LlamaModel(directory: ModelFixtures.directory("llama_untied_old_rope"))
+        let tokens = [4, 8, 15, 16, 23, 42]
+        expectClose(try sharded.logits(tokens: tokens), try single.logits(tokens: tokens), relative: 0, absolute: 0, "sharded logits")
+    }
+
+    @Test func halfPrecisionCheckpointLoads() throws {
+        let directory = try restored("gpt2") { tensors in
+            var writer = SafeTensorsWriter()
+            for (name, tensor) in tensors { try writer.add(name, floats: tensor.floats, shape: tensor.shape, as: .bf16) }
+            return ["model.safetensors": try writer.serialized()]
+        }
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let bf16 = try GPT2Model(directory: directory)
+        let reference = try ModelFixtures.reference("gpt2")
+        let logits = try bf16.logits(tokens: reference.ints("input_ids"))
+        // bfloat16 keeps 8 bits of mantissa: the logits stay close, not equal.
+        expectClose(logits, try reference.tensor("logits"), relative: 0.1, absolute: 0.1, "bf16 logits")
+    }
+}

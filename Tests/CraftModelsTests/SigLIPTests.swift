@@ -30,8 +30,11 @@ import TestSupport
         expectClose(output.lastHiddenState, try reference.tensor("hidden_state_after_layer_1"), "stop after layer 1")
     }
 
-    @Test(arguments: fixtures) func pixelGradientMatchesAutograd(name: String) throws {
-        let model = try SiglipVisionModel(directory: ModelFixtures.directory(name))
+    @Test(arguments: fixtures) func pixelAndWeightGradientsMatchAutograd(name: String) throws {
+        let loaded = try SiglipVisionModel(directory: ModelFixtures.directory(name))
+        // Training rebuilds the model from parameters marked for differentiation.
+        let trainable = loaded.parameters.mapValues { $0.requiringGradient() }
+        let model = try SiglipVisionModel(configuration: loaded.configuration, weights: trainable)
         let reference = try ModelFixtures.reference(name)
         let pixels = try reference.tensor("pixel_values").requiringGradient()
         let output = try model(pixelValues: pixels)
@@ -39,8 +42,16 @@ import TestSupport
         if let pooled = output.poolerOutput {
             loss = loss + (pooled * (try reference.tensor("pooler_loss_weight"))).sum()
         }
-        let gradient = loss.gradients(withRespectTo: [pixels])[0]
-        expectClose(gradient, try reference.tensor("pixel_gradient"), relative: 1e-3, absolute: 1e-5, "\(name) pixel gradient")
+        let weightNames = reference.names.filter { $0.hasPrefix("weight_gradient.") }
+        #expect(weightNames.count >= 4)
+        let targets = try [pixels] + weightNames.map { name throws in
+            try #require(trainable[String(name.dropFirst("weight_gradient.".count))], "no parameter for \(name)")
+        }
+        let gradients = loss.gradients(withRespectTo: targets)
+        expectClose(gradients[0], try reference.tensor("pixel_gradient"), relative: 1e-3, absolute: 1e-5, "\(name) pixel gradient")
+        for (index, weightName) in weightNames.enumerated() {
+            expectClose(gradients[index + 1], try reference.tensor(weightName), relative: 1e-3, absolute: 1e-4, "\(name) \(weightName)")
+        }
     }
 
     @Test func rejectsPixelsOfTheWrongSize() throws {
