@@ -84,11 +84,12 @@ def decoder_reference(model, name, vocab, hidden, seed):
     })
 
 
-def llama(name, tied, old_rope, seed):
+def llama(name, tied, old_rope, seed, biases=False):
     torch.manual_seed(seed)
     config = transformers.LlamaConfig(
         vocab_size=128, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
         num_key_value_heads=2, max_position_embeddings=64, rms_norm_eps=1e-6, tie_word_embeddings=tied,
+        attention_bias=biases, mlp_bias=biases, head_dim=16 if biases else None,
         rope_parameters={"rope_type": "default", "rope_theta": 500000.0 if old_rope else 10000.0},
         attn_implementation="eager", bos_token_id=1, eos_token_id=2)
     model = transformers.LlamaForCausalLM(config).eval()
@@ -108,11 +109,13 @@ def llama(name, tied, old_rope, seed):
     decoder_reference(model, name, 128, 32, seed)
 
 
-def gpt2(name, seed):
+def gpt2(name, seed, variant=False):
     torch.manual_seed(seed)
+    extra = dict(n_inner=48, scale_attn_by_inverse_layer_idx=True, tie_word_embeddings=False,
+                 activation_function="gelu") if variant else {}
     config = transformers.GPT2Config(
         vocab_size=128, n_positions=64, n_embd=32, n_layer=2, n_head=4, attn_implementation="eager",
-        bos_token_id=0, eos_token_id=0)
+        bos_token_id=0, eos_token_id=0, **extra)
     model = transformers.GPT2LMHeadModel(config).eval()
     reinitialise(model, seed, conv1d_names=("c_attn", "c_proj", "c_fc"))
     save_model(model, name)
@@ -188,6 +191,9 @@ def main():
     llama("llama_tied", tied=True, old_rope=False, seed=1)
     llama("llama_untied_old_rope", tied=False, old_rope=True, seed=2)
     gpt2("gpt2", seed=3)
+    # Options the main fixtures leave at their defaults.
+    llama("llama_biases_head_dim", tied=False, old_rope=False, seed=7, biases=True)
+    gpt2("gpt2_untied_variant", seed=8, variant=True)
     siglip("siglip_head_prefixed", use_head=True, prefix=True, seed=4)
     siglip("siglip_no_head", use_head=False, prefix=False, seed=5)
     siglip_text("siglip_text", seed=6)

@@ -6,7 +6,7 @@ import TestSupport
 @testable import CraftModels
 
 @Suite struct GPT2Tests {
-    static let fixtures = ["gpt2"]
+    static let fixtures = ["gpt2", "gpt2_untied_variant"]
 
     @Test(arguments: fixtures) func logitsMatchTransformers(name: String) throws {
         let model = try GPT2Model(directory: ModelFixtures.directory(name))

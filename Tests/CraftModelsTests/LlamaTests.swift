@@ -6,7 +6,7 @@ import TestSupport
 @testable import CraftModels
 
 @Suite struct LlamaTests {
-    static let fixtures = ["llama_tied", "llama_untied_old_rope"]
+    static let fixtures = ["llama_tied", "llama_untied_old_rope", "llama_biases_head_dim"]
 
     @Test(arguments: fixtures) func logitsMatchTransformers(name: String) throws {
         let model = try LlamaModel(directory: ModelFixtures.directory(name))
