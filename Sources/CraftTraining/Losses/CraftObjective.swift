@@ -1,0 +1,131 @@
+// CRAFT's training objective (DESIGN.md section 11):
+// L = lambda_con * L_con + lambda_commit * L_commit + L_SAL, with the straight-through estimator
+// z_q_hat = z_e + stopgrad(z_q - z_e) and L_commit = mean ||z_e - stopgrad(z_q)||^2 as in
+// vector-quantize-pytorch (CraftCore's Codebook+Differentiable.swift).
+import CraftCore
+import Foundation
+import TensorCore
+
+/// The weights and switches of CRAFT's objective `λ_con·L_con + λ_commit·L_commit + L_SAL`.
+///
+/// Each term can be turned off; a term that is off is neither computed nor reported. Use
+/// ``classification`` or ``visualQuestionAnswering`` for the paper's defaults.
+public struct CraftObjective: Sendable, Codable, Equatable {
+    /// `λ_con`, the weight of the SigLIP contrastive term (1.0 for classification, 0.1 for VQA).
+    public var contrastiveWeight: Float = 1.0
+    /// `λ_commit`, the weight of the commitment term (0.1).
+    public var commitmentWeight: Float = 0.1
+    /// Whether `L_con` is part of the loss (it also needs text embeddings from a frozen text tower).
+    public var usesContrastive = true
+    /// Whether `L_commit` is part of the loss.
+    public var usesCommitment = true
+    /// Whether `L_SAL` (answer-token cross-entropy under the frozen surrogate) is part of the loss.
+    public var usesAlignment = true
+    /// The contrastive logit scale as its log (`log t`), fixed during training; SigLIP's init is `log 10`.
+    public var logitScale: Float = Foundation.log(10)
+    /// The contrastive logit bias `b`, fixed during training; SigLIP's init is `−10`.
+    public var logitBias: Float = -10
+
+    /// Creates an objective; the defaults are the classification setting.
+    public init(
+        contrastiveWeight: Float = 1.0, commitmentWeight: Float = 0.1, usesContrastive: Bool = true,
+        usesCommitment: Bool = true, usesAlignment: Bool = true, logitScale: Float = Foundation.log(10),
+        logitBias: Float = -10
+    ) {
+        self.contrastiveWeight = contrastiveWeight
+        self.commitmentWeight = commitmentWeight
+        self.usesContrastive = usesContrastive
+        self.usesCommitment = usesCommitment
+        self.usesAlignment = usesAlignment
+        self.logitScale = logitScale
+        self.logitBias = logitBias
+    }
+
+    /// The paper's classification setting: `λ_con = 1.0`, `λ_commit = 0.1`.
+    public static let classification = CraftObjective(contrastiveWeight: 1.0)
+    /// The paper's VQA setting: `λ_con = 0.1`, `λ_commit = 0.1`.
+    public static let visualQuestionAnswering = CraftObjective(contrastiveWeight: 0.1)
+
+    /// Checks the weights.
+    ///
+    /// - Throws: ``TrainingError`` (`invalidConfiguration`) for a negative or non-finite weight, or
+    ///   when every term is off.
+    public func validate() throws {
+        for (name, value) in [("contrastive weight", contrastiveWeight), ("commitment weight", commitmentWeight),
+                              ("logit scale", logitScale), ("logit bias", logitBias)] where !value.isFinite {
+            throw TrainingError(.invalidConfiguration, "the \(name) is \(value); use a finite number")
+        }
+        guard contrastiveWeight >= 0, commitmentWeight >= 0 else {
+            throw TrainingError(.invalidConfiguration, "loss weights must be non-negative, got λ_con \(contrastiveWeight) and λ_commit \(commitmentWeight)")
+        }
+        guard usesContrastive || usesCommitment || usesAlignment else {
+            throw TrainingError(.invalidConfiguration, "every term of the CRAFT objective is off; turn on at least one of alignment, commitment or contrastive")
+        }
+    }
+
+    /// Computes the loss of one batch.
+    ///
+    /// - Parameters:
+    ///   - quantization: the straight-through quantization of the batch (for `L_commit`).
+    ///   - answers: the surrogate's logits for each example, fed `z_q_hat` (for `L_SAL`); `nil` or
+    ///     empty turns `L_SAL` off for this batch.
+    ///   - pooledImageFeatures: `[n, d]` pooled encoder features (for `L_con`).
+    ///   - textEmbeddings: `[n, d]` frozen text-tower embeddings of each example's caption or label
+    ///     text; `nil` turns `L_con` off for this batch.
+    /// - Returns: the total (differentiable) and each term's value.
+    public func loss(
+        quantization: StraightThroughQuantization, answers: [AnswerSequence]?, pooledImageFeatures: Tensor?,
+        textEmbeddings: Tensor?
+    ) throws -> CraftLoss {
+        var total: Tensor?
+        var terms = CraftLoss.Terms()
+        func add(_ term: Tensor, weight: Float) {
+            let weighted = weight == 1 ? term : term * weight
+            total = total.map { $0 + weighted } ?? weighted
+        }
+        if usesAlignment, let answers, !answers.isEmpty {
+            let alignment = try answerCrossEntropy(answers)
+            terms.alignment = alignment.scalar
+            add(alignment, weight: 1)
+        }
+        if usesCommitment {
+            let commitment = Tensor.meanSquaredError(quantization.encoderOutput, quantization.codeVectors.stopGradient())
+            terms.commitment = commitment.scalar
+            add(commitment, weight: commitmentWeight)
+        }
+        if usesContrastive, let textEmbeddings, let pooledImageFeatures {
+            let contrastive = try sigmoidContrastiveLoss(
+                imageEmbeddings: pooledImageFeatures, textEmbeddings: textEmbeddings.stopGradient(),
+                logitScale: Tensor(logitScale), logitBias: Tensor(logitBias))
+            terms.contrastive = contrastive.scalar
+            add(contrastive, weight: contrastiveWeight)
+        }
+        guard let total else {
+            throw TrainingError(.invalidLossInput, "no term of the CRAFT objective could be computed for this batch; give answers, text embeddings or turn on the commitment term")
+        }
+        terms.total = total.scalar
+        return CraftLoss(total: total, terms: terms)
+    }
+}
+
+/// The loss of one batch: the differentiable total and each term's value.
+public struct CraftLoss: Sendable {
+    /// The value of each term (`nil` when the term is off).
+    public struct Terms: Sendable, Codable, Equatable {
+        /// The weighted sum.
+        public var total: Float = 0
+        /// `L_SAL`, unweighted.
+        public var alignment: Float?
+        /// `L_commit`, unweighted.
+        public var commitment: Float?
+        /// `L_con`, unweighted.
+        public var contrastive: Float?
+        /// Creates empty terms.
+        public init() {}
+    }
+
+    /// The scalar loss to differentiate.
+    public var total: Tensor
+    /// Each term's value.
+    public var terms: Terms
+}

@@ -1,0 +1,254 @@
+// The CRAFT training loop (DESIGN.md section 11): only the encoder is trained; the codebook, projector
+// and surrogate are frozen. AdamW + cosine schedule + clipping + accumulation, JSONL logging,
+// per-epoch validation through the surrogate, early stopping, atomic checkpoints and exact resume.
+import CraftCore
+import Foundation
+import TensorCore
+
+/// What the trainer reports after each optimiser step and each validation.
+public struct TrainingProgress: Sendable {
+    /// The log record of the step or validation.
+    public var record: TrainingLogRecord
+    /// Total optimiser steps the schedule spans.
+    public var totalSteps: Int
+}
+
+/// How a run ended.
+public struct TrainingSummary: Sendable {
+    /// Optimiser steps taken in total (including before a resume).
+    public var steps: Int
+    /// Epochs completed.
+    public var epochsCompleted: Int
+    /// Validation accuracy per validated epoch of this run.
+    public var validationAccuracies: [Double]
+    /// Whether early stopping ended the run.
+    public var stoppedEarly: Bool
+    /// The trained parameters.
+    public var parameters: ParameterSet
+}
+
+/// Trains an encoder with CRAFT's objective against a frozen surrogate.
+///
+/// ```swift
+/// var trainer = try Trainer(encoder: encoder, surrogate: surrogate, textEmbedder: nil,
+///                           inputs: { example in try loadPixels(example.imageURL) }, configuration: options)
+/// let summary = try trainer.train(training: train, validation: validation,
+///                                 checkpointDirectory: runDirectory.appendingPathComponent("checkpoint"),
+///                                 logURL: runDirectory.appendingPathComponent("log.jsonl"))
+/// ```
+public struct Trainer<Encoder: TrainableEncoder, Surrogate: TrainingSurrogate> {
+    /// The encoder; its parameters are updated as training goes.
+    public private(set) var encoder: Encoder
+    /// The frozen surrogate.
+    public let surrogate: Surrogate
+    /// The frozen text tower for `L_con`; `nil` turns the contrastive term off.
+    public let textEmbedder: (any TextEmbedder)?
+    /// Turns an example into the encoder's input for one image (no batch dimension).
+    public let inputs: @Sendable (TrainingExample) throws -> Tensor
+    /// The options.
+    public let configuration: TrainerConfiguration
+    /// The parameters the run started from (the base encoder, for code-change statistics).
+    public let baseParameters: ParameterSet
+
+    /// Creates a trainer.
+    ///
+    /// - Throws: ``TrainingError`` (`invalidConfiguration`) when an option is out of range.
+    public init(
+        encoder: Encoder, surrogate: Surrogate, textEmbedder: (any TextEmbedder)?,
+        inputs: @escaping @Sendable (TrainingExample) throws -> Tensor, configuration: TrainerConfiguration
+    ) throws {
+        try configuration.validate()
+        self.encoder = encoder
+        self.surrogate = surrogate
+        self.textEmbedder = textEmbedder
+        self.inputs = inputs
+        self.configuration = configuration
+        baseParameters = encoder.parameters
+    }
+
+    /// Optimiser steps in one epoch of `count` examples.
+    func stepsPerEpoch(examples count: Int) -> Int {
+        let batches = (count + configuration.batchSize - 1) / configuration.batchSize
+        return (batches + configuration.gradientAccumulationSteps - 1) / configuration.gradientAccumulationSteps
+    }
+
+    /// Stacks the inputs of a batch into `[batch, ...]`.
+    func batchInputs(_ examples: [TrainingExample]) throws -> Tensor {
+        let tensors = try examples.map { try inputs($0).unsqueezed(0) }
+        return tensors.count == 1 ? tensors[0] : Tensor.concatenated(tensors, along: 0)
+    }
+
+    /// Trains, resuming from `checkpointDirectory` when it holds a checkpoint.
+    ///
+    /// - Parameters:
+    ///   - training: the training examples.
+    ///   - validation: held-out examples for per-epoch accuracy and early stopping; `nil` or empty skips validation.
+    ///   - checkpointDirectory: where checkpoints go (and are resumed from); `nil` for none.
+    ///   - logURL: the JSONL log to append to; `nil` for none.
+    ///   - progress: called after every step and validation.
+    /// - Returns: the summary; ``encoder`` holds the trained parameters.
+    public mutating func train(
+        training: TrainingDataset, validation: TrainingDataset?, checkpointDirectory: URL? = nil, logURL: URL? = nil,
+        progress: ((TrainingProgress) -> Void)? = nil
+    ) throws -> TrainingSummary {
+        guard training.count > 0 else {
+            throw TrainingError(.invalidDataset, "the training set is empty; give at least one example")
+        }
+        let log = logURL.map { TrainingLogWriter(url: $0) }
+        let perEpoch = stepsPerEpoch(examples: training.count)
+        let totalSteps = perEpoch * configuration.epochs
+        let schedule = LearningRateSchedule(
+            kind: configuration.schedule, baseLearningRate: configuration.learningRate,
+            warmupSteps: configuration.warmupSteps, totalSteps: totalSteps)
+
+        var parameters = encoder.parameters
+        var optimizer = AdamW(parameters: parameters, configuration: configuration.optimizer)
+        var state = TrainingState(seed: configuration.seed)
+        if let checkpointDirectory, FileManager.default.fileExists(atPath: checkpointDirectory.appendingPathComponent(TrainingCheckpoint.stateFile).path)
+            || FileManager.default.fileExists(atPath: checkpointDirectory.path + ".previous") {
+            let checkpoint = try TrainingCheckpoint.read(from: checkpointDirectory, expected: parameters)
+            guard checkpoint.state.seed == configuration.seed else {
+                throw TrainingError(.invalidCheckpoint, "the checkpoint in \(checkpointDirectory.path) was made with seed \(checkpoint.state.seed), this run uses \(configuration.seed); resume with the same seed or use a new directory")
+            }
+            parameters = checkpoint.parameters
+            optimizer = checkpoint.optimizer
+            optimizer.configuration = configuration.optimizer
+            state = checkpoint.state
+            try encoder.setParameters(parameters)
+        }
+
+        var accuracies: [Double] = []
+        func saveCheckpoint() throws {
+            guard let checkpointDirectory else { return }
+            try TrainingCheckpoint(parameters: parameters, optimizer: optimizer, state: state).write(to: checkpointDirectory)
+        }
+        func limitReached() -> Bool { configuration.stopAfterSteps.map { state.step >= $0 } ?? false }
+
+        epochs: while state.epoch < configuration.epochs && !state.stoppedEarly {
+            let batches = training.batches(size: configuration.batchSize, epoch: state.epoch, seed: configuration.seed)
+            while state.nextBatch < batches.count {
+                if limitReached() { break epochs }
+                let group = state.nextBatch..<Swift.min(state.nextBatch + configuration.gradientAccumulationSteps, batches.count)
+                var accumulator = GradientAccumulator()
+                var record = TrainingLogRecord(event: "step", step: state.step + 1, epoch: state.epoch)
+                var termSums = (total: Float(0), alignment: Float?.none, commitment: Float?.none, contrastive: Float?.none)
+                var allCodes: [Int32] = []
+                var changed = 0, compared = 0
+                for batchIndex in group {
+                    let batch = batches[batchIndex]
+                    let pixels = try batchInputs(batch)
+                    let leaves = parameters.requiringGradients()
+                    let forward = try encoder.forward(pixels, parameters: leaves)
+                    let loss = try batchLoss(batch, forward: forward)
+                    try accumulator.add(leaves.gradients(of: loss.total))
+                    let weight = 1 / Float(group.count)
+                    termSums.total += loss.terms.total * weight
+                    if let value = loss.terms.alignment { termSums.alignment = (termSums.alignment ?? 0) + value * weight }
+                    if let value = loss.terms.commitment { termSums.commitment = (termSums.commitment ?? 0) + value * weight }
+                    if let value = loss.terms.contrastive { termSums.contrastive = (termSums.contrastive ?? 0) + value * weight }
+                    let codes = forward.quantization.codes.scalars
+                    allCodes += codes
+                    if configuration.tracksCodeDrift {
+                        let baseCodes = try withoutGradients { try encoder.forward(pixels, parameters: baseParameters) }.quantization.codes.scalars
+                        changed += zip(codes, baseCodes).filter { $0 != $1 }.count
+                        compared += codes.count
+                    }
+                }
+                guard var gradients = accumulator.takeMean() else { break }
+                var norm = GradientClipping.globalNorm(gradients)
+                if let maximum = configuration.maximumGradientNorm {
+                    (gradients, norm) = GradientClipping.clipped(gradients, maximumNorm: maximum)
+                }
+                guard norm.isFinite, termSums.total.isFinite else {
+                    throw TrainingError(.invalidLossInput, "the loss or gradient became non-finite at step \(state.step + 1) (loss \(termSums.total), gradient norm \(norm)); lower the learning rate")
+                }
+                let learningRate = schedule.learningRate(at: state.step)
+                try optimizer.step(&parameters, gradients: gradients, learningRate: learningRate)
+                try encoder.setParameters(parameters)
+                state.step += 1
+                state.nextBatch = group.upperBound
+
+                record.loss = termSums.total
+                record.alignment = termSums.alignment
+                record.commitment = termSums.commitment
+                record.contrastive = termSums.contrastive
+                record.gradientNorm = norm
+                record.learningRate = learningRate
+                let statistics = CodeStatistics.usageAndPerplexity(allCodes, entries: encoder.codebookEntries)
+                record.codebookUsage = statistics.usage
+                record.codebookPerplexity = statistics.perplexity
+                record.codeChangeRate = compared > 0 ? Double(changed) / Double(compared) : nil
+                try log?.append(record)
+                progress?(TrainingProgress(record: record, totalSteps: totalSteps))
+                if let every = configuration.checkpointEvery, state.step % every == 0 { try saveCheckpoint() }
+            }
+            if state.nextBatch < batches.count { break }
+            // End of the epoch: validate, decide on early stopping, move on.
+            if let validation, validation.count > 0 {
+                let accuracy = try validationAccuracy(validation)
+                accuracies.append(accuracy)
+                var record = TrainingLogRecord(event: "validation", step: state.step, epoch: state.epoch)
+                record.validationAccuracy = accuracy
+                try log?.append(record)
+                progress?(TrainingProgress(record: record, totalSteps: totalSteps))
+                if accuracy > (state.bestValidationAccuracy ?? -1) {
+                    state.bestValidationAccuracy = accuracy
+                    state.epochsWithoutImprovement = 0
+                } else {
+                    state.epochsWithoutImprovement += 1
+                    if let patience = configuration.earlyStoppingPatience, state.epochsWithoutImprovement >= patience {
+                        state.stoppedEarly = true
+                    }
+                }
+            }
+            state.epoch += 1
+            state.nextBatch = 0
+        }
+        try saveCheckpoint()
+        return TrainingSummary(
+            steps: state.step, epochsCompleted: state.epoch, validationAccuracies: accuracies, stoppedEarly: state.stoppedEarly,
+            parameters: parameters)
+    }
+
+    /// The CRAFT loss of one micro-batch.
+    func batchLoss(_ batch: [TrainingExample], forward: EncoderForward) throws -> CraftLoss {
+        let objective = configuration.objective
+        var answers: [AnswerSequence] = []
+        if objective.usesAlignment {
+            for (index, example) in batch.enumerated() {
+                let visual = forward.quantization.quantized.sliced(along: 0, index..<(index + 1)).squeezed(0)
+                answers.append(try surrogate.score(visual: visual, prompt: example.prompt, answer: example.answer))
+            }
+        }
+        var texts: Tensor?
+        if objective.usesContrastive, let textEmbedder, forward.pooledFeatures != nil {
+            let strings = batch.compactMap(\.contrastiveText)
+            if strings.count == batch.count, batch.count > 1 { texts = try textEmbedder.embed(strings).detached() }
+        }
+        return try objective.loss(
+            quantization: forward.quantization, answers: answers, pooledImageFeatures: forward.pooledFeatures, textEmbeddings: texts)
+    }
+
+    /// The share of `validation` examples whose surrogate answer (fed the encoder's quantized tokens)
+    /// equals the expected answer, ignoring case and surrounding white space.
+    public func validationAccuracy(_ validation: TrainingDataset) throws -> Double {
+        guard validation.count > 0 else { return 0 }
+        var correct = 0
+        try withoutGradients {
+            for start in stride(from: 0, to: validation.count, by: configuration.batchSize) {
+                let batch = Array(validation.examples[start..<Swift.min(start + configuration.batchSize, validation.count)])
+                let forward = try encoder.forward(try batchInputs(batch), parameters: encoder.parameters)
+                for (index, example) in batch.enumerated() {
+                    let visual = forward.quantization.codeVectors.sliced(along: 0, index..<(index + 1)).squeezed(0)
+                    let answer = try surrogate.answer(visual: visual, prompt: example.prompt)
+                    if Self.normalized(answer) == Self.normalized(example.answer) { correct += 1 }
+                }
+            }
+        }
+        return Double(correct) / Double(validation.count)
+    }
+
+    static func normalized(_ text: String) -> String {
+        text.trimmingCharacters(in: .whitespacesAndNewlines).lowercased()
+    }
+}

@@ -1,0 +1,86 @@
+import Foundation
+
+/// One line of the training log (JSONL): a step record or an epoch's validation record.
+public struct TrainingLogRecord: Sendable, Codable, Equatable {
+    /// `"step"` or `"validation"`.
+    public var event: String
+    /// Optimiser steps taken so far.
+    public var step: Int
+    /// The epoch (counting from 0).
+    public var epoch: Int
+    /// The total loss (step records).
+    public var loss: Float?
+    /// `L_SAL` (step records, when on).
+    public var alignment: Float?
+    /// `L_commit` (step records, when on).
+    public var commitment: Float?
+    /// `L_con` (step records, when computed).
+    public var contrastive: Float?
+    /// The global gradient norm before clipping.
+    public var gradientNorm: Float?
+    /// The learning rate of this step.
+    public var learningRate: Float?
+    /// Distinct codes used in the step's batches over the codebook size.
+    public var codebookUsage: Double?
+    /// `exp(entropy)` of the step's code histogram.
+    public var codebookPerplexity: Double?
+    /// The share of tokens whose codes differ from the base encoder's.
+    public var codeChangeRate: Double?
+    /// Validation accuracy (validation records).
+    public var validationAccuracy: Double?
+
+    enum CodingKeys: String, CodingKey {
+        case event, step, epoch, loss, alignment, commitment, contrastive
+        case gradientNorm = "gradient_norm", learningRate = "learning_rate", codebookUsage = "codebook_usage"
+        case codebookPerplexity = "codebook_perplexity", codeChangeRate = "code_change_rate"
+        case validationAccuracy = "validation_accuracy"
+    }
+
+    /// Creates a record.
+    public init(event: String, step: Int, epoch: Int) {
+        self.event = event
+        self.step = step
+        self.epoch = epoch
+    }
+}
+
+/// Appends records to a JSONL file, one JSON object per line.
+struct TrainingLogWriter {
+    let url: URL
+
+    func append(_ record: TrainingLogRecord) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        var line = try encoder.encode(record)
+        line.append(UInt8(ascii: "\n"))
+        do {
+            if !FileManager.default.fileExists(atPath: url.path) {
+                try line.write(to: url)
+                return
+            }
+            let handle = try FileHandle(forWritingTo: url)
+            defer { try? handle.close() }
+            try handle.seekToEnd()
+            try handle.write(contentsOf: line)
+        } catch {
+            throw TrainingError(.io, "cannot append to the training log \(url.path): \(error.localizedDescription)")
+        }
+    }
+}
+
+/// Codebook statistics of a set of codes.
+enum CodeStatistics {
+    /// Usage (distinct codes / entries) and perplexity (`exp` of the entropy of the histogram).
+    static func usageAndPerplexity(_ codes: [Int32], entries: Int) -> (usage: Double, perplexity: Double) {
+        guard !codes.isEmpty else { return (0, 0) }
+        var counts: [Int32: Int] = [:]
+        for code in codes { counts[code, default: 0] += 1 }
+        let total = Double(codes.count)
+        var entropy = 0.0
+        for count in counts.values {
+            let p = Double(count) / total
+            entropy -= p * Foundation.log(p)
+        }
+        return (Double(counts.count) / Double(Swift.max(entries, 1)), Foundation.exp(entropy))
+    }
+}

@@ -1,0 +1,75 @@
+import CraftCore
+import TensorCore
+
+/// The differentiable forward of an encoder being trained: the straight-through quantization of the
+/// batch and, optionally, pooled image features for the contrastive term.
+public struct EncoderForward: Sendable {
+    /// The straight-through quantization, shaped `[batch, tokens, D]`.
+    public var quantization: StraightThroughQuantization
+    /// Pooled image features `[batch, E]` in the text tower's embedding space; `nil` turns `L_con` off.
+    public var pooledFeatures: Tensor?
+
+    /// Creates a forward result.
+    public init(quantization: StraightThroughQuantization, pooledFeatures: Tensor?) {
+        self.quantization = quantization
+        self.pooledFeatures = pooledFeatures
+    }
+}
+
+/// An encoder CRAFT trains: named parameters and a forward pass that uses the parameters it is given
+/// (so the trainer can pass differentiable leaves and compare with the base encoder).
+public protocol TrainableEncoder: Sendable {
+    /// The current parameters.
+    var parameters: ParameterSet { get }
+    /// The number of entries K of the codebook the encoder quantizes into (for usage statistics).
+    var codebookEntries: Int { get }
+    /// Replaces the parameters (same names and shapes).
+    mutating func setParameters(_ parameters: ParameterSet) throws
+    /// The forward pass over a batch of inputs `[batch, ...]` with `parameters` in place of the stored ones.
+    func forward(_ inputs: Tensor, parameters: ParameterSet) throws -> EncoderForward
+}
+
+/// The frozen surrogate language model the alignment term scores answers with.
+public protocol TrainingSurrogate: Sendable {
+    /// The logits of `[visual tokens, prompt, answer]` with where the answer starts; differentiable
+    /// with respect to `visual` (`[tokens, D]`, the straight-through `z_q_hat`).
+    func score(visual: Tensor, prompt: String, answer: String) throws -> AnswerSequence
+    /// The surrogate's (greedy) answer to `prompt` about `visual`, for validation accuracy.
+    func answer(visual: Tensor, prompt: String) throws -> String
+}
+
+/// A frozen text tower giving the contrastive term's text embeddings.
+public protocol TextEmbedder: Sendable {
+    /// Embeddings `[texts.count, E]` of the texts (no gradient is needed).
+    func embed(_ texts: [String]) throws -> Tensor
+}
+
+/// Any ``LanguageBackend`` used as the training surrogate: scores `[.vectors(z_q_hat), .text(prompt),
+/// .tokens(answer)]` and answers with greedy generation.
+public struct LanguageBackendSurrogate: TrainingSurrogate {
+    /// The frozen backend.
+    public let backend: any LanguageBackend
+    /// The most tokens generated for a validation answer.
+    public var maximumAnswerTokens: Int
+
+    /// Wraps a backend.
+    public init(backend: any LanguageBackend, maximumAnswerTokens: Int = 16) {
+        self.backend = backend
+        self.maximumAnswerTokens = maximumAnswerTokens
+    }
+
+    /// Scores the answer tokens after the visual vectors and the prompt.
+    public func score(visual: Tensor, prompt: String, answer: String) throws -> AnswerSequence {
+        let tokens = try backend.tokenize(answer)
+        let result = try backend.logits(for: [.vectors(visual), .text(prompt), .tokens(tokens)])
+        guard result.segmentRanges.count == 3 else {
+            throw TrainingError(.invalidLossInput, "the surrogate returned \(result.segmentRanges.count) segment ranges for 3 segments")
+        }
+        return AnswerSequence(logits: result.logits, answerTokens: tokens, answerStart: result.segmentRanges[2].lowerBound)
+    }
+
+    /// Greedy generation after the visual vectors and the prompt.
+    public func answer(visual: Tensor, prompt: String) throws -> String {
+        try backend.generate([.vectors(visual), .text(prompt)], options: GenerationOptions(maximumNewTokens: maximumAnswerTokens)).text
+    }
+}

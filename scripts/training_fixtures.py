@@ -1,0 +1,167 @@
+"""Fixtures for Tests/CraftTrainingTests (CRAFT losses, AdamW, cosine schedule, gradient clipping).
+
+Run by hand: /work/main/.venv-ref/bin/python scripts/training_fixtures.py
+Writes Tests/CraftTrainingTests/Fixtures/training_fixtures.json (small; flat row-major float lists).
+
+References: transformers.SiglipModel's loss (sum over all pairs of -logsigmoid(z * logits), divided by
+the batch size), torch.nn.functional.cross_entropy(ignore_index=-100), torch.optim.AdamW,
+transformers.get_cosine_schedule_with_warmup, torch.nn.utils.clip_grad_norm_, torch.autograd.
+"""
+import json
+import math
+import os
+
+import torch
+import torch.nn.functional as F
+import transformers
+from transformers import get_cosine_schedule_with_warmup
+
+torch.set_num_threads(1)
+torch.manual_seed(1234)
+OUT = os.path.join(os.path.dirname(__file__), "..", "Tests", "CraftTrainingTests", "Fixtures", "training_fixtures.json")
+
+
+def flat(t):
+    return [float(v) for v in t.detach().reshape(-1).tolist()]
+
+
+def siglip_loss(image, text, logit_scale, logit_bias):
+    # As transformers.SiglipModel.forward: normalise, logits_per_text = t @ i.T * exp(scale) + bias.
+    image = image / image.norm(p=2, dim=-1, keepdim=True)
+    text = text / text.norm(p=2, dim=-1, keepdim=True)
+    logits_per_text = text @ image.t() * logit_scale.exp() + logit_bias
+    eye = torch.eye(logits_per_text.size(0))
+    m1_diag1 = -torch.ones_like(logits_per_text) + 2 * eye
+    loglik = F.logsigmoid(m1_diag1 * logits_per_text)
+    nll = -torch.sum(loglik, dim=-1)
+    return nll.mean()
+
+
+fixtures = {"generator": f"scripts/training_fixtures.py with torch {torch.__version__}, transformers {transformers.__version__}"}
+
+# 1. SigLIP sigmoid loss and its gradients.
+n, d = 4, 6
+image = torch.randn(n, d, requires_grad=True)
+text = torch.randn(n, d, requires_grad=True)
+scale = torch.tensor(math.log(10.0), requires_grad=True)
+bias = torch.tensor(-10.0 + 7.5, requires_grad=True)
+loss = siglip_loss(image, text, scale, bias)
+loss.backward()
+fixtures["siglip"] = {
+    "n": n, "d": d, "image": flat(image), "text": flat(text), "logit_scale": float(scale), "logit_bias": float(bias),
+    "loss": float(loss), "grad_image": flat(image.grad), "grad_text": flat(text.grad),
+    "grad_logit_scale": float(scale.grad), "grad_logit_bias": float(bias.grad),
+}
+
+# 2. Answer-token cross-entropy: logits [T, V], tokens [T], answer positions; shift by one.
+T, V = 7, 5
+logits = torch.randn(T, V, requires_grad=True)
+tokens = torch.randint(0, V, (T,))
+answer_start = 4  # tokens 4..6 are the answer; prompt positions are ignored
+labels = tokens.clone()
+labels[:answer_start] = -100
+ce = F.cross_entropy(logits[:-1], labels[1:], ignore_index=-100)
+ce.backward()
+fixtures["answer_ce"] = {
+    "t": T, "v": V, "logits": flat(logits), "tokens": [int(x) for x in tokens], "answer_start": answer_start,
+    "loss": float(ce), "grad_logits": flat(logits.grad),
+}
+
+# 3. Composite CRAFT objective: linear encoder -> straight-through VQ (frozen l2 codebook) ->
+#    frozen projector -> frozen causal-mean head -> answer CE; plus commitment and contrastive terms.
+B, P, Din, D, K, H, Vc = 3, 4, 5, 4, 8, 6, 7
+Lp, La = 2, 2  # prompt and answer tokens per example
+enc_w = (torch.randn(D, Din) / math.sqrt(Din)).requires_grad_(True)
+enc_b = (0.1 * torch.randn(D)).requires_grad_(True)
+pixels = torch.randn(B, P, Din)
+codebook = torch.randn(K, D)
+proj_w = torch.randn(H, D) / math.sqrt(D)
+proj_b = 0.1 * torch.randn(H)
+embed = torch.randn(Vc, H)
+head_w1 = torch.randn(H, H) / math.sqrt(H)
+head_w2 = torch.randn(Vc, H) / math.sqrt(H)
+text_emb = torch.randn(B, D)
+prompts = torch.randint(0, Vc, (B, Lp))
+answers = torch.randint(0, Vc, (B, La))
+lambda_con, lambda_commit = 0.5, 0.1
+c_scale, c_bias = math.log(10.0), -2.0
+
+z_e = pixels @ enc_w.t() + enc_b                     # [B, P, D]
+dist = (z_e.unsqueeze(-2) - codebook).pow(2).sum(-1)  # [B, P, K]
+sorted_d, _ = dist.sort(dim=-1)
+assert (sorted_d[..., 1] - sorted_d[..., 0]).min() > 1e-3, "near tie; change the seed"
+codes = dist.argmin(-1)
+z_q = codebook[codes]
+z_q_hat = z_e + (z_q - z_e).detach()
+commit = F.mse_loss(z_q.detach(), z_e)
+sal_losses_logits, sal_labels = [], []
+for b in range(B):
+    visual = z_q_hat[b] @ proj_w.t() + proj_b         # [P, H]
+    seq_tokens = torch.cat([prompts[b], answers[b]])
+    seq = torch.cat([visual, embed[seq_tokens]], 0)  # [P + Lp + La, H]
+    L = seq.shape[0]
+    causal = torch.tril(torch.ones(L, L))
+    causal = causal / causal.sum(-1, keepdim=True)
+    h = torch.tanh((causal @ seq) @ head_w1.t())
+    lg = h @ head_w2.t()                              # [L, Vc]
+    lab = torch.full((L,), -100, dtype=torch.long)
+    lab[P + Lp:] = answers[b]
+    sal_losses_logits.append(lg[:-1])
+    sal_labels.append(lab[1:])
+sal = F.cross_entropy(torch.cat(sal_losses_logits), torch.cat(sal_labels), ignore_index=-100)
+pooled = z_e.mean(1)
+con = siglip_loss(pooled, text_emb, torch.tensor(c_scale), torch.tensor(c_bias))
+total = lambda_con * con + lambda_commit * commit + sal
+g_w, g_b = torch.autograd.grad(total, [enc_w, enc_b])
+fixtures["composite"] = {
+    "b": B, "p": P, "din": Din, "d": D, "k": K, "h": H, "v": Vc, "lp": Lp, "la": La,
+    "enc_w": flat(enc_w), "enc_b": flat(enc_b), "pixels": flat(pixels), "codebook": flat(codebook),
+    "proj_w": flat(proj_w), "proj_b": flat(proj_b), "embed": flat(embed), "head_w1": flat(head_w1),
+    "head_w2": flat(head_w2), "text_emb": flat(text_emb),
+    "prompts": [int(x) for x in prompts.reshape(-1)], "answers": [int(x) for x in answers.reshape(-1)],
+    "lambda_con": lambda_con, "lambda_commit": lambda_commit, "logit_scale": c_scale, "logit_bias": c_bias,
+    "codes": [int(x) for x in codes.reshape(-1)],
+    "sal": float(sal), "commit": float(commit), "con": float(con), "total": float(total),
+    "grad_enc_w": flat(g_w), "grad_enc_b": flat(g_b),
+}
+
+# 4. AdamW step for step with given gradients.
+p1 = torch.randn(3, 4)
+p2 = torch.randn(5)
+params = [p1.clone().requires_grad_(True), p2.clone().requires_grad_(True)]
+opt = torch.optim.AdamW(params, lr=0.01, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.05)
+grads = []
+steps = 6
+for s in range(steps):
+    gs = [torch.randn(3, 4), torch.randn(5)]
+    grads.append([flat(g) for g in gs])
+    for p, g in zip(params, gs):
+        p.grad = g.clone()
+    opt.step()
+state = [opt.state[p] for p in params]
+fixtures["adamw"] = {
+    "lr": 0.01, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "weight_decay": 0.05, "steps": steps,
+    "initial": [flat(p1), flat(p2)], "shapes": [[3, 4], [5]], "grads": grads,
+    "final": [flat(p) for p in params],
+    "exp_avg": [flat(s["exp_avg"]) for s in state], "exp_avg_sq": [flat(s["exp_avg_sq"]) for s in state],
+}
+
+# 5. Cosine schedule with linear warmup (the multiplier of the base learning rate per step).
+dummy = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
+sched = get_cosine_schedule_with_warmup(dummy, num_warmup_steps=3, num_training_steps=10)
+fixtures["cosine"] = {
+    "warmup": 3, "total": 10, "multipliers": [float(sched.lr_lambdas[0](s)) for s in range(13)],
+}
+
+# 6. clip_grad_norm_.
+ga, gb = torch.randn(3, 4) * 2, torch.randn(5) * 2
+pa, pb = torch.zeros(3, 4, requires_grad=True), torch.zeros(5, requires_grad=True)
+pa.grad, pb.grad = ga.clone(), gb.clone()
+norm = torch.nn.utils.clip_grad_norm_([pa, pb], max_norm=1.5)
+fixtures["clip"] = {
+    "max_norm": 1.5, "grads": [flat(ga), flat(gb)], "norm": float(norm), "clipped": [flat(pa.grad), flat(pb.grad)],
+}
+
+with open(OUT, "w") as f:
+    json.dump(fixtures, f)
+print("wrote", OUT, os.path.getsize(OUT), "bytes")
