@@ -66,6 +66,12 @@ enum QuantizeBenchmark {
 
         print("craft-bench quantize: N=\(n) D=\(d) K=\(k), blocks \(options.blocking.queries)x\(options.blocking.codes), "
             + "\(options.repeats) alternating repetitions, medians; OpenBLAS core \(openBLASCore()), OPENBLAS_CORETYPE=\(ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] ?? "(unset)")")
+        if let load = try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8).split(separator: " ").first,
+           let value = Double(load) {
+            let cores = ProcessInfo.processInfo.activeProcessorCount
+            print("load average \(load) on \(cores) cores" + (value > Double(cores) / 2
+                ? ": the machine is busy, so compare the CPU-time columns, not wall time" : ""))
+        }
         var rows: [[String]] = [["threads", "craft vec/s", "faiss vec/s", "craft/faiss", "craft GFLOP/s", "sgemm GFLOP/s", "craft/sgemm", "craft vec/CPU-s", "faiss vec/CPU-s", "craft/faiss CPU", "craft GFLOP/CPU-s", "sgemm GFLOP/CPU-s", "agree"]]
         for threads in options.threads {
             var craftTimes: [Double] = [], faissTimes: [Double] = [], sgemmWallRates: [Double] = []
