@@ -1,0 +1,167 @@
+// A `LanguageBackend` (DESIGN.md section 3) built from a decoder (Llama, GPT-2), its tokenizer, the
+// codebook it reads and a frozen linear projector from codebook space to the decoder's hidden size.
+import CraftCore
+import Foundation
+import TensorCore
+
+/// A language backend that reads visual tokens through a frozen linear projector, over any
+/// ``CausalLanguageModel``.
+///
+/// A prompt's segments become input embeddings in order: text and token ids through the decoder's
+/// embedding table, visual tokens and codebook-space vectors through the projector
+/// (`vectors · weightᵀ + bias`). Visual tokens use their `features` when present (so gradients reach
+/// the encoder), otherwise the codebook vectors of their codes.
+///
+/// ```swift
+/// let backend = try DecoderBackend(model: llama, tokenizer: tokenizer, codebook: codebook,
+///                                  projectorWeight: w, projectorBias: b, prefixTokens: [1], endOfSequenceTokens: [2])
+/// let answer = try backend.generate([.visual(tokens), .text("What is this?")], options: .init(maximumNewTokens: 8))
+/// ```
+public struct DecoderBackend: LanguageBackend {
+    /// The decoder.
+    public let model: any CausalLanguageModel
+    /// Its tokenizer.
+    public let tokenizer: Tokenizer
+    /// The codebook the backend reads (its hash is ``codebookHash``).
+    public let codebook: any CodebookSpace
+    /// `[hiddenSize, D]` projector weight.
+    public let projectorWeight: Tensor
+    /// `[hiddenSize]` projector bias, or `nil`.
+    public let projectorBias: Tensor?
+    /// The most positions a prompt plus its generation may occupy.
+    public let contextLength: Int
+    /// Token ids put before every prompt (for example a BOS token); outside every segment range.
+    public let prefixTokens: [Int]
+    /// Ids that end generation (not included in the result).
+    public let endOfSequenceTokens: Set<Int>
+
+    /// Creates a backend, checking that the projector fits the codebook and the decoder.
+    ///
+    /// - Throws: ``ModelError`` (`shapeMismatch`) when the projector is not `[hiddenSize, D]` (and the bias
+    ///   `[hiddenSize]`), or (`invalidInput`) for a non-positive context length or a prefix id outside
+    ///   the vocabulary.
+    public init(model: any CausalLanguageModel, tokenizer: Tokenizer, codebook: any CodebookSpace, projectorWeight: Tensor,
+                projectorBias: Tensor? = nil, contextLength: Int, prefixTokens: [Int] = [], endOfSequenceTokens: Set<Int> = []) throws(ModelError) {
+        guard projectorWeight.shape == [model.hiddenSize, codebook.dimension] else {
+            throw ModelError(.shapeMismatch, "the projector weight has shape \(projectorWeight.shape) but must be [\(model.hiddenSize), \(codebook.dimension)] (decoder hidden size, codebook dimension)")
+        }
+        if let projectorBias, projectorBias.shape != [model.hiddenSize] {
+            throw ModelError(.shapeMismatch, "the projector bias has shape \(projectorBias.shape) but must be [\(model.hiddenSize)]")
+        }
+        guard contextLength > 0 else { throw ModelError(.invalidInput, "the context length \(contextLength) must be positive") }
+        if let bad = prefixTokens.first(where: { $0 < 0 || $0 >= model.vocabularySize }) {
+            throw ModelError(.invalidInput, "prefix token \(bad) is outside the vocabulary of \(model.vocabularySize)")
+        }
+        self.model = model
+        self.tokenizer = tokenizer
+        self.codebook = codebook
+        self.projectorWeight = projectorWeight.detached()
+        self.projectorBias = projectorBias?.detached()
+        self.contextLength = contextLength
+        self.prefixTokens = prefixTokens
+        self.endOfSequenceTokens = endOfSequenceTokens
+    }
+
+    public var codebookHash: String { codebook.hash }
+    public var codebookDimension: Int { codebook.dimension }
+    public var hiddenSize: Int { model.hiddenSize }
+    public var vocabularySize: Int { model.vocabularySize }
+
+    public func tokenize(_ text: String) throws -> [Int32] {
+        try tokenizer.encode(text, addSpecialTokens: false).map { Int32($0) }
+    }
+
+    public func detokenize(_ tokens: [Int32]) throws -> String {
+        tokenizer.decode(tokens.map { Int($0) })
+    }
+
+    public func project(_ codebookVectors: Tensor) throws -> Tensor {
+        guard codebookVectors.rank == 2, codebookVectors.shape[1] == codebook.dimension else {
+            throw ModelError(.invalidInput, "codebook-space vectors have shape \(codebookVectors.shape) but the projector takes [count, \(codebook.dimension)]")
+        }
+        return codebookVectors.linear(weight: projectorWeight, bias: projectorBias)
+    }
+
+    /// The input embeddings of a prompt and the positions of each segment.
+    func embeddings(for prompt: [PromptSegment]) throws -> (Tensor, [Range<Int>]) {
+        var pieces: [Tensor] = []
+        var ranges: [Range<Int>] = []
+        var position = 0
+        func append(_ piece: Tensor?) {
+            let count = piece?.shape[0] ?? 0
+            if let piece, count > 0 { pieces.append(piece) }
+            ranges.append(position..<(position + count))
+            position += count
+        }
+        if !prefixTokens.isEmpty {
+            pieces.append(try model.embed(tokens: prefixTokens))
+            position = prefixTokens.count
+        }
+        for segment in prompt {
+            switch segment {
+            case .text(let text):
+                let ids = try tokenizer.encode(text, addSpecialTokens: false)
+                append(ids.isEmpty ? nil : try model.embed(tokens: ids))
+            case .tokens(let ids):
+                append(ids.isEmpty ? nil : try model.embed(tokens: ids.map { Int($0) }))
+            case .visual(let tokens):
+                guard tokens.codebookHash == codebookHash else {
+                    throw ModelError(.invalidInput, "visual tokens use codebook \(tokens.codebookHash) but this backend reads \(codebookHash); pair it with an encoder of the same codebook")
+                }
+                guard tokens.count > 0 else { append(nil); continue }
+                let vectors = try tokens.features ?? codebook.embed(tokens.codes)
+                append(try project(vectors))
+            case .vectors(let vectors):
+                append(vectors.shape.first == 0 ? nil : try project(vectors))
+            }
+        }
+        guard !pieces.isEmpty else { throw ModelError(.invalidInput, "the prompt is empty; give at least one text, token or visual segment") }
+        guard position <= contextLength else {
+            throw ModelError(.invalidInput, "the prompt takes \(position) positions but the backend's context holds \(contextLength); shorten the text or prune visual tokens")
+        }
+        return (Tensor.concatenated(pieces, along: 0), ranges)
+    }
+
+    public func logits(for prompt: [PromptSegment]) throws -> PromptLogits {
+        let (embeddings, ranges) = try embeddings(for: prompt)
+        return PromptLogits(logits: try model.logits(embeddings: embeddings), segmentRanges: ranges)
+    }
+
+    public func generate(_ prompt: [PromptSegment], options: GenerationOptions) throws -> GeneratedText {
+        guard options.maximumNewTokens >= 0, options.temperature >= 0, options.temperature.isFinite, options.topK >= 0 else {
+            throw ModelError(.invalidInput, "generation options need maximumNewTokens ≥ 0, a finite temperature ≥ 0 and topK ≥ 0")
+        }
+        return try withoutGradients {
+            let (embeddings, _) = try embeddings(for: prompt)
+            var cache = model.makeCache()
+            var logits = try model.logits(embeddings: embeddings, cache: &cache)
+            let parameters = GenerationParameters(maxNewTokens: options.maximumNewTokens, temperature: options.temperature,
+                                                  topK: options.topK, seed: options.seed)
+            var generator = SplitMix64(seed: options.seed)
+            var tokens: [Int] = []
+            while true {
+                if tokens.count >= options.maximumNewTokens { return finish(tokens, .length, options) }
+                if cache.length >= contextLength { return finish(tokens, .contextFull, options) }
+                let last = logits.sliced(along: 0, (logits.shape[0] - 1)..<logits.shape[0]).scalars
+                let token = options.temperature == 0 ? greedyToken(last) : sampleToken(last, parameters: parameters, generator: &generator)
+                if endOfSequenceTokens.contains(token) { return finish(tokens, .endOfSequence, options) }
+                tokens.append(token)
+                if let result = stopped(tokens, options) { return result }
+                logits = try model.logits(tokens: [token], cache: &cache)
+            }
+        }
+    }
+
+    /// The result when a stop sequence has appeared in the decoded text, cut before it.
+    private func stopped(_ tokens: [Int], _ options: GenerationOptions) -> GeneratedText? {
+        guard !options.stopSequences.isEmpty else { return nil }
+        let text = tokenizer.decode(tokens)
+        let hits = options.stopSequences.filter { !$0.isEmpty }.compactMap { text.range(of: $0) }
+        guard let first = hits.min(by: { $0.lowerBound < $1.lowerBound }) else { return nil }
+        return GeneratedText(text: String(text[..<first.lowerBound]), tokens: tokens.map { Int32($0) }, finishReason: .stopSequence)
+    }
+
+    private func finish(_ tokens: [Int], _ reason: FinishReason, _ options: GenerationOptions) -> GeneratedText {
+        GeneratedText(text: tokenizer.decode(tokens), tokens: tokens.map { Int32($0) }, finishReason: reason)
+    }
+}

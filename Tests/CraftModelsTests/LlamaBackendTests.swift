@@ -1,0 +1,90 @@
+import CraftCore
+import Foundation
+import TensorCore
+import Testing
+import TestSupport
+@testable import CraftModels
+
+@Suite struct LlamaBackendTests {
+    struct Setup {
+        var model: LlamaModel
+        var codebook: Codebook
+        var backend: DecoderBackend
+    }
+
+    func setup() throws -> Setup {
+        let model = try LlamaModel(directory: ModelFixtures.directory("llama_tied"))
+        let tokenizerURL = try #require(Bundle.module.url(forResource: "wordlevel.tokenizer", withExtension: "json", subdirectory: "Fixtures/tokenizers"))
+        let tokenizer = try Tokenizer(contentsOf: tokenizerURL)
+        var generator = TensorCore.SplitMix64(seed: 7)
+        let codebook = try Codebook(values: Tensor(randomNormal: [16, 6], generator: &generator).scalars, entries: 16, dimension: 6, metric: .l2)
+        let weight = Tensor(randomNormal: [32, 6], standardDeviation: 0.4, generator: &generator)
+        let bias = Tensor(randomNormal: [32], standardDeviation: 0.1, generator: &generator)
+        let backend = try DecoderBackend(model: model, tokenizer: tokenizer, codebook: codebook, projectorWeight: weight,
+                                         projectorBias: bias, contextLength: 48, prefixTokens: [1])
+        return Setup(model: model, codebook: codebook, backend: backend)
+    }
+
+    @Test func promptSegmentsBecomeEmbeddingsInOrder() throws {
+        let s = try setup()
+        let text = try s.backend.tokenize("a the codebook")
+        #expect(!text.isEmpty && text.allSatisfy { $0 < 128 })
+        let codes = IndexTensor([3, 9, 9], shape: [3, 1])
+        let visual = try VisualTokens(codebookHash: s.codebook.hash, grid: (rows: 2, columns: 2), codes: codes,
+                                      positions: [.init(row: 0, column: 0), .init(row: 0, column: 1), .init(row: 1, column: 1)],
+                                      residualNorms: [0, 0, 0])
+        let result = try s.backend.logits(for: [.visual(visual), .text("a the codebook"), .tokens([5, 6])])
+        #expect(result.segmentRanges == [1..<4, 4..<(4 + text.count), (4 + text.count)..<(6 + text.count)])
+        // The same sequence composed by hand: prefix, projected codebook vectors, text ids, token ids.
+        let projected = try s.codebook.embed(codes).linear(weight: s.backend.projectorWeight, bias: s.backend.projectorBias)
+        let embeddings = Tensor.concatenated([
+            try s.model.embed(tokens: [1]), projected, try s.model.embed(tokens: text.map { Int($0) }), try s.model.embed(tokens: [5, 6]),
+        ], along: 0)
+        expectClose(result.logits, try s.model.logits(embeddings: embeddings), relative: 1e-6, absolute: 1e-6, "backend logits")
+    }
+
+    @Test func gradientReachesCodebookSpaceVectorsThroughTheProjector() throws {
+        let s = try setup()
+        var generator = TensorCore.SplitMix64(seed: 3)
+        let vectors = Tensor(randomNormal: [4, 6], generator: &generator).requiringGradient()
+        let result = try s.backend.logits(for: [.vectors(vectors), .tokens([5, 6, 7])])
+        let targets = IndexTensor([Int32](repeating: 9, count: result.logits.shape[0]))
+        let loss = try Tensor.crossEntropy(logits: result.logits, targets: targets)
+        let gradient = loss.gradients(withRespectTo: [vectors])[0]
+        // Chain rule by hand: d loss / d embeddings at the vector rows, times the projector weight.
+        let embeddings = Tensor.concatenated([
+            try s.model.embed(tokens: [1]), try s.backend.project(vectors.detached()), try s.model.embed(tokens: [5, 6, 7]),
+        ], along: 0).requiringGradient()
+        let loss2 = try Tensor.crossEntropy(logits: try s.model.logits(embeddings: embeddings), targets: targets)
+        let embeddingGradient = loss2.gradients(withRespectTo: [embeddings])[0].sliced(along: 0, 1..<5)
+        expectClose(gradient, embeddingGradient.matmul(s.backend.projectorWeight), relative: 1e-4, absolute: 1e-6, "vector gradient")
+        #expect(gradient.scalars.contains { $0 != 0 })
+    }
+
+    @Test func greedyGenerationMatchesTheDecoder() throws {
+        let s = try setup()
+        let answer = try s.backend.generate([.tokens([5, 17, 99])], options: GenerationOptions(maximumNewTokens: 5))
+        let expected = try generate(s.model, prompt: [1, 5, 17, 99], parameters: .init(maxNewTokens: 5))
+        #expect(answer.tokens.map { Int($0) } == expected)
+        #expect(answer.finishReason == .length)
+        let stopped = try DecoderBackend(model: s.model, tokenizer: s.backend.tokenizer, codebook: s.codebook,
+                                         projectorWeight: s.backend.projectorWeight, contextLength: 48, prefixTokens: [1],
+                                         endOfSequenceTokens: [expected[2]])
+        let short = try stopped.generate([.tokens([5, 17, 99])], options: GenerationOptions(maximumNewTokens: 5))
+        let firstStop = try #require(expected.firstIndex(of: expected[2]))
+        #expect(short.finishReason == .endOfSequence && short.tokens.map { Int($0) } == Array(expected[..<firstStop]))
+    }
+
+    @Test func refusesAnotherCodebookAndOverlongPrompts() throws {
+        let s = try setup()
+        let foreign = try VisualTokens(codebookHash: "sha256:" + String(repeating: "0", count: 64), grid: (rows: 1, columns: 1),
+                                       codes: IndexTensor([0], shape: [1, 1]), positions: [.init(row: 0, column: 0)], residualNorms: [0])
+        #expect(throws: ModelError.self) { _ = try s.backend.logits(for: [.visual(foreign)]) }
+        #expect(throws: ModelError.self) { _ = try s.backend.logits(for: [.tokens([Int32](repeating: 5, count: 48))]) }
+        #expect(throws: ModelError.self) { _ = try s.backend.logits(for: [.vectors(Tensor.zeros([2, 5]))]) }
+        #expect(throws: ModelError.self) {
+            _ = try DecoderBackend(model: s.model, tokenizer: s.backend.tokenizer, codebook: s.codebook,
+                                   projectorWeight: Tensor.zeros([6, 32]), contextLength: 48)
+        }
+    }
+}
