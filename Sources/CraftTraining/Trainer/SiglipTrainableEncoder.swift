@@ -1,0 +1,93 @@
+// A SigLIP vision tower (CraftModels' SiglipVisionModel, ported from transformers' modeling_siglip.py)
+// quantized on a frozen codebook, as a TrainableEncoder for CRAFT: every tower tensor is trainable,
+// the codebook is not.
+import CraftCore
+import CraftModels
+import TensorCore
+
+/// A SigLIP vision tower whose patch tokens are quantized on a frozen codebook, trainable with CRAFT.
+///
+/// The quantization point is the tower's output after the post-layernorm (`lastHiddenState`), or the
+/// output of encoder layer `quantizeAfterLayer` when given (then without post-layernorm or head, as
+/// ``SiglipVisionModel/callAsFunction(pixelValues:hiddenStatesAfter:stopAfterLayer:)`` does). The
+/// pooled features for the contrastive term are the attention-pooling head's output when the tower
+/// has a head and runs to the end; otherwise there are none and `L_con` is off.
+///
+/// Each forward rebuilds the tower from the parameters it is given (differentiable leaves during a
+/// training step), so the stored model is never mutated mid-step.
+public struct SiglipTrainableEncoder: TrainableEncoder {
+    /// The tower's configuration.
+    public let configuration: SiglipVisionConfiguration
+    /// The frozen codebook.
+    public let codebook: Codebook
+    /// The encoder layer whose output is quantized; `nil` for the tower's final output.
+    public let quantizeAfterLayer: Int?
+    /// The tower's tensors by canonical name.
+    public private(set) var parameters: ParameterSet
+    /// The number of codebook entries.
+    public var codebookEntries: Int { codebook.entries }
+
+    /// Wraps a tower and a codebook.
+    ///
+    /// - Throws: ``TrainingError`` (`invalidConfiguration`) when the codebook's dimension differs from
+    ///   the tower's hidden size, or `quantizeAfterLayer` is outside `1...hiddenLayers`.
+    public init(tower: SiglipVisionModel, codebook: Codebook, quantizeAfterLayer: Int? = nil) throws {
+        let configuration = tower.configuration
+        guard codebook.dimension == configuration.hiddenSize else {
+            throw TrainingError(.invalidConfiguration, "the codebook has dimension \(codebook.dimension) but the SigLIP tower's hidden size is \(configuration.hiddenSize); use a codebook of dimension \(configuration.hiddenSize)")
+        }
+        if let layer = quantizeAfterLayer, !(1...configuration.hiddenLayers).contains(layer) {
+            throw TrainingError(.invalidConfiguration, "quantization layer \(layer) is outside 1...\(configuration.hiddenLayers), the tower's layers")
+        }
+        self.configuration = configuration
+        self.codebook = codebook
+        self.quantizeAfterLayer = quantizeAfterLayer
+        parameters = ParameterSet(tower.parameters)
+    }
+
+    /// Replaces the tower's tensors.
+    ///
+    /// - Throws: ``TrainingError`` (`parameterMismatch`) when a name or shape differs.
+    public mutating func setParameters(_ parameters: ParameterSet) throws {
+        try self.parameters.checkMatches(parameters, what: "the new SigLIP parameters")
+        self.parameters = parameters
+    }
+
+    /// Runs the tower built from `parameters` on pixels `[batch, channels, size, size]` and quantizes
+    /// the tokens with the straight-through estimator.
+    public func forward(_ inputs: Tensor, parameters: ParameterSet) throws -> EncoderForward {
+        let tower = try SiglipVisionModel(configuration: configuration, weights: parameters.tensors, origin: "the trained SigLIP parameters")
+        let output = try tower(pixelValues: inputs, stopAfterLayer: quantizeAfterLayer)
+        let quantization = try codebook.straightThrough(output.lastHiddenState)
+        return EncoderForward(quantization: quantization, pooledFeatures: quantizeAfterLayer == nil ? output.poolerOutput : nil)
+    }
+}
+
+/// A frozen SigLIP text tower as the contrastive term's text embedder: tokenizes each text, pads to
+/// the tower's `max_position_embeddings` with the pad token (as SigLIP's processor with
+/// `padding="max_length"`), and returns the pooled output.
+public struct SiglipTextEmbedder: TextEmbedder {
+    /// The frozen tower.
+    public let tower: SiglipTextModel
+    /// Turns text into token ids (for example a CraftModels `Tokenizer`'s encoding).
+    public let tokenize: @Sendable (String) throws -> [Int]
+    /// The id padding each text up to the tower's length.
+    public let padToken: Int
+
+    /// Creates an embedder.
+    public init(tower: SiglipTextModel, padToken: Int, tokenize: @escaping @Sendable (String) throws -> [Int]) {
+        self.tower = tower
+        self.padToken = padToken
+        self.tokenize = tokenize
+    }
+
+    /// The pooled embeddings `[texts.count, hidden]`, without gradients.
+    public func embed(_ texts: [String]) throws -> Tensor {
+        let length = tower.configuration.maxPositionEmbeddings
+        let batch = try texts.map { text -> [Int] in
+            let tokens = Array(try tokenize(text).prefix(length))
+            return tokens + Array(repeating: padToken, count: length - tokens.count)
+        }
+        return try withoutGradients { try tower(tokens: batch).poolerOutput }.detached()
+    }
+}
