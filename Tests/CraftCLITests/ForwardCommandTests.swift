@@ -45,6 +45,22 @@ import TestSupport
         }
     }
 
+    @Test func writesSiglipTextOutputs() throws {
+        let name = "siglip_text"
+        let reference = try SafeTensorsFile(contentsOf: root.appendingPathComponent("\(models)/\(name).reference.safetensors"))
+        let ids = try reference.int64s("input_ids")
+        let out = temporaryOutput()
+        defer { try? FileManager.default.removeItem(at: out) }
+        let result = try runCraft(["forward", "--model", "\(models)/\(name)", "--tokens", ids[0..<12].map(String.init).joined(separator: ","),
+                                   "--out", out.path])
+        #expect(result.status == 0, "\(result.standardError)")
+        let written = try SafeTensorsFile(contentsOf: out)
+        #expect(try written.info("pooler_output").shape == [1, 24])
+        let (ok, report) = approximatelyEqual(try written.floats("pooler_output"), Array(try reference.floats("pooler_output")[0..<24]),
+                                              relative: 1e-4, absolute: 1e-5)
+        #expect(ok, "\(report)")
+    }
+
     @Test func reportsUsageAndMissingInputErrors() throws {
         let out = temporaryOutput()
         defer { try? FileManager.default.removeItem(at: out) }

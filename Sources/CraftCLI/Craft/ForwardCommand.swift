@@ -9,12 +9,14 @@ import TensorCore
 public struct ForwardCommand: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "forward",
-        abstract: "Run a Llama, GPT-2 or SigLIP vision model directory and write its outputs to safetensors.",
+        abstract: "Run a Llama, GPT-2 or SigLIP model directory and write its outputs to safetensors.",
         discussion: """
             The model directory holds config.json and model.safetensors (or a sharded index) in Hugging Face \
             layout; the architecture is read from config.json. Decoders take --tokens and write `logits` [T, V]; \
             a SigLIP vision tower takes --pixels (a safetensors file holding `pixel_values` [B, 3, H, W]) and \
-            writes `last_hidden_state` [B, N, H], plus `pooler_output` [B, H] when the model has a head.
+            writes `last_hidden_state` [B, N, H], plus `pooler_output` [B, H] when the model has a head. \
+            A SigLIP text tower (or a full SigLIP model) given --tokens writes `last_hidden_state` [1, T, H] \
+            and `pooler_output` [1, P] (pad the ids to the model's max length as SigLIP expects).
 
             Examples:
               craft forward --model models/tiny-llama --tokens 1,15043,3186 --out logits.safetensors
@@ -68,8 +70,17 @@ public struct ForwardCommand: ParsableCommand {
                 ? try LlamaModel(directory: directory) : try GPT2Model(directory: directory)
             let logits = try withoutGradients { try decoder.logits(tokens: ids) }
             try writer.add("logits", floats: logits.scalars, shape: logits.shape)
+        case .siglipText:
+            guard let tokens else {
+                throw CommandError(.usage, "\(model) is a SigLIP text model; pass --tokens, not --pixels.")
+            }
+            try writeText(ids: try Self.parseTokens(tokens), directory: directory, into: &writer)
         case .siglipVision:
             guard let pixels else {
+                if let tokens, Self.hasTextTower(directory) {
+                    try writeText(ids: try Self.parseTokens(tokens), directory: directory, into: &writer)
+                    break
+                }
                 throw CommandError(.usage, "\(model) is a SigLIP vision model; pass --pixels FILE holding pixel_values, not --tokens.")
             }
             let input = try Self.readPixels(pixels)
@@ -85,6 +96,21 @@ public struct ForwardCommand: ParsableCommand {
         } catch {
             throw CommandError(.other, "cannot write \(out): \((error as? LocalizedError)?.errorDescription ?? "\(error)"); check the directory exists and is writable.")
         }
+    }
+
+    /// Runs a SigLIP text tower on one row of ids: `last_hidden_state` [1, T, H] and `pooler_output` [1, P].
+    func writeText(ids: [Int], directory: URL, into writer: inout SafeTensorsWriter) throws {
+        let tower = try SiglipTextModel(directory: directory)
+        let output = try withoutGradients { try tower(tokens: [ids]) }
+        try writer.add("last_hidden_state", floats: output.lastHiddenState.scalars, shape: output.lastHiddenState.shape)
+        try writer.add("pooler_output", floats: output.poolerOutput.scalars, shape: output.poolerOutput.shape)
+    }
+
+    /// Whether a SigLIP directory's config.json has a `text_config` (a full `SiglipModel`).
+    static func hasTextTower(_ directory: URL) -> Bool {
+        guard let data = try? Data(contentsOf: directory.appendingPathComponent("config.json")),
+              let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return false }
+        return object["text_config"] != nil
     }
 
     static func readPixels(_ path: String) throws -> Tensor {

@@ -9,6 +9,9 @@ public enum ModelArchitecture: String, Sendable, CaseIterable {
     case gpt2
     /// `SiglipVisionModel`, or the vision tower of a `SiglipModel` (``SiglipVisionModel``).
     case siglipVision = "siglip-vision"
+    /// `SiglipTextModel` (``SiglipTextModel``). A full `SiglipModel` directory detects as
+    /// ``siglipVision``; its text tower loads with ``SiglipTextModel/init(directory:)`` too.
+    case siglipText = "siglip-text"
 
     /// Detects the architecture from `config.json`'s `model_type`, then its `architectures`.
     ///
@@ -31,12 +34,14 @@ public enum ModelArchitecture: String, Sendable, CaseIterable {
         case "llama": return .llama
         case "gpt2": return .gpt2
         case "siglip_vision_model", "siglip": return .siglipVision
+        case "siglip_text_model": return .siglipText
         default: break
         }
         if architectures.contains("LlamaForCausalLM") { return .llama }
         if architectures.contains("GPT2LMHeadModel") || architectures.contains("GPT2Model") { return .gpt2 }
         if architectures.contains("SiglipVisionModel") || architectures.contains("SiglipModel") { return .siglipVision }
+        if architectures.contains("SiglipTextModel") { return .siglipText }
         let described = type.map { "model_type '\($0)'" } ?? (architectures.isEmpty ? "no model_type" : "architectures \(architectures)")
-        throw ModelError(.unsupported, "\(url.path) names \(described), which no built-in runtime reads; supported: llama (LlamaForCausalLM), gpt2 (GPT2LMHeadModel), siglip_vision_model (SiglipVisionModel)")
+        throw ModelError(.unsupported, "\(url.path) names \(described), which no built-in runtime reads; supported: llama (LlamaForCausalLM), gpt2 (GPT2LMHeadModel), siglip_vision_model (SiglipVisionModel), siglip_text_model (SiglipTextModel)")
     }
 }
