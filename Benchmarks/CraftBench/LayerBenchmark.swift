@@ -117,10 +117,14 @@ enum LayerBenchmark {
         precondition(gradients.count == names.count)
     }
 
-    static func time(_ body: () -> Void) -> Double {
-        let start = DispatchTime.now().uptimeNanoseconds
+    static func time(_ body: () -> Void) -> Double { measure(body).wall }
+
+    /// Wall-clock and process CPU milliseconds of one call.
+    static func measure(_ body: () -> Void) -> (wall: Double, cpu: Double) {
+        let start = DispatchTime.now().uptimeNanoseconds, cpuStart = QuantizeBenchmark.processCPUSeconds()
         body()
-        return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
+        return (Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6,
+                (QuantizeBenchmark.processCPUSeconds() - cpuStart) * 1000)
     }
 
     // MARK: - The run
@@ -141,28 +145,38 @@ enum LayerBenchmark {
             ("linear", "Linear 512x768->3072", linearParameters(), linearForward),
             ("block", "ViT block seq 256, 768, 12 heads, MLP 3072", blockParameters(), blockForward),
         ]
-        var table: [[String]] = [["case", "mode", "threads", "craft ms", "torch ms", "craft/torch"]]
+        var table: [[String]] = [["case", "mode", "threads", "craft ms", "torch ms", "craft/torch",
+                                  "craft CPU ms", "torch CPU ms", "CPU craft/torch"]]
         for threads in options.threads {
             Tensor.threadCount = threads
             for testCase in cases {
                 for backward in [false, true] {
                     let mode = backward ? "forward" + "+backward" : "forward"
-                    var craft: [Double] = [], torch: [Double] = []
+                    var craft: [Double] = [], torch: [Double] = [], craftCPU: [Double] = [], torchCPU: [Double] = []
                     runOnce(testCase.forward, testCase.parameters, backward: backward)  // warm-up
                     for _ in 0..<options.rounds {
                         for _ in 0..<options.iterations {
-                            craft.append(time { runOnce(testCase.forward, testCase.parameters, backward: backward) })
+                            let sample = measure { runOnce(testCase.forward, testCase.parameters, backward: backward) }
+                            craft.append(sample.wall)
+                            craftCPU.append(sample.cpu)
                         }
                         if let peer {
-                            torch += try peer.measure(case: testCase.name, backward: backward, threads: threads,
-                                                      iterations: options.iterations)
+                            let samples = try peer.measure(case: testCase.name, backward: backward, threads: threads,
+                                                           iterations: options.iterations)
+                            torch += samples.map(\.wall)
+                            torchCPU += samples.map(\.cpu)
                         }
                     }
                     let craftMedian = QuantizeBenchmark.median(craft)
                     let torchMedian = torch.isEmpty ? Double.nan : QuantizeBenchmark.median(torch)
+                    let craftCPUMedian = QuantizeBenchmark.median(craftCPU)
+                    let torchCPUMedian = torchCPU.isEmpty ? Double.nan : QuantizeBenchmark.median(torchCPU)
                     table.append([testCase.label, mode, "\(threads)", String(format: "%.2f", craftMedian),
                                   torch.isEmpty ? "-" : String(format: "%.2f", torchMedian),
-                                  torch.isEmpty ? "-" : String(format: "%.2fx", craftMedian / torchMedian)])
+                                  torch.isEmpty ? "-" : String(format: "%.2fx", craftMedian / torchMedian),
+                                  String(format: "%.2f", craftCPUMedian),
+                                  torch.isEmpty ? "-" : String(format: "%.2f", torchCPUMedian),
+                                  torch.isEmpty ? "-" : String(format: "%.2fx", craftCPUMedian / torchCPUMedian)])
                 }
             }
         }
@@ -237,10 +251,15 @@ final class TorchPeer {
         version = String(greeting.dropFirst("ready ".count))
     }
 
-    func measure(case name: String, backward: Bool, threads: Int, iterations: Int) throws -> [Double] {
+    /// Per-iteration wall-clock and CPU milliseconds measured by the peer.
+    func measure(case name: String, backward: Bool, threads: Int, iterations: Int) throws -> [(wall: Double, cpu: Double)] {
         input.fileHandleForWriting.write(Data("\(name) \(backward ? "backward" : "forward") \(threads) \(iterations)\n".utf8))
         let line = try readLine()
-        let times = line.split(separator: " ").compactMap { Double($0) }
+        let times = line.split(separator: " ").compactMap { pair -> (wall: Double, cpu: Double)? in
+            let parts = pair.split(separator: ":")
+            guard parts.count == 2, let wall = Double(parts[0]), let cpu = Double(parts[1]) else { return nil }
+            return (wall, cpu)
+        }
         guard times.count == iterations else { throw BenchmarkError("the PyTorch peer answered \(line)") }
         return times
     }

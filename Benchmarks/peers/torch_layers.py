@@ -7,8 +7,8 @@ between its own runs and these. Each request line is
     CASE MODE THREADS ITERATIONS
 
 with CASE in {linear, block}, MODE in {forward, backward} ("backward" = forward plus backward with
-respect to the input and every parameter). The reply is one line of per-iteration wall times in
-milliseconds, after one warm-up iteration. Shapes match the Swift side:
+respect to the input and every parameter). The reply is one line of per-iteration "wall:cpu" times in
+milliseconds (wall clock and process CPU time), after one warm-up iteration. Shapes match the Swift side:
   linear: x [512, 768], weight [3072, 768], bias [3072]
   block:  pre-norm ViT block, x [1, 256, 768], 12 heads, MLP 3072, LayerNorm eps 1e-6, GELU (tanh)
 """
@@ -97,10 +97,10 @@ def main():
         run_once(case, mode)  # warm-up
         times = []
         for _ in range(iterations):
-            start = time.perf_counter()
+            start, cpu_start = time.perf_counter(), time.process_time()
             run_once(case, mode)
-            times.append((time.perf_counter() - start) * 1000)
-        print(" ".join(f"{t:.3f}" for t in times), flush=True)
+            times.append(((time.perf_counter() - start) * 1000, (time.process_time() - cpu_start) * 1000))
+        print(" ".join(f"{wall:.3f}:{cpu:.3f}" for wall, cpu in times), flush=True)
 
 
 if __name__ == "__main__":
