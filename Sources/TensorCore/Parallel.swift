@@ -36,6 +36,17 @@ extension Tensor {
     }
 }
 
+extension Tensor {
+    /// Frees the large buffers TensorCore keeps for reuse after tensors are released.
+    ///
+    /// TensorCore holds up to 512 MiB of freed buffers (64 KiB and larger) so that the next step's
+    /// activations and gradients reuse warm memory instead of page-faulting fresh pages; call this
+    /// after a large computation to give that memory back.
+    public static func releaseCachedMemory() {
+        StorageCache.shared.removeAll()
+    }
+}
+
 /// Runs `body` over `0..<count` split into contiguous ranges of at least `grain` items.
 ///
 /// The ranges are a function of `count`, `grain` and the thread count only. Runs inline when one

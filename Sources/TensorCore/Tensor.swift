@@ -12,12 +12,20 @@ import Foundation
 final class TensorStorage: @unchecked Sendable {
     @usableFromInline let pointer: UnsafeMutablePointer<Float>
     @usableFromInline let count: Int
+    /// The allocated capacity (a bucket size for large buffers, which go back to ``StorageCache``).
+    let capacity: Int
 
     /// Allocates `count` values without initialising them; the caller writes every value before reading.
     @usableFromInline
     init(uninitializedCount count: Int) {
         self.count = count
-        pointer = .allocate(capacity: Swift.max(count, 1))
+        if count >= StorageCache.minimumCount {
+            capacity = StorageCache.bucket(for: count)
+            pointer = StorageCache.shared.take(capacity: capacity) ?? .allocate(capacity: capacity)
+        } else {
+            capacity = Swift.max(count, 1)
+            pointer = .allocate(capacity: capacity)
+        }
     }
 
     convenience init(repeating value: Float, count: Int) {
@@ -25,7 +33,65 @@ final class TensorStorage: @unchecked Sendable {
         pointer.initialize(repeating: value, count: count)
     }
 
-    deinit { pointer.deallocate() }
+    deinit {
+        if capacity >= StorageCache.minimumCount && StorageCache.shared.give(pointer, capacity: capacity) { return }
+        pointer.deallocate()
+    }
+}
+
+/// Keeps recently freed large buffers for reuse, bounded in total size.
+///
+/// Training and inference allocate the same activation and gradient sizes step after step. Returning
+/// those buffers to the C allocator lets it hand the pages back to the kernel, and every new buffer
+/// then page-faults on first touch (measured: a few milliseconds per attention layer on a VM).
+/// Buffers of at least 64 KiB are kept here by size bucket, up to ``limitBytes`` in total.
+final class StorageCache: @unchecked Sendable {
+    static let shared = StorageCache()
+    /// Buffers below this many floats use the allocator directly (it serves them without faults).
+    static let minimumCount = 16384
+    /// The most bytes kept for reuse; beyond it freed buffers go back to the allocator.
+    static let limitBytes = 512 << 20
+
+    private let lock = NSLock()
+    private var free: [Int: [UnsafeMutablePointer<Float>]] = [:]
+    private var cachedBytes = 0
+
+    /// The bucket capacity for `count` floats: rounded up to a multiple of 1024 floats (4 KiB).
+    static func bucket(for count: Int) -> Int { (count + 1023) / 1024 * 1024 }
+
+    func take(capacity: Int) -> UnsafeMutablePointer<Float>? {
+        lock.lock()
+        defer { lock.unlock() }
+        guard let pointer = free[capacity]?.popLast() else { return nil }
+        cachedBytes -= capacity * 4
+        return pointer
+    }
+
+    func give(_ pointer: UnsafeMutablePointer<Float>, capacity: Int) -> Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        guard cachedBytes + capacity * 4 <= StorageCache.limitBytes else { return false }
+        free[capacity, default: []].append(pointer)
+        cachedBytes += capacity * 4
+        return true
+    }
+
+    /// Frees every cached buffer.
+    func removeAll() {
+        lock.lock()
+        let buffers = free.values.flatMap { $0 }
+        free = [:]
+        cachedBytes = 0
+        lock.unlock()
+        for pointer in buffers { pointer.deallocate() }
+    }
+
+    /// The bytes currently held for reuse.
+    var heldBytes: Int {
+        lock.lock()
+        defer { lock.unlock() }
+        return cachedBytes
+    }
 }
 
 /// An n-dimensional array of `Float` values that can record operations for reverse-mode differentiation.

@@ -164,3 +164,33 @@ struct RecordingAndDeterminismTests {
         #expect(single == double)
     }
 }
+
+@Suite("Storage reuse")
+struct StorageCacheTests {
+    @Test func cacheHandsBackBuffersOfTheSameBucketWithinItsLimit() {
+        let cache = StorageCache()
+        let capacity = StorageCache.bucket(for: StorageCache.minimumCount + 5)
+        #expect(capacity % 1024 == 0 && capacity >= StorageCache.minimumCount + 5)
+        let pointer = UnsafeMutablePointer<Float>.allocate(capacity: capacity)
+        #expect(cache.take(capacity: capacity) == nil)
+        #expect(cache.give(pointer, capacity: capacity))
+        #expect(cache.heldBytes == capacity * 4)
+        #expect(cache.take(capacity: capacity + 1024) == nil)
+        #expect(cache.take(capacity: capacity) == pointer)
+        #expect(cache.heldBytes == 0)
+        // Over the limit, buffers are refused (the caller frees them).
+        #expect(!cache.give(pointer, capacity: StorageCache.limitBytes / 4 + 1024))
+        #expect(cache.give(pointer, capacity: capacity))
+        cache.removeAll()
+        #expect(cache.heldBytes == 0)
+    }
+
+    @Test func reusedBuffersHoldTheirNewValues() {
+        let count = StorageCache.minimumCount * 2 + 5
+        for value in [1, 2, 3] as [Float] {
+            let tensor = Tensor(shape: [count], repeating: value)
+            #expect(tensor.scalars.allSatisfy { $0 == value })
+        }
+        Tensor.releaseCachedMemory()
+    }
+}
