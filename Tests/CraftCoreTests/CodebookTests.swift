@@ -158,12 +158,11 @@ func bruteForceNearest(_ codebook: [Float], entries: Int, dimension: Int, querie
 }
 
 @Suite struct CodebookThreadingTests {
-    @Test func concurrentSearchesAgreeAndRestoreTheBLASThreadCount() async throws {
+    @Test func concurrentSearchesWithDifferentThreadCountsAgree() async throws {
         var random = TestRandom(seed: 9)
         let codebook = try Codebook(values: random.values(40 * 8), entries: 40, dimension: 8, metric: .l2)
         let queries = random.values(100 * 8)
         let expected = try codebook.quantize(queries, count: 100)
-        let before = BLAS.threadCount
         let results = try await withThrowingTaskGroup(of: Quantization.self) { group in
             for threads in 1...4 {
                 group.addTask { try codebook.quantize(queries, count: 100, threads: threads, blocking: SearchBlocking(queries: 7, codes: 9)) }
@@ -172,6 +171,6 @@ func bruteForceNearest(_ codebook: [Float], entries: Int, dimension: Int, querie
         }
         #expect(results.count == 4)
         for result in results { #expect(result == expected) }
-        #expect(BLAS.threadCount == before)
+        // BLAS.threadCount is process-global and other suites run concurrently, so it is not asserted here.
     }
 }
