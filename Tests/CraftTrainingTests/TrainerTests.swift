@@ -208,23 +208,56 @@ struct TrainerTests {
         let directory = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         let checkpoint = directory.appendingPathComponent("checkpoint")
+        let killed = directory.appendingPathComponent("killed")
+        let logURL = directory.appendingPathComponent("log.jsonl")
         var interrupted = configuration
         interrupted.checkpointEvery = 3
-        interrupted.stopAfterSteps = 6  // mid-epoch 1: the process ends here
+        interrupted.stopAfterSteps = 8
         var first = try task.trainer(interrupted, textEmbedder: embedder)
-        _ = try first.train(training: training, validation: validation, checkpointDirectory: checkpoint)
-        let saved = try TrainingCheckpoint.read(from: checkpoint, expected: first.encoder.parameters)
+        // The "kill": keep the checkpoint as it stood during step 7 (written at step 6, mid-epoch 1);
+        // steps 7 and 8 are lost, though already logged.
+        _ = try first.train(training: training, validation: validation, checkpointDirectory: checkpoint, logURL: logURL,
+                            datasetDigest: "digest-1") { progress in
+            if progress.record.event == "step" && progress.record.step == 7 {
+                try? FileManager.default.copyItem(at: checkpoint, to: killed)
+            }
+        }
+        let saved = try TrainingCheckpoint.read(from: killed, expected: first.encoder.parameters)
         #expect(saved.state.step == 6 && saved.state.epoch == 1 && saved.state.nextBatch == 4)
+        #expect(saved.state.datasetDigest == "digest-1")
 
         var resumedConfiguration = configuration
         resumedConfiguration.checkpointEvery = 3
+        var refused = try task.trainer(resumedConfiguration, textEmbedder: embedder)
+        let error = try #require(throws: TrainingError.self) {
+            try refused.train(training: training, validation: validation, checkpointDirectory: killed, datasetDigest: "digest-2")
+        }
+        #expect(error.code == .invalidCheckpoint)
         var resumed = try task.trainer(resumedConfiguration, textEmbedder: embedder)
-        let result = try resumed.train(training: training, validation: validation, checkpointDirectory: checkpoint)
+        let result = try resumed.train(training: training, validation: validation, checkpointDirectory: killed, logURL: logURL,
+                                       datasetDigest: "digest-1")
         #expect(result.steps == reference.steps)
         for name in reference.parameters.names {
             #expect(result.parameters[name]!.scalars == reference.parameters[name]!.scalars, "\(name)")
         }
         #expect(resumed.encoder.parameters["weight"]!.scalars == reference.parameters["weight"]!.scalars)
+        let steps = try String(contentsOf: logURL, encoding: .utf8).split(separator: "\n").map {
+            try JSONDecoder().decode(TrainingLogRecord.self, from: Data($0.utf8))
+        }.filter { $0.event == "step" }.map(\.step)
+        #expect(steps == Array(1...12))
+    }
+
+    @Test("without a validation set, the configured fraction is held out")
+    func validationFractionSplits() throws {
+        let task = try TinyTask()
+        var configuration = baseConfiguration()
+        configuration.epochs = 1
+        configuration.validationFraction = 0.25
+        var trainer = try task.trainer(configuration)
+        let summary = try trainer.train(training: TrainingDataset(examples: task.examples(0..<40)), validation: nil)
+        #expect(summary.validationAccuracies.count == 1)
+        let (training, _) = TrainingDataset(examples: task.examples(0..<40)).split(validationFraction: 0.25)
+        #expect(summary.steps == (training.count + 5) / 6)
     }
 
     @Test("a checkpoint for another model is refused with a clear error")

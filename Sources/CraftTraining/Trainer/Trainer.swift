@@ -82,15 +82,24 @@ public struct Trainer<Encoder: TrainableEncoder, Surrogate: TrainingSurrogate> {
     ///
     /// - Parameters:
     ///   - training: the training examples.
-    ///   - validation: held-out examples for per-epoch accuracy and early stopping; `nil` or empty skips validation.
+    ///   - validation: held-out examples for per-epoch accuracy and early stopping; `nil` splits off
+    ///     ``TrainerConfiguration/validationFraction`` of `training` when set, else skips validation.
     ///   - checkpointDirectory: where checkpoints go (and are resumed from); `nil` for none.
-    ///   - logURL: the JSONL log to append to; `nil` for none.
+    ///   - logURL: the JSONL log to append to; `nil` for none. On resume, records after the
+    ///     checkpoint's step are removed first.
+    ///   - datasetDigest: the training data's ``TrainingDataset/digest()``, saved in checkpoints; a
+    ///     resume on data with another digest is refused.
     ///   - progress: called after every step and validation.
     /// - Returns: the summary; ``encoder`` holds the trained parameters.
     public mutating func train(
         training: TrainingDataset, validation: TrainingDataset?, checkpointDirectory: URL? = nil, logURL: URL? = nil,
-        progress: ((TrainingProgress) -> Void)? = nil
+        datasetDigest: String? = nil, progress: ((TrainingProgress) -> Void)? = nil
     ) throws -> TrainingSummary {
+        var training = training
+        var validation = validation
+        if validation == nil, let fraction = configuration.validationFraction {
+            (training, validation) = training.split(validationFraction: fraction)
+        }
         guard training.count > 0 else {
             throw TrainingError(.invalidDataset, "the training set is empty; give at least one example")
         }
@@ -103,7 +112,7 @@ public struct Trainer<Encoder: TrainableEncoder, Surrogate: TrainingSurrogate> {
 
         var parameters = encoder.parameters
         var optimizer = AdamW(parameters: parameters, configuration: configuration.optimizer)
-        var state = TrainingState(seed: configuration.seed)
+        var state = TrainingState(seed: configuration.seed, datasetDigest: datasetDigest)
         if let checkpointDirectory, FileManager.default.fileExists(atPath: checkpointDirectory.appendingPathComponent(TrainingCheckpoint.stateFile).path)
             || FileManager.default.fileExists(atPath: checkpointDirectory.path + ".previous") {
             let checkpoint = try TrainingCheckpoint.read(from: checkpointDirectory, expected: parameters)
@@ -113,8 +122,13 @@ public struct Trainer<Encoder: TrainableEncoder, Surrogate: TrainingSurrogate> {
             parameters = checkpoint.parameters
             optimizer = checkpoint.optimizer
             optimizer.configuration = configuration.optimizer
+            if let datasetDigest, let saved = checkpoint.state.datasetDigest, saved != datasetDigest {
+                throw TrainingError(.invalidCheckpoint, "the checkpoint in \(checkpointDirectory.path) was trained on data with digest \(saved), this run's data has digest \(datasetDigest); resume on the same data or use a new directory")
+            }
             state = checkpoint.state
             try encoder.setParameters(parameters)
+            // Steps logged after the checkpoint were lost with the run that logged them: drop them.
+            try log?.dropRecords(after: state.step)
         }
 
         var accuracies: [Double] = []

@@ -31,6 +31,9 @@ public struct TrainerConfiguration: Sendable, Codable, Equatable {
     /// Whether each step also encodes the batch with the base (initial) encoder to log the share of
     /// tokens whose codes changed (one extra forward pass without gradients).
     public var tracksCodeDrift = true
+    /// When no validation set is given, hold out this share of the training set with
+    /// ``TrainingDataset/split(validationFraction:)``; `nil` means no validation then.
+    public var validationFraction: Double?
 
     /// Creates a configuration with the defaults above.
     public init() {}
@@ -51,6 +54,7 @@ public struct TrainerConfiguration: Sendable, Codable, Equatable {
         try require(maximumGradientNorm.map { $0.isFinite && $0 > 0 } ?? true, "the maximum gradient norm must be positive")
         try require(checkpointEvery.map { $0 >= 1 } ?? true, "checkpoint interval must be at least 1 step")
         try require(earlyStoppingPatience.map { $0 >= 1 } ?? true, "early-stopping patience must be at least 1 epoch")
+        try require(validationFraction.map { $0 > 0 && $0 < 1 } ?? true, "the validation fraction must be between 0 and 1 (exclusive)")
         try require(optimizer.beta1 >= 0 && optimizer.beta1 < 1 && optimizer.beta2 >= 0 && optimizer.beta2 < 1,
                     "AdamW betas must be in [0, 1), got \(optimizer.beta1) and \(optimizer.beta2)")
     }

@@ -48,6 +48,23 @@ public struct TrainingLogRecord: Sendable, Codable, Equatable {
 struct TrainingLogWriter {
     let url: URL
 
+    /// Rewrites the log without the records of steps after `step` (validation records at `step` stay).
+    func dropRecords(after step: Int) throws {
+        guard FileManager.default.fileExists(atPath: url.path) else { return }
+        do {
+            let data = try Data(contentsOf: url)
+            var kept = Data()
+            for line in data.split(separator: UInt8(ascii: "\n")) {
+                if let record = try? JSONDecoder().decode(TrainingLogRecord.self, from: Data(line)), record.step > step { continue }
+                kept.append(contentsOf: line)
+                kept.append(UInt8(ascii: "\n"))
+            }
+            try kept.write(to: url, options: .atomic)
+        } catch {
+            throw TrainingError(.io, "cannot rewrite the training log \(url.path) for the resume: \(error.localizedDescription)")
+        }
+    }
+
     func append(_ record: TrainingLogRecord) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
