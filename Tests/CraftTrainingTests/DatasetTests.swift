@@ -1,3 +1,4 @@
+import CraftImaging
 import Foundation
 import Testing
 @testable import CraftTraining
@@ -103,5 +104,32 @@ struct DatasetTests {
         try FileManager.default.removeItem(at: image)
         let error = try #require(throws: TrainingError.self) { try dataset.digest() }
         #expect(error.message.contains("line 1"))
+    }
+}
+
+@Suite("Image inputs for training")
+struct ImageInputTests {
+    @Test("images named by a dataset decode to preprocessed pixels; a missing one names its line")
+    func loadsImagesFromTheDataset() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("craft-images-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory.appendingPathComponent("images"), withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let bytes: [UInt8] = [255, 0, 0, 0, 255, 0, 0, 0, 255, 255, 255, 255]
+        try Image(width: 2, height: 2, colorModel: .rgb, bytes: bytes).writePNG(to: directory.appendingPathComponent("images/a.png"))
+        let file = directory.appendingPathComponent("train.jsonl")
+        try """
+        {"image": "images/a.png", "prompt": "q", "answer": "x"}
+        {"image": "images/missing.png", "prompt": "q", "answer": "y"}
+        """.write(to: file, atomically: true, encoding: .utf8)
+        let dataset = try TrainingDataset(contentsOf: file)
+        var recipe = ImagePreprocessing.siglip
+        recipe.resize = false
+        let load = ImageInputs.loader(preprocessing: recipe)
+        let pixels = try load(dataset.examples[0])
+        #expect(pixels.shape == [3, 2, 2])
+        // Red channel: 255, 0, 0, 255 → (x/255 − 0.5)/0.5.
+        #expect(Array(pixels.scalars.prefix(4)) == [1, -1, -1, 1])
+        let error = try #require(throws: TrainingError.self) { try load(dataset.examples[1]) }
+        #expect(error.message.contains("line 2") && error.message.contains("images/missing.png"))
     }
 }
