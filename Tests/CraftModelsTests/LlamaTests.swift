@@ -59,5 +59,8 @@ import TestSupport
         let model = try LlamaModel(directory: ModelFixtures.directory("llama_tied"))
         #expect(throws: ModelError.self) { _ = try model.logits(tokens: [1, 128]) }
         #expect(throws: ModelError.self) { _ = try model.logits(tokens: []) }
+        // max_position_embeddings is 64: a longer sequence is refused rather than run out of range.
+        #expect(throws: ModelError.self) { _ = try model.logits(tokens: Array(repeating: 1, count: 65)) }
+        #expect(throws: ModelError.self) { _ = try model.logits(embeddings: Tensor.zeros([2, 31])) }
     }
 }

@@ -106,11 +106,10 @@ package enum ModelDirectory {
             }
             do {
                 let info = try source.info(name)
-                let values = try source.floats(name)
                 guard info.dtype.isFloatingPoint else {
                     throw ModelError(.unreadableWeights, "tensor '\(name)' in \(origin) has integer dtype \(info.dtype.rawValue) where a model weight (floating point) is expected; check the checkpoint")
                 }
-                result[canonical] = Tensor(values, shape: info.shape)
+                result[canonical] = Tensor(try source.floats(name), shape: info.shape)
             } catch let error as ModelError {
                 throw error
             } catch {

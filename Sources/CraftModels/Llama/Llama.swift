@@ -290,6 +290,9 @@ public struct LlamaModel: CausalLanguageModel {
             throw ModelError(.invalidInput, "the cache was made for \(cache.layerCount) layers but this model has \(layers.count); use model.makeCache()")
         }
         let length = embeddings.shape[0]
+        guard cache.length + length <= configuration.maxPositionEmbeddings else {
+            throw ModelError(.invalidInput, "the sequence reaches \(cache.length + length) positions but this Llama model was configured for \(configuration.maxPositionEmbeddings) (max_position_embeddings); shorten the input")
+        }
         let rotary = RotaryEmbedding(headDimension: configuration.headDimension, theta: configuration.ropeTheta,
                                      positions: Array(cache.length..<(cache.length + length)))
         var h = embeddings.unsqueezed(0)
