@@ -15,6 +15,7 @@ let package = Package(
         .library(name: "CraftImaging", targets: ["CraftImaging"]),
         .library(name: "CraftModels", targets: ["CraftModels"]),
         .library(name: "CraftTraining", targets: ["CraftTraining"]),
+        .library(name: "CraftRuntimes", targets: ["CraftRuntimes"]),
         .library(name: "CraftCLI", targets: ["CraftCLI"]),
         .executable(name: "craft", targets: ["craft"]),
         .executable(name: "craft-registry", targets: ["craft-registry"]),
@@ -70,13 +71,17 @@ let package = Package(
                 "CraftBundles", "CraftCore",
                 .product(name: "Crypto", package: "swift-crypto"),
             ]),
+        // Where the two sides meet: model runtimes registered for bundles, and the checked pipeline.
+        .target(
+            name: "CraftRuntimes",
+            dependencies: ["CraftBundles", "CraftModels", "CraftCore", "CraftImaging", "TensorCore", "SafeTensors"]),
 
         // Command logic as a library; thin executables.
         .target(
             name: "CraftCLI",
             dependencies: [
                 "TensorCore", "SafeTensors", "CraftCore", "CraftBundles", "CraftRegistry",
-                "CraftImaging", "CraftModels", "CraftTraining",
+                "CraftImaging", "CraftModels", "CraftTraining", "CraftRuntimes",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(name: "craft", dependencies: ["CraftCLI"]),
@@ -101,6 +106,7 @@ let package = Package(
         .testTarget(name: "CraftImagingTests", dependencies: ["CraftImaging", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "CraftModelsTests", dependencies: ["CraftModels", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "CraftTrainingTests", dependencies: ["CraftTraining", "TestSupport"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "CraftRuntimesTests", dependencies: ["CraftRuntimes", "TestSupport"]),
         .testTarget(name: "CraftBundlesTests", dependencies: ["CraftBundles", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "CraftRegistryTests", dependencies: ["CraftRegistry", "TestSupport"]),
         .testTarget(name: "CraftCLITests", dependencies: ["CraftCLI", "TestSupport"]),
