@@ -126,3 +126,27 @@ struct TinyHead {
         return mixed.linear(weight: hidden).tanh().linear(weight: output)
     }
 }
+
+@Suite("CRAFT losses against finite differences")
+struct LossFiniteDifferenceTests {
+    @Test("sigmoid contrastive loss gradient matches central differences")
+    func contrastiveFiniteDifferences() throws {
+        var generator = SplitMix64(seed: 12)
+        let image = Tensor(randomNormal: [3, 4], generator: &generator)
+        let text = Tensor(randomNormal: [3, 4], generator: &generator)
+        func loss(_ x: Tensor) throws -> Float {
+            try sigmoidContrastiveLoss(imageEmbeddings: x, textEmbeddings: text, logitScale: Tensor(1.2), logitBias: Tensor(-1.5)).scalar
+        }
+        let leaf = image.requiringGradient()
+        let analytic = try sigmoidContrastiveLoss(imageEmbeddings: leaf, textEmbeddings: text, logitScale: Tensor(1.2), logitBias: Tensor(-1.5))
+            .gradients(withRespectTo: [leaf])[0].scalars
+        let step: Float = 1e-2
+        for index in 0..<image.scalarCount {
+            var plus = image.scalars, minus = image.scalars
+            plus[index] += step
+            minus[index] -= step
+            let numeric = (try loss(Tensor(plus, shape: [3, 4])) - loss(Tensor(minus, shape: [3, 4]))) / (2 * step)
+            #expect(abs(numeric - analytic[index]) < 2e-3, "element \(index): numeric \(numeric), analytic \(analytic[index])")
+        }
+    }
+}

@@ -280,3 +280,34 @@ struct TrainerTests {
         }
     }
 }
+
+@Suite("Trainer bookkeeping")
+struct TrainerBookkeepingTests {
+    @Test("early stopping ends the run after `patience` epochs without a better validation accuracy")
+    func earlyStoppingStops() throws {
+        let task = try TinyTask()
+        var configuration = TrainerConfiguration()
+        configuration.objective = CraftObjective(usesContrastive: false)
+        configuration.learningRate = 1e-12  // accuracy cannot change
+        configuration.batchSize = 6
+        configuration.epochs = 5
+        configuration.earlyStoppingPatience = 2
+        var trainer = try task.trainer(configuration)
+        let summary = try trainer.train(training: TrainingDataset(examples: task.examples(0..<12)),
+                                        validation: TrainingDataset(examples: task.examples(100..<106)))
+        #expect(summary.stoppedEarly)
+        #expect(summary.epochsCompleted == 3 && summary.validationAccuracies.count == 3)
+        #expect(summary.steps == 6)
+    }
+
+    @Test("codebook usage and perplexity of a code histogram")
+    func codeStatistics() {
+        let uniform = CodeStatistics.usageAndPerplexity([0, 1, 2, 3], entries: 8)
+        #expect(uniform.usage == 0.5 && abs(uniform.perplexity - 4) < 1e-12)
+        let single = CodeStatistics.usageAndPerplexity([5, 5, 5], entries: 8)
+        #expect(single.usage == 0.125 && abs(single.perplexity - 1) < 1e-12)
+        let skewed = CodeStatistics.usageAndPerplexity([0, 0, 0, 1], entries: 4)
+        let entropy = -(0.75 * Foundation.log(0.75) + 0.25 * Foundation.log(0.25))
+        #expect(abs(skewed.perplexity - Foundation.exp(entropy)) < 1e-12)
+    }
+}
