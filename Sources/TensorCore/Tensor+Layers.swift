@@ -58,7 +58,8 @@ extension Tensor {
             // dx = g − exp(y) Σ g
             [Tensor.rowKernel(g, logProbabilities, n: n) { g, y, dx, n in
                 let total = Tensor.sumContiguous(g, n)
-                for i in 0..<n { dx[i] = g[i] - Foundation.exp(y[i]) * total }
+                Tensor.scaledExponentials(y, shift: 0, scale: -total, dx, n)
+                for i in 0..<n { dx[i] += g[i] }
             }]
         }
     }
@@ -104,14 +105,38 @@ extension Tensor {
         return result
     }
 
+    /// `log Σ exp(x)` over a contiguous row, with the maximum subtracted, 16 lanes at a time.
     @inline(__always)
     static func logSumExp(_ x: UnsafePointer<Float>, _ n: Int) -> Float {
-        var maximum = -Float.infinity
-        for i in 0..<n { maximum = Swift.max(maximum, x[i]) }
-        if maximum == -.infinity { return maximum }
-        var total: Float = 0
-        for i in 0..<n { total += Foundation.exp(x[i] - maximum) }
+        let maximum = maximumContiguous(x, n)
+        if maximum == -.infinity || maximum == .infinity { return maximum }
+        let shift = Vector(repeating: maximum)
+        let source = UnsafeRawPointer(x)
+        var sums = Vector(repeating: 0)
+        var index = 0
+        while index + 16 <= n {
+            sums += VectorMath.exp(source.loadUnaligned(fromByteOffset: index * 4, as: Vector.self) - shift)
+            index += 16
+        }
+        var total = sums.sum()
+        while index < n { total += Foundation.exp(x[index] - maximum); index += 1 }
         return maximum + Foundation.log(total)
+    }
+
+    /// `out[i] = exp(x[i] − shift) · scale` over a contiguous row, 16 lanes at a time.
+    @inline(__always)
+    static func scaledExponentials(
+        _ x: UnsafePointer<Float>, shift: Float, scale: Float, _ out: UnsafeMutablePointer<Float>, _ n: Int
+    ) {
+        let shiftVector = Vector(repeating: shift), scaleVector = Vector(repeating: scale)
+        let source = UnsafeRawPointer(x), destination = UnsafeMutableRawPointer(out)
+        var index = 0
+        while index + 16 <= n {
+            let value = VectorMath.exp(source.loadUnaligned(fromByteOffset: index * 4, as: Vector.self) - shiftVector) * scaleVector
+            destination.storeBytes(of: value, toByteOffset: index * 4, as: Vector.self)
+            index += 16
+        }
+        while index < n { out[index] = Foundation.exp(x[index] - shift) * scale; index += 1 }
     }
 
     /// Applies `body(a_row, b_row, out_row, n)` to corresponding rows of two same-shape tensors.
@@ -316,28 +341,38 @@ extension Tensor {
             valid += 1
         }
         let rows = targets.scalarCount
-        var total: Double = 0
         let input = logits.contiguousStorage()
-        withExtendedLifetime(input) {
-            for row in 0..<rows where targets.scalars[row] != ignoreIndex {
-                let x = input.pointer + row * classes
-                total += Double(logSumExp(x, classes) - x[Int(targets.scalars[row])])
+        // Per-row losses in parallel, then summed in row order (the same bits for any thread count).
+        let losses = Tensor(shape: [rows], repeating: 0)
+        let lossPointer = SendablePointer(pointer: losses.storage.pointer)
+        targets.scalars.withUnsafeBufferPointer { labels in
+            withExtendedLifetime(input) {
+                parallelRanges(rows, grain: Swift.max(1, 65536 / Swift.max(classes, 1))) { range in
+                    for row in range where labels[row] != ignoreIndex {
+                        let x = input.pointer + row * classes
+                        lossPointer.pointer[row] = logSumExp(x, classes) - x[Int(labels[row])]
+                    }
+                }
             }
         }
+        var total: Double = 0
+        for row in 0..<rows { total += Double(losses.storage.pointer[row]) }
         let result = Tensor(Float(total / Double(valid)))
         guard Tensor.gradientNeeds(logits) != nil else { return result }
         let savedLogits = logits.detached(), validCount = valid
         return result.recorded(from: [logits]) { g in
             let scale = g.scalar / Float(validCount)
-            var gradient = Tensor.zeros(savedLogits.shape)
+            let gradient = Tensor.zeros(savedLogits.shape)
             let source = savedLogits.contiguousStorage()
-            withExtendedLifetime(source) {
-                gradient.withUnsafeMutableScalars { out in
-                    for row in 0..<rows where targets.scalars[row] != ignoreIndex {
-                        let x = source.pointer + row * classes, dx = out.baseAddress! + row * classes
-                        let shift = logSumExp(x, classes)
-                        for i in 0..<classes { dx[i] = Foundation.exp(x[i] - shift) * scale }
-                        dx[Int(targets.scalars[row])] -= scale
+            let output = SendablePointer(pointer: gradient.storage.pointer)
+            targets.scalars.withUnsafeBufferPointer { labels in
+                withExtendedLifetime(source) {
+                    parallelRanges(rows, grain: Swift.max(1, 65536 / Swift.max(classes, 1))) { range in
+                        for row in range where labels[row] != ignoreIndex {
+                            let x = source.pointer + row * classes, dx = output.pointer + row * classes
+                            scaledExponentials(x, shift: logSumExp(x, classes), scale: scale, dx, classes)
+                            dx[Int(labels[row])] -= scale
+                        }
                     }
                 }
             }

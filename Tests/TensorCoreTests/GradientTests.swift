@@ -103,6 +103,11 @@ struct GradientTests {
         let logits = randomTensor([4, 6], seed: 26)
         let targets = IndexTensor([2, -100, 5, 0])
         try expectGradients([logits]) { try Tensor.crossEntropy(logits: $0[0], targets: targets) }
+        // Rows wider than 16 take the vectorised path plus a tail.
+        let wide = randomTensor([5, 37], seed: 41) * 3
+        try expectGradients([wide]) { try Tensor.crossEntropy(logits: $0[0], targets: IndexTensor([36, 0, -100, 17, 5])) }
+        expectGradients([wide]) { $0[0].logSoftmax() }
+        expectGradients([wide]) { $0[0].softmax() }
         expectGradients([logits, randomTensor([4, 6], seed: 27)]) { Tensor.meanSquaredError($0[0], $0[1]) }
         let table = randomTensor([5, 3], seed: 28)
         let indices = IndexTensor([1, 4, 1, 0, 2, 1], shape: [2, 3])

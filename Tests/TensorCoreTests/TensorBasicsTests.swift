@@ -194,3 +194,22 @@ struct StorageCacheTests {
         Tensor.releaseCachedMemory()
     }
 }
+
+@Suite("Wide rows")
+struct WideRowTests {
+    @Test func crossEntropyOverAWideVocabularyMatchesADoubleReference() throws {
+        let logits = randomTensor([3, 1000], seed: 50) * 4
+        let targets: [Int32] = [999, 3, 512]
+        let values = logits.scalars
+        var expected = 0.0
+        for row in 0..<3 {
+            let slice = values[(row * 1000)..<((row + 1) * 1000)].map(Double.init)
+            let maximum = slice.max()!
+            let logSum = maximum + Foundation.log(slice.reduce(0) { $0 + Foundation.exp($1 - maximum) })
+            expected += logSum - slice[Int(targets[row])]
+        }
+        expected /= 3
+        let loss = try Tensor.crossEntropy(logits: logits, targets: IndexTensor(targets))
+        #expect(Swift.abs(Double(loss.scalar) - expected) < 1e-5 * Swift.abs(expected))
+    }
+}
