@@ -311,3 +311,36 @@ struct TrainerBookkeepingTests {
         #expect(abs(skewed.perplexity - Foundation.exp(entropy)) < 1e-12)
     }
 }
+
+@Suite("Trainer input checks")
+struct TrainerInputTests {
+    @Test("inputs of different shapes in one batch are a typed error naming the line")
+    func mismatchedInputShapes() throws {
+        let task = try TinyTask()
+        var configuration = TrainerConfiguration()
+        configuration.objective = CraftObjective(usesContrastive: false)
+        configuration.batchSize = 4
+        var trainer = try Trainer(
+            encoder: TinyEncoder(inputDimension: TinyTask.inputDimension, codebook: task.codebook, seed: 5),
+            surrogate: TinySurrogate(vocabulary: TinyTask.classes, codebookDimension: TinyTask.codebookDimension, hidden: 8, seed: 9),
+            textEmbedder: nil,
+            inputs: { example in Tensor.zeros([example.line == 3 ? 1 : 2, TinyTask.inputDimension]) },
+            configuration: configuration)
+        let error = try #require(throws: TrainingError.self) {
+            try trainer.train(training: TrainingDataset(examples: task.examples(0..<4)), validation: nil)
+        }
+        #expect(error.code == .invalidDataset && error.message.contains("line 3"))
+    }
+
+    @Test("a checkpoint of another format version is refused")
+    func checkpointFormatVersion() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("craft-ckpt-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let parameters = ParameterSet(["w": Tensor([1], shape: [1])])
+        var state = TrainingState(seed: 0)
+        state.formatVersion = 2
+        try TrainingCheckpoint(parameters: parameters, optimizer: AdamW(parameters: parameters), state: state).write(to: directory)
+        let error = try #require(throws: TrainingError.self) { try TrainingCheckpoint.read(from: directory, expected: parameters) }
+        #expect(error.message.contains("format version 2"))
+    }
+}

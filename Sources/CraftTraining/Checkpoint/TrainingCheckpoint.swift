@@ -171,6 +171,9 @@ public struct TrainingCheckpoint: Sendable {
             parameters: parameterSet, configuration: stateFileValue.optimizer, step: stateFileValue.optimizerStep,
             firstMoments: first, secondMoments: second)
         let state = stateFileValue.state
+        guard state.formatVersion == 1 else {
+            throw TrainingError(.invalidCheckpoint, "\(stateURL.path) has format version \(state.formatVersion); this build reads version 1, so resume with the Craft version that wrote it")
+        }
         guard state.step >= 0, state.epoch >= 0, state.nextBatch >= 0 else {
             throw TrainingError(.invalidCheckpoint, "\(stateURL.path) has a negative step, epoch or batch position")
         }

@@ -75,6 +75,11 @@ public struct Trainer<Encoder: TrainableEncoder, Surrogate: TrainingSurrogate> {
     /// Stacks the inputs of a batch into `[batch, ...]`.
     func batchInputs(_ examples: [TrainingExample]) throws -> Tensor {
         let tensors = try examples.map { try inputs($0).unsqueezed(0) }
+        if let first = tensors.first, let index = tensors.firstIndex(where: { $0.shape != first.shape }) {
+            throw TrainingError(
+                .invalidDataset,
+                "line \(examples[index].line): input for \(examples[index].imagePath) is shaped \(Array(tensors[index].shape.dropFirst())) but line \(examples[0].line) gave \(Array(first.shape.dropFirst())); resize every image to the encoder's size")
+        }
         return tensors.count == 1 ? tensors[0] : Tensor.concatenated(tensors, along: 0)
     }
 
@@ -227,6 +232,10 @@ public struct Trainer<Encoder: TrainableEncoder, Surrogate: TrainingSurrogate> {
     /// The CRAFT loss of one micro-batch.
     func batchLoss(_ batch: [TrainingExample], forward: EncoderForward) throws -> CraftLoss {
         let objective = configuration.objective
+        let shape = forward.quantization.quantized.shape
+        guard shape.count == 3, shape[0] == batch.count else {
+            throw TrainingError(.invalidLossInput, "the encoder returned quantized features shaped \(shape) for a batch of \(batch.count); it must return [\(batch.count), tokens, D]")
+        }
         var answers: [AnswerSequence] = []
         if objective.usesAlignment {
             for (index, example) in batch.enumerated() {
