@@ -1,1 +1,44 @@
 // CraftRuntimes: the built-in model runtimes (siglip-vq, llama, gpt2) registered for bundles, and the Pipeline built from a passing compatibility report.
+import CraftBundles
+import CraftCore
+
+extension RuntimeRegistry {
+    /// The runtimes Craft ships: the table runtimes of ``RuntimeRegistry/builtIn`` plus the model
+    /// runtimes `siglip-vq` (encoders), `llama` and `gpt2` (backends), each for runtime versions `^1.0`.
+    ///
+    /// Bundle layouts are documented in `docs/runtimes.md`.
+    public static var craftDefault: RuntimeRegistry {
+        var registry = RuntimeRegistry.builtIn
+        ModelRuntimes.register(in: &registry)
+        return registry
+    }
+}
+
+/// Registration of the model runtimes.
+public enum ModelRuntimes {
+    /// Runtime id of the SigLIP vision tower quantized into the bundle's codebook.
+    public static let siglipVQ = "siglip-vq"
+    /// Runtime id of Llama-family decoder backends.
+    public static let llama = "llama"
+    /// Runtime id of GPT-2 decoder backends.
+    public static let gpt2 = "gpt2"
+
+    /// The runtime versions the model runtimes load: `^1.0`.
+    public static let versions: VersionRange = (try? VersionRange("^1.0")) ?? .any
+
+    /// Registers `siglip-vq`, `llama` and `gpt2` in `registry`.
+    public static func register(in registry: inout RuntimeRegistry) {
+        registry.register(siglipVQ, versions: versions, kind: .encoder,
+            summary: "SigLIP vision tower quantized into the bundle's codebook at a configured layer") { bundle -> any VisionEncoder in
+            try SiglipVQRuntime.load(bundle)
+        }
+        registry.register(llama, versions: versions, kind: .backend,
+            summary: "Llama-family decoder reading visual tokens through a linear projector") { bundle -> any LanguageBackend in
+            try DecoderRuntime.load(bundle, architecture: .llama)
+        }
+        registry.register(gpt2, versions: versions, kind: .backend,
+            summary: "GPT-2 decoder reading visual tokens through a linear projector") { bundle -> any LanguageBackend in
+            try DecoderRuntime.load(bundle, architecture: .gpt2)
+        }
+    }
+}

@@ -10,8 +10,10 @@ public struct CraftCommand: ParsableCommand {
               craft codebook registry/encoders/base/codebook.safetensors
               craft codebook CODEBOOK.safetensors --tensor codebook --metric cosine --json
               craft forward --model MODEL_DIR --tokens 1,2,3 --out logits.safetensors
+              craft run --encoder derm-vq --backend tiny-llm --image x.png --prompt "What is shown?"
+              craft tokens --encoder derm-vq --image x.png
             """,
-        subcommands: [CodebookCommand.self, ForwardCommand.self])
+        subcommands: [CodebookCommand.self, ForwardCommand.self, RunCommand.self, TokensCommand.self])
 
     public init() {}
 }

@@ -1,0 +1,125 @@
+import ArgumentParser
+import CraftBundles
+import CraftCore
+import CraftRegistry
+import CraftRuntimes
+import Foundation
+
+/// `craft run`: pair an encoder and a backend (checked), and answer a prompt about an image.
+struct RunCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Answer a prompt about an image with an encoder and a backend proven compatible (exit 3 when not).",
+        discussion: """
+            Each bundle is a .craft FILE or a REF (NAME, NAME@VERSION, NAME@RANGE) from the registry.
+            Both are verified and unpacked into a temporary directory; the compatibility checker runs
+            (on failure its report is printed and the exit status is 3); the runtimes named by the
+            bundles (siglip-vq, llama, gpt2; see docs/runtimes.md) load the models; the image is
+            preprocessed, encoded into visual tokens, placed by the backend's prompt template, and the
+            answer is generated greedily.
+
+            Examples:
+              craft run --encoder derm-vq --backend tiny-llm --image lesion.png --prompt "What is shown?"
+              craft run --encoder dist/derm-vq-1.2.0.craft --backend tiny-llm@^0.3 --image x.png --prompt "?" --json
+            """)
+
+    @OptionGroup var options: RegistryOptions
+
+    @Option(help: ArgumentHelp("The encoder: a .craft file or NAME[@VERSION|@RANGE].", valueName: "ref-or-file"))
+    var encoder: String
+
+    @Option(help: ArgumentHelp("The backend: a .craft file or NAME[@VERSION|@RANGE].", valueName: "ref-or-file"))
+    var backend: String
+
+    @Option(help: ArgumentHelp("The image (PNG or JPEG).", valueName: "file"))
+    var image: String
+
+    @Option(help: "The question or instruction about the image.")
+    var prompt: String
+
+    @Option(name: .long, help: "The most tokens to generate.")
+    var maxTokens = 32
+
+    func validate() throws {
+        guard maxTokens >= 0 else { throw ValidationError("--max-tokens must be 0 or more, not \(maxTokens).") }
+        for side in [encoder, backend] where !BundleArgument.isFile(side) {
+            _ = try parseReference(side)
+        }
+    }
+
+    func run() throws {
+        let workspace = try RuntimeWorkspace()
+        defer { workspace.remove() }
+        let registry = options.resolvedRegistry()
+        let encoderBundle = try workspace.unpack(encoder, registry: registry, as: "encoder")
+        let backendBundle = try workspace.unpack(backend, registry: registry, as: "backend")
+        let report = checkCompatibility(encoder: encoderBundle, backend: backendBundle, runtimes: .craftDefault)
+        guard let pair = report.pairing else {
+            Output.line((options.json ? try report.renderJSON() : report.renderText()).trimmingCharacters(in: .newlines))
+            let first = report.failures.first.map { " (\($0.code): \($0.reason))" } ?? ""
+            throw CommandError(.incompatible, "\(encoderBundle.manifest.reference) and \(backendBundle.manifest.reference) cannot be paired\(first); see the report above")
+        }
+        let picture = try RuntimeWorkspace.loadImage(image)
+        let pipeline = try Pipeline(pair: pair, encoder: encoderBundle, backend: backendBundle)
+        let tokens = try pipeline.tokens(for: picture)
+        let answer = try pipeline.backend.generate(
+            pipeline.template.segments(visual: tokens, prompt: prompt), options: GenerationOptions(maximumNewTokens: maxTokens))
+        if options.json {
+            try Output.json(RunReport(
+                answer: answer.text, tokens: answer.tokens.map { Int($0) }, finishReason: answer.finishReason.rawValue,
+                encoder: pair.encoder.reference, backend: pair.backend.reference, codebookHash: pair.codebook.hash,
+                visualTokens: tokens.count))
+        } else {
+            Output.line(answer.text)
+        }
+    }
+
+    /// `--json` output of `craft run`.
+    struct RunReport: Encodable {
+        var answer: String
+        var tokens: [Int]
+        var finishReason: String
+        var encoder: String
+        var backend: String
+        var codebookHash: String
+        var visualTokens: Int
+    }
+}
+
+/// Where `craft run` and `craft tokens` unpack bundles: a temporary directory removed afterwards.
+struct RuntimeWorkspace {
+    let root: URL
+
+    init() throws {
+        root = FileManager.default.temporaryDirectory.appendingPathComponent("craft-run-\(UUID().uuidString)")
+        do {
+            try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
+        } catch {
+            throw CommandError(.other, "cannot create the temporary directory \(root.path) to unpack bundles (\(error.localizedDescription)); check TMPDIR")
+        }
+    }
+
+    func remove() { try? FileManager.default.removeItem(at: root) }
+
+    /// Verifies the bundle an argument names (a .craft file or a registry REF) and unpacks it.
+    func unpack(_ argument: String, registry: Registry, as role: String) throws -> UnpackedBundle {
+        if BundleArgument.isFile(argument), !FileManager.default.fileExists(atPath: argument) {
+            throw CommandError(.notFound, "the \(role) bundle \(argument) does not exist; pass a .craft file or a registry REF")
+        }
+        let verification = try BundleArgument.verify(argument, registry: registry, includePrerelease: false, requireSignature: false)
+        return try BundleArchive.unpack(verification.bundle.url, into: root.appendingPathComponent(role))
+    }
+
+    /// Reads an image argument as RGB; a missing file is exit 2.
+    static func loadImage(_ path: String) throws -> RGBImage {
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw CommandError(.notFound, "the image \(path) does not exist; pass a PNG or JPEG file")
+        }
+        do {
+            return try ImageInput.rgbImage(contentsOf: URL(fileURLWithPath: path))
+        } catch {
+            let reason = (error as? LocalizedError)?.errorDescription ?? String(describing: error)
+            throw CommandError(.other, "cannot read the image \(path): \(reason)")
+        }
+    }
+}

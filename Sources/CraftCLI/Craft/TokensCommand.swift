@@ -1,0 +1,76 @@
+import ArgumentParser
+import CraftBundles
+import CraftCore
+import CraftRuntimes
+import Foundation
+
+/// `craft tokens`: the visual token codes an encoder gives an image, as its patch grid.
+struct TokensCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tokens",
+        abstract: "Print the visual token codes (patch grid) an encoder gives an image.",
+        discussion: """
+            The encoder is a .craft FILE or a REF from the registry; its runtime (siglip-vq, see
+            docs/runtimes.md) loads it. Text output is one line per grid row, codes separated by spaces
+            (residual levels joined with "+"). --json prints `encoder`, `codebook_hash`, `rows`,
+            `columns`, `depth` and `codes` ([row][column][level]).
+
+            Examples:
+              craft tokens --encoder derm-vq --image lesion.png
+              craft tokens --encoder dist/derm-vq-1.2.0.craft --image lesion.png --json
+            """)
+
+    @OptionGroup var options: RegistryOptions
+
+    @Option(help: ArgumentHelp("The encoder: a .craft file or NAME[@VERSION|@RANGE].", valueName: "ref-or-file"))
+    var encoder: String
+
+    @Option(help: ArgumentHelp("The image (PNG or JPEG).", valueName: "file"))
+    var image: String
+
+    func validate() throws {
+        if !BundleArgument.isFile(encoder) { _ = try parseReference(encoder) }
+    }
+
+    func run() throws {
+        let workspace = try RuntimeWorkspace()
+        defer { workspace.remove() }
+        let bundle = try workspace.unpack(encoder, registry: options.resolvedRegistry(), as: "encoder")
+        guard bundle.manifest.kind == .encoder else {
+            throw CommandError(.usage, "\(bundle.manifest.reference) is a backend bundle; craft tokens needs an encoder")
+        }
+        let picture = try RuntimeWorkspace.loadImage(image)
+        let live = try RuntimeRegistry.craftDefault.loadEncoder(bundle)
+        guard let tokens = try live.encode(live.preprocess(picture).unsqueezed(0)).first else {
+            throw CommandError(.other, "the encoder \(bundle.manifest.reference) returned no tokens for \(image)")
+        }
+        let depth = tokens.codes.shape.last ?? 1
+        let codes = tokens.codes.scalars.map { Int($0) }
+        var grid = Array(repeating: Array(repeating: [Int](), count: tokens.grid.columns), count: tokens.grid.rows)
+        for (index, position) in tokens.positions.enumerated()
+        where position.row < tokens.grid.rows && position.column < tokens.grid.columns {
+            grid[position.row][position.column] = Array(codes[(index * depth)..<((index + 1) * depth)])
+        }
+        if options.json {
+            try Output.json(TokensReport(
+                encoder: bundle.manifest.reference, codebookHash: tokens.codebookHash, rows: tokens.grid.rows,
+                columns: tokens.grid.columns, depth: depth, codes: grid))
+        } else {
+            let cells = grid.map { row in row.map { $0.map(String.init).joined(separator: "+") } }
+            let width = cells.flatMap { $0 }.map(\.count).max() ?? 1
+            for row in cells {
+                Output.line(row.map { String(repeating: " ", count: width - $0.count) + $0 }.joined(separator: " "))
+            }
+        }
+    }
+
+    /// `--json` output of `craft tokens`.
+    struct TokensReport: Encodable {
+        var encoder: String
+        var codebookHash: String
+        var rows: Int
+        var columns: Int
+        var depth: Int
+        var codes: [[[Int]]]
+    }
+}

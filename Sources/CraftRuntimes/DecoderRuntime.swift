@@ -1,0 +1,118 @@
+// The `llama` and `gpt2` runtimes: a Hugging Face decoder, its tokenizer and a frozen projector from
+// codebook space to the decoder's hidden size, as a CraftModels DecoderBackend. Layout: docs/runtimes.md.
+import CraftBundles
+import CraftCore
+import CraftModels
+import Foundation
+import TensorCore
+
+/// Loads `llama` and `gpt2` backend bundles.
+///
+/// Files: `config.json` and `model.safetensors` (the decoder), the tokenizer named by
+/// `backend.tokenizer` (default `tokenizer.json`), and the projector named by `backend.projector`
+/// (`{"file", "name"}`, a `[hidden_size, codebook dim]` weight; a tensor of the same name ending in
+/// `bias` instead of `weight`, when present, is its `[hidden_size]` bias). `config.prefix_tokens` and
+/// `config.eos_token_ids` override the ids put before every prompt (default: Llama's `bos_token_id`
+/// from config.json, none for GPT-2) and the ids that end generation (default: `eos_token_id`).
+public enum DecoderRuntime {
+    /// Builds the live backend from an unpacked backend bundle.
+    ///
+    /// - Throws: ``BundleError`` naming the bundle and the file when a file is missing, the projector
+    ///   has the wrong shape, or the context length exceeds what the decoder can hold.
+    public static func load(_ bundle: UnpackedBundle, architecture: ModelArchitecture) throws -> DecoderBackend {
+        let manifest = bundle.manifest
+        guard manifest.kind == .backend else {
+            throw BundleError(.runtimeFailed, "\(manifest.reference) is an encoder bundle; the \(architecture.rawValue) runtime loads backend bundles")
+        }
+        guard let specifics = manifest.backend else {
+            throw BundleError(.invalidManifest, "\(manifest.reference) has no backend section (context_length, tokenizer, prompt_template, projector); add one to craft.json", entry: "backend")
+        }
+        let config = try BundleFiles.jsonObject("config.json", in: bundle, purpose: "the decoder config")
+        _ = try BundleFiles.require("model.safetensors", in: bundle, purpose: "the decoder weights")
+        let detected: ModelArchitecture
+        do {
+            detected = try ModelArchitecture.detect(directory: bundle.directory)
+        } catch {
+            throw BundleError(.invalidManifest, "config.json of \(manifest.reference) names no supported decoder: \(error.message)", entry: "config.json", cause: error)
+        }
+        guard detected == architecture else {
+            throw BundleError(.invalidManifest, "\(manifest.reference) uses runtime \(manifest.runtime.id) but its config.json describes a \(detected.rawValue) model; set runtime.id to \(detected.rawValue)", entry: "config.json")
+        }
+        let model: any CausalLanguageModel
+        let maximumPositions: Int
+        do {
+            switch architecture {
+            case .gpt2:
+                let gpt2 = try GPT2Model(directory: bundle.directory)
+                maximumPositions = gpt2.configuration.positions
+                model = gpt2
+            default:
+                let llama = try LlamaModel(directory: bundle.directory)
+                maximumPositions = llama.configuration.maxPositionEmbeddings
+                model = llama
+            }
+        } catch {
+            throw BundleError(.runtimeFailed, "cannot load the \(architecture.rawValue) decoder from config.json and model.safetensors of \(manifest.reference): \(error.message)", entry: "model.safetensors", cause: error)
+        }
+        guard specifics.contextLength <= maximumPositions else {
+            throw BundleError(.invalidManifest, "\(manifest.reference) declares backend.context_length \(specifics.contextLength) but its decoder (config.json) holds at most \(maximumPositions) positions; lower context_length", entry: "backend.context_length")
+        }
+
+        let tokenizerPath = specifics.tokenizer ?? "tokenizer.json"
+        let tokenizerURL = try BundleFiles.require(tokenizerPath, in: bundle, purpose: "the tokenizer")
+        let tokenizer: Tokenizer
+        do {
+            tokenizer = try Tokenizer(contentsOf: tokenizerURL)
+        } catch {
+            throw BundleError(.invalidManifest, "cannot read the tokenizer \(tokenizerPath) of \(manifest.reference): \(BundleFiles.describe(error))", entry: tokenizerPath, cause: error)
+        }
+
+        guard let projector = specifics.projector else {
+            throw BundleError(.invalidManifest, "\(manifest.reference) has no backend.projector {\"file\", \"name\"}; a backend carries its projector from codebook space to the decoder", entry: "backend.projector")
+        }
+        let weight = try BundleFiles.tensor(projector.name, file: projector.file, in: bundle, purpose: "the projector weight")
+        let expected = [model.hiddenSize, manifest.codebook.dimension]
+        guard weight.shape == expected else {
+            throw BundleError(.invalidManifest, "the projector \"\(projector.name)\" in \(projector.file) of \(manifest.reference) has shape \(weight.shape) but must be \(expected) (decoder hidden size, codebook dim)", entry: projector.file)
+        }
+        var bias: Tensor?
+        if projector.name.hasSuffix("weight") {
+            let biasName = String(projector.name.dropLast("weight".count)) + "bias"
+            if BundleFiles.contains(biasName, file: projector.file, in: bundle) {
+                let loaded = try BundleFiles.tensor(biasName, file: projector.file, in: bundle, purpose: "the projector bias")
+                guard loaded.shape == [model.hiddenSize] else {
+                    throw BundleError(.invalidManifest, "the projector bias \"\(biasName)\" in \(projector.file) of \(manifest.reference) has shape \(loaded.shape) but must be [\(model.hiddenSize)]", entry: projector.file)
+                }
+                bias = loaded
+            }
+        }
+
+        let prefix = try ids("prefix_tokens", in: manifest)
+            ?? (architecture == .llama ? (config["bos_token_id"] as? Int).map { [$0] } ?? [] : [])
+        let endings = try ids("eos_token_ids", in: manifest) ?? idList(config["eos_token_id"])
+        do {
+            return try DecoderBackend(
+                model: model, tokenizer: tokenizer, codebook: DeclaredCodebook(manifest.codebook, owner: manifest.reference),
+                projectorWeight: weight, projectorBias: bias, contextLength: specifics.contextLength,
+                prefixTokens: prefix, endOfSequenceTokens: Set(endings))
+        } catch {
+            throw BundleError(.invalidManifest, "\(manifest.reference) cannot wire its decoder: \(error.message)", cause: error)
+        }
+    }
+
+    /// An integer list from `config.KEY`, `nil` when absent.
+    static func ids(_ key: String, in manifest: BundleManifest) throws -> [Int]? {
+        guard let value = manifest.config?[key] else { return nil }
+        guard let items = value.arrayValue, let ids = Optional(items.compactMap { $0.integerValue.map { Int($0) } }), ids.count == items.count else {
+            throw BundleError(.invalidManifest, "config.\(key) of \(manifest.reference) must be a list of token ids", entry: "config.\(key)")
+        }
+        return ids
+    }
+
+    /// `eos_token_id` of a Hugging Face config: an id, a list of ids, or absent.
+    static func idList(_ value: Any?) -> [Int] {
+        if let id = value as? Int { return [id] }
+        if let list = value as? [Int] { return list }
+        return []
+    }
+}
