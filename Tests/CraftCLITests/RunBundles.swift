@@ -1,0 +1,134 @@
+// Tiny siglip-vq / llama bundles for the `craft run` and `craft tokens` tests (as in CraftRuntimesTests/BundleBuilder.swift).
+import CraftBundles
+import CraftCore
+import CraftImaging
+import Foundation
+import SafeTensors
+
+/// A temporary directory removed by `remove()`.
+struct RunScratch {
+    let url: URL
+    init() throws {
+        url = FileManager.default.temporaryDirectory.appendingPathComponent("craft-run-cli-tests-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    }
+    func remove() { try? FileManager.default.removeItem(at: url) }
+    func path(_ relative: String) -> URL { url.appendingPathComponent(relative) }
+}
+
+/// Tiny bundles over the fixture models of `Tests/CraftModelsTests/Fixtures/models`.
+enum RunBundles {
+    static let models = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("CraftModelsTests/Fixtures/models")
+    /// The SigLIP fixture is 32 wide: the codebook dimension.
+    static let dimension = 32
+    static let entries = 16
+    static let template = "<image> question : {prompt} answer :"
+
+    /// Deterministic codebook values `[K][D]`, distinct entries of a scale similar to the tower's output.
+    static func codebook(seed: Float = 0) -> [Float] {
+        (0..<(entries * dimension)).map { index in
+            let k = Float(index / dimension), d = Float(index % dimension)
+            return sin(k * 1.7 + d * 0.31 + seed) * (1 + 0.05 * k)
+        }
+    }
+
+    static func hash(_ values: [Float]) throws -> String {
+        try CodebookHash.compute(values: values, entries: entries, dimension: dimension, depth: 1, metric: .l2)
+    }
+
+    /// A deterministic projector `[hidden, D]`.
+    static func projector(hidden: Int) -> [Float] {
+        (0..<(hidden * dimension)).map { index in cos(Float(index) * 0.37) * 0.2 }
+    }
+
+    /// A word-level tokenizer of 128 entries (the fixture decoders' vocabulary): specials, a few words, `w<i>`.
+    static func tokenizerJSON() throws -> Data {
+        var vocab: [String: Int] = ["[UNK]": 0, "<s>": 1, "</s>": 2, "question": 3, ":": 4, "answer": 5, "what": 6, "is": 7, "this": 8, "?": 9]
+        for id in vocab.count..<128 { vocab["w\(id)"] = id }
+        let json: [String: Any] = [
+            "version": "1.0", "truncation": NSNull(), "padding": NSNull(),
+            "added_tokens": [
+                ["id": 0, "content": "[UNK]", "single_word": false, "lstrip": false, "rstrip": false, "normalized": false, "special": true],
+                ["id": 1, "content": "<s>", "single_word": false, "lstrip": false, "rstrip": false, "normalized": false, "special": true],
+                ["id": 2, "content": "</s>", "single_word": false, "lstrip": false, "rstrip": false, "normalized": false, "special": true],
+            ],
+            "normalizer": NSNull(), "pre_tokenizer": ["type": "Whitespace"], "post_processor": NSNull(), "decoder": NSNull(),
+            "model": ["type": "WordLevel", "vocab": vocab, "unk_token": "[UNK]"],
+        ]
+        return try JSONSerialization.data(withJSONObject: json, options: [.sortedKeys])
+    }
+
+    static let preprocessorJSON = """
+        {"do_resize": true, "size": {"height": 32, "width": 32}, "resample": 3, "do_rescale": true,
+         "rescale_factor": 0.00392156862745098, "do_normalize": true, "image_mean": [0.5, 0.5, 0.5], "image_std": [0.5, 0.5, 0.5]}
+        """
+
+    static func copy(_ model: String, into directory: URL) throws {
+        for file in ["config.json", "model.safetensors"] {
+            try FileManager.default.copyItem(at: models.appendingPathComponent(model).appendingPathComponent(file),
+                                             to: directory.appendingPathComponent(file))
+        }
+    }
+
+    static func writeManifest(_ json: [String: Any], to directory: URL) throws {
+        try JSONSerialization.data(withJSONObject: json, options: [.prettyPrinted, .sortedKeys])
+            .write(to: directory.appendingPathComponent("craft.json"))
+    }
+
+    /// An encoder bundle directory over `siglip_no_head`, quantized after layer `layer`.
+    static func encoderDirectory(at directory: URL, name: String = "tiny-vq", codebook: [Float] = codebook(), layer: Int = 1) throws {
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        try copy("siglip_no_head", into: directory)
+        try Data(preprocessorJSON.utf8).write(to: directory.appendingPathComponent("preprocessor_config.json"))
+        var writer = SafeTensorsWriter()
+        try writer.add("codebook", floats: codebook, shape: [entries, dimension])
+        try writer.write(to: directory.appendingPathComponent("codebook.safetensors"))
+        try writeManifest([
+            "schema": "craft.bundle/v1", "kind": "encoder", "name": name, "version": "1.0.0", "summary": "tiny SigLIP VQ encoder",
+            "domains": ["test"], "license": "MIT", "runtime": ["id": "siglip-vq", "version": "1.0.0"],
+            "codebook": ["hash": try hash(codebook), "entries": entries, "dim": dimension, "depth": 1, "metric": "l2",
+                         "tensor": ["file": "codebook.safetensors", "name": "codebook"]],
+            "encoder": ["image_size": 32, "tokens_per_image": 16, "quantization_layer": layer],
+            "files": [["path": "config.json"], ["path": "model.safetensors"], ["path": "preprocessor_config.json"], ["path": "codebook.safetensors"]],
+        ], to: directory)
+    }
+
+    /// A backend bundle directory over a fixture decoder (`llama_tied` or `gpt2`), 32 wide.
+    static func backendDirectory(at directory: URL, name: String = "tiny-llm", model: String = "llama_tied", runtime: String = "llama",
+                                 codebookHash: String, projectorFile: String = "projector.safetensors") throws {
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        try copy(model, into: directory)
+        try tokenizerJSON().write(to: directory.appendingPathComponent("tokenizer.json"))
+        var writer = SafeTensorsWriter()
+        try writer.add("projector.weight", floats: projector(hidden: 32), shape: [32, dimension])
+        try writer.add("projector.bias", floats: (0..<32).map { Float($0) * 0.01 }, shape: [32])
+        try writer.write(to: directory.appendingPathComponent("projector.safetensors"))
+        try writeManifest([
+            "schema": "craft.bundle/v1", "kind": "backend", "name": name, "version": "1.0.0", "summary": "tiny decoder backend",
+            "domains": ["test"], "license": "MIT", "runtime": ["id": runtime, "version": "1.0.0"],
+            "codebook": ["hash": codebookHash, "entries": entries, "dim": dimension, "depth": 1, "metric": "l2"],
+            "backend": ["context_length": 64, "tokenizer": "tokenizer.json", "prompt_template": template,
+                        "projector": ["file": projectorFile, "name": "projector.weight"]],
+            "files": [["path": "config.json"], ["path": "model.safetensors"], ["path": "tokenizer.json"], ["path": "projector.safetensors"]],
+        ], to: directory)
+    }
+
+    /// A 40×40 RGB PNG with a gradient and a square (so it is resized, and patches differ).
+    static func writeImage(to url: URL) throws {
+        var bytes: [UInt8] = []
+        for y in 0..<40 {
+            for x in 0..<40 {
+                let inside = (10..<25).contains(x) && (5..<20).contains(y)
+                bytes += [UInt8(x * 6), UInt8(y * 6), inside ? 230 : UInt8((x + y) * 3)]
+            }
+        }
+        try Image(width: 40, height: 40, colorModel: .rgb, bytes: bytes).writePNG(to: url)
+    }
+
+    /// Packs both, unpacks both: the bundles as a user gets them.
+    static func packAndUnpack(_ directory: URL, in scratch: RunScratch, as role: String) throws -> UnpackedBundle {
+        let packed = try BundleArchive.pack(directory: directory, to: scratch.path("\(role).craft"))
+        return try BundleArchive.unpack(packed.url, into: scratch.path("\(role)-unpacked"))
+    }
+}

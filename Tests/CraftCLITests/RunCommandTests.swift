@@ -1,0 +1,98 @@
+import CraftBundles
+import Foundation
+import Testing
+
+@testable import CraftCLI
+
+@Suite("craft run and craft tokens")
+struct RunCommandTests {
+    /// Packs a matching encoder and backend, a backend of another codebook, and an image.
+    func makeInputs(_ scratch: RunScratch) throws -> (encoder: String, backend: String, other: String, image: String) {
+        let values = RunBundles.codebook()
+        try RunBundles.encoderDirectory(at: scratch.path("enc"), codebook: values)
+        try RunBundles.backendDirectory(at: scratch.path("llm"), codebookHash: try RunBundles.hash(values))
+        try RunBundles.backendDirectory(at: scratch.path("other"), name: "other-llm", codebookHash: try RunBundles.hash(RunBundles.codebook(seed: 2)))
+        let encoder = try BundleArchive.pack(directory: scratch.path("enc"), to: scratch.path("tiny-vq-1.0.0.craft"))
+        let backend = try BundleArchive.pack(directory: scratch.path("llm"), to: scratch.path("tiny-llm-1.0.0.craft"))
+        let other = try BundleArchive.pack(directory: scratch.path("other"), to: scratch.path("other-llm-1.0.0.craft"))
+        try RunBundles.writeImage(to: scratch.path("image.png"))
+        return (encoder.url.path, backend.url.path, other.url.path, scratch.path("image.png").path)
+    }
+
+    @Test("craft run answers for a compatible pair (exit 0), text and JSON agree")
+    func runCompatiblePair() throws {
+        let scratch = try RunScratch()
+        defer { scratch.remove() }
+        let inputs = try makeInputs(scratch)
+        let registry = ["--registry", scratch.path("no-registry").path]
+        let base = ["run", "--encoder", inputs.encoder, "--backend", inputs.backend, "--image", inputs.image,
+                    "--prompt", "what is this ?", "--max-tokens", "4"] + registry
+        let json = try runCraft(base + ["--json"])
+        #expect(json.status == 0, "\(json.standardError)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(json.standardOutput.utf8)) as? [String: Any])
+        #expect(object["encoder"] as? String == "tiny-vq@1.0.0")
+        #expect(object["backend"] as? String == "tiny-llm@1.0.0")
+        #expect(object["visual_tokens"] as? Int == 16)
+        let tokens = try #require(object["tokens"] as? [Int])
+        #expect(tokens.count <= 4)
+        let text = try runCraft(base)
+        #expect(text.status == 0, "\(text.standardError)")
+        #expect(text.standardOutput == (object["answer"] as? String ?? "<none>") + "\n")
+    }
+
+    @Test("craft run on a pair with different codebooks prints the report and exits 3")
+    func runIncompatiblePair() throws {
+        let scratch = try RunScratch()
+        defer { scratch.remove() }
+        let inputs = try makeInputs(scratch)
+        let result = try runCraft(["run", "--encoder", inputs.encoder, "--backend", inputs.other, "--image", inputs.image,
+                                   "--prompt", "what", "--registry", scratch.path("no-registry").path])
+        #expect(result.status == 3, "\(result.standardError)")
+        #expect(result.standardOutput.contains("FAIL"))
+        #expect(result.standardError.contains("tiny-vq@1.0.0 and other-llm@1.0.0 cannot be paired"))
+    }
+
+    @Test("craft run with a missing bundle or image exits 2")
+    func runMissingInputs() throws {
+        let scratch = try RunScratch()
+        defer { scratch.remove() }
+        let inputs = try makeInputs(scratch)
+        let registry = ["--registry", scratch.path("no-registry").path]
+        let noBundle = try runCraft(["run", "--encoder", scratch.path("nope-1.0.0.craft").path, "--backend", inputs.backend,
+                                     "--image", inputs.image, "--prompt", "what"] + registry)
+        #expect(noBundle.status == 2, "\(noBundle.standardError)")
+        let noImage = try runCraft(["run", "--encoder", inputs.encoder, "--backend", inputs.backend,
+                                    "--image", scratch.path("missing.png").path, "--prompt", "what"] + registry)
+        #expect(noImage.status == 2, "\(noImage.standardError)")
+        #expect(noImage.standardError.contains("missing.png"))
+    }
+
+    @Test("craft tokens prints the 4x4 code grid of an image (exit 0), text and JSON agree")
+    func tokensGrid() throws {
+        let scratch = try RunScratch()
+        defer { scratch.remove() }
+        let inputs = try makeInputs(scratch)
+        let registry = ["--registry", scratch.path("no-registry").path]
+        let json = try runCraft(["tokens", "--encoder", inputs.encoder, "--image", inputs.image, "--json"] + registry)
+        #expect(json.status == 0, "\(json.standardError)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(json.standardOutput.utf8)) as? [String: Any])
+        #expect(object["rows"] as? Int == 4 && object["columns"] as? Int == 4 && object["depth"] as? Int == 1)
+        #expect(object["codebook_hash"] as? String == (try RunBundles.hash(RunBundles.codebook())))
+        let codes = try #require(object["codes"] as? [[[Int]]])
+        #expect(codes.count == 4 && codes.allSatisfy { $0.count == 4 })
+        #expect(codes.flatMap { $0 }.allSatisfy { $0.count == 1 && (0..<RunBundles.entries).contains($0[0]) })
+        let text = try runCraft(["tokens", "--encoder", inputs.encoder, "--image", inputs.image] + registry)
+        #expect(text.status == 0, "\(text.standardError)")
+        let rows = text.standardOutput.split(separator: "\n").map { $0.split(separator: " ").compactMap { Int($0) } }
+        #expect(rows == codes.map { $0.map { $0[0] } })
+    }
+
+    @Test("craft tokens with a missing encoder exits 2")
+    func tokensMissingEncoder() throws {
+        let scratch = try RunScratch()
+        defer { scratch.remove() }
+        let result = try runCraft(["tokens", "--encoder", scratch.path("gone-1.0.0.craft").path, "--image", scratch.path("x.png").path,
+                                   "--registry", scratch.path("no-registry").path])
+        #expect(result.status == 2, "\(result.standardError)")
+    }
+}
