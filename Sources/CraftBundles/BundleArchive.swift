@@ -82,6 +82,7 @@ public enum BundleArchive {
         let size = try checkBundleFile(bundle, limits: limits)
         let digest = try digest(of: bundle)
         let (manifest, _) = try scan(bundle, limits: limits, sink: nil)
+        try GzipTrailer.check(bundle)
         return VerifiedBundle(url: bundle, manifest: manifest, digest: digest, size: size, files: manifest.files)
     }
 
@@ -107,6 +108,7 @@ public enum BundleArchive {
         do {
             let digest = try digest(of: bundle)
             let (manifest, _) = try scan(bundle, limits: limits, sink: sink)
+            try GzipTrailer.check(bundle)
             try sink.moveRoot(to: destination, bundle: bundle)
             return UnpackedBundle(directory: destination, manifest: manifest, digest: digest)
         } catch {

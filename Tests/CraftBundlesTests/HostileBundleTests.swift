@@ -240,4 +240,28 @@ struct CorruptedBundleTests {
         }
         #expect((outcomes["accepted"] ?? 0) < 10, "\(outcomes)")
     }
+
+    /// libarchive does not check the gzip trailer; Craft does, so a damaged CRC-32, a wrong length or
+    /// bytes appended after the stream are refused by verify and unpack.
+    @Test("a damaged gzip trailer or trailing bytes are refused")
+    func gzipTrailerIsChecked() throws {
+        let temp = try TemporaryDirectory()
+        defer { temp.remove() }
+        try makeEncoderDirectory(at: temp.path("src"))
+        let packed = try BundleArchive.pack(directory: temp.path("src"), to: temp.path("good.craft"))
+        let original = [UInt8](try Data(contentsOf: packed.url))
+        _ = try BundleArchive.verify(packed.url)
+        var crc = original
+        crc[crc.count - 8] ^= 0x01
+        var length = original
+        length[length.count - 1] ^= 0x80
+        let appended = original + [0x00, 0x01, 0x02]
+        for (label, bytes) in [("crc", crc), ("length", length), ("appended", appended)] {
+            let url = temp.path("\(label).craft")
+            try Data(bytes).write(to: url)
+            expectBundleError(.corruptArchive) { _ = try BundleArchive.verify(url) }
+            expectBundleError(.corruptArchive) { _ = try BundleArchive.unpack(url, into: temp.path("out-\(label)")) }
+            #expect(!FileManager.default.fileExists(atPath: temp.path("out-\(label)").path))
+        }
+    }
 }

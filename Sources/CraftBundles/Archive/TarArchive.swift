@@ -161,6 +161,86 @@ final class TarReader {
     }
 }
 
+/// Checks the gzip trailer of a bundle: the CRC-32 and length of the whole uncompressed stream.
+///
+/// libarchive's gzip reader does not verify its trailer ("XXX TODO: Verify the length and CRC" in
+/// `archive_read_support_filter_gzip.c`), and a tar reader stops at the end-of-archive blocks, so a
+/// bundle with a damaged trailer or trailing garbage would otherwise verify while its digest changed.
+/// Bundles are one gzip member (as `pack` writes them); the stream is decompressed again through
+/// libarchive's raw format and compared with the last 8 bytes of the file.
+enum GzipTrailer {
+    static func check(_ url: URL) throws {
+        let name = url.lastPathComponent
+        guard let archive = archive_read_new() else {
+            throw BundleError(.io, "cannot allocate an archive reader for \(name)")
+        }
+        defer { archive_read_free(archive) }
+        archive_read_support_filter_gzip(archive)
+        archive_read_support_format_raw(archive)
+        let opened = url.withUnsafeFileSystemRepresentation { archive_read_open_filename(archive, $0, 64 * 1024) }
+        var entry: OpaquePointer?
+        guard Status.succeeded(opened), Status.succeeded(archive_read_next_header(archive, &entry)) else {
+            throw BundleError(.corruptArchive, "\(name) cannot be read as a gzip stream (\(errorText(archive))); download or pack it again")
+        }
+        var crc = CRC32()
+        var length: UInt64 = 0
+        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+        while true {
+            let count = buffer.withUnsafeMutableBytes { archive_read_data(archive, $0.baseAddress, $0.count) }
+            if count == 0 { break }
+            guard count > 0 else {
+                throw BundleError(.corruptArchive, "\(name) is corrupt or truncated (\(errorText(archive))); download or pack it again")
+            }
+            buffer.withUnsafeBytes { crc.update(UnsafeRawBufferPointer(rebasing: $0[..<count])) }
+            length += UInt64(count)
+        }
+        let handle: FileHandle
+        do { handle = try FileHandle(forReadingFrom: url) } catch {
+            throw BundleError(.io, "cannot open \(name) (\(error.localizedDescription))")
+        }
+        defer { try? handle.close() }
+        let trailer: [UInt8]
+        do {
+            let end = try handle.seekToEnd()
+            guard end >= 18 else { throw BundleError(.corruptArchive, "\(name) is too short to be a gzip file") }
+            try handle.seek(toOffset: end - 8)
+            trailer = [UInt8](try handle.read(upToCount: 8) ?? Data())
+        } catch let error as BundleError {
+            throw error
+        } catch {
+            throw BundleError(.io, "cannot read \(name) (\(error.localizedDescription))")
+        }
+        guard trailer.count == 8 else {
+            throw BundleError(.corruptArchive, "\(name) ends before its gzip trailer; download or pack it again")
+        }
+        func little(_ offset: Int) -> UInt32 {
+            (0..<4).reduce(UInt32(0)) { $0 | UInt32(trailer[offset + $1]) << (8 * UInt32($1)) }
+        }
+        guard little(0) == crc.value, little(4) == UInt32(truncatingIfNeeded: length) else {
+            throw BundleError(.corruptArchive, "\(name) fails its gzip integrity check (the trailer's CRC-32 or length does not match the content, or bytes follow the compressed stream); it is corrupt or was tampered with: download or pack it again")
+        }
+    }
+}
+
+/// CRC-32 (IEEE 802.3, reflected, as gzip uses), table-driven.
+struct CRC32 {
+    private static let table: [UInt32] = (0..<256).map { index -> UInt32 in
+        var value = UInt32(index)
+        for _ in 0..<8 { value = value & 1 == 1 ? 0xEDB8_8320 ^ (value >> 1) : value >> 1 }
+        return value
+    }
+    private var state: UInt32 = 0xFFFF_FFFF
+    var value: UInt32 { state ^ 0xFFFF_FFFF }
+
+    mutating func update(_ bytes: UnsafeRawBufferPointer) {
+        var crc = state
+        Self.table.withUnsafeBufferPointer { table in
+            for byte in bytes { crc = table[Int((crc ^ UInt32(byte)) & 0xFF)] ^ (crc >> 8) }
+        }
+        state = crc
+    }
+}
+
 /// Writes a reproducible gzip-compressed pax tar: mtime 0, uid/gid 0, empty owner names, fixed modes,
 /// and a gzip header without timestamp or file name.
 final class TarWriter {
