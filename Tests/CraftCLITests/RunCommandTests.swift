@@ -1,4 +1,5 @@
 import CraftBundles
+import CraftRegistry
 import Foundation
 import Testing
 
@@ -38,6 +39,29 @@ struct RunCommandTests {
         let text = try runCraft(base)
         #expect(text.status == 0, "\(text.standardError)")
         #expect(text.standardOutput == (object["answer"] as? String ?? "<none>") + "\n")
+    }
+
+    @Test("craft run resolves registry REFs (NAME and NAME@RANGE) and gives the same answer as the files")
+    func runRegistryReferences() throws {
+        let scratch = try RunScratch()
+        defer { scratch.remove() }
+        let inputs = try makeInputs(scratch)
+        let registry = Registry(root: scratch.path("registry"))
+        try registry.publish(URL(fileURLWithPath: inputs.encoder))
+        try registry.publish(URL(fileURLWithPath: inputs.backend))
+        let common = ["--image", inputs.image, "--prompt", "what is this ?", "--max-tokens", "5", "--json"]
+        let byReference = try runCraft(["run", "--encoder", "tiny-vq", "--backend", "tiny-llm@^1.0",
+                                        "--registry", registry.root.path] + common)
+        #expect(byReference.status == 0, "\(byReference.standardError)")
+        let byFile = try runCraft(["run", "--encoder", inputs.encoder, "--backend", inputs.backend,
+                                   "--registry", scratch.path("no-registry").path] + common)
+        #expect(byFile.status == 0, "\(byFile.standardError)")
+        #expect(byReference.standardOutput == byFile.standardOutput)
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(byFile.standardOutput.utf8)) as? [String: Any])
+        #expect((object["tokens"] as? [Int])?.isEmpty == false, "\(byFile.standardOutput)")
+        let unknown = try runCraft(["run", "--encoder", "no-such-encoder", "--backend", "tiny-llm",
+                                    "--registry", registry.root.path] + common)
+        #expect(unknown.status == 2, "\(unknown.standardError)")
     }
 
     @Test("craft run on a pair with different codebooks prints the report and exits 3")
