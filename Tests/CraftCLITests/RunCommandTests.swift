@@ -64,6 +64,29 @@ struct RunCommandTests {
         #expect(unknown.status == 2, "\(unknown.standardError)")
     }
 
+    @Test("craft run answers from the table runtimes with an image index (examples/bundles digits)")
+    func runTableBundles() throws {
+        let scratch = try RunScratch()
+        defer { scratch.remove() }
+        let examples = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("examples/bundles")
+        let encoder = try BundleArchive.pack(directory: examples.appendingPathComponent("digits-vq"), to: scratch.path("digits-vq.craft"))
+        let backend = try BundleArchive.pack(directory: examples.appendingPathComponent("digits-answers"), to: scratch.path("digits-answers.craft"))
+        let tableEncoder = try TableEncoder(bundle: try BundleArchive.unpack(encoder.url, into: scratch.path("enc")))
+        let tableBackend = try TableBackend(bundle: try BundleArchive.unpack(backend.url, into: scratch.path("llm")))
+        let registry = ["--registry", scratch.path("no-registry").path]
+        for index in [0, 1] {
+            let expected = tableBackend.answer(try tableEncoder.encode(image: index))
+            let result = try runCraft(["run", "--encoder", encoder.url.path, "--backend", backend.url.path,
+                                       "--image", String(index), "--prompt", "which digit?"] + registry)
+            #expect(result.status == 0, "\(result.standardError)")
+            #expect(result.standardOutput == expected + "\n")
+        }
+        let notIndex = try runCraft(["run", "--encoder", encoder.url.path, "--backend", backend.url.path,
+                                     "--image", "x.png", "--prompt", "which digit?"] + registry)
+        #expect(notIndex.status == 64, "\(notIndex.standardError)")
+    }
+
     @Test("craft run on a pair with different codebooks prints the report and exits 3")
     func runIncompatiblePair() throws {
         let scratch = try RunScratch()

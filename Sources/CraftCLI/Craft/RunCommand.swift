@@ -31,7 +31,7 @@ struct RunCommand: ParsableCommand {
     @Option(help: ArgumentHelp("The backend: a .craft file or NAME[@VERSION|@RANGE].", valueName: "ref-or-file"))
     var backend: String
 
-    @Option(help: ArgumentHelp("The image (PNG or JPEG).", valueName: "file"))
+    @Option(help: ArgumentHelp("The image (PNG or JPEG); for table-encoder bundles, an image index.", valueName: "file"))
     var image: String
 
     @Option(help: "The question or instruction about the image.")
@@ -59,6 +59,9 @@ struct RunCommand: ParsableCommand {
             let first = report.failures.first.map { " (\($0.code): \($0.reason))" } ?? ""
             throw CommandError(.incompatible, "\(encoderBundle.manifest.reference) and \(backendBundle.manifest.reference) cannot be paired\(first); see the report above")
         }
+        if encoderBundle.manifest.runtime.id == TableEncoder.runtimeID || backendBundle.manifest.runtime.id == TableBackend.runtimeID {
+            return try runTables(pair: pair, encoder: encoderBundle, backend: backendBundle)
+        }
         let picture = try RuntimeWorkspace.loadImage(image)
         let pipeline = try Pipeline(pair: pair, encoder: encoderBundle, backend: backendBundle)
         let tokens = try pipeline.tokens(for: picture)
@@ -71,6 +74,29 @@ struct RunCommand: ParsableCommand {
                 visualTokens: tokens.count))
         } else {
             Output.line(answer.text)
+        }
+    }
+
+    /// The table runtimes: `--image` is an index into the encoder's feature table, the answer is the
+    /// backend's table entry for the codes.
+    private func runTables(pair: CheckedPair, encoder: UnpackedBundle, backend: UnpackedBundle) throws {
+        guard encoder.manifest.runtime.id == TableEncoder.runtimeID, backend.manifest.runtime.id == TableBackend.runtimeID else {
+            throw CommandError(.usage, "\(encoder.manifest.reference) (\(encoder.manifest.runtime.id)) and \(backend.manifest.reference) (\(backend.manifest.runtime.id)) share a codebook, but craft run pairs table-encoder only with table-backend; use model runtimes on both sides")
+        }
+        let runtimes = RuntimeRegistry.craftDefault
+        let tableEncoder = try runtimes.load(encoder, as: TableEncoder.self)
+        let tableBackend = try runtimes.load(backend, as: TableBackend.self)
+        guard let index = Int(image) else {
+            throw CommandError(.usage, "\(encoder.manifest.reference) is a table-encoder bundle: --image must be an image index 0..<\(tableEncoder.imageCount), not \(image)")
+        }
+        let tokens = try tableEncoder.encode(image: index)
+        let answer = tableBackend.answer(tokens, prompt: prompt)
+        if options.json {
+            try Output.json(RunReport(
+                answer: answer, tokens: [], finishReason: "table", encoder: pair.encoder.reference,
+                backend: pair.backend.reference, codebookHash: pair.codebook.hash, visualTokens: tokens.codes.count))
+        } else {
+            Output.line(answer)
         }
     }
 
