@@ -149,6 +149,18 @@ struct PipelineTests {
         #expect(error.entry == "encoder.tokens_per_image")
     }
 
+    @Test("an encoder whose declared codebook hash is not its tensor's is refused, naming the codebook file")
+    func tamperedCodebookHashRefused() throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        try TinyBundles.encoderDirectory(at: scratch.path("enc"))
+        var encoder = try TinyBundles.packAndUnpack(scratch.path("enc"), in: scratch, as: "encoder")
+        encoder.manifest.codebook.hash = try TinyBundles.hash(TinyBundles.codebook(seed: 3))
+        let error = try #require(throws: BundleError.self) { try RuntimeRegistry.craftDefault.loadEncoder(encoder) }
+        #expect(error.code == .codebookHashMismatch)
+        #expect(error.entry == "codebook.safetensors")
+    }
+
     @Test("prompt templates place the visual tokens at <image> and the prompt at {prompt}")
     func templateSegments() throws {
         #expect(throws: BundleError.self) { try PromptTemplate("no image here {prompt}") }
