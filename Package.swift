@@ -106,9 +106,13 @@ let package = Package(
         .testTarget(name: "CraftImagingTests", dependencies: ["CraftImaging", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "CraftModelsTests", dependencies: ["CraftModels", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "CraftTrainingTests", dependencies: ["CraftTraining", "TestSupport"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "CraftRuntimesTests", dependencies: ["CraftRuntimes", "TestSupport"]),
+        .target(
+            name: "RuntimeTestSupport",
+            dependencies: ["CraftBundles", "CraftCore", "CraftImaging", "SafeTensors"],
+            path: "Tests/RuntimeTestSupport"),
+        .testTarget(name: "CraftRuntimesTests", dependencies: ["CraftRuntimes", "TestSupport", "RuntimeTestSupport"]),
         .testTarget(name: "CraftBundlesTests", dependencies: ["CraftBundles", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "CraftRegistryTests", dependencies: ["CraftRegistry", "TestSupport"]),
-        .testTarget(name: "CraftCLITests", dependencies: ["CraftCLI", "TestSupport"]),
+        .testTarget(name: "CraftCLITests", dependencies: ["CraftCLI", "TestSupport", "RuntimeTestSupport"]),
     ]
 )

@@ -1,6 +1,7 @@
 import CraftBundles
 import CraftRegistry
 import Foundation
+import RuntimeTestSupport
 import Testing
 
 @testable import CraftCLI
@@ -8,21 +9,21 @@ import Testing
 @Suite("craft run and craft tokens")
 struct RunCommandTests {
     /// Packs a matching encoder and backend, a backend of another codebook, and an image.
-    func makeInputs(_ scratch: RunScratch) throws -> (encoder: String, backend: String, other: String, image: String) {
-        let values = RunBundles.codebook()
-        try RunBundles.encoderDirectory(at: scratch.path("enc"), codebook: values)
-        try RunBundles.backendDirectory(at: scratch.path("llm"), codebookHash: try RunBundles.hash(values))
-        try RunBundles.backendDirectory(at: scratch.path("other"), name: "other-llm", codebookHash: try RunBundles.hash(RunBundles.codebook(seed: 2)))
+    func makeInputs(_ scratch: Scratch) throws -> (encoder: String, backend: String, other: String, image: String) {
+        let values = TinyBundles.codebook()
+        try TinyBundles.encoderDirectory(at: scratch.path("enc"), codebook: values)
+        try TinyBundles.backendDirectory(at: scratch.path("llm"), codebookHash: try TinyBundles.hash(values))
+        try TinyBundles.backendDirectory(at: scratch.path("other"), name: "other-llm", codebookHash: try TinyBundles.hash(TinyBundles.codebook(seed: 2)))
         let encoder = try BundleArchive.pack(directory: scratch.path("enc"), to: scratch.path("tiny-vq-1.0.0.craft"))
         let backend = try BundleArchive.pack(directory: scratch.path("llm"), to: scratch.path("tiny-llm-1.0.0.craft"))
         let other = try BundleArchive.pack(directory: scratch.path("other"), to: scratch.path("other-llm-1.0.0.craft"))
-        try RunBundles.writeImage(to: scratch.path("image.png"))
+        try TinyBundles.writeImage(to: scratch.path("image.png"))
         return (encoder.url.path, backend.url.path, other.url.path, scratch.path("image.png").path)
     }
 
     @Test("craft run answers for a compatible pair (exit 0), text and JSON agree")
     func runCompatiblePair() throws {
-        let scratch = try RunScratch()
+        let scratch = try Scratch()
         defer { scratch.remove() }
         let inputs = try makeInputs(scratch)
         let registry = ["--registry", scratch.path("no-registry").path]
@@ -43,7 +44,7 @@ struct RunCommandTests {
 
     @Test("craft run resolves registry REFs (NAME and NAME@RANGE) and gives the same answer as the files")
     func runRegistryReferences() throws {
-        let scratch = try RunScratch()
+        let scratch = try Scratch()
         defer { scratch.remove() }
         let inputs = try makeInputs(scratch)
         let registry = Registry(root: scratch.path("registry"))
@@ -66,7 +67,7 @@ struct RunCommandTests {
 
     @Test("craft run answers from the table runtimes with an image index (examples/bundles digits)")
     func runTableBundles() throws {
-        let scratch = try RunScratch()
+        let scratch = try Scratch()
         defer { scratch.remove() }
         let examples = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().appendingPathComponent("examples/bundles")
@@ -89,7 +90,7 @@ struct RunCommandTests {
 
     @Test("craft run on a pair with different codebooks prints the report and exits 3")
     func runIncompatiblePair() throws {
-        let scratch = try RunScratch()
+        let scratch = try Scratch()
         defer { scratch.remove() }
         let inputs = try makeInputs(scratch)
         let result = try runCraft(["run", "--encoder", inputs.encoder, "--backend", inputs.other, "--image", inputs.image,
@@ -101,7 +102,7 @@ struct RunCommandTests {
 
     @Test("craft run with a missing bundle or image exits 2")
     func runMissingInputs() throws {
-        let scratch = try RunScratch()
+        let scratch = try Scratch()
         defer { scratch.remove() }
         let inputs = try makeInputs(scratch)
         let registry = ["--registry", scratch.path("no-registry").path]
@@ -116,7 +117,7 @@ struct RunCommandTests {
 
     @Test("craft tokens prints the 4x4 code grid of an image (exit 0), text and JSON agree")
     func tokensGrid() throws {
-        let scratch = try RunScratch()
+        let scratch = try Scratch()
         defer { scratch.remove() }
         let inputs = try makeInputs(scratch)
         let registry = ["--registry", scratch.path("no-registry").path]
@@ -124,10 +125,10 @@ struct RunCommandTests {
         #expect(json.status == 0, "\(json.standardError)")
         let object = try #require(try JSONSerialization.jsonObject(with: Data(json.standardOutput.utf8)) as? [String: Any])
         #expect(object["rows"] as? Int == 4 && object["columns"] as? Int == 4 && object["depth"] as? Int == 1)
-        #expect(object["codebook_hash"] as? String == (try RunBundles.hash(RunBundles.codebook())))
+        #expect(object["codebook_hash"] as? String == (try TinyBundles.hash(TinyBundles.codebook())))
         let codes = try #require(object["codes"] as? [[[Int]]])
         #expect(codes.count == 4 && codes.allSatisfy { $0.count == 4 })
-        #expect(codes.flatMap { $0 }.allSatisfy { $0.count == 1 && (0..<RunBundles.entries).contains($0[0]) })
+        #expect(codes.flatMap { $0 }.allSatisfy { $0.count == 1 && (0..<TinyBundles.entries).contains($0[0]) })
         let text = try runCraft(["tokens", "--encoder", inputs.encoder, "--image", inputs.image] + registry)
         #expect(text.status == 0, "\(text.standardError)")
         let rows = text.standardOutput.split(separator: "\n").map { $0.split(separator: " ").compactMap { Int($0) } }
@@ -136,7 +137,7 @@ struct RunCommandTests {
 
     @Test("craft tokens with a missing encoder exits 2")
     func tokensMissingEncoder() throws {
-        let scratch = try RunScratch()
+        let scratch = try Scratch()
         defer { scratch.remove() }
         let result = try runCraft(["tokens", "--encoder", scratch.path("gone-1.0.0.craft").path, "--image", scratch.path("x.png").path,
                                    "--registry", scratch.path("no-registry").path])

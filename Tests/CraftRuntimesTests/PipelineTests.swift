@@ -5,6 +5,7 @@ import CraftModels
 import Foundation
 import SafeTensors
 import TensorCore
+import RuntimeTestSupport
 import Testing
 
 @testable import CraftRuntimes

@@ -1,4 +1,5 @@
 // Builds tiny siglip-vq encoder and llama/gpt2 backend bundles from the CraftModels fixture checkpoints.
+// Shared by CraftRuntimesTests and CraftCLITests (the `craft run` / `craft tokens` tests).
 import CraftBundles
 import CraftCore
 import CraftImaging
@@ -6,44 +7,44 @@ import Foundation
 import SafeTensors
 
 /// A temporary directory removed by `remove()`.
-struct Scratch {
-    let url: URL
-    init() throws {
+public struct Scratch {
+    public let url: URL
+    public init() throws {
         url = FileManager.default.temporaryDirectory.appendingPathComponent("craft-runtimes-tests-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
     }
-    func remove() { try? FileManager.default.removeItem(at: url) }
-    func path(_ relative: String) -> URL { url.appendingPathComponent(relative) }
+    public func remove() { try? FileManager.default.removeItem(at: url) }
+    public func path(_ relative: String) -> URL { url.appendingPathComponent(relative) }
 }
 
 /// Tiny bundles over the fixture models of `Tests/CraftModelsTests/Fixtures/models`.
-enum TinyBundles {
-    static let models = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+public enum TinyBundles {
+    public static let models = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("CraftModelsTests/Fixtures/models")
     /// The SigLIP fixture is 32 wide: the codebook dimension.
-    static let dimension = 32
-    static let entries = 16
-    static let template = "<image> question : {prompt} answer :"
+    public static let dimension = 32
+    public static let entries = 16
+    public static let template = "<image> question : {prompt} answer :"
 
     /// Deterministic codebook values `[K][D]`, distinct entries of a scale similar to the tower's output.
-    static func codebook(seed: Float = 0) -> [Float] {
+    public static func codebook(seed: Float = 0) -> [Float] {
         (0..<(entries * dimension)).map { index in
             let k = Float(index / dimension), d = Float(index % dimension)
             return sin(k * 1.7 + d * 0.31 + seed) * (1 + 0.05 * k)
         }
     }
 
-    static func hash(_ values: [Float]) throws -> String {
+    public static func hash(_ values: [Float]) throws -> String {
         try CodebookHash.compute(values: values, entries: entries, dimension: dimension, depth: 1, metric: .l2)
     }
 
     /// A deterministic projector `[hidden, D]`.
-    static func projector(hidden: Int) -> [Float] {
+    public static func projector(hidden: Int) -> [Float] {
         (0..<(hidden * dimension)).map { index in cos(Float(index) * 0.37) * 0.2 }
     }
 
     /// A word-level tokenizer of 128 entries (the fixture decoders' vocabulary): specials, a few words, `w<i>`.
-    static func tokenizerJSON() throws -> Data {
+    public static func tokenizerJSON() throws -> Data {
         var vocab: [String: Int] = ["[UNK]": 0, "<s>": 1, "</s>": 2, "question": 3, ":": 4, "answer": 5, "what": 6, "is": 7, "this": 8, "?": 9]
         for id in vocab.count..<128 { vocab["w\(id)"] = id }
         let json: [String: Any] = [
@@ -59,25 +60,25 @@ enum TinyBundles {
         return try JSONSerialization.data(withJSONObject: json, options: [.sortedKeys])
     }
 
-    static let preprocessorJSON = """
+    public static let preprocessorJSON = """
         {"do_resize": true, "size": {"height": 32, "width": 32}, "resample": 3, "do_rescale": true,
          "rescale_factor": 0.00392156862745098, "do_normalize": true, "image_mean": [0.5, 0.5, 0.5], "image_std": [0.5, 0.5, 0.5]}
         """
 
-    static func copy(_ model: String, into directory: URL) throws {
+    public static func copy(_ model: String, into directory: URL) throws {
         for file in ["config.json", "model.safetensors"] {
             try FileManager.default.copyItem(at: models.appendingPathComponent(model).appendingPathComponent(file),
                                              to: directory.appendingPathComponent(file))
         }
     }
 
-    static func writeManifest(_ json: [String: Any], to directory: URL) throws {
+    public static func writeManifest(_ json: [String: Any], to directory: URL) throws {
         try JSONSerialization.data(withJSONObject: json, options: [.prettyPrinted, .sortedKeys])
             .write(to: directory.appendingPathComponent("craft.json"))
     }
 
     /// An encoder bundle directory over `siglip_no_head`, quantized after layer `layer`.
-    static func encoderDirectory(at directory: URL, name: String = "tiny-vq", codebook: [Float] = codebook(), layer: Int = 1) throws {
+    public static func encoderDirectory(at directory: URL, name: String = "tiny-vq", codebook: [Float] = codebook(), layer: Int = 1) throws {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         try copy("siglip_no_head", into: directory)
         try Data(preprocessorJSON.utf8).write(to: directory.appendingPathComponent("preprocessor_config.json"))
@@ -95,7 +96,7 @@ enum TinyBundles {
     }
 
     /// A backend bundle directory over a fixture decoder (`llama_tied` or `gpt2`), 32 wide.
-    static func backendDirectory(at directory: URL, name: String = "tiny-llm", model: String = "llama_tied", runtime: String = "llama",
+    public static func backendDirectory(at directory: URL, name: String = "tiny-llm", model: String = "llama_tied", runtime: String = "llama",
                                  codebookHash: String, projectorFile: String = "projector.safetensors") throws {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         try copy(model, into: directory)
@@ -115,7 +116,7 @@ enum TinyBundles {
     }
 
     /// A 40×40 RGB PNG with a gradient and a square (so it is resized, and patches differ).
-    static func writeImage(to url: URL) throws {
+    public static func writeImage(to url: URL) throws {
         var bytes: [UInt8] = []
         for y in 0..<40 {
             for x in 0..<40 {
@@ -127,7 +128,7 @@ enum TinyBundles {
     }
 
     /// Packs both, unpacks both: the bundles as a user gets them.
-    static func packAndUnpack(_ directory: URL, in scratch: Scratch, as role: String) throws -> UnpackedBundle {
+    public static func packAndUnpack(_ directory: URL, in scratch: Scratch, as role: String) throws -> UnpackedBundle {
         let packed = try BundleArchive.pack(directory: directory, to: scratch.path("\(role).craft"))
         return try BundleArchive.unpack(packed.url, into: scratch.path("\(role)-unpacked"))
     }
