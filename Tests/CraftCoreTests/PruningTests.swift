@@ -195,4 +195,12 @@ import TestSupport
         #expect(throws: CraftCoreError.self) { try PruningCost(shape: DecoderShape(layers: 1, hidden: 4, heads: 2, kvHeads: 3, mlpSize: 8, vocabulary: 10)) }
         #expect(throws: CraftCoreError.self) { try PruningCost(shape: DecoderShape(layers: 0, hidden: 4, heads: 2, kvHeads: 1, mlpSize: 8, vocabulary: 10)) }
     }
+
+    @Test func gpt2SmallSavingsMatchTheDocumentedTable() throws {
+        // docs/token-pruning.md: GPT-2 small, 32 text + 256 visual tokens, keep 0.8 → 205 visual.
+        let cost = try PruningCost(shape: DecoderShape(layers: 12, hidden: 768, heads: 12, kvHeads: 12, mlpSize: 3072, vocabulary: 50257, gatedMLP: false))
+        let savings = try cost.savings(textTokens: 32, visualTokens: 256, keepRatio: 0.8)
+        #expect(savings.full == 52_057_204_224 && savings.pruned == 42_406_835_712)
+        #expect(abs(savings.savedFraction - 0.185) < 0.001)
+    }
 }
