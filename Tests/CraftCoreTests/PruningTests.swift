@@ -113,6 +113,10 @@ import TestSupport
             #expect(kept == Array(Set(kept)).sorted() && kept.allSatisfy { (0..<n).contains($0) }, "trial \(trial)")
             let again = try pruner.select(codes: codes, residualNorms: norms, grid: (rows: rows, columns: columns), keepRatio: ratio)
             #expect(again == kept, "trial \(trial) is not deterministic")
+            // The quotas take a prefix of one fixed order of (code, slot) pairs, so a smaller ratio keeps
+            // a subset of what a larger one keeps.
+            let fewer = try pruner.select(codes: codes, residualNorms: norms, grid: (rows: rows, columns: columns), keepRatio: ratio / 2)
+            #expect(Set(fewer).isSubset(of: Set(kept)), "trial \(trial): keep \(ratio / 2) is not nested in keep \(ratio)")
         }
     }
 
