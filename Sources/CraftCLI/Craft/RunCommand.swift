@@ -11,11 +11,11 @@ struct RunCommand: ParsableCommand {
         commandName: "run",
         abstract: "Answer a prompt about an image with an encoder and a backend proven compatible (exit 3 when not).",
         discussion: """
-            Each bundle is a .craft FILE or a REF (NAME, NAME@VERSION, NAME@RANGE) from the registry.
-            Both are verified and unpacked into a temporary directory; the compatibility checker runs
-            (on failure its report is printed and the exit status is 3); the runtimes named by the
-            bundles (siglip-vq, llama, gpt2; see docs/runtimes.md) load the models; the image is
-            preprocessed, encoded into visual tokens, placed by the backend's prompt template, and the
+            Each bundle is a .craft FILE or a REF (NAME, NAME@VERSION, NAME@RANGE) from the registry. \
+            Both are verified and unpacked into a temporary directory; the compatibility checker runs \
+            (on failure its report is printed and the exit status is 3); the runtimes named by the \
+            bundles (siglip-vq, llama, gpt2; see docs/runtimes.md) load the models; the image is \
+            preprocessed, encoded into visual tokens, placed by the backend's prompt template, and the \
             answer is generated greedily.
 
             Examples:

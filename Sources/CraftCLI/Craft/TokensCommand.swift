@@ -10,9 +10,9 @@ struct TokensCommand: ParsableCommand {
         commandName: "tokens",
         abstract: "Print the visual token codes (patch grid) an encoder gives an image.",
         discussion: """
-            The encoder is a .craft FILE or a REF from the registry; its runtime (siglip-vq, see
-            docs/runtimes.md) loads it. Text output is one line per grid row, codes separated by spaces
-            (residual levels joined with "+"). --json prints `encoder`, `codebook_hash`, `rows`,
+            The encoder is a .craft FILE or a REF from the registry; its runtime (siglip-vq, see \
+            docs/runtimes.md) loads it. Text output is one line per grid row, codes separated by spaces \
+            (residual levels joined with "+"). --json prints `encoder`, `codebook_hash`, `rows`, \
             `columns`, `depth` and `codes` ([row][column][level]).
 
             Examples:

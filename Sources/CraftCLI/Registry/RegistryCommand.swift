@@ -10,9 +10,9 @@ public struct RegistryCommand: ParsableCommand {
         commandName: "craft-registry",
         abstract: "Look up, pair, pack, verify, publish and pull Craft bundles.",
         discussion: """
-            The registry is --registry PATH, else $CRAFT_REGISTRY, else ./registry when present,
-            else ~/.craft/registry. REF is NAME, NAME@VERSION or NAME@RANGE (^1.2, ~1.2.3,
-            ">=1.0 <2.0", 1.x, *). Every command takes --json. Exit codes: 0 ok, 1 error,
+            The registry is --registry PATH, else $CRAFT_REGISTRY, else ./registry when present, \
+            else ~/.craft/registry. REF is NAME, NAME@VERSION or NAME@RANGE (^1.2, ~1.2.3, \
+            ">=1.0 <2.0", 1.x, *). Every command takes --json. Exit codes: 0 ok, 1 error, \
             2 not found, 3 incompatible pair, 4 integrity or signature failure, 64 usage.
 
             Examples:

@@ -8,7 +8,7 @@ struct RegistryCompatibleCommand: ParsableCommand {
         commandName: "compatible",
         abstract: "List backends for an encoder (or encoders for a backend) that share its codebook hash.",
         discussion: """
-            This is an index lookup by codebook hash; `pair ENCODER BACKEND` proves a pairing by
+            This is an index lookup by codebook hash; `pair ENCODER BACKEND` proves a pairing by \
             verifying both bundles and recomputing the encoder's hash.
 
             Examples:

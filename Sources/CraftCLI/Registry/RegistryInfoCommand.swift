@@ -8,7 +8,7 @@ struct RegistryInfoCommand: ParsableCommand {
         commandName: "info",
         abstract: "Show one bundle version: summary, runtime, codebook, digest, signatures, other versions.",
         discussion: """
-            REF is NAME (newest visible version), NAME@VERSION (exactly, even if yanked) or
+            REF is NAME (newest visible version), NAME@VERSION (exactly, even if yanked) or \
             NAME@RANGE (^1.2, ~1.2.3, ">=1.0 <2.0", 1.x). Exit 2 when nothing matches.
 
             Examples:

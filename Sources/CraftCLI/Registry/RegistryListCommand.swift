@@ -9,8 +9,8 @@ struct RegistryListCommand: ParsableCommand {
         commandName: "list",
         abstract: "List every bundle in the registry (newest visible version of each name).",
         discussion: """
-            Yanked versions and pre-releases are hidden (use --include-prerelease for pre-releases;
-            `info NAME` shows every version). A broken index file is reported on stderr and makes
+            Yanked versions and pre-releases are hidden (use --include-prerelease for pre-releases; \
+            `info NAME` shows every version). A broken index file is reported on stderr and makes \
             the command exit 4 after printing the rest.
 
             Examples:

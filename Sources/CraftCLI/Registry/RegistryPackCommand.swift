@@ -9,8 +9,8 @@ struct RegistryPackCommand: ParsableCommand {
         commandName: "pack",
         abstract: "Pack a bundle directory (craft.json and the files it lists) into NAME-VERSION.craft.",
         discussion: """
-            Sizes and sha256 of every file are computed into the manifest; an encoder's codebook
-            hash is recomputed and packing is refused when the declared one differs. The same
+            Sizes and sha256 of every file are computed into the manifest; an encoder's codebook \
+            hash is recomputed and packing is refused when the declared one differs. The same \
             inputs always give the same bytes. See docs/bundle-format.md.
 
             Examples:

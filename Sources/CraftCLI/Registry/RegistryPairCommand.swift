@@ -10,10 +10,10 @@ struct RegistryPairCommand: ParsableCommand {
         commandName: "pair",
         abstract: "Verify an encoder and a backend and run the compatibility checker on them (exit 3 when incompatible).",
         discussion: """
-            Each side is a .craft FILE or a REF from the registry. Both bundles are verified first
-            (hostile archive checks, digest against the index for REFs, signatures); the checker then
-            recomputes the encoder's codebook hash from its tensor and runs every check of
-            docs/compatibility.md. The report is printed on stdout (--json: the checker's JSON);
+            Each side is a .craft FILE or a REF from the registry. Both bundles are verified first \
+            (hostile archive checks, digest against the index for REFs, signatures); the checker then \
+            recomputes the encoder's codebook hash from its tensor and runs every check of \
+            docs/compatibility.md. The report is printed on stdout (--json: the checker's JSON); \
             exit 0 when the pair is compatible, 3 when not, 4 when a bundle fails verification.
 
             Examples:

@@ -8,10 +8,10 @@ struct RegistryPublishCommand: ParsableCommand {
         commandName: "publish",
         abstract: "Verify a .craft file and publish it to the registry (atomic, safe with concurrent publishers).",
         discussion: """
-            The bundle is verified (hostile archive checks), copied in, and its index shard updated
-            atomically under the registry lock. The signature FILE.sig (or --signature) is checked
-            and carried along. Publishing the same bytes again changes nothing; different bytes
-            under a published NAME@VERSION are refused (exit 4): bump the version instead. The
+            The bundle is verified (hostile archive checks), copied in, and its index shard updated \
+            atomically under the registry lock. The signature FILE.sig (or --signature) is checked \
+            and carried along. Publishing the same bytes again changes nothing; different bytes \
+            under a published NAME@VERSION are refused (exit 4): bump the version instead. The \
             registry directory is created when missing.
 
             Examples:

@@ -8,9 +8,9 @@ struct RegistryPullCommand: ParsableCommand {
         commandName: "pull",
         abstract: "Copy, verify and unpack a published bundle; print the directory it is in.",
         discussion: """
-            The bundle is unpacked into the cache ($CRAFT_CACHE, else ~/.craft/cache), in a
-            directory named by its digest (sha256-<hex>); an existing entry is re-checked and
-            reused. With -o DIR it is unpacked into DIR instead (DIR must not exist). The digest
+            The bundle is unpacked into the cache ($CRAFT_CACHE, else ~/.craft/cache), in a \
+            directory named by its digest (sha256-<hex>); an existing entry is re-checked and \
+            reused. With -o DIR it is unpacked into DIR instead (DIR must not exist). The digest \
             must match the index and signatures must verify (exit 4 otherwise).
 
             Examples:

@@ -9,8 +9,8 @@ struct RegistrySearchCommand: ParsableCommand {
         commandName: "search",
         abstract: "Search bundles by name, summary, domain, kind, runtime or codebook hash.",
         discussion: """
-            Ranking: exact name > name prefix > codebook-hash or digest prefix (6+ hex digits) >
-            name contains > domain/kind/runtime tag > summary word. Every word of a multi-word
+            Ranking: exact name > name prefix > codebook-hash or digest prefix (6+ hex digits) > \
+            name contains > domain/kind/runtime tag > summary word. Every word of a multi-word \
             query must match something unless the whole query matches the name or a hash.
 
             Examples:

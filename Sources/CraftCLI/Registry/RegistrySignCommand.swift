@@ -9,7 +9,7 @@ struct RegistrySignCommand: ParsableCommand {
         commandName: "sign",
         abstract: "Sign a bundle file: writes FILE.sig, an Ed25519 signature over the bundle digest.",
         discussion: """
-            The bundle is verified first (nobody should sign a broken bundle). `publish` carries
+            The bundle is verified first (nobody should sign a broken bundle). `publish` carries \
             FILE.sig along automatically.
 
             Examples:

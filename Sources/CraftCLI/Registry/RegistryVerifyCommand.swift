@@ -8,10 +8,10 @@ struct RegistryVerifyCommand: ParsableCommand {
         commandName: "verify",
         abstract: "Verify a bundle file or a published version: archive safety, every file's sha256, digest, signatures.",
         discussion: """
-            A FILE (an existing path, or anything ending in .craft or holding a '/') is checked on
-            its own, with FILE.sig when present; a REF is checked against the registry's index
-            (its digest must match) and the signatures recorded there. Signatures are checked
-            against the registry's trusted keys (keys/*.pub). Exit 4 on any integrity or signature
+            A FILE (an existing path, or anything ending in .craft or holding a '/') is checked on \
+            its own, with FILE.sig when present; a REF is checked against the registry's index \
+            (its digest must match) and the signatures recorded there. Signatures are checked \
+            against the registry's trusted keys (keys/*.pub). Exit 4 on any integrity or signature \
             failure, 2 when the file or REF does not exist.
 
             Examples:
