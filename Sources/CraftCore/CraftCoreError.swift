@@ -40,6 +40,7 @@ public struct CraftCoreError: Error, LocalizedError, CategorizedError, CustomStr
         case .notFound: .notFound
         case .incompatible: .incompatible
         case .invalidCodebook, .malformed: .integrity
+        case .invalidParameter: .usage
         default: .other
         }
     }
