@@ -62,6 +62,31 @@ package enum ModelDirectory {
         return try decodeConfiguration(type, from: data, origin: url.path)
     }
 
+    /// The `config.json` of a tower that may be saved alone or inside a composite model: when the file
+    /// holds `key` (for example `vision_config` of a `SiglipModel`), that sub-object is decoded and
+    /// `composite` is true.
+    static func towerConfiguration<T: Decodable>(
+        _ type: T.Type, in directory: URL, compositeKey key: String
+    ) throws(ModelError) -> (configuration: T, composite: Bool) {
+        let url = directory.appendingPathComponent("config.json")
+        let data: Data
+        do {
+            data = try Data(contentsOf: url)
+        } catch {
+            throw ModelError(.notFound, "cannot read \(url.path); pass a Hugging Face-layout model directory holding config.json and model.safetensors", cause: error)
+        }
+        guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any], let tower = object[key] else {
+            return (try decodeConfiguration(type, from: data, origin: url.path), false)
+        }
+        let towerData: Data
+        do {
+            towerData = try JSONSerialization.data(withJSONObject: tower)
+        } catch {
+            throw ModelError(.invalidConfiguration, "\(url.path): '\(key)' is not an object; fix config.json", cause: error)
+        }
+        return (try decodeConfiguration(type, from: towerData, origin: url.path), true)
+    }
+
     static func decodeConfiguration<T: Decodable>(_ type: T.Type, from data: Data, origin: String) throws(ModelError) -> T {
         do {
             return try JSONDecoder().decode(type, from: data)

@@ -112,24 +112,7 @@ public struct SiglipTextModel: Sendable {
     /// Loads `config.json` (a `SiglipTextModel` config, or a `SiglipModel` config's `text_config`) and the
     /// safetensors weights of a Hugging Face model directory.
     public init(directory: URL) throws(ModelError) {
-        let url = directory.appendingPathComponent("config.json")
-        let data: Data
-        do {
-            data = try Data(contentsOf: url)
-        } catch {
-            throw ModelError(.notFound, "cannot read \(url.path); pass a Hugging Face-layout model directory holding config.json and model.safetensors", cause: error)
-        }
-        var configurationData = data
-        var fullModel = false
-        if let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any], let text = object["text_config"] {
-            fullModel = true
-            do {
-                configurationData = try JSONSerialization.data(withJSONObject: text)
-            } catch {
-                throw ModelError(.invalidConfiguration, "\(url.path): 'text_config' is not an object; fix config.json", cause: error)
-            }
-        }
-        let configuration = try ModelDirectory.decodeConfiguration(SiglipTextConfiguration.self, from: configurationData, origin: url.path)
+        let (configuration, fullModel) = try ModelDirectory.towerConfiguration(SiglipTextConfiguration.self, in: directory, compositeKey: "text_config")
         let (tensors, origin) = try ModelDirectory.weights(in: directory) { name in
             if name.hasSuffix("position_ids") { return nil }
             if name.hasPrefix("text_model.") { return String(name.dropFirst("text_model.".count)) }

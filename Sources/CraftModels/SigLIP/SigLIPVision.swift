@@ -246,24 +246,7 @@ public struct SiglipVisionModel: Sendable {
     /// Loads `config.json` (a `SiglipVisionModel` config, or a `SiglipModel` config's `vision_config`) and
     /// the safetensors weights of a Hugging Face model directory.
     public init(directory: URL) throws(ModelError) {
-        let url = directory.appendingPathComponent("config.json")
-        let data: Data
-        do {
-            data = try Data(contentsOf: url)
-        } catch {
-            throw ModelError(.notFound, "cannot read \(url.path); pass a Hugging Face-layout model directory holding config.json and model.safetensors", cause: error)
-        }
-        var configurationData = data
-        var fullModel = false
-        if let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any], let vision = object["vision_config"] {
-            fullModel = true
-            do {
-                configurationData = try JSONSerialization.data(withJSONObject: vision)
-            } catch {
-                throw ModelError(.invalidConfiguration, "\(url.path): 'vision_config' is not an object; fix config.json", cause: error)
-            }
-        }
-        let configuration = try ModelDirectory.decodeConfiguration(SiglipVisionConfiguration.self, from: configurationData, origin: url.path)
+        let (configuration, fullModel) = try ModelDirectory.towerConfiguration(SiglipVisionConfiguration.self, in: directory, compositeKey: "vision_config")
         let (tensors, origin) = try ModelDirectory.weights(in: directory) { Self.sanitize($0, fullModel: fullModel) }
         try self.init(configuration: configuration, weights: tensors, origin: origin)
     }
