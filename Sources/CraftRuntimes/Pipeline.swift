@@ -24,6 +24,13 @@ public struct Pipeline: Sendable {
     public let backend: any LanguageBackend
     /// Where the visual tokens and the prompt go.
     public let template: PromptTemplate
+    /// The domain code frequencies the encoder bundle carries in ``codeFrequenciesFile``, if any;
+    /// ``pruned(_:keepRatio:)`` weighs codes by them.
+    public let codeFrequencies: CodeFrequencies?
+
+    /// The encoder-bundle file holding code frequencies, `{"entries": K, "counts": [...], "total": N}`
+    /// (listed in the manifest's `files` like every other file).
+    public static let codeFrequenciesFile = "code_frequencies.json"
 
     /// Loads both bundles with their runtimes and wires them.
     ///
@@ -52,7 +59,48 @@ public struct Pipeline: Sendable {
         self.encoder = liveEncoder
         self.backend = liveBackend
         self.template = try PromptTemplate(manifest: backend.manifest)
+        self.codeFrequencies = try Self.loadCodeFrequencies(encoder)
     }
+
+    /// Reads ``codeFrequenciesFile`` from an encoder bundle; `nil` when the bundle has none.
+    ///
+    /// - Throws: ``BundleError`` naming the bundle when the file is not valid frequencies of the
+    ///   bundle's codebook.
+    public static func loadCodeFrequencies(_ bundle: UnpackedBundle) throws -> CodeFrequencies? {
+        let url = bundle.url(for: codeFrequenciesFile)
+        guard FileManager.default.fileExists(atPath: url.path) else { return nil }
+        let frequencies: CodeFrequencies
+        do {
+            frequencies = try JSONDecoder().decode(CodeFrequencies.self, from: Data(contentsOf: url))
+        } catch {
+            throw BundleError(.runtimeFailed, "\(bundle.manifest.reference) has an unreadable \(codeFrequenciesFile) (\(error)); recompute it as {\"entries\", \"counts\", \"total\"}")
+        }
+        guard frequencies.entries == bundle.manifest.codebook.entries else {
+            throw BundleError(.runtimeFailed, "\(bundle.manifest.reference) has \(codeFrequenciesFile) for \(frequencies.entries) codes but its codebook has \(bundle.manifest.codebook.entries); recompute it for this codebook")
+        }
+        return frequencies
+    }
+
+    /// Whether ``pruned(_:keepRatio:)`` uses uniform frequencies because the bundle carries none.
+    public var prunesWithUniformFrequencies: Bool { codeFrequencies == nil }
+
+    /// `tokens` pruned with ``TokenPruner`` to `round(keepRatio · count)`, keeping order and positions.
+    ///
+    /// Codes are weighed by the bundle's ``codeFrequencies``, or by uniform frequencies (rarity then
+    /// equal for all codes, so tokens rank by residual norm and isolation) when it has none. A ratio of
+    /// 1 returns the tokens unchanged.
+    ///
+    /// - Throws: `CraftCoreError` (`invalidParameter`) when the ratio is outside `(0, 1]`.
+    public func pruned(_ tokens: VisualTokens, keepRatio: Double) throws -> VisualTokens {
+        _ = try prunedTokenCount(of: tokens.count, keepRatio: keepRatio)
+        if keepRatio == 1 { return tokens }
+        let frequencies = codeFrequencies ?? CodeFrequencies(entries: max(pair.codebook.entries, 1))
+        let pruner = try TokenPruner(frequencies: frequencies, isolationBonus: Self.isolationBonus)
+        return try tokens.pruned(by: pruner, keepRatio: keepRatio)
+    }
+
+    /// The isolation bonus per differing 4-neighbour used by ``pruned(_:keepRatio:)``.
+    public static let isolationBonus: Float = 0.05
 
     /// The visual tokens of one image.
     public func tokens(for image: RGBImage) throws -> VisualTokens {
@@ -72,6 +120,19 @@ public struct Pipeline: Sendable {
     /// backend's template, generate.
     public func answer(image: RGBImage, prompt: String, options: GenerationOptions = GenerationOptions()) throws -> GeneratedText {
         try backend.generate(try segments(image: image, prompt: prompt), options: options)
+    }
+
+    /// Answers `prompt` about `image` with the visual tokens pruned to `keepRatio` first
+    /// (``pruned(_:keepRatio:)``).
+    ///
+    /// - Returns: the answer and the visual token counts before and after pruning.
+    public func answer(
+        image: RGBImage, prompt: String, keepRatio: Double, options: GenerationOptions = GenerationOptions()
+    ) throws -> (answer: GeneratedText, tokensBefore: Int, tokensAfter: Int) {
+        let tokens = try tokens(for: image)
+        let kept = try pruned(tokens, keepRatio: keepRatio)
+        let answer = try backend.generate(template.segments(visual: kept, prompt: prompt), options: options)
+        return (answer, tokens.count, kept.count)
     }
 }
 

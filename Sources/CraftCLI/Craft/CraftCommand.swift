@@ -12,8 +12,9 @@ public struct CraftCommand: ParsableCommand {
               craft forward --model MODEL_DIR --tokens 1,2,3 --out logits.safetensors
               craft run --encoder derm-vq --backend tiny-llm --image x.png --prompt "What is shown?"
               craft tokens --encoder derm-vq --image x.png
+              craft eval --encoder derm-vq --backend tiny-llm --data val.jsonl --keep-ratio 0.5
             """,
-        subcommands: [CodebookCommand.self, ForwardCommand.self, RunCommand.self, TokensCommand.self])
+        subcommands: [CodebookCommand.self, EvalCommand.self, ForwardCommand.self, RunCommand.self, TokensCommand.self])
 
     public init() {}
 }

@@ -40,8 +40,14 @@ struct RunCommand: ParsableCommand {
     @Option(name: .long, help: "The most tokens to generate.")
     var maxTokens = 32
 
+    @Option(name: .long, help: "The fraction of visual tokens to keep, in (0, 1]; 1 keeps them all.")
+    var keepRatio = 1.0
+
     func validate() throws {
         guard maxTokens >= 0 else { throw ValidationError("--max-tokens must be 0 or more, not \(maxTokens).") }
+        guard keepRatio > 0, keepRatio <= 1 else {
+            throw ValidationError("--keep-ratio must be in (0, 1], such as 0.5 (1 keeps every token), not \(keepRatio).")
+        }
         for side in [encoder, backend] where !BundleArgument.isFile(side) {
             _ = try parseReference(side)
         }
@@ -64,14 +70,19 @@ struct RunCommand: ParsableCommand {
         }
         let picture = try RuntimeWorkspace.loadImage(image)
         let pipeline = try Pipeline(pair: pair, encoder: encoderBundle, backend: backendBundle)
-        let tokens = try pipeline.tokens(for: picture)
+        if keepRatio < 1, pipeline.prunesWithUniformFrequencies {
+            Output.warning("\(encoderBundle.manifest.reference) carries no \(Pipeline.codeFrequenciesFile); pruning with uniform code frequencies (tokens rank by residual norm and isolation)")
+        }
+        let encoded = try pipeline.tokens(for: picture)
+        let tokens = try pipeline.pruned(encoded, keepRatio: keepRatio)
+        if keepRatio < 1, !options.json { Output.note("visual tokens: \(encoded.count) -> \(tokens.count) (keep ratio \(keepRatio))") }
         let answer = try pipeline.backend.generate(
             pipeline.template.segments(visual: tokens, prompt: prompt), options: GenerationOptions(maximumNewTokens: maxTokens))
         if options.json {
             try Output.json(RunReport(
                 answer: answer.text, tokens: answer.tokens.map { Int($0) }, finishReason: answer.finishReason.rawValue,
                 encoder: pair.encoder.reference, backend: pair.backend.reference, codebookHash: pair.codebook.hash,
-                visualTokens: tokens.count))
+                visualTokens: tokens.count, visualTokensBefore: encoded.count, keepRatio: keepRatio))
         } else {
             Output.line(answer.text)
         }
@@ -90,11 +101,13 @@ struct RunCommand: ParsableCommand {
             throw CommandError(.usage, "\(encoder.manifest.reference) is a table-encoder bundle: --image must be an image index 0..<\(tableEncoder.imageCount), not \(image)")
         }
         let tokens = try tableEncoder.encode(image: index)
+        if keepRatio < 1 { Output.warning("table runtimes have no visual tokens to prune; --keep-ratio \(keepRatio) is ignored") }
         let answer = tableBackend.answer(tokens, prompt: prompt)
         if options.json {
             try Output.json(RunReport(
                 answer: answer, tokens: [], finishReason: "table", encoder: pair.encoder.reference,
-                backend: pair.backend.reference, codebookHash: pair.codebook.hash, visualTokens: tokens.codes.count))
+                backend: pair.backend.reference, codebookHash: pair.codebook.hash, visualTokens: tokens.codes.count,
+                visualTokensBefore: tokens.codes.count, keepRatio: 1))
         } else {
             Output.line(answer)
         }
@@ -108,7 +121,12 @@ struct RunCommand: ParsableCommand {
         var encoder: String
         var backend: String
         var codebookHash: String
+        /// The visual tokens given to the backend (after pruning).
         var visualTokens: Int
+        /// The visual tokens the encoder produced (before pruning).
+        var visualTokensBefore: Int
+        /// The keep ratio applied.
+        var keepRatio: Double
     }
 }
 

@@ -1,0 +1,199 @@
+import ArgumentParser
+import CraftBundles
+import CraftCore
+import CraftRegistry
+import CraftRuntimes
+import CraftTraining
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// `craft eval`: answer every item of a JSONL dataset with a checked pair and score the answers.
+struct EvalCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "eval",
+        abstract: "Score an encoder and a backend proven compatible on a JSONL dataset (exit 3 when not compatible).",
+        discussion: """
+            Each line of the dataset is {"image": PATH, "prompt": TEXT, "answer": TEXT}, the image path \
+            relative to the dataset file (for table-encoder bundles, an image index written as a string, \
+            such as "3"). The pair is checked as craft run checks it (exit 3 with the report when it \
+            fails), the pipeline is built once, and every item is answered greedily. An answer is correct \
+            when it equals the expected answer after both are lowercased, trimmed, inner whitespace \
+            collapsed to one space, and trailing punctuation removed. --keep-ratio prunes the visual \
+            tokens with the codebook-rarity pruner first (docs/token-pruning.md).
+
+            Examples:
+              craft eval --encoder derm-vq --backend tiny-llm --data val.jsonl
+              craft eval --encoder e.craft --backend b.craft --data val.jsonl --keep-ratio 0.5 --json
+            """)
+
+    @OptionGroup var options: RegistryOptions
+
+    @Option(help: ArgumentHelp("The encoder: a .craft file or NAME[@VERSION|@RANGE].", valueName: "ref-or-file"))
+    var encoder: String
+
+    @Option(help: ArgumentHelp("The backend: a .craft file or NAME[@VERSION|@RANGE].", valueName: "ref-or-file"))
+    var backend: String
+
+    @Option(help: ArgumentHelp("The JSONL dataset: one {\"image\", \"prompt\", \"answer\"} object per line.", valueName: "file"))
+    var data: String
+
+    @Option(name: .long, help: "The fraction of visual tokens to keep, in (0, 1]; 1 keeps them all.")
+    var keepRatio = 1.0
+
+    @Option(help: "Evaluate only the first N items.")
+    var limit: Int?
+
+    @Option(name: .long, help: "The most tokens to generate per answer.")
+    var maxTokens = 32
+
+    @Option(help: ArgumentHelp("Also write one JSON object per item to this JSONL file.", valueName: "file"))
+    var output: String?
+
+    func validate() throws {
+        guard maxTokens >= 0 else { throw ValidationError("--max-tokens must be 0 or more, not \(maxTokens).") }
+        guard keepRatio > 0, keepRatio <= 1 else {
+            throw ValidationError("--keep-ratio must be in (0, 1], such as 0.5 (1 keeps every token), not \(keepRatio).")
+        }
+        if let limit, limit <= 0 { throw ValidationError("--limit must be 1 or more, not \(limit).") }
+        for side in [encoder, backend] where !BundleArgument.isFile(side) {
+            _ = try parseReference(side)
+        }
+    }
+
+    func run() throws {
+        guard FileManager.default.fileExists(atPath: data) else {
+            throw CommandError(.notFound, "the dataset \(data) does not exist; pass a JSONL file of {\"image\", \"prompt\", \"answer\"} lines")
+        }
+        var examples = try TrainingDataset(contentsOf: URL(fileURLWithPath: data)).examples
+        if let limit { examples = Array(examples.prefix(limit)) }
+
+        let workspace = try RuntimeWorkspace()
+        defer { workspace.remove() }
+        let registry = options.resolvedRegistry()
+        let encoderBundle = try workspace.unpack(encoder, registry: registry, as: "encoder")
+        let backendBundle = try workspace.unpack(backend, registry: registry, as: "backend")
+        let report = checkCompatibility(encoder: encoderBundle, backend: backendBundle, runtimes: .craftDefault)
+        guard let pair = report.pairing else {
+            Output.line((options.json ? try report.renderJSON() : report.renderText()).trimmingCharacters(in: .newlines))
+            let first = report.failures.first.map { " (\($0.code): \($0.reason))" } ?? ""
+            throw CommandError(.incompatible, "\(encoderBundle.manifest.reference) and \(backendBundle.manifest.reference) cannot be paired\(first); see the report above")
+        }
+        let answerer = try makeAnswerer(pair: pair, encoder: encoderBundle, backend: backendBundle)
+
+        var items: [EvaluationItem] = []
+        var before = 0, after = 0
+        var elapsed = Duration.zero
+        let clock = ContinuousClock()
+        let progress = isatty(STDERR_FILENO) == 1
+        for (index, example) in examples.enumerated() {
+            if progress { FileHandle.standardError.write(Data("\r\u{1B}[Kevaluating \(index + 1)/\(examples.count)…".utf8)) }
+            let start = clock.now
+            let result = try answerer(example)
+            elapsed += clock.now - start
+            before += result.tokensBefore
+            after += result.tokensAfter
+            items.append(EvaluationItem(image: example.imagePath, prompt: example.prompt, answer: result.answer, expected: example.answer))
+        }
+        if progress { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+        let milliseconds = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
+        let summary = EvaluationSummary(
+            items: items, keepRatio: keepRatio, meanLatencyMilliseconds: items.isEmpty ? 0 : milliseconds / Double(items.count))
+        let count = Double(max(items.count, 1))
+        let evaluation = EvalReport(
+            accuracy: summary.accuracy, correct: summary.correct, total: summary.total, keepRatio: keepRatio,
+            meanLatencyMs: summary.meanLatencyMilliseconds, meanVisualTokensBefore: Double(before) / count,
+            meanVisualTokensAfter: Double(after) / count, encoder: pair.encoder.reference, backend: pair.backend.reference,
+            items: items)
+        if let output { try writeItems(items, to: output) }
+        if options.json {
+            try Output.json(evaluation)
+        } else {
+            Output.line(Output.table(header: ["metric", "value"], rows: [
+                ["accuracy", String(format: "%.4f", evaluation.accuracy)],
+                ["correct", "\(evaluation.correct)"],
+                ["total", "\(evaluation.total)"],
+                ["keep ratio", "\(keepRatio)"],
+                ["visual tokens", String(format: "%.1f -> %.1f per item", evaluation.meanVisualTokensBefore, evaluation.meanVisualTokensAfter)],
+                ["mean latency", String(format: "%.1f ms per item", evaluation.meanLatencyMs)],
+            ]))
+        }
+    }
+
+    /// One item's answer and its visual token counts before and after pruning.
+    typealias Answer = (answer: String, tokensBefore: Int, tokensAfter: Int)
+
+    /// Builds the pipeline (or the table runtimes) once and returns the function answering one item.
+    private func makeAnswerer(pair: CheckedPair, encoder: UnpackedBundle, backend: UnpackedBundle) throws -> (TrainingExample) throws -> Answer {
+        let dataName = data
+        if encoder.manifest.runtime.id == TableEncoder.runtimeID || backend.manifest.runtime.id == TableBackend.runtimeID {
+            guard encoder.manifest.runtime.id == TableEncoder.runtimeID, backend.manifest.runtime.id == TableBackend.runtimeID else {
+                throw CommandError(.usage, "\(encoder.manifest.reference) (\(encoder.manifest.runtime.id)) and \(backend.manifest.reference) (\(backend.manifest.runtime.id)) share a codebook, but craft eval pairs table-encoder only with table-backend; use model runtimes on both sides")
+            }
+            let runtimes = RuntimeRegistry.craftDefault
+            let tableEncoder = try runtimes.load(encoder, as: TableEncoder.self)
+            let tableBackend = try runtimes.load(backend, as: TableBackend.self)
+            if keepRatio < 1 { Output.warning("table runtimes have no visual tokens to prune; --keep-ratio \(keepRatio) is ignored") }
+            return { example in
+                guard let index = Int(example.imagePath) else {
+                    throw CommandError(.usage, "\(dataName) line \(example.line): \(encoder.manifest.reference) is a table-encoder bundle, so \"image\" must be an image index 0..<\(tableEncoder.imageCount) written as a string, not \(example.imagePath)")
+                }
+                let tokens = try tableEncoder.encode(image: index)
+                return (tableBackend.answer(tokens, prompt: example.prompt), tokens.codes.count, tokens.codes.count)
+            }
+        }
+        let pipeline = try Pipeline(pair: pair, encoder: encoder, backend: backend)
+        if keepRatio < 1, pipeline.prunesWithUniformFrequencies {
+            Output.warning("\(encoder.manifest.reference) carries no \(Pipeline.codeFrequenciesFile); pruning with uniform code frequencies (tokens rank by residual norm and isolation)")
+        }
+        let options = GenerationOptions(maximumNewTokens: maxTokens)
+        let ratio = keepRatio
+        return { example in
+            let picture: RGBImage
+            do {
+                picture = try ImageInput.rgbImage(contentsOf: example.imageURL)
+            } catch {
+                let reason = (error as? LocalizedError)?.errorDescription ?? String(describing: error)
+                throw CommandError(.other, "\(dataName) line \(example.line): cannot read the image \(example.imagePath): \(reason)")
+            }
+            let result = try pipeline.answer(image: picture, prompt: example.prompt, keepRatio: ratio, options: options)
+            return (result.answer.text, result.tokensBefore, result.tokensAfter)
+        }
+    }
+
+    /// Writes one JSON object per item (snake_case keys, sorted) to `path`.
+    private func writeItems(_ items: [EvaluationItem], to path: String) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        var text = Data()
+        for item in items {
+            text += try encoder.encode(item)
+            text += Data("\n".utf8)
+        }
+        do {
+            try text.write(to: URL(fileURLWithPath: path))
+        } catch {
+            throw CommandError(.other, "cannot write the per-item results to \(path) (\(error.localizedDescription)); check the directory exists and is writable")
+        }
+    }
+
+    /// `--json` output of `craft eval`.
+    struct EvalReport: Encodable {
+        var accuracy: Double
+        var correct: Int
+        var total: Int
+        var keepRatio: Double
+        var meanLatencyMs: Double
+        var meanVisualTokensBefore: Double
+        var meanVisualTokensAfter: Double
+        var encoder: String
+        var backend: String
+        var items: [EvaluationItem]
+    }
+}

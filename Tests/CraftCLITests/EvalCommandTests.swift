@@ -1,0 +1,143 @@
+import CraftBundles
+import CraftRuntimes
+import Foundation
+import RuntimeTestSupport
+import Testing
+
+@testable import CraftCLI
+
+@Suite("craft eval and --keep-ratio")
+struct EvalCommandTests {
+    /// Packs a matching encoder and backend, a backend of another codebook, two images and a dataset.
+    func makeInputs(_ scratch: Scratch) throws -> (encoder: String, backend: String, other: String, image: String) {
+        let values = TinyBundles.codebook()
+        try TinyBundles.encoderDirectory(at: scratch.path("enc"), codebook: values)
+        try TinyBundles.backendDirectory(at: scratch.path("llm"), codebookHash: try TinyBundles.hash(values))
+        try TinyBundles.backendDirectory(at: scratch.path("other"), name: "other-llm", codebookHash: try TinyBundles.hash(TinyBundles.codebook(seed: 2)))
+        let encoder = try BundleArchive.pack(directory: scratch.path("enc"), to: scratch.path("tiny-vq-1.0.0.craft"))
+        let backend = try BundleArchive.pack(directory: scratch.path("llm"), to: scratch.path("tiny-llm-1.0.0.craft"))
+        let other = try BundleArchive.pack(directory: scratch.path("other"), to: scratch.path("other-llm-1.0.0.craft"))
+        try FileManager.default.createDirectory(at: scratch.path("data/images"), withIntermediateDirectories: true)
+        try TinyBundles.writeImage(to: scratch.path("data/images/a.png"))
+        return (encoder.url.path, backend.url.path, other.url.path, scratch.path("data/images/a.png").path)
+    }
+
+    func writeDataset(_ lines: [String], to url: URL) throws {
+        try Data((lines.joined(separator: "\n") + "\n").utf8).write(to: url)
+    }
+
+    @Test("craft eval scores a 3-item dataset: accuracy equals the per-item answers compared by hand; JSON keys")
+    func evalAccuracy() throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let inputs = try makeInputs(scratch)
+        let registry = ["--registry", scratch.path("no-registry").path]
+        // What craft run answers for the two prompts, then one expected answer right (with noise to
+        // normalise), one wrong, one right.
+        func runAnswer(_ prompt: String) throws -> String {
+            let result = try runCraft(["run", "--encoder", inputs.encoder, "--backend", inputs.backend, "--image", inputs.image,
+                                       "--prompt", prompt, "--max-tokens", "3", "--json"] + registry)
+            #expect(result.status == 0, "\(result.standardError)")
+            let object = try JSONSerialization.jsonObject(with: Data(result.standardOutput.utf8)) as? [String: Any]
+            return try #require(object?["answer"] as? String)
+        }
+        let first = try runAnswer("what is this ?"), second = try runAnswer("what is")
+        let expectedFirst = "  " + first.uppercased() + " . "
+        let lines = [
+            try line(image: "images/a.png", prompt: "what is this ?", answer: expectedFirst.trimmingCharacters(in: .whitespaces).isEmpty ? "x" : expectedFirst),
+            try line(image: "images/a.png", prompt: "what is", answer: "definitely not " + second),
+            "",
+            try line(image: "images/a.png", prompt: "what is", answer: second.isEmpty ? "." : second),
+        ]
+        let dataset = scratch.path("data/eval.jsonl")
+        try writeDataset(lines, to: dataset)
+        let perItem = scratch.path("items.jsonl")
+        let base = ["eval", "--encoder", inputs.encoder, "--backend", inputs.backend, "--data", dataset.path, "--max-tokens", "3"] + registry
+        let json = try runCraft(base + ["--json", "--output", perItem.path])
+        #expect(json.status == 0, "\(json.standardError)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(json.standardOutput.utf8)) as? [String: Any])
+        for key in ["accuracy", "correct", "total", "keep_ratio", "mean_latency_ms", "items", "mean_visual_tokens_before", "mean_visual_tokens_after"] {
+            #expect(object[key] != nil, "missing \(key) in \(json.standardOutput)")
+        }
+        let items = try #require(object["items"] as? [[String: Any]])
+        #expect(items.count == 3)
+        for item in items { #expect(Set(item.keys) == ["image", "prompt", "answer", "expected", "correct"]) }
+        #expect(items.map { $0["answer"] as? String } == [first, second, second])
+        // By hand: the first and third are right (the first only after normalising), the second wrong.
+        let byHand = items.map { AnswerScoring.normalized($0["answer"] as? String ?? "") == AnswerScoring.normalized($0["expected"] as? String ?? "") }
+        #expect(items.map { $0["correct"] as? Bool } == byHand)
+        let correct = byHand.filter { $0 }.count
+        #expect(object["correct"] as? Int == correct && object["total"] as? Int == 3)
+        #expect(abs((object["accuracy"] as? Double ?? -1) - Double(correct) / 3) < 1e-9)
+        #expect(object["keep_ratio"] as? Double == 1)
+        #expect(object["mean_visual_tokens_before"] as? Double == 16 && object["mean_visual_tokens_after"] as? Double == 16)
+        let written = try String(contentsOf: perItem, encoding: .utf8).split(separator: "\n")
+        #expect(written.count == 3)
+
+        let text = try runCraft(base + ["--limit", "2"])
+        #expect(text.status == 0, "\(text.standardError)")
+        #expect(text.standardOutput.contains("total          2"), "\(text.standardOutput)")
+        #expect(text.standardOutput.contains("accuracy"))
+    }
+
+    func line(image: String, prompt: String, answer: String) throws -> String {
+        String(decoding: try JSONSerialization.data(withJSONObject: ["image": image, "prompt": prompt, "answer": answer], options: [.sortedKeys]), as: UTF8.self)
+    }
+
+    @Test("craft eval names the file and line of a bad dataset line (exit 1); a missing dataset exits 2")
+    func evalBadLine() throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let inputs = try makeInputs(scratch)
+        let registry = ["--registry", scratch.path("no-registry").path]
+        let dataset = scratch.path("data/bad.jsonl")
+        try writeDataset([try line(image: "images/a.png", prompt: "what", answer: "x"), "{\"image\": \"images/a.png\", \"prompt\": \"what\"}"], to: dataset)
+        let result = try runCraft(["eval", "--encoder", inputs.encoder, "--backend", inputs.backend, "--data", dataset.path] + registry)
+        #expect(result.status == 1, "\(result.standardError)")
+        #expect(result.standardError.contains("bad.jsonl line 2: missing \"answer\""), "\(result.standardError)")
+        let missing = try runCraft(["eval", "--encoder", inputs.encoder, "--backend", inputs.backend, "--data", scratch.path("none.jsonl").path] + registry)
+        #expect(missing.status == 2, "\(missing.standardError)")
+        let badRatio = try runCraft(["eval", "--encoder", inputs.encoder, "--backend", inputs.backend, "--data", dataset.path, "--keep-ratio", "0"] + registry)
+        #expect(badRatio.status == 64, "\(badRatio.standardError)")
+    }
+
+    @Test("craft eval on a pair with different codebooks prints the report and exits 3")
+    func evalIncompatible() throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let inputs = try makeInputs(scratch)
+        let dataset = scratch.path("data/eval.jsonl")
+        try writeDataset([try line(image: "images/a.png", prompt: "what", answer: "x")], to: dataset)
+        let result = try runCraft(["eval", "--encoder", inputs.encoder, "--backend", inputs.other, "--data", dataset.path,
+                                   "--registry", scratch.path("no-registry").path])
+        #expect(result.status == 3, "\(result.standardError)")
+        #expect(result.standardOutput.contains("FAIL"))
+        #expect(result.standardError.contains("cannot be paired"))
+    }
+
+    @Test("--keep-ratio 0.5 halves the visual tokens on run and eval, warns about uniform frequencies, and still answers")
+    func keepRatioHalves() throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let inputs = try makeInputs(scratch)
+        let registry = ["--registry", scratch.path("no-registry").path]
+        let run = try runCraft(["run", "--encoder", inputs.encoder, "--backend", inputs.backend, "--image", inputs.image,
+                                "--prompt", "what is this ?", "--max-tokens", "3", "--keep-ratio", "0.5", "--json"] + registry)
+        #expect(run.status == 0, "\(run.standardError)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(run.standardOutput.utf8)) as? [String: Any])
+        #expect(object["visual_tokens"] as? Int == 8 && object["visual_tokens_before"] as? Int == 16)
+        #expect(object["answer"] is String)
+        #expect(run.standardError.contains("warning:") && run.standardError.contains("uniform code frequencies"))
+
+        let dataset = scratch.path("data/eval.jsonl")
+        try writeDataset([try line(image: "images/a.png", prompt: "what is this ?", answer: "x")], to: dataset)
+        let eval = try runCraft(["eval", "--encoder", inputs.encoder, "--backend", inputs.backend, "--data", dataset.path,
+                                 "--max-tokens", "3", "--keep-ratio", "0.5", "--json"] + registry)
+        #expect(eval.status == 0, "\(eval.standardError)")
+        let summary = try #require(try JSONSerialization.jsonObject(with: Data(eval.standardOutput.utf8)) as? [String: Any])
+        #expect(summary["keep_ratio"] as? Double == 0.5)
+        #expect(summary["mean_visual_tokens_before"] as? Double == 16 && summary["mean_visual_tokens_after"] as? Double == 8)
+        let items = try #require(summary["items"] as? [[String: Any]])
+        #expect(items.first?["answer"] as? String == object["answer"] as? String)
+    }
+}
