@@ -140,4 +140,36 @@ struct EvalCommandTests {
         let items = try #require(summary["items"] as? [[String: Any]])
         #expect(items.first?["answer"] as? String == object["answer"] as? String)
     }
+
+    @Test("craft eval scores table runtimes by image index (examples/bundles digits); a non-index image names its line")
+    func evalTables() throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let examples = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("examples/bundles")
+        let encoder = try BundleArchive.pack(directory: examples.appendingPathComponent("digits-vq"), to: scratch.path("digits-vq.craft"))
+        let backend = try BundleArchive.pack(directory: examples.appendingPathComponent("digits-answers"), to: scratch.path("digits-answers.craft"))
+        let tableEncoder = try TableEncoder(bundle: try BundleArchive.unpack(encoder.url, into: scratch.path("enc")))
+        let tableBackend = try TableBackend(bundle: try BundleArchive.unpack(backend.url, into: scratch.path("llm")))
+        let answers = try [0, 1].map { tableBackend.answer(try tableEncoder.encode(image: $0)) }
+        let dataset = scratch.path("digits.jsonl")
+        try writeDataset([
+            try line(image: "0", prompt: "which digit?", answer: answers[0].uppercased() + "."),
+            try line(image: "1", prompt: "which digit?", answer: "not " + answers[1]),
+        ], to: dataset)
+        let common = ["eval", "--encoder", encoder.url.path, "--backend", backend.url.path, "--registry", scratch.path("no-registry").path]
+        let result = try runCraft(common + ["--data", dataset.path, "--json"])
+        #expect(result.status == 0, "\(result.standardError)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(result.standardOutput.utf8)) as? [String: Any])
+        let items = try #require(object["items"] as? [[String: Any]])
+        #expect(items.map { $0["answer"] as? String } == answers)
+        #expect(items.map { $0["correct"] as? Bool } == [true, false])
+        #expect(object["correct"] as? Int == 1 && object["total"] as? Int == 2 && object["accuracy"] as? Double == 0.5)
+
+        let bad = scratch.path("bad.jsonl")
+        try writeDataset([try line(image: "x.png", prompt: "which digit?", answer: "0")], to: bad)
+        let notIndex = try runCraft(common + ["--data", bad.path])
+        #expect(notIndex.status == 64, "\(notIndex.standardError)")
+        #expect(notIndex.standardError.contains("bad.jsonl line 1"), "\(notIndex.standardError)")
+    }
 }
