@@ -12,15 +12,9 @@ struct ExecutionResult {
 
 /// Runs the built `craft` executable (argument-parser's `AssertExecuteCommand` style).
 func runCraft(_ arguments: [String]) throws -> ExecutionResult {
-    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent()
-    let candidates = [
-        Bundle.main.bundleURL.appendingPathComponent("craft"),
-        Bundle.main.bundleURL.deletingLastPathComponent().appendingPathComponent("craft"),
-        root.appendingPathComponent(".build/debug/craft"),
-    ]
+    let root = RegistryTool.packageRoot
     let executable = try #require(
-        candidates.first { FileManager.default.isExecutableFile(atPath: $0.path) },
+        RegistryTool.builtExecutable(named: "craft", override: "CRAFT_EXECUTABLE"),
         "the craft executable is not built; run `swift build --build-tests` first")
     let process = Process()
     process.executableURL = executable

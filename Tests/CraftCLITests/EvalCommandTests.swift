@@ -8,18 +8,8 @@ import Testing
 
 @Suite("craft eval and --keep-ratio")
 struct EvalCommandTests {
-    /// Packs a matching encoder and backend, a backend of another codebook, two images and a dataset.
     func makeInputs(_ scratch: Scratch) throws -> (encoder: String, backend: String, other: String, image: String) {
-        let values = TinyBundles.codebook()
-        try TinyBundles.encoderDirectory(at: scratch.path("enc"), codebook: values)
-        try TinyBundles.backendDirectory(at: scratch.path("llm"), codebookHash: try TinyBundles.hash(values))
-        try TinyBundles.backendDirectory(at: scratch.path("other"), name: "other-llm", codebookHash: try TinyBundles.hash(TinyBundles.codebook(seed: 2)))
-        let encoder = try BundleArchive.pack(directory: scratch.path("enc"), to: scratch.path("tiny-vq-1.0.0.craft"))
-        let backend = try BundleArchive.pack(directory: scratch.path("llm"), to: scratch.path("tiny-llm-1.0.0.craft"))
-        let other = try BundleArchive.pack(directory: scratch.path("other"), to: scratch.path("other-llm-1.0.0.craft"))
-        try FileManager.default.createDirectory(at: scratch.path("data/images"), withIntermediateDirectories: true)
-        try TinyBundles.writeImage(to: scratch.path("data/images/a.png"))
-        return (encoder.url.path, backend.url.path, other.url.path, scratch.path("data/images/a.png").path)
+        try TinyBundles.packedPair(in: scratch, imagePath: "data/images/a.png")
     }
 
     func writeDataset(_ lines: [String], to url: URL) throws {

@@ -1,6 +1,7 @@
 import CraftBundles
 import CraftCore
 import Foundation
+import SafeTensors
 
 /// Runs the built `craft-registry` executable, as a person would (argument-parser's
 /// `AssertExecuteCommand` style), capturing stdout, stderr and the exit status.
@@ -23,16 +24,20 @@ enum RegistryTool {
     static let packageRoot = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
-    /// The executable built by `swift build --build-tests` (which `make test` runs first).
-    static var executable: URL? {
+    /// The `craft-registry` executable built by `swift build --build-tests` (which `make test` runs first).
+    static var executable: URL? { builtExecutable(named: "craft-registry", override: "CRAFT_REGISTRY_EXECUTABLE") }
+
+    /// A built executable of this package (`craft` or `craft-registry`): `$override` when set, else next
+    /// to the test bundle (`.build/<triple>/debug/CraftPackageTests.xctest`), else `.build/{debug,release}`.
+    static func builtExecutable(named name: String, override: String? = nil) -> URL? {
         var candidates: [URL] = []
-        if let explicit = ProcessInfo.processInfo.environment["CRAFT_REGISTRY_EXECUTABLE"] {
+        if let override, let explicit = ProcessInfo.processInfo.environment[override] {
             candidates.append(URL(fileURLWithPath: explicit))
         }
-        // Next to the test bundle (.build/<triple>/debug/CraftPackageTests.xctest).
-        candidates.append(Bundle.main.bundleURL.deletingLastPathComponent().appendingPathComponent("craft-registry"))
+        candidates.append(Bundle.main.bundleURL.appendingPathComponent(name))
+        candidates.append(Bundle.main.bundleURL.deletingLastPathComponent().appendingPathComponent(name))
         for configuration in ["debug", "release"] {
-            candidates.append(packageRoot.appendingPathComponent(".build/\(configuration)/craft-registry"))
+            candidates.append(packageRoot.appendingPathComponent(".build/\(configuration)/\(name)"))
         }
         return candidates.first { FileManager.default.isExecutableFile(atPath: $0.path) }
     }
@@ -102,17 +107,11 @@ enum CLIBundles {
         try CodebookHash.compute(values: codebookValues(seed: seed), entries: 4, dimension: 3, depth: 1, metric: .l2)
     }
 
-    /// A one-tensor F32 safetensors file (the format's 8-byte header length, JSON header, data).
+    /// The `codebook` tensor [4, 3] as an F32 safetensors file.
     static func writeCodebook(seed: Int, to url: URL) throws {
-        var header = "{\"codebook\":{\"dtype\":\"F32\",\"shape\":[4,3],\"data_offsets\":[0,48]}}"
-        while header.utf8.count % 8 != 0 { header += " " }
-        var data = Data()
-        withUnsafeBytes(of: UInt64(header.utf8.count).littleEndian) { data.append(contentsOf: $0) }
-        data.append(contentsOf: Array(header.utf8))
-        for value in codebookValues(seed: seed) {
-            withUnsafeBytes(of: value.bitPattern.littleEndian) { data.append(contentsOf: $0) }
-        }
-        try data.write(to: url)
+        var writer = SafeTensorsWriter()
+        try writer.add("codebook", floats: codebookValues(seed: seed), shape: [4, 3])
+        try writer.write(to: url)
     }
 
     /// Writes a bundle directory named `name` under `parent`.

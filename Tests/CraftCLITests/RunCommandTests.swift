@@ -8,17 +8,8 @@ import Testing
 
 @Suite("craft run and craft tokens")
 struct RunCommandTests {
-    /// Packs a matching encoder and backend, a backend of another codebook, and an image.
     func makeInputs(_ scratch: Scratch) throws -> (encoder: String, backend: String, other: String, image: String) {
-        let values = TinyBundles.codebook()
-        try TinyBundles.encoderDirectory(at: scratch.path("enc"), codebook: values)
-        try TinyBundles.backendDirectory(at: scratch.path("llm"), codebookHash: try TinyBundles.hash(values))
-        try TinyBundles.backendDirectory(at: scratch.path("other"), name: "other-llm", codebookHash: try TinyBundles.hash(TinyBundles.codebook(seed: 2)))
-        let encoder = try BundleArchive.pack(directory: scratch.path("enc"), to: scratch.path("tiny-vq-1.0.0.craft"))
-        let backend = try BundleArchive.pack(directory: scratch.path("llm"), to: scratch.path("tiny-llm-1.0.0.craft"))
-        let other = try BundleArchive.pack(directory: scratch.path("other"), to: scratch.path("other-llm-1.0.0.craft"))
-        try TinyBundles.writeImage(to: scratch.path("image.png"))
-        return (encoder.url.path, backend.url.path, other.url.path, scratch.path("image.png").path)
+        try TinyBundles.packedPair(in: scratch, imagePath: "image.png")
     }
 
     @Test("craft run answers for a compatible pair (exit 0), text and JSON agree")

@@ -132,4 +132,22 @@ public enum TinyBundles {
         let packed = try BundleArchive.pack(directory: directory, to: scratch.path("\(role).craft"))
         return try BundleArchive.unpack(packed.url, into: scratch.path("\(role)-unpacked"))
     }
+
+    /// Packs a matching encoder and backend, a backend of another codebook, and writes an image at
+    /// `imagePath` (relative to `scratch`); returns the paths. Used by the `craft run` / `craft eval` tests.
+    public static func packedPair(
+        in scratch: Scratch, imagePath: String = "image.png"
+    ) throws -> (encoder: String, backend: String, other: String, image: String) {
+        let values = codebook()
+        try encoderDirectory(at: scratch.path("enc"), codebook: values)
+        try backendDirectory(at: scratch.path("llm"), codebookHash: try hash(values))
+        try backendDirectory(at: scratch.path("other"), name: "other-llm", codebookHash: try hash(codebook(seed: 2)))
+        let encoder = try BundleArchive.pack(directory: scratch.path("enc"), to: scratch.path("tiny-vq-1.0.0.craft"))
+        let backend = try BundleArchive.pack(directory: scratch.path("llm"), to: scratch.path("tiny-llm-1.0.0.craft"))
+        let other = try BundleArchive.pack(directory: scratch.path("other"), to: scratch.path("other-llm-1.0.0.craft"))
+        let image = scratch.path(imagePath)
+        try FileManager.default.createDirectory(at: image.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try writeImage(to: image)
+        return (encoder.url.path, backend.url.path, other.url.path, image.path)
+    }
 }
