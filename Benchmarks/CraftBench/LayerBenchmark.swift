@@ -5,7 +5,7 @@
 //
 //   craft-bench layers [--threads 1,2] [--rounds 5] [--iterations 3] [--no-peer] [--breakdown]
 // --breakdown times the block's forward pieces separately (Craft only) and stops.
-// The peer (Benchmarks/peers/torch_layers.py) runs with $CRAFT_PYTHON (default /work/main/.venv-ref/bin/python)
+// The peer (Benchmarks/peers/torch_layers.py) runs with $CRAFT_PYTHON (default ./.venv-ref/bin/python, else python3; see BenchmarkSupport.swift)
 // and stays up for the whole run, answering one timing request per round.
 import Foundation
 import TensorCore
@@ -23,25 +23,15 @@ enum LayerBenchmark {
 
     static func parse(_ arguments: [String]) throws -> Options {
         var options = Options()
-        var iterator = arguments.makeIterator()
-        func value(_ flag: String) throws -> Int {
-            guard let text = iterator.next(), let number = Int(text), number > 0 else {
-                throw BenchmarkError("\(flag) needs a positive integer")
-            }
-            return number
-        }
-        while let argument = iterator.next() {
+        var reader = BenchmarkArguments(arguments)
+        while let argument = reader.next() {
             switch argument {
-            case "--rounds": options.rounds = try value(argument)
-            case "--iterations": options.iterations = try value(argument)
+            case "--rounds": options.rounds = try reader.positiveInteger(after: argument)
+            case "--iterations": options.iterations = try reader.positiveInteger(after: argument)
             case "--no-peer": options.peer = false
             case "--breakdown": options.breakdown = true
-            case "--threads":
-                guard let text = iterator.next() else { throw BenchmarkError("--threads needs a list like 1,2") }
-                let list = text.split(separator: ",").compactMap { Int($0) }.filter { $0 > 0 }
-                guard !list.isEmpty else { throw BenchmarkError("--threads needs a list like 1,2") }
-                options.threads = list
-            default: throw BenchmarkError("unknown option \(argument); see the header of LayerBenchmark.swift")
+            case "--threads": options.threads = try reader.threadCounts(after: argument)
+            default: throw BenchmarkError("unknown option \(argument); see the header of LayerBenchmark.swift", usage: true)
             }
         }
         return options
@@ -233,7 +223,7 @@ final class TorchPeer {
     private(set) var version = ""
 
     init() throws {
-        let python = ProcessInfo.processInfo.environment["CRAFT_PYTHON"] ?? "/work/main/.venv-ref/bin/python"
+        let python = peerPython
         let nextToSource = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("peers/torch_layers.py").path
         let script = FileManager.default.fileExists(atPath: nextToSource) ? nextToSource : "Benchmarks/peers/torch_layers.py"

@@ -4,7 +4,7 @@
 //
 //   craft-bench quantize [--n 65536] [--d 256] [--k 8192] [--threads 1,2] [--repeats 3]
 //                        [--query-block 1024] [--code-block 512] [--no-peer]
-// The peer runs with $CRAFT_PYTHON (default /work/main/.venv-ref/bin/python).
+// The peer runs with $CRAFT_PYTHON (default ./.venv-ref/bin/python, else python3; see BenchmarkSupport.swift).
 import CraftCore
 import Foundation
 import TensorCore
@@ -20,28 +20,18 @@ enum QuantizeBenchmark {
 
     static func parse(_ arguments: [String]) throws -> Options {
         var options = Options()
-        var iterator = arguments.makeIterator()
-        func value(_ flag: String) throws -> Int {
-            guard let text = iterator.next(), let number = Int(text), number > 0 else {
-                throw BenchmarkError("\(flag) needs a positive integer")
-            }
-            return number
-        }
-        while let argument = iterator.next() {
+        var reader = BenchmarkArguments(arguments)
+        while let argument = reader.next() {
             switch argument {
-            case "--n": options.n = try value(argument)
-            case "--d": options.d = try value(argument)
-            case "--k": options.k = try value(argument)
-            case "--repeats": options.repeats = try value(argument)
-            case "--query-block": options.blocking.queries = try value(argument)
-            case "--code-block": options.blocking.codes = try value(argument)
+            case "--n": options.n = try reader.positiveInteger(after: argument)
+            case "--d": options.d = try reader.positiveInteger(after: argument)
+            case "--k": options.k = try reader.positiveInteger(after: argument)
+            case "--repeats": options.repeats = try reader.positiveInteger(after: argument)
+            case "--query-block": options.blocking.queries = try reader.positiveInteger(after: argument)
+            case "--code-block": options.blocking.codes = try reader.positiveInteger(after: argument)
             case "--no-peer": options.peer = false
-            case "--threads":
-                guard let text = iterator.next() else { throw BenchmarkError("--threads needs a list like 1,2") }
-                let list = text.split(separator: ",").compactMap { Int($0) }.filter { $0 > 0 }
-                guard !list.isEmpty else { throw BenchmarkError("--threads needs a list like 1,2") }
-                options.threads = list
-            default: throw BenchmarkError("unknown option \(argument); see the header of QuantizeBenchmark.swift")
+            case "--threads": options.threads = try reader.threadCounts(after: argument)
+            default: throw BenchmarkError("unknown option \(argument); see the header of QuantizeBenchmark.swift", usage: true)
             }
         }
         return options
@@ -61,7 +51,7 @@ enum QuantizeBenchmark {
         defer { try? FileManager.default.removeItem(at: directory) }
         try write(codebookValues, to: directory.appendingPathComponent("codebook.f32"))
         try write(queries, to: directory.appendingPathComponent("queries.f32"))
-        let python = ProcessInfo.processInfo.environment["CRAFT_PYTHON"] ?? "/work/main/.venv-ref/bin/python"
+        let python = peerPython
         let script = peerScript()
 
         print("craft-bench quantize: N=\(n) D=\(d) K=\(k), blocks \(options.blocking.queries)x\(options.blocking.codes), "
@@ -208,12 +198,6 @@ enum QuantizeBenchmark {
                 .joined(separator: "  "))
         }
     }
-}
-
-/// A failure of the benchmark's own setup.
-struct BenchmarkError: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
 }
 
 /// Standard normal values from SplitMix64 and Box-Muller (deterministic, fast enough for setup).

@@ -6,12 +6,18 @@
 import Foundation
 
 let arguments = Array(CommandLine.arguments.dropFirst())
-switch arguments.first {
-case "quantize":
-    try QuantizeBenchmark.run(arguments: Array(arguments.dropFirst()))
-case "layers":
-    try LayerBenchmark.run(arguments: Array(arguments.dropFirst()))
-default:
-    print("usage: craft-bench quantize|layers [options]   (see docs/benchmarks.md)")
-    exit(64)
+do {
+    switch arguments.first {
+    case "quantize":
+        try QuantizeBenchmark.run(arguments: Array(arguments.dropFirst()))
+    case "layers":
+        try LayerBenchmark.run(arguments: Array(arguments.dropFirst()))
+    default:
+        print("usage: craft-bench quantize|layers [options]   (see docs/benchmarks.md)")
+        exit(64)
+    }
+} catch {
+    // One sentence, no crash report: a bad option or a missing peer is the user's to fix.
+    FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+    exit((error as? BenchmarkError)?.isUsage == true ? 64 : 1)
 }

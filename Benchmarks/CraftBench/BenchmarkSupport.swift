@@ -1,0 +1,47 @@
+// What both benchmarks share: their options' reader, the peer's Python, and the setup error.
+import Foundation
+
+/// A failure of the benchmark's own setup.
+struct BenchmarkError: Error, CustomStringConvertible {
+    let description: String
+    /// A bad option (exit 64) rather than a failure while running (exit 1).
+    var isUsage = false
+    init(_ description: String, usage: Bool = false) {
+        self.description = description
+        isUsage = usage
+    }
+}
+
+/// Reads `--flag value` options in order (the benchmarks take a handful of numeric options).
+struct BenchmarkArguments {
+    private var iterator: IndexingIterator<[String]>
+    init(_ arguments: [String]) { iterator = arguments.makeIterator() }
+
+    mutating func next() -> String? { iterator.next() }
+
+    /// The value after `flag`, a positive integer.
+    mutating func positiveInteger(after flag: String) throws -> Int {
+        guard let text = iterator.next(), let number = Int(text), number > 0 else {
+            throw BenchmarkError("\(flag) needs a positive integer", usage: true)
+        }
+        return number
+    }
+
+    /// The value after `flag`, a comma-separated list of positive thread counts such as `1,2`.
+    mutating func threadCounts(after flag: String) throws -> [Int] {
+        let list = (iterator.next() ?? "").split(separator: ",").compactMap { Int($0) }.filter { $0 > 0 }
+        guard !list.isEmpty else { throw BenchmarkError("\(flag) needs a list like 1,2", usage: true) }
+        return list
+    }
+}
+
+/// The Python that runs the peers: `$CRAFT_PYTHON`, else the reference environment `.venv-ref` of
+/// ../shared/REFERENCE.md in the current directory when present, else `python3` on the PATH.
+let peerPython: String = {
+    if let explicit = ProcessInfo.processInfo.environment["CRAFT_PYTHON"] { return explicit }
+    let local = FileManager.default.currentDirectoryPath + "/.venv-ref/bin/python"
+    if FileManager.default.isExecutableFile(atPath: local) { return local }
+    let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
+    let found = path.split(separator: ":").map { "\($0)/python3" }.first { FileManager.default.isExecutableFile(atPath: $0) }
+    return found ?? "python3"
+}()
