@@ -1,7 +1,7 @@
 """Reference fixtures for the codebook space (Tests/CraftCoreTests/Fixtures/codebook-*.safetensors).
 
 Run by hand with the reference environment (see /work/shared/REFERENCE.md):
-    /work/main/.venv-ref/bin/python scripts/codebook_fixtures.py
+    .venv-ref/bin/python scripts/codebook_fixtures.py
 Writes:
   codebook-faiss.safetensors      faiss IndexFlatL2 / IndexFlatIP top-2 on random codebooks and queries
   codebook-residual.safetensors   residual quantization (depth 3) against a float64 NumPy reference

@@ -3,7 +3,7 @@
 
 Run by hand with the reference environment (never by `make test`):
 
-    /work/main/.venv-ref/bin/python scripts/image_fixtures.py
+    .venv-ref/bin/python scripts/image_fixtures.py
 
 What it writes:
 - PNG files made by a small PNG writer below (every colour type, bit depths 1-16, Adam7

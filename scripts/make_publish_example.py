@@ -7,7 +7,7 @@
   table keyed by each image's codes (computed here with the same nearest-code rule: L2, lowest index
   wins ties).
 
-Made with numpy and safetensors from /work/main/.venv-ref (safetensors 0.8).
+Made with numpy and safetensors from .venv-ref (safetensors 0.8).
 Usage: .venv-ref/bin/python scripts/make_publish_example.py
 """
 import hashlib

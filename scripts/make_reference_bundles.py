@@ -2,8 +2,8 @@
 """Write two tiny .craft bundles with Python only (tarfile, gzip, safetensors, numpy), following
 docs/bundle-format.md independently of the Swift packer, and check bundle layouts.
 
-    /work/main/.venv-ref/bin/python scripts/make_reference_bundles.py            # writes the fixtures
-    /work/main/.venv-ref/bin/python scripts/make_reference_bundles.py --check F  # checks F's layout
+    .venv-ref/bin/python scripts/make_reference_bundles.py            # writes the fixtures
+    .venv-ref/bin/python scripts/make_reference_bundles.py --check F  # checks F's layout
 
 Outputs (committed): Tests/CraftBundlesTests/Fixtures/py-encoder-1.0.0.craft (runtime table-encoder)
 and py-backend-1.0.0.craft (runtime table-backend), reading the same 8x4 L2 codebook. The codebook
@@ -12,7 +12,7 @@ bundles check the Swift reader, the hash and the table runtimes against a second
 `--check` verifies a bundle made by anyone (e.g. `craft-registry pack`): gzip header (MTIME 0, no
 name), craft.json first, sorted entries, mtime/uid/gid 0, empty owner names, modes 0644/0755,
 only regular files and directories, and every size and sha256 against the manifest.
-Made with numpy 2.4.6, safetensors 0.8.0, Python 3.11.7 tarfile/gzip (/work/main/.venv-ref).
+Made with numpy 2.4.6, safetensors 0.8.0, Python 3.11.7 tarfile/gzip (.venv-ref).
 """
 import gzip
 import hashlib

@@ -2,7 +2,7 @@
 
 Run by hand with the reference environment (no internet needed; tiny random configs):
 
-    /work/main/.venv-ref/bin/python scripts/model_fixtures.py
+    .venv-ref/bin/python scripts/model_fixtures.py
 
 Writes into Tests/CraftModelsTests/Fixtures/models/:
   <name>/config.json + <name>/model.safetensors   (save_pretrained(safe_serialization=True))

@@ -4,8 +4,8 @@ original `safetensors` package, and verification of the file the Swift writer pr
 
 Run by hand from the repository root (never by `make test`):
 
-    /work/main/.venv-ref/bin/python scripts/safetensors_fixtures.py          # write fixtures, then verify
-    /work/main/.venv-ref/bin/python scripts/safetensors_fixtures.py --verify # only verify swift-written
+    .venv-ref/bin/python scripts/safetensors_fixtures.py          # write fixtures, then verify
+    .venv-ref/bin/python scripts/safetensors_fixtures.py --verify # only verify swift-written
 
 Writes:
   python-dtypes.safetensors   every dtype (F64 F32 F16 BF16 I64 I32 I16 I8 U64 U32 U16 U8 BOOL) with

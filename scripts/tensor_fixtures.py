@@ -6,7 +6,7 @@ forward outputs, a cotangent ("seed") per output, and the gradients of sum(outpu
 to every input, computed by torch.autograd in float32 with one thread.
 
 Run by hand (make test never runs Python):
-    /work/main/.venv-ref/bin/python scripts/tensor_fixtures.py
+    .venv-ref/bin/python scripts/tensor_fixtures.py
 """
 import json
 import math

@@ -3,7 +3,7 @@
 
 Run by hand with the reference environment (no internet needed):
 
-    /work/main/.venv-ref/bin/python scripts/tokenizer_fixtures.py
+    .venv-ref/bin/python scripts/tokenizer_fixtures.py
 
 It trains small tokenizers with the Hugging Face `tokenizers` library on a corpus written below,
 configures them like GPT-2, Llama-3, Llama-2 (byte fallback), Metaspace and WordLevel tokenizers,

@@ -1,6 +1,6 @@
 """Fixtures for Tests/CraftTrainingTests (CRAFT losses, AdamW, cosine schedule, gradient clipping).
 
-Run by hand: /work/main/.venv-ref/bin/python scripts/training_fixtures.py
+Run by hand: .venv-ref/bin/python scripts/training_fixtures.py
 Writes Tests/CraftTrainingTests/Fixtures/training_fixtures.json (small; flat row-major float lists).
 
 References: transformers.SiglipModel's loss (sum over all pairs of -logsigmoid(z * logits), divided by
