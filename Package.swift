@@ -16,10 +16,13 @@ let package = Package(
         .library(name: "CraftModels", targets: ["CraftModels"]),
         .library(name: "CraftTraining", targets: ["CraftTraining"]),
         .library(name: "CraftRuntimes", targets: ["CraftRuntimes"]),
+        .library(name: "CraftAdaptation", targets: ["CraftAdaptation"]),
+        .library(name: "CraftExperiment", targets: ["CraftExperiment"]),
         .library(name: "CraftCLI", targets: ["CraftCLI"]),
         .executable(name: "craft", targets: ["craft"]),
         .executable(name: "craft-registry", targets: ["craft-registry"]),
         .executable(name: "craft-bench", targets: ["CraftBench"]),
+        .executable(name: "craft-experiment", targets: ["craft-experiment"]),
         .plugin(name: "CraftPack", targets: ["CraftPack"]),
     ],
     dependencies: [
@@ -76,15 +79,33 @@ let package = Package(
             name: "CraftRuntimes",
             dependencies: ["CraftBundles", "CraftModels", "CraftCore", "CraftImaging", "TensorCore", "SafeTensors"]),
 
+        // Adapting bundles (craft train, craft stats): the training library applied to bundles.
+        .target(
+            name: "CraftAdaptation",
+            dependencies: [
+                "TensorCore", "SafeTensors", "CraftCore", "CraftBundles", "CraftRegistry",
+                "CraftImaging", "CraftModels", "CraftTraining", "CraftRuntimes",
+            ]),
+        // The embedded miniature of the paper's experiment (make reproduce).
+        .target(
+            name: "CraftExperiment",
+            dependencies: [
+                "TensorCore", "SafeTensors", "CraftCore", "CraftBundles", "CraftRegistry",
+                "CraftImaging", "CraftModels", "CraftTraining", "CraftRuntimes", "CraftAdaptation",
+            ]),
+
         // Command logic as a library; thin executables.
         .target(
             name: "CraftCLI",
             dependencies: [
                 "TensorCore", "SafeTensors", "CraftCore", "CraftBundles", "CraftRegistry",
-                "CraftImaging", "CraftModels", "CraftTraining", "CraftRuntimes",
+                "CraftImaging", "CraftModels", "CraftTraining", "CraftRuntimes", "CraftAdaptation",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(name: "craft", dependencies: ["CraftCLI"]),
+        .executableTarget(
+            name: "craft-experiment",
+            dependencies: ["CraftExperiment", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(name: "craft-registry", dependencies: ["CraftCLI"]),
         .executableTarget(
             name: "CraftBench", dependencies: ["TensorCore", "CraftCore"], path: "Benchmarks/CraftBench"),
@@ -113,6 +134,12 @@ let package = Package(
         .testTarget(name: "CraftRuntimesTests", dependencies: ["CraftRuntimes", "TestSupport", "RuntimeTestSupport"]),
         .testTarget(name: "CraftBundlesTests", dependencies: ["CraftBundles", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "CraftRegistryTests", dependencies: ["CraftRegistry", "TestSupport"]),
+        .testTarget(
+            name: "CraftAdaptationTests",
+            dependencies: ["CraftAdaptation", "TestSupport", "RuntimeTestSupport"]),
+        .testTarget(
+            name: "CraftExperimentTests",
+            dependencies: ["CraftExperiment", "TestSupport", "RuntimeTestSupport"]),
         .testTarget(name: "CraftCLITests", dependencies: ["CraftCLI", "TestSupport", "RuntimeTestSupport"]),
     ]
 )

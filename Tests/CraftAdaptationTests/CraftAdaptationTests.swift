@@ -1,0 +1,2 @@
+import CraftAdaptation
+import Testing

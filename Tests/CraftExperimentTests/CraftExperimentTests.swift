@@ -1,0 +1,2 @@
+import CraftExperiment
+import Testing
