@@ -1,4 +1,4 @@
-"""Fixtures for Tests/CraftTrainingTests (CRAFT losses, AdamW, cosine schedule, gradient clipping).
+"""Fixtures for Tests/CraftTrainingTests (CRAFT losses incl. the continuous baseline, AdamW, cosine schedule, gradient clipping).
 
 Run by hand: .venv-ref/bin/python scripts/training_fixtures.py
 Writes Tests/CraftTrainingTests/Fixtures/training_fixtures.json (small; flat row-major float lists).
@@ -123,6 +123,33 @@ fixtures["composite"] = {
     "codes": [int(x) for x in codes.reshape(-1)],
     "sal": float(sal), "commit": float(commit), "con": float(con), "total": float(total),
     "grad_enc_w": flat(g_w), "grad_enc_b": flat(g_b),
+}
+
+# 3b. The continuous fine-tuning baseline on the same tensors (no new random numbers are drawn, so
+#     the sections after this one are unchanged): the head reads z_e itself (quantizer bypassed, no
+#     straight-through estimator), L_commit is off; L_SAL and L_con as above.
+z_e = pixels @ enc_w.t() + enc_b  # rebuilt: the graph above was freed by autograd.grad
+c_sal_logits, c_sal_labels = [], []
+for b in range(B):
+    visual = z_e[b] @ proj_w.t() + proj_b
+    seq_tokens = torch.cat([prompts[b], answers[b]])
+    seq = torch.cat([visual, embed[seq_tokens]], 0)
+    L = seq.shape[0]
+    causal = torch.tril(torch.ones(L, L))
+    causal = causal / causal.sum(-1, keepdim=True)
+    h = torch.tanh((causal @ seq) @ head_w1.t())
+    lg = h @ head_w2.t()
+    lab = torch.full((L,), -100, dtype=torch.long)
+    lab[P + Lp:] = answers[b]
+    c_sal_logits.append(lg[:-1])
+    c_sal_labels.append(lab[1:])
+c_sal = F.cross_entropy(torch.cat(c_sal_logits), torch.cat(c_sal_labels), ignore_index=-100)
+c_con = siglip_loss(z_e.mean(1), text_emb, torch.tensor(c_scale), torch.tensor(c_bias))
+c_total = lambda_con * c_con + c_sal
+c_g_w, c_g_b = torch.autograd.grad(c_total, [enc_w, enc_b])
+fixtures["composite_continuous"] = {
+    "sal": float(c_sal), "con": float(c_con), "total": float(c_total),
+    "grad_enc_w": flat(c_g_w), "grad_enc_b": flat(c_g_b),
 }
 
 # 4. AdamW step for step with given gradients.

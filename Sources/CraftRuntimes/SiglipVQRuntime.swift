@@ -11,6 +11,9 @@ import Foundation
 /// Files: `config.json` and `model.safetensors` (a `SiglipVisionModel`), the codebook tensor named by
 /// `codebook.tensor`, and optionally `preprocessor_config.json`. The quantization layer is
 /// `encoder.quantization_layer`, else `config.quantization_layer`, else the final (post-layernorm) output.
+/// `config.bypass_quantizer: true` (an encoder trained with the continuous fine-tuning baseline) makes
+/// the tokens carry the continuous features `z_e` instead of the code vectors
+/// (``SiglipVQEncoder/bypassesQuantizer``).
 public enum SiglipVQRuntime {
     /// Builds the live encoder from an unpacked encoder bundle.
     ///
@@ -52,9 +55,11 @@ public enum SiglipVQRuntime {
         }
         let preprocessing = try preprocessing(for: bundle)
         let layer = manifest.encoder?.quantizationLayer ?? manifest.config?["quantization_layer"]?.integerValue.map { Int($0) }
+        let bypassesQuantizer = try bypassesQuantizer(manifest)
         let encoder: SiglipVQEncoder
         do {
-            encoder = try SiglipVQEncoder(tower: tower, codebook: codebook, quantizeAfterLayer: layer, preprocessing: preprocessing)
+            encoder = try SiglipVQEncoder(tower: tower, codebook: codebook, quantizeAfterLayer: layer, preprocessing: preprocessing,
+                                          bypassesQuantizer: bypassesQuantizer)
         } catch {
             throw BundleError(.invalidManifest, "\(manifest.reference) cannot quantize its SigLIP tower (config.json) with its codebook (\(reference.file)): \(error.message)", entry: "config.json", cause: error)
         }
@@ -68,6 +73,15 @@ public enum SiglipVQRuntime {
             }
         }
         return encoder
+    }
+
+    /// `config.bypass_quantizer`: absent means `false`; anything but a JSON Boolean is refused.
+    static func bypassesQuantizer(_ manifest: BundleManifest) throws -> Bool {
+        guard let value = manifest.config?.objectValue?["bypass_quantizer"], value != .null else { return false }
+        guard let flag = value.boolValue else {
+            throw BundleError(.invalidManifest, "\(manifest.reference) has config.bypass_quantizer that is not true or false; write a JSON Boolean", entry: "config.bypass_quantizer")
+        }
+        return flag
     }
 
     /// `preprocessor_config.json` when the bundle lists it, else the manifest's mean and std, else SigLIP's.

@@ -27,13 +27,24 @@ public struct SiglipVQEncoder: TrainableVisionEncoder {
     public let preprocessing: ImagePreprocessing
     /// Worker threads for the nearest-code search.
     public var searchThreads: Int = 1
+    /// Whether the tokens' ``VisualTokens/features`` are the continuous encoder output `z_e` instead
+    /// of the quantized vectors (default `false`).
+    ///
+    /// For encoders trained with the continuous fine-tuning baseline (quantizer bypassed): codes,
+    /// residual norms and positions are computed as usual (pruning and statistics still work), but a
+    /// backend reading the tokens gets `z_e` (after L2 normalisation for a `cosine` codebook, the
+    /// vectors the codebook compares against). The `siglip-vq` runtime sets it from the manifest's
+    /// `config.bypass_quantizer`.
+    public var bypassesQuantizer: Bool = false
 
     /// Creates an encoder.
     ///
+    /// - Parameters:
+    ///   - bypassesQuantizer: give tokens the continuous features `z_e` (see ``bypassesQuantizer``).
     /// - Throws: ``ModelError`` (`shapeMismatch`) when the tower width differs from the codebook
     ///   dimension, (`invalidInput`) when the layer is outside `1...layers`.
     public init(tower: SiglipVisionModel, codebook: Codebook, quantizeAfterLayer: Int? = nil,
-                preprocessing: ImagePreprocessing = .siglip) throws(ModelError) {
+                preprocessing: ImagePreprocessing = .siglip, bypassesQuantizer: Bool = false) throws(ModelError) {
         guard tower.configuration.hiddenSize == codebook.dimension else {
             throw ModelError(.shapeMismatch, "the SigLIP tower is \(tower.configuration.hiddenSize) wide but the codebook dimension is \(codebook.dimension); use a codebook of the tower's width")
         }
@@ -47,6 +58,7 @@ public struct SiglipVQEncoder: TrainableVisionEncoder {
         recipe.width = tower.configuration.imageSize
         recipe.height = tower.configuration.imageSize
         self.preprocessing = recipe
+        self.bypassesQuantizer = bypassesQuantizer
     }
 
     public var codebook: any CodebookSpace { frozenCodebook }
@@ -90,8 +102,10 @@ public struct SiglipVQEncoder: TrainableVisionEncoder {
         return DifferentiableEncoding(tokens: try tokens(quantization), quantization: quantization)
     }
 
-    /// One ``VisualTokens`` per image, each with its slice of `quantized` as features.
+    /// One ``VisualTokens`` per image, each with its slice of `quantized` as features (of the
+    /// encoder output `z_e` when ``bypassesQuantizer`` is on).
     func tokens(_ quantization: StraightThroughQuantization) throws -> [VisualTokens] {
+        let features = bypassesQuantizer ? quantization.encoderOutput : quantization.quantized
         let (batch, count, depth) = (quantization.quantized.shape[0], quantization.quantized.shape[1], frozenCodebook.depth)
         let columns = tower.configuration.gridSize
         let positions = (0..<count).map { GridPosition(row: $0 / columns, column: $0 % columns) }
@@ -102,7 +116,7 @@ public struct SiglipVQEncoder: TrainableVisionEncoder {
                 codebookHash: frozenCodebook.hash, grid: grid,
                 codes: IndexTensor(Array(codes[(image * count * depth)..<((image + 1) * count * depth)]), shape: [count, depth]),
                 positions: positions, residualNorms: Array(norms[(image * count)..<((image + 1) * count)]),
-                features: quantization.quantized.sliced(along: 0, image..<(image + 1)).squeezed(0))
+                features: features.sliced(along: 0, image..<(image + 1)).squeezed(0))
         }
     }
 }

@@ -204,7 +204,7 @@ public struct Trainer<Encoder: TrainableEncoder, Surrogate: TrainingSurrogate> {
             if state.nextBatch < batches.count { break }
             // End of the epoch: validate, decide on early stopping, move on.
             if let validation, validation.count > 0 {
-                let accuracy = try validationAccuracy(validation)
+                let accuracy = try self.accuracy(on: validation)
                 accuracies.append(accuracy)
                 var record = TrainingLogRecord(event: "validation", step: state.step, epoch: state.epoch)
                 record.validationAccuracy = accuracy
@@ -231,7 +231,7 @@ public struct Trainer<Encoder: TrainableEncoder, Surrogate: TrainingSurrogate> {
 
     /// The CRAFT loss of one micro-batch.
     func batchLoss(_ batch: [TrainingExample], forward: EncoderForward) throws -> CraftLoss {
-        let objective = configuration.objective
+        let objective = configuration.effectiveObjective
         let shape = forward.quantization.quantized.shape
         guard shape.count == 3, shape[0] == batch.count else {
             throw TrainingError(.invalidLossInput, "the encoder returned quantized features shaped \(shape) for a batch of \(batch.count); it must return [\(batch.count), tokens, D]")
@@ -239,7 +239,7 @@ public struct Trainer<Encoder: TrainableEncoder, Surrogate: TrainingSurrogate> {
         var answers: [AnswerSequence] = []
         if objective.usesAlignment {
             for (index, example) in batch.enumerated() {
-                let visual = forward.quantization.quantized.sliced(along: 0, index..<(index + 1)).squeezed(0)
+                let visual = surrogateInput(forward.quantization).sliced(along: 0, index..<(index + 1)).squeezed(0)
                 answers.append(try surrogate.score(visual: visual, prompt: example.prompt, answer: example.answer))
             }
         }
@@ -252,23 +252,46 @@ public struct Trainer<Encoder: TrainableEncoder, Surrogate: TrainingSurrogate> {
             quantization: forward.quantization, answers: answers, pooledImageFeatures: forward.pooledFeatures, textEmbeddings: texts)
     }
 
-    /// The share of `validation` examples whose surrogate answer (fed the encoder's quantized tokens)
-    /// equals the expected answer, ignoring case and surrounding white space.
+    /// What the surrogate reads during training: the straight-through `z_q_hat` in CRAFT mode, the
+    /// continuous `z_e` in continuous mode (gradients then reach the encoder without the estimator).
+    func surrogateInput(_ quantization: StraightThroughQuantization) -> Tensor {
+        configuration.mode == .continuous ? quantization.encoderOutput : quantization.quantized
+    }
+
+    /// The share of `dataset`'s examples whose surrogate answer equals the expected answer, ignoring
+    /// case and surrounding white space, with the encoder's current parameters.
+    ///
+    /// The surrogate is fed the encoder's code vectors `z_q` (CRAFT mode) or its continuous output
+    /// `z_e` (continuous mode), as inference will. Use it on any dataset and at any time: before
+    /// training, after it, or on a general-domain set to measure retention.
+    ///
+    /// - Returns: the accuracy in `0...1`; `0` for an empty dataset.
+    public func accuracy(on dataset: TrainingDataset) throws -> Double {
+        try accuracy(on: dataset, parameters: encoder.parameters)
+    }
+
+    /// The share of `validation` examples answered correctly: ``accuracy(on:)``.
     public func validationAccuracy(_ validation: TrainingDataset) throws -> Double {
-        guard validation.count > 0 else { return 0 }
+        try accuracy(on: validation)
+    }
+
+    /// ``accuracy(on:)`` with `parameters` in place of the encoder's.
+    func accuracy(on dataset: TrainingDataset, parameters: ParameterSet) throws -> Double {
+        guard dataset.count > 0 else { return 0 }
         var correct = 0
         try withoutGradients {
-            for start in stride(from: 0, to: validation.count, by: configuration.batchSize) {
-                let batch = Array(validation.examples[start..<Swift.min(start + configuration.batchSize, validation.count)])
-                let forward = try encoder.forward(try batchInputs(batch), parameters: encoder.parameters)
+            for start in stride(from: 0, to: dataset.count, by: configuration.batchSize) {
+                let batch = Array(dataset.examples[start..<Swift.min(start + configuration.batchSize, dataset.count)])
+                let forward = try encoder.forward(try batchInputs(batch), parameters: parameters)
+                let vectors = configuration.mode == .continuous ? forward.quantization.encoderOutput : forward.quantization.codeVectors
                 for (index, example) in batch.enumerated() {
-                    let visual = forward.quantization.codeVectors.sliced(along: 0, index..<(index + 1)).squeezed(0)
+                    let visual = vectors.sliced(along: 0, index..<(index + 1)).squeezed(0)
                     let answer = try surrogate.answer(visual: visual, prompt: example.prompt)
                     if Self.normalized(answer) == Self.normalized(example.answer) { correct += 1 }
                 }
             }
         }
-        return Double(correct) / Double(validation.count)
+        return Double(correct) / Double(dataset.count)
     }
 
     static func normalized(_ text: String) -> String {

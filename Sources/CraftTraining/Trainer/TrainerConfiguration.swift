@@ -1,7 +1,12 @@
 import Foundation
 
 /// The options of a CRAFT training run.
+///
+/// Codable with its Swift property names as keys; every key is optional when decoding (a missing key
+/// keeps the default below), so configurations saved by older versions still decode.
 public struct TrainerConfiguration: Sendable, Codable, Equatable {
+    /// CRAFT (quantized tokens, the default) or the continuous fine-tuning baseline.
+    public var mode = TrainingMode.craft
     /// The loss weights and switches.
     public var objective = CraftObjective.classification
     /// AdamW's hyperparameters.
@@ -38,11 +43,75 @@ public struct TrainerConfiguration: Sendable, Codable, Equatable {
     /// Creates a configuration with the defaults above.
     public init() {}
 
+    enum CodingKeys: String, CodingKey {
+        case mode, objective, optimizer, learningRate, schedule, warmupSteps, epochs, batchSize
+        case gradientAccumulationSteps, maximumGradientNorm, seed, checkpointEvery, earlyStoppingPatience
+        case stopAfterSteps, tracksCodeDrift, validationFraction
+    }
+
+    /// Decodes a configuration; a missing key keeps its default (so older configurations decode, as
+    /// ``TrainingMode/craft`` when they predate `mode`).
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let defaults = TrainerConfiguration()
+        mode = try c.decodeIfPresent(TrainingMode.self, forKey: .mode) ?? defaults.mode
+        objective = try c.decodeIfPresent(CraftObjective.self, forKey: .objective) ?? defaults.objective
+        optimizer = try c.decodeIfPresent(AdamW.Configuration.self, forKey: .optimizer) ?? defaults.optimizer
+        learningRate = try c.decodeIfPresent(Float.self, forKey: .learningRate) ?? defaults.learningRate
+        schedule = try c.decodeIfPresent(LearningRateSchedule.Kind.self, forKey: .schedule) ?? defaults.schedule
+        warmupSteps = try c.decodeIfPresent(Int.self, forKey: .warmupSteps) ?? defaults.warmupSteps
+        epochs = try c.decodeIfPresent(Int.self, forKey: .epochs) ?? defaults.epochs
+        batchSize = try c.decodeIfPresent(Int.self, forKey: .batchSize) ?? defaults.batchSize
+        gradientAccumulationSteps = try c.decodeIfPresent(Int.self, forKey: .gradientAccumulationSteps) ?? defaults.gradientAccumulationSteps
+        maximumGradientNorm = c.contains(.maximumGradientNorm)
+            ? try c.decodeIfPresent(Float.self, forKey: .maximumGradientNorm) : defaults.maximumGradientNorm
+        seed = try c.decodeIfPresent(UInt64.self, forKey: .seed) ?? defaults.seed
+        checkpointEvery = try c.decodeIfPresent(Int.self, forKey: .checkpointEvery)
+        earlyStoppingPatience = try c.decodeIfPresent(Int.self, forKey: .earlyStoppingPatience)
+        stopAfterSteps = try c.decodeIfPresent(Int.self, forKey: .stopAfterSteps)
+        tracksCodeDrift = try c.decodeIfPresent(Bool.self, forKey: .tracksCodeDrift) ?? defaults.tracksCodeDrift
+        validationFraction = try c.decodeIfPresent(Double.self, forKey: .validationFraction)
+    }
+
+    /// Encodes every option; a `nil` ``maximumGradientNorm`` is written as `null` (clipping off), since
+    /// an absent key decodes as the default.
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(mode, forKey: .mode)
+        try c.encode(objective, forKey: .objective)
+        try c.encode(optimizer, forKey: .optimizer)
+        try c.encode(learningRate, forKey: .learningRate)
+        try c.encode(schedule, forKey: .schedule)
+        try c.encode(warmupSteps, forKey: .warmupSteps)
+        try c.encode(epochs, forKey: .epochs)
+        try c.encode(batchSize, forKey: .batchSize)
+        try c.encode(gradientAccumulationSteps, forKey: .gradientAccumulationSteps)
+        if let maximumGradientNorm { try c.encode(maximumGradientNorm, forKey: .maximumGradientNorm) } else { try c.encodeNil(forKey: .maximumGradientNorm) }
+        try c.encode(seed, forKey: .seed)
+        try c.encodeIfPresent(checkpointEvery, forKey: .checkpointEvery)
+        try c.encodeIfPresent(earlyStoppingPatience, forKey: .earlyStoppingPatience)
+        try c.encodeIfPresent(stopAfterSteps, forKey: .stopAfterSteps)
+        try c.encode(tracksCodeDrift, forKey: .tracksCodeDrift)
+        try c.encodeIfPresent(validationFraction, forKey: .validationFraction)
+    }
+
+    /// The objective as the trainer applies it: in ``TrainingMode/continuous`` mode `L_commit` is off
+    /// whatever ``objective`` says; otherwise ``objective`` itself.
+    public var effectiveObjective: CraftObjective {
+        var effective = objective
+        if mode == .continuous { effective.usesCommitment = false }
+        return effective
+    }
+
     /// Checks ranges.
     ///
     /// - Throws: ``TrainingError`` (`invalidConfiguration`) naming the first bad option.
     public func validate() throws {
         try objective.validate()
+        if mode == .continuous {
+            try require(objective.usesAlignment || objective.usesContrastive,
+                        "continuous mode turns L_commit off, and alignment and contrastive are off too; turn on at least one of them")
+        }
         func require(_ condition: Bool, _ message: String) throws {
             if !condition { throw TrainingError(.invalidConfiguration, message) }
         }
