@@ -3,6 +3,7 @@ import CraftCore
 import CraftModels
 import Foundation
 import RuntimeTestSupport
+import TensorCore
 import Testing
 
 @testable import CraftRuntimes
