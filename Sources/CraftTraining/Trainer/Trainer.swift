@@ -1,6 +1,7 @@
 // The CRAFT training loop (DESIGN.md section 11): only the encoder is trained; the codebook, projector
 // and surrogate are frozen. AdamW + cosine schedule + clipping + accumulation, JSONL logging,
-// per-epoch validation through the surrogate, early stopping, atomic checkpoints and exact resume.
+// per-epoch validation through the surrogate, early stopping, atomic checkpoints and exact resume;
+// the continuous baseline (TrainingMode), general-domain replay and retention measurement.
 import CraftCore
 import Foundation
 import TensorCore
@@ -21,6 +22,13 @@ public struct TrainingSummary: Sendable {
     public var epochsCompleted: Int
     /// Validation accuracy per validated epoch of this run.
     public var validationAccuracies: [Double]
+    /// General-domain accuracy per validated epoch of this run (when a general-domain set is given).
+    public var generalAccuracies: [Double]
+    /// General-domain accuracy of the base encoder (the parameters the trainer was created with),
+    /// when a general-domain set is given.
+    public var generalAccuracyBefore: Double?
+    /// General-domain accuracy of the trained encoder, when a general-domain set is given.
+    public var generalAccuracyAfter: Double?
     /// Whether early stopping ended the run.
     public var stoppedEarly: Bool
     /// The trained parameters.
@@ -85,10 +93,21 @@ public struct Trainer<Encoder: TrainableEncoder, Surrogate: TrainingSurrogate> {
 
     /// Trains, resuming from `checkpointDirectory` when it holds a checkpoint.
     ///
+    /// With a `replay` set, each micro-batch of training examples is joined by
+    /// ``TrainerConfiguration/replayPerBatch`` general-domain examples drawn in a seeded order that
+    /// depends only on the seed and the micro-batch's place in the run (so a resume draws the same
+    /// ones); their CRAFT loss, times ``TrainerConfiguration/replayWeight``, is added to the step's
+    /// loss and logged as `replay_loss`. With a `generalValidation` set, retention is measured: its
+    /// accuracy before training (base encoder), at each epoch's validation (`general_accuracy`) and
+    /// after training, in the summary.
+    ///
     /// - Parameters:
     ///   - training: the training examples.
     ///   - validation: held-out examples for per-epoch accuracy and early stopping; `nil` splits off
     ///     ``TrainerConfiguration/validationFraction`` of `training` when set, else skips validation.
+    ///   - generalValidation: general-domain examples scored before, during and after training to
+    ///     measure retention; `nil` for none. Early stopping ignores it.
+    ///   - replay: general-domain examples mixed into each micro-batch; `nil` for no replay.
     ///   - checkpointDirectory: where checkpoints go (and are resumed from); `nil` for none.
     ///   - logURL: the JSONL log to append to; `nil` for none. On resume, records after the
     ///     checkpoint's step are removed first.
@@ -97,7 +116,8 @@ public struct Trainer<Encoder: TrainableEncoder, Surrogate: TrainingSurrogate> {
     ///   - progress: called after every step and validation.
     /// - Returns: the summary; ``encoder`` holds the trained parameters.
     public mutating func train(
-        training: TrainingDataset, validation: TrainingDataset?, checkpointDirectory: URL? = nil, logURL: URL? = nil,
+        training: TrainingDataset, validation: TrainingDataset?, generalValidation: TrainingDataset? = nil,
+        replay: TrainingDataset? = nil, checkpointDirectory: URL? = nil, logURL: URL? = nil,
         datasetDigest: String? = nil, progress: ((TrainingProgress) -> Void)? = nil
     ) throws -> TrainingSummary {
         var training = training
@@ -108,6 +128,13 @@ public struct Trainer<Encoder: TrainableEncoder, Surrogate: TrainingSurrogate> {
         guard training.count > 0 else {
             throw TrainingError(.invalidDataset, "the training set is empty; give at least one example")
         }
+        if let replay, replay.count == 0 {
+            throw TrainingError(.invalidDataset, "the replay set\(Self.source(replay)) is empty; give general-domain examples or no replay set")
+        }
+        if let generalValidation, generalValidation.count == 0 {
+            throw TrainingError(.invalidDataset, "the general-domain validation set\(Self.source(generalValidation)) is empty; give examples or no general-domain set")
+        }
+        let batchesPerEpoch = (training.count + configuration.batchSize - 1) / configuration.batchSize
         let log = logURL.map { TrainingLogWriter(url: $0) }
         let perEpoch = stepsPerEpoch(examples: training.count)
         let totalSteps = perEpoch * configuration.epochs
@@ -137,6 +164,9 @@ public struct Trainer<Encoder: TrainableEncoder, Surrogate: TrainingSurrogate> {
         }
 
         var accuracies: [Double] = []
+        var generalAccuracies: [Double] = []
+        let generalBefore = try generalValidation.map { try accuracy(on: $0, parameters: baseParameters) }
+        var generalAfter: (step: Int, accuracy: Double)?
         func saveCheckpoint() throws {
             guard let checkpointDirectory else { return }
             try TrainingCheckpoint(parameters: parameters, optimizer: optimizer, state: state).write(to: checkpointDirectory)
@@ -150,7 +180,8 @@ public struct Trainer<Encoder: TrainableEncoder, Surrogate: TrainingSurrogate> {
                 let group = state.nextBatch..<Swift.min(state.nextBatch + configuration.gradientAccumulationSteps, batches.count)
                 var accumulator = GradientAccumulator()
                 var record = TrainingLogRecord(event: "step", step: state.step + 1, epoch: state.epoch)
-                var termSums = (total: Float(0), alignment: Float?.none, commitment: Float?.none, contrastive: Float?.none)
+                var termSums = (total: Float(0), alignment: Float?.none, commitment: Float?.none, contrastive: Float?.none, replay: Float?.none)
+                var distance = 0.0
                 var allCodes: [Int32] = []
                 var changed = 0, compared = 0
                 for batchIndex in group {
@@ -159,12 +190,24 @@ public struct Trainer<Encoder: TrainableEncoder, Surrogate: TrainingSurrogate> {
                     let leaves = parameters.requiringGradients()
                     let forward = try encoder.forward(pixels, parameters: leaves)
                     let loss = try batchLoss(batch, forward: forward)
-                    try accumulator.add(leaves.gradients(of: loss.total))
                     let weight = 1 / Float(group.count)
+                    var total = loss.total
                     termSums.total += loss.terms.total * weight
+                    if let replay {
+                        let examples = Self.replayExamples(
+                            replay, count: configuration.replayPerBatch, microBatch: state.epoch * batchesPerEpoch + batchIndex,
+                            seed: configuration.seed)
+                        let replayForward = try encoder.forward(try batchInputs(examples), parameters: leaves)
+                        let replayLoss = try batchLoss(examples, forward: replayForward)
+                        total = total + replayLoss.total * configuration.replayWeight
+                        termSums.total += configuration.replayWeight * replayLoss.terms.total * weight
+                        termSums.replay = (termSums.replay ?? 0) + replayLoss.terms.total * weight
+                    }
+                    try accumulator.add(leaves.gradients(of: total))
                     if let value = loss.terms.alignment { termSums.alignment = (termSums.alignment ?? 0) + value * weight }
                     if let value = loss.terms.commitment { termSums.commitment = (termSums.commitment ?? 0) + value * weight }
                     if let value = loss.terms.contrastive { termSums.contrastive = (termSums.contrastive ?? 0) + value * weight }
+                    distance += Self.commitmentDistance(forward.quantization) / Double(group.count)
                     let codes = forward.quantization.codes.scalars
                     allCodes += codes
                     if configuration.tracksCodeDrift {
@@ -191,6 +234,8 @@ public struct Trainer<Encoder: TrainableEncoder, Surrogate: TrainingSurrogate> {
                 record.alignment = termSums.alignment
                 record.commitment = termSums.commitment
                 record.contrastive = termSums.contrastive
+                record.replayLoss = termSums.replay
+                record.commitmentDistance = distance
                 record.gradientNorm = norm
                 record.learningRate = learningRate
                 let statistics = CodeStatistics.usageAndPerplexity(allCodes, entries: encoder.codebookEntries)
@@ -202,14 +247,23 @@ public struct Trainer<Encoder: TrainableEncoder, Surrogate: TrainingSurrogate> {
                 if let every = configuration.checkpointEvery, state.step % every == 0 { try saveCheckpoint() }
             }
             if state.nextBatch < batches.count { break }
-            // End of the epoch: validate, decide on early stopping, move on.
+            // End of the epoch: validate (and measure retention), decide on early stopping, move on.
+            var record = TrainingLogRecord(event: "validation", step: state.step, epoch: state.epoch)
+            if let generalValidation {
+                let accuracy = try self.accuracy(on: generalValidation)
+                generalAccuracies.append(accuracy)
+                generalAfter = (state.step, accuracy)
+                record.generalAccuracy = accuracy
+            }
             if let validation, validation.count > 0 {
-                let accuracy = try self.accuracy(on: validation)
-                accuracies.append(accuracy)
-                var record = TrainingLogRecord(event: "validation", step: state.step, epoch: state.epoch)
-                record.validationAccuracy = accuracy
+                record.validationAccuracy = try self.accuracy(on: validation)
+            }
+            if record.generalAccuracy != nil || record.validationAccuracy != nil {
                 try log?.append(record)
                 progress?(TrainingProgress(record: record, totalSteps: totalSteps))
+            }
+            if let accuracy = record.validationAccuracy {
+                accuracies.append(accuracy)
                 if accuracy > (state.bestValidationAccuracy ?? -1) {
                     state.bestValidationAccuracy = accuracy
                     state.epochsWithoutImprovement = 0
@@ -224,9 +278,51 @@ public struct Trainer<Encoder: TrainableEncoder, Surrogate: TrainingSurrogate> {
             state.nextBatch = 0
         }
         try saveCheckpoint()
+        var generalAccuracyAfter: Double?
+        if let generalValidation {
+            generalAccuracyAfter = try generalAfter.flatMap { $0.step == state.step ? $0.accuracy : nil } ?? accuracy(on: generalValidation)
+        }
         return TrainingSummary(
-            steps: state.step, epochsCompleted: state.epoch, validationAccuracies: accuracies, stoppedEarly: state.stoppedEarly,
-            parameters: parameters)
+            steps: state.step, epochsCompleted: state.epoch, validationAccuracies: accuracies,
+            generalAccuracies: generalAccuracies, generalAccuracyBefore: generalBefore, generalAccuracyAfter: generalAccuracyAfter,
+            stoppedEarly: state.stoppedEarly, parameters: parameters)
+    }
+
+    /// The replay examples mixed into micro-batch number `microBatch` of the run (counting from 0
+    /// across epochs): `count` consecutive entries of an endless sequence of shuffled passes over
+    /// `replay`, each pass shuffled by ``TrainingDataset/order(epoch:seed:)`` with a seed derived
+    /// from `seed`. A pure function of its arguments, so a resumed run draws the same examples, and
+    /// every replay example is used once per pass.
+    static func replayExamples(_ replay: TrainingDataset, count: Int, microBatch: Int, seed: UInt64) -> [TrainingExample] {
+        guard replay.count > 0 else { return [] }
+        var orders: [Int: [Int]] = [:]
+        return (0..<count).map { offset in
+            let position = microBatch * count + offset
+            let pass = position / replay.count
+            let order = orders[pass] ?? replay.order(epoch: pass, seed: seed ^ replaySeedSalt)
+            orders[pass] = order
+            return replay.examples[order[position % replay.count]]
+        }
+    }
+
+    /// Keeps the replay order independent of the training order drawn from the same seed.
+    static var replaySeedSalt: UInt64 { 0x5245_504C_4159_0001 }
+
+    /// `mean ‖z_e − z_q‖²` over all tokens and dimensions (what `L_commit` computes), without gradients.
+    static func commitmentDistance(_ quantization: StraightThroughQuantization) -> Double {
+        let features = quantization.encoderOutput.scalars, codes = quantization.codeVectors.scalars
+        guard !features.isEmpty else { return 0 }
+        var sum = 0.0
+        for (a, b) in zip(features, codes) {
+            let difference = Double(a) - Double(b)
+            sum += difference * difference
+        }
+        return sum / Double(features.count)
+    }
+
+    /// `" (path)"` for a dataset read from a file, else nothing.
+    static func source(_ dataset: TrainingDataset) -> String {
+        dataset.sourceURL.map { " (\($0.path))" } ?? ""
     }
 
     /// The CRAFT loss of one micro-batch.

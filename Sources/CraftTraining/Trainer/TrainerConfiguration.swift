@@ -39,6 +39,11 @@ public struct TrainerConfiguration: Sendable, Codable, Equatable {
     /// When no validation set is given, hold out this share of the training set with
     /// ``TrainingDataset/split(validationFraction:)``; `nil` means no validation then.
     public var validationFraction: Double?
+    /// General-domain replay examples mixed into each micro-batch, when ``Trainer/train(training:validation:generalValidation:replay:checkpointDirectory:logURL:datasetDigest:progress:)``
+    /// is given a replay set (ignored otherwise).
+    public var replayPerBatch = 4
+    /// The weight of the replay examples' loss in the step's loss (`loss = L_domain + replayWeight · L_replay`).
+    public var replayWeight: Float = 1.0
 
     /// Creates a configuration with the defaults above.
     public init() {}
@@ -46,7 +51,7 @@ public struct TrainerConfiguration: Sendable, Codable, Equatable {
     enum CodingKeys: String, CodingKey {
         case mode, objective, optimizer, learningRate, schedule, warmupSteps, epochs, batchSize
         case gradientAccumulationSteps, maximumGradientNorm, seed, checkpointEvery, earlyStoppingPatience
-        case stopAfterSteps, tracksCodeDrift, validationFraction
+        case stopAfterSteps, tracksCodeDrift, validationFraction, replayPerBatch, replayWeight
     }
 
     /// Decodes a configuration; a missing key keeps its default (so older configurations decode, as
@@ -71,6 +76,8 @@ public struct TrainerConfiguration: Sendable, Codable, Equatable {
         stopAfterSteps = try c.decodeIfPresent(Int.self, forKey: .stopAfterSteps)
         tracksCodeDrift = try c.decodeIfPresent(Bool.self, forKey: .tracksCodeDrift) ?? defaults.tracksCodeDrift
         validationFraction = try c.decodeIfPresent(Double.self, forKey: .validationFraction)
+        replayPerBatch = try c.decodeIfPresent(Int.self, forKey: .replayPerBatch) ?? defaults.replayPerBatch
+        replayWeight = try c.decodeIfPresent(Float.self, forKey: .replayWeight) ?? defaults.replayWeight
     }
 
     /// Encodes every option; a `nil` ``maximumGradientNorm`` is written as `null` (clipping off), since
@@ -93,6 +100,8 @@ public struct TrainerConfiguration: Sendable, Codable, Equatable {
         try c.encodeIfPresent(stopAfterSteps, forKey: .stopAfterSteps)
         try c.encode(tracksCodeDrift, forKey: .tracksCodeDrift)
         try c.encodeIfPresent(validationFraction, forKey: .validationFraction)
+        try c.encode(replayPerBatch, forKey: .replayPerBatch)
+        try c.encode(replayWeight, forKey: .replayWeight)
     }
 
     /// The objective as the trainer applies it: in ``TrainingMode/continuous`` mode `L_commit` is off
@@ -124,6 +133,8 @@ public struct TrainerConfiguration: Sendable, Codable, Equatable {
         try require(checkpointEvery.map { $0 >= 1 } ?? true, "checkpoint interval must be at least 1 step")
         try require(earlyStoppingPatience.map { $0 >= 1 } ?? true, "early-stopping patience must be at least 1 epoch")
         try require(validationFraction.map { $0 > 0 && $0 < 1 } ?? true, "the validation fraction must be between 0 and 1 (exclusive)")
+        try require(replayPerBatch >= 1, "replay examples per batch is \(replayPerBatch); use at least 1 (replay is on only when a replay set is given)")
+        try require(replayWeight.isFinite && replayWeight >= 0, "the replay weight is \(replayWeight); use a non-negative number such as 1")
         try require(optimizer.beta1 >= 0 && optimizer.beta1 < 1 && optimizer.beta2 >= 0 && optimizer.beta2 < 1,
                     "AdamW betas must be in [0, 1), got \(optimizer.beta1) and \(optimizer.beta2)")
     }

@@ -1,6 +1,9 @@
 import Foundation
 
 /// One line of the training log (JSONL): a step record or an epoch's validation record.
+///
+/// Keys are snake_case (`gradient_norm`, `replay_loss`, `commitment_distance`, `general_accuracy`, …);
+/// a value that does not apply is absent.
 public struct TrainingLogRecord: Sendable, Codable, Equatable {
     /// `"step"` or `"validation"`.
     public var event: String
@@ -26,14 +29,23 @@ public struct TrainingLogRecord: Sendable, Codable, Equatable {
     public var codebookPerplexity: Double?
     /// The share of tokens whose codes differ from the base encoder's.
     public var codeChangeRate: Double?
-    /// Validation accuracy (validation records).
+    /// The CRAFT loss of the step's general-domain replay examples, unweighted (step records, when
+    /// replay is on); `loss` includes it times the replay weight.
+    public var replayLoss: Float?
+    /// `mean ‖z_e − z_q‖²` over the step's domain tokens and dimensions: the commitment distance,
+    /// logged even when `L_commit` is off (equal to `commitment` when it is on).
+    public var commitmentDistance: Double?
+    /// Validation accuracy (validation records, when a validation set is given).
     public var validationAccuracy: Double?
+    /// Accuracy on the general-domain validation set (validation records, when one is given).
+    public var generalAccuracy: Double?
 
     enum CodingKeys: String, CodingKey {
         case event, step, epoch, loss, alignment, commitment, contrastive
         case gradientNorm = "gradient_norm", learningRate = "learning_rate", codebookUsage = "codebook_usage"
         case codebookPerplexity = "codebook_perplexity", codeChangeRate = "code_change_rate"
-        case validationAccuracy = "validation_accuracy"
+        case validationAccuracy = "validation_accuracy", replayLoss = "replay_loss"
+        case commitmentDistance = "commitment_distance", generalAccuracy = "general_accuracy"
     }
 
     /// Creates a record.
