@@ -170,6 +170,31 @@ struct TrainerModeTests {
         #expect(disagreements > 0)
     }
 
+    @Test("a checkpoint of one mode is not resumed in the other; checkpoints without a mode are CRAFT's")
+    func resumeKeepsTheMode() throws {
+        let task = try TinyTask()
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("craft-mode-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let checkpoint = directory.appendingPathComponent("checkpoint")
+        var configuration = TrainerConfiguration()
+        configuration.objective = CraftObjective(usesContrastive: false)
+        configuration.batchSize = 6
+        configuration.stopAfterSteps = 1
+        var craft = try task.trainer(configuration)
+        _ = try craft.train(training: TrainingDataset(examples: task.examples(0..<12)), validation: nil, checkpointDirectory: checkpoint)
+        let saved = try TrainingCheckpoint.read(from: checkpoint, expected: craft.encoder.parameters)
+        #expect(saved.state.mode == .craft)
+        configuration.mode = .continuous
+        configuration.stopAfterSteps = 2
+        var continuous = try task.trainer(configuration)
+        let error = try #require(throws: TrainingError.self) {
+            try continuous.train(training: TrainingDataset(examples: task.examples(0..<12)), validation: nil, checkpointDirectory: checkpoint)
+        }
+        #expect(error.code == .invalidCheckpoint && error.message.contains("craft run") && error.message.contains("continuous"))
+        let old = try JSONDecoder().decode(TrainingState.self, from: Data(#"{"format_version": 1, "step": 2, "epoch": 0, "next_batch": 2, "seed": 1, "epochs_without_improvement": 0, "stopped_early": false}"#.utf8))
+        #expect(old.mode == nil && old.step == 2)
+    }
+
     @Test("continuous mode with only the commitment term is refused")
     func continuousNeedsATermBesidesCommitment() throws {
         var configuration = TrainerConfiguration()

@@ -24,17 +24,20 @@ public struct TrainingState: Sendable, Codable, Equatable {
     public var stoppedEarly: Bool
     /// The training dataset's digest, when known.
     public var datasetDigest: String?
+    /// The training mode of the run; `nil` in checkpoints written before modes existed (CRAFT runs).
+    public var mode: TrainingMode?
 
     enum CodingKeys: String, CodingKey {
         case formatVersion = "format_version", step, epoch, nextBatch = "next_batch", seed
         case bestValidationAccuracy = "best_validation_accuracy"
         case epochsWithoutImprovement = "epochs_without_improvement", stoppedEarly = "stopped_early"
-        case datasetDigest = "dataset_digest"
+        case datasetDigest = "dataset_digest", mode
     }
 
     /// Creates a state.
     public init(step: Int = 0, epoch: Int = 0, nextBatch: Int = 0, seed: UInt64, bestValidationAccuracy: Double? = nil,
-                epochsWithoutImprovement: Int = 0, stoppedEarly: Bool = false, datasetDigest: String? = nil) {
+                epochsWithoutImprovement: Int = 0, stoppedEarly: Bool = false, datasetDigest: String? = nil,
+                mode: TrainingMode? = nil) {
         self.step = step
         self.epoch = epoch
         self.nextBatch = nextBatch
@@ -43,6 +46,7 @@ public struct TrainingState: Sendable, Codable, Equatable {
         self.epochsWithoutImprovement = epochsWithoutImprovement
         self.stoppedEarly = stoppedEarly
         self.datasetDigest = datasetDigest
+        self.mode = mode
     }
 }
 

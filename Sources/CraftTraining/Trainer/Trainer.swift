@@ -144,12 +144,16 @@ public struct Trainer<Encoder: TrainableEncoder, Surrogate: TrainingSurrogate> {
 
         var parameters = encoder.parameters
         var optimizer = AdamW(parameters: parameters, configuration: configuration.optimizer)
-        var state = TrainingState(seed: configuration.seed, datasetDigest: datasetDigest)
+        var state = TrainingState(seed: configuration.seed, datasetDigest: datasetDigest, mode: configuration.mode)
         if let checkpointDirectory, FileManager.default.fileExists(atPath: checkpointDirectory.appendingPathComponent(TrainingCheckpoint.stateFile).path)
             || FileManager.default.fileExists(atPath: checkpointDirectory.path + ".previous") {
             let checkpoint = try TrainingCheckpoint.read(from: checkpointDirectory, expected: parameters)
             guard checkpoint.state.seed == configuration.seed else {
                 throw TrainingError(.invalidCheckpoint, "the checkpoint in \(checkpointDirectory.path) was made with seed \(checkpoint.state.seed), this run uses \(configuration.seed); resume with the same seed or use a new directory")
+            }
+            let savedMode = checkpoint.state.mode ?? .craft
+            guard savedMode == configuration.mode else {
+                throw TrainingError(.invalidCheckpoint, "the checkpoint in \(checkpointDirectory.path) is of a \(savedMode.rawValue) run, this run is \(configuration.mode.rawValue); resume in the same mode or use a new directory")
             }
             parameters = checkpoint.parameters
             optimizer = checkpoint.optimizer
@@ -158,6 +162,7 @@ public struct Trainer<Encoder: TrainableEncoder, Surrogate: TrainingSurrogate> {
                 throw TrainingError(.invalidCheckpoint, "the checkpoint in \(checkpointDirectory.path) was trained on data with digest \(saved), this run's data has digest \(datasetDigest); resume on the same data or use a new directory")
             }
             state = checkpoint.state
+            state.mode = configuration.mode
             try encoder.setParameters(parameters)
             // Steps logged after the checkpoint were lost with the run that logged them: drop them.
             try log?.dropRecords(after: state.step)
