@@ -131,7 +131,7 @@ let package = Package(
             name: "RuntimeTestSupport",
             dependencies: ["CraftBundles", "CraftCore", "CraftImaging", "SafeTensors"],
             path: "Tests/RuntimeTestSupport"),
-        .testTarget(name: "CraftRuntimesTests", dependencies: ["CraftRuntimes", "TestSupport", "RuntimeTestSupport"]),
+        .testTarget(name: "CraftRuntimesTests", dependencies: ["CraftRuntimes", "CraftRegistry", "TestSupport", "RuntimeTestSupport"]),
         .testTarget(name: "CraftBundlesTests", dependencies: ["CraftBundles", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "CraftRegistryTests", dependencies: ["CraftRegistry", "TestSupport"]),
         .testTarget(

@@ -136,6 +136,67 @@ public struct Pipeline: Sendable {
     }
 }
 
+// MARK: - Measured answers
+
+/// An answer with what it cost (``InferenceMeasurement``).
+public struct MeasuredAnswer: Sendable {
+    /// The generated answer.
+    public var answer: GeneratedText
+    /// Visual tokens before and after pruning, counted prefill FLOPs, latency.
+    public var measurement: InferenceMeasurement
+
+    /// Creates a measured answer.
+    public init(answer: GeneratedText, measurement: InferenceMeasurement) {
+        self.answer = answer
+        self.measurement = measurement
+    }
+}
+
+extension Pipeline {
+    /// The FLOP counter of the backend's decoder, or `nil` when the backend describes no shape
+    /// (``LanguageBackend/decoderShape``).
+    public var prefillCost: PruningCost? {
+        backend.decoderShape.flatMap { try? PruningCost(shape: $0) }
+    }
+
+    /// Answers `prompt` about `image` like ``answer(image:prompt:keepRatio:options:)`` and measures
+    /// it: visual tokens before and after pruning, the prefill FLOPs counted for both (``PruningCost``
+    /// over the prompt's positions, the output head at the last position), and the wall-clock latency
+    /// from the decoded image to the answer.
+    ///
+    /// ```swift
+    /// let result = try pipeline.measuredAnswer(image: image, prompt: "What is shown?", keepRatio: 0.5)
+    /// print(result.answer.text, result.measurement.prefillFLOPsSavedFraction ?? 0)
+    /// ```
+    ///
+    /// - Throws: `CraftCoreError` (`invalidParameter`) for a ratio outside `(0, 1]`; the encoder's
+    ///   and backend's errors otherwise.
+    public func measuredAnswer(
+        image: RGBImage, prompt: String, keepRatio: Double = 1, options: GenerationOptions = GenerationOptions()
+    ) throws -> MeasuredAnswer {
+        let clock = ContinuousClock()
+        let start = clock.now
+        let tokens = try tokens(for: image)
+        let kept = try pruned(tokens, keepRatio: keepRatio)
+        let segments = template.segments(visual: kept, prompt: prompt)
+        let answer = try backend.generate(segments, options: options)
+        let elapsed = clock.now - start
+        let textTokens = max(0, try backend.promptPositions(segments) - kept.count)
+        let cost = prefillCost
+        let measurement = InferenceMeasurement(
+            visualTokensBefore: tokens.count, visualTokensAfter: kept.count, textTokens: textTokens,
+            prefillFLOPsFull: try cost?.forwardFLOPs(textTokens: textTokens, visualTokens: tokens.count),
+            prefillFLOPsPruned: try cost?.forwardFLOPs(textTokens: textTokens, visualTokens: kept.count),
+            latencyMilliseconds: Self.milliseconds(elapsed))
+        return MeasuredAnswer(answer: answer, measurement: measurement)
+    }
+
+    /// A duration in milliseconds.
+    public static func milliseconds(_ duration: Duration) -> Double {
+        Double(duration.components.seconds) * 1000 + Double(duration.components.attoseconds) / 1e15
+    }
+}
+
 /// Reading images for the pipeline.
 public enum ImageInput {
     /// Decodes a PNG or JPEG file into 8-bit RGB, as transformers' `convert_rgb` (Pillow

@@ -1,10 +1,11 @@
+import CraftCore
 import Foundation
 
 /// The one error type of CraftTraining: a code callers can switch on and one clear sentence.
 ///
 /// Messages say what failed, where (file and line for datasets, tensor names for checkpoints) and
 /// what to do about it.
-public struct TrainingError: Error, Sendable, Equatable, LocalizedError, CustomStringConvertible {
+public struct TrainingError: Error, Sendable, Equatable, LocalizedError, CategorizedError, CustomStringConvertible {
     /// What kind of failure this is; extensible.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         /// The stable name of the code.
@@ -42,4 +43,17 @@ public struct TrainingError: Error, Sendable, Equatable, LocalizedError, CustomS
     public var errorDescription: String? { message }
     /// The message.
     public var description: String { message }
+
+    /// The category behind the command-line exit code (DESIGN.md section 9).
+    ///
+    /// Bad input data or options (`invalidDataset`, `invalidConfiguration`) are usage errors (exit 64);
+    /// a malformed checkpoint is an integrity failure (exit 4); I/O failures, mismatched parameters,
+    /// bad loss inputs and any code added later are other errors (exit 1).
+    public var category: ErrorCategory {
+        switch code {
+        case .invalidDataset, .invalidConfiguration: .usage
+        case .invalidCheckpoint: .integrity
+        default: .other
+        }
+    }
 }

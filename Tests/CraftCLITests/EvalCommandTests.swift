@@ -46,7 +46,8 @@ struct EvalCommandTests {
         let json = try runCraft(base + ["--json", "--output", perItem.path])
         #expect(json.status == 0, "\(json.standardError)")
         let object = try #require(try JSONSerialization.jsonObject(with: Data(json.standardOutput.utf8)) as? [String: Any])
-        for key in ["accuracy", "correct", "total", "keep_ratio", "mean_latency_ms", "items", "mean_visual_tokens_before", "mean_visual_tokens_after"] {
+        for key in ["accuracy", "correct", "total", "keep_ratio", "mean_latency_ms", "median_latency_ms", "items", "mean_visual_tokens_before",
+                    "mean_visual_tokens_after", "mean_prefill_flops_full", "mean_prefill_flops_pruned", "prefill_flops_saved_percent"] {
             #expect(object[key] != nil, "missing \(key) in \(json.standardOutput)")
         }
         let items = try #require(object["items"] as? [[String: Any]])
@@ -68,13 +69,15 @@ struct EvalCommandTests {
         #expect(text.status == 0, "\(text.standardError)")
         #expect(text.standardOutput.contains("total          2"), "\(text.standardOutput)")
         #expect(text.standardOutput.contains("accuracy"))
+        #expect(text.standardOutput.contains("prefill FLOPs") && text.standardOutput.contains("(0.0% saved)"), "\(text.standardOutput)")
+        #expect(text.standardOutput.contains("median") && text.standardOutput.contains("ms per item"), "\(text.standardOutput)")
     }
 
     func line(image: String, prompt: String, answer: String) throws -> String {
         String(decoding: try JSONSerialization.data(withJSONObject: ["image": image, "prompt": prompt, "answer": answer], options: [.sortedKeys]), as: UTF8.self)
     }
 
-    @Test("craft eval names the file and line of a bad dataset line (exit 1); a missing dataset exits 2")
+    @Test("craft eval names the file and line of a bad dataset line (exit 64, bad input); a missing dataset exits 2")
     func evalBadLine() throws {
         let scratch = try Scratch()
         defer { scratch.remove() }
@@ -83,8 +86,13 @@ struct EvalCommandTests {
         let dataset = scratch.path("data/bad.jsonl")
         try writeDataset([try line(image: "images/a.png", prompt: "what", answer: "x"), "{\"image\": \"images/a.png\", \"prompt\": \"what\"}"], to: dataset)
         let result = try runCraft(["eval", "--encoder", inputs.encoder, "--backend", inputs.backend, "--data", dataset.path] + registry)
-        #expect(result.status == 1, "\(result.standardError)")
+        #expect(result.status == 64, "\(result.standardError)")
         #expect(result.standardError.contains("bad.jsonl line 2: missing \"answer\""), "\(result.standardError)")
+        // Not JSON at all: also bad input data.
+        try writeDataset(["{\"image\": \"images/a.png\", "], to: dataset)
+        let garbled = try runCraft(["eval", "--encoder", inputs.encoder, "--backend", inputs.backend, "--data", dataset.path] + registry)
+        #expect(garbled.status == 64, "\(garbled.standardError)")
+        #expect(garbled.standardError.contains("bad.jsonl"), "\(garbled.standardError)")
         let missing = try runCraft(["eval", "--encoder", inputs.encoder, "--backend", inputs.backend, "--data", scratch.path("none.jsonl").path] + registry)
         #expect(missing.status == 2, "\(missing.standardError)")
         let badRatio = try runCraft(["eval", "--encoder", inputs.encoder, "--backend", inputs.backend, "--data", dataset.path, "--keep-ratio", "0"] + registry)
@@ -129,6 +137,33 @@ struct EvalCommandTests {
         #expect(summary["mean_visual_tokens_before"] as? Double == 16 && summary["mean_visual_tokens_after"] as? Double == 8)
         let items = try #require(summary["items"] as? [[String: Any]])
         #expect(items.first?["answer"] as? String == object["answer"] as? String)
+        // Counted by hand for llama_tied (2 layers, hidden 32, 4 heads of 8, 2 KV heads, MLP 64, vocab 128):
+        // per layer 18432·n + 128·n² FLOPs, head 2·32·128 = 8192 at the last position; the prompt is
+        // BOS + "question : what is this ? answer :" (9 positions) + 16 or 8 visual tokens.
+        func byHand(_ n: Double) -> Double {
+            let linear: Double = 18432 * n
+            let quadratic: Double = 128 * n * n
+            return 2 * (linear + quadratic) + 8192
+        }
+        let full = byHand(25), pruned = byHand(17)
+        #expect(full == 1_089_792 && pruned == 708_864)
+        #expect(object["text_tokens"] as? Int == 9)
+        #expect(object["prefill_flops_full"] as? Double == full && object["prefill_flops_pruned"] as? Double == pruned)
+        #expect(summary["mean_prefill_flops_full"] as? Double == full && summary["mean_prefill_flops_pruned"] as? Double == pruned)
+        let percent = try #require(summary["prefill_flops_saved_percent"] as? Double)
+        let expectedPercent: Double = 100 * (1 - pruned / full)
+        #expect(abs(percent - expectedPercent) < 1e-9 && percent > 34 && percent < 36)
+        let latency: Double = try #require(object["latency_ms"] as? Double)
+        #expect(latency > 0)
+        let median = try #require(summary["median_latency_ms"] as? Double), mean = try #require(summary["mean_latency_ms"] as? Double)
+        #expect(median > 0 && median == mean, "one item: the median is the mean")
+
+        let text = try runCraft(["run", "--encoder", inputs.encoder, "--backend", inputs.backend, "--image", inputs.image,
+                                 "--prompt", "what is this ?", "--max-tokens", "3", "--keep-ratio", "0.5"] + registry)
+        #expect(text.status == 0, "\(text.standardError)")
+        #expect(text.standardOutput.trimmingCharacters(in: .newlines) == object["answer"] as? String)
+        #expect(text.standardError.contains("visual tokens 16 -> 8 (keep ratio 0.5), prefill 1.09 MFLOP -> 708.86 kFLOP (35.0% saved)"),
+                "\(text.standardError)")
     }
 
     @Test("craft eval scores table runtimes by image index (examples/bundles digits); a non-index image names its line")
@@ -155,6 +190,8 @@ struct EvalCommandTests {
         #expect(items.map { $0["answer"] as? String } == answers)
         #expect(items.map { $0["correct"] as? Bool } == [true, false])
         #expect(object["correct"] as? Int == 1 && object["total"] as? Int == 2 && object["accuracy"] as? Double == 0.5)
+        // Table runtimes describe no decoder: the FLOP keys are present and null.
+        #expect(object["mean_prefill_flops_full"] is NSNull && object["prefill_flops_saved_percent"] is NSNull, "\(result.standardOutput)")
 
         let bad = scratch.path("bad.jsonl")
         try writeDataset([try line(image: "x.png", prompt: "which digit?", answer: "0")], to: bad)

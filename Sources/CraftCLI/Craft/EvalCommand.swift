@@ -88,29 +88,17 @@ struct EvalCommand: ParsableCommand {
         let answerer = try makeAnswerer(pair: pair, encoder: encoderBundle, backend: backendBundle)
 
         var items: [EvaluationItem] = []
-        var before = 0, after = 0
-        var elapsed = Duration.zero
-        let clock = ContinuousClock()
+        var measurements: [InferenceMeasurement] = []
         let progress = isatty(STDERR_FILENO) == 1
         for (index, example) in examples.enumerated() {
             if progress { FileHandle.standardError.write(Data("\r\u{1B}[Kevaluating \(index + 1)/\(examples.count)…".utf8)) }
-            let start = clock.now
             let result = try answerer(example)
-            elapsed += clock.now - start
-            before += result.tokensBefore
-            after += result.tokensAfter
+            measurements.append(result.measurement)
             items.append(EvaluationItem(image: example.imagePath, prompt: example.prompt, answer: result.answer, expected: example.answer))
         }
         if progress { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
-        let milliseconds = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
-        let summary = EvaluationSummary(
-            items: items, keepRatio: keepRatio, meanLatencyMilliseconds: items.isEmpty ? 0 : milliseconds / Double(items.count))
-        let count = Double(max(items.count, 1))
-        let evaluation = EvalReport(
-            accuracy: summary.accuracy, correct: summary.correct, total: summary.total, keepRatio: keepRatio,
-            meanLatencyMs: summary.meanLatencyMilliseconds, meanVisualTokensBefore: Double(before) / count,
-            meanVisualTokensAfter: Double(after) / count, encoder: pair.encoder.reference, backend: pair.backend.reference,
-            items: items)
+        let summary = EvaluationSummary(items: items, keepRatio: keepRatio, measurements: measurements)
+        let evaluation = EvalReport(summary: summary, encoder: pair.encoder.reference, backend: pair.backend.reference)
         if let output { try writeItems(items, to: output) }
         if options.json {
             try Output.json(evaluation)
@@ -121,13 +109,15 @@ struct EvalCommand: ParsableCommand {
                 ["total", "\(evaluation.total)"],
                 ["keep ratio", "\(keepRatio)"],
                 ["visual tokens", String(format: "%.1f -> %.1f per item", evaluation.meanVisualTokensBefore, evaluation.meanVisualTokensAfter)],
-                ["mean latency", String(format: "%.1f ms per item", evaluation.meanLatencyMs)],
+                ["prefill FLOPs", CostText.flops(full: evaluation.meanPrefillFlopsFull, pruned: evaluation.meanPrefillFlopsPruned,
+                                                 savedPercent: evaluation.prefillFlopsSavedPercent) + " per item"],
+                ["latency", String(format: "median %.1f ms, mean %.1f ms per item", evaluation.medianLatencyMs, evaluation.meanLatencyMs)],
             ]))
         }
     }
 
-    /// One item's answer and its visual token counts before and after pruning.
-    typealias Answer = (answer: String, tokensBefore: Int, tokensAfter: Int)
+    /// One item's answer and what it cost.
+    typealias Answer = (answer: String, measurement: InferenceMeasurement)
 
     /// Builds the pipeline (or the table runtimes) once and returns the function answering one item.
     private func makeAnswerer(pair: CheckedPair, encoder: UnpackedBundle, backend: UnpackedBundle) throws -> (TrainingExample) throws -> Answer {
@@ -144,8 +134,14 @@ struct EvalCommand: ParsableCommand {
                 guard let index = Int(example.imagePath) else {
                     throw CommandError(.usage, "\(dataName) line \(example.line): \(encoder.manifest.reference) is a table-encoder bundle, so \"image\" must be an image index 0..<\(tableEncoder.imageCount) written as a string, not \(example.imagePath)")
                 }
+                let clock = ContinuousClock()
+                let start = clock.now
                 let tokens = try tableEncoder.encode(image: index)
-                return (tableBackend.answer(tokens, prompt: example.prompt), tokens.codes.count, tokens.codes.count)
+                let answer = tableBackend.answer(tokens, prompt: example.prompt)
+                let measurement = InferenceMeasurement(
+                    visualTokensBefore: tokens.codes.count, visualTokensAfter: tokens.codes.count, textTokens: 0,
+                    prefillFLOPsFull: nil, prefillFLOPsPruned: nil, latencyMilliseconds: Pipeline.milliseconds(clock.now - start))
+                return (answer, measurement)
             }
         }
         let pipeline = try Pipeline(pair: pair, encoder: encoder, backend: backend)
@@ -162,8 +158,8 @@ struct EvalCommand: ParsableCommand {
                 let reason = (error as? LocalizedError)?.errorDescription ?? String(describing: error)
                 throw CommandError(.other, "\(dataName) line \(example.line): cannot read the image \(example.imagePath): \(reason)")
             }
-            let result = try pipeline.answer(image: picture, prompt: example.prompt, keepRatio: ratio, options: options)
-            return (result.answer.text, result.tokensBefore, result.tokensAfter)
+            let result = try pipeline.measuredAnswer(image: picture, prompt: example.prompt, keepRatio: ratio, options: options)
+            return (result.answer.text, result.measurement)
         }
     }
 
@@ -183,17 +179,84 @@ struct EvalCommand: ParsableCommand {
         }
     }
 
-    /// `--json` output of `craft eval`.
+    /// `--json` output of `craft eval` (snake_case keys; FLOP keys are `null` when the backend
+    /// describes no decoder shape).
     struct EvalReport: Encodable {
         var accuracy: Double
         var correct: Int
         var total: Int
         var keepRatio: Double
         var meanLatencyMs: Double
+        var medianLatencyMs: Double
         var meanVisualTokensBefore: Double
         var meanVisualTokensAfter: Double
+        var meanPrefillFlopsFull: Double?
+        var meanPrefillFlopsPruned: Double?
+        var prefillFlopsSavedPercent: Double?
         var encoder: String
         var backend: String
         var items: [EvaluationItem]
+
+        init(summary: EvaluationSummary, encoder: String, backend: String) {
+            accuracy = summary.accuracy
+            correct = summary.correct
+            total = summary.total
+            keepRatio = summary.keepRatio
+            meanLatencyMs = summary.meanLatencyMilliseconds
+            medianLatencyMs = summary.medianLatencyMilliseconds
+            meanVisualTokensBefore = summary.meanVisualTokensBefore
+            meanVisualTokensAfter = summary.meanVisualTokensAfter
+            meanPrefillFlopsFull = summary.meanPrefillFLOPsFull
+            meanPrefillFlopsPruned = summary.meanPrefillFLOPsPruned
+            prefillFlopsSavedPercent = summary.prefillFLOPsSavedFraction.map { $0 * 100 }
+            self.encoder = encoder
+            self.backend = backend
+            items = summary.items
+        }
+
+        private enum CodingKeys: String, CodingKey {
+            case accuracy, correct, total, keepRatio, meanLatencyMs, medianLatencyMs, meanVisualTokensBefore, meanVisualTokensAfter
+            case meanPrefillFlopsFull, meanPrefillFlopsPruned, prefillFlopsSavedPercent, encoder, backend, items
+        }
+
+        /// Every key always present (unknown FLOPs as `null`), so the keys are stable.
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(accuracy, forKey: .accuracy)
+            try container.encode(correct, forKey: .correct)
+            try container.encode(total, forKey: .total)
+            try container.encode(keepRatio, forKey: .keepRatio)
+            try container.encode(meanLatencyMs, forKey: .meanLatencyMs)
+            try container.encode(medianLatencyMs, forKey: .medianLatencyMs)
+            try container.encode(meanVisualTokensBefore, forKey: .meanVisualTokensBefore)
+            try container.encode(meanVisualTokensAfter, forKey: .meanVisualTokensAfter)
+            try container.encode(meanPrefillFlopsFull, forKey: .meanPrefillFlopsFull)
+            try container.encode(meanPrefillFlopsPruned, forKey: .meanPrefillFlopsPruned)
+            try container.encode(prefillFlopsSavedPercent, forKey: .prefillFlopsSavedPercent)
+            try container.encode(self.encoder, forKey: .encoder)
+            try container.encode(backend, forKey: .backend)
+            try container.encode(items, forKey: .items)
+        }
+    }
+}
+
+/// How `craft run` and `craft eval` print counted FLOPs for people.
+enum CostText {
+    /// `1.23 MFLOP`-style counts.
+    static func flops(_ value: Double) -> String {
+        let units = ["FLOP", "kFLOP", "MFLOP", "GFLOP", "TFLOP", "PFLOP"]
+        var scaled = value
+        var unit = 0
+        while scaled >= 1000, unit < units.count - 1 {
+            scaled /= 1000
+            unit += 1
+        }
+        return unit == 0 ? String(format: "%.0f FLOP", value) : String(format: "%.2f %@", scaled, units[unit])
+    }
+
+    /// `full -> pruned (saved%)`, or a sentence saying the backend gives no decoder shape.
+    static func flops(full: Double?, pruned: Double?, savedPercent: Double?) -> String {
+        guard let full, let pruned else { return "not counted (the backend describes no decoder shape)" }
+        return "\(flops(full)) -> \(flops(pruned)) (\(String(format: "%.1f", savedPercent ?? 0))% saved)"
     }
 }

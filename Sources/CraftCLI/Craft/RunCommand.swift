@@ -73,18 +73,27 @@ struct RunCommand: ParsableCommand {
         if keepRatio < 1, pipeline.prunesWithUniformFrequencies {
             Output.warning("\(encoderBundle.manifest.reference) carries no \(Pipeline.codeFrequenciesFile); pruning with uniform code frequencies (tokens rank by residual norm and isolation)")
         }
-        let encoded = try pipeline.tokens(for: picture)
-        let tokens = try pipeline.pruned(encoded, keepRatio: keepRatio)
-        if keepRatio < 1, !options.json { Output.note("visual tokens: \(encoded.count) -> \(tokens.count) (keep ratio \(keepRatio))") }
-        let answer = try pipeline.backend.generate(
-            pipeline.template.segments(visual: tokens, prompt: prompt), options: GenerationOptions(maximumNewTokens: maxTokens))
+        let result = try pipeline.measuredAnswer(
+            image: picture, prompt: prompt, keepRatio: keepRatio, options: GenerationOptions(maximumNewTokens: maxTokens))
+        let answer = result.answer, measurement = result.measurement
         if options.json {
             try Output.json(RunReport(
                 answer: answer.text, tokens: answer.tokens.map { Int($0) }, finishReason: answer.finishReason.rawValue,
                 encoder: pair.encoder.reference, backend: pair.backend.reference, codebookHash: pair.codebook.hash,
-                visualTokens: tokens.count, visualTokensBefore: encoded.count, keepRatio: keepRatio))
+                visualTokens: measurement.visualTokensAfter, visualTokensBefore: measurement.visualTokensBefore, keepRatio: keepRatio,
+                textTokens: measurement.textTokens, prefillFlopsFull: measurement.prefillFLOPsFull,
+                prefillFlopsPruned: measurement.prefillFLOPsPruned,
+                prefillFlopsSavedPercent: measurement.prefillFLOPsSavedFraction.map { $0 * 100 },
+                latencyMs: measurement.latencyMilliseconds))
         } else {
             Output.line(answer.text)
+            // The cost goes to stderr so stdout stays the answer alone.
+            let flops = CostText.flops(
+                full: measurement.prefillFLOPsFull, pruned: measurement.prefillFLOPsPruned,
+                savedPercent: measurement.prefillFLOPsSavedFraction.map { $0 * 100 })
+            Output.note(
+                "visual tokens \(measurement.visualTokensBefore) -> \(measurement.visualTokensAfter) (keep ratio \(keepRatio)), "
+                    + "prefill \(flops), latency \(String(format: "%.1f", measurement.latencyMilliseconds)) ms")
         }
     }
 
@@ -107,7 +116,8 @@ struct RunCommand: ParsableCommand {
             try Output.json(RunReport(
                 answer: answer, tokens: [], finishReason: "table", encoder: pair.encoder.reference,
                 backend: pair.backend.reference, codebookHash: pair.codebook.hash, visualTokens: tokens.codes.count,
-                visualTokensBefore: tokens.codes.count, keepRatio: 1))
+                visualTokensBefore: tokens.codes.count, keepRatio: 1, textTokens: 0, prefillFlopsFull: nil, prefillFlopsPruned: nil,
+                prefillFlopsSavedPercent: nil, latencyMs: nil))
         } else {
             Output.line(answer)
         }
@@ -127,6 +137,40 @@ struct RunCommand: ParsableCommand {
         var visualTokensBefore: Int
         /// The keep ratio applied.
         var keepRatio: Double
+        /// The prompt positions that are not visual tokens.
+        var textTokens: Int
+        /// Counted prefill FLOPs with every visual token (`null` when the backend gives no decoder shape).
+        var prefillFlopsFull: Double?
+        /// Counted prefill FLOPs with the kept visual tokens.
+        var prefillFlopsPruned: Double?
+        /// `100 · (1 − pruned / full)`.
+        var prefillFlopsSavedPercent: Double?
+        /// Wall-clock milliseconds from the decoded image to the answer (`null` for table runtimes).
+        var latencyMs: Double?
+
+        private enum CodingKeys: String, CodingKey {
+            case answer, tokens, finishReason, encoder, backend, codebookHash, visualTokens, visualTokensBefore, keepRatio
+            case textTokens, prefillFlopsFull, prefillFlopsPruned, prefillFlopsSavedPercent, latencyMs
+        }
+
+        /// Every key always present (unknown values as `null`), so the keys are stable.
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(answer, forKey: .answer)
+            try container.encode(tokens, forKey: .tokens)
+            try container.encode(finishReason, forKey: .finishReason)
+            try container.encode(self.encoder, forKey: .encoder)
+            try container.encode(backend, forKey: .backend)
+            try container.encode(codebookHash, forKey: .codebookHash)
+            try container.encode(visualTokens, forKey: .visualTokens)
+            try container.encode(visualTokensBefore, forKey: .visualTokensBefore)
+            try container.encode(keepRatio, forKey: .keepRatio)
+            try container.encode(textTokens, forKey: .textTokens)
+            try container.encode(prefillFlopsFull, forKey: .prefillFlopsFull)
+            try container.encode(prefillFlopsPruned, forKey: .prefillFlopsPruned)
+            try container.encode(prefillFlopsSavedPercent, forKey: .prefillFlopsSavedPercent)
+            try container.encode(latencyMs, forKey: .latencyMs)
+        }
     }
 }
 

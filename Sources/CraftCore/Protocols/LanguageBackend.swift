@@ -126,4 +126,36 @@ public protocol LanguageBackend: Sendable {
 
     /// Generates text after the prompt.
     func generate(_ prompt: [PromptSegment], options: GenerationOptions) throws -> GeneratedText
+
+    /// The shape of the decoder, for counting prefill FLOPs (``PruningCost``); `nil` when unknown.
+    /// Has a default implementation (`nil`).
+    var decoderShape: DecoderShape? { get }
+
+    /// The number of decoder positions `prompt` occupies, including tokens the backend adds before
+    /// every prompt. Has a default implementation (the segments alone).
+    func promptPositions(_ prompt: [PromptSegment]) throws -> Int
+}
+
+// MARK: - Cost accounting (optional)
+
+extension LanguageBackend {
+    /// The shape of the decoder behind this backend, for counting prefill FLOPs (``PruningCost``);
+    /// `nil` when the backend does not describe one (the default).
+    public var decoderShape: DecoderShape? { nil }
+
+    /// The number of positions `prompt` occupies in the decoder: text tokens, token ids, visual
+    /// tokens and vectors, plus whatever the backend puts before every prompt.
+    ///
+    /// The default counts the segments alone (text through ``tokenize(_:)``); backends that add
+    /// tokens of their own (a BOS token) provide their own count.
+    public func promptPositions(_ prompt: [PromptSegment]) throws -> Int {
+        try prompt.reduce(0) { total, segment in
+            switch segment {
+            case .text(let text): total + (try tokenize(text)).count
+            case .tokens(let ids): total + ids.count
+            case .visual(let tokens): total + tokens.count
+            case .vectors(let vectors): total + (vectors.shape.first ?? 0)
+            }
+        }
+    }
 }

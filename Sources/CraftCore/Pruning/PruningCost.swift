@@ -17,9 +17,15 @@ public struct DecoderShape: Sendable, Equatable, Codable {
     public var vocabulary: Int
     /// Whether the MLP is gated (SwiGLU as in Llama: three h×f matrices) rather than two (GPT-2).
     public var gatedMLP: Bool
+    /// The width of one attention head when the model sets it apart from `hidden / heads` (Llama's
+    /// `head_dim`); `nil` means `hidden / heads`.
+    public var headDimension: Int?
 
     /// Creates a shape.
-    public init(layers: Int, hidden: Int, heads: Int, kvHeads: Int, mlpSize: Int, vocabulary: Int, gatedMLP: Bool = true) {
+    public init(
+        layers: Int, hidden: Int, heads: Int, kvHeads: Int, mlpSize: Int, vocabulary: Int, gatedMLP: Bool = true,
+        headDimension: Int? = nil
+    ) {
         self.layers = layers
         self.hidden = hidden
         self.heads = heads
@@ -27,7 +33,11 @@ public struct DecoderShape: Sendable, Equatable, Codable {
         self.mlpSize = mlpSize
         self.vocabulary = vocabulary
         self.gatedMLP = gatedMLP
+        self.headDimension = headDimension
     }
+
+    /// The width of one attention head: ``headDimension``, else `hidden / heads`.
+    public var effectiveHeadDimension: Int { headDimension ?? hidden / max(heads, 1) }
 }
 
 /// Counted floating-point operations of a decoder forward over a prompt of text and visual tokens.
@@ -35,12 +45,13 @@ public struct DecoderShape: Sendable, Equatable, Codable {
 /// Only matrix products are counted, at `2·m·n·k` FLOPs for an `m×k` by `k×n` product (one
 /// multiply and one add per term); norms, activations, softmax, rotary embeddings and the visual
 /// projector are lower-order and left out. For a prompt of `n = T + V` tokens, head size
-/// `d = hidden / heads` and key/value width `h_kv = kvHeads · d`, each layer costs
+/// `d` (``DecoderShape/effectiveHeadDimension``, `hidden / heads` unless the model sets it), query
+/// width `h_q = heads · d` and key/value width `h_kv = kvHeads · d`, each layer costs
 ///
-/// - query and output projections: `2 · 2·n·h·h`
+/// - query and output projections: `2 · 2·n·h·h_q` (`h_q = h` for most models)
 /// - key and value projections: `2 · 2·n·h·h_kv`
 /// - attention scores `Q·Kᵀ` and weighted values `A·V`, over the full `n×n` square as dense
-///   kernels compute it: `2 · 2·n·n·h`
+///   kernels compute it: `2 · 2·n·n·h_q`
 /// - MLP: `3 · 2·n·h·f` when gated, `2 · 2·n·h·f` otherwise
 ///
 /// plus the output head `2·h·vocabulary` per position that produces logits (the last one for
@@ -55,10 +66,10 @@ public struct PruningCost: Sendable, Equatable {
     ///   is not a multiple of the heads, or the heads are not a multiple of the key/value heads.
     public init(shape: DecoderShape) throws {
         let sizes = [shape.layers, shape.hidden, shape.heads, shape.kvHeads, shape.mlpSize, shape.vocabulary]
-        guard sizes.allSatisfy({ $0 > 0 }) else {
+        guard sizes.allSatisfy({ $0 > 0 }), (shape.headDimension ?? 1) > 0 else {
             throw CraftCoreError(.invalidParameter, "decoder shape \(shape) has a size that is not positive; every size must be at least 1")
         }
-        guard shape.hidden % shape.heads == 0, shape.heads % shape.kvHeads == 0 else {
+        guard shape.headDimension != nil || shape.hidden % shape.heads == 0, shape.heads % shape.kvHeads == 0 else {
             throw CraftCoreError(
                 .invalidParameter,
                 "decoder shape has hidden \(shape.hidden), \(shape.heads) heads and \(shape.kvHeads) key/value heads; hidden must be a multiple of heads and heads of key/value heads")
@@ -78,9 +89,10 @@ public struct PruningCost: Sendable, Equatable {
         let n = Double(textTokens + visualTokens)
         guard n > 0 else { return 0 }
         let h = Double(shape.hidden), f = Double(shape.mlpSize)
-        let kv = Double(shape.kvHeads * (shape.hidden / shape.heads))
-        let projections = 2 * (2 * n * h * h) + 2 * (2 * n * h * kv)
-        let attention = 2 * (2 * n * n * h)
+        let d = shape.effectiveHeadDimension
+        let q = Double(shape.heads * d), kv = Double(shape.kvHeads * d)
+        let projections = 2 * (2 * n * h * q) + 2 * (2 * n * h * kv)
+        let attention = 2 * (2 * n * n * q)
         let mlp = Double(shape.gatedMLP ? 3 : 2) * (2 * n * h * f)
         let head = (logitsAtEveryPosition ? n : 1) * 2 * h * Double(shape.vocabulary)
         return Double(shape.layers) * (projections + attention + mlp) + head

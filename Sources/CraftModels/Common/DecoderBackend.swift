@@ -67,6 +67,39 @@ public struct DecoderBackend: LanguageBackend {
     public var hiddenSize: Int { model.hiddenSize }
     public var vocabularySize: Int { model.vocabularySize }
 
+    /// The decoder's shape for counting prefill FLOPs: read from ``LlamaModel`` and ``GPT2Model``
+    /// configurations, `nil` for other ``CausalLanguageModel``s.
+    public var decoderShape: DecoderShape? {
+        if let llama = model as? LlamaModel {
+            let c = llama.configuration
+            return DecoderShape(
+                layers: c.hiddenLayers, hidden: c.hiddenSize, heads: c.attentionHeads, kvHeads: c.kvHeads,
+                mlpSize: c.intermediateSize, vocabulary: c.vocabularySize, gatedMLP: true, headDimension: c.headDimension)
+        }
+        if let gpt2 = model as? GPT2Model {
+            let c = gpt2.configuration
+            return DecoderShape(
+                layers: c.layers, hidden: c.hiddenSize, heads: c.heads, kvHeads: c.heads,
+                mlpSize: c.innerSize, vocabulary: c.vocabularySize, gatedMLP: false)
+        }
+        return nil
+    }
+
+    /// The positions `prompt` occupies: ``prefixTokens`` plus every segment, text tokenized as
+    /// ``generate(_:options:)`` tokenizes it.
+    public func promptPositions(_ prompt: [PromptSegment]) throws -> Int {
+        var total = prefixTokens.count
+        for segment in prompt {
+            switch segment {
+            case .text(let text): total += try tokenizer.encode(text, addSpecialTokens: false).count
+            case .tokens(let ids): total += ids.count
+            case .visual(let tokens): total += tokens.count
+            case .vectors(let vectors): total += vectors.shape.first ?? 0
+            }
+        }
+        return total
+    }
+
     public func tokenize(_ text: String) throws -> [Int32] {
         try tokenizer.encode(text, addSpecialTokens: false).map { Int32($0) }
     }

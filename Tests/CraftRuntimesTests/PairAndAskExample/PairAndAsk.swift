@@ -1,0 +1,1 @@
+../../../examples/pair-and-ask/Sources/PairAndAsk/PairAndAsk.swift
