@@ -151,3 +151,102 @@ public enum TinyBundles {
         return (encoder.url.path, backend.url.path, other.url.path, image.path)
     }
 }
+
+// MARK: - Tiny labelled datasets (craft train / craft stats tests)
+
+extension TinyBundles {
+    /// The answer of class `index % 2` in ``writeDataset(in:file:count:offset:)``: words of the tiny tokenizer.
+    public static func datasetAnswer(_ index: Int) -> String { index % 2 == 0 ? "w20" : "w21" }
+
+    /// A 40×40 RGB PNG of class `index % 2` (a bright square top-left, or a dark one bottom-right) on a
+    /// background that varies with `index`, so images differ within a class.
+    public static func writeDatasetImage(index: Int, to url: URL) throws {
+        var bytes: [UInt8] = []
+        let left = index % 2 == 0
+        for y in 0..<40 {
+            for x in 0..<40 {
+                let inside = left ? (4..<20).contains(x) && (4..<20).contains(y) : (20..<36).contains(x) && (20..<36).contains(y)
+                let base = UInt8((x * 3 + y * 2 + index * 17) % 120 + 40)
+                bytes += inside ? (left ? [250, 240, 230] : [10, 20, 30]) : [base, UInt8((Int(base) + index * 29) % 256), UInt8(255 - Int(base))]
+            }
+        }
+        try Image(width: 40, height: 40, colorModel: .rgb, bytes: bytes).writePNG(to: url)
+    }
+
+    /// Writes `count` images `images/<offset+i>.png` under `directory` and a JSONL file naming them
+    /// (`{"image", "prompt": "what is this ?", "answer": w20|w21, "label"}`); returns the file.
+    @discardableResult
+    public static func writeDataset(in directory: URL, file: String = "train.jsonl", count: Int, offset: Int = 0) throws -> URL {
+        let images = directory.appendingPathComponent("images")
+        try FileManager.default.createDirectory(at: images, withIntermediateDirectories: true)
+        var lines: [String] = []
+        for index in offset..<(offset + count) {
+            try writeDatasetImage(index: index, to: images.appendingPathComponent("\(index).png"))
+            let object = ["image": "images/\(index).png", "prompt": "what is this ?", "answer": datasetAnswer(index), "label": datasetAnswer(index)]
+            lines.append(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self))
+        }
+        let url = directory.appendingPathComponent(file)
+        try Data((lines.joined(separator: "\n") + "\n").utf8).write(to: url)
+        return url
+    }
+}
+
+// MARK: - An encoder bundle with an attention-pooling head and a text tower (L_con)
+
+extension TinyBundles {
+    /// A word-level tokenizer within the `siglip_text` fixture's 100-token vocabulary.
+    public static func textTokenizerJSON() throws -> Data {
+        let vocab: [String: Int] = ["[UNK]": 0, "<pad>": 1, "a": 2, "photo": 3, "of": 4, "w20": 5, "w21": 6]
+        let json: [String: Any] = [
+            "version": "1.0", "truncation": NSNull(), "padding": NSNull(), "added_tokens": [],
+            "normalizer": NSNull(), "pre_tokenizer": ["type": "Whitespace"], "post_processor": NSNull(), "decoder": NSNull(),
+            "model": ["type": "WordLevel", "vocab": vocab, "unk_token": "[UNK]"],
+        ]
+        return try JSONSerialization.data(withJSONObject: json, options: [.sortedKeys])
+    }
+
+    /// An encoder bundle directory over `siglip_head_prefixed` (tensor names with the `vision_model.`
+    /// prefix, an attention-pooling head, quantized after the post-layernorm) with a SigLIP text tower
+    /// in `text/`: the `siglip_text` fixture with its head widened to 32 (deterministic values) so
+    /// text and pooled image features share a space.
+    public static func encoderWithTextTowerDirectory(at directory: URL, name: String = "tiny-vq-text", codebook: [Float] = codebook()) throws {
+        try FileManager.default.createDirectory(at: directory.appendingPathComponent("text"), withIntermediateDirectories: true)
+        try copy("siglip_head_prefixed", into: directory)
+        try Data(preprocessorJSON.utf8).write(to: directory.appendingPathComponent("preprocessor_config.json"))
+        var writer = SafeTensorsWriter()
+        try writer.add("codebook", floats: codebook, shape: [entries, dimension])
+        try writer.write(to: directory.appendingPathComponent("codebook.safetensors"))
+
+        let textSource = models.appendingPathComponent("siglip_text")
+        guard var config = try JSONSerialization.jsonObject(with: Data(contentsOf: textSource.appendingPathComponent("config.json"))) as? [String: Any] else {
+            throw CocoaError(.fileReadCorruptFile)
+        }
+        config["projection_size"] = dimension
+        try JSONSerialization.data(withJSONObject: config, options: [.sortedKeys]).write(to: directory.appendingPathComponent("text/config.json"))
+        let source = try SafeTensorsFile(contentsOf: textSource.appendingPathComponent("model.safetensors"))
+        var text = SafeTensorsWriter()
+        for tensor in source.names {
+            switch tensor {
+            case "text_model.head.weight":
+                try text.add(tensor, floats: (0..<(dimension * 32)).map { sin(Float($0) * 0.13) * 0.2 }, shape: [dimension, 32])
+            case "text_model.head.bias":
+                try text.add(tensor, floats: (0..<dimension).map { Float($0) * 0.001 }, shape: [dimension])
+            default:
+                try text.add(tensor, floats: try source.floats(tensor), shape: try source.info(tensor).shape)
+            }
+        }
+        try text.write(to: directory.appendingPathComponent("text/model.safetensors"))
+        try textTokenizerJSON().write(to: directory.appendingPathComponent("text/tokenizer.json"))
+
+        try writeManifest([
+            "schema": "craft.bundle/v1", "kind": "encoder", "name": name, "version": "1.0.0", "summary": "tiny SigLIP VQ encoder with a text tower",
+            "domains": ["test"], "license": "MIT", "runtime": ["id": "siglip-vq", "version": "1.0.0"],
+            "codebook": ["hash": try hash(codebook), "entries": entries, "dim": dimension, "depth": 1, "metric": "l2",
+                         "tensor": ["file": "codebook.safetensors", "name": "codebook"]],
+            "encoder": ["image_size": 32, "tokens_per_image": 16],
+            "config": ["logit_scale": 2.0, "logit_bias": -5.0],
+            "files": [["path": "config.json"], ["path": "model.safetensors"], ["path": "preprocessor_config.json"], ["path": "codebook.safetensors"],
+                      ["path": "text/config.json"], ["path": "text/model.safetensors"], ["path": "text/tokenizer.json"]],
+        ], to: directory)
+    }
+}

@@ -1,0 +1,62 @@
+// The surrogate backend as the runtimes use it: the visual vectors and the prompt placed by the
+// backend bundle's prompt template (backend.prompt_template, as Pipeline does), so the encoder is
+// trained on exactly the sequence `craft run` and `craft eval` later feed the backend.
+import CraftCore
+import CraftRuntimes
+import CraftTraining
+import TensorCore
+
+/// A frozen ``LanguageBackend`` as CRAFT's training surrogate, prompting it through its bundle's
+/// ``PromptTemplate``.
+///
+/// CraftTraining's `LanguageBackendSurrogate` feeds `[visual, prompt, answer]` with no template; a
+/// backend bundle declares a template (`"<image> question : {prompt} answer :"`) that `craft run`,
+/// `craft eval` and ``Pipeline`` apply. Training through the same template keeps what the encoder is
+/// trained for and what it is scored on identical.
+public struct TemplatedSurrogate: TrainingSurrogate {
+    /// The frozen backend.
+    public let backend: any LanguageBackend
+    /// Where the visual vectors and the prompt go.
+    public let template: PromptTemplate
+    /// The most tokens generated for a validation answer.
+    public var maximumAnswerTokens: Int
+
+    /// Wraps a backend and its template.
+    public init(backend: any LanguageBackend, template: PromptTemplate, maximumAnswerTokens: Int = 16) {
+        self.backend = backend
+        self.template = template
+        self.maximumAnswerTokens = maximumAnswerTokens
+    }
+
+    /// Text before the image, the visual vectors `[tokens, D]`, text after (empty texts dropped), as
+    /// ``PromptTemplate/segments(visual:prompt:)`` places visual tokens.
+    public func segments(visual: Tensor, prompt: String) -> [PromptSegment] {
+        let parts = template.text.components(separatedBy: PromptTemplate.imagePlaceholder)
+        let hasPrompt = template.text.contains(PromptTemplate.promptPlaceholder)
+        let fill = { (piece: String) in piece.replacingOccurrences(of: PromptTemplate.promptPlaceholder, with: prompt) }
+        let head = fill(parts[0])
+        let after = parts.count > 1 ? parts[1] : ""
+        let tail = hasPrompt ? fill(after) : after + prompt
+        var segments: [PromptSegment] = []
+        if !head.isEmpty { segments.append(.text(head)) }
+        segments.append(.vectors(visual))
+        if !tail.isEmpty { segments.append(.text(tail)) }
+        return segments
+    }
+
+    /// The logits of the templated prompt followed by the answer tokens; differentiable in `visual`.
+    public func score(visual: Tensor, prompt: String, answer: String) throws -> AnswerSequence {
+        let tokens = try backend.tokenize(answer)
+        let prompt = segments(visual: visual, prompt: prompt)
+        let result = try backend.logits(for: prompt + [.tokens(tokens)])
+        guard result.segmentRanges.count == prompt.count + 1, let answerRange = result.segmentRanges.last else {
+            throw TrainingError(.invalidLossInput, "the surrogate returned \(result.segmentRanges.count) segment ranges for \(prompt.count + 1) segments")
+        }
+        return AnswerSequence(logits: result.logits, answerTokens: tokens, answerStart: answerRange.lowerBound)
+    }
+
+    /// Greedy generation after the templated prompt.
+    public func answer(visual: Tensor, prompt: String) throws -> String {
+        try backend.generate(segments(visual: visual, prompt: prompt), options: GenerationOptions(maximumNewTokens: maximumAnswerTokens)).text
+    }
+}

@@ -1,0 +1,417 @@
+import ArgumentParser
+import CraftAdaptation
+import CraftBundles
+import CraftCore
+import CraftRegistry
+import CraftTraining
+import Foundation
+import TensorCore
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// `craft train`: adapt an encoder bundle to a domain with CRAFT against a frozen surrogate backend
+/// and write (and optionally publish) the adapted encoder as a new bundle version.
+struct TrainCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "train",
+        abstract: "Fine-tune an encoder for a domain with CRAFT and write it as a new bundle version.",
+        discussion: """
+            Only the encoder is trained; the codebook, the surrogate's projector and language model stay \
+            frozen, so the adapted encoder works with every backend that shares the codebook. The \
+            compatibility checker runs first: an encoder and a surrogate that do not share a codebook \
+            are refused (exit 3) before training. Each dataset line is {"image": PATH, "prompt": TEXT, \
+            "answer": TEXT} with optional "caption" and "label" (the text of L_con; a label becomes \
+            "a photo of a LABEL"); a bad line, a missing image or an empty split is exit 64.
+
+            Outputs in --output DIR: NAME-VERSION/ and NAME-VERSION.craft (the base bundle's files with \
+            the retrained model.safetensors, code_frequencies.json, a bumped version and provenance; \
+            the codebook and its hash unchanged), train-log.jsonl (one JSON object per step and \
+            validation) and .craft-train/ (the checkpoint). Running the same command again resumes \
+            from the checkpoint and ends with the same weights as an uninterrupted run.
+
+            Examples:
+              craft train --encoder base-vq --surrogate tiny-llm --data derm/train.jsonl --output out
+              craft train --encoder base-vq-1.0.0.craft --surrogate tiny-llm-1.0.0.craft \\
+                --data train.jsonl --validation val.jsonl --epochs 5 --learning-rate 3e-4 --seed 7 --json
+              craft train --encoder base-vq --surrogate tiny-llm --data train.jsonl --task vqa \\
+                --no-contrastive --publish --registry registry --version 1.1.0 --name derm-vq
+            """)
+
+    @OptionGroup var options: RegistryOptions
+
+    // MARK: Inputs
+
+    @Option(help: ArgumentHelp("The encoder to adapt: a .craft file, a bundle directory or NAME[@VERSION|@RANGE]. Example: --encoder base-vq@^1.0", valueName: "ref-or-file"))
+    var encoder: String
+
+    @Option(help: ArgumentHelp("The frozen surrogate backend (shares the encoder's codebook): a .craft file, a bundle directory or a REF. Example: --surrogate tiny-llm", valueName: "ref-or-file"))
+    var surrogate: String
+
+    @Option(help: ArgumentHelp("The training JSONL. Example: --data derm/train.jsonl", valueName: "file"))
+    var data: String
+
+    @Option(help: ArgumentHelp("The validation JSONL; without it --validation-fraction of --data is held out. Example: --validation derm/val.jsonl", valueName: "file"))
+    var validation: String?
+
+    @Option(help: ArgumentHelp("The share of --data held out for validation when --validation is not given (deterministic, by content). Example: --validation-fraction 0.2", valueName: "fraction"))
+    var validationFraction = 0.1
+
+    @Option(help: ArgumentHelp("A general-domain JSONL scored before and after training, to measure forgetting. Example: --general-validation general/val.jsonl", valueName: "file"))
+    var generalValidation: String?
+
+    @Option(help: ArgumentHelp("General-domain examples mixed into training (replay). Example: --replay general/train.jsonl", valueName: "file"))
+    var replay: String?
+
+    @Option(help: ArgumentHelp("The weight of the replay examples' loss. Example: --replay-weight 0.5", valueName: "weight"))
+    var replayWeight: Float = 1
+
+    @Option(help: ArgumentHelp("Replay examples added to each batch. Example: --replay-per-batch 2", valueName: "n"))
+    var replayPerBatch: Int?
+
+    // MARK: Objective
+
+    @Option(help: ArgumentHelp("craft (the method), continuous (quantizer bypassed, baseline) or projector (tune the surrogate's projector, baseline). Example: --method craft", valueName: "method"))
+    var method = "craft"
+
+    @Option(help: ArgumentHelp("classification (lambda_con 1.0) or vqa (lambda_con 0.1): the paper's defaults. Example: --task vqa", valueName: "task"))
+    var task = "classification"
+
+    @Option(help: ArgumentHelp("The weight of L_con, overriding --task. Example: --lambda-con 0.5", valueName: "weight"))
+    var lambdaCon: Float?
+
+    @Option(help: ArgumentHelp("The weight of L_commit (default 0.1). Example: --lambda-commit 0.25", valueName: "weight"))
+    var lambdaCommit: Float = 0.1
+
+    @Flag(help: "Turn L_SAL (the answer loss through the surrogate) off. Example: --no-alignment")
+    var noAlignment = false
+
+    @Flag(help: "Turn L_commit off (tokens may drift off the codebook). Example: --no-commitment")
+    var noCommitment = false
+
+    @Flag(help: "Turn L_con off. Example: --no-contrastive")
+    var noContrastive = false
+
+    // MARK: Optimisation
+
+    @Option(help: ArgumentHelp("Passes over the training set. Example: --epochs 5", valueName: "n"))
+    var epochs = 1
+
+    @Option(help: ArgumentHelp("Examples per micro-batch. Example: --batch-size 16", valueName: "n"))
+    var batchSize = 8
+
+    @Option(help: ArgumentHelp("Micro-batches per optimiser step (gradient accumulation). Example: --accumulate 4", valueName: "n"))
+    var accumulate = 1
+
+    @Option(help: ArgumentHelp("The peak learning rate (AdamW). Example: --learning-rate 3e-4", valueName: "rate"))
+    var learningRate: Float = 1e-4
+
+    @Option(help: ArgumentHelp("Linear warmup steps before the cosine decay. Example: --warmup 10", valueName: "steps"))
+    var warmup = 0
+
+    @Option(help: ArgumentHelp("AdamW's decoupled weight decay. Example: --weight-decay 0.05", valueName: "decay"))
+    var weightDecay = 0.01
+
+    @Option(help: ArgumentHelp("Clip the global gradient norm to this; 0 turns clipping off. Example: --max-grad-norm 1.0", valueName: "norm"))
+    var maxGradNorm: Float = 1.0
+
+    @Option(help: ArgumentHelp("The seed of the data order (same seed and threads: same weights). Example: --seed 7", valueName: "seed"))
+    var seed: UInt64 = 0
+
+    @Option(help: ArgumentHelp("Stop after this many epochs without a better validation accuracy. Example: --patience 2", valueName: "epochs"))
+    var patience: Int?
+
+    @Option(help: ArgumentHelp("Write a checkpoint every this many steps (always at the end). Example: --checkpoint-every 50", valueName: "steps"))
+    var checkpointEvery: Int?
+
+    @Option(help: ArgumentHelp("Stop after this many steps in total and keep the checkpoint; run again without it to continue. Example: --stop-after-steps 100", valueName: "steps"))
+    var stopAfterSteps: Int?
+
+    @Option(help: ArgumentHelp("Threads for the tensor kernels and OpenBLAS. Example: --threads 2", valueName: "n"))
+    var threads: Int?
+
+    // MARK: Output
+
+    @Option(help: ArgumentHelp("Where the bundle, its .craft file, the log and the checkpoint go. Example: --output out/derm", valueName: "dir"))
+    var output = "craft-train"
+
+    @Option(help: ArgumentHelp("The new version (default: the base's minor version plus one). Example: --version 1.1.0", valueName: "semver"))
+    var version: String?
+
+    @Option(help: ArgumentHelp("The new bundle name (default: the base's). Example: --name derm-vq", valueName: "name"))
+    var name: String?
+
+    @Flag(help: "Publish the packed bundle into the registry (--registry, $CRAFT_REGISTRY, ./registry or ~/.craft/registry). Example: --publish --registry registry")
+    var publish = false
+
+    func validate() throws {
+        guard AdaptationMethod(rawValue: method) != nil else {
+            throw ValidationError("--method must be craft, continuous or projector, not \(method).")
+        }
+        guard ["classification", "vqa"].contains(task) else {
+            throw ValidationError("--task must be classification or vqa, not \(task).")
+        }
+        guard validationFraction > 0, validationFraction < 1 else {
+            throw ValidationError("--validation-fraction must be between 0 and 1 (exclusive), such as 0.1, not \(validationFraction).")
+        }
+        for (flag, value) in [("--epochs", epochs), ("--batch-size", batchSize), ("--accumulate", accumulate)] where value < 1 {
+            throw ValidationError("\(flag) must be 1 or more, not \(value).")
+        }
+        guard warmup >= 0 else { throw ValidationError("--warmup must be 0 or more, not \(warmup).") }
+        guard learningRate.isFinite, learningRate > 0 else { throw ValidationError("--learning-rate must be positive, such as 1e-4, not \(learningRate).") }
+        guard weightDecay.isFinite, weightDecay >= 0 else { throw ValidationError("--weight-decay must be 0 or more, not \(weightDecay).") }
+        guard maxGradNorm.isFinite, maxGradNorm >= 0 else { throw ValidationError("--max-grad-norm must be 0 (off) or positive, not \(maxGradNorm).") }
+        guard lambdaCommit.isFinite, lambdaCommit >= 0 else { throw ValidationError("--lambda-commit must be 0 or more, not \(lambdaCommit).") }
+        if let lambdaCon, !(lambdaCon.isFinite && lambdaCon >= 0) { throw ValidationError("--lambda-con must be 0 or more, not \(lambdaCon).") }
+        guard replayWeight.isFinite, replayWeight >= 0 else { throw ValidationError("--replay-weight must be 0 or more, not \(replayWeight).") }
+        for (flag, value) in [("--patience", patience), ("--checkpoint-every", checkpointEvery), ("--stop-after-steps", stopAfterSteps),
+                              ("--threads", threads), ("--replay-per-batch", replayPerBatch)] {
+            if let value, value < 1 { throw ValidationError("\(flag) must be 1 or more, not \(value).") }
+        }
+        if noAlignment, noCommitment, noContrastive {
+            throw ValidationError("--no-alignment, --no-commitment and --no-contrastive together leave nothing to train; keep at least one term.")
+        }
+        if let version, SemanticVersion(version) == nil {
+            throw ValidationError("--version must be a semantic version such as 1.1.0, not \(version).")
+        }
+        if let name, !BundleReference.isValidName(name) {
+            throw ValidationError("--name must be a bundle name (lowercase letters, digits, '.', '_', '-', starting with a letter or digit), not \(name).")
+        }
+        for side in [encoder, surrogate] where !BundleArgument.isFile(side) {
+            _ = try parseReference(side)
+        }
+    }
+
+    /// The trainer's options from the flags.
+    var trainerConfiguration: TrainerConfiguration {
+        var configuration = TrainerConfiguration()
+        var objective = task == "vqa" ? CraftObjective.visualQuestionAnswering : CraftObjective.classification
+        if let lambdaCon { objective.contrastiveWeight = lambdaCon }
+        objective.commitmentWeight = lambdaCommit
+        objective.usesAlignment = !noAlignment
+        objective.usesCommitment = !noCommitment
+        objective.usesContrastive = !noContrastive
+        configuration.objective = objective
+        configuration.optimizer.weightDecay = weightDecay
+        configuration.learningRate = learningRate
+        configuration.warmupSteps = warmup
+        configuration.epochs = epochs
+        configuration.batchSize = batchSize
+        configuration.gradientAccumulationSteps = accumulate
+        configuration.maximumGradientNorm = maxGradNorm > 0 ? maxGradNorm : nil
+        configuration.seed = seed
+        configuration.earlyStoppingPatience = patience
+        configuration.checkpointEvery = checkpointEvery
+        configuration.stopAfterSteps = stopAfterSteps
+        return configuration
+    }
+
+    /// The library request from the flags.
+    var request: AdaptationRequest {
+        var request = AdaptationRequest(
+            encoder: BundleLocation(argument: encoder), surrogate: BundleLocation(argument: surrogate),
+            training: URL(fileURLWithPath: data), outputDirectory: URL(fileURLWithPath: output), configuration: trainerConfiguration)
+        request.validation = validation.map { URL(fileURLWithPath: $0) }
+        request.validationFraction = validationFraction
+        request.generalValidation = generalValidation.map { URL(fileURLWithPath: $0) }
+        request.replay = replay.map { URL(fileURLWithPath: $0) }
+        request.replayWeight = replayWeight
+        request.replayPerBatch = replayPerBatch
+        request.method = AdaptationMethod(rawValue: method) ?? .craft
+        request.version = version.flatMap { SemanticVersion($0) }
+        request.name = name
+        request.registry = options.resolvedRegistry()
+        request.publish = publish
+        return request
+    }
+
+    func run() throws {
+        if let threads { Tensor.threadCount = threads }
+        let display = TrainingDisplay(quiet: options.json)
+        let result: AdaptationResult
+        do {
+            result = try EncoderAdaptation.run(request) { display.handle($0) }
+        } catch let error as AdaptationError {
+            display.finish()
+            if let report = error.report {
+                Output.line((options.json ? try report.renderJSON() : report.renderText()).trimmingCharacters(in: .newlines))
+            }
+            throw error
+        }
+        display.finish()
+        let report = TrainReport(result)
+        if options.json {
+            try Output.json(report)
+            return
+        }
+        func percent(_ value: Double) -> String { String(format: "%.1f%%", value * 100) }
+        var rows: [[String]] = [
+            ["encoder", "\(result.base) -> \(result.manifest.reference)"],
+            ["surrogate", result.surrogate],
+            ["method", result.method.rawValue],
+            ["accuracy", "\(percent(result.validationAccuracyBefore)) -> \(percent(result.validationAccuracyAfter)) (validation, \(result.validationExamples) examples)"],
+        ]
+        if let before = result.generalAccuracyBefore, let after = result.generalAccuracyAfter {
+            rows.append(["general accuracy", "\(percent(before)) -> \(percent(after)) (general domain)"])
+        }
+        rows.append(["steps", "\(result.steps)" + (result.resumedFromStep.map { " (resumed from step \($0))" } ?? "") + (result.stoppedEarly ? " (stopped early)" : "")])
+        rows.append(["training time", String(format: "%.1f s", result.trainingSeconds)])
+        rows.append(["L_con", result.contrastive ? "on" : "off"])
+        if let frequencies = result.codeFrequencies {
+            rows.append(["codes used", "\(frequencies.counts.filter { $0 > 0 }.count) of \(frequencies.entries)"])
+        }
+        rows.append(["codebook", "\(result.codebookHash) (\(result.codebookHashUnchanged ? "unchanged" : "CHANGED"))"])
+        rows.append(["bundle", result.packedBundle.path])
+        rows.append(["directory", result.bundleDirectory.path])
+        rows.append(["log", result.logFile.path])
+        if let published = result.published { rows.append(["published", "\(published.name)@\(published.record.version) (\(published.outcome.rawValue))"]) }
+        Output.line(Output.table(header: ["", ""], rows: rows).split(separator: "\n", omittingEmptySubsequences: false).dropFirst().joined(separator: "\n"))
+    }
+
+    /// `--json` output of `craft train` (snake_case keys, see docs/cli.md).
+    struct TrainReport: Encodable {
+        var base: String
+        var encoder: String
+        var surrogate: String
+        var method: String
+        var validationAccuracyBefore: Double
+        var validationAccuracyAfter: Double
+        var generalAccuracyBefore: Double?
+        var generalAccuracyAfter: Double?
+        var trainingExamples: Int
+        var validationExamples: Int
+        var steps: Int
+        var resumedFromStep: Int?
+        var stoppedEarly: Bool
+        var trainingSeconds: Double
+        var contrastive: Bool
+        var codesUsed: Int?
+        var codebookHash: String
+        var codebookHashUnchanged: Bool
+        var bundle: String
+        var bundleDirectory: String
+        var bundleDigest: String
+        var log: String
+        var published: Bool
+
+        init(_ result: AdaptationResult) {
+            base = result.base
+            encoder = result.manifest.reference
+            surrogate = result.surrogate
+            method = result.method.rawValue
+            validationAccuracyBefore = result.validationAccuracyBefore
+            validationAccuracyAfter = result.validationAccuracyAfter
+            generalAccuracyBefore = result.generalAccuracyBefore
+            generalAccuracyAfter = result.generalAccuracyAfter
+            trainingExamples = result.trainingExamples
+            validationExamples = result.validationExamples
+            steps = result.steps
+            resumedFromStep = result.resumedFromStep
+            stoppedEarly = result.stoppedEarly
+            trainingSeconds = result.trainingSeconds
+            contrastive = result.contrastive
+            codesUsed = result.codeFrequencies.map { $0.counts.filter { $0 > 0 }.count }
+            codebookHash = result.codebookHash
+            codebookHashUnchanged = result.codebookHashUnchanged
+            bundle = result.packedBundle.path
+            bundleDirectory = result.bundleDirectory.path
+            bundleDigest = result.packedDigest
+            log = result.logFile.path
+            published = result.published != nil
+        }
+    }
+}
+
+/// How `craft train` shows a run on stderr: on a terminal a progress bar with the step, the loss and
+/// an ETA; otherwise one line per stage and per epoch (for logs and CI). Quiet with `--json` except
+/// for notices.
+final class TrainingDisplay: @unchecked Sendable {
+    private let lock = NSLock()
+    private let terminal: Bool
+    private let quiet: Bool
+    private let clock = ContinuousClock()
+    private var started: ContinuousClock.Instant?
+    private var firstStep: Int?
+    private var lastLoss: Float?
+    private var barShown = false
+
+    init(quiet: Bool) {
+        self.quiet = quiet
+        terminal = isatty(STDERR_FILENO) == 1
+    }
+
+    func handle(_ event: AdaptationEvent) {
+        lock.lock()
+        defer { lock.unlock() }
+        switch event {
+        case .notice(let text):
+            clearBar()
+            write("note: \(text)\n")
+        case .stage(let text):
+            guard !quiet else { return }
+            clearBar()
+            write("\(text)…\n")
+        case .training(let progress):
+            guard !quiet else { return }
+            let record = progress.record
+            if record.event == "step" {
+                lastLoss = record.loss ?? lastLoss
+                if started == nil {
+                    started = clock.now
+                    firstStep = record.step - 1
+                }
+                if terminal { drawBar(step: record.step, total: progress.totalSteps) }
+            } else if record.event == "validation" {
+                clearBar()
+                let accuracy = record.validationAccuracy.map { String(format: "%.1f%%", $0 * 100) } ?? "-"
+                let loss = lastLoss.map { String(format: "%.4f", $0) } ?? "-"
+                write("epoch \(record.epoch + 1)  step \(record.step)/\(progress.totalSteps)  loss \(loss)  validation accuracy \(accuracy)\n")
+            }
+        }
+    }
+
+    /// Clears the progress bar.
+    func finish() {
+        lock.lock()
+        defer { lock.unlock() }
+        clearBar()
+    }
+
+    private func drawBar(step: Int, total: Int) {
+        let width = 24
+        let fraction = total > 0 ? min(1, Double(step) / Double(total)) : 0
+        let filled = Int(fraction * Double(width))
+        var eta = ""
+        if let started, let firstStep, step > firstStep {
+            let elapsed = clock.now - started
+            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+            let remaining = seconds / Double(step - firstStep) * Double(max(total - step, 0))
+            eta = "  ETA " + Self.duration(remaining)
+        }
+        let loss = lastLoss.map { String(format: "  loss %.4f", $0) } ?? ""
+        write("\r\u{1B}[K[" + String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled) + "] step \(step)/\(total)\(loss)\(eta)")
+        barShown = true
+    }
+
+    private func clearBar() {
+        if barShown { write("\r\u{1B}[K") }
+        barShown = false
+    }
+
+    private func write(_ text: String) {
+        FileHandle.standardError.write(Data(text.utf8))
+    }
+
+    /// `1h02m`, `3m05s`, `42s`.
+    static func duration(_ seconds: Double) -> String {
+        let total = Int(seconds.rounded())
+        if total >= 3600 { return String(format: "%dh%02dm", total / 3600, (total % 3600) / 60) }
+        if total >= 60 { return String(format: "%dm%02ds", total / 60, total % 60) }
+        return "\(total)s"
+    }
+}

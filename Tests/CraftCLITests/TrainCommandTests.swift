@@ -1,0 +1,156 @@
+import CraftBundles
+import Foundation
+import RuntimeTestSupport
+import Testing
+
+@testable import CraftCLI
+
+/// Packed tiny bundles and a tiny PNG dataset for the `craft train` and `craft stats` executables.
+struct TrainCLIFixture {
+    let scratch: Scratch
+    let encoder: String
+    let surrogate: String
+    let other: String
+    let training: URL
+    let validation: URL
+    let registry: [String]
+
+    init() throws {
+        scratch = try Scratch()
+        let pair = try TinyBundles.packedPair(in: scratch)
+        encoder = pair.encoder
+        surrogate = pair.backend
+        other = pair.other
+        training = try TinyBundles.writeDataset(in: scratch.path("data"), file: "train.jsonl", count: 4)
+        validation = try TinyBundles.writeDataset(in: scratch.path("data"), file: "val.jsonl", count: 2, offset: 10)
+        registry = ["--registry", scratch.path("registry").path]
+    }
+
+    /// `craft train` on the tiny pair with short seeded options.
+    func trainArguments(output: String, extra: [String] = []) -> [String] {
+        ["train", "--encoder", encoder, "--surrogate", surrogate, "--data", training.path, "--validation", validation.path,
+         "--batch-size", "2", "--learning-rate", "1e-2", "--seed", "3", "--output", scratch.path(output).path] + registry + extra
+    }
+
+    func json(_ result: ExecutionResult) throws -> [String: Any] {
+        try #require(try JSONSerialization.jsonObject(with: Data(result.standardOutput.utf8)) as? [String: Any], "\(result.standardOutput)")
+    }
+}
+
+@Suite("craft train")
+struct TrainCommandTests {
+    @Test("craft train --json writes a bundle that craft eval scores with the surrogate; stable keys")
+    func trainsAndEvaluates() throws {
+        let fixture = try TrainCLIFixture()
+        defer { fixture.scratch.remove() }
+        let result = try runCraft(fixture.trainArguments(output: "out", extra: ["--json"]))
+        #expect(result.status == 0, "\(result.standardError)")
+        let object = try fixture.json(result)
+        for key in ["base", "encoder", "surrogate", "method", "validation_accuracy_before", "validation_accuracy_after", "steps",
+                    "training_seconds", "codebook_hash", "codebook_hash_unchanged", "bundle", "bundle_directory", "bundle_digest", "log",
+                    "training_examples", "validation_examples", "contrastive", "published", "stopped_early"] {
+            #expect(object[key] != nil, "missing \(key) in \(result.standardOutput)")
+        }
+        #expect(object["encoder"] as? String == "tiny-vq@1.1.0" && object["base"] as? String == "tiny-vq@1.0.0")
+        #expect(object["codebook_hash_unchanged"] as? Bool == true && object["steps"] as? Int == 2)
+        #expect(result.standardError.contains("L_con is off"), "the encoder has no text tower: \(result.standardError)")
+        let bundle = try #require(object["bundle"] as? String)
+        #expect(bundle.hasSuffix("tiny-vq-1.1.0.craft"))
+
+        let evaluation = try runCraft(["eval", "--encoder", bundle, "--backend", fixture.surrogate, "--data", fixture.validation.path,
+                                       "--max-tokens", "2", "--json"] + fixture.registry)
+        #expect(evaluation.status == 0, "\(evaluation.standardError)")
+        #expect(try fixture.json(evaluation)["total"] as? Int == 2)
+    }
+
+    @Test("an interrupted craft train (--stop-after-steps) resumes when run again; the text summary is aligned")
+    func resumes() throws {
+        let fixture = try TrainCLIFixture()
+        defer { fixture.scratch.remove() }
+        let first = try runCraft(fixture.trainArguments(output: "out", extra: ["--epochs", "2", "--stop-after-steps", "1", "--json"]))
+        #expect(first.status == 0, "\(first.standardError)")
+        #expect(try fixture.json(first)["steps"] as? Int == 1)
+        let second = try runCraft(fixture.trainArguments(output: "out", extra: ["--epochs", "2"]))
+        #expect(second.status == 0, "\(second.standardError)")
+        #expect(second.standardOutput.contains("4 (resumed from step 1)"), "\(second.standardOutput)")
+        #expect(second.standardOutput.contains("tiny-vq@1.0.0 -> tiny-vq@1.1.0"))
+        #expect(second.standardOutput.contains("(unchanged)"))
+        #expect(second.standardError.contains("epoch 2"), "one line per epoch off a terminal: \(second.standardError)")
+    }
+
+    @Test("a surrogate with another codebook exits 3 with the checker's report before training")
+    func mismatchedSurrogateExits3() throws {
+        let fixture = try TrainCLIFixture()
+        defer { fixture.scratch.remove() }
+        var arguments = fixture.trainArguments(output: "out")
+        arguments[arguments.firstIndex(of: fixture.surrogate)!] = fixture.other
+        let result = try runCraft(arguments)
+        #expect(result.status == 3, "\(result.standardError)")
+        #expect(result.standardError.contains("cannot be paired"), "\(result.standardError)")
+        #expect(!FileManager.default.fileExists(atPath: fixture.scratch.path("out").path))
+    }
+
+    @Test("a bad dataset line exits 64 naming the file and line; a bad option exits 64; a missing dataset exits 2")
+    func badInputExits64() throws {
+        let fixture = try TrainCLIFixture()
+        defer { fixture.scratch.remove() }
+        let bad = fixture.scratch.path("data/bad.jsonl")
+        try Data("{\"image\": \"images/0.png\", \"prompt\": \"what is this ?\", \"answer\": \"w20\"}\nnot json\n".utf8).write(to: bad)
+        var arguments = fixture.trainArguments(output: "out")
+        arguments[arguments.firstIndex(of: fixture.training.path)!] = bad.path
+        let result = try runCraft(arguments)
+        #expect(result.status == 64, "\(result.standardError)")
+        #expect(result.standardError.contains("bad.jsonl line 2"), "\(result.standardError)")
+
+        let option = try runCraft(fixture.trainArguments(output: "out", extra: ["--epochs", "0"]))
+        #expect(option.status == 64 && option.standardError.contains("--epochs"), "\(option.standardError)")
+        let method = try runCraft(fixture.trainArguments(output: "out", extra: ["--method", "magic"]))
+        #expect(method.status == 64, "\(method.standardError)")
+
+        arguments[arguments.firstIndex(of: bad.path)!] = fixture.scratch.path("data/none.jsonl").path
+        let missing = try runCraft(arguments)
+        #expect(missing.status == 2, "\(missing.standardError)")
+    }
+
+    @Test("craft train --help explains every option with an example")
+    func helpListsEveryOption() throws {
+        let result = try runCraft(["train", "--help"])
+        #expect(result.status == 0)
+        for option in ["--encoder", "--surrogate", "--data", "--validation", "--validation-fraction", "--general-validation", "--replay",
+                       "--replay-weight", "--replay-per-batch", "--method", "--task", "--lambda-con", "--lambda-commit", "--no-alignment",
+                       "--no-commitment", "--no-contrastive", "--epochs", "--batch-size", "--accumulate", "--learning-rate", "--warmup",
+                       "--weight-decay", "--max-grad-norm", "--seed", "--patience", "--checkpoint-every", "--output", "--version", "--name",
+                       "--publish", "--registry", "--json", "--threads"] {
+            #expect(result.standardOutput.contains(option), "--help lacks \(option)")
+        }
+        #expect(result.standardOutput.components(separatedBy: "Example:").count > 30)
+    }
+}
+
+@Suite("craft stats")
+struct StatsCommandTests {
+    @Test("craft stats writes a new bundle version with code frequencies; --json keys; text summary")
+    func writesStatistics() throws {
+        let fixture = try TrainCLIFixture()
+        defer { fixture.scratch.remove() }
+        let output = fixture.scratch.path("stats").path
+        let result = try runCraft(["stats", "--encoder", fixture.encoder, "--data", fixture.training.path, "--output", output, "--json"] + fixture.registry)
+        #expect(result.status == 0, "\(result.standardError)")
+        let object = try fixture.json(result)
+        #expect(object["images"] as? Int == 4 && object["tokens"] as? Int == 64 && object["entries"] as? Int == 16)
+        #expect(object["encoder"] as? String == "tiny-vq@1.0.1")
+        #expect((object["top_codes"] as? [[String: Any]])?.isEmpty == false)
+        for key in ["codes_used", "perplexity", "bundle", "bundle_directory", "bundle_digest", "base"] { #expect(object[key] != nil, "missing \(key)") }
+        let bundle = try #require(object["bundle"] as? String)
+        #expect(try BundleArchive.verify(URL(fileURLWithPath: bundle)).manifest.file(at: "code_frequencies.json") != nil)
+
+        let text = try runCraft(["stats", "--encoder", fixture.encoder, "--data", fixture.training.path, "--output", output, "--version", "1.0.7"] + fixture.registry)
+        #expect(text.status == 0, "\(text.standardError)")
+        #expect(text.standardOutput.contains("perplexity") && text.standardOutput.contains("tiny-vq@1.0.7"), "\(text.standardOutput)")
+
+        let bad = fixture.scratch.path("data/bad.jsonl")
+        try Data("{\"image\": \"images/9.png\", \"prompt\": \"p\", \"answer\": \"a\"}\n".utf8).write(to: bad)
+        let missingImage = try runCraft(["stats", "--encoder", fixture.encoder, "--data", bad.path, "--output", output] + fixture.registry)
+        #expect(missingImage.status == 64 && missingImage.standardError.contains("bad.jsonl line 1"), "\(missingImage.standardError)")
+    }
+}
