@@ -46,7 +46,7 @@ public struct AdaptationRequest: Sendable {
     public var replay: URL?
     /// The weight of the replay examples' loss.
     public var replayWeight: Float = 1
-    /// Replay examples per batch; `nil` lets the trainer choose.
+    /// Replay examples added to each micro-batch; `nil` keeps the trainer's default (4).
     public var replayPerBatch: Int?
     /// How to adapt.
     public var method = AdaptationMethod.craft

@@ -47,9 +47,10 @@ public enum EncoderAdaptation {
 
     private static func perform(_ request: AdaptationRequest, progress: @escaping @Sendable (AdaptationEvent) -> Void) throws -> AdaptationResult {
         try request.validate()
-        guard request.method == .craft else {
-            throw AdaptationError(.unsupported, "--method \(request.method.rawValue) is not available in this build; use --method craft")
+        guard request.method != .projector else {
+            throw AdaptationError(.unsupported, "--method projector is not available in this build; use --method craft or continuous")
         }
+        let continuous = request.method == .continuous
         let workspace = try AdaptationWorkspace()
         defer { workspace.remove() }
 
@@ -63,10 +64,7 @@ public enum EncoderAdaptation {
         let (training, validation) = try AdaptationDatasets.trainingAndValidation(
             training: request.training, validation: request.validation, fraction: request.validationFraction)
         let general = try request.generalValidation.map { try AdaptationDatasets.load($0, role: "general-domain validation data") }
-        if let replay = request.replay {
-            _ = try AdaptationDatasets.load(replay, role: "replay data")
-            throw AdaptationError(.unsupported, "replay (--replay \(replay.path)) is not available in this build; train without it")
-        }
+        let replay = try request.replay.map { try AdaptationDatasets.load($0, role: "replay data") }
         let model = try EncoderBundleModel(encoderBundle)
         let backend = try RuntimeRegistry.craftDefault.loadBackend(surrogateBundle.bundle)
         let template = try PromptTemplate(manifest: surrogateBundle.manifest)
@@ -74,6 +72,9 @@ public enum EncoderAdaptation {
 
         var configuration = request.configuration
         configuration.validationFraction = nil
+        configuration.mode = continuous ? .continuous : .craft
+        configuration.replayWeight = request.replayWeight
+        if let perBatch = request.replayPerBatch { configuration.replayPerBatch = perBatch }
         if let scale = encoderBundle.manifest.config?["logit_scale"]?.doubleValue { configuration.objective.logitScale = Float(scale) }
         if let bias = encoderBundle.manifest.config?["logit_bias"]?.doubleValue { configuration.objective.logitBias = Float(bias) }
         let (textEmbedder, contrastiveNotice) = try textTower(encoderBundle.bundle, model: model, objective: configuration.objective)
@@ -81,6 +82,7 @@ public enum EncoderAdaptation {
         let contrastive = textEmbedder != nil && configuration.objective.usesContrastive && configuration.objective.contrastiveWeight > 0
 
         let datasetDigest = try AdaptationError.converting { try training.digest() }
+        let replayDigest = try replay.map { replay in try AdaptationError.converting { try replay.digest() } }
         try DerivedBundle.createOutputDirectory(request.outputDirectory)
         let runDirectory = request.outputDirectory.appendingPathComponent(runDirectoryName)
         let checkpoint = runDirectory.appendingPathComponent("checkpoint")
@@ -88,7 +90,7 @@ public enum EncoderAdaptation {
         let record = RunRecord(
             base: encoderBundle.manifest.reference, baseCodebook: encoderBundle.manifest.codebook.hash,
             surrogate: surrogateBundle.manifest.reference, method: request.method, datasetDigest: datasetDigest,
-            configuration: configuration)
+            replayDigest: replayDigest, configuration: configuration)
         let resumedFrom = try record.claim(runDirectory)
         if let resumedFrom { progress(.notice("resuming the run in \(runDirectory.path) from step \(resumedFrom)")) }
 
@@ -96,22 +98,30 @@ public enum EncoderAdaptation {
         let inputs = model.inputs
         let batchSize = configuration.batchSize
         progress(.stage("scoring the base encoder"))
-        let validationBefore = try EncoderBundleModel.accuracy(of: model.trainable, on: validation, surrogate: surrogate, batchSize: batchSize, inputs: inputs)
-        let generalBefore = try general.map { try EncoderBundleModel.accuracy(of: model.trainable, on: $0, surrogate: surrogate, batchSize: batchSize, inputs: inputs) }
+        // The base is scored as its bundle runs: on z_e when it already bypasses its quantizer.
+        let baseContinuous = model.runtime.bypassesQuantizer
+        let validationBefore = try EncoderBundleModel.accuracy(
+            of: model.trainable, on: validation, surrogate: surrogate, continuous: baseContinuous, batchSize: batchSize, inputs: inputs)
+        let generalBefore = try general.map {
+            try EncoderBundleModel.accuracy(of: model.trainable, on: $0, surrogate: surrogate, continuous: baseContinuous, batchSize: batchSize, inputs: inputs)
+        }
 
         progress(.stage("training"))
         var trainer = try Trainer(encoder: model.trainable, surrogate: surrogate, textEmbedder: textEmbedder, inputs: inputs, configuration: configuration)
         let clock = ContinuousClock()
         let start = clock.now
         let summary = try trainer.train(
-            training: training, validation: validation, checkpointDirectory: checkpoint, logURL: logURL,
+            training: training, validation: validation, replay: replay, checkpointDirectory: checkpoint, logURL: logURL,
             datasetDigest: datasetDigest, progress: { progress(.training($0)) })
         let elapsed = clock.now - start
         let adapted = trainer.encoder
 
         progress(.stage("scoring the adapted encoder"))
-        let validationAfter = try EncoderBundleModel.accuracy(of: adapted, on: validation, surrogate: surrogate, batchSize: batchSize, inputs: inputs)
-        let generalAfter = try general.map { try EncoderBundleModel.accuracy(of: adapted, on: $0, surrogate: surrogate, batchSize: batchSize, inputs: inputs) }
+        let validationAfter = try EncoderBundleModel.accuracy(
+            of: adapted, on: validation, surrogate: surrogate, continuous: continuous, batchSize: batchSize, inputs: inputs)
+        let generalAfter = try general.map {
+            try EncoderBundleModel.accuracy(of: adapted, on: $0, surrogate: surrogate, continuous: continuous, batchSize: batchSize, inputs: inputs)
+        }
         progress(.stage("counting codes over the training images"))
         let frequencies = try EncoderBundleModel.codeFrequencies(
             of: adapted, depth: encoderBundle.manifest.codebook.depth, over: training, batchSize: batchSize, inputs: inputs)
@@ -136,12 +146,20 @@ public enum EncoderAdaptation {
         ]
         if let digest = encoderBundle.digest { provenance["base_digest"] = .string(digest) }
         if let digest = surrogateBundle.digest { provenance["surrogate_digest"] = .string(digest) }
+        if let replay, let replayDigest {
+            provenance["replay"] = .object([
+                "dataset_digest": .string(replayDigest), "examples": .integer(Int64(replay.count)),
+                "weight": .number(Double(configuration.replayWeight)), "per_batch": .integer(Int64(configuration.replayPerBatch)),
+            ])
+        }
         if let generalBefore, let generalAfter {
             provenance["general_accuracy_before"] = .number(generalBefore)
             provenance["general_accuracy_after"] = .number(generalAfter)
         }
         let frequencyData = try frequenciesJSON(frequencies)
         let parameters = adapted.parameters
+        var config: [String: JSONValue] = [:]
+        if continuous || baseContinuous { config["bypass_quantizer"] = .bool(continuous) }
         let derived = DerivedBundle(
             base: encoderBundle.bundle, name: request.name ?? base.name,
             version: request.version ?? DerivedBundle.nextVersion(after: base.version, minor: true),
@@ -149,7 +167,7 @@ public enum EncoderAdaptation {
                 EncoderBundleModel.weightsFile: { try model.writeWeights(parameters, to: $0) },
                 codeFrequenciesFile: { try frequencyData.write(to: $0) },
             ],
-            provenance: .object(provenance))
+            config: config, provenance: .object(provenance))
         let output = try derived.write(into: request.outputDirectory)
         let recomputed = try CodebookVerification.recompute(output.manifest, in: output.directory)
         guard recomputed.hash == base.codebook.hash else {
@@ -215,7 +233,7 @@ public enum EncoderAdaptation {
 
     /// The hyperparameters recorded in the provenance.
     static func hyperparameters(_ configuration: TrainerConfiguration, contrastive: Bool) -> JSONValue {
-        let objective = configuration.objective
+        let objective = configuration.effectiveObjective
         var members: [String: JSONValue] = [
             "learning_rate": .number(Double(configuration.learningRate)),
             "schedule": .string(configuration.schedule.rawValue),
@@ -231,6 +249,7 @@ public enum EncoderAdaptation {
             "alignment": .bool(objective.usesAlignment),
             "commitment": .bool(objective.usesCommitment),
             "contrastive": .bool(contrastive),
+            "mode": .string(configuration.mode.rawValue),
         ]
         if let norm = configuration.maximumGradientNorm { members["max_grad_norm"] = .number(Double(norm)) }
         if let patience = configuration.earlyStoppingPatience { members["patience"] = .integer(Int64(patience)) }
@@ -253,6 +272,7 @@ struct RunRecord: Codable, Equatable {
     var surrogate: String
     var method: AdaptationMethod
     var datasetDigest: String
+    var replayDigest: String?
     var configuration: TrainerConfiguration
 
     static let fileName = "run.json"

@@ -79,17 +79,19 @@ struct EncoderBundleModel: Sendable {
         }
     }
 
-    /// The share of `dataset` whose surrogate answer, fed the encoder's code vectors through the
+    /// The share of `dataset` whose surrogate answer, fed the encoder's code vectors (or its continuous
+    /// output `z_e` when `continuous`, as a bundle with `config.bypass_quantizer` runs) through the
     /// backend's template, matches the expected answer as `craft eval` scores it (``AnswerScoring``).
     static func accuracy<Encoder: TrainableEncoder>(
-        of encoder: Encoder, on dataset: TrainingDataset, surrogate: TemplatedSurrogate, batchSize: Int,
+        of encoder: Encoder, on dataset: TrainingDataset, surrogate: TemplatedSurrogate, continuous: Bool, batchSize: Int,
         inputs: @Sendable (TrainingExample) throws -> Tensor
     ) throws -> Double {
         guard dataset.count > 0 else { return 0 }
         var correct = 0
         try forEachBatch(encoder, over: dataset, batchSize: batchSize, inputs: inputs) { batch, forward in
+            let vectors = continuous ? forward.quantization.encoderOutput : forward.quantization.codeVectors
             for (index, example) in batch.enumerated() {
-                let visual = forward.quantization.codeVectors.sliced(along: 0, index..<(index + 1)).squeezed(0)
+                let visual = vectors.sliced(along: 0, index..<(index + 1)).squeezed(0)
                 let answer = try surrogate.answer(visual: visual, prompt: example.prompt)
                 if AnswerScoring.matches(answer, expected: example.answer) { correct += 1 }
             }

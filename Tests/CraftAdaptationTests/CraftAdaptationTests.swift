@@ -231,3 +231,49 @@ struct ContrastiveAdaptationTests {
         #expect(result.codebookHash == base.codebook.hash)
     }
 }
+
+@Suite("EncoderAdaptation: baselines, replay and retention")
+struct AdaptationOptionsTests {
+    @Test("--method continuous writes config.bypass_quantizer true (the runtime then feeds z_e), no L_commit, same codebook")
+    func continuousBaseline() throws {
+        let fixture = try AdaptationFixture()
+        defer { fixture.remove() }
+        var request = fixture.request(output: "out")
+        request.method = .continuous
+        let result = try EncoderAdaptation.run(request)
+        #expect(result.method == .continuous)
+        #expect(result.manifest.config?["bypass_quantizer"]?.boolValue == true)
+        let provenance = try #require(result.manifest.provenance)
+        #expect(provenance["method"]?.stringValue == "continuous")
+        #expect(provenance["hyperparameters"]?["mode"]?.stringValue == "continuous")
+        #expect(provenance["hyperparameters"]?["commitment"]?.boolValue == false)
+        let steps = try String(contentsOf: result.logFile, encoding: .utf8).split(separator: "\n").filter { $0.contains("\"event\":\"step\"") }
+        #expect(steps.count == 2 && steps.allSatisfy { !$0.contains("\"commitment\":") }, "\(steps)")
+        let encoder = try SiglipVQRuntime.load(try BundleArchive.open(directory: result.bundleDirectory))
+        #expect(encoder.bypassesQuantizer)
+        #expect(result.codebookHash == (try BundleArchive.verify(fixture.encoder)).manifest.codebook.hash)
+    }
+
+    @Test("replay examples are mixed in (replay loss logged, provenance records them); a general-domain set is scored before and after")
+    func replayAndRetention() throws {
+        let fixture = try AdaptationFixture()
+        defer { fixture.remove() }
+        let general = try TinyBundles.writeDataset(in: fixture.scratch.path("data"), file: "general.jsonl", count: 2, offset: 20)
+        let replay = try TinyBundles.writeDataset(in: fixture.scratch.path("data"), file: "replay.jsonl", count: 3, offset: 30)
+        var request = fixture.request(output: "out")
+        request.generalValidation = general
+        request.replay = replay
+        request.replayWeight = 0.5
+        request.replayPerBatch = 1
+        let result = try EncoderAdaptation.run(request)
+        #expect(result.generalAccuracyBefore != nil && result.generalAccuracyAfter != nil)
+        let provenance = try #require(result.manifest.provenance)
+        #expect(provenance["general_accuracy_before"]?.doubleValue == result.generalAccuracyBefore)
+        #expect(provenance["general_accuracy_after"]?.doubleValue == result.generalAccuracyAfter)
+        #expect(provenance["replay"]?["examples"]?.integerValue == 3)
+        #expect(provenance["replay"]?["weight"]?.doubleValue == 0.5 && provenance["replay"]?["per_batch"]?.integerValue == 1)
+        #expect(provenance["replay"]?["dataset_digest"]?.stringValue?.count == 64)
+        let steps = try String(contentsOf: result.logFile, encoding: .utf8).split(separator: "\n").filter { $0.contains("\"event\":\"step\"") }
+        #expect(steps.count == 2 && steps.allSatisfy { $0.contains("\"replay_loss\":") }, "\(steps)")
+    }
+}

@@ -63,6 +63,27 @@ struct TrainCommandTests {
         #expect(try fixture.json(evaluation)["total"] as? Int == 2)
     }
 
+    @Test("--method continuous with --replay and --general-validation: the flags reach the run and craft eval scores the bundle")
+    func continuousWithReplay() throws {
+        let fixture = try TrainCLIFixture()
+        defer { fixture.scratch.remove() }
+        let general = try TinyBundles.writeDataset(in: fixture.scratch.path("data"), file: "general.jsonl", count: 2, offset: 20)
+        let result = try runCraft(fixture.trainArguments(output: "out", extra: [
+            "--method", "continuous", "--replay", general.path, "--replay-weight", "0.5", "--replay-per-batch", "1",
+            "--general-validation", general.path, "--version", "2.0.0", "--name", "tiny-vq-cont", "--json"]))
+        #expect(result.status == 0, "\(result.standardError)")
+        let object = try fixture.json(result)
+        #expect(object["method"] as? String == "continuous" && object["encoder"] as? String == "tiny-vq-cont@2.0.0")
+        #expect(object["general_accuracy_before"] is Double && object["general_accuracy_after"] is Double)
+        let bundle = try #require(object["bundle"] as? String)
+        let manifest = try BundleArchive.verify(URL(fileURLWithPath: bundle)).manifest
+        #expect(manifest.config?["bypass_quantizer"]?.boolValue == true)
+        #expect(manifest.provenance?["replay"]?["per_batch"]?.integerValue == 1)
+        let evaluation = try runCraft(["eval", "--encoder", bundle, "--backend", fixture.surrogate, "--data", fixture.validation.path,
+                                       "--max-tokens", "2", "--json"] + fixture.registry)
+        #expect(evaluation.status == 0, "\(evaluation.standardError)")
+    }
+
     @Test("an interrupted craft train (--stop-after-steps) resumes when run again; the text summary is aligned")
     func resumes() throws {
         let fixture = try TrainCLIFixture()
