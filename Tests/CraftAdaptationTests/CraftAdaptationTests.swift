@@ -1,6 +1,7 @@
 import CraftAdaptation
 import CraftBundles
 import CraftCore
+import CraftRegistry
 import CraftRuntimes
 import CraftTraining
 import Foundation
@@ -275,5 +276,45 @@ struct AdaptationOptionsTests {
         #expect(provenance["replay"]?["dataset_digest"]?.stringValue?.count == 64)
         let steps = try String(contentsOf: result.logFile, encoding: .utf8).split(separator: "\n").filter { $0.contains("\"event\":\"step\"") }
         #expect(steps.count == 2 && steps.allSatisfy { $0.contains("\"replay_loss\":") }, "\(steps)")
+    }
+}
+
+@Suite("EncoderAdaptation and CodeStatisticsJob with a registry")
+struct AdaptationRegistryTests {
+    @Test("bundles named by registry references are resolved and verified; publish puts the new versions into the registry")
+    func resolvesAndPublishes() throws {
+        let fixture = try AdaptationFixture()
+        defer { fixture.remove() }
+        let registry = Registry(root: fixture.scratch.path("registry"))
+        try registry.publish(fixture.encoder)
+        try registry.publish(fixture.surrogate)
+        #expect(BundleLocation(argument: "tiny-vq@^1.0") == .registry("tiny-vq@^1.0"))
+        #expect(BundleLocation(argument: fixture.encoder.path) == .file(fixture.encoder))
+
+        var request = fixture.request(output: "out")
+        request.encoder = .registry("tiny-vq")
+        request.surrogate = .registry("tiny-llm@^1.0")
+        request.registry = registry
+        request.publish = true
+        request.name = "tiny-vq-domain"
+        let result = try EncoderAdaptation.run(request)
+        #expect(result.published?.outcome == .published)
+        let resolved = try registry.resolve(BundleReference(parsing: "tiny-vq-domain"))
+        #expect(resolved.record.version == "1.1.0" && resolved.record.digest == result.packedDigest)
+        #expect(result.manifest.provenance?["base_digest"]?.stringValue == (try BundleArchive.digest(of: fixture.encoder)))
+
+        var stats = CodeStatisticsRequest(encoder: .registry("tiny-vq-domain@1.1.0"), data: fixture.validation, outputDirectory: fixture.scratch.path("stats"))
+        stats.registry = registry
+        stats.publish = true
+        let counted = try CodeStatisticsJob.run(stats)
+        #expect(counted.manifest.reference == "tiny-vq-domain@1.1.1" && counted.images == 2)
+        #expect(counted.manifest.provenance?["previous"]?["method"]?.stringValue == "craft")
+        #expect(try registry.resolve(BundleReference(parsing: "tiny-vq-domain")).record.version == "1.1.1")
+
+        // A reference without a registry is a usage error, not a crash.
+        var missing = fixture.request(output: "none")
+        missing.encoder = .registry("tiny-vq")
+        let error = try #require(throws: AdaptationError.self) { try EncoderAdaptation.run(missing) }
+        #expect(error.category == .usage && error.message.contains("--registry"), "\(error.message)")
     }
 }
