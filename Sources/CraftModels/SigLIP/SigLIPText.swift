@@ -35,6 +35,19 @@ public struct SiglipTextConfiguration: Codable, Sendable, Equatable {
         case padTokenID = "pad_token_id"
     }
 
+    /// Creates a configuration; `projectionSize` defaults to `hiddenSize`.
+    public init(vocabularySize: Int, hiddenSize: Int, intermediateSize: Int, hiddenLayers: Int, attentionHeads: Int,
+                maxPositionEmbeddings: Int, projectionSize: Int? = nil, padTokenID: Int? = nil) {
+        self.vocabularySize = vocabularySize
+        self.hiddenSize = hiddenSize
+        self.intermediateSize = intermediateSize
+        self.hiddenLayers = hiddenLayers
+        self.attentionHeads = attentionHeads
+        self.maxPositionEmbeddings = maxPositionEmbeddings
+        self.projectionSize = projectionSize ?? hiddenSize
+        self.padTokenID = padTokenID
+    }
+
     public init(from decoder: Swift.Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         vocabularySize = try c.decodeIfPresent(Int.self, forKey: .vocabularySize) ?? 32000
