@@ -1,0 +1,265 @@
+// Contrastive pretraining of a SigLIP vision tower (with its attention-pooling head) and a SigLIP
+// text tower, as transformers.SiglipModel trains them (return_loss=True): the pairwise sigmoid loss
+// between L2-normalised pooled image and text embeddings with a learnable logit scale and bias.
+import CraftModels
+import Foundation
+import TensorCore
+
+/// The options of contrastive pretraining.
+public struct ContrastivePretrainerConfiguration: Sendable, Codable, Equatable {
+    /// The peak learning rate.
+    public var learningRate: Float = 1e-3
+    /// Linear warmup steps before the cosine decay.
+    public var warmupSteps = 0
+    /// Passes over the pairs.
+    public var epochs = 1
+    /// Image–text pairs per step (at least 2: the other pairs of the batch are the negatives).
+    public var batchSize = 16
+    /// Clip the global gradient norm to this value; `nil` turns clipping off.
+    public var maximumGradientNorm: Float? = 1.0
+    /// AdamW's hyperparameters (weight decay 0 by default; AdamW here decays every tensor alike).
+    public var optimizer = AdamW.Configuration(weightDecay: 0)
+    /// The seed of the pair order.
+    public var seed: UInt64 = 0
+    /// The initial logit scale (the log of the temperature; SigLIP starts at `log 10`).
+    public var initialLogitScale: Float = Float(Foundation.log(10.0))
+    /// The initial logit bias (SigLIP starts at −10).
+    public var initialLogitBias: Float = -10
+
+    /// Creates a configuration with the defaults above.
+    public init(learningRate: Float = 1e-3, epochs: Int = 1, batchSize: Int = 16, seed: UInt64 = 0) {
+        self.learningRate = learningRate
+        self.epochs = epochs
+        self.batchSize = batchSize
+        self.seed = seed
+    }
+
+    /// Checks ranges.
+    ///
+    /// - Throws: ``TrainingError`` (`invalidConfiguration`) naming the first bad option.
+    public func validate() throws {
+        func require(_ condition: Bool, _ message: String) throws {
+            if !condition { throw TrainingError(.invalidConfiguration, message) }
+        }
+        try require(learningRate.isFinite && learningRate > 0, "the contrastive learning rate is \(learningRate); use a positive number such as 1e-3")
+        try require(epochs >= 1, "contrastive epochs is \(epochs); train for at least 1 epoch")
+        try require(batchSize >= 2, "the contrastive batch size is \(batchSize); use at least 2 (the other pairs are the negatives)")
+        try require(warmupSteps >= 0, "contrastive warmup steps is \(warmupSteps); use 0 or more")
+        try require(maximumGradientNorm.map { $0.isFinite && $0 > 0 } ?? true, "the maximum gradient norm must be positive")
+        try require(initialLogitScale.isFinite && initialLogitBias.isFinite, "the initial logit scale and bias must be finite")
+        try require(optimizer.beta1 >= 0 && optimizer.beta1 < 1 && optimizer.beta2 >= 0 && optimizer.beta2 < 1,
+                    "AdamW betas must be in [0, 1), got \(optimizer.beta1) and \(optimizer.beta2)")
+    }
+}
+
+/// What the contrastive pretrainer reports after each optimiser step.
+public struct ContrastivePretrainingProgress: Sendable {
+    /// Optimiser steps taken (from 1).
+    public var step: Int
+    /// Steps of the whole run.
+    public var totalSteps: Int
+    /// The epoch of this step (from 0).
+    public var epoch: Int
+    /// The batch's sigmoid loss.
+    public var loss: Float
+    /// The global gradient norm before clipping.
+    public var gradientNorm: Float
+    /// The learning rate of this step.
+    public var learningRate: Float
+}
+
+/// The trained towers and the learned logit scale and bias.
+public struct ContrastivePretrainingResult: Sendable {
+    /// The trained vision tower (its ``SiglipVisionModel/parameters`` are the tensors to write).
+    public var vision: SiglipVisionModel
+    /// The trained text tower.
+    public var text: SiglipTextModel
+    /// The learned logit scale (log temperature), as a SigLIP checkpoint's `logit_scale`.
+    public var logitScale: Float
+    /// The learned logit bias, as a SigLIP checkpoint's `logit_bias`.
+    public var logitBias: Float
+    /// The loss of each optimiser step.
+    public var losses: [Float]
+}
+
+/// Trains a SigLIP vision tower and a SigLIP text tower jointly on image–text pairs with
+/// ``sigmoidContrastiveLoss(imageEmbeddings:textEmbeddings:logitScale:logitBias:)``.
+///
+/// The image embedding is the vision tower's attention-pooled output (`pooler_output`), the text
+/// embedding the text tower's head on the last position after the final layernorm (as
+/// `SiglipTextModel`); texts are tokenized and padded to the text tower's `max_position_embeddings`
+/// with the pad id, as SigLIP's processor does with `padding="max_length"` (longer texts are cut).
+/// All tensors of both towers, the logit scale and the logit bias are trained with AdamW, a cosine
+/// schedule and global-norm clipping; pairs are shuffled each epoch with a ``SplitMix64`` stream of
+/// the seed. Each step rebuilds both towers from the parameters as differentiable leaves.
+///
+/// ```swift
+/// let pretrainer = try ContrastivePretrainer(vision: visionTower, text: textTower, padToken: 0,
+///                                            tokenize: { try tokenizer.encode($0, addSpecialTokens: false) },
+///                                            configuration: .init(epochs: 10, batchSize: 16))
+/// let result = try pretrainer.train(pixels: images, texts: captions)
+/// ```
+public struct ContrastivePretrainer: Sendable {
+    static let logitScaleName = "logit_scale"
+    static let logitBiasName = "logit_bias"
+    static let visionPrefix = "vision."
+    static let textPrefix = "text."
+
+    /// The vision tower training starts from.
+    public let vision: SiglipVisionModel
+    /// The text tower training starts from.
+    public let text: SiglipTextModel
+    /// The id padding each text to the text tower's length.
+    public let padToken: Int
+    /// Turns a text into token ids of the text tower's vocabulary.
+    public let tokenize: @Sendable (String) throws -> [Int]
+    /// The options.
+    public let configuration: ContrastivePretrainerConfiguration
+
+    /// Prepares training.
+    ///
+    /// - Throws: ``TrainingError`` (`invalidConfiguration`) when the vision tower has no pooling head,
+    ///   the towers' embedding widths differ, the pad id is outside the text vocabulary, or an option
+    ///   is out of range.
+    public init(
+        vision: SiglipVisionModel, text: SiglipTextModel, padToken: Int, tokenize: @escaping @Sendable (String) throws -> [Int],
+        configuration: ContrastivePretrainerConfiguration
+    ) throws {
+        try configuration.validate()
+        guard vision.hasHead else {
+            throw TrainingError(.invalidConfiguration, "contrastive pretraining needs the vision tower's attention-pooling head; set vision_use_head to true")
+        }
+        guard vision.configuration.hiddenSize == text.configuration.projectionSize else {
+            throw TrainingError(.invalidConfiguration, "the vision tower's pooled width \(vision.configuration.hiddenSize) differs from the text tower's projection size \(text.configuration.projectionSize); make them equal")
+        }
+        guard padToken >= 0 && padToken < text.configuration.vocabularySize else {
+            throw TrainingError(.invalidConfiguration, "the pad id \(padToken) is outside the text vocabulary of \(text.configuration.vocabularySize)")
+        }
+        self.vision = vision
+        self.text = text
+        self.padToken = padToken
+        self.tokenize = tokenize
+        self.configuration = configuration
+    }
+
+    /// The starting parameters: both towers' tensors under `vision.` and `text.`, and the logit scale and bias.
+    func initialParameters() -> ParameterSet {
+        var tensors: [String: Tensor] = [:]
+        for (name, tensor) in vision.parameters { tensors[Self.visionPrefix + name] = tensor }
+        for (name, tensor) in text.parameters { tensors[Self.textPrefix + name] = tensor }
+        tensors[Self.logitScaleName] = Tensor([configuration.initialLogitScale], shape: [1])
+        tensors[Self.logitBiasName] = Tensor([configuration.initialLogitBias], shape: [1])
+        return ParameterSet(tensors)
+    }
+
+    /// The two towers built from `parameters`.
+    func towers(_ parameters: ParameterSet) throws -> (SiglipVisionModel, SiglipTextModel) {
+        var visionWeights: [String: Tensor] = [:], textWeights: [String: Tensor] = [:]
+        for name in parameters.names {
+            if name.hasPrefix(Self.visionPrefix) { visionWeights[String(name.dropFirst(Self.visionPrefix.count))] = parameters[name]! }
+            if name.hasPrefix(Self.textPrefix) { textWeights[String(name.dropFirst(Self.textPrefix.count))] = parameters[name]! }
+        }
+        return (try SiglipVisionModel(configuration: vision.configuration, weights: visionWeights, origin: "the trained vision parameters"),
+                try SiglipTextModel(configuration: text.configuration, weights: textWeights, origin: "the trained text parameters"))
+    }
+
+    /// Token rows padded (or cut) to the text tower's length.
+    func tokenRows(_ texts: [String]) throws -> [[Int]] {
+        let length = text.configuration.maxPositionEmbeddings
+        return try texts.enumerated().map { index, string in
+            let ids = Array(try tokenize(string).prefix(length))
+            if let bad = ids.first(where: { $0 < 0 || $0 >= text.configuration.vocabularySize }) {
+                throw TrainingError(.invalidDataset, "text \(index) (\"\(string)\") has token id \(bad), outside the text vocabulary of \(text.configuration.vocabularySize); use the text tower's tokenizer")
+            }
+            return ids + Array(repeating: padToken, count: length - ids.count)
+        }
+    }
+
+    /// The sigmoid loss of one batch under `parameters`.
+    func loss(pixels: Tensor, tokens: [[Int]], parameters: ParameterSet) throws -> Tensor {
+        let (visionTower, textTower) = try towers(parameters)
+        guard let images = try visionTower(pixelValues: pixels).poolerOutput else {
+            throw TrainingError(.invalidConfiguration, "the vision tower returned no pooled output")
+        }
+        let texts = try textTower(tokens: tokens).poolerOutput
+        return try sigmoidContrastiveLoss(imageEmbeddings: images, textEmbeddings: texts,
+                                          logitScale: parameters[Self.logitScaleName]!, logitBias: parameters[Self.logitBiasName]!)
+    }
+
+    /// Trains on pairs `(pixels[i], texts[i])`.
+    ///
+    /// - Parameters:
+    ///   - pixels: `[N, channels, imageSize, imageSize]`, normalised as the tower expects.
+    ///   - texts: `N` texts, `texts[i]` describing image `i`.
+    ///   - progress: called after every optimiser step.
+    /// - Throws: ``TrainingError`` (`invalidDataset`) when the counts differ, there are fewer than two
+    ///   pairs, the pixels are shaped wrongly or a token is outside the vocabulary; (`invalidLossInput`)
+    ///   when the loss becomes non-finite.
+    public func train(
+        pixels: Tensor, texts: [String], progress: ((ContrastivePretrainingProgress) -> Void)? = nil
+    ) throws -> ContrastivePretrainingResult {
+        let c = vision.configuration
+        guard pixels.rank == 4, pixels.shape[0] == texts.count, texts.count >= 2,
+              Array(pixels.shape[1...]) == [c.channels, c.imageSize, c.imageSize] else {
+            throw TrainingError(.invalidDataset, "contrastive pretraining takes pixels [N, \(c.channels), \(c.imageSize), \(c.imageSize)] with N ≥ 2 and one text per image, got pixels \(pixels.shape) and \(texts.count) texts")
+        }
+        let tokens = try tokenRows(texts)
+        let count = texts.count
+        let batchSize = Swift.min(configuration.batchSize, count)
+        var parameters = initialParameters()
+        var optimizer = AdamW(parameters: parameters, configuration: configuration.optimizer)
+        // A last batch of one pair has no negatives: it joins the previous batch's epoch remainder.
+        let batchesPerEpoch = Swift.max(1, count / batchSize)
+        let totalSteps = batchesPerEpoch * configuration.epochs
+        let schedule = LearningRateSchedule(kind: .cosineWithWarmup, baseLearningRate: configuration.learningRate,
+                                            warmupSteps: configuration.warmupSteps, totalSteps: totalSteps)
+        var generator = SplitMix64(seed: configuration.seed)
+        var losses: [Float] = []
+        var step = 0
+        for epoch in 0..<configuration.epochs {
+            let order = BackendTrainer.shuffled(count, generator: &generator)
+            for batch in 0..<batchesPerEpoch {
+                let end = batch == batchesPerEpoch - 1 ? count : (batch + 1) * batchSize
+                let indices = Array(order[(batch * batchSize)..<end])
+                let batchPixels = Tensor.concatenated(indices.map { pixels.sliced(along: 0, $0..<($0 + 1)) }, along: 0)
+                let leaves = parameters.requiringGradients()
+                let value = try loss(pixels: batchPixels, tokens: indices.map { tokens[$0] }, parameters: leaves)
+                var gradients = leaves.gradients(of: value)
+                var norm = GradientClipping.globalNorm(gradients)
+                if let maximum = configuration.maximumGradientNorm {
+                    (gradients, norm) = GradientClipping.clipped(gradients, maximumNorm: maximum)
+                }
+                guard value.scalar.isFinite, norm.isFinite else {
+                    throw TrainingError(.invalidLossInput, "the contrastive loss or gradient became non-finite at step \(step + 1) (loss \(value.scalar), gradient norm \(norm)); lower the learning rate")
+                }
+                let learningRate = schedule.learningRate(at: step)
+                try optimizer.step(&parameters, gradients: gradients, learningRate: learningRate)
+                step += 1
+                losses.append(value.scalar)
+                progress?(ContrastivePretrainingProgress(step: step, totalSteps: totalSteps, epoch: epoch, loss: value.scalar,
+                                                         gradientNorm: norm, learningRate: learningRate))
+            }
+        }
+        let (visionTower, textTower) = try towers(parameters)
+        return ContrastivePretrainingResult(vision: visionTower, text: textTower, logitScale: parameters[Self.logitScaleName]!.scalar,
+                                            logitBias: parameters[Self.logitBiasName]!.scalar, losses: losses)
+    }
+
+    /// Image-to-text retrieval: for each image, the index of the most similar text (cosine of the
+    /// pooled embeddings), without gradients.
+    ///
+    /// - Throws: ``ModelError`` or ``TrainingError`` for pixels or texts the towers cannot take.
+    public static func retrieve(
+        vision: SiglipVisionModel, text: SiglipTextModel, pixels: Tensor, texts: [String], padToken: Int,
+        tokenize: @escaping @Sendable (String) throws -> [Int]
+    ) throws -> [Int] {
+        let helper = try ContrastivePretrainer(vision: vision, text: text, padToken: padToken, tokenize: tokenize,
+                                               configuration: ContrastivePretrainerConfiguration(batchSize: 2))
+        return try withoutGradients {
+            guard let images = try vision(pixelValues: pixels).poolerOutput else { return [] }
+            let textEmbeddings = try text(tokens: try helper.tokenRows(texts)).poolerOutput
+            let similarity = l2Normalized(images).matmul(l2Normalized(textEmbeddings).transposed())
+            return similarity.argmax(along: 1).scalars.map { Int($0) }
+        }
+    }
+}
