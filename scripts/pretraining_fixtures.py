@@ -1,16 +1,20 @@
 """Reference fixtures for CraftTraining's pretraining pieces (Tests/CraftTrainingTests/Fixtures/pretraining/).
 
 Run by hand from the repository root:
-    .venv-ref/bin/python scripts/pretraining_fixtures.py [kmeans] [backend]
+    .venv-ref/bin/python scripts/pretraining_fixtures.py [kmeans] [backend] [contrastive]
 
 kmeans.json: sklearn.cluster.KMeans(algorithm="lloyd", tol=0, n_init=1) from given initial centres
   (one case where every cluster keeps points, one where a far centre starts empty and is relocated),
   and the best inertia of k-means++ with n_init=10 on well separated blobs.
-backend.json: a tiny LlamaForCausalLM and GPT2LMHeadModel with a linear projector; the answer
+contrastive.safetensors: a tiny transformers.SiglipModel (vision tower with head, text tower), its
+  sigmoid loss (return_loss=True) on four image-text pairs and torch.autograd's gradients for every
+  tensor of both towers and for logit_scale and logit_bias.
+backend_*.safetensors: a tiny LlamaForCausalLM and GPT2LMHeadModel with a linear projector; the answer
   cross-entropy of [prefix, projected visual vectors, prompt ids, answer ids + eos] (labels -100 outside
   the answer, HF shift) and torch.autograd's gradients for every decoder parameter and the projector.
 """
 import json
+import math
 import sys
 
 import numpy as np
@@ -124,9 +128,42 @@ def backend():
         print(f"backend_{kind}.safetensors loss", float(loss), "tensors", len(out))
 
 
+def contrastive():
+    from safetensors.torch import save_file
+    generator = torch.Generator().manual_seed(1)
+    config = transformers.SiglipConfig(
+        text_config=dict(vocab_size=20, hidden_size=16, intermediate_size=24, num_hidden_layers=1, num_attention_heads=2,
+                         max_position_embeddings=6, projection_size=16),
+        vision_config=dict(hidden_size=16, intermediate_size=24, num_hidden_layers=1, num_attention_heads=2, image_size=8,
+                           patch_size=4),
+    )
+    config._attn_implementation = "eager"
+    model = transformers.SiglipModel(config)
+    scramble(model, generator)
+    with torch.no_grad():
+        model.logit_scale.fill_(math.log(10.0) + 0.3)
+        model.logit_bias.fill_(-9.5)
+    model.eval()
+    pixels = torch.randn(4, 3, 8, 8, generator=generator)
+    input_ids = torch.tensor([[3, 4, 5, 0, 0, 0], [8, 0, 0, 0, 0, 0], [12, 13, 14, 15, 16, 0], [9, 10, 0, 0, 0, 0]])
+    out = model(input_ids=input_ids, pixel_values=pixels, return_loss=True)
+    params = dict(model.named_parameters())
+    grads = torch.autograd.grad(out.loss, list(params.values()))
+    rename = lambda n: n.replace("vision_model.", "vision.", 1).replace("text_model.", "text.", 1)
+    tensors = {"loss": out.loss.detach().reshape(1), "pixels": pixels, "input_ids": input_ids.float()}
+    for (name, p), g in zip(params.items(), grads):
+        tensors[f"param.{rename(name)}"] = p.detach().reshape(p.shape)
+        tensors[f"grad.{rename(name)}"] = g
+    versions = f"scripts/pretraining_fixtures.py; torch {torch.__version__}, transformers {transformers.__version__}"
+    save_file({k: v.contiguous() for k, v in tensors.items()}, f"{OUT}/contrastive.safetensors", metadata={"made_by": versions})
+    print("contrastive.safetensors loss", float(out.loss), "parameters", len(params))
+
+
 if __name__ == "__main__":
-    parts = sys.argv[1:] or ["kmeans", "backend"]
+    parts = sys.argv[1:] or ["kmeans", "backend", "contrastive"]
     if "kmeans" in parts:
         kmeans()
     if "backend" in parts:
         backend()
+    if "contrastive" in parts:
+        contrastive()

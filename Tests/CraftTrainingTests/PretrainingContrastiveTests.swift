@@ -1,5 +1,6 @@
 import CraftModels
 import Foundation
+import SafeTensors
 import TensorCore
 import Testing
 import TestSupport
@@ -91,6 +92,46 @@ import TestSupport
             // Float32 central differences: about 1e-3 of absolute noise on top of the relative error.
             #expect(abs(numeric - analytic) <= 2e-2 * abs(analytic) + 1e-3, "\(name): autodiff \(analytic), finite difference \(numeric)")
             #expect(analytic != 0, "\(name) has no gradient")
+        }
+    }
+
+    /// contrastive.safetensors: transformers.SiglipModel's loss (return_loss=True) and torch.autograd's gradients.
+    @Test func lossAndGradientsMatchTransformersSiglipModel() throws {
+        let url = try #require(Bundle.module.url(forResource: "contrastive", withExtension: "safetensors", subdirectory: "Fixtures/pretraining"))
+        let file = try SafeTensorsFile(contentsOf: url)
+        func tensor(_ name: String) throws -> Tensor { Tensor(try file.floats(name), shape: try file.info(name).shape) }
+        var visionWeights: [String: Tensor] = [:], textWeights: [String: Tensor] = [:]
+        for name in file.names where name.hasPrefix("param.vision.") { visionWeights[String(name.dropFirst("param.vision.".count))] = try tensor(name) }
+        for name in file.names where name.hasPrefix("param.text.") { textWeights[String(name.dropFirst("param.text.".count))] = try tensor(name) }
+        let visionConfiguration = SiglipVisionConfiguration(hiddenSize: 16, intermediateSize: 24, hiddenLayers: 1, attentionHeads: 2,
+                                                            imageSize: 8, patchSize: 4)
+        let textConfiguration = SiglipTextConfiguration(vocabularySize: 20, hiddenSize: 16, intermediateSize: 24, hiddenLayers: 1,
+                                                        attentionHeads: 2, maxPositionEmbeddings: 6, projectionSize: 16)
+        let vision = try SiglipVisionModel(configuration: visionConfiguration, weights: visionWeights)
+        let text = try SiglipTextModel(configuration: textConfiguration, weights: textWeights)
+        var configuration = ContrastivePretrainerConfiguration(batchSize: 4)
+        configuration.initialLogitScale = try tensor("param.logit_scale").scalars[0]
+        configuration.initialLogitBias = try tensor("param.logit_bias").scalars[0]
+        let pretrainer = try ContrastivePretrainer(vision: vision, text: text, padToken: 0, tokenize: { _ in [] }, configuration: configuration)
+        let ids = try tensor("input_ids").scalars.map { Int($0) }
+        let tokens = (0..<4).map { Array(ids[($0 * 6)..<(($0 + 1) * 6)]) }
+        let leaves = pretrainer.initialParameters().requiringGradients()
+        let loss = try pretrainer.loss(pixels: try tensor("pixels"), tokens: tokens, parameters: leaves)
+        let expectedLoss = try tensor("loss").scalars[0]
+        #expect(abs(loss.scalar - expectedLoss) <= 1e-5 * abs(expectedLoss), "loss \(loss.scalar) vs transformers \(expectedLoss)")
+        let gradients = leaves.gradients(of: loss)
+        let expectedNames = Set(file.names.filter { $0.hasPrefix("grad.") }.map { String($0.dropFirst("grad.".count)) })
+        #expect(Set(gradients.names) == expectedNames)
+        for name in gradients.names {
+            let expected = try tensor("grad." + name)
+            let actual = try #require(gradients[name])
+            #expect(actual.shape == expected.shape, "\(name) shape")
+            // 1e-4 of the tensor's largest gradient: much smaller elements carry Float32 noise of the sums.
+            // The key biases' true gradient is zero (softmax ignores a shift shared by all keys): both
+            // sides hold noise below 1e-7 there, hence the absolute floor.
+            let scale = expected.scalars.map { abs($0) }.max() ?? 0
+            let (ok, report) = approximatelyEqual(actual.scalars, expected.scalars, relative: 1e-4, absolute: Swift.max(1e-4 * scale, 1e-6))
+            #expect(ok, "gradient \(name): \(report)")
         }
     }
 
