@@ -145,6 +145,7 @@ enum WrittenModels {
         let file = temporaryDirectory()
         try Data("x".utf8).write(to: file)
         defer { try? FileManager.default.removeItem(at: file) }
-        #expect(throws: ModelError.self) { try ModelWriting.write(model, to: file.appendingPathComponent("inside")) }
+        let error = #expect(throws: ModelError.self) { try ModelWriting.write(model, to: file.appendingPathComponent("inside")) }
+        #expect(error?.code == .writeFailed && error?.message.contains(file.path) == true)
     }
 }

@@ -31,6 +31,8 @@ public struct ModelError: Error, LocalizedError, CategorizedError, CustomStringC
         public static let unreadableWeights = Code("unreadable-weights")
         /// An input (token ids, pixels, embeddings, generation settings) is not valid for the model.
         public static let invalidInput = Code("invalid-input")
+        /// A model directory or one of its files cannot be written.
+        public static let writeFailed = Code("write-failed")
     }
 
     /// The kind of failure.

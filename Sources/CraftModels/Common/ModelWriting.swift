@@ -22,7 +22,7 @@ import TensorCore
 public enum ModelWriting {
     /// Writes a `LlamaForCausalLM` directory.
     ///
-    /// - Throws: ``ModelError`` (`invalidInput`) when the directory or a file cannot be written.
+    /// - Throws: ``ModelError`` (`writeFailed`) when the directory or a file cannot be written.
     public static func write(_ model: LlamaModel, to directory: URL) throws(ModelError) {
         let c = model.configuration
         let extra: [String: Any] = [
@@ -34,7 +34,7 @@ public enum ModelWriting {
 
     /// Writes a `GPT2LMHeadModel` directory (tensors under `transformer.`).
     ///
-    /// - Throws: ``ModelError`` (`invalidInput`) when the directory or a file cannot be written.
+    /// - Throws: ``ModelError`` (`writeFailed`) when the directory or a file cannot be written.
     public static func write(_ model: GPT2Model, to directory: URL) throws(ModelError) {
         let extra: [String: Any] = ["model_type": "gpt2", "architectures": ["GPT2LMHeadModel"]]
         let tensors = Dictionary(uniqueKeysWithValues: model.parameters.map { name, tensor in
@@ -45,7 +45,7 @@ public enum ModelWriting {
 
     /// Writes a `SiglipVisionModel` directory (tensors under `vision_model.`).
     ///
-    /// - Throws: ``ModelError`` (`invalidInput`) when the directory or a file cannot be written.
+    /// - Throws: ``ModelError`` (`writeFailed`) when the directory or a file cannot be written.
     public static func write(_ model: SiglipVisionModel, to directory: URL) throws(ModelError) {
         let extra: [String: Any] = ["model_type": "siglip_vision_model", "architectures": ["SiglipVisionModel"]]
         let tensors = Dictionary(uniqueKeysWithValues: model.parameters.map { ("vision_model." + $0.key, $0.value) })
@@ -54,7 +54,7 @@ public enum ModelWriting {
 
     /// Writes a `SiglipTextModel` directory (tensors under `text_model.`).
     ///
-    /// - Throws: ``ModelError`` (`invalidInput`) when the directory or a file cannot be written.
+    /// - Throws: ``ModelError`` (`writeFailed`) when the directory or a file cannot be written.
     public static func write(_ model: SiglipTextModel, to directory: URL) throws(ModelError) {
         let extra: [String: Any] = ["model_type": "siglip_text_model", "architectures": ["SiglipTextModel"]]
         let tensors = Dictionary(uniqueKeysWithValues: model.parameters.map { ("text_model." + $0.key, $0.value) })
@@ -99,7 +99,7 @@ public enum ModelWriting {
             try writer.write(to: directory.appendingPathComponent("model.safetensors"))
             try data.write(to: directory.appendingPathComponent("config.json"), options: .atomic)
         } catch {
-            throw ModelError(.invalidInput, "cannot write the model directory \(directory.path): \((error as? LocalizedError)?.errorDescription ?? "\(error)"); check the path is writable", cause: error)
+            throw ModelError(.writeFailed, "cannot write the model directory \(directory.path): \((error as? LocalizedError)?.errorDescription ?? "\(error)"); check the path is writable", cause: error)
         }
     }
 }
