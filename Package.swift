@@ -108,7 +108,8 @@ let package = Package(
             dependencies: ["CraftExperiment", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(name: "craft-registry", dependencies: ["CraftCLI"]),
         .executableTarget(
-            name: "CraftBench", dependencies: ["TensorCore", "CraftCore"], path: "Benchmarks/CraftBench"),
+            name: "CraftBench", dependencies: ["TensorCore", "CraftCore", "SafeTensors", "CraftModels", "CraftTraining"],
+            path: "Benchmarks/CraftBench"),
 
         .plugin(
             name: "CraftPack",

@@ -45,3 +45,11 @@ let peerPython: String = {
     let found = path.split(separator: ":").map { "\($0)/python3" }.first { FileManager.default.isExecutableFile(atPath: $0) }
     return found ?? "python3"
 }()
+
+/// The path of a peer script `Benchmarks/peers/<name>`: next to this source file when it is there (a
+/// build from this checkout), else relative to the current directory.
+func peerScript(_ name: String) -> String {
+    let nextToSource = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("peers/" + name).path
+    return FileManager.default.fileExists(atPath: nextToSource) ? nextToSource : "Benchmarks/peers/" + name
+}

@@ -222,13 +222,12 @@ final class TorchPeer {
     var buffer = Data()
     private(set) var version = ""
 
-    init() throws {
+    /// Starts `Benchmarks/peers/<script>` with `arguments` and waits for its `ready` line.
+    init(script name: String = "torch_layers.py", arguments: [String] = []) throws {
         let python = peerPython
-        let nextToSource = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("peers/torch_layers.py").path
-        let script = FileManager.default.fileExists(atPath: nextToSource) ? nextToSource : "Benchmarks/peers/torch_layers.py"
+        let script = peerScript(name)
         process.executableURL = URL(fileURLWithPath: python)
-        process.arguments = [script]
+        process.arguments = [script] + arguments
         process.standardInput = input
         process.standardOutput = output
         do { try process.run() } catch {
@@ -243,7 +242,12 @@ final class TorchPeer {
 
     /// Per-iteration wall-clock and CPU milliseconds measured by the peer.
     func measure(case name: String, backward: Bool, threads: Int, iterations: Int) throws -> [(wall: Double, cpu: Double)] {
-        input.fileHandleForWriting.write(Data("\(name) \(backward ? "backward" : "forward") \(threads) \(iterations)\n".utf8))
+        try measure(request: "\(name) \(backward ? "backward" : "forward") \(threads) \(iterations)", iterations: iterations)
+    }
+
+    /// Sends one timing request line and reads its `wall:cpu` reply of `iterations` samples.
+    func measure(request: String, iterations: Int) throws -> [(wall: Double, cpu: Double)] {
+        input.fileHandleForWriting.write(Data((request + "\n").utf8))
         let line = try readLine()
         let times = line.split(separator: " ").compactMap { pair -> (wall: Double, cpu: Double)? in
             let parts = pair.split(separator: ":")

@@ -3,6 +3,10 @@
 //
 //   craft-bench quantize [options]   nearest-code search against faiss IndexFlatL2 (QuantizeBenchmark.swift)
 //   craft-bench layers [options]     Linear and transformer block vs PyTorch CPU (LayerBenchmark.swift)
+//   craft-bench encoder [options]    SigLIP ViT-S/16 forward vs transformers on PyTorch CPU (EncoderBenchmark.swift)
+//   craft-bench llama [options]      ~110M Llama prefill and decode vs transformers, bandwidth bound (LlamaBenchmark.swift)
+//   craft-bench train-step [options] one CRAFT forward+backward step vs PyTorch (TrainStepBenchmark.swift)
+//   craft-bench bandwidth [--threads N]  STREAM-like read and copy GB/s (used by `llama`)
 import Foundation
 
 let arguments = Array(CommandLine.arguments.dropFirst())
@@ -12,8 +16,16 @@ do {
         try QuantizeBenchmark.run(arguments: Array(arguments.dropFirst()))
     case "layers":
         try LayerBenchmark.run(arguments: Array(arguments.dropFirst()))
+    case "encoder":
+        try EncoderBenchmark.run(arguments: Array(arguments.dropFirst()))
+    case "llama":
+        try LlamaBenchmark.run(arguments: Array(arguments.dropFirst()))
+    case "train-step":
+        try TrainStepBenchmark.run(arguments: Array(arguments.dropFirst()))
+    case "bandwidth":
+        try MemoryBandwidth.run(arguments: Array(arguments.dropFirst()))
     default:
-        print("usage: craft-bench quantize|layers [options]   (see docs/benchmarks.md)")
+        print("usage: craft-bench quantize|layers|encoder|llama|train-step|bandwidth [options]   (see docs/benchmarks.md)")
         exit(64)
     }
 } catch {
