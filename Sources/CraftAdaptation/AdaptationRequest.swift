@@ -108,8 +108,10 @@ public enum AdaptationEvent: Sendable {
     case stage(String)
     /// Something the user should know (`L_con is off: …`, `resuming from step 12`).
     case notice(String)
-    /// A training step or validation.
+    /// A training step or validation of the encoder (`craft`, `continuous`).
     case training(TrainingProgress)
+    /// A training step of the projector baseline (`projector`).
+    case projectorTraining(BackendTrainingProgress)
 }
 
 /// The outcome of ``EncoderAdaptation/run(_:progress:)``.
@@ -124,8 +126,12 @@ public struct AdaptationResult: Sendable {
     public var manifest: BundleManifest
     /// How the encoder was adapted.
     public var method: AdaptationMethod
-    /// `NAME@VERSION` of the base bundle.
+    /// `NAME@VERSION` of the base bundle: the encoder adapted, or the surrogate whose projector was
+    /// tuned (``AdaptationMethod/projector``).
     public var base: String
+    /// `NAME@VERSION` of the encoder to pair the output with: the adapted encoder itself, or the frozen
+    /// encoder of the projector baseline.
+    public var encoder: String
     /// `NAME@VERSION` of the surrogate.
     public var surrogate: String
     /// Validation accuracy through the surrogate before training (normalised exact match).

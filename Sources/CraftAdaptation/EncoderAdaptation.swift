@@ -47,9 +47,6 @@ public enum EncoderAdaptation {
 
     private static func perform(_ request: AdaptationRequest, progress: @escaping @Sendable (AdaptationEvent) -> Void) throws -> AdaptationResult {
         try request.validate()
-        guard request.method != .projector else {
-            throw AdaptationError(.unsupported, "--method projector is not available in this build; use --method craft or continuous")
-        }
         let continuous = request.method == .continuous
         let workspace = try AdaptationWorkspace()
         defer { workspace.remove() }
@@ -65,6 +62,11 @@ public enum EncoderAdaptation {
             training: request.training, validation: request.validation, fraction: request.validationFraction)
         let general = try request.generalValidation.map { try AdaptationDatasets.load($0, role: "general-domain validation data") }
         let replay = try request.replay.map { try AdaptationDatasets.load($0, role: "replay data") }
+        if request.method == .projector {
+            return try ProjectorAdaptation.run(
+                request, encoderBundle: encoderBundle, surrogateBundle: surrogateBundle, training: training, validation: validation,
+                general: general, progress: progress)
+        }
         let model = try EncoderBundleModel(encoderBundle)
         let backend = try RuntimeRegistry.craftDefault.loadBackend(surrogateBundle.bundle)
         let template = try PromptTemplate(manifest: surrogateBundle.manifest)
@@ -180,7 +182,7 @@ public enum EncoderAdaptation {
         }
         return AdaptationResult(
             bundleDirectory: output.directory, packedBundle: output.file, packedDigest: output.digest, manifest: output.manifest,
-            method: request.method, base: base.reference, surrogate: surrogateBundle.manifest.reference,
+            method: request.method, base: base.reference, encoder: output.manifest.reference, surrogate: surrogateBundle.manifest.reference,
             validationAccuracyBefore: validationBefore, validationAccuracyAfter: validationAfter,
             generalAccuracyBefore: generalBefore, generalAccuracyAfter: generalAfter, steps: summary.steps,
             resumedFromStep: resumedFrom, stoppedEarly: summary.stoppedEarly, trainingExamples: training.count,

@@ -255,6 +255,38 @@ struct AdaptationOptionsTests {
         #expect(result.codebookHash == (try BundleArchive.verify(fixture.encoder)).manifest.codebook.hash)
     }
 
+    @Test("--method projector keeps the encoder frozen and writes a new backend bundle: same decoder, new projector, same codebook, pairs with the base encoder")
+    func projectorBaseline() throws {
+        let fixture = try AdaptationFixture()
+        defer { fixture.remove() }
+        var request = fixture.request(output: "out")
+        request.method = .projector
+        let result = try EncoderAdaptation.run(request)
+        let base = try BundleArchive.verify(fixture.surrogate).manifest
+        let verified = try BundleArchive.verify(result.packedBundle)
+        #expect(result.method == .projector && result.packedBundle.lastPathComponent == "tiny-llm-1.1.0.craft")
+        #expect(verified.manifest.kind == .backend && verified.manifest.codebook == base.codebook)
+        #expect(verified.manifest.file(at: "model.safetensors")?.sha256 == base.file(at: "model.safetensors")?.sha256)
+        #expect(verified.manifest.file(at: "projector.safetensors")?.sha256 != base.file(at: "projector.safetensors")?.sha256)
+        let provenance = try #require(verified.manifest.provenance)
+        #expect(provenance["method"]?.stringValue == "projector" && provenance["encoder"]?.stringValue == "tiny-vq@1.0.0")
+        #expect(provenance["base"]?.stringValue == "tiny-llm@1.0.0" && provenance["steps"]?.integerValue == 2)
+        let steps = try String(contentsOf: result.logFile, encoding: .utf8).split(separator: "\n").filter { $0.contains("\"event\":\"step\"") }
+        #expect(steps.count == 2)
+
+        // The base encoder and the tuned backend pair and answer (as craft eval runs them).
+        let encoder = try BundleArchive.unpack(fixture.encoder, into: fixture.scratch.path("check-encoder"))
+        let backend = try BundleArchive.unpack(result.packedBundle, into: fixture.scratch.path("check-backend"))
+        let pipeline = try Pipeline(pair: try checkCompatibility(encoder: encoder, backend: backend, runtimes: .craftDefault).requirePairing(),
+                                    encoder: encoder, backend: backend)
+        _ = try pipeline.answer(image: try ImageInput.rgbImage(contentsOf: fixture.scratch.path("data/images/0.png")), prompt: "what is this ?",
+                                options: GenerationOptions(maximumNewTokens: 2))
+        var replay = fixture.request(output: "replay")
+        replay.method = .projector
+        replay.replay = fixture.validation
+        #expect(throws: AdaptationError.self) { try EncoderAdaptation.run(replay) }
+    }
+
     @Test("replay examples are mixed in (replay loss logged, provenance records them); a general-domain set is scored before and after")
     func replayAndRetention() throws {
         let fixture = try AdaptationFixture()

@@ -46,12 +46,12 @@ struct TrainCommandTests {
         let result = try runCraft(fixture.trainArguments(output: "out", extra: ["--json"]))
         #expect(result.status == 0, "\(result.standardError)")
         let object = try fixture.json(result)
-        for key in ["base", "encoder", "surrogate", "method", "validation_accuracy_before", "validation_accuracy_after", "steps",
+        for key in ["base", "output", "kind", "encoder", "surrogate", "method", "validation_accuracy_before", "validation_accuracy_after", "steps",
                     "training_seconds", "codebook_hash", "codebook_hash_unchanged", "bundle", "bundle_directory", "bundle_digest", "log",
                     "training_examples", "validation_examples", "contrastive", "published", "stopped_early"] {
             #expect(object[key] != nil, "missing \(key) in \(result.standardOutput)")
         }
-        #expect(object["encoder"] as? String == "tiny-vq@1.1.0" && object["base"] as? String == "tiny-vq@1.0.0")
+        #expect(object["encoder"] as? String == "tiny-vq@1.1.0" && object["output"] as? String == "tiny-vq@1.1.0" && object["base"] as? String == "tiny-vq@1.0.0")
         #expect(object["codebook_hash_unchanged"] as? Bool == true && object["steps"] as? Int == 2)
         #expect(result.standardError.contains("L_con is off"), "the encoder has no text tower: \(result.standardError)")
         let bundle = try #require(object["bundle"] as? String)
@@ -80,6 +80,21 @@ struct TrainCommandTests {
         #expect(manifest.config?["bypass_quantizer"]?.boolValue == true)
         #expect(manifest.provenance?["replay"]?["per_batch"]?.integerValue == 1)
         let evaluation = try runCraft(["eval", "--encoder", bundle, "--backend", fixture.surrogate, "--data", fixture.validation.path,
+                                       "--max-tokens", "2", "--json"] + fixture.registry)
+        #expect(evaluation.status == 0, "\(evaluation.standardError)")
+    }
+
+    @Test("--method projector writes a backend bundle that craft eval scores with the base encoder")
+    func projectorBaseline() throws {
+        let fixture = try TrainCLIFixture()
+        defer { fixture.scratch.remove() }
+        let result = try runCraft(fixture.trainArguments(output: "out", extra: ["--method", "projector", "--json"]))
+        #expect(result.status == 0, "\(result.standardError)")
+        let object = try fixture.json(result)
+        #expect(object["method"] as? String == "projector" && object["output"] as? String == "tiny-llm@1.1.0")
+        #expect(object["kind"] as? String == "backend" && object["encoder"] as? String == "tiny-vq@1.0.0")
+        let bundle = try #require(object["bundle"] as? String)
+        let evaluation = try runCraft(["eval", "--encoder", fixture.encoder, "--backend", bundle, "--data", fixture.validation.path,
                                        "--max-tokens", "2", "--json"] + fixture.registry)
         #expect(evaluation.status == 0, "\(evaluation.standardError)")
     }

@@ -251,7 +251,10 @@ struct TrainCommand: ParsableCommand {
         }
         func percent(_ value: Double) -> String { String(format: "%.1f%%", value * 100) }
         var rows: [[String]] = [
-            ["encoder", "\(result.base) -> \(result.manifest.reference)"],
+            [result.manifest.kind == .backend ? "backend" : "encoder", "\(result.base) -> \(result.manifest.reference)"],
+        ]
+        if result.manifest.kind == .backend { rows.append(["frozen encoder", result.encoder]) }
+        rows += [
             ["surrogate", result.surrogate],
             ["method", result.method.rawValue],
             ["accuracy", "\(percent(result.validationAccuracyBefore)) -> \(percent(result.validationAccuracyAfter)) (validation, \(result.validationExamples) examples)"],
@@ -276,6 +279,8 @@ struct TrainCommand: ParsableCommand {
     /// `--json` output of `craft train` (snake_case keys, see docs/cli.md).
     struct TrainReport: Encodable {
         var base: String
+        var output: String
+        var kind: String
         var encoder: String
         var surrogate: String
         var method: String
@@ -301,7 +306,9 @@ struct TrainCommand: ParsableCommand {
 
         init(_ result: AdaptationResult) {
             base = result.base
-            encoder = result.manifest.reference
+            output = result.manifest.reference
+            kind = result.manifest.kind.rawValue
+            encoder = result.encoder
             surrogate = result.surrogate
             method = result.method.rawValue
             validationAccuracyBefore = result.validationAccuracyBefore
@@ -339,6 +346,7 @@ final class TrainingDisplay: @unchecked Sendable {
     private var firstStep: Int?
     private var lastLoss: Float?
     private var barShown = false
+    private var projectorEpoch: Int?
 
     init(quiet: Bool) {
         self.quiet = quiet
@@ -356,16 +364,22 @@ final class TrainingDisplay: @unchecked Sendable {
             guard !quiet else { return }
             clearBar()
             write("\(text)…\n")
+        case .projectorTraining(let progress):
+            guard !quiet else { return }
+            // Off a terminal, one line per epoch: when the next epoch starts, and at the last step.
+            if !terminal, let previous = projectorEpoch, progress.epoch > previous, let loss = lastLoss {
+                write("epoch \(previous + 1)  step \(progress.step - 1)/\(progress.totalSteps)  loss \(String(format: "%.4f", loss))\n")
+            }
+            projectorEpoch = progress.epoch
+            step(progress.step, total: progress.totalSteps, loss: progress.loss)
+            if !terminal, progress.step == progress.totalSteps {
+                write("epoch \(progress.epoch + 1)  step \(progress.step)/\(progress.totalSteps)  loss \(String(format: "%.4f", progress.loss))\n")
+            }
         case .training(let progress):
             guard !quiet else { return }
             let record = progress.record
             if record.event == "step" {
-                lastLoss = record.loss ?? lastLoss
-                if started == nil {
-                    started = clock.now
-                    firstStep = record.step - 1
-                }
-                if terminal { drawBar(step: record.step, total: progress.totalSteps) }
+                step(record.step, total: progress.totalSteps, loss: record.loss)
             } else if record.event == "validation" {
                 clearBar()
                 let accuracy = record.validationAccuracy.map { String(format: "%.1f%%", $0 * 100) } ?? "-"
@@ -373,6 +387,16 @@ final class TrainingDisplay: @unchecked Sendable {
                 write("epoch \(record.epoch + 1)  step \(record.step)/\(progress.totalSteps)  loss \(loss)  validation accuracy \(accuracy)\n")
             }
         }
+    }
+
+    /// A training step: the loss, the start of the ETA clock, the bar on a terminal.
+    private func step(_ step: Int, total: Int, loss: Float?) {
+        lastLoss = loss ?? lastLoss
+        if started == nil {
+            started = clock.now
+            firstStep = step - 1
+        }
+        if terminal { drawBar(step: step, total: total) }
     }
 
     /// Clears the progress bar.
