@@ -4,6 +4,7 @@ import CraftBundles
 import CraftCore
 import CraftImaging
 import Foundation
+import TensorCore
 
 /// A live encoder and backend proven to share a codebook, answering prompts about images.
 ///
@@ -177,10 +178,58 @@ extension Pipeline {
         let clock = ContinuousClock()
         let start = clock.now
         let tokens = try tokens(for: image)
+        return try measured(tokens, prompt: prompt, keepRatio: keepRatio, options: options, encoding: clock.now - start)
+    }
+
+    /// The visual tokens of several images, encoded in one batch (one forward of the vision tower over
+    /// `[images.count, 3, H, W]`), in the images' order.
+    ///
+    /// - Throws: the encoder's errors, or ``BundleError`` (`runtimeFailed`) when it returns another
+    ///   number of token sets than images.
+    public func tokens(for images: [RGBImage]) throws -> [VisualTokens] {
+        guard !images.isEmpty else { return [] }
+        let pixels = Tensor.concatenated(try images.map { try encoder.preprocess($0).unsqueezed(0) }, along: 0)
+        let tokens = try encoder.encode(pixels)
+        guard tokens.count == images.count else {
+            throw BundleError(.runtimeFailed, "the encoder \(pair.encoder.reference) returned \(tokens.count) token sets for a batch of \(images.count) images")
+        }
+        return tokens
+    }
+
+    /// Answers one prompt per image like ``measuredAnswer(image:prompt:keepRatio:options:)``, encoding
+    /// all the images in one batch first (``tokens(for:)-([RGBImage])``); generation stays one prompt
+    /// at a time. Each item's latency is its share of the batch's encoding (the encoding time divided
+    /// by the batch size) plus its own pruning and generation.
+    ///
+    /// - Throws: `CraftCoreError` (`invalidParameter`) when there are not as many prompts as images or
+    ///   the ratio is outside `(0, 1]`; the encoder's and backend's errors otherwise.
+    public func measuredAnswers(
+        images: [RGBImage], prompts: [String], keepRatio: Double = 1, options: GenerationOptions = GenerationOptions()
+    ) throws -> [MeasuredAnswer] {
+        guard images.count == prompts.count else {
+            throw CraftCoreError(.invalidParameter, "\(images.count) images but \(prompts.count) prompts; give one prompt per image")
+        }
+        _ = try prunedTokenCount(of: 1, keepRatio: keepRatio)
+        guard !images.isEmpty else { return [] }
+        let clock = ContinuousClock()
+        let start = clock.now
+        let batch = try tokens(for: images)
+        let share = (clock.now - start) / images.count
+        return try zip(batch, prompts).map { tokens, prompt in
+            try measured(tokens, prompt: prompt, keepRatio: keepRatio, options: options, encoding: share)
+        }
+    }
+
+    /// Prunes, generates and measures one prompt over already encoded tokens.
+    private func measured(
+        _ tokens: VisualTokens, prompt: String, keepRatio: Double, options: GenerationOptions, encoding: Duration
+    ) throws -> MeasuredAnswer {
+        let clock = ContinuousClock()
+        let start = clock.now
         let kept = try pruned(tokens, keepRatio: keepRatio)
         let segments = template.segments(visual: kept, prompt: prompt)
         let answer = try backend.generate(segments, options: options)
-        let elapsed = clock.now - start
+        let elapsed = encoding + (clock.now - start)
         let textTokens = max(0, try backend.promptPositions(segments) - kept.count)
         let cost = prefillCost
         let measurement = InferenceMeasurement(

@@ -65,6 +65,13 @@ struct EvalCommandTests {
         let written = try String(contentsOf: perItem, encoding: .utf8).split(separator: "\n")
         #expect(written.count == 3)
 
+        // Images encoded two at a time: the same answers.
+        let batched = try runCraft(base + ["--json", "--batch-size", "2"])
+        #expect(batched.status == 0, "\(batched.standardError)")
+        let batchedObject = try #require(try JSONSerialization.jsonObject(with: Data(batched.standardOutput.utf8)) as? [String: Any])
+        let batchedItems = try #require(batchedObject["items"] as? [[String: Any]])
+        #expect(batchedItems.map { $0["answer"] as? String } == [first, second, second])
+
         let text = try runCraft(base + ["--limit", "2"])
         #expect(text.status == 0, "\(text.standardError)")
         #expect(text.standardOutput.contains("total          2"), "\(text.standardOutput)")
@@ -97,6 +104,8 @@ struct EvalCommandTests {
         #expect(missing.status == 2, "\(missing.standardError)")
         let badRatio = try runCraft(["eval", "--encoder", inputs.encoder, "--backend", inputs.backend, "--data", dataset.path, "--keep-ratio", "0"] + registry)
         #expect(badRatio.status == 64, "\(badRatio.standardError)")
+        let badBatch = try runCraft(["eval", "--encoder", inputs.encoder, "--backend", inputs.backend, "--data", dataset.path, "--batch-size", "0"] + registry)
+        #expect(badBatch.status == 64 && badBatch.standardError.contains("--batch-size"), "\(badBatch.standardError)")
     }
 
     @Test("craft eval on a pair with different codebooks prints the report and exits 3")

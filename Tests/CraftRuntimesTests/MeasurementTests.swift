@@ -92,6 +92,39 @@ struct MeasurementTests {
         #expect(try backend.promptPositions([.text("what is"), .tokens([3, 4, 5]), .vectors(Tensor.zeros([4, 32]))]) == 2 + 2 + 3 + 4)
     }
 
+    @Test("a batch of images encoded in one forward gives each image's own tokens and answers")
+    func batchedEncoding() throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let (pipeline, image) = try pipeline(scratch)
+        // A second, different picture: a diagonal gradient.
+        let pixels = (0..<(24 * 24)).flatMap { index -> [UInt8] in
+            let x = index % 24, y = index / 24
+            return [UInt8(x * 10), UInt8(255 - y * 10), UInt8((x * y) % 256)]
+        }
+        let other = try RGBImage(width: 24, height: 24, pixels: pixels)
+        let images = [image, other, image]
+        let prompts = ["what is this ?", "what", "what is"]
+        let options = GenerationOptions(maximumNewTokens: 3)
+        let batch = try pipeline.tokens(for: images)
+        #expect(batch.count == 3)
+        for (tokens, picture) in zip(batch, images) {
+            let single = try pipeline.tokens(for: picture)
+            #expect(tokens.codes.scalars == single.codes.scalars)
+            #expect(tokens.positions == single.positions)
+        }
+        #expect(batch[0].codes.scalars != batch[1].codes.scalars, "the two pictures differ")
+        let answers = try pipeline.measuredAnswers(images: images, prompts: prompts, keepRatio: 0.5, options: options)
+        for (answer, (picture, prompt)) in zip(answers, zip(images, prompts)) {
+            let single = try pipeline.measuredAnswer(image: picture, prompt: prompt, keepRatio: 0.5, options: options)
+            #expect(answer.answer == single.answer)
+            #expect(answer.measurement.visualTokensAfter == 8 && answer.measurement.prefillFLOPsPruned == single.measurement.prefillFLOPsPruned)
+            #expect(answer.measurement.latencyMilliseconds > 0)
+        }
+        #expect(throws: CraftCoreError.self) { try pipeline.measuredAnswers(images: images, prompts: ["one"]) }
+        #expect(try pipeline.measuredAnswers(images: [], prompts: []).isEmpty)
+    }
+
     @Test("the summary's median and mean latency, mean tokens and FLOP saving over items; FLOPs unknown when any item lacks them")
     func summary() {
         let items = (0..<4).map { EvaluationItem(image: "\($0).png", prompt: "p", answer: "a", expected: "a") }

@@ -31,6 +31,7 @@ struct EvalCommand: ParsableCommand {
             Examples:
               craft eval --encoder derm-vq --backend tiny-llm --data val.jsonl
               craft eval --encoder e.craft --backend b.craft --data val.jsonl --keep-ratio 0.5 --json
+              craft eval --encoder derm-vq --backend tiny-llm --data val.jsonl --batch-size 8
             """)
 
     @OptionGroup var options: RegistryOptions
@@ -50,6 +51,9 @@ struct EvalCommand: ParsableCommand {
     @Option(help: "Evaluate only the first N items.")
     var limit: Int?
 
+    @Option(name: .long, help: "Encode this many images in one batch (one vision-tower forward); answers are still generated one at a time.")
+    var batchSize = 1
+
     @Option(name: .long, help: "The most tokens to generate per answer.")
     var maxTokens = 32
 
@@ -62,6 +66,7 @@ struct EvalCommand: ParsableCommand {
             throw ValidationError("--keep-ratio must be in (0, 1], such as 0.5 (1 keeps every token), not \(keepRatio).")
         }
         if let limit, limit <= 0 { throw ValidationError("--limit must be 1 or more, not \(limit).") }
+        guard batchSize >= 1 else { throw ValidationError("--batch-size must be 1 or more, not \(batchSize).") }
         for side in [encoder, backend] where !BundleArgument.isFile(side) {
             _ = try parseReference(side)
         }
@@ -90,11 +95,13 @@ struct EvalCommand: ParsableCommand {
         var items: [EvaluationItem] = []
         var measurements: [InferenceMeasurement] = []
         let progress = isatty(STDERR_FILENO) == 1
-        for (index, example) in examples.enumerated() {
-            if progress { FileHandle.standardError.write(Data("\r\u{1B}[Kevaluating \(index + 1)/\(examples.count)…".utf8)) }
-            let result = try answerer(example)
-            measurements.append(result.measurement)
-            items.append(EvaluationItem(image: example.imagePath, prompt: example.prompt, answer: result.answer, expected: example.answer))
+        for start in stride(from: 0, to: examples.count, by: batchSize) {
+            let batch = Array(examples[start..<min(start + batchSize, examples.count)])
+            if progress { FileHandle.standardError.write(Data("\r\u{1B}[Kevaluating \(start + batch.count)/\(examples.count)…".utf8)) }
+            for (example, result) in zip(batch, try answerer(batch)) {
+                measurements.append(result.measurement)
+                items.append(EvaluationItem(image: example.imagePath, prompt: example.prompt, answer: result.answer, expected: example.answer))
+            }
         }
         if progress { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
         let summary = EvaluationSummary(items: items, keepRatio: keepRatio, measurements: measurements)
@@ -119,8 +126,9 @@ struct EvalCommand: ParsableCommand {
     /// One item's answer and what it cost.
     typealias Answer = (answer: String, measurement: InferenceMeasurement)
 
-    /// Builds the pipeline (or the table runtimes) once and returns the function answering one item.
-    private func makeAnswerer(pair: CheckedPair, encoder: UnpackedBundle, backend: UnpackedBundle) throws -> (TrainingExample) throws -> Answer {
+    /// Builds the pipeline (or the table runtimes) once and returns the function answering a batch of
+    /// items (in order).
+    private func makeAnswerer(pair: CheckedPair, encoder: UnpackedBundle, backend: UnpackedBundle) throws -> ([TrainingExample]) throws -> [Answer] {
         let dataName = data
         if encoder.manifest.runtime.id == TableEncoder.runtimeID || backend.manifest.runtime.id == TableBackend.runtimeID {
             guard encoder.manifest.runtime.id == TableEncoder.runtimeID, backend.manifest.runtime.id == TableBackend.runtimeID else {
@@ -130,7 +138,7 @@ struct EvalCommand: ParsableCommand {
             let tableEncoder = try runtimes.load(encoder, as: TableEncoder.self)
             let tableBackend = try runtimes.load(backend, as: TableBackend.self)
             if keepRatio < 1 { Output.warning("table runtimes have no visual tokens to prune; --keep-ratio \(keepRatio) is ignored") }
-            return { example in
+            return { batch in try batch.map { example in
                 guard let index = Int(example.imagePath) else {
                     throw CommandError(.usage, "\(dataName) line \(example.line): \(encoder.manifest.reference) is a table-encoder bundle, so \"image\" must be an image index 0..<\(tableEncoder.imageCount) written as a string, not \(example.imagePath)")
                 }
@@ -142,7 +150,7 @@ struct EvalCommand: ParsableCommand {
                     visualTokensBefore: tokens.codes.count, visualTokensAfter: tokens.codes.count, textTokens: 0,
                     prefillFLOPsFull: nil, prefillFLOPsPruned: nil, latencyMilliseconds: Pipeline.milliseconds(clock.now - start))
                 return (answer, measurement)
-            }
+            } }
         }
         let pipeline = try Pipeline(pair: pair, encoder: encoder, backend: backend)
         if keepRatio < 1, pipeline.prunesWithUniformFrequencies {
@@ -150,16 +158,22 @@ struct EvalCommand: ParsableCommand {
         }
         let options = GenerationOptions(maximumNewTokens: maxTokens)
         let ratio = keepRatio
-        return { example in
-            let picture: RGBImage
-            do {
-                picture = try ImageInput.rgbImage(contentsOf: example.imageURL)
-            } catch {
-                let reason = (error as? LocalizedError)?.errorDescription ?? String(describing: error)
-                throw CommandError(.other, "\(dataName) line \(example.line): cannot read the image \(example.imagePath): \(reason)")
+        return { batch in
+            let pictures = try batch.map { example in
+                do {
+                    return try ImageInput.rgbImage(contentsOf: example.imageURL)
+                } catch {
+                    let reason = (error as? LocalizedError)?.errorDescription ?? String(describing: error)
+                    throw CommandError(.other, "\(dataName) line \(example.line): cannot read the image \(example.imagePath): \(reason)")
+                }
             }
-            let result = try pipeline.measuredAnswer(image: picture, prompt: example.prompt, keepRatio: ratio, options: options)
-            return (result.answer.text, result.measurement)
+            let results: [MeasuredAnswer]
+            if pictures.count == 1 {
+                results = [try pipeline.measuredAnswer(image: pictures[0], prompt: batch[0].prompt, keepRatio: ratio, options: options)]
+            } else {
+                results = try pipeline.measuredAnswers(images: pictures, prompts: batch.map(\.prompt), keepRatio: ratio, options: options)
+            }
+            return results.map { ($0.answer.text, $0.measurement) }
         }
     }
 
