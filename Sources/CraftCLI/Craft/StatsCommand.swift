@@ -22,8 +22,8 @@ struct StatsCommand: ParsableCommand {
 
             Examples:
               craft stats --encoder derm-vq --data derm/train.jsonl --output out
-              craft stats --encoder derm-vq-1.1.0.craft --data train.jsonl --version 1.1.1 --json
-              craft stats --encoder derm-vq --data train.jsonl --publish --registry registry
+              craft stats --encoder derm-vq-1.1.0.craft --data train.jsonl --json
+              craft stats --encoder derm-vq --data train.jsonl --publish
             """)
 
     @OptionGroup var options: RegistryOptions

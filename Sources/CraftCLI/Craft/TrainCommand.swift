@@ -35,12 +35,15 @@ struct TrainCommand: ParsableCommand {
             validation) and .craft-train/ (the checkpoint). Running the same command again resumes \
             from the checkpoint and ends with the same weights as an uninterrupted run.
 
+            --method continuous (quantizer bypassed) and --method projector (only the surrogate's \
+            projector is tuned; the output is a new backend bundle) are the paper's baselines.
+
             Examples:
-              craft train --encoder base-vq --surrogate tiny-llm --data derm/train.jsonl --output out
-              craft train --encoder base-vq-1.0.0.craft --surrogate tiny-llm-1.0.0.craft \\
-                --data train.jsonl --validation val.jsonl --epochs 5 --learning-rate 3e-4 --seed 7 --json
-              craft train --encoder base-vq --surrogate tiny-llm --data train.jsonl --task vqa \\
-                --no-contrastive --publish --registry registry --version 1.1.0 --name derm-vq
+              craft train --encoder base-vq --surrogate tiny-llm --data train.jsonl
+              craft train --encoder e.craft --surrogate b.craft --data train.jsonl
+                  --validation val.jsonl --epochs 5 --learning-rate 3e-4 --json
+              craft train --encoder base-vq --surrogate tiny-llm --data vqa.jsonl
+                  --task vqa --version 1.1.0 --name derm-vq --publish
             """)
 
     @OptionGroup var options: RegistryOptions
@@ -71,7 +74,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: ArgumentHelp("The weight of the replay examples' loss. Example: --replay-weight 0.5", valueName: "weight"))
     var replayWeight: Float = 1
 
-    @Option(help: ArgumentHelp("Replay examples added to each batch. Example: --replay-per-batch 2", valueName: "n"))
+    @Option(help: ArgumentHelp("Replay examples added to each batch (default 4). Example: --replay-per-batch 2", valueName: "n"))
     var replayPerBatch: Int?
 
     // MARK: Objective
@@ -85,7 +88,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: ArgumentHelp("The weight of L_con, overriding --task. Example: --lambda-con 0.5", valueName: "weight"))
     var lambdaCon: Float?
 
-    @Option(help: ArgumentHelp("The weight of L_commit (default 0.1). Example: --lambda-commit 0.25", valueName: "weight"))
+    @Option(help: ArgumentHelp("The weight of L_commit. Example: --lambda-commit 0.25", valueName: "weight"))
     var lambdaCommit: Float = 0.1
 
     @Flag(help: "Turn L_SAL (the answer loss through the surrogate) off. Example: --no-alignment")
