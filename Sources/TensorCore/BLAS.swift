@@ -57,6 +57,28 @@ public enum BLAS {
             blasInt(m), blasInt(n), blasInt(k), alpha, a, blasInt(lda), b, blasInt(ldb), beta, c, blasInt(ldc))
     }
 
+    /// `y = alpha * op(A) * x + beta * y` on a row-major Float32 matrix `A` (`rows × columns`, row
+    /// stride `lda`); `op(A)` is `A` or `Aᵀ`, `x` and `y` are strided vectors.
+    ///
+    /// A matrix-vector product reads each element of `A` once; sgemm with one row would first pack
+    /// `A` (in OpenBLAS 0.3.21), which costs a second pass over it. Single-token decoding is exactly
+    /// this case: every weight matrix times one activation row. The corresponding C function is
+    /// `cblas_sgemv`.
+    ///
+    /// - Precondition: the sizes fit in `blasint` and the buffers hold the addressed elements.
+    public static func sgemv(
+        transpose: Transpose, rows: Int, columns: Int, alpha: Float = 1,
+        a: UnsafePointer<Float>, lda: Int,
+        x: UnsafePointer<Float>, incrementX: Int,
+        beta: Float = 0,
+        y: UnsafeMutablePointer<Float>, incrementY: Int
+    ) {
+        guard rows > 0, columns > 0 else { return }
+        cblas_sgemv(
+            CblasRowMajor, transpose.cValue, blasInt(rows), blasInt(columns), alpha, a, blasInt(lda),
+            x, blasInt(incrementX), beta, y, blasInt(incrementY))
+    }
+
     /// Converts a size to OpenBLAS's integer type.
     ///
     /// - Precondition: `value` fits (OpenBLAS built with 32-bit integers takes sizes below 2³¹).

@@ -57,7 +57,12 @@ extension Tensor {
             for row in 0..<rows {
                 (result.storage.pointer + row * outFeatures).update(from: biasValues.pointer, count: outFeatures)
             }
-            if rows > 0 && outFeatures > 0 && inFeatures > 0 {
+            if rows == 1 && outFeatures > 0 && inFeatures > 0 {
+                // One row (single-token decoding): a matrix-vector product reads the weight once.
+                Tensor.rowTimesMatrix(
+                    input.storage.pointer + input.offset, incrementX: 1, transposedWeight, layout: layout,
+                    k: inFeatures, n: outFeatures, beta: 1, into: result.storage.pointer)
+            } else if rows > 0 && outFeatures > 0 && inFeatures > 0 {
                 BLAS.sgemm(
                     transposeA: .none, transposeB: layout.transpose, m: rows, n: outFeatures, k: inFeatures,
                     a: input.storage.pointer + input.offset, lda: inFeatures,
@@ -115,6 +120,15 @@ extension Tensor {
         // sgemm with beta = 0 writes every element of C, so C need not be initialised (k = 0 aside).
         let result = k == 0 ? Tensor(shape: batchShape + [m, n], repeating: 0) : Tensor(uninitializedShape: batchShape + [m, n])
         if m == 0 || n == 0 || k == 0 { return result }
+        if m == 1 && batchShape.isEmpty {
+            // A single row times a matrix: sgemv (see `BLAS.sgemv` for why not sgemm).
+            withExtendedLifetime((a.storage, b.storage)) {
+                rowTimesMatrix(
+                    a.storage.pointer + a.offset, incrementX: layoutA.transpose == .none ? 1 : layoutA.leading,
+                    b, layout: layoutB, k: k, n: n, beta: 0, into: result.storage.pointer)
+            }
+            return result
+        }
         let stridesA = Array(a.broadcastStrides(to: batchShape + [m, k]).dropLast(2))
         let stridesB = Array(b.broadcastStrides(to: batchShape + [k, n]).dropLast(2))
         let batches = elementCount(batchShape)
@@ -141,6 +155,24 @@ extension Tensor {
             }
         }
         return result
+    }
+
+    /// `y[n] = x[k] · B[k, n] + beta · y` for a rank-2 view `B` with BLAS layout `layout` (the view's
+    /// last two dimensions as stored or transposed), through sgemv.
+    static func rowTimesMatrix(
+        _ x: UnsafePointer<Float>, incrementX: Int, _ b: Tensor, layout: (transpose: BLAS.Transpose, leading: Int),
+        k: Int, n: Int, beta: Float, into y: UnsafeMutablePointer<Float>
+    ) {
+        let base = b.storage.pointer + b.offset
+        if layout.transpose == .transposed {
+            // B is stored as an [n, k] matrix (row stride `leading`): y = stored · x.
+            BLAS.sgemv(transpose: .none, rows: n, columns: k, a: base, lda: layout.leading, x: x, incrementX: incrementX,
+                       beta: beta, y: y, incrementY: 1)
+        } else {
+            // B is stored as [k, n]: y = storedᵀ · x.
+            BLAS.sgemv(transpose: .transposed, rows: k, columns: n, a: base, lda: layout.leading, x: x, incrementX: incrementX,
+                       beta: beta, y: y, incrementY: 1)
+        }
     }
 
     /// A contiguous tensor viewed as `[rows, columns]` (no recording, no copy).

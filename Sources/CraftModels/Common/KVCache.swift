@@ -5,28 +5,90 @@ import TensorCore
 /// only the new tokens (mlx-swift-lm's `KVCache`, transformers' `DynamicCache`).
 ///
 /// Create one with the model's `makeCache()`; pass it `inout` to each forward call. A value type: copy
-/// it to branch a generation.
+/// it to branch a generation (the copies share storage until one of them appends: copy-on-write).
+///
+/// Appending during generation writes the new positions into a buffer with spare room (grown by
+/// doubling, at least ``growthStep`` positions at a time) and hands out a view of the filled part, so
+/// a decoding step copies only its own keys and values, not the whole history. The first call stores
+/// its keys and values as they are, and an append that needs gradients concatenates instead, so
+/// differentiation through a cached prefix works as before.
 public struct KVCache: Sendable {
-    /// Per layer: `[B, kvHeads, length, headDim]` keys, or `nil` before the first call.
+    /// Per layer: `[B, kvHeads, capacity, headDim]` keys whose first ``length`` positions are filled
+    /// (capacity may equal the length), or `nil` before the first call.
     var keys: [Tensor?]
-    /// Per layer: `[B, kvHeads, length, headDim]` values.
+    /// Per layer: `[B, kvHeads, capacity, headDim]` values, filled as ``keys``.
     var values: [Tensor?]
+    /// Per layer: how many positions of `keys` and `values` are filled.
+    var filled: [Int]
     /// How many positions the cache holds (the position of the next token).
     public private(set) var length: Int = 0
+
+    /// The fewest positions a buffer grows by when it runs out of room.
+    static let growthStep = 256
 
     /// An empty cache for a model with `layers` layers.
     public init(layers: Int) {
         keys = Array(repeating: nil, count: layers)
         values = Array(repeating: nil, count: layers)
+        filled = Array(repeating: 0, count: layers)
     }
 
-    /// Appends one layer's new keys and values and returns the full ones.
+    /// Appends one layer's new keys and values (`[B, heads, T, D]`) and returns the full ones.
     mutating func update(layer: Int, keys newKeys: Tensor, values newValues: Tensor) -> (keys: Tensor, values: Tensor) {
-        let allKeys = keys[layer].map { Tensor.concatenated([$0, newKeys], along: 2) } ?? newKeys
-        let allValues = values[layer].map { Tensor.concatenated([$0, newValues], along: 2) } ?? newValues
-        keys[layer] = allKeys
-        values[layer] = allValues
-        return (allKeys, allValues)
+        guard keys[layer] != nil, values[layer] != nil else {
+            keys[layer] = newKeys
+            values[layer] = newValues
+            filled[layer] = newKeys.shape[2]
+            return (newKeys, newValues)
+        }
+        let count = filled[layer], total = count + newKeys.shape[2]
+        let needsGradients = isRecordingGradients
+            && (keys[layer]!.requiresGradient || values[layer]!.requiresGradient || newKeys.requiresGradient || newValues.requiresGradient)
+        if needsGradients {
+            let allKeys = Tensor.concatenated([keys[layer]!.sliced(along: 2, 0..<count), newKeys], along: 2)
+            let allValues = Tensor.concatenated([values[layer]!.sliced(along: 2, 0..<count), newValues], along: 2)
+            keys[layer] = allKeys
+            values[layer] = allValues
+            filled[layer] = total
+            return (allKeys, allValues)
+        }
+        // Move the buffers out so that they are uniquely referenced and the writes need no copy.
+        var keyBuffer = keys[layer].take()!, valueBuffer = values[layer].take()!
+        Self.append(newKeys, to: &keyBuffer, filled: count)
+        Self.append(newValues, to: &valueBuffer, filled: count)
+        keys[layer] = keyBuffer
+        values[layer] = valueBuffer
+        filled[layer] = total
+        return (keyBuffer.sliced(along: 2, 0..<total), valueBuffer.sliced(along: 2, 0..<total))
+    }
+
+    /// Writes `new` (`[B, H, T, D]`) after the first `filled` positions of `buffer` (`[B, H, capacity,
+    /// D]`), moving them to a larger buffer first when it lacks room.
+    static func append(_ new: Tensor, to buffer: inout Tensor, filled: Int) {
+        let (batch, heads, capacity, depth) = (buffer.shape[0], buffer.shape[1], buffer.shape[2], buffer.shape[3])
+        let added = new.shape[2]
+        if filled + added > capacity {
+            let newCapacity = Swift.max(filled + added, capacity * 2, filled + growthStep)
+            var grown = Tensor.zeros([batch, heads, newCapacity, depth])
+            buffer.sliced(along: 2, 0..<filled).withUnsafeScalars { source in
+                grown.withUnsafeMutableScalars { destination in
+                    for block in 0..<(batch * heads) {
+                        (destination.baseAddress! + block * newCapacity * depth)
+                            .update(from: source.baseAddress! + block * filled * depth, count: filled * depth)
+                    }
+                }
+            }
+            buffer = grown
+        }
+        let rowCapacity = buffer.shape[2]
+        new.withUnsafeScalars { source in
+            buffer.withUnsafeMutableScalars { destination in
+                for block in 0..<(batch * heads) {
+                    (destination.baseAddress! + (block * rowCapacity + filled) * depth)
+                        .update(from: source.baseAddress! + block * added * depth, count: added * depth)
+                }
+            }
+        }
     }
 
     /// Records that `count` positions were added (after every layer has been updated).
