@@ -53,7 +53,7 @@ public enum CodeStatisticsJob {
             "method": .string("stats"),
             "base": .string(base.reference),
             "dataset_digest": .string(digest),
-            "images": .integer(Int64(dataset.count)),
+            "images": .integer(Int64(EncoderBundleModel.distinctImages(dataset).count)),
             "created_by": .string("craft stats \(CraftVersion.current)"),
         ]
         if let digest = opened.digest { provenance["base_digest"] = .string(digest) }
@@ -75,7 +75,7 @@ public enum CodeStatisticsJob {
         }
         return CodeStatisticsResult(
             bundleDirectory: output.directory, packedBundle: output.file, packedDigest: output.digest, manifest: output.manifest,
-            base: base.reference, images: dataset.count, frequencies: frequencies, published: published)
+            base: base.reference, images: EncoderBundleModel.distinctImages(dataset).count, frequencies: frequencies, published: published)
     }
 }
 
@@ -118,7 +118,7 @@ public struct CodeStatisticsResult: Sendable {
     public var manifest: BundleManifest
     /// `NAME@VERSION` of the base bundle.
     public var base: String
-    /// Images encoded.
+    /// Distinct images encoded (an image several lines ask about counts once).
     public var images: Int
     /// The counts.
     public var frequencies: CodeFrequencies

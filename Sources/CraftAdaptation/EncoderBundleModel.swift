@@ -99,13 +99,21 @@ struct EncoderBundleModel: Sendable {
         return Double(correct) / Double(dataset.count)
     }
 
-    /// How often each first-level code occurs when `encoder` encodes the images of `dataset`.
+    /// The dataset with one example per distinct image file (the first), for per-image statistics:
+    /// a dataset asking several questions about an image counts the image once.
+    static func distinctImages(_ dataset: TrainingDataset) -> TrainingDataset {
+        var seen = Set<String>()
+        let examples = dataset.examples.filter { seen.insert($0.imageURL.standardizedFileURL.path).inserted }
+        return TrainingDataset(examples: examples, sourceURL: dataset.sourceURL)
+    }
+
+    /// How often each first-level code occurs when `encoder` encodes the distinct images of `dataset`.
     static func codeFrequencies<Encoder: TrainableEncoder>(
         of encoder: Encoder, depth: Int, over dataset: TrainingDataset, batchSize: Int,
         inputs: @Sendable (TrainingExample) throws -> Tensor
     ) throws -> CodeFrequencies {
         var frequencies = CodeFrequencies(entries: max(encoder.codebookEntries, 1))
-        try forEachBatch(encoder, over: dataset, batchSize: batchSize, inputs: inputs) { _, forward in
+        try forEachBatch(encoder, over: distinctImages(dataset), batchSize: batchSize, inputs: inputs) { _, forward in
             let codes = forward.quantization.codes.scalars
             let firstLevel = stride(from: 0, to: codes.count, by: max(depth, 1)).map { Int(codes[$0]) }
             try frequencies.add(codes: firstLevel)

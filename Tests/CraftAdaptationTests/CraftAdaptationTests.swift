@@ -205,6 +205,14 @@ struct CodeStatisticsJobTests {
             for code in try encoder.encode(pixels.unsqueezed(0))[0].codes.scalars { counts[Int(code)] += 1 }
         }
         #expect(counts == result.frequencies.counts)
+
+        // Several questions about one image count the image once.
+        let lines = try String(contentsOf: fixture.training, encoding: .utf8).split(separator: "\n")
+        let doubled = fixture.scratch.path("data/doubled.jsonl")
+        try Data((lines.flatMap { [String($0), String($0).replacingOccurrences(of: "what is this ?", with: "which class ?")] }
+            .joined(separator: "\n") + "\n").utf8).write(to: doubled)
+        let again = try CodeStatisticsJob.run(CodeStatisticsRequest(encoder: .file(fixture.encoder), data: doubled, outputDirectory: fixture.scratch.path("stats2")))
+        #expect(again.images == 4 && again.frequencies == result.frequencies)
     }
 }
 
