@@ -1,4 +1,5 @@
-# Craft: `make demo` shows the system working, `make test` runs the test suite.
+# Craft: `make demo` shows the system working, `make test` runs the test suite, `make reproduce`
+# rebuilds the embedded miniature of the CRAFT experiment (docs/experiment.md).
 # Both install the system libraries they need first (scripts/ensure-system-deps.sh).
 SWIFT ?= swift
 BIN := .build/release
@@ -22,6 +23,10 @@ demo: build
 bench: deps
 	$(SWIFT) build -c release --product craft-bench
 	$(BIN)/craft-bench
+
+reproduce: deps
+	$(SWIFT) build -c release --product craft-experiment
+	$(BIN)/craft-experiment all
 
 clean:
 	rm -rf .build

@@ -1,50 +1,69 @@
 #!/usr/bin/env bash
-# `make demo`: shows Craft working on the embedded registry (registry/). Grows with each issue.
+# `make demo`: the embedded miniature of the CRAFT experiment (docs/experiment.md) on the embedded
+# registry (registry/): look bundles up, check pairs, ask questions about shifted-domain digits with two
+# backends before and after CRAFT adaptation, and score a small evaluation. Needs only the release build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin="${1:-.build/release}"
-craft="$bin/craft"
+craft=("$bin/craft")
 registry=("$bin/craft-registry" --registry registry)
+data=examples/data/digits
 if [ -t 1 ]; then bold=$'\033[1m' plain=$'\033[0m'; else bold="" plain=""; fi
 step() { printf '\n%s== %s%s\n' "$bold" "$*" "$plain"; }
-
-step "The example codebook: entries, dimension, depth, metric and its hash"
-"$craft" codebook examples/codebooks/tiny-codebook.safetensors
-
-step "Six handwritten digits quantized to their nearest codes"
-"$craft" codebook examples/codebooks/tiny-codebook.safetensors \
-    --quantize examples/codebooks/sample-vectors.safetensors
 
 step "The embedded registry: craft-registry list"
 "${registry[@]}" list
 
-step "Search: craft-registry search digits"
-"${registry[@]}" search digits
+step "Search: craft-registry search strong"
+"${registry[@]}" search strong
 
-step "Which backends share the codebook of digits-vq? craft-registry compatible digits-vq"
-"${registry[@]}" compatible digits-vq
+step "Which backends read the codebook of digits-siglip-vq? craft-registry compatible digits-siglip-vq"
+"${registry[@]}" compatible digits-siglip-vq
 
-step "Verify a bundle (sizes, sha256 of every file, codebook hash recomputed)"
-"${registry[@]}" verify digits-vq@^1.0
+step "Verify the adapted encoder (sizes, sha256 of every file, codebook hash recomputed)"
+"${registry[@]}" verify digits-siglip-vq@1.1.0
 
-step "Pair an encoder with a backend that shares its codebook: craft-registry pair digits-vq digits-answers"
-"${registry[@]}" pair digits-vq digits-answers
+step "Pair the CRAFT-adapted encoder with backend A (Llama) and backend B (GPT-2)"
+"${registry[@]}" pair digits-siglip-vq@1.1.0 digits-llama
+"${registry[@]}" pair digits-siglip-vq@1.1.0 digits-gpt2
 
 step "Pair it with a backend trained on another codebook: the checker refuses (exit 3)"
 set +e
-"${registry[@]}" pair digits-vq digits-answers-k24
+"${registry[@]}" pair digits-siglip-vq@1.1.0 digits-answers
 status=$?
 set -e
 echo "exit status: $status"
 [ "$status" -eq 3 ] || { echo "expected exit status 3 for an incompatible pair" >&2; exit 1; }
 
-step "Ask the checked pair about digit images: craft run (table runtimes, image = index into the encoder's table)"
-labels=(1 7 4 6 3 1 3 9 1 7 6 8)  # provenance.labels of examples/bundles/digits-vq/craft.json
-for image in 0 1 3 7 11; do
-  answer=$("$craft" run --registry registry --encoder digits-vq --backend digits-answers \
-      --image "$image" --prompt "Which digit is this?")
-  printf '  image %-2s (a %s): %s\n' "$image" "${labels[$image]}" "$answer"
+step "Ask about strong-shift test images (inverted, blurred, noisy): base encoder 1.0.0 vs CRAFT 1.1.0"
+printf '  %-28s %-7s %-10s %-10s %-10s %-10s\n' image truth "A base" "A CRAFT" "B base" "B CRAFT"
+for index in 0 1 2 3 5 8; do
+  line=$(grep '"what digit' "$data/strong-test.jsonl" | sed -n "$((index + 1))p")
+  image=$(echo "$line" | sed 's/.*"image": "\([^"]*\)".*/\1/')
+  truth=$(echo "$line" | sed 's/.*"answer": "\([^"]*\)".*/\1/')
+  answers=()
+  for backend in digits-llama digits-gpt2; do
+    for version in 1.0.0 1.1.0; do
+      answers+=("$("${craft[@]}" run --registry registry --encoder "digits-siglip-vq@$version" --backend "$backend" \
+          --image "$data/$image" --prompt "what digit is this ?" --max-tokens 3)")
+    done
+  done
+  printf '  %-28s %-7s %-10s %-10s %-10s %-10s\n' "$image" "$truth" "${answers[0]}" "${answers[1]}" "${answers[2]}" "${answers[3]}"
 done
 
+step "A quick evaluation: craft eval on the first 100 strong-shift test questions"
+printf '  %-10s %-14s %s\n' encoder backend accuracy
+for backend in digits-llama digits-gpt2; do
+  for version in 1.0.0 1.1.0; do
+    result=$("${craft[@]}" eval --registry registry --encoder "digits-siglip-vq@$version" --backend "$backend" \
+        --data "$data/strong-test.jsonl" --limit 100 --max-tokens 3 | grep -i accuracy | head -1)
+    printf '  %-10s %-14s %s\n' "$version" "$backend" "$result"
+  done
+done
+
+step "Token pruning at keep 0.8 (CRAFT encoder, backend A)"
+"${craft[@]}" eval --registry registry --encoder digits-siglip-vq@1.1.0 --backend digits-llama \
+    --data "$data/strong-test.jsonl" --limit 100 --max-tokens 3 --keep-ratio 0.8 | grep -iE 'accuracy|flops|tokens' | head -3
+
 step "Done"
-echo "Next: README.md (next steps), docs/cli.md (every command), docs/registry.md, docs/bundle-format.md."
+echo "The full results (baselines, ablations, seeds, pruning, retention): docs/experiment.md; rebuild them with make reproduce."

@@ -1,5 +1,87 @@
-// craft-experiment: rebuilds the embedded miniature (docs/experiment.md). Filled in with the
-// experiment pipeline; for now it only says so.
+// craft-experiment: rebuilds and measures the embedded miniature of the CRAFT experiment
+// (docs/experiment.md). `make reproduce` runs `craft-experiment all` from a release build.
+import ArgumentParser
+import CraftExperiment
 import Foundation
-FileHandle.standardError.write(Data("craft-experiment: the experiment pipeline is not built yet (issue #6)\n".utf8))
-exit(1)
+
+struct Common: ParsableArguments {
+    @Option(help: "The repository root (data in examples/data/digits, registry/, docs/).")
+    var root: String = FileManager.default.currentDirectoryPath
+    @Option(help: "Scratch directory for bundle directories, runs and packed bundles.")
+    var work: String = ".build/experiment"
+    @Flag(help: "Do not publish into the registry.")
+    var noPublish = false
+    @Flag(help: "Tiny sizes and a handful of images (seconds; for tests).")
+    var smoke = false
+
+    func context() throws -> ExperimentContext {
+        let rootURL = URL(fileURLWithPath: root)
+        let workURL = work.hasPrefix("/") ? URL(fileURLWithPath: work) : rootURL.appendingPathComponent(work)
+        try FileManager.default.createDirectory(at: workURL, withIntermediateDirectories: true)
+        return ExperimentContext(
+            dataDirectory: rootURL.appendingPathComponent("examples/data/digits"), workDirectory: workURL,
+            registry: noPublish ? nil : rootURL.appendingPathComponent("registry"), settings: smoke ? .smoke : .standard)
+    }
+}
+
+func guarded(_ body: () throws -> Void) throws {
+    do { try body() } catch {
+        FileHandle.standardError.write(Data("craft-experiment: \((error as? LocalizedError)?.errorDescription ?? String(describing: error))\n".utf8))
+        throw ExitCode(1)
+    }
+}
+
+struct Base: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Train the base encoder (towers, codebook) and backends A and B; publish them.")
+    @OptionGroup var common: Common
+    func run() throws { try guarded { try BaseModels.run(try common.context()) } }
+}
+
+struct Adapt: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Adapt the base encoder (CRAFT on the strong shift with A as surrogate) and publish it; or train one table variant.",
+        discussion: "Example: craft-experiment adapt --variant no-commit-strong-s0")
+    @OptionGroup var common: Common
+    @Option(help: "A table variant id (craft-strong-s0, continuous-strong-s1, no-sal-strong-s0, …); default: publish CRAFT seed 0.")
+    var variant: String?
+    func run() throws {
+        try guarded {
+            let context = try common.context()
+            guard let id = variant else { return try Experiment.adaptAndPublish(context) }
+            guard let chosen = ResultsTable.variants(context.settings).first(where: { $0.id == id }) else {
+                let known = ResultsTable.variants(context.settings).map(\.id).joined(separator: ", ")
+                throw ValidationError("unknown variant \(id); use one of \(known)")
+            }
+            try Adaptation.run(chosen, context)
+        }
+    }
+}
+
+struct Table: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Train missing variants, score every pair, write the tables into docs and README.")
+    @OptionGroup var common: Common
+    @Flag(help: "Train every variant again even when its bundle exists.")
+    var retrain = false
+    func run() throws {
+        try guarded {
+            let context = try common.context()
+            let results = try ResultsTable.run(context, retrain: retrain)
+            try Experiment.writeTables(results, root: URL(fileURLWithPath: common.root), context: context)
+        }
+    }
+}
+
+struct All: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Every stage: base, adapt, table (what make reproduce runs).")
+    @OptionGroup var common: Common
+    func run() throws { try guarded { try Experiment.all(try common.context(), root: URL(fileURLWithPath: common.root)) } }
+}
+
+struct CraftExperimentCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "craft-experiment",
+        abstract: "Rebuild and measure the embedded miniature of the CRAFT experiment (docs/experiment.md).",
+        subcommands: [Base.self, Adapt.self, Table.self, All.self])
+}
+
+CraftExperimentCommand.main()

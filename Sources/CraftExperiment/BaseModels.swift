@@ -1,0 +1,216 @@
+// Stage `base` of the miniature (docs/experiment.md, "Base models"): SigLIP vision and text towers
+// pretrained contrastively on the general domain, a k-means codebook over the vision tower's tokens,
+// and two backends of different families (A: Llama, B: GPT-2), each with its own projector, trained
+// on the base encoder's quantized tokens to answer the questions. Written as bundles, packed, and
+// published.
+import CraftBundles
+import CraftCore
+import CraftModels
+import CraftTraining
+import Foundation
+import TensorCore
+
+/// Builds the base encoder and both backends.
+public enum BaseModels {
+    /// The configurations the settings describe.
+    static func visionConfiguration(_ s: ExperimentSettings) -> SiglipVisionConfiguration {
+        SiglipVisionConfiguration(hiddenSize: s.visionHidden, intermediateSize: s.visionIntermediate, hiddenLayers: s.visionLayers,
+                                  attentionHeads: s.visionHeads, imageSize: s.imageSize, patchSize: s.patchSize, useHead: true)
+    }
+
+    static func textConfiguration(_ s: ExperimentSettings, vocabulary: Int) -> SiglipTextConfiguration {
+        SiglipTextConfiguration(vocabularySize: vocabulary, hiddenSize: s.textHidden, intermediateSize: 2 * s.textHidden,
+                                hiddenLayers: s.textLayers, attentionHeads: 2, maxPositionEmbeddings: s.textPositions,
+                                projectionSize: s.visionHidden, padTokenID: 0)
+    }
+
+    static func llamaConfiguration(_ s: ExperimentSettings, vocabulary: Int, bos: Int, eos: Int) -> LlamaConfiguration {
+        var configuration = LlamaConfiguration(hiddenSize: s.llamaHidden, intermediateSize: s.llamaIntermediate, hiddenLayers: s.llamaLayers,
+                                               attentionHeads: s.llamaHeads, kvHeads: s.llamaKVHeads, vocabularySize: vocabulary)
+        configuration.maxPositionEmbeddings = s.contextLength
+        configuration.bosTokenID = bos
+        configuration.eosTokenIDs = [eos]
+        return configuration
+    }
+
+    static func gpt2Configuration(_ s: ExperimentSettings, vocabulary: Int, eos: Int) -> GPT2Configuration {
+        var configuration = GPT2Configuration(hiddenSize: s.gpt2Hidden, layers: s.gpt2Layers, heads: s.gpt2Heads,
+                                              positions: s.contextLength, vocabularySize: vocabulary)
+        configuration.bosTokenID = eos
+        configuration.eosTokenIDs = [eos]
+        return configuration
+    }
+
+    /// The shared tokenizer and its special ids.
+    struct Vocabulary {
+        var tokenizer: Tokenizer
+        var bos: Int
+        var eos: Int
+        var pad: Int
+
+        init(_ url: URL) throws {
+            tokenizer = try step("reading the tokenizer \(url.path)") { try Tokenizer(contentsOf: url) }
+            guard let bos = tokenizer.id(for: "<bos>"), let eos = tokenizer.id(for: "<eos>"), let pad = tokenizer.id(for: "<pad>") else {
+                throw ExperimentError("\(url.path) lacks <bos>, <eos> or <pad>; re-export it with scripts/export_digits.py")
+            }
+            (self.bos, self.eos, self.pad) = (bos, eos, pad)
+        }
+
+        func ids(_ text: String) throws -> [Int] { try tokenizer.encode(text, addSpecialTokens: false) }
+    }
+
+    /// The continuous tokens `[images·tokens, D]` of `images` at the quantization point.
+    static func tokenFeatures(_ tower: SiglipVisionModel, images: [Tensor]) throws -> Tensor {
+        try withoutGradients {
+            var pieces: [Tensor] = []
+            for start in stride(from: 0, to: images.count, by: 64) {
+                let batch = Tensor.concatenated(images[start..<min(start + 64, images.count)].map { $0.unsqueezed(0) }, along: 0)
+                let hidden = try tower(pixelValues: batch).lastHiddenState
+                pieces.append(hidden.reshaped([-1, hidden.shape[2]]))
+            }
+            return Tensor.concatenated(pieces, along: 0).detached()
+        }
+    }
+
+    /// The backend training examples: each image's quantized vectors with each of its questions.
+    static func backendExamples(
+        encoder: SiglipVQEncoder, dataset: TrainingDataset, pixels: PixelCache, vocabulary: Vocabulary
+    ) throws -> [BackendExample] {
+        var examples: [BackendExample] = []
+        let images = dataset.imagesInOrder
+        for start in stride(from: 0, to: images.count, by: 64) {
+            let group = Array(images[start..<min(start + 64, images.count)])
+            let batch = Tensor.concatenated(try group.map { try pixels.pixels(for: $0.examples[0]).unsqueezed(0) }, along: 0)
+            let tokens = try encoder.encode(batch)
+            for (image, visual) in zip(group, tokens) {
+                guard let features = visual.features else { throw ExperimentError("the encoder gave tokens without features for \(image.path)") }
+                for example in image.examples {
+                    examples.append(BackendExample(visual: features, prompt: try vocabulary.ids(example.prompt),
+                                                   answer: try vocabulary.ids(example.answer) + [vocabulary.eos]))
+                }
+            }
+        }
+        return examples
+    }
+
+    /// Runs the stage: trains everything, writes the three bundles, packs and publishes them.
+    public static func run(_ context: ExperimentContext) throws {
+        let settings = context.settings
+        let data = try ExperimentData(directory: context.dataDirectory, settings: settings)
+        let vocabulary = try Vocabulary(data.tokenizerURL)
+        let train = try data.dataset(.general, "train")
+        let pixels = try PixelCache(datasets: [train], preprocessing: data.preprocessing)
+        let images = train.imagesInOrder
+        let labelNames = ExperimentLabels.names
+        let labels = try images.map { image -> Int in
+            guard let label = image.examples[0].label, let index = labelNames.firstIndex(of: label) else {
+                throw ExperimentError("\(image.path) has no digit label; every line needs \"label\"")
+            }
+            return index
+        }
+        let imageTensors = try images.map { try pixels.pixels(for: $0.examples[0]) }
+        let classTexts = try labelNames.map { name -> [Int] in
+            let ids = try vocabulary.ids("a photo of a \(name)")
+            return ids + Array(repeating: vocabulary.pad, count: max(settings.textPositions - ids.count, 0))
+        }
+
+        // 1. Towers.
+        context.log("base: contrastive pretraining of the SigLIP towers on \(images.count) general images")
+        let visionConfiguration = visionConfiguration(settings)
+        let textConfiguration = textConfiguration(settings, vocabulary: vocabulary.tokenizer.vocabularySize)
+        let initialVision = try SiglipVisionModel(configuration: visionConfiguration,
+                                                  weights: ModelInitialization.siglipVision(visionConfiguration, seed: settings.baseSeed))
+        let initialText = try SiglipTextModel(configuration: textConfiguration,
+                                              weights: ModelInitialization.siglipText(textConfiguration, seed: settings.baseSeed &+ 1))
+        let (vision, text) = try ContrastiveFit.train(
+            vision: initialVision, text: initialText, images: imageTensors, labels: labels, classTexts: classTexts,
+            epochs: settings.contrastiveEpochs, batchSize: settings.contrastiveBatch, learningRate: settings.contrastiveLearningRate,
+            seed: settings.baseSeed, log: context.log)
+
+        // 2. Codebook.
+        let features = try tokenFeatures(vision, images: imageTensors)
+        context.log("base: k-means codebook (K \(settings.codebookEntries)) over \(features.shape[0]) tokens")
+        let codebook = try KMeans.fit(vectors: features.scalars, count: features.shape[0], dimension: features.shape[1],
+                                      entries: settings.codebookEntries, iterations: settings.kmeansIterations, seed: settings.baseSeed)
+        let encoder = try SiglipVQEncoder(tower: vision, codebook: codebook, preprocessing: data.preprocessing)
+        var frequencies = CodeFrequencies(entries: codebook.entries)
+        let assignment = try codebook.quantize(features.scalars, count: features.shape[0])
+        try frequencies.add(codes: assignment.codes.map { Int($0) })
+
+        // 3. Backends.
+        let examples = try backendExamples(encoder: encoder, dataset: train, pixels: pixels, vocabulary: vocabulary)
+        let vocabularySize = vocabulary.tokenizer.vocabularySize
+        let llamaConfiguration = llamaConfiguration(settings, vocabulary: vocabularySize, bos: vocabulary.bos, eos: vocabulary.eos)
+        let gpt2Configuration = gpt2Configuration(settings, vocabulary: vocabularySize, eos: vocabulary.eos)
+        let backends: [(name: String, build: BackendFit.Builder, weights: [String: Tensor], hidden: Int, prefix: [Int], seed: UInt64)] = [
+            (MiniatureBundles.llama, { try LlamaModel(configuration: llamaConfiguration, weights: $0) },
+             ModelInitialization.llama(llamaConfiguration, seed: settings.baseSeed &+ 2), settings.llamaHidden, [vocabulary.bos], settings.baseSeed &+ 2),
+            (MiniatureBundles.gpt2, { try GPT2Model(configuration: gpt2Configuration, weights: $0) },
+             ModelInitialization.gpt2(gpt2Configuration, seed: settings.baseSeed &+ 3), settings.gpt2Hidden, [], settings.baseSeed &+ 3),
+        ]
+        let encoderArtifacts = EncoderArtifacts(tower: vision, codebook: codebook, textTower: text, frequencies: frequencies)
+        var packed = [try BundleWriting.writeEncoder(
+            encoderArtifacts, to: context.bundleDirectory(MiniatureBundles.encoder + "-base"), name: MiniatureBundles.encoder,
+            version: MiniatureBundles.baseVersion,
+            summary: "SigLIP-VQ encoder for 16x16 handwritten digits (64 tokens, K \(codebook.entries)), trained on the general domain",
+            domains: ["digits", "general"], tokenizer: data.tokenizerURL, packedInto: context.packedDirectory,
+            provenance: ["method": "pretrain", "created_by": "craft-experiment base", "seed": settings.baseSeed,
+                         "dataset": "examples/data/digits/general-train.jsonl"])]
+        for backend in backends {
+            context.log("base: training backend \(backend.name) on \(examples.count) general questions")
+            let projectorWeight = randomMatrix(rows: backend.hidden, columns: codebook.dimension, seed: backend.seed &+ 100)
+            let trained = try BackendFit.train(
+                build: backend.build, weights: backend.weights, projectorWeight: projectorWeight, projectorBias: Tensor.zeros([backend.hidden]),
+                prefix: backend.prefix, examples: examples, parts: .all, epochs: settings.backendEpochs, batchSize: settings.backendBatch,
+                learningRate: settings.backendLearningRate, seed: backend.seed, log: context.log)
+            let directory = context.bundleDirectory(backend.name + "-base")
+            let family = backend.name == MiniatureBundles.llama ? "Llama-family" : "GPT-2-family"
+            packed.append(try BundleWriting.writeBackend(
+                BackendArtifacts(model: try backend.build(trained.weights), projectorWeight: trained.projectorWeight, projectorBias: trained.projectorBias),
+                to: directory, name: backend.name, version: MiniatureBundles.baseVersion,
+                summary: "\(family) decoder answering questions about handwritten digits through the \(MiniatureBundles.encoder) codebook",
+                domains: ["digits", "general"], codebook: codebook, tokenizer: data.tokenizerURL, contextLength: settings.contextLength,
+                packedInto: context.packedDirectory,
+                provenance: ["method": "pretrain", "created_by": "craft-experiment base", "seed": backend.seed,
+                             "dataset": "examples/data/digits/general-train.jsonl"]))
+        }
+        try publish(packed, context)
+        for backend in backends {
+            let pair = try LoadedPair(encoder: context.bundleDirectory(MiniatureBundles.encoder + "-base"),
+                                      backend: context.bundleDirectory(backend.name + "-base"))
+            for domain in [Domain.general, .strong] {
+                let test = try data.dataset(domain, "test")
+                let score = try pair.score(test, pixels: try PixelCache(datasets: [test], preprocessing: data.preprocessing))
+                context.log(String(format: "base: %@ on %@ test: %.1f %% of %d", backend.name, domain.rawValue, 100 * score.accuracy, score.total))
+            }
+        }
+    }
+
+    /// Publishes packed bundles into the context's registry (when it has one).
+    static func publish(_ bundles: [PackedBundle], _ context: ExperimentContext) throws {
+        for packed in bundles {
+            if let registry = context.registry {
+                try BundleWriting.publish(packed, into: registry)
+                context.log("published \(packed.manifest.name)@\(packed.manifest.version) (\(packed.size) bytes) into \(registry.path)")
+            }
+        }
+    }
+
+    /// A seeded `N(0, 1/√columns)` matrix (a fresh linear layer's scale).
+    static func randomMatrix(rows: Int, columns: Int, seed: UInt64) -> Tensor {
+        var generator = SplitMix64(seed: seed)
+        let scale = 1 / Float(columns).squareRoot()
+        var values = [Float](); values.reserveCapacity(rows * columns)
+        while values.count < rows * columns {
+            let u1 = max(Double(generator.next() >> 11) / Double(1 << 53), 1e-12), u2 = Double(generator.next() >> 11) / Double(1 << 53)
+            values.append(Float((-2 * Foundation.log(u1)).squareRoot() * cos(2 * .pi * u2)) * scale)
+        }
+        return Tensor(values, shape: [rows, columns])
+    }
+}
+
+/// The digit names, in label order.
+public enum ExperimentLabels {
+    /// "zero" … "nine".
+    public static let names = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+}

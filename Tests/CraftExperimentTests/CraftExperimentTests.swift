@@ -1,2 +1,0 @@
-import CraftExperiment
-import Testing

@@ -1,0 +1,57 @@
+// A fast end-to-end run of the miniature's pipeline (base models, CRAFT adaptation, scoring) on a
+// handful of images with tiny sizes, and checks that the committed registry bundles load and answer.
+import CraftBundles
+import CraftCore
+import CraftExperiment
+import CraftRegistry
+import Foundation
+import RuntimeTestSupport
+import Testing
+
+let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+@Suite struct MiniatureSmokeTests {
+    @Test func pipelineBuildsBundlesThatVerifyPairAndScore() throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let registry = scratch.path("registry")
+        let context = ExperimentContext(
+            dataDirectory: repositoryRoot.appendingPathComponent("examples/data/digits"), workDirectory: scratch.path("work"),
+            registry: registry, settings: .smoke, log: { _ in })
+        try BaseModels.run(context)
+        try Experiment.adaptAndPublish(context)
+
+        // Four bundles published: base encoder, adapted encoder, both backends; each verifies.
+        let store = Registry(root: registry)
+        for reference in ["digits-siglip-vq@1.0.0", "digits-siglip-vq@1.1.0", "digits-llama@1.0.0", "digits-gpt2@1.0.0"] {
+            let resolved = try store.resolve(BundleReference(parsing: reference))
+            _ = try BundleArchive.verify(resolved.file)
+        }
+        // The adapted encoder keeps the codebook, so it pairs with both backends and scores.
+        let adapted = Adaptation.directory(AdaptationVariant(id: "craft-strong-s0"), context)
+        let data = try ExperimentData(directory: context.dataDirectory, settings: .smoke)
+        let test = try data.dataset(.strong, "test")
+        let pixels = try PixelCache(datasets: [test], preprocessing: data.preprocessing)
+        for backend in ["digits-llama-base", "digits-gpt2-base"] {
+            let pair = try LoadedPair(encoder: adapted, backend: context.bundleDirectory(backend))
+            let score = try pair.score(test, pixels: pixels, keepRatio: 0.8, pruner: .random)
+            #expect(score.total == 8)
+            #expect(score.visualTokens == 51)  // round(0.8 · 64)
+            #expect(score.decoderFLOPs > 0)
+        }
+        let base = try BundleArchive.open(directory: context.bundleDirectory("digits-siglip-vq-base")).manifest
+        let craft = try BundleArchive.open(directory: adapted).manifest
+        #expect(base.codebook.hash == craft.codebook.hash)
+        #expect(craft.version.description == "1.1.0")
+    }
+
+    @Test func resultsMarkdownReplacesOnlyTheMarkedBlock() throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let file = scratch.path("doc.md")
+        try "# Title\n\nintro\n\(ResultsMarkdown.begin)\nold\n\(ResultsMarkdown.end)\n\nafter\n".write(to: file, atomically: true, encoding: .utf8)
+        try ResultsMarkdown.insert("\(ResultsMarkdown.begin)\nnew\n\(ResultsMarkdown.end)\n", into: file)
+        let text = try String(contentsOf: file, encoding: .utf8)
+        #expect(text == "# Title\n\nintro\n\(ResultsMarkdown.begin)\nnew\n\(ResultsMarkdown.end)\n\nafter\n")
+    }
+}
