@@ -67,14 +67,11 @@ public enum Adaptation {
         let settings = context.settings
         let data = try ExperimentData(directory: context.dataDirectory, settings: settings)
         let vocabulary = try BaseModels.Vocabulary(data.tokenizerURL)
-        var training = try data.dataset(variant.domain, "train")
-        if variant.replay {
-            // Replay: the general-domain training examples mixed into the shifted ones, so every
-            // shuffled batch holds both (weight 1, in proportion to their counts).
-            let general = try data.dataset(.general, "train")
-            training = TrainingDataset(examples: training.examples + general.examples, sourceURL: training.sourceURL)
-        }
-        let pixels = try PixelCache(datasets: [training], preprocessing: data.preprocessing)
+        let training = try data.dataset(variant.domain, "train")
+        // Replay: general-domain training examples mixed into each micro-batch (the Trainer's
+        // replayPerBatch and replayWeight).
+        let replay = variant.replay ? try data.dataset(.general, "train") : nil
+        let pixels = try PixelCache(datasets: [training] + (replay.map { [$0] } ?? []), preprocessing: data.preprocessing)
         let encoderDirectory = try baseDirectory(MiniatureBundles.encoder, context)
         let llamaDirectory = try baseDirectory(MiniatureBundles.llama, context)
         let encoderBundle = try BundleArchive.open(directory: encoderDirectory)
@@ -115,9 +112,9 @@ public enum Adaptation {
         configuration.seed = variant.seed
         configuration.warmupSteps = 5
         configuration.tracksCodeDrift = false
-        if variant.method == .continuous {
-            throw ExperimentError("the continuous baseline needs TrainerConfiguration.mode (.continuous), which this build of CraftTraining lacks")
-        }
+        if variant.method == .continuous { configuration.mode = .continuous }
+        configuration.replayPerBatch = settings.replayPerBatch
+        configuration.replayWeight = 1
 
         let textDirectory = encoderDirectory.appendingPathComponent("text")
         let textTower = try step("loading the text tower \(textDirectory.path)") { try SiglipTextModel(directory: textDirectory) }
@@ -131,7 +128,7 @@ public enum Adaptation {
         try? FileManager.default.removeItem(at: runDirectory)
         try FileManager.default.createDirectory(at: runDirectory, withIntermediateDirectories: true)
         context.log("adapt \(variant.id): \(variant.method.rawValue) on \(training.count) \(variant.domain.rawValue) examples, seed \(variant.seed)")
-        let summary = try trainer.train(training: training, validation: nil, logURL: runDirectory.appendingPathComponent("log.jsonl")) { progress in
+        let summary = try trainer.train(training: training, validation: nil, replay: replay, logURL: runDirectory.appendingPathComponent("log.jsonl")) { progress in
             if progress.record.step % 50 == 0, progress.record.event == "step" {
                 context.log("  step \(progress.record.step)/\(progress.totalSteps) loss \(progress.record.loss.map { String(format: "%.4f", $0) } ?? "-")")
             }
@@ -165,7 +162,8 @@ public enum Adaptation {
                     "learning_rate": Double(configuration.learningRate), "epochs": configuration.epochs, "batch_size": configuration.batchSize,
                     "lambda_commit": configuration.objective.usesCommitment ? Double(configuration.objective.commitmentWeight) : 0,
                     "lambda_con": configuration.objective.usesContrastive ? Double(configuration.objective.contrastiveWeight) : 0,
-                    "l_sal": configuration.objective.usesAlignment, "replay": variant.replay,
+                    "l_sal": configuration.objective.usesAlignment,
+                    "replay": variant.replay ? ["per_batch": configuration.replayPerBatch, "weight": Double(configuration.replayWeight)] as [String: Any] : false,
                 ],
                 "created_by": "craft-experiment adapt --variant \(variant.id)",
             ])

@@ -40,14 +40,16 @@ public struct ExperimentSettings: Sendable, Codable, Equatable {
 
     // MARK: Training
     /// Contrastive pretraining of the towers: epochs, batch, learning rate.
-    public var contrastiveEpochs = 6, contrastiveBatch = 32
+    public var contrastiveEpochs = 12, contrastiveBatch = 32
     public var contrastiveLearningRate: Float = 3e-3
     /// Backend training: epochs, batch, learning rate.
     public var backendEpochs = 6, backendBatch = 16
     public var backendLearningRate: Float = 2e-3
     /// CRAFT adaptation: epochs, batch, learning rate.
-    public var adaptationEpochs = 3, adaptationBatch = 16
+    public var adaptationEpochs = 6, adaptationBatch = 16
     public var adaptationLearningRate: Float = 1e-3
+    /// General-domain examples replayed in each adaptation batch (the replay variant).
+    public var replayPerBatch = 8
     /// Seed of the base models.
     public var baseSeed: UInt64 = 0
     /// Seeds of the headline rows (the published adapted encoder uses the first).
@@ -89,6 +91,7 @@ public struct ExperimentSettings: Sendable, Codable, Equatable {
         settings.backendBatch = 4
         settings.adaptationBatch = 4
         settings.seeds = [0]
+        settings.replayPerBatch = 2
         settings.trainImages = 8
         settings.testImages = 4
         settings.latencyImages = 2

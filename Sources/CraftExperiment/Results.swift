@@ -64,12 +64,8 @@ public enum ResultsTable {
         for variant in variants {
             let directory = Adaptation.directory(variant, context)
             if retrain || !FileManager.default.fileExists(atPath: directory.appendingPathComponent("craft.json").path) {
-                do {
-                    let (_, _, summary) = try Adaptation.run(variant, context)
-                    seconds[variant.id] = summary["seconds"] as? Double
-                } catch let error as ExperimentError where variant.method == .continuous {
-                    context.log("skipping \(variant.id): \(error.message)")
-                }
+                let (_, _, summary) = try Adaptation.run(variant, context)
+                seconds[variant.id] = summary["seconds"] as? Double
             }
         }
         let tests = try Dictionary(uniqueKeysWithValues: Domain.allCases.map { ($0, try data.dataset($0, "test")) })

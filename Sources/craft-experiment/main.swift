@@ -13,14 +13,21 @@ struct Common: ParsableArguments {
     var noPublish = false
     @Flag(help: "Tiny sizes and a handful of images (seconds; for tests).")
     var smoke = false
+    @Option(help: "Override the adaptation epochs.")
+    var adaptationEpochs: Int?
+    @Option(help: "Override the adaptation learning rate.")
+    var adaptationLearningRate: Float?
 
     func context() throws -> ExperimentContext {
         let rootURL = URL(fileURLWithPath: root)
         let workURL = work.hasPrefix("/") ? URL(fileURLWithPath: work) : rootURL.appendingPathComponent(work)
         try FileManager.default.createDirectory(at: workURL, withIntermediateDirectories: true)
+        var settings = smoke ? ExperimentSettings.smoke : .standard
+        if let adaptationEpochs { settings.adaptationEpochs = adaptationEpochs }
+        if let adaptationLearningRate { settings.adaptationLearningRate = adaptationLearningRate }
         return ExperimentContext(
             dataDirectory: rootURL.appendingPathComponent("examples/data/digits"), workDirectory: workURL,
-            registry: noPublish ? nil : rootURL.appendingPathComponent("registry"), settings: smoke ? .smoke : .standard)
+            registry: noPublish ? nil : rootURL.appendingPathComponent("registry"), settings: settings)
     }
 }
 
@@ -57,6 +64,29 @@ struct Adapt: ParsableCommand {
     }
 }
 
+struct Score: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Score one (encoder, backend) pair of bundle directories on a test split.",
+        discussion: "Example: craft-experiment score --encoder .build/experiment/bundles/variant-craft-strong-s0 --backend .build/experiment/bundles/digits-gpt2-base --domain strong")
+    @OptionGroup var common: Common
+    @Option(help: "The encoder bundle directory.") var encoder: String
+    @Option(help: "The backend bundle directory.") var backend: String
+    @Option(help: "general, mild or strong.") var domain: String = "strong"
+    @Option(help: "The fraction of visual tokens to keep.") var keepRatio: Double = 1
+    func run() throws {
+        try guarded {
+            let context = try common.context()
+            guard let chosen = Domain(rawValue: domain) else { throw ValidationError("unknown domain \(domain); use general, mild or strong") }
+            let data = try ExperimentData(directory: context.dataDirectory, settings: context.settings)
+            let test = try data.dataset(chosen, "test")
+            let pair = try LoadedPair(encoder: URL(fileURLWithPath: encoder), backend: URL(fileURLWithPath: backend))
+            let score = try pair.score(test, pixels: try PixelCache(datasets: [test], preprocessing: data.preprocessing), keepRatio: keepRatio)
+            print(String(format: "accuracy %.1f %% (%d of %d), commitment distance %.4f, visual tokens %.0f", 100 * score.accuracy,
+                         score.correct, score.total, score.commitmentDistance, score.visualTokens))
+        }
+    }
+}
+
 struct Table: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Train missing variants, score every pair, write the tables into docs and README.")
     @OptionGroup var common: Common
@@ -81,7 +111,7 @@ struct CraftExperimentCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "craft-experiment",
         abstract: "Rebuild and measure the embedded miniature of the CRAFT experiment (docs/experiment.md).",
-        subcommands: [Base.self, Adapt.self, Table.self, All.self])
+        subcommands: [Base.self, Adapt.self, Score.self, Table.self, All.self])
 }
 
 CraftExperimentCommand.main()
