@@ -45,7 +45,7 @@ for index in 0 1 2 3 5 8; do
   for backend in digits-llama digits-gpt2; do
     for version in 1.0.0 1.1.0; do
       answers+=("$("${craft[@]}" run --registry registry --encoder "digits-siglip-vq@$version" --backend "$backend" \
-          --image "$data/$image" --prompt "what digit is this ?" --max-tokens 3)")
+          --image "$data/$image" --prompt "what digit is this ?" --max-tokens 3 2>/dev/null)")
     done
   done
   printf '  %-28s %-7s %-10s %-10s %-10s %-10s\n' "$image" "$truth" "${answers[0]}" "${answers[1]}" "${answers[2]}" "${answers[3]}"
@@ -56,7 +56,7 @@ printf '  %-10s %-14s %s\n' encoder backend accuracy
 for backend in digits-llama digits-gpt2; do
   for version in 1.0.0 1.1.0; do
     result=$("${craft[@]}" eval --registry registry --encoder "digits-siglip-vq@$version" --backend "$backend" \
-        --data "$data/strong-test.jsonl" --limit 100 --max-tokens 3 | grep -i accuracy | head -1)
+        --data "$data/strong-test.jsonl" --limit 100 --max-tokens 3 2>/dev/null | awk '/^accuracy/ {print $2}')
     printf '  %-10s %-14s %s\n' "$version" "$backend" "$result"
   done
 done

@@ -52,8 +52,10 @@ public struct ExperimentSettings: Sendable, Codable, Equatable {
     public var replayPerBatch = 8
     /// Seed of the base models.
     public var baseSeed: UInt64 = 0
-    /// Seeds of the headline rows (the published adapted encoder uses the first).
+    /// Seeds of the headline CRAFT rows (the published adapted encoder uses the first).
     public var seeds: [UInt64] = [0, 1, 2]
+    /// Seeds of the continuous fine-tuning baseline (one run per seed: ~1–4 min each on 2 cores).
+    public var baselineSeeds: [UInt64] = [0, 1, 2]
 
     // MARK: Data limits (nil: everything)
     /// Most training images per split used.
@@ -91,6 +93,7 @@ public struct ExperimentSettings: Sendable, Codable, Equatable {
         settings.backendBatch = 4
         settings.adaptationBatch = 4
         settings.seeds = [0]
+        settings.baselineSeeds = [0]
         settings.replayPerBatch = 2
         settings.trainImages = 8
         settings.testImages = 4

@@ -39,7 +39,7 @@ public enum ResultsTable {
     /// The variants of the table, given the settings' seeds.
     public static func variants(_ settings: ExperimentSettings) -> [AdaptationVariant] {
         var list = settings.seeds.map { AdaptationVariant(id: "craft-strong-s\($0)", seed: $0) }
-        list += settings.seeds.map { AdaptationVariant(id: "continuous-strong-s\($0)", method: .continuous, seed: $0) }
+        list += settings.baselineSeeds.map { AdaptationVariant(id: "continuous-strong-s\($0)", method: .continuous, seed: $0) }
         let first = settings.seeds.first ?? 0
         list += [
             AdaptationVariant(id: "projector-strong-s\(first)", method: .projector, seed: first),

@@ -2,6 +2,7 @@ import ArgumentParser
 import CraftBundles
 import CraftCore
 import CraftRegistry
+import CraftRuntimes
 import Foundation
 
 /// `craft-registry pair ENCODER BACKEND`: prove (or refute) that two bundles can be wired together.
@@ -45,7 +46,8 @@ struct RegistryPairCommand: ParsableCommand {
         let backendBundle = try BundleArgument.verify(
             backend, registry: registry, includePrerelease: selection.includePrerelease,
             requireSignature: signing.requireSignature)
-        let report = checkCompatibility(encoder: encoderBundle.bundle, backend: backendBundle.bundle)
+        // The model runtimes (siglip-vq, llama, gpt2) count as registered, as for craft run and eval.
+        let report = checkCompatibility(encoder: encoderBundle.bundle, backend: backendBundle.bundle, runtimes: .craftDefault)
         if options.json {
             Output.line(try report.renderJSON().trimmingCharacters(in: .newlines))
         } else {
