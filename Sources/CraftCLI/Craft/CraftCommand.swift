@@ -13,7 +13,7 @@ public struct CraftCommand: ParsableCommand {
               craft run --encoder derm-vq --backend tiny-llm --image x.png --prompt "What is shown?"
               craft tokens --encoder derm-vq --image x.png
               craft eval --encoder derm-vq --backend tiny-llm --data val.jsonl --keep-ratio 0.5
-              craft train --encoder base-vq --surrogate tiny-llm --data train.jsonl --output out
+              craft train --encoder base-vq --surrogate tiny-llm --data train.jsonl
               craft stats --encoder derm-vq --data train.jsonl --output out
             """,
         subcommands: [
