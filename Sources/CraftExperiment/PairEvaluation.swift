@@ -93,9 +93,11 @@ public struct LoadedPair: Sendable {
             var tokens = try encoder.encode(pixels)
             let continuous = try encoder.features(pixels, tower: encoder.tower)
             var distances: [Double] = []
+            let codebook = encoder.frozenCodebook
             for index in tokens.indices {
                 let ze = continuous.sliced(along: 0, index..<(index + 1)).squeezed(0)
-                guard let zq = tokens[index].features else { throw ExperimentError("the encoder returned tokens without vectors") }
+                // z_q from the codes (the tokens' features are z_e when the encoder bypasses its quantizer).
+                let zq = Tensor(try codebook.embed(tokens[index].codes.scalars), shape: [tokens[index].count, codebook.dimension])
                 distances.append(Double((ze - zq).squared().sum(along: -1).mean().scalars[0]))
                 if bypassesQuantizer { tokens[index].features = ze.detached() }
             }
