@@ -162,7 +162,10 @@ public enum BaseModels {
             let trained = try BackendFit.train(
                 build: backend.build, weights: backend.weights, projectorWeight: projectorWeight, projectorBias: Tensor.zeros([backend.hidden]),
                 prefix: backend.prefix, examples: examples, parts: .all, epochs: settings.backendEpochs, batchSize: settings.backendBatch,
-                learningRate: settings.backendLearningRate, seed: backend.seed, log: context.log)
+                learningRate: settings.backendLearningRate, seed: backend.seed,
+                // B's learned absolute positions would meet pruned (shorter) images only at test time;
+                // A's rotary positions are relative and need no such training.
+                tokenDropout: backend.name == MiniatureBundles.gpt2 && settings.gpt2TokenDropout, log: context.log)
             let directory = context.bundleDirectory(backend.name + "-base")
             let family = backend.name == MiniatureBundles.llama ? "Llama-family" : "GPT-2-family"
             packed.append(try BundleWriting.writeBackend(

@@ -35,6 +35,9 @@ public struct ExperimentSettings: Sendable, Codable, Equatable {
     public var llamaHidden = 64, llamaLayers = 2, llamaHeads = 4, llamaKVHeads = 2, llamaIntermediate = 128
     /// Backend B (GPT-2 family): width, layers, heads.
     public var gpt2Hidden = 48, gpt2Layers = 3, gpt2Heads = 4
+    /// Whether backend B (GPT-2, learned absolute positions) is trained with visual-token dropout so
+    /// that token pruning does not move its prompt to positions it never saw.
+    public var gpt2TokenDropout = true
     /// Context length of both backends (64 visual + prompt + answer fit with room).
     public var contextLength = 96
 

@@ -140,11 +140,27 @@ enum BackendFit {
         return try Tensor.crossEntropy(logits: model.logits(embeddings: embeddings), targets: IndexTensor(targets))
     }
 
+    /// Visual-token dropout, so that a backend meets pruned images in training: for half of the
+    /// examples (seeded per epoch and example), keep a random subset of `round(r·N)` tokens, r uniform
+    /// in [0.5, 1), in their original order (as a pruner keeps them).
+    static func droppedTokens(_ visual: Tensor, epoch: Int, index: Int, seed: UInt64) throws -> Tensor {
+        var generator = SplitMix64(seed: seed &+ 0xD1B5_4A32_D192_ED03 &* UInt64(epoch + 1) &+ UInt64(index) &* 0x9E37_79B9)
+        func uniform() -> Double { Double(generator.next() >> 11) / Double(1 << 53) }
+        guard uniform() < 0.5 else { return visual }
+        let count = visual.shape[0]
+        let kept = max(1, Int((Double(count) * (0.5 + 0.5 * uniform())).rounded()))
+        var order = Array(0..<count)
+        for position in 0..<kept {
+            order.swapAt(position, position + Int(generator.next() % UInt64(count - position)))
+        }
+        return try visual.rows(at: IndexTensor(Array(order[0..<kept]).sorted()))
+    }
+
     /// Trains and returns the decoder tensors and the projector.
     static func train(
         build: Builder, weights: [String: Tensor], projectorWeight: Tensor, projectorBias: Tensor, prefix: [Int],
         examples: [BackendExample], parts: Parts, epochs: Int, batchSize: Int, learningRate: Float, seed: UInt64,
-        log: (String) -> Void
+        tokenDropout: Bool = false, log: (String) -> Void
     ) throws -> (weights: [String: Tensor], projectorWeight: Tensor, projectorBias: Tensor) {
         var tensors: [String: Tensor] = ["projector/weight": projectorWeight, "projector/bias": projectorBias]
         if parts == .all { for (name, tensor) in weights { tensors["model/" + name] = tensor } }
@@ -169,8 +185,10 @@ enum BackendFit {
                     }
                     var sum: Tensor?
                     for index in batch {
+                        var example = examples[index]
+                        if tokenDropout { example.visual = try droppedTokens(example.visual, epoch: epoch, index: index, seed: seed) }
                         let term = try loss(model: model, projectorWeight: leaves["projector/weight"]!, projectorBias: leaves["projector/bias"]!,
-                                            prefix: prefix, example: examples[index])
+                                            prefix: prefix, example: example)
                         sum = sum.map { $0 + term } ?? term
                     }
                     return sum! / Float(batch.count)
