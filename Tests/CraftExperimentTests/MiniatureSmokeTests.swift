@@ -55,3 +55,34 @@ let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         #expect(text == "# Title\n\nintro\n\(ResultsMarkdown.begin)\nnew\n\(ResultsMarkdown.end)\n\nafter\n")
     }
 }
+
+@Suite struct MiniatureInputTests {
+    @Test func missingDataDirectoryIsAClearError() throws {
+        let missing = URL(fileURLWithPath: "/nonexistent/craft-digits")
+        #expect {
+            _ = try ExperimentData(directory: missing, settings: .smoke)
+        } throws: { error in
+            (error as? ExperimentError)?.message.contains("/nonexistent/craft-digits holds no tokenizer.json") == true
+        }
+    }
+
+    @Test func unbuiltBaseModelsAreAClearError() throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let context = ExperimentContext(
+            dataDirectory: repositoryRoot.appendingPathComponent("examples/data/digits"), workDirectory: scratch.path("work"),
+            registry: nil, settings: .smoke, log: { _ in })
+        #expect {
+            try Adaptation.run(AdaptationVariant(id: "craft-strong-s0"), context)
+        } throws: { error in
+            (error as? ExperimentError)?.message.contains("run `craft-experiment base` first") == true
+        }
+    }
+
+    @Test func smokeLimitsKeepEveryQuestionOfEachImage() throws {
+        let data = try ExperimentData(directory: repositoryRoot.appendingPathComponent("examples/data/digits"), settings: .smoke)
+        let train = try data.dataset(.strong, "train")
+        #expect(train.count == 16)  // 8 images, 2 questions each
+        #expect(Set(train.examples.map(\.imagePath)).count == 8)
+    }
+}
