@@ -53,6 +53,27 @@ struct RowProductTests {
         #expect(c.ok, "\(c.report)")
     }
 
+    @Test func largeOneRowLinearSplitOverThreadsMatchesTheProduct() {
+        // Enough rows for OpenBLAS's sgemv to split them over threads (at the default thread count),
+        // with an odd row count and a column count that is not a multiple of a vector width.
+        var generator = SplitMix64(seed: 14)
+        let (k, n) = (70, 301)
+        let x = Tensor(randomNormal: [1, k], generator: &generator)
+        let weight = Tensor(randomNormal: [n, k], generator: &generator)
+        let bias = Tensor(randomNormal: [n], generator: &generator)
+        let expected = zip(Self.naive(x.scalars, weight.scalars, k: k, n: n, transposed: true), bias.scalars).map { $0 + $1 }
+        let check = approximatelyEqual(x.linear(weight: weight, bias: bias).scalars, expected, relative: 1e-5, absolute: 1e-5)
+        #expect(check.ok, "\(check.report)")
+        // The same row through matmul with a transposed view of a wider stored matrix (row stride > k).
+        let wide = Tensor(randomNormal: [n, k + 6], generator: &generator)
+        let view = wide.sliced(along: 1, 3..<(k + 3))
+        let product = x.matmul(view.transposed())
+        let viaView = approximatelyEqual(product.scalars, Self.naive(x.scalars, view.scalars, k: k, n: n, transposed: true),
+                                         relative: 1e-5, absolute: 1e-5)
+        #expect(viaView.ok, "\(viaView.report)")
+        #expect(product.scalars == x.matmul(view.transposed()).scalars)  // deterministic
+    }
+
     @Test func gradientsThroughAOneRowLinearMatchTheOuterProducts() {
         var generator = SplitMix64(seed: 13)
         let (k, n) = (17, 23)
