@@ -71,11 +71,11 @@ step "10. Prove the pairing with both backends (digits-gpt2 never saw the adapte
 cr pair digits-siglip-vq@1.1.0 digits-llama
 cr pair digits-siglip-vq@1.1.0 digits-gpt2
 
-step "11. Answer a question about one shifted-domain image (a seven) with each backend"
+step "11. Answer a question about a shifted-domain validation image (a seven) with each backend"
 for backend in digits-llama digits-gpt2; do
   printf '%s: ' "$backend"
   "$craft" run --registry "$registry" --encoder digits-siglip-vq@1.1.0 --backend "$backend" \
-    --image "$here/data/images/0007.png" --prompt "what digit is this ?" --max-tokens 2
+    --image "$here/data/images/0017.png" --prompt "what digit is this ?" --max-tokens 2
 done
 
 step "Done: trained bundle $trained, scratch registry $registry"
