@@ -26,13 +26,14 @@ struct RegistryExampleTests {
         environment["CRAFT_REGISTRY"] = nil
         process.environment = environment
         let log = FileManager.default.temporaryDirectory.appendingPathComponent("craft-publish-example-\(UUID().uuidString).log")
-        FileManager.default.createFile(atPath: log.path, contents: nil)
+        try #require(FileManager.default.createFile(atPath: log.path, contents: nil), "cannot create \(log.path)")
         defer { try? FileManager.default.removeItem(at: log) }
         let handle = try FileHandle(forWritingTo: log)
         process.standardOutput = handle
         process.standardError = handle
         try process.run()
         process.waitUntilExit()
+        try handle.close()
         let output = try String(contentsOf: log, encoding: .utf8)
         try #require(process.terminationStatus == 0, "\(output)")
 
