@@ -54,6 +54,14 @@ public struct BackendTrainerConfiguration: Sendable, Codable, Equatable {
     /// The token ending every answer; `nil` takes the backend's smallest end-of-sequence id, so greedy
     /// generation learns to stop (no token is appended when the backend has none).
     public var endOfSequenceToken: Int?
+    /// Visual-token dropout: the share of examples, drawn afresh for each epoch and example from the
+    /// seed, whose visual vectors are thinned to a random subset kept in their original order (as a
+    /// token pruner keeps them), so a backend with learned absolute positions meets pruned images in
+    /// training. 0 (the default) turns it off.
+    public var visualTokenDropout: Double = 0
+    /// The smallest share of visual tokens a thinned example keeps: it keeps `round(r·N)` of its `N`
+    /// tokens (at least one), `r` uniform in `[minimumKeptTokenShare, 1)`.
+    public var minimumKeptTokenShare: Double = 0.5
 
     /// Creates a configuration with the defaults above.
     public init(parts: Parts = .all, learningRate: Float = 1e-3, epochs: Int = 1, batchSize: Int = 8, seed: UInt64 = 0) {
@@ -75,6 +83,10 @@ public struct BackendTrainerConfiguration: Sendable, Codable, Equatable {
         try require(epochs >= 1, "backend training epochs is \(epochs); train for at least 1 epoch")
         try require(batchSize >= 1, "the backend batch size is \(batchSize); use at least 1")
         try require(warmupSteps >= 0, "backend warmup steps is \(warmupSteps); use 0 or more")
+        try require(visualTokenDropout >= 0 && visualTokenDropout <= 1,
+                    "the visual-token dropout is \(visualTokenDropout); use a share in [0, 1] such as 0.5 (0 turns it off)")
+        try require(minimumKeptTokenShare > 0 && minimumKeptTokenShare <= 1,
+                    "the minimum kept token share is \(minimumKeptTokenShare); use a share in (0, 1] such as 0.5")
         try require(maximumGradientNorm.map { $0.isFinite && $0 > 0 } ?? true, "the maximum gradient norm must be positive")
         try require(optimizer.beta1 >= 0 && optimizer.beta1 < 1 && optimizer.beta2 >= 0 && optimizer.beta2 < 1,
                     "AdamW betas must be in [0, 1), got \(optimizer.beta1) and \(optimizer.beta2)")
@@ -227,6 +239,24 @@ public struct BackendTrainer: Sendable {
         }
     }
 
+    /// Visual-token dropout of example `example` in epoch `epoch`: with probability
+    /// ``BackendTrainerConfiguration/visualTokenDropout`` (a ``SplitMix64`` stream of the seed, the
+    /// epoch and the example's index), a random `round(r·N)` of the `N` rows, `r` uniform in
+    /// `[minimumKeptTokenShare, 1)`, in their original order; otherwise `visual` unchanged.
+    func thinned(_ visual: Tensor, epoch: Int, example: Int) throws -> Tensor {
+        var generator = SplitMix64(seed: configuration.seed &+ 0xD1B5_4A32_D192_ED03 &* UInt64(epoch + 1) &+ UInt64(example) &* 0x9E37_79B9)
+        func uniform() -> Double { Double(generator.next() >> 11) / Double(1 << 53) }
+        let count = visual.shape[0]
+        guard uniform() < configuration.visualTokenDropout, count > 1 else { return visual }
+        let share = configuration.minimumKeptTokenShare + (1 - configuration.minimumKeptTokenShare) * uniform()
+        let kept = Swift.min(count, Swift.max(1, Int((Double(count) * share).rounded())))
+        var order = Array(0..<count)
+        for position in 0..<kept {
+            order.swapAt(position, position + Int(generator.next() % UInt64(count - position)))
+        }
+        return try visual.rows(at: IndexTensor(Array(order[0..<kept]).sorted()))
+    }
+
     /// The mean answer cross-entropy of `batch` under the backend built from `parameters` (trainable
     /// leaves merged with the frozen tensors).
     func loss(_ batch: [TokenizedExample], trainable: ParameterSet, frozen: [String: Tensor]) throws -> Tensor {
@@ -290,7 +320,14 @@ public struct BackendTrainer: Sendable {
         for epoch in 0..<configuration.epochs {
             let order = Self.shuffled(data.count, generator: &generator)
             for start in stride(from: 0, to: data.count, by: configuration.batchSize) {
-                let batch = order[start..<Swift.min(start + configuration.batchSize, data.count)].map { data[$0] }
+                var batch: [TokenizedExample] = []
+                for index in order[start..<Swift.min(start + configuration.batchSize, data.count)] {
+                    var example = data[index]
+                    if configuration.visualTokenDropout > 0 {
+                        example.visual = try thinned(example.visual, epoch: epoch, example: index)
+                    }
+                    batch.append(example)
+                }
                 let leaves = parameters.requiringGradients()
                 let value = try loss(batch, trainable: leaves, frozen: frozen)
                 var gradients = leaves.gradients(of: value)

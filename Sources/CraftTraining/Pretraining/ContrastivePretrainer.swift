@@ -198,13 +198,93 @@ public struct ContrastivePretrainer: Sendable {
     public func train(
         pixels: Tensor, texts: [String], progress: ((ContrastivePretrainingProgress) -> Void)? = nil
     ) throws -> ContrastivePretrainingResult {
-        let c = vision.configuration
-        guard pixels.rank == 4, pixels.shape[0] == texts.count, texts.count >= 2,
-              Array(pixels.shape[1...]) == [c.channels, c.imageSize, c.imageSize] else {
-            throw TrainingError(.invalidDataset, "contrastive pretraining takes pixels [N, \(c.channels), \(c.imageSize), \(c.imageSize)] with N ≥ 2 and one text per image, got pixels \(pixels.shape) and \(texts.count) texts")
-        }
+        try checkPixels(pixels, count: texts.count, what: "one text per image")
         let tokens = try tokenRows(texts)
-        let count = texts.count
+        return try optimise(count: texts.count, pixels: pixels, progress: progress) { batchPixels, indices, parameters in
+            try loss(pixels: batchPixels, tokens: indices.map { tokens[$0] }, parameters: parameters)
+        }
+    }
+
+    /// Trains on labelled images against a fixed list of class texts (for example "a photo of a
+    /// {label}" for each class): every image of a batch is scored against every class text with
+    /// SigLIP's sigmoid loss, label +1 for its own class and −1 for the others, so images of the same
+    /// class are never pushed apart (as they would be as negatives of each other in ``train(pixels:texts:progress:)``).
+    /// The loss of a batch is ``classSigmoidLoss(imageEmbeddings:classEmbeddings:labels:logitScale:logitBias:)``.
+    /// With few classes, an initial logit bias near `−log(classes − 1)` (the prior log-odds of a pair
+    /// matching) suits better than SigLIP's −10.
+    ///
+    /// - Parameters:
+    ///   - pixels: `[N, channels, imageSize, imageSize]`, normalised as the tower expects.
+    ///   - labels: `N` class indices into `classTexts`.
+    ///   - classTexts: the classes' texts (at least two).
+    ///   - progress: called after every optimiser step.
+    /// - Throws: ``TrainingError`` (`invalidDataset`) when the counts differ, there are fewer than two
+    ///   images or classes, a label is outside `classTexts`, the pixels are shaped wrongly or a token is
+    ///   outside the vocabulary; (`invalidLossInput`) when the loss becomes non-finite.
+    public func train(
+        pixels: Tensor, labels: [Int], classTexts: [String], progress: ((ContrastivePretrainingProgress) -> Void)? = nil
+    ) throws -> ContrastivePretrainingResult {
+        try checkPixels(pixels, count: labels.count, what: "one label per image")
+        guard classTexts.count >= 2 else {
+            throw TrainingError(.invalidDataset, "class-text contrastive pretraining got \(classTexts.count) class texts; give at least two")
+        }
+        if let bad = labels.firstIndex(where: { $0 < 0 || $0 >= classTexts.count }) {
+            throw TrainingError(.invalidDataset, "image \(bad) has label \(labels[bad]), outside the \(classTexts.count) class texts; labels index classTexts")
+        }
+        let tokens = try tokenRows(classTexts)
+        return try optimise(count: labels.count, pixels: pixels, progress: progress) { batchPixels, indices, parameters in
+            let (visionTower, textTower) = try towers(parameters)
+            guard let images = try visionTower(pixelValues: batchPixels).poolerOutput else {
+                throw TrainingError(.invalidConfiguration, "the vision tower returned no pooled output")
+            }
+            return try Self.classSigmoidLoss(
+                imageEmbeddings: images, classEmbeddings: try textTower(tokens: tokens).poolerOutput, labels: indices.map { labels[$0] },
+                logitScale: parameters[Self.logitScaleName]!, logitBias: parameters[Self.logitBiasName]!)
+        }
+    }
+
+    /// SigLIP's sigmoid loss of `n` images against `c` class texts: with normalised embeddings,
+    /// `logits = exp(logitScale)·images·classesᵀ + logitBias` (`[n, c]`), targets `+1` at
+    /// `(i, labels[i])` and `−1` elsewhere, loss `−Σ log σ(target·logit) / n`. When the classes are the
+    /// batch's own texts (`labels[i] == i`), this is ``sigmoidContrastiveLoss(imageEmbeddings:textEmbeddings:logitScale:logitBias:)``.
+    ///
+    /// - Throws: ``TrainingError`` (`invalidLossInput`) for mismatched shapes or labels outside the classes.
+    public static func classSigmoidLoss(
+        imageEmbeddings: Tensor, classEmbeddings: Tensor, labels: [Int], logitScale: Tensor, logitBias: Tensor
+    ) throws -> Tensor {
+        guard imageEmbeddings.rank == 2, classEmbeddings.rank == 2, imageEmbeddings.shape[1] == classEmbeddings.shape[1],
+              imageEmbeddings.shape[0] == labels.count, !labels.isEmpty, classEmbeddings.shape[0] > 0 else {
+            throw TrainingError(.invalidLossInput, "the class sigmoid loss needs image embeddings [n, d], class embeddings [c, d] and n labels, got \(imageEmbeddings.shape), \(classEmbeddings.shape) and \(labels.count) labels")
+        }
+        guard logitScale.scalarCount == 1, logitBias.scalarCount == 1 else {
+            throw TrainingError(.invalidLossInput, "the class sigmoid loss needs a one-element logit scale and bias, got shapes \(logitScale.shape) and \(logitBias.shape)")
+        }
+        let classes = classEmbeddings.shape[0]
+        if let bad = labels.first(where: { $0 < 0 || $0 >= classes }) {
+            throw TrainingError(.invalidLossInput, "label \(bad) is outside the \(classes) classes")
+        }
+        let logits = l2Normalized(imageEmbeddings).matmul(l2Normalized(classEmbeddings).transposed()) * logitScale.reshaped([]).exp()
+            + logitBias.reshaped([])
+        var signs = [Float](repeating: -1, count: labels.count * classes)
+        for (row, label) in labels.enumerated() { signs[row * classes + label] = 1 }
+        return -(Tensor(signs, shape: [labels.count, classes]) * logits).logSigmoid().sum() / Float(labels.count)
+    }
+
+    /// Checks that `pixels` holds `count ≥ 2` images of the tower's shape.
+    func checkPixels(_ pixels: Tensor, count: Int, what: String) throws {
+        let c = vision.configuration
+        guard pixels.rank == 4, pixels.shape[0] == count, count >= 2,
+              Array(pixels.shape[1...]) == [c.channels, c.imageSize, c.imageSize] else {
+            throw TrainingError(.invalidDataset, "contrastive pretraining takes pixels [N, \(c.channels), \(c.imageSize), \(c.imageSize)] with N ≥ 2 and \(what), got pixels \(pixels.shape) and \(count)")
+        }
+    }
+
+    /// The optimisation loop shared by both modes: `count` items in seeded batches, `batchLoss` giving
+    /// the loss of a batch's pixels and item indices under the differentiable parameters.
+    func optimise(
+        count: Int, pixels: Tensor, progress: ((ContrastivePretrainingProgress) -> Void)?,
+        batchLoss: (Tensor, [Int], ParameterSet) throws -> Tensor
+    ) throws -> ContrastivePretrainingResult {
         let batchSize = Swift.min(configuration.batchSize, count)
         var parameters = initialParameters()
         var optimizer = AdamW(parameters: parameters, configuration: configuration.optimizer)
@@ -223,7 +303,7 @@ public struct ContrastivePretrainer: Sendable {
                 let indices = Array(order[(batch * batchSize)..<end])
                 let batchPixels = Tensor.concatenated(indices.map { pixels.sliced(along: 0, $0..<($0 + 1)) }, along: 0)
                 let leaves = parameters.requiringGradients()
-                let value = try loss(pixels: batchPixels, tokens: indices.map { tokens[$0] }, parameters: leaves)
+                let value = try batchLoss(batchPixels, indices, leaves)
                 var gradients = leaves.gradients(of: value)
                 var norm = GradientClipping.globalNorm(gradients)
                 if let maximum = configuration.maximumGradientNorm {
