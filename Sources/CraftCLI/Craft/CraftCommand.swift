@@ -6,15 +6,23 @@ public struct CraftCommand: ParsableCommand {
         commandName: "craft",
         abstract: "Run, evaluate and fine-tune codebook-anchored vision encoders and language backends.",
         discussion: """
-            Examples:
-              craft codebook registry/encoders/base/codebook.safetensors
-              craft codebook CODEBOOK.safetensors --tensor codebook --metric cosine --json
+            Examples (from the repository root, on the embedded registry registry/;
+            D=examples/data/digits):
+              craft run --registry registry --encoder digits-siglip-vq@1.1.0 \\
+                  --backend digits-gpt2 --image $D/images/strong/0000.png \\
+                  --prompt "what digit is this ?"
+              craft eval --registry registry --encoder digits-siglip-vq@1.1.0 \\
+                  --backend digits-llama --data $D/strong-test.jsonl --limit 100 \\
+                  --keep-ratio 0.8
+              craft train --registry registry --encoder digits-siglip-vq@1.0.0 \\
+                  --surrogate digits-llama --data $D/strong-train.jsonl \\
+                  --output adapted
+              craft stats --registry registry --encoder digits-siglip-vq@1.1.0 \\
+                  --data $D/strong-train.jsonl --output stats
+              craft tokens --registry registry --encoder digits-siglip-vq@1.1.0 \\
+                  --image $D/images/strong/0000.png
+              craft codebook examples/codebooks/tiny-codebook.safetensors --json
               craft forward --model MODEL_DIR --tokens 1,2,3 --out logits.safetensors
-              craft run --encoder derm-vq --backend tiny-llm --image x.png --prompt "What is shown?"
-              craft tokens --encoder derm-vq --image x.png
-              craft eval --encoder derm-vq --backend tiny-llm --data val.jsonl --keep-ratio 0.5
-              craft train --encoder base-vq --surrogate tiny-llm --data train.jsonl
-              craft stats --encoder derm-vq --data train.jsonl --output out
             """,
         subcommands: [
             CodebookCommand.self, EvalCommand.self, ForwardCommand.self, RunCommand.self, StatsCommand.self, TokensCommand.self,
