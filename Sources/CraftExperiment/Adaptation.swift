@@ -1,7 +1,9 @@
-// Adapting the base encoder to a shifted domain (docs/experiment.md, "Adaptation"): CRAFT with
-// backend A as the frozen surrogate (CraftTraining's Trainer: L_SAL + λ_commit·L_commit +
-// λ_con·L_con, straight-through estimator, codebook/projector/surrogate frozen), its ablations, and
-// the two baselines (continuous fine-tuning; projector fine-tuning of one backend).
+// Adapting the base encoder to a shifted domain (docs/experiment.md, "Adaptation"): every variant
+// runs through CraftAdaptation's EncoderAdaptation — the code behind `craft train` — with backend A
+// as the frozen surrogate: CRAFT (L_SAL + λ_commit·L_commit + λ_con·L_con, straight-through
+// estimator, codebook/projector/surrogate frozen), its ablations, and the two baselines (continuous
+// fine-tuning; projector fine-tuning of one backend).
+import CraftAdaptation
 import CraftBundles
 import CraftCore
 import CraftModels
@@ -52,6 +54,9 @@ public enum Adaptation {
         context.bundleDirectory("variant-" + variant.id)
     }
 
+    /// Test images per domain scored before and after each run (the provenance's validation accuracy).
+    static let validationImages = 32
+
     /// The base bundle directories written by stage `base`.
     static func baseDirectory(_ name: String, _ context: ExperimentContext) throws -> URL {
         let directory = context.bundleDirectory(name + "-base")
@@ -61,45 +66,48 @@ public enum Adaptation {
         return directory
     }
 
-    /// Trains one variant and writes its bundle; returns the bundle directory and a summary.
+    /// Writes the lines of a domain's split about its first `limit` images (all of them when `nil`)
+    /// into `<work>/data/<file>`, next to a link to the data's `images/`, so the JSONL's relative image
+    /// paths resolve; returns the file.
+    static func dataFile(_ domain: Domain, _ split: String, limit: Int?, file: String, _ context: ExperimentContext) throws -> URL {
+        let data = try ExperimentData(directory: context.dataDirectory, settings: context.settings)
+        let directory = context.workDirectory.appendingPathComponent("data")
+        let output = directory.appendingPathComponent(file)
+        try step("writing \(output.path)") {
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            let images = directory.appendingPathComponent("images")
+            if (try? FileManager.default.destinationOfSymbolicLink(atPath: images.path)) == nil {
+                try? FileManager.default.removeItem(at: images)
+                try FileManager.default.createSymbolicLink(at: images, withDestinationURL: context.dataDirectory.appendingPathComponent("images"))
+            }
+            let text = try String(contentsOf: data.url(domain, split), encoding: .utf8)
+            var seen: [String] = []
+            var kept: [Substring] = []
+            for line in text.split(separator: "\n", omittingEmptySubsequences: true) {
+                guard let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+                      let image = object["image"] as? String else {
+                    throw ExperimentError("\(data.url(domain, split).path) has a line without an \"image\"; re-export the data with scripts/export_digits.py")
+                }
+                if !seen.contains(image) { seen.append(image) }
+                if let limit, let index = seen.firstIndex(of: image), index >= limit { continue }
+                kept.append(line)
+            }
+            try Data((kept.joined(separator: "\n") + "\n").utf8).write(to: output)
+        }
+        return output
+    }
+
+    /// Trains one variant with `EncoderAdaptation` and writes its bundle; returns the bundle directory,
+    /// the packed bundle and a summary.
     @discardableResult
     public static func run(_ variant: AdaptationVariant, _ context: ExperimentContext) throws -> (directory: URL, packed: PackedBundle, summary: [String: Any]) {
         let settings = context.settings
-        let data = try ExperimentData(directory: context.dataDirectory, settings: settings)
-        let vocabulary = try BaseModels.Vocabulary(data.tokenizerURL)
-        let training = try data.dataset(variant.domain, "train")
-        // Replay: general-domain training examples mixed into each micro-batch (the Trainer's
-        // replayPerBatch and replayWeight).
-        let replay = variant.replay ? try data.dataset(.general, "train") : nil
-        let pixels = try PixelCache(datasets: [training] + (replay.map { [$0] } ?? []), preprocessing: data.preprocessing)
         let encoderDirectory = try baseDirectory(MiniatureBundles.encoder, context)
         let llamaDirectory = try baseDirectory(MiniatureBundles.llama, context)
-        let encoderBundle = try BundleArchive.open(directory: encoderDirectory)
-        let base = try step("loading \(encoderDirectory.path)") { try SiglipVQRuntime.load(encoderBundle) }
-        let surrogateBundle = try BundleArchive.open(directory: llamaDirectory)
-        let surrogate = try step("loading \(llamaDirectory.path)") { try DecoderRuntime.load(surrogateBundle, architecture: .llama) }
-        let output = directory(variant, context)
-        let began = Date()
-
-        if variant.method == .projector {
-            // The coupled baseline: tune backend A's projector on the shifted domain with the base
-            // encoder; backend B cannot use it.
-            let examples = try BaseModels.backendExamples(encoder: base, dataset: training, pixels: pixels, vocabulary: vocabulary)
-            guard let llama = surrogate.model as? LlamaModel else { throw ExperimentError("backend A is not a Llama model") }
-            let tuned = try BackendFit.train(
-                build: { try LlamaModel(configuration: llama.configuration, weights: $0) }, weights: llama.parameters,
-                projectorWeight: surrogate.projectorWeight, projectorBias: surrogate.projectorBias ?? Tensor.zeros([llama.configuration.hiddenSize]),
-                prefix: surrogate.prefixTokens, examples: examples, parts: .projector, epochs: settings.adaptationEpochs,
-                batchSize: settings.adaptationBatch, learningRate: settings.adaptationLearningRate, seed: variant.seed, log: context.log)
-            let packed = try BundleWriting.writeBackend(
-                BackendArtifacts(model: llama, projectorWeight: tuned.projectorWeight, projectorBias: tuned.projectorBias),
-                to: output, name: MiniatureBundles.llama, version: "1.0.1-projector.\(variant.domain.rawValue)",
-                summary: "backend A with its projector fine-tuned on the \(variant.domain.rawValue) shift (projector baseline)",
-                domains: ["digits", variant.domain.rawValue], codebook: base.frozenCodebook, tokenizer: data.tokenizerURL,
-                contextLength: settings.contextLength, packedInto: context.packedDirectory,
-                provenance: ["method": "projector", "seed": variant.seed, "created_by": "craft-experiment adapt --variant \(variant.id)"])
-            return (output, packed, ["seconds": Date().timeIntervalSince(began)])
-        }
+        let domain = variant.domain.rawValue
+        let training = try dataFile(variant.domain, "train", limit: settings.trainImages, file: "\(domain)-train.jsonl", context)
+        let validation = try dataFile(variant.domain, "test", limit: min(settings.testImages ?? validationImages, validationImages),
+                                      file: "\(domain)-validation.jsonl", context)
 
         var configuration = TrainerConfiguration()
         configuration.objective = .visualQuestionAnswering
@@ -112,62 +120,58 @@ public enum Adaptation {
         configuration.seed = variant.seed
         configuration.warmupSteps = 5
         configuration.tracksCodeDrift = false
-        if variant.method == .continuous { configuration.mode = .continuous }
-        configuration.replayPerBatch = settings.replayPerBatch
-        configuration.replayWeight = 1
 
-        let textDirectory = encoderDirectory.appendingPathComponent("text")
-        let textTower = try step("loading the text tower \(textDirectory.path)") { try SiglipTextModel(directory: textDirectory) }
-        let tokenizer = vocabulary.tokenizer
-        let embedder = SiglipTextEmbedder(tower: textTower, padToken: vocabulary.pad) { try tokenizer.encode($0, addSpecialTokens: false) }
-        let encoder = try SiglipTrainableEncoder(tower: base.tower, codebook: base.frozenCodebook)
-        var trainer = try Trainer(
-            encoder: encoder, surrogate: LanguageBackendSurrogate(backend: surrogate, maximumAnswerTokens: 3),
-            textEmbedder: variant.contrastive ? embedder : nil, inputs: pixels.inputs, configuration: configuration)
         let runDirectory = context.workDirectory.appendingPathComponent("runs/\(variant.id)")
         try? FileManager.default.removeItem(at: runDirectory)
-        try FileManager.default.createDirectory(at: runDirectory, withIntermediateDirectories: true)
-        context.log("adapt \(variant.id): \(variant.method.rawValue) on \(training.count) \(variant.domain.rawValue) examples, seed \(variant.seed)")
-        let summary = try trainer.train(training: training, validation: nil, replay: replay, logURL: runDirectory.appendingPathComponent("log.jsonl")) { progress in
-            if progress.record.step % 50 == 0, progress.record.event == "step" {
-                context.log("  step \(progress.record.step)/\(progress.totalSteps) loss \(progress.record.loss.map { String(format: "%.4f", $0) } ?? "-")")
+        var request = AdaptationRequest(encoder: .directory(encoderDirectory), surrogate: .directory(llamaDirectory), training: training,
+                                        outputDirectory: runDirectory, configuration: configuration)
+        request.validation = validation
+        request.maximumAnswerTokens = 3
+        switch variant.method {
+        case .craft: request.method = .craft
+        case .continuous: request.method = .continuous
+        case .projector: request.method = .projector
+        }
+        if variant.replay {
+            // Replay: general-domain training examples mixed into each micro-batch.
+            request.replay = try dataFile(.general, "train", limit: settings.trainImages, file: "general-train.jsonl", context)
+            request.replayWeight = 1
+            request.replayPerBatch = settings.replayPerBatch
+        }
+        let version: String
+        if variant.method == .projector {
+            request.name = MiniatureBundles.llama
+            version = "1.0.1-projector.\(domain)"
+        } else {
+            request.name = MiniatureBundles.encoder
+            version = variant.id == "craft-strong-s0" ? MiniatureBundles.adaptedVersion : "1.1.0-\(variant.id)"
+        }
+        request.version = try SemanticVersion(parsing: version)
+
+        context.log("adapt \(variant.id): \(variant.method.rawValue) on \(domain) (\(training.lastPathComponent)), seed \(variant.seed)")
+        let log = context.log
+        let result = try EncoderAdaptation.run(request) { event in
+            switch event {
+            case .training(let progress) where progress.record.event == "step" && progress.record.step % 50 == 0:
+                log("  step \(progress.record.step)/\(progress.totalSteps) loss \(progress.record.loss.map { String(format: "%.4f", $0) } ?? "-")")
+            case .projectorTraining(let progress) where progress.step % 50 == 0:
+                log("  step \(progress.step)/\(progress.totalSteps) loss \(String(format: "%.4f", progress.loss))")
+            case .notice(let text):
+                log("  \(text)")
+            default:
+                break
             }
         }
-        let tower = try SiglipVisionModel(configuration: base.tower.configuration, weights: summary.parameters.tensors.mapValues { $0.detached() })
-        // Code frequencies of the adapted encoder over its domain's training images, for pruning.
-        let adapted = try SiglipVQEncoder(tower: tower, codebook: base.frozenCodebook, preprocessing: base.preprocessing)
-        var frequencies = CodeFrequencies(entries: base.frozenCodebook.entries)
-        let images = training.imagesInOrder
-        for start in stride(from: 0, to: images.count, by: 64) {
-            let group = images[start..<min(start + 64, images.count)]
-            let batch = Tensor.concatenated(try group.map { try pixels.pixels(for: $0.examples[0]).unsqueezed(0) }, along: 0)
-            for tokens in try adapted.encode(batch) { try frequencies.add(codes: tokens.codes.scalars.map { Int($0) }) }
+        // The bundle where the table expects it, and packed with the others.
+        let output = directory(variant, context)
+        let packed = try step("moving \(result.bundleDirectory.path) to \(output.path)") { () throws -> PackedBundle in
+            try? FileManager.default.removeItem(at: output)
+            try FileManager.default.createDirectory(at: output.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try FileManager.default.copyItem(at: result.bundleDirectory, to: output)
+            return try BundleWriting.pack(output, into: context.packedDirectory)
         }
-        let textModel = try SiglipTextModel(directory: textDirectory)
-        let version = variant.id == "craft-strong-s0" ? MiniatureBundles.adaptedVersion : "1.1.0-\(variant.id)"
-        let seconds = Date().timeIntervalSince(began)
-        let packed = try BundleWriting.writeEncoder(
-            EncoderArtifacts(tower: tower, codebook: base.frozenCodebook, textTower: textModel, frequencies: frequencies),
-            to: output, name: MiniatureBundles.encoder, version: version,
-            summary: variant.method == .continuous
-                ? "digits encoder fine-tuned continuously (quantizer bypassed) on the \(variant.domain.rawValue) shift: the baseline that breaks the backends"
-                : "digits SigLIP-VQ encoder adapted with CRAFT to the \(variant.domain.rawValue) shift (inverted, blurred, noisy scans); same codebook",
-            domains: ["digits", variant.domain.rawValue], tokenizer: data.tokenizerURL, packedInto: context.packedDirectory,
-            config: variant.method == .continuous ? ["bypass_quantizer": true] : [:],
-            provenance: [
-                "method": variant.method.rawValue, "base": "\(MiniatureBundles.encoder)@\(MiniatureBundles.baseVersion)",
-                "surrogate": "\(MiniatureBundles.llama)@\(MiniatureBundles.baseVersion)",
-                "dataset_digest": try training.digest(), "steps": summary.steps, "seed": variant.seed,
-                "hyperparameters": [
-                    "learning_rate": Double(configuration.learningRate), "epochs": configuration.epochs, "batch_size": configuration.batchSize,
-                    "lambda_commit": configuration.objective.usesCommitment ? Double(configuration.objective.commitmentWeight) : 0,
-                    "lambda_con": configuration.objective.usesContrastive ? Double(configuration.objective.contrastiveWeight) : 0,
-                    "l_sal": configuration.objective.usesAlignment,
-                    "replay": variant.replay ? ["per_batch": configuration.replayPerBatch, "weight": Double(configuration.replayWeight)] as [String: Any] : false,
-                ],
-                "created_by": "craft-experiment adapt --variant \(variant.id)",
-            ])
-        context.log("adapt \(variant.id): \(summary.steps) steps in \(Int(seconds)) s")
-        return (output, packed, ["seconds": seconds, "steps": summary.steps])
+        context.log(String(format: "adapt %@: %d steps in %.0f s; validation %.1f %% → %.1f %%", variant.id, result.steps,
+                           result.trainingSeconds, 100 * result.validationAccuracyBefore, 100 * result.validationAccuracyAfter))
+        return (output, packed, ["seconds": result.trainingSeconds, "steps": result.steps])
     }
 }

@@ -74,9 +74,9 @@ public enum BaseModels {
 
     /// The backend training examples: each image's quantized vectors with each of its questions.
     static func backendExamples(
-        encoder: SiglipVQEncoder, dataset: TrainingDataset, pixels: PixelCache, vocabulary: Vocabulary
-    ) throws -> [BackendExample] {
-        var examples: [BackendExample] = []
+        encoder: SiglipVQEncoder, dataset: TrainingDataset, pixels: PixelCache
+    ) throws -> [BackendTrainingExample] {
+        var examples: [BackendTrainingExample] = []
         let images = dataset.imagesInOrder
         for start in stride(from: 0, to: images.count, by: 64) {
             let group = Array(images[start..<min(start + 64, images.count)])
@@ -85,13 +85,15 @@ public enum BaseModels {
             for (image, visual) in zip(group, tokens) {
                 guard let features = visual.features else { throw ExperimentError("the encoder gave tokens without features for \(image.path)") }
                 for example in image.examples {
-                    examples.append(BackendExample(visual: features, prompt: try vocabulary.ids(example.prompt),
-                                                   answer: try vocabulary.ids(example.answer) + [vocabulary.eos]))
+                    examples.append(BackendTrainingExample(visual: features, prompt: example.prompt, answer: example.answer))
                 }
             }
         }
         return examples
     }
+
+    /// Five per cent of `steps` (at least one) as warmup, the miniature's schedule.
+    static func warmup(_ steps: Int) -> Int { max(steps / 20, 1) }
 
     /// Runs the stage: trains everything, writes the three bundles, packs and publishes them.
     public static func run(_ context: ExperimentContext) throws {
@@ -109,12 +111,12 @@ public enum BaseModels {
             return index
         }
         let imageTensors = try images.map { try pixels.pixels(for: $0.examples[0]) }
-        let classTexts = try labelNames.map { name -> [Int] in
-            let ids = try vocabulary.ids("a photo of a \(name)")
-            return ids + Array(repeating: vocabulary.pad, count: max(settings.textPositions - ids.count, 0))
-        }
+        let tokenizer = vocabulary.tokenizer
+        let tokenize: @Sendable (String) throws -> [Int] = { try tokenizer.encode($0, addSpecialTokens: false) }
 
-        // 1. Towers.
+        // 1. Towers: every image against the ten class texts, +1 for its own class, −1 for the others;
+        // the logit bias starts at −log(classes − 1), the prior log-odds of a pair matching (SigLIP's
+        // −10 suits batches of thousands, not ten texts).
         context.log("base: contrastive pretraining of the SigLIP towers on \(images.count) general images")
         let visionConfiguration = visionConfiguration(settings)
         let textConfiguration = textConfiguration(settings, vocabulary: vocabulary.tokenizer.vocabularySize)
@@ -122,31 +124,46 @@ public enum BaseModels {
                                                   weights: ModelInitialization.siglipVision(visionConfiguration, seed: settings.baseSeed))
         let initialText = try SiglipTextModel(configuration: textConfiguration,
                                               weights: ModelInitialization.siglipText(textConfiguration, seed: settings.baseSeed &+ 1))
-        let (vision, text) = try ContrastiveFit.train(
-            vision: initialVision, text: initialText, images: imageTensors, labels: labels, classTexts: classTexts,
-            epochs: settings.contrastiveEpochs, batchSize: settings.contrastiveBatch, learningRate: settings.contrastiveLearningRate,
-            seed: settings.baseSeed, log: context.log)
+        var contrastive = ContrastivePretrainerConfiguration(learningRate: settings.contrastiveLearningRate, epochs: settings.contrastiveEpochs,
+                                                             batchSize: settings.contrastiveBatch, seed: settings.baseSeed)
+        let contrastiveBatch = min(settings.contrastiveBatch, images.count)
+        contrastive.warmupSteps = warmup(max(1, images.count / contrastiveBatch) * settings.contrastiveEpochs)
+        contrastive.optimizer = AdamW.Configuration(weightDecay: 0.01)
+        contrastive.initialLogitBias = -Float(Foundation.log(Double(max(labelNames.count - 1, 1))))
+        let pretrainer = try ContrastivePretrainer(vision: initialVision, text: initialText, padToken: vocabulary.pad, tokenize: tokenize,
+                                                   configuration: contrastive)
+        let towers = try pretrainer.train(
+            pixels: Tensor.concatenated(imageTensors.map { $0.unsqueezed(0) }, along: 0), labels: labels,
+            classTexts: labelNames.map { "a photo of a \($0)" }
+        ) { progress in
+            if progress.step % max(progress.totalSteps / settings.contrastiveEpochs, 1) == 0 {
+                context.log("contrastive step \(progress.step)/\(progress.totalSteps): loss \(progress.loss)")
+            }
+        }
+        let (vision, text) = (towers.vision, towers.text)
 
         // 2. Codebook.
         let features = try tokenFeatures(vision, images: imageTensors)
         context.log("base: k-means codebook (K \(settings.codebookEntries)) over \(features.shape[0]) tokens")
-        let codebook = try KMeans.fit(vectors: features.scalars, count: features.shape[0], dimension: features.shape[1],
-                                      entries: settings.codebookEntries, iterations: settings.kmeansIterations, seed: settings.baseSeed)
+        let codebook = try KMeansCodebook.fit(vectors: features, entries: settings.codebookEntries, iterations: settings.kmeansIterations,
+                                              seed: settings.baseSeed, metric: .l2)
         let encoder = try SiglipVQEncoder(tower: vision, codebook: codebook, preprocessing: data.preprocessing)
         var frequencies = CodeFrequencies(entries: codebook.entries)
         let assignment = try codebook.quantize(features.scalars, count: features.shape[0])
         try frequencies.add(codes: assignment.codes.map { Int($0) })
 
         // 3. Backends.
-        let examples = try backendExamples(encoder: encoder, dataset: train, pixels: pixels, vocabulary: vocabulary)
+        let examples = try backendExamples(encoder: encoder, dataset: train, pixels: pixels)
         let vocabularySize = vocabulary.tokenizer.vocabularySize
         let llamaConfiguration = llamaConfiguration(settings, vocabulary: vocabularySize, bos: vocabulary.bos, eos: vocabulary.eos)
         let gpt2Configuration = gpt2Configuration(settings, vocabulary: vocabularySize, eos: vocabulary.eos)
-        let backends: [(name: String, build: BackendFit.Builder, weights: [String: Tensor], hidden: Int, prefix: [Int], seed: UInt64)] = [
-            (MiniatureBundles.llama, { try LlamaModel(configuration: llamaConfiguration, weights: $0) },
-             ModelInitialization.llama(llamaConfiguration, seed: settings.baseSeed &+ 2), settings.llamaHidden, [vocabulary.bos], settings.baseSeed &+ 2),
-            (MiniatureBundles.gpt2, { try GPT2Model(configuration: gpt2Configuration, weights: $0) },
-             ModelInitialization.gpt2(gpt2Configuration, seed: settings.baseSeed &+ 3), settings.gpt2Hidden, [], settings.baseSeed &+ 3),
+        let backends: [(name: String, model: any CausalLanguageModel, hidden: Int, prefix: [Int], seed: UInt64)] = [
+            (MiniatureBundles.llama,
+             try LlamaModel(configuration: llamaConfiguration, weights: ModelInitialization.llama(llamaConfiguration, seed: settings.baseSeed &+ 2)),
+             settings.llamaHidden, [vocabulary.bos], settings.baseSeed &+ 2),
+            (MiniatureBundles.gpt2,
+             try GPT2Model(configuration: gpt2Configuration, weights: ModelInitialization.gpt2(gpt2Configuration, seed: settings.baseSeed &+ 3)),
+             settings.gpt2Hidden, [], settings.baseSeed &+ 3),
         ]
         let encoderArtifacts = EncoderArtifacts(tower: vision, codebook: codebook, textTower: text, frequencies: frequencies)
         var packed = [try BundleWriting.writeEncoder(
@@ -158,18 +175,28 @@ public enum BaseModels {
                          "dataset": "examples/data/digits/general-train.jsonl"])]
         for backend in backends {
             context.log("base: training backend \(backend.name) on \(examples.count) general questions")
-            let projectorWeight = randomMatrix(rows: backend.hidden, columns: codebook.dimension, seed: backend.seed &+ 100)
-            let trained = try BackendFit.train(
-                build: backend.build, weights: backend.weights, projectorWeight: projectorWeight, projectorBias: Tensor.zeros([backend.hidden]),
-                prefix: backend.prefix, examples: examples, parts: .all, epochs: settings.backendEpochs, batchSize: settings.backendBatch,
-                learningRate: settings.backendLearningRate, seed: backend.seed,
-                // B's learned absolute positions would meet pruned (shorter) images only at test time;
-                // A's rotary positions are relative and need no such training.
-                tokenDropout: backend.name == MiniatureBundles.gpt2 && settings.gpt2TokenDropout, log: context.log)
+            let untrained = try DecoderBackend(
+                model: backend.model, tokenizer: vocabulary.tokenizer, codebook: codebook,
+                projectorWeight: randomMatrix(rows: backend.hidden, columns: codebook.dimension, seed: backend.seed &+ 100),
+                projectorBias: Tensor.zeros([backend.hidden]), contextLength: settings.contextLength, prefixTokens: backend.prefix,
+                endOfSequenceTokens: [vocabulary.eos])
+            var configuration = BackendTrainerConfiguration(parts: .all, learningRate: settings.backendLearningRate, epochs: settings.backendEpochs,
+                                                            batchSize: settings.backendBatch, seed: backend.seed)
+            configuration.warmupSteps = warmup((examples.count + settings.backendBatch - 1) / settings.backendBatch * settings.backendEpochs)
+            configuration.optimizer = AdamW.Configuration(weightDecay: 0.01)
+            // B's learned absolute positions would meet pruned (shorter) images only at test time;
+            // A's rotary positions are relative and need no such training.
+            if backend.name == MiniatureBundles.gpt2 && settings.gpt2TokenDropout { configuration.visualTokenDropout = 0.5 }
+            let trained = try BackendTrainer(backend: untrained, configuration: configuration).train(examples) { progress in
+                if progress.step % max(progress.totalSteps / settings.backendEpochs, 1) == 0 {
+                    context.log("backend step \(progress.step)/\(progress.totalSteps): answer loss \(progress.loss)")
+                }
+            }
             let directory = context.bundleDirectory(backend.name + "-base")
             let family = backend.name == MiniatureBundles.llama ? "Llama-family" : "GPT-2-family"
             packed.append(try BundleWriting.writeBackend(
-                BackendArtifacts(model: try backend.build(trained.weights), projectorWeight: trained.projectorWeight, projectorBias: trained.projectorBias),
+                BackendArtifacts(model: trained.backend.model, projectorWeight: trained.projectorWeight,
+                                 projectorBias: trained.projectorBias ?? Tensor.zeros([backend.hidden])),
                 to: directory, name: backend.name, version: MiniatureBundles.baseVersion,
                 summary: "\(family) decoder answering questions about handwritten digits through the \(MiniatureBundles.encoder) codebook",
                 domains: ["digits", "general"], codebook: codebook, tokenizer: data.tokenizerURL, contextLength: settings.contextLength,
