@@ -59,6 +59,10 @@ public struct AdaptationRequest: Sendable {
     public var version: SemanticVersion?
     /// The new name; `nil` keeps the base's.
     public var name: String?
+    /// The new bundle's summary line; `nil` keeps the base's.
+    public var summary: String?
+    /// The new bundle's domain tags (for example the domain adapted to); `nil` keeps the base's.
+    public var domains: [String]?
     /// The registry that resolves registry references and receives the bundle with ``publish``.
     public var registry: Registry?
     /// Publish the packed bundle into ``registry``.

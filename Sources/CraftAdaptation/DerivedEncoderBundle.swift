@@ -23,6 +23,8 @@ struct DerivedBundle {
     var provenance: JSONValue?
     /// A new summary line, or the base's.
     var summary: String?
+    /// New domain tags, or the base's.
+    var domains: [String]?
 
     /// The written bundle.
     struct Output {
@@ -49,6 +51,7 @@ struct DerivedBundle {
         manifest.name = name
         manifest.version = version
         if let summary { manifest.summary = summary }
+        if let domains { manifest.domains = domains }
         if !config.isEmpty {
             var members = manifest.config?.objectValue ?? [:]
             for (key, value) in config { members[key] = value }

@@ -169,7 +169,7 @@ public enum EncoderAdaptation {
                 EncoderBundleModel.weightsFile: { try model.writeWeights(parameters, to: $0) },
                 codeFrequenciesFile: { try frequencyData.write(to: $0) },
             ],
-            config: config, provenance: .object(provenance))
+            config: config, provenance: .object(provenance), summary: request.summary, domains: request.domains)
         let output = try derived.write(into: request.outputDirectory)
         let recomputed = try CodebookVerification.recompute(output.manifest, in: output.directory)
         guard recomputed.hash == base.codebook.hash else {

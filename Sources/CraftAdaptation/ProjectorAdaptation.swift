@@ -131,7 +131,7 @@ enum ProjectorAdaptation {
             base: surrogateBundle.bundle, name: request.name ?? surrogateManifest.name,
             version: request.version ?? DerivedBundle.nextVersion(after: surrogateManifest.version, minor: true),
             files: [projector.file: { try projectorData.write(to: $0) }],
-            provenance: .object(provenance))
+            provenance: .object(provenance), summary: request.summary, domains: request.domains)
         let output = try derived.write(into: request.outputDirectory)
         // The new backend still declares the codebook it reads, and pairs with the encoder.
         let check = checkCompatibility(encoder: encoderBundle.bundle, backend: try BundleArchive.open(directory: output.directory), runtimes: .craftDefault)

@@ -139,11 +139,21 @@ public enum Adaptation {
             request.replayPerBatch = settings.replayPerBatch
         }
         let version: String
-        if variant.method == .projector {
+        request.domains = ["digits", domain]
+        switch variant.method {
+        case .projector:
             request.name = MiniatureBundles.llama
+            request.summary = "backend A with its projector fine-tuned on the \(domain) shift (projector baseline)"
             version = "1.0.1-projector.\(domain)"
-        } else {
+        case .continuous:
             request.name = MiniatureBundles.encoder
+            request.summary = "digits encoder fine-tuned continuously (quantizer bypassed) on the \(domain) shift: the baseline that breaks the backends"
+            version = "1.1.0-\(variant.id)"
+        case .craft:
+            request.name = MiniatureBundles.encoder
+            request.summary = variant.domain == .strong
+                ? "digits SigLIP-VQ encoder adapted with CRAFT to the strong shift (inverted, blurred, noisy scans); same codebook"
+                : "digits SigLIP-VQ encoder adapted with CRAFT to the \(domain) shift; same codebook"
             version = variant.id == "craft-strong-s0" ? MiniatureBundles.adaptedVersion : "1.1.0-\(variant.id)"
         }
         request.version = try SemanticVersion(parsing: version)

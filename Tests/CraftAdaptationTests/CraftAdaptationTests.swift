@@ -269,9 +269,12 @@ struct AdaptationOptionsTests {
         defer { fixture.remove() }
         var request = fixture.request(output: "out")
         request.method = .projector
+        request.summary = "tiny-llm with its projector tuned on the domain"
+        request.domains = ["tiny", "domain"]
         let result = try EncoderAdaptation.run(request)
         let base = try BundleArchive.verify(fixture.surrogate).manifest
         let verified = try BundleArchive.verify(result.packedBundle)
+        #expect(verified.manifest.summary == "tiny-llm with its projector tuned on the domain" && verified.manifest.domains == ["tiny", "domain"])
         #expect(result.method == .projector && result.packedBundle.lastPathComponent == "tiny-llm-1.1.0.craft")
         #expect(verified.manifest.kind == .backend && verified.manifest.codebook == base.codebook)
         #expect(verified.manifest.file(at: "model.safetensors")?.sha256 == base.file(at: "model.safetensors")?.sha256)
@@ -337,7 +340,12 @@ struct AdaptationRegistryTests {
         request.registry = registry
         request.publish = true
         request.name = "tiny-vq-domain"
+        request.summary = "tiny-vq adapted to the domain"
+        request.domains = ["domain"]
         let result = try EncoderAdaptation.run(request)
+        let baseManifest = try BundleArchive.verify(fixture.encoder).manifest
+        #expect(result.manifest.summary == "tiny-vq adapted to the domain" && result.manifest.domains == ["domain"])
+        #expect(baseManifest.summary != result.manifest.summary)
         #expect(result.published?.outcome == .published)
         let resolved = try registry.resolve(BundleReference(parsing: "tiny-vq-domain"))
         #expect(resolved.record.version == "1.1.0" && resolved.record.digest == result.packedDigest)
