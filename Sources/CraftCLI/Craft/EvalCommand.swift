@@ -29,9 +29,11 @@ struct EvalCommand: ParsableCommand {
             tokens with the codebook-rarity pruner first (docs/token-pruning.md).
 
             Examples:
-              craft eval --encoder derm-vq --backend tiny-llm --data val.jsonl
+              craft eval --encoder digits-siglip-vq@1.1.0 --backend digits-gpt2 \\
+                  --data examples/data/digits/strong-test.jsonl --limit 100
               craft eval --encoder e.craft --backend b.craft --data val.jsonl --keep-ratio 0.5 --json
-              craft eval --encoder derm-vq --backend tiny-llm --data val.jsonl --batch-size 8
+              craft eval --encoder digits-siglip-vq --backend digits-llama \\
+                  --data examples/data/digits/strong-test.jsonl --batch-size 8
             """)
 
     @OptionGroup var options: RegistryOptions
@@ -82,14 +84,8 @@ struct EvalCommand: ParsableCommand {
         let workspace = try RuntimeWorkspace()
         defer { workspace.remove() }
         let registry = options.resolvedRegistry()
-        let encoderBundle = try workspace.unpack(encoder, registry: registry, as: "encoder")
-        let backendBundle = try workspace.unpack(backend, registry: registry, as: "backend")
-        let report = checkCompatibility(encoder: encoderBundle, backend: backendBundle, runtimes: .craftDefault)
-        guard let pair = report.pairing else {
-            Output.line((options.json ? try report.renderJSON() : report.renderText()).trimmingCharacters(in: .newlines))
-            let first = report.failures.first.map { " (\($0.code): \($0.reason))" } ?? ""
-            throw CommandError(.incompatible, "\(encoderBundle.manifest.reference) and \(backendBundle.manifest.reference) cannot be paired\(first); see the report above")
-        }
+        let (pair, encoderBundle, backendBundle) = try workspace.checkedPair(
+            encoder: encoder, backend: backend, registry: registry, json: options.json)
         let answerer = try makeAnswerer(pair: pair, encoder: encoderBundle, backend: backendBundle)
 
         var items: [EvaluationItem] = []

@@ -19,8 +19,10 @@ struct RunCommand: ParsableCommand {
             answer is generated greedily.
 
             Examples:
-              craft run --encoder derm-vq --backend tiny-llm --image lesion.png --prompt "What is shown?"
-              craft run --encoder dist/derm-vq-1.2.0.craft --backend tiny-llm@^0.3 --image x.png --prompt "?" --json
+              craft run --encoder digits-siglip-vq@1.1.0 --backend digits-llama \\
+                  --image examples/data/digits/images/strong/0000.png --prompt "what digit is this ?"
+              craft run --encoder adapted/digits-siglip-vq-1.1.0.craft --backend digits-gpt2@^1.0 \\
+                  --image x.png --prompt "what digit is this ?" --keep-ratio 0.8 --json
             """)
 
     @OptionGroup var options: RegistryOptions
@@ -57,14 +59,8 @@ struct RunCommand: ParsableCommand {
         let workspace = try RuntimeWorkspace()
         defer { workspace.remove() }
         let registry = options.resolvedRegistry()
-        let encoderBundle = try workspace.unpack(encoder, registry: registry, as: "encoder")
-        let backendBundle = try workspace.unpack(backend, registry: registry, as: "backend")
-        let report = checkCompatibility(encoder: encoderBundle, backend: backendBundle, runtimes: .craftDefault)
-        guard let pair = report.pairing else {
-            Output.line((options.json ? try report.renderJSON() : report.renderText()).trimmingCharacters(in: .newlines))
-            let first = report.failures.first.map { " (\($0.code): \($0.reason))" } ?? ""
-            throw CommandError(.incompatible, "\(encoderBundle.manifest.reference) and \(backendBundle.manifest.reference) cannot be paired\(first); see the report above")
-        }
+        let (pair, encoderBundle, backendBundle) = try workspace.checkedPair(
+            encoder: encoder, backend: backend, registry: registry, json: options.json)
         if encoderBundle.manifest.runtime.id == TableEncoder.runtimeID || backendBundle.manifest.runtime.id == TableBackend.runtimeID {
             return try runTables(pair: pair, encoder: encoderBundle, backend: backendBundle)
         }
@@ -209,5 +205,23 @@ struct RuntimeWorkspace {
             let reason = (error as? LocalizedError)?.errorDescription ?? String(describing: error)
             throw CommandError(.other, "cannot read the image \(path): \(reason)")
         }
+    }
+}
+
+extension RuntimeWorkspace {
+    /// Verifies and unpacks the encoder and backend arguments, and runs the compatibility checker.
+    /// On failure prints the report (text, or JSON when `json`) and throws exit status 3.
+    func checkedPair(encoder: String, backend: String, registry: Registry, json: Bool) throws
+        -> (pair: CheckedPair, encoder: UnpackedBundle, backend: UnpackedBundle)
+    {
+        let encoderBundle = try unpack(encoder, registry: registry, as: "encoder")
+        let backendBundle = try unpack(backend, registry: registry, as: "backend")
+        let report = checkCompatibility(encoder: encoderBundle, backend: backendBundle, runtimes: .craftDefault)
+        guard let pair = report.pairing else {
+            Output.line((json ? try report.renderJSON() : report.renderText()).trimmingCharacters(in: .newlines))
+            let first = report.failures.first.map { " (\($0.code): \($0.reason))" } ?? ""
+            throw CommandError(.incompatible, "\(encoderBundle.manifest.reference) and \(backendBundle.manifest.reference) cannot be paired\(first); see the report above")
+        }
+        return (pair, encoderBundle, backendBundle)
     }
 }
