@@ -173,4 +173,69 @@ func bruteForceNearest(_ codebook: [Float], entries: Int, dimension: Int, querie
         for result in results { #expect(result == expected) }
         // BLAS.threadCount is process-global and other suites run concurrently, so it is not asserted here.
     }
+
+    /// Adversarial near-ties: codes a few float32 ulps apart, exact duplicates, and queries between
+    /// them, at two residual levels. Whatever the block shapes and thread counts (and so whatever the
+    /// BLAS kernels' summation order), the codes and distances are exactly those of a float64 brute
+    /// force with the lowest index on ties, the same summation the search promises.
+    @Test func nearTiesAreResolvedExactlyForEveryBlockingAndThreadCount() throws {
+        let dimension = 24, entries = 61
+        var random = TestRandom(seed: 21)
+        let base = random.values(dimension).map { $0 * 4 + 8 }
+        let ulp = Float(sign: .plus, exponent: -20, significand: 1)  // one ulp of values in 8..<16
+        var level0: [Float] = []
+        for code in 0..<entries {
+            var vector = base
+            // Codes 2k and 2k+1 coincide; the others differ by a few ulps in two components.
+            let pair = code / 2
+            let step = Float(pair % 7) - 3
+            vector[pair % dimension] += step * ulp
+            vector[(pair * 5 + 1) % dimension] -= step * ulp
+            level0 += vector
+        }
+        let level1 = random.values(entries * dimension).map { $0 * 1e-3 }
+        let codebook = try Codebook(values: level0 + level1, entries: entries, dimension: dimension, depth: 2, metric: .l2)
+        let count = 150
+        var queries: [Float] = []
+        for row in 0..<count {
+            let anchor = row % entries
+            for component in 0..<dimension {
+                queries.append(level0[anchor * dimension + component] + Float(row % 3 - 1) * ulp / 2
+                    + random.next() * 1e-3)
+            }
+        }
+
+        // float64 brute force, level by level, residuals updated in float32 as the search does.
+        var expectedCodes: [Int32] = [], expectedDistances: [Float] = []
+        for row in 0..<count {
+            var residual = Array(queries[(row * dimension)..<((row + 1) * dimension)])
+            for level in 0..<2 {
+                var bestCode = 0, bestDistance = Double.infinity
+                for code in 0..<entries {
+                    let offset = (level * entries + code) * dimension
+                    var sum = 0.0
+                    for component in 0..<dimension {
+                        let difference = Double(residual[component]) - Double(codebook.values[offset + component])
+                        sum += difference * difference
+                    }
+                    if sum < bestDistance { bestDistance = sum; bestCode = code }
+                }
+                expectedCodes.append(Int32(bestCode))
+                expectedDistances.append(Float(bestDistance))
+                let offset = (level * entries + bestCode) * dimension
+                for component in 0..<dimension { residual[component] -= codebook.values[offset + component] }
+            }
+        }
+        #expect(expectedCodes.enumerated().contains { $0.offset % 2 == 0 && $0.element % 2 == 1 } == false,
+                "duplicates must resolve to the even (lower) index")
+
+        for blocking in [SearchBlocking(), SearchBlocking(queries: 1, codes: 1), SearchBlocking(queries: 5, codes: 3),
+                         SearchBlocking(queries: 64, codes: 7), SearchBlocking(queries: 13, codes: 60)] {
+            for threads in 1...3 {
+                let result = try codebook.quantize(queries, count: count, threads: threads, blocking: blocking)
+                #expect(result.codes == expectedCodes, "blocking \(blocking), \(threads) threads")
+                #expect(result.squaredDistances == expectedDistances, "blocking \(blocking), \(threads) threads")
+            }
+        }
+    }
 }

@@ -1,6 +1,8 @@
 // Exact nearest-code search: blocked GEMM (OpenBLAS `cblas_sgemm`) with a fused SIMD argmin, the
-// same decomposition faiss uses in `exhaustive_L2sqr_blas` (distances as ‖c‖² − 2x·c, with ‖x‖²
-// added only where a distance is reported), blocked so the N×K score matrix is never materialised.
+// same decomposition faiss uses in `exhaustive_L2sqr_blas` (scores ‖c‖² − 2x·c), blocked so the N×K
+// score matrix is never materialised. The GEMM pass only selects candidates: every code whose score is
+// within a proven rounding bound of the best is re-ranked by its distance computed directly in float64,
+// so the chosen code and its distance do not depend on the BLAS kernels, block shapes or thread count.
 import Dispatch
 import Foundation
 import TensorCore
@@ -10,9 +12,8 @@ import TensorCore
 /// A query block of `queries` rows is multiplied with a code block of `codes` rows into a
 /// `queries × codes` score tile that stays in cache while its argmin is taken (the default 1024 × 512
 /// tile is 2 MB; large query blocks amortise OpenBLAS's packing of each code block). Query blocks
-/// shrink to `⌈N / threads⌉` rows (at least 64) so every thread gets work. The results do not
-/// depend on the block sizes or the thread count except in exact float ties between blocks, which
-/// always resolve to the lowest index anyway.
+/// shrink to `⌈N / threads⌉` rows (at least 64) so every thread gets work. The results (codes and
+/// distances) do not depend on the block sizes or the thread count: they are tuning only.
 public struct SearchBlocking: Sendable, Equatable {
     /// Rows of features per block (the unit of work a thread takes).
     public var queries: Int
@@ -37,9 +38,10 @@ extension Codebook {
     ///
     /// The work is split into query blocks of ``SearchBlocking/queries`` rows, shared by `threads`
     /// worker threads; each block runs single-threaded OpenBLAS GEMMs against code blocks and a SIMD
-    /// argmin over each score tile. OpenBLAS (a process-wide setting) is switched to one thread while
-    /// any search runs and restored when the last concurrent search ends. Results are identical for
-    /// every thread count.
+    /// argmin over each score tile; codes whose scores are within the GEMM's rounding bound of the
+    /// best are re-ranked by their float64 distance. OpenBLAS (a process-wide setting) is switched to
+    /// one thread while any search runs and restored when the last concurrent search ends. Codes and
+    /// distances are identical for every CPU (BLAS kernel), block size and thread count.
     ///
     /// - Parameters:
     ///   - features: `count·dimension` values, row-major `[count][dimension]`.
@@ -117,14 +119,24 @@ extension Codebook {
             residualNorms: residualNorms, squaredDistances: distances)
     }
 
-    /// Quantizes one block of rows: every level, every code block, fused argmin.
+    /// Quantizes one block of rows: every level, every code block, fused argmin, exact re-ranking.
+    ///
+    /// The GEMM score `s_j = ‖c_j‖² − 2 r·c_j` of every code is off its exact value by at most
+    /// `B = γ·(‖c‖²_max + 2‖r‖·‖c‖_max)` with `γ = 2·(D + 2)·2⁻²⁴`, in any summation order (twice the
+    /// classical `(D + 1)·u` bound of a dot product plus one rounding for the addition). So the exact
+    /// nearest code's score is at most `2B` above the smallest score: every code within that margin
+    /// is a candidate, and candidates are ranked by `Σ (r_i − c_i)²` summed in float64 in index order
+    /// (lowest index on equal sums; unit codes of a cosine codebook count with norm exactly 1). Near-ties are rare, so this costs O(D) per row and level.
     private func searchBlock(
         rows: Range<Int>, job: SearchJob, workspace: inout SearchWorkspace, codeBlock: Int
     ) {
         let rowCount = rows.count
         let inputs = workspace.inputs, residual = workspace.residual, tile = workspace.tile
-        let best = workspace.best, bestIndex = workspace.bestIndex, residualSquares = workspace.residualSquares
+        let best = workspace.best, margins = workspace.margins
+        let exactBest = workspace.exactBest, exactIndex = workspace.exactIndex
         let d = dimension
+        let gamma = 2 * Float(d + 2) * Float(sign: .plus, exponent: -24, significand: 1)
+        let cosine = metric == .cosine
         inputs.update(from: job.input + rows.lowerBound * d, count: rowCount * d)
         if metric == .cosine {
             for row in 0..<rowCount {
@@ -138,10 +150,17 @@ extension Codebook {
         searchValues.withUnsafeBufferPointer { table in
             squaredNorms.withUnsafeBufferPointer { norms in
                 for level in 0..<depth {
+                    let levelTable = table.baseAddress! + level * entries * d
+                    let maximumNorm = levelMaximumNorms[level]
                     for row in 0..<rowCount {
+                        let remainder = residual + row * d
+                        let residualNorm = Codebook.squaredNorm(remainder, count: d).squareRoot()
                         best[row] = .infinity
-                        bestIndex[row] = 0
-                        residualSquares[row] = Codebook.squaredNorm(residual + row * d, count: d)
+                        margins[row] = 2 * gamma * (maximumNorm * maximumNorm + 2 * residualNorm * maximumNorm)
+                        // Code 0 seeds the exact ranking, so a row whose scores are all NaN still gets one.
+                        exactBest[row] = NearestCode.exactSquaredDistance(
+                            remainder, levelTable, count: d, unitNorm: cosine && norms[level * entries] > 0)
+                        exactIndex[row] = 0
                     }
                     var codeStart = 0
                     while codeStart < entries {
@@ -155,20 +174,29 @@ extension Codebook {
                         for row in 0..<rowCount {
                             let scores = UnsafePointer(tile + row * codeCount)
                             let minimum = NearestCode.minimum(scores, blockNorms, count: codeCount)
-                            if minimum < best[row] {
-                                best[row] = minimum
-                                bestIndex[row] = codeStart + NearestCode.firstIndex(
-                                    of: minimum, scores, blockNorms, count: codeCount)
+                            let threshold = min(best[row], minimum) + margins[row]
+                            guard minimum <= threshold else { continue }
+                            best[row] = min(best[row], minimum)
+                            let remainder = residual + row * d
+                            for j in 0..<codeCount where scores[j] + blockNorms[j] <= threshold {
+                                let code = codeStart + j
+                                let distance = NearestCode.exactSquaredDistance(
+                                    remainder, levelTable + code * d, count: d,
+                                    unitNorm: cosine && blockNorms[j] > 0)
+                                if distance < exactBest[row] {
+                                    exactBest[row] = distance
+                                    exactIndex[row] = code
+                                }
                             }
                         }
                         codeStart += codeCount
                     }
                     for row in 0..<rowCount {
                         let global = rows.lowerBound + row
-                        let code = bestIndex[row]
+                        let code = exactIndex[row]
                         job.codes[global * depth + level] = Int32(code)
-                        job.distances[global * depth + level] = residualSquares[row] + best[row]
-                        let vector = table.baseAddress! + (level * entries + code) * d
+                        job.distances[global * depth + level] = Float(exactBest[row])
+                        let vector = levelTable + code * d
                         let target = quantizedRows + row * d
                         let remainder = residual + row * d
                         for component in 0..<d {
@@ -234,17 +262,22 @@ private struct SearchWorkspace {
     let inputs: UnsafeMutablePointer<Float>
     let residual: UnsafeMutablePointer<Float>
     let tile: UnsafeMutablePointer<Float>
+    /// The smallest GEMM score so far, per row.
     let best: UnsafeMutablePointer<Float>
-    let bestIndex: UnsafeMutablePointer<Int>
-    let residualSquares: UnsafeMutablePointer<Float>
+    /// The candidate margin `2B` of the row (see `searchBlock`).
+    let margins: UnsafeMutablePointer<Float>
+    /// The best float64 distance among the candidates so far, and its code.
+    let exactBest: UnsafeMutablePointer<Double>
+    let exactIndex: UnsafeMutablePointer<Int>
 
     init(queries: Int, codes: Int, dimension: Int) {
         inputs = .allocate(capacity: queries * dimension)
         residual = .allocate(capacity: queries * dimension)
         tile = .allocate(capacity: queries * codes)
         best = .allocate(capacity: queries)
-        bestIndex = .allocate(capacity: queries)
-        residualSquares = .allocate(capacity: queries)
+        margins = .allocate(capacity: queries)
+        exactBest = .allocate(capacity: queries)
+        exactIndex = .allocate(capacity: queries)
     }
 
     func deallocate() {
@@ -252,8 +285,9 @@ private struct SearchWorkspace {
         residual.deallocate()
         tile.deallocate()
         best.deallocate()
-        bestIndex.deallocate()
-        residualSquares.deallocate()
+        margins.deallocate()
+        exactBest.deallocate()
+        exactIndex.deallocate()
     }
 }
 
@@ -288,24 +322,27 @@ enum NearestCode {
         return result
     }
 
-    /// The first `j` with `scores[j] + norms[j] == value` (0 when there is none).
+    /// The distance candidates are ranked by, summed in float64 in index order: `Σ (a_i − b_i)²`, or
+    /// for a unit code of a cosine codebook `‖a‖² − 2 a·b + 1` (its exact norm, not the rounded
+    /// one of the normalised float32 vector, so that cosine ties stay ties).
     @inline(__always)
-    static func firstIndex(
-        of value: Float, _ scores: UnsafePointer<Float>, _ norms: UnsafePointer<Float>, count: Int
-    ) -> Int {
-        let rawScores = UnsafeRawPointer(scores), rawNorms = UnsafeRawPointer(norms)
-        let target = SIMD16<Float>(repeating: value)
-        var index = 0
-        while index + 16 <= count {
-            let lanes = rawScores.loadUnaligned(fromByteOffset: index * 4, as: SIMD16<Float>.self)
-                + rawNorms.loadUnaligned(fromByteOffset: index * 4, as: SIMD16<Float>.self)
-            if any(lanes .== target) { break }
-            index += 16
+    static func exactSquaredDistance(
+        _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, count: Int, unitNorm: Bool = false
+    ) -> Double {
+        var sum: Double = 0
+        if unitNorm {
+            var product: Double = 0
+            for index in 0..<count {
+                let value = Double(a[index])
+                sum += value * value
+                product += value * Double(b[index])
+            }
+            return sum - 2 * product + 1
         }
-        while index < count {
-            if scores[index] + norms[index] == value { return index }
-            index += 1
+        for index in 0..<count {
+            let difference = Double(a[index]) - Double(b[index])
+            sum += difference * difference
         }
-        return 0
+        return sum
     }
 }

@@ -8,8 +8,9 @@ import Foundation
 /// Values are stored row-major `[depth][entries][dimension]`, exactly the order the codebook hash
 /// reads (``CodebookHash``). The hash is computed once, at initialisation, from the values as given.
 ///
-/// Searching is exact nearest-code search by blocked GEMM on OpenBLAS with a fused SIMD argmin
-/// (see ``quantize(_:count:threads:)``); ties go to the lowest index.
+/// Searching is exact nearest-code search by blocked GEMM on OpenBLAS with a fused SIMD argmin,
+/// whose near-ties are re-ranked in float64 (see ``quantize(_:count:threads:blocking:)``); ties go to
+/// the lowest index, and results are the same for every CPU, thread count and block size.
 ///
 /// ```swift
 /// let codebook = try Codebook(values: [0, 0, 1, 1, -1, 2], entries: 3, dimension: 2, metric: .l2)
@@ -35,6 +36,8 @@ public struct Codebook: Sendable {
     let searchValues: [Float]
     /// `‖c‖²` of every searched code vector, `[depth][entries]`.
     let squaredNorms: [Float]
+    /// The largest `‖c‖` of each level, for the search's rounding bound.
+    let levelMaximumNorms: [Float]
 
     /// Creates a codebook from its values, validating sizes and finiteness.
     ///
@@ -84,6 +87,9 @@ public struct Codebook: Sendable {
         }
         self.searchValues = search
         self.squaredNorms = norms
+        self.levelMaximumNorms = (0..<depth).map { level in
+            norms[(level * entries)..<((level + 1) * entries)].max()!.squareRoot()
+        }
     }
 
     /// The searched vector of code `code` at level `level` (normalised for cosine).

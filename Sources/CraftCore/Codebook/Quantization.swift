@@ -16,7 +16,9 @@ public struct Quantization: Sendable, Equatable {
     /// `‖x − quantized‖` per row (for cosine, `x` is the L2-normalised feature).
     public var residualNorms: [Float]
     /// The squared L2 distance between each level's search input (the feature, then the residuals)
-    /// and its chosen code, `[count][depth]`, computed as `‖r‖² + ‖c‖² − 2 r·c` like faiss `IndexFlatL2`.
+    /// and its chosen code, `[count][depth]`: `Σ (r_i − c_i)²` summed in float64 and rounded once to
+    /// float32, so it does not depend on the BLAS kernels, blocking or thread count (faiss
+    /// `IndexFlatL2` reports `‖r‖² + ‖c‖² − 2 r·c` in float32, which agrees to rounding).
     public var squaredDistances: [Float]
 
     /// Creates a result from its parts (sizes are the caller's responsibility).
