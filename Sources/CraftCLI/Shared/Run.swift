@@ -1,4 +1,5 @@
 import ArgumentParser
+import CraftBundles
 import CraftCore
 import Foundation
 
@@ -7,9 +8,14 @@ import Foundation
 /// Parsing problems (unknown option, failed `validate()`) are reported by argument-parser with the
 /// usage text and exit 64; `--help` exits 0. Errors thrown while running print one sentence to stderr,
 /// prefixed `error:`, and exit with the status of their ``ErrorCategory`` (``ExitStatus``).
+///
+/// SIGINT, SIGTERM and SIGHUP remove the command's scratch files before the process dies of the
+/// signal, and what interrupted commands left in `$TMPDIR` is swept first (``ScratchFiles``).
 public func runCommandLine<Root: ParsableCommand>(
     _ root: Root.Type, arguments: [String] = Array(CommandLine.arguments.dropFirst())
 ) -> Never {
+    ScratchFiles.installSignalHandlers()
+    ScratchFiles.sweepTemporaryDirectory()
     var command: ParsableCommand
     do {
         command = try root.parseAsRoot(arguments)

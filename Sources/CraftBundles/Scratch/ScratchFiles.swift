@@ -1,0 +1,156 @@
+// Temporary files and directories that commands write: named so that a later command can tell
+// whose they are, removed when the command is interrupted, and swept when their writer is gone.
+import Dispatch
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Scratch paths of this process: unpack directories, downloads, staging copies, packing output.
+///
+/// Every scratch name carries the writer's process id (``name(_:)``: `PREFIX-PID-UUID`), so that
+///
+/// - ``track(_:)`` paths are removed when the process gets SIGINT, SIGTERM or SIGHUP (the
+///   executables call ``installSignalHandlers()``; the process then dies of the same signal);
+/// - ``sweep(_:prefix:)`` removes names left by processes that no longer exist (a SIGKILL, a power
+///   cut): the next command cleans up after the one that could not.
+///
+/// ```swift
+/// let temporary = ScratchFiles.directory.appendingPathComponent(ScratchFiles.name("craft-run"))
+/// let tracked = ScratchFiles.track(temporary)
+/// defer { ScratchFiles.remove(tracked) }
+/// ```
+public enum ScratchFiles {
+    /// A path registered for removal on interruption.
+    public struct Tracked: Sendable {
+        public let url: URL
+        let id: Int
+    }
+
+    /// The directory for scratch files outside registries and caches: `$TMPDIR` or `/tmp`.
+    public static var directory: URL { FileManager.default.temporaryDirectory }
+
+    /// A fresh scratch name: `PREFIX-PID-UUID`. `prefix` must not end in a digit.
+    public static func name(_ prefix: String) -> String {
+        "\(prefix)-\(getpid())-\(UUID().uuidString)"
+    }
+
+    /// Registers `url` for removal if the process is interrupted; returns the registration.
+    @discardableResult
+    public static func track(_ url: URL) -> Tracked {
+        state.lock.lock()
+        defer { state.lock.unlock() }
+        state.next += 1
+        state.paths[state.next] = url
+        return Tracked(url: url, id: state.next)
+    }
+
+    /// Forgets a registration without removing anything (the path was renamed into place).
+    public static func untrack(_ tracked: Tracked) {
+        state.lock.lock()
+        defer { state.lock.unlock() }
+        state.paths[tracked.id] = nil
+    }
+
+    /// Removes a tracked path (if it still exists) and forgets it.
+    public static func remove(_ tracked: Tracked) {
+        untrack(tracked)
+        try? FileManager.default.removeItem(at: tracked.url)
+    }
+
+    /// Installs handlers for SIGINT, SIGTERM and SIGHUP that remove every tracked path, then let the
+    /// signal end the process as it would have. Call once, from an executable's entry point.
+    public static func installSignalHandlers() {
+        state.lock.lock()
+        defer { state.lock.unlock() }
+        guard state.sources.isEmpty else { return }
+        for number in [SIGINT, SIGTERM, SIGHUP] {
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global(qos: .userInitiated))
+            source.setEventHandler {
+                removeTracked()
+                signal(number, SIG_DFL)
+                raise(number)
+            }
+            source.resume()
+            state.sources.append(source)
+        }
+    }
+
+    /// Removes every tracked path now (what the signal handlers do).
+    public static func removeTracked() {
+        state.lock.lock()
+        let paths = Array(state.paths.values)
+        state.paths.removeAll()
+        state.lock.unlock()
+        for url in paths { try? FileManager.default.removeItem(at: url) }
+    }
+
+    /// Removes the entries of `directory` named `PREFIX-PID-UUID` (for any prefix in `prefixes`, with
+    /// or without a leading dot) whose process no longer exists. Returns what it removed. Entries of
+    /// living processes, and names not made by ``name(_:)``, are left alone.
+    @discardableResult
+    public static func sweep(_ directory: URL, prefixes: [String]) -> [URL] {
+        sweep(directory) { prefix in prefixes.contains { $0[...] == prefix } }
+    }
+
+    /// Removes what interrupted Craft commands left in ``directory`` (`$TMPDIR`): names
+    /// `craft-WORD-PID-UUID` of processes that no longer exist. Commands call it when they start.
+    @discardableResult
+    public static func sweepTemporaryDirectory() -> [URL] {
+        sweep(directory) { prefix in
+            prefix.hasPrefix("craft-") && prefix.count > 6
+                && prefix.utf8.allSatisfy { (UInt8(ascii: "a")...UInt8(ascii: "z")).contains($0) || $0 == UInt8(ascii: "-") }
+        }
+    }
+
+    private static func sweep(_ directory: URL, where accepts: (Substring) -> Bool) -> [URL] {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory.path) else { return [] }
+        var removed: [URL] = []
+        for name in names {
+            guard let (prefix, pid) = parse(name), accepts(prefix), pid != getpid(), !isAlive(pid) else { continue }
+            let url = directory.appendingPathComponent(name)
+            if (try? FileManager.default.removeItem(at: url)) != nil { removed.append(url) }
+        }
+        return removed
+    }
+
+    /// The prefix and process id of a name made by ``name(_:)`` (optionally with a leading dot and
+    /// an extension after the UUID), or nil.
+    static func parse(_ name: String) -> (prefix: Substring, pid: pid_t)? {
+        var rest = name.hasPrefix(".") ? Substring(name.dropFirst()) : Substring(name)
+        if let dot = rest.lastIndex(of: "."), rest.distance(from: dot, to: rest.endIndex) <= 12,
+           !rest[dot...].contains("-") {
+            rest = rest[..<dot]
+        }
+        guard rest.count > 38 else { return nil }
+        let uuid = rest.suffix(36)
+        guard UUID(uuidString: String(uuid)) != nil else { return nil }
+        rest = rest.dropLast(37)
+        guard rest.count >= 2, rest.last != "-" else { return nil }
+        let digits = rest.reversed().prefix(while: { $0.isASCII && $0.isNumber })
+        guard !digits.isEmpty, digits.count <= 10, let pid = pid_t(String(digits.reversed())), pid > 0 else { return nil }
+        let prefixEnd = rest.index(rest.endIndex, offsetBy: -digits.count)
+        guard prefixEnd > rest.startIndex, rest[rest.index(before: prefixEnd)] == "-" else { return nil }
+        let prefix = rest[..<rest.index(before: prefixEnd)]
+        guard !prefix.isEmpty else { return nil }
+        return (prefix, pid)
+    }
+
+    /// Whether a process exists (a process we may not signal still exists).
+    static func isAlive(_ pid: pid_t) -> Bool {
+        kill(pid, 0) == 0 || errno == EPERM
+    }
+
+    private final class State: @unchecked Sendable {
+        let lock = NSLock()
+        var next = 0
+        var paths: [Int: URL] = [:]
+        var sources: [any DispatchSourceSignal] = []
+    }
+
+    private static let state = State()
+}
