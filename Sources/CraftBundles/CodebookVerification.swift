@@ -55,9 +55,31 @@ public enum CodebookVerification {
 
     /// Recomputes the hash and throws when it differs from the declared one, naming both.
     public static func verify(_ manifest: BundleManifest, in directory: URL) throws {
-        let recomputed = try recompute(manifest, in: directory)
+        try check(manifest, recomputed: try recompute(manifest, in: directory))
+    }
+
+    static func check(_ manifest: BundleManifest, recomputed: CodebookIdentity) throws {
         guard recomputed.hash == manifest.codebook.hash else {
             throw BundleError(.codebookHashMismatch, "\(manifest.reference) declares codebook hash \(manifest.codebook.hash) but its codebook tensor \(manifest.codebook.tensor.map { "\"\($0.name)\" in \($0.file)" } ?? "") hashes to \(recomputed.hash); the declared hash is wrong or the tensor was changed: set codebook.hash to the recomputed value only if this tensor is the intended codebook", entry: "codebook.hash")
         }
+    }
+
+    /// Recomputes the codebook hash of a packed bundle and throws when it differs from the declared one.
+    ///
+    /// Only the codebook tensor is extracted (into a temporary directory, removed afterwards); the
+    /// whole archive is read and checked on the way, as by ``BundleArchive/verify(_:expectedDigest:limits:)``. A
+    /// manifest that names no codebook tensor (a backend) has nothing to recompute.
+    ///
+    /// - Returns: the recomputed identity, or `nil` when the manifest names no codebook tensor.
+    /// - Throws: ``BundleError`` with code ``BundleError/Code/codebookHashMismatch`` (integrity, exit 4)
+    ///   when the declared hash or shape is a lie; other ``BundleError``s when the tensor is unreadable.
+    @discardableResult
+    public static func verify(bundle: URL, manifest: BundleManifest, limits: BundleLimits = .default) throws -> CodebookIdentity? {
+        guard let tensor = manifest.codebook.tensor else { return nil }
+        let (extracted, scratch) = try BundleArchive.extractChecked(bundle, paths: [tensor.file], limits: limits)
+        defer { ScratchFiles.remove(scratch) }
+        let recomputed = try recompute(extracted.manifest, in: extracted.directory)
+        try check(extracted.manifest, recomputed: recomputed)
+        return recomputed
     }
 }

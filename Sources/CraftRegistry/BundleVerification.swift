@@ -13,6 +13,7 @@ public struct BundleVerification: Sendable {
     public var reference: String?
 
     /// Verifies a `.craft` file on disk: the hostile archive checks of ``BundleArchive/verify(_:limits:)``,
+    /// the codebook hash recomputed from the codebook tensor (a declared hash is a claim, not a proof),
     /// then the detached signature in `signatureFile` (by default `FILE.sig` when it exists).
     ///
     /// - Parameters:
@@ -26,6 +27,7 @@ public struct BundleVerification: Sendable {
             throw RegistryError(.notFound, "the bundle file \(file.path) does not exist; check the path")
         }
         let verified = try BundleArchive.verify(file, limits: limits)
+        try CodebookCheck.verify(file, manifest: verified.manifest, limits: limits, source: file.path)
         let sigURL = signatureFile ?? file.appendingPathExtension("sig")
         var signatures: [BundleSignature] = []
         if FileManager.default.fileExists(atPath: sigURL.path) {
@@ -42,7 +44,8 @@ public struct BundleVerification: Sendable {
 
 extension Registry {
     /// Verifies a published version: the file's digest must equal the index's, its signatures must
-    /// verify (against this registry's trusted keys), and the archive must pass every hostile check.
+    /// verify (against this registry's trusted keys), the archive must pass every hostile check, and
+    /// the codebook hash recomputed from its tensor must be the declared one (and the index's).
     public func verify(
         _ reference: BundleReference, includePrerelease: Bool = false, requireSignature: Bool = false,
         limits: BundleLimits = .default
@@ -60,6 +63,31 @@ extension Registry {
                 .digestMismatch, "\(bundle.file.path) has digest \(digest) but the index records \(bundle.record.digest) for \(bundle.reference): the file was modified or replaced; do not use it")
         }
         let verified = try BundleArchive.verify(bundle.file, limits: limits)
+        try CodebookCheck.verify(bundle.file, manifest: verified.manifest, limits: limits, source: bundle.reference)
+        let indexed = IndexedVersion(
+            manifest: verified.manifest, digest: bundle.record.digest, size: verified.size, path: bundle.record.path,
+            signatures: bundle.record.signatures)
+        var recorded = bundle.record
+        recorded.yanked = false
+        if indexed != recorded {
+            throw RegistryError(
+                .corruptIndex, "the shard \(shardURL(for: bundle.name).path) describes \(bundle.reference) otherwise than its bundle's craft.json (kind, summary, runtime, codebook or size differ); the shard was edited: run craft-registry reindex")
+        }
         return BundleVerification(file: bundle.file, bundle: verified, signatures: status, reference: bundle.reference)
+    }
+}
+
+/// The codebook-hash check of `verify` and `publish`: the hash is recomputed from the codebook tensor
+/// (``CodebookVerification/verify(bundle:manifest:limits:)``), so that a bundle declaring another
+/// bundle's codebook is refused instead of being advertised as that bundle's partner.
+enum CodebookCheck {
+    /// - Throws: ``RegistryError/Code/codebookMismatch`` (exit 4) naming `source` when the declared
+    ///   codebook hash or shape is not the tensor's.
+    static func verify(_ file: URL, manifest: BundleManifest, limits: BundleLimits, source: String) throws {
+        do {
+            try CodebookVerification.verify(bundle: file, manifest: manifest, limits: limits)
+        } catch let error as BundleError where error.code == .codebookHashMismatch {
+            throw RegistryError(.codebookMismatch, "\(source): \(error.message)", cause: error)
+        }
     }
 }

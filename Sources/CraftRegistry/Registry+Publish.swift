@@ -46,8 +46,11 @@ extension Registry {
             throw RegistryError(.notFound, "the bundle file \(bundle.path) does not exist; check the path")
         }
         try AtomicFile.createDirectory(stagingURL)
-        let staged = stagingURL.appendingPathComponent("\(UUID().uuidString).craft")
-        defer { try? FileManager.default.removeItem(at: staged) }
+        // What killed publishes left behind (their process is gone), swept under the lock.
+        try FileLock.withExclusiveLock(at: lockURL) { _ = sweepScratch() }
+        let staged = stagingURL.appendingPathComponent(ScratchFiles.name(RegistryScratch.publishPrefix) + ".craft")
+        let tracked = ScratchFiles.track(staged)
+        defer { ScratchFiles.remove(tracked) }
         do {
             try FileManager.default.copyItem(at: bundle, to: staged)
         } catch {
@@ -58,6 +61,12 @@ extension Registry {
         let manifest = verified.manifest
         let name = manifest.name
         let version = manifest.version.description
+        do {
+            try CodebookCheck.verify(staged, manifest: manifest, limits: limits, source: "refusing to publish \(bundle.path)")
+        } catch var error as RegistryError where error.code == .codebookMismatch {
+            error.message += "; repack it with craft-registry pack, which recomputes the hash"
+            throw error
+        }
         for (position, signature) in signatures.enumerated() {
             try signature.verifyIntegrity(
                 digest: verified.digest,
@@ -66,9 +75,20 @@ extension Registry {
         let record = IndexedVersion(
             manifest: manifest, digest: verified.digest, size: verified.size,
             path: Self.bundlePath(name: name, version: version), signatures: signatures)
+        // What this publish writes must read back: the writer obeys the reader's rules.
+        if let problem = IndexValidation.problems(in: record, name: name).first {
+            throw RegistryError(.usage, "cannot publish \(bundle.path): its index record would be invalid (\(problem)); fix craft.json and pack again")
+        }
 
         return try FileLock.withExclusiveLock(at: lockURL) {
-            var index = try readIndex()
+            // A damaged index is never written over: the next registry.json would drop every name it
+            // does not list, and a new shard would drop the versions of a missing one.
+            let state = try inspectIndex()
+            if let damage = state.problems.first {
+                throw RegistryError(
+                    .corruptIndex, "cannot publish \(bundle.lastPathComponent) while the index is damaged: \(damage.message)\(state.problems.count > 1 ? " (and \(state.problems.count - 1) more problem\(state.problems.count == 2 ? "" : "s"))" : "")", cause: damage)
+            }
+            var index = state.index ?? RegistryIndex()
             var shard = try readShard(named: name) ?? IndexShard(name: name)
             let core = Self.withoutBuildMetadata(version)
             if let position = shard.versions.firstIndex(where: { Self.withoutBuildMetadata($0.version) == core }) {
@@ -98,11 +118,8 @@ extension Registry {
             shard.versions.append(record)
             shard.sortVersions()
             try AtomicFile.write(JSONFormatting.encode(shard), to: shardURL(for: name))
-            if !index.names.contains(name) {
-                index.names.append(name)
-                index.names.sort()
-                try AtomicFile.write(JSONFormatting.encode(index), to: indexURL)
-            } else if !FileManager.default.fileExists(atPath: indexURL.path) {
+            if !index.names.contains(name) || !FileManager.default.fileExists(atPath: indexURL.path) {
+                index.names = Array(Set(index.names).union([name])).sorted()
                 try AtomicFile.write(JSONFormatting.encode(index), to: indexURL)
             }
             return PublishResult(outcome: .published, name: name, record: record, file: file)
@@ -131,7 +148,12 @@ extension Registry {
     @discardableResult
     public func remove(name: String, version: String) throws -> IndexedVersion {
         try FileLock.withExclusiveLock(at: lockURL) {
-            var index = try readIndex()
+            let state = try inspectIndex()
+            guard var index = state.index, state.problems.isEmpty else {
+                let damage = state.problems.first
+                throw RegistryError(
+                    .corruptIndex, "cannot remove \(name)@\(version) while the index is damaged: \(damage?.message ?? "registry.json is unreadable")", cause: damage)
+            }
             var shard = try shard(named: name)
             guard let position = shard.versions.firstIndex(where: { $0.version == version }) else {
                 throw versionNotFound(name: name, version: version, in: shard)

@@ -26,6 +26,8 @@ public struct RegistryError: Error, LocalizedError, CategorizedError, CustomStri
         public static let badReference = Code(name: "bad-reference")
         /// A bundle's bytes do not match the digest recorded for it.
         public static let digestMismatch = Code(name: "digest-mismatch")
+        /// A bundle declares a codebook hash (or shape) that its codebook tensor does not have.
+        public static let codebookMismatch = Code(name: "codebook-hash-mismatch")
         /// A signature is malformed, or does not verify against the bundle digest.
         public static let badSignature = Code(name: "bad-signature")
         /// A signature is required but the bundle is unsigned or signed only by untrusted keys.
@@ -58,7 +60,7 @@ public struct RegistryError: Error, LocalizedError, CategorizedError, CustomStri
     public var category: ErrorCategory {
         switch code {
         case .notFound, .noRegistry: .notFound
-        case .corruptIndex, .conflict, .digestMismatch, .badSignature, .untrusted, .badKey: .integrity
+        case .corruptIndex, .conflict, .digestMismatch, .codebookMismatch, .badSignature, .untrusted, .badKey: .integrity
         case .badReference, .usage: .usage
         default: .other
         }

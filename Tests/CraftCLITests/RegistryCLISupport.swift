@@ -150,3 +150,44 @@ enum CLIBundles {
         return directory
     }
 }
+
+extension CLIBundles {
+    /// An encoder `.craft` whose craft.json declares `declaredHash` (another bundle's codebook) over its
+    /// own 32×16 codebook tensor. `pack` would refuse it, so it is written with the system `tar`;
+    /// every archive check passes, only the hash is a lie.
+    static func lyingEncoder(in parent: URL, name: String, version: String, declaredHash: String) throws -> URL {
+        let directory = parent.appendingPathComponent("lie-\(name)-\(version)-src")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        var writer = SafeTensorsWriter()
+        try writer.add("codebook", floats: (0..<(32 * 16)).map { Float(($0 * 7) % 23) / 5 - 2 }, shape: [32, 16])
+        try writer.write(to: directory.appendingPathComponent("codebook.safetensors"))
+        try Data("features of \(name)\n".utf8).write(to: directory.appendingPathComponent("features.txt"))
+        let files = ["codebook.safetensors", "features.txt"]
+        let manifest: [String: Any] = [
+            "schema": "craft.bundle/v1", "kind": "encoder", "name": name, "version": version,
+            "summary": "An encoder claiming another codebook", "domains": [String](), "license": "MIT",
+            "runtime": ["id": "table-encoder", "version": "1.0.0"],
+            "codebook": [
+                "hash": declaredHash, "entries": 32, "dim": 16, "depth": 1, "metric": "l2",
+                "tensor": ["file": "codebook.safetensors", "name": "codebook"],
+            ] as [String: Any],
+            "encoder": ["image_size": 8, "tokens_per_image": 4],
+            "files": try files.map { path -> [String: Any] in
+                let url = directory.appendingPathComponent(path)
+                return ["path": path, "size": try Data(contentsOf: url).count,
+                        "sha256": String(try BundleArchive.digest(of: url).dropFirst(7))]
+            },
+        ]
+        try JSONSerialization.data(withJSONObject: manifest, options: [.sortedKeys, .prettyPrinted])
+            .write(to: directory.appendingPathComponent("craft.json"))
+        let output = parent.appendingPathComponent("\(name)-\(version)-lie.craft")
+        let tar = Process()
+        tar.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        tar.arguments = ["tar", "--format=ustar", "--owner=0", "--group=0", "--numeric-owner", "-czf", output.path,
+                         "-C", directory.path, "craft.json"] + files
+        try tar.run()
+        tar.waitUntilExit()
+        guard tar.terminationStatus == 0 else { throw CocoaError(.fileWriteUnknown) }
+        return output
+    }
+}

@@ -38,7 +38,7 @@ struct RegistryCLITests {
         defer { try? FileManager.default.removeItem(at: scratch) }
         let commands = [
             [], ["list"], ["search"], ["info"], ["compatible"], ["pair"], ["pack"], ["verify"], ["publish"], ["pull"],
-            ["yank"], ["remove"], ["key", "generate"], ["key", "trust"], ["sign"],
+            ["yank"], ["remove"], ["reindex"], ["key", "generate"], ["key", "trust"], ["sign"],
         ]
         for command in commands {
             let result = try run(arguments: command + ["--help"])
@@ -261,5 +261,109 @@ struct RegistryCLITests {
         let list = try run("--registry", "reg", "list", "--json").json()
         #expect((list["bundles"] as? [[String: Any]])?.count == 4)
         #expect((list["warnings"] as? [Any])?.isEmpty == true)
+    }
+
+    /// Rewrites the first version record of a shard.
+    func editShard(_ relativePath: String, _ edit: (inout [String: Any]) -> Void) throws {
+        let url = scratch.appendingPathComponent("reg/" + relativePath)
+        var shard = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as? [String: Any])
+        var versions = try #require(shard["versions"] as? [[String: Any]])
+        edit(&versions[0])
+        shard["versions"] = versions
+        try JSONSerialization.data(withJSONObject: shard, options: [.sortedKeys]).write(to: url)
+    }
+
+    @Test func aHostileShardDigestExits4AndPullDeletesNothingOutsideTheCache() throws {
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        try publish("derm-vq", "1.0.0", "encoder", seed: 1)
+        let pulled = try run("--registry", "reg", "pull", "derm-vq", "--json")
+        #expect(pulled.status == 0, "\(pulled.stderr)")
+        let digest = try #require(try pulled.json()["digest"] as? String)
+        let victim = scratch.appendingPathComponent("victim")
+        try FileManager.default.createDirectory(at: victim, withIntermediateDirectories: true)
+        try Data("precious".utf8).write(to: victim.appendingPathComponent("file.txt"))
+        // $CRAFT_CACHE is scratch/cache: sha256-<hex>/../../victim is scratch/victim.
+        try editShard("index/de/derm-vq.json") { $0["digest"] = digest + "/../../victim" }
+
+        for command in [["info", "derm-vq"], ["pull", "derm-vq"], ["verify", "derm-vq"], ["list"]] {
+            let result = try run(arguments: ["--registry", "reg"] + command)
+            #expect(result.status == 4, "\(command): \(result.status) \(result.stderr)")
+            #expect(result.stderr.contains("index/de/derm-vq.json"), "\(command): \(result.stderr)")
+            #expect(result.stderr.contains("versions[0].digest"), "\(command): \(result.stderr)")
+        }
+        #expect(FileManager.default.fileExists(atPath: victim.appendingPathComponent("file.txt").path))
+        #expect(FileManager.default.fileExists(atPath: scratch.appendingPathComponent("cache").path))
+    }
+
+    @Test func aLyingCodebookHashIsRefusedByPublishVerifyAndPair() throws {
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        try publish("tiny-llm", "1.0.0", "backend", seed: 1)
+        let lie = try CLIBundles.lyingEncoder(
+            in: scratch, name: "liar-vq", version: "1.0.0", declaredHash: try CLIBundles.codebookHash(seed: 1))
+
+        let published = try run("--registry", "reg", "publish", lie.path)
+        #expect(published.status == 4, "\(published.stderr)")
+        #expect(published.stderr.contains("codebook") && published.stderr.contains(lie.path), "\(published.stderr)")
+        let compatible = try run("--registry", "reg", "compatible", "tiny-llm", "--json")
+        #expect(compatible.status == 0, "\(compatible.stderr)")
+        #expect((try compatible.json()["partners"] as? [Any])?.isEmpty == true)
+        #expect(try run("--registry", "reg", "search", "liar").stdout.contains("No bundle"))
+
+        let verify = try run("--registry", "reg", "verify", lie.path)
+        #expect(verify.status == 4, "\(verify.stderr)")
+        #expect(verify.stderr.contains("hashes to"), "\(verify.stderr)")
+        // pair: the lie is an integrity failure of the encoder bundle (4), not an incompatible pair (3).
+        let pair = try run("--registry", "reg", "pair", lie.path, "tiny-llm")
+        #expect(pair.status == 4, "\(pair.stdout)\(pair.stderr)")
+        #expect(pair.stderr.contains("liar-vq"), "\(pair.stderr)")
+    }
+
+    @Test func indexDamageIsReportedRefusedAndRepairedByReindex() throws {
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        try publish("derm-vq", "1.0.0", "encoder", seed: 1)
+        try publish("derm-vq", "1.1.0", "encoder", seed: 1)
+        try publish("tiny-llm", "1.0.0", "backend", seed: 1)
+        try publish("xray-vq", "0.2.0", "encoder", seed: 2)
+        #expect(try run("--registry", "reg", "yank", "xray-vq@0.2.0").status == 0)
+        let index = scratch.appendingPathComponent("reg/registry.json")
+        try FileManager.default.removeItem(at: index)
+
+        let list = try run("--registry", "reg", "list")
+        #expect(list.status == 4, "\(list.stderr)")
+        #expect(list.stdout.contains("derm-vq") && list.stdout.contains("tiny-llm"))
+        #expect(list.stderr.contains("registry.json is missing") && list.stderr.contains("reindex"), "\(list.stderr)")
+        #expect(list.stderr.contains("damaged"), "\(list.stderr)")
+        #expect(try run("--registry", "reg", "search", "derm").status == 4)
+        let source = try CLIBundles.directory(in: scratch, name: "new-llm", version: "1.0.0", kind: .backend, seed: 1)
+        #expect(try run("pack", source.path, "-o", "new.craft").status == 0)
+        let refused = try run("--registry", "reg", "publish", "new.craft")
+        #expect(refused.status == 4, "\(refused.stderr)")
+        #expect(refused.stderr.contains("craft-registry reindex"), "\(refused.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: index.path))
+
+        let reindex = try run("--registry", "reg", "reindex", "--json")
+        #expect(reindex.status == 0, "\(reindex.stderr)")
+        let json = try reindex.json()
+        #expect(Set(json.keys) == ["registry", "names", "versions", "kept", "added", "dropped", "rewritten", "removed", "repaired", "warnings"])
+        #expect(json["names"] as? [String] == ["derm-vq", "tiny-llm", "xray-vq"])
+        #expect(json["versions"] as? Int == 4)
+        #expect(json["rewritten"] as? [String] == ["registry.json"])
+        #expect(try run("--registry", "reg", "list").status == 0)
+        #expect(try run("--registry", "reg", "info", "xray-vq@0.2.0").stdout.contains("(yanked)"))
+        #expect(try run("--registry", "reg", "publish", "new.craft").status == 0)
+
+        // Garbage registry.json: the listing reports it; info and pull of an intact shard still work.
+        try Data("{ not json".utf8).write(to: index)
+        #expect(try run("--registry", "reg", "list").status == 4)
+        let info = try run("--registry", "reg", "info", "derm-vq")
+        #expect(info.status == 0, "\(info.stderr)")
+        let pull = try run("--registry", "reg", "pull", "tiny-llm")
+        #expect(pull.status == 0, "\(pull.stderr)")
+        let repaired = try run("--registry", "reg", "reindex")
+        #expect(repaired.status == 0, "\(repaired.stderr)")
+        #expect(repaired.stdout.hasPrefix("Reindexed"), "\(repaired.stdout)")
+        let again = try run("--registry", "reg", "list", "--json")
+        #expect(again.status == 0)
+        #expect((try again.json()["bundles"] as? [Any])?.count == 3)  // xray-vq is yanked
     }
 }

@@ -104,3 +104,73 @@ enum TestBundles {
         return try BundleArchive.pack(directory: source, to: output).url
     }
 }
+
+extension TestBundles {
+    /// An encoder `.craft` whose craft.json lies about its codebook: a 32×16 codebook tensor under
+    /// `declaredHash` (another bundle's hash). Written with the system `tar`, since `pack` recomputes
+    /// the hash and would refuse it; every other check of the archive passes.
+    static func lyingEncoder(in parent: URL, name: String, version: String, declaredHash: String) throws -> URL {
+        let directory = parent.appendingPathComponent("lie-\(name)-\(version)-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        try writeSafeTensors(
+            name: "codebook", values: codebookValues(entries: 32, dimension: 16, seed: 5), shape: [32, 16],
+            to: directory.appendingPathComponent("codebook.safetensors"))
+        try Data("features of \(name)\n".utf8).write(to: directory.appendingPathComponent("features.txt"))
+        return try tarBundle(
+            directory, files: ["codebook.safetensors", "features.txt"],
+            manifest: [
+                "schema": "craft.bundle/v1", "kind": "encoder", "name": name, "version": version,
+                "summary": "An encoder claiming another codebook", "domains": [String](), "license": "MIT",
+                "runtime": ["id": "table-encoder", "version": "1.0.0"],
+                "codebook": [
+                    "hash": declaredHash, "entries": 32, "dim": 16, "depth": 1, "metric": "l2",
+                    "tensor": ["file": "codebook.safetensors", "name": "codebook"],
+                ] as [String: Any],
+                "encoder": ["image_size": 8, "tokens_per_image": 4],
+            ],
+            to: parent.appendingPathComponent("\(name)-\(version)-lie-\(UUID().uuidString.prefix(8)).craft"))
+    }
+
+    /// Writes `manifest` (with `files` filled in: size and sha256 of each) as craft.json and packs it
+    /// first, then `files`, with `tar -czf`.
+    static func tarBundle(_ directory: URL, files: [String], manifest: [String: Any], to output: URL) throws -> URL {
+        var manifest = manifest
+        manifest["files"] = try files.map { path -> [String: Any] in
+            let url = directory.appendingPathComponent(path)
+            return ["path": path, "size": try Data(contentsOf: url).count,
+                    "sha256": String(try BundleArchive.digest(of: url).dropFirst(7))]
+        }
+        try JSONSerialization.data(withJSONObject: manifest, options: [.sortedKeys, .prettyPrinted])
+            .write(to: directory.appendingPathComponent("craft.json"))
+        let tar = Process()
+        tar.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        tar.arguments = ["tar", "--format=ustar", "--owner=0", "--group=0", "--numeric-owner", "-czf", output.path,
+                         "-C", directory.path, "craft.json"] + files
+        try tar.run()
+        tar.waitUntilExit()
+        guard tar.terminationStatus == 0 else { throw CocoaError(.fileWriteUnknown) }
+        return output
+    }
+}
+
+/// Process ids for scratch-sweeping tests: one of a process that has exited, one of a live process.
+enum TestProcesses {
+    /// The pid of a child that was started and waited for: no process has it (until reused).
+    static func deadPID() throws -> Int32 {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["true"]
+        try process.run()
+        process.waitUntilExit()
+        return process.processIdentifier
+    }
+
+    /// A live child (`sleep 60`); terminate it when done.
+    static func liveProcess() throws -> Process {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["sleep", "60"]
+        try process.run()
+        return process
+    }
+}

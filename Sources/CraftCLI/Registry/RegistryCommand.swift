@@ -22,6 +22,7 @@ public struct RegistryCommand: ParsableCommand {
               craft-registry pack encoders/clinical-vq --output-directory dist
               craft-registry --registry ./registry publish dist/clinical-vq-1.2.0.craft
               craft-registry pull clinical-vq --require-signature
+              craft-registry reindex
             """,
         subcommands: [
             RegistryListCommand.self,
@@ -35,6 +36,7 @@ public struct RegistryCommand: ParsableCommand {
             RegistryPullCommand.self,
             RegistryYankCommand.self,
             RegistryRemoveCommand.self,
+            RegistryReindexCommand.self,
             RegistryKeyCommand.self,
             RegistrySignCommand.self,
         ])

@@ -47,6 +47,6 @@ struct RegistryCompatibleCommand: ParsableCommand {
                 Output.line(BundleRow.table(partners))
             }
         }
-        try Output.finish(problems: problems)
+        try IndexDamage.finish(problems: problems, registry: registry)
     }
 }

@@ -44,7 +44,7 @@ struct RegistryListCommand: ParsableCommand {
         } else {
             Output.line(BundleRow.table(bundles, extra: [("SIZE", { Output.size($0.record.size) })]))
         }
-        try Output.finish(problems: problems)
+        try IndexDamage.finish(problems: problems, registry: registry)
     }
 }
 

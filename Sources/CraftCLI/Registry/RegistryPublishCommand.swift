@@ -1,4 +1,5 @@
 import ArgumentParser
+import CraftBundles
 import CraftRegistry
 import Foundation
 
@@ -28,6 +29,8 @@ struct RegistryPublishCommand: ParsableCommand {
     var signature: String?
 
     func run() throws {
+        // An interrupted command removes its scratch files (staging copy, download, unpack directory).
+        ScratchFiles.installSignalHandlers()
         let registry = options.resolvedRegistry()
         let url = URL(fileURLWithPath: file)
         let sigURL = signature.map { URL(fileURLWithPath: $0) } ?? url.appendingPathExtension("sig")

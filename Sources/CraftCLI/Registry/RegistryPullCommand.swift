@@ -1,4 +1,5 @@
 import ArgumentParser
+import CraftBundles
 import CraftRegistry
 import Foundation
 
@@ -36,6 +37,8 @@ struct RegistryPullCommand: ParsableCommand {
     }
 
     func run() throws {
+        // An interrupted command removes its scratch files (staging copy, download, unpack directory).
+        ScratchFiles.installSignalHandlers()
         let registry = options.resolvedRegistry()
         let reference = try parseReference(reference)
         let cacheLocation = cache.map { BundleCache(root: URL(fileURLWithPath: $0)) } ?? .locate()

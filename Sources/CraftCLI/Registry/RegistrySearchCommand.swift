@@ -64,6 +64,6 @@ struct RegistrySearchCommand: ParsableCommand {
                 hits.map(\.bundle),
                 extra: [("MATCHED", { byName[$0.name]?.reasons.joined(separator: ",") ?? "" })]))
         }
-        try Output.finish(problems: problems)
+        try IndexDamage.finish(problems: problems, registry: registry)
     }
 }

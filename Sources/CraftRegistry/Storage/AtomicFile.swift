@@ -1,3 +1,4 @@
+import CraftBundles
 import Foundation
 
 #if canImport(Glibc)
@@ -10,14 +11,17 @@ import Darwin
 
 /// Writes files so that readers see either the old content or the new one, never a partial file.
 ///
-/// The data goes to a uniquely named temporary file in the same directory, is flushed with `fsync`,
+/// The data goes to a uniquely named temporary file in the same directory (``RegistryScratch``), is flushed with `fsync`,
 /// and is then renamed over the destination (`rename(2)` is atomic within one file system).
 enum AtomicFile {
     /// Atomically replaces (or creates) `url` with `data`, creating parent directories as needed.
     static func write(_ data: Data, to url: URL, permissions: mode_t = 0o644) throws {
         let directory = url.deletingLastPathComponent()
         try createDirectory(directory)
-        let temporary = directory.appendingPathComponent(".\(url.lastPathComponent).tmp-\(UUID().uuidString)")
+        // `.NAME.tmp-PID-UUID`: removed on SIGINT/SIGTERM/SIGHUP, swept by the next writer after a kill.
+        let temporary = RegistryScratch.temporary(for: url)
+        let tracked = ScratchFiles.track(temporary)
+        defer { ScratchFiles.untrack(tracked) }
         let descriptor = open(temporary.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, permissions)
         guard descriptor >= 0 else {
             throw RegistryError(

@@ -31,4 +31,22 @@ enum FileLock {
         defer { flock(descriptor, LOCK_UN) }
         return try body()
     }
+
+    /// Runs `body` while holding a shared lock on `url`, when the lock file exists and can be opened
+    /// for reading; otherwise (a registry no writer ever locked, or a read-only copy) without a lock.
+    ///
+    /// Readers take no lock in the normal case; they use this only to tell a writer's intermediate
+    /// state (a new bundle whose shard is not written yet) from real damage. Never call it while
+    /// holding the exclusive lock: the two open file descriptions would wait for each other.
+    static func withSharedLock<T>(at url: URL, _ body: () throws -> T) throws -> T {
+        let descriptor = open(url.path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { return try body() }
+        defer { close(descriptor) }
+        while flock(descriptor, LOCK_SH) != 0 {
+            if errno == EINTR { continue }
+            return try body()
+        }
+        defer { flock(descriptor, LOCK_UN) }
+        return try body()
+    }
 }
