@@ -133,3 +133,81 @@ struct ImageInputTests {
         #expect(error.message.contains("line 2") && error.message.contains("images/missing.png"))
     }
 }
+
+@Suite("Dataset image paths stay inside the dataset's directory")
+struct DatasetContainmentTests {
+    /// A dataset directory `data/` (with `images/`) next to an `outside/` directory holding `secret.png`.
+    func layout() throws -> (root: URL, data: URL, secret: URL) {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("craft-containment-\(UUID().uuidString)")
+        let data = root.appendingPathComponent("data")
+        let outside = root.appendingPathComponent("outside")
+        try FileManager.default.createDirectory(at: data.appendingPathComponent("images"), withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(at: outside, withIntermediateDirectories: true)
+        let secret = outside.appendingPathComponent("secret.png")
+        try Data("not for you".utf8).write(to: secret)
+        return (root, data, secret)
+    }
+
+    func write(_ image: String, in data: URL) throws -> URL {
+        let file = data.appendingPathComponent("eval.jsonl")
+        try "{\"image\": \"ok.png\", \"prompt\": \"q\", \"answer\": \"x\"}\n{\"image\": \"\(image)\", \"prompt\": \"q\", \"answer\": \"x\"}\n"
+            .write(to: file, atomically: true, encoding: .utf8)
+        try Data("png".utf8).write(to: data.appendingPathComponent("ok.png"))
+        return file
+    }
+
+    @Test("a symbolic link to an image outside the directory is refused, naming the file and line")
+    func linkedFileOutside() throws {
+        let (root, data, secret) = try layout()
+        defer { try? FileManager.default.removeItem(at: root) }
+        try FileManager.default.createSymbolicLink(atPath: data.appendingPathComponent("images/cat.png").path, withDestinationPath: secret.path)
+        let file = try write("images/cat.png", in: data)
+        let error = try #require(throws: TrainingError.self) { try TrainingDataset(contentsOf: file) }
+        #expect(error.code == .invalidDataset)
+        #expect(error.message.contains("eval.jsonl line 2"), "\(error.message)")
+        #expect(error.message.contains("images/cat.png") && error.message.contains("outside"), "\(error.message)")
+    }
+
+    @Test("a relative symbolic link climbing out with .. is refused")
+    func relativeLinkOutside() throws {
+        let (root, data, _) = try layout()
+        defer { try? FileManager.default.removeItem(at: root) }
+        try FileManager.default.createSymbolicLink(atPath: data.appendingPathComponent("images/cat.png").path, withDestinationPath: "../../outside/secret.png")
+        let file = try write("images/cat.png", in: data)
+        #expect(throws: TrainingError.self) { try TrainingDataset(contentsOf: file) }
+    }
+
+    @Test("a linked directory leading outside is refused, even for a file that does not exist")
+    func linkedDirectoryOutside() throws {
+        let (root, data, _) = try layout()
+        defer { try? FileManager.default.removeItem(at: root) }
+        try FileManager.default.createSymbolicLink(atPath: data.appendingPathComponent("escape").path, withDestinationPath: root.appendingPathComponent("outside").path)
+        for image in ["escape/secret.png", "escape/missing.png"] {
+            let file = try write(image, in: data)
+            let error = try #require(throws: TrainingError.self) { try TrainingDataset(contentsOf: file) }
+            #expect(error.message.contains("line 2") && error.message.contains(image), "\(error.message)")
+        }
+    }
+
+    @Test("a dangling symbolic link is refused")
+    func danglingLink() throws {
+        let (root, data, _) = try layout()
+        defer { try? FileManager.default.removeItem(at: root) }
+        try FileManager.default.createSymbolicLink(atPath: data.appendingPathComponent("images/gone.png").path, withDestinationPath: "/nonexistent-craft-\(UUID().uuidString)/x.png")
+        let file = try write("images/gone.png", in: data)
+        #expect(throws: TrainingError.self) { try TrainingDataset(contentsOf: file) }
+    }
+
+    @Test("links that stay inside the directory are followed, and the example gets the resolved path")
+    func linkInside() throws {
+        let (root, data, _) = try layout()
+        defer { try? FileManager.default.removeItem(at: root) }
+        try Data("png".utf8).write(to: data.appendingPathComponent("images/real.png"))
+        try FileManager.default.createSymbolicLink(atPath: data.appendingPathComponent("images/alias.png").path, withDestinationPath: "real.png")
+        let file = try write("images/alias.png", in: data)
+        let dataset = try TrainingDataset(contentsOf: file)
+        #expect(dataset.examples[1].imagePath == "images/alias.png")
+        #expect(dataset.examples[1].imageURL.lastPathComponent == "real.png")
+        #expect(dataset.examples[1].imageURL.path.hasSuffix("/data/images/real.png"))
+    }
+}

@@ -31,7 +31,8 @@ public struct TrainingDataset: Sendable {
     /// - Throws: ``TrainingError`` (`io`) when the file cannot be read, (`invalidDataset`) naming the
     ///   file and line when a line is not a JSON object, a required field (`image`, `prompt`,
     ///   `answer`) is missing, empty or not a string, an optional field is not a string, the image
-    ///   path is absolute or leaves the dataset's directory, or the file has no examples.
+    ///   path is absolute, contains `..`, or resolves (through a symbolic link) outside the dataset's
+    ///   directory, or the file has no examples. Image URLs are the resolved paths.
     public init(contentsOf url: URL) throws {
         let data: Data
         do { data = try Data(contentsOf: url) } catch {
@@ -75,8 +76,11 @@ public struct TrainingDataset: Sendable {
             guard !image.hasPrefix("/"), !components.contains(".."), !image.contains("\0") else {
                 throw fail("image path \"\(image)\" must be relative to the dataset file and stay inside its directory")
             }
+            let imageURL = try DatasetPaths.contained(image, in: directory) { reason in
+                fail("image path \"\(image)\" \(reason); keep the images as regular files inside \(directory.path)")
+            }
             examples.append(TrainingExample(
-                imageURL: directory.appendingPathComponent(image), imagePath: image, prompt: prompt, answer: answer,
+                imageURL: imageURL, imagePath: image, prompt: prompt, answer: answer,
                 caption: caption, label: label, line: lineNumber))
         }
         guard !examples.isEmpty else {
@@ -146,5 +150,55 @@ public struct TrainingDataset: Sendable {
             }
         }
         return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+    }
+}
+
+/// Resolving a dataset's image paths without letting them leave the dataset's directory.
+enum DatasetPaths {
+    /// The real path of the image `relative` to `directory`, after resolving every symbolic link, or
+    /// an error from `fail` when the resolved path lies outside the directory's real path.
+    ///
+    /// A path that does not exist (yet) is resolved as far as it exists: its deepest existing ancestor
+    /// must be inside the directory, and the rest is appended unresolved (loading it later reports the
+    /// missing file). So a link anywhere on the path (`images -> /etc`, `a.png -> ../../secret.png`)
+    /// is refused, while a link that stays inside the directory is followed.
+    static func contained(
+        _ relative: String, in directory: URL, fail: (String) -> TrainingError
+    ) throws -> URL {
+        guard let root = realPath(directory.path) else {
+            throw fail("cannot be checked because the dataset's directory cannot be resolved")
+        }
+        var existing = directory.appendingPathComponent(relative).path
+        var missing: [String] = []
+        var resolved = realPath(existing)
+        while resolved == nil {
+            let parent = (existing as NSString).deletingLastPathComponent
+            guard parent != existing, !parent.isEmpty else { break }
+            missing.insert((existing as NSString).lastPathComponent, at: 0)
+            existing = parent
+            resolved = realPath(existing)
+        }
+        guard let resolved else {
+            throw fail("cannot be resolved")
+        }
+        guard resolved == root || resolved.hasPrefix(root == "/" ? "/" : root + "/") else {
+            throw fail("leads outside the dataset's directory (it resolves to \(resolved))")
+        }
+        // A missing component may still be a dangling link: refuse it rather than follow it later.
+        var url = URL(fileURLWithPath: resolved)
+        for component in missing {
+            url.appendPathComponent(component)
+            if (try? FileManager.default.destinationOfSymbolicLink(atPath: url.path)) != nil {
+                throw fail("is a symbolic link that leads nowhere or outside the dataset's directory")
+            }
+        }
+        return url
+    }
+
+    /// `realpath(3)`: the absolute path with every link, `.` and `..` resolved, or nil when it does not exist.
+    static func realPath(_ path: String) -> String? {
+        guard let pointer = realpath(path, nil) else { return nil }
+        defer { free(pointer) }
+        return String(cString: pointer)
     }
 }
