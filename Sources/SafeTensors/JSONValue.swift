@@ -31,26 +31,159 @@ enum JSONValue: Sendable {
 struct JSONParseError: Error, Sendable {
     let reason: String
     let offset: Int
+    /// The JSON may be valid, but an array is longer than the parser's limit.
+    var arrayTooLong = false
+}
+
+/// The top-level JSON value was valid but not an object (thrown by ``JSONParser/forEachMember(of:maximumArrayCount:_:)``).
+struct JSONNotAnObject: Error {
+    let kindName: String
 }
 
 struct JSONParser {
     static let maximumDepth = 64
 
-    private let bytes: [UInt8]
+    /// The bytes, read in place (a header is parsed straight from the memory-mapped file).
+    private let bytes: UnsafeRawBufferPointer
     private var position = 0
+    /// The most elements one array may hold; more is a parse error (bounds the memory one array takes).
+    private let maximumArrayCount: Int
 
-    private init(bytes: [UInt8]) { self.bytes = bytes }
+    private init(bytes: UnsafeRawBufferPointer, maximumArrayCount: Int) {
+        self.bytes = bytes
+        self.maximumArrayCount = maximumArrayCount
+    }
 
     /// Parses one JSON value filling `bytes`, allowing surrounding whitespace.
-    static func parse(_ bytes: [UInt8]) throws(JSONParseError) -> JSONValue {
-        var parser = JSONParser(bytes: bytes)
+    static func parse(_ bytes: [UInt8], maximumArrayCount: Int = .max) throws(JSONParseError) -> JSONValue {
+        let result: Result<JSONValue, JSONParseError> = bytes.withUnsafeBytes { buffer in
+            do throws(JSONParseError) {
+                return .success(try parse(buffer, maximumArrayCount: maximumArrayCount))
+            } catch {
+                return .failure(error)
+            }
+        }
+        return try result.get()
+    }
+
+    /// Parses one JSON value filling `bytes`, allowing surrounding whitespace.
+    static func parse(_ bytes: UnsafeRawBufferPointer, maximumArrayCount: Int = .max) throws(JSONParseError) -> JSONValue {
+        var parser = JSONParser(bytes: bytes, maximumArrayCount: maximumArrayCount)
         parser.skipWhitespace()
         let value = try parser.parseValue(depth: 0)
-        parser.skipWhitespace()
-        if parser.position != bytes.count {
-            throw JSONParseError(reason: "unexpected text after the JSON value", offset: parser.position)
-        }
+        try parser.expectEnd()
         return value
+    }
+
+    /// Parses a JSON object filling `bytes` and hands each member to `body` as soon as it is parsed,
+    /// so a large object (a safetensors header) never exists as one tree in memory.
+    ///
+    /// - Throws: ``JSONParseError`` for invalid JSON, ``JSONNotAnObject`` for valid JSON that is not an
+    ///   object, or whatever `body` throws.
+    static func forEachMember(
+        of bytes: UnsafeRawBufferPointer, maximumArrayCount: Int = .max, _ body: (String, JSONValue) throws -> Void
+    ) throws {
+        var parser = JSONParser(bytes: bytes, maximumArrayCount: maximumArrayCount)
+        parser.skipWhitespace()
+        guard parser.position < bytes.count, bytes[parser.position] == UInt8(ascii: "{") else {
+            let value = try parser.parseValue(depth: 0)
+            try parser.expectEnd()
+            throw JSONNotAnObject(kindName: value.kindName)
+        }
+        parser.position += 1  // {
+        parser.skipWhitespace()
+        if parser.position < bytes.count, bytes[parser.position] == UInt8(ascii: "}") {
+            parser.position += 1
+            try parser.expectEnd()
+            return
+        }
+        while true {
+            let (key, value) = try parser.parseMember(depth: 1)
+            try body(key, value)
+            if try parser.endOfObject() { break }
+        }
+        try parser.expectEnd()
+    }
+
+    /// Checks that `bytes` hold one valid JSON value (surrounding whitespace allowed) without building
+    /// it, and returns the kind of the top-level value (``JSONValue/kindName``). Used before
+    /// ``forEachMember(of:maximumArrayCount:_:)`` so a syntax error anywhere is reported as such,
+    /// ahead of any fault in the members.
+    static func validate(_ bytes: UnsafeRawBufferPointer, maximumArrayCount: Int = .max) throws(JSONParseError) -> String {
+        var parser = JSONParser(bytes: bytes, maximumArrayCount: maximumArrayCount)
+        parser.skipWhitespace()
+        let kind = try parser.skipValue(depth: 0)
+        try parser.expectEnd()
+        return kind
+    }
+
+    /// Parses one value as ``parseValue(depth:)`` does, keeping nothing; returns its kind.
+    private mutating func skipValue(depth: Int) throws(JSONParseError) -> String {
+        guard position < bytes.count else { throw fail("unexpected end of JSON") }
+        switch bytes[position] {
+        case UInt8(ascii: "{"):
+            guard depth < Self.maximumDepth else { throw fail("JSON nested deeper than \(Self.maximumDepth) levels") }
+            position += 1
+            skipWhitespace()
+            if position < bytes.count, bytes[position] == UInt8(ascii: "}") {
+                position += 1
+                return "an object"
+            }
+            while true {
+                skipWhitespace()
+                guard position < bytes.count, bytes[position] == UInt8(ascii: "\"") else {
+                    throw fail("expected a string key in JSON object")
+                }
+                _ = try parseString()
+                skipWhitespace()
+                guard position < bytes.count, bytes[position] == UInt8(ascii: ":") else {
+                    throw fail("expected ':' after a key in JSON object")
+                }
+                position += 1
+                skipWhitespace()
+                _ = try skipValue(depth: depth + 1)
+                if try endOfObject() { return "an object" }
+            }
+        case UInt8(ascii: "["):
+            guard depth < Self.maximumDepth else { throw fail("JSON nested deeper than \(Self.maximumDepth) levels") }
+            position += 1
+            skipWhitespace()
+            if position < bytes.count, bytes[position] == UInt8(ascii: "]") {
+                position += 1
+                return "an array"
+            }
+            var count = 0
+            while true {
+                skipWhitespace()
+                guard count < maximumArrayCount else {
+                    var error = fail("JSON array longer than \(maximumArrayCount) elements")
+                    error.arrayTooLong = true
+                    throw error
+                }
+                count += 1
+                _ = try skipValue(depth: depth + 1)
+                skipWhitespace()
+                guard position < bytes.count else { throw fail("unexpected end of JSON inside an array") }
+                if bytes[position] == UInt8(ascii: ",") {
+                    position += 1
+                    continue
+                }
+                if bytes[position] == UInt8(ascii: "]") {
+                    position += 1
+                    return "an array"
+                }
+                throw fail("expected ',' or ']' in JSON array")
+            }
+        default:
+            return try parseValue(depth: depth).kindName  // a scalar: small, nothing to skip
+        }
+    }
+
+    private mutating func expectEnd() throws(JSONParseError) {
+        skipWhitespace()
+        if position != bytes.count {
+            throw JSONParseError(reason: "unexpected text after the JSON value", offset: position)
+        }
     }
 
     private mutating func skipWhitespace() {
@@ -112,31 +245,40 @@ struct JSONParser {
             return .object(members)
         }
         while true {
-            skipWhitespace()
-            guard position < bytes.count, bytes[position] == UInt8(ascii: "\"") else {
-                throw fail("expected a string key in JSON object")
-            }
-            let key = try parseString()
-            skipWhitespace()
-            guard position < bytes.count, bytes[position] == UInt8(ascii: ":") else {
-                throw fail("expected ':' after a key in JSON object")
-            }
-            position += 1
-            skipWhitespace()
-            let value = try parseValue(depth: depth)
-            members.append((key, value))
-            skipWhitespace()
-            guard position < bytes.count else { throw fail("unexpected end of JSON inside an object") }
-            if bytes[position] == UInt8(ascii: ",") {
-                position += 1
-                continue
-            }
-            if bytes[position] == UInt8(ascii: "}") {
-                position += 1
-                return .object(members)
-            }
-            throw fail("expected ',' or '}' in JSON object")
+            members.append(try parseMember(depth: depth))
+            if try endOfObject() { return .object(members) }
         }
+    }
+
+    /// One `"key": value` of an object, from the whitespace before the key.
+    private mutating func parseMember(depth: Int) throws(JSONParseError) -> (key: String, value: JSONValue) {
+        skipWhitespace()
+        guard position < bytes.count, bytes[position] == UInt8(ascii: "\"") else {
+            throw fail("expected a string key in JSON object")
+        }
+        let key = try parseString()
+        skipWhitespace()
+        guard position < bytes.count, bytes[position] == UInt8(ascii: ":") else {
+            throw fail("expected ':' after a key in JSON object")
+        }
+        position += 1
+        skipWhitespace()
+        return (key, try parseValue(depth: depth))
+    }
+
+    /// After a member: consumes `,` (false: another member follows) or `}` (true: the object ends).
+    private mutating func endOfObject() throws(JSONParseError) -> Bool {
+        skipWhitespace()
+        guard position < bytes.count else { throw fail("unexpected end of JSON inside an object") }
+        if bytes[position] == UInt8(ascii: ",") {
+            position += 1
+            return false
+        }
+        if bytes[position] == UInt8(ascii: "}") {
+            position += 1
+            return true
+        }
+        throw fail("expected ',' or '}' in JSON object")
     }
 
     private mutating func parseArray(depth: Int) throws(JSONParseError) -> JSONValue {
@@ -149,6 +291,11 @@ struct JSONParser {
         }
         while true {
             skipWhitespace()
+            guard elements.count < maximumArrayCount else {
+                var error = fail("JSON array longer than \(maximumArrayCount) elements")
+                error.arrayTooLong = true
+                throw error
+            }
             elements.append(try parseValue(depth: depth))
             skipWhitespace()
             guard position < bytes.count else { throw fail("unexpected end of JSON inside an array") }
@@ -280,7 +427,7 @@ struct JSONParser {
 /// Whether `bytes` is well-formed UTF-8 (no overlong forms, surrogates or truncated sequences).
 ///
 /// Uses the standard library's UTF-8 decoder rather than `String(validating:)`, which needs macOS 15.
-func isValidUTF8(_ bytes: [UInt8]) -> Bool {
+func isValidUTF8<Bytes: Sequence<UInt8>>(_ bytes: Bytes) -> Bool {
     var iterator = bytes.makeIterator()
     var decoder = UTF8()
     while true {

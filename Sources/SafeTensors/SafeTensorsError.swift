@@ -48,6 +48,9 @@ public struct SafeTensorsError: Error, LocalizedError, CustomStringConvertible, 
         public static let invalidArgument = Code("invalidArgument")
         /// The operating system failed to open, map, write or rename a file.
         public static let io = Code("io")
+        /// Reading the tensor needs more memory than the system will allocate now (a huge tensor, for
+        /// example a sparse or zero-filled file that declares billions of values).
+        public static let insufficientMemory = Code("insufficientMemory")
     }
 
     /// The kind of failure.

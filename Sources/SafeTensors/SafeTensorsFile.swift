@@ -43,10 +43,18 @@ public struct SafeTensorsFile: Sendable {
         let mapping = try MappedFile(path: path)
         self.mapping = mapping
         let prefix = mapping.withBytes(in: 0..<min(8, mapping.count)) { Array($0) }
-        header = try SafeTensorsHeader.parse(
-            fileSize: mapping.count, prefix: prefix, file: path,
-            maximumHeaderBytes: options.maximumHeaderBytes,
-            readHeader: { range in mapping.withBytes(in: range) { Array($0) } })
+        let headerLength = try SafeTensorsHeader.headerLength(
+            fileSize: mapping.count, prefix: prefix, file: path, maximumHeaderBytes: options.maximumHeaderBytes)
+        // Parsed in place from the mapping: no copy of the (up to 100 MB) header is made.
+        let parsed: Result<SafeTensorsHeader, SafeTensorsError> = mapping.withBytes(in: 8..<(8 + headerLength)) { bytes in
+            do throws(SafeTensorsError) {
+                return .success(try SafeTensorsHeader.parse(
+                    headerBytes: bytes, dataLength: mapping.count - 8 - headerLength, dataStart: 8 + headerLength, file: path))
+            } catch {
+                return .failure(error)
+            }
+        }
+        header = try parsed.get()
     }
 
     /// The `__metadata__` map of the header (empty when absent).
@@ -69,6 +77,9 @@ public struct SafeTensorsFile: Sendable {
     /// F16 and BF16 convert exactly; F64 and integers above 2^24 round to nearest; BOOL gives 0 or 1.
     public func floats(_ name: String) throws -> [Float] {
         let entry = try entry(name)
+        // F16/BF16 go through a temporary array of their raw values as well.
+        let staging = entry.info.dtype == .f16 || entry.info.dtype == .bf16 ? entry.info.byteCount : 0
+        try checkAllocation(entry, elementBytes: MemoryLayout<Float>.stride, extra: staging)
         return withTensorBytes(entry) { TensorDecoding.floats($0, dtype: entry.info.dtype) }
     }
 
@@ -76,6 +87,7 @@ public struct SafeTensorsFile: Sendable {
     /// - Throws: `dtypeMismatch` for float tensors; `valueOutOfRange` for U64 values above `Int64.max`.
     public func int64s(_ name: String) throws -> [Int64] {
         let entry = try entry(name)
+        try checkAllocation(entry, elementBytes: MemoryLayout<Int64>.stride)
         return try withTensorBytes(entry) { bytes throws(SafeTensorsError) in
             try TensorDecoding.integers(bytes, dtype: entry.info.dtype, as: Int64.self, tensor: name, file: url.path)
         }
@@ -85,6 +97,7 @@ public struct SafeTensorsFile: Sendable {
     /// - Throws: `dtypeMismatch` for float tensors; `valueOutOfRange` for a value outside Int32.
     public func int32s(_ name: String) throws -> [Int32] {
         let entry = try entry(name)
+        try checkAllocation(entry, elementBytes: MemoryLayout<Int32>.stride)
         return try withTensorBytes(entry) { bytes throws(SafeTensorsError) in
             try TensorDecoding.integers(bytes, dtype: entry.info.dtype, as: Int32.self, tensor: name, file: url.path)
         }
@@ -93,10 +106,36 @@ public struct SafeTensorsFile: Sendable {
     /// The tensor's raw bytes, little-endian, exactly as stored.
     public func bytes(_ name: String) throws -> Data {
         let entry = try entry(name)
+        try checkAllocation(entry, elementBytes: entry.info.dtype.byteWidth)
         return withTensorBytes(entry) { Data($0) }
     }
 
     // MARK: - Internals
+
+    /// Fails with `insufficientMemory` when the arrays that reading `entry` creates cannot be
+    /// allocated now, instead of letting the allocation trap.
+    ///
+    /// The header's byte ranges are already checked against the file's size, but a valid file can
+    /// still declare a tensor larger than memory (a 32 GiB zero-filled or sparse file compresses to
+    /// almost nothing in a bundle). The sizes are computed overflow-checked, then one `malloc` of the
+    /// total is tried and freed: when the system refuses it, so would the array's allocation, which
+    /// Swift turns into a crash.
+    private func checkAllocation(
+        _ entry: SafeTensorsEntry, elementBytes: Int, extra: Int = 0
+    ) throws(SafeTensorsError) {
+        let name = entry.info.name
+        let (output, overflow) = entry.info.elementCount.multipliedReportingOverflow(by: elementBytes)
+        let (total, overflow2) = output.addingReportingOverflow(extra)
+        func refuse(_ size: String) -> SafeTensorsError {
+            SafeTensorsError(
+                .insufficientMemory, file: url.path, tensor: name,
+                message: "\(url.path): reading tensor '\(name)' (\(entry.info.dtype.rawValue) \(entry.info.shape)) needs \(size) of memory, more than the system will allocate; the file is not one this machine can load (check that it is the intended file).")
+        }
+        guard !overflow, !overflow2 else { throw refuse("more than \(Int.max) bytes") }
+        guard total > 0 else { return }
+        guard let probe = malloc(total) else { throw refuse("\(total) bytes") }
+        free(probe)
+    }
 
     private func entry(_ name: String) throws(SafeTensorsError) -> SafeTensorsEntry {
         if let entry = header.entries[name] { return entry }

@@ -20,15 +20,17 @@ struct SafeTensorsHeader: Sendable {
     /// Byte offset of the data section in the file (8 + header length).
     let dataStart: Int
 
-    /// Validates the length prefix and header of a file of `fileSize` bytes.
+    /// The most dimensions a shape may have (PyTorch and NumPy 2 allow 64). It also bounds every
+    /// array in the header, so no array can take more memory than 64 values.
+    static let maximumRank = 64
+
+    /// Validates the length prefix of a file of `fileSize` bytes and returns the header's length,
+    /// checked against `maximumHeaderBytes` and against the file's size before anything is read.
     ///
-    /// - Parameters:
-    ///   - prefix: the first 8 bytes of the file (fewer when the file is shorter).
-    ///   - readHeader: returns the header's bytes, given their range in the file.
-    static func parse(
-        fileSize: Int, prefix: [UInt8], file: String, maximumHeaderBytes: Int,
-        readHeader: (Range<Int>) -> [UInt8]
-    ) throws(SafeTensorsError) -> SafeTensorsHeader {
+    /// - Parameter prefix: the first 8 bytes of the file (fewer when the file is shorter).
+    static func headerLength(
+        fileSize: Int, prefix: [UInt8], file: String, maximumHeaderBytes: Int
+    ) throws(SafeTensorsError) -> Int {
         guard fileSize >= 8, prefix.count >= 8 else {
             throw SafeTensorsError(
                 .truncated, file: file,
@@ -47,13 +49,27 @@ struct SafeTensorsHeader: Sendable {
                 .truncated, file: file,
                 message: "\(file) declares a \(headerLength)-byte header but only \(fileSize - 8) bytes follow the length field; the file is truncated.")
         }
-        let headerBytes = readHeader(8..<(8 + headerLength))
-        let dataLength = fileSize - 8 - headerLength
-        return try parse(headerBytes: headerBytes, dataLength: dataLength, dataStart: 8 + headerLength, file: file)
+        return headerLength
     }
 
+    /// Validates a header given as an array (tests, fuzzing).
     static func parse(
         headerBytes: [UInt8], dataLength: Int, dataStart: Int, file: String
+    ) throws(SafeTensorsError) -> SafeTensorsHeader {
+        let result: Result<SafeTensorsHeader, SafeTensorsError> = headerBytes.withUnsafeBytes { buffer in
+            do throws(SafeTensorsError) {
+                return .success(try parse(headerBytes: buffer, dataLength: dataLength, dataStart: dataStart, file: file))
+            } catch {
+                return .failure(error)
+            }
+        }
+        return try result.get()
+    }
+
+    /// Validates a header read in place (from the mapped file: no copy), entry by entry as the JSON
+    /// is parsed, so the header never exists as a whole JSON tree in memory.
+    static func parse(
+        headerBytes: UnsafeRawBufferPointer, dataLength: Int, dataStart: Int, file: String
     ) throws(SafeTensorsError) -> SafeTensorsHeader {
         func invalid(_ what: String, tensor: String? = nil) -> SafeTensorsError {
             SafeTensorsError(.invalidHeader, file: file, tensor: tensor, message: "\(file): \(what); the file is corrupt or not safetensors.")
@@ -61,41 +77,59 @@ struct SafeTensorsHeader: Sendable {
         guard isValidUTF8(headerBytes) else {
             throw invalid("the header is not valid UTF-8")
         }
-        let root: JSONValue
+        // First the JSON syntax, keeping nothing (so a syntax error is reported as such wherever it
+        // is), then the entries one by one as they are parsed again.
+        let kind: String
         do {
-            root = try JSONParser.parse(headerBytes)
+            kind = try JSONParser.validate(headerBytes, maximumArrayCount: maximumRank)
         } catch {
-            throw invalid("the header is not valid JSON (\(error.reason) at byte \(error.offset) of the header)")
+            throw jsonError(error, file: file)
         }
-        guard case .object(let members) = root else {
-            throw invalid("the header is \(root.kindName), not a JSON object")
+        guard kind == "an object" else {
+            throw invalid("the header is \(kind), not a JSON object")
         }
 
         var metadata: [String: String] = [:]
         var seenMetadata = false
         var entries: [String: SafeTensorsEntry] = [:]
-        entries.reserveCapacity(members.count)
-        for (name, value) in members {
-            if name == "__metadata__" {
-                guard !seenMetadata else {
+        do {
+            try JSONParser.forEachMember(of: headerBytes, maximumArrayCount: maximumRank) { name, value in
+                if name == "__metadata__" {
+                    guard !seenMetadata else {
+                        throw SafeTensorsError(
+                            .duplicate, file: file, tensor: name,
+                            message: "\(file): the header holds \"__metadata__\" twice; the file is corrupt.")
+                    }
+                    seenMetadata = true
+                    metadata = try parseMetadata(value, file: file)
+                    return
+                }
+                guard entries[name] == nil else {
                     throw SafeTensorsError(
                         .duplicate, file: file, tensor: name,
-                        message: "\(file): the header holds \"__metadata__\" twice; the file is corrupt.")
+                        message: "\(file): tensor '\(name)' appears twice in the header; the file is corrupt.")
                 }
-                seenMetadata = true
-                metadata = try parseMetadata(value, file: file)
-                continue
+                entries[name] = try parseEntry(name: name, value: value, dataLength: dataLength, file: file)
             }
-            guard entries[name] == nil else {
-                throw SafeTensorsError(
-                    .duplicate, file: file, tensor: name,
-                    message: "\(file): tensor '\(name)' appears twice in the header; the file is corrupt.")
-            }
-            entries[name] = try parseEntry(name: name, value: value, dataLength: dataLength, file: file)
+        } catch let error as SafeTensorsError {
+            throw error
+        } catch let error as JSONParseError {
+            throw jsonError(error, file: file)
+        } catch let error as JSONNotAnObject {
+            throw invalid("the header is \(error.kindName), not a JSON object")
+        } catch {
+            throw invalid("the header cannot be read (\(error))")
         }
         try checkCoverage(entries: entries, dataLength: dataLength, file: file)
         let names = entries.keys.sorted(by: utf8Less)
         return SafeTensorsHeader(metadata: metadata, entries: entries, names: names, dataStart: dataStart)
+    }
+
+    private static func jsonError(_ error: JSONParseError, file: String) -> SafeTensorsError {
+        let what = error.arrayTooLong
+            ? "the header holds an array of more than \(maximumRank) elements (at byte \(error.offset) of the header), longer than any field of a safetensors header (shapes have at most \(maximumRank) dimensions)"
+            : "the header is not valid JSON (\(error.reason) at byte \(error.offset) of the header)"
+        return SafeTensorsError(.invalidHeader, file: file, message: "\(file): \(what); the file is corrupt or not safetensors.")
     }
 
     private static func parseMetadata(_ value: JSONValue, file: String) throws(SafeTensorsError) -> [String: String] {

@@ -56,11 +56,14 @@ public struct ShardedSafeTensors: Sendable {
                 .headerTooLarge, file: path,
                 message: "\(path) is \(data.count) bytes, over the \(options.maximumHeaderBytes)-byte limit for an index; the file is not a safetensors index.")
         }
-        let bytes = [UInt8](data)
-        guard isValidUTF8(bytes) else { throw invalid("the index is not valid UTF-8") }
+        guard isValidUTF8(data) else { throw invalid("the index is not valid UTF-8") }
+        // Parsed in place: no second copy of the (up to 100 MB) index.
+        let parsed: Result<JSONValue, JSONParseError> = data.withUnsafeBytes { bytes in
+            do throws(JSONParseError) { return .success(try JSONParser.parse(bytes)) } catch { return .failure(error) }
+        }
         let root: JSONValue
         do {
-            root = try JSONParser.parse(bytes)
+            root = try parsed.get()
         } catch {
             throw invalid("the index is not valid JSON (\(error.reason) at byte \(error.offset))")
         }
