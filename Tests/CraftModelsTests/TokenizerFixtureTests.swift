@@ -94,14 +94,14 @@ struct TokenizerFixtureTests {
     func decodeMatchesLibrary(name: String) throws {
         let (tokenizer, fixture) = try TokenizerFixtures.load(name)
         for item in fixture.cases {
-            let decoded = tokenizer.decode(item.ids)
+            let decoded = try tokenizer.decode(item.ids)
             #expect(sameBytes(decoded, item.decoded), "\(name): decode of \"\(visible(item.text))\" gave \"\(visible(decoded))\", expected \"\(visible(item.decoded))\"")
-            let withSpecial = tokenizer.decode(item.ids, skipSpecialTokens: false)
+            let withSpecial = try tokenizer.decode(item.ids, skipSpecialTokens: false)
             #expect(sameBytes(withSpecial, item.decodedWithSpecial), "\(name): decode(skipSpecialTokens: false) of \"\(visible(item.text))\" gave \"\(visible(withSpecial))\", expected \"\(visible(item.decodedWithSpecial))\"")
         }
         #expect(fixture.decodeCases.count > 20)
         for item in fixture.decodeCases {
-            let text = tokenizer.decode(item.ids, skipSpecialTokens: item.skipSpecialTokens)
+            let text = try tokenizer.decode(item.ids, skipSpecialTokens: item.skipSpecialTokens)
             #expect(sameBytes(text, item.text), "\(name): decode(\(item.ids), skip: \(item.skipSpecialTokens)) gave \"\(visible(text))\", expected \"\(visible(item.text))\"")
         }
     }

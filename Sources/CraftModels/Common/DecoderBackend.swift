@@ -105,7 +105,7 @@ public struct DecoderBackend: LanguageBackend {
     }
 
     public func detokenize(_ tokens: [Int32]) throws -> String {
-        tokenizer.decode(tokens.map { Int($0) })
+        try tokenizer.decode(tokens.map { Int($0) })
     }
 
     public func project(_ codebookVectors: Tensor) throws -> Tensor {
@@ -173,28 +173,28 @@ public struct DecoderBackend: LanguageBackend {
             var generator = SplitMix64(seed: options.seed)
             var tokens: [Int] = []
             while true {
-                if tokens.count >= options.maximumNewTokens { return finish(tokens, .length, options) }
-                if cache.length >= contextLength { return finish(tokens, .contextFull, options) }
+                if tokens.count >= options.maximumNewTokens { return try finish(tokens, .length, options) }
+                if cache.length >= contextLength { return try finish(tokens, .contextFull, options) }
                 let last = logits.sliced(along: 0, (logits.shape[0] - 1)..<logits.shape[0]).scalars
                 let token = options.temperature == 0 ? greedyToken(last) : sampleToken(last, parameters: parameters, generator: &generator)
-                if endOfSequenceTokens.contains(token) { return finish(tokens, .endOfSequence, options) }
+                if endOfSequenceTokens.contains(token) { return try finish(tokens, .endOfSequence, options) }
                 tokens.append(token)
-                if let result = stopped(tokens, options) { return result }
+                if let result = try stopped(tokens, options) { return result }
                 logits = try model.logits(tokens: [token], cache: &cache)
             }
         }
     }
 
     /// The result when a stop sequence has appeared in the decoded text, cut before it.
-    private func stopped(_ tokens: [Int], _ options: GenerationOptions) -> GeneratedText? {
+    private func stopped(_ tokens: [Int], _ options: GenerationOptions) throws -> GeneratedText? {
         guard !options.stopSequences.isEmpty else { return nil }
-        let text = tokenizer.decode(tokens)
+        let text = try tokenizer.decode(tokens)
         let hits = options.stopSequences.filter { !$0.isEmpty }.compactMap { text.range(of: $0) }
         guard let first = hits.min(by: { $0.lowerBound < $1.lowerBound }) else { return nil }
         return GeneratedText(text: String(text[..<first.lowerBound]), tokens: tokens.map { Int32($0) }, finishReason: .stopSequence)
     }
 
-    private func finish(_ tokens: [Int], _ reason: FinishReason, _ options: GenerationOptions) -> GeneratedText {
-        GeneratedText(text: tokenizer.decode(tokens), tokens: tokens.map { Int32($0) }, finishReason: reason)
+    private func finish(_ tokens: [Int], _ reason: FinishReason, _ options: GenerationOptions) throws -> GeneratedText {
+        GeneratedText(text: try tokenizer.decode(tokens), tokens: tokens.map { Int32($0) }, finishReason: reason)
     }
 }

@@ -60,9 +60,9 @@ indirect enum Decoder: Sendable {
         }
     }
 
-    func decode(_ tokens: [String]) -> String { decodeChain(tokens).joined() }
+    func decode(_ tokens: [String]) throws -> String { try decodeChain(tokens).joined() }
 
-    func decodeChain(_ tokens: [String]) -> [String] {
+    func decodeChain(_ tokens: [String]) throws -> [String] {
         switch self {
         case .byteLevel:
             var bytes: [UInt8] = []
@@ -93,7 +93,7 @@ indirect enum Decoder: Sendable {
                 return String(output)
             }
         case .replace(let pattern, let content):
-            return tokens.map { pattern.replaceAll(in: $0, with: content) }
+            return try tokens.map { try pattern.replaceAll(in: $0, with: content) }
         case .byteFallback:
             var output: [String] = []
             var pending: [UInt8] = []
@@ -151,10 +151,10 @@ indirect enum Decoder: Sendable {
             }
         case .bpe(let suffix):
             return tokens.enumerated().map { index, token in
-                TextPattern.literal(suffix).replaceAll(in: token, with: index == tokens.count - 1 ? "" : " ")
+                TextPattern.replaceLiteral(suffix, in: token, with: index == tokens.count - 1 ? "" : " ")
             }
         case .sequence(let decoders):
-            return decoders.reduce(tokens) { $1.decodeChain($0) }
+            return try decoders.reduce(tokens) { try $1.decodeChain($0) }
         }
     }
 
@@ -173,7 +173,7 @@ indirect enum Decoder: Sendable {
             (" .", "."), (" ?", "?"), (" !", "!"), (" ,", ","), (" ' ", "'"), (" n't", "n't"), (" 'm", "'m"),
             (" do not", " don't"), (" 's", "'s"), (" 've", "'ve"), (" 're", "'re"),
         ]
-        return replacements.reduce(text) { TextPattern.literal($1.0).replaceAll(in: $0, with: $1.1) }
+        return replacements.reduce(text) { TextPattern.replaceLiteral($1.0, in: $0, with: $1.1) }
     }
 }
 

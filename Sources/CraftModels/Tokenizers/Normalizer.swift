@@ -47,7 +47,7 @@ indirect enum Normalizer: Sendable {
         }
     }
 
-    func normalize(_ text: String) -> String {
+    func normalize(_ text: String) throws -> String {
         switch self {
         case .nfc: return text.precomposedStringWithCanonicalMapping
         case .nfd: return text.decomposedStringWithCanonicalMapping
@@ -56,7 +56,7 @@ indirect enum Normalizer: Sendable {
         case .lowercase: return Self.lowercase(text)
         case .strip(let left, let right): return Self.strip(text, left: left, right: right)
         case .stripAccents: return Self.removeMarks(text)
-        case .replace(let pattern, let content): return pattern.replaceAll(in: text, with: content)
+        case .replace(let pattern, let content): return try pattern.replaceAll(in: text, with: content)
         case .prepend(let prefix): return text.isEmpty ? text : prefix + text
         case .byteLevel: return ByteLevelAlphabet.encode(text)
         case .bert(let cleanText, let handleChineseChars, let stripAccents, let lowercase):
@@ -70,7 +70,7 @@ indirect enum Normalizer: Sendable {
             if lowercase { output = Self.lowercase(output) }
             return output
         case .sequence(let normalizers):
-            return normalizers.reduce(text) { $1.normalize($0) }
+            return try normalizers.reduce(text) { try $1.normalize($0) }
         }
     }
 

@@ -89,17 +89,17 @@ indirect enum PreTokenizer: Sendable {
     }
 
     /// Splits every piece into smaller pieces (the library's `PreTokenizedString::split`).
-    private static func splitEach(_ pieces: [PreToken], _ body: (String) -> [(range: Range<String.Index>, isMatch: Bool)], behavior: SplitBehavior, invert: Bool = false) -> [PreToken] {
+    private static func splitEach(_ pieces: [PreToken], _ body: (String) throws -> [(range: Range<String.Index>, isMatch: Bool)], behavior: SplitBehavior, invert: Bool = false) rethrows -> [PreToken] {
         var output: [PreToken] = []
         output.reserveCapacity(pieces.count)
         for piece in pieces {
-            let parts = splitPieces(piece.text, body(piece.text), behavior: behavior, invert: invert)
+            let parts = splitPieces(piece.text, try body(piece.text), behavior: behavior, invert: invert)
             output.append(contentsOf: parts.map { PreToken(text: $0.text, atStart: piece.atStart && $0.isFirst) })
         }
         return output
     }
 
-    func preTokenize(_ pieces: [PreToken]) -> [PreToken] {
+    func preTokenize(_ pieces: [PreToken]) throws -> [PreToken] {
         switch self {
         case .byteLevel(let addPrefixSpace, let regex):
             var split = pieces.map { piece -> PreToken in
@@ -108,7 +108,7 @@ indirect enum PreTokenizer: Sendable {
                 return piece
             }
             if let regex {
-                split = Self.splitEach(split, { TextPattern.cover($0, matches: regex.matches(in: $0)) }, behavior: .isolated)
+                split = try Self.splitEach(split, { TextPattern.cover($0, matches: try regex.matches(in: $0)) }, behavior: .isolated)
             }
             return split.map { PreToken(text: ByteLevelAlphabet.encode($0.text), atStart: $0.atStart) }
         case .whitespace:
@@ -118,7 +118,7 @@ indirect enum PreTokenizer: Sendable {
         case .whitespaceSplit:
             return Self.splitEach(pieces, { TextPattern.scalarMatches(in: $0, where: { $0.isWhitespaceProperty }) }, behavior: .removed)
         case .split(let pattern, let behavior, let invert):
-            return Self.splitEach(pieces, { pattern.findMatches(in: $0) }, behavior: behavior, invert: invert)
+            return try Self.splitEach(pieces, { try pattern.findMatches(in: $0) }, behavior: behavior, invert: invert)
         case .metaspace(let replacement, let scheme, let split):
             let prepared = pieces.map { piece -> PreToken in
                 var text = String.UnicodeScalarView()
@@ -141,7 +141,7 @@ indirect enum PreTokenizer: Sendable {
             let words = Self.splitEach(pieces, { TextPattern.scalarMatches(in: $0, where: { $0.isWhitespaceProperty }) }, behavior: .removed)
             return Self.splitEach(words, { TextPattern.scalarMatches(in: $0, where: Self.isPunctuation) }, behavior: .isolated)
         case .sequence(let preTokenizers):
-            return preTokenizers.reduce(pieces) { $1.preTokenize($0) }
+            return try preTokenizers.reduce(pieces) { try $1.preTokenize($0) }
         }
     }
 

@@ -13,9 +13,20 @@ enum SplitBehavior: String, Sendable {
 }
 
 /// A compiled ICU regular expression; `NSRegularExpression` is immutable and safe to share.
+///
+/// ICU backtracks, so a hostile pattern from a tokenizer file (`(a|aa)+$`, `([\s\S]*)*x`) can take
+/// exponential time on ordinary text. Every evaluation therefore runs under a step budget that grows
+/// linearly with the text (``progressBudget(forUTF16Count:)``): ICU reports progress about every
+/// 10 000 backtracking steps and at each start position it tries, and once the reports exceed the
+/// budget the search stops and ``matches(in:)`` throws ``TokenizerError/Code/patternTooSlow`` naming
+/// the file, the JSON path and the pattern. Patterns as tokenizers write them (alternations of
+/// classes and runs) use a few steps per character and stay far below the budget.
 final class CompiledRegex: @unchecked Sendable {
     let expression: NSRegularExpression
     let pattern: String
+    /// The tokenizer file and the JSON path the pattern came from, for error messages.
+    let source: String
+    let path: String
     /// A hand-written matcher giving the same matches, for the GPT-2 and Llama-3 split patterns.
     let known: KnownSplitPattern?
 
@@ -25,6 +36,8 @@ final class CompiledRegex: @unchecked Sendable {
     /// digits and connector punctuation; ICU's differ slightly, so both are spelled out.
     init(oniguruma pattern: String, source: String, path: String, allowHandWritten: Bool = true) throws {
         self.pattern = pattern
+        self.source = source
+        self.path = path
         known = allowHandWritten ? KnownSplitPattern(pattern: pattern) : nil
         let translated = Self.translate(pattern, word: "\\p{L}\\p{M}\\p{Nd}\\p{Pc}")
         do {
@@ -66,14 +79,51 @@ final class CompiledRegex: @unchecked Sendable {
         return output
     }
 
+    /// The progress reports a search over `count` UTF-16 units may make before it is stopped: two per
+    /// unit (ICU reports each start position it tries, and each match) plus one per 10 units and a
+    /// base of 200. One report beyond the start positions is about 10 000 backtracking steps, so
+    /// this allows about 2 million steps plus 1 000 per character: a few milliseconds of work on a
+    /// prompt, far more than any linear pattern needs, and at most a few hundred milliseconds before
+    /// a catastrophic one is stopped.
+    static func progressBudget(forUTF16Count count: Int) -> Int {
+        200 + 2 * count + count / 10
+    }
+
     /// The ranges of all non-overlapping matches, left to right.
     ///
     /// Foundation's `Range(_:in:)` refuses bounds inside a grapheme cluster (a letter followed by a
     /// combining mark), so UTF-16 offsets are converted to scalar positions here, walking forward.
-    func matches(in text: String) -> [Range<String.Index>] {
+    ///
+    /// - Throws: ``TokenizerError`` with code `patternTooSlow` when the search exceeds its step budget
+    ///   or ICU gives up (its backtracking stack is full).
+    func matches(in text: String) throws -> [Range<String.Index>] {
         if let known { return known.matches(in: text) }
         let utf16 = text.utf16
         let whole = NSRange(location: 0, length: utf16.count)
+        let budget = Self.progressBudget(forUTF16Count: utf16.count)
+        var reports = 0
+        var exceeded = false
+        var failed = false
+        var found: [NSRange] = []
+        expression.enumerateMatches(in: text, options: [.reportProgress, .reportCompletion], range: whole) { match, flags, stop in
+            if let match {
+                found.append(match.range)
+                return
+            }
+            if flags.contains(.internalError) { failed = true }
+            if flags.contains(.progress) {
+                reports += 1
+                if reports > budget {
+                    exceeded = true
+                    stop.pointee = true
+                }
+            }
+        }
+        if exceeded || failed {
+            throw TokenizerError(
+                .patternTooSlow,
+                "\(source): the regular expression \"\(pattern)\" at \(path) \(exceeded ? "needed more than its step budget" : "exhausted the regex engine's backtracking memory") on a text of \(utf16.count) UTF-16 code units; it backtracks catastrophically (nested or overlapping repetition): fix or remove the pattern in the tokenizer file.")
+        }
         var index = utf16.startIndex
         var offset = 0
         func position(_ target: Int) -> String.Index? {
@@ -84,9 +134,9 @@ final class CompiledRegex: @unchecked Sendable {
             return moved.samePosition(in: text.unicodeScalars)
         }
         var ranges: [Range<String.Index>] = []
-        for match in expression.matches(in: text, options: [], range: whole) {
-            guard match.range.location != NSNotFound, let start = position(match.range.location),
-                let end = position(match.range.location + match.range.length)
+        for range in found {
+            guard range.location != NSNotFound, let start = position(range.location),
+                let end = position(range.location + range.length)
             else { continue }
             ranges.append(start..<end)
         }
@@ -111,23 +161,37 @@ enum TextPattern: Sendable {
     }
 
     /// Splits `text` into consecutive ranges covering all of it, each flagged as a match or not.
-    func findMatches(in text: String) -> [(range: Range<String.Index>, isMatch: Bool)] {
+    func findMatches(in text: String) throws -> [(range: Range<String.Index>, isMatch: Bool)] {
         switch self {
         case .literal(let needle):
             if needle.isEmpty { return [(text.startIndex..<text.endIndex, false)] }
             return Self.cover(text, matches: Self.literalMatches(of: needle, in: text))
         case .regex(let regex):
-            return Self.cover(text, matches: regex.matches(in: text))
+            return Self.cover(text, matches: try regex.matches(in: text))
         }
     }
 
+    /// Replaces every match of the literal `needle` with `content` (cannot fail).
+    static func replaceLiteral(_ needle: String, in text: String, with content: String) -> String {
+        if let first = needle.utf8.first, !text.utf8.contains(first) { return text }
+        let pieces: [(range: Range<String.Index>, isMatch: Bool)] = needle.isEmpty
+            ? [(text.startIndex..<text.endIndex, false)] : cover(text, matches: literalMatches(of: needle, in: text))
+        return assemble(text, pieces, content)
+    }
+
     /// Replaces every match with `content` (the library's `NormalizedString::replace`).
-    func replaceAll(in text: String, with content: String) -> String {
-        if case .literal(let needle) = self, let first = needle.utf8.first, !text.utf8.contains(first) {
-            return text
-        }
+    ///
+    /// - Throws: ``TokenizerError`` (`patternTooSlow`) when a regular expression exceeds its budget.
+    func replaceAll(in text: String, with content: String) throws -> String {
+        if case .literal(let needle) = self { return Self.replaceLiteral(needle, in: text, with: content) }
+        return Self.assemble(text, try findMatches(in: text), content)
+    }
+
+    private static func assemble(
+        _ text: String, _ pieces: [(range: Range<String.Index>, isMatch: Bool)], _ content: String
+    ) -> String {
         var output = ""
-        for piece in findMatches(in: text) {
+        for piece in pieces {
             if piece.isMatch {
                 output += content
             } else {

@@ -3,6 +3,21 @@
 // pre-tokenizer, model, post-processor and decoder, applied in the library's order.
 import Foundation
 
+/// The limits a `tokenizer.json` must respect; anything larger is refused on load with
+/// ``TokenizerError/Code/limitExceeded`` naming the file and the field (see `docs/tokenizers.md`).
+public enum TokenizerLimits {
+    /// The largest file read, in bytes (64 MiB), checked before reading.
+    public static let maximumFileBytes = ModelFileLimits.maximumTokenizerBytes
+    /// The largest padding length (`Fixed`), `pad_to_multiple_of` and truncation `max_length`: 2^20
+    /// tokens, beyond any context a Craft backend runs.
+    public static let maximumSequenceLength = 1 << 20
+    /// The most vocabulary entries and the most merges: 2^22 each (published models have at most a
+    /// few hundred thousand).
+    public static let maximumVocabularySize = 1 << 22
+    /// The most `added_tokens` entries: 2^20.
+    public static let maximumAddedTokens = 1 << 20
+}
+
 /// A text tokenizer loaded from a Hugging Face `tokenizer.json`.
 ///
 /// It reproduces the `tokenizers` library's ids and decoded strings for the components that
@@ -45,12 +60,16 @@ public struct Tokenizer: Sendable {
     public init(contentsOf url: URL) throws {
         let data: Data
         do {
-            data = try Data(contentsOf: url)
+            data = try BoundedFile.read(url, limit: TokenizerLimits.maximumFileBytes)
+        } catch .tooLarge(let size, let limit) {
+            throw TokenizerError(
+                .limitExceeded,
+                "The tokenizer file \(url.path) is \(size) bytes, over the \(limit)-byte limit for tokenizer.json; it is not a tokenizer Craft reads (published tokenizers are under 40 MB).")
         } catch {
             throw TokenizerError(
-                .unreadableFile, "Cannot read the tokenizer file \(url.path): \(error.localizedDescription); check the path.")
+                .unreadableFile, "Cannot read the tokenizer file \(url.path): \(error.reason); check the path.")
         }
-        try self.init(data: data, source: url.lastPathComponent)
+        try self.init(data: data, source: url.path)
     }
 
     /// Loads a tokenizer from the bytes of a `tokenizer.json` file.
@@ -59,6 +78,11 @@ public struct Tokenizer: Sendable {
     ///   - data: the JSON bytes.
     ///   - source: a name for the file used in error messages.
     public init(data: Data, source: String = "tokenizer.json") throws {
+        guard data.count <= TokenizerLimits.maximumFileBytes else {
+            throw TokenizerError(
+                .limitExceeded,
+                "\(source) is \(data.count) bytes, over the \(TokenizerLimits.maximumFileBytes)-byte limit for tokenizer.json; it is not a tokenizer Craft reads.")
+        }
         let root = JSONReader(value: try JSONParser.parse(data, source: source), path: "$", source: source)
         guard case .object = root.value else { throw root.fail("must be a JSON object") }
         model = try TokenizerModel(try root.required("model"))
@@ -68,8 +92,7 @@ public struct Tokenizer: Sendable {
         decoder = try root.child("decoder").map(Decoder.init)
 
         if let truncationReader = root.child("truncation") {
-            let maxLength = try truncationReader.int("max_length")
-            guard maxLength >= 0 else { throw truncationReader.fail("has a negative max_length") }
+            let maxLength = try truncationReader.required("max_length").sequenceLength()
             let direction = try truncationReader.optionalString("direction") ?? "Right"
             truncation = (maxLength, direction == "Left")
         } else {
@@ -81,11 +104,11 @@ public struct Tokenizer: Sendable {
             let strategy = try paddingReader.required("strategy")
             var length: Int?
             if let fixed = strategy.child("Fixed") {
-                length = try fixed.int()
+                length = try fixed.sequenceLength()
             } else if try strategy.string() != "BatchLongest" {
                 throw strategy.fail("must be \"BatchLongest\" or {\"Fixed\": length}")
             }
-            let multiple = try paddingReader.child("pad_to_multiple_of")?.int()
+            let multiple = try paddingReader.child("pad_to_multiple_of")?.sequenceLength()
             padding = (
                 length, multiple, try paddingReader.int("pad_id"),
                 (try paddingReader.optionalString("direction") ?? "Right") == "Left"
@@ -96,6 +119,7 @@ public struct Tokenizer: Sendable {
 
         var tokens: [AddedToken] = []
         if let list = root.child("added_tokens") {
+            try list.checkCount(try list.rawArray().count, limit: TokenizerLimits.maximumAddedTokens, of: "added tokens")
             for entry in try list.array() {
                 let content = try entry.string("content")
                 var id = try entry.int("id")
@@ -119,7 +143,7 @@ public struct Tokenizer: Sendable {
         rawMatcher = AddedTokenMatcher(tokens: raw, patterns: raw.map(\.content))
         let normalizer = normalizer
         normalizedMatcher = AddedTokenMatcher(
-            tokens: normalized, patterns: normalized.map { normalizer?.normalize($0.content) ?? $0.content })
+            tokens: normalized, patterns: try normalized.map { try normalizer?.normalize($0.content) ?? $0.content })
 
         var idsByContent: [[UInt8]: Int] = [:]
         var contentById: [Int: String] = [:]
@@ -146,7 +170,8 @@ public struct Tokenizer: Sendable {
     ///     beginning-of-text id); added tokens written in the text are recognised either way.
     /// - Returns: the ids.
     /// - Throws: ``TokenizerError`` with code `.unknownToken` when a piece of text is not in the
-    ///   vocabulary and the model has no usable unknown token (a WordLevel model without one).
+    ///   vocabulary and the model has no usable unknown token (a WordLevel model without one), or
+    ///   `.patternTooSlow` when a regular expression of the file exceeds its step budget on the text.
     public func encode(_ text: String, addSpecialTokens: Bool = true) throws -> [Int] {
         var ids: [Int] = []
         ids.reserveCapacity(text.utf8.count / 3 + 4)
@@ -155,14 +180,14 @@ public struct Tokenizer: Sendable {
             case .token(let id):
                 ids.append(id)
             case .text(let piece, let atStart):
-                let normalizedPiece = normalizer?.normalize(piece) ?? piece
+                let normalizedPiece = try normalizer?.normalize(piece) ?? piece
                 for inner in normalizedMatcher.split(normalizedPiece, atStart: atStart) {
                     switch inner {
                     case .token(let id):
                         ids.append(id)
                     case .text(let text, let atStart):
                         let words =
-                            preTokenizer?.preTokenize([PreToken(text: text, atStart: atStart)])
+                            try preTokenizer?.preTokenize([PreToken(text: text, atStart: atStart)])
                             ?? [PreToken(text: text, atStart: atStart)]
                         for word in words { try model.tokenize(word.text, into: &ids) }
                     }
@@ -176,6 +201,8 @@ public struct Tokenizer: Sendable {
         }
         if addSpecialTokens, let postProcessor { ids = postProcessor.process(ids) }
         if let padding {
+            // Both lengths are at most TokenizerLimits.maximumSequenceLength (checked on load), and
+            // ids.count is bounded by the text, so this cannot overflow.
             var target = max(padding.length ?? ids.count, 0)
             if let multiple = padding.multiple, multiple > 0, target % multiple > 0 { target += multiple - target % multiple }
             if ids.count < target {
@@ -193,7 +220,9 @@ public struct Tokenizer: Sendable {
     /// - Parameters:
     ///   - ids: the ids to decode.
     ///   - skipSpecialTokens: whether added tokens marked `special` are left out.
-    public func decode(_ ids: [Int], skipSpecialTokens: Bool = true) -> String {
+    /// - Throws: ``TokenizerError`` with code `.patternTooSlow` when the decoder's `Replace` regular
+    ///   expression exceeds its step budget (the only way decoding fails).
+    public func decode(_ ids: [Int], skipSpecialTokens: Bool = true) throws -> String {
         var tokens: [String] = []
         tokens.reserveCapacity(ids.count)
         for id in ids {
@@ -201,7 +230,7 @@ public struct Tokenizer: Sendable {
             if skipSpecialTokens, specialContents.contains(Array(token.utf8)) { continue }
             tokens.append(token)
         }
-        if let decoder { return decoder.decode(tokens) }
+        if let decoder { return try decoder.decode(tokens) }
         return tokens.joined(separator: " ")
     }
 

@@ -1,4 +1,5 @@
 // Errors for loading and running Hugging Face tokenizers (tokenizer.json).
+import CraftCore
 import Foundation
 
 /// An error from loading a `tokenizer.json` file or from encoding text with it.
@@ -23,6 +24,12 @@ public struct TokenizerError: Error, LocalizedError, Sendable, CustomStringConve
         case invalidPattern
         /// Encoding failed: a word is not in the vocabulary and no unknown token is usable.
         case unknownToken
+        /// The file, or a size it declares (padding or truncation length, vocabulary, merges, added
+        /// tokens), is over Craft's limits (``TokenizerLimits``).
+        case limitExceeded
+        /// A regular expression from the file needed more than its step budget on one input (it
+        /// backtracks catastrophically, e.g. `(a|aa)+$`); the text was not tokenized.
+        case patternTooSlow
     }
 
     /// The kind of failure.
@@ -38,4 +45,18 @@ public struct TokenizerError: Error, LocalizedError, Sendable, CustomStringConve
 
     public var description: String { message }
     public var errorDescription: String? { message }
+}
+
+extension TokenizerError: CategorizedError {
+    /// The exit-code category: a malformed, oversized or hostile tokenizer file is an integrity
+    /// failure; text outside a WordLevel vocabulary is a usage error; an unreadable file is "other".
+    public var category: ErrorCategory {
+        switch code {
+        case .unreadableFile: .other
+        case .unknownToken: .usage
+        case .invalidJSON, .invalidField, .unsupportedComponent, .inconsistentVocabulary, .invalidPattern,
+            .limitExceeded, .patternTooSlow:
+            .integrity
+        }
+    }
 }

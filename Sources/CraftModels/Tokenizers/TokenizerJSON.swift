@@ -42,23 +42,26 @@ enum JSONValue: Sendable {
 
 /// Parses JSON bytes into a ``JSONValue``.
 struct JSONParser {
-    private let bytes: [UInt8]
+    /// The file's bytes, read in place (no copy: tokenizer files run to tens of megabytes).
+    private let bytes: UnsafeRawBufferPointer
     private var position = 0
     private var depth = 0
     private let source: String
 
     static func parse(_ data: Data, source: String) throws -> JSONValue {
-        var parser = JSONParser(bytes: [UInt8](data), source: source)
-        parser.skipWhitespace()
-        let value = try parser.parseValue()
-        parser.skipWhitespace()
-        if parser.position != parser.bytes.count {
-            throw parser.error("unexpected characters after the JSON value")
+        try data.withUnsafeBytes { bytes in
+            var parser = JSONParser(bytes: bytes, source: source)
+            parser.skipWhitespace()
+            let value = try parser.parseValue()
+            parser.skipWhitespace()
+            if parser.position != parser.bytes.count {
+                throw parser.error("unexpected characters after the JSON value")
+            }
+            return value
         }
-        return value
     }
 
-    private init(bytes: [UInt8], source: String) {
+    private init(bytes: UnsafeRawBufferPointer, source: String) {
         self.bytes = bytes
         self.source = source
     }
@@ -300,9 +303,57 @@ struct JSONReader {
         return Int(number)
     }
 
+    /// A length in tokens (padding, truncation): a non-negative integer of at most
+    /// ``TokenizerLimits/maximumSequenceLength``.
+    func sequenceLength() throws -> Int {
+        guard case .number(let number) = value, number.rounded() == number else {
+            throw fail("must be an integer but is \(value.typeName)")
+        }
+        guard number >= 0 else { throw fail("must not be negative but is \(Int(exactly: number).map(String.init) ?? "\(number)")") }
+        guard number <= Double(TokenizerLimits.maximumSequenceLength) else {
+            let shown = number < 1e18 ? String(Int(number)) : "\(number)"
+            throw TokenizerError(
+                .limitExceeded,
+                "\(source): \(path) is \(shown), over Craft's limit of \(TokenizerLimits.maximumSequenceLength) tokens; use a smaller length.")
+        }
+        return Int(number)
+    }
+
     func array() throws -> [JSONReader] {
         guard case .array(let elements) = value else { throw fail("must be an array but is \(value.typeName)") }
         return elements.enumerated().map { JSONReader(value: $0.element, path: "\(path)[\($0.offset)]", source: source) }
+    }
+
+    /// The elements of an array without a reader (and its path string) per element: for the big
+    /// lists (merges), whose readers are made only to report an error (``element(_:_:)``).
+    func rawArray() throws -> [JSONValue] {
+        guard case .array(let elements) = value else { throw fail("must be an array but is \(value.typeName)") }
+        return elements
+    }
+
+    /// The members of an object without a reader per member (for the vocabulary); see ``member(_:_:)``.
+    func rawMembers() throws -> [(key: String, value: JSONValue)] {
+        guard case .object(let members) = value else { throw fail("must be an object but is \(value.typeName)") }
+        return members
+    }
+
+    /// The reader of element `index` of this array.
+    func element(_ index: Int, _ element: JSONValue) -> JSONReader {
+        JSONReader(value: element, path: "\(path)[\(index)]", source: source)
+    }
+
+    /// The reader of member `key` of this object.
+    func member(_ key: String, _ member: JSONValue) -> JSONReader {
+        JSONReader(value: member, path: "\(path).\(key)", source: source)
+    }
+
+    /// Fails with ``TokenizerError/Code/limitExceeded`` when this list or map holds more than `limit` entries.
+    func checkCount(_ count: Int, limit: Int, of what: String) throws {
+        guard count <= limit else {
+            throw TokenizerError(
+                .limitExceeded,
+                "\(source): \(path) holds \(count) \(what), over Craft's limit of \(limit); this is not a tokenizer Craft reads.")
+        }
     }
 
     func members() throws -> [(key: String, value: JSONReader)] {

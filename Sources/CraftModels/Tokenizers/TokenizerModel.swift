@@ -47,12 +47,17 @@ struct Vocabulary: Sendable {
     private(set) var tokensById: [Int: String] = [:]
 
     init(_ reader: JSONReader) throws {
-        let members = try reader.members()
+        let members = try reader.rawMembers()
+        try reader.checkCount(members.count, limit: TokenizerLimits.maximumVocabularySize, of: "vocabulary entries")
         idsByToken.reserveCapacity(members.count)
         tokensById.reserveCapacity(members.count)
         for (token, value) in members {
-            let id = try value.int()
-            guard id >= 0, id <= Int(Int32.max) else { throw value.fail("must be a non-negative 32-bit id") }
+            // Readers (with their path strings) are made only for an error: a vocabulary has
+            // hundreds of thousands of entries.
+            guard case .number(let number) = value, number.rounded() == number, number >= 0, number <= Double(Int32.max) else {
+                throw reader.member(token, value).fail("must be a non-negative 32-bit id but is \(value.typeName)")
+            }
+            let id = Int(number)
             // serde keeps the last duplicate key; so do we.
             idsByToken[Array(token.utf8)] = id
             tokensById[id] = token
@@ -136,12 +141,15 @@ final class BPEModel: Sendable {
 
         let prefixLength = prefix.map { $0.unicodeScalars.count } ?? 0
         var merges: [UInt64: (rank: Int32, id: Int32)] = [:]
-        let entries = try reader.required("merges").array()
+        let mergesReader = try reader.required("merges")
+        let entries = try mergesReader.rawArray()
+        try mergesReader.checkCount(entries.count, limit: TokenizerLimits.maximumVocabularySize, of: "merges")
         merges.reserveCapacity(entries.count)
-        for (rank, entry) in entries.enumerated() {
+        for (rank, value) in entries.enumerated() {
             let left: String
             let right: String
-            switch entry.value {
+            var entry: JSONReader { mergesReader.element(rank, value) }
+            switch value {
             case .string(let line):
                 // The older form "a b": exactly one space.
                 let parts = line.split(separator: " ", omittingEmptySubsequences: false)
