@@ -163,3 +163,79 @@ import TestSupport
         expectClose(logits, try reference.tensor("logits"), relative: 0.1, absolute: 0.1, "bf16 logits")
     }
 }
+
+@Suite("config.json limits: sizes and file size are checked before anything is allocated")
+struct ModelConfigurationLimitTests {
+    func directory(config: String) throws -> URL {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("model-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        try Data(config.utf8).write(to: directory.appendingPathComponent("config.json"))
+        return directory
+    }
+
+    func expectInvalid(_ config: String, mentioning fields: [String], load: (URL) throws -> Void,
+                       sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let directory = try directory(config: config)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let error = try #require(throws: ModelError.self, sourceLocation: sourceLocation) { try load(directory) }
+        #expect(error.code == .invalidConfiguration, "\(error.message)", sourceLocation: sourceLocation)
+        #expect(error.message.contains("config.json"), "\(error.message)", sourceLocation: sourceLocation)
+        for field in fields {
+            #expect(error.message.contains(field), "\(error.message)", sourceLocation: sourceLocation)
+        }
+    }
+
+    @Test("a Llama config declaring a 10^12-element embedding is a typed error, not an allocation")
+    func hugeLlamaEmbedding() throws {
+        // 4 000 000 × 250 000 = 10^12 elements; each size alone is also over its limit or not.
+        try expectInvalid(#"{"hidden_size": 100000, "intermediate_size": 64, "num_hidden_layers": 1, "num_attention_heads": 4, "vocab_size": 4000000}"#,
+                          mentioning: ["vocab_size", "token embedding"]) { _ = try LlamaModel(directory: $0) }
+        try expectInvalid(#"{"hidden_size": 1000000, "intermediate_size": 64, "num_hidden_layers": 1, "num_attention_heads": 4, "vocab_size": 1000000}"#,
+                          mentioning: ["hidden_size", "limit"]) { _ = try LlamaModel(directory: $0) }
+        try expectInvalid(#"{"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1000000000000, "num_attention_heads": 4, "vocab_size": 10}"#,
+                          mentioning: ["num_hidden_layers"]) { _ = try LlamaModel(directory: $0) }
+        try expectInvalid(#"{"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1, "num_attention_heads": 4, "vocab_size": 10, "max_position_embeddings": 1000000000000}"#,
+                          mentioning: ["max_position_embeddings"]) { _ = try LlamaModel(directory: $0) }
+        try expectInvalid(#"{"hidden_size": 64, "intermediate_size": 64, "num_hidden_layers": 1, "num_attention_heads": 1024, "num_key_value_heads": 1024, "head_dim": 131072, "vocab_size": 10}"#,
+                          mentioning: ["num_attention_heads", "query projection"]) { _ = try LlamaModel(directory: $0) }
+    }
+
+    @Test("sizes near Int.max do not overflow (GPT-2's default n_inner is 4 × n_embd)")
+    func overflowingSizes() throws {
+        try expectInvalid(#"{"n_embd": 4611686018427387904, "n_layer": 1, "n_head": 1}"#, mentioning: ["n_embd"]) { _ = try GPT2Model(directory: $0) }
+        try expectInvalid(#"{"n_embd": 32, "n_layer": 1, "n_head": 4, "n_positions": 100000000, "vocab_size": 10}"#, mentioning: ["n_positions"]) { _ = try GPT2Model(directory: $0) }
+        try expectInvalid(#"{"n_embd": 65536, "n_inner": 64, "n_layer": 1, "n_head": 4, "n_positions": 1048576, "vocab_size": 10}"#, mentioning: ["position embedding"]) { _ = try GPT2Model(directory: $0) }
+        try expectInvalid(#"{"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1, "num_attention_heads": 4, "image_size": 9223372036854775807, "patch_size": 1}"#,
+                          mentioning: ["image_size"]) { _ = try SiglipVisionModel(directory: $0) }
+        try expectInvalid(#"{"vocab_size": 10, "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1, "num_attention_heads": 4, "max_position_embeddings": -5}"#,
+                          mentioning: ["max_position_embeddings", "positive"]) { _ = try SiglipTextModel(directory: $0) }
+    }
+
+    @Test("a composite config's tower is checked with its field path")
+    func compositeTower() throws {
+        try expectInvalid(#"{"model_type": "siglip", "vision_config": {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1, "num_attention_heads": 4, "patch_size": 100000}}"#,
+                          mentioning: ["vision_config", "patch_size"]) { _ = try SiglipVisionModel(directory: $0) }
+    }
+
+    @Test("a config.json over 4 MiB is refused before it is read")
+    func oversizedConfig() throws {
+        let directory = try directory(config: "{")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let handle = try FileHandle(forWritingTo: directory.appendingPathComponent("config.json"))
+        try handle.truncate(atOffset: UInt64(ModelFileLimits.maximumConfigurationBytes) + 1)
+        try handle.close()
+        for load in [{ _ = try LlamaModel(directory: directory) }, { _ = try ModelArchitecture.detect(directory: directory) },
+                     { _ = try SiglipVisionModel(directory: directory) }] as [() throws -> Void] {
+            let error = try #require(throws: ModelError.self) { try load() }
+            #expect(error.code == .invalidConfiguration)
+            #expect(error.message.contains("config.json") && error.message.contains("\(ModelFileLimits.maximumConfigurationBytes)-byte limit"), "\(error.message)")
+        }
+    }
+
+    @Test("published-size configurations stay within the limits")
+    func realSizesPass() throws {
+        let llama405 = #"{"hidden_size": 16384, "intermediate_size": 53248, "num_hidden_layers": 126, "num_attention_heads": 128, "num_key_value_heads": 8, "vocab_size": 128256, "max_position_embeddings": 131072}"#
+        let configuration = try JSONDecoder().decode(LlamaConfiguration.self, from: Data(llama405.utf8))
+        #expect(configuration.vocabularySize == 128256 && configuration.headDimension == 128)
+    }
+}

@@ -19,12 +19,7 @@ public enum ModelArchitecture: String, Sendable, CaseIterable {
     ///   when it is not a JSON object, `unsupported` for any other architecture (listing the supported ones).
     public static func detect(directory: URL) throws(ModelError) -> ModelArchitecture {
         let url = directory.appendingPathComponent("config.json")
-        let data: Data
-        do {
-            data = try Data(contentsOf: url)
-        } catch {
-            throw ModelError(.notFound, "cannot read \(url.path); pass a Hugging Face-layout model directory holding config.json and model.safetensors", cause: error)
-        }
+        let data = try ModelDirectory.configurationData(url)
         guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
             throw ModelError(.invalidConfiguration, "\(url.path) is not a JSON object; use the model's original config.json")
         }

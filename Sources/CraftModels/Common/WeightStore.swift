@@ -53,13 +53,21 @@ package enum ModelDirectory {
     /// The parsed `config.json` of `directory`, decoded as `T`.
     static func configuration<T: Decodable>(_ type: T.Type, in directory: URL) throws(ModelError) -> T {
         let url = directory.appendingPathComponent("config.json")
-        let data: Data
+        return try decodeConfiguration(type, from: try configurationData(url), origin: url.path)
+    }
+
+    /// The bytes of a model directory's `config.json`, refused before reading when over
+    /// ``ModelFileLimits/maximumConfigurationBytes``.
+    package static func configurationData(_ url: URL) throws(ModelError) -> Data {
         do {
-            data = try Data(contentsOf: url)
+            return try BoundedFile.read(url, limit: ModelFileLimits.maximumConfigurationBytes)
+        } catch .tooLarge(let size, let limit) {
+            throw ModelError(
+                .invalidConfiguration,
+                "\(url.path) is \(size) bytes, over the \(limit)-byte limit for a model configuration; use the model's original config.json")
         } catch {
-            throw ModelError(.notFound, "cannot read \(url.path); pass a Hugging Face-layout model directory holding config.json and model.safetensors", cause: error)
+            throw ModelError(.notFound, "cannot read \(url.path) (it \(error.reason)); pass a Hugging Face-layout model directory holding config.json and model.safetensors", cause: error)
         }
-        return try decodeConfiguration(type, from: data, origin: url.path)
     }
 
     /// The `config.json` of a tower that may be saved alone or inside a composite model: when the file
@@ -69,27 +77,49 @@ package enum ModelDirectory {
         _ type: T.Type, in directory: URL, compositeKey key: String
     ) throws(ModelError) -> (configuration: T, composite: Bool) {
         let url = directory.appendingPathComponent("config.json")
-        let data: Data
-        do {
-            data = try Data(contentsOf: url)
-        } catch {
-            throw ModelError(.notFound, "cannot read \(url.path); pass a Hugging Face-layout model directory holding config.json and model.safetensors", cause: error)
-        }
-        guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any], let tower = object[key] else {
+        let data = try configurationData(url)
+        // One decoding pass reads the sub-object in place (no second copy of the JSON).
+        let decoder = JSONDecoder()
+        decoder.userInfo[TowerKey.userInfoKey] = key
+        guard (try? decoder.decode(TowerPresence.self, from: data))?.present == true else {
             return (try decodeConfiguration(type, from: data, origin: url.path), false)
         }
-        let towerData: Data
-        do {
-            towerData = try JSONSerialization.data(withJSONObject: tower)
-        } catch {
-            throw ModelError(.invalidConfiguration, "\(url.path): '\(key)' is not an object; fix config.json", cause: error)
-        }
-        return (try decodeConfiguration(type, from: towerData, origin: url.path), true)
+        return (try decodeConfiguration(Composite<T>.self, from: data, origin: url.path, decoder: decoder).tower, true)
     }
 
-    static func decodeConfiguration<T: Decodable>(_ type: T.Type, from data: Data, origin: String) throws(ModelError) -> T {
+    /// The key of the sub-object a ``Composite`` decodes.
+    private struct TowerKey: CodingKey {
+        static let userInfoKey = CodingUserInfoKey(rawValue: "craft.towerKey")!
+        let stringValue: String
+        init(stringValue: String) { self.stringValue = stringValue }
+        var intValue: Int? { nil }
+        init?(intValue: Int) { nil }
+    }
+
+    /// Whether the configuration holds a non-null sub-object under the decoder's tower key.
+    private struct TowerPresence: Decodable {
+        let present: Bool
+        init(from decoder: Swift.Decoder) throws {
+            let key = TowerKey(stringValue: decoder.userInfo[TowerKey.userInfoKey] as? String ?? "")
+            let container = try decoder.container(keyedBy: TowerKey.self)
+            present = try container.contains(key) && !container.decodeNil(forKey: key)
+        }
+    }
+
+    /// The `T` under the decoder's tower key.
+    private struct Composite<T: Decodable>: Decodable {
+        let tower: T
+        init(from decoder: Swift.Decoder) throws {
+            let key = TowerKey(stringValue: decoder.userInfo[TowerKey.userInfoKey] as? String ?? "")
+            tower = try decoder.container(keyedBy: TowerKey.self).decode(T.self, forKey: key)
+        }
+    }
+
+    static func decodeConfiguration<T: Decodable>(
+        _ type: T.Type, from data: Data, origin: String, decoder: JSONDecoder = JSONDecoder()
+    ) throws(ModelError) -> T {
         do {
-            return try JSONDecoder().decode(type, from: data)
+            return try decoder.decode(type, from: data)
         } catch let error as ModelError {
             throw error
         } catch let DecodingError.keyNotFound(key, context) {

@@ -56,7 +56,17 @@ public struct GPT2Configuration: Codable, Sendable, Equatable {
         heads = try c.decodeIfPresent(Int.self, forKey: .heads) ?? 12
         positions = try c.decodeIfPresent(Int.self, forKey: .positions) ?? 1024
         vocabularySize = try c.decodeIfPresent(Int.self, forKey: .vocabularySize) ?? 50257
+        let limits = ModelConfigurationLimits.self
+        _ = try limits.check(hiddenSize, CodingKeys.hiddenSize, in: c, maximum: limits.maximumDimension)
+        _ = try limits.check(layers, CodingKeys.layers, in: c, maximum: limits.maximumLayers)
+        _ = try limits.check(heads, CodingKeys.heads, in: c, maximum: limits.maximumHeads)
+        _ = try limits.check(positions, CodingKeys.positions, in: c, maximum: limits.maximumPositions)
+        _ = try limits.check(vocabularySize, CodingKeys.vocabularySize, in: c, maximum: limits.maximumVocabularySize)
         innerSize = try c.decodeIfPresent(Int.self, forKey: .innerSize) ?? 4 * hiddenSize
+        _ = try limits.check(innerSize, CodingKeys.innerSize, in: c, maximum: limits.maximumDimension)
+        try limits.checkElements([vocabularySize, hiddenSize], of: "token embedding (vocab_size × n_embd)", CodingKeys.vocabularySize, in: c)
+        try limits.checkElements([positions, hiddenSize], of: "position embedding (n_positions × n_embd)", CodingKeys.positions, in: c)
+        try limits.checkElements([hiddenSize, innerSize], of: "MLP projection (n_embd × n_inner)", CodingKeys.innerSize, in: c)
         guard hiddenSize > 0, layers > 0, heads > 0, positions > 0, vocabularySize > 0, innerSize > 0, hiddenSize % heads == 0 else {
             throw DecodingError.dataCorrupted(.init(codingPath: [], debugDescription: "n_embd, n_layer, n_head, n_positions, vocab_size and n_inner must be positive, and n_embd must divide by n_head"))
         }

@@ -90,6 +90,13 @@ public struct LlamaConfiguration: Codable, Sendable, Equatable {
         attentionHeads = try c.decode(Int.self, forKey: .attentionHeads)
         kvHeads = try c.decodeIfPresent(Int.self, forKey: .kvHeads) ?? attentionHeads
         vocabularySize = try c.decode(Int.self, forKey: .vocabularySize)
+        let limits = ModelConfigurationLimits.self
+        _ = try limits.check(hiddenSize, CodingKeys.hiddenSize, in: c, maximum: limits.maximumDimension)
+        _ = try limits.check(intermediateSize, CodingKeys.intermediateSize, in: c, maximum: limits.maximumDimension)
+        _ = try limits.check(hiddenLayers, CodingKeys.hiddenLayers, in: c, maximum: limits.maximumLayers)
+        _ = try limits.check(attentionHeads, CodingKeys.attentionHeads, in: c, maximum: limits.maximumHeads)
+        _ = try limits.check(kvHeads, CodingKeys.kvHeads, in: c, maximum: limits.maximumHeads)
+        _ = try limits.check(vocabularySize, CodingKeys.vocabularySize, in: c, maximum: limits.maximumVocabularySize)
         guard hiddenSize > 0, intermediateSize > 0, hiddenLayers > 0, attentionHeads > 0, kvHeads > 0, vocabularySize > 0 else {
             throw DecodingError.dataCorrupted(.init(codingPath: [], debugDescription: "hidden_size, intermediate_size, num_hidden_layers, num_attention_heads, num_key_value_heads and vocab_size must be positive"))
         }
@@ -97,6 +104,12 @@ public struct LlamaConfiguration: Codable, Sendable, Equatable {
             throw DecodingError.dataCorrupted(.init(codingPath: [CodingKeys.kvHeads], debugDescription: "num_attention_heads \(attentionHeads) is not a multiple of num_key_value_heads \(kvHeads)"))
         }
         headDimension = try c.decodeIfPresent(Int.self, forKey: .headDimension) ?? hiddenSize / attentionHeads
+        if c.contains(.headDimension) {
+            _ = try limits.check(headDimension, CodingKeys.headDimension, in: c, maximum: limits.maximumDimension)
+        }
+        try limits.checkElements([vocabularySize, hiddenSize], of: "token embedding (vocab_size × hidden_size)", CodingKeys.vocabularySize, in: c)
+        try limits.checkElements([attentionHeads * headDimension, hiddenSize], of: "query projection (num_attention_heads × head_dim × hidden_size)", CodingKeys.attentionHeads, in: c)
+        try limits.checkElements([intermediateSize, hiddenSize], of: "MLP projection (intermediate_size × hidden_size)", CodingKeys.intermediateSize, in: c)
         guard headDimension > 0, headDimension % 2 == 0,
               c.contains(.headDimension) || hiddenSize % attentionHeads == 0 else {
             throw DecodingError.dataCorrupted(.init(codingPath: [CodingKeys.headDimension], debugDescription: "the head dimension \(headDimension) must be positive and even (RoPE), and hidden_size must divide by num_attention_heads when head_dim is absent"))
@@ -116,7 +129,9 @@ public struct LlamaConfiguration: Codable, Sendable, Equatable {
         tieWordEmbeddings = try c.decodeIfPresent(Bool.self, forKey: .tieWordEmbeddings) ?? false
         attentionBias = try c.decodeIfPresent(Bool.self, forKey: .attentionBias) ?? false
         mlpBias = try c.decodeIfPresent(Bool.self, forKey: .mlpBias) ?? false
-        maxPositionEmbeddings = try c.decodeIfPresent(Int.self, forKey: .maxPositionEmbeddings) ?? 2048
+        maxPositionEmbeddings = try limits.check(
+            c.decodeIfPresent(Int.self, forKey: .maxPositionEmbeddings) ?? 2048, CodingKeys.maxPositionEmbeddings,
+            in: c, maximum: limits.maximumPositions)
         bosTokenID = try c.decodeIfPresent(Int.self, forKey: .bosTokenID)
         eosTokenIDs = try decodeTokenIDs(c, .eosTokenIDs)
         if let activation = try c.decodeIfPresent(String.self, forKey: .hiddenActivation), activation != "silu" {

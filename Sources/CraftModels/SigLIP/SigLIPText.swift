@@ -60,6 +60,17 @@ public struct SiglipTextConfiguration: Codable, Sendable, Equatable {
         activation = try c.decodeIfPresent(String.self, forKey: .activation) ?? "gelu_pytorch_tanh"
         projectionSize = try c.decodeIfPresent(Int.self, forKey: .projectionSize) ?? hiddenSize
         padTokenID = try c.decodeIfPresent(Int.self, forKey: .padTokenID)
+        let limits = ModelConfigurationLimits.self
+        _ = try limits.check(vocabularySize, CodingKeys.vocabularySize, in: c, maximum: limits.maximumVocabularySize)
+        _ = try limits.check(hiddenSize, CodingKeys.hiddenSize, in: c, maximum: limits.maximumDimension)
+        _ = try limits.check(intermediateSize, CodingKeys.intermediateSize, in: c, maximum: limits.maximumDimension)
+        _ = try limits.check(hiddenLayers, CodingKeys.hiddenLayers, in: c, maximum: limits.maximumLayers)
+        _ = try limits.check(attentionHeads, CodingKeys.attentionHeads, in: c, maximum: limits.maximumHeads)
+        _ = try limits.check(maxPositionEmbeddings, CodingKeys.maxPositionEmbeddings, in: c, maximum: limits.maximumPositions)
+        _ = try limits.check(projectionSize, CodingKeys.projectionSize, in: c, maximum: limits.maximumDimension)
+        try limits.checkElements([vocabularySize, hiddenSize], of: "token embedding (vocab_size × hidden_size)", CodingKeys.vocabularySize, in: c)
+        try limits.checkElements([maxPositionEmbeddings, hiddenSize], of: "position embedding (max_position_embeddings × hidden_size)", CodingKeys.maxPositionEmbeddings, in: c)
+        try limits.checkElements([intermediateSize, hiddenSize], of: "MLP projection (intermediate_size × hidden_size)", CodingKeys.intermediateSize, in: c)
         guard vocabularySize > 0, hiddenSize > 0, intermediateSize > 0, hiddenLayers > 0, attentionHeads > 0,
               maxPositionEmbeddings > 0, projectionSize > 0, hiddenSize % attentionHeads == 0 else {
             throw DecodingError.dataCorrupted(.init(codingPath: [], debugDescription: "sizes must be positive and hidden_size must divide by num_attention_heads"))

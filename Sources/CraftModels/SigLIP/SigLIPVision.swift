@@ -56,6 +56,17 @@ public struct SiglipVisionConfiguration: Codable, Sendable, Equatable {
         channels = try c.decodeIfPresent(Int.self, forKey: .channels) ?? 3
         imageSize = try c.decodeIfPresent(Int.self, forKey: .imageSize) ?? 224
         patchSize = try c.decodeIfPresent(Int.self, forKey: .patchSize) ?? 16
+        let limits = ModelConfigurationLimits.self
+        _ = try limits.check(hiddenSize, CodingKeys.hiddenSize, in: c, maximum: limits.maximumDimension)
+        _ = try limits.check(intermediateSize, CodingKeys.intermediateSize, in: c, maximum: limits.maximumDimension)
+        _ = try limits.check(hiddenLayers, CodingKeys.hiddenLayers, in: c, maximum: limits.maximumLayers)
+        _ = try limits.check(attentionHeads, CodingKeys.attentionHeads, in: c, maximum: limits.maximumHeads)
+        _ = try limits.check(channels, CodingKeys.channels, in: c, maximum: limits.maximumChannels)
+        _ = try limits.check(imageSize, CodingKeys.imageSize, in: c, maximum: limits.maximumImageSize)
+        _ = try limits.check(patchSize, CodingKeys.patchSize, in: c, maximum: limits.maximumImageSize)
+        try limits.checkElements([hiddenSize, channels, patchSize, patchSize], of: "patch embedding (hidden_size × num_channels × patch_size²)", CodingKeys.patchSize, in: c)
+        try limits.checkElements([(imageSize / patchSize) * (imageSize / patchSize), hiddenSize], of: "position embedding ((image_size / patch_size)² × hidden_size)", CodingKeys.imageSize, in: c)
+        try limits.checkElements([intermediateSize, hiddenSize], of: "MLP projection (intermediate_size × hidden_size)", CodingKeys.intermediateSize, in: c)
         layerNormEpsilon = try c.decodeIfPresent(Float.self, forKey: .layerNormEpsilon) ?? 1e-6
         activation = try c.decodeIfPresent(String.self, forKey: .activation) ?? "gelu_pytorch_tanh"
         useHead = try c.decodeIfPresent(Bool.self, forKey: .useHead) ?? true
