@@ -13,7 +13,7 @@ public enum ModelFileLimits {
 }
 
 /// Why a bounded read failed.
-enum BoundedReadFailure: Error {
+package enum BoundedReadFailure: Error {
     /// The file holds more bytes than the cap (`size` is what was seen: the reported size, or
     /// `limit + 1` when the file grew while being read).
     case tooLarge(size: Int, limit: Int)
@@ -21,10 +21,12 @@ enum BoundedReadFailure: Error {
     case unreadable(String)
 }
 
-enum BoundedFile {
+/// The one reader of JSON files the model side takes from bundles and model directories; `package` so
+/// the runtimes can read their other bundle JSON (preprocessing, code frequencies) the same way.
+package enum BoundedFile {
     /// The bytes of the regular file at `url`, refusing it before reading when it is larger than
     /// `limit` bytes (and reading at most `limit + 1` bytes, so a file that grows meanwhile is caught).
-    static func read(_ url: URL, limit: Int) throws(BoundedReadFailure) -> Data {
+    package static func read(_ url: URL, limit: Int) throws(BoundedReadFailure) -> Data {
         let attributes: [FileAttributeKey: Any]
         do {
             attributes = try FileManager.default.attributesOfItem(atPath: url.path)
@@ -53,7 +55,7 @@ enum BoundedFile {
 
 extension BoundedReadFailure {
     /// "is N bytes, over the M-byte limit" or the system's reason, for a sentence about the file.
-    var reason: String {
+    package var reason: String {
         switch self {
         case .tooLarge(let size, let limit): "is \(size) bytes, over the \(limit)-byte limit"
         case .unreadable(let reason): "cannot be read: \(reason)"
