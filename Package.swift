@@ -1,6 +1,7 @@
 // swift-tools-version: 6.0
 // Craft: codebook-anchored vision adaptation (CRAFT, arXiv 2602.19449) as a plugin-based framework.
-// Layout and module dependency direction: ../shared/DESIGN.md sections 1-2 and docs/architecture.md.
+// Layout and module dependency direction: docs/architecture.md.
+import Foundation
 import PackageDescription
 
 let package = Package(
@@ -32,9 +33,8 @@ let package = Package(
     ],
     targets: [
         // C libraries: each is imported by exactly one Swift module.
-        .systemLibrary(
-            name: "CBLAS", path: "Sources/CBLAS", pkgConfig: "openblas",
-            providers: [.apt(["libopenblas-dev"])]),
+        // OpenBLAS, loaded at run time with kernels chosen for the CPU (Sources/CBLAS/loader.c).
+        .target(name: "CBLAS", path: "Sources/CBLAS", linkerSettings: [.linkedLibrary("dl"), .linkedLibrary("pthread")]),
         .systemLibrary(
             name: "CArchive", path: "Sources/CArchive", pkgConfig: "libarchive",
             providers: [.apt(["libarchive-dev"])]),
@@ -144,3 +144,19 @@ let package = Package(
         .testTarget(name: "CraftCLITests", dependencies: ["CraftCLI", "TestSupport", "RuntimeTestSupport"]),
     ]
 )
+
+// Fuzz targets (`make fuzz`, docs/fuzzing.md): only with CRAFT_FUZZ=1, built by scripts/fuzz.sh with
+// AddressSanitizer, SanitizerCoverage and libFuzzer's no-main runtime, in their own scratch path.
+if ProcessInfo.processInfo.environment["CRAFT_FUZZ"] == "1" {
+    package.targets.append(.target(name: "FuzzDriver", path: "Fuzz/FuzzDriver"))
+    let fuzzTargets: [(name: String, module: String)] = [
+        ("fuzz-safetensors", "SafeTensors"), ("fuzz-manifest", "CraftBundles"), ("fuzz-index", "CraftRegistry"),
+        ("fuzz-tar", "CraftBundles"), ("fuzz-tokenizer", "CraftModels"), ("fuzz-image", "CraftImaging"),
+    ]
+    for target in fuzzTargets {
+        package.targets.append(
+            .executableTarget(
+                name: target.name, dependencies: ["FuzzDriver", .byName(name: target.module)], path: "Fuzz/\(target.name)"))
+        package.products.append(.executable(name: target.name, targets: [target.name]))
+    }
+}

@@ -127,9 +127,8 @@ enum LayerBenchmark {
         }
         let peer = options.peer ? try TorchPeer() : nil
         defer { peer?.stop() }
-        let environment = ProcessInfo.processInfo.environment
         print("craft-bench layers: \(options.rounds) alternating rounds x \(options.iterations) iterations, medians in ms; "
-            + "OpenBLAS core \(QuantizeBenchmark.openBLASCore()), OPENBLAS_CORETYPE=\(environment["OPENBLAS_CORETYPE"] ?? "(unset)")"
+            + "BLAS: \(BLAS.kernels.summary)"
             + (peer.map { ", peer \($0.version)" } ?? ""))
         let cases: [(name: String, label: String, parameters: Parameters, forward: (Parameters) -> Tensor)] = [
             ("linear", "Linear 512x768->3072", linearParameters(), linearForward),

@@ -139,9 +139,8 @@ enum ModelBenchmark {
     }
 
     static func header(_ name: String, options: Options, peer: TorchPeer?) {
-        let environment = ProcessInfo.processInfo.environment
         print("craft-bench \(name): \(options.rounds) alternating rounds x \(options.iterations) iterations, medians in ms; "
-            + "OpenBLAS core \(QuantizeBenchmark.openBLASCore()), OPENBLAS_CORETYPE=\(environment["OPENBLAS_CORETYPE"] ?? "(unset)")"
+            + "BLAS: \(BLAS.kernels.summary)"
             + (peer.map { ", peer \($0.version)" } ?? "") + "; load average \(loadAverage())")
     }
 

@@ -55,7 +55,7 @@ enum QuantizeBenchmark {
         let script = peerScript()
 
         print("craft-bench quantize: N=\(n) D=\(d) K=\(k), blocks \(options.blocking.queries)x\(options.blocking.codes), "
-            + "\(options.repeats) alternating repetitions, medians; OpenBLAS core \(openBLASCore()), OPENBLAS_CORETYPE=\(ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] ?? "(unset)")")
+            + "\(options.repeats) alternating repetitions, medians; BLAS: \(BLAS.kernels.summary)")
         if let load = try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8).split(separator: " ").first,
            let value = Double(load) {
             let cores = ProcessInfo.processInfo.activeProcessorCount
@@ -141,13 +141,6 @@ enum QuantizeBenchmark {
         getrusage(RUSAGE_SELF.rawValue, &usage)
         return Double(usage.ru_utime.tv_sec) + Double(usage.ru_utime.tv_usec) / 1e6
             + Double(usage.ru_stime.tv_sec) + Double(usage.ru_stime.tv_usec) / 1e6
-    }
-
-    /// OpenBLAS's kernel family (`openblas_get_corename`), looked up at run time.
-    static func openBLASCore() -> String {
-        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "openblas_get_corename") else { return "?" }
-        let function = unsafeBitCast(symbol, to: (@convention(c) () -> UnsafePointer<CChar>?).self)
-        return function().map { String(cString: $0) } ?? "?"
     }
 
     static func runPeer(

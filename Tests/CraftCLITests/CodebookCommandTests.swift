@@ -11,7 +11,8 @@ struct ExecutionResult {
 }
 
 /// Runs the built `craft` executable (argument-parser's `AssertExecuteCommand` style).
-func runCraft(_ arguments: [String]) throws -> ExecutionResult {
+/// Runs the built `craft`; `environment` entries replace the inherited ones (nil removes a variable).
+func runCraft(_ arguments: [String], environment: [String: String?] = [:]) throws -> ExecutionResult {
     let root = RegistryTool.packageRoot
     let executable = try #require(
         RegistryTool.builtExecutable(named: "craft", override: "CRAFT_EXECUTABLE"),
@@ -20,6 +21,11 @@ func runCraft(_ arguments: [String]) throws -> ExecutionResult {
     process.executableURL = executable
     process.arguments = arguments
     process.currentDirectoryURL = root
+    if !environment.isEmpty {
+        var variables = ProcessInfo.processInfo.environment
+        for (name, value) in environment { variables[name] = value }
+        process.environment = variables
+    }
     let output = Pipe(), error = Pipe()
     process.standardOutput = output
     process.standardError = error

@@ -28,6 +28,33 @@ import TestSupport
         #expect(ok, "\(report)")
     }
 
+    /// The same model on OpenBLAS's portable SSE3 kernels (forced) and on the kernels Craft chooses
+    /// for this CPU gives the same logits; `--version` reports which ran and why.
+    @Test func kernelsChosenForTheCPUAgreeWithThePortableOnes() throws {
+        let name = "llama_tied"
+        let reference = try SafeTensorsFile(contentsOf: root.appendingPathComponent("\(models)/\(name).reference.safetensors"))
+        let tokens = try reference.int64s("input_ids").map(String.init).joined(separator: ",")
+        var logits: [[Float]] = []
+        for coreType in ["Prescott", nil] {
+            let out = temporaryOutput()
+            defer { try? FileManager.default.removeItem(at: out) }
+            let result = try runCraft(["forward", "--model", "\(models)/\(name)", "--tokens", tokens, "--out", out.path],
+                                      environment: ["OPENBLAS_CORETYPE": coreType])
+            #expect(result.status == 0, "\(result.standardError)")
+            logits.append(try SafeTensorsFile(contentsOf: out).floats("logits"))
+        }
+        let (ok, report) = approximatelyEqual(logits[0], logits[1], relative: 1e-4, absolute: 1e-5)
+        #expect(ok, "\(report)")
+
+        let forced = try runCraft(["--version"], environment: ["OPENBLAS_CORETYPE": "Prescott"])
+        #expect(forced.status == 0)
+        #expect(forced.standardOutput.contains("Prescott kernels (from OPENBLAS_CORETYPE"), "\(forced.standardOutput)")
+        let chosen = try runCraft(["--version"], environment: ["OPENBLAS_CORETYPE": nil])
+        #expect(chosen.standardOutput.hasPrefix("craft "), "\(chosen.standardOutput)")
+        #expect(chosen.standardOutput.contains("BLAS: OpenBLAS"), "\(chosen.standardOutput)")
+        #expect(!chosen.standardOutput.contains("from OPENBLAS_CORETYPE"), "\(chosen.standardOutput)")
+    }
+
     @Test func writesSiglipOutputsWithPooler() throws {
         let name = "siglip_head_prefixed"
         let referenceURL = root.appendingPathComponent("\(models)/\(name).reference.safetensors")

@@ -1,6 +1,7 @@
 import ArgumentParser
+import CraftCore
 
-/// The `craft` tool: run, evaluate and train encoders and backends (DESIGN.md section 9).
+/// The `craft` tool: run, evaluate and train encoders and backends (docs/cli.md).
 public struct CraftCommand: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "craft",
@@ -24,6 +25,7 @@ public struct CraftCommand: ParsableCommand {
               craft codebook examples/codebooks/tiny-codebook.safetensors --json
               craft forward --model MODEL_DIR --tokens 1,2,3 --out logits.safetensors
             """,
+        version: CraftVersion.current,
         subcommands: [
             CodebookCommand.self, EvalCommand.self, ForwardCommand.self, RunCommand.self, StatsCommand.self, TokensCommand.self,
             TrainCommand.self,

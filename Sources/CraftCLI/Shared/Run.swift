@@ -2,6 +2,7 @@ import ArgumentParser
 import CraftBundles
 import CraftCore
 import Foundation
+import TensorCore
 
 /// Runs a root command the way both executables do.
 ///
@@ -9,6 +10,7 @@ import Foundation
 /// usage text and exit 64; `--help` exits 0. Errors thrown while running print one sentence to stderr,
 /// prefixed `error:`, and exit with the status of their ``ErrorCategory`` (``ExitStatus``).
 ///
+/// `--version` prints the version and the BLAS kernels in use (``BLAS/Kernels``).
 /// SIGINT, SIGTERM and SIGHUP remove the command's scratch files before the process dies of the
 /// signal, and what interrupted commands left in `$TMPDIR` is swept first (``ScratchFiles``).
 public func runCommandLine<Root: ParsableCommand>(
@@ -16,6 +18,12 @@ public func runCommandLine<Root: ParsableCommand>(
 ) -> Never {
     ScratchFiles.installSignalHandlers()
     ScratchFiles.sweepTemporaryDirectory()
+    if arguments == ["--version"] {
+        // The version, and the diagnostics a bug report needs: which BLAS kernels run, and why.
+        print("\(root.configuration.commandName ?? "craft") \(CraftVersion.current)")
+        print("BLAS: \(BLAS.kernels.summary)")
+        exit(ExitStatus.success.rawValue)
+    }
     var command: ParsableCommand
     do {
         command = try root.parseAsRoot(arguments)
