@@ -156,6 +156,8 @@ extension Registry {
             if FileManager.default.fileExists(atPath: target.path) {
                 throw RegistryError(.usage, "\(target.path) already exists; choose a new -o directory or delete it")
             }
+            // Scratch directories of killed pulls into the same parent (only names this code makes).
+            ScratchFiles.sweep(target.deletingLastPathComponent(), prefixes: [RegistryScratch.pullPrefix])
         } else {
             target = try cache.entry(for: bundle.record.digest)
             cache.sweep()

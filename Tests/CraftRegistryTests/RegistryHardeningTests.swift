@@ -356,6 +356,15 @@ struct RegistryHardeningTests {
         #expect(FileManager.default.fileExists(atPath: livePull.path))
         let left = try FileManager.default.contentsOfDirectory(atPath: cache.root.path).sorted()
         #expect(left == [livePull.lastPathComponent, pulled.directory.lastPathComponent].sorted(), "\(left)")
+
+        // With -o DIR, the scratch directory lives next to DIR and is swept there.
+        let out = scratch.path("out")
+        try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
+        let deadOut = out.appendingPathComponent(".craft-pull-\(dead)-\(UUID().uuidString)")
+        let liveOut = out.appendingPathComponent(".craft-pull-\(live.processIdentifier)-\(UUID().uuidString)")
+        for directory in [deadOut, liveOut] { try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true) }
+        _ = try registry.pull(BundleReference(parsing: "derm-vq"), cache: cache, destination: out.appendingPathComponent("derm"))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: out.path).sorted() == [liveOut.lastPathComponent, "derm"].sorted())
     }
 
     // MARK: - 5. Edited cache entries
