@@ -77,7 +77,10 @@ extension Registry {
             path: Self.bundlePath(name: name, version: version), signatures: signatures)
         // What this publish writes must read back: the writer obeys the reader's rules.
         if let problem = IndexValidation.problems(in: record, name: name).first {
-            throw RegistryError(.usage, "cannot publish \(bundle.path): its index record would be invalid (\(problem)); fix craft.json and pack again")
+            // craft.json allows what an index record does not (a control character in the summary).
+            throw BundleError(
+                .invalidManifest, "cannot publish \(bundle.path): its index record would be invalid (\(problem)); fix craft.json and pack again",
+                entry: problem.field)
         }
 
         return try FileLock.withExclusiveLock(at: lockURL) {

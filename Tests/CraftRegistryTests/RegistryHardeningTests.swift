@@ -62,6 +62,7 @@ struct RegistryHardeningTests {
         ("codebook", #"{"hash": "sha256:../x", "entries": 4, "dim": 3, "depth": 1, "metric": "l2"}"#),
         ("codebook", #"{"hash": "sha256:\#(String(repeating: "a", count: 64))", "entries": 4, "dim": 3, "depth": 1, "metric": "manhattan"}"#),
         ("size", "-1"),
+        ("summary", #""\u001b[2Jtext that clears the terminal""#),
     ]
 
     @Test(arguments: hostileFields)

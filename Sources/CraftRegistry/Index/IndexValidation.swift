@@ -98,6 +98,9 @@ enum IndexValidation {
             add("domains[\(position)]", "is \"\(shown(domain))\" but \(nameRule)")
         }
         if record.license.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty { add("license", "must not be empty") }
+        // Both are printed on terminals: a control character (an ANSI escape) is never text.
+        if hasControlCharacter(record.summary) { add("summary", "holds a control character (\"\(shown(record.summary))\")") }
+        if hasControlCharacter(record.license) { add("license", "holds a control character (\"\(shown(record.license))\")") }
         if !isValidName(record.runtime.id) { add("runtime.id", "is \"\(shown(record.runtime.id))\" but \(nameRule)") }
         if !isValidVersion(record.runtime.version) {
             add("runtime.version", "is \"\(shown(record.runtime.version))\" but must be a SemVer 2.0 version")
@@ -149,6 +152,11 @@ enum IndexValidation {
             if path != expected { return "is \"\(shown(path))\" but must be \"\(expected)\"" }
         }
         return nil
+    }
+
+    /// Whether `text` holds a C0 or C1 control character or DEL (tabs and newlines included: one line).
+    static func hasControlCharacter(_ text: String) -> Bool {
+        text.unicodeScalars.contains { $0.value < 0x20 || $0.value == 0x7F || (0x80...0x9F).contains($0.value) }
     }
 
     /// A value as it may appear in a one-line message: control characters escaped, at most 80 characters.
