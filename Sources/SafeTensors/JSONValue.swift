@@ -342,20 +342,30 @@ struct JSONParser {
 
     private mutating func parseString() throws(JSONParseError) -> String {
         position += 1  // opening quote
-        var scalars = String.UnicodeScalarView()
+        let start = position
+        // Fast path: no escapes, so the string is the bytes between the quotes (already checked to be
+        // UTF-8 by the callers).
+        while position < bytes.count, bytes[position] != UInt8(ascii: "\""), bytes[position] != UInt8(ascii: "\\"),
+            bytes[position] >= 0x20
+        {
+            position += 1
+        }
+        if position < bytes.count, bytes[position] == UInt8(ascii: "\"") {
+            position += 1
+            return String(decoding: bytes[start..<(position - 1)], as: UTF8.self)
+        }
+        var output: [UInt8] = Array(bytes[start..<position])
         var runStart = position
-        func flushRun(_ end: Int, into scalars: inout String.UnicodeScalarView) {
-            if end > runStart {
-                scalars.append(contentsOf: String(decoding: bytes[runStart..<end], as: UTF8.self).unicodeScalars)
-            }
+        func append(_ scalar: Unicode.Scalar, to output: inout [UInt8]) {
+            output.append(contentsOf: String(scalar).utf8)
         }
         while true {
             guard position < bytes.count else { throw fail("unterminated string in JSON") }
             let byte = bytes[position]
             if byte == UInt8(ascii: "\"") {
-                flushRun(position, into: &scalars)
+                output.append(contentsOf: bytes[runStart..<position])
                 position += 1
-                return String(scalars)
+                return String(decoding: output, as: UTF8.self)
             }
             if byte < 0x20 {
                 throw fail("unescaped control character in JSON string")
@@ -364,20 +374,20 @@ struct JSONParser {
                 position += 1
                 continue
             }
-            flushRun(position, into: &scalars)
+            output.append(contentsOf: bytes[runStart..<position])
             position += 1
             guard position < bytes.count else { throw fail("unterminated escape in JSON string") }
             let escape = bytes[position]
             position += 1
             switch escape {
-            case UInt8(ascii: "\""): scalars.append("\"")
-            case UInt8(ascii: "\\"): scalars.append("\\")
-            case UInt8(ascii: "/"): scalars.append("/")
-            case UInt8(ascii: "b"): scalars.append("\u{08}")
-            case UInt8(ascii: "f"): scalars.append("\u{0C}")
-            case UInt8(ascii: "n"): scalars.append("\n")
-            case UInt8(ascii: "r"): scalars.append("\r")
-            case UInt8(ascii: "t"): scalars.append("\t")
+            case UInt8(ascii: "\""): output.append(0x22)
+            case UInt8(ascii: "\\"): output.append(0x5C)
+            case UInt8(ascii: "/"): output.append(0x2F)
+            case UInt8(ascii: "b"): output.append(0x08)
+            case UInt8(ascii: "f"): output.append(0x0C)
+            case UInt8(ascii: "n"): output.append(0x0A)
+            case UInt8(ascii: "r"): output.append(0x0D)
+            case UInt8(ascii: "t"): output.append(0x09)
             case UInt8(ascii: "u"):
                 let unit = try parseHex4()
                 if (0xD800...0xDBFF).contains(unit) {
@@ -391,12 +401,12 @@ struct JSONParser {
                     }
                     let value = 0x10000 + ((UInt32(unit) - 0xD800) << 10) + (UInt32(low) - 0xDC00)
                     guard let scalar = Unicode.Scalar(value) else { throw fail("invalid escape in JSON string") }
-                    scalars.append(scalar)
+                    append(scalar, to: &output)
                 } else {
                     guard let scalar = Unicode.Scalar(UInt32(unit)) else {
                         throw fail("unpaired surrogate escape in JSON string")
                     }
-                    scalars.append(scalar)
+                    append(scalar, to: &output)
                 }
             default:
                 throw fail("invalid escape in JSON string")

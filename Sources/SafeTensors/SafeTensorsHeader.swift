@@ -304,6 +304,17 @@ private func literalList(_ values: [JSONValue]) -> String {
 }
 
 /// Orders strings by their UTF-8 bytes, as Rust and Python sort names.
+///
+/// Compares the contiguous UTF-8 storage directly: sorting the names of a header with a million
+/// entries spent most of its time in `UTF8View.lexicographicallyPrecedes`.
 func utf8Less(_ lhs: String, _ rhs: String) -> Bool {
-    lhs.utf8.lexicographicallyPrecedes(rhs.utf8)
+    var lhs = lhs, rhs = rhs
+    return lhs.withUTF8 { left in
+        rhs.withUTF8 { right in
+            for index in 0..<min(left.count, right.count) where left[index] != right[index] {
+                return left[index] < right[index]
+            }
+            return left.count < right.count
+        }
+    }
 }
