@@ -26,18 +26,23 @@ public struct TrainingState: Sendable, Codable, Equatable {
     public var datasetDigest: String?
     /// The training mode of the run; `nil` in checkpoints written before modes existed (CRAFT runs).
     public var mode: TrainingMode?
+    /// The epoch (counting from 0) whose validation gave ``bestValidationAccuracy``; `nil` before
+    /// any validation (and in checkpoints written before the best parameters were kept).
+    public var bestEpoch: Int?
+    /// The optimiser steps taken when that epoch ended.
+    public var bestStep: Int?
 
     enum CodingKeys: String, CodingKey {
         case formatVersion = "format_version", step, epoch, nextBatch = "next_batch", seed
         case bestValidationAccuracy = "best_validation_accuracy"
         case epochsWithoutImprovement = "epochs_without_improvement", stoppedEarly = "stopped_early"
-        case datasetDigest = "dataset_digest", mode
+        case datasetDigest = "dataset_digest", mode, bestEpoch = "best_epoch", bestStep = "best_step"
     }
 
     /// Creates a state.
     public init(step: Int = 0, epoch: Int = 0, nextBatch: Int = 0, seed: UInt64, bestValidationAccuracy: Double? = nil,
                 epochsWithoutImprovement: Int = 0, stoppedEarly: Bool = false, datasetDigest: String? = nil,
-                mode: TrainingMode? = nil) {
+                mode: TrainingMode? = nil, bestEpoch: Int? = nil, bestStep: Int? = nil) {
         self.step = step
         self.epoch = epoch
         self.nextBatch = nextBatch
@@ -47,12 +52,14 @@ public struct TrainingState: Sendable, Codable, Equatable {
         self.stoppedEarly = stoppedEarly
         self.datasetDigest = datasetDigest
         self.mode = mode
+        self.bestEpoch = bestEpoch
+        self.bestStep = bestStep
     }
 }
 
 /// A checkpoint directory: `tensors.safetensors` (parameters under their names, AdamW moments under
-/// `optimizer.m.<name>` and `optimizer.v.<name>`) and `state.json` (``TrainingState`` plus the
-/// optimiser step and configuration).
+/// `optimizer.m.<name>` and `optimizer.v.<name>`, the best validated epoch's parameters under
+/// `best.<name>`) and `state.json` (``TrainingState`` plus the optimiser step and configuration).
 public struct TrainingCheckpoint: Sendable {
     /// The trainable parameters.
     public var parameters: ParameterSet
@@ -60,11 +67,14 @@ public struct TrainingCheckpoint: Sendable {
     public var optimizer: AdamW
     /// The loop position.
     public var state: TrainingState
+    /// The parameters of the best validated epoch (``TrainingState/bestEpoch``), when there is one.
+    public var bestParameters: ParameterSet?
 
     static let tensorsFile = "tensors.safetensors"
     static let stateFile = "state.json"
     static let firstMomentPrefix = "optimizer.m."
     static let secondMomentPrefix = "optimizer.v."
+    static let bestPrefix = "best."
 
     struct StateFile: Codable {
         var state: TrainingState
@@ -76,14 +86,16 @@ public struct TrainingCheckpoint: Sendable {
     }
 
     /// Creates a checkpoint value.
-    public init(parameters: ParameterSet, optimizer: AdamW, state: TrainingState) {
+    public init(parameters: ParameterSet, optimizer: AdamW, state: TrainingState, bestParameters: ParameterSet? = nil) {
         self.parameters = parameters
         self.optimizer = optimizer
         self.state = state
+        self.bestParameters = bestParameters
     }
 
     /// Writes the checkpoint to `directory` atomically: into a sibling temporary directory that is
     /// then renamed into place (the previous checkpoint is kept as `<name>.previous` until then).
+    /// Temporary directories left by a process killed while writing are removed first.
     ///
     /// - Throws: ``TrainingError`` (`io`) naming the path when the file system refuses.
     public func write(to directory: URL) throws {
@@ -91,6 +103,11 @@ public struct TrainingCheckpoint: Sendable {
         let parent = directory.deletingLastPathComponent()
         let temporary = parent.appendingPathComponent(".\(directory.lastPathComponent).\(UInt64.random(in: 0...UInt64.max)).tmp")
         let previous = parent.appendingPathComponent("\(directory.lastPathComponent).previous")
+        let leftoverPrefix = ".\(directory.lastPathComponent)."
+        for name in (try? fileManager.contentsOfDirectory(atPath: parent.path)) ?? []
+        where name.hasPrefix(leftoverPrefix) && name.hasSuffix(".tmp") {
+            try? fileManager.removeItem(at: parent.appendingPathComponent(name))
+        }
         do {
             try fileManager.createDirectory(at: temporary, withIntermediateDirectories: true)
             var writer = SafeTensorsWriter(metadata: ["format": "craft-training-checkpoint", "step": "\(state.step)"])
@@ -99,6 +116,9 @@ public struct TrainingCheckpoint: Sendable {
                 try writer.add(name, floats: tensor.scalars, shape: tensor.shape)
                 try writer.add(Self.firstMomentPrefix + name, floats: optimizer.firstMoments[name] ?? [], shape: tensor.shape)
                 try writer.add(Self.secondMomentPrefix + name, floats: optimizer.secondMoments[name] ?? [], shape: tensor.shape)
+                if let best = bestParameters?[name] {
+                    try writer.add(Self.bestPrefix + name, floats: best.scalars, shape: best.shape)
+                }
             }
             try writer.write(to: temporary.appendingPathComponent(Self.tensorsFile))
             let encoder = JSONEncoder()
@@ -143,7 +163,10 @@ public struct TrainingCheckpoint: Sendable {
         }
         var parameters: [String: Tensor] = [:]
         var first: [String: [Float]] = [:], second: [String: [Float]] = [:]
-        let known = Set(expected.names.flatMap { [$0, firstMomentPrefix + $0, secondMomentPrefix + $0] })
+        var best: [String: Tensor] = [:]
+        let state = stateFileValue.state
+        let hasBest = state.bestStep != nil
+        let known = Set(expected.names.flatMap { [$0, firstMomentPrefix + $0, secondMomentPrefix + $0, bestPrefix + $0] })
         if let unexpected = file.names.first(where: { !known.contains($0) }) {
             throw TrainingError(.invalidCheckpoint, "\(tensorsURL.path) holds an unexpected tensor \"\(unexpected)\"; the checkpoint belongs to another model")
         }
@@ -169,18 +192,18 @@ public struct TrainingCheckpoint: Sendable {
             parameters[name] = Tensor(try load(name), shape: shape)
             first[name] = try load(firstMomentPrefix + name)
             second[name] = try load(secondMomentPrefix + name)
+            if hasBest { best[name] = Tensor(try load(bestPrefix + name), shape: shape) }
         }
         let parameterSet = ParameterSet(parameters)
         let optimizer = try AdamW(
             parameters: parameterSet, configuration: stateFileValue.optimizer, step: stateFileValue.optimizerStep,
             firstMoments: first, secondMoments: second)
-        let state = stateFileValue.state
         guard state.formatVersion == 1 else {
             throw TrainingError(.invalidCheckpoint, "\(stateURL.path) has format version \(state.formatVersion); this build reads version 1, so resume with the Craft version that wrote it")
         }
         guard state.step >= 0, state.epoch >= 0, state.nextBatch >= 0 else {
             throw TrainingError(.invalidCheckpoint, "\(stateURL.path) has a negative step, epoch or batch position")
         }
-        return TrainingCheckpoint(parameters: parameterSet, optimizer: optimizer, state: state)
+        return TrainingCheckpoint(parameters: parameterSet, optimizer: optimizer, state: state, bestParameters: hasBest ? ParameterSet(best) : nil)
     }
 }

@@ -31,8 +31,31 @@ public struct TrainingSummary: Sendable {
     public var generalAccuracyAfter: Double?
     /// Whether early stopping ended the run.
     public var stoppedEarly: Bool
-    /// The trained parameters.
+    /// Whether the run stopped at ``TrainerConfiguration/stopAfterSteps`` before its planned end
+    /// (the last epoch, or early stopping): the parameters are those of an unfinished run.
+    public var partial: Bool
+    /// The optimiser steps the schedule spans (all epochs).
+    public var plannedSteps: Int
+    /// The best validated epoch (counting from 0), its step and its validation accuracy; `nil` when no
+    /// epoch was validated (no validation set, or a run stopped before its first epoch's end).
+    public var best: BestEpoch?
+    /// The parameters the run gives as its result: the best validated epoch's when there is one and
+    /// ``TrainerConfiguration/restoresBestEpoch`` is on (the default), else ``lastParameters``.
     public var parameters: ParameterSet
+    /// The parameters after the last step taken.
+    public var lastParameters: ParameterSet
+    /// Whether ``parameters`` are the best validated epoch's (rather than the last step's).
+    public var restoredBest: Bool
+}
+
+/// The best validated epoch of a run.
+public struct BestEpoch: Sendable, Equatable {
+    /// The epoch, counting from 0 (as in the log).
+    public var epoch: Int
+    /// Optimiser steps taken when it ended.
+    public var step: Int
+    /// Its validation accuracy.
+    public var validationAccuracy: Double
 }
 
 /// Trains an encoder with CRAFT's objective against a frozen surrogate.
@@ -113,12 +136,19 @@ public struct Trainer<Encoder: TrainableEncoder, Surrogate: TrainingSurrogate> {
     ///     checkpoint's step are removed first.
     ///   - datasetDigest: the training data's ``TrainingDataset/digest()``, saved in checkpoints; a
     ///     resume on data with another digest is refused.
+    ///   - interruption: checked before every step and every epoch's validation; once it is requested
+    ///     the trainer writes its checkpoint and throws ``TrainingError`` `interrupted`.
     ///   - progress: called after every step and validation.
-    /// - Returns: the summary; ``encoder`` holds the trained parameters.
+    /// - Returns: the summary; ``encoder`` holds ``TrainingSummary/parameters`` (the best validated
+    ///   epoch's, by default).
+    ///
+    /// Checkpoints (with a `checkpointDirectory`) are written every
+    /// ``TrainerConfiguration/checkpointEvery`` steps, at the end of every epoch, when interrupted and
+    /// at the end. A run that starts without a checkpoint starts its log afresh.
     public mutating func train(
         training: TrainingDataset, validation: TrainingDataset?, generalValidation: TrainingDataset? = nil,
         replay: TrainingDataset? = nil, checkpointDirectory: URL? = nil, logURL: URL? = nil,
-        datasetDigest: String? = nil, progress: ((TrainingProgress) -> Void)? = nil
+        datasetDigest: String? = nil, interruption: TrainingInterruption? = nil, progress: ((TrainingProgress) -> Void)? = nil
     ) throws -> TrainingSummary {
         var training = training
         var validation = validation
@@ -145,6 +175,8 @@ public struct Trainer<Encoder: TrainableEncoder, Surrogate: TrainingSurrogate> {
         var parameters = encoder.parameters
         var optimizer = AdamW(parameters: parameters, configuration: configuration.optimizer)
         var state = TrainingState(seed: configuration.seed, datasetDigest: datasetDigest, mode: configuration.mode)
+        var bestParameters: ParameterSet?
+        var resumed = false
         if let checkpointDirectory, FileManager.default.fileExists(atPath: checkpointDirectory.appendingPathComponent(TrainingCheckpoint.stateFile).path)
             || FileManager.default.fileExists(atPath: checkpointDirectory.path + ".previous") {
             let checkpoint = try TrainingCheckpoint.read(from: checkpointDirectory, expected: parameters)
@@ -163,24 +195,39 @@ public struct Trainer<Encoder: TrainableEncoder, Surrogate: TrainingSurrogate> {
             }
             state = checkpoint.state
             state.mode = configuration.mode
+            bestParameters = checkpoint.bestParameters
             try encoder.setParameters(parameters)
-            // Steps logged after the checkpoint were lost with the run that logged them: drop them.
-            try log?.dropRecords(after: state.step)
+            resumed = true
         }
+        // Records after the checkpoint were lost with the run that wrote them (all of them when there
+        // is no checkpoint): drop them, so each step and each epoch's validation appears once.
+        try log?.dropRecords(after: state.step, validationsFrom: state.epoch)
 
         var accuracies: [Double] = []
         var generalAccuracies: [Double] = []
         let generalBefore = try generalValidation.map { try accuracy(on: $0, parameters: baseParameters) }
         var generalAfter: (step: Int, accuracy: Double)?
+        var generalAtBest: (step: Int, accuracy: Double)?
+        var savedState = resumed ? state : nil
         func saveCheckpoint() throws {
-            guard let checkpointDirectory else { return }
-            try TrainingCheckpoint(parameters: parameters, optimizer: optimizer, state: state).write(to: checkpointDirectory)
+            guard let checkpointDirectory, savedState != state else { return }
+            try TrainingCheckpoint(parameters: parameters, optimizer: optimizer, state: state, bestParameters: bestParameters)
+                .write(to: checkpointDirectory)
+            savedState = state
         }
         func limitReached() -> Bool { configuration.stopAfterSteps.map { state.step >= $0 } ?? false }
+        func stopIfInterrupted() throws {
+            guard let signal = interruption?.signal else { return }
+            try saveCheckpoint()
+            let saved = checkpointDirectory.map { "the checkpoint in \($0.path) holds it; run the same command again to resume" }
+                ?? "nothing was saved (no checkpoint directory)"
+            throw TrainingError(.interrupted, "training was interrupted by \(TrainingInterruption.name(of: signal)) after step \(state.step); \(saved)")
+        }
 
         epochs: while state.epoch < configuration.epochs && !state.stoppedEarly {
             let batches = training.batches(size: configuration.batchSize, epoch: state.epoch, seed: configuration.seed)
             while state.nextBatch < batches.count {
+                try stopIfInterrupted()
                 if limitReached() { break epochs }
                 let group = state.nextBatch..<Swift.min(state.nextBatch + configuration.gradientAccumulationSteps, batches.count)
                 var accumulator = GradientAccumulator()
@@ -252,7 +299,9 @@ public struct Trainer<Encoder: TrainableEncoder, Surrogate: TrainingSurrogate> {
                 if let every = configuration.checkpointEvery, state.step % every == 0 { try saveCheckpoint() }
             }
             if state.nextBatch < batches.count { break }
-            // End of the epoch: validate (and measure retention), decide on early stopping, move on.
+            try stopIfInterrupted()
+            // End of the epoch: validate (and measure retention), decide on early stopping, keep the
+            // best epoch's parameters, move on, checkpoint.
             var record = TrainingLogRecord(event: "validation", step: state.step, epoch: state.epoch)
             if let generalValidation {
                 let accuracy = try self.accuracy(on: generalValidation)
@@ -269,9 +318,13 @@ public struct Trainer<Encoder: TrainableEncoder, Surrogate: TrainingSurrogate> {
             }
             if let accuracy = record.validationAccuracy {
                 accuracies.append(accuracy)
-                if accuracy > (state.bestValidationAccuracy ?? -1) {
+                if accuracy > (state.bestValidationAccuracy ?? -1) || (bestParameters == nil && state.bestValidationAccuracy == accuracy) {
                     state.bestValidationAccuracy = accuracy
+                    state.bestEpoch = state.epoch
+                    state.bestStep = state.step
                     state.epochsWithoutImprovement = 0
+                    bestParameters = parameters
+                    generalAtBest = record.generalAccuracy.map { (state.step, $0) }
                 } else {
                     state.epochsWithoutImprovement += 1
                     if let patience = configuration.earlyStoppingPatience, state.epochsWithoutImprovement >= patience {
@@ -281,16 +334,33 @@ public struct Trainer<Encoder: TrainableEncoder, Surrogate: TrainingSurrogate> {
             }
             state.epoch += 1
             state.nextBatch = 0
+            try saveCheckpoint()
         }
         try saveCheckpoint()
+        let partial = state.epoch < configuration.epochs && !state.stoppedEarly
+        var best: BestEpoch?
+        if let epoch = state.bestEpoch, let step = state.bestStep, let accuracy = state.bestValidationAccuracy, bestParameters != nil {
+            best = BestEpoch(epoch: epoch, step: step, validationAccuracy: accuracy)
+        }
+        var result = parameters
+        var restoredBest = false
+        if configuration.restoresBestEpoch, let best, let bestParameters {
+            result = bestParameters
+            restoredBest = true
+            try encoder.setParameters(result)
+            if generalAtBest?.step != best.step { generalAtBest = nil }
+            generalAfter = generalAtBest
+        }
         var generalAccuracyAfter: Double?
         if let generalValidation {
-            generalAccuracyAfter = try generalAfter.flatMap { $0.step == state.step ? $0.accuracy : nil } ?? accuracy(on: generalValidation)
+            let resultStep = restoredBest ? best?.step : state.step
+            generalAccuracyAfter = try generalAfter.flatMap { $0.step == resultStep ? $0.accuracy : nil } ?? accuracy(on: generalValidation)
         }
         return TrainingSummary(
             steps: state.step, epochsCompleted: state.epoch, validationAccuracies: accuracies,
             generalAccuracies: generalAccuracies, generalAccuracyBefore: generalBefore, generalAccuracyAfter: generalAccuracyAfter,
-            stoppedEarly: state.stoppedEarly, parameters: parameters)
+            stoppedEarly: state.stoppedEarly, partial: partial, plannedSteps: totalSteps, best: best, parameters: result,
+            lastParameters: parameters, restoredBest: restoredBest)
     }
 
     /// The replay examples mixed into micro-batch number `microBatch` of the run (counting from 0

@@ -27,8 +27,14 @@ public struct TrainerConfiguration: Sendable, Codable, Equatable {
     public var maximumGradientNorm: Float? = 1.0
     /// The seed of the data order.
     public var seed: UInt64 = 0
-    /// Write a checkpoint every this many optimiser steps (and at the end); `nil` for none.
-    public var checkpointEvery: Int?
+    /// Write a checkpoint every this many optimiser steps, besides those at every epoch's end, on
+    /// interruption and at the end (all only when the run has a checkpoint directory); `nil` for
+    /// epoch ends only.
+    public var checkpointEvery: Int? = 50
+    /// Whether the run's result (``TrainingSummary/parameters`` and the encoder after training) is the
+    /// best validated epoch's parameters rather than the last step's; with no validated epoch it is
+    /// the last step's either way.
+    public var restoresBestEpoch = true
     /// Stop when validation accuracy has not improved for this many epochs; `nil` for never.
     public var earlyStoppingPatience: Int?
     /// Stop after this many optimiser steps in total (the schedule still spans all epochs); `nil` for no limit.
@@ -51,7 +57,7 @@ public struct TrainerConfiguration: Sendable, Codable, Equatable {
     enum CodingKeys: String, CodingKey {
         case mode, objective, optimizer, learningRate, schedule, warmupSteps, epochs, batchSize
         case gradientAccumulationSteps, maximumGradientNorm, seed, checkpointEvery, earlyStoppingPatience
-        case stopAfterSteps, tracksCodeDrift, validationFraction, replayPerBatch, replayWeight
+        case stopAfterSteps, tracksCodeDrift, validationFraction, replayPerBatch, replayWeight, restoresBestEpoch
     }
 
     /// Decodes a configuration; a missing key keeps its default (so older configurations decode, as
@@ -71,7 +77,8 @@ public struct TrainerConfiguration: Sendable, Codable, Equatable {
         maximumGradientNorm = c.contains(.maximumGradientNorm)
             ? try c.decodeIfPresent(Float.self, forKey: .maximumGradientNorm) : defaults.maximumGradientNorm
         seed = try c.decodeIfPresent(UInt64.self, forKey: .seed) ?? defaults.seed
-        checkpointEvery = try c.decodeIfPresent(Int.self, forKey: .checkpointEvery)
+        checkpointEvery = c.contains(.checkpointEvery) ? try c.decodeIfPresent(Int.self, forKey: .checkpointEvery) : defaults.checkpointEvery
+        restoresBestEpoch = try c.decodeIfPresent(Bool.self, forKey: .restoresBestEpoch) ?? defaults.restoresBestEpoch
         earlyStoppingPatience = try c.decodeIfPresent(Int.self, forKey: .earlyStoppingPatience)
         stopAfterSteps = try c.decodeIfPresent(Int.self, forKey: .stopAfterSteps)
         tracksCodeDrift = try c.decodeIfPresent(Bool.self, forKey: .tracksCodeDrift) ?? defaults.tracksCodeDrift
@@ -95,7 +102,8 @@ public struct TrainerConfiguration: Sendable, Codable, Equatable {
         try c.encode(gradientAccumulationSteps, forKey: .gradientAccumulationSteps)
         if let maximumGradientNorm { try c.encode(maximumGradientNorm, forKey: .maximumGradientNorm) } else { try c.encodeNil(forKey: .maximumGradientNorm) }
         try c.encode(seed, forKey: .seed)
-        try c.encodeIfPresent(checkpointEvery, forKey: .checkpointEvery)
+        if let checkpointEvery { try c.encode(checkpointEvery, forKey: .checkpointEvery) } else { try c.encodeNil(forKey: .checkpointEvery) }
+        try c.encode(restoresBestEpoch, forKey: .restoresBestEpoch)
         try c.encodeIfPresent(earlyStoppingPatience, forKey: .earlyStoppingPatience)
         try c.encodeIfPresent(stopAfterSteps, forKey: .stopAfterSteps)
         try c.encode(tracksCodeDrift, forKey: .tracksCodeDrift)

@@ -60,18 +60,27 @@ public struct TrainingLogRecord: Sendable, Codable, Equatable {
 struct TrainingLogWriter {
     let url: URL
 
-    /// Rewrites the log without the records of steps after `step` (validation records at `step` stay).
-    func dropRecords(after step: Int) throws {
+    /// Rewrites the log without the records a resume from `step` (in epoch `epoch`) will write again:
+    /// step records after `step`, validation records of epoch `epoch` and later (that epoch's
+    /// validation is still to come), and lines that do not decode (one torn by a kill). Without any
+    /// such record the file is left untouched.
+    func dropRecords(after step: Int, validationsFrom epoch: Int) throws {
         guard FileManager.default.fileExists(atPath: url.path) else { return }
         do {
             let data = try Data(contentsOf: url)
             var kept = Data()
+            var dropped = false
             for line in data.split(separator: UInt8(ascii: "\n")) {
-                if let record = try? JSONDecoder().decode(TrainingLogRecord.self, from: Data(line)), record.step > step { continue }
+                guard let record = try? JSONDecoder().decode(TrainingLogRecord.self, from: Data(line)),
+                    record.step <= step, record.event != "validation" || record.epoch < epoch
+                else {
+                    dropped = true
+                    continue
+                }
                 kept.append(contentsOf: line)
                 kept.append(UInt8(ascii: "\n"))
             }
-            try kept.write(to: url, options: .atomic)
+            if dropped || data.last != UInt8(ascii: "\n") && !data.isEmpty { try kept.write(to: url, options: .atomic) }
         } catch {
             throw TrainingError(.io, "cannot rewrite the training log \(url.path) for the resume: \(error.localizedDescription)")
         }
