@@ -69,30 +69,41 @@ public enum BundleArchive {
     /// Reads `craft.json`, which must be the first entry, without reading or extracting the rest.
     ///
     /// The manifest is decoded and validated. Nothing else of the bundle is checked: use
-    /// ``verify(_:limits:)`` before trusting its files.
+    /// ``verify(_:expectedDigest:limits:)`` before trusting its files.
     public static func readManifest(of bundle: URL, limits: BundleLimits = .default) throws -> BundleManifest {
-        try checkBundleFile(bundle, limits: limits)
-        let reader = try TarReader(url: bundle)
+        let reader = try TarReader(url: bundle, limits: limits)
         return try readLeadingManifest(reader, bundle: bundle, limits: limits).manifest
     }
 
     /// Reads every entry, checking types, paths, limits, sizes and sha256 against the manifest,
     /// without writing anything.
-    public static func verify(_ bundle: URL, limits: BundleLimits = .default) throws -> VerifiedBundle {
-        let size = try checkBundleFile(bundle, limits: limits)
-        let digest = try digest(of: bundle)
-        let (manifest, _) = try scan(bundle, limits: limits, sink: nil)
-        try GzipTrailer.check(bundle)
-        return VerifiedBundle(url: bundle, manifest: manifest, digest: digest, size: size, files: manifest.files)
+    ///
+    /// The file is read once: its digest is computed from the same bytes that are decompressed and
+    /// checked, so with `expectedDigest` (`"sha256:" + hex`) what is verified is exactly the file that
+    /// has that digest, even if the path is replaced meanwhile (``BundleError/Code/digestMismatch``
+    /// otherwise).
+    public static func verify(_ bundle: URL, expectedDigest: String? = nil, limits: BundleLimits = .default) throws -> VerifiedBundle {
+        let reader = try TarReader(url: bundle, limits: limits)
+        let manifest = try readWhole(reader, bundle: bundle, limits: limits, sink: nil, expectedDigest: expectedDigest)
+        return VerifiedBundle(
+            url: bundle, manifest: manifest, digest: reader.stream.digest, size: reader.stream.compressedBytes, files: manifest.files)
     }
 
     /// Extracts a bundle into `destination`, which must not exist yet.
     ///
-    /// Entries are checked as by ``verify(_:limits:)`` while they are written into a fresh temporary
-    /// directory next to `destination`; only when everything passed is that directory renamed to
+    /// Entries are checked as by ``verify(_:expectedDigest:limits:)`` while they are written into a
+    /// fresh scratch directory next to `destination` (`.craft-unpack-PID-UUID`, removed if the process
+    /// is interrupted, see ``ScratchFiles``); only when everything passed is that directory renamed to
     /// `destination` (atomically). On any failure nothing is left behind.
-    public static func unpack(_ bundle: URL, into destination: URL, limits: BundleLimits = .default) throws -> UnpackedBundle {
-        try checkBundleFile(bundle, limits: limits)
+    ///
+    /// The file is opened and read once, and the digest is computed from the bytes being unpacked. With
+    /// `expectedDigest` (`"sha256:" + hex`, e.g. a registry index's record), a file whose digest differs
+    /// is refused (``BundleError/Code/digestMismatch``, exit 4) before anything is moved into place:
+    /// this is how to unpack a file that another process could replace (no verify-then-unpack race).
+    public static func unpack(
+        _ bundle: URL, into destination: URL, expectedDigest: String? = nil, limits: BundleLimits = .default
+    ) throws -> UnpackedBundle {
+        let reader = try TarReader(url: bundle, limits: limits)
         let fileManager = FileManager.default
         if fileManager.fileExists(atPath: destination.path) {
             throw BundleError(.io, "cannot unpack \(bundle.lastPathComponent) into \(destination.path): it already exists; remove it or choose another destination")
@@ -103,14 +114,12 @@ public enum BundleArchive {
         } catch {
             throw BundleError(.io, "cannot create \(parent.path) to unpack \(bundle.lastPathComponent) (\(error.localizedDescription))")
         }
-        let temporary = parent.appendingPathComponent(".craft-unpack-\(UUID().uuidString)")
-        let sink = try DirectorySink(root: temporary)
+        let temporary = parent.appendingPathComponent("." + ScratchFiles.name(ScratchPrefix.unpack))
+        let sink = try DirectorySink(root: temporary, bundle: bundle)
         do {
-            let digest = try digest(of: bundle)
-            let (manifest, _) = try scan(bundle, limits: limits, sink: sink)
-            try GzipTrailer.check(bundle)
-            try sink.moveRoot(to: destination, bundle: bundle)
-            return UnpackedBundle(directory: destination, manifest: manifest, digest: digest)
+            let manifest = try readWhole(reader, bundle: bundle, limits: limits, sink: sink, expectedDigest: expectedDigest)
+            try sink.moveRoot(to: destination)
+            return UnpackedBundle(directory: destination, manifest: manifest, digest: reader.stream.digest)
         } catch {
             sink.removeAll()
             throw error
@@ -140,15 +149,16 @@ public enum BundleArchive {
         return UnpackedBundle(directory: directory, manifest: manifest, digest: nil)
     }
 
-    /// Checks the whole bundle like ``verify(_:limits:)`` and extracts only `paths` (and `craft.json`)
-    /// into a new temporary directory, which the caller must remove.
-    static func extractChecked(_ bundle: URL, paths: Set<String>, limits: BundleLimits) throws -> UnpackedBundle {
-        try checkBundleFile(bundle, limits: limits)
-        let temporary = FileManager.default.temporaryDirectory.appendingPathComponent("craft-extract-\(UUID().uuidString)")
-        let sink = try DirectorySink(root: temporary, only: paths)
+    /// Checks the whole bundle like ``verify(_:expectedDigest:limits:)`` and extracts only `paths`
+    /// (and `craft.json`) into a new scratch directory (`$TMPDIR/craft-extract-PID-UUID`, tracked),
+    /// which the caller must remove with `ScratchFiles.remove(scratch)`.
+    static func extractChecked(_ bundle: URL, paths: Set<String>, limits: BundleLimits) throws -> (bundle: UnpackedBundle, scratch: ScratchFiles.Tracked) {
+        let reader = try TarReader(url: bundle, limits: limits)
+        let temporary = ScratchFiles.directory.appendingPathComponent(ScratchFiles.name(ScratchPrefix.extract))
+        let sink = try DirectorySink(root: temporary, bundle: bundle, only: paths)
         do {
-            let (manifest, _) = try scan(bundle, limits: limits, sink: sink)
-            return UnpackedBundle(directory: temporary, manifest: manifest, digest: nil)
+            let manifest = try readWhole(reader, bundle: bundle, limits: limits, sink: sink, expectedDigest: nil)
+            return (UnpackedBundle(directory: temporary, manifest: manifest, digest: reader.stream.digest), sink.tracked)
         } catch {
             sink.removeAll()
             throw error
@@ -157,29 +167,18 @@ public enum BundleArchive {
 
     // MARK: - Internals shared by readers
 
-    /// Checks the bundle file exists and is not larger than the limits allow; returns its size.
-    @discardableResult
-    static func checkBundleFile(_ bundle: URL, limits: BundleLimits) throws -> Int64 {
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: bundle.path, isDirectory: &isDirectory), !isDirectory.boolValue else {
-            throw BundleError(.notFound, "there is no bundle file at \(bundle.path); check the path")
+    /// The one pass of ``verify(_:expectedDigest:limits:)``, ``unpack(_:into:expectedDigest:limits:)``
+    /// and ``extractChecked(_:paths:limits:)``: every entry, the rest of the gzip member, the digest.
+    static func readWhole(
+        _ reader: TarReader, bundle: URL, limits: BundleLimits, sink: DirectorySink?, expectedDigest: String?
+    ) throws -> BundleManifest {
+        let (manifest, _) = try scan(reader, bundle: bundle, limits: limits, sink: sink)
+        try reader.finish()
+        let digest = reader.stream.digest
+        if let expectedDigest, digest != expectedDigest {
+            throw BundleError(.digestMismatch, "\(bundle.path) has digest \(digest) but \(expectedDigest) was expected: the file was modified or replaced after its digest was recorded; do not use it")
         }
-        let attributes = try? FileManager.default.attributesOfItem(atPath: bundle.path)
-        let size = (attributes?[.size] as? NSNumber)?.int64Value ?? 0
-        // A bundle is gzip-compressed: refuse anything else before libarchive guesses a format.
-        if let handle = FileHandle(forReadingAtPath: bundle.path) {
-            let magic = (try? handle.read(upToCount: 2)) ?? Data()
-            try? handle.close()
-            guard magic.count == 2, magic[magic.startIndex] == 0x1F, magic[magic.startIndex + 1] == 0x8B else {
-                throw BundleError(.corruptArchive, "\(bundle.lastPathComponent) is not gzip-compressed, so it is not a .craft bundle; bundles are made by `craft-registry pack`")
-            }
-        } else {
-            throw BundleError(.io, "cannot open \(bundle.path) for reading; check its permissions")
-        }
-        if size > limits.maxTotalSize {
-            throw BundleError(.limitExceeded, "\(bundle.lastPathComponent) is \(size) bytes, more than the limit of \(limits.maxTotalSize); raise BundleLimits.maxTotalSize if you trust it")
-        }
-        return size
+        return manifest
     }
 
     static func checkFile(_ file: BundleFileEntry, size: Int64, sha256: String, in manifest: BundleManifest) throws {
@@ -231,9 +230,8 @@ public enum BundleArchive {
     }
 
     /// Walks every entry after the manifest, enforcing all rules; writes into `sink` when given.
-    static func scan(_ bundle: URL, limits: BundleLimits, sink: DirectorySink?) throws -> (BundleManifest, Data) {
+    static func scan(_ reader: TarReader, bundle: URL, limits: BundleLimits, sink: DirectorySink?) throws -> (BundleManifest, Data) {
         let name = bundle.lastPathComponent
-        let reader = try TarReader(url: bundle)
         let (manifest, manifestBytes) = try readLeadingManifest(reader, bundle: bundle, limits: limits)
         try sink?.writeFile(path: BundleManifest.fileName) { write in
             try manifestBytes.withUnsafeBytes { try write($0) }
@@ -251,14 +249,6 @@ public enum BundleArchive {
         var entryCount = 1
         var totalSize: Int64 = 0
         var buffer = [UInt8](repeating: 0, count: FileDigest.chunkSize)
-
-        func checkRatio(_ path: String) throws {
-            let uncompressed = reader.uncompressedBytesRead
-            let compressed = max(reader.compressedBytesRead, 1)
-            if uncompressed > limits.compressionRatioGrace, Double(uncompressed) > limits.maxCompressionRatio * Double(compressed) {
-                throw BundleError(.limitExceeded, "\(name) expands more than \(Int(limits.maxCompressionRatio))× (at entry \"\(path)\": \(uncompressed) bytes from \(compressed)); it looks like a decompression bomb; raise BundleLimits.maxCompressionRatio only if you trust it", entry: path)
-            }
-        }
 
         while let header = try reader.nextEntry() {
             entryCount += 1
@@ -282,6 +272,10 @@ public enum BundleArchive {
                 throw BundleError(.duplicateEntry, "entry \"\(shown)\" appears more than once in \(name); the bundle is corrupt or was tampered with", entry: path)
             }
             if header.type == .directory {
+                // libarchive would skip a directory's data unread: refuse it instead.
+                if let size = header.size, size != 0 {
+                    throw BundleError(.unsafeEntry, "directory \"\(shown)\" in \(name) carries \(size) bytes of data; directory entries hold none, so the bundle is corrupt or was tampered with", entry: path)
+                }
                 guard directories.contains(path) else {
                     throw BundleError(.unlistedEntry, "directory \"\(shown)\" in \(name) holds no file listed in craft.json; the bundle was not made by `craft-registry pack`", entry: path)
                 }
@@ -316,7 +310,6 @@ public enum BundleArchive {
                         hasher.update(bufferPointer: chunk)
                         try write(chunk)
                     }
-                    try checkRatio(path)
                 }
             }
             if let sink {
@@ -360,25 +353,45 @@ public enum BundleArchive {
     }
 }
 
-/// Writes extracted entries under a fresh root directory, refusing to follow or replace anything.
+/// The prefixes of the scratch names CraftBundles makes (``ScratchFiles/name(_:)``: `PREFIX-PID-UUID`).
+public enum ScratchPrefix {
+    /// `.craft-unpack-PID-UUID`: an unpack in progress, next to the destination.
+    public static let unpack = "craft-unpack"
+    /// `$TMPDIR/craft-extract-PID-UUID`: files extracted to recompute a codebook hash.
+    public static let extract = "craft-extract"
+    /// `.craft-pack-PID-UUID`: a bundle being packed, next to the output file.
+    public static let pack = "craft-pack"
+    /// Every prefix above, for ``ScratchFiles/sweep(_:prefixes:)``.
+    public static let all = [unpack, extract, pack]
+}
+
+/// Writes extracted entries under a fresh scratch root directory, refusing to follow or replace
+/// anything. The root is tracked by ``ScratchFiles`` (removed on SIGINT, SIGTERM, SIGHUP) until it is
+/// moved into place or removed.
 final class DirectorySink {
     let root: URL
+    /// The bundle being extracted, for messages.
+    let bundle: URL
     /// When set, only these files are written (the others are still read and checked).
     let only: Set<String>?
+    /// The scratch registration of `root`.
+    let tracked: ScratchFiles.Tracked
 
-    init(root: URL, only: Set<String>? = nil) throws {
+    init(root: URL, bundle: URL, only: Set<String>? = nil) throws {
         self.root = root
+        self.bundle = bundle
         self.only = only
         guard mkdir(root.path, 0o755) == 0 else {
-            throw BundleError(.io, "cannot create the temporary directory \(root.path) (\(String(cString: strerror(errno))))")
+            throw BundleError(.io, "cannot unpack \(bundle.lastPathComponent): cannot create a directory in \(root.deletingLastPathComponent().path) (\(String(cString: strerror(errno)))); check that it is writable")
         }
+        tracked = ScratchFiles.track(root)
     }
 
     func makeDirectory(path: String) throws {
         do {
             try FileManager.default.createDirectory(at: root.appendingPathComponent(path), withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
         } catch {
-            throw BundleError(.io, "cannot create directory \"\(path)\" while unpacking (\(error.localizedDescription))", entry: path)
+            throw BundleError(.io, "cannot create directory \"\(path)\" while unpacking \(bundle.lastPathComponent) (\(error.localizedDescription))", entry: path)
         }
     }
 
@@ -392,7 +405,7 @@ final class DirectorySink {
         if !parent.isEmpty { try makeDirectory(path: parent) }
         let descriptor = open(url.path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
         guard descriptor >= 0 else {
-            throw BundleError(.io, "cannot create \"\(path)\" while unpacking (\(String(cString: strerror(errno))))", entry: path)
+            throw BundleError(.io, "cannot create \"\(path)\" while unpacking \(bundle.lastPathComponent) (\(String(cString: strerror(errno))))", entry: path)
         }
         defer { close(descriptor) }
         try produce { chunk in
@@ -402,21 +415,22 @@ final class DirectorySink {
                 let written = write(descriptor, base + offset, chunk.count - offset)
                 if written < 0 {
                     if errno == EINTR { continue }
-                    throw BundleError(.io, "cannot write \"\(path)\" while unpacking (\(String(cString: strerror(errno))))", entry: path)
+                    throw BundleError(.io, "cannot write \"\(path)\" while unpacking \(bundle.lastPathComponent) (\(String(cString: strerror(errno))))", entry: path)
                 }
                 offset += written
             }
         }
     }
 
-    /// Renames the finished root to `destination` (atomic on one file system).
-    func moveRoot(to destination: URL, bundle: URL) throws {
+    /// Renames the finished root to `destination` (atomic on one file system) and stops tracking it.
+    func moveRoot(to destination: URL) throws {
         guard rename(root.path, destination.path) == 0 else {
             throw BundleError(.io, "cannot move the unpacked \(bundle.lastPathComponent) to \(destination.path) (\(String(cString: strerror(errno)))); check that it does not exist and is on the same file system")
         }
+        ScratchFiles.untrack(tracked)
     }
 
     func removeAll() {
-        try? FileManager.default.removeItem(at: root)
+        ScratchFiles.remove(tracked)
     }
 }

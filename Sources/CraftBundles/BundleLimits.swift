@@ -42,6 +42,22 @@ public struct BundleLimits: Sendable, Equatable {
         self.maxManifestSize = maxManifestSize
     }
 
+    /// The most bytes a bundle's gzip member may decompress to, counted over the whole member (tar
+    /// headers, padding and anything after the end-of-archive blocks included): ``maxTotalSize`` plus
+    /// ``maxManifestSize``, 4 KiB of headers and padding per entry (``maxEntries``) and one 10 KiB tar
+    /// record. Derived, so raising ``maxTotalSize`` raises it.
+    public var maxUncompressedSize: Int64 {
+        let parts: [Int64] = [
+            maxTotalSize, maxManifestSize, Int64(max(maxEntries, 0)).multipliedReportingOverflow(by: 4_096).overflow
+                ? .max : Int64(max(maxEntries, 0)) * 4_096,
+            10_240,
+        ]
+        return parts.reduce(Int64(0)) { total, part in
+            let (sum, overflow) = total.addingReportingOverflow(max(part, 0))
+            return overflow ? .max : sum
+        }
+    }
+
     /// The documented defaults.
     public static let `default` = BundleLimits()
 }

@@ -44,8 +44,8 @@ extension VerifiedBundle {
             return manifest.compatibilityCandidate(recomputed: .notRecomputed)
         }
         do {
-            let extracted = try BundleArchive.extractChecked(url, paths: [tensor.file], limits: limits)
-            defer { try? FileManager.default.removeItem(at: extracted.directory) }
+            let (extracted, scratch) = try BundleArchive.extractChecked(url, paths: [tensor.file], limits: limits)
+            defer { ScratchFiles.remove(scratch) }
             return manifest.compatibilityCandidate(recomputed: .recomputed(try CodebookVerification.recompute(extracted.manifest, in: extracted.directory)))
         } catch {
             let reason = (error as? BundleError)?.message ?? String(describing: error)
