@@ -29,7 +29,7 @@ extension BundleArchive {
         guard present.contains(BundleManifest.fileName) else {
             throw BundleError(.notFound, "\(directory.path) holds no craft.json; write the manifest first (see docs/bundle-format.md)", entry: BundleManifest.fileName)
         }
-        var manifest = try loadPackingManifest(manifestURL)
+        var manifest = try loadPackingManifest(manifestURL, limits: limits)
 
         let listed = Set(manifest.files.map(\.path))
         if let extra = present.sorted().first(where: { !listed.contains($0) && $0 != BundleManifest.fileName }) {
@@ -39,8 +39,13 @@ extension BundleArchive {
             throw BundleError(.missingEntry, "craft.json lists \"\(missing.path)\" but \(directory.path) does not hold it; add the file or remove it from files", entry: missing.path)
         }
 
-        // Sizes and digests, streamed; files sorted by path bytes.
+        // Sizes first (from the file system, without reading), so that limits refuse a huge or sparse
+        // file before it is hashed; then digests, streamed; files sorted by path bytes.
         manifest.files.sort { Array($0.path.utf8).lexicographicallyPrecedes(Array($1.path.utf8)) }
+        for index in manifest.files.indices {
+            manifest.files[index].size = try fileSize(directory.appendingPathComponent(manifest.files[index].path), entry: manifest.files[index].path)
+        }
+        try checkPackingLimits(manifest, directoryCount: parentDirectories(of: manifest.files.map(\.path)).count, limits: limits)
         for index in manifest.files.indices {
             let (hex, size) = try FileDigest.sha256(of: directory.appendingPathComponent(manifest.files[index].path))
             manifest.files[index].size = size
@@ -58,10 +63,10 @@ extension BundleArchive {
         }
 
         let destination = try resolveOutput(output, directory: directory, manifest: manifest)
-        let temporary = destination.deletingLastPathComponent()
-            .appendingPathComponent(".\(destination.lastPathComponent).tmp-\(UUID().uuidString)")
+        let temporary = destination.deletingLastPathComponent().appendingPathComponent("." + ScratchFiles.name(ScratchPrefix.pack))
+        let scratch = ScratchFiles.track(temporary)
         do {
-            let writer = try TarWriter(url: temporary)
+            let writer = try TarWriter(url: temporary, shownAs: destination.path)
             try writer.addFile(path: BundleManifest.fileName, size: Int64(manifestBytes.count)) { write in
                 try manifestBytes.withUnsafeBytes { try write($0) }
             }
@@ -85,11 +90,14 @@ extension BundleArchive {
                 }
             }
             try writer.finish()
+            // Checked again just before the rename: only a regular file (or nothing) is ever replaced.
+            try checkReplaceable(destination)
             guard rename(temporary.path, destination.path) == 0 else {
                 throw BundleError(.io, "cannot move the packed bundle to \(destination.path) (\(String(cString: strerror(errno))))")
             }
+            ScratchFiles.untrack(scratch)
         } catch {
-            try? FileManager.default.removeItem(at: temporary)
+            ScratchFiles.remove(scratch)
             throw error
         }
         let (hex, size) = try FileDigest.sha256(of: destination)
@@ -97,13 +105,9 @@ extension BundleArchive {
     }
 
     /// Decodes the directory's manifest, accepting file entries without `size` or `sha256`.
-    static func loadPackingManifest(_ url: URL) throws -> BundleManifest {
-        let data: Data
-        do {
-            data = try Data(contentsOf: url)
-        } catch {
-            throw BundleError(.io, "cannot read \(url.path) (\(error.localizedDescription))", entry: BundleManifest.fileName)
-        }
+    static func loadPackingManifest(_ url: URL, limits: BundleLimits = .default) throws -> BundleManifest {
+        let data = try BundleManifest.readFile(url, limit: limits.maxManifestSize)
+        try JSONDuplicateKeys.check(data, source: url.path)
         guard var json = try? JSONDecoder().decode(JSONValue.self, from: data), case .object(var top) = json else {
             // Let the regular decoder produce the precise error.
             _ = try BundleManifest.decode(data, source: url.path)
@@ -160,6 +164,38 @@ extension BundleArchive {
         }
     }
 
+    /// The size of a listed file from the file system (regular files only, checked by the caller).
+    static func fileSize(_ url: URL, entry: String) throws -> Int64 {
+        var status = stat()
+        guard lstat(url.path, &status) == 0 else {
+            throw BundleError(.notFound, "cannot read \(url.path) (\(String(cString: strerror(errno)))); check that it exists", entry: entry)
+        }
+        guard status.st_mode & S_IFMT == S_IFREG else {
+            throw BundleError(.unsafeEntry, "\(url.path) is not a regular file; bundles hold only regular files", entry: entry)
+        }
+        return Int64(status.st_size)
+    }
+
+    /// Refuses to replace anything at `destination` but a regular file: pack writes only regular
+    /// files, and a rename over a device node, FIFO, socket, symbolic link or directory would replace it.
+    static func checkReplaceable(_ destination: URL) throws {
+        var status = stat()
+        guard lstat(destination.path, &status) == 0 else { return }
+        let type = status.st_mode & S_IFMT
+        guard type == S_IFREG else {
+            let kind = switch type {
+            case S_IFLNK: "a symbolic link"
+            case S_IFDIR: "a directory"
+            case S_IFCHR: "a character device"
+            case S_IFBLK: "a block device"
+            case S_IFIFO: "a FIFO"
+            case S_IFSOCK: "a socket"
+            default: "not a regular file"
+            }
+            throw BundleError(.io, "cannot write the bundle to \(destination.path): it is \(kind), and pack only writes or replaces regular files; choose another output path")
+        }
+    }
+
     static func resolveOutput(_ output: URL?, directory: URL, manifest: BundleManifest) throws -> URL {
         let fileManager = FileManager.default
         var isDirectory: ObjCBool = false
@@ -181,6 +217,7 @@ extension BundleArchive {
         if destination.standardizedFileURL.path.hasPrefix(standardDirectory + "/") {
             throw BundleError(.io, "cannot write the bundle \(destination.path) inside the directory being packed; write it elsewhere")
         }
+        try checkReplaceable(destination)
         return destination
     }
 }

@@ -7,7 +7,10 @@ extension BundleManifest {
     ///
     /// This does not run ``validate()``; call it next (the archive functions do both).
     /// - Parameter source: Where the bytes come from, for messages (a bundle file name).
+    /// A member name that appears twice in one object is refused (``BundleError/Code/invalidManifest``
+    /// naming it): other JSON readers would take a different one of the two.
     public static func decode(_ data: Data, source: String = BundleManifest.fileName) throws -> BundleManifest {
+        try JSONDuplicateKeys.check(data, source: source)
         do {
             return try JSONDecoder().decode(BundleManifest.self, from: data)
         } catch let error as DecodingError {
@@ -19,15 +22,34 @@ extension BundleManifest {
         }
     }
 
-    /// Reads and decodes a manifest file (without validating it).
-    public static func load(from url: URL) throws -> BundleManifest {
-        let data: Data
+    /// Reads and decodes a manifest file (without validating it); a file larger than `maxSize` bytes
+    /// is refused before it is read (``BundleError/Code/limitExceeded``).
+    public static func load(from url: URL, maxSize: Int64 = BundleLimits.default.maxManifestSize) throws -> BundleManifest {
+        try decode(readFile(url, limit: maxSize), source: url.path)
+    }
+
+    /// The bytes of a manifest file of at most `limit` bytes (checked before and while reading).
+    static func readFile(_ url: URL, limit: Int64) throws -> Data {
+        let handle: FileHandle
         do {
-            data = try Data(contentsOf: url)
+            handle = try FileHandle(forReadingFrom: url)
         } catch {
             throw BundleError(.notFound, "cannot read the manifest \(url.path) (\(error.localizedDescription)); check that the directory holds a craft.json", entry: BundleManifest.fileName)
         }
-        return try decode(data, source: url.path)
+        defer { try? handle.close() }
+        let tooLarge = BundleError(.limitExceeded, "the manifest \(url.path) is larger than the limit of \(limit) bytes for craft.json; move large data out of config and provenance into files", entry: BundleManifest.fileName)
+        do {
+            if let size = (try? FileManager.default.attributesOfItem(atPath: url.path))?[.size] as? NSNumber, size.int64Value > limit {
+                throw tooLarge
+            }
+            let data = try handle.read(upToCount: Int(clamping: limit) &+ 1) ?? Data()
+            guard Int64(data.count) <= limit else { throw tooLarge }
+            return data
+        } catch let error as BundleError {
+            throw error
+        } catch {
+            throw BundleError(.io, "cannot read the manifest \(url.path) (\(error.localizedDescription))", entry: BundleManifest.fileName)
+        }
     }
 
     /// The canonical JSON of the manifest: sorted keys, pretty-printed, `/` unescaped, trailing newline.

@@ -44,18 +44,23 @@ extension BundleManifest {
         if codebook.dimension <= 0 { add("codebook.dim", "must be a positive integer") }
         if codebook.depth <= 0 { add("codebook.depth", "must be a positive integer") }
 
+        // Linear in the total path length: each path is looked up with its parent directories, and the
+        // parent directories of the paths seen so far are kept in a set.
         var seen: [String: Int] = [:]
+        var parents: Set<Substring> = []
         for (index, file) in files.enumerated() {
+            let ancestors = file.path.indices.filter { file.path[$0] == "/" }.map { file.path[..<$0] }
             if let reason = BundlePath.problem(with: file.path) {
                 add("files[\(index)].path", reason)
             } else if file.path == Self.fileName {
                 add("files[\(index)].path", "craft.json is the manifest itself and must not be listed")
             } else if let first = seen[file.path] {
                 add("files[\(index)].path", "\"\(file.path)\" is already listed at files[\(first)]")
-            } else if seen.keys.contains(where: { file.path.hasPrefix($0 + "/") || $0.hasPrefix(file.path + "/") }) {
+            } else if parents.contains(Substring(file.path)) || ancestors.contains(where: { seen[String($0)] != nil }) {
                 add("files[\(index)].path", "\"\(file.path)\" is both a file and a directory of another listed file")
             }
             seen[file.path] = seen[file.path] ?? index
+            parents.formUnion(ancestors)
             if file.size < 0 { add("files[\(index)].size", "must not be negative") }
             if !Self.isValidDigest(file.sha256, prefixed: false) { add("files[\(index)].sha256", "expected 64 lowercase hex digits") }
         }

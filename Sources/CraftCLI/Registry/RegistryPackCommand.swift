@@ -65,19 +65,20 @@ struct RegistryPackCommand: ParsableCommand {
         }
     }
 
-    /// Packs into `folder/NAME-VERSION.craft`: the name is known only once the manifest has been
-    /// read by the packer, so pack to a temporary name in the folder, then rename (atomic).
+    /// Packs into `folder/NAME-VERSION.craft` (created when missing). The packer writes a scratch
+    /// file next to the output and renames it into place, replacing only a regular file: a device node,
+    /// FIFO, socket, symbolic link or directory at the output path is refused.
     static func pack(_ source: URL, intoDirectory folder: URL) throws -> PackedBundle {
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        let temporary = folder.appendingPathComponent(".craft-pack-\(UUID().uuidString).craft")
-        defer { try? FileManager.default.removeItem(at: temporary) }
-        var packed = try BundleArchive.pack(directory: source, to: temporary)
-        let final = folder.appendingPathComponent("\(packed.manifest.name)-\(packed.manifest.version).craft")
-        guard rename(temporary.path, final.path) == 0 else {
-            throw CommandError(.other, "cannot move the packed bundle into place as \(final.path); check that \(folder.path) is writable")
+        do {
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        } catch {
+            throw CommandError(.other, "cannot create the output directory \(folder.path) (\(error.localizedDescription)); check that its parent is writable")
         }
-        packed.url = final
-        return packed
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: folder.path, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw CommandError(.other, "\(folder.path) is not a directory; give --output-directory a directory")
+        }
+        return try BundleArchive.pack(directory: source, to: folder)
     }
 
     static func directorySize(_ directory: URL) -> Int64 {
