@@ -56,23 +56,34 @@ struct OpenedBundle: Sendable {
     var manifest: BundleManifest { bundle.manifest }
 }
 
-/// A temporary directory that packed bundles are unpacked into, removed with ``remove()``.
+/// A scratch directory that packed bundles are unpacked into, `$TMPDIR/craft-adapt-PID-UUID`,
+/// removed with ``remove()`` and on SIGINT, SIGTERM or SIGHUP (``ScratchFiles``).
 struct AdaptationWorkspace {
+    /// The prefix of the workspace's scratch name.
+    static let scratchPrefix = "craft-adapt"
+
     let root: URL
+    private let scratch: ScratchFiles.Tracked
 
     init() throws {
-        root = FileManager.default.temporaryDirectory.appendingPathComponent("craft-adapt-\(UUID().uuidString)")
+        root = ScratchFiles.directory.appendingPathComponent(ScratchFiles.name(Self.scratchPrefix))
+        scratch = ScratchFiles.track(root)
         do {
             try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
         } catch {
+            ScratchFiles.remove(scratch)
             throw AdaptationError(.io, "cannot create the temporary directory \(root.path) to unpack bundles (\(error.localizedDescription)); check TMPDIR")
         }
     }
 
-    func remove() { try? FileManager.default.removeItem(at: root) }
+    func remove() { ScratchFiles.remove(scratch) }
 
     /// Opens the bundle at `location`, verifying it: every listed file's size and sha256 (directories),
     /// every hostile-archive check (files and registry entries), the index digest (registry entries).
+    ///
+    /// Packed bundles are read once: the digest is computed from the bytes being unpacked, and a
+    /// registry entry's must be the index's, so a file renamed over the entry meanwhile is refused
+    /// instead of used (no verify-then-unpack race).
     func open(_ location: BundleLocation, role: String, registry: Registry?) throws -> OpenedBundle {
         switch location {
         case .directory(let url):
@@ -96,8 +107,13 @@ struct AdaptationWorkspace {
             } catch {
                 throw AdaptationError(.invalidRequest, "the \(role) \"\(text)\" is neither an existing path nor a registry reference NAME[@VERSION|@RANGE] (\(describe(error)))")
             }
-            let verification = try registry.verify(reference)
-            let unpacked = try BundleArchive.unpack(verification.file, into: root.appendingPathComponent(role))
+            let resolved = try registry.resolve(reference)
+            _ = try registry.signatureStatus(of: resolved)
+            guard FileManager.default.fileExists(atPath: resolved.file.path) else {
+                throw AdaptationError(.notFound, "the index lists \(resolved.reference) but its file \(resolved.file.path) is missing; republish it")
+            }
+            let unpacked = try BundleArchive.unpack(
+                resolved.file, into: root.appendingPathComponent(role), expectedDigest: resolved.record.digest)
             return OpenedBundle(bundle: unpacked, digest: unpacked.digest)
         }
     }

@@ -170,28 +170,61 @@ struct RunCommand: ParsableCommand {
     }
 }
 
-/// Where `craft run` and `craft tokens` unpack bundles: a temporary directory removed afterwards.
+/// Where `craft run`, `craft eval` and `craft tokens` unpack bundles: a scratch directory
+/// `$TMPDIR/craft-run-PID-UUID`, removed afterwards, and on SIGINT, SIGTERM or SIGHUP
+/// (``ScratchFiles``).
 struct RuntimeWorkspace {
+    /// The prefix of the workspace's scratch name.
+    static let scratchPrefix = "craft-run"
+
     let root: URL
+    private let scratch: ScratchFiles.Tracked
 
     init() throws {
-        root = FileManager.default.temporaryDirectory.appendingPathComponent("craft-run-\(UUID().uuidString)")
+        root = ScratchFiles.directory.appendingPathComponent(ScratchFiles.name(Self.scratchPrefix))
+        scratch = ScratchFiles.track(root)
         do {
             try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
         } catch {
+            ScratchFiles.remove(scratch)
             throw CommandError(.other, "cannot create the temporary directory \(root.path) to unpack bundles (\(error.localizedDescription)); check TMPDIR")
         }
     }
 
-    func remove() { try? FileManager.default.removeItem(at: root) }
+    func remove() { ScratchFiles.remove(scratch) }
 
-    /// Verifies the bundle an argument names (a .craft file or a registry REF) and unpacks it.
+    /// Unpacks the bundle an argument names (a .craft file or a registry REF), reading it once.
+    ///
+    /// Every hostile-archive check runs while the file is unpacked, and its digest is computed from
+    /// the same bytes: a REF's file must have the digest the registry index records, a file's
+    /// signature (`FILE.sig`, when present) is checked against that digest. What is unpacked is what
+    /// was checked, even if another process renames a file over the path meanwhile.
     func unpack(_ argument: String, registry: Registry, as role: String) throws -> UnpackedBundle {
-        if BundleArgument.isFile(argument), !FileManager.default.fileExists(atPath: argument) {
-            throw CommandError(.notFound, "the \(role) bundle \(argument) does not exist; pass a .craft file or a registry REF")
+        let destination = root.appendingPathComponent(role)
+        if BundleArgument.isFile(argument) {
+            guard FileManager.default.fileExists(atPath: argument) else {
+                throw CommandError(.notFound, "the \(role) bundle \(argument) does not exist; pass a .craft file or a registry REF")
+            }
+            let url = URL(fileURLWithPath: argument)
+            let unpacked = try ProgressLine.run("unpacking \(url.lastPathComponent)", bytes: ProgressLine.size(of: url)) {
+                try BundleArchive.unpack(url, into: destination)
+            }
+            let signatureURL = url.appendingPathExtension("sig")
+            if FileManager.default.fileExists(atPath: signatureURL.path), let digest = unpacked.digest {
+                let trusted = registry.exists ? try registry.trustedKeys() : []
+                _ = try SignatureStatus.evaluate(
+                    [try BundleSignature.read(from: signatureURL)], digest: digest, trustedKeys: trusted, source: url.lastPathComponent)
+            }
+            return unpacked
         }
-        let verification = try BundleArgument.verify(argument, registry: registry, includePrerelease: false, requireSignature: false)
-        return try BundleArchive.unpack(verification.bundle.url, into: root.appendingPathComponent(role))
+        let resolved = try registry.resolve(try parseReference(argument), includePrerelease: false)
+        _ = try registry.signatureStatus(of: resolved)
+        guard FileManager.default.fileExists(atPath: resolved.file.path) else {
+            throw CommandError(.notFound, "the index lists \(resolved.reference) but its file \(resolved.file.path) is missing; republish it")
+        }
+        return try ProgressLine.run("unpacking \(resolved.reference)", bytes: resolved.record.size) {
+            try BundleArchive.unpack(resolved.file, into: destination, expectedDigest: resolved.record.digest)
+        }
     }
 
     /// Reads an image argument as RGB; a missing file is exit 2.
