@@ -62,22 +62,47 @@ public enum ScratchFiles {
     }
 
     /// Installs handlers for SIGINT, SIGTERM and SIGHUP that remove every tracked path, then let the
-    /// signal end the process as it would have. Call once, from an executable's entry point.
+    /// signal end the process as it would have. Call once, from an executable's main thread (it
+    /// unblocks the three signals there, in case the parent started the process with them blocked).
     public static func installSignalHandlers() {
         state.lock.lock()
         defer { state.lock.unlock() }
         guard state.sources.isEmpty else { return }
+        // A parent may have started us with these signals blocked (a process spawned from a
+        // Dispatch thread inherits its mask, and Dispatch blocks them): take them on this thread.
+        var handled = sigset_t()
+        sigemptyset(&handled)
+        for number in [SIGINT, SIGTERM, SIGHUP] { sigaddset(&handled, number) }
+        pthread_sigmask(SIG_UNBLOCK, &handled, nil)
         for number in [SIGINT, SIGTERM, SIGHUP] {
             signal(number, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: number, queue: .global(qos: .userInitiated))
             source.setEventHandler {
+                state.lock.lock()
+                state.interrupted = true
+                state.lock.unlock()
                 removeTracked()
                 signal(number, SIG_DFL)
-                raise(number)
+                // To the process, not this thread: Dispatch's threads block signals.
+                kill(getpid(), number)
             }
             source.resume()
             state.sources.append(source)
         }
+    }
+
+    /// Whether a signal is being handled: the process is about to die of it.
+    public static var isInterrupted: Bool {
+        state.lock.lock()
+        defer { state.lock.unlock() }
+        return state.interrupted
+    }
+
+    /// Waits for the signal handler to end the process when a signal arrived, so that a command
+    /// whose files were pulled from under it dies of the signal rather than exiting with the error
+    /// that caused. Returns at once otherwise. Executables call it before `exit`.
+    public static func waitIfInterrupted() {
+        while isInterrupted { pause() }
     }
 
     /// Removes every tracked path now (what the signal handlers do).
@@ -150,6 +175,7 @@ public enum ScratchFiles {
         var next = 0
         var paths: [Int: URL] = [:]
         var sources: [any DispatchSourceSignal] = []
+        var interrupted = false
     }
 
     private static let state = State()

@@ -32,8 +32,10 @@ public func runCommandLine<Root: ParsableCommand>(
     }
     do {
         try command.run()
+        ScratchFiles.waitIfInterrupted()
         exit(ExitStatus.success.rawValue)
     } catch let code as ExitCode {
+        ScratchFiles.waitIfInterrupted()
         exit(code.rawValue)
     } catch let clean as CleanExit {
         root.exit(withError: clean)
@@ -41,6 +43,7 @@ public func runCommandLine<Root: ParsableCommand>(
         // `--help` parses into argument-parser's help command, whose run() throws a help request.
         root.exit(withError: error)
     } catch {
+        ScratchFiles.waitIfInterrupted()
         let text = (error as? LocalizedError)?.errorDescription ?? String(describing: error)
         FileHandle.standardError.write(Data(("error: " + text + "\n").utf8))
         exit(ExitStatus(for: error).rawValue)
