@@ -151,13 +151,16 @@ public enum BundleArchive {
 
     /// Checks the whole bundle like ``verify(_:expectedDigest:limits:)`` and extracts only `paths`
     /// (and `craft.json`) into a new scratch directory (`$TMPDIR/craft-extract-PID-UUID`, tracked),
-    /// which the caller must remove with `ScratchFiles.remove(scratch)`.
-    static func extractChecked(_ bundle: URL, paths: Set<String>, limits: BundleLimits) throws -> (bundle: UnpackedBundle, scratch: ScratchFiles.Tracked) {
+    /// which the caller must remove with `ScratchFiles.remove(scratch)`. With `expectedDigest` (a
+    /// digest obtained from an earlier verify), a file replaced since is refused (`digest-mismatch`).
+    static func extractChecked(
+        _ bundle: URL, paths: Set<String>, limits: BundleLimits, expectedDigest: String? = nil
+    ) throws -> (bundle: UnpackedBundle, scratch: ScratchFiles.Tracked) {
         let reader = try TarReader(url: bundle, limits: limits)
         let temporary = ScratchFiles.directory.appendingPathComponent(ScratchFiles.name(ScratchPrefix.extract))
         let sink = try DirectorySink(root: temporary, bundle: bundle, only: paths)
         do {
-            let manifest = try readWhole(reader, bundle: bundle, limits: limits, sink: sink, expectedDigest: nil)
+            let manifest = try readWhole(reader, bundle: bundle, limits: limits, sink: sink, expectedDigest: expectedDigest)
             return (UnpackedBundle(directory: temporary, manifest: manifest, digest: reader.stream.digest), sink.tracked)
         } catch {
             sink.removeAll()

@@ -293,6 +293,28 @@ struct DigestCheckedUnpackTests {
         stop.set()
         #expect(outcomes.values.reduce(0, +) == 60, "\(outcomes)")
     }
+
+    @Test("a verified bundle's codebook is recomputed from the verified file, not from one renamed over it since")
+    func compatibilityCandidateRereadsTheVerifiedFile() throws {
+        let temp = try TemporaryDirectory()
+        defer { temp.remove() }
+        let genuine = try packed(temp, name: "genuine")
+        let impostor = try packed(temp, name: "impostor")
+        let path = temp.path("shared.craft")
+        try FileManager.default.copyItem(at: genuine.url, to: path)
+        let verified = try BundleArchive.verify(path)
+        guard case .recomputed = verified.compatibilityCandidate().recomputedCodebook else {
+            Issue.record("the genuine bundle's codebook was not recomputed")
+            return
+        }
+        try FileManager.default.copyItem(at: impostor.url, to: temp.path("staged.craft"))
+        #expect(rename(temp.path("staged.craft").path, path.path) == 0)
+        guard case .failed(let reason) = verified.compatibilityCandidate().recomputedCodebook else {
+            Issue.record("the codebook was recomputed from a file that is not the verified one")
+            return
+        }
+        #expect(reason.contains(genuine.digest), "\(reason)")
+    }
 }
 
 /// A flag shared with a background thread.

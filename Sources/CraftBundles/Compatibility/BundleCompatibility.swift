@@ -44,7 +44,8 @@ extension VerifiedBundle {
             return manifest.compatibilityCandidate(recomputed: .notRecomputed)
         }
         do {
-            let (extracted, scratch) = try BundleArchive.extractChecked(url, paths: [tensor.file], limits: limits)
+            // The file is read again: it must still be the one verified (same digest).
+            let (extracted, scratch) = try BundleArchive.extractChecked(url, paths: [tensor.file], limits: limits, expectedDigest: digest)
             defer { ScratchFiles.remove(scratch) }
             return manifest.compatibilityCandidate(recomputed: .recomputed(try CodebookVerification.recompute(extracted.manifest, in: extracted.directory)))
         } catch {
