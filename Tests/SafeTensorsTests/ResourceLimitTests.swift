@@ -15,7 +15,7 @@ struct ResourceLimitTests {
         #expect(error.code == .truncated)
         #expect(error.tensor == "codebook")
         #expect(error.message.contains("codebook") && error.message.contains("\(byteCount)"), "\(error.message)")
-        #expect(Date().timeIntervalSince(started) < 1)
+        #expect(Date().timeIntervalSince(started) < 10)
     }
 
     @Test("offsets and shapes near Int.max are refused without overflowing")

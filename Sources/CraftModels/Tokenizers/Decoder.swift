@@ -60,9 +60,14 @@ indirect enum Decoder: Sendable {
         }
     }
 
-    func decode(_ tokens: [String]) throws -> String { try decodeChain(tokens).joined() }
+    /// Decodes `tokens`; the text may grow to at most ``TextGrowthExceeded/limit(forInputBytes:)`` of
+    /// the tokens' total size (only a `Replace` can grow it).
+    func decode(_ tokens: [String]) throws -> String {
+        let inputBytes = tokens.reduce(0) { $0 + $1.utf8.count }
+        return try decodeChain(tokens, inputBytes: inputBytes, limit: TextGrowthExceeded.limit(forInputBytes: inputBytes)).joined()
+    }
 
-    func decodeChain(_ tokens: [String]) throws -> [String] {
+    func decodeChain(_ tokens: [String], inputBytes: Int, limit: Int) throws -> [String] {
         switch self {
         case .byteLevel:
             var bytes: [UInt8] = []
@@ -93,7 +98,12 @@ indirect enum Decoder: Sendable {
                 return String(output)
             }
         case .replace(let pattern, let content):
-            return try tokens.map { try pattern.replaceAll(in: $0, with: content) }
+            var total = 0
+            return try tokens.map { token in
+                let replaced = try pattern.replaceAll(in: token, with: content, limit: limit - total)
+                total += replaced.utf8.count
+                return replaced
+            }
         case .byteFallback:
             var output: [String] = []
             var pending: [UInt8] = []
@@ -154,7 +164,7 @@ indirect enum Decoder: Sendable {
                 TextPattern.replaceLiteral(suffix, in: token, with: index == tokens.count - 1 ? "" : " ")
             }
         case .sequence(let decoders):
-            return try decoders.reduce(tokens) { try $1.decodeChain($0) }
+            return try decoders.reduce(tokens) { try $1.decodeChain($0, inputBytes: inputBytes, limit: limit) }
         }
     }
 
@@ -217,6 +227,20 @@ indirect enum PostProcessor: Sendable {
                     throw item.fail("must be {\"SpecialToken\": ...} or {\"Sequence\": ...}")
                 }
             }
+            // process() copies the special ids and the sequence once per piece: bound what a template
+            // adds and how often it repeats the text, so a small file cannot multiply a prompt.
+            var added = 0, repeats = 0
+            for piece in pieces {
+                switch piece {
+                case .special(let ids): added += ids.count
+                case .sequence: repeats += 1
+                }
+            }
+            guard added <= TokenizerLimits.maximumSequenceLength, repeats <= PostProcessor.maximumSequenceRepeats else {
+                throw TokenizerError(
+                    .limitExceeded,
+                    "\(reader.source): \(reader.path) adds \(added) special token ids and repeats the text \(repeats) times; Craft's limits are \(TokenizerLimits.maximumSequenceLength) ids and \(PostProcessor.maximumSequenceRepeats) repetitions.")
+            }
             self = .template(pieces)
         case "ByteLevel": self = .byteLevel
         case "RobertaProcessing", "BertProcessing":
@@ -229,9 +253,50 @@ indirect enum PostProcessor: Sendable {
             let sep = try id("sep")
             self = .surround(prefix: [cls], suffix: type == "RobertaProcessing" ? [sep] : [sep])
         case "Sequence":
-            self = .sequence(try reader.required("processors").array().map(PostProcessor.init))
+            let processors = try reader.required("processors").array().map(PostProcessor.init)
+            // Chained templates compose: each can add ids and repeat the text again.
+            var added = 0, repeats = 1
+            for processor in processors {
+                let (adds, times) = processor.growth
+                let (scaled, overflow1) = added.multipliedReportingOverflow(by: times)
+                let (sum, overflow2) = scaled.addingReportingOverflow(adds)
+                let (product, overflow3) = repeats.multipliedReportingOverflow(by: times)
+                guard !overflow1, !overflow2, !overflow3, sum <= TokenizerLimits.maximumSequenceLength,
+                    product <= PostProcessor.maximumSequenceRepeats
+                else {
+                    throw TokenizerError(
+                        .limitExceeded,
+                        "\(reader.source): \(reader.path) chains post-processors that add more than \(TokenizerLimits.maximumSequenceLength) special token ids or repeat the text more than \(PostProcessor.maximumSequenceRepeats) times; fix the post_processor.")
+                }
+                (added, repeats) = (sum, product)
+            }
+            self = .sequence(processors)
         default:
             throw reader.unsupported("post-processor", type, supported: Self.supported)
+        }
+    }
+
+    /// The most times one post-processor (or a chain of them) may repeat the text: 4.
+    static let maximumSequenceRepeats = 4
+
+    /// What processing adds to a sequence: `ids` fixed ids, and the sequence `times` times.
+    var growth: (ids: Int, times: Int) {
+        switch self {
+        case .template(let pieces):
+            return pieces.reduce((0, 0)) { total, piece in
+                switch piece {
+                case .special(let ids): (total.0 + ids.count, total.1)
+                case .sequence: (total.0, total.1 + 1)
+                }
+            }
+        case .byteLevel: return (0, 1)
+        case .surround(let prefix, let suffix): return (prefix.count + suffix.count, 1)
+        case .sequence(let processors):
+            // Checked on load to stay within the limits, so this cannot overflow.
+            return processors.reduce((0, 1)) { total, processor in
+                let (ids, times) = processor.growth
+                return (total.0 * times + ids, total.1 * times)
+            }
         }
     }
 

@@ -47,7 +47,22 @@ indirect enum Normalizer: Sendable {
         }
     }
 
+    /// Normalizes `text`; the result (and every intermediate result) may be at most
+    /// ``TextGrowthExceeded/limit(forInputBytes:)`` bytes.
+    ///
+    /// - Throws: ``TextGrowthExceeded`` past that size, ``TokenizerError`` (`patternTooSlow`) from a regex.
     func normalize(_ text: String) throws -> String {
+        let inputBytes = text.utf8.count
+        return try normalize(text, inputBytes: inputBytes, limit: TextGrowthExceeded.limit(forInputBytes: inputBytes))
+    }
+
+    private func normalize(_ text: String, inputBytes: Int, limit: Int) throws -> String {
+        let output = try normalizeStep(text, inputBytes: inputBytes, limit: limit)
+        try TextGrowthExceeded.check(output, inputBytes: inputBytes, limit: limit)
+        return output
+    }
+
+    private func normalizeStep(_ text: String, inputBytes: Int, limit: Int) throws -> String {
         switch self {
         case .nfc: return text.precomposedStringWithCanonicalMapping
         case .nfd: return text.decomposedStringWithCanonicalMapping
@@ -56,8 +71,13 @@ indirect enum Normalizer: Sendable {
         case .lowercase: return Self.lowercase(text)
         case .strip(let left, let right): return Self.strip(text, left: left, right: right)
         case .stripAccents: return Self.removeMarks(text)
-        case .replace(let pattern, let content): return try pattern.replaceAll(in: text, with: content)
-        case .prepend(let prefix): return text.isEmpty ? text : prefix + text
+        case .replace(let pattern, let content): return try pattern.replaceAll(in: text, with: content, limit: limit)
+        case .prepend(let prefix):
+            if text.isEmpty { return text }
+            guard prefix.utf8.count <= limit - text.utf8.count else {
+                throw TextGrowthExceeded(inputBytes: inputBytes, limit: limit)
+            }
+            return prefix + text
         case .byteLevel: return ByteLevelAlphabet.encode(text)
         case .bert(let cleanText, let handleChineseChars, let stripAccents, let lowercase):
             var output = text
@@ -70,7 +90,7 @@ indirect enum Normalizer: Sendable {
             if lowercase { output = Self.lowercase(output) }
             return output
         case .sequence(let normalizers):
-            return try normalizers.reduce(text) { try $1.normalize($0) }
+            return try normalizers.reduce(text) { try $1.normalize($0, inputBytes: inputBytes, limit: limit) }
         }
     }
 

@@ -144,6 +144,27 @@ final class CompiledRegex: @unchecked Sendable {
     }
 }
 
+/// A normalizer or decoder grew a text past ``TextGrowthExceeded/limit(forInputBytes:)`` (a long
+/// `Replace` or `Prepend` content repeated for every match, or chained replacements that double the
+/// text); ``Tokenizer`` turns it into a ``TokenizerError`` naming the file.
+struct TextGrowthExceeded: Error {
+    let inputBytes: Int
+    let limit: Int
+
+    /// The most UTF-8 bytes normalizing or decoding may produce from `inputBytes`: 64 times the
+    /// input plus 1 MiB. Real normalizers grow a text by a small factor (NFKC by at most 18 per
+    /// character, the BERT normalizer by 3); anything beyond is a hostile or broken file.
+    static func limit(forInputBytes inputBytes: Int) -> Int {
+        let (scaled, overflow) = inputBytes.multipliedReportingOverflow(by: 64)
+        return overflow ? .max : scaled.addingReportingOverflow(1 << 20).overflow ? .max : scaled + (1 << 20)
+    }
+
+    /// Throws when `text` is longer than `limit` UTF-8 bytes.
+    static func check(_ text: String, inputBytes: Int, limit: Int) throws {
+        if text.utf8.count > limit { throw TextGrowthExceeded(inputBytes: inputBytes, limit: limit) }
+    }
+}
+
 /// What a split or a replacement looks for: a literal string or a regular expression.
 enum TextPattern: Sendable {
     case literal(String)
@@ -171,25 +192,34 @@ enum TextPattern: Sendable {
         }
     }
 
-    /// Replaces every match of the literal `needle` with `content` (cannot fail).
+    /// Replaces every match of the literal `needle` with `content` (the decoders' fixed replacements,
+    /// which never grow the text).
     static func replaceLiteral(_ needle: String, in text: String, with content: String) -> String {
+        (try? replaceLiteral(needle, in: text, with: content, limit: .max)) ?? text
+    }
+
+    /// Replaces every match of the literal `needle` with `content`, stopping with
+    /// ``TextGrowthExceeded`` once the output passes `limit` UTF-8 bytes.
+    static func replaceLiteral(_ needle: String, in text: String, with content: String, limit: Int) throws -> String {
         if let first = needle.utf8.first, !text.utf8.contains(first) { return text }
         let pieces: [(range: Range<String.Index>, isMatch: Bool)] = needle.isEmpty
             ? [(text.startIndex..<text.endIndex, false)] : cover(text, matches: literalMatches(of: needle, in: text))
-        return assemble(text, pieces, content)
+        return try assemble(text, pieces, content, limit: limit)
     }
 
     /// Replaces every match with `content` (the library's `NormalizedString::replace`).
     ///
-    /// - Throws: ``TokenizerError`` (`patternTooSlow`) when a regular expression exceeds its budget.
-    func replaceAll(in text: String, with content: String) throws -> String {
-        if case .literal(let needle) = self { return Self.replaceLiteral(needle, in: text, with: content) }
-        return Self.assemble(text, try findMatches(in: text), content)
+    /// - Throws: ``TokenizerError`` (`patternTooSlow`) when a regular expression exceeds its budget;
+    ///   ``TextGrowthExceeded`` when the output passes `limit` UTF-8 bytes (a long `content` repeated
+    ///   for every match), checked as it is built.
+    func replaceAll(in text: String, with content: String, limit: Int = .max) throws -> String {
+        if case .literal(let needle) = self { return try Self.replaceLiteral(needle, in: text, with: content, limit: limit) }
+        return try Self.assemble(text, try findMatches(in: text), content, limit: limit)
     }
 
     private static func assemble(
-        _ text: String, _ pieces: [(range: Range<String.Index>, isMatch: Bool)], _ content: String
-    ) -> String {
+        _ text: String, _ pieces: [(range: Range<String.Index>, isMatch: Bool)], _ content: String, limit: Int
+    ) throws -> String {
         var output = ""
         for piece in pieces {
             if piece.isMatch {
@@ -197,6 +227,7 @@ enum TextPattern: Sendable {
             } else {
                 output.unicodeScalars.append(contentsOf: text.unicodeScalars[piece.range])
             }
+            if output.utf8.count > limit { throw TextGrowthExceeded(inputBytes: text.utf8.count, limit: limit) }
         }
         return output
     }

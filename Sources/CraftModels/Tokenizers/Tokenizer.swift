@@ -47,6 +47,8 @@ public struct Tokenizer: Sendable {
     private let specialContents: Set<[UInt8]>
     private let truncation: (maxLength: Int, fromLeft: Bool)?
     private let padding: (length: Int?, multiple: Int?, id: Int, left: Bool)?
+    /// The file's name in error messages.
+    private let source: String
 
     /// The number of distinct tokens: the model's vocabulary plus the added tokens not in it (the
     /// library's `get_vocab_size(with_added_tokens=True)`).
@@ -83,6 +85,7 @@ public struct Tokenizer: Sendable {
                 .limitExceeded,
                 "\(source) is \(data.count) bytes, over the \(TokenizerLimits.maximumFileBytes)-byte limit for tokenizer.json; it is not a tokenizer Craft reads.")
         }
+        self.source = source
         let root = JSONReader(value: try JSONParser.parse(data, source: source), path: "$", source: source)
         guard case .object = root.value else { throw root.fail("must be a JSON object") }
         model = try TokenizerModel(try root.required("model"))
@@ -143,7 +146,10 @@ public struct Tokenizer: Sendable {
         rawMatcher = AddedTokenMatcher(tokens: raw, patterns: raw.map(\.content))
         let normalizer = normalizer
         normalizedMatcher = AddedTokenMatcher(
-            tokens: normalized, patterns: try normalized.map { try normalizer?.normalize($0.content) ?? $0.content })
+            tokens: normalized,
+            patterns: try Self.growthChecked(source, "normalizer") {
+                try normalized.map { try normalizer?.normalize($0.content) ?? $0.content }
+            })
 
         var idsByContent: [[UInt8]: Int] = [:]
         var contentById: [Int: String] = [:]
@@ -173,6 +179,22 @@ public struct Tokenizer: Sendable {
     ///   vocabulary and the model has no usable unknown token (a WordLevel model without one), or
     ///   `.patternTooSlow` when a regular expression of the file exceeds its step budget on the text.
     public func encode(_ text: String, addSpecialTokens: Bool = true) throws -> [Int] {
+        try Self.growthChecked(source, "normalizer") { try encodeChecked(text, addSpecialTokens: addSpecialTokens) }
+    }
+
+    /// Runs `body`, turning a ``TextGrowthExceeded`` from a normalizer or decoder into a
+    /// ``TokenizerError`` naming the file.
+    private static func growthChecked<Result>(_ source: String, _ stage: String, _ body: () throws -> Result) throws -> Result {
+        do {
+            return try body()
+        } catch let growth as TextGrowthExceeded {
+            throw TokenizerError(
+                .limitExceeded,
+                "\(source): the \(stage) turns a text of \(growth.inputBytes) bytes into more than \(growth.limit) bytes (a Replace or Prepend content repeated for every match, or replacements that keep doubling the text); fix the \(stage) in the tokenizer file.")
+        }
+    }
+
+    private func encodeChecked(_ text: String, addSpecialTokens: Bool) throws -> [Int] {
         var ids: [Int] = []
         ids.reserveCapacity(text.utf8.count / 3 + 4)
         for segment in rawMatcher.split(text, atStart: true) {
@@ -230,7 +252,7 @@ public struct Tokenizer: Sendable {
             if skipSpecialTokens, specialContents.contains(Array(token.utf8)) { continue }
             tokens.append(token)
         }
-        if let decoder { return try decoder.decode(tokens) }
+        if let decoder { return try Self.growthChecked(source, "decoder") { try decoder.decode(tokens) } }
         return tokens.joined(separator: " ")
     }
 
