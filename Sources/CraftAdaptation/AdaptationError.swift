@@ -31,6 +31,9 @@ public struct AdaptationError: Error, LocalizedError, CategorizedError, CustomSt
         public static let integrity = Code("integrity")
         /// A file could not be read or written.
         public static let io = Code("io")
+        /// The run was stopped by SIGINT or SIGTERM (``AdaptationRequest/interruption``); its checkpoint
+        /// holds the last step, and running the same request again resumes.
+        public static let interrupted = Code("interrupted")
         /// The description is the name.
         public var description: String { name }
     }

@@ -69,6 +69,13 @@ public struct AdaptationRequest: Sendable {
     public var publish = false
     /// The most tokens generated per validation answer.
     public var maximumAnswerTokens = 16
+    /// Accept a result whose validation accuracy is below the base's: publish it anyway (without it,
+    /// such a result is written for inspection, not published, and ``AdaptationResult/belowBase``
+    /// tells the caller to fail).
+    public var allowWorse = false
+    /// Checked between training steps and between stages; once requested (SIGINT, SIGTERM) the run
+    /// writes its checkpoint and throws ``AdaptationError`` `interrupted`. `nil` for none.
+    public var interruption: TrainingInterruption?
 
     /// A request for bundles given as paths (a bundle directory or a `.craft` file).
     public init(encoder: URL, surrogate: URL, training: URL, outputDirectory: URL, configuration: TrainerConfiguration = TrainerConfiguration()) {
@@ -170,4 +177,18 @@ public struct AdaptationResult: Sendable {
     public var trainingSeconds: Double
     /// The training log.
     public var logFile: URL
+    /// Whether the run stopped at its step limit (``TrainerConfiguration/stopAfterSteps``) before its
+    /// planned end: the bundle holds an unfinished encoder (`provenance.partial`).
+    public var partial = false
+    /// The steps the run was planned for (all epochs).
+    public var plannedSteps: Int?
+    /// The best validated epoch; the bundle holds its parameters when ``shippedBestEpoch``.
+    public var best: BestEpoch?
+    /// Whether the bundle holds the best validated epoch's parameters (else the last step's: no epoch
+    /// was validated).
+    public var shippedBestEpoch = false
+    /// Whether ``validationAccuracyAfter`` is below ``validationAccuracyBefore`` (the base's, on the
+    /// same validation set). The bundle is written either way; unless the request allowed it
+    /// (``AdaptationRequest/allowWorse``) it was not published, and `craft train` exits 1.
+    public var belowBase = false
 }

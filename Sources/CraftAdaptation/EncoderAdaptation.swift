@@ -95,6 +95,7 @@ public enum EncoderAdaptation {
             replayDigest: replayDigest, configuration: configuration)
         let resumedFrom = try record.claim(runDirectory)
         if let resumedFrom { progress(.notice("resuming the run in \(runDirectory.path) from step \(resumedFrom)")) }
+        let interrupted = { (stage: String) throws in try checkInterruption(request.interruption, before: stage, checkpoint: checkpoint) }
 
         // 3. Before, train, after.
         let inputs = model.inputs
@@ -108,15 +109,24 @@ public enum EncoderAdaptation {
             try EncoderBundleModel.accuracy(of: model.trainable, on: $0, surrogate: surrogate, continuous: baseContinuous, batchSize: batchSize, inputs: inputs)
         }
 
+        try interrupted("training")
         progress(.stage("training"))
         var trainer = try Trainer(encoder: model.trainable, surrogate: surrogate, textEmbedder: textEmbedder, inputs: inputs, configuration: configuration)
         let clock = ContinuousClock()
         let start = clock.now
         let summary = try trainer.train(
             training: training, validation: validation, replay: replay, checkpointDirectory: checkpoint, logURL: logURL,
-            datasetDigest: datasetDigest, progress: { progress(.training($0)) })
+            datasetDigest: datasetDigest, interruption: request.interruption, progress: { progress(.training($0)) })
         let elapsed = clock.now - start
         let adapted = trainer.encoder
+        if summary.partial, let limit = configuration.stopAfterSteps {
+            progress(.notice("stopped at step \(summary.steps) of \(summary.plannedSteps) (step limit \(limit)); the bundle is marked partial, run again without the limit to finish"))
+        }
+        if let best = summary.best, summary.restoredBest, best.step != summary.steps {
+            progress(.notice(String(format: "the bundle holds epoch %d (step %d, validation accuracy %.1f%%), the best validated epoch, not the last step's weights",
+                                    best.epoch + 1, best.step, best.validationAccuracy * 100)))
+        }
+        try interrupted("scoring the adapted encoder")
 
         progress(.stage("scoring the adapted encoder"))
         let validationAfter = try EncoderBundleModel.accuracy(
@@ -124,13 +134,16 @@ public enum EncoderAdaptation {
         let generalAfter = try general.map {
             try EncoderBundleModel.accuracy(of: adapted, on: $0, surrogate: surrogate, continuous: continuous, batchSize: batchSize, inputs: inputs)
         }
+        try interrupted("counting codes")
         progress(.stage("counting codes over the training images"))
         let frequencies = try EncoderBundleModel.codeFrequencies(
             of: adapted, depth: encoderBundle.manifest.codebook.depth, over: training, batchSize: batchSize, inputs: inputs)
 
         // 4. The new bundle.
+        try interrupted("writing the bundle")
         progress(.stage("writing the bundle"))
         let base = encoderBundle.manifest
+        let belowBase = validationAfter < validationBefore
         var provenance: [String: JSONValue] = [
             "method": .string(request.method.rawValue),
             "base": .string(base.reference),
@@ -145,7 +158,18 @@ public enum EncoderAdaptation {
             "stopped_early": .bool(summary.stoppedEarly),
             "seed": .integer(Int64(bitPattern: configuration.seed)),
             "created_by": .string("craft train \(CraftVersion.current)"),
+            "partial": .bool(summary.partial),
+            "planned_steps": .integer(Int64(summary.plannedSteps)),
+            "shipped": .string(summary.restoredBest ? "best-validation" : "last-step"),
+            "shipped_step": .integer(Int64(summary.restoredBest ? summary.best?.step ?? summary.steps : summary.steps)),
+            "below_base": .bool(belowBase),
         ]
+        if let best = summary.best {
+            if summary.restoredBest { provenance["shipped_epoch"] = .integer(Int64(best.epoch)) }
+            provenance["best_epoch"] = .integer(Int64(best.epoch))
+            provenance["best_step"] = .integer(Int64(best.step))
+            provenance["best_validation_accuracy"] = .number(best.validationAccuracy)
+        }
         if let digest = encoderBundle.digest { provenance["base_digest"] = .string(digest) }
         if let digest = surrogateBundle.digest { provenance["surrogate_digest"] = .string(digest) }
         if let replay, let replayDigest {
@@ -175,12 +199,8 @@ public enum EncoderAdaptation {
         guard recomputed.hash == base.codebook.hash else {
             throw AdaptationError(.integrity, "the adapted bundle \(output.file.path) has codebook hash \(recomputed.hash) but the base \(base.reference) has \(base.codebook.hash); the codebook must not change, report this as a bug")
         }
-        var published: PublishResult?
-        if request.publish, let registry = request.registry {
-            progress(.stage("publishing"))
-            published = try registry.publish(output.file)
-        }
-        return AdaptationResult(
+        let published = try publishIfAccepted(output.file, request: request, belowBase: belowBase, progress: progress)
+        var result = AdaptationResult(
             bundleDirectory: output.directory, packedBundle: output.file, packedDigest: output.digest, manifest: output.manifest,
             method: request.method, base: base.reference, encoder: output.manifest.reference, surrogate: surrogateBundle.manifest.reference,
             validationAccuracyBefore: validationBefore, validationAccuracyAfter: validationAfter,
@@ -190,6 +210,35 @@ public enum EncoderAdaptation {
             codebookHashUnchanged: true, codeFrequencies: frequencies, published: published,
             trainingSeconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18,
             logFile: logURL)
+        result.partial = summary.partial
+        result.plannedSteps = summary.plannedSteps
+        result.best = summary.best
+        result.shippedBestEpoch = summary.restoredBest
+        result.belowBase = belowBase
+        return result
+    }
+
+    /// Throws ``AdaptationError`` `interrupted` when the run was asked to stop (between stages; the
+    /// trainer checks between steps itself).
+    static func checkInterruption(_ interruption: TrainingInterruption?, before stage: String, checkpoint: URL?) throws {
+        guard let signal = interruption?.signal else { return }
+        let resume = checkpoint.map { FileManager.default.fileExists(atPath: $0.path) ? "the checkpoint in \($0.path) is kept; run the same command again to resume" : "no checkpoint was written yet; run the same command again to start over" }
+            ?? "run the same command again to start over"
+        throw AdaptationError(.interrupted, "interrupted by \(TrainingInterruption.name(of: signal)) before \(stage); \(resume)")
+    }
+
+    /// Publishes `file` with ``AdaptationRequest/publish``, unless the result is below the base's
+    /// accuracy and the request does not allow it (then says so and publishes nothing).
+    static func publishIfAccepted(
+        _ file: URL, request: AdaptationRequest, belowBase: Bool, progress: @Sendable (AdaptationEvent) -> Void
+    ) throws -> PublishResult? {
+        guard request.publish, let registry = request.registry else { return nil }
+        if belowBase && !request.allowWorse {
+            progress(.notice("not publishing \(file.lastPathComponent): its validation accuracy is below the base encoder's (pass --allow-worse to publish it anyway)"))
+            return nil
+        }
+        progress(.stage("publishing"))
+        return try registry.publish(file)
     }
 
     /// The compatibility checker's verdict on the pair; refuses a failing pair with its first reason.

@@ -67,6 +67,7 @@ enum ProjectorAdaptation {
             }
         }
 
+        try EncoderAdaptation.checkInterruption(request.interruption, before: "training", checkpoint: nil)
         progress(.stage("training"))
         var backendConfiguration = BackendTrainerConfiguration(
             parts: .projector, learningRate: configuration.learningRate, epochs: configuration.epochs,
@@ -91,6 +92,7 @@ enum ProjectorAdaptation {
         }
         try log.check()
         let elapsed = clock.now - start
+        try EncoderAdaptation.checkInterruption(request.interruption, before: "scoring the tuned projector", checkpoint: nil)
 
         progress(.stage("scoring the tuned projector"))
         let validationAfter = try accuracy(result.backend, on: validation)
@@ -100,6 +102,7 @@ enum ProjectorAdaptation {
         let projectorData = try projectorFile(
             surrogateBundle.bundle, reference: projector, weight: result.projectorWeight, bias: result.projectorBias)
         let datasetDigest = try AdaptationError.converting { try training.digest() }
+        let belowBase = validationAfter < validationBefore
         var provenance: [String: JSONValue] = [
             "method": .string(AdaptationMethod.projector.rawValue),
             "base": .string(surrogateManifest.reference),
@@ -120,6 +123,8 @@ enum ProjectorAdaptation {
             "steps": .integer(Int64(result.losses.count)),
             "seed": .integer(Int64(bitPattern: configuration.seed)),
             "created_by": .string("craft train \(CraftVersion.current)"),
+            "partial": .bool(false),
+            "below_base": .bool(belowBase),
         ]
         if let digest = surrogateBundle.digest { provenance["base_digest"] = .string(digest) }
         if let digest = encoderBundle.digest { provenance["encoder_digest"] = .string(digest) }
@@ -138,12 +143,8 @@ enum ProjectorAdaptation {
         guard check.isCompatible, output.manifest.codebook == surrogateManifest.codebook else {
             throw AdaptationError(.integrity, "the tuned backend \(output.file.path) no longer pairs with \(encoderBundle.manifest.reference); report this as a bug")
         }
-        var published: PublishResult?
-        if request.publish, let registry = request.registry {
-            progress(.stage("publishing"))
-            published = try registry.publish(output.file)
-        }
-        return AdaptationResult(
+        let published = try EncoderAdaptation.publishIfAccepted(output.file, request: request, belowBase: belowBase, progress: progress)
+        var adaptation = AdaptationResult(
             bundleDirectory: output.directory, packedBundle: output.file, packedDigest: output.digest, manifest: output.manifest,
             method: .projector, base: surrogateManifest.reference, encoder: encoderBundle.manifest.reference, surrogate: surrogateManifest.reference,
             validationAccuracyBefore: validationBefore, validationAccuracyAfter: validationAfter,
@@ -153,6 +154,9 @@ enum ProjectorAdaptation {
             published: published,
             trainingSeconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18,
             logFile: logURL)
+        adaptation.plannedSteps = result.losses.count
+        adaptation.belowBase = belowBase
+        return adaptation
     }
 
     /// The projector's safetensors file with the new weight (and bias) in place of the old ones and

@@ -9,6 +9,12 @@ import RuntimeTestSupport
 import SafeTensors
 import Testing
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// Tiny encoder and surrogate bundles (the CraftModels fixture towers) and a tiny PNG dataset.
 struct AdaptationFixture {
     let scratch: Scratch
@@ -78,6 +84,13 @@ struct EncoderAdaptationTests {
         #expect(provenance["validation_accuracy_after"]?.doubleValue == result.validationAccuracyAfter)
         #expect(provenance["hyperparameters"]?["batch_size"]?.integerValue == 2)
         #expect(provenance["created_by"]?.stringValue?.hasPrefix("craft train ") == true)
+        // The best validated epoch is what ships (one epoch here: it is also the last), recorded with its accuracy.
+        #expect(provenance["shipped"]?.stringValue == "best-validation" && provenance["shipped_step"]?.integerValue == 2)
+        #expect(provenance["shipped_epoch"]?.integerValue == 0 && provenance["best_step"]?.integerValue == 2)
+        #expect(provenance["best_validation_accuracy"]?.doubleValue == result.validationAccuracyAfter)
+        #expect(provenance["partial"]?.boolValue == false && provenance["planned_steps"]?.integerValue == 2)
+        #expect(provenance["below_base"]?.boolValue == (result.validationAccuracyAfter < result.validationAccuracyBefore))
+        #expect(result.shippedBestEpoch && result.best?.step == 2 && !result.partial)
 
         // Code frequencies over the 4 training images of 16 tokens.
         let unpacked = try BundleArchive.unpack(result.packedBundle, into: fixture.scratch.path("check"))
@@ -115,14 +128,48 @@ struct EncoderAdaptationTests {
         var interrupted = fixture.request(output: "resumed", epochs: 2)
         interrupted.configuration.stopAfterSteps = 1
         let partial = try EncoderAdaptation.run(interrupted)
-        #expect(partial.steps == 1)
+        #expect(partial.steps == 1 && partial.partial && partial.plannedSteps == 4 && !partial.shippedBestEpoch)
+        // The step-limited bundle is marked partial, with the step reached and the steps planned.
+        let marked = try #require(try BundleArchive.verify(partial.packedBundle).manifest.provenance)
+        #expect(marked["partial"]?.boolValue == true && marked["steps"]?.integerValue == 1 && marked["planned_steps"]?.integerValue == 4)
+        #expect(marked["shipped"]?.stringValue == "last-step" && marked["shipped_step"]?.integerValue == 1 && marked["shipped_epoch"] == nil)
         let resumed = try EncoderAdaptation.run(fixture.request(output: "resumed", epochs: 2))
-        #expect(resumed.resumedFromStep == 1 && resumed.steps == 4)
+        #expect(resumed.resumedFromStep == 1 && resumed.steps == 4 && !resumed.partial)
+        #expect(resumed.manifest.provenance?["partial"]?.boolValue == false)
         let weights = { (result: AdaptationResult) in try Data(contentsOf: result.bundleDirectory.appendingPathComponent("model.safetensors")) }
         #expect(try weights(resumed) == weights(straight))
         #expect(try Data(contentsOf: resumed.packedBundle) == Data(contentsOf: straight.packedBundle), "packing is reproducible, so the bundles are identical")
         let steps = try String(contentsOf: resumed.logFile, encoding: .utf8).split(separator: "\n").filter { $0.contains("\"event\":\"step\"") }
         #expect(steps.count == 4)
+
+        // An interruption (what SIGINT does in craft train) checkpoints the exact step and writes no
+        // bundle; running again resumes from that step to the same bundle as the straight run.
+        let interruption = TrainingInterruption()
+        var signalled = fixture.request(output: "signalled", epochs: 2)
+        signalled.interruption = interruption
+        let error = try #require(throws: AdaptationError.self) {
+            try EncoderAdaptation.run(signalled) { event in
+                if case .training(let progress) = event, progress.record.event == "step", progress.record.step == 3 {
+                    interruption.request(signal: SIGINT)
+                }
+            }
+        }
+        #expect(error.code == .interrupted && error.message.contains("SIGINT") && error.message.contains("after step 3"), "\(error.message)")
+        let signalledDirectory = fixture.scratch.path("signalled")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: signalledDirectory.path).allSatisfy { !$0.hasSuffix(".craft") })
+        let afterSignal = try EncoderAdaptation.run(fixture.request(output: "signalled", epochs: 2))
+        #expect(afterSignal.resumedFromStep == 3 && afterSignal.steps == 4)
+        #expect(try Data(contentsOf: afterSignal.packedBundle) == Data(contentsOf: straight.packedBundle))
+        let signalledSteps = try String(contentsOf: afterSignal.logFile, encoding: .utf8).split(separator: "\n")
+            .filter { $0.contains("\"event\":\"step\"") }
+        #expect(signalledSteps.count == 4)
+        // Interrupted before training: nothing trained, nothing written but the run record.
+        let early = TrainingInterruption()
+        early.request(signal: SIGTERM)
+        var before = fixture.request(output: "early")
+        before.interruption = early
+        let beforeError = try #require(throws: AdaptationError.self) { try EncoderAdaptation.run(before) }
+        #expect(beforeError.code == .interrupted && beforeError.message.contains("SIGTERM before training"), "\(beforeError.message)")
 
         // Resuming the run with other options is refused, not mixed.
         var changed = fixture.request(output: "resumed", epochs: 2)

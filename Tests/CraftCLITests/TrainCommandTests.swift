@@ -48,7 +48,8 @@ struct TrainCommandTests {
         let object = try fixture.json(result)
         for key in ["base", "output", "kind", "encoder", "surrogate", "method", "validation_accuracy_before", "validation_accuracy_after", "steps",
                     "training_seconds", "codebook_hash", "codebook_hash_unchanged", "bundle", "bundle_directory", "bundle_digest", "log",
-                    "training_examples", "validation_examples", "contrastive", "published", "stopped_early"] {
+                    "training_examples", "validation_examples", "contrastive", "published", "stopped_early",
+                    "partial", "planned_steps", "shipped", "shipped_epoch", "shipped_step", "best_validation_accuracy", "below_base"] {
             #expect(object[key] != nil, "missing \(key) in \(result.standardOutput)")
         }
         #expect(object["encoder"] as? String == "tiny-vq@1.1.0" && object["output"] as? String == "tiny-vq@1.1.0" && object["base"] as? String == "tiny-vq@1.0.0")
@@ -105,13 +106,20 @@ struct TrainCommandTests {
         defer { fixture.scratch.remove() }
         let first = try runCraft(fixture.trainArguments(output: "out", extra: ["--epochs", "2", "--stop-after-steps", "1", "--json"]))
         #expect(first.status == 0, "\(first.standardError)")
-        #expect(try fixture.json(first)["steps"] as? Int == 1)
+        let partial = try fixture.json(first)
+        #expect(partial["steps"] as? Int == 1 && partial["partial"] as? Bool == true && partial["planned_steps"] as? Int == 4)
+        #expect(partial["shipped"] as? String == "last-step")
+        let bundle = try #require(partial["bundle"] as? String)
+        #expect(try BundleArchive.verify(URL(fileURLWithPath: bundle)).manifest.provenance?["partial"]?.boolValue == true)
         let second = try runCraft(fixture.trainArguments(output: "out", extra: ["--epochs", "2"]))
         #expect(second.status == 0, "\(second.standardError)")
         #expect(second.standardOutput.contains("4 (resumed from step 1)"), "\(second.standardOutput)")
         #expect(second.standardOutput.contains("tiny-vq@1.0.0 -> tiny-vq@1.1.0"))
         #expect(second.standardOutput.contains("(unchanged)"))
         #expect(second.standardError.contains("epoch 2"), "one line per epoch off a terminal: \(second.standardError)")
+        #expect(!second.standardOutput.contains("partial"), "\(second.standardOutput)")
+        #expect(second.standardOutput.contains("(best validation accuracy"), "\(second.standardOutput)")
+        #expect(try BundleArchive.verify(URL(fileURLWithPath: bundle)).manifest.provenance?["partial"]?.boolValue == false)
     }
 
     @Test("a surrogate with another codebook exits 3 with the checker's report before training")

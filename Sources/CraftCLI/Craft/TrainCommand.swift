@@ -32,8 +32,24 @@ struct TrainCommand: ParsableCommand {
             Outputs in --output DIR: NAME-VERSION/ and NAME-VERSION.craft (the base bundle's files with \
             the retrained model.safetensors, code_frequencies.json, a bumped version and provenance; \
             the codebook and its hash unchanged), train-log.jsonl (one JSON object per step and \
-            validation) and .craft-train/ (the checkpoint). Running the same command again resumes \
-            from the checkpoint and ends with the same weights as an uninterrupted run.
+            validation) and .craft-train/ (the checkpoint).
+
+            The bundle holds the best validated epoch's weights, not the last step's (the provenance \
+            records which epoch and step, and its accuracy); --patience stops early and keeps the best. \
+            The base encoder is scored on the same validation data first: when the result is below it, \
+            the bundle is still written for inspection but not published, a warning says so, and the \
+            command exits 1 unless --allow-worse.
+
+            Checkpoints are written every --checkpoint-every steps (50), at every epoch's end, at the \
+            end, and when the trainer sees SIGINT or SIGTERM (at the step reached; the command then \
+            exits 130 or 143). Running the same command again resumes from the checkpoint's step \
+            (the log has each step once) and ends with the same weights as an uninterrupted run. A run \
+            stopped by --stop-after-steps writes its bundle marked partial (provenance.partial).
+
+            Exit status: 0 done; 1 the result is below the base's validation accuracy (without \
+            --allow-worse) or another failure; 2 a missing dataset or bundle; 3 a surrogate with \
+            another codebook; 4 a damaged bundle; 64 bad data or options; 130/143 stopped by \
+            SIGINT/SIGTERM (checkpoint kept).
 
             --method continuous (quantizer bypassed) and --method projector (only the surrogate's \
             projector is tuned; the output is a new backend bundle) are the paper's baselines.
@@ -126,14 +142,17 @@ struct TrainCommand: ParsableCommand {
     @Option(help: ArgumentHelp("The seed of the data order (same seed and threads: same weights). Example: --seed 7", valueName: "seed"))
     var seed: UInt64 = 0
 
-    @Option(help: ArgumentHelp("Stop after this many epochs without a better validation accuracy. Example: --patience 2", valueName: "epochs"))
+    @Option(help: ArgumentHelp("Stop after this many epochs without a better validation accuracy; the best epoch's weights are kept. Example: --patience 2", valueName: "epochs"))
     var patience: Int?
 
-    @Option(help: ArgumentHelp("Write a checkpoint every this many steps (always at the end). Example: --checkpoint-every 50", valueName: "steps"))
-    var checkpointEvery: Int?
+    @Option(help: ArgumentHelp("Write a checkpoint every this many steps (default 50), besides every epoch's end, SIGINT/SIGTERM and the end. Example: --checkpoint-every 20", valueName: "steps"))
+    var checkpointEvery = 50
 
-    @Option(help: ArgumentHelp("Stop after this many steps in total and keep the checkpoint; run again without it to continue. Example: --stop-after-steps 100", valueName: "steps"))
+    @Option(help: ArgumentHelp("Stop after this many steps in total and keep the checkpoint; the bundle is marked partial; run again without it to continue. Example: --stop-after-steps 100", valueName: "steps"))
     var stopAfterSteps: Int?
+
+    @Flag(help: "Accept a result below the base encoder's validation accuracy: publish it and exit 0 (without it: written, not published, exit 1). Example: --allow-worse")
+    var allowWorse = false
 
     @Option(help: ArgumentHelp("Threads for the tensor kernels and OpenBLAS. Example: --threads 2", valueName: "n"))
     var threads: Int?
@@ -172,7 +191,7 @@ struct TrainCommand: ParsableCommand {
         guard lambdaCommit.isFinite, lambdaCommit >= 0 else { throw ValidationError("--lambda-commit must be 0 or more, not \(lambdaCommit).") }
         if let lambdaCon, !(lambdaCon.isFinite && lambdaCon >= 0) { throw ValidationError("--lambda-con must be 0 or more, not \(lambdaCon).") }
         guard replayWeight.isFinite, replayWeight >= 0 else { throw ValidationError("--replay-weight must be 0 or more, not \(replayWeight).") }
-        for (flag, value) in [("--patience", patience), ("--checkpoint-every", checkpointEvery), ("--stop-after-steps", stopAfterSteps),
+        for (flag, value) in [("--patience", patience), ("--checkpoint-every", Optional(checkpointEvery)), ("--stop-after-steps", stopAfterSteps),
                               ("--threads", threads), ("--replay-per-batch", replayPerBatch)] {
             if let value, value < 1 { throw ValidationError("\(flag) must be 1 or more, not \(value).") }
         }
@@ -230,26 +249,47 @@ struct TrainCommand: ParsableCommand {
         request.name = name
         request.registry = options.resolvedRegistry()
         request.publish = publish
+        request.allowWorse = allowWorse
         return request
     }
 
     func run() throws {
         if let threads { Tensor.threadCount = threads }
         let display = TrainingDisplay(quiet: options.json)
+        // SIGINT/SIGTERM set a flag the trainer checks between steps: it checkpoints, then we exit 130/143.
+        let interruption = TrainingInterruption.installingSignalHandlers()
+        var request = self.request
+        request.interruption = interruption
+        let projector = request.method == .projector
         let result: AdaptationResult
         do {
-            result = try EncoderAdaptation.run(request) { display.handle($0) }
+            result = try EncoderAdaptation.run(request) { event in
+                // The projector baseline has no checkpoint: stop at the next step.
+                if projector, case .projectorTraining = event, let status = interruption.exitStatus {
+                    display.finish()
+                    FileHandle.standardError.write(Data("error: interrupted by \(TrainingInterruption.name(of: status - 128)); the projector baseline keeps no checkpoint, so running the command again starts over\n".utf8))
+                    Foundation.exit(status)
+                }
+                display.handle(event)
+            }
         } catch let error as AdaptationError {
             display.finish()
+            if error.code == .interrupted {
+                FileHandle.standardError.write(Data("error: \(error.message)\n".utf8))
+                throw ExitCode(interruption.exitStatus ?? ExitStatus.failure.rawValue)
+            }
             if let report = error.report {
                 Output.line((options.json ? try report.renderJSON() : report.renderText()).trimmingCharacters(in: .newlines))
             }
             throw error
         }
         display.finish()
+        interruption.cancel()
+        defer { warnIfBelowBase(result) }
         let report = TrainReport(result)
         if options.json {
             try Output.json(report)
+            try failIfBelowBase(result)
             return
         }
         func percent(_ value: Double) -> String { String(format: "%.1f%%", value * 100) }
@@ -266,6 +306,14 @@ struct TrainCommand: ParsableCommand {
             rows.append(["general accuracy", "\(percent(before)) -> \(percent(after)) (general domain)"])
         }
         rows.append(["steps", "\(result.steps)" + (result.resumedFromStep.map { " (resumed from step \($0))" } ?? "") + (result.stoppedEarly ? " (stopped early)" : "")])
+        if result.partial {
+            rows.append(["partial", "yes: step \(result.steps) of \(result.plannedSteps ?? result.steps) (--stop-after-steps); run again without it to finish"])
+        }
+        if let best = result.best, result.shippedBestEpoch {
+            rows.append(["weights", "epoch \(best.epoch + 1), step \(best.step) (best validation accuracy \(percent(best.validationAccuracy)))"])
+        } else if result.method != .projector {
+            rows.append(["weights", "step \(result.steps) (no validated epoch)"])
+        }
         rows.append(["training time", String(format: "%.1f s", result.trainingSeconds)])
         rows.append(["L_con", result.contrastive ? "on" : "off"])
         if let frequencies = result.codeFrequencies {
@@ -277,6 +325,23 @@ struct TrainCommand: ParsableCommand {
         rows.append(["log", result.logFile.path])
         if let published = result.published { rows.append(["published", "\(published.name)@\(published.record.version) (\(published.outcome.rawValue))"]) }
         Output.line(Output.table(header: ["", ""], rows: rows).split(separator: "\n", omittingEmptySubsequences: false).dropFirst().joined(separator: "\n"))
+        try failIfBelowBase(result)
+    }
+
+    /// On stderr, after the summary: a result below the base, written but (without --allow-worse) not
+    /// published.
+    func warnIfBelowBase(_ result: AdaptationResult) {
+        guard result.belowBase else { return }
+        let accuracies = String(format: "%.1f%% is below the base's %.1f%%", result.validationAccuracyAfter * 100, result.validationAccuracyBefore * 100)
+        let text = allowWorse
+            ? "warning: the validation accuracy of \(result.manifest.reference) \(accuracies) on the same data; accepted with --allow-worse\n"
+            : "warning: the validation accuracy of \(result.manifest.reference) \(accuracies) on the same data; \(result.packedBundle.path) was written for inspection only\(publish ? " and not published" : ""); change the data or options, or pass --allow-worse to accept it (exit 1)\n"
+        FileHandle.standardError.write(Data(text.utf8))
+    }
+
+    /// Exit 1 (after the output) for a result below the base without --allow-worse.
+    func failIfBelowBase(_ result: AdaptationResult) throws {
+        if result.belowBase && !allowWorse { throw ExitCode(ExitStatus.failure.rawValue) }
     }
 
     /// `--json` output of `craft train` (snake_case keys, see docs/cli.md).
@@ -306,6 +371,13 @@ struct TrainCommand: ParsableCommand {
         var bundleDigest: String
         var log: String
         var published: Bool
+        var partial: Bool
+        var plannedSteps: Int?
+        var shipped: String
+        var shippedEpoch: Int?
+        var shippedStep: Int
+        var bestValidationAccuracy: Double?
+        var belowBase: Bool
 
         init(_ result: AdaptationResult) {
             base = result.base
@@ -333,6 +405,13 @@ struct TrainCommand: ParsableCommand {
             bundleDigest = result.packedDigest
             log = result.logFile.path
             published = result.published != nil
+            partial = result.partial
+            plannedSteps = result.plannedSteps
+            shipped = result.shippedBestEpoch ? "best-validation" : "last-step"
+            shippedEpoch = result.shippedBestEpoch ? result.best?.epoch : nil
+            shippedStep = result.shippedBestEpoch ? result.best?.step ?? result.steps : result.steps
+            bestValidationAccuracy = result.best?.validationAccuracy
+            belowBase = result.belowBase
         }
     }
 }

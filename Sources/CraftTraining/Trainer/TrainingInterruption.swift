@@ -11,9 +11,18 @@ import Musl
 import Darwin
 #endif
 
-/// Turns `number`'s default action off so that a Dispatch source sees the signal instead.
-private func ignoreDefaultAction(of number: Int32) {
-    signal(number, SIG_IGN)
+/// The signal caught by ``catchSignal(_:)``'s handler (0 for none). Written only by the handler.
+nonisolated(unsafe) private var caughtSignal: Int32 = 0
+
+/// Replaces `number`'s default action with a handler that records it (a second one ends the process
+/// with `128 + signal`): it runs when the signal reaches a thread that does not block it. Threads that
+/// block it (Dispatch blocks signals it has sources for) leave it to the Dispatch sources.
+private func catchSignal(_ number: Int32) {
+    _ = caughtSignal  // initialised before any handler runs
+    signal(number) { number in
+        if caughtSignal != 0 { _exit(128 + number) }
+        caughtSignal = number
+    }
 }
 
 extension TrainingError.Code {
@@ -37,6 +46,7 @@ public final class TrainingInterruption: @unchecked Sendable {
     private let lock = NSLock()
     private var requested: Int32?
     private var sources: [any DispatchSourceSignal] = []
+    private var listening = false
 
     /// A flag nothing has set yet.
     public init() {}
@@ -45,6 +55,7 @@ public final class TrainingInterruption: @unchecked Sendable {
     public var signal: Int32? {
         lock.lock()
         defer { lock.unlock() }
+        if requested == nil, listening, caughtSignal != 0 { requested = caughtSignal }
         return requested
     }
 
@@ -75,15 +86,13 @@ public final class TrainingInterruption: @unchecked Sendable {
     /// A flag set by `signals` (default SIGINT and SIGTERM) through Dispatch signal sources. The first
     /// signal only sets the flag, so the trainer can finish its step and write the checkpoint; a second
     /// one ends the process at once with `128 + signal` (the checkpoint on disk is then the previous
-    /// complete one: checkpoints are renamed into place). The signals' default action is turned off
-    /// (`SIG_IGN`) for the sources to see them; call ``cancel()`` to stop listening. Call it from the
-    /// main thread (as `craft train` does): Dispatch blocks the signals on the thread that starts the
-    /// sources, and a signal sent to the process that the main thread neither blocks nor handles is
-    /// discarded.
+    /// complete one: checkpoints are renamed into place). The signals' default action is replaced by a
+    /// handler that records them too, for the threads that do not block them (Dispatch sources only
+    /// see signals that are blocked where they arrive); call ``cancel()`` to stop listening.
     public static func installingSignalHandlers(_ signals: [Int32] = [SIGINT, SIGTERM]) -> TrainingInterruption {
         let interruption = TrainingInterruption()
         for number in signals {
-            ignoreDefaultAction(of: number)
+            catchSignal(number)
             let source = DispatchSource.makeSignalSource(signal: number, queue: .global(qos: .userInitiated))
             source.setEventHandler { [weak interruption] in
                 guard let interruption else { return }
@@ -96,6 +105,7 @@ public final class TrainingInterruption: @unchecked Sendable {
             source.resume()
             interruption.sources.append(source)
         }
+        interruption.listening = true
         return interruption
     }
 
@@ -104,6 +114,7 @@ public final class TrainingInterruption: @unchecked Sendable {
         lock.lock()
         let sources = self.sources
         self.sources = []
+        listening = false
         lock.unlock()
         for source in sources { source.cancel() }
     }
