@@ -122,6 +122,46 @@ struct TrainCommandTests {
         #expect(try BundleArchive.verify(URL(fileURLWithPath: bundle)).manifest.provenance?["partial"]?.boolValue == false)
     }
 
+    @Test("a result below the base's validation accuracy is written but not published, warns and exits 1; --allow-worse publishes it and exits 0")
+    func belowBaseExits1() throws {
+        let fixture = try TrainCLIFixture()
+        defer { fixture.scratch.remove() }
+        // Validation answers are the base's own answers on the training images (base accuracy 100%);
+        // a large learning rate without clipping changes them.
+        let evaluation = try runCraft(["eval", "--encoder", fixture.encoder, "--backend", fixture.surrogate, "--data", fixture.training.path,
+                                       "--max-tokens", "16", "--json"] + fixture.registry)
+        #expect(evaluation.status == 0, "\(evaluation.standardError)")
+        let items = try #require(try fixture.json(evaluation)["items"] as? [[String: Any]])
+        let lines = try items.map { item -> String in
+            let line: [String: Any] = ["image": try #require(item["image"] as? String), "prompt": try #require(item["prompt"] as? String),
+                                       "answer": try #require(item["answer"] as? String)]
+            return String(decoding: try JSONSerialization.data(withJSONObject: line, options: [.sortedKeys]), as: UTF8.self)
+        }
+        let own = fixture.scratch.path("data/own.jsonl")
+        try Data((lines.joined(separator: "\n") + "\n").utf8).write(to: own)
+        func arguments(_ output: String, _ extra: [String]) -> [String] {
+            var arguments = fixture.trainArguments(output: output, extra: ["--learning-rate", "1", "--max-grad-norm", "0", "--epochs", "2",
+                                                                           "--publish", "--json"] + extra)
+            arguments[arguments.firstIndex(of: fixture.validation.path)!] = own.path
+            return arguments
+        }
+        let refused = try runCraft(arguments("worse", []))
+        #expect(refused.status == 1, "\(refused.standardError)")
+        let object = try fixture.json(refused)
+        #expect(object["validation_accuracy_before"] as? Double == 1.0, "\(refused.standardOutput)")
+        #expect(object["below_base"] as? Bool == true && object["published"] as? Bool == false)
+        #expect(refused.standardError.contains("warning:") && refused.standardError.contains("for inspection only and not published")
+                && refused.standardError.contains("--allow-worse"), "\(refused.standardError)")
+        let bundle = try #require(object["bundle"] as? String)
+        #expect(try BundleArchive.verify(URL(fileURLWithPath: bundle)).manifest.provenance?["below_base"]?.boolValue == true, "written for inspection")
+
+        let accepted = try runCraft(arguments("accepted", ["--allow-worse"]))
+        #expect(accepted.status == 0, "\(accepted.standardError)")
+        let acceptedObject = try fixture.json(accepted)
+        #expect(acceptedObject["below_base"] as? Bool == true && acceptedObject["published"] as? Bool == true)
+        #expect(accepted.standardError.contains("accepted with --allow-worse"), "\(accepted.standardError)")
+    }
+
     @Test("a surrogate with another codebook exits 3 with the checker's report before training")
     func mismatchedSurrogateExits3() throws {
         let fixture = try TrainCLIFixture()
@@ -164,10 +204,11 @@ struct TrainCommandTests {
                        "--replay-weight", "--replay-per-batch", "--method", "--task", "--lambda-con", "--lambda-commit", "--no-alignment",
                        "--no-commitment", "--no-contrastive", "--epochs", "--batch-size", "--accumulate", "--learning-rate", "--warmup",
                        "--weight-decay", "--max-grad-norm", "--seed", "--patience", "--checkpoint-every", "--output", "--version", "--name",
-                       "--publish", "--registry", "--json", "--threads"] {
+                       "--publish", "--registry", "--json", "--threads", "--allow-worse", "--stop-after-steps"] {
             #expect(result.standardOutput.contains(option), "--help lacks \(option)")
         }
         #expect(result.standardOutput.components(separatedBy: "Example:").count > 30)
+        #expect(result.standardOutput.contains("Exit status") && result.standardOutput.contains("1 the result is below the base"), "\(result.standardOutput)")
     }
 }
 
