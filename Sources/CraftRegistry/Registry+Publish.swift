@@ -38,9 +38,12 @@ extension Registry {
     ///   - bundle: the `.craft` file.
     ///   - signatures: detached signatures to carry along; each must verify against the digest.
     ///   - limits: archive limits for the verification.
+    ///   - allowPartial: publish a bundle whose provenance says `partial: true` (a training run
+    ///     stopped by its step limit before its planned end); without it such a bundle is refused
+    ///     with ``RegistryError/Code/usage``.
     @discardableResult
     public func publish(
-        _ bundle: URL, signatures: [BundleSignature] = [], limits: BundleLimits = .default
+        _ bundle: URL, signatures: [BundleSignature] = [], limits: BundleLimits = .default, allowPartial: Bool = false
     ) throws -> PublishResult {
         guard FileManager.default.fileExists(atPath: bundle.path) else {
             throw RegistryError(.notFound, "the bundle file \(bundle.path) does not exist; check the path")
@@ -61,6 +64,11 @@ extension Registry {
         let manifest = verified.manifest
         let name = manifest.name
         let version = manifest.version.description
+        if !allowPartial, manifest.provenance?["partial"]?.boolValue == true {
+            let step = manifest.provenance?["steps"]?.integerValue.map { " at step \($0)" } ?? ""
+            throw RegistryError(
+                .usage, "\(bundle.path) holds a partial training run (stopped\(step) before its planned end, provenance.partial); finish the run (craft train again without --stop-after-steps) or pass --force to publish it anyway")
+        }
         do {
             try CodebookCheck.verify(staged, manifest: manifest, limits: limits, source: "refusing to publish \(bundle.path)")
         } catch var error as RegistryError where error.code == .codebookMismatch {

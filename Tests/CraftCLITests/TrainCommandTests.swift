@@ -111,6 +111,12 @@ struct TrainCommandTests {
         #expect(partial["shipped"] as? String == "last-step")
         let bundle = try #require(partial["bundle"] as? String)
         #expect(try BundleArchive.verify(URL(fileURLWithPath: bundle)).manifest.provenance?["partial"]?.boolValue == true)
+        // craft-registry publish refuses a partial bundle (exit 64) unless --force.
+        let registry = fixture.scratch.path("partial-registry").path
+        let refused = try RegistryTool.run(["--registry", registry, "publish", bundle], in: fixture.scratch.url)
+        #expect(refused.status == 64 && refused.stderr.contains("partial training run") && refused.stderr.contains("--force"), "\(refused.stderr)")
+        let forced = try RegistryTool.run(["--registry", registry, "publish", bundle, "--force"], in: fixture.scratch.url)
+        #expect(forced.status == 0, "\(forced.stderr)")
         let second = try runCraft(fixture.trainArguments(output: "out", extra: ["--epochs", "2"]))
         #expect(second.status == 0, "\(second.standardError)")
         #expect(second.standardOutput.contains("4 (resumed from step 1)"), "\(second.standardOutput)")

@@ -13,7 +13,8 @@ struct RegistryPublishCommand: ParsableCommand {
             atomically under the registry lock. The signature FILE.sig (or --signature) is checked \
             and carried along. Publishing the same bytes again changes nothing; different bytes \
             under a published NAME@VERSION are refused (exit 4): bump the version instead. The \
-            registry directory is created when missing.
+            registry directory is created when missing. A bundle marked partial (provenance.partial: \
+            true, written by craft train --stop-after-steps) is refused (exit 64) unless --force.
 
             Examples:
               craft-registry --registry ./registry publish clinical-vq-1.2.0.craft
@@ -27,6 +28,9 @@ struct RegistryPublishCommand: ParsableCommand {
 
     @Option(help: ArgumentHelp("A detached signature to publish with it (default: FILE.sig when present).", valueName: "sig-file"))
     var signature: String?
+
+    @Flag(help: "Publish a bundle marked partial (provenance.partial: a training run stopped before its planned end). Example: --force")
+    var force = false
 
     func run() throws {
         // An interrupted command removes its scratch files (staging copy, download, unpack directory).
@@ -44,7 +48,7 @@ struct RegistryPublishCommand: ParsableCommand {
             try FileManager.default.createDirectory(at: registry.root, withIntermediateDirectories: true)
         }
         let result = try ProgressLine.run("publishing \(url.lastPathComponent)", bytes: ProgressLine.size(of: url)) {
-            try registry.publish(url, signatures: signatures)
+            try registry.publish(url, signatures: signatures, allowPartial: force)
         }
         if options.json {
             struct Result: Encodable {
