@@ -67,8 +67,9 @@ public enum Adaptation {
     }
 
     /// Writes the lines of a domain's split about its first `limit` images (all of them when `nil`)
-    /// into `<work>/data/<file>`, next to a link to the data's `images/`, so the JSONL's relative image
-    /// paths resolve; returns the file.
+    /// into `<work>/data/<file>`, with copies of those images under `<work>/data/images/`, so the
+    /// JSONL's relative image paths resolve inside the dataset's directory (datasets refuse images
+    /// that a link or `..` leads outside it); returns the file.
     static func dataFile(_ domain: Domain, _ split: String, limit: Int?, file: String, _ context: ExperimentContext) throws -> URL {
         let data = try ExperimentData(directory: context.dataDirectory, settings: context.settings)
         let directory = context.workDirectory.appendingPathComponent("data")
@@ -76,9 +77,8 @@ public enum Adaptation {
         try step("writing \(output.path)") {
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
             let images = directory.appendingPathComponent("images")
-            if (try? FileManager.default.destinationOfSymbolicLink(atPath: images.path)) == nil {
-                try? FileManager.default.removeItem(at: images)
-                try FileManager.default.createSymbolicLink(at: images, withDestinationURL: context.dataDirectory.appendingPathComponent("images"))
+            if (try? FileManager.default.destinationOfSymbolicLink(atPath: images.path)) != nil {
+                try FileManager.default.removeItem(at: images)  // a link left by an earlier version
             }
             let text = try String(contentsOf: data.url(domain, split), encoding: .utf8)
             var seen: [String] = []
@@ -91,6 +91,11 @@ public enum Adaptation {
                 if !seen.contains(image) { seen.append(image) }
                 if let limit, let index = seen.firstIndex(of: image), index >= limit { continue }
                 kept.append(line)
+                let copy = directory.appendingPathComponent(image)
+                if !FileManager.default.fileExists(atPath: copy.path) {
+                    try FileManager.default.createDirectory(at: copy.deletingLastPathComponent(), withIntermediateDirectories: true)
+                    try FileManager.default.copyItem(at: context.dataDirectory.appendingPathComponent(image), to: copy)
+                }
             }
             try Data((kept.joined(separator: "\n") + "\n").utf8).write(to: output)
         }
