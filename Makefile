@@ -4,7 +4,7 @@
 SWIFT ?= swift
 BIN := .build/release
 
-.PHONY: deps build test demo bench reproduce clean
+.PHONY: deps build test demo bench reproduce fuzz clean
 
 deps:
 	@scripts/ensure-system-deps.sh
@@ -28,5 +28,9 @@ reproduce: deps
 	$(SWIFT) build -c release --product craft-experiment
 	$(BIN)/craft-experiment all
 
+# libFuzzer targets (docs/fuzzing.md): FUZZ_RUNS inputs per target (default 10^6). Not part of make test.
+fuzz: deps
+	@scripts/fuzz.sh
+
 clean:
-	rm -rf .build
+	rm -rf .build .build-fuzz

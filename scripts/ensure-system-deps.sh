@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Installs the system libraries Craft builds against (OpenBLAS, libarchive, libpng, TurboJPEG (libjpeg-turbo), pkg-config) when missing.
+# Installs the system libraries Craft builds against (OpenBLAS, libarchive, zlib, libpng, TurboJPEG (libjpeg-turbo), pkg-config) when missing.
 # Used by `make test` and `make demo`; safe to run again (does nothing when all are present).
 set -euo pipefail
-packages="libopenblas-dev libarchive-dev libpng-dev libturbojpeg0-dev pkg-config"
-if command -v pkg-config >/dev/null 2>&1 && pkg-config --exists openblas libarchive libpng libturbojpeg; then
+packages="libopenblas-dev libarchive-dev zlib1g-dev libpng-dev libturbojpeg0-dev pkg-config"
+if command -v pkg-config >/dev/null 2>&1 && pkg-config --exists openblas libarchive zlib libpng libturbojpeg; then
   exit 0
 fi
 if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
