@@ -128,6 +128,41 @@ struct TrainCommandTests {
         #expect(try BundleArchive.verify(URL(fileURLWithPath: bundle)).manifest.provenance?["partial"]?.boolValue == false)
     }
 
+    @Test("SIGINT during craft train checkpoints the step reached and exits 130; running it again resumes from there")
+    func interruptedTrainingCheckpointsAndResumes() throws {
+        let fixture = try TrainCLIFixture()
+        defer { fixture.scratch.remove() }
+        let output = fixture.scratch.path("out")
+        let log = output.appendingPathComponent("train-log.jsonl")
+        let executable = try #require(RegistryTool.builtExecutable(named: "craft", override: "CRAFT_EXECUTABLE"))
+        let process = Process()
+        process.executableURL = executable
+        process.arguments = fixture.trainArguments(output: "out", extra: ["--epochs", "5000", "--checkpoint-every", "100000"])
+        process.currentDirectoryURL = RegistryTool.packageRoot
+        let errors = Pipe()
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = errors
+        try process.run()
+        // Interrupt once a few steps are logged, mid-run (5000 epochs of 2 steps): the trainer takes
+        // the signal between steps, checkpoints and exits 128 + SIGINT instead of dying of it.
+        let deadline = Date().addingTimeInterval(180)
+        var logged = 0
+        while logged < 3, process.isRunning, Date() < deadline {
+            logged = ((try? String(contentsOf: log, encoding: .utf8)) ?? "").split(separator: "\n").count
+            if logged < 3 { usleep(20_000) }
+        }
+        #expect(process.isRunning, "craft train ended before it was interrupted")
+        process.interrupt()
+        let stderr = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationReason == .exit && process.terminationStatus == 130, "\(process.terminationReason) \(process.terminationStatus): \(stderr)")
+        #expect(stderr.contains("SIGINT"), "\(stderr)")
+        #expect(FileManager.default.fileExists(atPath: output.appendingPathComponent(".craft-train/checkpoint").path))
+        let resumed = try runCraft(fixture.trainArguments(output: "out", extra: ["--epochs", "5000", "--stop-after-steps", "1"]))
+        #expect(resumed.status == 0, "\(resumed.standardError)")
+        #expect(resumed.standardOutput.contains("(resumed from step"), "\(resumed.standardOutput)")
+    }
+
     @Test("a result below the base's validation accuracy is written but not published, warns and exits 1; --allow-worse publishes it and exits 0")
     func belowBaseExits1() throws {
         let fixture = try TrainCLIFixture()

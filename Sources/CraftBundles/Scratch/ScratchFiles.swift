@@ -79,6 +79,14 @@ public enum ScratchFiles {
             let source = DispatchSource.makeSignalSource(signal: number, queue: .global(qos: .userInitiated))
             source.setEventHandler {
                 state.lock.lock()
+                // A command that stops cleanly by itself (training checkpoints first) takes the
+                // first signal; a second one ends the process as usual.
+                if let handler = state.interruptionHandler, !state.handedOver {
+                    state.handedOver = true
+                    state.lock.unlock()
+                    handler(number)
+                    return
+                }
                 state.interrupted = true
                 state.lock.unlock()
                 removeTracked()
@@ -89,6 +97,17 @@ public enum ScratchFiles {
             source.resume()
             state.sources.append(source)
         }
+    }
+
+    /// Hands the first SIGINT, SIGTERM or SIGHUP to `handler` instead of removing the tracked paths
+    /// and ending the process: for a command that stops cleanly by itself (`craft train` writes a
+    /// checkpoint at the step reached, then exits 128 + signal). A second signal ends the process
+    /// as usual. `nil` restores the default.
+    public static func setInterruptionHandler(_ handler: (@Sendable (Int32) -> Void)?) {
+        state.lock.lock()
+        defer { state.lock.unlock() }
+        state.interruptionHandler = handler
+        state.handedOver = false
     }
 
     /// Whether a signal is being handled: the process is about to die of it.
@@ -176,6 +195,8 @@ public enum ScratchFiles {
         var paths: [Int: URL] = [:]
         var sources: [any DispatchSourceSignal] = []
         var interrupted = false
+        var interruptionHandler: (@Sendable (Int32) -> Void)?
+        var handedOver = false
     }
 
     private static let state = State()

@@ -256,8 +256,10 @@ struct TrainCommand: ParsableCommand {
     func run() throws {
         if let threads { Tensor.threadCount = threads }
         let display = TrainingDisplay(quiet: options.json)
-        // SIGINT/SIGTERM set a flag the trainer checks between steps: it checkpoints, then we exit 130/143.
-        let interruption = TrainingInterruption.installingSignalHandlers()
+        // SIGINT/SIGTERM/SIGHUP set a flag the trainer checks between steps: it checkpoints, then we
+        // exit 128 + signal. A second signal ends the process at once (ScratchFiles).
+        let interruption = TrainingInterruption()
+        ScratchFiles.setInterruptionHandler { interruption.request(signal: $0) }
         var request = self.request
         request.interruption = interruption
         let projector = request.method == .projector
