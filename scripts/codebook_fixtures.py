@@ -1,6 +1,6 @@
 """Reference fixtures for the codebook space (Tests/CraftCoreTests/Fixtures/codebook-*.safetensors).
 
-Run by hand with the reference environment (see /work/shared/REFERENCE.md):
+Run by hand with the reference environment (a venv with torch, transformers, faiss-cpu, vector-quantize-pytorch: see docs/codebook.md):
     .venv-ref/bin/python scripts/codebook_fixtures.py
 Writes:
   codebook-faiss.safetensors      faiss IndexFlatL2 / IndexFlatIP top-2 on random codebooks and queries

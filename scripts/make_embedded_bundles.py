@@ -14,7 +14,7 @@ but real bundles on real data, served by the built-in `table-encoder` / `table-b
 - examples/bundles/digits-answers-k24: the same backend built for a *different* codebook (k = 24),
   so the compatibility checker has a real mismatched pair to refuse.
 
-Made with numpy, scikit-learn and safetensors from .venv-ref (see ../shared/REFERENCE.md).
+Made with numpy, scikit-learn and safetensors from .venv-ref (a reference venv, `.venv-ref`).
 Usage: .venv-ref/bin/python scripts/make_embedded_bundles.py
 """
 import collections

@@ -2,7 +2,7 @@
 """Writes the bundle directories of examples/publish-an-encoder/ (run by hand; outputs committed).
 
 - encoder/: `derm-vq`, a `table-encoder` bundle: an 8x4 L2 codebook and a feature table of 2 "images"
-  x 4 tokens x 4 dims (safetensors), with the codebook hash of DESIGN.md section 4 declared.
+  x 4 tokens x 4 dims (safetensors), with the codebook hash of docs/codebook-hash.md declared.
 - backend/: `tiny-answers`, a `table-backend` bundle reading the same codebook, answering from a
   table keyed by each image's codes (computed here with the same nearest-code rule: L2, lowest index
   wins ties).

@@ -7,7 +7,7 @@ docs/bundle-format.md independently of the Swift packer, and check bundle layout
 
 Outputs (committed): Tests/CraftBundlesTests/Fixtures/py-encoder-1.0.0.craft (runtime table-encoder)
 and py-backend-1.0.0.craft (runtime table-backend), reading the same 8x4 L2 codebook. The codebook
-hash is computed here from DESIGN.md section 4, so the Swift tests that verify, pair and run these
+hash is computed here from docs/codebook-hash.md, so the Swift tests that verify, pair and run these
 bundles check the Swift reader, the hash and the table runtimes against a second implementation.
 `--check` verifies a bundle made by anyone (e.g. `craft-registry pack`): gzip header (MTIME 0, no
 name), craft.json first, sorted entries, mtime/uid/gid 0, empty owner names, modes 0644/0755,
@@ -31,7 +31,7 @@ FIXTURES = ROOT / "Tests" / "CraftBundlesTests" / "Fixtures"
 
 
 def codebook_hash(values, metric="l2"):
-    """DESIGN.md section 4, written from the spec."""
+    """docs/codebook-hash.md, written from the spec."""
     values = np.asarray(values, dtype=np.float32)
     depth, k, d = (1, *values.shape) if values.ndim == 2 else values.shape
     data = b"CRAFT-CODEBOOK\x00" + struct.pack("<IIIQQ", 1, {"l2": 0, "cosine": 1}[metric], depth, k, d)

@@ -8,7 +8,7 @@ Writes into Tests/CraftModelsTests/Fixtures/models/:
   <name>/config.json + <name>/model.safetensors   (save_pretrained(safe_serialization=True))
   <name>.reference.safetensors                    (inputs and reference outputs)
 
-Weights are re-initialised as /work/shared/REFERENCE.md says (norm weights 1+0.1*N(0,1), biases
+Weights are re-initialised so that a missing bias or norm shows (norm weights 1+0.1*N(0,1), biases
 0.1*N(0,1), matrices N(0,1)/sqrt(fan_in)), eager attention, one thread.
 """
 import json

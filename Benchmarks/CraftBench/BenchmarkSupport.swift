@@ -35,8 +35,8 @@ struct BenchmarkArguments {
     }
 }
 
-/// The Python that runs the peers: `$CRAFT_PYTHON`, else the reference environment `.venv-ref` of
-/// ../shared/REFERENCE.md in the current directory when present, else `python3` on the PATH.
+/// The Python that runs the peers: `$CRAFT_PYTHON`, else the reference environment `.venv-ref`
+/// (docs/benchmarks.md) in the current directory when present, else `python3` on the PATH.
 let peerPython: String = {
     if let explicit = ProcessInfo.processInfo.environment["CRAFT_PYTHON"] { return explicit }
     let local = FileManager.default.currentDirectoryPath + "/.venv-ref/bin/python"

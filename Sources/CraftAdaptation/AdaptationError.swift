@@ -1,5 +1,5 @@
 // The one error type of CraftAdaptation: a code, one clear sentence, and the category that gives the
-// command-line exit status (DESIGN.md section 9).
+// command-line exit status (docs/cli.md).
 import CraftBundles
 import CraftCore
 import CraftTraining

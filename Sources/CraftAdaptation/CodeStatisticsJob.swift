@@ -1,4 +1,4 @@
-// `craft stats`: code frequencies of an encoder over a dataset's images (DESIGN.md section 10), written
+// `craft stats`: code frequencies of an encoder over a dataset's images (docs/token-pruning.md), written
 // into a new version of the encoder bundle as `code_frequencies.json` for test-time token pruning.
 import CraftBundles
 import CraftCore

@@ -1,5 +1,5 @@
 // `craft train`: adapt an encoder bundle against a frozen surrogate backend bundle with CRAFT
-// (DESIGN.md section 11) and write the adapted encoder as a new bundle version (docs/adaptation.md).
+// (docs/training.md) and write the adapted encoder as a new bundle version (docs/adaptation.md).
 import CraftBundles
 import CraftCore
 import CraftModels

@@ -1,4 +1,4 @@
-// Packing, reading, verifying and unpacking `.craft` bundles (DESIGN.md section 5; docs/bundle-format.md).
+// Packing, reading, verifying and unpacking `.craft` bundles (docs/bundle-format.md).
 import Crypto
 import Foundation
 

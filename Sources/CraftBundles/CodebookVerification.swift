@@ -1,4 +1,4 @@
-// Recomputing a bundle's codebook hash from its codebook tensor (DESIGN.md sections 4 and 7).
+// Recomputing a bundle's codebook hash from its codebook tensor (docs/codebook-hash.md, docs/compatibility.md).
 import CraftCore
 import Foundation
 import SafeTensors

@@ -1,5 +1,5 @@
 /// How a failure is classified for callers and for the command-line exit codes
-/// (DESIGN.md section 9: 2 not found, 3 incompatible pair, 4 integrity or signature failure, 64 usage).
+/// (docs/cli.md: 2 not found, 3 incompatible pair, 4 integrity or signature failure, 64 usage).
 ///
 /// Every module's error type above `CraftCore` conforms to ``CategorizedError`` so the tools can map
 /// any error to its documented exit code without knowing each module.

@@ -1,4 +1,4 @@
-// CraftImaging's one error type (STYLE.md "Errors": a struct with an extensible code).
+// CraftImaging's one error type (a struct with an extensible code, like every module's error).
 
 /// An error raised while reading, writing or transforming an image.
 ///

@@ -1,7 +1,7 @@
 import CraftBundles
 import Foundation
 
-/// A request for a bundle: `NAME`, `NAME@VERSION` or `NAME@RANGE` (DESIGN.md section 9).
+/// A request for a bundle: `NAME`, `NAME@VERSION` or `NAME@RANGE` (docs/cli.md).
 ///
 /// ```swift
 /// let ref = try BundleReference(parsing: "clinical-vq@^1.2")
@@ -60,7 +60,7 @@ public struct BundleReference: Sendable, Equatable, CustomStringConvertible {
         }
     }
 
-    /// Whether `name` matches `[a-z0-9][a-z0-9._-]{0,63}` (DESIGN.md section 5).
+    /// Whether `name` matches `[a-z0-9][a-z0-9._-]{0,63}` (docs/bundle-format.md).
     public static func isValidName(_ name: String) -> Bool {
         let scalars = Array(name.unicodeScalars)
         guard (1...64).contains(scalars.count) else { return false }

@@ -1,7 +1,7 @@
 import CraftBundles
 import Foundation
 
-/// A Craft registry: a plain directory any static file server can serve (DESIGN.md section 8).
+/// A Craft registry: a plain directory any static file server can serve (docs/registry.md).
 ///
 /// ```
 /// registry.json                          format version and every name (RegistryIndex)
@@ -38,7 +38,7 @@ public struct Registry: Sendable {
     }
 
     /// Resolves the registry to use: `--registry`, then `CRAFT_REGISTRY`, then `./registry` when
-    /// present, then `~/.craft/registry` (DESIGN.md section 8).
+    /// present, then `~/.craft/registry` (docs/registry.md).
     public static func locate(
         explicit: String?, environment: [String: String] = ProcessInfo.processInfo.environment,
         currentDirectory: URL = URL(fileURLWithPath: FileManager.default.currentDirectoryPath),

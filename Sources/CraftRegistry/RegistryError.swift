@@ -1,4 +1,4 @@
-// CraftRegistry: directory registries with a sharded index (DESIGN.md section 8) and detached
+// CraftRegistry: directory registries with a sharded index (docs/registry.md) and detached
 // Ed25519 signatures over bundle digests. Format: docs/registry.md.
 import CraftCore
 import Foundation
@@ -7,7 +7,7 @@ import Foundation
 /// signatures.
 ///
 /// Callers switch on ``code``; ``message`` is one sentence saying what is wrong, on which input, and
-/// what to do. ``category`` maps the error to the command-line exit codes (DESIGN.md section 9).
+/// what to do. ``category`` maps the error to the command-line exit codes (docs/cli.md).
 public struct RegistryError: Error, LocalizedError, CategorizedError, CustomStringConvertible {
     /// The kind of failure. Extensible: new codes may be added.
     public struct Code: Hashable, Sendable, CustomStringConvertible {

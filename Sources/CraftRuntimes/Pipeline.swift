@@ -1,5 +1,5 @@
 // The checked pipeline: an encoder and a backend wired together only from a passing compatibility
-// report (DESIGN.md section 7), answering prompts about images.
+// report (docs/compatibility.md), answering prompts about images.
 import CraftBundles
 import CraftCore
 import CraftImaging

@@ -1,1 +1,1 @@
-// CraftTraining: CRAFT fine-tuning of vision encoders (DESIGN.md section 11): losses, optimiser, schedules, datasets, checkpoints.
+// CraftTraining: CRAFT fine-tuning of vision encoders (docs/training.md): losses, optimiser, schedules, datasets, checkpoints.

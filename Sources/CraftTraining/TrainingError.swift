@@ -44,7 +44,7 @@ public struct TrainingError: Error, Sendable, Equatable, LocalizedError, Categor
     /// The message.
     public var description: String { message }
 
-    /// The category behind the command-line exit code (DESIGN.md section 9).
+    /// The category behind the command-line exit code (docs/cli.md).
     ///
     /// Bad input data or options (`invalidDataset`, `invalidConfiguration`) are usage errors (exit 64);
     /// a malformed checkpoint is an integrity failure (exit 4); I/O failures, mismatched parameters,

@@ -4,7 +4,7 @@ import Testing
 
 @testable import CraftBundles
 
-/// Every rule of DESIGN.md section 5 for reading bundles, each broken by a crafted archive.
+/// Every rule of docs/bundle-format.md for reading bundles, each broken by a crafted archive.
 @Suite("Hostile bundles")
 struct HostileBundleTests {
     let payload = Data("hello, bundle".utf8)

@@ -5,7 +5,7 @@ import Testing
 @testable import CraftBundles
 
 /// Bundles written by Python alone (scripts/make_reference_bundles.py: tarfile, gzip, safetensors,
-/// the codebook hash computed from DESIGN.md section 4) read, pair and run in Swift.
+/// the codebook hash computed from docs/codebook-hash.md) read, pair and run in Swift.
 @Suite("Reference bundles written by Python")
 struct ReferenceBundleTests {
     static let codebookHash = "sha256:db2922b97aabf6c286711bf91063cdc198ae51b17cd54c69eaee79110f50ef7c"

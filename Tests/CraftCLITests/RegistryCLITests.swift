@@ -2,7 +2,7 @@ import Foundation
 import Testing
 
 /// Runs the real `craft-registry` executable and checks stdout, stderr, `--json` keys and exit codes
-/// (DESIGN.md section 9: 0 ok, 1 error, 2 not found, 3 incompatible, 4 integrity, 64 usage).
+/// (docs/cli.md: 0 ok, 1 error, 2 not found, 3 incompatible, 4 integrity, 64 usage).
 @Suite("craft-registry command line")
 struct RegistryCLITests {
     let scratch: URL

@@ -1,5 +1,5 @@
 // swift-tools-version: 6.0
-// An application that depends on Craft and registers its own runtime (DESIGN.md section 6).
+// An application that depends on Craft and registers its own runtime (docs/runtimes.md).
 import PackageDescription
 
 let package = Package(

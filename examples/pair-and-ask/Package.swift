@@ -1,6 +1,6 @@
 // swift-tools-version: 6.0
 // An application that depends on Craft: pull an encoder and a backend from a registry, prove they
-// share a codebook, and ask a question about an image (DESIGN.md sections 3, 7, 8).
+// share a codebook, and ask a question about an image (docs/architecture.md, docs/compatibility.md, docs/registry.md).
 import PackageDescription
 
 let package = Package(

@@ -1,4 +1,4 @@
-// Building compatibility candidates from bundles and checking pairs (DESIGN.md section 7).
+// Building compatibility candidates from bundles and checking pairs (docs/compatibility.md).
 import CraftCore
 import Foundation
 
@@ -57,7 +57,7 @@ extension VerifiedBundle {
 
 /// Checks that an unpacked encoder and an unpacked backend can be paired.
 ///
-/// The encoder's codebook hash is recomputed from its tensor; every check of DESIGN.md section 7 runs.
+/// The encoder's codebook hash is recomputed from its tensor; every check of docs/compatibility.md runs.
 /// Wire models only from ``CompatibilityReport/pairing`` (or `requirePairing()`, which throws an
 /// `incompatible` error, exit code 3).
 public func checkCompatibility(encoder: UnpackedBundle, backend: UnpackedBundle, runtimes: RuntimeRegistry = .builtIn) -> CompatibilityReport {

@@ -1,4 +1,4 @@
-// The bundle manifest `craft.json`, schema `craft.bundle/v1` (DESIGN.md section 5; docs/bundle-format.md).
+// The bundle manifest `craft.json`, schema `craft.bundle/v1` (docs/bundle-format.md).
 import CraftCore
 import Foundation
 
@@ -198,7 +198,7 @@ public struct TensorReference: Codable, Sendable, Equatable {
 
 /// The manifest's `codebook`: the hash and shape of the codebook, and for encoders where its tensor is.
 public struct CodebookDescriptor: Codable, Sendable, Equatable {
-    /// `"sha256:" + 64 lowercase hex digits` (DESIGN.md section 4). A claim: packing and the checker
+    /// `"sha256:" + 64 lowercase hex digits` (docs/codebook-hash.md). A claim: packing and the checker
     /// recompute it from ``tensor`` for encoders.
     public var hash: String
     /// Entries K per level.

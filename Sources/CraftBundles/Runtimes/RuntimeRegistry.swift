@@ -1,4 +1,4 @@
-// Runtimes: the plugin mechanism that turns an unpacked bundle into a live model (DESIGN.md section 6).
+// Runtimes: the plugin mechanism that turns an unpacked bundle into a live model (docs/runtimes.md).
 // Keyed by id like mlx-swift-lm's ModelTypeRegistry, with version ranges and `contains(_:)`.
 import CraftCore
 import Foundation

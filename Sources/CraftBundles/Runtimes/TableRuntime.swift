@@ -20,7 +20,7 @@ public struct TableTokens: Sendable, Equatable {
 /// Runtime id `table-encoder`, version `1.x`. Files: the codebook tensor (`codebook.tensor`) and a
 /// features tensor `[images, tokens_per_image, D]` named by `config.features` (`{"file", "name"}`).
 /// "Images" are indices into that table. Quantization is real residual vector quantization with the
-/// declared metric and the lowest index winning ties (DESIGN.md section 3), by CraftCore's `Codebook`.
+/// declared metric and the lowest index winning ties (docs/architecture.md), by CraftCore's `Codebook`.
 public struct TableEncoder: Sendable {
     /// The runtime id.
     public static let runtimeID = "table-encoder"

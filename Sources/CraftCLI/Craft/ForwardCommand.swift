@@ -5,7 +5,7 @@ import SafeTensors
 import TensorCore
 
 /// `craft forward`: runs a Hugging Face-layout model directory on token ids or pixels and writes the
-/// outputs to a safetensors file, to check a converted checkpoint against its original (DESIGN.md section 9).
+/// outputs to a safetensors file, to check a converted checkpoint against its original (docs/cli.md).
 public struct ForwardCommand: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "forward",

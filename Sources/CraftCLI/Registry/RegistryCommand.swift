@@ -1,6 +1,6 @@
 import ArgumentParser
 
-/// The `craft-registry` tool: look up, pair, pack, verify, publish and pull bundles (DESIGN.md section 9).
+/// The `craft-registry` tool: look up, pair, pack, verify, publish and pull bundles (docs/cli.md).
 ///
 /// The root holds only the shared options (so `craft-registry --registry PATH COMMAND` works) and
 /// the subcommands, one file each in this folder. Exit codes: 0 success, 1 other error, 2 not

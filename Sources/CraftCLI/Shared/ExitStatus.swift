@@ -1,7 +1,7 @@
 import ArgumentParser
 import CraftCore
 
-/// The documented exit codes of `craft` and `craft-registry` (DESIGN.md section 9). They MUST stay stable.
+/// The documented exit codes of `craft` and `craft-registry` (docs/cli.md). They MUST stay stable.
 public enum ExitStatus: Int32, Sendable {
     case success = 0
     case failure = 1

@@ -1,4 +1,4 @@
-// The differentiable pieces of CRAFT's objective around the frozen codebook (DESIGN.md section 11),
+// The differentiable pieces of CRAFT's objective around the frozen codebook (docs/training.md),
 // matching vector-quantize-pytorch's `VectorQuantize` (rotation_trick off): the straight-through
 // estimator `x + (q − x).detach()` and the commitment loss `F.mse_loss(q.detach(), x)`.
 import TensorCore

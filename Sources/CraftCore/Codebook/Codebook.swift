@@ -28,7 +28,7 @@ public struct Codebook: Sendable {
     public let metric: CodebookMetric
     /// The stored values, row-major `[depth][entries][dimension]`, exactly as given.
     public let values: [Float]
-    /// The codebook hash (DESIGN.md section 4), `"sha256:"` followed by 64 lowercase hex digits.
+    /// The codebook hash (docs/codebook-hash.md), `"sha256:"` followed by 64 lowercase hex digits.
     public let hash: String
 
     /// The vectors actually searched and embedded: the stored values for `l2`, each code vector

@@ -8,13 +8,13 @@ public enum CodebookMetric: String, Codable, Sendable, CaseIterable {
     /// Cosine distance: vectors and codes are compared after L2 normalisation.
     case cosine
 
-    /// The value written into the codebook hash (DESIGN.md section 4).
+    /// The value written into the codebook hash (docs/codebook-hash.md).
     var hashCode: UInt32 { self == .l2 ? 0 : 1 }
 }
 
 /// The codebook hash, the identity that decides whether an encoder and a backend can be paired.
 ///
-/// `"sha256:" + hex(SHA-256(bytes))` where the bytes are, in order (DESIGN.md section 4; MUST stay
+/// `"sha256:" + hex(SHA-256(bytes))` where the bytes are, in order (docs/codebook-hash.md; MUST stay
 /// stable; worked example in `docs/codebook-hash.md`):
 /// 1. ASCII `CRAFT-CODEBOOK` and one zero byte;
 /// 2. UInt32 little-endian format version 1;

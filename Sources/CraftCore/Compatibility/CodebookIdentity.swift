@@ -5,7 +5,7 @@
 /// The packaging side builds this from a bundle manifest (`craft.json` → `codebook`); the checker
 /// compares two of them without knowing the manifest format.
 public struct CodebookIdentity: Sendable, Hashable, Codable {
-    /// `"sha256:" + 64 lowercase hex digits` (DESIGN.md section 4).
+    /// `"sha256:" + 64 lowercase hex digits` (docs/codebook-hash.md).
     public var hash: String
     /// Number of entries K per level.
     public var entries: Int

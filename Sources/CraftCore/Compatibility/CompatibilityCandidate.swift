@@ -1,4 +1,4 @@
-// The manifest-independent view of one bundle that the compatibility checker reads (DESIGN.md section 7).
+// The manifest-independent view of one bundle that the compatibility checker reads (docs/compatibility.md).
 
 /// Which side of a pairing a bundle is on.
 public enum PairingRole: String, Sendable, Codable, CaseIterable {

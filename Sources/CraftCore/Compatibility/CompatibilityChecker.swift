@@ -1,4 +1,4 @@
-// Checks that an encoder and a backend can be paired (DESIGN.md section 7; docs/compatibility.md).
+// Checks that an encoder and a backend can be paired (docs/compatibility.md).
 
 /// Decides whether an encoder and a language backend can be wired together.
 ///

@@ -75,7 +75,7 @@ public struct CompatibilityCheck: Sendable, Equatable, Codable {
     }
 }
 
-/// The outcome of checking an encoder against a backend (DESIGN.md section 7).
+/// The outcome of checking an encoder against a backend (docs/compatibility.md).
 ///
 /// A list of named checks with stable codes, each passed or failed with a reason. ``pairing`` is
 /// present only when every check passed: it is the only way to obtain a ``CheckedPair``, so nothing

@@ -1,7 +1,7 @@
 import TensorCore
 
 /// A frozen, shared space of discrete visual tokens: the contract between vision encoders and
-/// language backends (DESIGN.md section 3).
+/// language backends (docs/architecture.md).
 ///
 /// A codebook space has `entries` code vectors of `dimension` components on each of `depth` residual
 /// levels, a ``CodebookMetric``, and a ``hash`` that names its vectors (`docs/codebook-hash.md`).

@@ -84,7 +84,7 @@ public struct PromptLogits: Sendable {
 }
 
 /// A language model that reads a codebook's visual tokens through its own frozen projector
-/// (DESIGN.md section 3). Runtimes (Llama, GPT-2, …) implement it.
+/// (docs/architecture.md). Runtimes (Llama, GPT-2, …) implement it.
 ///
 /// It declares the codebook hash it was trained to read; the compatibility checker refuses to wire
 /// it to an encoder with another hash. It accepts codebook-space vectors (``PromptSegment/vectors(_:)``

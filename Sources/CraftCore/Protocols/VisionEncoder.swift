@@ -1,6 +1,6 @@
 import TensorCore
 
-/// A vision encoder that turns images into discrete tokens of a frozen codebook (DESIGN.md section 3).
+/// A vision encoder that turns images into discrete tokens of a frozen codebook (docs/architecture.md).
 ///
 /// Runtimes (SigLIP-VQ, …) implement it; bundles declare which runtime loads them. An encoder is
 /// used in two steps so pixels can be batched and cached:

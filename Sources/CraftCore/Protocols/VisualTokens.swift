@@ -17,7 +17,7 @@ public struct GridPosition: Sendable, Hashable, Codable {
 /// The discrete tokens a ``VisionEncoder`` emits for one image: what a ``LanguageBackend`` reads.
 ///
 /// Tokens are in their original (raster) order with their grid positions, which survive test-time
-/// pruning (DESIGN.md section 10): a pruned set keeps the order and positions of the tokens it keeps.
+/// pruning (docs/token-pruning.md): a pruned set keeps the order and positions of the tokens it keeps.
 public struct VisualTokens: Sendable {
     /// The hash of the codebook the codes index (``CodebookSpace/hash``).
     public var codebookHash: String

@@ -1,5 +1,5 @@
 // Code frequencies over a domain set: the p_dom(k) behind the rarity weights of test-time token
-// pruning (DESIGN.md section 10, docs/token-pruning.md).
+// pruning (docs/token-pruning.md).
 
 extension CraftCoreError.Code {
     /// A parameter is outside its valid range (a keep ratio, a smoothing constant, a decoder shape).

@@ -1,4 +1,4 @@
-// Codebook-rarity test-time token pruning (DESIGN.md section 10, reconstructed from the CRAFT paper;
+// Codebook-rarity test-time token pruning (docs/token-pruning.md, reconstructed from the CRAFT paper;
 // the algorithm is written out in docs/token-pruning.md).
 
 /// Keeps the visual tokens whose codes are rare in the domain, and within a code the tokens the

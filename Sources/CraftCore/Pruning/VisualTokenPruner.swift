@@ -1,4 +1,4 @@
-// The interface shared by test-time token pruners (DESIGN.md section 10, docs/token-pruning.md).
+// The interface shared by test-time token pruners (docs/token-pruning.md).
 
 /// Chooses which visual tokens of an image to keep at test time.
 ///

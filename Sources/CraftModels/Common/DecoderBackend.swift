@@ -1,4 +1,4 @@
-// A `LanguageBackend` (DESIGN.md section 3) built from a decoder (Llama, GPT-2), its tokenizer, the
+// A `LanguageBackend` (docs/architecture.md) built from a decoder (Llama, GPT-2), its tokenizer, the
 // codebook it reads and a frozen linear projector from codebook space to the decoder's hidden size.
 import CraftCore
 import Foundation

@@ -52,7 +52,7 @@ public struct ModelError: Error, LocalizedError, CategorizedError, CustomStringC
     public var errorDescription: String? { message }
     public var description: String { message }
 
-    /// The exit-code category (DESIGN.md section 9).
+    /// The exit-code category (docs/cli.md).
     public var category: ErrorCategory {
         switch code {
         case .notFound: .notFound

@@ -1,5 +1,5 @@
 // A SigLIP vision tower quantized into a frozen codebook at a configured layer: the encoder side of
-// CRAFT (DESIGN.md sections 3 and 6), trainable through the straight-through estimator.
+// CRAFT (docs/architecture.md, docs/runtimes.md), trainable through the straight-through estimator.
 import CraftCore
 import CraftImaging
 import Foundation

@@ -47,7 +47,7 @@ public struct IndexedVersion: Codable, Sendable, Equatable {
 
     /// The codebook descriptor copied from the manifest.
     public struct Codebook: Codable, Sendable, Equatable {
-        /// `"sha256:<hex>"` codebook hash (DESIGN.md section 4), as declared by the manifest.
+        /// `"sha256:<hex>"` codebook hash (docs/codebook-hash.md), as declared by the manifest.
         public var hash: String
         /// Entries K per level.
         public var entries: Int

@@ -1,6 +1,6 @@
 import Foundation
 
-/// One training example: an image with a prompt and the expected answer (DESIGN.md section 11).
+/// One training example: an image with a prompt and the expected answer (docs/training.md).
 ///
 /// A line of a JSONL dataset: `{"image": "images/cat.png", "prompt": "What animal is this?",
 /// "answer": "cat", "caption": "a cat on a sofa", "label": "cat"}`; `caption` and `label` are

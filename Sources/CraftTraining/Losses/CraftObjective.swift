@@ -1,4 +1,4 @@
-// CRAFT's training objective (DESIGN.md section 11):
+// CRAFT's training objective (docs/training.md):
 // L = lambda_con * L_con + lambda_commit * L_commit + L_SAL, with the straight-through estimator
 // z_q_hat = z_e + stopgrad(z_q - z_e) and L_commit = mean ||z_e - stopgrad(z_q)||^2 as in
 // vector-quantize-pytorch (CraftCore's Codebook+Differentiable.swift).

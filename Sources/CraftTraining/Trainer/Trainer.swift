@@ -1,4 +1,4 @@
-// The CRAFT training loop (DESIGN.md section 11): only the encoder is trained; the codebook, projector
+// The CRAFT training loop (docs/training.md): only the encoder is trained; the codebook, projector
 // and surrogate are frozen. AdamW + cosine schedule + clipping + accumulation, JSONL logging,
 // per-epoch validation through the surrogate, early stopping, atomic checkpoints and exact resume;
 // the continuous baseline (TrainingMode), general-domain replay and retention measurement.
