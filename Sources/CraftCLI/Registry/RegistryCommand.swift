@@ -1,4 +1,5 @@
 import ArgumentParser
+import CraftCore
 
 /// The `craft-registry` tool: look up, pair, pack, verify, publish and pull bundles (docs/cli.md).
 ///
@@ -24,6 +25,7 @@ public struct RegistryCommand: ParsableCommand {
               craft-registry pull clinical-vq --require-signature
               craft-registry reindex
             """,
+        version: CraftVersion.current,
         subcommands: [
             RegistryListCommand.self,
             RegistrySearchCommand.self,
