@@ -286,7 +286,7 @@ struct TrainCommand: ParsableCommand {
             throw error
         }
         display.finish()
-        interruption.cancel()
+        ScratchFiles.setInterruptionHandler(nil)  // training is over: signals end the process again
         defer { warnIfBelowBase(result) }
         let report = TrainReport(result)
         if options.json {

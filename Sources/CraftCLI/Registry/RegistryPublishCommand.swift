@@ -34,7 +34,6 @@ struct RegistryPublishCommand: ParsableCommand {
 
     func run() throws {
         // An interrupted command removes its scratch files (staging copy, download, unpack directory).
-        ScratchFiles.installSignalHandlers()
         let registry = options.resolvedRegistry()
         let url = URL(fileURLWithPath: file)
         let sigURL = signature.map { URL(fileURLWithPath: $0) } ?? url.appendingPathExtension("sig")

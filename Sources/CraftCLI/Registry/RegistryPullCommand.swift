@@ -38,7 +38,6 @@ struct RegistryPullCommand: ParsableCommand {
 
     func run() throws {
         // An interrupted command removes its scratch files (staging copy, download, unpack directory).
-        ScratchFiles.installSignalHandlers()
         let registry = options.resolvedRegistry()
         let reference = try parseReference(reference)
         let cacheLocation = cache.map { BundleCache(root: URL(fileURLWithPath: $0)) } ?? .locate()

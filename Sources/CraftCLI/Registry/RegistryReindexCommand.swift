@@ -26,7 +26,6 @@ struct RegistryReindexCommand: ParsableCommand {
     @OptionGroup var options: RegistryOptions
 
     func run() throws {
-        ScratchFiles.installSignalHandlers()
         let registry = options.resolvedRegistry()
         let result = try registry.reindex()
         if options.json {
