@@ -123,8 +123,9 @@ enum CachePaths {
 }
 
 extension Registry {
-    /// Pulls a bundle: copies it out of the registry, verifies the copy (digest against the index,
-    /// signatures, then the hostile archive checks) and unpacks it atomically.
+    /// Pulls a bundle: checks its signatures, then unpacks the registry's file in one read that
+    /// computes its digest (compared with the index before anything is moved into place) and applies
+    /// the hostile archive checks; the result is renamed into place atomically.
     ///
     /// By default the bundle lands in `cache` under its digest. A cache entry that already exists is
     /// reused only when it is still the published bundle: the registry's file must have the digest
@@ -132,7 +133,7 @@ extension Registry {
     /// of the entry must have the size and sha256 that manifest lists (nothing more). Otherwise the
     /// entry is replaced. With `destination`, the bundle is unpacked there instead (it must not exist).
     ///
-    /// Every temporary (download copy, unpack directory) lives in one scratch directory named by
+    /// The unpack directory lives in one scratch directory named by
     /// ``ScratchFiles/name(_:)``, removed on failure or interruption, and swept by the next pull when
     /// its process died.
     ///
@@ -175,18 +176,22 @@ extension Registry {
         let tracked = ScratchFiles.track(scratch)
         defer { ScratchFiles.remove(tracked) }
         try AtomicFile.createDirectory(scratch)
-        let copy = scratch.appendingPathComponent("download.craft")
+        // One read of the registry's file: its digest is computed on the bytes that are unpacked,
+        // so a file replaced meanwhile cannot be served under the indexed digest.
+        let unpacked: UnpackedBundle
         do {
-            try FileManager.default.copyItem(at: bundle.file, to: copy)
-        } catch {
-            throw RegistryError(.io, "cannot copy \(bundle.file.path) to \(parent.path) (\(error.localizedDescription)); check permissions and free space", cause: error)
+            unpacked = try BundleArchive.unpack(
+                bundle.file, into: scratch.appendingPathComponent("bundle"), expectedDigest: bundle.record.digest, limits: limits)
+        } catch let error as BundleError {
+            // A tampered file usually fails an archive check before its digest is complete: say
+            // what it is (a second read, on the failure path only).
+            if error.code == .digestMismatch
+                || (try? BundleArchive.digest(of: bundle.file)).map({ $0 != bundle.record.digest }) == true {
+                throw RegistryError(
+                    .digestMismatch, "\(bundle.file.path) is not the file the index records for \(bundle.reference) (\(bundle.record.digest)): it was modified or replaced; do not use it", cause: error)
+            }
+            throw error
         }
-        let digest = try BundleArchive.digest(of: copy)
-        guard digest == bundle.record.digest else {
-            throw RegistryError(
-                .digestMismatch, "\(bundle.file.path) has digest \(digest) but the index records \(bundle.record.digest) for \(bundle.reference): the file was modified or replaced; do not use it")
-        }
-        let unpacked = try BundleArchive.unpack(copy, into: scratch.appendingPathComponent("bundle"), limits: limits)
         guard rename(unpacked.directory.path, target.path) == 0 else {
             let reason = String(cString: strerror(errno))
             // Another pull of the same bundle may have won the race to the cache entry.
