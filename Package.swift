@@ -45,52 +45,55 @@ let package = Package(
             name: "CJPEG", path: "Sources/CJPEG", pkgConfig: "libturbojpeg",
             providers: [.apt(["libturbojpeg0-dev"])]),
 
+        // Reading files whole, with a size limit and no leak (every module's files go through it).
+        .target(name: "CraftFiles"),
+
         // Numeric side.
         .target(name: "TensorCore", dependencies: ["CBLAS"]),
-        .target(name: "SafeTensors"),
+        .target(name: "SafeTensors", dependencies: ["CraftFiles"]),
         .target(
             name: "CraftCore",
             dependencies: [
                 "TensorCore", "SafeTensors",
                 .product(name: "Crypto", package: "swift-crypto"),
             ]),
-        .target(name: "CraftImaging", dependencies: ["CPNG", "CJPEG"]),
-        .target(name: "CraftModels", dependencies: ["TensorCore", "SafeTensors", "CraftCore", "CraftImaging"]),
+        .target(name: "CraftImaging", dependencies: ["CraftFiles", "CPNG", "CJPEG"]),
+        .target(name: "CraftModels", dependencies: ["CraftFiles", "TensorCore", "SafeTensors", "CraftCore", "CraftImaging"]),
         .target(
             name: "CraftTraining",
-            dependencies: ["TensorCore", "SafeTensors", "CraftCore", "CraftModels", "CraftImaging",
+            dependencies: ["CraftFiles", "TensorCore", "SafeTensors", "CraftCore", "CraftModels", "CraftImaging",
                            .product(name: "Crypto", package: "swift-crypto")]),
 
         // Packaging side.
         .target(
             name: "CraftBundles",
             dependencies: [
-                "CArchive", "CraftCore", "SafeTensors",
+                "CArchive", "CraftFiles", "CraftCore", "SafeTensors",
                 .product(name: "Crypto", package: "swift-crypto"),
             ]),
         .target(
             name: "CraftRegistry",
             dependencies: [
-                "CraftBundles", "CraftCore",
+                "CraftFiles", "CraftBundles", "CraftCore",
                 .product(name: "Crypto", package: "swift-crypto"),
             ]),
         // Where the two sides meet: model runtimes registered for bundles, and the checked pipeline.
         .target(
             name: "CraftRuntimes",
-            dependencies: ["CraftBundles", "CraftModels", "CraftCore", "CraftImaging", "TensorCore", "SafeTensors"]),
+            dependencies: ["CraftFiles", "CraftBundles", "CraftModels", "CraftCore", "CraftImaging", "TensorCore", "SafeTensors"]),
 
         // Adapting bundles (craft train, craft stats): the training library applied to bundles.
         .target(
             name: "CraftAdaptation",
             dependencies: [
-                "TensorCore", "SafeTensors", "CraftCore", "CraftBundles", "CraftRegistry",
+                "CraftFiles", "TensorCore", "SafeTensors", "CraftCore", "CraftBundles", "CraftRegistry",
                 "CraftImaging", "CraftModels", "CraftTraining", "CraftRuntimes",
             ]),
         // The embedded miniature of the paper's experiment (make reproduce).
         .target(
             name: "CraftExperiment",
             dependencies: [
-                "TensorCore", "SafeTensors", "CraftCore", "CraftBundles", "CraftRegistry",
+                "CraftFiles", "TensorCore", "SafeTensors", "CraftCore", "CraftBundles", "CraftRegistry",
                 "CraftImaging", "CraftModels", "CraftTraining", "CraftRuntimes", "CraftAdaptation",
             ]),
 
@@ -98,7 +101,7 @@ let package = Package(
         .target(
             name: "CraftCLI",
             dependencies: [
-                "TensorCore", "SafeTensors", "CraftCore", "CraftBundles", "CraftRegistry",
+                "CraftFiles", "TensorCore", "SafeTensors", "CraftCore", "CraftBundles", "CraftRegistry",
                 "CraftImaging", "CraftModels", "CraftTraining", "CraftRuntimes", "CraftAdaptation",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
@@ -122,6 +125,7 @@ let package = Package(
         .target(
             name: "TestSupport", dependencies: [.product(name: "Numerics", package: "swift-numerics"), "TensorCore"],
             path: "Tests/TestSupport"),
+        .testTarget(name: "CraftFilesTests", dependencies: ["CraftFiles"]),
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "SafeTensorsTests", dependencies: ["SafeTensors", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "CraftCoreTests", dependencies: ["CraftCore", "TestSupport"], resources: [.copy("Fixtures")]),

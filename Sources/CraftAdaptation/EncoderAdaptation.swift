@@ -2,6 +2,7 @@
 // (docs/training.md) and write the adapted encoder as a new bundle version (docs/adaptation.md).
 import CraftBundles
 import CraftCore
+import CraftFiles
 import CraftModels
 import CraftRegistry
 import CraftRuntimes
@@ -348,12 +349,12 @@ struct RunRecord: Codable, Equatable {
         encoder.keyEncodingStrategy = .convertToSnakeCase
         let decoder = JSONDecoder()
         decoder.keyDecodingStrategy = .convertFromSnakeCase
-        if let data = try? Data(contentsOf: url) {
+        if let data = try? BoundedFile.read(url, limit: BoundedFile.smallDocumentLimit) {
             guard let existing = try? decoder.decode(RunRecord.self, from: data), existing.comparable == comparable else {
                 throw AdaptationError(.invalidRequest, "\(directory.deletingLastPathComponent().path) holds a training run with other bundles, data or options (\(url.path)); use another --output, or delete \(directory.path) to start over")
             }
             let state = directory.appendingPathComponent("checkpoint/state.json")
-            guard let stateData = try? Data(contentsOf: state),
+            guard let stateData = try? BoundedFile.read(state, limit: BoundedFile.smallDocumentLimit),
                 let object = (try? JSONSerialization.jsonObject(with: stateData)) as? [String: Any],
                 let inner = object["state"] as? [String: Any], let step = inner["step"] as? Int
             else { return nil }

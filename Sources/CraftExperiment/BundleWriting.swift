@@ -3,6 +3,7 @@
 // with their projector and the shared tokenizer. Then packing and publishing into a registry.
 import CraftBundles
 import CraftCore
+import CraftFiles
 import CraftModels
 import CraftRegistry
 import Foundation
@@ -161,7 +162,7 @@ public enum BundleWriting {
     public static func pack(_ directory: URL, into output: URL) throws -> PackedBundle {
         try step("packing \(directory.path)") {
             try FileManager.default.createDirectory(at: output, withIntermediateDirectories: true)
-            let object = try JSONSerialization.jsonObject(with: Data(contentsOf: directory.appendingPathComponent("craft.json"))) as? [String: Any]
+            let object = try JSONSerialization.jsonObject(with: BoundedFile.read(directory.appendingPathComponent("craft.json"), limit: Int(BundleLimits.default.maxManifestSize))) as? [String: Any]
             guard let name = object?["name"] as? String, let version = object?["version"] as? String else {
                 throw ExperimentError("\(directory.path)/craft.json has no name or version")
             }

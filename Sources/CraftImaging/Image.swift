@@ -1,5 +1,6 @@
 // CraftImaging: decoding PNG (libpng) and JPEG (libjpeg-turbo) into `Image`, converting, resizing
 // (Pillow's resampling, ported in Image+Resize.swift) and SigLIP-style preprocessing.
+import CraftFiles
 import Foundation
 
 /// A decoded raster image: `width × height` pixels of `channels` interleaved samples each.
@@ -251,7 +252,7 @@ enum ImageFile {
         }
         do {
             // Read, not mapped: a file truncated by someone else while mapped would fault (SIGBUS).
-            return try Data(contentsOf: URL(fileURLWithPath: path))
+            return try BoundedFile.read(URL(fileURLWithPath: path), limit: limits.maxFileBytes)
         } catch {
             throw ImageError(
                 .io, "Could not read the image file \(path): \(error.localizedDescription); check its permissions.",

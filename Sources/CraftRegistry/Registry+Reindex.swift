@@ -1,4 +1,5 @@
 import CraftBundles
+import CraftFiles
 import Foundation
 
 /// What ``Registry/reindex(limits:)`` did.
@@ -166,7 +167,7 @@ extension Registry {
 
     /// Atomically replaces `url` with `data` unless it already holds exactly those bytes.
     private func writeIfChanged(_ data: Data, to url: URL) throws -> Bool {
-        if (try? Data(contentsOf: url)) == data { return false }
+        if (try? BoundedFile.read(url, limit: data.count)) == data { return false }
         try AtomicFile.write(data, to: url)
         return true
     }

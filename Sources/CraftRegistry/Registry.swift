@@ -1,4 +1,5 @@
 import CraftBundles
+import CraftFiles
 import Foundation
 
 /// A Craft registry: a plain directory any static file server can serve (docs/registry.md).
@@ -266,7 +267,7 @@ public struct Registry: Sendable {
     func decode<T: Decodable>(_ type: T.Type, at url: URL) throws -> T {
         let data: Data
         do {
-            data = try Data(contentsOf: url)
+            data = try BoundedFile.read(url, limit: BoundedFile.largeDocumentLimit)
         } catch {
             throw RegistryError(.io, "cannot read \(url.path) (\(error.localizedDescription)); check permissions", cause: error)
         }

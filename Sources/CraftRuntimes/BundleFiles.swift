@@ -1,6 +1,8 @@
 // Reading the files of an unpacked bundle for the model runtimes: every failure names the bundle and the file.
 import CraftBundles
 import CraftCore
+import CraftFiles
+import CraftModels
 import Foundation
 import SafeTensors
 import TensorCore
@@ -56,7 +58,7 @@ enum BundleFiles {
             weightMap = try ShardedSafeTensors(indexAt: url).weightMap
         } catch {
             // Say which shard is unlisted when that is the cause (it then is absent from the unpacked bundle).
-            if let object = (try? JSONSerialization.jsonObject(with: Data(contentsOf: url))) as? [String: Any],
+            if let object = (try? JSONSerialization.jsonObject(with: BoundedFile.read(url, limit: ModelFileLimits.maximumConfigurationBytes))) as? [String: Any],
                 let map = object["weight_map"] as? [String: Any]
             {
                 let shards = Set(map.values.compactMap { $0 as? String }).sorted()
@@ -94,7 +96,7 @@ enum BundleFiles {
     /// Reads a JSON object from a listed file.
     static func jsonObject(_ path: String, in bundle: UnpackedBundle, purpose: String) throws -> [String: Any] {
         let url = try require(path, in: bundle, purpose: purpose)
-        guard let data = try? Data(contentsOf: url),
+        guard let data = try? BoundedFile.read(url, limit: ModelFileLimits.maximumConfigurationBytes),
             let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any]
         else {
             throw BundleError(.invalidManifest, "\(path) of \(bundle.manifest.reference) is not a JSON object (\(purpose)); use the model's original file", entry: path)

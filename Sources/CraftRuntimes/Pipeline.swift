@@ -2,6 +2,7 @@
 // report (docs/compatibility.md), answering prompts about images.
 import CraftBundles
 import CraftCore
+import CraftFiles
 import CraftImaging
 import Foundation
 import TensorCore
@@ -72,7 +73,7 @@ public struct Pipeline: Sendable {
         guard FileManager.default.fileExists(atPath: url.path) else { return nil }
         let frequencies: CodeFrequencies
         do {
-            frequencies = try JSONDecoder().decode(CodeFrequencies.self, from: Data(contentsOf: url))
+            frequencies = try JSONDecoder().decode(CodeFrequencies.self, from: BoundedFile.read(url, limit: BoundedFile.smallDocumentLimit))
         } catch {
             throw BundleError(.runtimeFailed, "\(bundle.manifest.reference) has an unreadable \(codeFrequenciesFile) (\(error)); recompute it as {\"entries\", \"counts\", \"total\"}")
         }

@@ -2,6 +2,7 @@
 // bundle's codebook (CraftModels' SiglipVQEncoder). Layout: docs/runtimes.md.
 import CraftBundles
 import CraftCore
+import CraftFiles
 import CraftImaging
 import CraftModels
 import Foundation
@@ -91,7 +92,7 @@ public enum SiglipVQRuntime {
         if manifest.file(at: path) != nil {
             let url = try BundleFiles.require(path, in: bundle, purpose: "the image preprocessing")
             do {
-                return try JSONDecoder().decode(ImagePreprocessing.self, from: Data(contentsOf: url))
+                return try JSONDecoder().decode(ImagePreprocessing.self, from: BoundedFile.read(url, limit: ModelFileLimits.maximumConfigurationBytes))
             } catch {
                 throw BundleError(.invalidManifest, "\(path) of \(manifest.reference) is not a Hugging Face image processor config: \(BundleFiles.describe(error))", entry: path, cause: error)
             }

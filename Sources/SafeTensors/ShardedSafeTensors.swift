@@ -1,5 +1,6 @@
 // Sharded checkpoints: `model.safetensors.index.json` (`weight_map`: tensor name -> shard file),
 // as written by transformers' `save_pretrained` and huggingface_hub.
+import CraftFiles
 import Foundation
 
 /// A checkpoint split over several safetensors files, described by an index JSON file.
@@ -44,9 +45,9 @@ public struct ShardedSafeTensors: Sendable {
         }
         let data: Data
         do {
-            data = try Data(contentsOf: url)
+            data = try BoundedFile.read(url, limit: options.maximumHeaderBytes)
         } catch {
-            let code: SafeTensorsError.Code = FileManager.default.fileExists(atPath: path) ? .io : .notFound
+            let code: SafeTensorsError.Code = error == .notFound ? .notFound : .io
             throw SafeTensorsError(
                 code, file: path, message: "Cannot read the safetensors index \(path): \(error.localizedDescription)",
                 cause: error)

@@ -1,4 +1,5 @@
 // Reading and writing `craft.json`: decoding with field paths in errors, canonical encoding.
+import CraftFiles
 import Foundation
 
 extension BundleManifest {
@@ -30,25 +31,14 @@ extension BundleManifest {
 
     /// The bytes of a manifest file of at most `limit` bytes (checked before and while reading).
     static func readFile(_ url: URL, limit: Int64) throws -> Data {
-        let handle: FileHandle
         do {
-            handle = try FileHandle(forReadingFrom: url)
+            return try BoundedFile.read(url, limit: Int(clamping: limit))
+        } catch .tooLarge {
+            throw BundleError(.limitExceeded, "the manifest \(url.path) is larger than the limit of \(limit) bytes for craft.json; move large data out of config and provenance into files", entry: BundleManifest.fileName)
+        } catch .notFound {
+            throw BundleError(.notFound, "cannot read the manifest \(url.path) (it does not exist); check that the directory holds a craft.json", entry: BundleManifest.fileName)
         } catch {
-            throw BundleError(.notFound, "cannot read the manifest \(url.path) (\(error.localizedDescription)); check that the directory holds a craft.json", entry: BundleManifest.fileName)
-        }
-        defer { try? handle.close() }
-        let tooLarge = BundleError(.limitExceeded, "the manifest \(url.path) is larger than the limit of \(limit) bytes for craft.json; move large data out of config and provenance into files", entry: BundleManifest.fileName)
-        do {
-            if let size = (try? FileManager.default.attributesOfItem(atPath: url.path))?[.size] as? NSNumber, size.int64Value > limit {
-                throw tooLarge
-            }
-            let data = try handle.read(upToCount: Int(clamping: limit) &+ 1) ?? Data()
-            guard Int64(data.count) <= limit else { throw tooLarge }
-            return data
-        } catch let error as BundleError {
-            throw error
-        } catch {
-            throw BundleError(.io, "cannot read the manifest \(url.path) (\(error.localizedDescription))", entry: BundleManifest.fileName)
+            throw BundleError(.io, "cannot read the manifest \(url.path) (it \(error.reason))", entry: BundleManifest.fileName)
         }
     }
 

@@ -18,7 +18,7 @@ public enum BundleKind: String, Codable, Sendable, CaseIterable {
 /// and names the field path of the first problem.
 ///
 /// ```swift
-/// let manifest = try BundleManifest.decode(Data(contentsOf: url))
+/// let manifest = try BundleManifest.load(from: url)
 /// try manifest.validate()
 /// print(manifest.name, manifest.version, manifest.codebook.hash)
 /// ```

@@ -3,6 +3,7 @@
 // bundle's codebook; the backend answers from a table keyed by codes. The model runtimes (SigLIP vision
 // towers, Llama and GPT-2 decoders) are registered by CraftModels when they land.
 import CraftCore
+import CraftFiles
 import Foundation
 import SafeTensors
 
@@ -122,7 +123,7 @@ public struct TableBackend: Sendable {
             var `default`: String?
         }
         do {
-            let table = try JSONDecoder().decode(Table.self, from: Data(contentsOf: bundle.url(for: path)))
+            let table = try JSONDecoder().decode(Table.self, from: BoundedFile.read(bundle.url(for: path), limit: BoundedFile.smallDocumentLimit))
             answers = table.answers
             defaultAnswer = table.default ?? "I don't know."
         } catch {

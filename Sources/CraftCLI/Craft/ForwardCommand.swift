@@ -1,4 +1,5 @@
 import ArgumentParser
+import CraftFiles
 import CraftModels
 import Foundation
 import SafeTensors
@@ -108,7 +109,7 @@ public struct ForwardCommand: ParsableCommand {
 
     /// Whether a SigLIP directory's config.json has a `text_config` (a full `SiglipModel`).
     static func hasTextTower(_ directory: URL) -> Bool {
-        guard let data = try? Data(contentsOf: directory.appendingPathComponent("config.json")),
+        guard let data = try? BoundedFile.read(directory.appendingPathComponent("config.json"), limit: ModelFileLimits.maximumConfigurationBytes),
               let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return false }
         return object["text_config"] != nil
     }

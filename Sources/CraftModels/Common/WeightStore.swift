@@ -1,5 +1,6 @@
 // Weight loading as the runtimes share it: pick the files of a Hugging Face model directory, read the
 // tensors, sanitise their names (strip prefixes, drop buffers), then assign them with full key checking.
+import CraftFiles
 import Foundation
 import SafeTensors
 import TensorCore

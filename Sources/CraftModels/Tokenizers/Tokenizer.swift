@@ -1,6 +1,7 @@
 // A Hugging Face tokenizer (tokenizer.json) in Swift, ported from the `tokenizers` library
 // (huggingface/tokenizers, tokenizers/src/tokenizer/mod.rs): added tokens, normalizer,
 // pre-tokenizer, model, post-processor and decoder, applied in the library's order.
+import CraftFiles
 import Foundation
 
 /// The limits a `tokenizer.json` must respect; anything larger is refused on load with

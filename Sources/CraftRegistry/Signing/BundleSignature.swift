@@ -1,3 +1,4 @@
+import CraftFiles
 import Crypto
 import Foundation
 
@@ -99,7 +100,7 @@ public struct BundleSignature: Codable, Sendable, Equatable {
     public static func read(from url: URL) throws -> BundleSignature {
         let data: Data
         do {
-            data = try Data(contentsOf: url)
+            data = try BoundedFile.read(url, limit: BoundedFile.smallDocumentLimit)
         } catch {
             throw RegistryError(.notFound, "cannot read the signature file \(url.path); check the path", cause: error)
         }

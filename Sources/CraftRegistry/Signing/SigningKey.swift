@@ -1,3 +1,4 @@
+import CraftFiles
 import Crypto
 import Foundation
 
@@ -58,7 +59,7 @@ public struct SigningKey {
     public static func read(from url: URL) throws -> SigningKey {
         let data: Data
         do {
-            data = try Data(contentsOf: url)
+            data = try BoundedFile.read(url, limit: BoundedFile.smallDocumentLimit)
         } catch {
             throw RegistryError(.notFound, "cannot read the key file \(url.path); check the --key path", cause: error)
         }
@@ -130,7 +131,7 @@ public struct PublicKey: Equatable {
     public static func read(from url: URL) throws -> PublicKey {
         let data: Data
         do {
-            data = try Data(contentsOf: url)
+            data = try BoundedFile.read(url, limit: BoundedFile.smallDocumentLimit)
         } catch {
             throw RegistryError(.notFound, "cannot read the public key file \(url.path); check the path", cause: error)
         }

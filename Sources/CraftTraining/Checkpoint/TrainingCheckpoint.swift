@@ -1,5 +1,6 @@
 // Training checkpoints: parameters and AdamW moments in one safetensors file, the loop position in
 // JSON, written atomically (a fresh directory renamed into place) so a crash never leaves a torn one.
+import CraftFiles
 import Foundation
 import SafeTensors
 import TensorCore
@@ -153,7 +154,7 @@ public struct TrainingCheckpoint: Sendable {
         let tensorsURL = location.appendingPathComponent(tensorsFile)
         let stateFileValue: StateFile
         do {
-            stateFileValue = try JSONDecoder().decode(StateFile.self, from: Data(contentsOf: stateURL))
+            stateFileValue = try JSONDecoder().decode(StateFile.self, from: BoundedFile.read(stateURL, limit: BoundedFile.smallDocumentLimit))
         } catch {
             throw TrainingError(.invalidCheckpoint, "cannot read \(stateURL.path): \(error.localizedDescription); resume from a complete checkpoint directory")
         }

@@ -1,5 +1,6 @@
 // A JSONL dataset of (image, prompt, answer[, caption][, label]) examples, with validation that
 // names the file and line, a deterministic validation split, seeded per-epoch shuffling and a digest.
+import CraftFiles
 import Crypto
 import Foundation
 import TensorCore
@@ -35,7 +36,7 @@ public struct TrainingDataset: Sendable {
     ///   directory, or the file has no examples. Image URLs are the resolved paths.
     public init(contentsOf url: URL) throws {
         let data: Data
-        do { data = try Data(contentsOf: url) } catch {
+        do { data = try BoundedFile.read(url, limit: BoundedFile.largeDocumentLimit) } catch {
             throw TrainingError(.io, "cannot read the dataset \(url.path): \(error.localizedDescription)")
         }
         let name = url.path
@@ -138,14 +139,14 @@ public struct TrainingDataset: Sendable {
     public func digest() throws -> String {
         var hasher = SHA256()
         if let sourceURL {
-            do { hasher.update(data: try Data(contentsOf: sourceURL)) } catch {
+            do { hasher.update(data: try BoundedFile.read(sourceURL, limit: BoundedFile.largeDocumentLimit)) } catch {
                 throw TrainingError(.io, "cannot read the dataset \(sourceURL.path) to digest it: \(error.localizedDescription)")
             }
         }
         for example in examples {
             hasher.update(data: Data(example.imagePath.utf8))
             hasher.update(data: Data([0]))
-            do { hasher.update(data: try Data(contentsOf: example.imageURL)) } catch {
+            do { hasher.update(data: try BoundedFile.read(example.imageURL, limit: BoundedFile.largeDocumentLimit)) } catch {
                 throw TrainingError(.io, "\(sourceURL?.path ?? "dataset") line \(example.line): cannot read image \(example.imagePath): \(error.localizedDescription)")
             }
         }

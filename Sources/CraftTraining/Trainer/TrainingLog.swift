@@ -1,3 +1,4 @@
+import CraftFiles
 import Foundation
 
 /// One line of the training log (JSONL): a step record or an epoch's validation record.
@@ -67,7 +68,7 @@ struct TrainingLogWriter {
     func dropRecords(after step: Int, validationsFrom epoch: Int) throws {
         guard FileManager.default.fileExists(atPath: url.path) else { return }
         do {
-            let data = try Data(contentsOf: url)
+            let data = try BoundedFile.read(url, limit: BoundedFile.largeDocumentLimit)
             var kept = Data()
             var dropped = false
             for line in data.split(separator: UInt8(ascii: "\n")) {
