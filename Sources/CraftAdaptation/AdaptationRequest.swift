@@ -31,9 +31,9 @@ public enum AdaptationMethod: String, Sendable, Codable, CaseIterable {
 /// ```
 public struct AdaptationRequest: Sendable {
     /// The encoder bundle to adapt (a `siglip-vq` encoder).
-    public var encoder: BundleLocation
+    public var encoder: BundleSource
     /// The frozen surrogate backend bundle; it must share the encoder's codebook.
-    public var surrogate: BundleLocation
+    public var surrogate: BundleSource
     /// The training JSONL (`{"image", "prompt", "answer"[, "caption"][, "label"]}` per line).
     public var training: URL
     /// The validation JSONL; `nil` holds out ``validationFraction`` of the training file.
@@ -79,12 +79,12 @@ public struct AdaptationRequest: Sendable {
 
     /// A request for bundles given as paths (a bundle directory or a `.craft` file).
     public init(encoder: URL, surrogate: URL, training: URL, outputDirectory: URL, configuration: TrainerConfiguration = TrainerConfiguration()) {
-        self.init(encoder: BundleLocation(path: encoder), surrogate: BundleLocation(path: surrogate), training: training,
+        self.init(encoder: BundleSource(path: encoder), surrogate: BundleSource(path: surrogate), training: training,
                   outputDirectory: outputDirectory, configuration: configuration)
     }
 
     /// A request for bundles given by location.
-    public init(encoder: BundleLocation, surrogate: BundleLocation, training: URL, outputDirectory: URL, configuration: TrainerConfiguration = TrainerConfiguration()) {
+    public init(encoder: BundleSource, surrogate: BundleSource, training: URL, outputDirectory: URL, configuration: TrainerConfiguration = TrainerConfiguration()) {
         self.encoder = encoder
         self.surrogate = surrogate
         self.training = training

@@ -39,7 +39,7 @@ public enum CodeStatisticsJob {
         if let name = request.name, !BundleReference.isValidName(name) {
             throw AdaptationError(.invalidRequest, "the name \"\(name)\" is not a bundle name; use lowercase letters, digits, '.', '_' and '-', starting with a letter or digit")
         }
-        let workspace = try AdaptationWorkspace()
+        let workspace = try BundleOpener(prefix: "craft-adapt")
         defer { workspace.remove() }
         let opened = try workspace.open(request.encoder, role: "encoder", registry: request.registry)
         let dataset = try AdaptationDatasets.load(request.data, role: "dataset")
@@ -82,7 +82,7 @@ public enum CodeStatisticsJob {
 /// What ``CodeStatisticsJob/run(_:)`` needs.
 public struct CodeStatisticsRequest: Sendable {
     /// The encoder bundle (a `siglip-vq` encoder).
-    public var encoder: BundleLocation
+    public var encoder: BundleSource
     /// The JSONL dataset whose images are encoded (`prompt` and `answer` are read but not used).
     public var data: URL
     /// Where `<name>-<version>/` and `<name>-<version>.craft` go.
@@ -99,7 +99,7 @@ public struct CodeStatisticsRequest: Sendable {
     public var batchSize = 8
 
     /// Creates a request.
-    public init(encoder: BundleLocation, data: URL, outputDirectory: URL) {
+    public init(encoder: BundleSource, data: URL, outputDirectory: URL) {
         self.encoder = encoder
         self.data = data
         self.outputDirectory = outputDirectory

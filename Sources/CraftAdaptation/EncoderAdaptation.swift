@@ -49,7 +49,7 @@ public enum EncoderAdaptation {
     private static func perform(_ request: AdaptationRequest, progress: @escaping @Sendable (AdaptationEvent) -> Void) throws -> AdaptationResult {
         try request.validate()
         let continuous = request.method == .continuous
-        let workspace = try AdaptationWorkspace()
+        let workspace = try BundleOpener(prefix: "craft-adapt")
         defer { workspace.remove() }
 
         // 1. The pair, checked before anything else.

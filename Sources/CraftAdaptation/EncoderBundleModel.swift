@@ -5,6 +5,7 @@ import CraftBundles
 import CraftCore
 import CraftImaging
 import CraftModels
+import CraftRegistry
 import CraftRuntimes
 import CraftTraining
 import Foundation

@@ -58,7 +58,8 @@ public enum CodebookVerification {
         try check(manifest, recomputed: try recompute(manifest, in: directory))
     }
 
-    static func check(_ manifest: BundleManifest, recomputed: CodebookIdentity) throws {
+    /// Throws when `recomputed` (from ``recompute(_:in:)``) is not the hash the manifest declares.
+    public static func check(_ manifest: BundleManifest, recomputed: CodebookIdentity) throws {
         guard recomputed.hash == manifest.codebook.hash else {
             throw BundleError(.codebookHashMismatch, "\(manifest.reference) declares codebook hash \(manifest.codebook.hash) but its codebook tensor \(manifest.codebook.tensor.map { "\"\($0.name)\" in \($0.file)" } ?? "") hashes to \(recomputed.hash); the declared hash is wrong or the tensor was changed: set codebook.hash to the recomputed value only if this tensor is the intended codebook", entry: "codebook.hash")
         }

@@ -64,8 +64,20 @@ extension Registry {
         }
         let verified = try BundleArchive.verify(bundle.file, limits: limits)
         try CodebookCheck.verify(bundle.file, manifest: verified.manifest, limits: limits, source: bundle.reference)
+        try checkRecord(of: bundle, against: verified.manifest, size: verified.size)
+        return BundleVerification(file: bundle.file, bundle: verified, signatures: status, reference: bundle.reference)
+    }
+}
+
+extension Registry {
+    /// Refuses an index record that describes a bundle otherwise than the bundle's own `craft.json`
+    /// (kind, summary, runtime, codebook) or size: the shard was edited after publishing, and what
+    /// `search`, `compatible` and `info` advertise is not what the file holds.
+    ///
+    /// - Throws: ``RegistryError/Code/corruptIndex`` naming the shard and `craft-registry reindex`.
+    public func checkRecord(of bundle: ResolvedBundle, against manifest: BundleManifest, size: Int64) throws {
         let indexed = IndexedVersion(
-            manifest: verified.manifest, digest: bundle.record.digest, size: verified.size, path: bundle.record.path,
+            manifest: manifest, digest: bundle.record.digest, size: size, path: bundle.record.path,
             signatures: bundle.record.signatures)
         var recorded = bundle.record
         recorded.yanked = false
@@ -73,7 +85,6 @@ extension Registry {
             throw RegistryError(
                 .corruptIndex, "the shard \(shardURL(for: bundle.name).path) describes \(bundle.reference) otherwise than its bundle's craft.json (kind, summary, runtime, codebook or size differ); the shard was edited: run craft-registry reindex")
         }
-        return BundleVerification(file: bundle.file, bundle: verified, signatures: status, reference: bundle.reference)
     }
 }
 

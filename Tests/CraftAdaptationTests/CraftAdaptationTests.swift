@@ -378,8 +378,8 @@ struct AdaptationRegistryTests {
         let registry = Registry(root: fixture.scratch.path("registry"))
         try registry.publish(fixture.encoder)
         try registry.publish(fixture.surrogate)
-        #expect(BundleLocation(argument: "tiny-vq@^1.0") == .registry("tiny-vq@^1.0"))
-        #expect(BundleLocation(argument: fixture.encoder.path) == .file(fixture.encoder))
+        #expect(BundleSource(argument: "tiny-vq@^1.0") == .registry("tiny-vq@^1.0"))
+        #expect(BundleSource(argument: fixture.encoder.path) == .file(fixture.encoder))
 
         var request = fixture.request(output: "out")
         request.encoder = .registry("tiny-vq")
@@ -409,7 +409,7 @@ struct AdaptationRegistryTests {
         // A reference without a registry is a usage error, not a crash.
         var missing = fixture.request(output: "none")
         missing.encoder = .registry("tiny-vq")
-        let error = try #require(throws: AdaptationError.self) { try EncoderAdaptation.run(missing) }
+        let error = try #require(throws: RegistryError.self) { try EncoderAdaptation.run(missing) }
         #expect(error.category == .usage && error.message.contains("--registry"), "\(error.message)")
     }
 }

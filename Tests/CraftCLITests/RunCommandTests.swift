@@ -59,6 +59,45 @@ struct RunCommandTests {
         #expect(unknown.status == 2, "\(unknown.standardError)")
     }
 
+    @Test("craft run, craft tokens and craft-registry pair accept unpacked bundle directories like files")
+    func bundleDirectoriesAreAcceptedEverywhere() throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let inputs = try makeInputs(scratch)
+        let encoderDirectory = try BundleArchive.unpack(URL(fileURLWithPath: inputs.encoder), into: scratch.path("encoder-dir")).directory
+        let backendDirectory = try BundleArchive.unpack(URL(fileURLWithPath: inputs.backend), into: scratch.path("backend-dir")).directory
+        let registry = ["--registry", scratch.path("no-registry").path]
+        let common = ["--image", inputs.image, "--prompt", "what is this ?", "--max-tokens", "5", "--json"] + registry
+        let byDirectory = try runCraft(["run", "--encoder", encoderDirectory.path, "--backend", backendDirectory.path] + common)
+        #expect(byDirectory.status == 0, "\(byDirectory.standardError)")
+        let byFile = try runCraft(["run", "--encoder", inputs.encoder, "--backend", inputs.backend] + common)
+        #expect(byFile.status == 0, "\(byFile.standardError)")
+        var object = try #require(try JSONSerialization.jsonObject(with: Data(byFile.standardOutput.utf8)) as? [String: Any])
+        var other = try #require(try JSONSerialization.jsonObject(with: Data(byDirectory.standardOutput.utf8)) as? [String: Any])
+        #expect(object.removeValue(forKey: "latency_ms") is Double && other.removeValue(forKey: "latency_ms") is Double)
+        #expect(NSDictionary(dictionary: object).isEqual(to: other), "\(byDirectory.standardOutput) vs \(byFile.standardOutput)")
+
+        let tokens = try runCraft(["tokens", "--encoder", encoderDirectory.path, "--image", inputs.image, "--json"] + registry)
+        #expect(tokens.status == 0, "\(tokens.standardError)")
+        let pair = try RegistryTool.run(["pair", encoderDirectory.path, backendDirectory.path] + registry, in: scratch.url)
+        #expect(pair.status == 0, "\(pair.stderr)")
+
+        // A directory is verified as a file is: a changed weight file is an integrity failure (exit 4),
+        // never run; a directory without craft.json is not found (exit 2).
+        let weights = try #require(try FileManager.default.contentsOfDirectory(atPath: encoderDirectory.path).first { $0.hasSuffix(".safetensors") })
+        let handle = try FileHandle(forWritingTo: encoderDirectory.appendingPathComponent(weights))
+        try handle.seekToEnd()
+        try handle.write(contentsOf: Data([0]))
+        try handle.close()
+        let tampered = try runCraft(["run", "--encoder", encoderDirectory.path, "--backend", backendDirectory.path] + common)
+        #expect(tampered.status == 4, "\(tampered.standardError)")
+        #expect(tampered.standardOutput.isEmpty)
+        try FileManager.default.createDirectory(at: scratch.path("empty-dir"), withIntermediateDirectories: true)
+        let empty = try runCraft(["run", "--encoder", scratch.path("empty-dir").path, "--backend", backendDirectory.path] + common)
+        #expect(empty.status == 2, "\(empty.standardError)")
+        #expect(empty.standardError.contains("holds no craft.json"), "\(empty.standardError)")
+    }
+
     @Test("craft run answers from the table runtimes with an image index (examples/bundles digits)")
     func runTableBundles() throws {
         let scratch = try Scratch()

@@ -38,10 +38,10 @@ struct EvalCommand: ParsableCommand {
 
     @OptionGroup var options: RegistryOptions
 
-    @Option(help: ArgumentHelp("The encoder: a .craft file or NAME[@VERSION|@RANGE].", valueName: "ref-or-file"))
+    @Option(help: ArgumentHelp("The encoder: a .craft file, a bundle directory or NAME[@VERSION|@RANGE].", valueName: "bundle"))
     var encoder: String
 
-    @Option(help: ArgumentHelp("The backend: a .craft file or NAME[@VERSION|@RANGE].", valueName: "ref-or-file"))
+    @Option(help: ArgumentHelp("The backend: a .craft file, a bundle directory or NAME[@VERSION|@RANGE].", valueName: "bundle"))
     var backend: String
 
     @Option(help: ArgumentHelp("The JSONL dataset: one {\"image\", \"prompt\", \"answer\"} object per line.", valueName: "file"))
@@ -69,7 +69,7 @@ struct EvalCommand: ParsableCommand {
         }
         if let limit, limit <= 0 { throw ValidationError("--limit must be 1 or more, not \(limit).") }
         guard batchSize >= 1 else { throw ValidationError("--batch-size must be 1 or more, not \(batchSize).") }
-        for side in [encoder, backend] where !BundleArgument.isFile(side) {
+        for side in [encoder, backend] where !BundleSource.looksLikePath(side) {
             _ = try parseReference(side)
         }
     }

@@ -11,8 +11,9 @@ struct RunCommand: ParsableCommand {
         commandName: "run",
         abstract: "Answer a prompt about an image with an encoder and a backend proven compatible (exit 3 when not).",
         discussion: """
-            Each bundle is a .craft FILE or a REF (NAME, NAME@VERSION, NAME@RANGE) from the registry. \
-            Both are verified and unpacked into a temporary directory; the compatibility checker runs \
+            Each bundle is a .craft FILE, an unpacked bundle DIRECTORY or a REF (NAME, NAME@VERSION, \
+            NAME@RANGE) from the registry. \
+            Both are verified (packed ones unpacked into a temporary directory); the compatibility checker runs \
             (on failure its report is printed and the exit status is 3); the runtimes named by the \
             bundles (siglip-vq, llama, gpt2; see docs/runtimes.md) load the models; the image is \
             preprocessed, encoded into visual tokens, placed by the backend's prompt template, and the \
@@ -27,10 +28,10 @@ struct RunCommand: ParsableCommand {
 
     @OptionGroup var options: RegistryOptions
 
-    @Option(help: ArgumentHelp("The encoder: a .craft file or NAME[@VERSION|@RANGE].", valueName: "ref-or-file"))
+    @Option(help: ArgumentHelp("The encoder: a .craft file, a bundle directory or NAME[@VERSION|@RANGE].", valueName: "bundle"))
     var encoder: String
 
-    @Option(help: ArgumentHelp("The backend: a .craft file or NAME[@VERSION|@RANGE].", valueName: "ref-or-file"))
+    @Option(help: ArgumentHelp("The backend: a .craft file, a bundle directory or NAME[@VERSION|@RANGE].", valueName: "bundle"))
     var backend: String
 
     @Option(help: ArgumentHelp("The image (PNG or JPEG); for table-encoder bundles, an image index.", valueName: "file"))
@@ -50,7 +51,7 @@ struct RunCommand: ParsableCommand {
         guard keepRatio > 0, keepRatio <= 1 else {
             throw ValidationError("--keep-ratio must be in (0, 1], such as 0.5 (1 keeps every token), not \(keepRatio).")
         }
-        for side in [encoder, backend] where !BundleArgument.isFile(side) {
+        for side in [encoder, backend] where !BundleSource.looksLikePath(side) {
             _ = try parseReference(side)
         }
     }
@@ -167,94 +168,5 @@ struct RunCommand: ParsableCommand {
             try container.encode(prefillFlopsSavedPercent, forKey: .prefillFlopsSavedPercent)
             try container.encode(latencyMs, forKey: .latencyMs)
         }
-    }
-}
-
-/// Where `craft run`, `craft eval` and `craft tokens` unpack bundles: a scratch directory
-/// `$TMPDIR/craft-run-PID-UUID`, removed afterwards, and on SIGINT, SIGTERM or SIGHUP
-/// (``ScratchFiles``).
-struct RuntimeWorkspace {
-    /// The prefix of the workspace's scratch name.
-    static let scratchPrefix = "craft-run"
-
-    let root: URL
-    private let scratch: ScratchFiles.Tracked
-
-    init() throws {
-        root = ScratchFiles.directory.appendingPathComponent(ScratchFiles.name(Self.scratchPrefix))
-        scratch = ScratchFiles.track(root)
-        do {
-            try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
-        } catch {
-            ScratchFiles.remove(scratch)
-            throw CommandError(.other, "cannot create the temporary directory \(root.path) to unpack bundles (\(error.localizedDescription)); check TMPDIR")
-        }
-    }
-
-    func remove() { ScratchFiles.remove(scratch) }
-
-    /// Unpacks the bundle an argument names (a .craft file or a registry REF), reading it once.
-    ///
-    /// Every hostile-archive check runs while the file is unpacked, and its digest is computed from
-    /// the same bytes: a REF's file must have the digest the registry index records, a file's
-    /// signature (`FILE.sig`, when present) is checked against that digest. What is unpacked is what
-    /// was checked, even if another process renames a file over the path meanwhile.
-    func unpack(_ argument: String, registry: Registry, as role: String) throws -> UnpackedBundle {
-        let destination = root.appendingPathComponent(role)
-        if BundleArgument.isFile(argument) {
-            guard FileManager.default.fileExists(atPath: argument) else {
-                throw CommandError(.notFound, "the \(role) bundle \(argument) does not exist; pass a .craft file or a registry REF")
-            }
-            let url = URL(fileURLWithPath: argument)
-            let unpacked = try ProgressLine.run("unpacking \(url.lastPathComponent)", bytes: ProgressLine.size(of: url)) {
-                try BundleArchive.unpack(url, into: destination)
-            }
-            let signatureURL = url.appendingPathExtension("sig")
-            if FileManager.default.fileExists(atPath: signatureURL.path), let digest = unpacked.digest {
-                let trusted = registry.exists ? try registry.trustedKeys() : []
-                _ = try SignatureStatus.evaluate(
-                    [try BundleSignature.read(from: signatureURL)], digest: digest, trustedKeys: trusted, source: url.lastPathComponent)
-            }
-            return unpacked
-        }
-        let resolved = try registry.resolve(try parseReference(argument), includePrerelease: false)
-        _ = try registry.signatureStatus(of: resolved)
-        guard FileManager.default.fileExists(atPath: resolved.file.path) else {
-            throw CommandError(.notFound, "the index lists \(resolved.reference) but its file \(resolved.file.path) is missing; republish it")
-        }
-        return try ProgressLine.run("unpacking \(resolved.reference)", bytes: resolved.record.size) {
-            try BundleArchive.unpack(resolved.file, into: destination, expectedDigest: resolved.record.digest)
-        }
-    }
-
-    /// Reads an image argument as RGB; a missing file is exit 2.
-    static func loadImage(_ path: String) throws -> RGBImage {
-        guard FileManager.default.fileExists(atPath: path) else {
-            throw CommandError(.notFound, "the image \(path) does not exist; pass a PNG or JPEG file")
-        }
-        do {
-            return try ImageInput.rgbImage(contentsOf: URL(fileURLWithPath: path))
-        } catch {
-            let reason = (error as? LocalizedError)?.errorDescription ?? String(describing: error)
-            throw CommandError(.other, "cannot read the image \(path): \(reason)")
-        }
-    }
-}
-
-extension RuntimeWorkspace {
-    /// Verifies and unpacks the encoder and backend arguments, and runs the compatibility checker.
-    /// On failure prints the report (text, or JSON when `json`) and throws exit status 3.
-    func checkedPair(encoder: String, backend: String, registry: Registry, json: Bool) throws
-        -> (pair: CheckedPair, encoder: UnpackedBundle, backend: UnpackedBundle)
-    {
-        let encoderBundle = try unpack(encoder, registry: registry, as: "encoder")
-        let backendBundle = try unpack(backend, registry: registry, as: "backend")
-        let report = checkCompatibility(encoder: encoderBundle, backend: backendBundle, runtimes: .craftDefault)
-        guard let pair = report.pairing else {
-            Output.line((json ? try report.renderJSON() : report.renderText()).trimmingCharacters(in: .newlines))
-            let first = report.failures.first.map { " (\($0.code): \($0.reason))" } ?? ""
-            throw CommandError(.incompatible, "\(encoderBundle.manifest.reference) and \(backendBundle.manifest.reference) cannot be paired\(first); see the report above")
-        }
-        return (pair, encoderBundle, backendBundle)
     }
 }

@@ -65,13 +65,13 @@ struct StatsCommand: ParsableCommand {
         if let name, !BundleReference.isValidName(name) {
             throw ValidationError("--name must be a bundle name (lowercase letters, digits, '.', '_', '-', starting with a letter or digit), not \(name).")
         }
-        if !BundleArgument.isFile(encoder) { _ = try parseReference(encoder) }
+        if !BundleSource.looksLikePath(encoder) { _ = try parseReference(encoder) }
     }
 
     func run() throws {
         if let threads { Tensor.threadCount = threads }
         var request = CodeStatisticsRequest(
-            encoder: BundleLocation(argument: encoder), data: URL(fileURLWithPath: data), outputDirectory: URL(fileURLWithPath: output))
+            encoder: BundleSource(argument: encoder), data: URL(fileURLWithPath: data), outputDirectory: URL(fileURLWithPath: output))
         request.version = version.flatMap { SemanticVersion($0) }
         request.name = name
         request.registry = options.resolvedRegistry()

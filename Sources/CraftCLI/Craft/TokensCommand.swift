@@ -1,6 +1,7 @@
 import ArgumentParser
 import CraftBundles
 import CraftCore
+import CraftRegistry
 import CraftRuntimes
 import Foundation
 
@@ -10,7 +11,7 @@ struct TokensCommand: ParsableCommand {
         commandName: "tokens",
         abstract: "Print the visual token codes (patch grid) an encoder gives an image.",
         discussion: """
-            The encoder is a .craft FILE or a REF from the registry; its runtime (siglip-vq, see \
+            The encoder is a .craft FILE, a bundle DIRECTORY or a REF from the registry; its runtime (siglip-vq, see \
             docs/runtimes.md) loads it. Text output is one line per grid row, codes separated by spaces \
             (residual levels joined with "+"). --json prints `encoder`, `codebook_hash`, `rows`, \
             `columns`, `depth` and `codes` ([row][column][level]).
@@ -22,14 +23,14 @@ struct TokensCommand: ParsableCommand {
 
     @OptionGroup var options: RegistryOptions
 
-    @Option(help: ArgumentHelp("The encoder: a .craft file or NAME[@VERSION|@RANGE].", valueName: "ref-or-file"))
+    @Option(help: ArgumentHelp("The encoder: a .craft file, a bundle directory or NAME[@VERSION|@RANGE].", valueName: "bundle"))
     var encoder: String
 
     @Option(help: ArgumentHelp("The image (PNG or JPEG).", valueName: "file"))
     var image: String
 
     func validate() throws {
-        if !BundleArgument.isFile(encoder) { _ = try parseReference(encoder) }
+        if !BundleSource.looksLikePath(encoder) { _ = try parseReference(encoder) }
     }
 
     func run() throws {

@@ -204,7 +204,7 @@ struct TrainCommand: ParsableCommand {
         if let name, !BundleReference.isValidName(name) {
             throw ValidationError("--name must be a bundle name (lowercase letters, digits, '.', '_', '-', starting with a letter or digit), not \(name).")
         }
-        for side in [encoder, surrogate] where !BundleArgument.isFile(side) {
+        for side in [encoder, surrogate] where !BundleSource.looksLikePath(side) {
             _ = try parseReference(side)
         }
     }
@@ -236,7 +236,7 @@ struct TrainCommand: ParsableCommand {
     /// The library request from the flags.
     var request: AdaptationRequest {
         var request = AdaptationRequest(
-            encoder: BundleLocation(argument: encoder), surrogate: BundleLocation(argument: surrogate),
+            encoder: BundleSource(argument: encoder), surrogate: BundleSource(argument: surrogate),
             training: URL(fileURLWithPath: data), outputDirectory: URL(fileURLWithPath: output), configuration: trainerConfiguration)
         request.validation = validation.map { URL(fileURLWithPath: $0) }
         request.validationFraction = validationFraction

@@ -29,7 +29,7 @@ struct RegistryVerifyCommand: ParsableCommand {
     @Option(help: ArgumentHelp("A detached signature for FILE (default: FILE.sig when present).", valueName: "sig-file"))
     var signature: String?
 
-    var isFile: Bool { BundleArgument.isFile(target) }
+    var isFile: Bool { BundleSource.looksLikePath(target) }
 
     func validate() throws {
         if !isFile {

@@ -1,0 +1,206 @@
+// The one way every command and library entry point names and opens a bundle: an unpacked bundle
+// directory, a packed `.craft` file, or a registry reference, each verified, packed ones read once.
+import CraftBundles
+import CraftCore
+import Foundation
+
+/// Where a bundle comes from.
+///
+/// ```swift
+/// let encoder = BundleSource(argument: "adapted/digits-siglip-vq-1.1.0.craft")   // .file
+/// let backend = BundleSource(argument: "digits-llama@^1.0")                      // .registry
+/// let local = BundleSource(argument: "work/encoder")                             // .directory
+/// ```
+public enum BundleSource: Sendable, Equatable, CustomStringConvertible {
+    /// A directory holding an unpacked bundle (`craft.json` and its files); read in place, every
+    /// listed file's size and digest checked.
+    case directory(URL)
+    /// A packed `.craft` file; unpacked into a scratch directory while its digest is computed.
+    case file(URL)
+    /// A registry reference `NAME`, `NAME@VERSION` or `NAME@RANGE`.
+    case registry(String)
+
+    /// A path: a directory when one exists there, else a file.
+    public init(path url: URL) {
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory), isDirectory.boolValue {
+            self = .directory(url)
+        } else {
+            self = .file(url)
+        }
+    }
+
+    /// A command-line argument: an existing path, or anything that looks like one (ends in `.craft`,
+    /// holds a `/`), is a path; everything else is a registry reference.
+    public init(argument: String) {
+        if Self.looksLikePath(argument) {
+            self.init(path: URL(fileURLWithPath: argument))
+        } else {
+            self = .registry(argument)
+        }
+    }
+
+    /// Whether an argument names a path rather than a registry reference.
+    public static func looksLikePath(_ text: String) -> Bool {
+        FileManager.default.fileExists(atPath: text) || text.hasSuffix(".craft") || text.contains("/")
+    }
+
+    /// The registry reference, parsed; `nil` for paths.
+    ///
+    /// - Throws: ``RegistryError`` `badReference` when the text is not `NAME[@VERSION|@RANGE]`.
+    public func reference() throws -> BundleReference? {
+        guard case .registry(let text) = self else { return nil }
+        return try BundleReference(parsing: text)
+    }
+
+    public var description: String {
+        switch self {
+        case .directory(let url), .file(let url): url.path
+        case .registry(let reference): reference
+        }
+    }
+}
+
+/// A bundle opened for reading: the unpacked bundle and what opening it proved.
+public struct OpenedBundle: Sendable {
+    /// The unpacked bundle (in the opener's scratch directory, or the directory itself).
+    public var bundle: UnpackedBundle
+    /// Where it came from.
+    public var source: BundleSource
+    /// The packed file's digest (`sha256:…`), computed from the bytes that were unpacked; `nil` for
+    /// directories.
+    public var digest: String?
+    /// The verdict on its detached signatures: a registry entry's, or a file's `FILE.sig`; `nil` when
+    /// there are none to check.
+    public var signature: SignatureStatus?
+    /// The codebook identity recomputed from the bundle's codebook tensor (equal to the declared one,
+    /// or opening failed); `nil` when the manifest names no codebook tensor (most backends).
+    public var codebook: CodebookIdentity?
+    /// The manifest.
+    public var manifest: BundleManifest { bundle.manifest }
+}
+
+/// Opens bundles into a scratch directory `$TMPDIR/PREFIX-PID-UUID`, removed by ``remove()`` and on
+/// SIGINT, SIGTERM or SIGHUP (``ScratchFiles``).
+///
+/// Packed bundles are read once: every hostile-archive check runs while the file is unpacked and the
+/// digest is computed from the same bytes, so a registry entry's digest is checked against the index
+/// on what was unpacked, and a file renamed over the path meanwhile is refused instead of used.
+///
+/// ```swift
+/// let opener = try BundleOpener(prefix: "my-tool")
+/// defer { opener.remove() }
+/// let encoder = try opener.open(.registry("digits-siglip-vq@^1.1"), role: "encoder", registry: registry)
+/// ```
+public struct BundleOpener: Sendable {
+    /// The scratch directory packed bundles unpack into.
+    public let root: URL
+    /// Called before a packed bundle is unpacked with a label (`unpacking NAME@VERSION`) and its size
+    /// in bytes; the closure it returns is called when unpacking ends. For progress lines.
+    public var announce: (@Sendable (_ label: String, _ bytes: Int64) -> @Sendable () -> Void)?
+    private let scratch: ScratchFiles.Tracked
+
+    /// Creates the scratch directory.
+    ///
+    /// - Throws: ``RegistryError`` `io` when it cannot be created (naming it and `TMPDIR`).
+    public init(prefix: String) throws {
+        root = ScratchFiles.directory.appendingPathComponent(ScratchFiles.name(prefix))
+        scratch = ScratchFiles.track(root)
+        do {
+            try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
+        } catch {
+            ScratchFiles.remove(scratch)
+            throw RegistryError(.io, "cannot create the temporary directory \(root.path) to unpack bundles (\(error.localizedDescription)); check TMPDIR", cause: error)
+        }
+    }
+
+    /// Removes the scratch directory and everything unpacked into it.
+    public func remove() { ScratchFiles.remove(scratch) }
+
+    /// Opens and verifies the bundle at `source` under `role` (`encoder`, `backend`, …: the name of
+    /// its scratch subdirectory and the word used in errors).
+    ///
+    /// - Directories: `craft.json` required; every listed file's size and sha256 checked.
+    /// - Files: unpacked with every archive check; a `FILE.sig` next to it is checked against the
+    ///   computed digest and the registry's trusted keys.
+    /// - References: resolved in `registry` (prereleases only when named or `includePrerelease`), its
+    ///   signatures checked, its file unpacked with the digest the index records, the index record
+    ///   compared with the unpacked `craft.json` (``Registry/checkRecord(of:against:size:)``).
+    /// - Every bundle naming a codebook tensor: its codebook hash recomputed and compared with the
+    ///   declared one (``OpenedBundle/codebook``).
+    /// - Throws: ``RegistryError`` (`notFound`, `noRegistry`, `badReference`, `digestMismatch`,
+    ///   `badSignature`, …) or ``BundleError`` for a malformed bundle (`codebookHashMismatch` for a
+    ///   codebook hash that is not its tensor's).
+    public func open(
+        _ source: BundleSource, role: String, registry: Registry?, includePrerelease: Bool = false
+    ) throws -> OpenedBundle {
+        var opened = try openUnchecked(source, role: role, registry: registry, includePrerelease: includePrerelease)
+        // A declared codebook hash is a claim: recompute it from the tensor (a lie is an integrity
+        // failure, exit 4, not an incompatible pair).
+        if opened.manifest.codebook.tensor != nil {
+            let recomputed = try CodebookVerification.recompute(opened.manifest, in: opened.bundle.directory)
+            try CodebookVerification.check(opened.manifest, recomputed: recomputed)
+            opened.codebook = recomputed
+        }
+        return opened
+    }
+
+    private func openUnchecked(
+        _ source: BundleSource, role: String, registry: Registry?, includePrerelease: Bool
+    ) throws -> OpenedBundle {
+        let destination = root.appendingPathComponent(role)
+        switch source {
+        case .directory(let url):
+            guard FileManager.default.fileExists(atPath: url.appendingPathComponent(BundleManifest.fileName).path) else {
+                throw RegistryError(.notFound, "the \(role) directory \(url.path) holds no craft.json; pass an unpacked bundle directory, a .craft file or a registry reference")
+            }
+            return OpenedBundle(bundle: try BundleArchive.open(directory: url, verifyFiles: true), source: source, digest: nil, signature: nil, codebook: nil)
+        case .file(let url):
+            guard FileManager.default.fileExists(atPath: url.path) else {
+                throw RegistryError(.notFound, "the \(role) bundle \(url.path) does not exist; pass a .craft file, a bundle directory or a registry reference")
+            }
+            let unpacked = try announced("unpacking \(url.lastPathComponent)", bytes: Self.size(of: url)) {
+                try BundleArchive.unpack(url, into: destination)
+            }
+            var signature: SignatureStatus?
+            let signatureURL = url.appendingPathExtension("sig")
+            if FileManager.default.fileExists(atPath: signatureURL.path), let digest = unpacked.digest {
+                let trusted = registry?.exists == true ? try registry?.trustedKeys() ?? [] : []
+                signature = try SignatureStatus.evaluate(
+                    [try BundleSignature.read(from: signatureURL)], digest: digest, trustedKeys: trusted, source: url.lastPathComponent)
+            }
+            return OpenedBundle(bundle: unpacked, source: source, digest: unpacked.digest, signature: signature, codebook: nil)
+        case .registry(let text):
+            guard let registry else {
+                throw RegistryError(.usage, "the \(role) \(text) is a registry reference but no registry was given; pass --registry PATH, or a .craft file or bundle directory")
+            }
+            let reference: BundleReference
+            do {
+                reference = try BundleReference(parsing: text)
+            } catch let error as RegistryError {
+                throw RegistryError(.badReference, "the \(role) \"\(text)\" is neither an existing path nor a registry reference NAME[@VERSION|@RANGE] (\(error.message))", cause: error)
+            }
+            let resolved = try registry.resolve(reference, includePrerelease: includePrerelease)
+            let signature = try registry.signatureStatus(of: resolved)
+            guard FileManager.default.fileExists(atPath: resolved.file.path) else {
+                throw RegistryError(.notFound, "the index lists \(resolved.reference) but its file \(resolved.file.path) is missing; republish it")
+            }
+            let unpacked = try announced("unpacking \(resolved.reference)", bytes: resolved.record.size) {
+                try BundleArchive.unpack(resolved.file, into: destination, expectedDigest: resolved.record.digest)
+            }
+            // Same bytes as the index's digest, so the same size; the shard must still describe them.
+            try registry.checkRecord(of: resolved, against: unpacked.manifest, size: resolved.record.size)
+            return OpenedBundle(bundle: unpacked, source: source, digest: unpacked.digest, signature: signature, codebook: nil)
+        }
+    }
+
+    private func announced<T>(_ label: String, bytes: Int64, _ body: () throws -> T) rethrows -> T {
+        let finish = announce?(label, bytes)
+        defer { finish?() }
+        return try body()
+    }
+
+    private static func size(of url: URL) -> Int64 {
+        ((try? FileManager.default.attributesOfItem(atPath: url.path))?[.size] as? NSNumber)?.int64Value ?? 0
+    }
+}
