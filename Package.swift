@@ -114,6 +114,16 @@ let package = Package(
             name: "CraftBench", dependencies: ["TensorCore", "CraftCore", "SafeTensors", "CraftModels", "CraftTraining"],
             path: "Benchmarks/CraftBench"),
 
+        // examples/custom-runtime's application (its own `craft` with the code-vote runtime), built here
+        // under another name so Craft's tests run it (CraftCLITests/CustomRuntimeExampleTests).
+        .executableTarget(
+            name: "example-my-craft",
+            dependencies: [
+                "CraftCLI", "CraftRegistry", "CraftRuntimes", "CraftTraining", "CraftBundles", "CraftCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "examples/custom-runtime/Sources/my-craft"),
+
         .plugin(
             name: "CraftPack",
             capability: .command(

@@ -2,6 +2,7 @@
 import CraftBundles
 import CraftCore
 import CraftRegistry
+import CraftRuntimes
 import CraftTraining
 import Foundation
 
@@ -65,6 +66,8 @@ public struct AdaptationRequest: Sendable {
     public var domains: [String]?
     /// The registry that resolves registry references and receives the bundle with ``publish``.
     public var registry: Registry?
+    /// The runtimes that load the encoder and the surrogate (default: every runtime Craft ships).
+    public var runtimes: RuntimeRegistry = .craftDefault
     /// Publish the packed bundle into ``registry``.
     public var publish = false
     /// The most tokens generated per validation answer.

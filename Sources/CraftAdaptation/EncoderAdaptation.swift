@@ -56,7 +56,7 @@ public enum EncoderAdaptation {
         progress(.stage("checking the encoder and the surrogate"))
         let encoderBundle = try workspace.open(request.encoder, role: "encoder", registry: request.registry)
         let surrogateBundle = try workspace.open(request.surrogate, role: "surrogate", registry: request.registry)
-        _ = try checkedPair(encoder: encoderBundle, surrogate: surrogateBundle)
+        _ = try checkedPair(encoder: encoderBundle, surrogate: surrogateBundle, runtimes: request.runtimes)
 
         // 2. Data, models, the run directory.
         let (training, validation) = try AdaptationDatasets.trainingAndValidation(
@@ -69,7 +69,7 @@ public enum EncoderAdaptation {
                 general: general, progress: progress)
         }
         let model = try EncoderBundleModel(encoderBundle)
-        let backend = try RuntimeRegistry.craftDefault.loadBackend(surrogateBundle.bundle)
+        let backend = try request.runtimes.loadSurrogate(surrogateBundle.bundle)
         let template = try PromptTemplate(manifest: surrogateBundle.manifest)
         let surrogate = TemplatedSurrogate(backend: backend, template: template, maximumAnswerTokens: request.maximumAnswerTokens)
 
@@ -243,8 +243,8 @@ public enum EncoderAdaptation {
     }
 
     /// The compatibility checker's verdict on the pair; refuses a failing pair with its first reason.
-    static func checkedPair(encoder: OpenedBundle, surrogate: OpenedBundle) throws -> CheckedPair {
-        let report = checkCompatibility(encoder: encoder.bundle, backend: surrogate.bundle, runtimes: .craftDefault)
+    static func checkedPair(encoder: OpenedBundle, surrogate: OpenedBundle, runtimes: RuntimeRegistry) throws -> CheckedPair {
+        let report = checkCompatibility(encoder: encoder.bundle, backend: surrogate.bundle, runtimes: runtimes)
         guard let pair = report.pairing else {
             let first = report.failures.first.map { " (\($0.code): \($0.reason))" } ?? ""
             throw AdaptationError(

@@ -26,7 +26,7 @@ enum ProjectorAdaptation {
         }
         let model = try EncoderBundleModel(encoderBundle)
         let surrogateManifest = surrogateBundle.manifest
-        guard let backend = try RuntimeRegistry.craftDefault.loadBackend(surrogateBundle.bundle) as? DecoderBackend else {
+        guard let backend = try request.runtimes.loadBackend(surrogateBundle.bundle) as? DecoderBackend else {
             throw AdaptationError(.unsupported, "\(surrogateManifest.reference) (runtime \(surrogateManifest.runtime.id)) is not a llama or gpt2 decoder backend; --method projector retrains those backends' projectors")
         }
         guard let projector = surrogateManifest.backend?.projector else {
@@ -139,7 +139,7 @@ enum ProjectorAdaptation {
             provenance: .object(provenance), summary: request.summary, domains: request.domains)
         let output = try derived.write(into: request.outputDirectory)
         // The new backend still declares the codebook it reads, and pairs with the encoder.
-        let check = checkCompatibility(encoder: encoderBundle.bundle, backend: try BundleArchive.open(directory: output.directory), runtimes: .craftDefault)
+        let check = checkCompatibility(encoder: encoderBundle.bundle, backend: try BundleArchive.open(directory: output.directory), runtimes: request.runtimes)
         guard check.isCompatible, output.manifest.codebook == surrogateManifest.codebook else {
             throw AdaptationError(.integrity, "the tuned backend \(output.file.path) no longer pairs with \(encoderBundle.manifest.reference); report this as a bug")
         }

@@ -6,7 +6,7 @@ import CraftRuntimes
 import CraftTraining
 import TensorCore
 
-/// A frozen ``LanguageBackend`` as CRAFT's training surrogate, prompting it through its bundle's
+/// A frozen ``SurrogateBackend`` as CRAFT's training surrogate, prompting it through its bundle's
 /// ``PromptTemplate``.
 ///
 /// CraftTraining's `LanguageBackendSurrogate` feeds `[visual, prompt, answer]` with no template; a
@@ -15,14 +15,14 @@ import TensorCore
 /// trained for and what it is scored on identical.
 public struct TemplatedSurrogate: TrainingSurrogate {
     /// The frozen backend.
-    public let backend: any LanguageBackend
+    public let backend: any SurrogateBackend
     /// Where the visual vectors and the prompt go.
     public let template: PromptTemplate
     /// The most tokens generated for a validation answer.
     public var maximumAnswerTokens: Int
 
     /// Wraps a backend and its template.
-    public init(backend: any LanguageBackend, template: PromptTemplate, maximumAnswerTokens: Int = 16) {
+    public init(backend: any SurrogateBackend, template: PromptTemplate, maximumAnswerTokens: Int = 16) {
         self.backend = backend
         self.template = template
         self.maximumAnswerTokens = maximumAnswerTokens

@@ -3,12 +3,13 @@ import CraftBundles
 import CraftCore
 
 extension RuntimeRegistry {
-    /// The runtimes Craft ships: the table runtimes of ``RuntimeRegistry/builtIn`` plus the model
-    /// runtimes `siglip-vq` (encoders), `llama` and `gpt2` (backends), each for runtime versions `^1.0`.
+    /// Every runtime Craft ships, the one registry every command and library entry point starts from:
+    /// the model runtimes `siglip-vq` (encoders), `llama` and `gpt2` (backends), each for runtime
+    /// versions `^1.0`, and the table runtimes `table-encoder` and `table-backend`.
     ///
     /// Bundle layouts are documented in `docs/runtimes.md`.
     public static var craftDefault: RuntimeRegistry {
-        var registry = RuntimeRegistry.builtIn
+        var registry = RuntimeRegistry.tables
         ModelRuntimes.register(in: &registry)
         return registry
     }
@@ -28,16 +29,16 @@ public enum ModelRuntimes {
 
     /// Registers `siglip-vq`, `llama` and `gpt2` in `registry`.
     public static func register(in registry: inout RuntimeRegistry) {
-        registry.register(siglipVQ, versions: versions, kind: .encoder,
-            summary: "SigLIP vision tower quantized into the bundle's codebook at a configured layer") { bundle -> any VisionEncoder in
+        registry.registerEncoder(siglipVQ, versions: versions,
+            summary: "SigLIP vision tower quantized into the bundle's codebook at a configured layer") { bundle in
             try SiglipVQRuntime.load(bundle)
         }
-        registry.register(llama, versions: versions, kind: .backend,
-            summary: "Llama-family decoder reading visual tokens through a linear projector") { bundle -> any LanguageBackend in
+        registry.registerBackend(llama, versions: versions,
+            summary: "Llama-family decoder reading visual tokens through a linear projector") { bundle in
             try DecoderRuntime.load(bundle, architecture: .llama)
         }
-        registry.register(gpt2, versions: versions, kind: .backend,
-            summary: "GPT-2 decoder reading visual tokens through a linear projector") { bundle -> any LanguageBackend in
+        registry.registerBackend(gpt2, versions: versions,
+            summary: "GPT-2 decoder reading visual tokens through a linear projector") { bundle in
             try DecoderRuntime.load(bundle, architecture: .gpt2)
         }
     }

@@ -24,7 +24,7 @@ struct BundleCompatibilityTests {
         try makeBackendDirectory(at: temp.path("src-b"), hash: try Sample.hash(Sample.codebook()))
         let encoder = try BundleArchive.verify(try BundleArchive.pack(directory: temp.path("src-e")).url)
         let backend = try BundleArchive.verify(try BundleArchive.pack(directory: temp.path("src-b")).url)
-        let report = checkCompatibility(encoder: encoder, backend: backend)
+        let report = checkCompatibility(encoder: encoder, backend: backend, runtimes: .tables)
         #expect(report.isCompatible, "\(report.renderText())")
         #expect(report.checks.count == 13)
         let pair = try report.requirePairing()
@@ -42,7 +42,7 @@ struct BundleCompatibilityTests {
         try makeEncoderDirectory(at: temp.path("e"))
         let otherHash = try Sample.hash(Sample.codebook(scale: 2))
         try makeBackendDirectory(at: temp.path("b"), hash: otherHash)
-        let report = checkCompatibility(encoder: try unpack(temp, "e"), backend: try unpack(temp, "b"))
+        let report = checkCompatibility(encoder: try unpack(temp, "e"), backend: try unpack(temp, "b"), runtimes: .tables)
         #expect(failed(report) == ["codebook.hash-match/pair"])
         let check = try #require(report.failures.first)
         let encoderHash = try Sample.hash(Sample.codebook())
@@ -73,7 +73,7 @@ struct BundleCompatibilityTests {
         // A full check of the files catches the swap too (its sha256 no longer matches).
         expectBundleError(.digestMismatch, entry: "weights/codebook.safetensors") { _ = try BundleArchive.open(directory: unpacked.directory) }
         let encoder = try BundleArchive.open(directory: unpacked.directory, verifyFiles: false)
-        let report = checkCompatibility(encoder: encoder, backend: try unpack(temp, "b"))
+        let report = checkCompatibility(encoder: encoder, backend: try unpack(temp, "b"), runtimes: .tables)
         #expect(failed(report) == ["encoder.codebook-hash.recomputed/encoder", "codebook.hash-match/pair"])
         let recomputed = try Sample.hash(swapped)
         for check in report.failures {
@@ -89,7 +89,7 @@ struct BundleCompatibilityTests {
         try makeEncoderDirectory(at: temp.path("e"))
         let hash = try Sample.hash(Sample.codebook())
         try makeBackendDirectory(at: temp.path("b"), hash: hash, entries: 16, metric: .cosine)
-        let report = checkCompatibility(encoder: try unpack(temp, "e"), backend: try unpack(temp, "b"))
+        let report = checkCompatibility(encoder: try unpack(temp, "e"), backend: try unpack(temp, "b"), runtimes: .tables)
         #expect(failed(report) == ["codebook.shape/pair", "codebook.metric/pair"])
         #expect(report.failures[0].reason.contains("1×8×4") && report.failures[0].reason.contains("1×16×4"))
         #expect(report.failures[1].reason.contains("l2") && report.failures[1].reason.contains("cosine"))
@@ -101,7 +101,7 @@ struct BundleCompatibilityTests {
         defer { temp.remove() }
         try makeEncoderDirectory(at: temp.path("e"), tokensPerImage: 80) { $0["requires"] = ["craft": "^2.0"] }
         try makeBackendDirectory(at: temp.path("b"), hash: try Sample.hash(Sample.codebook()), contextLength: 64, runtime: "llama")
-        let report = checkCompatibility(encoder: try unpack(temp, "e"), backend: try unpack(temp, "b"))
+        let report = checkCompatibility(encoder: try unpack(temp, "e"), backend: try unpack(temp, "b"), runtimes: .tables)
         #expect(failed(report) == ["runtime.registered/backend", "context.fits/pair", "craft.version/encoder"])
         #expect(report.failures[0].reason.contains("llama") && report.failures[0].reason.contains("table-backend ^1.0 (backend)"))
         #expect(report.failures[1].reason.contains("80") && report.failures[1].reason.contains("64"))
@@ -114,7 +114,7 @@ struct BundleCompatibilityTests {
         defer { temp.remove() }
         try makeEncoderDirectory(at: temp.path("e"))
         try makeBackendDirectory(at: temp.path("b"), hash: try Sample.hash(Sample.codebook()))
-        let report = checkCompatibility(encoder: try unpack(temp, "b"), backend: try unpack(temp, "e"))
+        let report = checkCompatibility(encoder: try unpack(temp, "b"), backend: try unpack(temp, "e"), runtimes: .tables)
         #expect(!report.isCompatible)
         #expect(failed(report).contains("bundle.kind/encoder") && failed(report).contains("bundle.kind/backend"))
     }
@@ -125,7 +125,7 @@ struct BundleCompatibilityTests {
         defer { temp.remove() }
         try makeEncoderDirectory(at: temp.path("e"))
         try makeBackendDirectory(at: temp.path("b"), hash: "sha256:" + String(repeating: "d", count: 64))
-        let report = checkCompatibility(encoder: try unpack(temp, "e"), backend: try unpack(temp, "b"))
+        let report = checkCompatibility(encoder: try unpack(temp, "e"), backend: try unpack(temp, "b"), runtimes: .tables)
         let json = try #require(try JSONSerialization.jsonObject(with: Data(report.renderJSON().utf8)) as? [String: Any])
         #expect(json.keys.sorted() == ["backend", "checks", "compatible", "craft_version", "encoder"])
         #expect(json["compatible"] as? Bool == false)

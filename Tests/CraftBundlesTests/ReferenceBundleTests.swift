@@ -26,14 +26,14 @@ struct ReferenceBundleTests {
 
     @Test("Swift recomputes the Python codebook hash, pairs them and runs both runtimes")
     func pairAndRun() throws {
-        let report = checkCompatibility(encoder: try BundleArchive.verify(try fixture("py-encoder-1.0.0")), backend: try BundleArchive.verify(try fixture("py-backend-1.0.0")))
+        let report = checkCompatibility(encoder: try BundleArchive.verify(try fixture("py-encoder-1.0.0")), backend: try BundleArchive.verify(try fixture("py-backend-1.0.0")), runtimes: .tables)
         #expect(report.isCompatible, "\(report.renderText())")
         #expect(try report.requirePairing().codebook.hash == Self.codebookHash)
 
         let temp = try TemporaryDirectory()
         defer { temp.remove() }
-        let encoder = try RuntimeRegistry.builtIn.load(try BundleArchive.unpack(try fixture("py-encoder-1.0.0"), into: temp.path("e")), as: TableEncoder.self)
-        let backend = try RuntimeRegistry.builtIn.load(try BundleArchive.unpack(try fixture("py-backend-1.0.0"), into: temp.path("b")), as: TableBackend.self)
+        let encoder = try RuntimeRegistry.tables.load(try BundleArchive.unpack(try fixture("py-encoder-1.0.0"), into: temp.path("e")), as: TableEncoder.self)
+        let backend = try RuntimeRegistry.tables.load(try BundleArchive.unpack(try fixture("py-backend-1.0.0"), into: temp.path("b")), as: TableBackend.self)
         let expected = [[0, 1, 2, 3], [4, 5, 6, 7], [7, 7, 0, 0]]
         for (image, codes) in expected.enumerated() {
             #expect(try encoder.encode(image: image).codes == codes.map { [$0] })

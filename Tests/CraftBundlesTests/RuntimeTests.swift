@@ -17,7 +17,7 @@ struct RuntimeTests {
 
     @Test("the built-in registry knows the table runtimes by id, version and kind")
     func builtIns() throws {
-        let registry = RuntimeRegistry.builtIn
+        let registry = RuntimeRegistry.tables
         #expect(registry.contains("table-encoder"))
         #expect(registry.contains("table-backend"))
         #expect(!registry.contains("llama"))
@@ -33,7 +33,7 @@ struct RuntimeTests {
         defer { temp.remove() }
         let key = (0..<4).map { String(expectedCode(image: 1, token: $0)) }.joined(separator: ",")
         let (encoderBundle, backendBundle) = try pair(temp, answers: [key: "a mole"])
-        let registry = RuntimeRegistry.builtIn
+        let registry = RuntimeRegistry.tables
         let encoder = try registry.load(encoderBundle, as: TableEncoder.self)
         let backend = try registry.load(backendBundle, as: TableBackend.self)
         #expect(encoder.imageCount == 3 && encoder.tokensPerImage == 4)
@@ -59,7 +59,7 @@ struct RuntimeTests {
         defer { temp.remove() }
         try makeBackendDirectory(at: temp.path("src"), hash: try Sample.hash(Sample.codebook()), runtime: "llama")
         let bundle = try BundleArchive.unpack(try BundleArchive.pack(directory: temp.path("src")).url, into: temp.path("b"))
-        let error = expectBundleError(.unknownRuntime, entry: "runtime.id") { _ = try RuntimeRegistry.builtIn.load(bundle, as: TableBackend.self) }
+        let error = expectBundleError(.unknownRuntime, entry: "runtime.id") { _ = try RuntimeRegistry.tables.load(bundle, as: TableBackend.self) }
         #expect(error?.message.contains("llama") == true)
         #expect(error?.message.contains("table-encoder ^1.0 (encoder)") == true)
         #expect(error?.message.contains("table-backend ^1.0 (backend)") == true)
@@ -72,7 +72,7 @@ struct RuntimeTests {
         defer { temp.remove() }
         let (_, backendBundle) = try pair(temp)
         struct Echo: Sendable { var name: String }
-        var registry = RuntimeRegistry.builtIn
+        var registry = RuntimeRegistry.tables
         registry.register("table-backend", versions: try VersionRange("^1.2"), kind: .backend, summary: "echo") { bundle in
             Echo(name: bundle.manifest.name)
         }

@@ -110,7 +110,7 @@ struct PipelineTests {
     func defaultRegistryHoldsModelRuntimes() {
         let runtimes = RuntimeRegistry.craftDefault
         for id in ["siglip-vq", "llama", "gpt2", "table-encoder", "table-backend"] { #expect(runtimes.contains(id)) }
-        #expect(!RuntimeRegistry.builtIn.contains("llama"))
+        #expect(!RuntimeRegistry.tables.contains("llama"))
     }
 
     @Test("a projector file the manifest does not list is an error naming the bundle and the file")

@@ -60,12 +60,12 @@ extension VerifiedBundle {
 /// The encoder's codebook hash is recomputed from its tensor; every check of docs/compatibility.md runs.
 /// Wire models only from ``CompatibilityReport/pairing`` (or `requirePairing()`, which throws an
 /// `incompatible` error, exit code 3).
-public func checkCompatibility(encoder: UnpackedBundle, backend: UnpackedBundle, runtimes: RuntimeRegistry = .builtIn) -> CompatibilityReport {
+public func checkCompatibility(encoder: UnpackedBundle, backend: UnpackedBundle, runtimes: RuntimeRegistry) -> CompatibilityReport {
     CompatibilityChecker(runtimes: runtimes).check(encoder: encoder.compatibilityCandidate(), backend: backend.compatibilityCandidate())
 }
 
 /// Checks that a verified encoder bundle and a verified backend bundle can be paired (see the
 /// ``UnpackedBundle`` overload); the encoder's codebook tensor is extracted to recompute its hash.
-public func checkCompatibility(encoder: VerifiedBundle, backend: VerifiedBundle, runtimes: RuntimeRegistry = .builtIn, limits: BundleLimits = .default) -> CompatibilityReport {
+public func checkCompatibility(encoder: VerifiedBundle, backend: VerifiedBundle, runtimes: RuntimeRegistry, limits: BundleLimits = .default) -> CompatibilityReport {
     CompatibilityChecker(runtimes: runtimes).check(encoder: encoder.compatibilityCandidate(limits: limits), backend: backend.compatibilityCandidate(limits: limits))
 }

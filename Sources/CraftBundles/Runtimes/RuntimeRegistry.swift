@@ -17,22 +17,22 @@ public struct RuntimeDescriptor: Sendable, Equatable, CustomStringConvertible {
     public var description: String { "\(id) \(versions) (\(kind.rawValue))" }
 }
 
-/// Maps runtime ids (and runtime versions) to factories that turn an unpacked bundle into a live model.
+/// Maps runtime ids (and runtime versions) to factories that turn an unpacked bundle into a live
+/// ``VisionEncoder`` or ``LanguageBackend``: the plugin seam of Craft (docs/runtimes.md).
 ///
-/// Start from ``builtIn`` (the runtimes Craft ships) and ``register(_:versions:kind:summary:factory:)``
-/// your own; then ``load(_:as:)`` builds a model from an ``UnpackedBundle`` with the factory matching
-/// its `runtime.id` and `runtime.version`. A bundle whose runtime is unknown is a ``BundleError`` with
-/// code ``BundleError/Code/unknownRuntime`` naming it and listing the known ones.
-///
-/// Factories are generic over what they build: built-in runtimes build `TableEncoder`/`TableBackend`
-/// today; model runtimes (SigLIP, Llama, GPT-2) build `VisionEncoder`/`LanguageBackend` values.
+/// Start from `RuntimeRegistry.craftDefault` (CraftRuntimes: every runtime Craft ships) and add your
+/// own with ``registerEncoder(_:versions:summary:factory:)`` or
+/// ``registerBackend(_:versions:summary:factory:)``; a later registration for the same id and version
+/// wins, so an application can replace a shipped runtime. ``loadEncoder(_:)`` and ``loadBackend(_:)``
+/// build a model with the factory matching the bundle's `runtime.id` and `runtime.version`; a bundle
+/// whose runtime is unknown is a ``BundleError`` `unknownRuntime` naming it and listing the known ones.
 ///
 /// ```swift
-/// var runtimes = RuntimeRegistry.builtIn
-/// runtimes.register("my-encoder", versions: try VersionRange("^1.0"), kind: .encoder) { bundle in
-///     try MyEncoder(directory: bundle.directory)
+/// var runtimes = RuntimeRegistry.craftDefault
+/// runtimes.registerBackend("caption-backend", versions: try VersionRange("^1.0")) { bundle in
+///     try CaptionBackend(bundle: bundle)          // any LanguageBackend
 /// }
-/// let encoder = try runtimes.load(unpacked, as: MyEncoder.self)
+/// let backend = try runtimes.loadBackend(unpacked)
 /// ```
 public struct RuntimeRegistry: Sendable, RuntimeAvailability {
     /// One registration: descriptor plus a type-erased factory.
@@ -47,24 +47,42 @@ public struct RuntimeRegistry: Sendable, RuntimeAvailability {
     /// An empty registry.
     public init() {}
 
-    /// A registry holding the runtimes built into Craft (`table-encoder`, `table-backend`).
-    public static var builtIn: RuntimeRegistry {
+    /// The table runtimes (`table-encoder`, `table-backend`) alone; `RuntimeRegistry.craftDefault`
+    /// (CraftRuntimes) holds them with the model runtimes, and is what every command uses.
+    package static var tables: RuntimeRegistry {
         var registry = RuntimeRegistry()
         TableRuntime.registerBuiltIns(in: &registry)
         return registry
     }
 
-    /// Registers a factory for runtime `id` at the runtime versions in `versions`.
+    /// Registers a vision encoder runtime: bundles of kind `encoder` naming `id` at a version in
+    /// `versions` are loaded by `factory`.
     ///
-    /// A later registration for an overlapping id and version wins, so an application can replace a
-    /// built-in runtime.
     /// - Parameters:
     ///   - id: The runtime id, `[a-z0-9][a-z0-9._-]{0,63}`.
     ///   - versions: The `runtime.version`s accepted; default every release.
-    ///   - kind: Whether the runtime loads encoder or backend bundles.
     ///   - summary: One line for listings.
-    ///   - factory: Builds the live model from an unpacked bundle; throw ``BundleError`` on bad content.
-    public mutating func register<Model>(
+    ///   - factory: Builds the encoder from an unpacked, verified bundle; throw ``BundleError`` on bad content.
+    public mutating func registerEncoder(
+        _ id: String, versions: VersionRange = .any, summary: String = "",
+        factory: @escaping @Sendable (UnpackedBundle) throws -> any VisionEncoder
+    ) {
+        register(id, versions: versions, kind: .encoder, summary: summary, factory: factory)
+    }
+
+    /// Registers a language backend runtime: bundles of kind `backend` naming `id` at a version in
+    /// `versions` are loaded by `factory`. A backend that also implements ``SurrogateBackend`` can
+    /// serve as the training surrogate of `craft train`.
+    public mutating func registerBackend(
+        _ id: String, versions: VersionRange = .any, summary: String = "",
+        factory: @escaping @Sendable (UnpackedBundle) throws -> any LanguageBackend
+    ) {
+        register(id, versions: versions, kind: .backend, summary: summary, factory: factory)
+    }
+
+    /// Registers a factory building any type (the table runtimes' `TableEncoder`/`TableBackend`,
+    /// which implement neither protocol); applications register through the typed methods above.
+    package mutating func register<Model>(
         _ id: String, versions: VersionRange = .any, kind: BundleKind, summary: String = "",
         factory: @escaping @Sendable (UnpackedBundle) throws -> Model
     ) {
@@ -109,16 +127,27 @@ public struct RuntimeRegistry: Sendable, RuntimeAvailability {
         return model
     }
 
-    /// Builds a vision encoder from an unpacked encoder bundle (a runtime registered for encoders
-    /// whose factory returns a `VisionEncoder`).
+    /// Builds a vision encoder from an unpacked encoder bundle with the runtime its manifest names.
     public func loadEncoder(_ bundle: UnpackedBundle) throws -> any VisionEncoder {
         try load(bundle, as: (any VisionEncoder).self)
     }
 
-    /// Builds a language backend from an unpacked backend bundle (a runtime registered for backends
-    /// whose factory returns a `LanguageBackend`).
+    /// Builds a language backend from an unpacked backend bundle with the runtime its manifest names.
     public func loadBackend(_ bundle: UnpackedBundle) throws -> any LanguageBackend {
         try load(bundle, as: (any LanguageBackend).self)
+    }
+
+    /// Builds a backend that can serve as the training surrogate (``SurrogateBackend``).
+    ///
+    /// - Throws: ``BundleError`` `runtimeFailed` when the bundle's runtime builds a backend that gives
+    ///   no differentiable logits (it can answer prompts, not train encoders).
+    public func loadSurrogate(_ bundle: UnpackedBundle) throws -> any SurrogateBackend {
+        let backend = try loadBackend(bundle)
+        guard let surrogate = backend as? any SurrogateBackend else {
+            let runtime = bundle.manifest.runtime
+            throw BundleError(.runtimeFailed, "\(bundle.manifest.reference)'s runtime \(runtime.id)@\(runtime.version) answers prompts but gives no differentiable logits, so it cannot be the training surrogate; use a backend of a model runtime (llama, gpt2) that shares the codebook")
+        }
+        return surrogate
     }
 
     /// The error for a bundle whose runtime is not registered.

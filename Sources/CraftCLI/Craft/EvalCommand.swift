@@ -15,7 +15,7 @@ import Darwin
 #endif
 
 /// `craft eval`: answer every item of a JSONL dataset with a checked pair and score the answers.
-struct EvalCommand: ParsableCommand {
+struct EvalCommand: EnvironmentCommand {
     static let configuration = CommandConfiguration(
         commandName: "eval",
         abstract: "Score an encoder and a backend proven compatible on a JSONL dataset (exit 3 when not compatible).",
@@ -74,7 +74,7 @@ struct EvalCommand: ParsableCommand {
         }
     }
 
-    func run() throws {
+    func run(in environment: CraftEnvironment) throws {
         guard FileManager.default.fileExists(atPath: data) else {
             throw CommandError(.notFound, "the dataset \(data) does not exist; pass a JSONL file of {\"image\", \"prompt\", \"answer\"} lines")
         }
@@ -85,8 +85,8 @@ struct EvalCommand: ParsableCommand {
         defer { workspace.remove() }
         let registry = options.resolvedRegistry()
         let (pair, encoderBundle, backendBundle) = try workspace.checkedPair(
-            encoder: encoder, backend: backend, registry: registry, json: options.json)
-        let answerer = try makeAnswerer(pair: pair, encoder: encoderBundle, backend: backendBundle)
+            encoder: encoder, backend: backend, registry: registry, runtimes: environment.runtimes, json: options.json)
+        let answerer = try makeAnswerer(pair: pair, encoder: encoderBundle, backend: backendBundle, runtimes: environment.runtimes)
 
         var items: [EvaluationItem] = []
         var measurements: [InferenceMeasurement] = []
@@ -124,13 +124,12 @@ struct EvalCommand: ParsableCommand {
 
     /// Builds the pipeline (or the table runtimes) once and returns the function answering a batch of
     /// items (in order).
-    private func makeAnswerer(pair: CheckedPair, encoder: UnpackedBundle, backend: UnpackedBundle) throws -> ([TrainingExample]) throws -> [Answer] {
+    private func makeAnswerer(pair: CheckedPair, encoder: UnpackedBundle, backend: UnpackedBundle, runtimes: RuntimeRegistry) throws -> ([TrainingExample]) throws -> [Answer] {
         let dataName = data
         if encoder.manifest.runtime.id == TableEncoder.runtimeID || backend.manifest.runtime.id == TableBackend.runtimeID {
             guard encoder.manifest.runtime.id == TableEncoder.runtimeID, backend.manifest.runtime.id == TableBackend.runtimeID else {
                 throw CommandError(.usage, "\(encoder.manifest.reference) (\(encoder.manifest.runtime.id)) and \(backend.manifest.reference) (\(backend.manifest.runtime.id)) share a codebook, but craft eval pairs table-encoder only with table-backend; use model runtimes on both sides")
             }
-            let runtimes = RuntimeRegistry.craftDefault
             let tableEncoder = try runtimes.load(encoder, as: TableEncoder.self)
             let tableBackend = try runtimes.load(backend, as: TableBackend.self)
             if keepRatio < 1 { Output.warning("table runtimes have no visual tokens to prune; --keep-ratio \(keepRatio) is ignored") }
@@ -148,7 +147,7 @@ struct EvalCommand: ParsableCommand {
                 return (answer, measurement)
             } }
         }
-        let pipeline = try Pipeline(pair: pair, encoder: encoder, backend: backend)
+        let pipeline = try Pipeline(pair: pair, encoder: encoder, backend: backend, runtimes: runtimes)
         if keepRatio < 1, pipeline.prunesWithUniformFrequencies {
             Output.warning("\(encoder.manifest.reference) carries no \(Pipeline.codeFrequenciesFile); pruning with uniform code frequencies (tokens rank by residual norm and isolation)")
         }

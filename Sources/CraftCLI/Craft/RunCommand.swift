@@ -6,7 +6,7 @@ import CraftRuntimes
 import Foundation
 
 /// `craft run`: pair an encoder and a backend (checked), and answer a prompt about an image.
-struct RunCommand: ParsableCommand {
+struct RunCommand: EnvironmentCommand {
     static let configuration = CommandConfiguration(
         commandName: "run",
         abstract: "Answer a prompt about an image with an encoder and a backend proven compatible (exit 3 when not).",
@@ -56,17 +56,17 @@ struct RunCommand: ParsableCommand {
         }
     }
 
-    func run() throws {
+    func run(in environment: CraftEnvironment) throws {
         let workspace = try RuntimeWorkspace()
         defer { workspace.remove() }
         let registry = options.resolvedRegistry()
         let (pair, encoderBundle, backendBundle) = try workspace.checkedPair(
-            encoder: encoder, backend: backend, registry: registry, json: options.json)
+            encoder: encoder, backend: backend, registry: registry, runtimes: environment.runtimes, json: options.json)
         if encoderBundle.manifest.runtime.id == TableEncoder.runtimeID || backendBundle.manifest.runtime.id == TableBackend.runtimeID {
-            return try runTables(pair: pair, encoder: encoderBundle, backend: backendBundle)
+            return try runTables(pair: pair, encoder: encoderBundle, backend: backendBundle, runtimes: environment.runtimes)
         }
         let picture = try RuntimeWorkspace.loadImage(image)
-        let pipeline = try Pipeline(pair: pair, encoder: encoderBundle, backend: backendBundle)
+        let pipeline = try Pipeline(pair: pair, encoder: encoderBundle, backend: backendBundle, runtimes: environment.runtimes)
         if keepRatio < 1, pipeline.prunesWithUniformFrequencies {
             Output.warning("\(encoderBundle.manifest.reference) carries no \(Pipeline.codeFrequenciesFile); pruning with uniform code frequencies (tokens rank by residual norm and isolation)")
         }
@@ -96,11 +96,10 @@ struct RunCommand: ParsableCommand {
 
     /// The table runtimes: `--image` is an index into the encoder's feature table, the answer is the
     /// backend's table entry for the codes.
-    private func runTables(pair: CheckedPair, encoder: UnpackedBundle, backend: UnpackedBundle) throws {
+    private func runTables(pair: CheckedPair, encoder: UnpackedBundle, backend: UnpackedBundle, runtimes: RuntimeRegistry) throws {
         guard encoder.manifest.runtime.id == TableEncoder.runtimeID, backend.manifest.runtime.id == TableBackend.runtimeID else {
             throw CommandError(.usage, "\(encoder.manifest.reference) (\(encoder.manifest.runtime.id)) and \(backend.manifest.reference) (\(backend.manifest.runtime.id)) share a codebook, but craft run pairs table-encoder only with table-backend; use model runtimes on both sides")
         }
-        let runtimes = RuntimeRegistry.craftDefault
         let tableEncoder = try runtimes.load(encoder, as: TableEncoder.self)
         let tableBackend = try runtimes.load(backend, as: TableBackend.self)
         guard let index = Int(image) else {

@@ -6,7 +6,7 @@ import CraftRuntimes
 import Foundation
 
 /// `craft tokens`: the visual token codes an encoder gives an image, as its patch grid.
-struct TokensCommand: ParsableCommand {
+struct TokensCommand: EnvironmentCommand {
     static let configuration = CommandConfiguration(
         commandName: "tokens",
         abstract: "Print the visual token codes (patch grid) an encoder gives an image.",
@@ -33,7 +33,7 @@ struct TokensCommand: ParsableCommand {
         if !BundleSource.looksLikePath(encoder) { _ = try parseReference(encoder) }
     }
 
-    func run() throws {
+    func run(in environment: CraftEnvironment) throws {
         let workspace = try RuntimeWorkspace()
         defer { workspace.remove() }
         let bundle = try workspace.unpack(encoder, registry: options.resolvedRegistry(), as: "encoder")
@@ -41,7 +41,7 @@ struct TokensCommand: ParsableCommand {
             throw CommandError(.usage, "\(bundle.manifest.reference) is a backend bundle; craft tokens needs an encoder")
         }
         let picture = try RuntimeWorkspace.loadImage(image)
-        let live = try RuntimeRegistry.craftDefault.loadEncoder(bundle)
+        let live = try environment.runtimes.loadEncoder(bundle)
         guard let tokens = try live.encode(live.preprocess(picture).unsqueezed(0)).first else {
             throw CommandError(.other, "the encoder \(bundle.manifest.reference) returned no tokens for \(image)")
         }

@@ -17,7 +17,7 @@ import Darwin
 
 /// `craft train`: adapt an encoder bundle to a domain with CRAFT against a frozen surrogate backend
 /// and write (and optionally publish) the adapted encoder as a new bundle version.
-struct TrainCommand: ParsableCommand {
+struct TrainCommand: EnvironmentCommand {
     static let configuration = CommandConfiguration(
         commandName: "train",
         abstract: "Fine-tune an encoder for a domain with CRAFT and write it as a new bundle version.",
@@ -253,7 +253,7 @@ struct TrainCommand: ParsableCommand {
         return request
     }
 
-    func run() throws {
+    func run(in environment: CraftEnvironment) throws {
         if let threads { Tensor.threadCount = threads }
         let display = TrainingDisplay(quiet: options.json)
         // SIGINT/SIGTERM/SIGHUP set a flag the trainer checks between steps: it checkpoints, then we
@@ -261,6 +261,7 @@ struct TrainCommand: ParsableCommand {
         let interruption = TrainingInterruption()
         ScratchFiles.setInterruptionHandler { interruption.request(signal: $0) }
         var request = self.request
+        request.runtimes = environment.runtimes
         request.interruption = interruption
         let projector = request.method == .projector
         let result: AdaptationResult

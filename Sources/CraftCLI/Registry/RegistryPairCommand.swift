@@ -6,7 +6,7 @@ import CraftRuntimes
 import Foundation
 
 /// `craft-registry pair ENCODER BACKEND`: prove (or refute) that two bundles can be wired together.
-struct RegistryPairCommand: ParsableCommand {
+struct RegistryPairCommand: EnvironmentCommand {
     static let configuration = CommandConfiguration(
         commandName: "pair",
         abstract: "Verify an encoder and a backend and run the compatibility checker on them (exit 3 when incompatible).",
@@ -39,7 +39,7 @@ struct RegistryPairCommand: ParsableCommand {
         }
     }
 
-    func run() throws {
+    func run(in environment: CraftEnvironment) throws {
         let registry = options.resolvedRegistry()
         let workspace = try RuntimeWorkspace()
         defer { workspace.remove() }
@@ -49,8 +49,8 @@ struct RegistryPairCommand: ParsableCommand {
         let backendBundle = try workspace.open(
             backend, registry: registry, as: "backend", includePrerelease: selection.includePrerelease,
             requireSignature: signing.requireSignature)
-        // The model runtimes (siglip-vq, llama, gpt2) count as registered, as for craft run and eval.
-        let report = checkCompatibility(encoder: encoderBundle.bundle, backend: backendBundle.bundle, runtimes: .craftDefault)
+        // The environment's runtimes (every one Craft ships, plus an application's) count as registered.
+        let report = checkCompatibility(encoder: encoderBundle.bundle, backend: backendBundle.bundle, runtimes: environment.runtimes)
         if options.json {
             Output.line(try report.renderJSON().trimmingCharacters(in: .newlines))
         } else {

@@ -10,11 +10,14 @@ import TensorCore
 /// usage text and exit 64; `--help` exits 0. Errors thrown while running print one sentence to stderr,
 /// prefixed `error:`, and exit with the status of their ``ErrorCategory`` (``ExitStatus``).
 ///
-/// `--version` prints the version and the BLAS kernels in use (``BLAS/Kernels``).
+/// Commands that load bundles run with `environment` (its runtimes); applications pass their own to
+/// add runtimes (``CraftEnvironment``). `--version` prints the version and the BLAS kernels in use
+/// (``BLAS/Kernels``).
 /// SIGINT, SIGTERM and SIGHUP remove the command's scratch files before the process dies of the
 /// signal, and what interrupted commands left in `$TMPDIR` is swept first (``ScratchFiles``).
 public func runCommandLine<Root: ParsableCommand>(
-    _ root: Root.Type, arguments: [String] = Array(CommandLine.arguments.dropFirst())
+    _ root: Root.Type, environment: CraftEnvironment = .standard,
+    arguments: [String] = Array(CommandLine.arguments.dropFirst())
 ) -> Never {
     ScratchFiles.installSignalHandlers()
     ScratchFiles.sweepTemporaryDirectory()
@@ -31,7 +34,11 @@ public func runCommandLine<Root: ParsableCommand>(
         root.exit(withError: error)
     }
     do {
-        try command.run()
+        if let command = command as? any EnvironmentCommand {
+            try command.run(in: environment)
+        } else {
+            try command.run()
+        }
         ScratchFiles.waitIfInterrupted()
         exit(ExitStatus.success.rawValue)
     } catch let code as ExitCode {

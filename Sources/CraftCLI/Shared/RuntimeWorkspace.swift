@@ -60,12 +60,12 @@ struct RuntimeWorkspace {
 extension RuntimeWorkspace {
     /// Verifies and unpacks the encoder and backend arguments, and runs the compatibility checker.
     /// On failure prints the report (text, or JSON when `json`) and throws exit status 3.
-    func checkedPair(encoder: String, backend: String, registry: Registry, json: Bool) throws
+    func checkedPair(encoder: String, backend: String, registry: Registry, runtimes: RuntimeRegistry, json: Bool) throws
         -> (pair: CheckedPair, encoder: UnpackedBundle, backend: UnpackedBundle)
     {
         let encoderBundle = try unpack(encoder, registry: registry, as: "encoder")
         let backendBundle = try unpack(backend, registry: registry, as: "backend")
-        let report = checkCompatibility(encoder: encoderBundle, backend: backendBundle, runtimes: .craftDefault)
+        let report = checkCompatibility(encoder: encoderBundle, backend: backendBundle, runtimes: runtimes)
         guard let pair = report.pairing else {
             Output.line((json ? try report.renderJSON() : report.renderText()).trimmingCharacters(in: .newlines))
             let first = report.failures.first.map { " (\($0.code): \($0.reason))" } ?? ""

@@ -83,13 +83,13 @@ public struct PromptLogits: Sendable {
     }
 }
 
-/// A language model that reads a codebook's visual tokens through its own frozen projector
-/// (docs/architecture.md). Runtimes (Llama, GPT-2, …) implement it.
+/// A language model that reads a codebook's visual tokens and answers prompts about them
+/// (docs/architecture.md). Runtimes (Llama, GPT-2, …) implement it; so can anything that generates
+/// text from visual tokens (a lookup table, a remote model), since serving needs only this.
 ///
 /// It declares the codebook hash it was trained to read; the compatibility checker refuses to wire
-/// it to an encoder with another hash. It accepts codebook-space vectors (``PromptSegment/vectors(_:)``
-/// or ``VisualTokens/features``), so CRAFT's surrogate alignment loss back-propagates through the
-/// frozen backend into the encoder.
+/// it to an encoder with another hash. A backend that can also serve as CRAFT's training surrogate
+/// implements ``SurrogateBackend`` (projector and differentiable logits) as well.
 ///
 /// ```swift
 /// let answer = try backend.generate(
@@ -98,42 +98,42 @@ public struct PromptLogits: Sendable {
 public protocol LanguageBackend: Sendable {
     /// The hash of the codebook this backend reads (``CodebookSpace/hash``).
     var codebookHash: String { get }
+    /// The most positions a prompt plus its generation may occupy.
+    var contextLength: Int { get }
+    /// The token ids of `text` in this backend's vocabulary (no template, no special tokens).
+    func tokenize(_ text: String) throws -> [Int32]
+    /// Text for token ids.
+    func detokenize(_ tokens: [Int32]) throws -> String
+    /// Generates text after the prompt.
+    func generate(_ prompt: [PromptSegment], options: GenerationOptions) throws -> GeneratedText
+    /// The shape of the decoder, for counting prefill FLOPs (``PruningCost``); `nil` when unknown.
+    /// Has a default implementation (`nil`).
+    var decoderShape: DecoderShape? { get }
+    /// The number of decoder positions `prompt` occupies, including tokens the backend adds before
+    /// every prompt. Has a default implementation (the segments alone).
+    func promptPositions(_ prompt: [PromptSegment]) throws -> Int
+}
+
+/// A ``LanguageBackend`` that can serve as CRAFT's frozen training surrogate: it accepts
+/// codebook-space vectors (``PromptSegment/vectors(_:)`` or ``VisualTokens/features``) through its
+/// projector and gives differentiable logits, so the surrogate alignment loss back-propagates through
+/// the frozen backend into the encoder.
+public protocol SurrogateBackend: LanguageBackend {
     /// The dimension D of the codebook-space vectors the projector takes.
     var codebookDimension: Int { get }
     /// The hidden size of the language model (the projector's output).
     var hiddenSize: Int { get }
     /// The vocabulary size V of the logits.
     var vocabularySize: Int { get }
-    /// The most positions a prompt plus its generation may occupy.
-    var contextLength: Int { get }
-
-    /// The token ids of `text` in this backend's vocabulary (no template, no special tokens).
-    func tokenize(_ text: String) throws -> [Int32]
-
-    /// Text for token ids.
-    func detokenize(_ tokens: [Int32]) throws -> String
-
     /// The frozen projector from codebook space `[count, D]` to embeddings `[count, hiddenSize]`.
     /// Differentiable with respect to its input.
     func project(_ codebookVectors: Tensor) throws -> Tensor
-
     /// Next-token logits for every position of the prompt, recorded for differentiation with respect
     /// to any visual features or vectors in it (the backend's own weights are frozen).
     ///
-    /// - Throws: when the visual tokens' codebook hash differs from ``codebookHash``, or the prompt
-    ///   exceeds ``contextLength``.
+    /// - Throws: when the visual tokens' codebook hash differs from ``LanguageBackend/codebookHash``,
+    ///   or the prompt exceeds ``LanguageBackend/contextLength``.
     func logits(for prompt: [PromptSegment]) throws -> PromptLogits
-
-    /// Generates text after the prompt.
-    func generate(_ prompt: [PromptSegment], options: GenerationOptions) throws -> GeneratedText
-
-    /// The shape of the decoder, for counting prefill FLOPs (``PruningCost``); `nil` when unknown.
-    /// Has a default implementation (`nil`).
-    var decoderShape: DecoderShape? { get }
-
-    /// The number of decoder positions `prompt` occupies, including tokens the backend adds before
-    /// every prompt. Has a default implementation (the segments alone).
-    func promptPositions(_ prompt: [PromptSegment]) throws -> Int
 }
 
 // MARK: - Cost accounting (optional)

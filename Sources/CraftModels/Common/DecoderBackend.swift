@@ -1,4 +1,4 @@
-// A `LanguageBackend` (docs/architecture.md) built from a decoder (Llama, GPT-2), its tokenizer, the
+// A `SurrogateBackend` (a `LanguageBackend` that can also train encoders) (docs/architecture.md) built from a decoder (Llama, GPT-2), its tokenizer, the
 // codebook it reads and a frozen linear projector from codebook space to the decoder's hidden size.
 import CraftCore
 import Foundation
@@ -17,7 +17,7 @@ import TensorCore
 ///                                  projectorWeight: w, projectorBias: b, prefixTokens: [1], endOfSequenceTokens: [2])
 /// let answer = try backend.generate([.visual(tokens), .text("What is this?")], options: .init(maximumNewTokens: 8))
 /// ```
-public struct DecoderBackend: LanguageBackend {
+public struct DecoderBackend: SurrogateBackend {
     /// The decoder.
     public let model: any CausalLanguageModel
     /// Its tokenizer.

@@ -44,16 +44,16 @@ public protocol TextEmbedder: Sendable {
     func embed(_ texts: [String]) throws -> Tensor
 }
 
-/// Any ``LanguageBackend`` used as the training surrogate: scores `[.vectors(z_q_hat), .text(prompt),
+/// Any ``SurrogateBackend`` used as the training surrogate: scores `[.vectors(z_q_hat), .text(prompt),
 /// .tokens(answer)]` and answers with greedy generation.
 public struct LanguageBackendSurrogate: TrainingSurrogate {
     /// The frozen backend.
-    public let backend: any LanguageBackend
+    public let backend: any SurrogateBackend
     /// The most tokens generated for a validation answer.
     public var maximumAnswerTokens: Int
 
     /// Wraps a backend.
-    public init(backend: any LanguageBackend, maximumAnswerTokens: Int = 16) {
+    public init(backend: any SurrogateBackend, maximumAnswerTokens: Int = 16) {
         self.backend = backend
         self.maximumAnswerTokens = maximumAnswerTokens
     }

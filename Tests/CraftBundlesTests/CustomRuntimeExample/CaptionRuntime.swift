@@ -1,1 +1,0 @@
-../../../examples/custom-runtime/Sources/CustomRuntime/CaptionRuntime.swift
