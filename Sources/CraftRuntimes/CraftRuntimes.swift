@@ -1,6 +1,7 @@
 // CraftRuntimes: the built-in model runtimes (siglip-vq, llama, gpt2) registered for bundles, and the Pipeline built from a passing compatibility report.
 import CraftBundles
 import CraftCore
+import CraftModels
 
 extension RuntimeRegistry {
     /// Every runtime Craft ships, the one registry every command and library entry point starts from:
@@ -27,19 +28,18 @@ public enum ModelRuntimes {
     /// The runtime versions the model runtimes load: `^1.0`.
     public static let versions: VersionRange = (try? VersionRange("^1.0")) ?? .any
 
-    /// Registers `siglip-vq`, `llama` and `gpt2` in `registry`.
+    /// Registers `siglip-vq` and a backend runtime per decoder of the model-type table
+    /// (``ModelArchitecture/decoders``: `llama`, `gpt2`) in `registry`.
     public static func register(in registry: inout RuntimeRegistry) {
         registry.registerEncoder(siglipVQ, versions: versions,
             summary: "SigLIP vision tower quantized into the bundle's codebook at a configured layer") { bundle in
             try SiglipVQRuntime.load(bundle)
         }
-        registry.registerBackend(llama, versions: versions,
-            summary: "Llama-family decoder reading visual tokens through a linear projector") { bundle in
-            try DecoderRuntime.load(bundle, architecture: .llama)
-        }
-        registry.registerBackend(gpt2, versions: versions,
-            summary: "GPT-2 decoder reading visual tokens through a linear projector") { bundle in
-            try DecoderRuntime.load(bundle, architecture: .gpt2)
+        // Every decoder of CraftModels' model-type table is a backend runtime of the same id.
+        for architecture in ModelArchitecture.decoders {
+            registry.registerBackend(architecture.name, versions: versions, summary: architecture.summary) { bundle in
+                try DecoderRuntime.load(bundle, architecture: architecture)
+            }
         }
     }
 }

@@ -22,7 +22,7 @@ public enum DecoderRuntime {
     public static func load(_ bundle: UnpackedBundle, architecture: ModelArchitecture) throws -> DecoderBackend {
         let manifest = bundle.manifest
         guard manifest.kind == .backend else {
-            throw BundleError(.runtimeFailed, "\(manifest.reference) is an encoder bundle; the \(architecture.rawValue) runtime loads backend bundles")
+            throw BundleError(.runtimeFailed, "\(manifest.reference) is an encoder bundle; the \(architecture.name) runtime loads backend bundles")
         }
         guard let specifics = manifest.backend else {
             throw BundleError(.invalidManifest, "\(manifest.reference) has no backend section (context_length, tokenizer, prompt_template, projector); add one to craft.json", entry: "backend")
@@ -31,29 +31,20 @@ public enum DecoderRuntime {
         _ = try BundleFiles.require("model.safetensors", in: bundle, purpose: "the decoder weights")
         let detected: ModelArchitecture
         do {
-            detected = try ModelArchitecture.detect(directory: bundle.directory)
+            detected = try ModelArchitecture.detect(configuration: config, source: "config.json of \(manifest.reference)")
         } catch {
             throw BundleError(.invalidManifest, "config.json of \(manifest.reference) names no supported decoder: \(error.message)", entry: "config.json", cause: error)
         }
-        guard detected == architecture else {
-            throw BundleError(.invalidManifest, "\(manifest.reference) uses runtime \(manifest.runtime.id) but its config.json describes a \(detected.rawValue) model; set runtime.id to \(detected.rawValue)", entry: "config.json")
+        guard detected == architecture, let loadDecoder = architecture.loadDecoder else {
+            throw BundleError(.invalidManifest, "\(manifest.reference) uses runtime \(manifest.runtime.id) but its config.json describes a \(detected.name) model; set runtime.id to \(detected.name)", entry: "config.json")
         }
         let model: any CausalLanguageModel
-        let maximumPositions: Int
         do {
-            switch architecture {
-            case .gpt2:
-                let gpt2 = try GPT2Model(directory: bundle.directory)
-                maximumPositions = gpt2.configuration.positions
-                model = gpt2
-            default:
-                let llama = try LlamaModel(directory: bundle.directory)
-                maximumPositions = llama.configuration.maxPositionEmbeddings
-                model = llama
-            }
+            model = try loadDecoder(bundle.directory)
         } catch {
-            throw BundleError(.runtimeFailed, "cannot load the \(architecture.rawValue) decoder from config.json and model.safetensors of \(manifest.reference): \(error.message)", entry: "model.safetensors", cause: error)
+            throw BundleError(.runtimeFailed, "cannot load the \(architecture.name) decoder from config.json and model.safetensors of \(manifest.reference): \(error.message)", entry: "model.safetensors", cause: error)
         }
+        let maximumPositions = model.maximumPositions
         guard specifics.contextLength <= maximumPositions else {
             throw BundleError(.invalidManifest, "\(manifest.reference) declares backend.context_length \(specifics.contextLength) but its decoder (config.json) holds at most \(maximumPositions) positions; lower context_length", entry: "backend.context_length")
         }
@@ -88,7 +79,7 @@ public enum DecoderRuntime {
         }
 
         let prefix = try ids("prefix_tokens", in: manifest)
-            ?? (architecture == .llama ? (config["bos_token_id"] as? Int).map { [$0] } ?? [] : [])
+            ?? (architecture.prefixesBeginningOfSequence ? (config["bos_token_id"] as? Int).map { [$0] } ?? [] : [])
         let endings = try ids("eos_token_ids", in: manifest) ?? idList(config["eos_token_id"])
         do {
             return try DecoderBackend(

@@ -178,3 +178,18 @@ struct PipelineTests {
         #expect(plain.count == 2)
     }
 }
+
+@Suite("Runtimes Craft ships")
+struct ShippedRuntimeTests {
+    @Test("every decoder of the model-type table is a backend runtime of craftDefault, and siglip-vq an encoder one")
+    func decodersOfTheTableAreRegistered() throws {
+        let runtimes = RuntimeRegistry.craftDefault
+        let version = try SemanticVersion(parsing: "1.0.0")
+        for architecture in ModelArchitecture.decoders {
+            #expect(runtimes.contains(architecture.name, version: version, kind: .backend), "\(architecture.name)")
+            #expect(!runtimes.contains(architecture.name, version: version, kind: .encoder))
+        }
+        #expect(runtimes.contains(ModelRuntimes.siglipVQ, version: version, kind: .encoder))
+        #expect(runtimes.knownRuntimes.first { $0.id == "llama" }?.summary == ModelArchitecture.llama.summary)
+    }
+}

@@ -60,15 +60,14 @@ public struct ForwardCommand: ParsableCommand {
     public func run() throws {
         let directory = URL(fileURLWithPath: model)
         let architecture = try ModelArchitecture.detect(directory: directory)
-        var writer = SafeTensorsWriter(metadata: ["made_by": "craft forward", "architecture": architecture.rawValue])
-        switch architecture {
-        case .llama, .gpt2:
-            guard let tokens else {
-                throw CommandError(.usage, "\(model) is a \(architecture.rawValue) language model; pass --tokens, not --pixels.")
+        var writer = SafeTensorsWriter(metadata: ["made_by": "craft forward", "architecture": architecture.name])
+        switch architecture.role {
+        case .decoder:
+            guard let tokens, let loadDecoder = architecture.loadDecoder else {
+                throw CommandError(.usage, "\(model) is a \(architecture.name) language model; pass --tokens, not --pixels.")
             }
             let ids = try Self.parseTokens(tokens)
-            let decoder: any CausalLanguageModel = architecture == .llama
-                ? try LlamaModel(directory: directory) : try GPT2Model(directory: directory)
+            let decoder = try loadDecoder(directory)
             let logits = try withoutGradients { try decoder.logits(tokens: ids) }
             try writer.add("logits", floats: logits.scalars, shape: logits.shape)
         case .siglipText:

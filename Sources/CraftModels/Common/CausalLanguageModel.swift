@@ -8,6 +8,8 @@ public protocol CausalLanguageModel: Sendable {
     var vocabularySize: Int { get }
     /// The width of the input embeddings.
     var hiddenSize: Int { get }
+    /// The most positions a sequence may occupy (`max_position_embeddings`, GPT-2's `n_positions`).
+    var maximumPositions: Int { get }
     /// An empty cache for this model.
     func makeCache() -> KVCache
     /// The input embeddings `[T, H]` of token ids (differentiable with respect to the table).

@@ -223,6 +223,7 @@ public struct GPT2Model: CausalLanguageModel {
 
     public var vocabularySize: Int { configuration.vocabularySize }
     public var hiddenSize: Int { configuration.hiddenSize }
+    public var maximumPositions: Int { configuration.positions }
     public func makeCache() -> KVCache { KVCache(layers: configuration.layers) }
 
     public func embed(tokens: [Int]) throws(ModelError) -> Tensor {

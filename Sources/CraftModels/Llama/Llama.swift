@@ -288,6 +288,7 @@ public struct LlamaModel: CausalLanguageModel {
 
     public var vocabularySize: Int { configuration.vocabularySize }
     public var hiddenSize: Int { configuration.hiddenSize }
+    public var maximumPositions: Int { configuration.maxPositionEmbeddings }
     public func makeCache() -> KVCache { KVCache(layers: configuration.hiddenLayers) }
 
     public func embed(tokens: [Int]) throws(ModelError) -> Tensor {
