@@ -1,4 +1,5 @@
 import CraftBundles
+import CraftCore
 import CraftRuntimes
 import Foundation
 import RuntimeTestSupport

@@ -62,6 +62,15 @@ struct TrainCommandTests {
                                        "--max-tokens", "2", "--json"] + fixture.registry)
         #expect(evaluation.status == 0, "\(evaluation.standardError)")
         #expect(try fixture.json(evaluation)["total"] as? Int == 2)
+
+        // One answer rule: the accuracy training reports on its validation set (and chose the shipped
+        // epoch by) is what craft eval gives the shipped bundle on the same data, same answer length.
+        let sameLength = try runCraft(["eval", "--encoder", bundle, "--backend", fixture.surrogate, "--data", fixture.validation.path,
+                                       "--max-tokens", "16", "--json"] + fixture.registry)
+        #expect(sameLength.status == 0, "\(sameLength.standardError)")
+        let evalAccuracy = try #require(try fixture.json(sameLength)["accuracy"] as? Double)
+        #expect(object["validation_accuracy_after"] as? Double == evalAccuracy, "\(result.standardOutput) vs \(sameLength.standardOutput)")
+        #expect(object["best_validation_accuracy"] as? Double == evalAccuracy, "\(result.standardOutput)")
     }
 
     @Test("--method continuous with --replay and --general-validation: the flags reach the run and craft eval scores the bundle")

@@ -105,7 +105,7 @@ struct TinyTask {
     var inputs: @Sendable (TrainingExample) throws -> Tensor {
         let prototypes = self.prototypes
         return { example in
-            guard let index = Int(example.imagePath), let label = Self.classes.firstIndex(of: example.answer) else {
+            guard let index = Int(example.imagePath), let label = Self.classes.firstIndex(of: example.label ?? example.answer) else {
                 throw TrainingError(.invalidDataset, "bad synthetic example \(example.imagePath)")
             }
             var generator = SplitMix64(seed: UInt64(index) &* 7919 &+ 3)
@@ -174,6 +174,23 @@ struct TrainerTests {
         #expect(first.codeChangeRate == 0)
         #expect(records.contains { $0.event == "validation" && $0.validationAccuracy == after })
         #expect(records.last(where: { $0.event == "step" })?.codeChangeRate ?? 0 > 0)
+    }
+
+    @Test("validation accuracy scores answers as craft eval does (AnswerScoring: case, spacing, trailing punctuation)")
+    func validationUsesTheOneAnswerRule() throws {
+        let task = try TinyTask()
+        let trainer = try task.trainer(baseConfiguration())
+        let plain = task.examples(0..<30)
+        // The same items, expected answers written the way datasets and people write them.
+        let written = plain.map { example in
+            var copy = example
+            copy.answer = ["  \(example.answer.capitalized).", "\(example.answer.uppercased()) !", "\t\(example.answer)\n"][example.line % 3]
+            return copy
+        }
+        let accuracy = try trainer.accuracy(on: TrainingDataset(examples: plain))
+        #expect(accuracy > 0, "a random surrogate still answers some items right")
+        #expect(try trainer.accuracy(on: TrainingDataset(examples: written)) == accuracy)
+        #expect(AnswerScoring.matches("  Red.", expected: "red") && !AnswerScoring.matches("redd", expected: "red"))
     }
 
     @Test("two runs with the same seed give identical parameters")

@@ -370,8 +370,7 @@ public struct BackendTrainer: Sendable {
         for example in examples {
             let answer = try backend.generate([.vectors(example.visual), .text(example.prompt)],
                                               options: GenerationOptions(maximumNewTokens: maximumNewTokens))
-            let normalized = { (text: String) in text.trimmingCharacters(in: .whitespacesAndNewlines).lowercased() }
-            if normalized(answer.text) == normalized(example.answer) { correct += 1 }
+            if AnswerScoring.matches(answer.text, expected: example.answer) { correct += 1 }
         }
         return Double(correct) / Double(examples.count)
     }

@@ -458,14 +458,10 @@ public struct Trainer<Encoder: TrainableEncoder, Surrogate: TrainingSurrogate> {
                 for (index, example) in batch.enumerated() {
                     let visual = vectors.sliced(along: 0, index..<(index + 1)).squeezed(0)
                     let answer = try surrogate.answer(visual: visual, prompt: example.prompt)
-                    if Self.normalized(answer) == Self.normalized(example.answer) { correct += 1 }
+                    if AnswerScoring.matches(answer, expected: example.answer) { correct += 1 }
                 }
             }
         }
         return Double(correct) / Double(dataset.count)
-    }
-
-    static func normalized(_ text: String) -> String {
-        text.trimmingCharacters(in: .whitespacesAndNewlines).lowercased()
     }
 }
