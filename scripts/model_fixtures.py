@@ -1,8 +1,9 @@
-"""Reference fixtures for the model runtimes (CraftModels: Llama, GPT-2, SigLIP).
+"""Reference fixtures for the model runtimes (CraftModels: Llama, Qwen2, GPT-2, SigLIP).
 
 Run by hand with the reference environment (no internet needed; tiny random configs):
 
-    .venv-ref/bin/python scripts/model_fixtures.py
+    .venv-ref/bin/python scripts/model_fixtures.py          # every fixture
+    .venv-ref/bin/python scripts/model_fixtures.py qwen2    # only the Qwen2 ones
 
 Writes into Tests/CraftModelsTests/Fixtures/models/:
   <name>/config.json + <name>/model.safetensors   (save_pretrained(safe_serialization=True))
@@ -109,6 +110,27 @@ def llama(name, tied, old_rope, seed, biases=False):
     decoder_reference(model, name, 128, 32, seed)
 
 
+def qwen2(name, tied, seed, bfloat16=False):
+    """Qwen2ForCausalLM: q/k/v biases (no o_proj bias), GQA, rope theta 1e6 via rope_parameters.
+    With bfloat16 the checkpoint is saved in bfloat16 and the reference is that same file loaded
+    in float32 (what Craft computes from it)."""
+    torch.manual_seed(seed)
+    config = transformers.Qwen2Config(
+        vocab_size=128, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+        num_key_value_heads=2, max_position_embeddings=64, rms_norm_eps=1e-6, tie_word_embeddings=tied,
+        rope_parameters={"rope_type": "default", "rope_theta": 1000000.0}, use_sliding_window=False,
+        attn_implementation="eager", bos_token_id=1, eos_token_id=2)
+    model = transformers.Qwen2ForCausalLM(config).eval()
+    reinitialise(model, seed)
+    assert model.model.layers[0].self_attn.q_proj.bias is not None and model.model.layers[0].self_attn.o_proj.bias is None
+    if bfloat16:
+        path = save_model(model.to(torch.bfloat16), name)
+        model = transformers.Qwen2ForCausalLM.from_pretrained(path, dtype=torch.float32, attn_implementation="eager").eval()
+    else:
+        save_model(model, name)
+    decoder_reference(model, name, 128, 32, seed)
+
+
 def gpt2(name, seed, variant=False):
     torch.manual_seed(seed)
     extra = dict(n_inner=48, scale_attn_by_inverse_layer_idx=True, tie_word_embeddings=False,
@@ -188,6 +210,12 @@ def siglip_text(name, seed):
 
 def main():
     os.makedirs(ROOT, exist_ok=True)
+    if sys.argv[1:] == ["qwen2"]:  # only the Qwen2 fixtures (added later; the others stay as made)
+        qwen2("qwen2_untied", tied=False, seed=11)
+        qwen2("qwen2_tied_bf16", tied=True, seed=12, bfloat16=True)
+        return
+    qwen2("qwen2_untied", tied=False, seed=11)
+    qwen2("qwen2_tied_bf16", tied=True, seed=12, bfloat16=True)
     llama("llama_tied", tied=True, old_rope=False, seed=1)
     llama("llama_untied_old_rope", tied=False, old_rope=True, seed=2)
     gpt2("gpt2", seed=3)

@@ -6,7 +6,9 @@ import TestSupport
 @testable import CraftModels
 
 @Suite struct LlamaTests {
-    static let fixtures = ["llama_tied", "llama_untied_old_rope", "llama_biases_head_dim"]
+    /// Llama checkpoints, and Qwen2 ones (the same network with query/key/value biases): one untied in
+    /// float32, one tied saved in bfloat16 (its reference is transformers on the same file in float32).
+    static let fixtures = ["llama_tied", "llama_untied_old_rope", "llama_biases_head_dim", "qwen2_untied", "qwen2_tied_bf16"]
 
     @Test(arguments: fixtures) func logitsMatchTransformers(name: String) throws {
         let model = try LlamaModel(directory: ModelFixtures.directory(name))
@@ -62,5 +64,43 @@ import TestSupport
         // max_position_embeddings is 64: a longer sequence is refused rather than run out of range.
         #expect(throws: ModelError.self) { _ = try model.logits(tokens: Array(repeating: 1, count: 65)) }
         #expect(throws: ModelError.self) { _ = try model.logits(embeddings: Tensor.zeros([2, 31])) }
+    }
+
+    @Test func qwen2ConfigurationsSetTheirOwnBiasesAndRefuseSlidingWindows() throws {
+        let directory = try ModelFixtures.directory("qwen2_untied")
+        #expect(try ModelArchitecture.detect(directory: directory) == .qwen2)
+        let model = try LlamaModel(directory: directory)
+        let c = model.configuration
+        #expect(c.modelType == "qwen2" && c.attentionBiases == .qwen2 && !c.mlpBias && !c.tieWordEmbeddings)
+        #expect(c.ropeTheta == 1_000_000 && c.kvHeads == 2 && c.attentionHeads == 4)
+        #expect(model.parameters["model.layers.0.self_attn.q_proj.bias"] != nil)
+        #expect(model.parameters["model.layers.0.self_attn.o_proj.bias"] == nil)
+        #expect(try LlamaModel(directory: try ModelFixtures.directory("qwen2_tied_bf16")).configuration.tieWordEmbeddings)
+        let stored = try SafeTensorsFile(contentsOf: try ModelFixtures.directory("qwen2_tied_bf16").appendingPathComponent("model.safetensors"))
+        #expect(try stored.info("model.layers.0.self_attn.q_proj.weight").dtype == .bf16)
+
+        // A copy whose config.json turns on the sliding window (not implemented): refused, naming the field.
+        let copy = FileManager.default.temporaryDirectory.appendingPathComponent("craft-qwen2-window-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: copy) }
+        try FileManager.default.copyItem(at: directory, to: copy)
+        var object = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: copy.appendingPathComponent("config.json"))) as? [String: Any])
+        object["use_sliding_window"] = true
+        try JSONSerialization.data(withJSONObject: object).write(to: copy.appendingPathComponent("config.json"))
+        let error = try #require(throws: ModelError.self) { _ = try LlamaModel(directory: copy) }
+        #expect(error.message.contains("use_sliding_window true is not supported"), "\(error.message)")
+        object["use_sliding_window"] = false
+        object["model_type"] = "mistral"
+        try JSONSerialization.data(withJSONObject: object).write(to: copy.appendingPathComponent("config.json"))
+        let other = try #require(throws: ModelError.self) { _ = try LlamaModel(directory: copy) }
+        #expect(other.message.contains("model_type 'mistral' is not a Llama-family decoder"), "\(other.message)")
+
+        // A Qwen2 configuration written by Craft reads back as Qwen2.
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("craft-qwen2-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: root) }
+        try ModelWriting.write(model, to: root)
+        #expect(try ModelArchitecture.detect(directory: root) == .qwen2)
+        let back = try LlamaModel(directory: root)
+        #expect(back.configuration == c)
+        expectClose(try back.logits(tokens: [3, 5, 7]), try model.logits(tokens: [3, 5, 7]), relative: 1e-6, "written Qwen2")
     }
 }

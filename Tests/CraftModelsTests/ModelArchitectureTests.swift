@@ -17,7 +17,7 @@ struct ModelArchitectureTests {
         #expect(Set(types).count == types.count)
         // Every decoder can be loaded; no other role pretends to.
         #expect(ModelArchitecture.all.allSatisfy { ($0.role == .decoder) == ($0.loadDecoder != nil) })
-        #expect(ModelArchitecture.decoders.map(\.name) == ["llama", "gpt2"])
+        #expect(ModelArchitecture.decoders.map(\.name) == ["llama", "qwen2", "gpt2"])
     }
 
     @Test("an unknown model_type is an error naming it and every known architecture")

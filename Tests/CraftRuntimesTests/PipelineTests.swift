@@ -74,6 +74,31 @@ struct PipelineTests {
         #expect(answer.finishReason == .length || answer.finishReason == .endOfSequence)
     }
 
+    @Test("a Qwen2 backend (bfloat16 checkpoint) loads through the qwen2 runtime and answers; runtime llama over it is refused")
+    func qwen2BackendRunsThroughItsRuntime() throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let values = TinyBundles.codebook()
+        let hash = try TinyBundles.hash(values)
+        try TinyBundles.encoderDirectory(at: scratch.path("enc"), codebook: values)
+        try TinyBundles.backendDirectory(at: scratch.path("qwen"), name: "tiny-qwen", model: "qwen2_tied_bf16", runtime: "qwen2", codebookHash: hash)
+        try TinyBundles.backendDirectory(at: scratch.path("wrong"), name: "tiny-wrong", model: "qwen2_tied_bf16", runtime: "llama", codebookHash: hash)
+        let encoder = try TinyBundles.packAndUnpack(scratch.path("enc"), in: scratch, as: "encoder")
+        let backend = try TinyBundles.packAndUnpack(scratch.path("qwen"), in: scratch, as: "backend")
+        try TinyBundles.writeImage(to: scratch.path("image.png"))
+        let pair = try checkCompatibility(encoder: encoder, backend: backend, runtimes: .craftDefault).requirePairing()
+        let pipeline = try Pipeline(pair: pair, encoder: encoder, backend: backend)
+        #expect((pipeline.backend as? DecoderBackend)?.model is LlamaModel)
+        #expect(((pipeline.backend as? DecoderBackend)?.model as? LlamaModel)?.configuration.modelType == "qwen2")
+        let answer = try pipeline.answer(image: try ImageInput.rgbImage(contentsOf: scratch.path("image.png")),
+                                         prompt: "what", options: GenerationOptions(maximumNewTokens: 3))
+        #expect(answer.tokens.count <= 3)
+
+        let wrong = try TinyBundles.packAndUnpack(scratch.path("wrong"), in: scratch, as: "wrong")
+        let error = try #require(throws: BundleError.self) { _ = try RuntimeRegistry.craftDefault.loadBackend(wrong) }
+        #expect(error.message.contains("describes a qwen2 model; set runtime.id to qwen2"), "\(error.message)")
+    }
+
     @Test("a backend reading another codebook fails the check, so no pipeline can be built")
     func mismatchedPairCannotBuildPipeline() throws {
         let scratch = try Scratch()

@@ -53,9 +53,10 @@ public enum ModelInitialization {
             drawing.ones(prefix + ".post_attention_layernorm.weight", [hidden])
             let projections = [("q_proj", c.attentionHeads * depth, hidden), ("k_proj", c.kvHeads * depth, hidden),
                                ("v_proj", c.kvHeads * depth, hidden), ("o_proj", hidden, c.attentionHeads * depth)]
-            for (name, output, input) in projections {
+            let biases = c.attentionBiases
+            for ((name, output, input), bias) in zip(projections, [biases.query, biases.key, biases.value, biases.output]) {
                 drawing.normal("\(prefix).self_attn.\(name).weight", [output, input], initializerRange)
-                if c.attentionBias { drawing.zeros("\(prefix).self_attn.\(name).bias", [output]) }
+                if bias { drawing.zeros("\(prefix).self_attn.\(name).bias", [output]) }
             }
             for (name, output, input) in [("gate_proj", inner, hidden), ("up_proj", inner, hidden), ("down_proj", hidden, inner)] {
                 drawing.normal("\(prefix).mlp.\(name).weight", [output, input], initializerRange)

@@ -59,7 +59,7 @@ public struct ModelArchitecture: Sendable, Hashable, CustomStringConvertible {
     public func hash(into hasher: inout Hasher) { hasher.combine(name) }
 
     /// Every architecture Craft reads: the model-type table.
-    public static let all: [ModelArchitecture] = [.llama, .gpt2, .siglipVision, .siglipText]
+    public static let all: [ModelArchitecture] = [.llama, .qwen2, .gpt2, .siglipVision, .siglipText]
 
     /// The decoders of the table (each is a backend runtime of the same id).
     public static var decoders: [ModelArchitecture] { all.filter { $0.role == .decoder } }

@@ -20,13 +20,13 @@ import TensorCore
 /// // transformers.GPT2LMHeadModel.from_pretrained("tiny-gpt2") and GPT2Model(directory:) both load it.
 /// ```
 public enum ModelWriting {
-    /// Writes a `LlamaForCausalLM` directory.
+    /// Writes a `LlamaForCausalLM` directory (`Qwen2ForCausalLM` for a Qwen2 configuration).
     ///
     /// - Throws: ``ModelError`` (`writeFailed`) when the directory or a file cannot be written.
     public static func write(_ model: LlamaModel, to directory: URL) throws(ModelError) {
         let c = model.configuration
         let extra: [String: Any] = [
-            "model_type": "llama", "architectures": ["LlamaForCausalLM"],
+            "model_type": c.modelType, "architectures": [c.modelType == "qwen2" ? "Qwen2ForCausalLM" : "LlamaForCausalLM"],
             "rope_parameters": ["rope_type": "default", "rope_theta": Double(c.ropeTheta)],
         ]
         try write(configuration: c, extra: extra, tensors: model.parameters, to: directory)

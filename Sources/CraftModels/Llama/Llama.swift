@@ -1,11 +1,16 @@
 // Llama-family decoder, ported from transformers' `modeling_llama.py` (LlamaForCausalLM): RMSNorm,
-// rotary position embedding, grouped-query attention, SwiGLU MLP, tied or untied `lm_head`.
+// rotary position embedding, grouped-query attention, SwiGLU MLP, tied or untied `lm_head`. Qwen2
+// (`modeling_qwen2.py`, Qwen2ForCausalLM) is the same network with biases on the query, key and value
+// projections only, so it is read by this file too (`model_type: qwen2`, see Qwen2/Qwen2.swift).
 import Foundation
 import TensorCore
 
 // MARK: - Configuration
 
-/// The `config.json` of a `LlamaForCausalLM` checkpoint.
+/// The `config.json` of a `LlamaForCausalLM` or `Qwen2ForCausalLM` checkpoint.
+///
+/// `model_type` `qwen2` sets Qwen2's projection biases (query, key and value, not output) and refuses
+/// `use_sliding_window: true` (the sliding-window attention is not implemented).
 ///
 /// RoPE theta comes from `rope_parameters.rope_theta` (transformers 5) or the top-level `rope_theta`
 /// (transformers 4), default 10000. Only the default RoPE type is supported; scaled variants (`llama3`,
@@ -21,8 +26,12 @@ public struct LlamaConfiguration: Codable, Sendable, Equatable {
     public var rmsNormEpsilon: Float = 1e-6
     public var ropeTheta: Float = 10000
     public var tieWordEmbeddings = false
-    public var attentionBias = false
+    /// Which attention projections carry a bias (Llama: all or none, `attention_bias`; Qwen2: query,
+    /// key and value).
+    public var attentionBiases = AttentionBiases()
     public var mlpBias = false
+    /// `llama` or `qwen2`: the family whose `config.json` this is.
+    public var modelType = "llama"
     public var maxPositionEmbeddings = 2048
     public var bosTokenID: Int?
     public var eosTokenIDs: [Int] = []
@@ -46,6 +55,26 @@ public struct LlamaConfiguration: Codable, Sendable, Equatable {
         case bosTokenID = "bos_token_id"
         case eosTokenIDs = "eos_token_id"
         case hiddenActivation = "hidden_act"
+        case modelType = "model_type"
+        case useSlidingWindow = "use_sliding_window"
+    }
+
+    /// Which of the four attention projections carry a bias.
+    public struct AttentionBiases: Sendable, Equatable {
+        public var query = false, key = false, value = false, output = false
+        public init(query: Bool = false, key: Bool = false, value: Bool = false, output: Bool = false) {
+            (self.query, self.key, self.value, self.output) = (query, key, value, output)
+        }
+        /// All four (Llama's `attention_bias: true`) or none.
+        public static func all(_ on: Bool) -> AttentionBiases { AttentionBiases(query: on, key: on, value: on, output: on) }
+        /// Qwen2's: query, key and value.
+        public static let qwen2 = AttentionBiases(query: true, key: true, value: true, output: false)
+    }
+
+    /// Llama's single `attention_bias` flag: whether every projection carries a bias.
+    public var attentionBias: Bool {
+        get { attentionBiases == .all(true) }
+        set { attentionBiases = .all(newValue) }
     }
 
     struct RopeParameters: Codable, Equatable {
@@ -127,8 +156,20 @@ public struct LlamaConfiguration: Codable, Sendable, Equatable {
             throw DecodingError.dataCorrupted(.init(codingPath: [CodingKeys.ropeTheta], debugDescription: "rope_theta \(ropeTheta) must be positive"))
         }
         tieWordEmbeddings = try c.decodeIfPresent(Bool.self, forKey: .tieWordEmbeddings) ?? false
-        attentionBias = try c.decodeIfPresent(Bool.self, forKey: .attentionBias) ?? false
-        mlpBias = try c.decodeIfPresent(Bool.self, forKey: .mlpBias) ?? false
+        modelType = try c.decodeIfPresent(String.self, forKey: .modelType) ?? "llama"
+        switch modelType {
+        case "qwen2":
+            if try c.decodeIfPresent(Bool.self, forKey: .useSlidingWindow) == true {
+                throw DecodingError.dataCorrupted(.init(codingPath: [CodingKeys.useSlidingWindow], debugDescription: "use_sliding_window true is not supported (Qwen2's sliding-window attention is not implemented); set it to false for full attention"))
+            }
+            attentionBiases = .qwen2
+            mlpBias = false
+        case "llama":
+            attentionBiases = .all(try c.decodeIfPresent(Bool.self, forKey: .attentionBias) ?? false)
+            mlpBias = try c.decodeIfPresent(Bool.self, forKey: .mlpBias) ?? false
+        default:
+            throw DecodingError.dataCorrupted(.init(codingPath: [CodingKeys.modelType], debugDescription: "model_type '\(modelType)' is not a Llama-family decoder (llama, qwen2)"))
+        }
         maxPositionEmbeddings = try limits.check(
             c.decodeIfPresent(Int.self, forKey: .maxPositionEmbeddings) ?? 2048, CodingKeys.maxPositionEmbeddings,
             in: c, maximum: limits.maximumPositions)
@@ -151,8 +192,13 @@ public struct LlamaConfiguration: Codable, Sendable, Equatable {
         try c.encode(rmsNormEpsilon, forKey: .rmsNormEpsilon)
         try c.encode(ropeTheta, forKey: .ropeTheta)
         try c.encode(tieWordEmbeddings, forKey: .tieWordEmbeddings)
-        try c.encode(attentionBias, forKey: .attentionBias)
-        try c.encode(mlpBias, forKey: .mlpBias)
+        try c.encode(modelType, forKey: .modelType)
+        if modelType == "qwen2" {
+            try c.encode(false, forKey: .useSlidingWindow)
+        } else {
+            try c.encode(attentionBias, forKey: .attentionBias)
+            try c.encode(mlpBias, forKey: .mlpBias)
+        }
         try c.encode(maxPositionEmbeddings, forKey: .maxPositionEmbeddings)
         try c.encodeIfPresent(bosTokenID, forKey: .bosTokenID)
         try c.encode(eosTokenIDs, forKey: .eosTokenIDs)
@@ -176,11 +222,11 @@ struct LlamaAttention: Sendable {
         self.configuration = configuration
         let (hidden, heads, kvHeads, depth) = (configuration.hiddenSize, configuration.attentionHeads,
                                                configuration.kvHeads, configuration.headDimension)
-        let bias = configuration.attentionBias
-        query = try Linear(&weights, prefix + ".q_proj", input: hidden, output: heads * depth, bias: bias)
-        key = try Linear(&weights, prefix + ".k_proj", input: hidden, output: kvHeads * depth, bias: bias)
-        value = try Linear(&weights, prefix + ".v_proj", input: hidden, output: kvHeads * depth, bias: bias)
-        output = try Linear(&weights, prefix + ".o_proj", input: heads * depth, output: hidden, bias: bias)
+        let bias = configuration.attentionBiases
+        query = try Linear(&weights, prefix + ".q_proj", input: hidden, output: heads * depth, bias: bias.query)
+        key = try Linear(&weights, prefix + ".k_proj", input: hidden, output: kvHeads * depth, bias: bias.key)
+        value = try Linear(&weights, prefix + ".v_proj", input: hidden, output: kvHeads * depth, bias: bias.value)
+        output = try Linear(&weights, prefix + ".o_proj", input: heads * depth, output: hidden, bias: bias.output)
     }
 
     func callAsFunction(_ x: Tensor, rotary: RotaryEmbedding, layer: Int, cache: inout KVCache) -> Tensor {
@@ -307,7 +353,7 @@ public struct LlamaModel: CausalLanguageModel {
         }
         let length = embeddings.shape[0]
         guard cache.length + length <= configuration.maxPositionEmbeddings else {
-            throw ModelError(.invalidInput, "the sequence reaches \(cache.length + length) positions but this Llama model was configured for \(configuration.maxPositionEmbeddings) (max_position_embeddings); shorten the input")
+            throw ModelError(.invalidInput, "the sequence reaches \(cache.length + length) positions but this \(configuration.modelType) model was configured for \(configuration.maxPositionEmbeddings) (max_position_embeddings); shorten the input")
         }
         let rotary = RotaryEmbedding(headDimension: configuration.headDimension, theta: configuration.ropeTheta,
                                      positions: Array(cache.length..<(cache.length + length)))
