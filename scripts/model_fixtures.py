@@ -4,6 +4,7 @@ Run by hand with the reference environment (no internet needed; tiny random conf
 
     .venv-ref/bin/python scripts/model_fixtures.py          # every fixture
     .venv-ref/bin/python scripts/model_fixtures.py qwen2    # only the Qwen2 ones
+    .venv-ref/bin/python scripts/model_fixtures.py rope     # only the scaled-RoPE Llama ones
 
 Writes into Tests/CraftModelsTests/Fixtures/models/:
   <name>/config.json + <name>/model.safetensors   (save_pretrained(safe_serialization=True))
@@ -63,9 +64,9 @@ def save_reference(name, tensors):
     save_file(tensors, os.path.join(ROOT, f"{name}.reference.safetensors"), metadata={"made_by": VERSIONS})
 
 
-def decoder_reference(model, name, vocab, hidden, seed):
+def decoder_reference(model, name, vocab, hidden, seed, length=7):
     gen = torch.Generator().manual_seed(seed + 1000)
-    ids = torch.randint(0, vocab, (1, 7), generator=gen)
+    ids = torch.randint(0, vocab, (1, length), generator=gen)
     with torch.no_grad():
         logits = model(input_ids=ids).logits[0]
     model.generation_config.eos_token_id = None
@@ -108,6 +109,20 @@ def llama(name, tied, old_rope, seed, biases=False):
         with open(cfg_path, "w") as f:
             json.dump(cfg, f, indent=2, sort_keys=True)
     decoder_reference(model, name, 128, 32, seed)
+
+
+def llama_rope(name, rope_parameters, seed):
+    """Llama with a scaled RoPE (linear, llama3) from rope_parameters, checked on 40 tokens: longer than
+    the original context of 16 positions the scaling is defined against."""
+    torch.manual_seed(seed)
+    config = transformers.LlamaConfig(
+        vocab_size=128, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+        num_key_value_heads=2, max_position_embeddings=64, rms_norm_eps=1e-6, tie_word_embeddings=False,
+        rope_parameters=rope_parameters, attn_implementation="eager", bos_token_id=1, eos_token_id=2)
+    model = transformers.LlamaForCausalLM(config).eval()
+    reinitialise(model, seed)
+    save_model(model, name)
+    decoder_reference(model, name, 128, 32, seed, length=40)
 
 
 def qwen2(name, tied, seed, bfloat16=False):
@@ -210,12 +225,18 @@ def siglip_text(name, seed):
 
 def main():
     os.makedirs(ROOT, exist_ok=True)
-    if sys.argv[1:] == ["qwen2"]:  # only the Qwen2 fixtures (added later; the others stay as made)
+    only = sys.argv[1:]  # later additions can be made alone; the others stay as they were made
+    if not only or "qwen2" in only:
         qwen2("qwen2_untied", tied=False, seed=11)
         qwen2("qwen2_tied_bf16", tied=True, seed=12, bfloat16=True)
+    if not only or "rope" in only:
+        llama_rope("llama_rope_linear", {"rope_type": "linear", "rope_theta": 10000.0, "factor": 4.0}, seed=13)
+        llama_rope("llama_rope_llama3", {"rope_type": "llama3", "rope_theta": 500000.0, "factor": 8.0,
+                                         "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+                                         "original_max_position_embeddings": 16}, seed=14)
+        llama_rope("llama_rope_default_long", {"rope_type": "default", "rope_theta": 10000.0}, seed=15)
+    if only:
         return
-    qwen2("qwen2_untied", tied=False, seed=11)
-    qwen2("qwen2_tied_bf16", tied=True, seed=12, bfloat16=True)
     llama("llama_tied", tied=True, old_rope=False, seed=1)
     llama("llama_untied_old_rope", tied=False, old_rope=True, seed=2)
     gpt2("gpt2", seed=3)

@@ -23,9 +23,21 @@ public struct RotaryEmbedding: Sendable {
     public init(headDimension: Int, theta: Float = 10000, positions: [Int]) {
         precondition(headDimension > 0 && headDimension % 2 == 0,
                      "RotaryEmbedding: head dimension \(headDimension) must be even and positive")
-        let half = headDimension / 2
-        // Float32 throughout, as transformers computes the tables.
-        let inverseFrequency = (0..<half).map { 1 / Foundation.pow(theta, Float(2 * $0) / Float(headDimension)) }
+        self.init(inverseFrequencies: Self.inverseFrequencies(headDimension: headDimension, theta: theta), positions: positions)
+    }
+
+    /// The unscaled inverse frequencies `1 / theta^(2i / headDimension)`, `headDimension / 2` of them,
+    /// in Float32 as transformers computes them.
+    public static func inverseFrequencies(headDimension: Int, theta: Float) -> [Float] {
+        (0..<(headDimension / 2)).map { 1 / Foundation.pow(theta, Float(2 * $0) / Float(headDimension)) }
+    }
+
+    /// Builds the tables from inverse frequencies (scaled ones for RoPE variants such as `linear` or
+    /// `llama3`): the head dimension is twice their count.
+    public init(inverseFrequencies inverseFrequency: [Float], positions: [Int]) {
+        precondition(!inverseFrequency.isEmpty, "RotaryEmbedding: no inverse frequencies")
+        let half = inverseFrequency.count
+        let headDimension = 2 * half
         var cosines = [Float](repeating: 0, count: positions.count * headDimension)
         var sines = cosines
         for (row, position) in positions.enumerated() {

@@ -8,7 +8,12 @@ import TestSupport
 @Suite struct LlamaTests {
     /// Llama checkpoints, and Qwen2 ones (the same network with query/key/value biases): one untied in
     /// float32, one tied saved in bfloat16 (its reference is transformers on the same file in float32).
-    static let fixtures = ["llama_tied", "llama_untied_old_rope", "llama_biases_head_dim", "qwen2_untied", "qwen2_tied_bf16"]
+    /// The `llama_rope_*` ones use scaled RoPE (`linear`, `llama3` with an original context of 16) and
+    /// the default one on 40-token sequences, longer than that original context.
+    static let fixtures = [
+        "llama_tied", "llama_untied_old_rope", "llama_biases_head_dim", "qwen2_untied", "qwen2_tied_bf16",
+        "llama_rope_linear", "llama_rope_llama3", "llama_rope_default_long",
+    ]
 
     @Test(arguments: fixtures) func logitsMatchTransformers(name: String) throws {
         let model = try LlamaModel(directory: ModelFixtures.directory(name))
@@ -102,5 +107,50 @@ import TestSupport
         let back = try LlamaModel(directory: root)
         #expect(back.configuration == c)
         expectClose(try back.logits(tokens: [3, 5, 7]), try model.logits(tokens: [3, 5, 7]), relative: 1e-6, "written Qwen2")
+    }
+
+    @Test func ropeVariantsAreReadFromEitherLayoutAndBadOnesAreRefused() throws {
+        let llama3 = try LlamaModel(directory: try ModelFixtures.directory("llama_rope_llama3")).configuration
+        #expect(llama3.ropeScaling == .llama3(factor: 8, lowFrequencyFactor: 1, highFrequencyFactor: 4, originalMaxPositions: 16))
+        #expect(llama3.ropeTheta == 500_000)
+        #expect(try LlamaModel(directory: try ModelFixtures.directory("llama_rope_linear")).configuration.ropeScaling == .linear(factor: 4))
+
+        // llama3 scaling divides low frequencies by the factor, keeps high ones, and blends between.
+        let scaled = llama3.ropeScaling.inverseFrequencies(headDimension: 8, theta: 500_000)
+        let plain = RotaryEmbedding.inverseFrequencies(headDimension: 8, theta: 500_000)
+        #expect(scaled[1] == plain[1] / 8 && scaled[3] == plain[3] / 8)
+        #expect(scaled[0] < plain[0] && scaled[0] > plain[0] / 8)
+
+        func decode(_ rope: [String: Any], key: String = "rope_parameters") throws -> LlamaConfiguration {
+            let object: [String: Any] = ["hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1, "num_attention_heads": 4,
+                                         "vocab_size": 16, key: rope]
+            return try JSONDecoder().decode(LlamaConfiguration.self, from: JSONSerialization.data(withJSONObject: object))
+        }
+        // transformers 4's rope_scaling layout carries the type too.
+        #expect(try decode(["rope_type": "linear", "factor": 2.0], key: "rope_scaling").ropeScaling == .linear(factor: 2))
+        #expect(try decode(["type": "linear", "factor": 2.0], key: "rope_scaling").ropeScaling == .linear(factor: 2))
+        let refused: [([String: Any], String)] = [
+            (["rope_type": "yarn", "factor": 4.0], "RoPE type 'yarn' is not supported"),
+            (["rope_type": "linear"], "needs factor"),
+            (["rope_type": "linear", "factor": -1.0], "must be positive"),
+            (["rope_type": "llama3", "factor": 8.0, "low_freq_factor": 4.0, "high_freq_factor": 1.0, "original_max_position_embeddings": 16],
+             "must be larger than low_freq_factor"),
+            (["rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0], "original_max_position_embeddings"),
+        ]
+        for (rope, expected) in refused {
+            do {
+                _ = try decode(rope)
+                Issue.record("\(rope) was accepted")
+            } catch {
+                #expect("\(error)".contains(expected), "\(rope): \(error)")
+            }
+        }
+
+        // Written back by Craft, a scaled configuration reads back the same.
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("craft-rope-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let model = try LlamaModel(directory: try ModelFixtures.directory("llama_rope_llama3"))
+        try ModelWriting.write(model, to: root)
+        #expect(try LlamaModel(directory: root).configuration == model.configuration)
     }
 }

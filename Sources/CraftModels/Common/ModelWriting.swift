@@ -27,7 +27,7 @@ public enum ModelWriting {
         let c = model.configuration
         let extra: [String: Any] = [
             "model_type": c.modelType, "architectures": [c.modelType == "qwen2" ? "Qwen2ForCausalLM" : "LlamaForCausalLM"],
-            "rope_parameters": ["rope_type": "default", "rope_theta": Double(c.ropeTheta)],
+            "rope_parameters": c.ropeScaling.parameters(theta: c.ropeTheta),
         ]
         try write(configuration: c, extra: extra, tensors: model.parameters, to: directory)
     }

@@ -13,8 +13,10 @@ import TensorCore
 /// `use_sliding_window: true` (the sliding-window attention is not implemented).
 ///
 /// RoPE theta comes from `rope_parameters.rope_theta` (transformers 5) or the top-level `rope_theta`
-/// (transformers 4), default 10000. Only the default RoPE type is supported; scaled variants (`llama3`,
-/// `linear`, `yarn`, …) are rejected rather than run wrongly.
+/// (transformers 4), default 10000. The RoPE type comes from `rope_parameters` (or transformers 4's
+/// `rope_scaling`): `default`, `linear` (`factor`) and `llama3` (`factor`, `low_freq_factor`,
+/// `high_freq_factor`, `original_max_position_embeddings`) are computed as transformers does; other
+/// types (`yarn`, `dynamic`, `longrope`, …) are refused rather than run wrongly.
 public struct LlamaConfiguration: Codable, Sendable, Equatable {
     public var hiddenSize: Int
     public var intermediateSize: Int
@@ -25,6 +27,8 @@ public struct LlamaConfiguration: Codable, Sendable, Equatable {
     public var vocabularySize: Int
     public var rmsNormEpsilon: Float = 1e-6
     public var ropeTheta: Float = 10000
+    /// The RoPE variant (`rope_type`) and its parameters.
+    public var ropeScaling: RopeScaling = .none
     public var tieWordEmbeddings = false
     /// Which attention projections carry a bias (Llama: all or none, `attention_bias`; Qwen2: query,
     /// key and value).
@@ -77,23 +81,59 @@ public struct LlamaConfiguration: Codable, Sendable, Equatable {
         set { attentionBiases = .all(newValue) }
     }
 
-    struct RopeParameters: Codable, Equatable {
+    struct RopeParameters: Decodable, Equatable {
         var ropeTheta: Float?
         var ropeType: String?
+        var factor: Float?
+        var lowFrequencyFactor: Float?
+        var highFrequencyFactor: Float?
+        var originalMaxPositions: Int?
         enum CodingKeys: String, CodingKey {
             case ropeTheta = "rope_theta"
             case ropeType = "rope_type"
             case type
+            case factor
+            case lowFrequencyFactor = "low_freq_factor"
+            case highFrequencyFactor = "high_freq_factor"
+            case originalMaxPositions = "original_max_position_embeddings"
         }
         init(from decoder: Swift.Decoder) throws {
             let c = try decoder.container(keyedBy: CodingKeys.self)
             ropeTheta = try c.decodeIfPresent(Float.self, forKey: .ropeTheta)
             ropeType = try c.decodeIfPresent(String.self, forKey: .ropeType) ?? c.decodeIfPresent(String.self, forKey: .type)
+            factor = try c.decodeIfPresent(Float.self, forKey: .factor)
+            lowFrequencyFactor = try c.decodeIfPresent(Float.self, forKey: .lowFrequencyFactor)
+            highFrequencyFactor = try c.decodeIfPresent(Float.self, forKey: .highFrequencyFactor)
+            originalMaxPositions = try c.decodeIfPresent(Int.self, forKey: .originalMaxPositions)
         }
-        func encode(to encoder: Swift.Encoder) throws {
-            var c = encoder.container(keyedBy: CodingKeys.self)
-            try c.encodeIfPresent(ropeTheta, forKey: .ropeTheta)
-            try c.encodeIfPresent(ropeType, forKey: .ropeType)
+
+        /// The scaling these parameters describe, checked; `codingPath` names them in errors.
+        func scaling(codingPath: [any CodingKey]) throws -> RopeScaling {
+            func invalid(_ text: String) -> DecodingError {
+                .dataCorrupted(.init(codingPath: codingPath, debugDescription: text))
+            }
+            func positive(_ value: Float?, _ key: String, _ type: String) throws -> Float {
+                guard let value else { throw invalid("RoPE type '\(type)' needs \(key)") }
+                guard value > 0, value.isFinite else { throw invalid("RoPE \(key) \(value) must be positive and finite") }
+                return value
+            }
+            switch ropeType ?? "default" {
+            case "default":
+                return .none
+            case "linear":
+                return .linear(factor: try positive(factor, "factor", "linear"))
+            case "llama3":
+                let factor = try positive(factor, "factor", "llama3")
+                let low = try positive(lowFrequencyFactor, "low_freq_factor", "llama3")
+                let high = try positive(highFrequencyFactor, "high_freq_factor", "llama3")
+                guard high > low else { throw invalid("RoPE high_freq_factor \(high) must be larger than low_freq_factor \(low)") }
+                guard let original = originalMaxPositions, original > 0 else {
+                    throw invalid("RoPE type 'llama3' needs a positive original_max_position_embeddings")
+                }
+                return .llama3(factor: factor, lowFrequencyFactor: low, highFrequencyFactor: high, originalMaxPositions: original)
+            case let other:
+                throw invalid("RoPE type '\(other)' is not supported (default, linear and llama3 are)")
+            }
         }
     }
 
@@ -146,11 +186,10 @@ public struct LlamaConfiguration: Codable, Sendable, Equatable {
         rmsNormEpsilon = try c.decodeIfPresent(Float.self, forKey: .rmsNormEpsilon) ?? 1e-6
         let parameters = try c.decodeIfPresent(RopeParameters.self, forKey: .ropeParameters)
         let scaling = try c.decodeIfPresent(RopeParameters.self, forKey: .ropeScaling)
-        for rope in [parameters, scaling].compactMap({ $0 }) {
-            if let type = rope.ropeType, type != "default" {
-                throw DecodingError.dataCorrupted(.init(codingPath: [CodingKeys.ropeParameters], debugDescription: "RoPE type '\(type)' is not supported (only the default rotary embedding is)"))
-            }
-        }
+        // transformers 5 keeps the type in rope_parameters, transformers 4 in rope_scaling.
+        let scaled = [(parameters, CodingKeys.ropeParameters), (scaling, CodingKeys.ropeScaling)]
+            .first { $0.0.map { ($0.ropeType ?? "default") != "default" } ?? false }
+        ropeScaling = try scaled.map { try $0.0!.scaling(codingPath: [$0.1]) } ?? .none
         ropeTheta = try parameters?.ropeTheta ?? c.decodeIfPresent(Float.self, forKey: .ropeTheta) ?? 10000
         guard ropeTheta > 0, ropeTheta.isFinite else {
             throw DecodingError.dataCorrupted(.init(codingPath: [CodingKeys.ropeTheta], debugDescription: "rope_theta \(ropeTheta) must be positive"))
@@ -298,6 +337,8 @@ public struct LlamaModel: CausalLanguageModel {
     let layers: [LlamaBlock]
     let norm: RMSNorm
     let lmHead: Tensor
+    /// The RoPE inverse frequencies, scaled as the configuration says.
+    let inverseFrequencies: [Float]
 
     /// Builds the model from tensors named as in the checkpoint, checking every name and shape.
     ///
@@ -314,6 +355,7 @@ public struct LlamaModel: CausalLanguageModel {
         layers = blocks
         norm = try RMSNorm(&store, "model.norm", dimension: hidden, epsilon: configuration.rmsNormEpsilon)
         lmHead = configuration.tieWordEmbeddings ? embedTokens : try store.take("lm_head.weight", shape: [vocabulary, hidden])
+        inverseFrequencies = configuration.ropeScaling.inverseFrequencies(headDimension: configuration.headDimension, theta: configuration.ropeTheta)
         try store.checkAllUsed()
         parameters = store.takenTensors
     }
@@ -355,8 +397,7 @@ public struct LlamaModel: CausalLanguageModel {
         guard cache.length + length <= configuration.maxPositionEmbeddings else {
             throw ModelError(.invalidInput, "the sequence reaches \(cache.length + length) positions but this \(configuration.modelType) model was configured for \(configuration.maxPositionEmbeddings) (max_position_embeddings); shorten the input")
         }
-        let rotary = RotaryEmbedding(headDimension: configuration.headDimension, theta: configuration.ropeTheta,
-                                     positions: Array(cache.length..<(cache.length + length)))
+        let rotary = RotaryEmbedding(inverseFrequencies: inverseFrequencies, positions: Array(cache.length..<(cache.length + length)))
         var h = embeddings.unsqueezed(0)
         for (index, layer) in layers.enumerated() {
             h = layer(h, rotary: rotary, layer: index, cache: &cache)
