@@ -5,6 +5,7 @@ Run by hand with the reference environment (no internet needed; tiny random conf
     .venv-ref/bin/python scripts/model_fixtures.py          # every fixture
     .venv-ref/bin/python scripts/model_fixtures.py qwen2    # only the Qwen2 ones
     .venv-ref/bin/python scripts/model_fixtures.py rope     # only the scaled-RoPE Llama ones
+    .venv-ref/bin/python scripts/model_fixtures.py projector  # only the mlp2x_gelu projector
 
 Writes into Tests/CraftModelsTests/Fixtures/models/:
   <name>/config.json + <name>/model.safetensors   (save_pretrained(safe_serialization=True))
@@ -125,6 +126,23 @@ def llama_rope(name, rope_parameters, seed):
     decoder_reference(model, name, 128, 32, seed, length=40)
 
 
+def mlp_projector(name, seed, dim=32, hidden=32):
+    """LLaVA/VILA's mm_projector (mlp2x_gelu): Sequential(Linear(D, H), GELU(), Linear(H, H)), exact
+    GELU, with the checkpoint's tensor names; the reference holds an input, the output and the input
+    gradient of sum(output * upstream)."""
+    torch.manual_seed(seed)
+    projector = torch.nn.Sequential(torch.nn.Linear(dim, hidden), torch.nn.GELU(), torch.nn.Linear(hidden, hidden))
+    reinitialise(projector, seed)
+    gen = torch.Generator().manual_seed(seed + 1000)
+    vectors = torch.randn(5, dim, generator=gen).requires_grad_(True)
+    upstream = torch.randn(5, hidden, generator=gen)
+    output = projector(vectors)
+    (grad,) = torch.autograd.grad((output * upstream).sum(), vectors)
+    weights = {f"model.mm_projector.{k}": v.detach().contiguous() for k, v in projector.state_dict().items()}
+    save_file(weights, os.path.join(ROOT, f"{name}.safetensors"), metadata={"made_by": VERSIONS})
+    save_reference(name, {"vectors": vectors, "upstream": upstream, "output": output, "vectors_gradient": grad})
+
+
 def qwen2(name, tied, seed, bfloat16=False):
     """Qwen2ForCausalLM: q/k/v biases (no o_proj bias), GQA, rope theta 1e6 via rope_parameters.
     With bfloat16 the checkpoint is saved in bfloat16 and the reference is that same file loaded
@@ -229,6 +247,8 @@ def main():
     if not only or "qwen2" in only:
         qwen2("qwen2_untied", tied=False, seed=11)
         qwen2("qwen2_tied_bf16", tied=True, seed=12, bfloat16=True)
+    if not only or "projector" in only:
+        mlp_projector("mlp2x_gelu_projector", seed=16)
     if not only or "rope" in only:
         llama_rope("llama_rope_linear", {"rope_type": "linear", "rope_theta": 10000.0, "factor": 4.0}, seed=13)
         llama_rope("llama_rope_llama3", {"rope_type": "llama3", "rope_theta": 500000.0, "factor": 8.0,

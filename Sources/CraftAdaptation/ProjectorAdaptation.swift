@@ -29,6 +29,9 @@ enum ProjectorAdaptation {
         guard let backend = try request.runtimes.loadBackend(surrogateBundle.bundle) as? DecoderBackend else {
             throw AdaptationError(.unsupported, "\(surrogateManifest.reference) (runtime \(surrogateManifest.runtime.id)) is not a llama or gpt2 decoder backend; --method projector retrains those backends' projectors")
         }
+        guard backend.mlpOutput == nil else {
+            throw AdaptationError(.unsupported, "\(surrogateManifest.reference) has an mlp2x_gelu projector; --method projector retrains linear projectors only (CRAFT trains the encoder through either)")
+        }
         guard let projector = surrogateManifest.backend?.projector else {
             throw AdaptationError(.unsupported, "\(surrogateManifest.reference) declares no backend.projector; there is no projector to retrain")
         }

@@ -19,6 +19,18 @@ public enum DecoderRuntime {
     ///
     /// - Throws: ``BundleError`` naming the bundle and the file when a file is missing, the projector
     ///   has the wrong shape, or the context length exceeds what the decoder can hold.
+    /// The bias next to a `….weight` tensor (`….bias`), checked to be `[size]`; `nil` when absent.
+    static func optionalBias(of weightName: String, file: String, size: Int, in bundle: UnpackedBundle, purpose: String) throws -> Tensor? {
+        guard weightName.hasSuffix("weight") else { return nil }
+        let biasName = String(weightName.dropLast("weight".count)) + "bias"
+        guard BundleFiles.contains(biasName, file: file, in: bundle) else { return nil }
+        let loaded = try BundleFiles.tensor(biasName, file: file, in: bundle, purpose: purpose)
+        guard loaded.shape == [size] else {
+            throw BundleError(.invalidManifest, "\(purpose) \"\(biasName)\" in \(file) of \(bundle.manifest.reference) has shape \(loaded.shape) but must be [\(size)]", entry: file)
+        }
+        return loaded
+    }
+
     public static func load(_ bundle: UnpackedBundle, architecture: ModelArchitecture) throws -> DecoderBackend {
         let manifest = bundle.manifest
         guard manifest.kind == .backend else {
@@ -61,21 +73,37 @@ public enum DecoderRuntime {
         guard let projector = specifics.projector else {
             throw BundleError(.invalidManifest, "\(manifest.reference) has no backend.projector {\"file\", \"name\"}; a backend carries its projector from codebook space to the decoder", entry: "backend.projector")
         }
+        switch specifics.projectorType ?? "linear" {
+        case "linear":
+            break
+        case "mlp2x_gelu":
+            guard projector.name.hasSuffix(".0.weight") else {
+                throw BundleError(.invalidManifest, "\(manifest.reference) declares an mlp2x_gelu projector, so backend.projector must name its first layer's weight NAME.0.weight (the second is NAME.2.weight), not \"\(projector.name)\"", entry: "backend.projector")
+            }
+        case let other:
+            throw BundleError(.invalidManifest, "\(manifest.reference) declares backend.projector_type \"\(other)\"; Craft reads linear and mlp2x_gelu projectors", entry: "backend.projector_type")
+        }
         let weight = try BundleFiles.tensor(projector.name, file: projector.file, in: bundle, purpose: "the projector weight")
         let expected = [model.hiddenSize, manifest.codebook.dimension]
         guard weight.shape == expected else {
             throw BundleError(.invalidManifest, "the projector \"\(projector.name)\" in \(projector.file) of \(manifest.reference) has shape \(weight.shape) but must be \(expected) (decoder hidden size, codebook dim)", entry: projector.file)
         }
-        var bias: Tensor?
-        if projector.name.hasSuffix("weight") {
-            let biasName = String(projector.name.dropLast("weight".count)) + "bias"
-            if BundleFiles.contains(biasName, file: projector.file, in: bundle) {
-                let loaded = try BundleFiles.tensor(biasName, file: projector.file, in: bundle, purpose: "the projector bias")
-                guard loaded.shape == [model.hiddenSize] else {
-                    throw BundleError(.invalidManifest, "the projector bias \"\(biasName)\" in \(projector.file) of \(manifest.reference) has shape \(loaded.shape) but must be [\(model.hiddenSize)]", entry: projector.file)
-                }
-                bias = loaded
+        let bias = try optionalBias(of: projector.name, file: projector.file, size: model.hiddenSize, in: bundle, purpose: "the projector bias")
+        var mlpOutput: ProjectorLayer?
+        switch specifics.projectorType ?? "linear" {
+        case "linear":
+            break
+        case "mlp2x_gelu":
+            // LLaVA/VILA's mm_projector: Sequential(Linear, GELU, Linear), tensors NAME.0.* and NAME.2.*.
+            let second = String(projector.name.dropLast(".0.weight".count)) + ".2.weight"
+            let weight = try BundleFiles.tensor(second, file: projector.file, in: bundle, purpose: "the projector's second layer")
+            guard weight.shape == [model.hiddenSize, model.hiddenSize] else {
+                throw BundleError(.invalidManifest, "the projector's second layer \"\(second)\" in \(projector.file) of \(manifest.reference) has shape \(weight.shape) but must be [\(model.hiddenSize), \(model.hiddenSize)]", entry: projector.file)
             }
+            mlpOutput = ProjectorLayer(
+                weight: weight, bias: try optionalBias(of: second, file: projector.file, size: model.hiddenSize, in: bundle, purpose: "the projector's second bias"))
+        default:
+            break  // refused before the weights were read
         }
 
         let prefix = try ids("prefix_tokens", in: manifest)
@@ -84,7 +112,7 @@ public enum DecoderRuntime {
         do {
             return try DecoderBackend(
                 model: model, tokenizer: tokenizer, codebook: DeclaredCodebook(manifest.codebook, owner: manifest.reference),
-                projectorWeight: weight, projectorBias: bias, contextLength: specifics.contextLength,
+                projectorWeight: weight, projectorBias: bias, mlpOutput: mlpOutput, contextLength: specifics.contextLength,
                 prefixTokens: prefix, endOfSequenceTokens: Set(endings))
         } catch {
             throw BundleError(.invalidManifest, "\(manifest.reference) cannot wire its decoder: \(error.message)", cause: error)

@@ -1,5 +1,6 @@
 import CraftCore
 import Foundation
+import SafeTensors
 import TensorCore
 import Testing
 import TestSupport
@@ -85,6 +86,34 @@ import TestSupport
         #expect(throws: ModelError.self) {
             _ = try DecoderBackend(model: s.model, tokenizer: s.backend.tokenizer, codebook: s.codebook,
                                    projectorWeight: Tensor.zeros([6, 32]), contextLength: 48)
+        }
+    }
+
+    @Test("an mlp2x_gelu projector (LLaVA/VILA mm_projector) projects and back-propagates as torch does")
+    func mlpProjectorMatchesTorch() throws {
+        let model = try LlamaModel(directory: ModelFixtures.directory("llama_tied"))
+        let tokenizerURL = try #require(Bundle.module.url(forResource: "wordlevel.tokenizer", withExtension: "json", subdirectory: "Fixtures/tokenizers"))
+        let weights = try SafeTensorsFile(contentsOf: ModelFixtures.directory("mlp2x_gelu_projector.safetensors"))
+        let reference = try ModelFixtures.reference("mlp2x_gelu_projector")
+        var generator = TensorCore.SplitMix64(seed: 3)
+        let codebook = try Codebook(values: Tensor(randomNormal: [16, 32], generator: &generator).scalars, entries: 16, dimension: 32, metric: .l2)
+        let backend = try DecoderBackend(
+            model: model, tokenizer: try Tokenizer(contentsOf: tokenizerURL), codebook: codebook,
+            projectorWeight: try weights.tensor("model.mm_projector.0.weight"), projectorBias: try weights.tensor("model.mm_projector.0.bias"),
+            mlpOutput: ProjectorLayer(weight: try weights.tensor("model.mm_projector.2.weight"), bias: try weights.tensor("model.mm_projector.2.bias")),
+            contextLength: 48)
+        let vectors = try reference.tensor("vectors").requiringGradient()
+        let output = try backend.project(vectors)
+        expectClose(output, try reference.tensor("output"), "mlp2x_gelu output")
+        let loss = (output * (try reference.tensor("upstream"))).sum()
+        let gradient = loss.gradients(withRespectTo: [vectors])[0]
+        expectClose(gradient, try reference.tensor("vectors_gradient"), relative: 1e-4, absolute: 1e-5, "mlp2x_gelu input gradient")
+
+        // A second layer of the wrong shape is refused.
+        #expect(throws: ModelError.self) {
+            _ = try DecoderBackend(model: model, tokenizer: try Tokenizer(contentsOf: tokenizerURL), codebook: codebook,
+                                   projectorWeight: try weights.tensor("model.mm_projector.0.weight"),
+                                   mlpOutput: ProjectorLayer(weight: Tensor.zeros([32, 31])), contextLength: 48)
         }
     }
 }

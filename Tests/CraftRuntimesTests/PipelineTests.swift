@@ -99,6 +99,52 @@ struct PipelineTests {
         #expect(error.message.contains("describes a qwen2 model; set runtime.id to qwen2"), "\(error.message)")
     }
 
+    @Test("a backend declaring an mlp2x_gelu projector loads it (NAME.0 and NAME.2) and answers; bad declarations are refused")
+    func mlpProjectorBackendRuns() throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let values = TinyBundles.codebook()
+        try TinyBundles.encoderDirectory(at: scratch.path("enc"), codebook: values)
+        let directory = scratch.path("mlp")
+        try TinyBundles.backendDirectory(at: directory, name: "tiny-mlp", codebookHash: try TinyBundles.hash(values))
+        // The projector as LLaVA/VILA store it: mm_projector.0 (D -> H), GELU, mm_projector.2 (H -> H).
+        var writer = SafeTensorsWriter()
+        try writer.add("mm_projector.0.weight", floats: TinyBundles.projector(hidden: 32), shape: [32, TinyBundles.dimension])
+        try writer.add("mm_projector.0.bias", floats: (0..<32).map { Float($0) * 0.01 }, shape: [32])
+        try writer.add("mm_projector.2.weight", floats: (0..<(32 * 32)).map { Float(($0 * 7) % 13 - 6) * 0.02 }, shape: [32, 32])
+        try writer.write(to: directory.appendingPathComponent("projector.safetensors"))
+        func declare(_ type: String, name: String) throws {
+            let url = directory.appendingPathComponent("craft.json")
+            var object = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as? [String: Any])
+            var backend = try #require(object["backend"] as? [String: Any])
+            backend["projector_type"] = type
+            backend["projector"] = ["file": "projector.safetensors", "name": name]
+            object["backend"] = backend
+            try JSONSerialization.data(withJSONObject: object).write(to: url)
+        }
+        try declare("mlp2x_gelu", name: "mm_projector.0.weight")
+        let encoder = try TinyBundles.packAndUnpack(scratch.path("enc"), in: scratch, as: "encoder")
+        let backend = try TinyBundles.packAndUnpack(directory, in: scratch, as: "backend")
+        #expect(backend.manifest.backend?.projectorType == "mlp2x_gelu")
+        let pair = try checkCompatibility(encoder: encoder, backend: backend, runtimes: .craftDefault).requirePairing()
+        let pipeline = try Pipeline(pair: pair, encoder: encoder, backend: backend)
+        let decoder = try #require(pipeline.backend as? DecoderBackend)
+        #expect(decoder.mlpOutput?.weight.shape == [32, 32] && decoder.mlpOutput?.bias == nil)
+        try TinyBundles.writeImage(to: scratch.path("image.png"))
+        let answer = try pipeline.answer(image: try ImageInput.rgbImage(contentsOf: scratch.path("image.png")),
+                                         prompt: "what", options: GenerationOptions(maximumNewTokens: 3))
+        #expect(answer.tokens.count <= 3)
+
+        for (type, name, expected) in [("mlp2x_gelu", "mm_projector.weight", "NAME.0.weight"), ("mlp3x_relu", "mm_projector.0.weight", "projector_type \"mlp3x_relu\"")] {
+            try declare(type, name: name)
+            try? FileManager.default.removeItem(at: scratch.path("bad.craft"))
+            try? FileManager.default.removeItem(at: scratch.path("bad-unpacked"))
+            let bad = try TinyBundles.packAndUnpack(directory, in: scratch, as: "bad")
+            let error = try #require(throws: BundleError.self) { _ = try RuntimeRegistry.craftDefault.loadBackend(bad) }
+            #expect(error.message.contains(expected), "\(error.message)")
+        }
+    }
+
     @Test("a backend reading another codebook fails the check, so no pipeline can be built")
     func mismatchedPairCannotBuildPipeline() throws {
         let scratch = try Scratch()

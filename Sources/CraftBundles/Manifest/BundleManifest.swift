@@ -331,15 +331,23 @@ public struct BackendSpecifics: Codable, Sendable, Equatable {
     public var tokenizer: String?
     /// Prompt template with `{image}` and `{prompt}` placeholders (`prompt_template`).
     public var promptTemplate: String?
-    /// The projector from codebook space to the model's hidden size (`projector`).
+    /// The projector from codebook space to the model's hidden size (`projector`): for an
+    /// `mlp2x_gelu` projector, its first layer's weight (`NAME.0.weight`; the second is `NAME.2.weight`).
     public var projector: TensorReference?
+    /// The projector's form (`projector_type`): `linear` (the default when absent) or `mlp2x_gelu`
+    /// (LLaVA/VILA: linear, exact GELU, linear). Runtimes refuse other values.
+    public var projectorType: String?
     public var unknownFields: [String: JSONValue] = [:]
 
-    public init(contextLength: Int, tokenizer: String? = nil, promptTemplate: String? = nil, projector: TensorReference? = nil) {
+    public init(
+        contextLength: Int, tokenizer: String? = nil, promptTemplate: String? = nil, projector: TensorReference? = nil,
+        projectorType: String? = nil
+    ) {
         self.contextLength = contextLength
         self.tokenizer = tokenizer
         self.promptTemplate = promptTemplate
         self.projector = projector
+        self.projectorType = projectorType
     }
 
     public init(from decoder: Decoder) throws {
@@ -348,7 +356,8 @@ public struct BackendSpecifics: Codable, Sendable, Equatable {
         tokenizer = try c.decodeIfPresent(String.self, forKey: .init("tokenizer"))
         promptTemplate = try c.decodeIfPresent(String.self, forKey: .init("prompt_template"))
         projector = try c.decodeIfPresent(TensorReference.self, forKey: .init("projector"))
-        unknownFields = try c.unknownMembers(excluding: ["context_length", "tokenizer", "prompt_template", "projector"])
+        projectorType = try c.decodeIfPresent(String.self, forKey: .init("projector_type"))
+        unknownFields = try c.unknownMembers(excluding: ["context_length", "tokenizer", "prompt_template", "projector", "projector_type"])
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -357,6 +366,7 @@ public struct BackendSpecifics: Codable, Sendable, Equatable {
         try c.encodeIfPresent(tokenizer, forKey: .init("tokenizer"))
         try c.encodeIfPresent(promptTemplate, forKey: .init("prompt_template"))
         try c.encodeIfPresent(projector, forKey: .init("projector"))
+        try c.encodeIfPresent(projectorType, forKey: .init("projector_type"))
         try c.encodeUnknown(unknownFields)
     }
 }

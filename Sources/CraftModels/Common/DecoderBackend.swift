@@ -1,15 +1,17 @@
-// A `SurrogateBackend` (a `LanguageBackend` that can also train encoders) (docs/architecture.md) built from a decoder (Llama, GPT-2), its tokenizer, the
-// codebook it reads and a frozen linear projector from codebook space to the decoder's hidden size.
+// A `SurrogateBackend` (a `LanguageBackend` that can also train encoders, docs/architecture.md) built from
+// a decoder (Llama, Qwen2, GPT-2), its tokenizer, the codebook it reads and a frozen projector from
+// codebook space to the decoder's hidden size: linear, or LLaVA/VILA's two-layer MLP with GELU.
 import CraftCore
 import Foundation
 import TensorCore
 
-/// A language backend that reads visual tokens through a frozen linear projector, over any
+/// A language backend that reads visual tokens through a frozen projector, over any
 /// ``CausalLanguageModel``.
 ///
 /// A prompt's segments become input embeddings in order: text and token ids through the decoder's
-/// embedding table, visual tokens and codebook-space vectors through the projector
-/// (`vectors · weightᵀ + bias`). Visual tokens use their `features` when present (so gradients reach
+/// embedding table, visual tokens and codebook-space vectors through the projector: linear
+/// (`vectors · weightᵀ + bias`), or `mlp2x_gelu` (that, then exact GELU, then ``mlpOutput``) as
+/// LLaVA's and VILA's `mm_projector`. Visual tokens use their `features` when present (so gradients reach
 /// the encoder), otherwise the codebook vectors of their codes.
 ///
 /// ```swift
@@ -28,6 +30,9 @@ public struct DecoderBackend: SurrogateBackend {
     public let projectorWeight: Tensor
     /// `[hiddenSize]` projector bias, or `nil`.
     public let projectorBias: Tensor?
+    /// The second layer of an `mlp2x_gelu` projector (`[hiddenSize, hiddenSize]`), applied after an
+    /// exact GELU; `nil` for a linear projector.
+    public let mlpOutput: ProjectorLayer?
     /// The most positions a prompt plus its generation may occupy.
     public let contextLength: Int
     /// Token ids put before every prompt (for example a BOS token); outside every segment range.
@@ -41,12 +46,21 @@ public struct DecoderBackend: SurrogateBackend {
     ///   `[hiddenSize]`), or (`invalidInput`) for a non-positive context length or a prefix id outside
     ///   the vocabulary.
     public init(model: any CausalLanguageModel, tokenizer: Tokenizer, codebook: any CodebookSpace, projectorWeight: Tensor,
-                projectorBias: Tensor? = nil, contextLength: Int, prefixTokens: [Int] = [], endOfSequenceTokens: Set<Int> = []) throws(ModelError) {
+                projectorBias: Tensor? = nil, mlpOutput: ProjectorLayer? = nil, contextLength: Int, prefixTokens: [Int] = [],
+                endOfSequenceTokens: Set<Int> = []) throws(ModelError) {
         guard projectorWeight.shape == [model.hiddenSize, codebook.dimension] else {
             throw ModelError(.shapeMismatch, "the projector weight has shape \(projectorWeight.shape) but must be [\(model.hiddenSize), \(codebook.dimension)] (decoder hidden size, codebook dimension)")
         }
         if let projectorBias, projectorBias.shape != [model.hiddenSize] {
             throw ModelError(.shapeMismatch, "the projector bias has shape \(projectorBias.shape) but must be [\(model.hiddenSize)]")
+        }
+        if let mlpOutput {
+            guard mlpOutput.weight.shape == [model.hiddenSize, model.hiddenSize] else {
+                throw ModelError(.shapeMismatch, "the projector's second layer has shape \(mlpOutput.weight.shape) but must be [\(model.hiddenSize), \(model.hiddenSize)]")
+            }
+            if let bias = mlpOutput.bias, bias.shape != [model.hiddenSize] {
+                throw ModelError(.shapeMismatch, "the projector's second bias has shape \(bias.shape) but must be [\(model.hiddenSize)]")
+            }
         }
         guard contextLength > 0 else { throw ModelError(.invalidInput, "the context length \(contextLength) must be positive") }
         if let bad = prefixTokens.first(where: { $0 < 0 || $0 >= model.vocabularySize }) {
@@ -57,6 +71,7 @@ public struct DecoderBackend: SurrogateBackend {
         self.codebook = codebook
         self.projectorWeight = projectorWeight.detached()
         self.projectorBias = projectorBias?.detached()
+        self.mlpOutput = mlpOutput.map { ProjectorLayer(weight: $0.weight.detached(), bias: $0.bias?.detached()) }
         self.contextLength = contextLength
         self.prefixTokens = prefixTokens
         self.endOfSequenceTokens = endOfSequenceTokens
@@ -112,7 +127,9 @@ public struct DecoderBackend: SurrogateBackend {
         guard codebookVectors.rank == 2, codebookVectors.shape[1] == codebook.dimension else {
             throw ModelError(.invalidInput, "codebook-space vectors have shape \(codebookVectors.shape) but the projector takes [count, \(codebook.dimension)]")
         }
-        return codebookVectors.linear(weight: projectorWeight, bias: projectorBias)
+        let first = codebookVectors.linear(weight: projectorWeight, bias: projectorBias)
+        guard let mlpOutput else { return first }
+        return first.gelu().linear(weight: mlpOutput.weight, bias: mlpOutput.bias)
     }
 
     /// The input embeddings of a prompt and the positions of each segment.
@@ -196,5 +213,15 @@ public struct DecoderBackend: SurrogateBackend {
 
     private func finish(_ tokens: [Int], _ reason: FinishReason, _ options: GenerationOptions) throws -> GeneratedText {
         GeneratedText(text: try tokenizer.decode(tokens), tokens: tokens.map { Int32($0) }, finishReason: reason)
+    }
+}
+
+/// One linear layer of a projector: `weight` `[output, input]` and an optional `bias` `[output]`.
+public struct ProjectorLayer: Sendable {
+    public var weight: Tensor
+    public var bias: Tensor?
+    public init(weight: Tensor, bias: Tensor? = nil) {
+        self.weight = weight
+        self.bias = bias
     }
 }
