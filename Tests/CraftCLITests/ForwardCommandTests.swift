@@ -15,15 +15,19 @@ import TestSupport
         FileManager.default.temporaryDirectory.appendingPathComponent("forward-\(UUID().uuidString).safetensors")
     }
 
-    @Test(arguments: ["llama_tied", "gpt2"]) func writesLogitsMatchingTransformers(name: String) throws {
+    @Test(arguments: ["llama_tied", "gpt2", "qwen2_untied", "qwen2_tied_bf16", "llama_rope_llama3"])
+    func writesLogitsMatchingTransformers(name: String) throws {
         let reference = try SafeTensorsFile(contentsOf: root.appendingPathComponent("\(models)/\(name).reference.safetensors"))
         let tokens = try reference.int64s("input_ids").map(String.init).joined(separator: ",")
         let out = temporaryOutput()
         defer { try? FileManager.default.removeItem(at: out) }
         let result = try runCraft(["forward", "--model", "\(models)/\(name)", "--tokens", tokens, "--out", out.path])
         #expect(result.status == 0, "\(result.standardError)")
+        let family = name.hasPrefix("qwen2") ? "qwen2" : name.hasPrefix("gpt2") ? "gpt2" : "llama"
+        let shape = try reference.info("logits").shape
+        #expect(result.standardOutput == "wrote \(out.path) from a \(family) model: logits \(shape)\n", "\(result.standardOutput)")
         let written = try SafeTensorsFile(contentsOf: out)
-        #expect(try written.info("logits").shape == reference.info("logits").shape)
+        #expect(try written.info("logits").shape == shape)
         let (ok, report) = approximatelyEqual(try written.floats("logits"), try reference.floats("logits"), relative: 1e-4, absolute: 1e-5)
         #expect(ok, "\(report)")
     }

@@ -10,7 +10,7 @@ import TensorCore
 public struct ForwardCommand: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "forward",
-        abstract: "Run a Llama, GPT-2 or SigLIP model directory and write its outputs to safetensors.",
+        abstract: "Run a Llama, Qwen2, GPT-2 or SigLIP model directory and write its outputs to safetensors.",
         discussion: """
             The model directory holds config.json and model.safetensors (or a sharded index) in Hugging Face \
             layout; the architecture is read from config.json. Decoders take --tokens and write `logits` [T, V]; \
@@ -93,6 +93,10 @@ public struct ForwardCommand: ParsableCommand {
         }
         do {
             try writer.write(to: URL(fileURLWithPath: out))
+            // Say what was written: the architecture read and each tensor's shape.
+            let written = try SafeTensorsFile(contentsOf: URL(fileURLWithPath: out))
+            let tensors = try written.names.map { "\($0) \(try written.info($0).shape)" }.joined(separator: ", ")
+            Output.line("wrote \(out) from a \(architecture.name) model: \(tensors)")
         } catch {
             throw CommandError(.other, "cannot write \(out): \((error as? LocalizedError)?.errorDescription ?? "\(error)"); check the directory exists and is writable.")
         }
