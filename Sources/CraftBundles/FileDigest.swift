@@ -2,7 +2,7 @@
 import Crypto
 import Foundation
 
-enum FileDigest {
+package enum FileDigest {
     /// Size of the chunks files are read and hashed in.
     static let chunkSize = 1 << 20
 
@@ -43,7 +43,7 @@ enum FileDigest {
     }
 
     /// SHA-256 (lowercase hex, no prefix) and byte count of a file, streamed.
-    static func sha256(of url: URL) throws -> (hex: String, size: Int64) {
+    package static func sha256(of url: URL) throws -> (hex: String, size: Int64) {
         var hasher = SHA256()
         let size = try stream(url) { hasher.update(bufferPointer: $0) }
         return (hex(hasher.finalize()), size)

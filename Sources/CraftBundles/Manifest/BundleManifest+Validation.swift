@@ -132,12 +132,12 @@ extension BundleManifest {
 }
 
 /// The rules for paths inside a bundle, shared by the manifest and the archive reader.
-enum BundlePath {
+package enum BundlePath {
     /// Longest path accepted regardless of limits (tar's pax headers allow more; we do not).
     static let hardMaximumLength = 1024
 
     /// Why `path` is not an acceptable bundle path, or `nil` when it is.
-    static func problem(with path: String) -> String? {
+    package static func problem(with path: String) -> String? {
         if path.isEmpty { return "path must not be empty" }
         if path.utf8.count > hardMaximumLength { return "path is longer than \(hardMaximumLength) bytes" }
         if path.hasPrefix("/") { return "\"\(path)\" is absolute; bundle paths are relative" }

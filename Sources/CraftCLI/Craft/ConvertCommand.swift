@@ -1,0 +1,166 @@
+import ArgumentParser
+import CraftBundles
+import CraftCore
+import CraftRuntimes
+import Foundation
+
+/// `craft convert encoder|backend`: a Hugging Face directory becomes a bundle directory.
+struct ConvertCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "convert",
+        abstract: "Turn a Hugging Face model directory into a bundle directory ready for craft-registry pack.",
+        discussion: """
+            The files are copied (config.json, model.safetensors or the index and its shards, \
+            tokenizer.json and preprocessor_config.json when present), craft.json is written with \
+            every field the runtime reads and every file's size and sha256, and the bundle is loaded \
+            through its runtime before it is moved into place: a directory that exists was proven \
+            to load. Then: craft-registry pack DIR, craft-registry pair ENCODER BACKEND.
+
+            Examples:
+              craft convert encoder --model siglip-so400m --codebook rvq.safetensors:codebook \\
+                  --quantization-layer 26 --name my-vq --license apache-2.0 --output bundles/my-vq
+              craft convert backend --model Qwen2-1.5B --projector mm_projector.safetensors \\
+                  --projector-type mlp2x_gelu --codebook rvq.safetensors --name my-qwen \\
+                  --license apache-2.0 --prompt-template "<image>\\nQuestion: {prompt}\\nAnswer:" \\
+                  --output bundles/my-qwen
+            """,
+        subcommands: [ConvertEncoderCommand.self, ConvertBackendCommand.self])
+}
+
+/// The options both conversions share: the bundle's identity, its codebook, where to write it.
+struct ConversionOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("The Hugging Face model directory.", valueName: "dir"))
+    var model: String
+
+    @Option(help: ArgumentHelp("The codebook tensor: FILE or FILE:TENSOR (default tensor \"codebook\"), [K, D] or [depth, K, D].", valueName: "file[:tensor]"))
+    var codebook: String
+
+    @Option(help: "The codebook's metric: l2 or cosine.")
+    var metric = "l2"
+
+    @Option(help: "The bundle name.")
+    var name: String
+
+    @Option(help: "The bundle version.")
+    var version = "1.0.0"
+
+    @Option(help: "The license of the weights (SPDX), as the model's card states it.")
+    var license: String
+
+    @Option(help: "One line for listings (default: converted from DIR).")
+    var summary: String?
+
+    @Option(name: .customLong("domain"), help: "A domain the bundle serves (repeatable).")
+    var domains: [String] = []
+
+    @Option(help: ArgumentHelp("The bundle directory to create (must not exist).", valueName: "dir"))
+    var output: String
+
+    @Flag(help: "Print machine-readable JSON.")
+    var json = false
+
+    func validate() throws {
+        guard CodebookMetric(rawValue: metric) != nil else { throw ValidationError("--metric must be l2 or cosine, not \(metric).") }
+        guard SemanticVersion(version) != nil else { throw ValidationError("--version must be a semantic version such as 1.0.0, not \(version).") }
+    }
+
+    var codebookSource: CodebookSource {
+        let (file, tensor) = Self.split(codebook, defaultTensor: "codebook")
+        return CodebookSource(file: URL(fileURLWithPath: file), tensor: tensor ?? "codebook", metric: CodebookMetric(rawValue: metric) ?? .l2)
+    }
+
+    var target: ConversionTarget {
+        ConversionTarget(
+            name: name, version: SemanticVersion(version) ?? SemanticVersion(major: 1, minor: 0, patch: 0),
+            summary: summary ?? "Converted from \(URL(fileURLWithPath: model).lastPathComponent)", license: license,
+            domains: domains, output: URL(fileURLWithPath: output))
+    }
+
+    /// `FILE:TENSOR` split at the last colon when the part before it is an existing file.
+    static func split(_ text: String, defaultTensor: String?) -> (file: String, tensor: String?) {
+        if let colon = text.lastIndex(of: ":"), FileManager.default.fileExists(atPath: String(text[..<colon])) {
+            return (String(text[..<colon]), String(text[text.index(after: colon)...]))
+        }
+        return (text, defaultTensor)
+    }
+
+    /// Prints what was written.
+    func report(_ bundle: UnpackedBundle) throws {
+        let manifest = bundle.manifest
+        if json {
+            try Output.json(ConversionReport(
+                bundleDirectory: bundle.directory.path, name: manifest.name, version: manifest.version.description,
+                kind: manifest.kind.rawValue, runtime: manifest.runtime.id, codebookHash: manifest.codebook.hash,
+                files: manifest.files.map(\.path)))
+        } else {
+            let size = manifest.files.reduce(Int64(0)) { $0 + $1.size }
+            Output.line("wrote \(bundle.directory.path): \(manifest.reference), \(manifest.kind.rawValue) for runtime \(manifest.runtime.id), \(manifest.files.count) files, \(Output.size(size))")
+            Output.line("codebook \(manifest.codebook.hash) (\(manifest.codebook.depth)×\(manifest.codebook.entries)×\(manifest.codebook.dimension), \(manifest.codebook.metric.rawValue))")
+            Output.line("next: craft-registry pack \(bundle.directory.path)")
+        }
+    }
+
+    struct ConversionReport: Encodable {
+        var bundleDirectory: String
+        var name: String
+        var version: String
+        var kind: String
+        var runtime: String
+        var codebookHash: String
+        var files: [String]
+    }
+}
+
+struct ConvertEncoderCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "encoder",
+        abstract: "A SigLIP vision tower plus a codebook becomes a siglip-vq encoder bundle.")
+
+    @OptionGroup var options: ConversionOptions
+
+    @Option(help: "Quantize the output of this encoder layer (1...layers; VILA-U quantizes before the last). Default: after the post-layernorm.")
+    var quantizationLayer: Int?
+
+    func run() throws {
+        let bundle = try BundleConversion.encoder(
+            model: URL(fileURLWithPath: options.model), codebook: options.codebookSource, quantizationLayer: quantizationLayer,
+            target: options.target)
+        try options.report(bundle)
+    }
+}
+
+struct ConvertBackendCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "backend",
+        abstract: "A decoder (Llama, Qwen2, GPT-2) plus a projector becomes a backend bundle reading a codebook.")
+
+    @OptionGroup var options: ConversionOptions
+
+    @Option(help: ArgumentHelp("The projector: FILE or FILE:TENSOR (its weight; NAME.0.weight for mlp2x_gelu). Without TENSOR, the only candidate.", valueName: "file[:tensor]"))
+    var projector: String
+
+    @Option(help: "The projector's form: linear or mlp2x_gelu.")
+    var projectorType = "linear"
+
+    @Option(help: "The most positions prompt plus answer may take (default: the decoder's maximum).")
+    var contextLength: Int?
+
+    @Option(help: "Where the image and the prompt go: <image> once, {prompt} at most once.")
+    var promptTemplate: String?
+
+    func validate() throws {
+        guard BundleConversion.ProjectorType(rawValue: projectorType) != nil else {
+            throw ValidationError("--projector-type must be linear or mlp2x_gelu, not \(projectorType).")
+        }
+        if let contextLength, contextLength < 1 { throw ValidationError("--context-length must be at least 1, not \(contextLength).") }
+    }
+
+    func run() throws {
+        let (file, tensor) = ConversionOptions.split(projector, defaultTensor: nil)
+        let bundle = try BundleConversion.backend(
+            model: URL(fileURLWithPath: options.model), projector: URL(fileURLWithPath: file), projectorTensor: tensor,
+            projectorType: BundleConversion.ProjectorType(rawValue: projectorType) ?? .linear, codebook: options.codebookSource,
+            contextLength: contextLength, promptTemplate: promptTemplate, target: options.target)
+        try options.report(bundle)
+    }
+}

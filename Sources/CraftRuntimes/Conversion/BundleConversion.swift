@@ -1,0 +1,251 @@
+// `craft convert`: a Hugging Face model directory (plus a codebook, and for a backend a projector)
+// becomes a bundle directory ready for `craft-registry pack`: the files copied, `craft.json` written
+// with every field the runtime reads and every file's size and sha256, then opened and loaded through
+// the runtime to prove it works before anything is reported.
+import CraftBundles
+import CraftCore
+import CraftModels
+import Foundation
+import SafeTensors
+
+/// What every conversion needs: the bundle's identity and where to write it.
+public struct ConversionTarget: Sendable {
+    /// The bundle name (`[a-z0-9][a-z0-9._-]*`).
+    public var name: String
+    /// Its version.
+    public var version: SemanticVersion
+    /// One line for listings.
+    public var summary: String
+    /// SPDX license of the weights.
+    public var license: String
+    /// Domains it serves (for `craft-registry search`).
+    public var domains: [String]
+    /// The directory to create; it must not exist yet.
+    public var output: URL
+
+    public init(name: String, version: SemanticVersion, summary: String, license: String, domains: [String] = [], output: URL) {
+        self.name = name
+        self.version = version
+        self.summary = summary
+        self.license = license
+        self.domains = domains
+        self.output = output
+    }
+}
+
+/// A codebook tensor in a safetensors file.
+public struct CodebookSource: Sendable {
+    public var file: URL
+    public var tensor: String
+    public var metric: CodebookMetric
+    public init(file: URL, tensor: String = "codebook", metric: CodebookMetric = .l2) {
+        self.file = file
+        self.tensor = tensor
+        self.metric = metric
+    }
+}
+
+/// Turns Hugging Face directories into bundle directories (`docs/runtimes.md`).
+public enum BundleConversion {
+    /// The projector forms a backend can declare.
+    public enum ProjectorType: String, Sendable, CaseIterable {
+        case linear
+        case mlp2xGELU = "mlp2x_gelu"
+    }
+
+    /// An encoder bundle: a SigLIP vision tower (or full `SiglipModel`) directory quantized into a
+    /// codebook at `quantizationLayer` (`nil`: after the post-layernorm), runtime `siglip-vq`.
+    ///
+    /// - Returns: the loaded bundle (verified, loaded by the runtime once).
+    /// - Throws: ``BundleError`` naming what is missing or inconsistent (codebook width against the
+    ///   tower's hidden size, the layer range); nothing is left at `target.output` on failure.
+    public static func encoder(
+        model: URL, codebook: CodebookSource, quantizationLayer: Int?, target: ConversionTarget
+    ) throws -> UnpackedBundle {
+        let architecture = try architecture(of: model)
+        guard architecture.role == .siglipVision else {
+            throw BundleError(.invalidManifest, "\(model.path) holds a \(architecture.name) model; an encoder bundle is made from a SigLIP vision tower (SiglipVisionModel or SiglipModel)", entry: "config.json")
+        }
+        let tower: SiglipVisionConfiguration
+        do {
+            tower = try SiglipVisionModel(directory: model).configuration
+        } catch {
+            throw BundleError(.runtimeFailed, "cannot load the SigLIP vision tower in \(model.path): \(error.message)", cause: error)
+        }
+        let loaded = try loadCodebook(codebook)
+        guard loaded.dimension == tower.hiddenSize else {
+            throw BundleError(.invalidManifest, "the codebook \(codebook.file.lastPathComponent) is \(loaded.dimension) wide but the tower's hidden size is \(tower.hiddenSize); quantize with a codebook of dimension \(tower.hiddenSize)", entry: "codebook.dim")
+        }
+        if let layer = quantizationLayer, !(1...tower.hiddenLayers).contains(layer) {
+            throw BundleError(.invalidManifest, "--quantization-layer \(layer) is outside the tower's 1...\(tower.hiddenLayers) layers", entry: "encoder.quantization_layer")
+        }
+        return try write(target) { directory in
+            var files = try copyWeights(from: model, to: directory)
+            if FileManager.default.fileExists(atPath: model.appendingPathComponent("preprocessor_config.json").path) {
+                try copy("preprocessor_config.json", from: model, to: directory)
+                files.append("preprocessor_config.json")
+            }
+            var writer = SafeTensorsWriter(metadata: ["made_by": "craft convert"])
+            let shape = loaded.depth == 1 ? [loaded.entries, loaded.dimension] : [loaded.depth, loaded.entries, loaded.dimension]
+            try writer.add("codebook", floats: loaded.values, shape: shape)
+            try writer.write(to: directory.appendingPathComponent("codebook.safetensors"))
+            files.append("codebook.safetensors")
+            let side = tower.imageSize / tower.patchSize
+            return BundleManifest(
+                kind: .encoder, name: target.name, version: target.version, summary: target.summary, domains: target.domains,
+                license: target.license, runtime: RuntimeReference(id: ModelRuntimes.siglipVQ, version: try SemanticVersion(parsing: "1.0.0")),
+                codebook: CodebookDescriptor(
+                    hash: loaded.hash, entries: loaded.entries, dimension: loaded.dimension, depth: loaded.depth, metric: loaded.metric,
+                    tensor: TensorReference(file: "codebook.safetensors", name: "codebook")),
+                files: files.map { BundleFileEntry(path: $0, size: 0, sha256: String(repeating: "0", count: 64)) },
+                encoder: EncoderSpecifics(imageSize: tower.imageSize, tokensPerImage: side * side, quantizationLayer: quantizationLayer),
+                provenance: ["converted_from": .string(model.lastPathComponent), "codebook_from": .string(codebook.file.lastPathComponent)])
+        } check: { bundle in
+            _ = try RuntimeRegistry.craftDefault.loadEncoder(bundle)
+        }
+    }
+
+    /// A backend bundle: a decoder directory of the model-type table (Llama, Qwen2, GPT-2) with its
+    /// `tokenizer.json`, a projector from the codebook's space (`projectorTensor`: its weight, or for
+    /// `mlp2x_gelu` the first layer's `NAME.0.weight`; `nil` finds the only candidate), reading the
+    /// codebook whose identity `codebook` gives (the vectors are not copied: backends declare them).
+    public static func backend(
+        model: URL, projector: URL, projectorTensor: String?, projectorType: ProjectorType, codebook: CodebookSource,
+        contextLength: Int?, promptTemplate: String?, target: ConversionTarget
+    ) throws -> UnpackedBundle {
+        let architecture = try architecture(of: model)
+        guard architecture.role == .decoder else {
+            throw BundleError(.invalidManifest, "\(model.path) holds a \(architecture.name) model; a backend bundle is made from a decoder (\(ModelArchitecture.decoders.map(\.name).joined(separator: ", ")))", entry: "config.json")
+        }
+        guard FileManager.default.fileExists(atPath: model.appendingPathComponent("tokenizer.json").path) else {
+            throw BundleError(.missingEntry, "\(model.path) holds no tokenizer.json; a backend bundle carries the model's Hugging Face tokenizer", entry: "tokenizer.json")
+        }
+        let loaded = try loadCodebook(codebook)
+        let projectorFile: SafeTensorsFile
+        do {
+            projectorFile = try SafeTensorsFile(contentsOf: projector)
+        } catch {
+            throw BundleError(.notFound, "cannot read the projector file \(projector.path): \((error as? LocalizedError)?.errorDescription ?? "\(error)")", cause: error)
+        }
+        let suffix = projectorType == .linear ? "weight" : ".0.weight"
+        let name: String
+        if let projectorTensor {
+            name = projectorTensor
+        } else {
+            let candidates = projectorFile.names.filter { $0.hasSuffix(suffix) }
+            guard candidates.count == 1, let only = candidates.first else {
+                throw BundleError(.invalidManifest, "\(projector.lastPathComponent) holds \(candidates.count) tensors ending in \"\(suffix)\" (\(candidates.prefix(6).joined(separator: ", "))); name the projector with FILE:TENSOR", entry: "backend.projector")
+            }
+            name = only
+        }
+        return try write(target) { directory in
+            var files = try copyWeights(from: model, to: directory)
+            try copy("tokenizer.json", from: model, to: directory)
+            try FileManager.default.copyItem(at: projector, to: directory.appendingPathComponent("projector.safetensors"))
+            files += ["tokenizer.json", "projector.safetensors"]
+            let maximum = try decoderPositions(model, architecture: architecture)
+            return BundleManifest(
+                kind: .backend, name: target.name, version: target.version, summary: target.summary, domains: target.domains,
+                license: target.license, runtime: RuntimeReference(id: architecture.name, version: try SemanticVersion(parsing: "1.0.0")),
+                codebook: CodebookDescriptor(hash: loaded.hash, entries: loaded.entries, dimension: loaded.dimension, depth: loaded.depth, metric: loaded.metric),
+                files: files.map { BundleFileEntry(path: $0, size: 0, sha256: String(repeating: "0", count: 64)) },
+                backend: BackendSpecifics(
+                    contextLength: contextLength ?? maximum, tokenizer: "tokenizer.json", promptTemplate: promptTemplate,
+                    projector: TensorReference(file: "projector.safetensors", name: name),
+                    projectorType: projectorType == .linear ? nil : projectorType.rawValue),
+                provenance: ["converted_from": .string(model.lastPathComponent), "codebook_from": .string(codebook.file.lastPathComponent)])
+        } check: { bundle in
+            _ = try RuntimeRegistry.craftDefault.loadBackend(bundle)
+        }
+    }
+
+    // MARK: - Pieces
+
+    static func architecture(of model: URL) throws -> ModelArchitecture {
+        do {
+            return try ModelArchitecture.detect(directory: model)
+        } catch {
+            throw BundleError(error.code == .notFound ? .notFound : .invalidManifest, "\(model.path): \(error.message)", entry: "config.json", cause: error)
+        }
+    }
+
+    static func loadCodebook(_ source: CodebookSource) throws -> Codebook {
+        do {
+            return try Codebook(contentsOf: source.file, tensorName: source.tensor, metric: source.metric)
+        } catch {
+            let reason = (error as? LocalizedError)?.errorDescription ?? "\(error)"
+            throw BundleError(.invalidManifest, "cannot read the codebook \"\(source.tensor)\" from \(source.file.path): \(reason)", entry: "codebook", cause: error)
+        }
+    }
+
+    static func decoderPositions(_ model: URL, architecture: ModelArchitecture) throws -> Int {
+        guard let load = architecture.loadDecoder else { return 2048 }
+        do {
+            return try load(model).maximumPositions
+        } catch {
+            throw BundleError(.runtimeFailed, "cannot load the \(architecture.name) decoder in \(model.path): \(error.message)", cause: error)
+        }
+    }
+
+    /// Copies `config.json` and the weights (single file, or the index and every shard it names).
+    static func copyWeights(from model: URL, to directory: URL) throws -> [String] {
+        try copy("config.json", from: model, to: directory)
+        let single = "model.safetensors", index = "model.safetensors.index.json"
+        if FileManager.default.fileExists(atPath: model.appendingPathComponent(single).path) {
+            try copy(single, from: model, to: directory)
+            return ["config.json", single]
+        }
+        guard FileManager.default.fileExists(atPath: model.appendingPathComponent(index).path) else {
+            throw BundleError(.missingEntry, "\(model.path) holds neither model.safetensors nor model.safetensors.index.json; save the model with safe_serialization", entry: single)
+        }
+        let shards = Set(try ShardedSafeTensors(indexAt: model.appendingPathComponent(index)).weightMap.values).sorted()
+        for shard in shards {
+            guard BundlePath.problem(with: shard) == nil, !shard.contains("/") else {
+                throw BundleError(.invalidManifest, "the index of \(model.path) names the shard \"\(shard)\", which is not a file beside it", entry: index)
+            }
+            try copy(shard, from: model, to: directory)
+        }
+        try copy(index, from: model, to: directory)
+        return ["config.json", index] + shards
+    }
+
+    static func copy(_ name: String, from source: URL, to directory: URL) throws {
+        do {
+            try FileManager.default.copyItem(at: source.appendingPathComponent(name), to: directory.appendingPathComponent(name))
+        } catch {
+            throw BundleError(.io, "cannot copy \(name) from \(source.path) into \(directory.path): \(error.localizedDescription)", entry: name, cause: error)
+        }
+    }
+
+    /// Writes the bundle into a staging directory beside `target.output`, fills in every file's size
+    /// and digest (as `pack` does), checks it loads, then renames it into place: nothing half-written
+    /// is ever at `target.output`.
+    static func write(
+        _ target: ConversionTarget, _ fill: (URL) throws -> BundleManifest, check: (UnpackedBundle) throws -> Void
+    ) throws -> UnpackedBundle {
+        let fileManager = FileManager.default
+        guard !fileManager.fileExists(atPath: target.output.path) else {
+            throw BundleError(.io, "\(target.output.path) already exists; choose a new --output directory", entry: "")
+        }
+        let parent = target.output.deletingLastPathComponent()
+        try fileManager.createDirectory(at: parent, withIntermediateDirectories: true)
+        let staging = parent.appendingPathComponent(ScratchFiles.name(".craft-convert"))
+        let tracked = ScratchFiles.track(staging)
+        defer { ScratchFiles.remove(tracked) }
+        try fileManager.createDirectory(at: staging, withIntermediateDirectories: true)
+        var manifest = try fill(staging)
+        for index in manifest.files.indices {
+            let (hex, size) = try FileDigest.sha256(of: staging.appendingPathComponent(manifest.files[index].path))
+            manifest.files[index].size = size
+            manifest.files[index].sha256 = hex
+        }
+        manifest.files.sort { Array($0.path.utf8).lexicographicallyPrecedes(Array($1.path.utf8)) }
+        try manifest.validate()
+        try manifest.canonicalJSON().write(to: staging.appendingPathComponent(BundleManifest.fileName))
+        let bundle = try BundleArchive.open(directory: staging, verifyFiles: true)
+        if manifest.codebook.tensor != nil { try CodebookVerification.verify(manifest, in: staging) }
+        try check(bundle)
+        try fileManager.moveItem(at: staging, to: target.output)
+        return try BundleArchive.open(directory: target.output, verifyFiles: false)
+    }
+}

@@ -1,0 +1,106 @@
+import CraftBundles
+import Foundation
+import RuntimeTestSupport
+import SafeTensors
+import Testing
+
+@testable import CraftCLI
+
+/// `craft convert`: Hugging Face directories (the repository's tiny fixtures) become bundles that pack,
+/// pair and answer, with nothing half-written on failure.
+@Suite("craft convert")
+struct ConvertCommandTests {
+    /// A SigLIP tower directory (with a preprocessor config), a Qwen2 directory saved in bfloat16 with
+    /// its tokenizer, a codebook file and an mlp2x_gelu projector file as LLaVA stores it.
+    func sources(_ scratch: Scratch) throws -> (tower: URL, decoder: URL, codebook: URL, projector: URL) {
+        let tower = scratch.path("hf/siglip"), decoder = scratch.path("hf/qwen2")
+        for directory in [tower, decoder] { try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true) }
+        try TinyBundles.copy("siglip_no_head", into: tower)
+        try Data(TinyBundles.preprocessorJSON.utf8).write(to: tower.appendingPathComponent("preprocessor_config.json"))
+        try TinyBundles.copy("qwen2_tied_bf16", into: decoder)
+        try TinyBundles.tokenizerJSON().write(to: decoder.appendingPathComponent("tokenizer.json"))
+        var codebook = SafeTensorsWriter()
+        try codebook.add("codes", floats: TinyBundles.codebook(), shape: [TinyBundles.entries, TinyBundles.dimension])
+        try codebook.write(to: scratch.path("hf/codebook.safetensors"))
+        try FileManager.default.copyItem(
+            at: TinyBundles.models.appendingPathComponent("mlp2x_gelu_projector.safetensors"), to: scratch.path("hf/mm_projector.safetensors"))
+        return (tower, decoder, scratch.path("hf/codebook.safetensors"), scratch.path("hf/mm_projector.safetensors"))
+    }
+
+    @Test("an encoder and a Qwen2 backend with an MLP projector convert, pack, pair and answer")
+    func convertedBundlesPackPairAndAnswer() throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let source = try sources(scratch)
+        let registry = ["--registry", scratch.path("no-registry").path]
+        let encoder = try runCraft([
+            "convert", "encoder", "--model", source.tower.path, "--codebook", source.codebook.path + ":codes",
+            "--quantization-layer", "1", "--name", "conv-vq", "--license", "MIT", "--domain", "test", "--output", scratch.path("out/enc").path,
+        ])
+        #expect(encoder.status == 0, "\(encoder.standardError)")
+        #expect(encoder.standardOutput.contains("conv-vq@1.0.0, encoder for runtime siglip-vq, 4 files"), "\(encoder.standardOutput)")
+        #expect(encoder.standardOutput.contains("next: craft-registry pack"), "\(encoder.standardOutput)")
+        let backend = try runCraft([
+            "convert", "backend", "--model", source.decoder.path, "--codebook", source.codebook.path + ":codes",
+            "--projector", source.projector.path, "--projector-type", "mlp2x_gelu", "--name", "conv-qwen", "--license", "Apache-2.0",
+            "--prompt-template", TinyBundles.template, "--output", scratch.path("out/qwen").path, "--json",
+        ])
+        #expect(backend.status == 0, "\(backend.standardError)")
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(backend.standardOutput.utf8)) as? [String: Any])
+        #expect(report["runtime"] as? String == "qwen2" && report["kind"] as? String == "backend")
+        let manifest = try BundleManifest.load(from: scratch.path("out/qwen/craft.json"))
+        #expect(manifest.backend?.projectorType == "mlp2x_gelu" && manifest.backend?.projector?.name == "model.mm_projector.0.weight")
+        #expect(manifest.backend?.contextLength == 64, "the decoder's max_position_embeddings")
+
+        // The directories are bundles: pair them as they are, pack them, run the packed pair.
+        let pair = try RegistryTool.run(["pair", scratch.path("out/enc").path, scratch.path("out/qwen").path] + registry, in: scratch.url)
+        #expect(pair.status == 0, "\(pair.stderr)")
+        for side in ["enc", "qwen"] {
+            let packed = try RegistryTool.run(["pack", scratch.path("out/\(side)").path, "-o", scratch.path("\(side).craft").path], in: scratch.url)
+            #expect(packed.status == 0, "\(packed.stderr)")
+        }
+        try TinyBundles.writeImage(to: scratch.path("image.png"))
+        let run = try runCraft([
+            "run", "--encoder", scratch.path("enc.craft").path, "--backend", scratch.path("qwen.craft").path,
+            "--image", scratch.path("image.png").path, "--prompt", "what", "--max-tokens", "3",
+        ] + registry)
+        #expect(run.status == 0, "\(run.standardError)")
+    }
+
+    @Test("bad sources are refused with the reason, and nothing is left at --output")
+    func badSourcesLeaveNothing() throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let source = try sources(scratch)
+        var narrow = SafeTensorsWriter()
+        try narrow.add("codebook", floats: [Float](repeating: 0.5, count: 16 * 8).enumerated().map { Float($0.offset) * 0.01 }, shape: [16, 8])
+        try narrow.write(to: scratch.path("narrow.safetensors"))
+        try FileManager.default.createDirectory(at: scratch.path("out"), withIntermediateDirectories: true)
+        let cases: [([String], String)] = [
+            (["encoder", "--model", source.tower.path, "--codebook", scratch.path("narrow.safetensors").path],
+             "is 8 wide but the tower's hidden size is 32"),
+            (["encoder", "--model", source.decoder.path, "--codebook", source.codebook.path + ":codes"], "holds a qwen2 model"),
+            (["backend", "--model", source.tower.path, "--codebook", source.codebook.path + ":codes", "--projector", source.projector.path],
+             "holds a siglip-vision model"),
+            (["backend", "--model", source.decoder.path, "--codebook", source.codebook.path + ":codes", "--projector", source.projector.path],
+             "tensors ending in \"weight\""),
+            // Written, then refused by the runtime's own load: the staging copy goes too.
+            (["backend", "--model", source.decoder.path, "--codebook", scratch.path("narrow.safetensors").path, "--projector", source.projector.path,
+              "--projector-type", "mlp2x_gelu"], "but must be [32, 8]"),
+        ]
+        for (arguments, expected) in cases {
+            let output = scratch.path("out/bad")
+            let result = try runCraft(["convert"] + arguments + ["--name", "bad", "--license", "MIT", "--output", output.path])
+            #expect(result.status != 0, "\(arguments)")
+            #expect(result.standardError.contains(expected), "\(result.standardError)")
+            #expect(!FileManager.default.fileExists(atPath: output.path))
+            let leftovers = try FileManager.default.contentsOfDirectory(atPath: scratch.path("out").path)
+            #expect(leftovers.isEmpty, "\(leftovers)")
+        }
+        // An existing output is never replaced.
+        try FileManager.default.createDirectory(at: scratch.path("out/exists"), withIntermediateDirectories: true)
+        let exists = try runCraft(["convert", "encoder", "--model", source.tower.path, "--codebook", source.codebook.path + ":codes",
+                                   "--name", "x", "--license", "MIT", "--output", scratch.path("out/exists").path])
+        #expect(exists.status != 0 && exists.standardError.contains("already exists"), "\(exists.standardError)")
+    }
+}
