@@ -103,4 +103,60 @@ struct ConvertCommandTests {
                                    "--name", "x", "--license", "MIT", "--output", scratch.path("out/exists").path])
         #expect(exists.status != 0 && exists.standardError.contains("already exists"), "\(exists.standardError)")
     }
+
+    /// Residual VQ end to end: an encoder quantizing into `depth` levels (a `[depth, K, D]` codebook)
+    /// and a Llama backend reading it, converted, then tokens, run, eval with pruning, stats and a
+    /// CRAFT training step through the command line.
+    @Test("residual codebooks of depth 2 and 4 work through tokens, run, eval with pruning, stats and train", arguments: [2, 4])
+    func residualDepthsWorkEndToEnd(depth: Int) throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let source = try sources(scratch)
+        let decoder = scratch.path("hf/llama")
+        try FileManager.default.createDirectory(at: decoder, withIntermediateDirectories: true)
+        try TinyBundles.copy("llama_tied", into: decoder)
+        try TinyBundles.tokenizerJSON().write(to: decoder.appendingPathComponent("tokenizer.json"))
+        var projector = SafeTensorsWriter()
+        try projector.add("projector.weight", floats: TinyBundles.projector(hidden: 32), shape: [32, TinyBundles.dimension])
+        try projector.write(to: scratch.path("hf/projector.safetensors"))
+        // Level l's codes shrink by 2^-l: each level quantizes what the previous ones left.
+        let levels = (0..<depth).flatMap { level in TinyBundles.codebook(seed: Float(level)).map { $0 / Float(1 << level) } }
+        var codebook = SafeTensorsWriter()
+        try codebook.add("codebook", floats: levels, shape: [depth, TinyBundles.entries, TinyBundles.dimension])
+        try codebook.write(to: scratch.path("hf/rvq.safetensors"))
+        let common = ["--codebook", scratch.path("hf/rvq.safetensors").path, "--license", "MIT", "--domain", "test"]
+        let encoder = try runCraft(["convert", "encoder", "--model", source.tower.path, "--quantization-layer", "1", "--name", "rvq-vq",
+                                    "--output", scratch.path("rvq-vq").path] + common)
+        #expect(encoder.status == 0, "\(encoder.standardError)")
+        let backend = try runCraft(["convert", "backend", "--model", decoder.path, "--projector", scratch.path("hf/projector.safetensors").path,
+                                    "--prompt-template", TinyBundles.template, "--name", "rvq-llm", "--output", scratch.path("rvq-llm").path] + common)
+        #expect(backend.status == 0, "\(backend.standardError)")
+        let registry = ["--registry", scratch.path("no-registry").path]
+        let (enc, llm) = (scratch.path("rvq-vq").path, scratch.path("rvq-llm").path)
+        try TinyBundles.writeImage(to: scratch.path("image.png"))
+
+        let tokens = try runCraft(["tokens", "--encoder", enc, "--image", scratch.path("image.png").path, "--json"] + registry)
+        #expect(tokens.status == 0, "\(tokens.standardError)")
+        let grid = try #require(try JSONSerialization.jsonObject(with: Data(tokens.standardOutput.utf8)) as? [String: Any])
+        #expect(grid["depth"] as? Int == depth)
+        let codes = try #require(grid["codes"] as? [[[Int]]])
+        #expect(codes.count == 4 && codes.allSatisfy { $0.count == 4 && $0.allSatisfy { $0.count == depth } })
+
+        let run = try runCraft(["run", "--encoder", enc, "--backend", llm, "--image", scratch.path("image.png").path,
+                                "--prompt", "what", "--max-tokens", "2", "--keep-ratio", "0.5"] + registry)
+        #expect(run.status == 0, "\(run.standardError)")
+        #expect(run.standardError.contains("visual tokens 16 -> 8"), "\(run.standardError)")
+
+        let data = try TinyBundles.writeDataset(in: scratch.path("data"), count: 4)
+        let eval = try runCraft(["eval", "--encoder", enc, "--backend", llm, "--data", data.path, "--keep-ratio", "0.5",
+                                 "--max-tokens", "2", "--json"] + registry)
+        #expect(eval.status == 0, "\(eval.standardError)")
+        let stats = try runCraft(["stats", "--encoder", enc, "--data", data.path, "--output", scratch.path("stats").path, "--json"] + registry)
+        #expect(stats.status == 0, "\(stats.standardError)")
+        let train = try runCraft(["train", "--encoder", enc, "--surrogate", llm, "--data", data.path, "--validation", data.path,
+                                  "--batch-size", "2", "--epochs", "1", "--allow-worse", "--output", scratch.path("adapted").path, "--json"] + registry)
+        #expect(train.status == 0, "\(train.standardError)")
+        let trained = try #require(try JSONSerialization.jsonObject(with: Data(train.standardOutput.utf8)) as? [String: Any])
+        #expect(trained["codebook_hash_unchanged"] as? Bool == true, "\(train.standardOutput)")
+    }
 }
