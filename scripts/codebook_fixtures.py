@@ -7,6 +7,11 @@ Writes:
   codebook-residual.safetensors   residual quantization (depth 3) against a float64 NumPy reference
   codebook-vq.safetensors         vector-quantize-pytorch VectorQuantize straight-through gradient and
                                   commitment loss (rotation_trick off, train() mode, codebook frozen)
+  codebook-rvq-commitment.safetensors
+                                  residual VQ (depth 4) commitment loss as VILA-U / RQ-VAE compute it:
+                                  mean over levels d of mse(z, stopgrad(sum of the first d levels' codes)),
+                                  codes from a float64 NumPy greedy search, loss and gradient by torch
+                                  autograd (alone: --rvq-commitment)
 With --example it writes instead the demo codebook (`make demo`):
   examples/codebooks/tiny-codebook.safetensors   `codebook` [16, 64]: k-means (scikit-learn, k=16,
                                                  seed 0) centroids of the 8x8 handwritten digits that
@@ -158,13 +163,49 @@ def example_codebook():
     print("wrote", os.path.normpath(out))
 
 
+def rvq_commitment_fixture():
+    local = np.random.default_rng(20261206)  # its own generator: the same file alone or in a full run
+    depth, k, d = 4, 32, 8
+    codebook = np.stack(
+        [local.standard_normal((k, d)) * (0.5 ** level) for level in range(depth)]).astype(np.float32)
+    features = (codebook[0][local.integers(0, k, 6)] + 0.5 * local.standard_normal((6, d))).astype(np.float32)
+    c64 = codebook.astype(np.float64)
+    residual = features.astype(np.float64)
+    codes = np.zeros((6, depth), dtype=np.int32)
+    for level in range(depth):
+        dist = (residual ** 2).sum(1, keepdims=True) + (c64[level] ** 2).sum(1)[None] - 2 * residual @ c64[level].T
+        best = np.argsort(dist, axis=1, kind="stable")[:, 0]
+        codes[:, level] = best
+        residual -= c64[level][best]
+    z = torch.tensor(features.reshape(2, 3, d), requires_grad=True)
+    table = torch.tensor(codebook)
+    partial = torch.zeros(6, d)
+    losses = []
+    for level in range(depth):  # rq-vae-transformer's compute_commitment_loss over the cumulative sums
+        partial = partial + table[level][torch.tensor(codes[:, level], dtype=torch.long)]
+        losses.append((z - partial.reshape(2, 3, d).detach()).pow(2.0).mean())
+    loss = torch.mean(torch.stack(losses))
+    (grad,) = torch.autograd.grad(loss, z)
+    save_file(
+        {"codebook": codebook, "features": features.reshape(2, 3, d), "codes": codes.reshape(2, 3, depth),
+         "commitment_loss": np.array([loss.item()], dtype=np.float32),
+         "commitment_gradient": grad.numpy().astype(np.float32)},
+        os.path.join(OUT, "codebook-rvq-commitment.safetensors"),
+        metadata=META,
+    )
+
+
 if __name__ == "__main__":
     import sys
 
+    if "--rvq-commitment" in sys.argv:
+        rvq_commitment_fixture()
+        sys.exit(0)
     if "--example" in sys.argv:
         example_codebook()
         sys.exit(0)
     faiss_fixture()
     residual_fixture()
     vq_fixture()
+    rvq_commitment_fixture()
     print("wrote fixtures to", os.path.normpath(OUT))

@@ -29,6 +29,27 @@ import TestSupport
         #expect(check.ok, "\(check.report)")
     }
 
+    /// Residual VQ at depth 4: the codes of the float64 greedy search, and VILA-U's commitment loss
+    /// over the cumulative partial sums with its gradient, against torch autograd
+    /// (scripts/codebook_fixtures.py --rvq-commitment).
+    @Test func residualCommitmentLossFollowsVILAU() throws {
+        let file = try codebookFixture("codebook-rvq-commitment")
+        let shape = try file.info("codebook").shape
+        let codebook = try Codebook(values: file.floats("codebook"), entries: shape[1], dimension: shape[2], depth: shape[0], metric: .l2)
+        let features = Tensor(try file.floats("features"), shape: try file.info("features").shape).requiringGradient()
+        let vq = try codebook.straightThrough(features)
+        #expect(vq.codes.shape == [2, 3, 4])
+        #expect(vq.codes.scalars == (try file.int32s("codes")))
+        let loss = codebook.commitmentLoss(vq)
+        let value = approximatelyEqual([loss.scalar], try file.floats("commitment_loss"), relative: 1e-5)
+        #expect(value.ok, "\(value.report)")
+        let gradient = Tensor.gradients(of: loss, withRespectTo: [features])[0]
+        let check = approximatelyEqual(gradient.scalars, try file.floats("commitment_gradient"), relative: 1e-5, absolute: 1e-8)
+        #expect(check.ok, "\(check.report)")
+        // Not the full-sum loss alone: the earlier levels' partial sums count too.
+        #expect(abs(loss.scalar - Tensor.meanSquaredError(vq.encoderOutput, vq.codeVectors).scalar) > 1e-3)
+    }
+
     @Test func commitmentGradientMatchesFiniteDifferences() throws {
         var random = TestRandom(seed: 5)
         let codebook = try Codebook(values: random.values(6 * 3), entries: 6, dimension: 3, metric: .cosine)

@@ -60,10 +60,33 @@ extension Codebook {
             quantized: quantized, codes: codes, encoderOutput: encoderOutput, codeVectors: codeVectors, search: search)
     }
 
-    /// The commitment loss `mean ‖z_e − stopgrad(z_q)‖²`: the mean over all elements of the squared
-    /// difference between the encoder output and its code vectors, as vector-quantize-pytorch's
-    /// `F.mse_loss(quantize.detach(), x)`. Its gradient reaches the encoder only.
+    /// The commitment loss. Its gradient reaches the encoder only.
+    ///
+    /// - Depth 1: `mean ‖z_e − stopgrad(z_q)‖²`, the mean over all elements of the squared difference
+    ///   between the encoder output and its code vectors, as vector-quantize-pytorch's
+    ///   `F.mse_loss(quantize.detach(), x)`.
+    /// - Depth D > 1 (residual VQ), VILA-U's convention (rq-vae-transformer's
+    ///   `compute_commitment_loss`): the mean over levels `d = 1…D` of
+    ///   `mean ‖z_e − stopgrad(Σ_{l≤d} q_l)‖²`, the encoder output against each cumulative partial sum
+    ///   of the chosen code vectors, so every level's approximation pulls the encoder (the last term is
+    ///   the depth-1 loss on the full sum). It equals summing each level's residual loss
+    ///   `‖r_l − stopgrad(q_l)‖²` (with `r_l = z_e − Σ_{l'<l} stopgrad(q_l')`) and dividing by D.
     public func commitmentLoss(_ quantization: StraightThroughQuantization) -> Tensor {
-        Tensor.meanSquaredError(quantization.encoderOutput, quantization.codeVectors.stopGradient())
+        let output = quantization.encoderOutput
+        guard depth > 1 else { return Tensor.meanSquaredError(output, quantization.codeVectors.stopGradient()) }
+        let codes = quantization.codes.scalars
+        let rows = codes.count / depth
+        var partial = [Float](repeating: 0, count: rows * dimension)
+        var total: Tensor?
+        for level in 0..<depth {
+            for row in 0..<rows {
+                let code = Int(codes[row * depth + level])
+                let source = (level * entries + code) * dimension
+                for component in 0..<dimension { partial[row * dimension + component] += searchValues[source + component] }
+            }
+            let term = Tensor.meanSquaredError(output, Tensor(partial, shape: output.shape))
+            total = total.map { $0 + term } ?? term
+        }
+        return total!.scaled(by: 1 / Float(depth))
     }
 }
