@@ -6,7 +6,8 @@ import SafeTensors
 /// Reads a bundle's codebook tensor and recomputes its hash: a declared hash is a claim, never trusted.
 public enum CodebookVerification {
     /// The hash recomputed from the codebook tensor the manifest names, with the tensor's shape checked
-    /// against the declared `entries`, `dim` and `depth`.
+    /// against the declared `entries`, `dim` and `depth`. A `[K, D]` tensor declared with depth N > 1
+    /// is one codebook shared by the N levels (hashed as its logical `[N][K][D]` values).
     ///
     /// - Parameters:
     ///   - manifest: The bundle's manifest; `codebook.tensor` must name a safetensors file and tensor.
@@ -32,8 +33,13 @@ public enum CodebookVerification {
             let reason = (error as? LocalizedError)?.errorDescription ?? String(describing: error)
             throw BundleError(.invalidManifest, "cannot read the codebook tensor \"\(tensor.name)\" of \(manifest.reference) from \(tensor.file): \(reason)", entry: tensor.file, cause: error)
         }
+        var logical = values
         let depth: Int, entries: Int, dimension: Int
         switch shape.count {
+        case 2 where manifest.codebook.depth > 1:
+            // One [K, D] codebook shared by every level: hashed as its logical [depth][K][D] values.
+            (depth, entries, dimension) = (manifest.codebook.depth, shape[0], shape[1])
+            logical = Codebook.sharedLevels(values, depth: depth)
         case 2: (depth, entries, dimension) = (1, shape[0], shape[1])
         case 3: (depth, entries, dimension) = (shape[0], shape[1], shape[2])
         default:
@@ -45,7 +51,7 @@ public enum CodebookVerification {
         }
         let hash: String
         do {
-            hash = try CodebookHash.compute(values: values, entries: entries, dimension: dimension, depth: depth, metric: declared.metric)
+            hash = try CodebookHash.compute(values: logical, entries: entries, dimension: dimension, depth: depth, metric: declared.metric)
         } catch {
             let reason = (error as? LocalizedError)?.errorDescription ?? String(describing: error)
             throw BundleError(.invalidManifest, "the codebook tensor \"\(tensor.name)\" of \(manifest.reference) has no hash: \(reason)", entry: tensor.file, cause: error)

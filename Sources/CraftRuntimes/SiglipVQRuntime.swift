@@ -33,14 +33,17 @@ public enum SiglipVQRuntime {
         let codebookTensor = try BundleFiles.tensor(reference.name, file: reference.file, in: bundle, purpose: "the codebook")
         let descriptor = manifest.codebook
         let expected = descriptor.depth == 1 ? [descriptor.entries, descriptor.dimension] : [descriptor.depth, descriptor.entries, descriptor.dimension]
-        guard codebookTensor.shape == expected || codebookTensor.shape == [descriptor.depth * descriptor.entries, descriptor.dimension]
+        let shared = descriptor.depth > 1 && codebookTensor.shape == [descriptor.entries, descriptor.dimension]
+        guard shared || codebookTensor.shape == expected || codebookTensor.shape == [descriptor.depth * descriptor.entries, descriptor.dimension]
             || codebookTensor.shape == [descriptor.depth, descriptor.entries, descriptor.dimension]
         else {
             throw BundleError(.invalidManifest, "the codebook tensor \"\(reference.name)\" in \(reference.file) of \(manifest.reference) has shape \(codebookTensor.shape) but the manifest declares \(expected) (entries \(descriptor.entries), dim \(descriptor.dimension), depth \(descriptor.depth))", entry: reference.file)
         }
         let codebook: Codebook
         do {
-            codebook = try Codebook(values: codebookTensor.scalars, entries: descriptor.entries, dimension: descriptor.dimension,
+            // A [K, D] tensor with depth > 1 is one codebook shared by every level.
+            let values = shared ? Codebook.sharedLevels(codebookTensor.scalars, depth: descriptor.depth) : codebookTensor.scalars
+            codebook = try Codebook(values: values, entries: descriptor.entries, dimension: descriptor.dimension,
                                     depth: descriptor.depth, metric: descriptor.metric)
         } catch {
             throw BundleError(.invalidManifest, "the codebook in \(reference.file) of \(manifest.reference) is not usable: \(BundleFiles.describe(error))", entry: reference.file, cause: error)

@@ -159,4 +159,37 @@ struct ConvertCommandTests {
         let trained = try #require(try JSONSerialization.jsonObject(with: Data(train.standardOutput.utf8)) as? [String: Any])
         #expect(trained["codebook_hash_unchanged"] as? Bool == true, "\(train.standardOutput)")
     }
+
+    /// One `[K, D]` codebook shared by every residual level: stored once, declared with its depth,
+    /// and the same identity (hash) as the same values stacked `[depth, K, D]`.
+    @Test("a shared codebook is stored once and has the hash of its stacked levels")
+    func sharedCodebookIsStoredOnceAndHashedAsItsLevels() throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let source = try sources(scratch)
+        var stacked = SafeTensorsWriter()
+        try stacked.add("codebook", floats: TinyBundles.codebook() + TinyBundles.codebook(), shape: [2, TinyBundles.entries, TinyBundles.dimension])
+        try stacked.write(to: scratch.path("stacked.safetensors"))
+        let stackedHash = try runCraft(["codebook", scratch.path("stacked.safetensors").path, "--json"])
+        let sharedHash = try runCraft(["codebook", source.codebook.path, "--tensor", "codes", "--shared-depth", "2", "--json"])
+        #expect(stackedHash.status == 0 && sharedHash.status == 0, "\(stackedHash.standardError) \(sharedHash.standardError)")
+        let expected = try #require(try JSONSerialization.jsonObject(with: Data(stackedHash.standardOutput.utf8)) as? [String: Any])
+        let shared = try #require(try JSONSerialization.jsonObject(with: Data(sharedHash.standardOutput.utf8)) as? [String: Any])
+        #expect(shared["hash"] as? String == expected["hash"] as? String && shared["depth"] as? Int == 2)
+
+        let converted = try runCraft([
+            "convert", "encoder", "--model", source.tower.path, "--codebook", source.codebook.path + ":codes", "--shared-depth", "2",
+            "--name", "shared-vq", "--license", "MIT", "--output", scratch.path("shared").path,
+        ])
+        #expect(converted.status == 0, "\(converted.standardError)")
+        let manifest = try BundleManifest.load(from: scratch.path("shared/craft.json"))
+        #expect(manifest.codebook.depth == 2 && manifest.codebook.hash == expected["hash"] as? String)
+        let stored = try SafeTensorsFile(contentsOf: scratch.path("shared/codebook.safetensors"))
+        #expect(try stored.info("codebook").shape == [TinyBundles.entries, TinyBundles.dimension], "stored once")
+        try TinyBundles.writeImage(to: scratch.path("image.png"))
+        let tokens = try runCraft(["tokens", "--encoder", scratch.path("shared").path, "--image", scratch.path("image.png").path, "--json",
+                                   "--registry", scratch.path("no-registry").path])
+        #expect(tokens.status == 0, "\(tokens.standardError)")
+        #expect((try JSONSerialization.jsonObject(with: Data(tokens.standardOutput.utf8)) as? [String: Any])?["depth"] as? Int == 2)
+    }
 }

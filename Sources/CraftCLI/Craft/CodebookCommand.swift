@@ -34,6 +34,9 @@ public struct CodebookCommand: ParsableCommand {
     @Option(help: "The metric the codebook is searched with: l2 or cosine.")
     public var metric: CodebookMetric = .l2
 
+    @Option(help: "Read a [K, D] tensor as one codebook shared by this many residual levels (hashed as [N][K][D]).")
+    var sharedDepth = 1
+
     @Option(help: ArgumentHelp("A safetensors file of vectors to quantize.", valueName: "VECTORS.safetensors"))
     public var quantize: String?
 
@@ -72,7 +75,8 @@ public struct CodebookCommand: ParsableCommand {
     }
 
     public func run() throws {
-        let codebook = try Codebook(contentsOf: URL(fileURLWithPath: file), tensorName: tensor, metric: metric)
+        guard sharedDepth >= 1 else { throw CommandError(.usage, "--shared-depth must be at least 1, not \(sharedDepth)") }
+        let codebook = try Codebook(contentsOf: URL(fileURLWithPath: file), tensorName: tensor, metric: metric, sharedDepth: sharedDepth)
         var report = Report(
             file: file, tensor: tensor, entries: codebook.entries, dim: codebook.dimension, depth: codebook.depth,
             metric: codebook.metric.rawValue, hash: codebook.hash)

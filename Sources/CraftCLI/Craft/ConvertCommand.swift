@@ -38,6 +38,9 @@ struct ConversionOptions: ParsableArguments {
     @Option(help: "The codebook's metric: l2 or cosine.")
     var metric = "l2"
 
+    @Option(help: "Read a [K, D] codebook as one codebook shared by this many residual levels (stored once).")
+    var sharedDepth = 1
+
     @Option(help: "The bundle name.")
     var name: String
 
@@ -61,12 +64,15 @@ struct ConversionOptions: ParsableArguments {
 
     func validate() throws {
         guard CodebookMetric(rawValue: metric) != nil else { throw ValidationError("--metric must be l2 or cosine, not \(metric).") }
+        guard sharedDepth >= 1 else { throw ValidationError("--shared-depth must be at least 1, not \(sharedDepth).") }
         guard SemanticVersion(version) != nil else { throw ValidationError("--version must be a semantic version such as 1.0.0, not \(version).") }
     }
 
     var codebookSource: CodebookSource {
         let (file, tensor) = Self.split(codebook, defaultTensor: "codebook")
-        return CodebookSource(file: URL(fileURLWithPath: file), tensor: tensor ?? "codebook", metric: CodebookMetric(rawValue: metric) ?? .l2)
+        return CodebookSource(
+            file: URL(fileURLWithPath: file), tensor: tensor ?? "codebook", metric: CodebookMetric(rawValue: metric) ?? .l2,
+            sharedDepth: sharedDepth)
     }
 
     var target: ConversionTarget {

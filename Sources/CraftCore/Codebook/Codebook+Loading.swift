@@ -6,7 +6,9 @@ extension Codebook {
     ///
     /// The tensor is `[K, D]` (depth 1) or `[depth, K, D]` (residual levels), in any floating-point
     /// dtype (F16 and BF16 widen exactly to Float32, F64 rounds). The hash is computed from the
-    /// Float32 values (see `docs/codebook-hash.md`).
+    /// Float32 values (see `docs/codebook-hash.md`). With `sharedDepth` N > 1 a `[K, D]` tensor is one
+    /// codebook shared by N residual levels, hashed as its logical `[N][K][D]` values
+    /// (``sharedLevels(_:depth:)``).
     ///
     /// - Parameters:
     ///   - url: the safetensors file.
@@ -15,7 +17,7 @@ extension Codebook {
     /// - Throws: ``CraftCoreError`` with code `notFound` when the file or tensor does not exist,
     ///   `malformed` when the file is not valid safetensors or the tensor is not a float tensor of
     ///   rank 2 or 3, `invalidCodebook` when a size is zero or a value is NaN or infinite.
-    public init(contentsOf url: URL, tensorName: String = "codebook", metric: CodebookMetric) throws {
+    public init(contentsOf url: URL, tensorName: String = "codebook", metric: CodebookMetric, sharedDepth: Int = 1) throws {
         let file: SafeTensorsFile
         do {
             file = try SafeTensorsFile(contentsOf: url)
@@ -43,16 +45,32 @@ extension Codebook {
                 .malformed,
                 "tensor '\(tensorName)' in \(url.path) has shape \(info.shape); a codebook is shaped [K, D] or [depth, K, D]")
         }
-        let values: [Float]
+        var values: [Float]
         do {
             values = try file.floats(tensorName)
         } catch let error as SafeTensorsError {
             throw CraftCoreError(.malformed, error.message, cause: error)
         }
+        var levels = depth
+        if sharedDepth > 1 {
+            guard depth == 1 else {
+                throw CraftCoreError(
+                    .malformed, "tensor '\(tensorName)' in \(url.path) already has \(depth) levels; a shared codebook is one [K, D] tensor")
+            }
+            values = Self.sharedLevels(values, depth: sharedDepth)
+            levels = sharedDepth
+        }
         do {
-            try self.init(values: values, entries: entries, dimension: dimension, depth: depth, metric: metric)
+            try self.init(values: values, entries: entries, dimension: dimension, depth: levels, metric: metric)
         } catch let error as CraftCoreError {
             throw CraftCoreError(error.code, "tensor '\(tensorName)' in \(url.path): \(error.message)", cause: error)
         }
+    }
+
+    /// The logical `[depth][K][D]` values of one `[K, D]` codebook shared by `depth` residual levels
+    /// (stored once in a bundle, hashed and searched as every level's own copy, so the identity does
+    /// not depend on how it is stored).
+    public static func sharedLevels(_ values: [Float], depth: Int) -> [Float] {
+        Array([[Float]](repeating: values, count: max(depth, 1)).joined())
     }
 }

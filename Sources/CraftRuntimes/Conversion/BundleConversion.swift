@@ -38,10 +38,14 @@ public struct CodebookSource: Sendable {
     public var file: URL
     public var tensor: String
     public var metric: CodebookMetric
-    public init(file: URL, tensor: String = "codebook", metric: CodebookMetric = .l2) {
+    /// With N > 1, a `[K, D]` tensor is one codebook shared by N residual levels: stored once in the
+    /// bundle, declared with depth N, hashed as its logical `[N][K][D]` values.
+    public var sharedDepth: Int
+    public init(file: URL, tensor: String = "codebook", metric: CodebookMetric = .l2, sharedDepth: Int = 1) {
         self.file = file
         self.tensor = tensor
         self.metric = metric
+        self.sharedDepth = sharedDepth
     }
 }
 
@@ -86,8 +90,12 @@ public enum BundleConversion {
                 files.append("preprocessor_config.json")
             }
             var writer = SafeTensorsWriter(metadata: ["made_by": "craft convert"])
-            let shape = loaded.depth == 1 ? [loaded.entries, loaded.dimension] : [loaded.depth, loaded.entries, loaded.dimension]
-            try writer.add("codebook", floats: loaded.values, shape: shape)
+            if codebook.sharedDepth > 1 {  // stored once; the manifest's depth says how many levels share it
+                try writer.add("codebook", floats: Array(loaded.values.prefix(loaded.entries * loaded.dimension)), shape: [loaded.entries, loaded.dimension])
+            } else {
+                let shape = loaded.depth == 1 ? [loaded.entries, loaded.dimension] : [loaded.depth, loaded.entries, loaded.dimension]
+                try writer.add("codebook", floats: loaded.values, shape: shape)
+            }
             try writer.write(to: directory.appendingPathComponent("codebook.safetensors"))
             files.append("codebook.safetensors")
             let side = tower.imageSize / tower.patchSize
@@ -171,7 +179,7 @@ public enum BundleConversion {
 
     static func loadCodebook(_ source: CodebookSource) throws -> Codebook {
         do {
-            return try Codebook(contentsOf: source.file, tensorName: source.tensor, metric: source.metric)
+            return try Codebook(contentsOf: source.file, tensorName: source.tensor, metric: source.metric, sharedDepth: source.sharedDepth)
         } catch {
             let reason = (error as? LocalizedError)?.errorDescription ?? "\(error)"
             throw BundleError(.invalidManifest, "cannot read the codebook \"\(source.tensor)\" from \(source.file.path): \(reason)", entry: "codebook", cause: error)
