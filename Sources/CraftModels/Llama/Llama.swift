@@ -26,7 +26,11 @@ public struct LlamaConfiguration: Codable, Sendable, Equatable {
     public var maxPositionEmbeddings = 2048
     public var bosTokenID: Int?
     public var eosTokenIDs: [Int] = []
+    /// Written as `hidden_act`: Craft's Llama runs SiLU only (decoding refuses any other).
+    private let hiddenActivation = "silu"
 
+    /// The `config.json` keys; `encode(to:)` is synthesised and writes them in this order
+    /// (`bos_token_id` only when set).
     enum CodingKeys: String, CodingKey {
         case hiddenSize = "hidden_size"
         case intermediateSize = "intermediate_size"
@@ -37,8 +41,6 @@ public struct LlamaConfiguration: Codable, Sendable, Equatable {
         case vocabularySize = "vocab_size"
         case rmsNormEpsilon = "rms_norm_eps"
         case ropeTheta = "rope_theta"
-        case ropeParameters = "rope_parameters"
-        case ropeScaling = "rope_scaling"
         case tieWordEmbeddings = "tie_word_embeddings"
         case attentionBias = "attention_bias"
         case mlpBias = "mlp_bias"
@@ -46,6 +48,12 @@ public struct LlamaConfiguration: Codable, Sendable, Equatable {
         case bosTokenID = "bos_token_id"
         case eosTokenIDs = "eos_token_id"
         case hiddenActivation = "hidden_act"
+    }
+
+    /// The RoPE objects, read (to find the theta and refuse scaled variants) but not written.
+    enum RopeKeys: String, CodingKey {
+        case ropeParameters = "rope_parameters"
+        case ropeScaling = "rope_scaling"
     }
 
     struct RopeParameters: Codable, Equatable {
@@ -109,11 +117,12 @@ public struct LlamaConfiguration: Codable, Sendable, Equatable {
             throw DecodingError.dataCorrupted(.init(codingPath: [CodingKeys.headDimension], debugDescription: "the head dimension \(headDimension) must be positive and even (RoPE), and hidden_size must divide by num_attention_heads when head_dim is absent"))
         }
         rmsNormEpsilon = try c.decodeIfPresent(Float.self, forKey: .rmsNormEpsilon) ?? 1e-6
-        let parameters = try c.decodeIfPresent(RopeParameters.self, forKey: .ropeParameters)
-        let scaling = try c.decodeIfPresent(RopeParameters.self, forKey: .ropeScaling)
+        let rope = try decoder.container(keyedBy: RopeKeys.self)
+        let parameters = try rope.decodeIfPresent(RopeParameters.self, forKey: .ropeParameters)
+        let scaling = try rope.decodeIfPresent(RopeParameters.self, forKey: .ropeScaling)
         for rope in [parameters, scaling].compactMap({ $0 }) {
             if let type = rope.ropeType, type != "default" {
-                throw DecodingError.dataCorrupted(.init(codingPath: [CodingKeys.ropeParameters], debugDescription: "RoPE type '\(type)' is not supported (only the default rotary embedding is)"))
+                throw DecodingError.dataCorrupted(.init(codingPath: [RopeKeys.ropeParameters], debugDescription: "RoPE type '\(type)' is not supported (only the default rotary embedding is)"))
             }
         }
         ropeTheta = try parameters?.ropeTheta ?? c.decodeIfPresent(Float.self, forKey: .ropeTheta) ?? 10000
@@ -131,26 +140,6 @@ public struct LlamaConfiguration: Codable, Sendable, Equatable {
         if let activation = try c.decodeIfPresent(String.self, forKey: .hiddenActivation), activation != "silu" {
             throw DecodingError.dataCorrupted(.init(codingPath: [CodingKeys.hiddenActivation], debugDescription: "hidden_act '\(activation)' is not supported (Llama uses silu)"))
         }
-    }
-
-    public func encode(to encoder: Swift.Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(hiddenSize, forKey: .hiddenSize)
-        try c.encode(intermediateSize, forKey: .intermediateSize)
-        try c.encode(hiddenLayers, forKey: .hiddenLayers)
-        try c.encode(attentionHeads, forKey: .attentionHeads)
-        try c.encode(kvHeads, forKey: .kvHeads)
-        try c.encode(headDimension, forKey: .headDimension)
-        try c.encode(vocabularySize, forKey: .vocabularySize)
-        try c.encode(rmsNormEpsilon, forKey: .rmsNormEpsilon)
-        try c.encode(ropeTheta, forKey: .ropeTheta)
-        try c.encode(tieWordEmbeddings, forKey: .tieWordEmbeddings)
-        try c.encode(attentionBias, forKey: .attentionBias)
-        try c.encode(mlpBias, forKey: .mlpBias)
-        try c.encode(maxPositionEmbeddings, forKey: .maxPositionEmbeddings)
-        try c.encodeIfPresent(bosTokenID, forKey: .bosTokenID)
-        try c.encode(eosTokenIDs, forKey: .eosTokenIDs)
-        try c.encode("silu", forKey: .hiddenActivation)
     }
 }
 
