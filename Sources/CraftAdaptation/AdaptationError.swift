@@ -10,7 +10,7 @@ import Foundation
 /// Every message says what failed, on which input (file and line for datasets, the bundle for
 /// bundles) and what to do. ``category`` maps it to the documented exit status: bad data or options
 /// are `usage` (64), a mismatched encoder and surrogate `incompatible` (3), a missing input `notFound` (2).
-public struct AdaptationError: Error, LocalizedError, CategorizedError, CustomStringConvertible, Sendable {
+public struct AdaptationError: CraftError, Sendable {
     /// What kind of failure this is; extensible.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         /// The stable name of the code.
@@ -51,9 +51,6 @@ public struct AdaptationError: Error, LocalizedError, CategorizedError, CustomSt
         self.message = message
         self.report = report
     }
-
-    public var errorDescription: String? { message }
-    public var description: String { message }
 
     /// The exit-status category.
     public var category: ErrorCategory {

@@ -6,7 +6,7 @@ import Foundation
 ///
 /// Callers switch on ``code``; ``entry`` names the archive entry or manifest field concerned when
 /// there is one; ``message`` is one sentence saying what is wrong, where, and what to do.
-public struct BundleError: Error, LocalizedError, CategorizedError, CustomStringConvertible, Sendable {
+public struct BundleError: CraftError, Sendable {
     /// The kind of failure. Extensible: new codes may be added in later versions.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         public let name: String
@@ -60,10 +60,9 @@ public struct BundleError: Error, LocalizedError, CategorizedError, CustomString
         self.entry = entry
         self.cause = cause
     }
+}
 
-    public var errorDescription: String? { message }
-    public var description: String { message }
-
+extension BundleError {
     public var category: ErrorCategory {
         switch code {
         case .notFound, .unknownRuntime: .notFound

@@ -4,7 +4,7 @@ import Foundation
 ///
 /// Callers switch on ``code``; ``message`` is one sentence saying what is wrong, on which input, and
 /// what to do.
-public struct CraftCoreError: Error, LocalizedError, CategorizedError, CustomStringConvertible {
+public struct CraftCoreError: CraftError {
     /// The kind of failure. Extensible: new codes may be added.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         let name: String
@@ -27,14 +27,11 @@ public struct CraftCoreError: Error, LocalizedError, CategorizedError, CustomStr
     public var cause: Error?
 
     public init(_ code: Code, _ message: String, cause: Error? = nil) {
-        self.code = code
-        self.message = message
-        self.cause = cause
+        (self.code, self.message, self.cause) = (code, message, cause)
     }
+}
 
-    public var errorDescription: String? { message }
-    public var description: String { message }
-
+extension CraftCoreError {
     public var category: ErrorCategory {
         switch code {
         case .notFound: .notFound

@@ -1,3 +1,5 @@
+import Foundation
+
 /// How a failure is classified for callers and for the command-line exit codes
 /// (docs/cli.md: 2 not found, 3 incompatible pair, 4 integrity or signature failure, 64 usage).
 ///
@@ -19,4 +21,25 @@ public enum ErrorCategory: String, Sendable, Codable {
 /// An error that knows its ``ErrorCategory``.
 public protocol CategorizedError: Error {
     var category: ErrorCategory { get }
+}
+
+/// The shared body of Craft's module errors: a ``code`` callers switch on, one sentence ``message``
+/// (what is wrong, where, what to do) and the ``CategorizedError/category`` behind the exit code.
+///
+/// A conforming error type declares only its codes, its stored fields and its category mapping;
+/// `errorDescription` and `description` both come from here and are the message.
+public protocol CraftError: CategorizedError, LocalizedError, CustomStringConvertible {
+    /// The type of ``code``: a small extensible struct of named constants.
+    associatedtype Code: Hashable
+    /// The kind of failure.
+    var code: Code { get }
+    /// One sentence: what failed, on which input, what to do.
+    var message: String { get }
+}
+
+extension CraftError {
+    /// The message.
+    public var errorDescription: String? { message }
+    /// The message.
+    public var description: String { message }
 }

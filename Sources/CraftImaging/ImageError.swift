@@ -50,6 +50,22 @@ public struct ImageError: Error, CustomStringConvertible, Sendable {
     }
 
     public var description: String { message }
+
+    /// The error for an image file its codec library refused: ``Code/truncated`` when `truncation` is
+    /// given (what is known of where the data ends, as text to put before the library's reason, or
+    /// empty), else ``Code/corrupt`` naming the `stage` that failed.
+    static func decoding(
+        _ name: String, format: String, library: String, detail: String, stage: String, truncation: String?
+    ) -> ImageError {
+        if let truncation {
+            return ImageError(
+                .truncated, "\(name) is a truncated \(format) (\(truncation)\(library): \(detail)); re-download or re-export the file.",
+                source: name)
+        }
+        return ImageError(
+            .corrupt, "\(name) is a corrupt \(format): \(library) failed reading its \(stage) (\(detail)); re-export the file.",
+            source: name)
+    }
 }
 
 #if canImport(Foundation)

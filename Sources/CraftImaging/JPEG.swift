@@ -78,14 +78,9 @@ enum JPEGCodec {
     /// Truncated when libjpeg ran out of data or the stream does not end with an EOI marker.
     private static func failure(_ handle: tjhandle, raw: UnsafeRawBufferPointer, name: String, stage: String) -> ImageError {
         let detail = errorText(handle)
-        if detail.contains("Premature end") || !endsWithEndOfImage(raw) {
-            return ImageError(
-                .truncated, "\(name) is a truncated JPEG (libjpeg-turbo: \(detail)); re-download or re-export the file.",
-                source: name)
-        }
-        return ImageError(
-            .corrupt, "\(name) is a corrupt JPEG: libjpeg-turbo failed reading its \(stage) (\(detail)); re-export the file.",
-            source: name)
+        let truncated = detail.contains("Premature end") || !endsWithEndOfImage(raw)
+        return .decoding(name, format: "JPEG", library: "libjpeg-turbo", detail: detail, stage: stage,
+                         truncation: truncated ? "" : nil)
     }
 
     /// Whether the last two bytes, ignoring trailing zero padding, are the EOI marker FF D9.

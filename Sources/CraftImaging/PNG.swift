@@ -90,15 +90,8 @@ enum PNGCodec {
 
     /// Turns libpng's failure into a typed error; the chunk scan decides truncated versus corrupt.
     private static func failure(_ control: png_image, scan: PNGChunkScan, name: String, stage: String) -> ImageError {
-        let detail = message(control)
-        if let truncation = scan.truncation, scan.completeChunksAreIntact() {
-            return ImageError(
-                .truncated, "\(name) is a truncated PNG (\(truncation); libpng: \(detail)); re-download or re-export the file.",
-                source: name)
-        }
-        return ImageError(
-            .corrupt, "\(name) is a corrupt PNG: libpng failed reading its \(stage) (\(detail)); re-export the file.",
-            source: name)
+        let truncation = scan.completeChunksAreIntact() ? scan.truncation.map { "\($0); " } : nil
+        return .decoding(name, format: "PNG", library: "libpng", detail: message(control), stage: stage, truncation: truncation)
     }
 
     private static func message(_ control: png_image) -> String {

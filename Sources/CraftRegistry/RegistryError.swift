@@ -8,7 +8,7 @@ import Foundation
 ///
 /// Callers switch on ``code``; ``message`` is one sentence saying what is wrong, on which input, and
 /// what to do. ``category`` maps the error to the command-line exit codes (docs/cli.md).
-public struct RegistryError: Error, LocalizedError, CategorizedError, CustomStringConvertible {
+public struct RegistryError: CraftError {
     /// The kind of failure. Extensible: new codes may be added.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         let name: String
@@ -49,14 +49,11 @@ public struct RegistryError: Error, LocalizedError, CategorizedError, CustomStri
 
     /// An error with its code, message and optional cause.
     public init(_ code: Code, _ message: String, cause: Error? = nil) {
-        self.code = code
-        self.message = message
-        self.cause = cause
+        (self.code, self.message, self.cause) = (code, message, cause)
     }
+}
 
-    public var errorDescription: String? { message }
-    public var description: String { message }
-
+extension RegistryError {
     public var category: ErrorCategory {
         switch code {
         case .notFound, .noRegistry: .notFound

@@ -5,7 +5,7 @@ import Foundation
 ///
 /// Messages say what failed, where (file and line for datasets, tensor names for checkpoints) and
 /// what to do about it.
-public struct TrainingError: Error, Sendable, Equatable, LocalizedError, CategorizedError, CustomStringConvertible {
+public struct TrainingError: CraftError, Sendable, Equatable {
     /// What kind of failure this is; extensible.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         /// The stable name of the code.
@@ -35,15 +35,11 @@ public struct TrainingError: Error, Sendable, Equatable, LocalizedError, Categor
 
     /// Creates an error.
     public init(_ code: Code, _ message: String) {
-        self.code = code
-        self.message = message
+        (self.code, self.message) = (code, message)
     }
+}
 
-    /// The message.
-    public var errorDescription: String? { message }
-    /// The message.
-    public var description: String { message }
-
+extension TrainingError {
     /// The category behind the command-line exit code (docs/cli.md).
     ///
     /// Bad input data or options (`invalidDataset`, `invalidConfiguration`) are usage errors (exit 64);

@@ -132,7 +132,7 @@ struct SafeTensorsHeader: Sendable {
         return SafeTensorsError(.invalidHeader, file: file, message: "\(file): \(what); the file is corrupt or not safetensors.")
     }
 
-    private static func parseMetadata(_ value: JSONValue, file: String) throws(SafeTensorsError) -> [String: String] {
+    private static func parseMetadata(_ value: JSONNode, file: String) throws(SafeTensorsError) -> [String: String] {
         guard case .object(let pairs) = value else {
             throw SafeTensorsError(
                 .invalidHeader, file: file, tensor: "__metadata__",
@@ -155,7 +155,7 @@ struct SafeTensorsHeader: Sendable {
     }
 
     private static func parseEntry(
-        name: String, value: JSONValue, dataLength: Int, file: String
+        name: String, value: JSONNode, dataLength: Int, file: String
     ) throws(SafeTensorsError) -> SafeTensorsEntry {
         func error(_ code: SafeTensorsError.Code, _ what: String) -> SafeTensorsError {
             SafeTensorsError(code, file: file, tensor: name, message: "\(file): tensor '\(name)' \(what).")
@@ -163,7 +163,7 @@ struct SafeTensorsHeader: Sendable {
         guard case .object(let fields) = value else {
             throw error(.invalidHeader, "is described by \(value.kindName), not an object with dtype, shape and data_offsets; the file is corrupt")
         }
-        func field(_ key: String) throws(SafeTensorsError) -> JSONValue {
+        func field(_ key: String) throws(SafeTensorsError) -> JSONNode {
             let matches = fields.filter { $0.key == key }
             guard let first = matches.first else {
                 throw error(.invalidHeader, "has no \"\(key)\" field; every tensor entry needs dtype, shape and data_offsets")
@@ -295,7 +295,7 @@ func parseNonNegativeInteger(_ literal: String) -> IntegerLiteral {
     return .value(value)
 }
 
-private func literalList(_ values: [JSONValue]) -> String {
+private func literalList(_ values: [JSONNode]) -> String {
     let parts = values.map { value -> String in
         if case .number(let literal) = value { return literal }
         return value.kindName

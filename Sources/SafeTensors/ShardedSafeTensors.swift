@@ -59,10 +59,10 @@ public struct ShardedSafeTensors: Sendable {
         }
         guard isValidUTF8(data) else { throw invalid("the index is not valid UTF-8") }
         // Parsed in place: no second copy of the (up to 100 MB) index.
-        let parsed: Result<JSONValue, JSONParseError> = data.withUnsafeBytes { bytes in
+        let parsed: Result<JSONNode, JSONParseError> = data.withUnsafeBytes { bytes in
             do throws(JSONParseError) { return .success(try JSONParser.parse(bytes)) } catch { return .failure(error) }
         }
-        let root: JSONValue
+        let root: JSONNode
         do {
             root = try parsed.get()
         } catch {

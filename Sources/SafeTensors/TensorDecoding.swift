@@ -91,16 +91,20 @@ enum TensorDecoding {
     static func integers<Target: FixedWidthInteger & SignedInteger>(
         _ bytes: UnsafeRawBufferPointer, dtype: SafeTensorsDType, as target: Target.Type, tensor: String, file: String
     ) throws(SafeTensorsError) -> [Target] {
-        func widen<Raw: FixedWidthInteger>(_ raw: Raw.Type, _ signed: (Raw) -> Int64) throws(SafeTensorsError) -> [Target] {
+        /// The elements as `Raw` values, each converted by `convert` and refused when it does not fit
+        /// `Target` (`instead` says what to read the tensor as).
+        func widen<Raw: FixedWidthInteger, Value: BinaryInteger>(
+            _ raw: Raw.Type, instead: String = "int64s or floats", _ convert: (Raw) -> Value
+        ) throws(SafeTensorsError) -> [Target] {
             let count = bytes.count / MemoryLayout<Raw>.size
             var result: [Target] = []
             result.reserveCapacity(count)
             for index in 0..<count {
-                let value = signed(load(bytes, index, as: Raw.self))
+                let value = convert(load(bytes, index, as: Raw.self))
                 guard let converted = Target(exactly: value) else {
                     throw SafeTensorsError(
                         .valueOutOfRange, file: file, tensor: tensor,
-                        message: "\(file): tensor '\(tensor)' (\(dtype.rawValue)) holds \(value) at element \(index), outside the range of \(Target.self); read it with int64s or floats instead.")
+                        message: "\(file): tensor '\(tensor)' (\(dtype.rawValue)) holds \(value) at element \(index), outside the range of \(Target.self); read it with \(instead) instead.")
                 }
                 result.append(converted)
             }
@@ -115,19 +119,7 @@ enum TensorDecoding {
             }
             return try widen(UInt64.self) { Int64(bitPattern: $0) }
         case .u64:
-            let count = bytes.count / 8
-            var result: [Target] = []
-            result.reserveCapacity(count)
-            for index in 0..<count {
-                let value = load(bytes, index, as: UInt64.self)
-                guard let converted = Target(exactly: value) else {
-                    throw SafeTensorsError(
-                        .valueOutOfRange, file: file, tensor: tensor,
-                        message: "\(file): tensor '\(tensor)' (U64) holds \(value) at element \(index), outside the range of \(Target.self); read it with floats instead.")
-                }
-                result.append(converted)
-            }
-            return result
+            return try widen(UInt64.self, instead: "floats") { $0 }
         case .i32:
             if Target.self == Int32.self {
                 #if _endian(little)

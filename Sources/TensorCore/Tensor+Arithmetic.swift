@@ -234,18 +234,9 @@ extension Tensor {
     /// `f` applied to corresponding elements of two tensors of the same shape (not recorded).
     static func zipMap(_ a: Tensor, _ b: Tensor, _ f: (Float, Float) -> Float) -> Tensor {
         precondition(a.shape == b.shape, "TensorCore internal error: zipMap shapes \(a.shape) and \(b.shape)")
-        var result = Tensor(uninitializedShape: a.shape)
-        let count = result.scalarCount
         let x = a.contiguousStorage(), y = b.contiguousStorage()
-        let output = SendablePointer(pointer: result.storage.pointer)
-        withExtendedLifetime((x, y)) {
-            withoutActuallyEscaping(f) { f in
-                parallelRanges(count, grain: 32768) { range in
-                    for i in range { output.pointer[i] = f(x.pointer[i], y.pointer[i]) }
-                }
-            }
+        return filledInParallel(shape: a.shape, keeping: (x, y), grain: 32768) { output, range in
+            for i in range { output[i] = f(x.pointer[i], y.pointer[i]) }
         }
-        result.node = nil
-        return result
     }
 }

@@ -11,18 +11,7 @@ extension Tensor {
         let axis = Tensor.normalize(dimension: dimension, rank: rank)
         if axis != rank - 1 { return transposed(axis, -1).softmax(along: -1).transposed(axis, -1) }
         let n = shape[axis]
-        let rows = n == 0 ? 0 : scalarCount / n
-        let result = Tensor(uninitializedShape: shape)
-        let input = contiguousStorage()
-        let output = SendablePointer(pointer: result.storage.pointer)
-        withExtendedLifetime(input) {
-            parallelRanges(rows, grain: Swift.max(1, 8192 / Swift.max(n, 1))) { range in
-                for row in range {
-                    let x = input.pointer + row * n, y = output.pointer + row * n
-                    Tensor.softmaxRow(x, y, n)
-                }
-            }
-        }
+        let result = mapLastDimensionRows { x, y, n in Tensor.softmaxRow(x, y, n) }
         guard Tensor.gradientNeeds(self) != nil else { return result }
         let probabilities = result
         return result.recorded(from: [self]) { g in
@@ -39,18 +28,9 @@ extension Tensor {
         let axis = Tensor.normalize(dimension: dimension, rank: rank)
         if axis != rank - 1 { return transposed(axis, -1).logSoftmax(along: -1).transposed(axis, -1) }
         let n = shape[axis]
-        let rows = n == 0 ? 0 : scalarCount / n
-        let result = Tensor(uninitializedShape: shape)
-        let input = contiguousStorage()
-        let output = SendablePointer(pointer: result.storage.pointer)
-        withExtendedLifetime(input) {
-            parallelRanges(rows, grain: Swift.max(1, 8192 / Swift.max(n, 1))) { range in
-                for row in range {
-                    let x = input.pointer + row * n, y = output.pointer + row * n
-                    let shift = Tensor.logSumExp(x, n)
-                    for i in 0..<n { y[i] = x[i] - shift }
-                }
-            }
+        let result = mapLastDimensionRows { x, y, n in
+            let shift = Tensor.logSumExp(x, n)
+            for i in 0..<n { y[i] = x[i] - shift }
         }
         guard Tensor.gradientNeeds(self) != nil else { return result }
         let logProbabilities = result
@@ -62,6 +42,26 @@ extension Tensor {
                 for i in 0..<n { dx[i] += g[i] }
             }]
         }
+    }
+
+    /// A new tensor of the same shape whose rows along the last dimension are `row(x, y, n)` of this
+    /// tensor's rows (`x` in, `y` out, `n` values each), computed in parallel; no gradient is recorded.
+    func mapLastDimensionRows(
+        _ row: (UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int) -> Void
+    ) -> Tensor {
+        let n = shape.last ?? 1
+        let rows = n == 0 ? 0 : scalarCount / n
+        let result = Tensor(uninitializedShape: shape)
+        let input = contiguousStorage()
+        let output = SendablePointer(pointer: result.storage.pointer)
+        withExtendedLifetime(input) {
+            parallelRanges(rows, grain: Swift.max(1, 8192 / Swift.max(n, 1))) { range in
+                for index in range {
+                    row(input.pointer + index * n, output.pointer + index * n, n)
+                }
+            }
+        }
+        return result
     }
 
     /// Softmax of one contiguous row of `n` values, 16 lanes at a time.

@@ -15,18 +15,10 @@ extension Tensor {
     /// `function` applied to every element, recording `derivative` for the backward pass.
     @inline(__always)
     func mapped(derivative: ElementDerivative, _ function: (Float) -> Float) -> Tensor {
-        var result = Tensor(uninitializedShape: shape)
-        let count = scalarCount
         let input = contiguousStorage()
-        let output = SendablePointer(pointer: result.storage.pointer)
-        withExtendedLifetime(input) {
-            withoutActuallyEscaping(function) { function in
-                parallelRanges(count, grain: 32768) { range in
-                    for i in range { output.pointer[i] = function(input.pointer[i]) }
-                }
-            }
+        let result = Tensor.filledInParallel(shape: shape, keeping: input, grain: 32768) { output, range in
+            for i in range { output[i] = function(input.pointer[i]) }
         }
-        result.node = nil
         guard gradientNeeds(self) != nil else { return result }
         let x = detached(), y = result
         return result.recorded(from: [self]) { g in
@@ -51,19 +43,10 @@ extension Tensor {
         savingOutput: Bool = false, _ forward: (Vector) -> Vector,
         backward: @escaping @Sendable (Vector, Vector) -> Vector
     ) -> Tensor {
-        var result = Tensor(uninitializedShape: shape)
-        let count = scalarCount
         let input = contiguousStorage()
-        let output = SendablePointer(pointer: result.storage.pointer)
-        withExtendedLifetime(input) {
-            withoutActuallyEscaping(forward) { forward in
-                parallelRanges((count + 15) / 16, grain: 2048) { blocks in
-                    let start = blocks.lowerBound * 16, end = Swift.min(count, blocks.upperBound * 16)
-                    VectorMath.map(input.pointer + start, output.pointer + start, end - start, forward)
-                }
-            }
+        let result = Tensor.filledInParallel(shape: shape, keeping: input, block: 16, grain: 2048) { output, range in
+            VectorMath.map(input.pointer + range.lowerBound, output + range.lowerBound, range.count, forward)
         }
-        result.node = nil
         guard gradientNeeds(self) != nil else { return result }
         let saved = savingOutput ? result : detached()
         return result.recorded(from: [self]) { g in [Tensor.vectorZip(saved, g, backward)] }
@@ -72,14 +55,28 @@ extension Tensor {
     /// `body(a, b)` over two same-shape tensors, 16 elements at a time (not recorded).
     static func vectorZip(_ a: Tensor, _ b: Tensor, _ body: @escaping @Sendable (Vector, Vector) -> Vector) -> Tensor {
         precondition(a.shape == b.shape, "TensorCore internal error: vectorZip shapes \(a.shape) and \(b.shape)")
-        var result = Tensor(uninitializedShape: a.shape)
-        let count = result.scalarCount
         let x = a.contiguousStorage(), y = b.contiguousStorage()
+        return filledInParallel(shape: a.shape, keeping: (x, y), block: 16, grain: 2048) { output, range in
+            let start = range.lowerBound
+            VectorMath.map(x.pointer + start, y.pointer + start, output + start, range.count, body)
+        }
+    }
+
+    /// A new unrecorded tensor of `shape`, written in parallel: `body(output, range)` fills the
+    /// elements `range` of the output, a run of whole `block`s of elements (the last run may end
+    /// inside a block), at least `grain` blocks long unless it is the whole tensor. `inputs` (the
+    /// storages `body` reads) are kept alive meanwhile.
+    @inline(__always)
+    static func filledInParallel<Inputs>(
+        shape: [Int], keeping inputs: Inputs, block: Int = 1, grain: Int,
+        _ body: (UnsafeMutablePointer<Float>, Range<Int>) -> Void
+    ) -> Tensor {
+        var result = Tensor(uninitializedShape: shape)
+        let count = result.scalarCount
         let output = SendablePointer(pointer: result.storage.pointer)
-        withExtendedLifetime((x, y)) {
-            parallelRanges((count + 15) / 16, grain: 2048) { blocks in
-                let start = blocks.lowerBound * 16, end = Swift.min(count, blocks.upperBound * 16)
-                VectorMath.map(x.pointer + start, y.pointer + start, output.pointer + start, end - start, body)
+        withExtendedLifetime(inputs) {
+            parallelRanges((count + block - 1) / block, grain: grain) { blocks in
+                body(output.pointer, (blocks.lowerBound * block)..<Swift.min(count, blocks.upperBound * block))
             }
         }
         result.node = nil

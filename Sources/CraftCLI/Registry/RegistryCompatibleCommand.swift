@@ -17,19 +17,12 @@ struct RegistryCompatibleCommand: ParsableCommand {
             """)
 
     @OptionGroup var options: RegistryOptions
-    @OptionGroup var selection: VersionSelectionOptions
-
-    @Argument(help: "NAME, NAME@VERSION or NAME@RANGE.")
-    var reference: String
-
-    func validate() throws {
-        _ = try parseReference(reference)
-    }
+    @OptionGroup var target: ReferenceArgument
 
     func run() throws {
         let registry = options.resolvedRegistry()
         let (subject, partners, problems) = try registry.compatible(
-            with: parseReference(reference), includePrerelease: selection.includePrerelease)
+            with: target.parsed(), includePrerelease: target.selection.includePrerelease)
         if options.json {
             struct Result: Encodable {
                 var subject: BundleRow

@@ -17,18 +17,11 @@ struct RegistryInfoCommand: ParsableCommand {
             """)
 
     @OptionGroup var options: RegistryOptions
-    @OptionGroup var selection: VersionSelectionOptions
-
-    @Argument(help: "NAME, NAME@VERSION or NAME@RANGE.")
-    var reference: String
-
-    func validate() throws {
-        _ = try parseReference(reference)
-    }
+    @OptionGroup var target: ReferenceArgument
 
     func run() throws {
         let registry = options.resolvedRegistry()
-        let bundle = try registry.resolve(parseReference(reference), includePrerelease: selection.includePrerelease)
+        let bundle = try registry.resolve(target.parsed(), includePrerelease: target.selection.includePrerelease)
         let shard = try registry.shard(named: bundle.name)
         let signature: (row: SignatureRow?, problem: String?)
         do {
@@ -82,6 +75,24 @@ struct RegistryInfoCommand: ParsableCommand {
             ["versions:", shard.versions.map { $0.version + ($0.yanked ? " (yanked)" : "") }.joined(separator: ", ")],
         ]
         Output.line(Output.table(header: rows[0], rows: Array(rows.dropFirst())))
+    }
+}
+
+/// The REF argument of a command that looks up one published bundle, with `--include-prerelease`; a
+/// malformed REF is refused before the command runs.
+struct ReferenceArgument: ParsableArguments {
+    @OptionGroup var selection: VersionSelectionOptions
+
+    @Argument(help: "NAME, NAME@VERSION or NAME@RANGE.")
+    var reference: String
+
+    func validate() throws {
+        _ = try parsed()
+    }
+
+    /// The parsed reference.
+    func parsed() throws -> BundleReference {
+        try parseReference(reference)
     }
 }
 

@@ -58,12 +58,10 @@ public func runCommandLine<Root: ParsableCommand>(
 }
 
 /// An error raised by command logic itself, with the category (and so the exit status) it maps to.
-public struct CommandError: Error, LocalizedError, CategorizedError {
+public struct CommandError: CraftError {
     public var category: ErrorCategory
     public var message: String
-    public init(_ category: ErrorCategory, _ message: String) {
-        self.category = category
-        self.message = message
-    }
-    public var errorDescription: String? { message }
+    public init(_ category: ErrorCategory, _ message: String) { (self.category, self.message) = (category, message) }
+    /// The category is the code: command logic has no finer kinds.
+    public var code: ErrorCategory { category }
 }

@@ -23,6 +23,19 @@ public enum ModelConfigurationLimits {
     /// …): 2^32, 16 GiB as Float32.
     public static let maximumTensorElements = 1 << 32
 
+    /// The integer at `key` (`defaultValue` when the key is absent; without one the key is required),
+    /// checked as ``check(_:_:in:maximum:)`` does.
+    static func decode<Key: CodingKey>(
+        _ key: Key, in container: KeyedDecodingContainer<Key>, default defaultValue: Int? = nil, maximum: Int
+    ) throws -> Int {
+        let value = if let defaultValue {
+            try container.decodeIfPresent(Int.self, forKey: key) ?? defaultValue
+        } else {
+            try container.decode(Int.self, forKey: key)
+        }
+        return try check(value, key, in: container, maximum: maximum)
+    }
+
     /// `value` when it lies in `1...maximum`, else a `DecodingError` whose path is the field (within
     /// `container`'s path, so a composite config's `vision_config.patch_size` is named in full).
     static func check<Key: CodingKey>(

@@ -6,7 +6,7 @@ import Foundation
 /// match the configuration, or an input the model cannot take.
 ///
 /// Callers switch on ``code``; ``message`` is one sentence saying what is wrong, where, and what to do.
-public struct ModelError: Error, LocalizedError, CategorizedError, CustomStringConvertible, Sendable {
+public struct ModelError: CraftError, Sendable {
     /// The kind of failure. Extensible: new codes may be added.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         /// The stable name of the code.
@@ -44,14 +44,11 @@ public struct ModelError: Error, LocalizedError, CategorizedError, CustomStringC
 
     /// Creates an error.
     public init(_ code: Code, _ message: String, cause: (any Error)? = nil) {
-        self.code = code
-        self.message = message
-        self.cause = cause
+        (self.code, self.message, self.cause) = (code, message, cause)
     }
+}
 
-    public var errorDescription: String? { message }
-    public var description: String { message }
-
+extension ModelError {
     /// The exit-code category (docs/cli.md).
     public var category: ErrorCategory {
         switch code {

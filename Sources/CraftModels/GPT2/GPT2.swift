@@ -23,6 +23,8 @@ public struct GPT2Configuration: Codable, Sendable, Equatable {
     public var bosTokenID: Int?
     public var eosTokenIDs: [Int] = []
 
+    /// The `config.json` keys; `encode(to:)` is synthesised and writes them in this order
+    /// (`bos_token_id` only when set).
     enum CodingKeys: String, CodingKey {
         case hiddenSize = "n_embd"
         case layers = "n_layer"
@@ -51,19 +53,13 @@ public struct GPT2Configuration: Codable, Sendable, Equatable {
 
     public init(from decoder: Swift.Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
-        hiddenSize = try c.decodeIfPresent(Int.self, forKey: .hiddenSize) ?? 768
-        layers = try c.decodeIfPresent(Int.self, forKey: .layers) ?? 12
-        heads = try c.decodeIfPresent(Int.self, forKey: .heads) ?? 12
-        positions = try c.decodeIfPresent(Int.self, forKey: .positions) ?? 1024
-        vocabularySize = try c.decodeIfPresent(Int.self, forKey: .vocabularySize) ?? 50257
         let limits = ModelConfigurationLimits.self
-        _ = try limits.check(hiddenSize, CodingKeys.hiddenSize, in: c, maximum: limits.maximumDimension)
-        _ = try limits.check(layers, CodingKeys.layers, in: c, maximum: limits.maximumLayers)
-        _ = try limits.check(heads, CodingKeys.heads, in: c, maximum: limits.maximumHeads)
-        _ = try limits.check(positions, CodingKeys.positions, in: c, maximum: limits.maximumPositions)
-        _ = try limits.check(vocabularySize, CodingKeys.vocabularySize, in: c, maximum: limits.maximumVocabularySize)
-        innerSize = try c.decodeIfPresent(Int.self, forKey: .innerSize) ?? 4 * hiddenSize
-        _ = try limits.check(innerSize, CodingKeys.innerSize, in: c, maximum: limits.maximumDimension)
+        hiddenSize = try limits.decode(.hiddenSize, in: c, default: 768, maximum: limits.maximumDimension)
+        layers = try limits.decode(.layers, in: c, default: 12, maximum: limits.maximumLayers)
+        heads = try limits.decode(.heads, in: c, default: 12, maximum: limits.maximumHeads)
+        positions = try limits.decode(.positions, in: c, default: 1024, maximum: limits.maximumPositions)
+        vocabularySize = try limits.decode(.vocabularySize, in: c, default: 50257, maximum: limits.maximumVocabularySize)
+        innerSize = try limits.decode(.innerSize, in: c, default: 4 * hiddenSize, maximum: limits.maximumDimension)
         try limits.checkElements([vocabularySize, hiddenSize], of: "token embedding (vocab_size × n_embd)", CodingKeys.vocabularySize, in: c)
         try limits.checkElements([positions, hiddenSize], of: "position embedding (n_positions × n_embd)", CodingKeys.positions, in: c)
         try limits.checkElements([hiddenSize, innerSize], of: "MLP projection (n_embd × n_inner)", CodingKeys.innerSize, in: c)
@@ -80,23 +76,6 @@ public struct GPT2Configuration: Codable, Sendable, Equatable {
         tieWordEmbeddings = try c.decodeIfPresent(Bool.self, forKey: .tieWordEmbeddings) ?? true
         bosTokenID = try c.decodeIfPresent(Int.self, forKey: .bosTokenID)
         eosTokenIDs = try decodeTokenIDs(c, .eosTokenIDs)
-    }
-
-    public func encode(to encoder: Swift.Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(hiddenSize, forKey: .hiddenSize)
-        try c.encode(layers, forKey: .layers)
-        try c.encode(heads, forKey: .heads)
-        try c.encode(positions, forKey: .positions)
-        try c.encode(vocabularySize, forKey: .vocabularySize)
-        try c.encode(innerSize, forKey: .innerSize)
-        try c.encode(layerNormEpsilon, forKey: .layerNormEpsilon)
-        try c.encode(activation, forKey: .activation)
-        try c.encode(scaleAttentionWeights, forKey: .scaleAttentionWeights)
-        try c.encode(scaleAttentionByInverseLayerIndex, forKey: .scaleAttentionByInverseLayerIndex)
-        try c.encode(tieWordEmbeddings, forKey: .tieWordEmbeddings)
-        try c.encodeIfPresent(bosTokenID, forKey: .bosTokenID)
-        try c.encode(eosTokenIDs, forKey: .eosTokenIDs)
     }
 }
 

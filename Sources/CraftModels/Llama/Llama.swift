@@ -40,6 +40,7 @@ public struct LlamaConfiguration: Codable, Sendable, Equatable {
     public var bosTokenID: Int?
     public var eosTokenIDs: [Int] = []
 
+    /// The `config.json` keys.
     enum CodingKeys: String, CodingKey {
         case hiddenSize = "hidden_size"
         case intermediateSize = "intermediate_size"
@@ -153,19 +154,13 @@ public struct LlamaConfiguration: Codable, Sendable, Equatable {
 
     public init(from decoder: Swift.Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
-        hiddenSize = try c.decode(Int.self, forKey: .hiddenSize)
-        intermediateSize = try c.decode(Int.self, forKey: .intermediateSize)
-        hiddenLayers = try c.decode(Int.self, forKey: .hiddenLayers)
-        attentionHeads = try c.decode(Int.self, forKey: .attentionHeads)
-        kvHeads = try c.decodeIfPresent(Int.self, forKey: .kvHeads) ?? attentionHeads
-        vocabularySize = try c.decode(Int.self, forKey: .vocabularySize)
         let limits = ModelConfigurationLimits.self
-        _ = try limits.check(hiddenSize, CodingKeys.hiddenSize, in: c, maximum: limits.maximumDimension)
-        _ = try limits.check(intermediateSize, CodingKeys.intermediateSize, in: c, maximum: limits.maximumDimension)
-        _ = try limits.check(hiddenLayers, CodingKeys.hiddenLayers, in: c, maximum: limits.maximumLayers)
-        _ = try limits.check(attentionHeads, CodingKeys.attentionHeads, in: c, maximum: limits.maximumHeads)
-        _ = try limits.check(kvHeads, CodingKeys.kvHeads, in: c, maximum: limits.maximumHeads)
-        _ = try limits.check(vocabularySize, CodingKeys.vocabularySize, in: c, maximum: limits.maximumVocabularySize)
+        hiddenSize = try limits.decode(.hiddenSize, in: c, maximum: limits.maximumDimension)
+        intermediateSize = try limits.decode(.intermediateSize, in: c, maximum: limits.maximumDimension)
+        hiddenLayers = try limits.decode(.hiddenLayers, in: c, maximum: limits.maximumLayers)
+        attentionHeads = try limits.decode(.attentionHeads, in: c, maximum: limits.maximumHeads)
+        kvHeads = try limits.decode(.kvHeads, in: c, default: attentionHeads, maximum: limits.maximumHeads)
+        vocabularySize = try limits.decode(.vocabularySize, in: c, maximum: limits.maximumVocabularySize)
         guard hiddenSize > 0, intermediateSize > 0, hiddenLayers > 0, attentionHeads > 0, kvHeads > 0, vocabularySize > 0 else {
             throw DecodingError.dataCorrupted(.init(codingPath: [], debugDescription: "hidden_size, intermediate_size, num_hidden_layers, num_attention_heads, num_key_value_heads and vocab_size must be positive"))
         }

@@ -50,24 +50,17 @@ public struct SiglipTextConfiguration: Codable, Sendable, Equatable {
 
     public init(from decoder: Swift.Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
-        vocabularySize = try c.decodeIfPresent(Int.self, forKey: .vocabularySize) ?? 32000
-        hiddenSize = try c.decodeIfPresent(Int.self, forKey: .hiddenSize) ?? 768
-        intermediateSize = try c.decodeIfPresent(Int.self, forKey: .intermediateSize) ?? 3072
-        hiddenLayers = try c.decodeIfPresent(Int.self, forKey: .hiddenLayers) ?? 12
-        attentionHeads = try c.decodeIfPresent(Int.self, forKey: .attentionHeads) ?? 12
-        maxPositionEmbeddings = try c.decodeIfPresent(Int.self, forKey: .maxPositionEmbeddings) ?? 64
+        let limits = ModelConfigurationLimits.self
+        vocabularySize = try limits.decode(.vocabularySize, in: c, default: 32000, maximum: limits.maximumVocabularySize)
+        hiddenSize = try limits.decode(.hiddenSize, in: c, default: 768, maximum: limits.maximumDimension)
+        intermediateSize = try limits.decode(.intermediateSize, in: c, default: 3072, maximum: limits.maximumDimension)
+        hiddenLayers = try limits.decode(.hiddenLayers, in: c, default: 12, maximum: limits.maximumLayers)
+        attentionHeads = try limits.decode(.attentionHeads, in: c, default: 12, maximum: limits.maximumHeads)
+        maxPositionEmbeddings = try limits.decode(.maxPositionEmbeddings, in: c, default: 64, maximum: limits.maximumPositions)
         layerNormEpsilon = try c.decodeIfPresent(Float.self, forKey: .layerNormEpsilon) ?? 1e-6
         activation = try c.decodeIfPresent(String.self, forKey: .activation) ?? "gelu_pytorch_tanh"
-        projectionSize = try c.decodeIfPresent(Int.self, forKey: .projectionSize) ?? hiddenSize
+        projectionSize = try limits.decode(.projectionSize, in: c, default: hiddenSize, maximum: limits.maximumDimension)
         padTokenID = try c.decodeIfPresent(Int.self, forKey: .padTokenID)
-        let limits = ModelConfigurationLimits.self
-        _ = try limits.check(vocabularySize, CodingKeys.vocabularySize, in: c, maximum: limits.maximumVocabularySize)
-        _ = try limits.check(hiddenSize, CodingKeys.hiddenSize, in: c, maximum: limits.maximumDimension)
-        _ = try limits.check(intermediateSize, CodingKeys.intermediateSize, in: c, maximum: limits.maximumDimension)
-        _ = try limits.check(hiddenLayers, CodingKeys.hiddenLayers, in: c, maximum: limits.maximumLayers)
-        _ = try limits.check(attentionHeads, CodingKeys.attentionHeads, in: c, maximum: limits.maximumHeads)
-        _ = try limits.check(maxPositionEmbeddings, CodingKeys.maxPositionEmbeddings, in: c, maximum: limits.maximumPositions)
-        _ = try limits.check(projectionSize, CodingKeys.projectionSize, in: c, maximum: limits.maximumDimension)
         try limits.checkElements([vocabularySize, hiddenSize], of: "token embedding (vocab_size × hidden_size)", CodingKeys.vocabularySize, in: c)
         try limits.checkElements([maxPositionEmbeddings, hiddenSize], of: "position embedding (max_position_embeddings × hidden_size)", CodingKeys.maxPositionEmbeddings, in: c)
         try limits.checkElements([intermediateSize, hiddenSize], of: "MLP projection (intermediate_size × hidden_size)", CodingKeys.intermediateSize, in: c)

@@ -49,21 +49,14 @@ public struct SiglipVisionConfiguration: Codable, Sendable, Equatable {
 
     public init(from decoder: Swift.Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
-        hiddenSize = try c.decodeIfPresent(Int.self, forKey: .hiddenSize) ?? 768
-        intermediateSize = try c.decodeIfPresent(Int.self, forKey: .intermediateSize) ?? 3072
-        hiddenLayers = try c.decodeIfPresent(Int.self, forKey: .hiddenLayers) ?? 12
-        attentionHeads = try c.decodeIfPresent(Int.self, forKey: .attentionHeads) ?? 12
-        channels = try c.decodeIfPresent(Int.self, forKey: .channels) ?? 3
-        imageSize = try c.decodeIfPresent(Int.self, forKey: .imageSize) ?? 224
-        patchSize = try c.decodeIfPresent(Int.self, forKey: .patchSize) ?? 16
         let limits = ModelConfigurationLimits.self
-        _ = try limits.check(hiddenSize, CodingKeys.hiddenSize, in: c, maximum: limits.maximumDimension)
-        _ = try limits.check(intermediateSize, CodingKeys.intermediateSize, in: c, maximum: limits.maximumDimension)
-        _ = try limits.check(hiddenLayers, CodingKeys.hiddenLayers, in: c, maximum: limits.maximumLayers)
-        _ = try limits.check(attentionHeads, CodingKeys.attentionHeads, in: c, maximum: limits.maximumHeads)
-        _ = try limits.check(channels, CodingKeys.channels, in: c, maximum: limits.maximumChannels)
-        _ = try limits.check(imageSize, CodingKeys.imageSize, in: c, maximum: limits.maximumImageSize)
-        _ = try limits.check(patchSize, CodingKeys.patchSize, in: c, maximum: limits.maximumImageSize)
+        hiddenSize = try limits.decode(.hiddenSize, in: c, default: 768, maximum: limits.maximumDimension)
+        intermediateSize = try limits.decode(.intermediateSize, in: c, default: 3072, maximum: limits.maximumDimension)
+        hiddenLayers = try limits.decode(.hiddenLayers, in: c, default: 12, maximum: limits.maximumLayers)
+        attentionHeads = try limits.decode(.attentionHeads, in: c, default: 12, maximum: limits.maximumHeads)
+        channels = try limits.decode(.channels, in: c, default: 3, maximum: limits.maximumChannels)
+        imageSize = try limits.decode(.imageSize, in: c, default: 224, maximum: limits.maximumImageSize)
+        patchSize = try limits.decode(.patchSize, in: c, default: 16, maximum: limits.maximumImageSize)
         try limits.checkElements([hiddenSize, channels, patchSize, patchSize], of: "patch embedding (hidden_size × num_channels × patch_size²)", CodingKeys.patchSize, in: c)
         try limits.checkElements([(imageSize / patchSize) * (imageSize / patchSize), hiddenSize], of: "position embedding ((image_size / patch_size)² × hidden_size)", CodingKeys.imageSize, in: c)
         try limits.checkElements([intermediateSize, hiddenSize], of: "MLP projection (intermediate_size × hidden_size)", CodingKeys.intermediateSize, in: c)

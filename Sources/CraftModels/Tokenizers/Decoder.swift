@@ -22,21 +22,8 @@ indirect enum Decoder: Sendable {
         switch type {
         case "ByteLevel": self = .byteLevel
         case "Metaspace":
-            let replacement = Array(try reader.string("replacement").unicodeScalars)
-            guard replacement.count == 1 else {
-                throw try reader.required("replacement").fail("must be exactly one character")
-            }
-            let scheme: PrependScheme
-            if let schemeReader = reader.child("prepend_scheme") {
-                let name = try schemeReader.string()
-                guard let parsed = PrependScheme(rawValue: name) else {
-                    throw schemeReader.fail("must be \"always\", \"first\" or \"never\" but is \"\(name)\"")
-                }
-                scheme = parsed
-            } else {
-                scheme = try reader.bool("add_prefix_space", default: true) ? .always : .never
-            }
-            self = .metaspace(replacement: replacement[0], prependScheme: scheme)
+            let (replacement, scheme) = try PrependScheme.metaspace(reader)
+            self = .metaspace(replacement: replacement, prependScheme: scheme)
         case "Replace":
             self = .replace(try TextPattern(try reader.required("pattern")), content: try reader.string("content"))
         case "ByteFallback": self = .byteFallback

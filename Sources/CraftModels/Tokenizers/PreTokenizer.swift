@@ -11,6 +11,23 @@ struct PreToken: Sendable {
 /// When Metaspace adds its replacement character in front of a piece.
 enum PrependScheme: String, Sendable {
     case always, first, never
+
+    /// The `replacement` character and the prepend scheme of a `Metaspace` pre-tokenizer or decoder.
+    static func metaspace(_ reader: JSONReader) throws -> (replacement: Unicode.Scalar, scheme: PrependScheme) {
+        let replacement = Array(try reader.string("replacement").unicodeScalars)
+        guard replacement.count == 1 else {
+            throw try reader.required("replacement").fail("must be exactly one character")
+        }
+        guard let schemeReader = reader.child("prepend_scheme") else {
+            // Files older than tokenizers 0.14 have add_prefix_space instead.
+            return (replacement[0], try reader.bool("add_prefix_space", default: true) ? .always : .never)
+        }
+        let name = try schemeReader.string()
+        guard let scheme = PrependScheme(rawValue: name) else {
+            throw schemeReader.fail("must be \"always\", \"first\" or \"never\" but is \"\(name)\"")
+        }
+        return (replacement[0], scheme)
+    }
 }
 
 /// The GPT-2 split pattern used by the ByteLevel pre-tokenizer when `use_regex` is true.
@@ -49,24 +66,9 @@ indirect enum PreTokenizer: Sendable {
                 try TextPattern(try reader.required("pattern")), try Self.behavior(try reader.required("behavior")),
                 invert: try reader.bool("invert", default: false))
         case "Metaspace":
-            let replacement = try reader.string("replacement")
-            let scalars = Array(replacement.unicodeScalars)
-            guard scalars.count == 1 else {
-                throw try reader.required("replacement").fail("must be exactly one character")
-            }
-            let scheme: PrependScheme
-            if let schemeReader = reader.child("prepend_scheme") {
-                let name = try schemeReader.string()
-                guard let parsed = PrependScheme(rawValue: name) else {
-                    throw schemeReader.fail("must be \"always\", \"first\" or \"never\" but is \"\(name)\"")
-                }
-                scheme = parsed
-            } else {
-                // Files older than tokenizers 0.14 have add_prefix_space instead.
-                scheme = try reader.bool("add_prefix_space", default: true) ? .always : .never
-            }
+            let (replacement, scheme) = try PrependScheme.metaspace(reader)
             self = .metaspace(
-                replacement: scalars[0], prependScheme: scheme, split: try reader.bool("split", default: true))
+                replacement: replacement, prependScheme: scheme, split: try reader.bool("split", default: true))
         case "Punctuation":
             self = .punctuation(try reader.child("behavior").map(Self.behavior) ?? .isolated)
         case "Digits":
@@ -82,8 +84,8 @@ indirect enum PreTokenizer: Sendable {
     static func behavior(_ reader: JSONReader) throws -> SplitBehavior {
         let name = try reader.string()
         guard let behavior = SplitBehavior(rawValue: name) else {
-            throw reader.fail(
-                "must be one of Removed, Isolated, MergedWithPrevious, MergedWithNext, Contiguous but is \"\(name)\"")
+            let names = SplitBehavior.allCases.map(\.rawValue).joined(separator: ", ")
+            throw reader.fail("must be one of \(names) but is \"\(name)\"")
         }
         return behavior
     }

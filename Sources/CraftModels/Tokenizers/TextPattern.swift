@@ -4,12 +4,9 @@
 import Foundation
 
 /// How a split treats the delimiters it finds (the library's `SplitDelimiterBehavior`).
-enum SplitBehavior: String, Sendable {
-    case removed = "Removed"
-    case isolated = "Isolated"
-    case mergedWithPrevious = "MergedWithPrevious"
-    case mergedWithNext = "MergedWithNext"
-    case contiguous = "Contiguous"
+enum SplitBehavior: String, Sendable, CaseIterable {
+    case removed = "Removed", isolated = "Isolated", mergedWithPrevious = "MergedWithPrevious"
+    case mergedWithNext = "MergedWithNext", contiguous = "Contiguous"
 }
 
 /// A compiled ICU regular expression; `NSRegularExpression` is immutable and safe to share.

@@ -3,6 +3,7 @@
 // pre-tokenizer, model, post-processor and decoder, applied in the library's order.
 import CraftFiles
 import Foundation
+import SafeTensors
 
 /// The limits a `tokenizer.json` must respect; anything larger is refused on load with
 /// ``TokenizerError/Code/limitExceeded`` naming the file and the field (see `docs/tokenizers.md`).
@@ -87,7 +88,7 @@ public struct Tokenizer: Sendable {
                 "\(source) is \(data.count) bytes, over the \(TokenizerLimits.maximumFileBytes)-byte limit for tokenizer.json; it is not a tokenizer Craft reads.")
         }
         self.source = source
-        let root = JSONReader(value: try JSONParser.parse(data, source: source), path: "$", source: source)
+        let root = JSONReader(value: try JSONNode.parseTokenizerFile(data, source: source), path: "$", source: source)
         guard case .object = root.value else { throw root.fail("must be a JSON object") }
         model = try TokenizerModel(try root.required("model"))
         normalizer = try root.child("normalizer").map(Normalizer.init)

@@ -6,7 +6,7 @@ import Foundation
 ///
 /// Every error carries a ``Code`` that callers can switch on and a one-sentence ``message`` that
 /// says what is wrong, where (the file and the JSON path), and what to do.
-public struct TokenizerError: Error, LocalizedError, Sendable, CustomStringConvertible {
+public struct TokenizerError: CraftError, Sendable {
     /// The kind of failure.
     public enum Code: String, Sendable, Hashable {
         /// The file could not be read.
@@ -42,12 +42,9 @@ public struct TokenizerError: Error, LocalizedError, Sendable, CustomStringConve
         self.code = code
         self.message = message
     }
-
-    public var description: String { message }
-    public var errorDescription: String? { message }
 }
 
-extension TokenizerError: CategorizedError {
+extension TokenizerError {
     /// The exit-code category: a malformed, oversized or hostile tokenizer file is an integrity
     /// failure; text outside a WordLevel vocabulary is a usage error; an unreadable file is "other".
     public var category: ErrorCategory {

@@ -1,6 +1,7 @@
 // Tokenization models, ported from Hugging Face tokenizers (tokenizers/src/models/bpe/{model,word}.rs
 // and models/wordlevel/mod.rs).
 import Foundation
+import SafeTensors
 
 /// The `model` field of tokenizer.json: turns one pre-tokenized word into ids.
 enum TokenizerModel: Sendable {
@@ -54,8 +55,8 @@ struct Vocabulary: Sendable {
         for (token, value) in members {
             // Readers (with their path strings) are made only for an error: a vocabulary has
             // hundreds of thousands of entries.
-            guard case .number(let number) = value, number.rounded() == number, number >= 0, number <= Double(Int32.max) else {
-                throw reader.member(token, value).fail("must be a non-negative 32-bit id but is \(value.typeName)")
+            guard let number = value.double, number.rounded() == number, number >= 0, number <= Double(Int32.max) else {
+                throw reader.member(token, value).fail("must be a non-negative 32-bit id but is \(value.kindName)")
             }
             let id = Int(number)
             // serde keeps the last duplicate key; so do we.
@@ -116,7 +117,7 @@ final class BPEModel: Sendable {
     init(_ reader: JSONReader) throws {
         let vocabulary = try Vocabulary(try reader.required("vocab"))
         self.vocabulary = vocabulary
-        if let dropout = reader.child("dropout"), case .number(let value) = dropout.value, value > 0, value < 1 {
+        if let dropout = reader.child("dropout"), let value = dropout.value.double, value > 0, value < 1 {
             throw reader.unsupported("BPE model", "BPE with dropout \(value)", supported: ["BPE without dropout"])
         }
         unknownToken = try reader.optionalString("unk_token")

@@ -24,7 +24,8 @@ public struct BackendTrainingExample: Sendable {
     }
 }
 
-/// The options of backend training.
+/// The options of backend training; the optimiser's (``OptimizationOptions``) read and set as its own.
+@dynamicMemberLookup
 public struct BackendTrainerConfiguration: Sendable, Codable, Equatable {
     /// Which tensors are trained.
     public enum Parts: String, Sendable, Codable {
@@ -36,21 +37,8 @@ public struct BackendTrainerConfiguration: Sendable, Codable, Equatable {
 
     /// Which tensors are trained.
     public var parts: Parts = .all
-    /// The peak learning rate.
-    public var learningRate: Float = 1e-3
-    /// Linear warmup steps before the cosine decay.
-    public var warmupSteps = 0
-    /// Passes over the examples.
-    public var epochs = 1
-    /// Examples per optimiser step.
-    public var batchSize = 8
-    /// Clip the global gradient norm to this value; `nil` turns clipping off.
-    public var maximumGradientNorm: Float? = 1.0
-    /// AdamW's hyperparameters (weight decay 0 by default: AdamW here decays every tensor alike,
-    /// norms and biases included, unlike the Hugging Face Trainer's parameter groups).
-    public var optimizer = AdamW.Configuration(weightDecay: 0)
-    /// The seed of the example order.
-    public var seed: UInt64 = 0
+    /// Learning rate (1e-3), warmup, epochs (1), batch size (8), clipping, AdamW and the order seed (0).
+    public var optimization: OptimizationOptions
     /// The token ending every answer; `nil` takes the backend's smallest end-of-sequence id, so greedy
     /// generation learns to stop (no token is appended when the backend has none).
     public var endOfSequenceToken: Int?
@@ -66,48 +54,30 @@ public struct BackendTrainerConfiguration: Sendable, Codable, Equatable {
     /// Creates a configuration with the defaults above.
     public init(parts: Parts = .all, learningRate: Float = 1e-3, epochs: Int = 1, batchSize: Int = 8, seed: UInt64 = 0) {
         self.parts = parts
-        self.learningRate = learningRate
-        self.epochs = epochs
-        self.batchSize = batchSize
-        self.seed = seed
+        optimization = OptimizationOptions(learningRate: learningRate, epochs: epochs, batchSize: batchSize, seed: seed)
+    }
+
+    /// The options of ``optimization``, read and set as this configuration's own.
+    public subscript<Value>(dynamicMember field: WritableKeyPath<OptimizationOptions, Value>) -> Value {
+        get { optimization[keyPath: field] }
+        set { optimization[keyPath: field] = newValue }
     }
 
     /// Checks ranges.
     ///
     /// - Throws: ``TrainingError`` (`invalidConfiguration`) naming the first bad option.
     public func validate() throws {
-        func require(_ condition: Bool, _ message: String) throws {
-            if !condition { throw TrainingError(.invalidConfiguration, message) }
-        }
-        try require(learningRate.isFinite && learningRate > 0, "the backend learning rate is \(learningRate); use a positive number such as 1e-3")
-        try require(epochs >= 1, "backend training epochs is \(epochs); train for at least 1 epoch")
-        try require(batchSize >= 1, "the backend batch size is \(batchSize); use at least 1")
-        try require(warmupSteps >= 0, "backend warmup steps is \(warmupSteps); use 0 or more")
-        try require(visualTokenDropout >= 0 && visualTokenDropout <= 1,
-                    "the visual-token dropout is \(visualTokenDropout); use a share in [0, 1] such as 0.5 (0 turns it off)")
-        try require(minimumKeptTokenShare > 0 && minimumKeptTokenShare <= 1,
-                    "the minimum kept token share is \(minimumKeptTokenShare); use a share in (0, 1] such as 0.5")
-        try require(maximumGradientNorm.map { $0.isFinite && $0 > 0 } ?? true, "the maximum gradient norm must be positive")
-        try require(optimizer.beta1 >= 0 && optimizer.beta1 < 1 && optimizer.beta2 >= 0 && optimizer.beta2 < 1,
-                    "AdamW betas must be in [0, 1), got \(optimizer.beta1) and \(optimizer.beta2)")
+        try optimization.validate(run: "backend ", suggestedLearningRate: "1e-3")
+        try requireOption(visualTokenDropout >= 0 && visualTokenDropout <= 1,
+                          "the visual-token dropout is \(visualTokenDropout); use a share in [0, 1] such as 0.5 (0 turns it off)")
+        try requireOption(minimumKeptTokenShare > 0 && minimumKeptTokenShare <= 1,
+                          "the minimum kept token share is \(minimumKeptTokenShare); use a share in (0, 1] such as 0.5")
     }
 }
 
-/// What the backend trainer reports after each optimiser step.
-public struct BackendTrainingProgress: Sendable {
-    /// Optimiser steps taken (from 1).
-    public var step: Int
-    /// Steps of the whole run.
-    public var totalSteps: Int
-    /// The epoch of this step (from 0).
-    public var epoch: Int
-    /// The batch's mean answer cross-entropy.
-    public var loss: Float
-    /// The global gradient norm before clipping.
-    public var gradientNorm: Float
-    /// The learning rate of this step.
-    public var learningRate: Float
-}
+/// What the backend trainer reports after each optimiser step (its loss: the batch's mean answer
+/// cross-entropy).
+public typealias BackendTrainingProgress = PretrainingProgress
 
 /// A trained backend and its tensors, ready to be written as a bundle.
 public struct BackendTrainingResult: Sendable {
@@ -309,43 +279,26 @@ public struct BackendTrainer: Sendable {
         }
         let data = try tokenized(examples)
         var (parameters, frozen) = initialParameters()
-        var optimizer = AdamW(parameters: parameters, configuration: configuration.optimizer)
-        let batchesPerEpoch = (data.count + configuration.batchSize - 1) / configuration.batchSize
-        let totalSteps = batchesPerEpoch * configuration.epochs
-        let schedule = LearningRateSchedule(kind: .cosineWithWarmup, baseLearningRate: configuration.learningRate,
-                                            warmupSteps: configuration.warmupSteps, totalSteps: totalSteps)
-        var generator = SplitMix64(seed: configuration.seed)
-        var losses: [Float] = []
-        var step = 0
-        for epoch in 0..<configuration.epochs {
-            let order = Self.shuffled(data.count, generator: &generator)
-            for start in stride(from: 0, to: data.count, by: configuration.batchSize) {
-                var batch: [TokenizedExample] = []
-                for index in order[start..<Swift.min(start + configuration.batchSize, data.count)] {
+        let batchSize = configuration.batchSize
+        let losses = try configuration.optimization.optimise(
+            &parameters, run: "backend ", batchesPerEpoch: (data.count + batchSize - 1) / batchSize,
+            batches: { generator in
+                let order = Self.shuffled(data.count, generator: &generator)
+                return stride(from: 0, to: data.count, by: batchSize).map {
+                    Array(order[$0..<Swift.min($0 + batchSize, data.count)])
+                }
+            },
+            loss: { epoch, indices, leaves in
+                let batch = try indices.map { index in
                     var example = data[index]
                     if configuration.visualTokenDropout > 0 {
                         example.visual = try thinned(example.visual, epoch: epoch, example: index)
                     }
-                    batch.append(example)
+                    return example
                 }
-                let leaves = parameters.requiringGradients()
-                let value = try loss(batch, trainable: leaves, frozen: frozen)
-                var gradients = leaves.gradients(of: value)
-                var norm = GradientClipping.globalNorm(gradients)
-                if let maximum = configuration.maximumGradientNorm {
-                    (gradients, norm) = GradientClipping.clipped(gradients, maximumNorm: maximum)
-                }
-                guard value.scalar.isFinite, norm.isFinite else {
-                    throw TrainingError(.invalidLossInput, "the backend loss or gradient became non-finite at step \(step + 1) (loss \(value.scalar), gradient norm \(norm)); lower the learning rate")
-                }
-                let learningRate = schedule.learningRate(at: step)
-                try optimizer.step(&parameters, gradients: gradients, learningRate: learningRate)
-                step += 1
-                losses.append(value.scalar)
-                progress?(BackendTrainingProgress(step: step, totalSteps: totalSteps, epoch: epoch, loss: value.scalar,
-                                                  gradientNorm: norm, learningRate: learningRate))
-            }
-        }
+                return try loss(batch, trainable: leaves, frozen: frozen)
+            },
+            progress: { progress?($0) })
         for name in parameters.names where name != Self.projectorWeightName && name != Self.projectorBiasName {
             frozen[name] = parameters[name]!
         }

@@ -5,22 +5,13 @@ import CraftModels
 import Foundation
 import TensorCore
 
-/// The options of contrastive pretraining.
+/// The options of contrastive pretraining; the optimiser's (``OptimizationOptions``) read and set as
+/// its own.
+@dynamicMemberLookup
 public struct ContrastivePretrainerConfiguration: Sendable, Codable, Equatable {
-    /// The peak learning rate.
-    public var learningRate: Float = 1e-3
-    /// Linear warmup steps before the cosine decay.
-    public var warmupSteps = 0
-    /// Passes over the pairs.
-    public var epochs = 1
-    /// Image–text pairs per step (at least 2: the other pairs of the batch are the negatives).
-    public var batchSize = 16
-    /// Clip the global gradient norm to this value; `nil` turns clipping off.
-    public var maximumGradientNorm: Float? = 1.0
-    /// AdamW's hyperparameters (weight decay 0 by default; AdamW here decays every tensor alike).
-    public var optimizer = AdamW.Configuration(weightDecay: 0)
-    /// The seed of the pair order.
-    public var seed: UInt64 = 0
+    /// Learning rate (1e-3), warmup, epochs over the pairs (1), image–text pairs per step (16; at
+    /// least 2: the other pairs of the batch are the negatives), clipping, AdamW and the order seed (0).
+    public var optimization: OptimizationOptions
     /// The initial logit scale (the log of the temperature; SigLIP starts at `log 10`).
     public var initialLogitScale: Float = Float(Foundation.log(10.0))
     /// The initial logit bias (SigLIP starts at −10).
@@ -28,45 +19,29 @@ public struct ContrastivePretrainerConfiguration: Sendable, Codable, Equatable {
 
     /// Creates a configuration with the defaults above.
     public init(learningRate: Float = 1e-3, epochs: Int = 1, batchSize: Int = 16, seed: UInt64 = 0) {
-        self.learningRate = learningRate
-        self.epochs = epochs
-        self.batchSize = batchSize
-        self.seed = seed
+        optimization = OptimizationOptions(learningRate: learningRate, epochs: epochs, batchSize: batchSize, seed: seed)
+    }
+
+    /// The options of ``optimization``, read and set as this configuration's own.
+    public subscript<Value>(dynamicMember field: WritableKeyPath<OptimizationOptions, Value>) -> Value {
+        get { optimization[keyPath: field] }
+        set { optimization[keyPath: field] = newValue }
     }
 
     /// Checks ranges.
     ///
     /// - Throws: ``TrainingError`` (`invalidConfiguration`) naming the first bad option.
     public func validate() throws {
-        func require(_ condition: Bool, _ message: String) throws {
-            if !condition { throw TrainingError(.invalidConfiguration, message) }
-        }
-        try require(learningRate.isFinite && learningRate > 0, "the contrastive learning rate is \(learningRate); use a positive number such as 1e-3")
-        try require(epochs >= 1, "contrastive epochs is \(epochs); train for at least 1 epoch")
-        try require(batchSize >= 2, "the contrastive batch size is \(batchSize); use at least 2 (the other pairs are the negatives)")
-        try require(warmupSteps >= 0, "contrastive warmup steps is \(warmupSteps); use 0 or more")
-        try require(maximumGradientNorm.map { $0.isFinite && $0 > 0 } ?? true, "the maximum gradient norm must be positive")
-        try require(initialLogitScale.isFinite && initialLogitBias.isFinite, "the initial logit scale and bias must be finite")
-        try require(optimizer.beta1 >= 0 && optimizer.beta1 < 1 && optimizer.beta2 >= 0 && optimizer.beta2 < 1,
-                    "AdamW betas must be in [0, 1), got \(optimizer.beta1) and \(optimizer.beta2)")
+        try optimization.validate(
+            run: "contrastive ", suggestedLearningRate: "1e-3", minimumBatchSize: 2,
+            batchSizeReason: " (the other pairs are the negatives)")
+        try requireOption(initialLogitScale.isFinite && initialLogitBias.isFinite, "the initial logit scale and bias must be finite")
     }
 }
 
-/// What the contrastive pretrainer reports after each optimiser step.
-public struct ContrastivePretrainingProgress: Sendable {
-    /// Optimiser steps taken (from 1).
-    public var step: Int
-    /// Steps of the whole run.
-    public var totalSteps: Int
-    /// The epoch of this step (from 0).
-    public var epoch: Int
-    /// The batch's sigmoid loss.
-    public var loss: Float
-    /// The global gradient norm before clipping.
-    public var gradientNorm: Float
-    /// The learning rate of this step.
-    public var learningRate: Float
-}
+/// What the contrastive pretrainer reports after each optimiser step (its loss: the batch's sigmoid
+/// loss).
+public typealias ContrastivePretrainingProgress = PretrainingProgress
 
 /// The trained towers and the learned logit scale and bias.
 public struct ContrastivePretrainingResult: Sendable {
@@ -287,39 +262,21 @@ public struct ContrastivePretrainer: Sendable {
     ) throws -> ContrastivePretrainingResult {
         let batchSize = Swift.min(configuration.batchSize, count)
         var parameters = initialParameters()
-        var optimizer = AdamW(parameters: parameters, configuration: configuration.optimizer)
         // A last batch of one pair has no negatives: it joins the previous batch's epoch remainder.
         let batchesPerEpoch = Swift.max(1, count / batchSize)
-        let totalSteps = batchesPerEpoch * configuration.epochs
-        let schedule = LearningRateSchedule(kind: .cosineWithWarmup, baseLearningRate: configuration.learningRate,
-                                            warmupSteps: configuration.warmupSteps, totalSteps: totalSteps)
-        var generator = SplitMix64(seed: configuration.seed)
-        var losses: [Float] = []
-        var step = 0
-        for epoch in 0..<configuration.epochs {
-            let order = BackendTrainer.shuffled(count, generator: &generator)
-            for batch in 0..<batchesPerEpoch {
-                let end = batch == batchesPerEpoch - 1 ? count : (batch + 1) * batchSize
-                let indices = Array(order[(batch * batchSize)..<end])
+        let losses = try configuration.optimization.optimise(
+            &parameters, run: "contrastive ", batchesPerEpoch: batchesPerEpoch,
+            batches: { generator in
+                let order = BackendTrainer.shuffled(count, generator: &generator)
+                return (0..<batchesPerEpoch).map { batch in
+                    Array(order[(batch * batchSize)..<(batch == batchesPerEpoch - 1 ? count : (batch + 1) * batchSize)])
+                }
+            },
+            loss: { _, indices, leaves in
                 let batchPixels = Tensor.concatenated(indices.map { pixels.sliced(along: 0, $0..<($0 + 1)) }, along: 0)
-                let leaves = parameters.requiringGradients()
-                let value = try batchLoss(batchPixels, indices, leaves)
-                var gradients = leaves.gradients(of: value)
-                var norm = GradientClipping.globalNorm(gradients)
-                if let maximum = configuration.maximumGradientNorm {
-                    (gradients, norm) = GradientClipping.clipped(gradients, maximumNorm: maximum)
-                }
-                guard value.scalar.isFinite, norm.isFinite else {
-                    throw TrainingError(.invalidLossInput, "the contrastive loss or gradient became non-finite at step \(step + 1) (loss \(value.scalar), gradient norm \(norm)); lower the learning rate")
-                }
-                let learningRate = schedule.learningRate(at: step)
-                try optimizer.step(&parameters, gradients: gradients, learningRate: learningRate)
-                step += 1
-                losses.append(value.scalar)
-                progress?(ContrastivePretrainingProgress(step: step, totalSteps: totalSteps, epoch: epoch, loss: value.scalar,
-                                                         gradientNorm: norm, learningRate: learningRate))
-            }
-        }
+                return try batchLoss(batchPixels, indices, leaves)
+            },
+            progress: { progress?($0) })
         let (visionTower, textTower) = try towers(parameters)
         return ContrastivePretrainingResult(vision: visionTower, text: textTower, logitScale: parameters[Self.logitScaleName]!.scalar,
                                             logitBias: parameters[Self.logitBiasName]!.scalar, losses: losses)

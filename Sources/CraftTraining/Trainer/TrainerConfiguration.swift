@@ -120,30 +120,27 @@ public struct TrainerConfiguration: Sendable, Codable, Equatable {
         return effective
     }
 
+    /// The options this configuration shares with the pretrainers' (``OptimizationOptions``).
+    public var optimization: OptimizationOptions {
+        OptimizationOptions(learningRate: learningRate, warmupSteps: warmupSteps, epochs: epochs, batchSize: batchSize,
+                            maximumGradientNorm: maximumGradientNorm, optimizer: optimizer, seed: seed)
+    }
+
     /// Checks ranges.
     ///
     /// - Throws: ``TrainingError`` (`invalidConfiguration`) naming the first bad option.
     public func validate() throws {
         try objective.validate()
         if mode == .continuous {
-            try require(objective.usesAlignment || objective.usesContrastive,
-                        "continuous mode turns L_commit off, and alignment and contrastive are off too; turn on at least one of them")
+            try requireOption(objective.usesAlignment || objective.usesContrastive,
+                              "continuous mode turns L_commit off, and alignment and contrastive are off too; turn on at least one of them")
         }
-        func require(_ condition: Bool, _ message: String) throws {
-            if !condition { throw TrainingError(.invalidConfiguration, message) }
-        }
-        try require(learningRate.isFinite && learningRate > 0, "the learning rate is \(learningRate); use a positive number such as 1e-4")
-        try require(epochs >= 1, "epochs is \(epochs); train for at least 1 epoch")
-        try require(batchSize >= 1, "the batch size is \(batchSize); use at least 1")
-        try require(gradientAccumulationSteps >= 1, "gradient accumulation steps is \(gradientAccumulationSteps); use at least 1")
-        try require(warmupSteps >= 0, "warmup steps is \(warmupSteps); use 0 or more")
-        try require(maximumGradientNorm.map { $0.isFinite && $0 > 0 } ?? true, "the maximum gradient norm must be positive")
-        try require(checkpointEvery.map { $0 >= 1 } ?? true, "checkpoint interval must be at least 1 step")
-        try require(earlyStoppingPatience.map { $0 >= 1 } ?? true, "early-stopping patience must be at least 1 epoch")
-        try require(validationFraction.map { $0 > 0 && $0 < 1 } ?? true, "the validation fraction must be between 0 and 1 (exclusive)")
-        try require(replayPerBatch >= 1, "replay examples per batch is \(replayPerBatch); use at least 1 (replay is on only when a replay set is given)")
-        try require(replayWeight.isFinite && replayWeight >= 0, "the replay weight is \(replayWeight); use a non-negative number such as 1")
-        try require(optimizer.beta1 >= 0 && optimizer.beta1 < 1 && optimizer.beta2 >= 0 && optimizer.beta2 < 1,
-                    "AdamW betas must be in [0, 1), got \(optimizer.beta1) and \(optimizer.beta2)")
+        try optimization.validate(run: "", suggestedLearningRate: "1e-4")
+        try requireOption(gradientAccumulationSteps >= 1, "gradient accumulation steps is \(gradientAccumulationSteps); use at least 1")
+        try requireOption(checkpointEvery.map { $0 >= 1 } ?? true, "checkpoint interval must be at least 1 step")
+        try requireOption(earlyStoppingPatience.map { $0 >= 1 } ?? true, "early-stopping patience must be at least 1 epoch")
+        try requireOption(validationFraction.map { $0 > 0 && $0 < 1 } ?? true, "the validation fraction must be between 0 and 1 (exclusive)")
+        try requireOption(replayPerBatch >= 1, "replay examples per batch is \(replayPerBatch); use at least 1 (replay is on only when a replay set is given)")
+        try requireOption(replayWeight.isFinite && replayWeight >= 0, "the replay weight is \(replayWeight); use a non-negative number such as 1")
     }
 }

@@ -1,13 +1,16 @@
-// A small strict JSON (RFC 8259) parser for safetensors headers and shard indexes.
+// Craft's one small strict JSON (RFC 8259) parser: safetensors headers and shard indexes here, and
+// tokenizer.json in CraftModels.
 //
-// Foundation's JSONSerialization silently keeps one of two duplicate keys; the format forbids
-// duplicate tensor names, so headers are parsed here, keeping every key in order. Nesting depth is
-// capped so hostile input cannot exhaust the stack.
+// Foundation's JSONSerialization silently keeps one of two duplicate keys (the safetensors format
+// forbids duplicate tensor names), and compares keys by Unicode canonical equivalence (two vocabulary
+// entries "é" and "e\u{301}" would collapse into one). So JSON is parsed here, keeping every key
+// exactly as written and in order, duplicates included, for the caller to refuse or resolve. Nesting
+// depth is capped so hostile input cannot exhaust the stack.
 
 /// A parsed JSON value; objects keep their keys in file order, duplicates included.
-enum JSONValue: Sendable {
-    case object([(key: String, value: JSONValue)])
-    case array([JSONValue])
+package enum JSONNode: Sendable {
+    case object([(key: String, value: JSONNode)])
+    case array([JSONNode])
     case string(String)
     /// The number's literal text, validated against the JSON grammar.
     case number(String)
@@ -15,7 +18,7 @@ enum JSONValue: Sendable {
     case null
 
     /// A short name of the value's kind for error messages.
-    var kindName: String {
+    package var kindName: String {
         switch self {
         case .object: "an object"
         case .array: "an array"
@@ -28,11 +31,11 @@ enum JSONValue: Sendable {
 }
 
 /// Why a JSON text failed to parse, with the byte offset where it did.
-struct JSONParseError: Error, Sendable {
-    let reason: String
-    let offset: Int
+package struct JSONParseError: Error, Sendable {
+    package let reason: String
+    package let offset: Int
     /// The JSON may be valid, but an array is longer than the parser's limit.
-    var arrayTooLong = false
+    package var arrayTooLong = false
 }
 
 /// The top-level JSON value was valid but not an object (thrown by ``JSONParser/forEachMember(of:maximumArrayCount:_:)``).
@@ -40,23 +43,27 @@ struct JSONNotAnObject: Error {
     let kindName: String
 }
 
-struct JSONParser {
-    static let maximumDepth = 64
+package struct JSONParser {
+    /// The deepest nesting of objects and arrays accepted by default.
+    package static let defaultMaximumDepth = 64
 
     /// The bytes, read in place (a header is parsed straight from the memory-mapped file).
     private let bytes: UnsafeRawBufferPointer
     private var position = 0
     /// The most elements one array may hold; more is a parse error (bounds the memory one array takes).
     private let maximumArrayCount: Int
+    /// The deepest nesting of objects and arrays; deeper is a parse error.
+    private let maximumDepth: Int
 
-    private init(bytes: UnsafeRawBufferPointer, maximumArrayCount: Int) {
+    private init(bytes: UnsafeRawBufferPointer, maximumArrayCount: Int, maximumDepth: Int = defaultMaximumDepth) {
         self.bytes = bytes
         self.maximumArrayCount = maximumArrayCount
+        self.maximumDepth = maximumDepth
     }
 
     /// Parses one JSON value filling `bytes`, allowing surrounding whitespace.
-    static func parse(_ bytes: [UInt8], maximumArrayCount: Int = .max) throws(JSONParseError) -> JSONValue {
-        let result: Result<JSONValue, JSONParseError> = bytes.withUnsafeBytes { buffer in
+    package static func parse(_ bytes: [UInt8], maximumArrayCount: Int = .max) throws(JSONParseError) -> JSONNode {
+        let result: Result<JSONNode, JSONParseError> = bytes.withUnsafeBytes { buffer in
             do throws(JSONParseError) {
                 return .success(try parse(buffer, maximumArrayCount: maximumArrayCount))
             } catch {
@@ -66,9 +73,12 @@ struct JSONParser {
         return try result.get()
     }
 
-    /// Parses one JSON value filling `bytes`, allowing surrounding whitespace.
-    static func parse(_ bytes: UnsafeRawBufferPointer, maximumArrayCount: Int = .max) throws(JSONParseError) -> JSONValue {
-        var parser = JSONParser(bytes: bytes, maximumArrayCount: maximumArrayCount)
+    /// Parses one JSON value filling `bytes`, allowing surrounding whitespace. The bytes must be
+    /// UTF-8 (``firstInvalidUTF8Offset(_:)``): string contents are not checked again.
+    package static func parse(
+        _ bytes: UnsafeRawBufferPointer, maximumArrayCount: Int = .max, maximumDepth: Int = defaultMaximumDepth
+    ) throws(JSONParseError) -> JSONNode {
+        var parser = JSONParser(bytes: bytes, maximumArrayCount: maximumArrayCount, maximumDepth: maximumDepth)
         parser.skipWhitespace()
         let value = try parser.parseValue(depth: 0)
         try parser.expectEnd()
@@ -80,8 +90,8 @@ struct JSONParser {
     ///
     /// - Throws: ``JSONParseError`` for invalid JSON, ``JSONNotAnObject`` for valid JSON that is not an
     ///   object, or whatever `body` throws.
-    static func forEachMember(
-        of bytes: UnsafeRawBufferPointer, maximumArrayCount: Int = .max, _ body: (String, JSONValue) throws -> Void
+    package static func forEachMember(
+        of bytes: UnsafeRawBufferPointer, maximumArrayCount: Int = .max, _ body: (String, JSONNode) throws -> Void
     ) throws {
         var parser = JSONParser(bytes: bytes, maximumArrayCount: maximumArrayCount)
         parser.skipWhitespace()
@@ -106,10 +116,10 @@ struct JSONParser {
     }
 
     /// Checks that `bytes` hold one valid JSON value (surrounding whitespace allowed) without building
-    /// it, and returns the kind of the top-level value (``JSONValue/kindName``). Used before
+    /// it, and returns the kind of the top-level value (``JSONNode/kindName``). Used before
     /// ``forEachMember(of:maximumArrayCount:_:)`` so a syntax error anywhere is reported as such,
     /// ahead of any fault in the members.
-    static func validate(_ bytes: UnsafeRawBufferPointer, maximumArrayCount: Int = .max) throws(JSONParseError) -> String {
+    package static func validate(_ bytes: UnsafeRawBufferPointer, maximumArrayCount: Int = .max) throws(JSONParseError) -> String {
         var parser = JSONParser(bytes: bytes, maximumArrayCount: maximumArrayCount)
         parser.skipWhitespace()
         let kind = try parser.skipValue(depth: 0)
@@ -122,7 +132,7 @@ struct JSONParser {
         guard position < bytes.count else { throw fail("unexpected end of JSON") }
         switch bytes[position] {
         case UInt8(ascii: "{"):
-            guard depth < Self.maximumDepth else { throw fail("JSON nested deeper than \(Self.maximumDepth) levels") }
+            guard depth < maximumDepth else { throw fail("JSON nested deeper than \(maximumDepth) levels") }
             position += 1
             skipWhitespace()
             if position < bytes.count, bytes[position] == UInt8(ascii: "}") {
@@ -130,22 +140,12 @@ struct JSONParser {
                 return "an object"
             }
             while true {
-                skipWhitespace()
-                guard position < bytes.count, bytes[position] == UInt8(ascii: "\"") else {
-                    throw fail("expected a string key in JSON object")
-                }
-                _ = try parseString()
-                skipWhitespace()
-                guard position < bytes.count, bytes[position] == UInt8(ascii: ":") else {
-                    throw fail("expected ':' after a key in JSON object")
-                }
-                position += 1
-                skipWhitespace()
+                _ = try parseKey()
                 _ = try skipValue(depth: depth + 1)
                 if try endOfObject() { return "an object" }
             }
         case UInt8(ascii: "["):
-            guard depth < Self.maximumDepth else { throw fail("JSON nested deeper than \(Self.maximumDepth) levels") }
+            guard depth < maximumDepth else { throw fail("JSON nested deeper than \(maximumDepth) levels") }
             position += 1
             skipWhitespace()
             if position < bytes.count, bytes[position] == UInt8(ascii: "]") {
@@ -154,25 +154,10 @@ struct JSONParser {
             }
             var count = 0
             while true {
-                skipWhitespace()
-                guard count < maximumArrayCount else {
-                    var error = fail("JSON array longer than \(maximumArrayCount) elements")
-                    error.arrayTooLong = true
-                    throw error
-                }
+                try checkArrayCount(count)
                 count += 1
                 _ = try skipValue(depth: depth + 1)
-                skipWhitespace()
-                guard position < bytes.count else { throw fail("unexpected end of JSON inside an array") }
-                if bytes[position] == UInt8(ascii: ",") {
-                    position += 1
-                    continue
-                }
-                if bytes[position] == UInt8(ascii: "]") {
-                    position += 1
-                    return "an array"
-                }
-                throw fail("expected ',' or ']' in JSON array")
+                if try endOfArray() { return "an array" }
             }
         default:
             return try parseValue(depth: depth).kindName  // a scalar: small, nothing to skip
@@ -199,14 +184,14 @@ struct JSONParser {
         JSONParseError(reason: reason, offset: position)
     }
 
-    private mutating func parseValue(depth: Int) throws(JSONParseError) -> JSONValue {
+    private mutating func parseValue(depth: Int) throws(JSONParseError) -> JSONNode {
         guard position < bytes.count else { throw fail("unexpected end of JSON") }
         switch bytes[position] {
         case UInt8(ascii: "{"):
-            guard depth < Self.maximumDepth else { throw fail("JSON nested deeper than \(Self.maximumDepth) levels") }
+            guard depth < maximumDepth else { throw fail("JSON nested deeper than \(maximumDepth) levels") }
             return try parseObject(depth: depth + 1)
         case UInt8(ascii: "["):
-            guard depth < Self.maximumDepth else { throw fail("JSON nested deeper than \(Self.maximumDepth) levels") }
+            guard depth < maximumDepth else { throw fail("JSON nested deeper than \(maximumDepth) levels") }
             return try parseArray(depth: depth + 1)
         case UInt8(ascii: "\""):
             return .string(try parseString())
@@ -236,9 +221,9 @@ struct JSONParser {
         position += count
     }
 
-    private mutating func parseObject(depth: Int) throws(JSONParseError) -> JSONValue {
+    private mutating func parseObject(depth: Int) throws(JSONParseError) -> JSONNode {
         position += 1  // {
-        var members: [(key: String, value: JSONValue)] = []
+        var members: [(key: String, value: JSONNode)] = []
         skipWhitespace()
         if position < bytes.count, bytes[position] == UInt8(ascii: "}") {
             position += 1
@@ -251,7 +236,13 @@ struct JSONParser {
     }
 
     /// One `"key": value` of an object, from the whitespace before the key.
-    private mutating func parseMember(depth: Int) throws(JSONParseError) -> (key: String, value: JSONValue) {
+    private mutating func parseMember(depth: Int) throws(JSONParseError) -> (key: String, value: JSONNode) {
+        let key = try parseKey()
+        return (key, try parseValue(depth: depth))
+    }
+
+    /// The `"key":` of an object member, from the whitespace before it to the start of its value.
+    private mutating func parseKey() throws(JSONParseError) -> String {
         skipWhitespace()
         guard position < bytes.count, bytes[position] == UInt8(ascii: "\"") else {
             throw fail("expected a string key in JSON object")
@@ -263,7 +254,7 @@ struct JSONParser {
         }
         position += 1
         skipWhitespace()
-        return (key, try parseValue(depth: depth))
+        return key
     }
 
     /// After a member: consumes `,` (false: another member follows) or `}` (true: the object ends).
@@ -281,34 +272,45 @@ struct JSONParser {
         throw fail("expected ',' or '}' in JSON object")
     }
 
-    private mutating func parseArray(depth: Int) throws(JSONParseError) -> JSONValue {
+    private mutating func parseArray(depth: Int) throws(JSONParseError) -> JSONNode {
         position += 1  // [
-        var elements: [JSONValue] = []
+        var elements: [JSONNode] = []
         skipWhitespace()
         if position < bytes.count, bytes[position] == UInt8(ascii: "]") {
             position += 1
             return .array(elements)
         }
         while true {
-            skipWhitespace()
-            guard elements.count < maximumArrayCount else {
-                var error = fail("JSON array longer than \(maximumArrayCount) elements")
-                error.arrayTooLong = true
-                throw error
-            }
+            try checkArrayCount(elements.count)
             elements.append(try parseValue(depth: depth))
-            skipWhitespace()
-            guard position < bytes.count else { throw fail("unexpected end of JSON inside an array") }
-            if bytes[position] == UInt8(ascii: ",") {
-                position += 1
-                continue
-            }
-            if bytes[position] == UInt8(ascii: "]") {
-                position += 1
-                return .array(elements)
-            }
-            throw fail("expected ',' or ']' in JSON array")
+            if try endOfArray() { return .array(elements) }
         }
+    }
+
+    /// Before an array element, with `count` elements already read: skips whitespace and refuses one
+    /// more element than ``maximumArrayCount``.
+    private mutating func checkArrayCount(_ count: Int) throws(JSONParseError) {
+        skipWhitespace()
+        guard count < maximumArrayCount else {
+            var error = fail("JSON array longer than \(maximumArrayCount) elements")
+            error.arrayTooLong = true
+            throw error
+        }
+    }
+
+    /// After an element: consumes `,` (false: another element follows) or `]` (true: the array ends).
+    private mutating func endOfArray() throws(JSONParseError) -> Bool {
+        skipWhitespace()
+        guard position < bytes.count else { throw fail("unexpected end of JSON inside an array") }
+        if bytes[position] == UInt8(ascii: ",") {
+            position += 1
+            return false
+        }
+        if bytes[position] == UInt8(ascii: "]") {
+            position += 1
+            return true
+        }
+        throw fail("expected ',' or ']' in JSON array")
     }
 
     private mutating func parseNumber() throws(JSONParseError) -> String {
@@ -435,16 +437,23 @@ struct JSONParser {
 }
 
 /// Whether `bytes` is well-formed UTF-8 (no overlong forms, surrogates or truncated sequences).
-///
-/// Uses the standard library's UTF-8 decoder rather than `String(validating:)`, which needs macOS 15.
 func isValidUTF8<Bytes: Sequence<UInt8>>(_ bytes: Bytes) -> Bool {
+    firstInvalidUTF8Offset(bytes) == nil
+}
+
+/// The byte offset of the first ill-formed UTF-8 sequence in `bytes` (an overlong form, a surrogate,
+/// a truncated sequence), or nil when all of it is well-formed.
+///
+/// Uses the standard library's UTF-8 parser rather than `String(validating:)`, which needs macOS 15.
+package func firstInvalidUTF8Offset<Bytes: Sequence<UInt8>>(_ bytes: Bytes) -> Int? {
     var iterator = bytes.makeIterator()
-    var decoder = UTF8()
+    var parser = Unicode.UTF8.ForwardParser()
+    var offset = 0
     while true {
-        switch decoder.decode(&iterator) {
-        case .scalarValue: continue
-        case .emptyInput: return true
-        case .error: return false
+        switch parser.parseScalar(from: &iterator) {
+        case .valid(let encoded): offset += encoded.count
+        case .emptyInput: return nil
+        case .error: return offset
         }
     }
 }
