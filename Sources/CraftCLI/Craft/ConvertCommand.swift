@@ -17,11 +17,12 @@ struct ConvertCommand: ParsableCommand {
             to load. Then: craft-registry pack DIR, craft-registry pair ENCODER BACKEND.
 
             Examples:
-              craft convert encoder --model siglip-so400m --codebook rvq.safetensors:codebook \\
-                  --quantization-layer 26 --name my-vq --license apache-2.0 --output bundles/my-vq
-              craft convert backend --model Qwen2-1.5B --projector mm_projector.safetensors \\
-                  --projector-type mlp2x_gelu --codebook rvq.safetensors --name my-qwen \\
-                  --license apache-2.0 --prompt-template "<image>\\nQuestion: {prompt}\\nAnswer:" \\
+              craft convert encoder --model siglip-so400m \\
+                  --codebook rvq.safetensors:codebook --quantization-layer 26 \\
+                  --name my-vq --license apache-2.0 --output bundles/my-vq
+              craft convert backend --model Qwen2-1.5B \\
+                  --projector mm_projector.safetensors --projector-type mlp2x_gelu \\
+                  --codebook rvq.safetensors --name my-qwen --license apache-2.0 \\
                   --output bundles/my-qwen
             """,
         subcommands: [ConvertEncoderCommand.self, ConvertBackendCommand.self])
@@ -90,37 +91,56 @@ struct ConversionOptions: ParsableArguments {
         return (text, defaultTensor)
     }
 
-    /// Prints what was written.
+    /// Prints what was written: text for people, or the stable JSON keys of ``ConversionReport``.
     func report(_ bundle: UnpackedBundle) throws {
-        let manifest = bundle.manifest
-        if json {
-            try Output.json(ConversionReport(
-                bundleDirectory: bundle.directory.path, name: manifest.name, version: manifest.version.description,
-                kind: manifest.kind.rawValue, runtime: manifest.runtime.id, codebookHash: manifest.codebook.hash,
-                files: manifest.files.map(\.path)))
-        } else {
-            let size = manifest.files.reduce(Int64(0)) { $0 + $1.size }
-            Output.line("wrote \(bundle.directory.path): \(manifest.reference), \(manifest.kind.rawValue) for runtime \(manifest.runtime.id), \(manifest.files.count) files, \(Output.size(size))")
-            Output.line("codebook \(manifest.codebook.hash) (\(manifest.codebook.depth)×\(manifest.codebook.entries)×\(manifest.codebook.dimension), \(manifest.codebook.metric.rawValue))")
-            Output.line("next: craft-registry pack \(bundle.directory.path)")
-        }
+        let report = ConversionReport(bundle)
+        guard !json else { return try Output.json(report) }
+        let codebook = bundle.manifest.codebook
+        let size = bundle.manifest.files.reduce(Int64(0)) { $0 + $1.size }
+        Output.line(
+            "wrote \(report.bundleDirectory): \(bundle.manifest.reference), \(report.kind) for runtime \(report.runtime), "
+                + "\(report.files.count) files, \(Output.size(size))\n"
+                + "codebook \(report.codebookHash) (\(codebook.depth)×\(codebook.entries)×\(codebook.dimension), \(codebook.metric.rawValue))\n"
+                + "next: craft-registry pack \(report.bundleDirectory)")
     }
 
+    /// `--json` output of `craft convert`.
     struct ConversionReport: Encodable {
+        /// The bundle directory written.
         var bundleDirectory: String
-        var name: String
-        var version: String
-        var kind: String
-        var runtime: String
+        /// Its name and version.
+        var name: String, version: String
+        /// `encoder` or `backend`, and the runtime that loads it.
+        var kind: String, runtime: String
+        /// The codebook it emits or reads.
         var codebookHash: String
+        /// Every file it lists, in `craft.json` order.
         var files: [String]
+
+        init(_ bundle: UnpackedBundle) {
+            let manifest = bundle.manifest
+            bundleDirectory = bundle.directory.path
+            (name, version) = (manifest.name, manifest.version.description)
+            (kind, runtime) = (manifest.kind.rawValue, manifest.runtime.id)
+            codebookHash = manifest.codebook.hash
+            files = manifest.files.map(\.path)
+        }
     }
 }
 
 struct ConvertEncoderCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "encoder",
-        abstract: "A SigLIP vision tower plus a codebook becomes a siglip-vq encoder bundle.")
+        abstract: "A SigLIP vision tower plus a codebook becomes a siglip-vq encoder bundle.",
+        discussion: """
+            The tower's image size and patch grid give encoder.image_size and tokens_per_image; the \
+            codebook is written alone into codebook.safetensors (once, for --shared-depth).
+
+            Example:
+              craft convert encoder --model siglip-so400m \\
+                  --codebook rvq.safetensors:codebook --quantization-layer 26 \\
+                  --name my-vq --license apache-2.0 --output bundles/my-vq
+            """)
 
     @OptionGroup var options: ConversionOptions
 
@@ -138,7 +158,17 @@ struct ConvertEncoderCommand: ParsableCommand {
 struct ConvertBackendCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "backend",
-        abstract: "A decoder (Llama, Qwen2, GPT-2) plus a projector becomes a backend bundle reading a codebook.")
+        abstract: "A decoder (Llama, Qwen2, GPT-2) plus a projector becomes a backend bundle reading a codebook.",
+        discussion: """
+            The runtime is the decoder's architecture (llama, qwen2, gpt2); the codebook's identity is \
+            recorded, not its vectors; the context length defaults to the decoder's maximum.
+
+            Example:
+              craft convert backend --model Qwen2-1.5B \\
+                  --projector mm_projector.safetensors --projector-type mlp2x_gelu \\
+                  --codebook rvq.safetensors --name my-qwen --license apache-2.0 \\
+                  --output bundles/my-qwen
+            """)
 
     @OptionGroup var options: ConversionOptions
 

@@ -216,24 +216,22 @@ public struct LlamaConfiguration: Codable, Sendable, Equatable {
 
     public func encode(to encoder: Swift.Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(hiddenSize, forKey: .hiddenSize)
-        try c.encode(intermediateSize, forKey: .intermediateSize)
-        try c.encode(hiddenLayers, forKey: .hiddenLayers)
-        try c.encode(attentionHeads, forKey: .attentionHeads)
-        try c.encode(kvHeads, forKey: .kvHeads)
-        try c.encode(headDimension, forKey: .headDimension)
-        try c.encode(vocabularySize, forKey: .vocabularySize)
-        try c.encode(rmsNormEpsilon, forKey: .rmsNormEpsilon)
-        try c.encode(ropeTheta, forKey: .ropeTheta)
+        let sizes: [(CodingKeys, Int)] = [
+            (.hiddenSize, hiddenSize), (.intermediateSize, intermediateSize), (.hiddenLayers, hiddenLayers),
+            (.attentionHeads, attentionHeads), (.kvHeads, kvHeads), (.headDimension, headDimension),
+            (.vocabularySize, vocabularySize), (.maxPositionEmbeddings, maxPositionEmbeddings),
+        ]
+        for (key, value) in sizes { try c.encode(value, forKey: key) }
+        for (key, value) in [(CodingKeys.rmsNormEpsilon, rmsNormEpsilon), (.ropeTheta, ropeTheta)] { try c.encode(value, forKey: key) }
         try c.encode(tieWordEmbeddings, forKey: .tieWordEmbeddings)
         try c.encode(modelType, forKey: .modelType)
+        // Qwen2's biases are implied by its model_type; Llama states them.
         if modelType == "qwen2" {
             try c.encode(false, forKey: .useSlidingWindow)
         } else {
             try c.encode(attentionBias, forKey: .attentionBias)
             try c.encode(mlpBias, forKey: .mlpBias)
         }
-        try c.encode(maxPositionEmbeddings, forKey: .maxPositionEmbeddings)
         try c.encodeIfPresent(bosTokenID, forKey: .bosTokenID)
         try c.encode(eosTokenIDs, forKey: .eosTokenIDs)
         try c.encode("silu", forKey: .hiddenActivation)
