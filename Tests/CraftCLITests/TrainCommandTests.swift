@@ -39,6 +39,15 @@ struct TrainCLIFixture {
 
 @Suite("craft train")
 struct TrainCommandTests {
+    @Test("--method and --task are closed choices: a wrong value is exit 64 listing the valid ones")
+    func methodAndTaskAreChoices() throws {
+        let base = ["train", "--encoder", "a.craft", "--surrogate", "b.craft", "--data", "d.jsonl", "--output", "out"]
+        let method = try runCraft(base + ["--method", "bogus"])
+        #expect(method.status == 64 && method.standardError.contains("'craft', 'continuous' or 'projector'"), "\(method.standardError)")
+        let task = try runCraft(base + ["--task", "captioning"])
+        #expect(task.status == 64 && task.standardError.contains("'classification' and 'vqa'"), "\(task.standardError)")
+    }
+
     @Test("craft train --json writes a bundle that craft eval scores with the surrogate; stable keys")
     func trainsAndEvaluates() throws {
         let fixture = try TrainCLIFixture()

@@ -20,8 +20,9 @@ struct StatsCommand: ParsableCommand {
             base's weights and codebook, a bumped patch version (or --version) and provenance; it is \
             written to --output DIR as NAME-VERSION/ and NAME-VERSION.craft.
 
-            Examples:
-              craft stats --encoder derm-vq --data derm/train.jsonl --output out
+            Examples (from the repository root; D=examples/data/digits):
+              craft stats --registry registry --encoder digits-siglip-vq@1.1.0 \\
+                  --data $D/strong-train.jsonl --output stats
               craft stats --encoder derm-vq-1.1.0.craft --data train.jsonl --json
               craft stats --encoder derm-vq --data train.jsonl --publish
             """)

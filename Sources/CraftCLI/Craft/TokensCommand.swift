@@ -16,8 +16,9 @@ struct TokensCommand: EnvironmentCommand {
             (residual levels joined with "+"). --json prints `encoder`, `codebook_hash`, `rows`, \
             `columns`, `depth` and `codes` ([row][column][level]).
 
-            Examples:
-              craft tokens --encoder derm-vq --image lesion.png
+            Examples (from the repository root):
+              craft tokens --registry registry --encoder digits-siglip-vq@1.1.0 \\
+                  --image examples/data/digits/images/strong/0000.png
               craft tokens --encoder dist/derm-vq-1.2.0.craft --image lesion.png --json
             """)
 

@@ -54,11 +54,12 @@ struct TrainCommand: EnvironmentCommand {
             --method continuous (quantizer bypassed) and --method projector (only the surrogate's \
             projector is tuned; the output is a new backend bundle) are the paper's baselines.
 
-            Examples:
-              craft train --encoder base-vq --surrogate tiny-llm --data train.jsonl
-              craft train --encoder e.craft --surrogate b.craft --data train.jsonl
-                  --validation val.jsonl --epochs 5 --learning-rate 3e-4 --json
-              craft train --encoder base-vq --surrogate tiny-llm --data vqa.jsonl
+            Examples (from the repository root, on the embedded registry; D=examples/data/digits):
+              craft train --registry registry --encoder digits-siglip-vq@1.0.0 \\
+                  --surrogate digits-llama --data $D/strong-train.jsonl --output adapted
+              craft train --encoder e.craft --surrogate work/backend-dir \\
+                  --data train.jsonl --validation val.jsonl --epochs 5 --json
+              craft train --encoder base-vq --surrogate my-qwen --data vqa.jsonl \\
                   --task vqa --version 1.1.0 --name derm-vq --publish
             """)
 
@@ -66,10 +67,10 @@ struct TrainCommand: EnvironmentCommand {
 
     // MARK: Inputs
 
-    @Option(help: ArgumentHelp("The encoder to adapt: a .craft file, a bundle directory or NAME[@VERSION|@RANGE]. Example: --encoder base-vq@^1.0", valueName: "ref-or-file"))
+    @Option(help: ArgumentHelp("The encoder to adapt: a .craft file, a bundle directory or NAME[@VERSION|@RANGE]. Example: --encoder digits-siglip-vq@^1.0", valueName: "ref-or-file"))
     var encoder: String
 
-    @Option(help: ArgumentHelp("The frozen surrogate backend (shares the encoder's codebook): a .craft file, a bundle directory or a REF. Example: --surrogate tiny-llm", valueName: "ref-or-file"))
+    @Option(help: ArgumentHelp("The frozen surrogate backend (shares the encoder's codebook): a .craft file, a bundle directory or a REF. Example: --surrogate digits-llama", valueName: "ref-or-file"))
     var surrogate: String
 
     @Option(help: ArgumentHelp("The training JSONL. Example: --data derm/train.jsonl", valueName: "file"))
@@ -96,10 +97,10 @@ struct TrainCommand: EnvironmentCommand {
     // MARK: Objective
 
     @Option(help: ArgumentHelp("craft (the method), continuous (quantizer bypassed, baseline) or projector (tune the surrogate's projector, baseline). Example: --method craft", valueName: "method"))
-    var method = "craft"
+    var method: AdaptationMethod = .craft
 
     @Option(help: ArgumentHelp("classification (lambda_con 1.0) or vqa (lambda_con 0.1): the paper's defaults. Example: --task vqa", valueName: "task"))
-    var task = "classification"
+    var task: TrainingTask = .classification
 
     @Option(help: ArgumentHelp("The weight of L_con, overriding --task. Example: --lambda-con 0.5", valueName: "weight"))
     var lambdaCon: Float?
@@ -172,12 +173,6 @@ struct TrainCommand: EnvironmentCommand {
     var publish = false
 
     func validate() throws {
-        guard AdaptationMethod(rawValue: method) != nil else {
-            throw ValidationError("--method must be craft, continuous or projector, not \(method).")
-        }
-        guard ["classification", "vqa"].contains(task) else {
-            throw ValidationError("--task must be classification or vqa, not \(task).")
-        }
         guard validationFraction > 0, validationFraction < 1 else {
             throw ValidationError("--validation-fraction must be between 0 and 1 (exclusive), such as 0.1, not \(validationFraction).")
         }
@@ -212,7 +207,7 @@ struct TrainCommand: EnvironmentCommand {
     /// The trainer's options from the flags.
     var trainerConfiguration: TrainerConfiguration {
         var configuration = TrainerConfiguration()
-        var objective = task == "vqa" ? CraftObjective.visualQuestionAnswering : CraftObjective.classification
+        var objective = task == .vqa ? CraftObjective.visualQuestionAnswering : CraftObjective.classification
         if let lambdaCon { objective.contrastiveWeight = lambdaCon }
         objective.commitmentWeight = lambdaCommit
         objective.usesAlignment = !noAlignment
@@ -244,7 +239,7 @@ struct TrainCommand: EnvironmentCommand {
         request.replay = replay.map { URL(fileURLWithPath: $0) }
         request.replayWeight = replayWeight
         request.replayPerBatch = replayPerBatch
-        request.method = AdaptationMethod(rawValue: method) ?? .craft
+        request.method = method
         request.version = version.flatMap { SemanticVersion($0) }
         request.name = name
         request.registry = options.resolvedRegistry()
@@ -523,4 +518,14 @@ final class TrainingDisplay: @unchecked Sendable {
         if total >= 60 { return String(format: "%dm%02ds", total / 60, total % 60) }
         return "\(total)s"
     }
+}
+
+extension AdaptationMethod: ExpressibleByArgument {}
+
+/// `--task`: which of the paper's default weights of L_con to start from.
+enum TrainingTask: String, CaseIterable, ExpressibleByArgument {
+    /// lambda_con 1.0.
+    case classification
+    /// Visual question answering: lambda_con 0.1.
+    case vqa
 }
