@@ -186,13 +186,18 @@ public enum BundleConversion {
         }
     }
 
+    /// The decoder's most positions, read from `config.json` alone (`max_position_embeddings`, GPT-2's
+    /// `n_positions`), so the weights are not loaded twice: the runtime's check loads them once.
     static func decoderPositions(_ model: URL, architecture: ModelArchitecture) throws -> Int {
-        guard let load = architecture.loadDecoder else { return 2048 }
+        let url = model.appendingPathComponent("config.json")
+        let object: [String: Any]?
         do {
-            return try load(model).maximumPositions
+            object = try JSONSerialization.jsonObject(with: ModelDirectory.configurationData(url)) as? [String: Any]
         } catch {
-            throw BundleError(.runtimeFailed, "cannot load the \(architecture.name) decoder in \(model.path): \(error.message)", cause: error)
+            throw BundleError(.invalidManifest, "cannot read \(url.path): \((error as? LocalizedError)?.errorDescription ?? "\(error)")", entry: "config.json", cause: error)
         }
+        let config = object?["text_config"] as? [String: Any] ?? object ?? [:]
+        return (config["max_position_embeddings"] as? Int) ?? (config["n_positions"] as? Int) ?? 2048
     }
 
     /// Copies `config.json` and the weights (single file, or the index and every shard it names).
