@@ -35,6 +35,8 @@ let package = Package(
         // C libraries: each is imported by exactly one Swift module.
         // OpenBLAS, loaded at run time with kernels chosen for the CPU (Sources/CBLAS/loader.c).
         .target(name: "CBLAS", path: "Sources/CBLAS", linkerSettings: [.linkedLibrary("dl"), .linkedLibrary("pthread")]),
+        // Craft's own kernels for half-precision weights (AVX2+FMA+F16C chosen at run time, portable otherwise).
+        .target(name: "CHalfKernels", path: "Sources/CHalfKernels"),
         .systemLibrary(
             name: "CArchive", path: "Sources/CArchive", pkgConfig: "libarchive",
             providers: [.apt(["libarchive-dev"])]),
@@ -49,7 +51,7 @@ let package = Package(
         .target(name: "CraftFiles"),
 
         // Numeric side.
-        .target(name: "TensorCore", dependencies: ["CBLAS"]),
+        .target(name: "TensorCore", dependencies: ["CBLAS", "CHalfKernels"]),
         .target(name: "SafeTensors", dependencies: ["CraftFiles"]),
         .target(
             name: "CraftCore",

@@ -110,6 +110,18 @@ public struct SafeTensorsFile: Sendable {
         return withTensorBytes(entry) { Data($0) }
     }
 
+    /// The tensor's bytes in place in the mapped file, without copying or converting them.
+    ///
+    /// The returned value keeps the mapping alive, so its bytes stay valid as long as it (or its
+    /// ``MappedTensor/owner``) lives; only the pages actually read are loaded. Loaders use it to keep
+    /// float32 weights without a copy and half-precision weights in half precision.
+    public func mapped(_ name: String) throws -> MappedTensor {
+        let entry = try entry(name)
+        let start = header.dataStart + entry.begin
+        let bytes = mapping.withBytes(in: start..<(start + entry.info.byteCount)) { $0 }
+        return MappedTensor(info: entry.info, bytes: bytes, owner: mapping)
+    }
+
     // MARK: - Internals
 
     /// Fails with `insufficientMemory` when the arrays that reading `entry` creates cannot be

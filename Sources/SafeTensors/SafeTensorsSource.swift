@@ -24,6 +24,27 @@ public protocol SafeTensorsSource: Sendable {
     func int32s(_ name: String) throws -> [Int32]
     /// The tensor's raw little-endian bytes.
     func bytes(_ name: String) throws -> Data
+    /// The tensor's bytes in place in the memory-mapped file (no copy, no conversion).
+    func mapped(_ name: String) throws -> MappedTensor
+}
+
+/// One tensor's bytes inside a memory-mapped safetensors file, kept valid by ``owner``.
+///
+/// The bytes are little-endian as stored and read-only; the data of a safetensors file need not be
+/// aligned, so check ``isAligned`` before reading them as wider values in place.
+public struct MappedTensor: @unchecked Sendable {
+    /// The tensor's dtype, shape and size.
+    public let info: SafeTensorInfo
+    /// The tensor's bytes (`info.byteCount` of them).
+    public let bytes: UnsafeRawBufferPointer
+    /// The mapping that holds the bytes; keep a reference to it while using them.
+    public let owner: AnyObject
+
+    /// Whether the bytes start at a multiple of the element width (so they can be read in place).
+    public var isAligned: Bool {
+        guard let base = bytes.baseAddress else { return true }
+        return Int(bitPattern: base) % info.dtype.byteWidth == 0
+    }
 }
 
 extension SafeTensorsFile: SafeTensorsSource {}

@@ -161,6 +161,7 @@ extension ShardedSafeTensors: SafeTensorsSource {
     public func contains(_ name: String) -> Bool { weightMap[name] != nil }
     public func info(_ name: String) throws -> SafeTensorInfo { try file(for: name).info(name) }
     public func floats(_ name: String) throws -> [Float] { try file(for: name).floats(name) }
+    public func mapped(_ name: String) throws -> MappedTensor { try file(for: name).mapped(name) }
     public func int64s(_ name: String) throws -> [Int64] { try file(for: name).int64s(name) }
     public func int32s(_ name: String) throws -> [Int32] { try file(for: name).int32s(name) }
     public func bytes(_ name: String) throws -> Data { try file(for: name).bytes(name) }

@@ -14,11 +14,15 @@ final class TensorStorage: @unchecked Sendable {
     @usableFromInline let count: Int
     /// The allocated capacity (a bucket size for large buffers, which go back to ``StorageCache``).
     let capacity: Int
+    /// The object that owns borrowed memory (a memory-mapped file), or `nil` when this storage
+    /// allocated its buffer. Borrowed memory is read-only: writes always go to a copy.
+    let borrowedFrom: AnyObject?
 
     /// Allocates `count` values without initialising them; the caller writes every value before reading.
     @usableFromInline
     init(uninitializedCount count: Int) {
         self.count = count
+        borrowedFrom = nil
         if count >= StorageCache.minimumCount {
             capacity = StorageCache.bucket(for: count)
             pointer = StorageCache.shared.take(capacity: capacity) ?? .allocate(capacity: capacity)
@@ -33,7 +37,16 @@ final class TensorStorage: @unchecked Sendable {
         pointer.initialize(repeating: value, count: count)
     }
 
+    /// A storage over `count` values that `owner` keeps alive (never written, never freed here).
+    init(borrowing pointer: UnsafePointer<Float>, count: Int, owner: AnyObject) {
+        self.pointer = UnsafeMutablePointer(mutating: pointer)
+        self.count = count
+        capacity = count
+        borrowedFrom = owner
+    }
+
     deinit {
+        if borrowedFrom != nil { return }
         if capacity >= StorageCache.minimumCount && StorageCache.shared.give(pointer, capacity: capacity) { return }
         pointer.deallocate()
     }
@@ -163,6 +176,23 @@ public struct Tensor: Sendable {
         }
     }
 
+    /// A tensor over memory someone else owns, without copying it: a float32 weight in a
+    /// memory-mapped file, for example.
+    ///
+    /// The tensor keeps `owner` alive and never writes to `pointer`: mutating the tensor copies first.
+    ///
+    /// - Precondition: `pointer` holds `shape`'s element count of float32 values, aligned, that stay
+    ///   valid and unchanged for as long as `owner` lives.
+    public init(borrowing pointer: UnsafePointer<Float>, shape: [Int], owner: AnyObject) {
+        Tensor.checkShape(shape)
+        let count = Tensor.elementCount(shape)
+        self.init(storage: TensorStorage(borrowing: pointer, count: count, owner: owner), shape: shape,
+                  strides: Tensor.contiguousStrides(shape), offset: 0)
+    }
+
+    /// Whether the tensor reads memory it does not own (see ``init(borrowing:shape:owner:)``).
+    public var isBorrowed: Bool { storage.borrowedFrom != nil }
+
     /// Creates a rank-0 tensor holding one value.
     public init(_ scalar: Float) {
         self.init([scalar], shape: [])
@@ -266,7 +296,8 @@ public struct Tensor: Sendable {
     public mutating func withUnsafeMutableScalars<R>(
         _ body: (UnsafeMutableBufferPointer<Float>) throws -> R
     ) rethrows -> R {
-        if !(isContiguous && offset == 0 && storage.count == scalarCount && isKnownUniquelyReferenced(&storage)) {
+        if !(isContiguous && offset == 0 && storage.count == scalarCount && storage.borrowedFrom == nil
+             && isKnownUniquelyReferenced(&storage)) {
             let copy = contiguousCopyStorage()
             storage = copy
             strides = Tensor.contiguousStrides(shape)

@@ -2,30 +2,42 @@
 // GPT-2's `Conv1D` layouts, and layer normalisation with its parameters.
 import TensorCore
 
-/// `nn.Linear`: `x · weightᵀ + bias` with a `[out, in]` weight.
+/// `nn.Linear`: `x · weightᵀ + bias` with a `[out, in]` weight (float32 or half precision as stored).
 struct Linear: Sendable {
-    let weight: Tensor
+    let weight: WeightMatrix
     let bias: Tensor?
 
     init(_ weights: inout WeightStore, _ prefix: String, input: Int, output: Int, bias hasBias: Bool = true) throws(ModelError) {
-        weight = try weights.take(prefix + ".weight", shape: [output, input])
+        weight = try weights.takeMatrix(prefix + ".weight", shape: [output, input])
         bias = hasBias ? try weights.take(prefix + ".bias", shape: [output]) : nil
     }
 
-    func callAsFunction(_ x: Tensor) -> Tensor { x.linear(weight: weight, bias: bias) }
+    func callAsFunction(_ x: Tensor) -> Tensor { weight.linear(x, bias: bias) }
 }
 
 /// GPT-2's `Conv1D`: `x · weight + bias` with an `[in, out]` weight (no transpose).
+///
+/// A half-precision weight is transposed once at load into `[out, in]` (the layout the half-precision
+/// kernels stream), so it costs its 2 bytes per value in memory rather than a mapped view.
 struct Conv1D: Sendable {
-    let weight: Tensor
+    /// `[in, out]` when float32; `[out, in]` when half precision.
+    let weight: WeightMatrix
     let bias: Tensor
 
     init(_ weights: inout WeightStore, _ prefix: String, input: Int, output: Int) throws(ModelError) {
-        weight = try weights.take(prefix + ".weight", shape: [input, output])
+        switch try weights.takeMatrix(prefix + ".weight", shape: [input, output]) {
+        case .float32(let tensor): weight = .float32(tensor)
+        case .half(let matrix): weight = .half(matrix.transposed())
+        }
         bias = try weights.take(prefix + ".bias", shape: [output])
     }
 
-    func callAsFunction(_ x: Tensor) -> Tensor { x.matmul(weight) + bias }
+    func callAsFunction(_ x: Tensor) -> Tensor {
+        switch weight {
+        case .float32(let tensor): x.matmul(tensor) + bias
+        case .half(let matrix): x.linear(weight: matrix, bias: bias)
+        }
+    }
 }
 
 /// `nn.LayerNorm` over the last dimension, with weight and bias.

@@ -5,48 +5,118 @@ import Foundation
 import SafeTensors
 import TensorCore
 
+/// How a model keeps the weights it loads from a checkpoint.
+public enum WeightPrecision: String, Sendable, CaseIterable {
+    /// Every weight as float32: half-precision matrices are converted at load (4 bytes per value).
+    case float32
+    /// Matrices as the checkpoint stores them: F16 and BF16 matrices stay in half precision (2 bytes
+    /// per value, computed in float32 tile by tile); F32 ones are read in place from the mapped file.
+    /// Vectors (norms, biases) are float32 either way.
+    case stored
+}
+
+/// A model matrix (a linear layer's `[out, in]` weight, an embedding table): float32, or half
+/// precision as the checkpoint stores it.
+public enum WeightMatrix: Sendable {
+    case float32(Tensor)
+    case half(HalfMatrix)
+
+    /// `[rows, columns]`.
+    public var shape: [Int] {
+        switch self {
+        case .float32(let tensor): tensor.shape
+        case .half(let matrix): matrix.shape
+        }
+    }
+
+    /// The bytes the values occupy in memory (or in the mapped file).
+    public var byteCount: Int {
+        switch self {
+        case .float32(let tensor): tensor.scalarCount * 4
+        case .half(let matrix): matrix.byteCount
+        }
+    }
+
+    /// The values as a float32 tensor (a conversion, and a new buffer, for half precision).
+    public var floats: Tensor {
+        switch self {
+        case .float32(let tensor): tensor
+        case .half(let matrix): matrix.floats()
+        }
+    }
+
+    /// `x · selfᵀ + bias`, differentiable with respect to `x` (and to a float32 weight).
+    func linear(_ x: Tensor, bias: Tensor? = nil) -> Tensor {
+        switch self {
+        case .float32(let weight): x.linear(weight: weight, bias: bias)
+        case .half(let weight): x.linear(weight: weight, bias: bias)
+        }
+    }
+
+    /// The rows at `indices` as float32 (an embedding lookup).
+    func rows(at indices: IndexTensor) throws(TensorError) -> Tensor {
+        switch self {
+        case .float32(let table): try table.rows(at: indices)
+        case .half(let table): try table.rows(at: indices)
+        }
+    }
+}
+
 /// The tensors a model is built from, handed out by name with a shape check; whatever is left over at
 /// the end is an unexpected tensor.
 struct WeightStore {
-    private var tensors: [String: Tensor]
-    private var taken: [String: Tensor] = [:]
+    private var weights: [String: WeightMatrix]
+    private var taken: [String: WeightMatrix] = [:]
     /// Where the tensors came from, for messages (a file path or "the given weights").
     let origin: String
 
     init(_ tensors: [String: Tensor], origin: String) {
-        self.tensors = tensors
+        self.init(loaded: tensors.mapValues { .float32($0) }, origin: origin)
+    }
+
+    /// Weights as ``ModelDirectory/weights(in:precision:sanitize:)`` loads them (`.half` entries are matrices).
+    init(loaded weights: [String: WeightMatrix], origin: String) {
+        self.weights = weights
         self.origin = origin
     }
 
-    /// Takes tensor `name`, checking its shape.
+    /// Takes tensor `name` as float32, checking its shape.
     mutating func take(_ name: String, shape: [Int]) throws(ModelError) -> Tensor {
-        guard let tensor = tensors.removeValue(forKey: name) else {
+        try takeMatrix(name, shape: shape).floats
+    }
+
+    /// Takes matrix `name` as stored (half precision stays half), checking its shape.
+    mutating func takeMatrix(_ name: String, shape: [Int]) throws(ModelError) -> WeightMatrix {
+        guard let weight = weights.removeValue(forKey: name) else {
             if taken[name] != nil {
                 throw ModelError(.invalidConfiguration, "tensor '\(name)' of \(origin) was asked for twice; this is a bug in the runtime")
             }
             throw ModelError(.missingTensor,
                              "\(origin) has no tensor '\(name)' (shape \(shape)), which the configuration needs; check that config.json matches the checkpoint")
         }
-        guard tensor.shape == shape else {
+        guard weight.shape == shape else {
             throw ModelError(.shapeMismatch,
-                             "tensor '\(name)' in \(origin) has shape \(tensor.shape) but the configuration implies \(shape); check that config.json matches the checkpoint")
+                             "tensor '\(name)' in \(origin) has shape \(weight.shape) but the configuration implies \(shape); check that config.json matches the checkpoint")
         }
-        taken[name] = tensor
-        return tensor
+        taken[name] = weight
+        return weight
     }
 
     /// Fails when a tensor was never taken.
     func checkAllUsed() throws(ModelError) {
-        guard tensors.isEmpty else {
-            let names = tensors.keys.sorted()
+        guard weights.isEmpty else {
+            let names = weights.keys.sorted()
             let listed = names.prefix(5).map { "'\($0)'" }.joined(separator: ", ") + (names.count > 5 ? " and \(names.count - 5) more" : "")
             throw ModelError(.unexpectedTensor,
                              "\(origin) holds tensor(s) \(listed) that this model configuration does not use; check that config.json matches the checkpoint (layer count, head, tied embeddings)")
         }
     }
 
-    /// The tensors that were taken, by canonical name.
-    var takenTensors: [String: Tensor] { taken }
+    /// The weights that were taken, by canonical name, as stored.
+    var takenWeights: [String: WeightMatrix] { taken }
+
+    /// The weights that were taken, as float32 tensors (half-precision ones converted).
+    var takenTensors: [String: Tensor] { taken.mapValues(\.floats) }
 }
 
 /// Reading `config.json` and weights from a Hugging Face-layout model directory.
@@ -137,9 +207,11 @@ package enum ModelDirectory {
         }
     }
 
-    /// Every tensor of the directory's weights as Float32, renamed by `sanitize` (which returns `nil` to
-    /// drop a tensor), with the origin to name in messages.
-    static func weights(in directory: URL, sanitize: (String) -> String?) throws(ModelError) -> (tensors: [String: Tensor], origin: String) {
+    /// Every tensor of the directory's weights, renamed by `sanitize` (which returns `nil` to drop a
+    /// tensor), kept as `precision` says, with the origin to name in messages.
+    static func weights(
+        in directory: URL, precision: WeightPrecision = .float32, sanitize: (String) -> String?
+    ) throws(ModelError) -> (weights: [String: WeightMatrix], origin: String) {
         let source: any SafeTensorsSource
         do {
             source = try openSafeTensors(directory: directory)
@@ -149,23 +221,40 @@ package enum ModelDirectory {
             throw ModelError(.unreadableWeights, "cannot read the weights in \(directory.path): \((error as? LocalizedError)?.errorDescription ?? "\(error)")", cause: error)
         }
         let origin = (source as? SafeTensorsFile)?.url.path ?? directory.appendingPathComponent("model.safetensors.index.json").path
-        return (try readTensors(source, origin: origin, sanitize: sanitize), origin)
+        return (try readWeights(source, origin: origin, precision: precision, sanitize: sanitize), origin)
     }
 
     /// The tensors of `source` renamed by `sanitize`; two names that become one are an error.
-    static func readTensors(_ source: any SafeTensorsSource, origin: String, sanitize: (String) -> String?) throws(ModelError) -> [String: Tensor] {
-        var result: [String: Tensor] = [:]
+    ///
+    /// Aligned F32 tensors are read in place from the mapped file (no copy); with `.stored`, aligned
+    /// F16/BF16 matrices stay half precision. Everything else is converted to a float32 buffer.
+    static func readWeights(
+        _ source: any SafeTensorsSource, origin: String, precision: WeightPrecision, sanitize: (String) -> String?
+    ) throws(ModelError) -> [String: WeightMatrix] {
+        var result: [String: WeightMatrix] = [:]
         for name in source.names {
             guard let canonical = sanitize(name) else { continue }
             guard result[canonical] == nil else {
                 throw ModelError(.unexpectedTensor, "\(origin) holds tensor '\(name)' twice (with and without a prefix, as '\(canonical)'); keep one copy")
             }
             do {
-                let info = try source.info(name)
+                let mapped = try source.mapped(name)
+                let info = mapped.info
                 guard info.dtype.isFloatingPoint else {
                     throw ModelError(.unreadableWeights, "tensor '\(name)' in \(origin) has integer dtype \(info.dtype.rawValue) where a model weight (floating point) is expected; check the checkpoint")
                 }
-                result[canonical] = Tensor(try source.floats(name), shape: info.shape)
+                switch info.dtype {
+                case .f32 where mapped.isAligned && info.byteCount > 0:
+                    result[canonical] = .float32(Tensor(
+                        borrowing: mapped.bytes.baseAddress!.assumingMemoryBound(to: Float.self), shape: info.shape, owner: mapped.owner))
+                case .f16 where precision == .stored && info.shape.count == 2 && mapped.isAligned && info.byteCount > 0,
+                     .bf16 where precision == .stored && info.shape.count == 2 && mapped.isAligned && info.byteCount > 0:
+                    result[canonical] = .half(HalfMatrix(
+                        format: info.dtype == .bf16 ? .bfloat16 : .float16, rows: info.shape[0], columns: info.shape[1],
+                        bits: mapped.bytes.baseAddress!, owner: mapped.owner))
+                default:
+                    result[canonical] = .float32(Tensor(try source.floats(name), shape: info.shape))
+                }
             } catch let error as ModelError {
                 throw error
             } catch {

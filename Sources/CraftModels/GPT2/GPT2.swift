@@ -161,20 +161,24 @@ struct GPT2Block: Sendable {
 public struct GPT2Model: CausalLanguageModel {
     /// The configuration the model was built from.
     public let configuration: GPT2Configuration
-    /// The model's tensors by canonical name.
-    public let parameters: [String: Tensor]
-    let tokenEmbedding: Tensor
+    /// The model's weights by canonical name, as kept in memory (`[in, out]` as in the checkpoint).
+    public let weights: [String: WeightMatrix]
+    let tokenEmbedding: WeightMatrix
     let positionEmbedding: Tensor
     let blocks: [GPT2Block]
     let finalNorm: LayerNorm
-    let lmHead: Tensor
+    let lmHead: WeightMatrix
 
     /// Builds the model from tensors with canonical names, checking every name and shape.
     public init(configuration: GPT2Configuration, weights: [String: Tensor], origin: String = "the given weights") throws(ModelError) {
+        try self.init(configuration: configuration, store: WeightStore(weights, origin: origin))
+    }
+
+    init(configuration: GPT2Configuration, store: consuming WeightStore) throws(ModelError) {
         self.configuration = configuration
-        var store = WeightStore(weights, origin: origin)
+        var store = store
         let (hidden, vocabulary) = (configuration.hiddenSize, configuration.vocabularySize)
-        tokenEmbedding = try store.take("wte.weight", shape: [vocabulary, hidden])
+        tokenEmbedding = try store.takeMatrix("wte.weight", shape: [vocabulary, hidden])
         positionEmbedding = try store.take("wpe.weight", shape: [configuration.positions, hidden])
         var blocks: [GPT2Block] = []
         for index in 0..<configuration.layers {
@@ -182,17 +186,24 @@ public struct GPT2Model: CausalLanguageModel {
         }
         self.blocks = blocks
         finalNorm = try LayerNorm(&store, "ln_f", dimension: hidden, epsilon: configuration.layerNormEpsilon)
-        lmHead = configuration.tieWordEmbeddings ? tokenEmbedding : try store.take("lm_head.weight", shape: [vocabulary, hidden])
+        lmHead = configuration.tieWordEmbeddings ? tokenEmbedding : try store.takeMatrix("lm_head.weight", shape: [vocabulary, hidden])
         try store.checkAllUsed()
-        parameters = store.takenTensors
+        weights = store.takenWeights
     }
 
     /// Loads `config.json` and the safetensors weights of a Hugging Face model directory.
-    public init(directory: URL) throws(ModelError) {
+    ///
+    /// - Parameter precision: `.stored` (the default) keeps F16/BF16 matrices in half precision and
+    ///   maps F32 ones in place; `.float32` converts everything to float32 buffers.
+    public init(directory: URL, precision: WeightPrecision = .stored) throws(ModelError) {
         let configuration = try ModelDirectory.configuration(GPT2Configuration.self, in: directory)
-        let (tensors, origin) = try ModelDirectory.weights(in: directory) { Self.sanitize($0, configuration: configuration) }
-        try self.init(configuration: configuration, weights: tensors, origin: origin)
+        let (weights, origin) = try ModelDirectory.weights(in: directory, precision: precision) { Self.sanitize($0, configuration: configuration) }
+        try self.init(configuration: configuration, store: WeightStore(loaded: weights, origin: origin))
     }
+
+    /// The model's weights as float32 tensors by canonical name (half-precision ones converted, in
+    /// new buffers: for a model kept in half precision this doubles its memory while held).
+    public var parameters: [String: Tensor] { weights.mapValues(\.floats) }
 
     static func sanitize(_ name: String, configuration: GPT2Configuration) -> String? {
         if name.hasSuffix(".attn.bias") || name.hasSuffix(".attn.masked_bias") { return nil }
@@ -228,6 +239,6 @@ public struct GPT2Model: CausalLanguageModel {
             h = block(h, layer: index, cache: &cache)
         }
         cache.advance(by: length)
-        return finalNorm(h).squeezed(0).linear(weight: lmHead)
+        return lmHead.linear(finalNorm(h).squeezed(0))
     }
 }

@@ -324,12 +324,12 @@ struct LlamaBlock: Sendable {
 public struct LlamaModel: CausalLanguageModel {
     /// The configuration the model was built from.
     public let configuration: LlamaConfiguration
-    /// The model's tensors by checkpoint name (shared storage with the model).
-    public let parameters: [String: Tensor]
-    let embedTokens: Tensor
+    /// The model's weights by checkpoint name, as kept in memory (shared storage with the model).
+    public let weights: [String: WeightMatrix]
+    let embedTokens: WeightMatrix
     let layers: [LlamaBlock]
     let norm: RMSNorm
-    let lmHead: Tensor
+    let lmHead: WeightMatrix
     /// The RoPE inverse frequencies, scaled as the configuration says.
     let inverseFrequencies: [Float]
 
@@ -337,28 +337,39 @@ public struct LlamaModel: CausalLanguageModel {
     ///
     /// - Throws: ``ModelError`` naming a missing, unexpected or wrongly shaped tensor.
     public init(configuration: LlamaConfiguration, weights: [String: Tensor], origin: String = "the given weights") throws(ModelError) {
+        try self.init(configuration: configuration, store: WeightStore(weights, origin: origin))
+    }
+
+    init(configuration: LlamaConfiguration, store: consuming WeightStore) throws(ModelError) {
         self.configuration = configuration
-        var store = WeightStore(weights, origin: origin)
+        var store = store
         let (hidden, vocabulary) = (configuration.hiddenSize, configuration.vocabularySize)
-        embedTokens = try store.take("model.embed_tokens.weight", shape: [vocabulary, hidden])
+        embedTokens = try store.takeMatrix("model.embed_tokens.weight", shape: [vocabulary, hidden])
         var blocks: [LlamaBlock] = []
         for index in 0..<configuration.hiddenLayers {
             blocks.append(try LlamaBlock(&store, "model.layers.\(index)", configuration))
         }
         layers = blocks
         norm = try RMSNorm(&store, "model.norm", dimension: hidden, epsilon: configuration.rmsNormEpsilon)
-        lmHead = configuration.tieWordEmbeddings ? embedTokens : try store.take("lm_head.weight", shape: [vocabulary, hidden])
+        lmHead = configuration.tieWordEmbeddings ? embedTokens : try store.takeMatrix("lm_head.weight", shape: [vocabulary, hidden])
         inverseFrequencies = configuration.ropeScaling.inverseFrequencies(headDimension: configuration.headDimension, theta: configuration.ropeTheta)
         try store.checkAllUsed()
-        parameters = store.takenTensors
+        weights = store.takenWeights
     }
 
     /// Loads `config.json` and the safetensors weights of a Hugging Face model directory.
-    public init(directory: URL) throws(ModelError) {
+    ///
+    /// - Parameter precision: `.stored` (the default) keeps F16/BF16 matrices in half precision and
+    ///   maps F32 ones in place; `.float32` converts everything to float32 buffers.
+    public init(directory: URL, precision: WeightPrecision = .stored) throws(ModelError) {
         let configuration = try ModelDirectory.configuration(LlamaConfiguration.self, in: directory)
-        let (tensors, origin) = try ModelDirectory.weights(in: directory) { Self.sanitize($0, configuration: configuration) }
-        try self.init(configuration: configuration, weights: tensors, origin: origin)
+        let (weights, origin) = try ModelDirectory.weights(in: directory, precision: precision) { Self.sanitize($0, configuration: configuration) }
+        try self.init(configuration: configuration, store: WeightStore(loaded: weights, origin: origin))
     }
+
+    /// The model's weights as float32 tensors by checkpoint name (half-precision ones converted, in
+    /// new buffers: for a model kept in half precision this doubles its memory while held).
+    public var parameters: [String: Tensor] { weights.mapValues(\.floats) }
 
     /// The canonical name of a checkpoint tensor, or `nil` to drop it.
     static func sanitize(_ name: String, configuration: LlamaConfiguration) -> String? {
@@ -396,6 +407,6 @@ public struct LlamaModel: CausalLanguageModel {
             h = layer(h, rotary: rotary, layer: index, cache: &cache)
         }
         cache.advance(by: length)
-        return norm(h).squeezed(0).linear(weight: lmHead)
+        return lmHead.linear(norm(h).squeezed(0))
     }
 }

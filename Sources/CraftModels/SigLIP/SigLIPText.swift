@@ -135,7 +135,7 @@ public struct SiglipTextModel: Sendable {
             if name.hasPrefix("text_model.") { return String(name.dropFirst("text_model.".count)) }
             return fullModel ? nil : name
         }
-        try self.init(configuration: configuration, weights: tensors, origin: origin)
+        try self.init(configuration: configuration, weights: tensors.mapValues(\.floats), origin: origin)
     }
 
     /// Runs the tower on a batch of token id rows of equal length (at most `max_position_embeddings`).

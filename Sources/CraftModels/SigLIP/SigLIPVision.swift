@@ -252,7 +252,7 @@ public struct SiglipVisionModel: Sendable {
     public init(directory: URL) throws(ModelError) {
         let (configuration, fullModel) = try ModelDirectory.towerConfiguration(SiglipVisionConfiguration.self, in: directory, compositeKey: "vision_config")
         let (tensors, origin) = try ModelDirectory.weights(in: directory) { Self.sanitize($0, fullModel: fullModel) }
-        try self.init(configuration: configuration, weights: tensors, origin: origin)
+        try self.init(configuration: configuration, weights: tensors.mapValues(\.floats), origin: origin)
     }
 
     static func sanitize(_ name: String, fullModel: Bool) -> String? {

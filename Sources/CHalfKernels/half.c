@@ -1,0 +1,214 @@
+// Half-precision weight kernels; the contract is in include/CHalfKernels.h.
+#include "CHalfKernels.h"
+
+#include <string.h>
+
+// MARK: - Portable versions
+
+static inline float bfloat_to_float(uint16_t bits) {
+    uint32_t word = (uint32_t)bits << 16;
+    float value;
+    memcpy(&value, &word, sizeof value);
+    return value;
+}
+
+static inline float half_to_float(uint16_t bits) {
+    uint32_t sign = (uint32_t)(bits & 0x8000) << 16;
+    uint32_t exponent = (bits >> 10) & 0x1F;
+    uint32_t mantissa = bits & 0x3FF;
+    uint32_t word;
+    if (exponent == 0) {
+        if (mantissa == 0) {
+            word = sign;
+        } else {
+            // Subnormal: mantissa × 2^-24, exact in float32.
+            float magnitude = (float)mantissa * 0x1p-24f;
+            memcpy(&word, &magnitude, sizeof word);
+            word |= sign;
+        }
+    } else if (exponent == 0x1F) {
+        word = sign | 0x7F800000u | (mantissa << 13);
+    } else {
+        word = sign | ((exponent + 112) << 23) | (mantissa << 13);
+    }
+    float value;
+    memcpy(&value, &word, sizeof value);
+    return value;
+}
+
+static inline float to_float(int format, uint16_t bits) {
+    return format == CRAFT_HALF_BFLOAT16 ? bfloat_to_float(bits) : half_to_float(bits);
+}
+
+static void portable_to_float(int format, const uint16_t *source, float *destination, size_t count) {
+    if (format == CRAFT_HALF_BFLOAT16) {
+        for (size_t i = 0; i < count; i++) destination[i] = bfloat_to_float(source[i]);
+    } else {
+        for (size_t i = 0; i < count; i++) destination[i] = half_to_float(source[i]);
+    }
+}
+
+static inline uint16_t float_to_bfloat(float value) {
+    uint32_t bits;
+    memcpy(&bits, &value, sizeof bits);
+    if ((bits & 0x7FFFFFFFu) > 0x7F800000u) return 0x7FC0;  // NaN, as torch
+    return (uint16_t)((bits + ((bits >> 16) & 1) + 0x7FFF) >> 16);
+}
+
+// Round to nearest even (F. Giesen's float_to_half_fast3_rtne).
+static inline uint16_t float_to_half(float value) {
+    uint32_t bits;
+    memcpy(&bits, &value, sizeof bits);
+    uint32_t sign = bits & 0x80000000u;
+    bits ^= sign;
+    uint16_t result;
+    if (bits >= 0x47800000u) {
+        result = bits > 0x7F800000u ? 0x7E00 : 0x7C00;  // NaN stays NaN; overflow goes to infinity
+    } else if (bits < 0x38800000u) {
+        // Subnormal or zero: let the float adder round, with 0.5 as the magic bias.
+        float magnitude, magic = 0.5f;
+        memcpy(&magnitude, &bits, sizeof magnitude);
+        magnitude += magic;
+        uint32_t rounded;
+        memcpy(&rounded, &magnitude, sizeof rounded);
+        result = (uint16_t)(rounded - 0x3F000000u);
+    } else {
+        uint32_t odd = (bits >> 13) & 1;
+        bits += ((uint32_t)(15 - 127) << 23) + 0xFFF + odd;
+        result = (uint16_t)(bits >> 13);
+    }
+    return result | (uint16_t)(sign >> 16);
+}
+
+void craft_float_to_half(int format, const float *source, uint16_t *destination, size_t count) {
+    if (format == CRAFT_HALF_BFLOAT16) {
+        for (size_t i = 0; i < count; i++) destination[i] = float_to_bfloat(source[i]);
+    } else {
+        for (size_t i = 0; i < count; i++) destination[i] = float_to_half(source[i]);
+    }
+}
+
+static void portable_matvec(int format, const uint16_t *weight, size_t columns, size_t row_begin, size_t row_end,
+                            const float *x, size_t m, size_t ldx, float *y, size_t ldy) {
+    for (size_t row = row_begin; row < row_end; row++) {
+        const uint16_t *w = weight + row * columns;
+        for (size_t i = 0; i < m; i++) {
+            const float *v = x + i * ldx;
+            float sums[4] = {0, 0, 0, 0};
+            size_t k = 0;
+            for (; k + 4 <= columns; k += 4) {
+                for (size_t lane = 0; lane < 4; lane++) sums[lane] += to_float(format, w[k + lane]) * v[k + lane];
+            }
+            for (; k < columns; k++) sums[0] += to_float(format, w[k]) * v[k];
+            y[i * ldy + row] += (sums[0] + sums[1]) + (sums[2] + sums[3]);
+        }
+    }
+}
+
+// MARK: - AVX2 + FMA + F16C versions
+
+#if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
+#include <immintrin.h>
+
+#define CRAFT_AVX2 __attribute__((target("avx2,fma,f16c")))
+
+CRAFT_AVX2 static inline __m256 load8(int format, const uint16_t *p) {
+    __m128i bits = _mm_loadu_si128((const __m128i *)p);
+    if (format == CRAFT_HALF_BFLOAT16) {
+        return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(bits), 16));
+    }
+    return _mm256_cvtph_ps(bits);
+}
+
+CRAFT_AVX2 static inline float sum8(__m256 v) {
+    __m128 low = _mm256_castps256_ps128(v), high = _mm256_extractf128_ps(v, 1);
+    __m128 s = _mm_add_ps(low, high);
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
+    return _mm_cvtss_f32(s);
+}
+
+CRAFT_AVX2 static void avx2_to_float(int format, const uint16_t *source, float *destination, size_t count) {
+    size_t i = 0;
+    for (; i + 8 <= count; i += 8) _mm256_storeu_ps(destination + i, load8(format, source + i));
+    for (; i < count; i++) destination[i] = to_float(format, source[i]);
+}
+
+// One row against one vector: four accumulators of 8 lanes hide the FMA latency; the row streams
+// from memory once (decoding is bound by the weight bytes read).
+CRAFT_AVX2 static inline float avx2_dot(int format, const uint16_t *w, const float *v, size_t columns) {
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
+    size_t k = 0;
+    for (; k + 32 <= columns; k += 32) {
+        a0 = _mm256_fmadd_ps(load8(format, w + k), _mm256_loadu_ps(v + k), a0);
+        a1 = _mm256_fmadd_ps(load8(format, w + k + 8), _mm256_loadu_ps(v + k + 8), a1);
+        a2 = _mm256_fmadd_ps(load8(format, w + k + 16), _mm256_loadu_ps(v + k + 16), a2);
+        a3 = _mm256_fmadd_ps(load8(format, w + k + 24), _mm256_loadu_ps(v + k + 24), a3);
+    }
+    for (; k + 8 <= columns; k += 8) a0 = _mm256_fmadd_ps(load8(format, w + k), _mm256_loadu_ps(v + k), a0);
+    float total = sum8(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+    for (; k < columns; k++) total += to_float(format, w[k]) * v[k];
+    return total;
+}
+
+CRAFT_AVX2 static void avx2_matvec_format(int format, const uint16_t *weight, size_t columns, size_t row_begin,
+                                          size_t row_end, const float *x, size_t m, size_t ldx, float *y, size_t ldy) {
+    for (size_t row = row_begin; row < row_end; row++) {
+        const uint16_t *w = weight + row * columns;
+        if (row + 1 < row_end) _mm_prefetch((const char *)(w + columns), _MM_HINT_T0);
+        for (size_t i = 0; i < m; i++) y[i * ldy + row] += avx2_dot(format, w, x + i * ldx, columns);
+    }
+}
+
+// The format is a constant in each caller, so the compiler specialises the loads.
+CRAFT_AVX2 static void avx2_matvec(int format, const uint16_t *weight, size_t columns, size_t row_begin,
+                                   size_t row_end, const float *x, size_t m, size_t ldx, float *y, size_t ldy) {
+    if (format == CRAFT_HALF_BFLOAT16) {
+        avx2_matvec_format(CRAFT_HALF_BFLOAT16, weight, columns, row_begin, row_end, x, m, ldx, y, ldy);
+    } else {
+        avx2_matvec_format(CRAFT_HALF_FLOAT16, weight, columns, row_begin, row_end, x, m, ldx, y, ldy);
+    }
+}
+
+static int has_avx2(void) {
+    // Computed once; every thread computes the same value, so a race only repeats the query.
+    static int cached = -1;
+    int value = __atomic_load_n(&cached, __ATOMIC_RELAXED);
+    if (value < 0) {
+        __builtin_cpu_init();
+        value = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+        __atomic_store_n(&cached, value, __ATOMIC_RELAXED);
+    }
+    return value;
+}
+#else
+static int has_avx2(void) { return 0; }
+#endif
+
+// MARK: - Dispatch
+
+void craft_half_to_float(int format, const uint16_t *source, float *destination, size_t count) {
+#if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
+    if (has_avx2()) {
+        if (format == CRAFT_HALF_BFLOAT16) avx2_to_float(CRAFT_HALF_BFLOAT16, source, destination, count);
+        else avx2_to_float(CRAFT_HALF_FLOAT16, source, destination, count);
+        return;
+    }
+#endif
+    portable_to_float(format, source, destination, count);
+}
+
+void craft_half_matvec(int format, const uint16_t *weight, size_t columns, size_t row_begin, size_t row_end,
+                       const float *x, size_t m, size_t ldx, float *y, size_t ldy) {
+#if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
+    if (has_avx2()) {
+        avx2_matvec(format, weight, columns, row_begin, row_end, x, m, ldx, y, ldy);
+        return;
+    }
+#endif
+    portable_matvec(format, weight, columns, row_begin, row_end, x, m, ldx, y, ldy);
+}
+
+const char *craft_half_kernel_name(void) {
+    return has_avx2() ? "avx2-fma-f16c" : "portable";
+}
