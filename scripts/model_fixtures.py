@@ -164,6 +164,31 @@ def qwen2(name, tied, seed, bfloat16=False):
     decoder_reference(model, name, 128, 32, seed)
 
 
+def half_precision(name, family, dtype, seed):
+    """A checkpoint saved in half precision (float16 or bfloat16); the reference is that same file
+    loaded in float32, which is what Craft computes from it (weights kept in half precision, products
+    in float32)."""
+    torch.manual_seed(seed)
+    if family == "llama":
+        config = transformers.LlamaConfig(
+            vocab_size=128, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+            num_key_value_heads=2, max_position_embeddings=64, rms_norm_eps=1e-6, tie_word_embeddings=False,
+            rope_parameters={"rope_type": "default", "rope_theta": 10000.0},
+            attn_implementation="eager", bos_token_id=1, eos_token_id=2)
+        model_class = transformers.LlamaForCausalLM
+        model = model_class(config).eval()
+        reinitialise(model, seed)
+    else:
+        config = transformers.GPT2Config(vocab_size=128, n_positions=64, n_embd=32, n_layer=2, n_head=4,
+                                         attn_implementation="eager", bos_token_id=0, eos_token_id=0)
+        model_class = transformers.GPT2LMHeadModel
+        model = model_class(config).eval()
+        reinitialise(model, seed, conv1d_names=("c_attn", "c_proj", "c_fc"))
+    path = save_model(model.to(dtype), name)
+    model = model_class.from_pretrained(path, dtype=torch.float32, attn_implementation="eager").eval()
+    decoder_reference(model, name, 128, 32, seed)
+
+
 def gpt2(name, seed, variant=False):
     torch.manual_seed(seed)
     extra = dict(n_inner=48, scale_attn_by_inverse_layer_idx=True, tie_word_embeddings=False,
@@ -247,6 +272,9 @@ def main():
     if not only or "qwen2" in only:
         qwen2("qwen2_untied", tied=False, seed=11)
         qwen2("qwen2_tied_bf16", tied=True, seed=12, bfloat16=True)
+    if not only or "half" in only:
+        half_precision("llama_untied_f16", "llama", torch.float16, seed=17)
+        half_precision("gpt2_bf16", "gpt2", torch.bfloat16, seed=18)
     if not only or "projector" in only:
         mlp_projector("mlp2x_gelu_projector", seed=16)
     if not only or "rope" in only:

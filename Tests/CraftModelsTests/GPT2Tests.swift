@@ -6,7 +6,8 @@ import TestSupport
 @testable import CraftModels
 
 @Suite struct GPT2Tests {
-    static let fixtures = ["gpt2", "gpt2_untied_variant"]
+    /// `gpt2_bf16` is saved in bfloat16 (kept so in memory; its reference is transformers on that file in float32).
+    static let fixtures = ["gpt2", "gpt2_untied_variant", "gpt2_bf16"]
 
     @Test(arguments: fixtures) func logitsMatchTransformers(name: String) throws {
         let model = try GPT2Model(directory: ModelFixtures.directory(name))

@@ -7,12 +7,14 @@ import TestSupport
 
 @Suite struct LlamaTests {
     /// Llama checkpoints, and Qwen2 ones (the same network with query/key/value biases): one untied in
-    /// float32, one tied saved in bfloat16 (its reference is transformers on the same file in float32).
+    /// float32, one tied saved in bfloat16 (its reference is transformers on the same file in float32;
+    /// `llama_untied_f16` likewise in float16): the half-precision ones run with their weights kept in
+    /// half precision.
     /// The `llama_rope_*` ones use scaled RoPE (`linear`, `llama3` with an original context of 16) and
     /// the default one on 40-token sequences, longer than that original context.
     static let fixtures = [
         "llama_tied", "llama_untied_old_rope", "llama_biases_head_dim", "qwen2_untied", "qwen2_tied_bf16",
-        "llama_rope_linear", "llama_rope_llama3", "llama_rope_default_long",
+        "llama_rope_linear", "llama_rope_llama3", "llama_rope_default_long", "llama_untied_f16",
     ]
 
     @Test(arguments: fixtures) func logitsMatchTransformers(name: String) throws {

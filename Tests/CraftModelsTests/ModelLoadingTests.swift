@@ -149,6 +149,64 @@ import TestSupport
         expectClose(try sharded.logits(tokens: tokens), try single.logits(tokens: tokens), relative: 0, absolute: 0, "sharded logits")
     }
 
+    /// How weights are kept: F16/BF16 matrices in half precision (2 bytes per value) by default,
+    /// converted with `.float32`; F32 ones read in place from the mapped file; vectors as float32.
+    @Test func weightsAreKeptAsStored() throws {
+        let halfDirectory = try ModelFixtures.directory("qwen2_tied_bf16")
+        let half = try LlamaModel(directory: halfDirectory)
+        guard case .half(let query)? = half.weights["model.layers.0.self_attn.q_proj.weight"] else {
+            Issue.record("a bfloat16 matrix was not kept in half precision")
+            return
+        }
+        #expect(query.format == .bfloat16)
+        guard case .float32? = half.weights["model.norm.weight"] else {
+            Issue.record("a norm vector should be float32")
+            return
+        }
+        let converted = try LlamaModel(directory: halfDirectory, precision: .float32)
+        #expect(converted.weights.values.allSatisfy { if case .float32 = $0 { true } else { false } })
+        let halfBytes = half.weights.values.reduce(0) { $0 + $1.byteCount }
+        let floatBytes = converted.weights.values.reduce(0) { $0 + $1.byteCount }
+        #expect(Double(halfBytes) < 0.55 * Double(floatBytes), "\(halfBytes) vs \(floatBytes)")
+        let tokens = [4, 8, 15, 16, 23, 42]
+        expectClose(try half.logits(tokens: tokens), try converted.logits(tokens: tokens), relative: 1e-5, "half vs float32 logits")
+
+        let float = try LlamaModel(directory: ModelFixtures.directory("llama_tied"))
+        guard case .float32(let embedding)? = float.weights["model.embed_tokens.weight"] else {
+            Issue.record("a float32 matrix should load as float32")
+            return
+        }
+        #expect(embedding.isBorrowed, "float32 weights are read in place from the mapped file")
+    }
+
+    /// Safetensors data need not be aligned: a header whose length leaves the tensors at odd offsets
+    /// still loads (converted to float32 buffers instead of being read in place).
+    @Test func unalignedTensorsLoadThroughACopy() throws {
+        let directory = try restored("llama_tied") { tensors in
+            var header: [String: Any] = [:]
+            var data = Data()
+            for name in tensors.keys.sorted() {
+                let tensor = tensors[name]!
+                var bits = tensor.floats.map { UInt16(truncatingIfNeeded: $0.bitPattern >> 16) }
+                let start = data.count
+                data.append(Data(bytes: &bits, count: bits.count * 2))
+                header[name] = ["dtype": "BF16", "shape": tensor.shape, "data_offsets": [start, data.count]]
+            }
+            var json = try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])
+            if json.count % 2 == 0 { json.append(0x20) }  // an odd header length: every tensor starts at an odd address
+            var length = UInt64(json.count).littleEndian
+            return ["model.safetensors": Data(bytes: &length, count: 8) + json + data]
+        }
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let model = try LlamaModel(directory: directory)
+        guard case .float32(let query)? = model.weights["model.layers.0.self_attn.q_proj.weight"] else {
+            Issue.record("an unaligned bfloat16 matrix should be converted")
+            return
+        }
+        #expect(!query.isBorrowed)
+        #expect(try model.logits(tokens: [1, 2, 3]).shape == [3, 128])
+    }
+
     @Test func halfPrecisionCheckpointLoads() throws {
         let directory = try restored("gpt2") { tensors in
             var writer = SafeTensorsWriter()
