@@ -15,7 +15,7 @@ import TestSupport
         FileManager.default.temporaryDirectory.appendingPathComponent("forward-\(UUID().uuidString).safetensors")
     }
 
-    @Test(arguments: ["llama_tied", "gpt2", "qwen2_untied", "qwen2_tied_bf16", "llama_rope_llama3"])
+    @Test(arguments: ["llama_tied", "gpt2", "qwen2_untied", "qwen2_tied_bf16", "llama_rope_llama3", "llama_untied_f16", "gpt2_bf16"])
     func writesLogitsMatchingTransformers(name: String) throws {
         let reference = try SafeTensorsFile(contentsOf: root.appendingPathComponent("\(models)/\(name).reference.safetensors"))
         let tokens = try reference.int64s("input_ids").map(String.init).joined(separator: ",")
@@ -26,6 +26,9 @@ import TestSupport
         let family = name.hasPrefix("qwen2") ? "qwen2" : name.hasPrefix("gpt2") ? "gpt2" : "llama"
         let shape = try reference.info("logits").shape
         #expect(result.standardOutput == "wrote \(out.path) from a \(family) model: logits \(shape)\n", "\(result.standardOutput)")
+        // How the weights were kept: half-precision matrices stay half, float32 ones stay float32.
+        let kept = name.hasSuffix("bf16") ? "bfloat16 matrices" : name.hasSuffix("f16") ? "float16 matrices" : "float32 tensors"
+        #expect(result.standardError.contains("weights in memory: ") && result.standardError.contains(kept), "\(result.standardError)")
         let written = try SafeTensorsFile(contentsOf: out)
         #expect(try written.info("logits").shape == shape)
         let (ok, report) = approximatelyEqual(try written.floats("logits"), try reference.floats("logits"), relative: 1e-4, absolute: 1e-5)

@@ -61,6 +61,7 @@ public struct ForwardCommand: ParsableCommand {
         let directory = URL(fileURLWithPath: model)
         let architecture = try ModelArchitecture.detect(directory: directory)
         var writer = SafeTensorsWriter(metadata: ["made_by": "craft forward", "architecture": architecture.name])
+        var kept: String?
         switch architecture.role {
         case .decoder:
             guard let tokens, let loadDecoder = architecture.loadDecoder else {
@@ -68,6 +69,7 @@ public struct ForwardCommand: ParsableCommand {
             }
             let ids = try Self.parseTokens(tokens)
             let decoder = try loadDecoder(directory)
+            kept = WeightMatrix.summary(of: decoder.weights.values)
             let logits = try withoutGradients { try decoder.logits(tokens: ids) }
             try writer.add("logits", floats: logits.scalars, shape: logits.shape)
         case .siglipText:
@@ -97,6 +99,7 @@ public struct ForwardCommand: ParsableCommand {
             let written = try SafeTensorsFile(contentsOf: URL(fileURLWithPath: out))
             let tensors = try written.names.map { "\($0) \(try written.info($0).shape)" }.joined(separator: ", ")
             Output.line("wrote \(out) from a \(architecture.name) model: \(tensors)")
+            if let kept, !kept.isEmpty { Output.note("weights in memory: \(kept)") }
         } catch {
             throw CommandError(.other, "cannot write \(out): \((error as? LocalizedError)?.errorDescription ?? "\(error)"); check the directory exists and is writable.")
         }

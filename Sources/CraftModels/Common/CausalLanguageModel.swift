@@ -22,6 +22,12 @@ public protocol CausalLanguageModel: Sendable {
     /// - Throws: ``ModelError`` with code `invalidInput` for a wrong shape or a sequence longer than the
     ///   model's positions.
     func logits(embeddings: Tensor, cache: inout KVCache) throws(ModelError) -> Tensor
+    /// The model's weights as kept in memory, by checkpoint name (empty when a model does not say).
+    var weights: [String: WeightMatrix] { get }
+}
+
+extension CausalLanguageModel {
+    public var weights: [String: WeightMatrix] { [:] }
 }
 
 extension CausalLanguageModel {

@@ -62,6 +62,25 @@ public enum WeightMatrix: Sendable {
     }
 }
 
+extension WeightMatrix {
+    /// How `weights` are kept, for messages: `"24 bfloat16 matrices (942.0 MiB), 49 float32 tensors (0.2 MiB)"`.
+    public static func summary(of weights: some Collection<WeightMatrix>) -> String {
+        var groups: [String: (count: Int, bytes: Int)] = [:]
+        for weight in weights {
+            let kind: String
+            switch weight {
+            case .float32: kind = "float32 tensors"
+            case .half(let matrix): kind = "\(matrix.format.rawValue) matrices"
+            }
+            groups[kind, default: (0, 0)].count += 1
+            groups[kind, default: (0, 0)].bytes += weight.byteCount
+        }
+        return groups.sorted { $0.value.bytes > $1.value.bytes }
+            .map { "\($0.value.count) \($0.key) (\(String(format: "%.1f", Double($0.value.bytes) / 1_048_576)) MiB)" }
+            .joined(separator: ", ")
+    }
+}
+
 /// The tensors a model is built from, handed out by name with a shape check; whatever is left over at
 /// the end is an unexpected tensor.
 struct WeightStore {
