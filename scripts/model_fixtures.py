@@ -15,6 +15,7 @@ Weights are re-initialised so that a missing bias or norm shows (norm weights 1+
 0.1*N(0,1), matrices N(0,1)/sqrt(fan_in)), eager attention, one thread.
 """
 import json
+import math
 import os
 import sys
 
@@ -266,6 +267,55 @@ def siglip_text(name, seed):
                           "pooler_output": out.pooler_output})
 
 
+def vila_u_layout(name, seed, depth=4, codes=16):
+    """A checkpoint laid out as VILA-U's vision side (random, small): a full SiglipModel (vision tower
+    of 3 layers, quantized before its last; text tower for L_con; its own learned logit scale and
+    bias), a tokenizer.json for the text tower, and a residual-VQ codebook stored as RQ-VAE stores
+    it: one [K + 1, D] tensor shared by every level whose last row is the padding embedding, never a
+    code. The reference holds pixel values, the output of layer 2 (what is quantized), and the codes
+    and quantized vectors of residual quantization at depth 4 on the K real rows."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    torch.manual_seed(seed)
+    vision = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=3, num_attention_heads=4, num_channels=3,
+                  image_size=32, patch_size=8, layer_norm_eps=1e-6, vision_use_head=True)
+    text = dict(vocab_size=100, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+                max_position_embeddings=12, projection_size=32, layer_norm_eps=1e-6, pad_token_id=1, bos_token_id=2,
+                eos_token_id=3)
+    config = transformers.SiglipConfig(text_config=text, vision_config=vision, attn_implementation="eager")
+    model = transformers.SiglipModel(config).eval()
+    reinitialise(model, seed)
+    with torch.no_grad():  # learned values, not SigLIP's initial log(10) and -10
+        model.logit_scale.fill_(math.log(11.5))
+        model.logit_bias.fill_(-7.25)
+    path = save_model(model, name)
+    vocab = {"<unk>": 0, "<pad>": 1, "<s>": 2, "</s>": 3}
+    for index in range(4, 100):
+        vocab[f"w{index}"] = index
+    tokenizer = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
+    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
+    tokenizer.save(os.path.join(path, "tokenizer.json"))
+
+    gen = torch.Generator().manual_seed(seed + 1000)
+    codebook = torch.randn(codes, 32, generator=gen) * 1.5
+    stored = torch.cat([codebook, torch.zeros(1, 32)])  # RQ-VAE's nn.Embedding(K + 1, D, padding_idx=K)
+    save_file({"quantizer.codebooks.0.weight": stored}, os.path.join(ROOT, f"{name}.rq_codebook.safetensors"),
+              metadata={"made_by": VERSIONS})
+    pixels = torch.randn(2, 3, 32, 32, generator=gen)
+    with torch.no_grad():
+        hidden = model.vision_model(pixel_values=pixels, output_hidden_states=True).hidden_states[2]
+    residual, quantized, chosen = hidden.clone(), torch.zeros_like(hidden), []
+    for _ in range(depth):
+        distances = (residual.unsqueeze(-2) - codebook).pow(2).sum(-1)
+        index = distances.argmin(-1)
+        vectors = codebook[index]
+        chosen.append(index)
+        quantized += vectors
+        residual -= vectors
+    save_reference(name, {"pixel_values": pixels, "features": hidden, "codes": torch.stack(chosen, -1).to(torch.int64),
+                          "quantized": quantized, "logit_scale": model.logit_scale.detach().reshape(1),
+                          "logit_bias": model.logit_bias.detach().reshape(1)})
+
+
 def main():
     os.makedirs(ROOT, exist_ok=True)
     only = sys.argv[1:]  # later additions can be made alone; the others stay as they were made
@@ -275,6 +325,8 @@ def main():
     if not only or "half" in only:
         half_precision("llama_untied_f16", "llama", torch.float16, seed=17)
         half_precision("gpt2_bf16", "gpt2", torch.bfloat16, seed=18)
+    if not only or "vila_u" in only:
+        vila_u_layout("vila_u_layout", seed=19)
     if not only or "projector" in only:
         mlp_projector("mlp2x_gelu_projector", seed=16)
     if not only or "rope" in only:

@@ -1,7 +1,11 @@
 import CraftBundles
+import CraftCore
+import CraftRuntimes
 import Foundation
 import RuntimeTestSupport
 import SafeTensors
+import TensorCore
+import TestSupport
 import Testing
 
 @testable import CraftCLI
@@ -65,6 +69,72 @@ struct ConvertCommandTests {
             "--image", scratch.path("image.png").path, "--prompt", "what", "--max-tokens", "3",
         ] + registry)
         #expect(run.status == 0, "\(run.standardError)")
+    }
+
+    /// VILA-U's layout (`scripts/model_fixtures.py vila_u`): a full SiglipModel with learned logit
+    /// scale and bias, and an RQ-VAE codebook `[K + 1, D]` whose last row is padding, shared by 4
+    /// levels, quantized before the last of 3 layers. The converted encoder's codes and quantized
+    /// vectors equal residual quantization in torch on the output of layer 2.
+    @Test("a VILA-U-style checkpoint converts: padding row dropped, shared RVQ, text tower and logit scale kept")
+    func vilaULayoutConverts() throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let name = "vila_u_layout"
+        let model = TinyBundles.models.appendingPathComponent(name)
+        let codebook = TinyBundles.models.appendingPathComponent("\(name).rq_codebook.safetensors")
+        let result = try runCraft([
+            "convert", "encoder", "--model", model.path, "--codebook", codebook.path + ":quantizer.codebooks.0.weight",
+            "--drop-padding-row", "--shared-depth", "4", "--quantization-layer", "2", "--text-tower",
+            "--name", "vila-u-vq", "--license", "MIT", "--output", scratch.path("vila").path,
+        ])
+        #expect(result.status == 0, "\(result.standardError)")
+        #expect(result.standardOutput.contains("(4×16×32, l2)"), "\(result.standardOutput)")
+        let bundle = try BundleArchive.open(directory: scratch.path("vila"), verifyFiles: true)
+        let manifest = bundle.manifest
+        #expect(manifest.codebook.entries == 16 && manifest.codebook.depth == 4, "the padding row is not a code")
+        #expect(manifest.encoder?.quantizationLayer == 2)
+        for file in ["text/config.json", "text/model.safetensors", "text/tokenizer.json"] {
+            #expect(manifest.file(at: file) != nil, "\(file)")
+        }
+        let reference = try SafeTensorsFile(contentsOf: TinyBundles.models.appendingPathComponent("\(name).reference.safetensors"))
+        let scale = try #require(manifest.config?["logit_scale"]?.doubleValue), bias = try #require(manifest.config?["logit_bias"]?.doubleValue)
+        let expectedScale = try reference.floats("logit_scale")[0], expectedBias = try reference.floats("logit_bias")[0]
+        #expect(Float(scale) == expectedScale && Float(bias) == expectedBias)
+        let text = try SafeTensorsFile(contentsOf: scratch.path("vila/text/model.safetensors"))
+        #expect(text.names.allSatisfy { $0.hasPrefix("text_model.") } && !text.names.isEmpty)
+
+        let encoder = try RuntimeRegistry.craftDefault.loadEncoder(bundle)
+        let pixels = Tensor(try reference.floats("pixel_values"), shape: try reference.info("pixel_values").shape)
+        let tokens = try encoder.encode(pixels)
+        let codes = try reference.int64s("codes").map(Int.init)  // [2, 16, 4]
+        let quantized = try reference.floats("quantized")
+        for (image, token) in tokens.enumerated() {
+            #expect(token.codebookHash == manifest.codebook.hash)
+            let expected = Array(codes[(image * 64)..<((image + 1) * 64)])
+            #expect(token.codes.shape == [16, 4] && token.codes.scalars.map(Int.init) == expected, "image \(image) codes")
+            let features = try #require(token.features, "the siglip-vq runtime gives the quantized vectors")
+            let (close, report) = approximatelyEqual(
+                features.scalars, Array(quantized[(image * 512)..<((image + 1) * 512)]), relative: 1e-4, absolute: 1e-4)
+            #expect(close, "image \(image) quantized vectors: \(report)")
+        }
+
+        // The same codebook without --drop-padding-row is another identity (17 entries): a backend
+        // converted for it would not pair.
+        let undropped = try runCraft([
+            "convert", "encoder", "--model", model.path, "--codebook", codebook.path + ":quantizer.codebooks.0.weight",
+            "--shared-depth", "4", "--quantization-layer", "2", "--name", "vila-u-raw", "--license", "MIT",
+            "--output", scratch.path("raw").path, "--json",
+        ])
+        #expect(undropped.status == 0, "\(undropped.standardError)")
+        #expect(try BundleManifest.load(from: scratch.path("raw/craft.json")).codebook.hash != manifest.codebook.hash)
+        // --text-tower on a vision tower alone names what is missing.
+        let alone = try runCraft([
+            "convert", "encoder", "--model", TinyBundles.models.appendingPathComponent("siglip_no_head").path,
+            "--codebook", codebook.path + ":quantizer.codebooks.0.weight", "--drop-padding-row", "--text-tower",
+            "--name", "x", "--license", "MIT", "--output", scratch.path("alone").path,
+        ])
+        #expect(alone.status != 0 && alone.standardError.contains("--text-tower needs a full SiglipModel directory"), "\(alone.standardError)")
+        #expect(!FileManager.default.fileExists(atPath: scratch.path("alone").path))
     }
 
     @Test("bad sources are refused with the reason, and nothing is left at --output")

@@ -113,6 +113,25 @@ func codebookFixture(_ name: String) throws -> SafeTensorsFile {
         #expect(residual.hash == (try Codebook(values: values + values, entries: 1, dimension: 6, depth: 2, metric: .cosine)).hash)
     }
 
+    /// RQ-VAE stores each level as `[K + 1, D]` with a padding row last: dropped from every level,
+    /// the codebook is the one made from the real rows (same hash), also when shared across levels.
+    @Test func dropsThePaddingRowOfEveryLevel() throws {
+        let level0: [Float] = [1, 2, 3, 4], level1: [Float] = [5, 6, 7, 8], padding: [Float] = [0, 0]
+        let url = try write {
+            try $0.add("rq", floats: level0 + padding + level1 + padding, shape: [2, 3, 2])
+            try $0.add("shared", floats: level0 + padding, shape: [3, 2])
+            try $0.add("single", floats: [1, 2], shape: [1, 2])
+        }
+        defer { try? FileManager.default.removeItem(at: url) }
+        let perLevel = try Codebook(contentsOf: url, tensorName: "rq", metric: .l2, droppingPaddingRow: true)
+        #expect(perLevel.depth == 2 && perLevel.entries == 2)
+        #expect(perLevel.hash == (try Codebook(values: level0 + level1, entries: 2, dimension: 2, depth: 2, metric: .l2)).hash)
+        let shared = try Codebook(contentsOf: url, tensorName: "shared", metric: .l2, sharedDepth: 4, droppingPaddingRow: true)
+        #expect(shared.depth == 4 && shared.entries == 2)
+        #expect(shared.hash == (try Codebook(values: Codebook.sharedLevels(level0, depth: 4), entries: 2, dimension: 2, depth: 4, metric: .l2)).hash)
+        expectError(.malformed) { _ = try Codebook(contentsOf: url, tensorName: "single", metric: .l2, droppingPaddingRow: true) }
+    }
+
     @Test func reportsMissingFilesTensorsAndBadShapes() throws {
         expectError(.notFound) { _ = try Codebook(contentsOf: URL(fileURLWithPath: "/nonexistent/x.safetensors"), metric: .l2) }
         let url = try write {

@@ -42,6 +42,9 @@ struct ConversionOptions: ParsableArguments {
     @Option(help: "Read a [K, D] codebook as one codebook shared by this many residual levels (stored once).")
     var sharedDepth = 1
 
+    @Flag(help: "Drop the last row of every codebook level: RQ-VAE's (VILA-U's) padding embedding, never a code.")
+    var dropPaddingRow = false
+
     @Option(help: "The bundle name.")
     var name: String
 
@@ -73,7 +76,7 @@ struct ConversionOptions: ParsableArguments {
         let (file, tensor) = Self.split(codebook, defaultTensor: "codebook")
         return CodebookSource(
             file: URL(fileURLWithPath: file), tensor: tensor ?? "codebook", metric: CodebookMetric(rawValue: metric) ?? .l2,
-            sharedDepth: sharedDepth)
+            sharedDepth: sharedDepth, dropsPaddingRow: dropPaddingRow)
     }
 
     var target: ConversionTarget {
@@ -136,10 +139,16 @@ struct ConvertEncoderCommand: ParsableCommand {
             The tower's image size and patch grid give encoder.image_size and tokens_per_image; the \
             codebook is written alone into codebook.safetensors (once, for --shared-depth).
 
-            Example:
+            Examples:
               craft convert encoder --model siglip-so400m \\
                   --codebook rvq.safetensors:codebook --quantization-layer 26 \\
                   --name my-vq --license apache-2.0 --output bundles/my-vq
+              # VILA-U's layout: RQ-VAE codebook with a padding row, shared by 4 levels,
+              # quantized before the last layer, text tower kept for L_con (docs/runtimes.md)
+              craft convert encoder --model vila-u-siglip \\
+                  --codebook rq.safetensors:quantizer.codebooks.0.weight --drop-padding-row \\
+                  --shared-depth 4 --quantization-layer 26 --text-tower \\
+                  --name vila-u-vq --license mit --output bundles/vila-u-vq
             """)
 
     @OptionGroup var options: ConversionOptions
@@ -147,9 +156,20 @@ struct ConvertEncoderCommand: ParsableCommand {
     @Option(help: "Quantize the output of this encoder layer (1...layers; VILA-U quantizes before the last). Default: after the post-layernorm.")
     var quantizationLayer: Int?
 
+    @Flag(help: "Carry the text tower of a full SiglipModel (into text/) and its logit scale and bias, for L_con in craft train.")
+    var textTower = false
+
+    @Option(help: ArgumentHelp("The text tower's tokenizer.json (default: tokenizer.json in --model).", valueName: "file"))
+    var textTokenizer: String?
+
+    func validate() throws {
+        if textTokenizer != nil && !textTower { throw ValidationError("--text-tokenizer goes with --text-tower.") }
+    }
+
     func run() throws {
         let bundle = try BundleConversion.encoder(
             model: URL(fileURLWithPath: options.model), codebook: options.codebookSource, quantizationLayer: quantizationLayer,
+            textTower: textTower ? TextTowerSource(tokenizer: textTokenizer.map { URL(fileURLWithPath: $0) }) : nil,
             target: options.target)
         try options.report(bundle)
     }

@@ -10,6 +10,10 @@ extension Codebook {
     /// codebook shared by N residual levels, hashed as its logical `[N][K][D]` values
     /// (``sharedLevels(_:depth:)``).
     ///
+    /// With `droppingPaddingRow`, the last entry of every level is dropped before anything else: RQ-VAE
+    /// (and so VILA-U) stores each codebook as an `nn.Embedding(K + 1, D, padding_idx=K)` whose last
+    /// row is a padding embedding that quantization never chooses.
+    ///
     /// - Parameters:
     ///   - url: the safetensors file.
     ///   - tensorName: the tensor holding the codebook (`"codebook"` by convention).
@@ -17,7 +21,10 @@ extension Codebook {
     /// - Throws: ``CraftCoreError`` with code `notFound` when the file or tensor does not exist,
     ///   `malformed` when the file is not valid safetensors or the tensor is not a float tensor of
     ///   rank 2 or 3, `invalidCodebook` when a size is zero or a value is NaN or infinite.
-    public init(contentsOf url: URL, tensorName: String = "codebook", metric: CodebookMetric, sharedDepth: Int = 1) throws {
+    public init(
+        contentsOf url: URL, tensorName: String = "codebook", metric: CodebookMetric, sharedDepth: Int = 1,
+        droppingPaddingRow: Bool = false
+    ) throws {
         let file: SafeTensorsFile
         do {
             file = try SafeTensorsFile(contentsOf: url)
@@ -36,7 +43,8 @@ extension Codebook {
                 .malformed,
                 "tensor '\(tensorName)' in \(url.path) is \(info.dtype.rawValue), not a floating-point tensor; a codebook holds F32, F16, BF16 or F64 values")
         }
-        let depth: Int, entries: Int, dimension: Int
+        let depth: Int, dimension: Int
+        var entries: Int
         switch info.shape.count {
         case 2: (depth, entries, dimension) = (1, info.shape[0], info.shape[1])
         case 3: (depth, entries, dimension) = (info.shape[0], info.shape[1], info.shape[2])
@@ -50,6 +58,15 @@ extension Codebook {
             values = try file.floats(tensorName)
         } catch let error as SafeTensorsError {
             throw CraftCoreError(.malformed, error.message, cause: error)
+        }
+        if droppingPaddingRow {
+            guard entries >= 2 else {
+                throw CraftCoreError(
+                    .malformed, "tensor '\(tensorName)' in \(url.path) has \(entries) row(s) per level; dropping the padding row needs at least 2")
+            }
+            let level = entries * dimension
+            values = (0..<depth).flatMap { values[($0 * level)..<(($0 + 1) * level - dimension)] }
+            entries -= 1
         }
         var levels = depth
         if sharedDepth > 1 {

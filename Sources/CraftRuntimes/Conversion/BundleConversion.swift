@@ -41,11 +41,24 @@ public struct CodebookSource: Sendable {
     /// With N > 1, a `[K, D]` tensor is one codebook shared by N residual levels: stored once in the
     /// bundle, declared with depth N, hashed as its logical `[N][K][D]` values.
     public var sharedDepth: Int
-    public init(file: URL, tensor: String = "codebook", metric: CodebookMetric = .l2, sharedDepth: Int = 1) {
+    /// Drop the last row of every level: RQ-VAE's (VILA-U's) padding embedding, never a code.
+    public var dropsPaddingRow: Bool
+    public init(file: URL, tensor: String = "codebook", metric: CodebookMetric = .l2, sharedDepth: Int = 1, dropsPaddingRow: Bool = false) {
         self.file = file
         self.tensor = tensor
         self.metric = metric
         self.sharedDepth = sharedDepth
+        self.dropsPaddingRow = dropsPaddingRow
+    }
+}
+
+/// The text tower an encoder bundle carries for CRAFT's contrastive loss `L_con`: taken from a full
+/// `SiglipModel` directory (its `text_model.*` tensors, `logit_scale` and `logit_bias`).
+public struct TextTowerSource: Sendable {
+    /// The text tower's `tokenizer.json`; `nil` reads `tokenizer.json` in the model directory.
+    public var tokenizer: URL?
+    public init(tokenizer: URL? = nil) {
+        self.tokenizer = tokenizer
     }
 }
 
@@ -60,11 +73,16 @@ public enum BundleConversion {
     /// An encoder bundle: a SigLIP vision tower (or full `SiglipModel`) directory quantized into a
     /// codebook at `quantizationLayer` (`nil`: after the post-layernorm), runtime `siglip-vq`.
     ///
+    /// With `textTower`, the model must be a full `SiglipModel`: its text tower goes into `text/`
+    /// (`text_model.*` tensors in their stored dtype, the config, the tokenizer) and its learned
+    /// `logit_scale` and `logit_bias` into the manifest's `config`, for `L_con`.
+    ///
     /// - Returns: the loaded bundle (verified, loaded by the runtime once).
     /// - Throws: ``BundleError`` naming what is missing or inconsistent (codebook width against the
-    ///   tower's hidden size, the layer range); nothing is left at `target.output` on failure.
+    ///   tower's hidden size, the layer range, a text tower or tokenizer that is not there);
+    ///   nothing is left at `target.output` on failure.
     public static func encoder(
-        model: URL, codebook: CodebookSource, quantizationLayer: Int?, target: ConversionTarget
+        model: URL, codebook: CodebookSource, quantizationLayer: Int?, textTower: TextTowerSource? = nil, target: ConversionTarget
     ) throws -> UnpackedBundle {
         let architecture = try architecture(of: model)
         guard architecture.role == .siglipVision else {
@@ -98,6 +116,12 @@ public enum BundleConversion {
             }
             try writer.write(to: directory.appendingPathComponent("codebook.safetensors"))
             files.append("codebook.safetensors")
+            var config: JSONValue?
+            if let textTower {
+                let (textFiles, scale, bias) = try writeTextTower(textTower, from: model, into: directory)
+                files += textFiles
+                config = .object(["logit_scale": .number(scale), "logit_bias": .number(bias)])
+            }
             let side = tower.imageSize / tower.patchSize
             return BundleManifest(
                 kind: .encoder, name: target.name, version: target.version, summary: target.summary, domains: target.domains,
@@ -106,6 +130,7 @@ public enum BundleConversion {
                     hash: loaded.hash, entries: loaded.entries, dimension: loaded.dimension, depth: loaded.depth, metric: loaded.metric,
                     tensor: TensorReference(file: "codebook.safetensors", name: "codebook")),
                 files: files.map { BundleFileEntry(path: $0, size: 0, sha256: String(repeating: "0", count: 64)) },
+                config: config,
                 encoder: EncoderSpecifics(imageSize: tower.imageSize, tokensPerImage: side * side, quantizationLayer: quantizationLayer),
                 provenance: ["converted_from": .string(model.lastPathComponent), "codebook_from": .string(codebook.file.lastPathComponent)])
         } check: { bundle in
@@ -177,9 +202,60 @@ public enum BundleConversion {
         }
     }
 
+    /// Writes the text tower of the full `SiglipModel` at `model` into `directory/text/`; returns the
+    /// files written and the checkpoint's logit scale and bias.
+    static func writeTextTower(
+        _ source: TextTowerSource, from model: URL, into directory: URL
+    ) throws -> (files: [String], scale: Double, bias: Double) {
+        let configuration = model.appendingPathComponent("config.json")
+        let hasTextConfig: Bool
+        do {
+            let object = try JSONSerialization.jsonObject(with: ModelDirectory.configurationData(configuration)) as? [String: Any]
+            hasTextConfig = object?["text_config"] is [String: Any]
+        } catch {
+            throw BundleError(.invalidManifest, "cannot read \(configuration.path): \((error as? LocalizedError)?.errorDescription ?? "\(error)")", entry: "config.json", cause: error)
+        }
+        guard hasTextConfig else {
+            throw BundleError(.invalidManifest, "\(model.path) is a vision tower alone (its config.json has no text_config); --text-tower needs a full SiglipModel directory", entry: "text/config.json")
+        }
+        let tokenizer = source.tokenizer ?? model.appendingPathComponent("tokenizer.json")
+        guard FileManager.default.fileExists(atPath: tokenizer.path) else {
+            throw BundleError(.missingEntry, "the text tower needs a tokenizer.json and \(tokenizer.path) does not exist; pass --text-tokenizer FILE", entry: "text/tokenizer.json")
+        }
+        let text = directory.appendingPathComponent("text")
+        do {
+            try FileManager.default.createDirectory(at: text, withIntermediateDirectories: true)
+            let weights = try openSafeTensors(directory: model)
+            var writer = SafeTensorsWriter(metadata: ["made_by": "craft convert", "from": "text_model.* of \(model.lastPathComponent)"])
+            for name in weights.names where name.hasPrefix("text_model.") {
+                let info = try weights.info(name)
+                try writer.add(name, bytes: try weights.bytes(name), dtype: info.dtype, shape: info.shape)
+            }
+            guard weights.contains("logit_scale"), weights.contains("logit_bias") else {
+                throw BundleError(.missingEntry, "\(model.path) has no logit_scale and logit_bias tensors; a SiglipModel checkpoint holds both", entry: "config.logit_scale")
+            }
+            let scale = try weights.floats("logit_scale"), bias = try weights.floats("logit_bias")
+            guard scale.count == 1, bias.count == 1, scale[0].isFinite, bias[0].isFinite else {
+                throw BundleError(.invalidManifest, "logit_scale and logit_bias in \(model.path) must be one finite value each", entry: "config.logit_scale")
+            }
+            try writer.write(to: text.appendingPathComponent("model.safetensors"))
+            try FileManager.default.copyItem(at: configuration, to: text.appendingPathComponent("config.json"))
+            try FileManager.default.copyItem(at: tokenizer, to: text.appendingPathComponent("tokenizer.json"))
+            // Proven to load before the bundle is written.
+            _ = try SiglipTextModel(directory: text)
+            return (["text/config.json", "text/model.safetensors", "text/tokenizer.json"], Double(scale[0]), Double(bias[0]))
+        } catch let error as BundleError {
+            throw error
+        } catch {
+            throw BundleError(.invalidManifest, "cannot take the text tower from \(model.path): \((error as? LocalizedError)?.errorDescription ?? "\(error)")", entry: "text/model.safetensors", cause: error)
+        }
+    }
+
     static func loadCodebook(_ source: CodebookSource) throws -> Codebook {
         do {
-            return try Codebook(contentsOf: source.file, tensorName: source.tensor, metric: source.metric, sharedDepth: source.sharedDepth)
+            return try Codebook(
+                contentsOf: source.file, tensorName: source.tensor, metric: source.metric, sharedDepth: source.sharedDepth,
+                droppingPaddingRow: source.dropsPaddingRow)
         } catch {
             let reason = (error as? LocalizedError)?.errorDescription ?? "\(error)"
             throw BundleError(.invalidManifest, "cannot read the codebook \"\(source.tensor)\" from \(source.file.path): \(reason)", entry: "codebook", cause: error)
