@@ -126,12 +126,16 @@ enum HalfPrecisionBenchmark {
         let model = try LlamaModel(directory: URL(fileURLWithPath: arguments[0]), precision: precision)
         let loadMilliseconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
         let resident = ModelBenchmark.memoryMiB().resident
+        if ProcessInfo.processInfo.environment["CRAFT_BENCH_DEBUG"] != nil,
+           let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) {
+            FileHandle.standardError.write(Data(status.split(separator: "\n").filter { $0.hasPrefix("Rss") }.joined(separator: "\n").utf8 + [10]))
+        }
         let input = (0..<prompt).map { ($0 * 7919 + 13) % model.vocabularySize }
         var generated: [Int] = []
         let (prefillMilliseconds, decodeMilliseconds) = try withoutGradients {
             var cache = model.makeCache()
             var clock = DispatchTime.now().uptimeNanoseconds
-            let logits = try model.logits(tokens: input, cache: &cache)
+            let logits = try model.lastLogits(tokens: input, cache: &cache)
             let prefill = Double(DispatchTime.now().uptimeNanoseconds - clock) / 1e6
             var next = LlamaBenchmark.argmax(logits, row: logits.shape[0] - 1)
             clock = DispatchTime.now().uptimeNanoseconds

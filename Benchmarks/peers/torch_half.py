@@ -78,7 +78,7 @@ def run(directory, dtype, threads, prompt, tokens):
     generated = []
     with torch.no_grad():
         start = time.perf_counter()
-        out = model(input_ids=ids, use_cache=True)
+        out = model(input_ids=ids, use_cache=True, logits_to_keep=1)  # as generate() does
         prefill_ms = (time.perf_counter() - start) * 1000
         past = out.past_key_values
         token = int(out.logits[0, -1].argmax())

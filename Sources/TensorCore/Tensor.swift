@@ -176,6 +176,15 @@ public struct Tensor: Sendable {
         }
     }
 
+    /// A contiguous tensor whose values are not initialised: for buffers the caller fills before
+    /// reading (a key/value cache with spare capacity). Its pages are not touched until written.
+    ///
+    /// - Precondition: every element is written (through ``withUnsafeMutableScalars(_:)``) before it is read.
+    public init(unsafeUninitializedShape shape: [Int]) {
+        Tensor.checkShape(shape)
+        self.init(uninitializedShape: shape)
+    }
+
     /// A tensor over memory someone else owns, without copying it: a float32 weight in a
     /// memory-mapped file, for example.
     ///

@@ -179,6 +179,22 @@ import TestSupport
         #expect(embedding.isBorrowed, "float32 weights are read in place from the mapped file")
     }
 
+    /// A generation's prefill computes the last position's logits only; they equal the last row of
+    /// the full logits, and the cache it leaves continues the same way (half and float32 weights).
+    @Test(arguments: ["llama_tied", "qwen2_tied_bf16", "gpt2_bf16", "gpt2"])
+    func lastLogitsEqualTheLastRow(name: String) throws {
+        let directory = try ModelFixtures.directory(name)
+        let model: any CausalLanguageModel = name.hasPrefix("gpt2") ? try GPT2Model(directory: directory) : try LlamaModel(directory: directory)
+        let tokens = [5, 17, 99, 3, 42]
+        var fullCache = model.makeCache(), lastCache = model.makeCache()
+        let full = try model.logits(tokens: tokens, cache: &fullCache)
+        let last = try model.lastLogits(tokens: tokens, cache: &lastCache)
+        #expect(last.shape == [1, model.vocabularySize] && lastCache.length == tokens.count)
+        expectClose(last, full.sliced(along: 0, 4..<5), relative: 1e-6, "\(name) last logits")
+        expectClose(try model.logits(tokens: [8], cache: &lastCache), try model.logits(tokens: [8], cache: &fullCache),
+                    relative: 1e-6, "\(name) next step")
+    }
+
     /// Safetensors data need not be aligned: a header whose length leaves the tensors at odd offsets
     /// still loads (converted to float32 buffers instead of being read in place).
     @Test func unalignedTensorsLoadThroughACopy() throws {

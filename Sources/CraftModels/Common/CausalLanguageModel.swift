@@ -22,12 +22,27 @@ public protocol CausalLanguageModel: Sendable {
     /// - Throws: ``ModelError`` with code `invalidInput` for a wrong shape or a sequence longer than the
     ///   model's positions.
     func logits(embeddings: Tensor, cache: inout KVCache) throws(ModelError) -> Tensor
+    /// Logits `[1, V]` of the last of the input embeddings `[T, H]` only, extending `cache` with all
+    /// `T` positions: a generation's prefill, which needs no logits for the other prompt positions
+    /// (the `lm_head` product over the whole prompt is skipped).
+    func lastLogits(embeddings: Tensor, cache: inout KVCache) throws(ModelError) -> Tensor
     /// The model's weights as kept in memory, by checkpoint name (empty when a model does not say).
     var weights: [String: WeightMatrix] { get }
 }
 
 extension CausalLanguageModel {
     public var weights: [String: WeightMatrix] { [:] }
+
+    /// Computes every position's logits and keeps the last (models that can do better implement it).
+    public func lastLogits(embeddings: Tensor, cache: inout KVCache) throws(ModelError) -> Tensor {
+        let logits = try logits(embeddings: embeddings, cache: &cache)
+        return logits.sliced(along: 0, (logits.shape[0] - 1)..<logits.shape[0])
+    }
+
+    /// Logits `[1, V]` of the last of `tokens` (see ``lastLogits(embeddings:cache:)``).
+    public func lastLogits(tokens: [Int], cache: inout KVCache) throws(ModelError) -> Tensor {
+        try lastLogits(embeddings: try embed(tokens: tokens), cache: &cache)
+    }
 }
 
 extension CausalLanguageModel {

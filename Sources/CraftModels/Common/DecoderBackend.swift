@@ -184,7 +184,7 @@ public struct DecoderBackend: SurrogateBackend {
         return try withoutGradients {
             let (embeddings, _) = try embeddings(for: prompt)
             var cache = model.makeCache()
-            var logits = try model.logits(embeddings: embeddings, cache: &cache)
+            var logits = try model.lastLogits(embeddings: embeddings, cache: &cache)
             let parameters = GenerationParameters(maxNewTokens: options.maximumNewTokens, temperature: options.temperature,
                                                   topK: options.topK, seed: options.seed)
             var generator = SplitMix64(seed: options.seed)

@@ -53,7 +53,7 @@ public func generate(_ model: some CausalLanguageModel, prompt: [Int], parameter
     while output.count < parameters.maxNewTokens {
         let logits: Tensor
         do {
-            logits = try withoutGradients { try model.logits(tokens: next, cache: &cache) }
+            logits = try withoutGradients { try model.lastLogits(tokens: next, cache: &cache) }
         } catch let error as ModelError {
             throw error
         } catch {

@@ -69,7 +69,9 @@ public struct KVCache: Sendable {
         let added = new.shape[2]
         if filled + added > capacity {
             let newCapacity = Swift.max(filled + added, capacity * 2, filled + growthStep)
-            var grown = Tensor.zeros([batch, heads, newCapacity, depth])
+            // Uninitialised: the spare room is written before it is read, and its pages are not
+            // touched (resident memory grows with the positions filled, not the capacity).
+            var grown = Tensor(unsafeUninitializedShape: [batch, heads, newCapacity, depth])
             buffer.sliced(along: 2, 0..<filled).withUnsafeScalars { source in
                 grown.withUnsafeMutableScalars { destination in
                     for block in 0..<(batch * heads) {

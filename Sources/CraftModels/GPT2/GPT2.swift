@@ -226,6 +226,16 @@ public struct GPT2Model: CausalLanguageModel {
     }
 
     public func logits(embeddings: Tensor, cache: inout KVCache) throws(ModelError) -> Tensor {
+        lmHead.linear(try finalHiddenStates(embeddings, cache: &cache))
+    }
+
+    public func lastLogits(embeddings: Tensor, cache: inout KVCache) throws(ModelError) -> Tensor {
+        let hidden = try finalHiddenStates(embeddings, cache: &cache)
+        return lmHead.linear(hidden.sliced(along: 0, (hidden.shape[0] - 1)..<hidden.shape[0]))
+    }
+
+    /// The normalised last hidden states `[T, H]` (what the `lm_head` reads), extending `cache`.
+    func finalHiddenStates(_ embeddings: Tensor, cache: inout KVCache) throws(ModelError) -> Tensor {
         try checkEmbeddings(embeddings)
         guard cache.layerCount == blocks.count else {
             throw ModelError(.invalidInput, "the cache was made for \(cache.layerCount) layers but this model has \(blocks.count); use model.makeCache()")
@@ -239,6 +249,6 @@ public struct GPT2Model: CausalLanguageModel {
             h = block(h, layer: index, cache: &cache)
         }
         cache.advance(by: length)
-        return lmHead.linear(finalNorm(h).squeezed(0))
+        return finalNorm(h).squeezed(0)
     }
 }
