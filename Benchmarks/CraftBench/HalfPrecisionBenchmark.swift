@@ -20,7 +20,7 @@ import TensorCore
 enum HalfPrecisionBenchmark {
     /// One measured run, as both `decode-run` and `torch_half.py run` print it.
     struct Run {
-        var loadMilliseconds = 0.0, residentMiB = 0.0, peakMiB = 0.0, prefillMilliseconds = 0.0, decodeMillisecondsPerToken = 0.0
+        var loadMilliseconds = 0.0, baselineMiB = 0.0, residentMiB = 0.0, peakMiB = 0.0, prefillMilliseconds = 0.0, decodeMillisecondsPerToken = 0.0
         var tokens: [Int] = []
 
         init(line: String) throws {
@@ -34,6 +34,7 @@ enum HalfPrecisionBenchmark {
                 return value
             }
             loadMilliseconds = try number("load_ms")
+            baselineMiB = try number("baseline_mib")
             residentMiB = try number("resident_mib")
             peakMiB = try number("peak_mib")
             prefillMilliseconds = try number("prefill_ms")
@@ -99,13 +100,16 @@ enum HalfPrecisionBenchmark {
         func median(_ name: String, _ key: KeyPath<Run, Double>) -> Double {
             QuantizeBenchmark.median((runs[name] ?? []).map { $0[keyPath: key] })
         }
-        var rows = [["run", "load ms", "resident after load MiB", "peak MiB", "peak / \(baseline)", "prefill tok/s",
-                     "decode tok/s", "decode / \(baseline)"]]
+        var rows = [["run", "load ms", "before load MiB", "after load MiB", "peak MiB", "peak / \(baseline)",
+                     "peak - before", "(peak - before) / \(baseline)", "prefill tok/s", "decode tok/s", "decode / \(baseline)"]]
         for name in order where runs[name] != nil {
             let decode = 1000 / median(name, \.decodeMillisecondsPerToken), baseDecode = 1000 / median(baseline, \.decodeMillisecondsPerToken)
+            let net = median(name, \.peakMiB) - median(name, \.baselineMiB), baseNet = median(baseline, \.peakMiB) - median(baseline, \.baselineMiB)
             rows.append([
-                name, String(format: "%.0f", median(name, \.loadMilliseconds)), String(format: "%.0f", median(name, \.residentMiB)),
+                name, String(format: "%.0f", median(name, \.loadMilliseconds)), String(format: "%.0f", median(name, \.baselineMiB)),
+                String(format: "%.0f", median(name, \.residentMiB)),
                 String(format: "%.0f", median(name, \.peakMiB)), String(format: "%.2fx", median(name, \.peakMiB) / median(baseline, \.peakMiB)),
+                String(format: "%.0f", net), String(format: "%.2fx", net / baseNet),
                 String(format: "%.1f", Double(prompt) * 1000 / median(name, \.prefillMilliseconds)), String(format: "%.2f", decode),
                 String(format: "%.2fx", decode / baseDecode),
             ])
@@ -122,14 +126,12 @@ enum HalfPrecisionBenchmark {
             throw BenchmarkError("usage: craft-bench decode-run DIR float32|stored THREADS PROMPT TOKENS", usage: true)
         }
         Tensor.threadCount = threads
+        _ = BLAS.kernels  // OpenBLAS loaded before the baseline is read
+        let baseline = ModelBenchmark.memoryMiB().resident
         let start = DispatchTime.now().uptimeNanoseconds
         let model = try LlamaModel(directory: URL(fileURLWithPath: arguments[0]), precision: precision)
         let loadMilliseconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
         let resident = ModelBenchmark.memoryMiB().resident
-        if ProcessInfo.processInfo.environment["CRAFT_BENCH_DEBUG"] != nil,
-           let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) {
-            FileHandle.standardError.write(Data(status.split(separator: "\n").filter { $0.hasPrefix("Rss") }.joined(separator: "\n").utf8 + [10]))
-        }
         let input = (0..<prompt).map { ($0 * 7919 + 13) % model.vocabularySize }
         var generated: [Int] = []
         let (prefillMilliseconds, decodeMilliseconds) = try withoutGradients {
@@ -146,8 +148,8 @@ enum HalfPrecisionBenchmark {
             }
             return (prefill, Double(DispatchTime.now().uptimeNanoseconds - clock) / 1e6)
         }
-        print(String(format: "load_ms=%.1f resident_mib=%.1f peak_mib=%.1f prefill_ms=%.1f decode_ms_per_token=%.3f tokens=%@",
-                     loadMilliseconds, resident, ModelBenchmark.memoryMiB().peak, prefillMilliseconds,
+        print(String(format: "load_ms=%.1f baseline_mib=%.1f resident_mib=%.1f peak_mib=%.1f prefill_ms=%.1f decode_ms_per_token=%.3f tokens=%@",
+                     loadMilliseconds, baseline, resident, ModelBenchmark.memoryMiB().peak, prefillMilliseconds,
                      decodeMilliseconds / Double(tokens), generated.map(String.init).joined(separator: ",")))
     }
 

@@ -10,8 +10,9 @@
     python torch_half.py run DIR DTYPE THREADS PROMPT TOKENS
         In a fresh process: loads DIR with from_pretrained in DTYPE (bfloat16 or float32), prefills
         PROMPT tokens and decodes TOKENS greedily through the KV cache, then prints one line
-            load_ms=… resident_mib=… peak_mib=… prefill_ms=… decode_ms_per_token=… tokens=t1,t2,…
-        (resident right after loading; peak over the whole run, VmHWM). The prompt is token
+            load_ms=… baseline_mib=… resident_mib=… peak_mib=… prefill_ms=… decode_ms_per_token=… tokens=t1,t2,…
+        (resident before loading, after transformers is imported; right after loading; peak over
+        the whole run, VmHWM). The prompt is token
         i -> (i * 7919 + 13) % vocab, as on the Swift side.
 """
 import math
@@ -69,6 +70,7 @@ def run(directory, dtype, threads, prompt, tokens):
     from transformers import AutoModelForCausalLM
 
     torch.set_num_threads(threads)
+    baseline, _ = memory_mib()
     start = time.perf_counter()
     model = AutoModelForCausalLM.from_pretrained(directory, dtype=getattr(torch, dtype)).eval()
     load_ms = (time.perf_counter() - start) * 1000
@@ -90,7 +92,7 @@ def run(directory, dtype, threads, prompt, tokens):
             token = int(out.logits[0, -1].argmax())
         decode_ms = (time.perf_counter() - start) * 1000 / tokens
     _, peak = memory_mib()
-    print(f"load_ms={load_ms:.1f} resident_mib={resident:.1f} peak_mib={peak:.1f} prefill_ms={prefill_ms:.1f} "
+    print(f"load_ms={load_ms:.1f} baseline_mib={baseline:.1f} resident_mib={resident:.1f} peak_mib={peak:.1f} prefill_ms={prefill_ms:.1f} "
           f"decode_ms_per_token={decode_ms:.3f} tokens={','.join(map(str, generated))} version=torch{torch.__version__}",
           flush=True)
 

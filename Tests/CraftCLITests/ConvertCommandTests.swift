@@ -89,6 +89,8 @@ struct ConvertCommandTests {
         ])
         #expect(result.status == 0, "\(result.standardError)")
         #expect(result.standardOutput.contains("(4×16×32, l2)"), "\(result.standardOutput)")
+        #expect(result.standardError.contains("hashing 6 files ...\nloading the bundle through its runtime (siglip-vq) to prove it works ..."),
+                "progress on stderr: \(result.standardError)")
         let bundle = try BundleArchive.open(directory: scratch.path("vila"), verifyFiles: true)
         let manifest = bundle.manifest
         #expect(manifest.codebook.entries == 16 && manifest.codebook.depth == 4, "the padding row is not a code")

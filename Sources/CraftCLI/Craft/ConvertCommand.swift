@@ -83,7 +83,7 @@ struct ConversionOptions: ParsableArguments {
         ConversionTarget(
             name: name, version: SemanticVersion(version) ?? SemanticVersion(major: 1, minor: 0, patch: 0),
             summary: summary ?? "Converted from \(URL(fileURLWithPath: model).lastPathComponent)", license: license,
-            domains: domains, output: URL(fileURLWithPath: output))
+            domains: domains, output: URL(fileURLWithPath: output), progress: { Output.note("\($0) ...") })
     }
 
     /// `FILE:TENSOR` split at the last colon when the part before it is an existing file.

@@ -22,14 +22,21 @@ public struct ConversionTarget: Sendable {
     public var domains: [String]
     /// The directory to create; it must not exist yet.
     public var output: URL
+    /// Told each long step as it starts (copying a large file, hashing, loading the result), for a
+    /// progress line; the default says nothing.
+    public var progress: @Sendable (String) -> Void
 
-    public init(name: String, version: SemanticVersion, summary: String, license: String, domains: [String] = [], output: URL) {
+    public init(
+        name: String, version: SemanticVersion, summary: String, license: String, domains: [String] = [], output: URL,
+        progress: @escaping @Sendable (String) -> Void = { _ in }
+    ) {
         self.name = name
         self.version = version
         self.summary = summary
         self.license = license
         self.domains = domains
         self.output = output
+        self.progress = progress
     }
 }
 
@@ -102,7 +109,7 @@ public enum BundleConversion {
             throw BundleError(.invalidManifest, "--quantization-layer \(layer) is outside the tower's 1...\(tower.hiddenLayers) layers", entry: "encoder.quantization_layer")
         }
         return try write(target) { directory in
-            var files = try copyWeights(from: model, to: directory)
+            var files = try copyWeights(from: model, to: directory, progress: target.progress)
             if FileManager.default.fileExists(atPath: model.appendingPathComponent("preprocessor_config.json").path) {
                 try copy("preprocessor_config.json", from: model, to: directory)
                 files.append("preprocessor_config.json")
@@ -172,7 +179,7 @@ public enum BundleConversion {
             name = only
         }
         return try write(target) { directory in
-            var files = try copyWeights(from: model, to: directory)
+            var files = try copyWeights(from: model, to: directory, progress: target.progress)
             try copy("tokenizer.json", from: model, to: directory)
             try FileManager.default.copyItem(at: projector, to: directory.appendingPathComponent("projector.safetensors"))
             files += ["tokenizer.json", "projector.safetensors"]
@@ -277,11 +284,11 @@ public enum BundleConversion {
     }
 
     /// Copies `config.json` and the weights (single file, or the index and every shard it names).
-    static func copyWeights(from model: URL, to directory: URL) throws -> [String] {
+    static func copyWeights(from model: URL, to directory: URL, progress: (String) -> Void) throws -> [String] {
         try copy("config.json", from: model, to: directory)
         let single = "model.safetensors", index = "model.safetensors.index.json"
         if FileManager.default.fileExists(atPath: model.appendingPathComponent(single).path) {
-            try copy(single, from: model, to: directory)
+            try copy(single, from: model, to: directory, progress: progress)
             return ["config.json", single]
         }
         guard FileManager.default.fileExists(atPath: model.appendingPathComponent(index).path) else {
@@ -292,13 +299,18 @@ public enum BundleConversion {
             guard BundlePath.problem(with: shard) == nil, !shard.contains("/") else {
                 throw BundleError(.invalidManifest, "the index of \(model.path) names the shard \"\(shard)\", which is not a file beside it", entry: index)
             }
-            try copy(shard, from: model, to: directory)
+            try copy(shard, from: model, to: directory, progress: progress)
         }
         try copy(index, from: model, to: directory)
         return ["config.json", index] + shards
     }
 
-    static func copy(_ name: String, from source: URL, to directory: URL) throws {
+    /// Files at least this large are announced before they are copied.
+    static let announcedCopyBytes = 64 << 20
+
+    static func copy(_ name: String, from source: URL, to directory: URL, progress: (String) -> Void = { _ in }) throws {
+        let size = (try? FileManager.default.attributesOfItem(atPath: source.appendingPathComponent(name).path)[.size] as? Int) ?? 0
+        if size >= announcedCopyBytes { progress("copying \(name) (\(size >> 20) MiB)") }
         do {
             try FileManager.default.copyItem(at: source.appendingPathComponent(name), to: directory.appendingPathComponent(name))
         } catch {
@@ -323,6 +335,7 @@ public enum BundleConversion {
         defer { ScratchFiles.remove(tracked) }
         try fileManager.createDirectory(at: staging, withIntermediateDirectories: true)
         var manifest = try fill(staging)
+        target.progress("hashing \(manifest.files.count) files")
         for index in manifest.files.indices {
             let (hex, size) = try FileDigest.sha256(of: staging.appendingPathComponent(manifest.files[index].path))
             manifest.files[index].size = size
@@ -333,6 +346,7 @@ public enum BundleConversion {
         try manifest.canonicalJSON().write(to: staging.appendingPathComponent(BundleManifest.fileName))
         let bundle = try BundleArchive.open(directory: staging, verifyFiles: true)
         if manifest.codebook.tensor != nil { try CodebookVerification.verify(manifest, in: staging) }
+        target.progress("loading the bundle through its runtime (\(manifest.runtime.id)) to prove it works")
         try check(bundle)
         try fileManager.moveItem(at: staging, to: target.output)
         return try BundleArchive.open(directory: target.output, verifyFiles: false)
