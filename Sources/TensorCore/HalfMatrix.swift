@@ -137,8 +137,9 @@ public struct HalfMatrix: @unchecked Sendable {
                 return
             }
             let tileRows = Swift.max(1, Swift.min(n, HalfMatrix.tileValues / k))
-            let tile = UnsafeMutablePointer<Float>.allocate(capacity: tileRows * k)
-            defer { tile.deallocate() }
+            // From the buffer cache: a fresh 1 MiB allocation per product would page-fault every time.
+            let storage = TensorStorage(uninitializedCount: tileRows * k)
+            let tile = storage.pointer
             var start = 0
             while start < n {
                 let count = Swift.min(tileRows, n - start)
@@ -147,6 +148,7 @@ public struct HalfMatrix: @unchecked Sendable {
                            a: input, lda: k, b: tile, ldb: k, beta: 1, c: output + start, ldc: n)
                 start += count
             }
+            withExtendedLifetime(storage) {}  // the tile is in use until here
         }
     }
 
@@ -157,8 +159,8 @@ public struct HalfMatrix: @unchecked Sendable {
         guard n > 0, k > 0, rowCount > 0 else { return }
         withExtendedLifetime(owner) {
             let tileRows = Swift.max(1, Swift.min(n, HalfMatrix.tileValues / k))
-            let tile = UnsafeMutablePointer<Float>.allocate(capacity: tileRows * k)
-            defer { tile.deallocate() }
+            let storage = TensorStorage(uninitializedCount: tileRows * k)
+            let tile = storage.pointer
             var start = 0
             while start < n {
                 let count = Swift.min(tileRows, n - start)
@@ -167,6 +169,7 @@ public struct HalfMatrix: @unchecked Sendable {
                            a: gradient + start, lda: n, b: tile, ldb: k, beta: 1, c: output, ldc: k)
                 start += count
             }
+            withExtendedLifetime(storage) {}  // the tile is in use until here
         }
     }
 
