@@ -36,7 +36,7 @@ let package = Package(
         // OpenBLAS, loaded at run time with kernels chosen for the CPU (Sources/CBLAS/loader.c).
         .target(name: "CBLAS", path: "Sources/CBLAS", linkerSettings: [.linkedLibrary("dl"), .linkedLibrary("pthread")]),
         // Craft's own kernels for half-precision weights (AVX2+FMA+F16C chosen at run time, portable otherwise).
-        .target(name: "CHalfKernels", path: "Sources/CHalfKernels"),
+        .target(name: "CKernels", path: "Sources/CKernels"),
         .systemLibrary(
             name: "CArchive", path: "Sources/CArchive", pkgConfig: "libarchive",
             providers: [.apt(["libarchive-dev"])]),
@@ -51,7 +51,7 @@ let package = Package(
         .target(name: "CraftFiles"),
 
         // Numeric side.
-        .target(name: "TensorCore", dependencies: ["CBLAS", "CHalfKernels"]),
+        .target(name: "TensorCore", dependencies: ["CBLAS", "CKernels"]),
         .target(name: "SafeTensors", dependencies: ["CraftFiles"]),
         .target(
             name: "CraftCore",

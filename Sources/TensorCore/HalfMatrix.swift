@@ -2,7 +2,7 @@
 // float32: the matrix product converts inside the kernels, a tile at a time, so a model loaded from a
 // half-precision checkpoint occupies half the memory of its float32 form and decoding, which is bound
 // by the weight bytes read per token, reads half as many. See docs/tensorcore.md.
-import CHalfKernels
+import CKernels
 
 /// A frozen `[rows, columns]` matrix stored in half precision, used as a `nn.Linear` weight or an
 /// embedding table.
@@ -109,9 +109,10 @@ public struct HalfMatrix: @unchecked Sendable {
 
     // MARK: - Products
 
-    /// The most input rows multiplied by streaming the weight once per row (decoding, short prompts);
-    /// more rows convert tiles of the weight to float32 and use `sgemm`.
-    static let streamingRowLimit = 4
+    /// The most input rows multiplied by streaming the weight once per row (decoding, short prompts;
+    /// each row's result independent of how many are multiplied together); more rows convert tiles
+    /// of the weight to float32 and use `sgemm`.
+    static let streamingRowLimit = Tensor.smallRowLimit
     /// The float32 values in one converted tile (1 MiB): it stays in cache while `sgemm` reads it.
     static let tileValues = 1 << 18
 

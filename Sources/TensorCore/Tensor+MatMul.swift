@@ -1,3 +1,4 @@
+import CKernels
 // Matrix products through OpenBLAS sgemm, with PyTorch's `torch.matmul` shape rules. Transposed views
 // are passed to BLAS as transpose flags, never copied; batch dimensions broadcast.
 
@@ -57,7 +58,11 @@ extension Tensor {
             for row in 0..<rows {
                 (result.storage.pointer + row * outFeatures).update(from: biasValues.pointer, count: outFeatures)
             }
-            if rows == 1 && outFeatures > 0 && inFeatures > 0 {
+            if rows <= Tensor.smallRowLimit && outFeatures > 0 && inFeatures > 0
+                && Tensor.smallRowsProduct(input.storage.pointer + input.offset, lda: inFeatures, rows: rows, transposedWeight,
+                                           layout: layout, k: inFeatures, n: outFeatures, into: result.storage.pointer) {
+                // A few rows (decoding): done by the row-independent kernels, each weight read once.
+            } else if rows == 1 && outFeatures > 0 && inFeatures > 0 {
                 // One row (single-token decoding): a matrix-vector product reads the weight once.
                 Tensor.rowTimesMatrix(
                     input.storage.pointer + input.offset, incrementX: 1, transposedWeight, layout: layout,
@@ -120,6 +125,16 @@ extension Tensor {
         // sgemm with beta = 0 writes every element of C, so C need not be initialised (k = 0 aside).
         let result = k == 0 ? Tensor(shape: batchShape + [m, n], repeating: 0) : Tensor(uninitializedShape: batchShape + [m, n])
         if m == 0 || n == 0 || k == 0 { return result }
+        if batchShape.isEmpty && m <= smallRowLimit && layoutA.transpose == .none {
+            // A few rows (decoding): row-independent kernels, so each row's bits do not depend on
+            // how many rows are multiplied together.
+            result.storage.pointer.initialize(repeating: 0, count: m * n)
+            let done = withExtendedLifetime((a.storage, b.storage)) {
+                smallRowsProduct(a.storage.pointer + a.offset, lda: layoutA.leading, rows: m, b, layout: layoutB, k: k, n: n,
+                                 into: result.storage.pointer)
+            }
+            if done { return result }
+        }
         if m == 1 && batchShape.isEmpty {
             // A single row times a matrix: sgemv (see `BLAS.sgemv` for why not sgemm).
             withExtendedLifetime((a.storage, b.storage)) {
@@ -155,6 +170,36 @@ extension Tensor {
             }
         }
         return result
+    }
+
+    /// The most rows multiplied by the row-independent kernels (``smallRowsProduct``): a decoding
+    /// batch of up to this many sequences gets, for each sequence, the bits it gets alone.
+    public static let smallRowLimit = 8
+
+    /// `y[i, :] += x[i, :] · B` for `rows` rows of `x` (row stride `lda`) and a rank-2 view `B` with
+    /// BLAS layout `layout`, through Craft's matrix-vector kernels (`Sources/CKernels`): every output
+    /// is one dot product summed in a fixed order whatever `rows` is or how threads split the work.
+    /// Returns false, doing nothing, when `B`'s rows are not dense (the caller uses BLAS then).
+    static func smallRowsProduct(
+        _ x: UnsafePointer<Float>, lda: Int, rows: Int, _ b: Tensor, layout: (transpose: BLAS.Transpose, leading: Int),
+        k: Int, n: Int, into y: UnsafeMutablePointer<Float>
+    ) -> Bool {
+        let base = UnsafePointer(b.storage.pointer + b.offset)
+        let out = SendablePointer(pointer: y)
+        if layout.transpose == .transposed {
+            // B is stored [n, k]: output n is row n's dot product with x.
+            guard layout.leading == k || n == 1 else { return false }
+            parallelRanges(n, grain: Swift.max(1, 16384 / Swift.max(k, 1))) { range in
+                craft_float_matvec(base, k, range.lowerBound, range.upperBound, x, rows, lda, out.pointer, n)
+            }
+        } else {
+            // B is stored [k, n] (GPT-2's Conv1D): outputs accumulate over k in order.
+            guard layout.leading == n || k == 1 else { return false }
+            parallelRanges(n, grain: Swift.max(64, 16384 / Swift.max(k, 1))) { range in
+                craft_float_vecmat(base, k, n, range.lowerBound, range.upperBound, x, rows, lda, out.pointer, n)
+            }
+        }
+        return true
     }
 
     /// `y[n] = x[k] · B[k, n] + beta · y` for a rank-2 view `B` with BLAS layout `layout` (the view's

@@ -26,6 +26,11 @@ public protocol CausalLanguageModel: Sendable {
     /// `T` positions: a generation's prefill, which needs no logits for the other prompt positions
     /// (the `lm_head` product over the whole prompt is skipped).
     func lastLogits(embeddings: Tensor, cache: inout KVCache) throws(ModelError) -> Tensor
+    /// Logits `[B, V]` of the last position of several sequences at once: `embeddings[i]` (`[T_i, H]`)
+    /// follows the positions in `caches[i]`, which it extends. Decoding steps of up to
+    /// `Tensor.smallRowLimit` sequences share one read of every weight, and each sequence's logits
+    /// have exactly the bits it gets alone, whatever else is in the batch.
+    func lastLogits(batch embeddings: [Tensor], caches: inout [KVCache]) throws(ModelError) -> Tensor
     /// The model's weights as kept in memory, by checkpoint name (empty when a model does not say).
     var weights: [String: WeightMatrix] { get }
 }
@@ -37,6 +42,23 @@ extension CausalLanguageModel {
     public func lastLogits(embeddings: Tensor, cache: inout KVCache) throws(ModelError) -> Tensor {
         let logits = try logits(embeddings: embeddings, cache: &cache)
         return logits.sliced(along: 0, (logits.shape[0] - 1)..<logits.shape[0])
+    }
+
+    /// One sequence at a time (models that share weight reads across sequences implement it).
+    public func lastLogits(batch embeddings: [Tensor], caches: inout [KVCache]) throws(ModelError) -> Tensor {
+        guard !embeddings.isEmpty, embeddings.count == caches.count else {
+            throw ModelError(.invalidInput, "a batch needs one cache per sequence and at least one sequence; got \(embeddings.count) sequences and \(caches.count) caches")
+        }
+        var rows: [Tensor] = []
+        for index in embeddings.indices { rows.append(try lastLogits(embeddings: embeddings[index], cache: &caches[index])) }
+        return Tensor.concatenated(rows, along: 0)
+    }
+
+    /// Logits `[B, V]` of the last of each sequence's `tokens` (see ``lastLogits(batch:caches:)``).
+    public func lastLogits(batchTokens tokens: [[Int]], caches: inout [KVCache]) throws(ModelError) -> Tensor {
+        var embeddings: [Tensor] = []
+        for sequence in tokens { embeddings.append(try embed(tokens: sequence)) }
+        return try lastLogits(batch: embeddings, caches: &caches)
     }
 
     /// Logits `[1, V]` of the last of `tokens` (see ``lastLogits(embeddings:cache:)``).

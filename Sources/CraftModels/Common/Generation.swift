@@ -36,16 +36,7 @@ public struct GenerationParameters: Sendable, Equatable {
 /// - Throws: ``ModelError`` with code `invalidInput` for an empty prompt, an id outside the vocabulary,
 ///   or invalid parameters.
 public func generate(_ model: some CausalLanguageModel, prompt: [Int], parameters: GenerationParameters) throws(ModelError) -> [Int] {
-    guard parameters.maxNewTokens >= 0 else {
-        throw ModelError(.invalidInput, "maxNewTokens is \(parameters.maxNewTokens); pass zero or more")
-    }
-    guard parameters.temperature >= 0, parameters.temperature.isFinite else {
-        throw ModelError(.invalidInput, "temperature \(parameters.temperature) must be zero (greedy) or positive")
-    }
-    if let topP = parameters.topP, !(topP > 0 && topP <= 1) {
-        throw ModelError(.invalidInput, "top-p \(topP) must be in (0, 1]")
-    }
-    if let topK = parameters.topK, topK < 0 { throw ModelError(.invalidInput, "top-k \(topK) must be zero (off) or positive") }
+    try parameters.validate()
     var generator = SplitMix64(seed: parameters.seed)
     var cache = model.makeCache()
     var output: [Int] = []
@@ -59,15 +50,71 @@ public func generate(_ model: some CausalLanguageModel, prompt: [Int], parameter
         } catch {
             throw ModelError(.invalidInput, "generation failed: \(error)")
         }
-        let last = logits.sliced(along: 0, (logits.shape[0] - 1)..<logits.shape[0]).scalars
-        let token = parameters.temperature == 0
-            ? greedyToken(last)
-            : sampleToken(last, parameters: parameters, generator: &generator)
+        let token = parameters.pick(logits.scalars, generator: &generator)
         output.append(token)
         if parameters.stopTokens.contains(token) { break }
         next = [token]
     }
     return output
+}
+
+/// Generates after each of `prompts` at once: each step decodes every unfinished sequence together,
+/// sharing one read of the weights per group of up to `Tensor.smallRowLimit` sequences
+/// (``CausalLanguageModel/lastLogits(batch:caches:)``). Each sequence gets exactly the tokens
+/// ``generate(_:prompt:parameters:)`` gives it alone (its own sampling generator, same seed).
+///
+/// - Returns: the new token ids of each prompt, in order.
+public func generate(_ model: some CausalLanguageModel, prompts: [[Int]], parameters: GenerationParameters) throws(ModelError) -> [[Int]] {
+    try parameters.validate()
+    var caches = prompts.map { _ in model.makeCache() }
+    var generators = prompts.map { _ in SplitMix64(seed: parameters.seed) }
+    var outputs = prompts.map { _ in [Int]() }
+    var next = prompts
+    var active = parameters.maxNewTokens > 0 ? Array(prompts.indices) : []
+    while !active.isEmpty {
+        // The active caches move into one array for the step and back (no copy of their buffers).
+        var stepCaches = active.map { _ in KVCache(layers: 0) }
+        for (slot, index) in active.enumerated() { swap(&stepCaches[slot], &caches[index]) }
+        let step: Result<Tensor, ModelError> = withoutGradients {
+            do throws(ModelError) {
+                return .success(try model.lastLogits(batchTokens: active.map { next[$0] }, caches: &stepCaches))
+            } catch {
+                return .failure(error)
+            }
+        }
+        for (slot, index) in active.enumerated() { swap(&stepCaches[slot], &caches[index]) }
+        let logits = try step.get()
+        var still: [Int] = []
+        for (slot, index) in active.enumerated() {
+            let token = parameters.pick(logits.sliced(along: 0, slot..<(slot + 1)).scalars, generator: &generators[index])
+            outputs[index].append(token)
+            next[index] = [token]
+            if !parameters.stopTokens.contains(token) && outputs[index].count < parameters.maxNewTokens { still.append(index) }
+        }
+        active = still
+    }
+    return outputs
+}
+
+extension GenerationParameters {
+    /// Checks the parameters.
+    func validate() throws(ModelError) {
+        guard maxNewTokens >= 0 else {
+            throw ModelError(.invalidInput, "maxNewTokens is \(maxNewTokens); pass zero or more")
+        }
+        guard temperature >= 0, temperature.isFinite else {
+            throw ModelError(.invalidInput, "temperature \(temperature) must be zero (greedy) or positive")
+        }
+        if let topP, !(topP > 0 && topP <= 1) {
+            throw ModelError(.invalidInput, "top-p \(topP) must be in (0, 1]")
+        }
+        if let topK, topK < 0 { throw ModelError(.invalidInput, "top-k \(topK) must be zero (off) or positive") }
+    }
+
+    /// The next token from one row of logits: greedy at temperature 0, else sampled.
+    func pick(_ logits: [Float], generator: inout SplitMix64) -> Int {
+        temperature == 0 ? greedyToken(logits) : sampleToken(logits, parameters: self, generator: &generator)
+    }
 }
 
 /// The argmax of `logits`, lowest id on ties.

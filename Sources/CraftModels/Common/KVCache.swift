@@ -99,3 +99,85 @@ public struct KVCache: Sendable {
     /// The number of layers this cache was made for.
     public var layerCount: Int { keys.count }
 }
+
+// MARK: - Several sequences in one pass
+
+extension KVCache {
+    /// Causal attention for rows that belong to several sequences: `query` `[1, heads, T, D]`,
+    /// `key`/`value` `[1, kvHeads, T, D]`, the rows of `segments[i]` extending `caches[i]` and
+    /// attending to that sequence's positions only. One segment is one sequence's ordinary step.
+    static func attention(
+        query: Tensor, key: Tensor, value: Tensor, layer: Int, caches: inout [KVCache], segments: [Range<Int>], scale: Float? = nil
+    ) -> Tensor {
+        var outputs: [Tensor] = []
+        outputs.reserveCapacity(segments.count)
+        for (index, segment) in segments.enumerated() {
+            let whole = segments.count == 1
+            let q = whole ? query : query.sliced(along: 2, segment)
+            let (keys, values) = caches[index].update(
+                layer: layer, keys: whole ? key : key.sliced(along: 2, segment), values: whole ? value : value.sliced(along: 2, segment))
+            let mask = segment.count > 1 ? Tensor.causalMask(queryLength: segment.count, keyLength: keys.shape[2]) : nil
+            outputs.append(Tensor.scaledDotProductAttention(query: q, key: keys, value: values, mask: mask, scale: scale))
+        }
+        return outputs.count == 1 ? outputs[0] : Tensor.concatenated(outputs, along: 2)
+    }
+
+    /// The row ranges of sequences whose new rows are `embeddings` (`[T_i, H]` each), concatenated.
+    static func segments(_ embeddings: [Tensor]) -> [Range<Int>] {
+        var start = 0
+        return embeddings.map { embedding in
+            defer { start += embedding.shape[0] }
+            return start..<(start + embedding.shape[0])
+        }
+    }
+
+    /// The last row of each sequence's rows in `hidden` (`[ΣT, H]`), as `[B, H]`.
+    static func lastRows(_ hidden: Tensor, _ embeddings: [Tensor]) -> Tensor {
+        let ends = segments(embeddings).map(\.upperBound)
+        if ends.count == hidden.shape[0] { return hidden }  // one row per sequence (a decoding step)
+        let rows = ends.map { hidden.sliced(along: 0, ($0 - 1)..<$0) }
+        return rows.count == 1 ? rows[0] : Tensor.concatenated(rows, along: 0)
+    }
+
+    /// Runs `body` on `cache` as a one-sequence batch, moving it in and out (no copy of its buffers).
+    static func withSingle<Result>(
+        _ cache: inout KVCache, _ body: (inout [KVCache]) throws(ModelError) -> Result
+    ) throws(ModelError) -> Result {
+        var caches = [KVCache(layers: 0)]
+        swap(&caches[0], &cache)
+        defer { swap(&caches[0], &cache) }
+        return try body(&caches)
+    }
+
+    /// Runs `body` (a forward pass giving `[B_pass, V]` last-position logits) over `embeddings` in
+    /// passes whose rows all take Craft's row-independent kernels: consecutive sequences are grouped
+    /// while their rows total at most `Tensor.smallRowLimit`, and a longer one (a prompt) runs alone.
+    /// So every sequence's logits have the bits it would get run alone, whatever else is in the batch.
+    static func inPasses(
+        _ embeddings: [Tensor], caches: inout [KVCache],
+        _ body: ([Tensor], inout [KVCache]) throws(ModelError) -> Tensor
+    ) throws(ModelError) -> Tensor {
+        guard !embeddings.isEmpty, embeddings.count == caches.count else {
+            throw ModelError(.invalidInput, "a batch needs one cache per sequence and at least one sequence; got \(embeddings.count) sequences and \(caches.count) caches")
+        }
+        var passes: [Range<Int>] = []
+        var start = 0, rows = 0
+        for (index, embedding) in embeddings.enumerated() {
+            let count = embedding.shape.first ?? 0
+            if index > start && (rows + count > Tensor.smallRowLimit || count > Tensor.smallRowLimit) {
+                passes.append(start..<index)
+                (start, rows) = (index, 0)
+            }
+            rows += count
+        }
+        passes.append(start..<embeddings.count)
+        var results: [Tensor] = []
+        for pass in passes {
+            var group = pass.map { _ in KVCache(layers: 0) }
+            for (slot, index) in pass.enumerated() { swap(&group[slot], &caches[index]) }
+            defer { for (slot, index) in pass.enumerated() { swap(&group[slot], &caches[index]) } }
+            results.append(try body(Array(embeddings[pass]), &group))
+        }
+        return results.count == 1 ? results[0] : Tensor.concatenated(results, along: 0)
+    }
+}

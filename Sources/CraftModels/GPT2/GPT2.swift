@@ -96,13 +96,12 @@ struct GPT2Attention: Sendable {
         output = try Conv1D(&weights, prefix + ".c_proj", input: hidden, output: hidden)
     }
 
-    func callAsFunction(_ x: Tensor, layer: Int, cache: inout KVCache) -> Tensor {
+    /// `x` is `[1, T, H]`: the rows of `segments[i]` belong to the sequence whose cache is `caches[i]`.
+    func callAsFunction(_ x: Tensor, layer: Int, caches: inout [KVCache], segments: [Range<Int>]) -> Tensor {
         let parts = qkv(x).chunked(3, along: -1)
-        let q = parts[0].splittingHeads(heads)
-        let (keys, values) = cache.update(layer: layer, keys: parts[1].splittingHeads(heads), values: parts[2].splittingHeads(heads))
-        let length = x.shape[1]
-        let mask = length > 1 ? Tensor.causalMask(queryLength: length, keyLength: keys.shape[2]) : nil
-        let attended = Tensor.scaledDotProductAttention(query: q, key: keys, value: values, mask: mask, scale: scale)
+        let attended = KVCache.attention(
+            query: parts[0].splittingHeads(heads), key: parts[1].splittingHeads(heads), value: parts[2].splittingHeads(heads),
+            layer: layer, caches: &caches, segments: segments, scale: scale)
         return output(attended.mergingHeads())
     }
 }
@@ -141,8 +140,8 @@ struct GPT2Block: Sendable {
         mlp = try GPT2MLP(&weights, prefix + ".mlp", configuration)
     }
 
-    func callAsFunction(_ x: Tensor, layer: Int, cache: inout KVCache) -> Tensor {
-        let h = x + attention(attentionNorm(x), layer: layer, cache: &cache)
+    func callAsFunction(_ x: Tensor, layer: Int, caches: inout [KVCache], segments: [Range<Int>]) -> Tensor {
+        let h = x + attention(attentionNorm(x), layer: layer, caches: &caches, segments: segments)
         return h + mlp(mlpNorm(h))
     }
 }
@@ -226,29 +225,43 @@ public struct GPT2Model: CausalLanguageModel {
     }
 
     public func logits(embeddings: Tensor, cache: inout KVCache) throws(ModelError) -> Tensor {
-        lmHead.linear(try finalHiddenStates(embeddings, cache: &cache))
+        lmHead.linear(try KVCache.withSingle(&cache) { caches throws(ModelError) in
+            try finalHiddenStates([embeddings], caches: &caches)
+        })
     }
 
     public func lastLogits(embeddings: Tensor, cache: inout KVCache) throws(ModelError) -> Tensor {
-        let hidden = try finalHiddenStates(embeddings, cache: &cache)
-        return lmHead.linear(hidden.sliced(along: 0, (hidden.shape[0] - 1)..<hidden.shape[0]))
+        try KVCache.withSingle(&cache) { caches throws(ModelError) in try lastLogits(batch: [embeddings], caches: &caches) }
     }
 
-    /// The normalised last hidden states `[T, H]` (what the `lm_head` reads), extending `cache`.
-    func finalHiddenStates(_ embeddings: Tensor, cache: inout KVCache) throws(ModelError) -> Tensor {
-        try checkEmbeddings(embeddings)
-        guard cache.layerCount == blocks.count else {
-            throw ModelError(.invalidInput, "the cache was made for \(cache.layerCount) layers but this model has \(blocks.count); use model.makeCache()")
+    public func lastLogits(batch embeddings: [Tensor], caches: inout [KVCache]) throws(ModelError) -> Tensor {
+        try KVCache.inPasses(embeddings, caches: &caches) { embeddings, caches throws(ModelError) in
+            let hidden = try finalHiddenStates(embeddings, caches: &caches)
+            return lmHead.linear(KVCache.lastRows(hidden, embeddings))
         }
-        let length = embeddings.shape[0]
-        guard cache.length + length <= configuration.positions else {
-            throw ModelError(.invalidInput, "the sequence reaches \(cache.length + length) positions but this GPT-2 model has \(configuration.positions) (n_positions); shorten the input")
+    }
+
+    /// The normalised last hidden states `[ΣT, H]` (what the `lm_head` reads) of the sequences whose
+    /// new embeddings are `embeddings` (`[T_i, H]` each) and caches `caches`, which it extends.
+    func finalHiddenStates(_ embeddings: [Tensor], caches: inout [KVCache]) throws(ModelError) -> Tensor {
+        var rows: [Tensor] = []
+        for (embedding, cache) in zip(embeddings, caches) {
+            try checkEmbeddings(embedding)
+            guard cache.layerCount == blocks.count else {
+                throw ModelError(.invalidInput, "the cache was made for \(cache.layerCount) layers but this model has \(blocks.count); use model.makeCache()")
+            }
+            let length = embedding.shape[0]
+            guard cache.length + length <= configuration.positions else {
+                throw ModelError(.invalidInput, "the sequence reaches \(cache.length + length) positions but this GPT-2 model has \(configuration.positions) (n_positions); shorten the input")
+            }
+            rows.append(embedding + positionEmbedding.sliced(along: 0, cache.length..<(cache.length + length)))
         }
-        var h = (embeddings + positionEmbedding.sliced(along: 0, cache.length..<(cache.length + length))).unsqueezed(0)
+        let segments = KVCache.segments(embeddings)
+        var h = (rows.count == 1 ? rows[0] : Tensor.concatenated(rows, along: 0)).unsqueezed(0)
         for (index, block) in blocks.enumerated() {
-            h = block(h, layer: index, cache: &cache)
+            h = block(h, layer: index, caches: &caches, segments: segments)
         }
-        cache.advance(by: length)
+        for (index, segment) in segments.enumerated() { caches[index].advance(by: segment.count) }
         return finalNorm(h).squeezed(0)
     }
 }

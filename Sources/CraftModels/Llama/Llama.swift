@@ -261,14 +261,12 @@ struct LlamaAttention: Sendable {
         output = try Linear(&weights, prefix + ".o_proj", input: heads * depth, output: hidden, bias: bias.output)
     }
 
-    func callAsFunction(_ x: Tensor, rotary: RotaryEmbedding, layer: Int, cache: inout KVCache) -> Tensor {
+    /// `x` is `[1, T, H]`: the rows of `segments[i]` belong to the sequence whose cache is `caches[i]`.
+    func callAsFunction(_ x: Tensor, rotary: RotaryEmbedding, layer: Int, caches: inout [KVCache], segments: [Range<Int>]) -> Tensor {
         let q = query(x).splittingHeads(configuration.attentionHeads).applyingRotaryEmbedding(rotary)
         let k = key(x).splittingHeads(configuration.kvHeads).applyingRotaryEmbedding(rotary)
         let v = value(x).splittingHeads(configuration.kvHeads)
-        let (keys, values) = cache.update(layer: layer, keys: k, values: v)
-        let length = x.shape[1]
-        let mask = length > 1 ? Tensor.causalMask(queryLength: length, keyLength: keys.shape[2]) : nil
-        let attended = Tensor.scaledDotProductAttention(query: q, key: keys, value: values, mask: mask)
+        let attended = KVCache.attention(query: q, key: k, value: v, layer: layer, caches: &caches, segments: segments)
         return output(attended.mergingHeads())
     }
 }
@@ -304,8 +302,8 @@ struct LlamaBlock: Sendable {
         mlp = try LlamaMLP(&weights, prefix + ".mlp", configuration)
     }
 
-    func callAsFunction(_ x: Tensor, rotary: RotaryEmbedding, layer: Int, cache: inout KVCache) -> Tensor {
-        let h = x + attention(attentionNorm(x), rotary: rotary, layer: layer, cache: &cache)
+    func callAsFunction(_ x: Tensor, rotary: RotaryEmbedding, layer: Int, caches: inout [KVCache], segments: [Range<Int>]) -> Tensor {
+        let h = x + attention(attentionNorm(x), rotary: rotary, layer: layer, caches: &caches, segments: segments)
         return h + mlp(mlpNorm(h))
     }
 }
@@ -393,30 +391,44 @@ public struct LlamaModel: CausalLanguageModel {
     }
 
     public func logits(embeddings: Tensor, cache: inout KVCache) throws(ModelError) -> Tensor {
-        lmHead.linear(try finalHiddenStates(embeddings, cache: &cache))
+        lmHead.linear(try KVCache.withSingle(&cache) { caches throws(ModelError) in
+            try finalHiddenStates([embeddings], caches: &caches)
+        })
     }
 
     public func lastLogits(embeddings: Tensor, cache: inout KVCache) throws(ModelError) -> Tensor {
-        let hidden = try finalHiddenStates(embeddings, cache: &cache)
-        return lmHead.linear(hidden.sliced(along: 0, (hidden.shape[0] - 1)..<hidden.shape[0]))
+        try KVCache.withSingle(&cache) { caches throws(ModelError) in try lastLogits(batch: [embeddings], caches: &caches) }
     }
 
-    /// The normalised last hidden states `[T, H]` (what the `lm_head` reads), extending `cache`.
-    func finalHiddenStates(_ embeddings: Tensor, cache: inout KVCache) throws(ModelError) -> Tensor {
-        try checkEmbeddings(embeddings)
-        guard cache.layerCount == layers.count else {
-            throw ModelError(.invalidInput, "the cache was made for \(cache.layerCount) layers but this model has \(layers.count); use model.makeCache()")
+    public func lastLogits(batch embeddings: [Tensor], caches: inout [KVCache]) throws(ModelError) -> Tensor {
+        try KVCache.inPasses(embeddings, caches: &caches) { embeddings, caches throws(ModelError) in
+            let hidden = try finalHiddenStates(embeddings, caches: &caches)
+            return lmHead.linear(KVCache.lastRows(hidden, embeddings))
         }
-        let length = embeddings.shape[0]
-        guard cache.length + length <= configuration.maxPositionEmbeddings else {
-            throw ModelError(.invalidInput, "the sequence reaches \(cache.length + length) positions but this \(configuration.modelType) model was configured for \(configuration.maxPositionEmbeddings) (max_position_embeddings); shorten the input")
+    }
+
+    /// The normalised last hidden states `[ΣT, H]` (what the `lm_head` reads) of the sequences whose
+    /// new embeddings are `embeddings` (`[T_i, H]` each) and caches `caches`, which it extends.
+    func finalHiddenStates(_ embeddings: [Tensor], caches: inout [KVCache]) throws(ModelError) -> Tensor {
+        var positions: [Int] = []
+        for (embedding, cache) in zip(embeddings, caches) {
+            try checkEmbeddings(embedding)
+            guard cache.layerCount == layers.count else {
+                throw ModelError(.invalidInput, "the cache was made for \(cache.layerCount) layers but this model has \(layers.count); use model.makeCache()")
+            }
+            let length = embedding.shape[0]
+            guard cache.length + length <= configuration.maxPositionEmbeddings else {
+                throw ModelError(.invalidInput, "the sequence reaches \(cache.length + length) positions but this \(configuration.modelType) model was configured for \(configuration.maxPositionEmbeddings) (max_position_embeddings); shorten the input")
+            }
+            positions += Array(cache.length..<(cache.length + length))
         }
-        let rotary = RotaryEmbedding(inverseFrequencies: inverseFrequencies, positions: Array(cache.length..<(cache.length + length)))
-        var h = embeddings.unsqueezed(0)
+        let segments = KVCache.segments(embeddings)
+        let rotary = RotaryEmbedding(inverseFrequencies: inverseFrequencies, positions: positions)
+        var h = (embeddings.count == 1 ? embeddings[0] : Tensor.concatenated(embeddings, along: 0)).unsqueezed(0)
         for (index, layer) in layers.enumerated() {
-            h = layer(h, rotary: rotary, layer: index, cache: &cache)
+            h = layer(h, rotary: rotary, layer: index, caches: &caches, segments: segments)
         }
-        cache.advance(by: length)
+        for (index, segment) in segments.enumerated() { caches[index].advance(by: segment.count) }
         return norm(h).squeezed(0)
     }
 }

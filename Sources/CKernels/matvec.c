@@ -1,5 +1,5 @@
-// Half-precision weight kernels; the contract is in include/CHalfKernels.h.
-#include "CHalfKernels.h"
+// Matrix-vector kernels over half-precision and float32 weights; the contract is in include/CKernels.h.
+#include "CKernels.h"
 
 #include <string.h>
 
@@ -105,6 +105,23 @@ static void portable_matvec(int format, const uint16_t *weight, size_t columns, 
     }
 }
 
+static void portable_float_matvec(const float *weight, size_t columns, size_t row_begin, size_t row_end,
+                                  const float *x, size_t m, size_t ldx, float *y, size_t ldy) {
+    for (size_t row = row_begin; row < row_end; row++) {
+        const float *w = weight + row * columns;
+        for (size_t i = 0; i < m; i++) {
+            const float *v = x + i * ldx;
+            float sums[4] = {0, 0, 0, 0};
+            size_t k = 0;
+            for (; k + 4 <= columns; k += 4) {
+                for (size_t lane = 0; lane < 4; lane++) sums[lane] += w[k + lane] * v[k + lane];
+            }
+            for (; k < columns; k++) sums[0] += w[k] * v[k];
+            y[i * ldy + row] += (sums[0] + sums[1]) + (sums[2] + sums[3]);
+        }
+    }
+}
+
 // MARK: - AVX2 + FMA + F16C versions
 
 #if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
@@ -170,6 +187,30 @@ CRAFT_AVX2 static void avx2_matvec(int format, const uint16_t *weight, size_t co
     }
 }
 
+CRAFT_AVX2 static inline float avx2_float_dot(const float *w, const float *v, size_t columns) {
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
+    size_t k = 0;
+    for (; k + 32 <= columns; k += 32) {
+        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w + k), _mm256_loadu_ps(v + k), a0);
+        a1 = _mm256_fmadd_ps(_mm256_loadu_ps(w + k + 8), _mm256_loadu_ps(v + k + 8), a1);
+        a2 = _mm256_fmadd_ps(_mm256_loadu_ps(w + k + 16), _mm256_loadu_ps(v + k + 16), a2);
+        a3 = _mm256_fmadd_ps(_mm256_loadu_ps(w + k + 24), _mm256_loadu_ps(v + k + 24), a3);
+    }
+    for (; k + 8 <= columns; k += 8) a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w + k), _mm256_loadu_ps(v + k), a0);
+    float total = sum8(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+    for (; k < columns; k++) total += w[k] * v[k];
+    return total;
+}
+
+CRAFT_AVX2 static void avx2_float_matvec(const float *weight, size_t columns, size_t row_begin, size_t row_end,
+                                         const float *x, size_t m, size_t ldx, float *y, size_t ldy) {
+    for (size_t row = row_begin; row < row_end; row++) {
+        const float *w = weight + row * columns;
+        if (row + 1 < row_end) _mm_prefetch((const char *)(w + columns), _MM_HINT_T0);
+        for (size_t i = 0; i < m; i++) y[i * ldy + row] += avx2_float_dot(w, x + i * ldx, columns);
+    }
+}
+
 static int has_avx2(void) {
     // Computed once; every thread computes the same value, so a race only repeats the query.
     static int cached = -1;
@@ -207,6 +248,36 @@ void craft_half_matvec(int format, const uint16_t *weight, size_t columns, size_
     }
 #endif
     portable_matvec(format, weight, columns, row_begin, row_end, x, m, ldx, y, ldy);
+}
+
+void craft_float_matvec(const float *weight, size_t columns, size_t row_begin, size_t row_end,
+                        const float *x, size_t m, size_t ldx, float *y, size_t ldy) {
+#if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
+    if (has_avx2()) {
+        avx2_float_matvec(weight, columns, row_begin, row_end, x, m, ldx, y, ldy);
+        return;
+    }
+#endif
+    portable_float_matvec(weight, columns, row_begin, row_end, x, m, ldx, y, ldy);
+}
+
+// One pass over the weight's rows per block of columns: each row's slice is used by every vector
+// while it is in cache, and each output sums its terms in k order (the compiler vectorises across
+// columns, which does not reorder any one output's sum).
+void craft_float_vecmat(const float *weight, size_t rows, size_t columns, size_t column_begin, size_t column_end,
+                        const float *x, size_t m, size_t ldx, float *y, size_t ldy) {
+    const size_t block = 512;
+    for (size_t start = column_begin; start < column_end; start += block) {
+        size_t end = start + block < column_end ? start + block : column_end;
+        for (size_t k = 0; k < rows; k++) {
+            const float *w = weight + k * columns;
+            for (size_t i = 0; i < m; i++) {
+                float scale = x[i * ldx + k];
+                float *out = y + i * ldy;
+                for (size_t c = start; c < end; c++) out[c] += scale * w[c];
+            }
+        }
+    }
 }
 
 const char *craft_half_kernel_name(void) {

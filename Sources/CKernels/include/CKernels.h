@@ -1,0 +1,45 @@
+// Craft's own kernels: matrix-vector products over weights stored in half precision (IEEE binary16
+// or bfloat16) or float32, computed in float32, and the conversions. Each public function picks,
+// once per process, an AVX2+FMA+F16C version on CPUs that have those instructions and a portable
+// version elsewhere; both give the same values up to float32 summation order. Every output is one
+// row's dot product in a fixed order, whatever the number of vectors: a sequence decoded in a batch
+// gets the same bits as decoded alone. Used only by TensorCore; see docs/tensorcore.md.
+#ifndef CRAFT_KERNELS_H
+#define CRAFT_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/// The storage format of a half-precision weight.
+enum {
+    CRAFT_HALF_FLOAT16 = 0,   ///< IEEE 754 binary16
+    CRAFT_HALF_BFLOAT16 = 1,  ///< bfloat16 (the upper 16 bits of a float32)
+};
+
+/// Converts `count` half-precision values at `source` to float32 at `destination` (exact).
+void craft_half_to_float(int format, const uint16_t *source, float *destination, size_t count);
+
+/// Rounds `count` float32 values to half precision, to nearest even (as torch and numpy do; a NaN
+/// becomes a quiet NaN).
+void craft_float_to_half(int format, const float *source, uint16_t *destination, size_t count);
+
+/// For the weight rows `row_begin..<row_end` of a row-major `[rows, columns]` half-precision matrix
+/// `weight` and each of the `m` float32 vectors `x + i * ldx` (i < m), adds the dot product of the
+/// row and the vector to `y[i * ldy + row]`.
+void craft_half_matvec(int format, const uint16_t *weight, size_t columns, size_t row_begin, size_t row_end,
+                       const float *x, size_t m, size_t ldx, float *y, size_t ldy);
+
+/// As ``craft_half_matvec`` for a row-major float32 `[rows, columns]` weight.
+void craft_float_matvec(const float *weight, size_t columns, size_t row_begin, size_t row_end,
+                        const float *x, size_t m, size_t ldx, float *y, size_t ldy);
+
+/// For the output columns `column_begin..<column_end` of a row-major float32 `[rows, columns]` weight
+/// read as `x · weight` (GPT-2's `Conv1D` layout) and each of the `m` vectors `x + i * ldx` of
+/// length `rows`: `y[i * ldy + c] += Σ_k x[i][k] · weight[k][c]`, summed in `k` order.
+void craft_float_vecmat(const float *weight, size_t rows, size_t columns, size_t column_begin, size_t column_end,
+                        const float *x, size_t m, size_t ldx, float *y, size_t ldy);
+
+/// The name of the kernel set chosen for this CPU: "avx2-fma-f16c" or "portable".
+const char *craft_half_kernel_name(void);
+
+#endif
