@@ -1,5 +1,7 @@
 import CraftBundles
+import CraftCore
 import CraftRegistry
+import CraftRuntimes
 import Foundation
 import RuntimeTestSupport
 import Testing
@@ -131,6 +133,24 @@ struct RunCommandTests {
         #expect(result.status == 3, "\(result.standardError)")
         #expect(result.standardOutput.contains("FAIL"))
         #expect(result.standardError.contains("tiny-vq@1.0.0 and other-llm@1.0.0 cannot be paired"))
+    }
+
+    @Test("craft run's workspace opens, checks and loads a pair with one codebook hash")
+    func workspaceHashesOnce() throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let inputs = try makeInputs(scratch)
+        let workspace = try RuntimeWorkspace()
+        defer { workspace.remove() }
+        let count = CodebookHash.Count()
+        try CodebookHash.$computations.withValue(count) {
+            let (pair, encoder, backend) = try workspace.checkedPair(
+                encoder: inputs.encoder, backend: inputs.backend, registry: Registry(root: scratch.path("no-registry")),
+                runtimes: .craftDefault, json: false)
+            let pipeline = try Pipeline(pair: pair, encoder: encoder, backend: backend)
+            #expect(pipeline.encoder.codebook.hash == pair.codebook.hash)
+        }
+        #expect(count.value == 1)
     }
 
     @Test("craft run with a missing bundle or image exits 2")

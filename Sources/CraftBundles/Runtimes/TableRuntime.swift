@@ -41,13 +41,8 @@ public struct TableEncoder: Sendable {
         guard manifest.kind == .encoder else {
             throw BundleError(.runtimeFailed, "\(manifest.reference) is a backend bundle; table-encoder loads encoders")
         }
-        let identity = try CodebookVerification.recompute(manifest, in: bundle.directory)
-        guard identity.hash == manifest.codebook.hash else {
-            throw BundleError(.codebookHashMismatch, "\(manifest.reference) declares codebook hash \(manifest.codebook.hash) but its tensor hashes to \(identity.hash); the bundle was tampered with", entry: "codebook.hash")
-        }
-        let codebookTensor = manifest.codebook.tensor ?? TensorReference(file: "", name: "")
-        let codebookValues = try TableRuntime.readFloats(codebookTensor, bundle: bundle).values
-        space = try Codebook(values: codebookValues, entries: identity.entries, dimension: identity.dimension, depth: identity.depth, metric: identity.metric)
+        // The codebook hashed when the bundle was opened, else read, hashed and checked here.
+        space = try bundle.verifiedCodebook ?? CodebookVerification.verifiedCodebook(manifest, in: bundle.directory)
         guard let reference = manifest.config?["features"], let file = reference["file"]?.stringValue,
             let name = reference["name"]?.stringValue
         else {
