@@ -68,7 +68,7 @@ let package = Package(
         .target(
             name: "CraftBundles",
             dependencies: [
-                "CArchive", "CraftFiles", "CraftCore", "SafeTensors",
+                "CArchive", "CraftFiles", "CraftCore", "SafeTensors", "TensorCore",
                 .product(name: "Crypto", package: "swift-crypto"),
             ]),
         .target(

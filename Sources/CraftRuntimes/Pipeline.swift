@@ -245,6 +245,37 @@ extension Pipeline {
         return MeasuredAnswer(answer: answer, measurement: measurement)
     }
 
+    /// The image indices the encoder takes instead of pictures (an ``IndexedImageEncoder``, such as
+    /// the `table-encoder` runtime's), or `nil` when it encodes pictures.
+    public var imageIndices: Range<Int>? {
+        (encoder as? any IndexedImageEncoder).map { 0..<$0.imageCount }
+    }
+
+    /// The visual tokens of image `index` of an ``IndexedImageEncoder``.
+    ///
+    /// - Throws: ``BundleError`` (`runtimeFailed`) when the encoder encodes pictures (``imageIndices``
+    ///   is `nil`); the encoder's errors (an index out of range) otherwise.
+    public func tokens(forImage index: Int) throws -> VisualTokens {
+        guard let indexed = encoder as? any IndexedImageEncoder else {
+            throw BundleError(.runtimeFailed, "the encoder \(pair.encoder.reference) encodes pictures, not image indices; pass a PNG or JPEG image")
+        }
+        return try indexed.tokens(forImage: index)
+    }
+
+    /// Answers `prompt` about image `index` of an ``IndexedImageEncoder`` and measures it, like
+    /// ``measuredAnswer(image:prompt:keepRatio:options:)`` (the latency counts from the lookup).
+    ///
+    /// - Throws: as ``tokens(forImage:)``; `CraftCoreError` (`invalidParameter`) for a ratio outside
+    ///   `(0, 1]`; the backend's errors.
+    public func measuredAnswer(
+        imageAt index: Int, prompt: String, keepRatio: Double = 1, options: GenerationOptions = GenerationOptions()
+    ) throws -> MeasuredAnswer {
+        let clock = ContinuousClock()
+        let start = clock.now
+        let tokens = try tokens(forImage: index)
+        return try measured(tokens, prompt: prompt, keepRatio: keepRatio, options: options, encoding: clock.now - start)
+    }
+
     /// A duration in milliseconds.
     public static func milliseconds(_ duration: Duration) -> Double {
         Double(duration.components.seconds) * 1000 + Double(duration.components.attoseconds) / 1e15

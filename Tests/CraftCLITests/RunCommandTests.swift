@@ -112,7 +112,7 @@ struct RunCommandTests {
         let tableBackend = try TableBackend(bundle: try BundleArchive.unpack(backend.url, into: scratch.path("llm")))
         let registry = ["--registry", scratch.path("no-registry").path]
         for index in [0, 1] {
-            let expected = tableBackend.answer(try tableEncoder.encode(image: index))
+            let expected = tableBackend.answer(try tableEncoder.tokens(forImage: index))
             let result = try runCraft(["run", "--encoder", encoder.url.path, "--backend", backend.url.path,
                                        "--image", String(index), "--prompt", "which digit?"] + registry)
             #expect(result.status == 0, "\(result.standardError)")
@@ -121,6 +121,21 @@ struct RunCommandTests {
         let notIndex = try runCraft(["run", "--encoder", encoder.url.path, "--backend", backend.url.path,
                                      "--image", "x.png", "--prompt", "which digit?"] + registry)
         #expect(notIndex.status == 64, "\(notIndex.standardError)")
+        #expect(notIndex.standardError.contains("--image must be an image index 0..<"), "\(notIndex.standardError)")
+        // The table runtimes run through the pipeline: pruned like any tokens, the same report keys.
+        let pruned = try runCraft(["run", "--encoder", encoder.url.path, "--backend", backend.url.path, "--image", "0",
+                                   "--prompt", "which digit?", "--keep-ratio", "0.5", "--json"] + registry)
+        #expect(pruned.status == 0, "\(pruned.standardError)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(pruned.standardOutput.utf8)) as? [String: Any])
+        #expect(object["visual_tokens_before"] as? Int == 4 && object["visual_tokens"] as? Int == 2, "\(pruned.standardOutput)")
+        #expect(object["finish_reason"] as? String == "eos" && object["text_tokens"] as? Int == 0)
+        #expect(object["prefill_flops_full"] is NSNull && object["latency_ms"] is Double)
+        // craft tokens reads the same image index.
+        let tokens = try runCraft(["tokens", "--encoder", encoder.url.path, "--image", "1", "--json"] + registry)
+        #expect(tokens.status == 0, "\(tokens.standardError)")
+        let grid = try #require(try JSONSerialization.jsonObject(with: Data(tokens.standardOutput.utf8)) as? [String: Any])
+        #expect(grid["rows"] as? Int == 2 && grid["columns"] as? Int == 2, "\(tokens.standardOutput)")
+        #expect((grid["codes"] as? [[[Int]]])?.flatMap { $0 }.flatMap { $0 } == (try tableEncoder.tokens(forImage: 1)).codes.scalars.map { Int($0) })
     }
 
     @Test("craft run on a pair with different codebooks prints the report and exits 3")

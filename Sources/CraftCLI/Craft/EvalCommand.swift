@@ -21,8 +21,8 @@ struct EvalCommand: EnvironmentCommand {
         abstract: "Score an encoder and a backend proven compatible on a JSONL dataset (exit 3 when not compatible).",
         discussion: """
             Each line of the dataset is {"image": PATH, "prompt": TEXT, "answer": TEXT}, the image path \
-            relative to the dataset file (for table-encoder bundles, an image index written as a string, \
-            such as "3"). The pair is checked as craft run checks it (exit 3 with the report when it \
+            relative to the dataset file (for an encoder whose images are the rows of its feature table, \
+            such as table-encoder, an image index written as a string: "3"). The pair is checked as craft run checks it (exit 3 with the report when it \
             fails), the pipeline is built once, and every item is answered greedily. An answer is correct \
             when it equals the expected answer after both are lowercased, trimmed, inner whitespace \
             collapsed to one space, and trailing punctuation removed. --keep-ratio prunes the visual \
@@ -83,10 +83,11 @@ struct EvalCommand: EnvironmentCommand {
 
         let workspace = try RuntimeWorkspace()
         defer { workspace.remove() }
-        let registry = options.resolvedRegistry()
-        let (pair, encoderBundle, backendBundle) = try workspace.checkedPair(
-            encoder: encoder, backend: backend, registry: registry, runtimes: environment.runtimes, json: options.json)
-        let answerer = try makeAnswerer(pair: pair, encoder: encoderBundle, backend: backendBundle, runtimes: environment.runtimes)
+        let pipeline = try workspace.pipeline(
+            encoder: encoder, backend: backend, registry: options.resolvedRegistry(), runtimes: environment.runtimes, json: options.json)
+        let pair = pipeline.pair
+        pipeline.warnIfPruningUniformly(keepRatio: keepRatio)
+        let answerer = makeAnswerer(pipeline)
 
         var items: [EvaluationItem] = []
         var measurements: [InferenceMeasurement] = []
@@ -122,38 +123,22 @@ struct EvalCommand: EnvironmentCommand {
     /// One item's answer and what it cost.
     typealias Answer = (answer: String, measurement: InferenceMeasurement)
 
-    /// Builds the pipeline (or the table runtimes) once and returns the function answering a batch of
-    /// items (in order).
-    private func makeAnswerer(pair: CheckedPair, encoder: UnpackedBundle, backend: UnpackedBundle, runtimes: RuntimeRegistry) throws -> ([TrainingExample]) throws -> [Answer] {
-        let dataName = data
-        if encoder.manifest.runtime.id == TableEncoder.runtimeID || backend.manifest.runtime.id == TableBackend.runtimeID {
-            guard encoder.manifest.runtime.id == TableEncoder.runtimeID, backend.manifest.runtime.id == TableBackend.runtimeID else {
-                throw CommandError(.usage, "\(encoder.manifest.reference) (\(encoder.manifest.runtime.id)) and \(backend.manifest.reference) (\(backend.manifest.runtime.id)) share a codebook, but craft eval pairs table-encoder only with table-backend; use model runtimes on both sides")
-            }
-            let tableEncoder = try runtimes.load(encoder, as: TableEncoder.self)
-            let tableBackend = try runtimes.load(backend, as: TableBackend.self)
-            if keepRatio < 1 { Output.warning("table runtimes have no visual tokens to prune; --keep-ratio \(keepRatio) is ignored") }
-            return { batch in try batch.map { example in
-                guard let index = Int(example.imagePath) else {
-                    throw CommandError(.usage, "\(dataName) line \(example.line): \(encoder.manifest.reference) is a table-encoder bundle, so \"image\" must be an image index 0..<\(tableEncoder.imageCount) written as a string, not \(example.imagePath)")
-                }
-                let clock = ContinuousClock()
-                let start = clock.now
-                let tokens = try tableEncoder.encode(image: index)
-                let answer = tableBackend.answer(tokens, prompt: example.prompt)
-                let measurement = InferenceMeasurement(
-                    visualTokensBefore: tokens.codes.count, visualTokensAfter: tokens.codes.count, textTokens: 0,
-                    prefillFLOPsFull: nil, prefillFLOPsPruned: nil, latencyMilliseconds: Pipeline.milliseconds(clock.now - start))
-                return (answer, measurement)
-            } }
-        }
-        let pipeline = try Pipeline(pair: pair, encoder: encoder, backend: backend, runtimes: runtimes)
-        if keepRatio < 1, pipeline.prunesWithUniformFrequencies {
-            Output.warning("\(encoder.manifest.reference) carries no \(Pipeline.codeFrequenciesFile); pruning with uniform code frequencies (tokens rank by residual norm and isolation)")
-        }
+    /// The function answering a batch of items (in order) with the pipeline: pictures are encoded in
+    /// one batch; an encoder whose images are table rows (``IndexedImageEncoder``) reads each item's
+    /// `"image"` as an index.
+    private func makeAnswerer(_ pipeline: Pipeline) -> ([TrainingExample]) throws -> [Answer] {
+        let dataName = data, reference = pipeline.pair.encoder.reference
         let options = GenerationOptions(maximumNewTokens: maxTokens)
         let ratio = keepRatio
         return { batch in
+            if let indexed = pipeline.encoder as? any IndexedImageEncoder {
+                return try batch.map { example in
+                    let field = "\(dataName) line \(example.line): \"image\""
+                    let index = try ImageArgument.index(example.imagePath, of: indexed, reference: reference, field: field)
+                    let result = try pipeline.measuredAnswer(imageAt: index, prompt: example.prompt, keepRatio: ratio, options: options)
+                    return (result.answer.text, result.measurement)
+                }
+            }
             let pictures = try batch.map { example in
                 do {
                     return try ImageInput.rgbImage(contentsOf: example.imageURL)

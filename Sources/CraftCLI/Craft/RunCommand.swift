@@ -34,7 +34,7 @@ struct RunCommand: EnvironmentCommand {
     @Option(help: ArgumentHelp("The backend: a .craft file, a bundle directory or NAME[@VERSION|@RANGE].", valueName: "bundle"))
     var backend: String
 
-    @Option(help: ArgumentHelp("The image (PNG or JPEG); for table-encoder bundles, an image index.", valueName: "file"))
+    @Option(help: ArgumentHelp("The image (PNG or JPEG); for an encoder whose images are the rows of its feature table (table-encoder), an image index.", valueName: "file"))
     var image: String
 
     @Option(help: "The question or instruction about the image.")
@@ -59,19 +59,17 @@ struct RunCommand: EnvironmentCommand {
     func run(in environment: CraftEnvironment) throws {
         let workspace = try RuntimeWorkspace()
         defer { workspace.remove() }
-        let registry = options.resolvedRegistry()
-        let (pair, encoderBundle, backendBundle) = try workspace.checkedPair(
-            encoder: encoder, backend: backend, registry: registry, runtimes: environment.runtimes, json: options.json)
-        if encoderBundle.manifest.runtime.id == TableEncoder.runtimeID || backendBundle.manifest.runtime.id == TableBackend.runtimeID {
-            return try runTables(pair: pair, encoder: encoderBundle, backend: backendBundle, runtimes: environment.runtimes)
+        let pipeline = try workspace.pipeline(
+            encoder: encoder, backend: backend, registry: options.resolvedRegistry(), runtimes: environment.runtimes, json: options.json)
+        pipeline.warnIfPruningUniformly(keepRatio: keepRatio)
+        let pair = pipeline.pair
+        let generation = GenerationOptions(maximumNewTokens: maxTokens)
+        let result: MeasuredAnswer = switch try ImageArgument(image, for: pipeline.encoder, reference: pair.encoder.reference, field: "--image") {
+        case .file(let path):
+            try pipeline.measuredAnswer(image: RuntimeWorkspace.loadImage(path), prompt: prompt, keepRatio: keepRatio, options: generation)
+        case .index(let index, _):
+            try pipeline.measuredAnswer(imageAt: index, prompt: prompt, keepRatio: keepRatio, options: generation)
         }
-        let picture = try RuntimeWorkspace.loadImage(image)
-        let pipeline = try Pipeline(pair: pair, encoder: encoderBundle, backend: backendBundle, runtimes: environment.runtimes)
-        if keepRatio < 1, pipeline.prunesWithUniformFrequencies {
-            Output.warning("\(encoderBundle.manifest.reference) carries no \(Pipeline.codeFrequenciesFile); pruning with uniform code frequencies (tokens rank by residual norm and isolation)")
-        }
-        let result = try pipeline.measuredAnswer(
-            image: picture, prompt: prompt, keepRatio: keepRatio, options: GenerationOptions(maximumNewTokens: maxTokens))
         let answer = result.answer, measurement = result.measurement
         if options.json {
             try Output.json(RunReport(
@@ -91,31 +89,6 @@ struct RunCommand: EnvironmentCommand {
             Output.note(
                 "visual tokens \(measurement.visualTokensBefore) -> \(measurement.visualTokensAfter) (keep ratio \(keepRatio)), "
                     + "prefill \(flops), latency \(String(format: "%.1f", measurement.latencyMilliseconds)) ms")
-        }
-    }
-
-    /// The table runtimes: `--image` is an index into the encoder's feature table, the answer is the
-    /// backend's table entry for the codes.
-    private func runTables(pair: CheckedPair, encoder: UnpackedBundle, backend: UnpackedBundle, runtimes: RuntimeRegistry) throws {
-        guard encoder.manifest.runtime.id == TableEncoder.runtimeID, backend.manifest.runtime.id == TableBackend.runtimeID else {
-            throw CommandError(.usage, "\(encoder.manifest.reference) (\(encoder.manifest.runtime.id)) and \(backend.manifest.reference) (\(backend.manifest.runtime.id)) share a codebook, but craft run pairs table-encoder only with table-backend; use model runtimes on both sides")
-        }
-        let tableEncoder = try runtimes.load(encoder, as: TableEncoder.self)
-        let tableBackend = try runtimes.load(backend, as: TableBackend.self)
-        guard let index = Int(image) else {
-            throw CommandError(.usage, "\(encoder.manifest.reference) is a table-encoder bundle: --image must be an image index 0..<\(tableEncoder.imageCount), not \(image)")
-        }
-        let tokens = try tableEncoder.encode(image: index)
-        if keepRatio < 1 { Output.warning("table runtimes have no visual tokens to prune; --keep-ratio \(keepRatio) is ignored") }
-        let answer = tableBackend.answer(tokens, prompt: prompt)
-        if options.json {
-            try Output.json(RunReport(
-                answer: answer, tokens: [], finishReason: "table", encoder: pair.encoder.reference,
-                backend: pair.backend.reference, codebookHash: pair.codebook.hash, visualTokens: tokens.codes.count,
-                visualTokensBefore: tokens.codes.count, keepRatio: 1, textTokens: 0, prefillFlopsFull: nil, prefillFlopsPruned: nil,
-                prefillFlopsSavedPercent: nil, latencyMs: nil))
-        } else {
-            Output.line(answer)
         }
     }
 
@@ -141,7 +114,7 @@ struct RunCommand: EnvironmentCommand {
         var prefillFlopsPruned: Double?
         /// `100 · (1 − pruned / full)`.
         var prefillFlopsSavedPercent: Double?
-        /// Wall-clock milliseconds from the decoded image to the answer (`null` for table runtimes).
+        /// Wall-clock milliseconds from the decoded image (or the table lookup) to the answer.
         var latencyMs: Double?
 
         private enum CodingKeys: String, CodingKey {
