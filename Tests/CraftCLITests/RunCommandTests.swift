@@ -1,3 +1,4 @@
+import ArgumentParser
 import CraftBundles
 import CraftCore
 import CraftRegistry
@@ -166,6 +167,30 @@ struct RunCommandTests {
             #expect(pipeline.encoder.codebook.hash == pair.codebook.hash)
         }
         #expect(count.value == 1)
+    }
+
+    @Test("craft run and craft eval share the pipeline options and their checks (exit 64)")
+    func sharedPipelineOptions() throws {
+        let bundles = ["--encoder", "e.craft", "--backend", "digits-answers@^1.0"]
+        let commands: [(any ParsableCommand.Type, [String])] = [
+            (RunCommand.self, ["--image", "x.png", "--prompt", "p"]), (EvalCommand.self, ["--data", "d.jsonl"]),
+        ]
+        let run = try RunCommand.parse(bundles + commands[0].1 + ["--max-tokens", "5", "--keep-ratio", "0.5"])
+        let eval = try EvalCommand.parse(bundles + commands[1].1 + ["--max-tokens", "5", "--keep-ratio", "0.5"])
+        for options in [run.pipelineOptions, eval.pipelineOptions] {
+            #expect(options.encoder == "e.craft" && options.backend == "digits-answers@^1.0")
+            #expect(options.generation == GenerationOptions(maximumNewTokens: 5) && options.keepRatio == 0.5)
+        }
+        for bad in [["--keep-ratio", "0"], ["--keep-ratio", "1.5"], ["--max-tokens", "-1"], ["--backend", "Not A Name"]] {
+            for (command, rest) in commands {
+                do {
+                    _ = try command.parse(bundles + rest + bad)
+                    Issue.record("\(command) accepted \(bad)")
+                } catch {
+                    #expect(command.exitCode(for: error) == .validationFailure, "\(command) \(bad): \(command.message(for: error))")
+                }
+            }
+        }
     }
 
     @Test("craft run with a missing bundle or image exits 2")

@@ -38,17 +38,10 @@ struct EvalCommand: EnvironmentCommand {
 
     @OptionGroup var options: RegistryOptions
 
-    @Option(help: ArgumentHelp("The encoder: a .craft file, a bundle directory or NAME[@VERSION|@RANGE].", valueName: "bundle"))
-    var encoder: String
-
-    @Option(help: ArgumentHelp("The backend: a .craft file, a bundle directory or NAME[@VERSION|@RANGE].", valueName: "bundle"))
-    var backend: String
+    @OptionGroup var pipelineOptions: PipelineOptions
 
     @Option(help: ArgumentHelp("The JSONL dataset: one {\"image\", \"prompt\", \"answer\"} object per line.", valueName: "file"))
     var data: String
-
-    @Option(name: .long, help: "The fraction of visual tokens to keep, in (0, 1]; 1 keeps them all.")
-    var keepRatio = 1.0
 
     @Option(help: "Evaluate only the first N items.")
     var limit: Int?
@@ -56,22 +49,12 @@ struct EvalCommand: EnvironmentCommand {
     @Option(name: .long, help: "Encode this many images in one batch (one vision-tower forward); answers are still generated one at a time.")
     var batchSize = 1
 
-    @Option(name: .long, help: "The most tokens to generate per answer.")
-    var maxTokens = 32
-
     @Option(help: ArgumentHelp("Also write one JSON object per item to this JSONL file.", valueName: "file"))
     var output: String?
 
     func validate() throws {
-        guard maxTokens >= 0 else { throw ValidationError("--max-tokens must be 0 or more, not \(maxTokens).") }
-        guard keepRatio > 0, keepRatio <= 1 else {
-            throw ValidationError("--keep-ratio must be in (0, 1], such as 0.5 (1 keeps every token), not \(keepRatio).")
-        }
         if let limit, limit <= 0 { throw ValidationError("--limit must be 1 or more, not \(limit).") }
         guard batchSize >= 1 else { throw ValidationError("--batch-size must be 1 or more, not \(batchSize).") }
-        for side in [encoder, backend] where !BundleSource.looksLikePath(side) {
-            _ = try parseReference(side)
-        }
     }
 
     func run(in environment: CraftEnvironment) throws {
@@ -83,10 +66,9 @@ struct EvalCommand: EnvironmentCommand {
 
         let workspace = try RuntimeWorkspace()
         defer { workspace.remove() }
-        let pipeline = try workspace.pipeline(
-            encoder: encoder, backend: backend, registry: options.resolvedRegistry(), runtimes: environment.runtimes, json: options.json)
+        let pipeline = try pipelineOptions.pipeline(in: workspace, registry: options, environment: environment)
         let pair = pipeline.pair
-        pipeline.warnIfPruningUniformly(keepRatio: keepRatio)
+        let keepRatio = pipelineOptions.keepRatio
         let answerer = makeAnswerer(pipeline)
 
         var items: [EvaluationItem] = []
@@ -128,8 +110,8 @@ struct EvalCommand: EnvironmentCommand {
     /// `"image"` as an index.
     private func makeAnswerer(_ pipeline: Pipeline) -> ([TrainingExample]) throws -> [Answer] {
         let dataName = data, reference = pipeline.pair.encoder.reference
-        let options = GenerationOptions(maximumNewTokens: maxTokens)
-        let ratio = keepRatio
+        let options = pipelineOptions.generation
+        let ratio = pipelineOptions.keepRatio
         return { batch in
             if let indexed = pipeline.encoder as? any IndexedImageEncoder {
                 return try batch.map { example in

@@ -17,22 +17,20 @@ struct RunCommand: EnvironmentCommand {
             (on failure its report is printed and the exit status is 3); the runtimes named by the \
             bundles (siglip-vq, llama, gpt2; see docs/runtimes.md) load the models; the image is \
             preprocessed, encoded into visual tokens, placed by the backend's prompt template, and the \
-            answer is generated greedily.
+            answer is generated greedily. A table-encoder's images are the rows of its feature table: \
+            --image is then an image index.
 
             Examples:
               craft run --encoder digits-siglip-vq@1.1.0 --backend digits-llama \\
                   --image examples/data/digits/images/strong/0000.png --prompt "what digit is this ?"
               craft run --encoder adapted/digits-siglip-vq-1.1.0.craft --backend digits-gpt2@^1.0 \\
                   --image x.png --prompt "what digit is this ?" --keep-ratio 0.8 --json
+              craft run --encoder digits-vq --backend digits-answers --image 3 --prompt "which digit?"
             """)
 
     @OptionGroup var options: RegistryOptions
 
-    @Option(help: ArgumentHelp("The encoder: a .craft file, a bundle directory or NAME[@VERSION|@RANGE].", valueName: "bundle"))
-    var encoder: String
-
-    @Option(help: ArgumentHelp("The backend: a .craft file, a bundle directory or NAME[@VERSION|@RANGE].", valueName: "bundle"))
-    var backend: String
+    @OptionGroup var pipelineOptions: PipelineOptions
 
     @Option(help: ArgumentHelp("The image (PNG or JPEG); for an encoder whose images are the rows of its feature table (table-encoder), an image index.", valueName: "file"))
     var image: String
@@ -40,30 +38,12 @@ struct RunCommand: EnvironmentCommand {
     @Option(help: "The question or instruction about the image.")
     var prompt: String
 
-    @Option(name: .long, help: "The most tokens to generate.")
-    var maxTokens = 32
-
-    @Option(name: .long, help: "The fraction of visual tokens to keep, in (0, 1]; 1 keeps them all.")
-    var keepRatio = 1.0
-
-    func validate() throws {
-        guard maxTokens >= 0 else { throw ValidationError("--max-tokens must be 0 or more, not \(maxTokens).") }
-        guard keepRatio > 0, keepRatio <= 1 else {
-            throw ValidationError("--keep-ratio must be in (0, 1], such as 0.5 (1 keeps every token), not \(keepRatio).")
-        }
-        for side in [encoder, backend] where !BundleSource.looksLikePath(side) {
-            _ = try parseReference(side)
-        }
-    }
-
     func run(in environment: CraftEnvironment) throws {
         let workspace = try RuntimeWorkspace()
         defer { workspace.remove() }
-        let pipeline = try workspace.pipeline(
-            encoder: encoder, backend: backend, registry: options.resolvedRegistry(), runtimes: environment.runtimes, json: options.json)
-        pipeline.warnIfPruningUniformly(keepRatio: keepRatio)
+        let pipeline = try pipelineOptions.pipeline(in: workspace, registry: options, environment: environment)
         let pair = pipeline.pair
-        let generation = GenerationOptions(maximumNewTokens: maxTokens)
+        let (keepRatio, generation) = (pipelineOptions.keepRatio, pipelineOptions.generation)
         let result: MeasuredAnswer = switch try ImageArgument(image, for: pipeline.encoder, reference: pair.encoder.reference, field: "--image") {
         case .file(let path):
             try pipeline.measuredAnswer(image: RuntimeWorkspace.loadImage(path), prompt: prompt, keepRatio: keepRatio, options: generation)
