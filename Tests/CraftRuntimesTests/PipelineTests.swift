@@ -177,31 +177,6 @@ struct PipelineTests {
         #expect(error.message.contains("other-llm@1.0.0"))
     }
 
-    @Test("the table runtimes answer through the pipeline by image index (examples/bundles digits); pruning applies to their tokens")
-    func tableRuntimesRunThroughThePipeline() throws {
-        let scratch = try Scratch()
-        defer { scratch.remove() }
-        let examples = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent("examples/bundles")
-        let encoder = try TinyBundles.packAndUnpack(examples.appendingPathComponent("digits-vq"), in: scratch, as: "encoder")
-        let backend = try TinyBundles.packAndUnpack(examples.appendingPathComponent("digits-answers"), in: scratch, as: "backend")
-        let pair = try checkCompatibility(encoder: encoder, backend: backend, runtimes: .craftDefault).requirePairing()
-        let pipeline = try Pipeline(pair: pair, encoder: encoder, backend: backend)
-        let tableEncoder = try TableEncoder(bundle: encoder)
-        let tableBackend = try TableBackend(bundle: backend)
-        #expect(pipeline.imageIndices == 0..<tableEncoder.imageCount)
-        for index in 0..<3 {
-            let result = try pipeline.measuredAnswer(imageAt: index, prompt: "which digit?")
-            #expect(result.answer.text == tableBackend.answer(try tableEncoder.tokens(forImage: index)))
-            #expect(result.measurement.visualTokensBefore == 4 && result.measurement.textTokens == 0)
-            #expect(result.measurement.prefillFLOPsFull == nil)
-        }
-        let pruned = try pipeline.measuredAnswer(imageAt: 0, prompt: "which digit?", keepRatio: 0.5)
-        #expect(pruned.measurement.visualTokensAfter == 2)
-        let refused = try #require(throws: BundleError.self) { try pipeline.tokens(for: RGBImage(width: 8, height: 8, pixels: Array(repeating: 0, count: 192))) }
-        #expect(refused.message.contains("digits-vq@1.0.0") && refused.message.contains("image index"))
-    }
-
     @Test("the model runtimes are registered, and the checker sees them")
     func defaultRegistryHoldsModelRuntimes() {
         let runtimes = RuntimeRegistry.craftDefault

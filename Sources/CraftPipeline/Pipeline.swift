@@ -1,5 +1,6 @@
-// The checked pipeline: an encoder and a backend wired together only from a passing compatibility
-// report (docs/compatibility.md), answering prompts about images.
+// CraftPipeline: the checked pipeline, an encoder and a backend wired together only from a passing
+// compatibility report (docs/compatibility.md) through any RuntimeRegistry, answering prompts about
+// images. It needs no model zoo: CraftRuntimes adds the model runtimes and re-exports this module.
 import CraftBundles
 import CraftCore
 import CraftFiles
@@ -13,8 +14,8 @@ import TensorCore
 /// together with the two bundles that pair names, so an unchecked pairing cannot be wired.
 ///
 /// ```swift
-/// let report = checkCompatibility(encoder: encoderBundle, backend: backendBundle, runtimes: .craftDefault)
-/// let pipeline = try Pipeline(pair: try report.requirePairing(), encoder: encoderBundle, backend: backendBundle)
+/// let report = checkCompatibility(encoder: encoderBundle, backend: backendBundle, runtimes: runtimes)
+/// let pipeline = try Pipeline(pair: try report.requirePairing(), encoder: encoderBundle, backend: backendBundle, runtimes: runtimes)
 /// let answer = try pipeline.answer(image: image, prompt: "What is shown?", options: GenerationOptions(maximumNewTokens: 8))
 /// ```
 public struct Pipeline: Sendable {
@@ -40,14 +41,15 @@ public struct Pipeline: Sendable {
     ///   - pair: The checked pair from a passing report on these two bundles.
     ///   - encoder: The unpacked encoder bundle the pair names.
     ///   - backend: The unpacked backend bundle the pair names.
-    ///   - runtimes: The runtimes to load them with (default ``RuntimeRegistry/craftDefault``).
+    ///   - runtimes: The runtimes to load them with (CraftRuntimes adds an initializer using every
+    ///     runtime Craft ships, `RuntimeRegistry.craftDefault`).
     /// The encoder's codebook is not hashed again: a bundle opened by a `BundleOpener` carries the
     /// codebook hashed then (``UnpackedBundle/verifiedCodebook``), which the runtime reuses and whose
     /// hash is compared with the pair's; so a run hashes its codebook once.
     ///
     /// - Throws: ``BundleError`` when a bundle is not the one the pair was checked for, when a runtime
     ///   fails, or when the loaded models' codebook hashes differ from the checked one.
-    public init(pair: CheckedPair, encoder: UnpackedBundle, backend: UnpackedBundle, runtimes: RuntimeRegistry = .craftDefault) throws {
+    public init(pair: CheckedPair, encoder: UnpackedBundle, backend: UnpackedBundle, runtimes: RuntimeRegistry) throws {
         for (bundle, candidate, role) in [(encoder, pair.encoder, "encoder"), (backend, pair.backend, "backend")] {
             let manifest = bundle.manifest
             guard manifest.name == candidate.name, manifest.version.description == candidate.version,
