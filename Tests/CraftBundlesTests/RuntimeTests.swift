@@ -15,6 +15,12 @@ struct RuntimeTests {
         return (encoder, backend)
     }
 
+    /// ``pair(_:answers:)`` whose backend answers "a mole" for image 1's codes.
+    func molePair(_ temp: TemporaryDirectory) throws -> (UnpackedBundle, UnpackedBundle) {
+        let key = (0..<4).map { String(expectedCode(image: 1, token: $0)) }.joined(separator: ",")
+        return try pair(temp, answers: [key: "a mole"])
+    }
+
     @Test("the built-in registry knows the table runtimes by id, version and kind")
     func builtIns() throws {
         let registry = RuntimeRegistry.tables
@@ -31,8 +37,7 @@ struct RuntimeTests {
     func tableRuntimesWork() throws {
         let temp = try TemporaryDirectory()
         defer { temp.remove() }
-        let key = (0..<4).map { String(expectedCode(image: 1, token: $0)) }.joined(separator: ",")
-        let (encoderBundle, backendBundle) = try pair(temp, answers: [key: "a mole"])
+        let (encoderBundle, backendBundle) = try molePair(temp)
         let registry = RuntimeRegistry.tables
         let encoder = try registry.load(encoderBundle, as: TableEncoder.self)
         let backend = try registry.load(backendBundle, as: TableBackend.self)
@@ -54,8 +59,7 @@ struct RuntimeTests {
     func tableRuntimesImplementTheProtocols() throws {
         let temp = try TemporaryDirectory()
         defer { temp.remove() }
-        let key = (0..<4).map { String(expectedCode(image: 1, token: $0)) }.joined(separator: ",")
-        let (encoderBundle, backendBundle) = try pair(temp, answers: [key: "a mole"])
+        let (encoderBundle, backendBundle) = try molePair(temp)
         let encoder = try RuntimeRegistry.tables.loadEncoder(encoderBundle)
         let backend = try RuntimeRegistry.tables.loadBackend(backendBundle)
         let indexed = try #require(encoder as? any IndexedImageEncoder)
