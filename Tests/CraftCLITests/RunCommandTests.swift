@@ -151,22 +151,22 @@ struct RunCommandTests {
         #expect(result.standardError.contains("tiny-vq@1.0.0 and other-llm@1.0.0 cannot be paired"))
     }
 
-    @Test("craft run's workspace opens, checks and loads a pair with one codebook hash")
-    func workspaceHashesOnce() throws {
+    @Test("craft run and craft eval open, check and load a pair with one codebook hash")
+    func pipelineOptionsHashOnce() throws {
         let scratch = try Scratch()
         defer { scratch.remove() }
         let inputs = try makeInputs(scratch)
         let workspace = try RuntimeWorkspace()
         defer { workspace.remove() }
+        // The step both commands run (PipelineOptions.pipeline), with their parsed options.
+        let command = try EvalCommand.parse(["--encoder", inputs.encoder, "--backend", inputs.backend, "--data", "d.jsonl",
+                                             "--registry", scratch.path("no-registry").path])
         let count = CodebookHash.Count()
-        try CodebookHash.$computations.withValue(count) {
-            let (pair, encoder, backend) = try workspace.checkedPair(
-                encoder: inputs.encoder, backend: inputs.backend, registry: Registry(root: scratch.path("no-registry")),
-                runtimes: .craftDefault, json: false)
-            let pipeline = try Pipeline(pair: pair, encoder: encoder, backend: backend)
-            #expect(pipeline.encoder.codebook.hash == pair.codebook.hash)
+        let pipeline = try CodebookHash.$computations.withValue(count) {
+            try command.pipelineOptions.pipeline(in: workspace, registry: command.options, environment: .standard)
         }
         #expect(count.value == 1)
+        #expect(pipeline.encoder.codebook.hash == pipeline.pair.codebook.hash)
     }
 
     @Test("craft run and craft eval share the pipeline options and their checks (exit 64)")
