@@ -22,8 +22,9 @@ struct EvalCommand: EnvironmentCommand {
         discussion: """
             Each line of the dataset is {"image": PATH, "prompt": TEXT, "answer": TEXT}, the image path \
             relative to the dataset file (for an encoder whose images are the rows of its feature table, \
-            such as table-encoder, an image index written as a string: "3"). The pair is checked as craft run checks it (exit 3 with the report when it \
-            fails), the pipeline is built once, and every item is answered greedily. An answer is correct \
+            such as table-encoder, an image index written as a string: "3"). The pair is checked as \
+            craft run checks it (exit 3 with the report when it fails), the pipeline is built once, and \
+            every item is answered greedily. An answer is correct \
             when it equals the expected answer after both are lowercased, trimmed, inner whitespace \
             collapsed to one space, and trailing punctuation removed. --keep-ratio prunes the visual \
             tokens with the codebook-rarity pruner first (docs/token-pruning.md).
