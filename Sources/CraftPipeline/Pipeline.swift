@@ -37,16 +37,16 @@ public struct Pipeline: Sendable {
 
     /// Loads both bundles with their runtimes and wires them.
     ///
+    /// The encoder's codebook is not hashed again: a bundle opened by a `BundleOpener` carries the
+    /// codebook hashed then (``UnpackedBundle/verifiedCodebook``), which the runtime reuses and whose
+    /// hash is compared with the pair's; so a run hashes its codebook once.
+    ///
     /// - Parameters:
     ///   - pair: The checked pair from a passing report on these two bundles.
     ///   - encoder: The unpacked encoder bundle the pair names.
     ///   - backend: The unpacked backend bundle the pair names.
     ///   - runtimes: The runtimes to load them with (CraftRuntimes adds an initializer using every
     ///     runtime Craft ships, `RuntimeRegistry.craftDefault`).
-    /// The encoder's codebook is not hashed again: a bundle opened by a `BundleOpener` carries the
-    /// codebook hashed then (``UnpackedBundle/verifiedCodebook``), which the runtime reuses and whose
-    /// hash is compared with the pair's; so a run hashes its codebook once.
-    ///
     /// - Throws: ``BundleError`` when a bundle is not the one the pair was checked for, when a runtime
     ///   fails, or when the loaded models' codebook hashes differ from the checked one.
     public init(pair: CheckedPair, encoder: UnpackedBundle, backend: UnpackedBundle, runtimes: RuntimeRegistry) throws {
