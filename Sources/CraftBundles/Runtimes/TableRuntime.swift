@@ -20,13 +20,17 @@ public struct TableEncoder: IndexedImageEncoder {
     /// The runtime id.
     public static let runtimeID = "table-encoder"
 
+    /// The bundle's manifest.
     public let manifest: BundleManifest
     /// The codebook, validated, with CraftCore's nearest-code search.
     public let space: Codebook
     /// `[images][tokens][D]`, flattened.
     let features: [Float]
+    /// The rows of the feature table: image indices are `0..<imageCount`.
     public let imageCount: Int
+    /// `encoder.tokens_per_image`: the tokens of every image.
     public let tokensPerImage: Int
+    /// Where an image's tokens lie: a square when ``tokensPerImage`` is one, else one row.
     public let grid: (rows: Int, columns: Int)
 
     /// Loads the encoder from an unpacked bundle.
@@ -122,8 +126,11 @@ public struct TableBackend: LanguageBackend {
     /// The runtime id.
     public static let runtimeID = "table-backend"
 
+    /// The bundle's manifest.
     public let manifest: BundleManifest
+    /// The answers by key (first-level codes joined with commas, ``key(for:)``).
     public let answers: [String: String]
+    /// The answer for codes the table does not hold.
     public let defaultAnswer: String
 
     /// Loads the backend from an unpacked bundle.
