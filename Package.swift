@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "CraftImaging", targets: ["CraftImaging"]),
         .library(name: "CraftModels", targets: ["CraftModels"]),
         .library(name: "CraftTraining", targets: ["CraftTraining"]),
+        .library(name: "CraftPipeline", targets: ["CraftPipeline"]),
         .library(name: "CraftRuntimes", targets: ["CraftRuntimes"]),
         .library(name: "CraftAdaptation", targets: ["CraftAdaptation"]),
         .library(name: "CraftExperiment", targets: ["CraftExperiment"]),
@@ -70,7 +71,7 @@ let package = Package(
         .target(
             name: "CraftBundles",
             dependencies: [
-                "CArchive", "CraftFiles", "CraftCore", "SafeTensors",
+                "CArchive", "CraftFiles", "CraftCore", "SafeTensors", "TensorCore",
                 .product(name: "Crypto", package: "swift-crypto"),
             ]),
         .target(
@@ -79,10 +80,15 @@ let package = Package(
                 "CraftFiles", "CraftBundles", "CraftCore",
                 .product(name: "Crypto", package: "swift-crypto"),
             ]),
-        // Where the two sides meet: model runtimes registered for bundles, and the checked pipeline.
+        // The checked pipeline over any registered runtimes: what a runtime author compiles (no model zoo).
+        .target(name: "CraftPipeline", dependencies: ["CraftFiles", "CraftBundles", "CraftCore", "CraftImaging", "TensorCore"]),
+        // Where the two sides meet: the model runtimes registered for bundles (re-exports CraftPipeline).
         .target(
             name: "CraftRuntimes",
-            dependencies: ["CraftFiles", "CraftBundles", "CraftModels", "CraftCore", "CraftImaging", "TensorCore", "SafeTensors"]),
+            dependencies: [
+                "CraftFiles", "CraftBundles", "CraftModels", "CraftCore", "CraftImaging", "TensorCore", "SafeTensors",
+                "CraftPipeline",
+            ]),
 
         // Adapting bundles (craft train, craft stats): the training library applied to bundles.
         .target(
@@ -148,6 +154,7 @@ let package = Package(
             name: "RuntimeTestSupport",
             dependencies: ["CraftBundles", "CraftCore", "CraftImaging", "SafeTensors"],
             path: "Tests/RuntimeTestSupport"),
+        .testTarget(name: "CraftPipelineTests", dependencies: ["CraftPipeline", "RuntimeTestSupport"]),
         .testTarget(name: "CraftRuntimesTests", dependencies: ["CraftRuntimes", "CraftRegistry", "TestSupport", "RuntimeTestSupport"]),
         .testTarget(name: "CraftBundlesTests", dependencies: ["CraftBundles", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "CraftRegistryTests", dependencies: ["CraftRegistry", "TestSupport"]),

@@ -31,17 +31,7 @@ public struct TemplatedSurrogate: TrainingSurrogate {
     /// Text before the image, the visual vectors `[tokens, D]`, text after (empty texts dropped), as
     /// ``PromptTemplate/segments(visual:prompt:)`` places visual tokens.
     public func segments(visual: Tensor, prompt: String) -> [PromptSegment] {
-        let parts = template.text.components(separatedBy: PromptTemplate.imagePlaceholder)
-        let hasPrompt = template.text.contains(PromptTemplate.promptPlaceholder)
-        let fill = { (piece: String) in piece.replacingOccurrences(of: PromptTemplate.promptPlaceholder, with: prompt) }
-        let head = fill(parts[0])
-        let after = parts.count > 1 ? parts[1] : ""
-        let tail = hasPrompt ? fill(after) : after + prompt
-        var segments: [PromptSegment] = []
-        if !head.isEmpty { segments.append(.text(head)) }
-        segments.append(.vectors(visual))
-        if !tail.isEmpty { segments.append(.text(tail)) }
-        return segments
+        template.segments(image: .vectors(visual), prompt: prompt)
     }
 
     /// The logits of the templated prompt followed by the answer tokens; differentiable in `visual`.

@@ -1,4 +1,5 @@
 // Packing, reading, verifying and unpacking `.craft` bundles (docs/bundle-format.md).
+import CraftCore
 import Crypto
 import Foundation
 
@@ -32,10 +33,29 @@ public struct UnpackedBundle: Sendable, Equatable {
     public var manifest: BundleManifest
     /// The digest of the `.craft` file it came from, when it came from one.
     public var digest: String?
+    /// The codebook read from the bundle's codebook tensor and hashed when the bundle was opened
+    /// (CraftRegistry's `BundleOpener` sets it; nothing outside Craft's modules can).
+    package var openedCodebook: Codebook?
 
     /// The location of a file of the bundle (a path listed in the manifest).
     public func url(for path: String) -> URL {
         directory.appendingPathComponent(path)
+    }
+
+    /// The codebook hashed when the bundle was opened, its hash and shape checked against the
+    /// declared ones; the compatibility checker and the runtimes reuse it, so a run hashes its
+    /// codebook once. `nil` when the bundle was not opened by a `BundleOpener`, names no codebook
+    /// tensor, or its manifest was edited since to declare another codebook (which must then be read
+    /// again).
+    public var verifiedCodebook: Codebook? {
+        guard let openedCodebook, openedCodebook.identity == manifest.codebook.identity else { return nil }
+        return openedCodebook
+    }
+
+    /// Equal when directory, manifest, digest and the verified codebook's identity are.
+    public static func == (lhs: UnpackedBundle, rhs: UnpackedBundle) -> Bool {
+        lhs.directory == rhs.directory && lhs.manifest == rhs.manifest && lhs.digest == rhs.digest
+            && lhs.openedCodebook?.identity == rhs.openedCodebook?.identity
     }
 }
 

@@ -16,6 +16,15 @@ public enum CodebookVerification {
     /// - Throws: ``BundleError`` when the tensor is missing, unreadable, has another shape, or holds
     ///   non-finite values.
     public static func recompute(_ manifest: BundleManifest, in directory: URL) throws -> CodebookIdentity {
+        try load(manifest, in: directory).identity
+    }
+
+    /// The codebook tensor the manifest names, loaded (and so hashed, once) as a searchable
+    /// ``Codebook`` with the declared metric; shapes are read as by ``recompute(_:in:)``.
+    ///
+    /// - Throws: ``BundleError`` when the tensor is missing, unreadable, has another shape, or holds
+    ///   non-finite values.
+    public static func load(_ manifest: BundleManifest, in directory: URL) throws -> Codebook {
         guard let tensor = manifest.codebook.tensor else {
             throw BundleError(.invalidManifest, "\(manifest.reference) names no codebook tensor (codebook.tensor), so its codebook hash cannot be recomputed; add {\"file\": ..., \"name\": ...}", entry: "codebook.tensor")
         }
@@ -49,19 +58,25 @@ public enum CodebookVerification {
         guard entries == declared.entries, dimension == declared.dimension, depth == declared.depth else {
             throw BundleError(.codebookHashMismatch, "the codebook tensor \"\(tensor.name)\" of \(manifest.reference) has depth×K×D = \(depth)×\(entries)×\(dimension) but craft.json declares \(declared.depth)×\(declared.entries)×\(declared.dimension); fix codebook.entries, dim and depth", entry: tensor.file)
         }
-        let hash: String
         do {
-            hash = try CodebookHash.compute(values: logical, entries: entries, dimension: dimension, depth: depth, metric: declared.metric)
+            return try Codebook(values: logical, entries: entries, dimension: dimension, depth: depth, metric: declared.metric)
         } catch {
             let reason = (error as? LocalizedError)?.errorDescription ?? String(describing: error)
             throw BundleError(.invalidManifest, "the codebook tensor \"\(tensor.name)\" of \(manifest.reference) has no hash: \(reason)", entry: tensor.file, cause: error)
         }
-        return CodebookIdentity(hash: hash, entries: entries, dimension: dimension, depth: depth, metric: declared.metric)
+    }
+
+    /// The codebook tensor the manifest names, loaded and hashed once, and refused unless its hash
+    /// is the declared one (``load(_:in:)`` then ``check(_:recomputed:)``).
+    public static func verifiedCodebook(_ manifest: BundleManifest, in directory: URL) throws -> Codebook {
+        let codebook = try load(manifest, in: directory)
+        try check(manifest, recomputed: codebook.identity)
+        return codebook
     }
 
     /// Recomputes the hash and throws when it differs from the declared one, naming both.
     public static func verify(_ manifest: BundleManifest, in directory: URL) throws {
-        try check(manifest, recomputed: try recompute(manifest, in: directory))
+        _ = try verifiedCodebook(manifest, in: directory)
     }
 
     /// Throws when `recomputed` (from ``recompute(_:in:)``) is not the hash the manifest declares.

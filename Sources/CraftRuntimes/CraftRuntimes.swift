@@ -1,7 +1,10 @@
-// CraftRuntimes: the built-in model runtimes (siglip-vq, llama, gpt2) registered for bundles, and the Pipeline built from a passing compatibility report.
+// CraftRuntimes: the built-in model runtimes (siglip-vq, llama, gpt2) registered for bundles. It
+// re-exports CraftPipeline (the Pipeline built from a passing compatibility report), so code that
+// imports CraftRuntimes sees both; a runtime author imports CraftPipeline alone.
 import CraftBundles
 import CraftCore
 import CraftModels
+@_exported import CraftPipeline
 
 extension RuntimeRegistry {
     /// Every runtime Craft ships, the one registry every command and library entry point starts from:
@@ -41,5 +44,13 @@ public enum ModelRuntimes {
                 try DecoderRuntime.load(bundle, architecture: architecture)
             }
         }
+    }
+}
+
+extension Pipeline {
+    /// Loads both bundles with every runtime Craft ships (``RuntimeRegistry/craftDefault``) and wires
+    /// them; see ``Pipeline/init(pair:encoder:backend:runtimes:)``.
+    public init(pair: CheckedPair, encoder: UnpackedBundle, backend: UnpackedBundle) throws {
+        try self.init(pair: pair, encoder: encoder, backend: backend, runtimes: .craftDefault)
     }
 }

@@ -30,27 +30,8 @@ public enum SiglipVQRuntime {
         guard let reference = manifest.codebook.tensor else {
             throw BundleError(.invalidManifest, "\(manifest.reference) has no codebook.tensor {\"file\", \"name\"}; a siglip-vq encoder carries its codebook", entry: "codebook.tensor")
         }
-        let codebookTensor = try BundleFiles.tensor(reference.name, file: reference.file, in: bundle, purpose: "the codebook")
-        let descriptor = manifest.codebook
-        let expected = descriptor.depth == 1 ? [descriptor.entries, descriptor.dimension] : [descriptor.depth, descriptor.entries, descriptor.dimension]
-        let shared = descriptor.depth > 1 && codebookTensor.shape == [descriptor.entries, descriptor.dimension]
-        guard shared || codebookTensor.shape == expected || codebookTensor.shape == [descriptor.depth * descriptor.entries, descriptor.dimension]
-            || codebookTensor.shape == [descriptor.depth, descriptor.entries, descriptor.dimension]
-        else {
-            throw BundleError(.invalidManifest, "the codebook tensor \"\(reference.name)\" in \(reference.file) of \(manifest.reference) has shape \(codebookTensor.shape) but the manifest declares \(expected) (entries \(descriptor.entries), dim \(descriptor.dimension), depth \(descriptor.depth))", entry: reference.file)
-        }
-        let codebook: Codebook
-        do {
-            // A [K, D] tensor with depth > 1 is one codebook shared by every level.
-            let values = shared ? Codebook.sharedLevels(codebookTensor.scalars, depth: descriptor.depth) : codebookTensor.scalars
-            codebook = try Codebook(values: values, entries: descriptor.entries, dimension: descriptor.dimension,
-                                    depth: descriptor.depth, metric: descriptor.metric)
-        } catch {
-            throw BundleError(.invalidManifest, "the codebook in \(reference.file) of \(manifest.reference) is not usable: \(BundleFiles.describe(error))", entry: reference.file, cause: error)
-        }
-        guard codebook.hash == descriptor.hash else {
-            throw BundleError(.codebookHashMismatch, "\(manifest.reference) declares codebook hash \(descriptor.hash) but its tensor in \(reference.file) hashes to \(codebook.hash); the bundle was altered, rebuild it", entry: reference.file)
-        }
+        // The codebook hashed when the bundle was opened, else read and hashed here.
+        let codebook = try bundle.verifiedCodebook ?? loadCodebook(reference, of: bundle)
         let tower: SiglipVisionModel
         do {
             tower = try SiglipVisionModel(directory: bundle.directory)
@@ -77,6 +58,34 @@ public enum SiglipVQRuntime {
             }
         }
         return encoder
+    }
+
+    /// Reads and hashes the codebook tensor of a bundle that was not opened by a `BundleOpener`
+    /// (`[K, D]`, `[depth, K, D]`, `[depth·K, D]`, or one `[K, D]` shared by every level).
+    static func loadCodebook(_ reference: TensorReference, of bundle: UnpackedBundle) throws -> Codebook {
+        let manifest = bundle.manifest
+        let codebookTensor = try BundleFiles.tensor(reference.name, file: reference.file, in: bundle, purpose: "the codebook")
+        let descriptor = manifest.codebook
+        let expected = descriptor.depth == 1 ? [descriptor.entries, descriptor.dimension] : [descriptor.depth, descriptor.entries, descriptor.dimension]
+        let shared = descriptor.depth > 1 && codebookTensor.shape == [descriptor.entries, descriptor.dimension]
+        guard shared || codebookTensor.shape == expected || codebookTensor.shape == [descriptor.depth * descriptor.entries, descriptor.dimension]
+            || codebookTensor.shape == [descriptor.depth, descriptor.entries, descriptor.dimension]
+        else {
+            throw BundleError(.invalidManifest, "the codebook tensor \"\(reference.name)\" in \(reference.file) of \(manifest.reference) has shape \(codebookTensor.shape) but the manifest declares \(expected) (entries \(descriptor.entries), dim \(descriptor.dimension), depth \(descriptor.depth))", entry: reference.file)
+        }
+        let codebook: Codebook
+        do {
+            // A [K, D] tensor with depth > 1 is one codebook shared by every level.
+            let values = shared ? Codebook.sharedLevels(codebookTensor.scalars, depth: descriptor.depth) : codebookTensor.scalars
+            codebook = try Codebook(values: values, entries: descriptor.entries, dimension: descriptor.dimension,
+                                    depth: descriptor.depth, metric: descriptor.metric)
+        } catch {
+            throw BundleError(.invalidManifest, "the codebook in \(reference.file) of \(manifest.reference) is not usable: \(BundleFiles.describe(error))", entry: reference.file, cause: error)
+        }
+        guard codebook.hash == descriptor.hash else {
+            throw BundleError(.codebookHashMismatch, "\(manifest.reference) declares codebook hash \(descriptor.hash) but its tensor in \(reference.file) hashes to \(codebook.hash); the bundle was altered, rebuild it", entry: reference.file)
+        }
+        return codebook
     }
 
     /// `config.bypass_quantizer`: absent means `false`; anything but a JSON Boolean is refused.

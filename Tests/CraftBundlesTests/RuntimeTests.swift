@@ -15,6 +15,12 @@ struct RuntimeTests {
         return (encoder, backend)
     }
 
+    /// ``pair(_:answers:)`` whose backend answers "a mole" for image 1's codes.
+    func molePair(_ temp: TemporaryDirectory) throws -> (UnpackedBundle, UnpackedBundle) {
+        let key = (0..<4).map { String(expectedCode(image: 1, token: $0)) }.joined(separator: ",")
+        return try pair(temp, answers: [key: "a mole"])
+    }
+
     @Test("the built-in registry knows the table runtimes by id, version and kind")
     func builtIns() throws {
         let registry = RuntimeRegistry.tables
@@ -31,26 +37,48 @@ struct RuntimeTests {
     func tableRuntimesWork() throws {
         let temp = try TemporaryDirectory()
         defer { temp.remove() }
-        let key = (0..<4).map { String(expectedCode(image: 1, token: $0)) }.joined(separator: ",")
-        let (encoderBundle, backendBundle) = try pair(temp, answers: [key: "a mole"])
+        let (encoderBundle, backendBundle) = try molePair(temp)
         let registry = RuntimeRegistry.tables
         let encoder = try registry.load(encoderBundle, as: TableEncoder.self)
         let backend = try registry.load(backendBundle, as: TableBackend.self)
         #expect(encoder.imageCount == 3 && encoder.tokensPerImage == 4)
         for image in 0..<3 {
-            let tokens = try encoder.encode(image: image)
-            #expect(tokens.codes == (0..<4).map { [expectedCode(image: image, token: $0)] })
+            let tokens = try encoder.tokens(forImage: image)
+            #expect(tokens.codes.scalars == (0..<4).map { Int32(expectedCode(image: image, token: $0)) })
+            #expect(tokens.positions.map(\.row) == [0, 0, 1, 1] && tokens.grid.rows == 2 && tokens.grid.columns == 2)
             // Each feature is its code plus (0, 0.01, 0.02, 0.03): residual norm sqrt(0.0014).
             for norm in tokens.residualNorms { #expect(abs(Double(norm) - 0.0014.squareRoot()) < 1e-4) }
         }
-        #expect(backend.answer(try encoder.encode(image: 1)) == "a mole")
-        #expect(backend.answer(try encoder.encode(image: 0)) == "I don't know.")
-        expectBundleError(.notFound) { _ = try encoder.encode(image: 3) }
+        #expect(backend.answer(try encoder.tokens(forImage: 1)) == "a mole")
+        #expect(backend.answer(try encoder.tokens(forImage: 0)) == "I don't know.")
+        expectBundleError(.notFound) { _ = try encoder.tokens(forImage: 3) }
         expectBundleError(.runtimeFailed) { _ = try registry.load(encoderBundle, as: TableBackend.self) }
-        // The table runtimes build table models, not model-runtime protocols: asking for one says so.
-        let error = expectBundleError(.runtimeFailed) { _ = try registry.loadEncoder(encoderBundle) }
-        #expect(error?.message.contains("TableEncoder") == true)
-        expectBundleError(.runtimeFailed) { _ = try registry.loadBackend(backendBundle) }
+    }
+
+    @Test("the table runtimes are a VisionEncoder (of image indices) and a LanguageBackend")
+    func tableRuntimesImplementTheProtocols() throws {
+        let temp = try TemporaryDirectory()
+        defer { temp.remove() }
+        let (encoderBundle, backendBundle) = try molePair(temp)
+        let encoder = try RuntimeRegistry.tables.loadEncoder(encoderBundle)
+        let backend = try RuntimeRegistry.tables.loadBackend(backendBundle)
+        let indexed = try #require(encoder as? any IndexedImageEncoder)
+        #expect(indexed.imageCount == 3 && encoder.codebook.hash == backend.codebookHash)
+        let tokens = try indexed.tokens(forImage: 1)
+        let answer = try backend.generate([.visual(tokens), .text("which animal?")], options: GenerationOptions())
+        #expect(answer == GeneratedText(text: "a mole", tokens: [], finishReason: .endOfSequence))
+        // The text is not read, so it occupies no positions; the visual tokens do.
+        #expect(try backend.promptPositions([.visual(tokens), .text("which animal?")]) == 4)
+        #expect(try backend.detokenize(backend.tokenize("a mole")) == "a mole")
+        // Fewer tokens (pruned) are another key.
+        #expect(try backend.generate([.visual(tokens.keeping([0, 1]))], options: GenerationOptions()).text == "I don't know.")
+        // Pictures are refused with a sentence saying the images are indices.
+        let refused = expectBundleError(.runtimeFailed) { _ = try encoder.preprocess(RGBImage(width: 1, height: 1, pixels: [0, 0, 0])) }
+        #expect(refused?.message.contains("pass an image index") == true)
+        // Tokens of another codebook are refused by the backend.
+        var foreign = tokens
+        foreign.codebookHash = try Sample.hash(Sample.codebook().map { $0 + 1 })
+        expectBundleError(.codebookHashMismatch) { _ = try backend.generate([.visual(foreign)], options: GenerationOptions()) }
     }
 
     @Test("an unknown runtime is an error naming it and listing the known ones")

@@ -186,7 +186,7 @@ struct EvalCommandTests {
         let backend = try BundleArchive.pack(directory: examples.appendingPathComponent("digits-answers"), to: scratch.path("digits-answers.craft"))
         let tableEncoder = try TableEncoder(bundle: try BundleArchive.unpack(encoder.url, into: scratch.path("enc")))
         let tableBackend = try TableBackend(bundle: try BundleArchive.unpack(backend.url, into: scratch.path("llm")))
-        let answers = try [0, 1].map { tableBackend.answer(try tableEncoder.encode(image: $0)) }
+        let answers = try [0, 1].map { tableBackend.answer(try tableEncoder.tokens(forImage: $0)) }
         let dataset = scratch.path("digits.jsonl")
         try writeDataset([
             try line(image: "0", prompt: "which digit?", answer: answers[0].uppercased() + "."),

@@ -1,5 +1,8 @@
+import ArgumentParser
 import CraftBundles
+import CraftCore
 import CraftRegistry
+import CraftRuntimes
 import Foundation
 import RuntimeTestSupport
 import Testing
@@ -110,7 +113,7 @@ struct RunCommandTests {
         let tableBackend = try TableBackend(bundle: try BundleArchive.unpack(backend.url, into: scratch.path("llm")))
         let registry = ["--registry", scratch.path("no-registry").path]
         for index in [0, 1] {
-            let expected = tableBackend.answer(try tableEncoder.encode(image: index))
+            let expected = tableBackend.answer(try tableEncoder.tokens(forImage: index))
             let result = try runCraft(["run", "--encoder", encoder.url.path, "--backend", backend.url.path,
                                        "--image", String(index), "--prompt", "which digit?"] + registry)
             #expect(result.status == 0, "\(result.standardError)")
@@ -119,6 +122,21 @@ struct RunCommandTests {
         let notIndex = try runCraft(["run", "--encoder", encoder.url.path, "--backend", backend.url.path,
                                      "--image", "x.png", "--prompt", "which digit?"] + registry)
         #expect(notIndex.status == 64, "\(notIndex.standardError)")
+        #expect(notIndex.standardError.contains("--image must be an image index 0..<"), "\(notIndex.standardError)")
+        // The table runtimes run through the pipeline: pruned like any tokens, the same report keys.
+        let pruned = try runCraft(["run", "--encoder", encoder.url.path, "--backend", backend.url.path, "--image", "0",
+                                   "--prompt", "which digit?", "--keep-ratio", "0.5", "--json"] + registry)
+        #expect(pruned.status == 0, "\(pruned.standardError)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(pruned.standardOutput.utf8)) as? [String: Any])
+        #expect(object["visual_tokens_before"] as? Int == 4 && object["visual_tokens"] as? Int == 2, "\(pruned.standardOutput)")
+        #expect(object["finish_reason"] as? String == "eos" && object["text_tokens"] as? Int == 0)
+        #expect(object["prefill_flops_full"] is NSNull && object["latency_ms"] is Double)
+        // craft tokens reads the same image index.
+        let tokens = try runCraft(["tokens", "--encoder", encoder.url.path, "--image", "1", "--json"] + registry)
+        #expect(tokens.status == 0, "\(tokens.standardError)")
+        let grid = try #require(try JSONSerialization.jsonObject(with: Data(tokens.standardOutput.utf8)) as? [String: Any])
+        #expect(grid["rows"] as? Int == 2 && grid["columns"] as? Int == 2, "\(tokens.standardOutput)")
+        #expect((grid["codes"] as? [[[Int]]])?.flatMap { $0 }.flatMap { $0 } == (try tableEncoder.tokens(forImage: 1)).codes.scalars.map { Int($0) })
     }
 
     @Test("craft run on a pair with different codebooks prints the report and exits 3")
@@ -131,6 +149,48 @@ struct RunCommandTests {
         #expect(result.status == 3, "\(result.standardError)")
         #expect(result.standardOutput.contains("FAIL"))
         #expect(result.standardError.contains("tiny-vq@1.0.0 and other-llm@1.0.0 cannot be paired"))
+    }
+
+    @Test("craft run and craft eval open, check and load a pair with one codebook hash")
+    func pipelineOptionsHashOnce() throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let inputs = try makeInputs(scratch)
+        let workspace = try RuntimeWorkspace()
+        defer { workspace.remove() }
+        // The step both commands run (PipelineOptions.pipeline), with their parsed options.
+        let command = try EvalCommand.parse(["--encoder", inputs.encoder, "--backend", inputs.backend, "--data", "d.jsonl",
+                                             "--registry", scratch.path("no-registry").path])
+        let count = CodebookHash.Count()
+        let pipeline = try CodebookHash.$computations.withValue(count) {
+            try command.pipelineOptions.pipeline(in: workspace, registry: command.options, environment: .standard)
+        }
+        #expect(count.value == 1)
+        #expect(pipeline.encoder.codebook.hash == pipeline.pair.codebook.hash)
+    }
+
+    @Test("craft run and craft eval share the pipeline options and their checks (exit 64)")
+    func sharedPipelineOptions() throws {
+        let bundles = ["--encoder", "e.craft", "--backend", "digits-answers@^1.0"]
+        let commands: [(any ParsableCommand.Type, [String])] = [
+            (RunCommand.self, ["--image", "x.png", "--prompt", "p"]), (EvalCommand.self, ["--data", "d.jsonl"]),
+        ]
+        let run = try RunCommand.parse(bundles + commands[0].1 + ["--max-tokens", "5", "--keep-ratio", "0.5"])
+        let eval = try EvalCommand.parse(bundles + commands[1].1 + ["--max-tokens", "5", "--keep-ratio", "0.5"])
+        for options in [run.pipelineOptions, eval.pipelineOptions] {
+            #expect(options.encoder == "e.craft" && options.backend == "digits-answers@^1.0")
+            #expect(options.generation == GenerationOptions(maximumNewTokens: 5) && options.keepRatio == 0.5)
+        }
+        for bad in [["--keep-ratio", "0"], ["--keep-ratio", "1.5"], ["--max-tokens", "-1"], ["--backend", "Not A Name"]] {
+            for (command, rest) in commands {
+                do {
+                    _ = try command.parse(bundles + rest + bad)
+                    Issue.record("\(command) accepted \(bad)")
+                } catch {
+                    #expect(command.exitCode(for: error) == .validationFailure, "\(command) \(bad): \(command.message(for: error))")
+                }
+            }
+        }
     }
 
     @Test("craft run with a missing bundle or image exits 2")

@@ -21,10 +21,14 @@ extension BundleManifest {
 
 extension UnpackedBundle {
     /// The checker's view of this bundle, with the codebook hash recomputed from its tensor when the
-    /// manifest names one (always for encoders).
+    /// manifest names one (always for encoders): the ``verifiedCodebook`` hashed when the bundle was
+    /// opened, else the tensor read and hashed now.
     public func compatibilityCandidate() -> CompatibilityCandidate {
         guard manifest.codebook.tensor != nil else {
             return manifest.compatibilityCandidate(recomputed: .notRecomputed)
+        }
+        if let verifiedCodebook {
+            return manifest.compatibilityCandidate(recomputed: .recomputed(verifiedCodebook.identity))
         }
         do {
             return manifest.compatibilityCandidate(recomputed: .recomputed(try CodebookVerification.recompute(manifest, in: directory)))

@@ -80,8 +80,8 @@ public struct RuntimeRegistry: Sendable, RuntimeAvailability {
         register(id, versions: versions, kind: .backend, summary: summary, factory: factory)
     }
 
-    /// Registers a factory building any type (the table runtimes' `TableEncoder`/`TableBackend`,
-    /// which implement neither protocol); applications register through the typed methods above.
+    /// Registers a factory building any type: what the typed methods above call (and tests of the
+    /// registry itself); applications register encoders and backends through the typed methods.
     package mutating func register<Model>(
         _ id: String, versions: VersionRange = .any, kind: BundleKind, summary: String = "",
         factory: @escaping @Sendable (UnpackedBundle) throws -> Model

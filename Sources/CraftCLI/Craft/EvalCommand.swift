@@ -21,9 +21,10 @@ struct EvalCommand: EnvironmentCommand {
         abstract: "Score an encoder and a backend proven compatible on a JSONL dataset (exit 3 when not compatible).",
         discussion: """
             Each line of the dataset is {"image": PATH, "prompt": TEXT, "answer": TEXT}, the image path \
-            relative to the dataset file (for table-encoder bundles, an image index written as a string, \
-            such as "3"). The pair is checked as craft run checks it (exit 3 with the report when it \
-            fails), the pipeline is built once, and every item is answered greedily. An answer is correct \
+            relative to the dataset file (for an encoder whose images are the rows of its feature table, \
+            such as table-encoder, an image index written as a string: "3"). The pair is checked as \
+            craft run checks it (exit 3 with the report when it fails), the pipeline is built once, and \
+            every item is answered greedily. An answer is correct \
             when it equals the expected answer after both are lowercased, trimmed, inner whitespace \
             collapsed to one space, and trailing punctuation removed. --keep-ratio prunes the visual \
             tokens with the codebook-rarity pruner first (docs/token-pruning.md).
@@ -38,17 +39,10 @@ struct EvalCommand: EnvironmentCommand {
 
     @OptionGroup var options: RegistryOptions
 
-    @Option(help: ArgumentHelp("The encoder: a .craft file, a bundle directory or NAME[@VERSION|@RANGE].", valueName: "bundle"))
-    var encoder: String
-
-    @Option(help: ArgumentHelp("The backend: a .craft file, a bundle directory or NAME[@VERSION|@RANGE].", valueName: "bundle"))
-    var backend: String
+    @OptionGroup var pipelineOptions: PipelineOptions
 
     @Option(help: ArgumentHelp("The JSONL dataset: one {\"image\", \"prompt\", \"answer\"} object per line.", valueName: "file"))
     var data: String
-
-    @Option(name: .long, help: "The fraction of visual tokens to keep, in (0, 1]; 1 keeps them all.")
-    var keepRatio = 1.0
 
     @Option(help: "Evaluate only the first N items.")
     var limit: Int?
@@ -56,22 +50,12 @@ struct EvalCommand: EnvironmentCommand {
     @Option(name: .long, help: "Encode this many images in one batch (one vision-tower forward); answers are still generated one at a time.")
     var batchSize = 1
 
-    @Option(name: .long, help: "The most tokens to generate per answer.")
-    var maxTokens = 32
-
     @Option(help: ArgumentHelp("Also write one JSON object per item to this JSONL file.", valueName: "file"))
     var output: String?
 
     func validate() throws {
-        guard maxTokens >= 0 else { throw ValidationError("--max-tokens must be 0 or more, not \(maxTokens).") }
-        guard keepRatio > 0, keepRatio <= 1 else {
-            throw ValidationError("--keep-ratio must be in (0, 1], such as 0.5 (1 keeps every token), not \(keepRatio).")
-        }
         if let limit, limit <= 0 { throw ValidationError("--limit must be 1 or more, not \(limit).") }
         guard batchSize >= 1 else { throw ValidationError("--batch-size must be 1 or more, not \(batchSize).") }
-        for side in [encoder, backend] where !BundleSource.looksLikePath(side) {
-            _ = try parseReference(side)
-        }
     }
 
     func run(in environment: CraftEnvironment) throws {
@@ -83,10 +67,10 @@ struct EvalCommand: EnvironmentCommand {
 
         let workspace = try RuntimeWorkspace()
         defer { workspace.remove() }
-        let registry = options.resolvedRegistry()
-        let (pair, encoderBundle, backendBundle) = try workspace.checkedPair(
-            encoder: encoder, backend: backend, registry: registry, runtimes: environment.runtimes, json: options.json)
-        let answerer = try makeAnswerer(pair: pair, encoder: encoderBundle, backend: backendBundle, runtimes: environment.runtimes)
+        let pipeline = try pipelineOptions.pipeline(in: workspace, registry: options, environment: environment)
+        let pair = pipeline.pair
+        let keepRatio = pipelineOptions.keepRatio
+        let answerer = makeAnswerer(pipeline)
 
         var items: [EvaluationItem] = []
         var measurements: [InferenceMeasurement] = []
@@ -122,38 +106,22 @@ struct EvalCommand: EnvironmentCommand {
     /// One item's answer and what it cost.
     typealias Answer = (answer: String, measurement: InferenceMeasurement)
 
-    /// Builds the pipeline (or the table runtimes) once and returns the function answering a batch of
-    /// items (in order).
-    private func makeAnswerer(pair: CheckedPair, encoder: UnpackedBundle, backend: UnpackedBundle, runtimes: RuntimeRegistry) throws -> ([TrainingExample]) throws -> [Answer] {
-        let dataName = data
-        if encoder.manifest.runtime.id == TableEncoder.runtimeID || backend.manifest.runtime.id == TableBackend.runtimeID {
-            guard encoder.manifest.runtime.id == TableEncoder.runtimeID, backend.manifest.runtime.id == TableBackend.runtimeID else {
-                throw CommandError(.usage, "\(encoder.manifest.reference) (\(encoder.manifest.runtime.id)) and \(backend.manifest.reference) (\(backend.manifest.runtime.id)) share a codebook, but craft eval pairs table-encoder only with table-backend; use model runtimes on both sides")
-            }
-            let tableEncoder = try runtimes.load(encoder, as: TableEncoder.self)
-            let tableBackend = try runtimes.load(backend, as: TableBackend.self)
-            if keepRatio < 1 { Output.warning("table runtimes have no visual tokens to prune; --keep-ratio \(keepRatio) is ignored") }
-            return { batch in try batch.map { example in
-                guard let index = Int(example.imagePath) else {
-                    throw CommandError(.usage, "\(dataName) line \(example.line): \(encoder.manifest.reference) is a table-encoder bundle, so \"image\" must be an image index 0..<\(tableEncoder.imageCount) written as a string, not \(example.imagePath)")
-                }
-                let clock = ContinuousClock()
-                let start = clock.now
-                let tokens = try tableEncoder.encode(image: index)
-                let answer = tableBackend.answer(tokens, prompt: example.prompt)
-                let measurement = InferenceMeasurement(
-                    visualTokensBefore: tokens.codes.count, visualTokensAfter: tokens.codes.count, textTokens: 0,
-                    prefillFLOPsFull: nil, prefillFLOPsPruned: nil, latencyMilliseconds: Pipeline.milliseconds(clock.now - start))
-                return (answer, measurement)
-            } }
-        }
-        let pipeline = try Pipeline(pair: pair, encoder: encoder, backend: backend, runtimes: runtimes)
-        if keepRatio < 1, pipeline.prunesWithUniformFrequencies {
-            Output.warning("\(encoder.manifest.reference) carries no \(Pipeline.codeFrequenciesFile); pruning with uniform code frequencies (tokens rank by residual norm and isolation)")
-        }
-        let options = GenerationOptions(maximumNewTokens: maxTokens)
-        let ratio = keepRatio
+    /// The function answering a batch of items (in order) with the pipeline: pictures are encoded in
+    /// one batch; an encoder whose images are table rows (``IndexedImageEncoder``) reads each item's
+    /// `"image"` as an index.
+    private func makeAnswerer(_ pipeline: Pipeline) -> ([TrainingExample]) throws -> [Answer] {
+        let dataName = data, reference = pipeline.pair.encoder.reference
+        let options = pipelineOptions.generation
+        let ratio = pipelineOptions.keepRatio
         return { batch in
+            if let indexed = pipeline.encoder as? any IndexedImageEncoder {
+                return try batch.map { example in
+                    let field = "\(dataName) line \(example.line): \"image\""
+                    let index = try ImageArgument.index(example.imagePath, of: indexed, reference: reference, field: field)
+                    let result = try pipeline.measuredAnswer(imageAt: index, prompt: example.prompt, keepRatio: ratio, options: options)
+                    return (result.answer.text, result.measurement)
+                }
+            }
             let pictures = try batch.map { example in
                 do {
                     return try ImageInput.rgbImage(contentsOf: example.imageURL)

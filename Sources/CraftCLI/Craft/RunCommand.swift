@@ -17,61 +17,39 @@ struct RunCommand: EnvironmentCommand {
             (on failure its report is printed and the exit status is 3); the runtimes named by the \
             bundles (siglip-vq, llama, gpt2; see docs/runtimes.md) load the models; the image is \
             preprocessed, encoded into visual tokens, placed by the backend's prompt template, and the \
-            answer is generated greedily.
+            answer is generated greedily. A table-encoder's images are the rows of its feature table: \
+            --image is then an image index.
 
             Examples:
               craft run --encoder digits-siglip-vq@1.1.0 --backend digits-llama \\
                   --image examples/data/digits/images/strong/0000.png --prompt "what digit is this ?"
               craft run --encoder adapted/digits-siglip-vq-1.1.0.craft --backend digits-gpt2@^1.0 \\
                   --image x.png --prompt "what digit is this ?" --keep-ratio 0.8 --json
+              craft run --encoder digits-vq --backend digits-answers --image 3 --prompt "which digit?"
             """)
 
     @OptionGroup var options: RegistryOptions
 
-    @Option(help: ArgumentHelp("The encoder: a .craft file, a bundle directory or NAME[@VERSION|@RANGE].", valueName: "bundle"))
-    var encoder: String
+    @OptionGroup var pipelineOptions: PipelineOptions
 
-    @Option(help: ArgumentHelp("The backend: a .craft file, a bundle directory or NAME[@VERSION|@RANGE].", valueName: "bundle"))
-    var backend: String
-
-    @Option(help: ArgumentHelp("The image (PNG or JPEG); for table-encoder bundles, an image index.", valueName: "file"))
+    @Option(help: ArgumentHelp("The image (PNG or JPEG); for an encoder whose images are the rows of its feature table (table-encoder), an image index.", valueName: "file"))
     var image: String
 
     @Option(help: "The question or instruction about the image.")
     var prompt: String
 
-    @Option(name: .long, help: "The most tokens to generate.")
-    var maxTokens = 32
-
-    @Option(name: .long, help: "The fraction of visual tokens to keep, in (0, 1]; 1 keeps them all.")
-    var keepRatio = 1.0
-
-    func validate() throws {
-        guard maxTokens >= 0 else { throw ValidationError("--max-tokens must be 0 or more, not \(maxTokens).") }
-        guard keepRatio > 0, keepRatio <= 1 else {
-            throw ValidationError("--keep-ratio must be in (0, 1], such as 0.5 (1 keeps every token), not \(keepRatio).")
-        }
-        for side in [encoder, backend] where !BundleSource.looksLikePath(side) {
-            _ = try parseReference(side)
-        }
-    }
-
     func run(in environment: CraftEnvironment) throws {
         let workspace = try RuntimeWorkspace()
         defer { workspace.remove() }
-        let registry = options.resolvedRegistry()
-        let (pair, encoderBundle, backendBundle) = try workspace.checkedPair(
-            encoder: encoder, backend: backend, registry: registry, runtimes: environment.runtimes, json: options.json)
-        if encoderBundle.manifest.runtime.id == TableEncoder.runtimeID || backendBundle.manifest.runtime.id == TableBackend.runtimeID {
-            return try runTables(pair: pair, encoder: encoderBundle, backend: backendBundle, runtimes: environment.runtimes)
+        let pipeline = try pipelineOptions.pipeline(in: workspace, registry: options, environment: environment)
+        let pair = pipeline.pair
+        let (keepRatio, generation) = (pipelineOptions.keepRatio, pipelineOptions.generation)
+        let result: MeasuredAnswer = switch try ImageArgument(image, for: pipeline.encoder, reference: pair.encoder.reference, field: "--image") {
+        case .file(let path):
+            try pipeline.measuredAnswer(image: RuntimeWorkspace.loadImage(path), prompt: prompt, keepRatio: keepRatio, options: generation)
+        case .index(let index, _):
+            try pipeline.measuredAnswer(imageAt: index, prompt: prompt, keepRatio: keepRatio, options: generation)
         }
-        let picture = try RuntimeWorkspace.loadImage(image)
-        let pipeline = try Pipeline(pair: pair, encoder: encoderBundle, backend: backendBundle, runtimes: environment.runtimes)
-        if keepRatio < 1, pipeline.prunesWithUniformFrequencies {
-            Output.warning("\(encoderBundle.manifest.reference) carries no \(Pipeline.codeFrequenciesFile); pruning with uniform code frequencies (tokens rank by residual norm and isolation)")
-        }
-        let result = try pipeline.measuredAnswer(
-            image: picture, prompt: prompt, keepRatio: keepRatio, options: GenerationOptions(maximumNewTokens: maxTokens))
         let answer = result.answer, measurement = result.measurement
         if options.json {
             try Output.json(RunReport(
@@ -91,31 +69,6 @@ struct RunCommand: EnvironmentCommand {
             Output.note(
                 "visual tokens \(measurement.visualTokensBefore) -> \(measurement.visualTokensAfter) (keep ratio \(keepRatio)), "
                     + "prefill \(flops), latency \(String(format: "%.1f", measurement.latencyMilliseconds)) ms")
-        }
-    }
-
-    /// The table runtimes: `--image` is an index into the encoder's feature table, the answer is the
-    /// backend's table entry for the codes.
-    private func runTables(pair: CheckedPair, encoder: UnpackedBundle, backend: UnpackedBundle, runtimes: RuntimeRegistry) throws {
-        guard encoder.manifest.runtime.id == TableEncoder.runtimeID, backend.manifest.runtime.id == TableBackend.runtimeID else {
-            throw CommandError(.usage, "\(encoder.manifest.reference) (\(encoder.manifest.runtime.id)) and \(backend.manifest.reference) (\(backend.manifest.runtime.id)) share a codebook, but craft run pairs table-encoder only with table-backend; use model runtimes on both sides")
-        }
-        let tableEncoder = try runtimes.load(encoder, as: TableEncoder.self)
-        let tableBackend = try runtimes.load(backend, as: TableBackend.self)
-        guard let index = Int(image) else {
-            throw CommandError(.usage, "\(encoder.manifest.reference) is a table-encoder bundle: --image must be an image index 0..<\(tableEncoder.imageCount), not \(image)")
-        }
-        let tokens = try tableEncoder.encode(image: index)
-        if keepRatio < 1 { Output.warning("table runtimes have no visual tokens to prune; --keep-ratio \(keepRatio) is ignored") }
-        let answer = tableBackend.answer(tokens, prompt: prompt)
-        if options.json {
-            try Output.json(RunReport(
-                answer: answer, tokens: [], finishReason: "table", encoder: pair.encoder.reference,
-                backend: pair.backend.reference, codebookHash: pair.codebook.hash, visualTokens: tokens.codes.count,
-                visualTokensBefore: tokens.codes.count, keepRatio: 1, textTokens: 0, prefillFlopsFull: nil, prefillFlopsPruned: nil,
-                prefillFlopsSavedPercent: nil, latencyMs: nil))
-        } else {
-            Output.line(answer)
         }
     }
 
@@ -141,7 +94,7 @@ struct RunCommand: EnvironmentCommand {
         var prefillFlopsPruned: Double?
         /// `100 · (1 − pruned / full)`.
         var prefillFlopsSavedPercent: Double?
-        /// Wall-clock milliseconds from the decoded image to the answer (`null` for table runtimes).
+        /// Wall-clock milliseconds from the decoded image (or the table lookup) to the answer.
         var latencyMs: Double?
 
         private enum CodingKeys: String, CodingKey {

@@ -27,7 +27,7 @@ struct TokensCommand: EnvironmentCommand {
     @Option(help: ArgumentHelp("The encoder: a .craft file, a bundle directory or NAME[@VERSION|@RANGE].", valueName: "bundle"))
     var encoder: String
 
-    @Option(help: ArgumentHelp("The image (PNG or JPEG).", valueName: "file"))
+    @Option(help: ArgumentHelp("The image (PNG or JPEG); for an encoder whose images are the rows of its feature table (table-encoder), an image index.", valueName: "file"))
     var image: String
 
     func validate() throws {
@@ -41,10 +41,16 @@ struct TokensCommand: EnvironmentCommand {
         guard bundle.manifest.kind == .encoder else {
             throw CommandError(.usage, "\(bundle.manifest.reference) is a backend bundle; craft tokens needs an encoder")
         }
-        let picture = try RuntimeWorkspace.loadImage(image)
         let live = try environment.runtimes.loadEncoder(bundle)
-        guard let tokens = try live.encode(live.preprocess(picture).unsqueezed(0)).first else {
-            throw CommandError(.other, "the encoder \(bundle.manifest.reference) returned no tokens for \(image)")
+        let tokens: VisualTokens
+        switch try ImageArgument(image, for: live, reference: bundle.manifest.reference, field: "--image") {
+        case .file(let path):
+            guard let encoded = try live.encode(live.preprocess(RuntimeWorkspace.loadImage(path)).unsqueezed(0)).first else {
+                throw CommandError(.other, "the encoder \(bundle.manifest.reference) returned no tokens for \(image)")
+            }
+            tokens = encoded
+        case .index(let index, let indexed):
+            tokens = try indexed.tokens(forImage: index)
         }
         let depth = tokens.codes.shape.last ?? 1
         let codes = tokens.codes.scalars.map { Int($0) }

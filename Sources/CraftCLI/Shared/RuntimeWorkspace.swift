@@ -73,4 +73,56 @@ extension RuntimeWorkspace {
         }
         return (pair, encoderBundle, backendBundle)
     }
+
+    /// Steps 1 to 4 of `craft run` (docs/architecture.md): resolves and opens the encoder and
+    /// backend arguments (hashing the codebook once), checks the pair (``checkedPair(encoder:backend:registry:runtimes:json:)``)
+    /// and loads the ``Pipeline`` with `runtimes`.
+    func pipeline(encoder: String, backend: String, registry: Registry, runtimes: RuntimeRegistry, json: Bool) throws -> Pipeline {
+        let (pair, encoderBundle, backendBundle) = try checkedPair(
+            encoder: encoder, backend: backend, registry: registry, runtimes: runtimes, json: json)
+        return try Pipeline(pair: pair, encoder: encoderBundle, backend: backendBundle, runtimes: runtimes)
+    }
+}
+
+/// What an image argument (`--image`, a dataset's `"image"`) names for an encoder: a picture file,
+/// or, for an encoder whose images are the rows of its feature table (``IndexedImageEncoder``, such
+/// as `table-encoder`), an image index.
+enum ImageArgument {
+    /// A PNG or JPEG file.
+    case file(String)
+    /// Image `index` of the encoder's table.
+    case index(Int, of: any IndexedImageEncoder)
+
+    /// Reads `text` for `encoder`.
+    ///
+    /// - Parameters:
+    ///   - field: How errors name the argument (`--image`, `DATA line 3: "image"`).
+    ///   - reference: The encoder bundle's `NAME@VERSION`, for errors.
+    /// - Throws: ``CommandError`` (usage, exit 64) when the encoder takes indices and `text` is not one.
+    init(_ text: String, for encoder: any VisionEncoder, reference: String, field: String) throws {
+        guard let indexed = encoder as? any IndexedImageEncoder else {
+            self = .file(text)
+            return
+        }
+        self = .index(try Self.index(text, of: indexed, reference: reference, field: field), of: indexed)
+    }
+
+    /// Reads `text` as an image index of `encoder`'s table.
+    ///
+    /// - Throws: ``CommandError`` (usage, exit 64) when `text` is not an integer.
+    static func index(_ text: String, of encoder: any IndexedImageEncoder, reference: String, field: String) throws -> Int {
+        guard let index = Int(text) else {
+            throw CommandError(.usage, "\(field) must be an image index 0..<\(encoder.imageCount), not \(text): the images of \(reference) are the rows of its feature table")
+        }
+        return index
+    }
+}
+
+extension Pipeline {
+    /// Warns on stderr when `keepRatio` prunes with uniform code frequencies (the encoder bundle
+    /// carries no ``Pipeline/codeFrequenciesFile``).
+    func warnIfPruningUniformly(keepRatio: Double) {
+        guard keepRatio < 1, prunesWithUniformFrequencies else { return }
+        Output.warning("\(pair.encoder.reference) carries no \(Pipeline.codeFrequenciesFile); pruning with uniform code frequencies (tokens rank by residual norm and isolation)")
+    }
 }

@@ -72,6 +72,31 @@ public enum CodebookHash {
         values: some Collection<Float>, entries: Int, dimension: Int, depth: Int = 1, metric: CodebookMetric
     ) throws -> String {
         let bytes = try canonicalBytes(values: values, entries: entries, dimension: dimension, depth: depth, metric: metric)
+        computations?.increment()
         return "sha256:" + SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined()
+    }
+
+    /// Counts the hashes computed in the current task while bound, so tests can prove that a run
+    /// hashes its codebook once (the opener's hash is reused by the checker and the runtimes):
+    ///
+    /// ```swift
+    /// let count = CodebookHash.Count()
+    /// try CodebookHash.$computations.withValue(count) { try openCheckAndLoad() }
+    /// #expect(count.value == 1)
+    /// ```
+    @TaskLocal package static var computations: Count?
+
+    /// A thread-safe count of hash computations (``computations``).
+    package final class Count: @unchecked Sendable {
+        private let lock = NSLock()
+        private var count = 0
+
+        /// A count at zero.
+        package init() {}
+
+        /// The hashes counted so far.
+        package var value: Int { lock.withLock { count } }
+
+        func increment() { lock.withLock { count += 1 } }
     }
 }

@@ -29,3 +29,10 @@ public struct CodebookIdentity: Sendable, Hashable, Codable {
         depth == 1 ? "\(entries)×\(dimension)" : "\(depth)×\(entries)×\(dimension)"
     }
 }
+
+extension Codebook {
+    /// This codebook's identity: its hash (computed once, when it was created) and shape.
+    public var identity: CodebookIdentity {
+        CodebookIdentity(hash: hash, entries: entries, dimension: dimension, depth: depth, metric: metric)
+    }
+}

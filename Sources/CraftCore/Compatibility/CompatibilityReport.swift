@@ -184,7 +184,8 @@ public struct CompatibilityReport: Sendable {
 public struct CheckedPair: Sendable, Equatable {
     public let encoder: CompatibilityCandidate
     public let backend: CompatibilityCandidate
-    /// The codebook both share (recomputed from the encoder's tensor).
+    /// The codebook both share: the identity recomputed from the encoder's tensor (once, when its
+    /// bundle was opened), which the pipeline compares the loaded models with instead of hashing again.
     public let codebook: CodebookIdentity
 
     init(encoder: CompatibilityCandidate, backend: CompatibilityCandidate, codebook: CodebookIdentity) {

@@ -59,3 +59,21 @@ public protocol TrainableVisionEncoder: VisionEncoder {
     /// (``Codebook/straightThrough(_:threads:)``) on the encoder output.
     func encodeDifferentiably(_ pixels: Tensor, parameters: [String: Tensor]) throws -> DifferentiableEncoding
 }
+
+/// A ``VisionEncoder`` whose images are the rows of a feature table it carries, addressed by index
+/// (the `table-encoder` runtime), rather than pictures: it has no pixels to preprocess, and commands
+/// pass it an image index where other encoders take an image file.
+///
+/// ```swift
+/// if let indexed = encoder as? any IndexedImageEncoder {
+///     let tokens = try indexed.tokens(forImage: 3)   // 0..<indexed.imageCount
+/// }
+/// ```
+public protocol IndexedImageEncoder: VisionEncoder {
+    /// The number of images in the table: their indices are `0..<imageCount`.
+    var imageCount: Int { get }
+    /// The visual tokens of image `index`.
+    ///
+    /// - Throws: when `index` is outside `0..<imageCount`.
+    func tokens(forImage index: Int) throws -> VisualTokens
+}

@@ -74,8 +74,9 @@ public struct OpenedBundle: Sendable {
     /// there are none to check.
     public var signature: SignatureStatus?
     /// The codebook identity recomputed from the bundle's codebook tensor (equal to the declared one,
-    /// or opening failed); `nil` when the manifest names no codebook tensor (most backends).
-    public var codebook: CodebookIdentity?
+    /// or opening failed); `nil` when the manifest names no codebook tensor (most backends). The
+    /// codebook itself is ``UnpackedBundle/verifiedCodebook``, reused by the checker and the runtimes.
+    public var codebook: CodebookIdentity? { bundle.verifiedCodebook?.identity }
     /// The manifest.
     public var manifest: BundleManifest { bundle.manifest }
 }
@@ -137,10 +138,9 @@ public struct BundleOpener: Sendable {
         var opened = try openUnchecked(source, role: role, registry: registry, includePrerelease: includePrerelease)
         // A declared codebook hash is a claim: recompute it from the tensor (a lie is an integrity
         // failure, exit 4, not an incompatible pair).
+        // The one hash of the run: the checker and the runtimes reuse this codebook.
         if opened.manifest.codebook.tensor != nil {
-            let recomputed = try CodebookVerification.recompute(opened.manifest, in: opened.bundle.directory)
-            try CodebookVerification.check(opened.manifest, recomputed: recomputed)
-            opened.codebook = recomputed
+            opened.bundle.openedCodebook = try CodebookVerification.verifiedCodebook(opened.manifest, in: opened.bundle.directory)
         }
         return opened
     }
@@ -154,7 +154,7 @@ public struct BundleOpener: Sendable {
             guard FileManager.default.fileExists(atPath: url.appendingPathComponent(BundleManifest.fileName).path) else {
                 throw RegistryError(.notFound, "the \(role) directory \(url.path) holds no craft.json; pass an unpacked bundle directory, a .craft file or a registry reference")
             }
-            return OpenedBundle(bundle: try BundleArchive.open(directory: url, verifyFiles: true), source: source, digest: nil, signature: nil, codebook: nil)
+            return OpenedBundle(bundle: try BundleArchive.open(directory: url, verifyFiles: true), source: source, digest: nil, signature: nil)
         case .file(let url):
             guard FileManager.default.fileExists(atPath: url.path) else {
                 throw RegistryError(.notFound, "the \(role) bundle \(url.path) does not exist; pass a .craft file, a bundle directory or a registry reference")
@@ -169,7 +169,7 @@ public struct BundleOpener: Sendable {
                 signature = try SignatureStatus.evaluate(
                     [try BundleSignature.read(from: signatureURL)], digest: digest, trustedKeys: trusted, source: url.lastPathComponent)
             }
-            return OpenedBundle(bundle: unpacked, source: source, digest: unpacked.digest, signature: signature, codebook: nil)
+            return OpenedBundle(bundle: unpacked, source: source, digest: unpacked.digest, signature: signature)
         case .registry(let text):
             guard let registry else {
                 throw RegistryError(.usage, "the \(role) \(text) is a registry reference but no registry was given; pass --registry PATH, or a .craft file or bundle directory")
@@ -190,7 +190,7 @@ public struct BundleOpener: Sendable {
             }
             // Same bytes as the index's digest, so the same size; the shard must still describe them.
             try registry.checkRecord(of: resolved, against: unpacked.manifest, size: resolved.record.size)
-            return OpenedBundle(bundle: unpacked, source: source, digest: unpacked.digest, signature: signature, codebook: nil)
+            return OpenedBundle(bundle: unpacked, source: source, digest: unpacked.digest, signature: signature)
         }
     }
 

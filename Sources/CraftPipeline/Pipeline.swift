@@ -1,5 +1,6 @@
-// The checked pipeline: an encoder and a backend wired together only from a passing compatibility
-// report (docs/compatibility.md), answering prompts about images.
+// CraftPipeline: the checked pipeline, an encoder and a backend wired together only from a passing
+// compatibility report (docs/compatibility.md) through any RuntimeRegistry, answering prompts about
+// images. It needs no model zoo: CraftRuntimes adds the model runtimes and re-exports this module.
 import CraftBundles
 import CraftCore
 import CraftFiles
@@ -13,8 +14,8 @@ import TensorCore
 /// together with the two bundles that pair names, so an unchecked pairing cannot be wired.
 ///
 /// ```swift
-/// let report = checkCompatibility(encoder: encoderBundle, backend: backendBundle, runtimes: .craftDefault)
-/// let pipeline = try Pipeline(pair: try report.requirePairing(), encoder: encoderBundle, backend: backendBundle)
+/// let report = checkCompatibility(encoder: encoderBundle, backend: backendBundle, runtimes: runtimes)
+/// let pipeline = try Pipeline(pair: try report.requirePairing(), encoder: encoderBundle, backend: backendBundle, runtimes: runtimes)
 /// let answer = try pipeline.answer(image: image, prompt: "What is shown?", options: GenerationOptions(maximumNewTokens: 8))
 /// ```
 public struct Pipeline: Sendable {
@@ -36,14 +37,19 @@ public struct Pipeline: Sendable {
 
     /// Loads both bundles with their runtimes and wires them.
     ///
+    /// The encoder's codebook is not hashed again: a bundle opened by a `BundleOpener` carries the
+    /// codebook hashed then (``UnpackedBundle/verifiedCodebook``), which the runtime reuses and whose
+    /// hash is compared with the pair's; so a run hashes its codebook once.
+    ///
     /// - Parameters:
     ///   - pair: The checked pair from a passing report on these two bundles.
     ///   - encoder: The unpacked encoder bundle the pair names.
     ///   - backend: The unpacked backend bundle the pair names.
-    ///   - runtimes: The runtimes to load them with (default ``RuntimeRegistry/craftDefault``).
+    ///   - runtimes: The runtimes to load them with (CraftRuntimes adds an initializer using every
+    ///     runtime Craft ships, `RuntimeRegistry.craftDefault`).
     /// - Throws: ``BundleError`` when a bundle is not the one the pair was checked for, when a runtime
     ///   fails, or when the loaded models' codebook hashes differ from the checked one.
-    public init(pair: CheckedPair, encoder: UnpackedBundle, backend: UnpackedBundle, runtimes: RuntimeRegistry = .craftDefault) throws {
+    public init(pair: CheckedPair, encoder: UnpackedBundle, backend: UnpackedBundle, runtimes: RuntimeRegistry) throws {
         for (bundle, candidate, role) in [(encoder, pair.encoder, "encoder"), (backend, pair.backend, "backend")] {
             let manifest = bundle.manifest
             guard manifest.name == candidate.name, manifest.version.description == candidate.version,
@@ -239,6 +245,37 @@ extension Pipeline {
             prefillFLOPsPruned: try cost?.forwardFLOPs(textTokens: textTokens, visualTokens: kept.count),
             latencyMilliseconds: Self.milliseconds(elapsed))
         return MeasuredAnswer(answer: answer, measurement: measurement)
+    }
+
+    /// The image indices the encoder takes instead of pictures (an ``IndexedImageEncoder``, such as
+    /// the `table-encoder` runtime's), or `nil` when it encodes pictures.
+    public var imageIndices: Range<Int>? {
+        (encoder as? any IndexedImageEncoder).map { 0..<$0.imageCount }
+    }
+
+    /// The visual tokens of image `index` of an ``IndexedImageEncoder``.
+    ///
+    /// - Throws: ``BundleError`` (`runtimeFailed`) when the encoder encodes pictures (``imageIndices``
+    ///   is `nil`); the encoder's errors (an index out of range) otherwise.
+    public func tokens(forImage index: Int) throws -> VisualTokens {
+        guard let indexed = encoder as? any IndexedImageEncoder else {
+            throw BundleError(.runtimeFailed, "the encoder \(pair.encoder.reference) encodes pictures, not image indices; pass a PNG or JPEG image")
+        }
+        return try indexed.tokens(forImage: index)
+    }
+
+    /// Answers `prompt` about image `index` of an ``IndexedImageEncoder`` and measures it, like
+    /// ``measuredAnswer(image:prompt:keepRatio:options:)`` (the latency counts from the lookup).
+    ///
+    /// - Throws: as ``tokens(forImage:)``; `CraftCoreError` (`invalidParameter`) for a ratio outside
+    ///   `(0, 1]`; the backend's errors.
+    public func measuredAnswer(
+        imageAt index: Int, prompt: String, keepRatio: Double = 1, options: GenerationOptions = GenerationOptions()
+    ) throws -> MeasuredAnswer {
+        let clock = ContinuousClock()
+        let start = clock.now
+        let tokens = try tokens(forImage: index)
+        return try measured(tokens, prompt: prompt, keepRatio: keepRatio, options: options, encoding: clock.now - start)
     }
 
     /// A duration in milliseconds.

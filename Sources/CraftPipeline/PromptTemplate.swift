@@ -49,6 +49,12 @@ public struct PromptTemplate: Sendable, Equatable {
 
     /// The prompt segments: text before the image, the visual tokens, text after (empty texts dropped).
     public func segments(visual: VisualTokens, prompt: String) -> [PromptSegment] {
+        segments(image: .visual(visual), prompt: prompt)
+    }
+
+    /// The prompt segments with `image` in the image's place (visual tokens, or codebook-space
+    /// vectors for a training surrogate): text before it, `image`, text after (empty texts dropped).
+    public func segments(image: PromptSegment, prompt: String) -> [PromptSegment] {
         // Split the template (not the filled text) so an "<image>" typed by the user stays text.
         let parts = text.components(separatedBy: Self.imagePlaceholder)
         let hasPrompt = text.contains(Self.promptPlaceholder)
@@ -58,7 +64,7 @@ public struct PromptTemplate: Sendable, Equatable {
         let tail = hasPrompt ? fill(after) : after + prompt
         var segments: [PromptSegment] = []
         if !head.isEmpty { segments.append(.text(head)) }
-        segments.append(.visual(visual))
+        segments.append(image)
         if !tail.isEmpty { segments.append(.text(tail)) }
         return segments
     }

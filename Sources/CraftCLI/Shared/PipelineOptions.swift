@@ -1,0 +1,47 @@
+import ArgumentParser
+import CraftCore
+import CraftRegistry
+import CraftRuntimes
+
+/// The options `craft run` and `craft eval` share: the encoder and backend bundles, and how each
+/// answer is generated (`--max-tokens`, `--keep-ratio`). Used with `@OptionGroup`.
+struct PipelineOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("The encoder: a .craft file, a bundle directory or NAME[@VERSION|@RANGE].", valueName: "bundle"))
+    var encoder: String
+
+    @Option(help: ArgumentHelp("The backend: a .craft file, a bundle directory or NAME[@VERSION|@RANGE].", valueName: "bundle"))
+    var backend: String
+
+    @Option(name: .long, help: "The most tokens to generate per answer.")
+    var maxTokens = 32
+
+    @Option(name: .long, help: "The fraction of visual tokens to keep, in (0, 1]; 1 keeps them all.")
+    var keepRatio = 1.0
+
+    /// Refuses (exit 64) a negative `--max-tokens`, a `--keep-ratio` outside (0, 1], and a bundle
+    /// argument that is neither a path nor a registry reference.
+    func validate() throws {
+        guard maxTokens >= 0 else { throw ValidationError("--max-tokens must be 0 or more, not \(maxTokens).") }
+        guard keepRatio > 0, keepRatio <= 1 else {
+            throw ValidationError("--keep-ratio must be in (0, 1], such as 0.5 (1 keeps every token), not \(keepRatio).")
+        }
+        for side in [encoder, backend] where !BundleSource.looksLikePath(side) {
+            _ = try parseReference(side)
+        }
+    }
+
+    /// Greedy generation of at most `--max-tokens` tokens.
+    var generation: GenerationOptions { GenerationOptions(maximumNewTokens: maxTokens) }
+
+    /// Steps 1 to 4 of `craft run` (docs/architecture.md) in `workspace`: resolves and opens both
+    /// bundles in the registry `registry` selects, checks the pair (on failure the report is printed,
+    /// as JSON with `--json`, and the exit status is 3), and loads the ``Pipeline`` with the
+    /// environment's runtimes; warns when `--keep-ratio` will prune with uniform code frequencies.
+    func pipeline(in workspace: RuntimeWorkspace, registry: RegistryOptions, environment: CraftEnvironment) throws -> Pipeline {
+        let pipeline = try workspace.pipeline(
+            encoder: encoder, backend: backend, registry: registry.resolvedRegistry(), runtimes: environment.runtimes,
+            json: registry.json)
+        pipeline.warnIfPruningUniformly(keepRatio: keepRatio)
+        return pipeline
+    }
+}
