@@ -110,19 +110,6 @@ import Testing
         }
     }
 
-    /// The streaming kernel splits output rows across threads: any thread count gives the same bits.
-    @Test func streamingProductIsIdenticalForAnyThreadCount() {
-        let (_, half) = Self.weights(513, 257, format: .float16, seed: 11)
-        var generator = SplitMix64(seed: 12)
-        let x = Tensor(randomNormal: [1, 257], generator: &generator)
-        let saved = Tensor.threadCount
-        defer { Tensor.threadCount = saved }
-        Tensor.threadCount = 1
-        let one = x.linear(weight: half).scalars
-        Tensor.threadCount = 2
-        #expect(x.linear(weight: half).scalars == one)
-    }
-
     @Test func embeddingRowsAndRangeErrors() throws {
         let (dense, half) = Self.weights(10, 3, format: .bfloat16, seed: 4)
         let indices = IndexTensor([2, 9, 0, 2], shape: [2, 2])
