@@ -2,7 +2,8 @@
 //
 // 1. The ~110M Llama of `craft-bench llama` (hidden 768, 12 layers, vocab 32000, tied) in float32 and
 //    in bfloat16 (the same weights rounded, written once beside it): resident memory and decode
-//    tokens/s of each, every run in its own process so each has its own peak.
+//    tokens/s of each, every run in its own process so each has its own peak; and 8 sequences
+//    decoded together (batched decoding) against one.
 // 2. A Qwen2-0.5B-shaped model (24 layers, hidden 896, 14 heads, 2 KV heads, MLP 4864, vocab 151936,
 //    tied; random weights saved in bfloat16 by Benchmarks/peers/torch_half.py): load time, peak
 //    memory, prefill and decode tokens/s, beside PyTorch loading the same file in bfloat16 (its own
@@ -11,7 +12,7 @@
 // docs/benchmarks.md ("Half-precision weights").
 //
 //   craft-bench half [--threads 1,2] [--rounds 3] [--no-peer] [--models DIR] [--prompt 128] [--tokens 32]
-//   craft-bench decode-run DIR float32|stored THREADS PROMPT TOKENS     (one measured run; used by `half`)
+//   craft-bench decode-run DIR float32|stored THREADS PROMPT TOKENS [BATCH]   (one measured run; used by `half`)
 import CraftModels
 import Foundation
 import SafeTensors
@@ -76,6 +77,8 @@ enum HalfPrecisionBenchmark {
                 print("  round \(round + 1)/\(options.rounds), \(threads) thread(s) ...")
                 llamaRuns["craft float32", default: []].append(try craftRun(llama, "float32", threads, prompt, tokens))
                 llamaRuns["craft bfloat16", default: []].append(try craftRun(llamaHalf, "stored", threads, prompt, tokens))
+                llamaRuns["craft float32, 8 sequences", default: []].append(try craftRun(llama, "float32", threads, prompt, tokens, batch: 8))
+                llamaRuns["craft bfloat16, 8 sequences", default: []].append(try craftRun(llamaHalf, "stored", threads, prompt, tokens, batch: 8))
                 qwenRuns["craft bfloat16", default: []].append(try craftRun(qwen, "stored", threads, prompt, tokens))
                 if options.peer {
                     qwenRuns["torch bfloat16", default: []].append(try torchRun(qwen, "bfloat16", threads, prompt, tokens))
@@ -85,6 +88,9 @@ enum HalfPrecisionBenchmark {
             let weightBytes = try weightMiB(llama), halfBytes = try weightMiB(llamaHalf), qwenBytes = try weightMiB(qwen)
             print("\n~110M Llama, \(threads) thread(s) (weights: float32 \(Int(weightBytes)) MiB, bfloat16 \(Int(halfBytes)) MiB; load average \(load) → \(ModelBenchmark.loadAverage())):")
             QuantizeBenchmark.printTable(table(llamaRuns, order: ["craft float32", "craft bfloat16"], baseline: "craft float32", prompt: prompt))
+            print("batched decoding, 8 sequences together (tokens/s over all sequences; prefill is per sequence):")
+            QuantizeBenchmark.printTable(table(llamaRuns, order: ["craft float32", "craft float32, 8 sequences"], baseline: "craft float32", prompt: prompt))
+            QuantizeBenchmark.printTable(table(llamaRuns, order: ["craft bfloat16", "craft bfloat16, 8 sequences"], baseline: "craft bfloat16", prompt: prompt))
             print("\nQwen2-0.5B-shaped, \(threads) thread(s) (bfloat16 weights \(Int(qwenBytes)) MiB):")
             QuantizeBenchmark.printTable(table(qwenRuns, order: ["craft bfloat16", "torch bfloat16", "torch float32"],
                                                baseline: "torch bfloat16", prompt: prompt))
@@ -121,9 +127,10 @@ enum HalfPrecisionBenchmark {
 
     /// `craft-bench decode-run DIR PRECISION THREADS PROMPT TOKENS`: loads, prefills, decodes, prints a `Run` line.
     static func measure(arguments: [String]) throws {
-        guard arguments.count == 5, let precision = WeightPrecision(rawValue: arguments[1]), let threads = Int(arguments[2]),
-              let prompt = Int(arguments[3]), let tokens = Int(arguments[4]) else {
-            throw BenchmarkError("usage: craft-bench decode-run DIR float32|stored THREADS PROMPT TOKENS", usage: true)
+        guard arguments.count == 5 || arguments.count == 6, let precision = WeightPrecision(rawValue: arguments[1]),
+              let threads = Int(arguments[2]), let prompt = Int(arguments[3]), let tokens = Int(arguments[4]),
+              let batch = arguments.count == 6 ? Int(arguments[5]) : 1, batch >= 1 else {
+            throw BenchmarkError("usage: craft-bench decode-run DIR float32|stored THREADS PROMPT TOKENS [BATCH]", usage: true)
         }
         Tensor.threadCount = threads
         _ = BLAS.kernels  // OpenBLAS loaded before the baseline is read
@@ -132,30 +139,33 @@ enum HalfPrecisionBenchmark {
         let model = try LlamaModel(directory: URL(fileURLWithPath: arguments[0]), precision: precision)
         let loadMilliseconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
         let resident = ModelBenchmark.memoryMiB().resident
-        let input = (0..<prompt).map { ($0 * 7919 + 13) % model.vocabularySize }
+        // Sequence b's prompt: token i is (i * 7919 + 13 + 31 b) mod vocab (b = 0 is torch_half.py's prompt).
+        let inputs = (0..<batch).map { b in (0..<prompt).map { ($0 * 7919 + 13 + 31 * b) % model.vocabularySize } }
         var generated: [Int] = []
         let (prefillMilliseconds, decodeMilliseconds) = try withoutGradients {
-            var cache = model.makeCache()
+            var caches = inputs.map { _ in model.makeCache() }
             var clock = DispatchTime.now().uptimeNanoseconds
-            let logits = try model.lastLogits(tokens: input, cache: &cache)
+            let logits = try model.lastLogits(batchTokens: inputs, caches: &caches)
             let prefill = Double(DispatchTime.now().uptimeNanoseconds - clock) / 1e6
-            var next = LlamaBenchmark.argmax(logits, row: logits.shape[0] - 1)
+            var next = (0..<batch).map { LlamaBenchmark.argmax(logits, row: $0) }
             clock = DispatchTime.now().uptimeNanoseconds
             for _ in 0..<tokens {
-                generated.append(next)
-                let step = try model.logits(tokens: [next], cache: &cache)
-                next = LlamaBenchmark.argmax(step, row: 0)
+                generated.append(next[0])
+                let step = try model.lastLogits(batchTokens: next.map { [$0] }, caches: &caches)
+                next = (0..<batch).map { LlamaBenchmark.argmax(step, row: $0) }
             }
             return (prefill, Double(DispatchTime.now().uptimeNanoseconds - clock) / 1e6)
         }
+        // Per token over all sequences: the aggregate rate is 1000 / this.
+        let decodePerToken = decodeMilliseconds / Double(tokens * batch)
         print(String(format: "load_ms=%.1f baseline_mib=%.1f resident_mib=%.1f peak_mib=%.1f prefill_ms=%.1f decode_ms_per_token=%.3f tokens=%@",
-                     loadMilliseconds, baseline, resident, ModelBenchmark.memoryMiB().peak, prefillMilliseconds,
-                     decodeMilliseconds / Double(tokens), generated.map(String.init).joined(separator: ",")))
+                     loadMilliseconds, baseline, resident, ModelBenchmark.memoryMiB().peak, prefillMilliseconds / Double(batch),
+                     decodePerToken, generated.map(String.init).joined(separator: ",")))
     }
 
-    static func craftRun(_ directory: URL, _ precision: String, _ threads: Int, _ prompt: Int, _ tokens: Int) throws -> Run {
+    static func craftRun(_ directory: URL, _ precision: String, _ threads: Int, _ prompt: Int, _ tokens: Int, batch: Int = 1) throws -> Run {
         let executable = Bundle.main.executableURL ?? URL(fileURLWithPath: CommandLine.arguments[0])
-        return try Run(line: child(executable, ["decode-run", directory.path, precision, "\(threads)", "\(prompt)", "\(tokens)"]))
+        return try Run(line: child(executable, ["decode-run", directory.path, precision, "\(threads)", "\(prompt)", "\(tokens)", "\(batch)"]))
     }
 
     static func torchRun(_ directory: URL, _ dtype: String, _ threads: Int, _ prompt: Int, _ tokens: Int) throws -> Run {

@@ -151,64 +151,89 @@ CRAFT_AVX2 static void avx2_to_float(int format, const uint16_t *source, float *
     for (; i < count; i++) destination[i] = to_float(format, source[i]);
 }
 
-// One row against one vector: four accumulators of 8 lanes hide the FMA latency; the row streams
-// from memory once (decoding is bound by the weight bytes read).
-CRAFT_AVX2 static inline float avx2_dot(int format, const uint16_t *w, const float *v, size_t columns) {
-    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
+// Each weight row is streamed once (consecutive rows are contiguous: one stream for the hardware
+// prefetcher) and multiplied by up to 4 vectors at a time while its chunks are in registers or L1.
+// Every (row, vector) pair is computed in the same canonical order whatever the number of vectors or
+// the split of rows across threads: two 8-lane accumulators over k in steps of 16 (fused
+// multiply-add), a last 8-chunk into the first, a horizontal sum of their sum, then the remaining k
+// one by one (fused). So a row's result has the same bits alone or in a batch. Two independent
+// chains per pair hide enough FMA latency for one vector (decoding is bound by the weight bytes
+// read); with several vectors the chains multiply and each weight chunk is loaded once for all.
+
+#define CRAFT_FLOAT32_WEIGHTS (-1)
+
+CRAFT_AVX2 static inline __m256 load_weight8(int format, const void *w, size_t k) {
+    if (format == CRAFT_FLOAT32_WEIGHTS) return _mm256_loadu_ps((const float *)w + k);
+    return load8(format, (const uint16_t *)w + k);
+}
+
+CRAFT_AVX2 static inline float load_weight1(int format, const void *w, size_t k) {
+    if (format == CRAFT_FLOAT32_WEIGHTS) return ((const float *)w)[k];
+    return to_float(format, ((const uint16_t *)w)[k]);
+}
+
+CRAFT_AVX2 static inline float fused(float a, float b, float c) {
+    return _mm_cvtss_f32(_mm_fmadd_ss(_mm_set_ss(a), _mm_set_ss(b), _mm_set_ss(c)));
+}
+
+// y[v * ldy + row] += dot(weight row, x + v * ldx) for v < V (V ≤ 4, a constant in each copy).
+CRAFT_AVX2 __attribute__((always_inline)) static inline void avx2_row(
+    int format, const void *w, size_t columns, const float *x, size_t ldx, int V, float *y, size_t ldy, size_t row) {
+    __m256 first[4], second[4];
+    for (int v = 0; v < V; v++) first[v] = second[v] = _mm256_setzero_ps();
     size_t k = 0;
-    for (; k + 32 <= columns; k += 32) {
-        a0 = _mm256_fmadd_ps(load8(format, w + k), _mm256_loadu_ps(v + k), a0);
-        a1 = _mm256_fmadd_ps(load8(format, w + k + 8), _mm256_loadu_ps(v + k + 8), a1);
-        a2 = _mm256_fmadd_ps(load8(format, w + k + 16), _mm256_loadu_ps(v + k + 16), a2);
-        a3 = _mm256_fmadd_ps(load8(format, w + k + 24), _mm256_loadu_ps(v + k + 24), a3);
+    for (; k + 16 <= columns; k += 16) {
+        __m256 w0 = load_weight8(format, w, k), w1 = load_weight8(format, w, k + 8);
+        for (int v = 0; v < V; v++) {
+            first[v] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x + v * ldx + k), first[v]);
+            second[v] = _mm256_fmadd_ps(w1, _mm256_loadu_ps(x + v * ldx + k + 8), second[v]);
+        }
     }
-    for (; k + 8 <= columns; k += 8) a0 = _mm256_fmadd_ps(load8(format, w + k), _mm256_loadu_ps(v + k), a0);
-    float total = sum8(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
-    for (; k < columns; k++) total += to_float(format, w[k]) * v[k];
-    return total;
+    if (k + 8 <= columns) {
+        __m256 w0 = load_weight8(format, w, k);
+        for (int v = 0; v < V; v++) first[v] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x + v * ldx + k), first[v]);
+        k += 8;
+    }
+    for (int v = 0; v < V; v++) {
+        float total = sum8(_mm256_add_ps(first[v], second[v]));
+        for (size_t tail = k; tail < columns; tail++) total = fused(load_weight1(format, w, tail), x[v * ldx + tail], total);
+        y[v * ldy + row] += total;
+    }
 }
 
-CRAFT_AVX2 static void avx2_matvec_format(int format, const uint16_t *weight, size_t columns, size_t row_begin,
-                                          size_t row_end, const float *x, size_t m, size_t ldx, float *y, size_t ldy) {
+CRAFT_AVX2 __attribute__((always_inline)) static inline void avx2_matvec_any(
+    int format, const void *weight, size_t columns, size_t row_begin, size_t row_end, const float *x, size_t m,
+    size_t ldx, float *y, size_t ldy) {
+    const size_t element = format == CRAFT_FLOAT32_WEIGHTS ? sizeof(float) : sizeof(uint16_t);
+    const size_t row_bytes = columns * element;
     for (size_t row = row_begin; row < row_end; row++) {
-        const uint16_t *w = weight + row * columns;
-        if (row + 1 < row_end) _mm_prefetch((const char *)(w + columns), _MM_HINT_T0);
-        for (size_t i = 0; i < m; i++) y[i * ldy + row] += avx2_dot(format, w, x + i * ldx, columns);
+        const void *w = (const char *)weight + row * row_bytes;
+        for (size_t g = 0; g < m; g += 4) {
+            const float *v = x + g * ldx;
+            float *out = y + g * ldy;
+            switch (m - g < 4 ? m - g : 4) {
+            case 1: avx2_row(format, w, columns, v, ldx, 1, out, ldy, row); break;
+            case 2: avx2_row(format, w, columns, v, ldx, 2, out, ldy, row); break;
+            case 3: avx2_row(format, w, columns, v, ldx, 3, out, ldy, row); break;
+            default: avx2_row(format, w, columns, v, ldx, 4, out, ldy, row); break;
+            }
+        }
     }
 }
 
-// The format is a constant in each caller, so the compiler specialises the loads.
+// Each format a constant in its own copy, so the loads are specialised.
 CRAFT_AVX2 static void avx2_matvec(int format, const uint16_t *weight, size_t columns, size_t row_begin,
                                    size_t row_end, const float *x, size_t m, size_t ldx, float *y, size_t ldy) {
     if (format == CRAFT_HALF_BFLOAT16) {
-        avx2_matvec_format(CRAFT_HALF_BFLOAT16, weight, columns, row_begin, row_end, x, m, ldx, y, ldy);
+        avx2_matvec_any(CRAFT_HALF_BFLOAT16, weight, columns, row_begin, row_end, x, m, ldx, y, ldy);
     } else {
-        avx2_matvec_format(CRAFT_HALF_FLOAT16, weight, columns, row_begin, row_end, x, m, ldx, y, ldy);
+        avx2_matvec_any(CRAFT_HALF_FLOAT16, weight, columns, row_begin, row_end, x, m, ldx, y, ldy);
     }
-}
-
-CRAFT_AVX2 static inline float avx2_float_dot(const float *w, const float *v, size_t columns) {
-    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
-    size_t k = 0;
-    for (; k + 32 <= columns; k += 32) {
-        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w + k), _mm256_loadu_ps(v + k), a0);
-        a1 = _mm256_fmadd_ps(_mm256_loadu_ps(w + k + 8), _mm256_loadu_ps(v + k + 8), a1);
-        a2 = _mm256_fmadd_ps(_mm256_loadu_ps(w + k + 16), _mm256_loadu_ps(v + k + 16), a2);
-        a3 = _mm256_fmadd_ps(_mm256_loadu_ps(w + k + 24), _mm256_loadu_ps(v + k + 24), a3);
-    }
-    for (; k + 8 <= columns; k += 8) a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w + k), _mm256_loadu_ps(v + k), a0);
-    float total = sum8(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
-    for (; k < columns; k++) total += w[k] * v[k];
-    return total;
 }
 
 CRAFT_AVX2 static void avx2_float_matvec(const float *weight, size_t columns, size_t row_begin, size_t row_end,
                                          const float *x, size_t m, size_t ldx, float *y, size_t ldy) {
-    for (size_t row = row_begin; row < row_end; row++) {
-        const float *w = weight + row * columns;
-        if (row + 1 < row_end) _mm_prefetch((const char *)(w + columns), _MM_HINT_T0);
-        for (size_t i = 0; i < m; i++) y[i * ldy + row] += avx2_float_dot(w, x + i * ldx, columns);
-    }
+    avx2_matvec_any(CRAFT_FLOAT32_WEIGHTS, weight, columns, row_begin, row_end, x, m, ldx, y, ldy);
 }
 
 static int has_avx2(void) {
