@@ -88,35 +88,25 @@ void craft_float_to_half(int format, const float *source, uint16_t *destination,
     }
 }
 
-static void portable_matvec(int format, const uint16_t *weight, size_t columns, size_t row_begin, size_t row_end,
-                            const float *x, size_t m, size_t ldx, float *y, size_t ldy) {
-    for (size_t row = row_begin; row < row_end; row++) {
-        const uint16_t *w = weight + row * columns;
-        for (size_t i = 0; i < m; i++) {
-            const float *v = x + i * ldx;
-            float sums[4] = {0, 0, 0, 0};
-            size_t k = 0;
-            for (; k + 4 <= columns; k += 4) {
-                for (size_t lane = 0; lane < 4; lane++) sums[lane] += to_float(format, w[k + lane]) * v[k + lane];
-            }
-            for (; k < columns; k++) sums[0] += to_float(format, w[k]) * v[k];
-            y[i * ldy + row] += (sums[0] + sums[1]) + (sums[2] + sums[3]);
-        }
-    }
+// Float32 weights are format -1 here and in the AVX2 versions below.
+#define CRAFT_FLOAT32_WEIGHTS (-1)
+
+static inline float weight_at(int format, const void *weight, size_t index) {
+    if (format == CRAFT_FLOAT32_WEIGHTS) return ((const float *)weight)[index];
+    return to_float(format, ((const uint16_t *)weight)[index]);
 }
 
-static void portable_float_matvec(const float *weight, size_t columns, size_t row_begin, size_t row_end,
-                                  const float *x, size_t m, size_t ldx, float *y, size_t ldy) {
+static void portable_matvec(int format, const void *weight, size_t columns, size_t row_begin, size_t row_end,
+                            const float *x, size_t m, size_t ldx, float *y, size_t ldy) {
     for (size_t row = row_begin; row < row_end; row++) {
-        const float *w = weight + row * columns;
         for (size_t i = 0; i < m; i++) {
             const float *v = x + i * ldx;
             float sums[4] = {0, 0, 0, 0};
             size_t k = 0;
             for (; k + 4 <= columns; k += 4) {
-                for (size_t lane = 0; lane < 4; lane++) sums[lane] += w[k + lane] * v[k + lane];
+                for (size_t lane = 0; lane < 4; lane++) sums[lane] += weight_at(format, weight, row * columns + k + lane) * v[k + lane];
             }
-            for (; k < columns; k++) sums[0] += w[k] * v[k];
+            for (; k < columns; k++) sums[0] += weight_at(format, weight, row * columns + k) * v[k];
             y[i * ldy + row] += (sums[0] + sums[1]) + (sums[2] + sums[3]);
         }
     }
@@ -160,16 +150,9 @@ CRAFT_AVX2 static void avx2_to_float(int format, const uint16_t *source, float *
 // chains per pair hide enough FMA latency for one vector (decoding is bound by the weight bytes
 // read); with several vectors the chains multiply and each weight chunk is loaded once for all.
 
-#define CRAFT_FLOAT32_WEIGHTS (-1)
-
 CRAFT_AVX2 static inline __m256 load_weight8(int format, const void *w, size_t k) {
     if (format == CRAFT_FLOAT32_WEIGHTS) return _mm256_loadu_ps((const float *)w + k);
     return load8(format, (const uint16_t *)w + k);
-}
-
-CRAFT_AVX2 static inline float load_weight1(int format, const void *w, size_t k) {
-    if (format == CRAFT_FLOAT32_WEIGHTS) return ((const float *)w)[k];
-    return to_float(format, ((const uint16_t *)w)[k]);
 }
 
 CRAFT_AVX2 static inline float fused(float a, float b, float c) {
@@ -196,7 +179,7 @@ CRAFT_AVX2 __attribute__((always_inline)) static inline void avx2_row(
     }
     for (int v = 0; v < V; v++) {
         float total = sum8(_mm256_add_ps(first[v], second[v]));
-        for (size_t tail = k; tail < columns; tail++) total = fused(load_weight1(format, w, tail), x[v * ldx + tail], total);
+        for (size_t tail = k; tail < columns; tail++) total = fused(weight_at(format, w, tail), x[v * ldx + tail], total);
         y[v * ldy + row] += total;
     }
 }
@@ -283,7 +266,7 @@ void craft_float_matvec(const float *weight, size_t columns, size_t row_begin, s
         return;
     }
 #endif
-    portable_float_matvec(weight, columns, row_begin, row_end, x, m, ldx, y, ldy);
+    portable_matvec(CRAFT_FLOAT32_WEIGHTS, weight, columns, row_begin, row_end, x, m, ldx, y, ldy);
 }
 
 // One pass over the weight's rows per block of columns: each row's slice is used by every vector

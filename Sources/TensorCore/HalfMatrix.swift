@@ -137,19 +137,27 @@ public struct HalfMatrix: @unchecked Sendable {
                 }
                 return
             }
-            let tileRows = Swift.max(1, Swift.min(n, HalfMatrix.tileValues / k))
-            // From the buffer cache: a fresh 1 MiB allocation per product would page-fault every time.
-            let storage = TensorStorage(uninitializedCount: tileRows * k)
-            let tile = storage.pointer
-            var start = 0
-            while start < n {
-                let count = Swift.min(tileRows, n - start)
-                convert(rows: start..<(start + count), into: tile)
-                BLAS.sgemm(transposeA: .none, transposeB: .transposed, m: rowCount, n: count, k: k,
-                           a: input, lda: k, b: tile, ldb: k, beta: 1, c: output + start, ldc: n)
-                start += count
+            forEachTile { rows, tile in
+                BLAS.sgemm(transposeA: .none, transposeB: .transposed, m: rowCount, n: rows.count, k: k,
+                           a: input, lda: k, b: tile, ldb: k, beta: 1, c: output + rows.lowerBound, ldc: n)
             }
-            withExtendedLifetime(storage) {}  // the tile is in use until here
+        }
+    }
+
+    /// Calls `body` with consecutive ranges of rows and their float32 values (`[range.count, columns]`,
+    /// valid during the call), in tiles of about ``tileValues``.
+    private func forEachTile(_ body: (Range<Int>, UnsafePointer<Float>) -> Void) {
+        let tileRows = Swift.max(1, Swift.min(rows, HalfMatrix.tileValues / Swift.max(columns, 1)))
+        // From the buffer cache: a fresh 1 MiB allocation per product would page-fault every time.
+        let storage = TensorStorage(uninitializedCount: tileRows * columns)
+        withExtendedLifetime(storage) {
+            var start = 0
+            while start < rows {
+                let range = start..<Swift.min(rows, start + tileRows)
+                convert(rows: range, into: storage.pointer)
+                body(range, storage.pointer)
+                start = range.upperBound
+            }
         }
     }
 
@@ -159,18 +167,10 @@ public struct HalfMatrix: @unchecked Sendable {
         output.initialize(repeating: 0, count: rowCount * k)
         guard n > 0, k > 0, rowCount > 0 else { return }
         withExtendedLifetime(owner) {
-            let tileRows = Swift.max(1, Swift.min(n, HalfMatrix.tileValues / k))
-            let storage = TensorStorage(uninitializedCount: tileRows * k)
-            let tile = storage.pointer
-            var start = 0
-            while start < n {
-                let count = Swift.min(tileRows, n - start)
-                convert(rows: start..<(start + count), into: tile)
-                BLAS.sgemm(transposeA: .none, transposeB: .none, m: rowCount, n: k, k: count,
-                           a: gradient + start, lda: n, b: tile, ldb: k, beta: 1, c: output, ldc: k)
-                start += count
+            forEachTile { rows, tile in
+                BLAS.sgemm(transposeA: .none, transposeB: .none, m: rowCount, n: k, k: rows.count,
+                           a: gradient + rows.lowerBound, lda: n, b: tile, ldb: k, beta: 1, c: output, ldc: k)
             }
-            withExtendedLifetime(storage) {}  // the tile is in use until here
         }
     }
 

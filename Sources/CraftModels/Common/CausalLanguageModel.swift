@@ -100,3 +100,66 @@ extension CausalLanguageModel {
         }
     }
 }
+
+/// A decoder built as embeddings → layers → final norm → `lm_head`, whose layers take the rows of
+/// several sequences at once (Llama, Qwen2, GPT-2). Conforming gives the logits methods of
+/// ``CausalLanguageModel``, batched decoding included, from ``finalHiddenStates(_:caches:)``.
+public protocol HiddenStateDecoder: CausalLanguageModel {
+    /// The output projection (tied to the embedding table or not).
+    var lmHead: WeightMatrix { get }
+    /// The normalised last hidden states `[ΣT, H]` (what `lmHead` reads) of the sequences whose new
+    /// embeddings are `embeddings` (`[T_i, H]` each, concatenated in order) and caches `caches`,
+    /// which it extends. Rows of different sequences never attend to each other.
+    func finalHiddenStates(_ embeddings: [Tensor], caches: inout [KVCache]) throws(ModelError) -> Tensor
+}
+
+extension HiddenStateDecoder {
+    public func logits(embeddings: Tensor, cache: inout KVCache) throws(ModelError) -> Tensor {
+        lmHead.linear(try KVCache.withSingle(&cache) { caches throws(ModelError) in
+            try finalHiddenStates([embeddings], caches: &caches)
+        })
+    }
+
+    public func lastLogits(embeddings: Tensor, cache: inout KVCache) throws(ModelError) -> Tensor {
+        try KVCache.withSingle(&cache) { caches throws(ModelError) in try lastLogits(batch: [embeddings], caches: &caches) }
+    }
+
+    /// The last position's logits of each sequence, in passes of row-independent products.
+    public func lastLogits(batch embeddings: [Tensor], caches: inout [KVCache]) throws(ModelError) -> Tensor {
+        try KVCache.inPasses(embeddings, caches: &caches) { embeddings, caches throws(ModelError) in
+            let hidden = try finalHiddenStates(embeddings, caches: &caches)
+            return lmHead.linear(KVCache.lastRows(hidden, embeddings))
+        }
+    }
+
+    /// The rows of `table` for `tokens`, checked against the vocabulary.
+    func embedRows(_ table: WeightMatrix, _ tokens: [Int]) throws(ModelError) -> Tensor {
+        try checkTokens(tokens)
+        do {
+            return try table.rows(at: IndexTensor(tokens))
+        } catch {
+            throw ModelError(.invalidInput, error.message)
+        }
+    }
+
+    /// Checks each sequence's new rows and cache (`layers` layers, at most `positions` positions,
+    /// `limit` saying so in messages: "this GPT-2 model has 1024 (n_positions)") and returns the
+    /// positions of all rows, in order.
+    func checkedPositions(
+        _ embeddings: [Tensor], caches: [KVCache], layers: Int, positions: Int, limit: String
+    ) throws(ModelError) -> [Int] {
+        var result: [Int] = []
+        for (embedding, cache) in zip(embeddings, caches) {
+            try checkEmbeddings(embedding)
+            guard cache.layerCount == layers else {
+                throw ModelError(.invalidInput, "the cache was made for \(cache.layerCount) layers but this model has \(layers); use model.makeCache()")
+            }
+            let length = embedding.shape[0]
+            guard cache.length + length <= positions else {
+                throw ModelError(.invalidInput, "the sequence reaches \(cache.length + length) positions but \(limit); shorten the input")
+            }
+            result += Array(cache.length..<(cache.length + length))
+        }
+        return result
+    }
+}

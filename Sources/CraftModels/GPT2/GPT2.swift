@@ -157,7 +157,7 @@ struct GPT2Block: Sendable {
 /// Tensor names are canonicalised without the `transformer.` prefix (`h.0.attn.c_attn.weight`,
 /// `wte.weight`), so both `GPT2LMHeadModel` and bare `GPT2Model` checkpoints load; the causal-mask
 /// buffers `attn.bias` / `attn.masked_bias` are dropped, and `lm_head.weight` of a tied model is ignored.
-public struct GPT2Model: CausalLanguageModel {
+public struct GPT2Model: CausalLanguageModel, HiddenStateDecoder {
     /// The configuration the model was built from.
     public let configuration: GPT2Configuration
     /// The model's weights by canonical name, as kept in memory (`[in, out]` as in the checkpoint).
@@ -166,7 +166,7 @@ public struct GPT2Model: CausalLanguageModel {
     let positionEmbedding: Tensor
     let blocks: [GPT2Block]
     let finalNorm: LayerNorm
-    let lmHead: WeightMatrix
+    public let lmHead: WeightMatrix
 
     /// Builds the model from tensors with canonical names, checking every name and shape.
     public init(configuration: GPT2Configuration, weights: [String: Tensor], origin: String = "the given weights") throws(ModelError) {
@@ -215,46 +215,19 @@ public struct GPT2Model: CausalLanguageModel {
     public var maximumPositions: Int { configuration.positions }
     public func makeCache() -> KVCache { KVCache(layers: configuration.layers) }
 
-    public func embed(tokens: [Int]) throws(ModelError) -> Tensor {
-        try checkTokens(tokens)
-        do {
-            return try tokenEmbedding.rows(at: IndexTensor(tokens))
-        } catch {
-            throw ModelError(.invalidInput, error.message)
-        }
-    }
+    public func embed(tokens: [Int]) throws(ModelError) -> Tensor { try embedRows(tokenEmbedding, tokens) }
 
-    public func logits(embeddings: Tensor, cache: inout KVCache) throws(ModelError) -> Tensor {
-        lmHead.linear(try KVCache.withSingle(&cache) { caches throws(ModelError) in
-            try finalHiddenStates([embeddings], caches: &caches)
-        })
-    }
-
-    public func lastLogits(embeddings: Tensor, cache: inout KVCache) throws(ModelError) -> Tensor {
-        try KVCache.withSingle(&cache) { caches throws(ModelError) in try lastLogits(batch: [embeddings], caches: &caches) }
-    }
-
-    public func lastLogits(batch embeddings: [Tensor], caches: inout [KVCache]) throws(ModelError) -> Tensor {
-        try KVCache.inPasses(embeddings, caches: &caches) { embeddings, caches throws(ModelError) in
-            let hidden = try finalHiddenStates(embeddings, caches: &caches)
-            return lmHead.linear(KVCache.lastRows(hidden, embeddings))
-        }
-    }
-
-    /// The normalised last hidden states `[ΣT, H]` (what the `lm_head` reads) of the sequences whose
-    /// new embeddings are `embeddings` (`[T_i, H]` each) and caches `caches`, which it extends.
-    func finalHiddenStates(_ embeddings: [Tensor], caches: inout [KVCache]) throws(ModelError) -> Tensor {
+    /// The normalised last hidden states `[ΣT, H]` of several sequences' new rows (``HiddenStateDecoder``).
+    public func finalHiddenStates(_ embeddings: [Tensor], caches: inout [KVCache]) throws(ModelError) -> Tensor {
+        let positions = try checkedPositions(
+            embeddings, caches: caches, layers: blocks.count, positions: configuration.positions,
+            limit: "this GPT-2 model has \(configuration.positions) (n_positions)")
         var rows: [Tensor] = []
-        for (embedding, cache) in zip(embeddings, caches) {
-            try checkEmbeddings(embedding)
-            guard cache.layerCount == blocks.count else {
-                throw ModelError(.invalidInput, "the cache was made for \(cache.layerCount) layers but this model has \(blocks.count); use model.makeCache()")
-            }
-            let length = embedding.shape[0]
-            guard cache.length + length <= configuration.positions else {
-                throw ModelError(.invalidInput, "the sequence reaches \(cache.length + length) positions but this GPT-2 model has \(configuration.positions) (n_positions); shorten the input")
-            }
-            rows.append(embedding + positionEmbedding.sliced(along: 0, cache.length..<(cache.length + length)))
+        var start = 0
+        for embedding in embeddings {
+            let first = positions[start]
+            rows.append(embedding + positionEmbedding.sliced(along: 0, first..<(first + embedding.shape[0])))
+            start += embedding.shape[0]
         }
         let segments = KVCache.segments(embeddings)
         var h = (rows.count == 1 ? rows[0] : Tensor.concatenated(rows, along: 0)).unsqueezed(0)

@@ -319,7 +319,7 @@ struct LlamaBlock: Sendable {
 /// ```
 /// Tensor names are the checkpoint's (`model.layers.0.self_attn.q_proj.weight`, `lm_head.weight`);
 /// `rotary_emb.inv_freq` buffers are dropped, and a `lm_head.weight` in a tied checkpoint is ignored.
-public struct LlamaModel: CausalLanguageModel {
+public struct LlamaModel: CausalLanguageModel, HiddenStateDecoder {
     /// The configuration the model was built from.
     public let configuration: LlamaConfiguration
     /// The model's weights by checkpoint name, as kept in memory (shared storage with the model).
@@ -327,7 +327,7 @@ public struct LlamaModel: CausalLanguageModel {
     let embedTokens: WeightMatrix
     let layers: [LlamaBlock]
     let norm: RMSNorm
-    let lmHead: WeightMatrix
+    public let lmHead: WeightMatrix
     /// The RoPE inverse frequencies, scaled as the configuration says.
     let inverseFrequencies: [Float]
 
@@ -381,47 +381,13 @@ public struct LlamaModel: CausalLanguageModel {
     public var maximumPositions: Int { configuration.maxPositionEmbeddings }
     public func makeCache() -> KVCache { KVCache(layers: configuration.hiddenLayers) }
 
-    public func embed(tokens: [Int]) throws(ModelError) -> Tensor {
-        try checkTokens(tokens)
-        do {
-            return try embedTokens.rows(at: IndexTensor(tokens))
-        } catch {
-            throw ModelError(.invalidInput, error.message)
-        }
-    }
+    public func embed(tokens: [Int]) throws(ModelError) -> Tensor { try embedRows(embedTokens, tokens) }
 
-    public func logits(embeddings: Tensor, cache: inout KVCache) throws(ModelError) -> Tensor {
-        lmHead.linear(try KVCache.withSingle(&cache) { caches throws(ModelError) in
-            try finalHiddenStates([embeddings], caches: &caches)
-        })
-    }
-
-    public func lastLogits(embeddings: Tensor, cache: inout KVCache) throws(ModelError) -> Tensor {
-        try KVCache.withSingle(&cache) { caches throws(ModelError) in try lastLogits(batch: [embeddings], caches: &caches) }
-    }
-
-    public func lastLogits(batch embeddings: [Tensor], caches: inout [KVCache]) throws(ModelError) -> Tensor {
-        try KVCache.inPasses(embeddings, caches: &caches) { embeddings, caches throws(ModelError) in
-            let hidden = try finalHiddenStates(embeddings, caches: &caches)
-            return lmHead.linear(KVCache.lastRows(hidden, embeddings))
-        }
-    }
-
-    /// The normalised last hidden states `[ΣT, H]` (what the `lm_head` reads) of the sequences whose
-    /// new embeddings are `embeddings` (`[T_i, H]` each) and caches `caches`, which it extends.
-    func finalHiddenStates(_ embeddings: [Tensor], caches: inout [KVCache]) throws(ModelError) -> Tensor {
-        var positions: [Int] = []
-        for (embedding, cache) in zip(embeddings, caches) {
-            try checkEmbeddings(embedding)
-            guard cache.layerCount == layers.count else {
-                throw ModelError(.invalidInput, "the cache was made for \(cache.layerCount) layers but this model has \(layers.count); use model.makeCache()")
-            }
-            let length = embedding.shape[0]
-            guard cache.length + length <= configuration.maxPositionEmbeddings else {
-                throw ModelError(.invalidInput, "the sequence reaches \(cache.length + length) positions but this \(configuration.modelType) model was configured for \(configuration.maxPositionEmbeddings) (max_position_embeddings); shorten the input")
-            }
-            positions += Array(cache.length..<(cache.length + length))
-        }
+    /// The normalised last hidden states `[ΣT, H]` of several sequences' new rows (``HiddenStateDecoder``).
+    public func finalHiddenStates(_ embeddings: [Tensor], caches: inout [KVCache]) throws(ModelError) -> Tensor {
+        let positions = try checkedPositions(
+            embeddings, caches: caches, layers: layers.count, positions: configuration.maxPositionEmbeddings,
+            limit: "this \(configuration.modelType) model was configured for \(configuration.maxPositionEmbeddings) (max_position_embeddings)")
         let segments = KVCache.segments(embeddings)
         let rotary = RotaryEmbedding(inverseFrequencies: inverseFrequencies, positions: positions)
         var h = (embeddings.count == 1 ? embeddings[0] : Tensor.concatenated(embeddings, along: 0)).unsqueezed(0)
