@@ -5,6 +5,9 @@ import Foundation
 /// Thread count shared by OpenBLAS and TensorCore's elementwise, normalisation and reduction kernels.
 final class ThreadSettings: @unchecked Sendable {
     static let shared = ThreadSettings()
+    /// A thread count for TensorCore's own parallel loops in the current task only (OpenBLAS keeps
+    /// the shared count): lets tests vary it without changing what tests running beside them see.
+    @TaskLocal static var taskOverride: Int?
     private let lock = NSLock()
     private var count: Int
 
@@ -53,7 +56,7 @@ extension Tensor {
 /// range covers everything.
 @inline(__always)
 func parallelRanges(_ count: Int, grain: Int, _ body: (Range<Int>) -> Void) {
-    let threads = ThreadSettings.shared.threadCount
+    let threads = ThreadSettings.taskOverride ?? ThreadSettings.shared.threadCount
     if threads <= 1 || count <= grain {
         if count > 0 { body(0..<count) }
         return
