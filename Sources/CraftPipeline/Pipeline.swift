@@ -204,9 +204,11 @@ extension Pipeline {
     }
 
     /// Answers one prompt per image like ``measuredAnswer(image:prompt:keepRatio:options:)``, encoding
-    /// all the images in one batch first (``tokens(for:)-([RGBImage])``); generation stays one prompt
-    /// at a time. Each item's latency is its share of the batch's encoding (the encoding time divided
-    /// by the batch size) plus its own pruning and generation.
+    /// all the images in one batch (``tokens(for:)-([RGBImage])``) and generating all the answers
+    /// together (``LanguageBackend/generate(batch:options:)``: Craft's decoders share each weight
+    /// read among the sequences, and each answer is the one the prompt gets alone). Each item's
+    /// latency is its share of the batch: the encoding and generation times divided by the batch
+    /// size, plus its own pruning.
     ///
     /// - Throws: `CraftCoreError` (`invalidParameter`) when there are not as many prompts as images or
     ///   the ratio is outside `(0, 1]`; the encoder's and backend's errors otherwise.
@@ -221,9 +223,19 @@ extension Pipeline {
         let clock = ContinuousClock()
         let start = clock.now
         let batch = try tokens(for: images)
-        let share = (clock.now - start) / images.count
-        return try zip(batch, prompts).map { tokens, prompt in
-            try measured(tokens, prompt: prompt, keepRatio: keepRatio, options: options, encoding: share)
+        let encoding = (clock.now - start) / images.count
+        var prepared: [(tokens: VisualTokens, kept: VisualTokens, segments: [PromptSegment], pruning: Duration)] = []
+        for (tokens, prompt) in zip(batch, prompts) {
+            let pruningStart = clock.now
+            let kept = try pruned(tokens, keepRatio: keepRatio)
+            prepared.append((tokens, kept, template.segments(visual: kept, prompt: prompt), clock.now - pruningStart))
+        }
+        let generationStart = clock.now
+        let answers = try backend.generate(batch: prepared.map(\.segments), options: options)
+        let generation = (clock.now - generationStart) / images.count
+        return try zip(prepared, answers).map { item, answer in
+            try measured(item.tokens, kept: item.kept, segments: item.segments, answer: answer,
+                         elapsed: encoding + item.pruning + generation)
         }
     }
 
@@ -236,7 +248,13 @@ extension Pipeline {
         let kept = try pruned(tokens, keepRatio: keepRatio)
         let segments = template.segments(visual: kept, prompt: prompt)
         let answer = try backend.generate(segments, options: options)
-        let elapsed = encoding + (clock.now - start)
+        return try measured(tokens, kept: kept, segments: segments, answer: answer, elapsed: encoding + (clock.now - start))
+    }
+
+    /// The measurement of one answer: token counts, prefill FLOPs with and without pruning, latency.
+    private func measured(
+        _ tokens: VisualTokens, kept: VisualTokens, segments: [PromptSegment], answer: GeneratedText, elapsed: Duration
+    ) throws -> MeasuredAnswer {
         let textTokens = max(0, try backend.promptPositions(segments) - kept.count)
         let cost = prefillCost
         let measurement = InferenceMeasurement(

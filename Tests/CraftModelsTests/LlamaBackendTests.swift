@@ -76,6 +76,34 @@ import TestSupport
         #expect(short.finishReason == .endOfSequence && short.tokens.map { Int($0) } == Array(expected[..<firstStop]))
     }
 
+    /// Answers generated together equal the ones generated alone, whatever ends each sequence: the
+    /// length, an end-of-sequence token, a stop sequence or a full context.
+    @Test func batchGenerationEqualsGenerationAlone() throws {
+        let s = try setup()
+        let expected = try generate(s.model, prompt: [1, 5, 17, 99], parameters: .init(maxNewTokens: 5))
+        let backend = try DecoderBackend(model: s.model, tokenizer: s.backend.tokenizer, codebook: s.codebook,
+                                         projectorWeight: s.backend.projectorWeight, contextLength: 20, prefixTokens: [1],
+                                         endOfSequenceTokens: [expected[2]])
+        let codes = IndexTensor([3, 9, 9, 1], shape: [4, 1])
+        let visual = try VisualTokens(codebookHash: s.codebook.hash, grid: (rows: 2, columns: 2), codes: codes,
+                                      positions: (0..<4).map { .init(row: $0 / 2, column: $0 % 2) }, residualNorms: [0, 0, 0, 0])
+        let prompts: [[PromptSegment]] = [
+            [.tokens([5, 17, 99])], [.visual(visual), .text("a the codebook")], [.tokens([8])],
+            [.tokens(Array(repeating: 7, count: 17))],  // fills the 20-position context
+            [.visual(visual), .tokens([4, 4, 4, 4, 4, 4, 4, 4, 4, 4])], [.text("the")], [.tokens([60, 61])], [.tokens([2])], [.tokens([3, 3])],
+        ]
+        for options in [GenerationOptions(maximumNewTokens: 6), GenerationOptions(maximumNewTokens: 6, stopSequences: ["the"]),
+                        GenerationOptions(maximumNewTokens: 4, temperature: 0.7, topK: 10, seed: 9)] {
+            let together = try backend.generate(batch: prompts, options: options)
+            let alone = try prompts.map { try backend.generate($0, options: options) }
+            #expect(together.map(\.tokens) == alone.map(\.tokens) && together.map(\.text) == alone.map(\.text))
+            #expect(together.map(\.finishReason) == alone.map(\.finishReason))
+        }
+        let reasons = Set(try backend.generate(batch: prompts, options: GenerationOptions(maximumNewTokens: 6)).map(\.finishReason))
+        #expect(reasons.contains(.endOfSequence) && reasons.contains(.contextFull), "\(reasons)")
+        #expect(try backend.generate(batch: [], options: GenerationOptions()).isEmpty)
+    }
+
     @Test func refusesAnotherCodebookAndOverlongPrompts() throws {
         let s = try setup()
         let foreign = try VisualTokens(codebookHash: "sha256:" + String(repeating: "0", count: 64), grid: (rows: 1, columns: 1),

@@ -106,6 +106,11 @@ public protocol LanguageBackend: Sendable {
     func detokenize(_ tokens: [Int32]) throws -> String
     /// Generates text after the prompt.
     func generate(_ prompt: [PromptSegment], options: GenerationOptions) throws -> GeneratedText
+    /// Generates text after each of several prompts, with the same options; each result is what
+    /// ``generate(_:options:)`` gives that prompt alone. Backends that decode several sequences
+    /// together (Craft's decoders) share work across them. Has a default implementation (one prompt
+    /// at a time).
+    func generate(batch prompts: [[PromptSegment]], options: GenerationOptions) throws -> [GeneratedText]
     /// The shape of the decoder, for counting prefill FLOPs (``PruningCost``); `nil` when unknown.
     /// Has a default implementation (`nil`).
     var decoderShape: DecoderShape? { get }
@@ -139,6 +144,11 @@ public protocol SurrogateBackend: LanguageBackend {
 // MARK: - Cost accounting (optional)
 
 extension LanguageBackend {
+    /// One prompt at a time.
+    public func generate(batch prompts: [[PromptSegment]], options: GenerationOptions) throws -> [GeneratedText] {
+        try prompts.map { try generate($0, options: options) }
+    }
+
     /// The shape of the decoder behind this backend, for counting prefill FLOPs (``PruningCost``);
     /// `nil` when the backend does not describe one (the default).
     public var decoderShape: DecoderShape? { nil }

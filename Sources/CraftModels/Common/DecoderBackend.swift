@@ -178,32 +178,80 @@ public struct DecoderBackend: SurrogateBackend {
     }
 
     public func generate(_ prompt: [PromptSegment], options: GenerationOptions) throws -> GeneratedText {
+        try generate(batch: [prompt], options: options)[0]
+    }
+
+    /// Decodes the prompts together: one prefill call (prompts longer than a pass run alone), then
+    /// one step for every unfinished sequence at a time, sharing each weight read among up to 8
+    /// sequences (``CausalLanguageModel/lastLogits(batch:caches:)``). Each sequence's logits have
+    /// the bits it gets alone, so each result equals ``generate(_:options:)`` on that prompt.
+    public func generate(batch prompts: [[PromptSegment]], options: GenerationOptions) throws -> [GeneratedText] {
         guard options.maximumNewTokens >= 0, options.temperature >= 0, options.temperature.isFinite, options.topK >= 0 else {
             throw ModelError(.invalidInput, "generation options need maximumNewTokens ≥ 0, a finite temperature ≥ 0 and topK ≥ 0")
         }
+        guard !prompts.isEmpty else { return [] }
         return try withoutGradients {
-            let (embeddings, _) = try embeddings(for: prompt)
-            var cache = model.makeCache()
-            var logits = try model.lastLogits(embeddings: embeddings, cache: &cache)
+            var caches = prompts.map { _ in model.makeCache() }
+            var sequences = prompts.map { _ in Decoding(seed: options.seed) }
+            var logits = try model.lastLogits(batch: try prompts.map { try embeddings(for: $0).0 }, caches: &caches)
+            var active = Array(prompts.indices)
+            while !active.isEmpty {
+                var next: [(index: Int, token: Int)] = []
+                for (row, index) in active.enumerated() {
+                    let scores = logits.sliced(along: 0, row..<(row + 1)).scalars
+                    if let token = try sequences[index].advance(scores, cacheLength: caches[index].length, backend: self, options: options) {
+                        next.append((index, token))
+                    }
+                }
+                active = next.map(\.index)
+                guard !active.isEmpty else { break }
+                // The active caches move into one array for the step and back (no copy of their buffers).
+                var stepCaches = active.map { _ in KVCache(layers: 0) }
+                for (slot, index) in active.enumerated() { swap(&stepCaches[slot], &caches[index]) }
+                defer { for (slot, index) in active.enumerated() { swap(&stepCaches[slot], &caches[index]) } }
+                logits = try model.lastLogits(batchTokens: next.map { [$0.token] }, caches: &stepCaches)
+            }
+            return sequences.map { $0.result! }
+        }
+    }
+
+    /// One sequence being generated: its tokens, its sampler, and its result once finished.
+    private struct Decoding {
+        var tokens: [Int] = []
+        var generator: SplitMix64
+        var result: GeneratedText?
+
+        init(seed: UInt64) { generator = SplitMix64(seed: seed) }
+
+        /// Reads the logits after the last position: finishes (length, full context, end of sequence,
+        /// stop sequence) or returns the next token to feed.
+        mutating func advance(_ logits: [Float], cacheLength: Int, backend: DecoderBackend, options: GenerationOptions) throws -> Int? {
+            if tokens.count >= options.maximumNewTokens {
+                result = try backend.finish(tokens, .length, options)
+                return nil
+            }
+            if cacheLength >= backend.contextLength {
+                result = try backend.finish(tokens, .contextFull, options)
+                return nil
+            }
             let parameters = GenerationParameters(maxNewTokens: options.maximumNewTokens, temperature: options.temperature,
                                                   topK: options.topK, seed: options.seed)
-            var generator = SplitMix64(seed: options.seed)
-            var tokens: [Int] = []
-            while true {
-                if tokens.count >= options.maximumNewTokens { return try finish(tokens, .length, options) }
-                if cache.length >= contextLength { return try finish(tokens, .contextFull, options) }
-                let last = logits.sliced(along: 0, (logits.shape[0] - 1)..<logits.shape[0]).scalars
-                let token = options.temperature == 0 ? greedyToken(last) : sampleToken(last, parameters: parameters, generator: &generator)
-                if endOfSequenceTokens.contains(token) { return try finish(tokens, .endOfSequence, options) }
-                tokens.append(token)
-                if let result = try stopped(tokens, options) { return result }
-                logits = try model.logits(tokens: [token], cache: &cache)
+            let token = parameters.pick(logits, generator: &generator)
+            if backend.endOfSequenceTokens.contains(token) {
+                result = try backend.finish(tokens, .endOfSequence, options)
+                return nil
             }
+            tokens.append(token)
+            if let stopped = try backend.stopped(tokens, options) {
+                result = stopped
+                return nil
+            }
+            return token
         }
     }
 
     /// The result when a stop sequence has appeared in the decoded text, cut before it.
-    private func stopped(_ tokens: [Int], _ options: GenerationOptions) throws -> GeneratedText? {
+    func stopped(_ tokens: [Int], _ options: GenerationOptions) throws -> GeneratedText? {
         guard !options.stopSequences.isEmpty else { return nil }
         let text = try tokenizer.decode(tokens)
         let hits = options.stopSequences.filter { !$0.isEmpty }.compactMap { text.range(of: $0) }
@@ -211,7 +259,7 @@ public struct DecoderBackend: SurrogateBackend {
         return GeneratedText(text: String(text[..<first.lowerBound]), tokens: tokens.map { Int32($0) }, finishReason: .stopSequence)
     }
 
-    private func finish(_ tokens: [Int], _ reason: FinishReason, _ options: GenerationOptions) throws -> GeneratedText {
+    func finish(_ tokens: [Int], _ reason: FinishReason, _ options: GenerationOptions) throws -> GeneratedText {
         GeneratedText(text: try tokenizer.decode(tokens), tokens: tokens.map { Int32($0) }, finishReason: reason)
     }
 }
