@@ -47,7 +47,7 @@ struct EvalCommand: EnvironmentCommand {
     @Option(help: "Evaluate only the first N items.")
     var limit: Int?
 
-    @Option(name: .long, help: "Encode this many images in one batch (one vision-tower forward); answers are still generated one at a time.")
+    @Option(name: .long, help: "Encode this many images in one batch (one vision-tower forward) and generate their answers together; the answers do not change.")
     var batchSize = 1
 
     @Option(help: ArgumentHelp("Also write one JSON object per item to this JSONL file.", valueName: "file"))
