@@ -79,6 +79,13 @@ struct EvalCommandTests {
         #expect(text.standardOutput.contains("accuracy"))
         #expect(text.standardOutput.contains("prefill FLOPs") && text.standardOutput.contains("(0.0% saved)"), "\(text.standardOutput)")
         #expect(text.standardOutput.contains("median") && text.standardOutput.contains("ms per item"), "\(text.standardOutput)")
+        // Piped, progress goes to stderr: a line once the first item is done, one at the end.
+        let progress = text.standardError.split(separator: "\n").map(String.init)
+        #expect(progress.first?.hasPrefix("evaluated 1/2 items, ") == true && progress.first?.contains("left; accuracy ") == true, "\(text.standardError)")
+        #expect(progress.last?.hasPrefix("evaluated 2/2 items in ") == true && progress.last?.contains("so far (") == true, "\(text.standardError)")
+        let quiet = try runCraft(base + ["--limit", "2", "--quiet"])
+        #expect(quiet.status == 0 && quiet.standardError.isEmpty, "\(quiet.standardError)")
+        #expect(quiet.standardOutput.contains("total          2"), "\(quiet.standardOutput)")
     }
 
     func line(image: String, prompt: String, answer: String) throws -> String {

@@ -50,6 +50,9 @@ struct EvalCommand: EnvironmentCommand {
     @Option(name: .long, help: "Encode this many images in one batch (one vision-tower forward) and generate their answers together; the answers do not change.")
     var batchSize = 1
 
+    @Flag(help: "Print no progress on stderr (by default: a redrawn line on a terminal; in a log, a line every 5 s and one at the end).")
+    var quiet = false
+
     @Option(help: ArgumentHelp("Also write one JSON object per item to this JSONL file.", valueName: "file"))
     var output: String?
 
@@ -74,16 +77,22 @@ struct EvalCommand: EnvironmentCommand {
 
         var items: [EvaluationItem] = []
         var measurements: [InferenceMeasurement] = []
-        let progress = isatty(STDERR_FILENO) == 1
+        var progress = CountedProgress(total: examples.count, verb: "evaluated", quiet: quiet)
+        var correct = 0
+        func accuracySoFar() -> String {
+            String(format: "accuracy %.4f so far (%d/%d)", Double(correct) / Double(max(items.count, 1)), correct, items.count)
+        }
         for start in stride(from: 0, to: examples.count, by: batchSize) {
             let batch = Array(examples[start..<min(start + batchSize, examples.count)])
-            if progress { FileHandle.standardError.write(Data("\r\u{1B}[Kevaluating \(start + batch.count)/\(examples.count)…".utf8)) }
             for (example, result) in zip(batch, try answerer(batch)) {
                 measurements.append(result.measurement)
-                items.append(EvaluationItem(image: example.imagePath, prompt: example.prompt, answer: result.answer, expected: example.answer))
+                let item = EvaluationItem(image: example.imagePath, prompt: example.prompt, answer: result.answer, expected: example.answer)
+                if item.correct { correct += 1 }
+                items.append(item)
             }
+            progress.update(done: items.count, detail: accuracySoFar())
         }
-        if progress { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+        progress.finish(done: items.count, detail: accuracySoFar())
         let summary = EvaluationSummary(items: items, keepRatio: keepRatio, measurements: measurements)
         let evaluation = EvalReport(summary: summary, encoder: pair.encoder.reference, backend: pair.backend.reference)
         if let output { try writeItems(items, to: output) }

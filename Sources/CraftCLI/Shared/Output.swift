@@ -104,3 +104,73 @@ struct ProgressLine {
         ((try? FileManager.default.attributesOfItem(atPath: url.path))?[.size] as? NSNumber)?.int64Value ?? 0
     }
 }
+
+/// Progress of a job over a known number of items, on stderr. On a terminal: one line redrawn in
+/// place, cleared at the end. Piped (a log, CI): a line when the first items are done, then at most
+/// one every `interval`, and a last line with the total time, so a log shows the job is alive
+/// without filling up. Each line gives the count, the rate, the time left and the caller's detail:
+/// `evaluated 40/100 items, 12.3 items/s, about 5 s left; accuracy 0.8250 so far`.
+struct CountedProgress {
+    private let total: Int
+    private let verb: String
+    private let terminal: Bool
+    private let quiet: Bool
+    private let interval: Duration
+    private let clock = ContinuousClock()
+    private let start: ContinuousClock.Instant
+    private var lastLine: ContinuousClock.Instant?
+
+    init(total: Int, verb: String, quiet: Bool = false, interval: Duration = .seconds(5)) {
+        self.total = total
+        self.verb = verb
+        self.quiet = quiet
+        self.interval = interval
+        terminal = isatty(STDERR_FILENO) == 1
+        start = clock.now
+    }
+
+    /// Reports `done` items so far, with `detail` (such as the running accuracy).
+    mutating func update(done: Int, detail: String) {
+        guard !quiet else { return }
+        let now = clock.now
+        if terminal {
+            FileHandle.standardError.write(Data("\r\u{1B}[K\(line(done: done, detail: detail, now: now))".utf8))
+            return
+        }
+        if let lastLine, now - lastLine < interval, done < total { return }
+        guard done < total else { return }  // the last line is finish's
+        lastLine = now
+        Output.note(line(done: done, detail: detail, now: now))
+    }
+
+    /// Ends the progress: clears the terminal line, or writes the total time in a log.
+    func finish(done: Int, detail: String) {
+        guard !quiet else { return }
+        if terminal {
+            FileHandle.standardError.write(Data("\r\u{1B}[K".utf8))
+            return
+        }
+        let seconds = Self.seconds(clock.now - start)
+        Output.note(String(format: "%@ %d/%d items in %.1f s (%.1f items/s); %@", verb, done, total, seconds,
+                           Double(done) / max(seconds, 1e-9), detail))
+    }
+
+    private func line(done: Int, detail: String, now: ContinuousClock.Instant) -> String {
+        let seconds = Self.seconds(now - start)
+        let rate = Double(done) / max(seconds, 1e-9)
+        let left = rate > 0 ? Double(total - done) / rate : 0
+        return String(format: "%@ %d/%d items, %.1f items/s, about %@ left; %@", verb, done, total, rate, Self.duration(left), detail)
+    }
+
+    private static func seconds(_ duration: Duration) -> Double {
+        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+    }
+
+    /// `42 s`, `3 min 5 s`, `1 h 2 min`.
+    private static func duration(_ seconds: Double) -> String {
+        let whole = Int(seconds.rounded(.up))
+        if whole < 60 { return "\(whole) s" }
+        if whole < 3600 { return "\(whole / 60) min \(whole % 60) s" }
+        return "\(whole / 3600) h \(whole % 3600 / 60) min"
+    }
+}
