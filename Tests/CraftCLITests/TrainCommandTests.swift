@@ -141,6 +141,9 @@ struct TrainCommandTests {
         #expect(second.standardOutput.contains("tiny-vq@1.0.0 -> tiny-vq@1.1.0"))
         #expect(second.standardOutput.contains("(unchanged)"))
         #expect(second.standardError.contains("epoch 2"), "one line per epoch off a terminal: \(second.standardError)")
+        let epochLines = second.standardError.split(separator: "\n").filter { $0.hasPrefix("epoch ") && $0.contains("validation accuracy") }
+        #expect(!epochLines.isEmpty && epochLines.allSatisfy { $0.contains(" steps/s") }, "the pace in each epoch line: \(second.standardError)")
+        #expect(epochLines.first?.contains(" left") == true && epochLines.last?.contains(" left") == false, "\(second.standardError)")
         #expect(!second.standardOutput.contains("partial"), "\(second.standardOutput)")
         #expect(second.standardOutput.contains("(best validation accuracy"), "\(second.standardOutput)")
         #expect(try BundleArchive.verify(URL(fileURLWithPath: bundle)).manifest.provenance?["partial"]?.boolValue == false)

@@ -415,8 +415,8 @@ struct TrainCommand: EnvironmentCommand {
 }
 
 /// How `craft train` shows a run on stderr: on a terminal a progress bar with the step, the loss and
-/// an ETA; otherwise one line per stage and per epoch (for logs and CI). Quiet with `--json` except
-/// for notices.
+/// an ETA; otherwise one line per stage and per epoch, and one at least every 30 s inside an epoch,
+/// with steps/s and the time left (for logs and CI). Quiet with `--json` except for notices.
 final class TrainingDisplay: @unchecked Sendable {
     private let lock = NSLock()
     private let terminal: Bool
@@ -427,6 +427,8 @@ final class TrainingDisplay: @unchecked Sendable {
     private var lastLoss: Float?
     private var barShown = false
     private var projectorEpoch: Int?
+    /// When a log line was last written (off a terminal).
+    private var lastLine: ContinuousClock.Instant?
 
     init(quiet: Bool) {
         self.quiet = quiet
@@ -460,11 +462,19 @@ final class TrainingDisplay: @unchecked Sendable {
             let record = progress.record
             if record.event == "step" {
                 step(record.step, total: progress.totalSteps, loss: record.loss)
+                // Off a terminal, a line at least every 30 s inside long epochs, so a log shows the run is alive.
+                if !terminal, let lastLine, clock.now - lastLine >= .seconds(30), record.step < progress.totalSteps {
+                    let loss = lastLoss.map { String(format: "%.4f", $0) } ?? "-"
+                    write("epoch \(record.epoch + 1)  step \(record.step)/\(progress.totalSteps)  loss \(loss)\(pace(step: record.step, total: progress.totalSteps))\n")
+                    self.lastLine = clock.now
+                }
             } else if record.event == "validation" {
                 clearBar()
                 let accuracy = record.validationAccuracy.map { String(format: "%.1f%%", $0 * 100) } ?? "-"
                 let loss = lastLoss.map { String(format: "%.4f", $0) } ?? "-"
-                write("epoch \(record.epoch + 1)  step \(record.step)/\(progress.totalSteps)  loss \(loss)  validation accuracy \(accuracy)\n")
+                write("epoch \(record.epoch + 1)  step \(record.step)/\(progress.totalSteps)  loss \(loss)  validation accuracy \(accuracy)"
+                      + "\(pace(step: record.step, total: progress.totalSteps))\n")
+                lastLine = clock.now
             }
         }
     }
@@ -474,9 +484,20 @@ final class TrainingDisplay: @unchecked Sendable {
         lastLoss = loss ?? lastLoss
         if started == nil {
             started = clock.now
+            lastLine = clock.now
             firstStep = step - 1
         }
         if terminal { drawBar(step: step, total: total) }
+    }
+
+    /// `  2.5 steps/s  about 3m05s left` (nothing left at the end) for log lines.
+    private func pace(step: Int, total: Int) -> String {
+        guard let started, let firstStep, step > firstStep else { return "" }
+        let elapsed = clock.now - started
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let rate = Double(step - firstStep) / max(seconds, 1e-9)
+        let left = step < total ? "  about \(Self.duration(Double(total - step) / rate)) left" : ""
+        return String(format: "  %.2f steps/s", rate) + left
     }
 
     /// Clears the progress bar.
