@@ -144,6 +144,11 @@ struct TrainCommandTests {
         let epochLines = second.standardError.split(separator: "\n").filter { $0.hasPrefix("epoch ") && $0.contains("validation accuracy") }
         #expect(!epochLines.isEmpty && epochLines.allSatisfy { $0.contains(" steps/s") }, "the pace in each epoch line: \(second.standardError)")
         #expect(epochLines.first?.contains(" left") == true && epochLines.last?.contains(" left") == false, "\(second.standardError)")
+        // --quiet: no progress lines (the run has nothing left to train, so it only reports).
+        let quiet = try runCraft(fixture.trainArguments(output: "out", extra: ["--epochs", "2", "--quiet"]))
+        #expect(quiet.status == 0, "\(quiet.standardError)")
+        let progressLines = quiet.standardError.split(separator: "\n").filter { $0.hasPrefix("epoch ") || $0.hasSuffix("…") }
+        #expect(progressLines.isEmpty && quiet.standardError.contains("note: "), "notes stay, progress goes: \(quiet.standardError)")
         #expect(!second.standardOutput.contains("partial"), "\(second.standardOutput)")
         #expect(second.standardOutput.contains("(best validation accuracy"), "\(second.standardOutput)")
         #expect(try BundleArchive.verify(URL(fileURLWithPath: bundle)).manifest.provenance?["partial"]?.boolValue == false)

@@ -155,6 +155,9 @@ struct TrainCommand: EnvironmentCommand {
     @Flag(help: "Accept a result below the base encoder's validation accuracy: publish it and exit 0 (without it: written, not published, exit 1). Example: --allow-worse")
     var allowWorse = false
 
+    @Flag(help: "Print no progress on stderr (notes and warnings still appear). Example: --quiet")
+    var quiet = false
+
     @Option(help: ArgumentHelp("Threads for the tensor kernels and OpenBLAS. Example: --threads 2", valueName: "n"))
     var threads: Int?
 
@@ -250,7 +253,7 @@ struct TrainCommand: EnvironmentCommand {
 
     func run(in environment: CraftEnvironment) throws {
         if let threads { Tensor.threadCount = threads }
-        let display = TrainingDisplay(quiet: options.json)
+        let display = TrainingDisplay(quiet: options.json || quiet)
         // SIGINT/SIGTERM/SIGHUP set a flag the trainer checks between steps: it checkpoints, then we
         // exit 128 + signal. A second signal ends the process at once (ScratchFiles).
         let interruption = TrainingInterruption()
