@@ -53,7 +53,7 @@ let package = Package(
 
         // Numeric side.
         .target(name: "TensorCore", dependencies: ["CBLAS", "CKernels"]),
-        .target(name: "SafeTensors", dependencies: ["CraftFiles"]),
+        .target(name: "SafeTensors", dependencies: ["CraftFiles", "CKernels"]),
         .target(
             name: "CraftCore",
             dependencies: [

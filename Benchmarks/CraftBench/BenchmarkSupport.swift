@@ -53,3 +53,26 @@ func peerScript(_ name: String) -> String {
         .appendingPathComponent("peers/" + name).path
     return FileManager.default.fileExists(atPath: nextToSource) ? nextToSource : "Benchmarks/peers/" + name
 }
+
+/// This `craft-bench` executable, for measurements run in a child process of their own.
+let benchmarkExecutable = Bundle.main.executableURL ?? URL(fileURLWithPath: CommandLine.arguments[0])
+
+/// Runs `executable` with `arguments` (stderr discarded) and returns the last line it printed.
+///
+/// - Throws: ``BenchmarkError`` naming the command when it exits non-zero.
+func runChild(_ executable: URL, _ arguments: [String]) throws -> String {
+    let process = Process()
+    process.executableURL = executable
+    process.arguments = arguments
+    let pipe = Pipe()
+    process.standardOutput = pipe
+    process.standardError = FileHandle(forWritingAtPath: "/dev/null")
+    try process.run()
+    let output = pipe.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    let line = String(decoding: output, as: UTF8.self).split(separator: "\n").last.map(String.init) ?? ""
+    guard process.terminationStatus == 0 else {
+        throw BenchmarkError("\(executable.lastPathComponent) \(arguments.joined(separator: " ")) failed (status \(process.terminationStatus)): \(line)")
+    }
+    return line
+}

@@ -164,31 +164,12 @@ enum HalfPrecisionBenchmark {
     }
 
     static func craftRun(_ directory: URL, _ precision: String, _ threads: Int, _ prompt: Int, _ tokens: Int, batch: Int = 1) throws -> Run {
-        let executable = Bundle.main.executableURL ?? URL(fileURLWithPath: CommandLine.arguments[0])
-        return try Run(line: child(executable, ["decode-run", directory.path, precision, "\(threads)", "\(prompt)", "\(tokens)", "\(batch)"]))
+        try Run(line: runChild(benchmarkExecutable, ["decode-run", directory.path, precision, "\(threads)", "\(prompt)", "\(tokens)", "\(batch)"]))
     }
 
     static func torchRun(_ directory: URL, _ dtype: String, _ threads: Int, _ prompt: Int, _ tokens: Int) throws -> Run {
-        try Run(line: child(URL(fileURLWithPath: peerPython),
+        try Run(line: runChild(URL(fileURLWithPath: peerPython),
                             [peerScript("torch_half.py"), "run", directory.path, dtype, "\(threads)", "\(prompt)", "\(tokens)"]))
-    }
-
-    /// Runs a process and returns its last line of standard output.
-    static func child(_ executable: URL, _ arguments: [String]) throws -> String {
-        let process = Process()
-        process.executableURL = executable
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = FileHandle(forWritingAtPath: "/dev/null")
-        try process.run()
-        let output = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        let line = String(decoding: output, as: UTF8.self).split(separator: "\n").last.map(String.init) ?? ""
-        guard process.terminationStatus == 0 else {
-            throw BenchmarkError("\(executable.lastPathComponent) \(arguments.joined(separator: " ")) failed (status \(process.terminationStatus)): \(line)")
-        }
-        return line
     }
 
     // MARK: - Model files
@@ -210,7 +191,7 @@ enum HalfPrecisionBenchmark {
     static func makeQwen(in directory: URL) throws {
         if FileManager.default.fileExists(atPath: directory.appendingPathComponent("model.safetensors").path) { return }
         print("making the Qwen2-0.5B-shaped model in \(directory.path) (once, about 1 GiB) ...")
-        _ = try child(URL(fileURLWithPath: peerPython), [peerScript("torch_half.py"), "make", directory.path])
+        _ = try runChild(URL(fileURLWithPath: peerPython), [peerScript("torch_half.py"), "make", directory.path])
     }
 
     static func weightMiB(_ directory: URL) throws -> Double {

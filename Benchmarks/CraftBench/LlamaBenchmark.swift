@@ -158,16 +158,9 @@ enum MemoryBandwidth {
 
     /// Measures in a child `craft-bench bandwidth` process.
     static func measure(threads: Int) throws -> (read: Double, copy: Double) {
-        let process = Process()
-        process.executableURL = Bundle.main.executableURL ?? URL(fileURLWithPath: CommandLine.arguments[0])
-        process.arguments = ["bandwidth", "--threads", "\(threads)"]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        try process.run()
-        let output = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        let values = String(decoding: output, as: UTF8.self).split(whereSeparator: \.isWhitespace).compactMap { Double($0) }
-        guard process.terminationStatus == 0, values.count == 2 else {
+        let values = try runChild(benchmarkExecutable, ["bandwidth", "--threads", "\(threads)"])
+            .split(whereSeparator: \.isWhitespace).compactMap { Double($0) }
+        guard values.count == 2 else {
             throw BenchmarkError("the bandwidth measurement (craft-bench bandwidth) failed")
         }
         return (values[0], values[1])

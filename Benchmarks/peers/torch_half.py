@@ -15,12 +15,14 @@
         the whole run, VmHWM). The prompt is token
         i -> (i * 7919 + 13) % vocab, as on the Swift side.
 """
-import math
 import os
 import sys
 import time
 
 import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from torch_models import memory, reinitialise  # noqa: E402  (the same seeded initialisation as the other model benchmarks)
 
 QWEN2_05B = dict(hidden_size=896, intermediate_size=4864, num_hidden_layers=24, num_attention_heads=14,
                  num_key_value_heads=2, vocab_size=151936, max_position_embeddings=32768, rms_norm_eps=1e-6,
@@ -29,13 +31,9 @@ QWEN2_05B = dict(hidden_size=896, intermediate_size=4864, num_hidden_layers=24, 
 
 
 def memory_mib():
-    values = {}
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith(("VmHWM", "VmRSS")):
-                key, value = line.split(":")
-                values[key] = int(value.split()[0]) / 1024
-    return values.get("VmRSS", 0.0), values.get("VmHWM", 0.0)
+    """Resident and peak memory of this process in MiB."""
+    peak, resident = memory()
+    return resident / 1024, peak / 1024
 
 
 def make(directory):
@@ -49,17 +47,7 @@ def make(directory):
     torch.set_default_dtype(torch.bfloat16)
     model = Qwen2ForCausalLM(Qwen2Config(**QWEN2_05B)).eval()
     torch.set_default_dtype(torch.float32)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if "norm" in name and name.endswith("weight"):
-                p.copy_(1 + 0.1 * torch.randn(p.shape, generator=generator))
-            elif name.endswith("bias") or p.dim() == 1:
-                p.copy_(0.1 * torch.randn(p.shape, generator=generator))
-            else:
-                fan_in = math.prod(p.shape[1:])
-                for start in range(0, p.shape[0], 4096):  # in row blocks: no float32 copy of the whole table
-                    rows = p[start:start + 4096]
-                    rows.copy_(torch.randn(rows.shape, generator=generator) / math.sqrt(fan_in))
+    reinitialise(model, generator, block_rows=4096)
     model.save_pretrained(directory, safe_serialization=True)
     extra = os.path.join(directory, "generation_config.json")
     if os.path.exists(extra):

@@ -53,7 +53,9 @@ CODES, PROMPT, ANSWER = 4096, 8, 4
 COMMIT = 0.1
 
 
-def reinitialise(model, generator):
+def reinitialise(model, generator, block_rows=None):
+    """Norm weights 1 + 0.1 N(0,1), biases 0.1 N(0,1), matrices N(0,1)/sqrt(fan_in). With block_rows,
+    matrices are drawn that many rows at a time (no float32 copy of a large table in a bfloat16 model)."""
     with torch.no_grad():
         for name, p in model.named_parameters():
             if "norm" in name and name.endswith("weight"):
@@ -62,7 +64,10 @@ def reinitialise(model, generator):
                 p.copy_(0.1 * torch.randn(p.shape, generator=generator))
             else:
                 fan_in = math.prod(p.shape[1:]) if p.dim() > 1 else p.shape[-1]
-                p.copy_(torch.randn(p.shape, generator=generator) / math.sqrt(fan_in))
+                step = block_rows or p.shape[0]
+                for start in range(0, p.shape[0], step):
+                    rows = p[start:start + step]
+                    rows.copy_(torch.randn(rows.shape, generator=generator) / math.sqrt(fan_in))
 
 
 def make(directory):

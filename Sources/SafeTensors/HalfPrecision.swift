@@ -25,9 +25,6 @@ enum HalfPrecision {
         return sign | ((exponent + 112) << 23) | (mantissa << 13)
     }
 
-    /// Float32 bit patterns of all 65536 binary16 values, indexed by the binary16 bits.
-    static let halfToFloatTable: [UInt32] = (0...UInt16.max).map { floatBits(fromHalf: $0) }
-
     /// The Float32 value of the binary16 bits `half`.
     @inline(__always)
     static func float(fromHalf half: UInt16) -> Float {

@@ -77,7 +77,7 @@ public struct SafeTensorsFile: Sendable {
     /// F16 and BF16 convert exactly; F64 and integers above 2^24 round to nearest; BOOL gives 0 or 1.
     public func floats(_ name: String) throws -> [Float] {
         let entry = try entry(name)
-        // F16/BF16 go through a temporary array of their raw values as well.
+        // F16/BF16 at an odd address go through a temporary aligned copy of their raw values as well.
         let staging = entry.info.dtype == .f16 || entry.info.dtype == .bf16 ? entry.info.byteCount : 0
         try checkAllocation(entry, elementBytes: MemoryLayout<Float>.stride, extra: staging)
         return withTensorBytes(entry) { TensorDecoding.floats($0, dtype: entry.info.dtype) }

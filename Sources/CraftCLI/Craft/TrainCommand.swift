@@ -468,7 +468,7 @@ final class TrainingDisplay: @unchecked Sendable {
                 // Off a terminal, a line at least every 30 s inside long epochs, so a log shows the run is alive.
                 if !terminal, let lastLine, clock.now - lastLine >= .seconds(30), record.step < progress.totalSteps {
                     let loss = lastLoss.map { String(format: "%.4f", $0) } ?? "-"
-                    write("epoch \(record.epoch + 1)  step \(record.step)/\(progress.totalSteps)  loss \(loss)\(pace(step: record.step, total: progress.totalSteps))\n")
+                    write("epoch \(record.epoch + 1)  step \(record.step)/\(progress.totalSteps)  loss \(loss)\(paceText(step: record.step, total: progress.totalSteps))\n")
                     self.lastLine = clock.now
                 }
             } else if record.event == "validation" {
@@ -476,7 +476,7 @@ final class TrainingDisplay: @unchecked Sendable {
                 let accuracy = record.validationAccuracy.map { String(format: "%.1f%%", $0 * 100) } ?? "-"
                 let loss = lastLoss.map { String(format: "%.4f", $0) } ?? "-"
                 write("epoch \(record.epoch + 1)  step \(record.step)/\(progress.totalSteps)  loss \(loss)  validation accuracy \(accuracy)"
-                      + "\(pace(step: record.step, total: progress.totalSteps))\n")
+                      + "\(paceText(step: record.step, total: progress.totalSteps))\n")
                 lastLine = clock.now
             }
         }
@@ -493,14 +493,17 @@ final class TrainingDisplay: @unchecked Sendable {
         if terminal { drawBar(step: step, total: total) }
     }
 
-    /// `  2.5 steps/s  about 3m05s left` (nothing left at the end) for log lines.
-    private func pace(step: Int, total: Int) -> String {
-        guard let started, let firstStep, step > firstStep else { return "" }
-        let elapsed = clock.now - started
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-        let rate = Double(step - firstStep) / max(seconds, 1e-9)
-        let left = step < total ? "  about \(Self.duration(Double(total - step) / rate)) left" : ""
-        return String(format: "  %.2f steps/s", rate) + left
+    /// Steps per second since the first step seen, and the seconds left at that pace.
+    private func pace(step: Int, total: Int) -> (rate: Double, left: Double)? {
+        guard let started, let firstStep, step > firstStep else { return nil }
+        let rate = Double(step - firstStep) / max((clock.now - started).seconds, 1e-9)
+        return (rate, Double(max(total - step, 0)) / rate)
+    }
+
+    /// `  2.50 steps/s  about 3m05s left` (nothing left at the end) for log lines.
+    private func paceText(step: Int, total: Int) -> String {
+        guard let pace = pace(step: step, total: total) else { return "" }
+        return String(format: "  %.2f steps/s", pace.rate) + (step < total ? "  about \(Output.duration(pace.left)) left" : "")
     }
 
     /// Clears the progress bar.
@@ -514,13 +517,7 @@ final class TrainingDisplay: @unchecked Sendable {
         let width = 24
         let fraction = total > 0 ? min(1, Double(step) / Double(total)) : 0
         let filled = Int(fraction * Double(width))
-        var eta = ""
-        if let started, let firstStep, step > firstStep {
-            let elapsed = clock.now - started
-            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-            let remaining = seconds / Double(step - firstStep) * Double(max(total - step, 0))
-            eta = "  ETA " + Self.duration(remaining)
-        }
+        let eta = pace(step: step, total: total).map { "  ETA " + Output.duration($0.left) } ?? ""
         let loss = lastLoss.map { String(format: "  loss %.4f", $0) } ?? ""
         write("\r\u{1B}[K[" + String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled) + "] step \(step)/\(total)\(loss)\(eta)")
         barShown = true
@@ -535,13 +532,6 @@ final class TrainingDisplay: @unchecked Sendable {
         FileHandle.standardError.write(Data(text.utf8))
     }
 
-    /// `1h02m`, `3m05s`, `42s`.
-    static func duration(_ seconds: Double) -> String {
-        let total = Int(seconds.rounded())
-        if total >= 3600 { return String(format: "%dh%02dm", total / 3600, (total % 3600) / 60) }
-        if total >= 60 { return String(format: "%dm%02ds", total / 60, total % 60) }
-        return "\(total)s"
-    }
 }
 
 extension AdaptationMethod: ExpressibleByArgument {}

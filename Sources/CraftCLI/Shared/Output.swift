@@ -137,8 +137,8 @@ struct CountedProgress {
             FileHandle.standardError.write(Data("\r\u{1B}[K\(line(done: done, detail: detail, now: now))".utf8))
             return
         }
-        if let lastLine, now - lastLine < interval, done < total { return }
-        guard done < total else { return }  // the last line is finish's
+        // The last line is finish's; before it, one as soon as there is progress, then one per interval.
+        guard done < total, lastLine.map({ now - $0 >= interval }) ?? true else { return }
         lastLine = now
         Output.note(line(done: done, detail: detail, now: now))
     }
@@ -150,27 +150,29 @@ struct CountedProgress {
             FileHandle.standardError.write(Data("\r\u{1B}[K".utf8))
             return
         }
-        let seconds = Self.seconds(clock.now - start)
+        let seconds = (clock.now - start).seconds
         Output.note(String(format: "%@ %d/%d items in %.1f s (%.1f items/s); %@", verb, done, total, seconds,
                            Double(done) / max(seconds, 1e-9), detail))
     }
 
     private func line(done: Int, detail: String, now: ContinuousClock.Instant) -> String {
-        let seconds = Self.seconds(now - start)
-        let rate = Double(done) / max(seconds, 1e-9)
+        let rate = Double(done) / max((now - start).seconds, 1e-9)
         let left = rate > 0 ? Double(total - done) / rate : 0
-        return String(format: "%@ %d/%d items, %.1f items/s, about %@ left; %@", verb, done, total, rate, Self.duration(left), detail)
+        return String(format: "%@ %d/%d items, %.1f items/s, about %@ left; %@", verb, done, total, rate, Output.duration(left), detail)
     }
+}
 
-    private static func seconds(_ duration: Duration) -> Double {
-        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+extension Output {
+    /// A duration for progress lines: `42s`, `3m05s`, `1h02m`.
+    static func duration(_ seconds: Double) -> String {
+        let total = Int(seconds.rounded())
+        if total >= 3600 { return String(format: "%dh%02dm", total / 3600, (total % 3600) / 60) }
+        if total >= 60 { return String(format: "%dm%02ds", total / 60, total % 60) }
+        return "\(total)s"
     }
+}
 
-    /// `42 s`, `3 min 5 s`, `1 h 2 min`.
-    private static func duration(_ seconds: Double) -> String {
-        let whole = Int(seconds.rounded(.up))
-        if whole < 60 { return "\(whole) s" }
-        if whole < 3600 { return "\(whole / 60) min \(whole % 60) s" }
-        return "\(whole / 3600) h \(whole % 3600 / 60) min"
-    }
+extension Duration {
+    /// The duration in seconds.
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
 }

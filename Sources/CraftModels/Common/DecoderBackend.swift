@@ -192,6 +192,8 @@ public struct DecoderBackend: SurrogateBackend {
         guard !prompts.isEmpty else { return [] }
         return try withoutGradients {
             var caches = prompts.map { _ in model.makeCache() }
+            let parameters = GenerationParameters(maxNewTokens: options.maximumNewTokens, temperature: options.temperature,
+                                                  topK: options.topK, seed: options.seed)
             var sequences = prompts.map { _ in Decoding(seed: options.seed) }
             var logits = try model.lastLogits(batch: try prompts.map { try embeddings(for: $0).0 }, caches: &caches)
             var active = Array(prompts.indices)
@@ -199,17 +201,16 @@ public struct DecoderBackend: SurrogateBackend {
                 var next: [(index: Int, token: Int)] = []
                 for (row, index) in active.enumerated() {
                     let scores = logits.sliced(along: 0, row..<(row + 1)).scalars
-                    if let token = try sequences[index].advance(scores, cacheLength: caches[index].length, backend: self, options: options) {
+                    if let token = try sequences[index].advance(
+                        scores, cacheLength: caches[index].length, backend: self, options: options, parameters: parameters) {
                         next.append((index, token))
                     }
                 }
                 active = next.map(\.index)
                 guard !active.isEmpty else { break }
-                // The active caches move into one array for the step and back (no copy of their buffers).
-                var stepCaches = active.map { _ in KVCache(layers: 0) }
-                for (slot, index) in active.enumerated() { swap(&stepCaches[slot], &caches[index]) }
-                defer { for (slot, index) in active.enumerated() { swap(&stepCaches[slot], &caches[index]) } }
-                logits = try model.lastLogits(batchTokens: next.map { [$0.token] }, caches: &stepCaches)
+                logits = try KVCache.withSubset(&caches, active) { stepCaches throws(ModelError) in
+                    try model.lastLogits(batchTokens: next.map { [$0.token] }, caches: &stepCaches)
+                }
             }
             return sequences.map { $0.result! }
         }
@@ -225,7 +226,9 @@ public struct DecoderBackend: SurrogateBackend {
 
         /// Reads the logits after the last position: finishes (length, full context, end of sequence,
         /// stop sequence) or returns the next token to feed.
-        mutating func advance(_ logits: [Float], cacheLength: Int, backend: DecoderBackend, options: GenerationOptions) throws -> Int? {
+        mutating func advance(
+            _ logits: [Float], cacheLength: Int, backend: DecoderBackend, options: GenerationOptions, parameters: GenerationParameters
+        ) throws -> Int? {
             if tokens.count >= options.maximumNewTokens {
                 result = try backend.finish(tokens, .length, options)
                 return nil
@@ -234,8 +237,6 @@ public struct DecoderBackend: SurrogateBackend {
                 result = try backend.finish(tokens, .contextFull, options)
                 return nil
             }
-            let parameters = GenerationParameters(maxNewTokens: options.maximumNewTokens, temperature: options.temperature,
-                                                  topK: options.topK, seed: options.seed)
             let token = parameters.pick(logits, generator: &generator)
             if backend.endOfSequenceTokens.contains(token) {
                 result = try backend.finish(tokens, .endOfSequence, options)

@@ -42,14 +42,7 @@ public func generate(_ model: some CausalLanguageModel, prompt: [Int], parameter
     var output: [Int] = []
     var next = prompt
     while output.count < parameters.maxNewTokens {
-        let logits: Tensor
-        do {
-            logits = try withoutGradients { try model.lastLogits(tokens: next, cache: &cache) }
-        } catch let error as ModelError {
-            throw error
-        } catch {
-            throw ModelError(.invalidInput, "generation failed: \(error)")
-        }
+        let logits = try ModelError.converting { try withoutGradients { try model.lastLogits(tokens: next, cache: &cache) } }
         let token = parameters.pick(logits.scalars, generator: &generator)
         output.append(token)
         if parameters.stopTokens.contains(token) { break }
@@ -72,18 +65,14 @@ public func generate(_ model: some CausalLanguageModel, prompts: [[Int]], parame
     var next = prompts
     var active = parameters.maxNewTokens > 0 ? Array(prompts.indices) : []
     while !active.isEmpty {
-        // The active caches move into one array for the step and back (no copy of their buffers).
-        var stepCaches = active.map { _ in KVCache(layers: 0) }
-        for (slot, index) in active.enumerated() { swap(&stepCaches[slot], &caches[index]) }
-        let step: Result<Tensor, ModelError> = withoutGradients {
-            do throws(ModelError) {
-                return .success(try model.lastLogits(batchTokens: active.map { next[$0] }, caches: &stepCaches))
-            } catch {
-                return .failure(error)
+        let tokens = active.map { next[$0] }
+        let logits = try ModelError.converting {
+            try withoutGradients {
+                try KVCache.withSubset(&caches, active) { stepCaches throws(ModelError) in
+                    try model.lastLogits(batchTokens: tokens, caches: &stepCaches)
+                }
             }
         }
-        for (slot, index) in active.enumerated() { swap(&stepCaches[slot], &caches[index]) }
-        let logits = try step.get()
         var still: [Int] = []
         for (slot, index) in active.enumerated() {
             let token = parameters.pick(logits.sliced(along: 0, slot..<(slot + 1)).scalars, generator: &generators[index])
@@ -154,4 +143,18 @@ func sampleToken<G: RandomNumberGenerator>(_ logits: [Float], parameters: Genera
         if draw < cumulative { return order[index] }
     }
     return order[order.count - 1]
+}
+
+extension ModelError {
+    /// Runs `body`, passing a ``ModelError`` on and wrapping anything else (which the model code
+    /// does not throw) as `invalidInput`: for closures through untyped `rethrows` helpers.
+    static func converting<Result>(_ body: () throws -> Result) throws(ModelError) -> Result {
+        do {
+            return try body()
+        } catch let error as ModelError {
+            throw error
+        } catch {
+            throw ModelError(.invalidInput, "generation failed: \(error)")
+        }
+    }
 }

@@ -146,7 +146,18 @@ extension KVCache {
         var caches = [KVCache(layers: 0)]
         swap(&caches[0], &cache)
         defer { swap(&caches[0], &cache) }
-        return try body(&caches)
+        return try body(&caches)  // (withSubset for a single cache not held in an array)
+    }
+
+    /// Runs `body` on the caches at `indices` (in that order), moved into one array and back
+    /// afterwards, also when `body` throws: no copy of their buffers, so appends stay in place.
+    static func withSubset<Result>(
+        _ caches: inout [KVCache], _ indices: [Int], _ body: (inout [KVCache]) throws(ModelError) -> Result
+    ) throws(ModelError) -> Result {
+        var group = indices.map { _ in KVCache(layers: 0) }
+        for (slot, index) in indices.enumerated() { swap(&group[slot], &caches[index]) }
+        defer { for (slot, index) in indices.enumerated() { swap(&group[slot], &caches[index]) } }
+        return try body(&group)
     }
 
     /// Runs `body` (a forward pass giving `[B_pass, V]` last-position logits) over `embeddings` in
@@ -173,10 +184,7 @@ extension KVCache {
         passes.append(start..<embeddings.count)
         var results: [Tensor] = []
         for pass in passes {
-            var group = pass.map { _ in KVCache(layers: 0) }
-            for (slot, index) in pass.enumerated() { swap(&group[slot], &caches[index]) }
-            defer { for (slot, index) in pass.enumerated() { swap(&group[slot], &caches[index]) } }
-            results.append(try body(Array(embeddings[pass]), &group))
+            results.append(try withSubset(&caches, Array(pass)) { group throws(ModelError) in try body(Array(embeddings[pass]), &group) })
         }
         return results.count == 1 ? results[0] : Tensor.concatenated(results, along: 0)
     }
