@@ -1,4 +1,4 @@
-// swift-tools-version: 6.0
+// swift-tools-version: 6.1
 // Craft: codebook-anchored vision adaptation (CRAFT, arXiv 2602.19449) as a plugin-based framework.
 // Layout and module dependency direction: docs/architecture.md.
 import Foundation
@@ -20,6 +20,7 @@ let package = Package(
         .library(name: "CraftRuntimes", targets: ["CraftRuntimes"]),
         .library(name: "CraftAdaptation", targets: ["CraftAdaptation"]),
         .library(name: "CraftExperiment", targets: ["CraftExperiment"]),
+        .library(name: "CraftServe", targets: ["CraftServe"]),
         .library(name: "CraftCLI", targets: ["CraftCLI"]),
         .executable(name: "craft", targets: ["craft"]),
         .executable(name: "craft-registry", targets: ["craft-registry"]),
@@ -31,6 +32,12 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/apple/swift-numerics", from: "1.1.1"),
+        // craft serve: HTTP on Hummingbird (without its swift-configuration trait), metrics in Prometheus' format.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: []),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
         // C libraries: each is imported by exactly one Swift module.
@@ -105,12 +112,24 @@ let package = Package(
                 "CraftImaging", "CraftModels", "CraftTraining", "CraftRuntimes", "CraftAdaptation",
             ]),
 
+        // craft serve: checked pairs behind an OpenAI-compatible HTTP API, with continuous batching.
+        .target(
+            name: "CraftServe",
+            dependencies: [
+                "CraftFiles", "CraftCore", "CraftBundles", "CraftImaging", "CraftPipeline", "TensorCore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]),
+
         // Command logic as a library; thin executables.
         .target(
             name: "CraftCLI",
             dependencies: [
                 "CraftFiles", "TensorCore", "SafeTensors", "CraftCore", "CraftBundles", "CraftRegistry",
-                "CraftImaging", "CraftModels", "CraftTraining", "CraftRuntimes", "CraftAdaptation",
+                "CraftImaging", "CraftModels", "CraftTraining", "CraftRuntimes", "CraftAdaptation", "CraftPipeline", "CraftServe",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(name: "craft", dependencies: ["CraftCLI"]),
@@ -164,6 +183,7 @@ let package = Package(
         .testTarget(
             name: "CraftExperimentTests",
             dependencies: ["CraftExperiment", "TestSupport", "RuntimeTestSupport"]),
+        .testTarget(name: "CraftServeTests", dependencies: ["CraftServe", "CraftRuntimes", "TestSupport", "RuntimeTestSupport"]),
         .testTarget(name: "CraftCLITests", dependencies: ["CraftCLI", "TestSupport", "RuntimeTestSupport"]),
     ]
 )

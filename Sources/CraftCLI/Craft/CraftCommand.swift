@@ -27,7 +27,8 @@ public struct CraftCommand: ParsableCommand {
             """,
         version: CraftVersion.current,
         subcommands: [
-            CodebookCommand.self, ConvertCommand.self, EvalCommand.self, ForwardCommand.self, RunCommand.self, StatsCommand.self,
+            CodebookCommand.self, ConvertCommand.self, EvalCommand.self, ForwardCommand.self, RunCommand.self, ServeCommand.self,
+            StatsCommand.self,
             TokensCommand.self,
             TrainCommand.self,
         ])

@@ -169,3 +169,81 @@ extension LanguageBackend {
         }
     }
 }
+
+// MARK: - Continuous batching (optional)
+
+/// A ``LanguageBackend`` that decodes sequences one step at a time in a ``DecodingBatch``, so that
+/// sequences join a running batch and leave it between steps (continuous batching: `craft serve`
+/// decodes concurrent requests together this way, docs/serve.md).
+///
+/// Each sequence's tokens are the ones ``LanguageBackend/generate(_:options:)`` gives its prompt
+/// alone, whatever else is in the batch and whenever it joined.
+public protocol ContinuousBatchingBackend: LanguageBackend {
+    /// An empty batch of this backend.
+    func makeDecodingBatch() -> any DecodingBatch
+}
+
+/// Sequences being decoded together (``ContinuousBatchingBackend``). Not thread-safe: one thread
+/// drives a batch at a time.
+///
+/// ```swift
+/// var batch = backend.makeDecodingBatch()
+/// var steps = try batch.join([DecodingRequest(id: 1, prompt: segments, options: options)])
+/// while !batch.isEmpty { steps = try batch.step() }   // each step: one token of every sequence
+/// ```
+public protocol DecodingBatch {
+    /// The ids of the sequences still decoding, in order.
+    var activeIDs: [Int] { get }
+    /// Prefills the prompts of `requests` together and adds them to the batch; the result has one
+    /// ``DecodingStep`` per request, in order: its first token, or its result when it finished at
+    /// once (then it does not join).
+    ///
+    /// - Throws: when a request's options are invalid, an id is already in the batch, or a prompt
+    ///   cannot be read (too long for the context, visual tokens of another codebook); the batch is
+    ///   then unchanged.
+    mutating func join(_ requests: [DecodingRequest]) throws -> [DecodingStep]
+    /// Decodes one token of every sequence in the batch: one ``DecodingStep`` per sequence, in
+    /// ``activeIDs`` order; finished sequences leave the batch.
+    mutating func step() throws -> [DecodingStep]
+    /// Removes a sequence (its client left, or its time ran out); an unknown id is ignored.
+    mutating func leave(_ id: Int)
+}
+
+extension DecodingBatch {
+    /// Whether no sequence is decoding.
+    public var isEmpty: Bool { activeIDs.isEmpty }
+}
+
+/// A prompt to decode in a ``DecodingBatch``, under an id of the caller's choosing.
+public struct DecodingRequest: Sendable {
+    /// The caller's id for the sequence, unique in the batch.
+    public var id: Int
+    /// The prompt.
+    public var prompt: [PromptSegment]
+    /// How this sequence is generated (each sequence has its own).
+    public var options: GenerationOptions
+
+    /// Creates a request.
+    public init(id: Int, prompt: [PromptSegment], options: GenerationOptions) {
+        self.id = id
+        self.prompt = prompt
+        self.options = options
+    }
+}
+
+/// What one step did to one sequence of a ``DecodingBatch``: a new token, or the end.
+public struct DecodingStep: Sendable, Equatable {
+    /// The sequence's id.
+    public var id: Int
+    /// The token generated at this step (`nil` when the sequence finished without one).
+    public var token: Int32?
+    /// The whole result when the sequence finished at this step (it has then left the batch).
+    public var finished: GeneratedText?
+
+    /// Creates a step.
+    public init(id: Int, token: Int32?, finished: GeneratedText?) {
+        self.id = id
+        self.token = token
+        self.finished = finished
+    }
+}

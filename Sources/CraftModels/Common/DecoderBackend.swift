@@ -181,74 +181,21 @@ public struct DecoderBackend: SurrogateBackend {
         try generate(batch: [prompt], options: options)[0]
     }
 
-    /// Decodes the prompts together: one prefill call (prompts longer than a pass run alone), then
-    /// one step for every unfinished sequence at a time, sharing each weight read among up to 8
-    /// sequences (``CausalLanguageModel/lastLogits(batch:caches:)``). Each sequence's logits have
-    /// the bits it gets alone, so each result equals ``generate(_:options:)`` on that prompt.
+    /// Decodes the prompts together in a ``DecodingBatch``: one prefill call (prompts longer than a
+    /// pass run alone), then one step for every unfinished sequence at a time, sharing each weight
+    /// read among up to 8 sequences (``CausalLanguageModel/lastLogits(batch:caches:)``). Each
+    /// sequence's logits have the bits it gets alone, so each result equals
+    /// ``generate(_:options:)`` on that prompt.
     public func generate(batch prompts: [[PromptSegment]], options: GenerationOptions) throws -> [GeneratedText] {
-        guard options.maximumNewTokens >= 0, options.temperature >= 0, options.temperature.isFinite, options.topK >= 0 else {
-            throw ModelError(.invalidInput, "generation options need maximumNewTokens ≥ 0, a finite temperature ≥ 0 and topK ≥ 0")
+        var batch = DecoderBatch(backend: self)
+        var results: [GeneratedText?] = Array(repeating: nil, count: prompts.count)
+        var steps = try batch.join(prompts.enumerated().map { DecodingRequest(id: $0.offset, prompt: $0.element, options: options) })
+        while true {
+            for step in steps { if let finished = step.finished { results[step.id] = finished } }
+            guard !batch.isEmpty else { break }
+            steps = try batch.step()
         }
-        guard !prompts.isEmpty else { return [] }
-        return try withoutGradients {
-            var caches = prompts.map { _ in model.makeCache() }
-            let parameters = GenerationParameters(maxNewTokens: options.maximumNewTokens, temperature: options.temperature,
-                                                  topK: options.topK, seed: options.seed)
-            var sequences = prompts.map { _ in Decoding(seed: options.seed) }
-            var logits = try model.lastLogits(batch: try prompts.map { try embeddings(for: $0).0 }, caches: &caches)
-            var active = Array(prompts.indices)
-            while !active.isEmpty {
-                var next: [(index: Int, token: Int)] = []
-                for (row, index) in active.enumerated() {
-                    let scores = logits.sliced(along: 0, row..<(row + 1)).scalars
-                    if let token = try sequences[index].advance(
-                        scores, cacheLength: caches[index].length, backend: self, options: options, parameters: parameters) {
-                        next.append((index, token))
-                    }
-                }
-                active = next.map(\.index)
-                guard !active.isEmpty else { break }
-                logits = try KVCache.withSubset(&caches, active) { stepCaches throws(ModelError) in
-                    try model.lastLogits(batchTokens: next.map { [$0.token] }, caches: &stepCaches)
-                }
-            }
-            return sequences.map { $0.result! }
-        }
-    }
-
-    /// One sequence being generated: its tokens, its sampler, and its result once finished.
-    private struct Decoding {
-        var tokens: [Int] = []
-        var generator: SplitMix64
-        var result: GeneratedText?
-
-        init(seed: UInt64) { generator = SplitMix64(seed: seed) }
-
-        /// Reads the logits after the last position: finishes (length, full context, end of sequence,
-        /// stop sequence) or returns the next token to feed.
-        mutating func advance(
-            _ logits: [Float], cacheLength: Int, backend: DecoderBackend, options: GenerationOptions, parameters: GenerationParameters
-        ) throws -> Int? {
-            if tokens.count >= options.maximumNewTokens {
-                result = try backend.finish(tokens, .length, options)
-                return nil
-            }
-            if cacheLength >= backend.contextLength {
-                result = try backend.finish(tokens, .contextFull, options)
-                return nil
-            }
-            let token = parameters.pick(logits, generator: &generator)
-            if backend.endOfSequenceTokens.contains(token) {
-                result = try backend.finish(tokens, .endOfSequence, options)
-                return nil
-            }
-            tokens.append(token)
-            if let stopped = try backend.stopped(tokens, options) {
-                result = stopped
-                return nil
-            }
-            return token
-        }
+        return results.map { $0! }
     }
 
     /// The result when a stop sequence has appeared in the decoded text, cut before it.
@@ -260,7 +207,7 @@ public struct DecoderBackend: SurrogateBackend {
         return GeneratedText(text: String(text[..<first.lowerBound]), tokens: tokens.map { Int32($0) }, finishReason: .stopSequence)
     }
 
-    func finish(_ tokens: [Int], _ reason: FinishReason, _ options: GenerationOptions) throws -> GeneratedText {
+    func finish(_ tokens: [Int], _ reason: FinishReason) throws -> GeneratedText {
         GeneratedText(text: try tokenizer.decode(tokens), tokens: tokens.map { Int32($0) }, finishReason: reason)
     }
 }
