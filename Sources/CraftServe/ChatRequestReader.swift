@@ -32,6 +32,8 @@ struct ChatRequestReader: Sendable {
         let request: ChatCompletionRequest
         do {
             request = try JSONDecoder().decode(ChatCompletionRequest.self, from: body)
+        } catch DecodingError.dataCorrupted(let context) where context.codingPath.isEmpty {
+            throw ServeError(.badRequest, "the body is not valid JSON; send a chat completion request as a JSON object")
         } catch let error as DecodingError {
             throw ServeError(.badRequest, "the body is not a chat completion request: \(Self.describe(error))")
         } catch {

@@ -52,6 +52,8 @@ final class PairScheduler: @unchecked Sendable {
     private var stopping = false
     private var finished = false
     private var nextID = 0
+    /// How many sequences the scheduler thread holds (its `live.count`, published for metrics).
+    private var activeCount = 0
 
     // The scheduler thread's own.
     private var batch: (any DecodingBatch)?
@@ -111,7 +113,7 @@ final class PairScheduler: @unchecked Sendable {
         continuation.onTermination = { [weak self] termination in
             if case .cancelled = termination { self?.cancel(id) }
         }
-        metrics.queue(waiting: waiting.count, active: live.count)
+        metrics.queue(waiting: waiting.count, active: activeCount)
         condition.signal()
         return (id, stream)
     }
@@ -144,7 +146,8 @@ final class PairScheduler: @unchecked Sendable {
             waiting.removeFirst(admitted.count)
             let left = cancelled
             cancelled.removeAll()
-            metrics.queue(waiting: waiting.count, active: live.count + admitted.count)
+            activeCount = live.count + admitted.count
+            metrics.queue(waiting: waiting.count, active: activeCount)
             condition.unlock()
 
             for id in left where live[id] != nil {
@@ -154,6 +157,10 @@ final class PairScheduler: @unchecked Sendable {
             expire()
             admit(admitted)
             step()
+            condition.lock()
+            activeCount = live.count
+            metrics.queue(waiting: waiting.count, active: activeCount)
+            condition.unlock()
         }
     }
 

@@ -104,6 +104,53 @@ import TestSupport
         #expect(try backend.generate(batch: [], options: GenerationOptions()).isEmpty)
     }
 
+    /// Continuous batching: sequences with their own options join a running batch at different
+    /// steps and one leaves mid-way; each finished one has exactly the tokens it gets alone.
+    @Test func sequencesJoiningARunningBatchGetTheirAnswersAlone() throws {
+        let s = try setup()
+        let expected = try generate(s.model, prompt: [1, 5, 17, 99], parameters: .init(maxNewTokens: 5))
+        let backend = try DecoderBackend(model: s.model, tokenizer: s.backend.tokenizer, codebook: s.codebook,
+                                         projectorWeight: s.backend.projectorWeight, contextLength: 24, prefixTokens: [1],
+                                         endOfSequenceTokens: [expected[3]])
+        let requests: [DecodingRequest] = [
+            DecodingRequest(id: 10, prompt: [.tokens([5, 17, 99])], options: GenerationOptions(maximumNewTokens: 7)),
+            DecodingRequest(id: 11, prompt: [.text("the codebook a")], options: GenerationOptions(maximumNewTokens: 5)),
+            DecodingRequest(id: 12, prompt: [.tokens([8, 9])], options: GenerationOptions(maximumNewTokens: 6, temperature: 0.8, topK: 12, seed: 4)),
+            DecodingRequest(id: 13, prompt: [.tokens(Array(repeating: 7, count: 19))], options: GenerationOptions(maximumNewTokens: 9)),
+            DecodingRequest(id: 14, prompt: [.tokens([60])], options: GenerationOptions(maximumNewTokens: 8, stopSequences: ["the"])),
+            DecodingRequest(id: 15, prompt: [.tokens([3, 3, 3])], options: GenerationOptions(maximumNewTokens: 8)),
+            DecodingRequest(id: 16, prompt: [.tokens([2])], options: GenerationOptions(maximumNewTokens: 0)),
+        ]
+        var batch = backend.makeDecodingBatch()
+        var results: [Int: GeneratedText] = [:]
+        var streamed: [Int: [Int32]] = [:]
+        func record(_ steps: [DecodingStep]) {
+            for step in steps {
+                if let token = step.token { streamed[step.id, default: []].append(token) }
+                if let finished = step.finished { results[step.id] = finished }
+            }
+        }
+        // Two join at once, one per step after that; 15 leaves after its second step.
+        record(try batch.join(Array(requests[0..<2])))
+        for (index, request) in requests[2...].enumerated() {
+            record(try batch.step())
+            record(try batch.join([request]))
+            if index == 4 { batch.leave(15) }
+        }
+        #expect(!batch.activeIDs.contains(15))
+        while !batch.isEmpty { record(try batch.step()) }
+        #expect(throws: ModelError.self) { _ = try batch.join([requests[0], requests[0]]) }
+        for request in requests where request.id != 15 {
+            let alone = try backend.generate(request.prompt, options: request.options)
+            let together = try #require(results[request.id])
+            #expect(together == alone, "sequence \(request.id)")
+            #expect(streamed[request.id, default: []] == alone.tokens, "sequence \(request.id) streamed")
+        }
+        #expect(results[15] == nil)
+        #expect((results[13]?.tokens.count ?? .max) <= 4, "1 + 19 prompt positions leave 4 of the 24-position context")
+        #expect(results[16]?.finishReason == .length && results[16]?.tokens == [])
+    }
+
     @Test func refusesAnotherCodebookAndOverlongPrompts() throws {
         let s = try setup()
         let foreign = try VisualTokens(codebookHash: "sha256:" + String(repeating: "0", count: 64), grid: (rows: 1, columns: 1),

@@ -1,0 +1,163 @@
+import CraftBundles
+import CraftCore
+import CraftImaging
+import Foundation
+import RuntimeTestSupport
+import Testing
+
+@testable import CraftRuntimes
+@testable import CraftServe
+
+@Suite("craft serve's HTTP API on a tiny checked pair", .serialized)
+struct ChatServerTests {
+    @Test("plain and streamed answers to PNG and JPEG data URLs equal the pipeline's own answers")
+    func answersEqualThePipeline() async throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let pipeline = try ServeFixtures.pipeline(scratch)
+        let server = try await TestServer(pipelines: [pipeline])
+        let model = ChatServer.modelID(pipeline)
+        #expect(model == "tiny-vq@1.0.0+tiny-llm@1.0.0")
+        let png = try ServeFixtures.image(), jpeg = try ServeFixtures.jpeg()
+        for (url, rgb) in [(ServeFixtures.dataURL(png.png), png.rgb), (ServeFixtures.dataURL(jpeg.data, type: "image/jpeg"), jpeg.rgb)] {
+            let options = GenerationOptions(maximumNewTokens: 6)
+            let expected = try pipeline.answer(image: rgb, prompt: "what is this ?", options: options)
+            let plain = try await server.chat(ServeFixtures.body(model: model, image: url, prompt: "what is this ?", extra: ["max_tokens": 6]))
+            #expect(plain.status == 200)
+            #expect(ServeFixtures.content(plain) == expected.text)
+            let usage = try #require(plain.json["usage"] as? [String: Any])
+            let positions = try pipeline.backend.promptPositions(try pipeline.segments(image: rgb, prompt: "what is this ?"))
+            #expect(usage["prompt_tokens"] as? Int == positions && usage["completion_tokens"] as? Int == expected.tokens.count)
+            let choice = try #require((plain.json["choices"] as? [[String: Any]])?.first)
+            #expect(choice["finish_reason"] as? String == (expected.finishReason == .length ? "length" : "stop"))
+            let report = try #require(plain.json["craft"] as? [String: Any])
+            #expect(report["visual_tokens_before"] as? Int == 16 && report["visual_tokens_after"] as? Int == 16)
+            #expect(report["codebook_hash"] as? String == pipeline.pair.codebook.hash)
+
+            let streamed = try await server.chat(ServeFixtures.body(
+                model: model, image: url, prompt: "what is this ?",
+                extra: ["max_tokens": 6, "stream": true, "stream_options": ["include_usage": true]]))
+            #expect(streamed.status == 200 && streamed.headers["content-type"]?.hasPrefix("text/event-stream") == true)
+            #expect(ServeFixtures.content(streamed) == expected.text)
+            #expect(streamed.text.hasSuffix("data: [DONE]\n\n"))
+            let events = ServeFixtures.events(streamed)
+            #expect(events.allSatisfy { $0["object"] as? String == "chat.completion.chunk" && $0["model"] as? String == model })
+            #expect((events.last?["usage"] as? [String: Any])?["completion_tokens"] as? Int == expected.tokens.count)
+        }
+        // Pruning through the extension: half of the 16 visual tokens, as the pipeline prunes.
+        let pruned = try await server.chat(ServeFixtures.body(
+            model: "tiny-vq+tiny-llm", image: ServeFixtures.dataURL(png.png), prompt: "what is this ?",
+            extra: ["max_tokens": 4, "craft": ["keep_ratio": 0.5]]))
+        let expected = try pipeline.answer(image: png.rgb, prompt: "what is this ?", keepRatio: 0.5, options: GenerationOptions(maximumNewTokens: 4))
+        #expect(ServeFixtures.content(pruned) == expected.answer.text)
+        let report = try #require(pruned.json["craft"] as? [String: Any])
+        #expect(report["visual_tokens_after"] as? Int == 8)
+        #expect((report["prefill_flops_pruned"] as? Double ?? .infinity) < (report["prefill_flops_full"] as? Double ?? 0))
+        try await server.stop()
+    }
+
+    @Test("concurrent requests are decoded together and each gets the answer it gets alone")
+    func concurrentRequestsAreBatched() async throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let pipeline = try ServeFixtures.pipeline(scratch)
+        var settings = ServeSettings()
+        settings.maximumBatch = 8
+        let server = try await TestServer(pipelines: [pipeline], settings: settings)
+        let model = ChatServer.modelID(pipeline)
+        let prompts = ["what is this ?", "what is", "this ? what", "is this what ?"]
+        var expected: [String] = []
+        var bodies: [[String: Any]] = []
+        for index in 0..<24 {
+            let image = try ServeFixtures.image(index % 4)
+            let prompt = prompts[index / 4 % prompts.count]
+            let keep = index % 3 == 0 ? 0.5 : 1
+            let tokens = 3 + index % 5
+            expected.append(try pipeline.answer(image: image.rgb, prompt: prompt, keepRatio: keep, options: GenerationOptions(maximumNewTokens: tokens)).answer.text)
+            bodies.append(ServeFixtures.body(model: model, image: ServeFixtures.dataURL(image.png), prompt: prompt,
+                                             extra: ["max_tokens": tokens, "craft": ["keep_ratio": keep], "stream": index % 2 == 0]))
+        }
+        let answers = try await withThrowingTaskGroup(of: (Int, String?).self) { group in
+            for (index, body) in try bodies.map({ try JSONSerialization.data(withJSONObject: $0) }).enumerated() {
+                group.addTask { (index, ServeFixtures.content(try await server.request("/v1/chat/completions", method: "POST", body: body))) }
+            }
+            var answers = [String?](repeating: nil, count: bodies.count)
+            for try await (index, answer) in group { answers[index] = answer }
+            return answers
+        }
+        #expect(answers == expected.map { Optional($0) })
+        let metrics = try await server.request("/metrics").text
+        // Some decoding step held more than one sequence.
+        let single = Self.metric(metrics, "craft_batch_size_bucket{le=\"1.0\"}")
+        let steps = Self.metric(metrics, "craft_batch_size_count")
+        #expect(steps > single, "\(metrics)")
+        #expect(Self.metric(metrics, "craft_requests_total{route=\"/v1/chat/completions\",status=\"200\"}") == 24)
+        try await server.stop()
+    }
+
+    static func metric(_ text: String, _ name: String) -> Double {
+        text.split(separator: "\n").first { $0.hasPrefix(name + " ") }.flatMap { Double($0.split(separator: " ").last ?? "") } ?? -1
+    }
+
+    @Test("bad requests get OpenAI error objects with the right status, and the server goes on")
+    func badRequests() async throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let pipeline = try ServeFixtures.pipeline(scratch)
+        let allowed = scratch.path("images")
+        try FileManager.default.createDirectory(at: allowed, withIntermediateDirectories: true)
+        let png = try ServeFixtures.image()
+        try png.png.write(to: allowed.appendingPathComponent("ok.png"))
+        try png.png.write(to: scratch.path("outside.png"))
+        try FileManager.default.createSymbolicLink(at: allowed.appendingPathComponent("link.png"), withDestinationURL: scratch.path("outside.png"))
+        var settings = ServeSettings()
+        settings.maximumBodyBytes = 64 << 10
+        settings.maximumTokens = 16
+        settings.allowedFiles = allowed
+        let server = try await TestServer(pipelines: [pipeline], settings: settings)
+        let model = ChatServer.modelID(pipeline)
+        let image = ServeFixtures.dataURL(png.png)
+        func body(_ extra: [String: Any] = [:], image: String = image, prompt: String = "what is this ?") -> [String: Any] {
+            ServeFixtures.body(model: model, image: image, prompt: prompt, extra: extra)
+        }
+        let malformed = try await server.request("/v1/chat/completions", method: "POST", body: Data("{\"model\": ".utf8))
+        #expect(malformed.status == 400 && malformed.errorCode == "invalid_request")
+        #expect((malformed.json["error"] as? [String: Any])?["type"] as? String == "invalid_request_error")
+        let cases: [(String, [String: Any], Int, String)] = [
+            ("unknown model", body(["model": "nope"]), 404, "model_not_found"),
+            ("too many tokens", body(["max_tokens": 17]), 400, "invalid_request"),
+            ("n = 2", body(["n": 2]), 400, "invalid_request"),
+            ("bad keep ratio", body(["craft": ["keep_ratio": 0]]), 400, "invalid_request"),
+            ("gif data URL", body(image: "data:image/gif;base64,R0lGODdh"), 400, "invalid_request"),
+            ("broken png", body(image: "data:image/png;base64,iVBORw0KGgoAAAAN"), 400, "invalid_request"),
+            ("remote image", body(image: "http://127.0.0.1:9/x.png"), 400, "invalid_request"),
+            ("file outside", body(image: scratch.path("outside.png").path), 400, "invalid_request"),
+            ("symlink outside", body(image: allowed.appendingPathComponent("link.png").path), 400, "invalid_request"),
+            ("dot-dot outside", body(image: allowed.path + "/../outside.png"), 400, "invalid_request"),
+            ("too long", body(["max_tokens": 2], prompt: Array(repeating: "what", count: 60).joined(separator: " ")), 400, "context_length_exceeded"),
+            ("assistant turn", ["model": model, "messages": [["role": "assistant", "content": "hi"]]], 400, "invalid_request"),
+            ("no image", ["model": model, "messages": [["role": "user", "content": "what is this ?"]]], 400, "invalid_request"),
+            ("audio part", ["model": model, "messages": [["role": "user", "content": [["type": "input_audio", "input_audio": [:] as [String: Any]]]]]], 400, "invalid_request"),
+            ("missing messages", ["model": model], 400, "invalid_request"),
+        ]
+        for (name, request, status, code) in cases {
+            let reply = try await server.chat(request)
+            #expect(reply.status == status && reply.errorCode == code, "\(name): \(reply.status) \(reply.text)")
+            #expect(((reply.json["error"] as? [String: Any])?["message"] as? String)?.isEmpty == false, "\(name)")
+        }
+        let huge = try await server.chat(body(image: ServeFixtures.dataURL(Data(count: 100 << 10))))
+        #expect(huge.status == 413 && huge.errorCode == "request_too_large", "\(huge.text)")
+        let route = try await server.request("/v2/nothing")
+        #expect(route.status == 404 && route.errorCode == "not_found")
+        // A file under --allow-files is read; the server still answers after all of the above.
+        let fromFile = try await server.chat(body(["max_tokens": 4], image: "file://" + allowed.appendingPathComponent("ok.png").path))
+        let expected = try pipeline.answer(image: png.rgb, prompt: "what is this ?", options: GenerationOptions(maximumNewTokens: 4))
+        #expect(fromFile.status == 200 && ServeFixtures.content(fromFile) == expected.text, "\(fromFile.text)")
+        let health = try await server.request("/health")
+        #expect(health.status == 200 && health.json["status"] as? String == "ok")
+        let models = try await server.request("/v1/models")
+        let entry = try #require((models.json["data"] as? [[String: Any]])?.first)
+        #expect(entry["id"] as? String == model && (entry["craft"] as? [String: Any])?["codebook_hash"] as? String == pipeline.pair.codebook.hash)
+        try await server.stop()
+    }
+}
