@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Installs the system libraries Craft builds against (OpenBLAS, libarchive, zlib, libpng, TurboJPEG (libjpeg-turbo), pkg-config) when missing.
+# Installs the system libraries Craft builds against (OpenBLAS, libarchive, zlib, libpng, TurboJPEG (libjpeg-turbo), pkg-config)
+# and the tools its tests use (curl and Python's venv, for the craft serve peers) when missing.
 # Used by `make test` and `make demo`; safe to run again (does nothing when all are present).
 set -euo pipefail
-packages="libopenblas-dev libarchive-dev zlib1g-dev libpng-dev libturbojpeg0-dev pkg-config"
-if command -v pkg-config >/dev/null 2>&1 && pkg-config --exists openblas libarchive zlib libpng libturbojpeg; then
+packages="libopenblas-dev libarchive-dev zlib1g-dev libpng-dev libturbojpeg0-dev pkg-config curl"
+if command -v pkg-config >/dev/null 2>&1 && pkg-config --exists openblas libarchive zlib libpng libturbojpeg && command -v curl >/dev/null 2>&1; then
   exit 0
 fi
 if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then

@@ -123,14 +123,17 @@ struct ServeCommand: EnvironmentCommand {
     }
 
     func run(in environment: CraftEnvironment) throws {
-        let workspace = try RuntimeWorkspace()
-        defer { workspace.remove() }
         let registry = try options.resolvedRegistry()
         var named: [(encoder: String, backend: String)] = []
         if let encoder, let backend { named.append((encoder, backend)) }
         named += pairs.compactMap(Self.split)
+        // One workspace per pair (its bundles unpacked side by side), all removed on exit.
+        var workspaces: [RuntimeWorkspace] = []
+        defer { for workspace in workspaces { workspace.remove() } }
         var pipelines: [Pipeline] = []
         for (encoder, backend) in named {
+            let workspace = try RuntimeWorkspace()
+            workspaces.append(workspace)
             pipelines.append(try workspace.pipeline(encoder: encoder, backend: backend, registry: registry, runtimes: environment.runtimes, json: options.json))
         }
         let server = try ChatServer(pipelines: pipelines, settings: settings)
