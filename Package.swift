@@ -138,7 +138,9 @@ let package = Package(
             dependencies: ["CraftExperiment", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(name: "craft-registry", dependencies: ["CraftCLI"]),
         .executableTarget(
-            name: "CraftBench", dependencies: ["TensorCore", "CraftCore", "SafeTensors", "CraftModels", "CraftTraining"],
+            name: "CraftBench",
+            dependencies: ["TensorCore", "CraftCore", "SafeTensors", "CraftModels", "CraftTraining", "CraftBundles", "CraftImaging",
+                           "CraftRuntimes", "CraftServe"],
             path: "Benchmarks/CraftBench"),
 
         // examples/custom-runtime's application (its own `craft` with the code-vote runtime), built here
@@ -183,7 +185,9 @@ let package = Package(
         .testTarget(
             name: "CraftExperimentTests",
             dependencies: ["CraftExperiment", "TestSupport", "RuntimeTestSupport"]),
-        .testTarget(name: "CraftServeTests", dependencies: ["CraftServe", "CraftRuntimes", "TestSupport", "RuntimeTestSupport"]),
+        .testTarget(
+            name: "CraftServeTests",
+            dependencies: ["CraftServe", "CraftRuntimes", "TestSupport", "RuntimeTestSupport", .product(name: "Hummingbird", package: "hummingbird")]),
         .testTarget(name: "CraftCLITests", dependencies: ["CraftCLI", "TestSupport", "RuntimeTestSupport"]),
     ]
 )

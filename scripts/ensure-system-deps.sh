@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the system libraries Craft builds against (OpenBLAS, libarchive, zlib, libpng, TurboJPEG (libjpeg-turbo), pkg-config)
-# and the tools its tests use (curl and Python's venv, for the craft serve peers) when missing.
+# and curl (the craft serve tests' HTTP client) when missing.
 # Used by `make test` and `make demo`; safe to run again (does nothing when all are present).
 set -euo pipefail
 packages="libopenblas-dev libarchive-dev zlib1g-dev libpng-dev libturbojpeg0-dev pkg-config curl"

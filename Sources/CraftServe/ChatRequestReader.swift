@@ -193,20 +193,20 @@ struct ChatRequestReader: Sendable {
         guard let address = URL(string: url) else { throw ServeError(.badRequest, "image_url \(url) is not a valid URL", param: "messages") }
         var request = URLRequest(url: address)
         request.timeoutInterval = settings.remoteImageTimeout
-        let data: Data
-        let response: URLResponse
-        do {
-            (data, response) = try await URLSession.shared.data(for: request)
-        } catch {
+        let download = BoundedDownload(limit: settings.maximumRemoteImageBytes)
+        let outcome = await download.run(request)
+        if download.tooLarge {
+            throw ServeError(.tooLarge, "the image \(url) is larger than \(settings.maximumRemoteImageBytes) bytes, the most this server fetches", param: "messages")
+        }
+        switch outcome {
+        case .failure(let error):
             throw ServeError(.badRequest, "cannot fetch the image \(url): \(error.localizedDescription)", param: "messages")
+        case .success(let (data, response)):
+            if let http = response as? HTTPURLResponse, !(200..<300).contains(http.statusCode) {
+                throw ServeError(.badRequest, "fetching the image \(url) answered HTTP \(http.statusCode)", param: "messages")
+            }
+            return data
         }
-        if let http = response as? HTTPURLResponse, !(200..<300).contains(http.statusCode) {
-            throw ServeError(.badRequest, "fetching the image \(url) answered HTTP \(http.statusCode)", param: "messages")
-        }
-        guard data.count <= settings.maximumRemoteImageBytes else {
-            throw ServeError(.tooLarge, "the image \(url) has \(data.count) bytes, over the limit of \(settings.maximumRemoteImageBytes)", param: "messages")
-        }
-        return data
     }
 
     /// A decoding error as one phrase naming the field.
@@ -224,5 +224,64 @@ struct ChatRequestReader: Sendable {
         case .dataCorrupted(let context): return "\(path(context)): \(context.debugDescription)"
         @unknown default: return "\(error)"
         }
+    }
+}
+
+/// One download that stops as soon as it passes `limit` bytes (a declared length over the limit
+/// stops it before the body), so a hostile image host cannot fill the server's memory.
+final class BoundedDownload: NSObject, URLSessionDataDelegate, @unchecked Sendable {
+    let limit: Int
+    private let lock = NSLock()
+    private var received = Data()
+    private var response: URLResponse?
+    private var exceeded = false
+    private var continuation: CheckedContinuation<Result<(Data, URLResponse?), any Error>, Never>?
+
+    init(limit: Int) { self.limit = limit }
+
+    /// Whether the download stopped because it passed the limit.
+    var tooLarge: Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return exceeded
+    }
+
+    func run(_ request: URLRequest) async -> Result<(Data, URLResponse?), any Error> {
+        let session = URLSession(configuration: .ephemeral, delegate: self, delegateQueue: nil)
+        defer { session.finishTasksAndInvalidate() }
+        return await withCheckedContinuation { continuation in
+            lock.lock()
+            self.continuation = continuation
+            lock.unlock()
+            session.dataTask(with: request).resume()
+        }
+    }
+
+    func urlSession(_ session: URLSession, dataTask: URLSessionDataTask, didReceive response: URLResponse,
+                    completionHandler: @escaping (URLSession.ResponseDisposition) -> Void) {
+        lock.lock()
+        self.response = response
+        let over = response.expectedContentLength > limit
+        if over { exceeded = true }
+        lock.unlock()
+        completionHandler(over ? .cancel : .allow)
+    }
+
+    func urlSession(_ session: URLSession, dataTask: URLSessionDataTask, didReceive data: Data) {
+        lock.lock()
+        received.append(data)
+        let over = received.count > limit
+        if over { exceeded = true; received = Data() }
+        lock.unlock()
+        if over { dataTask.cancel() }
+    }
+
+    func urlSession(_ session: URLSession, task: URLSessionTask, didCompleteWithError error: (any Error)?) {
+        lock.lock()
+        let continuation = self.continuation
+        self.continuation = nil
+        let result: Result<(Data, URLResponse?), any Error> = error.map { .failure($0) } ?? .success((received, response))
+        lock.unlock()
+        continuation?.resume(returning: result)
     }
 }

@@ -3,6 +3,7 @@ import CraftCore
 import CraftImaging
 import Foundation
 import RuntimeTestSupport
+import Hummingbird
 import Testing
 
 @testable import CraftRuntimes
@@ -158,6 +159,42 @@ struct ChatServerTests {
         let models = try await server.request("/v1/models")
         let entry = try #require((models.json["data"] as? [[String: Any]])?.first)
         #expect(entry["id"] as? String == model && (entry["craft"] as? [String: Any])?["codebook_hash"] as? String == pipeline.pair.codebook.hash)
+        try await server.stop()
+    }
+}
+
+@Suite("craft serve's remote images", .serialized)
+struct RemoteImageTests {
+    @Test("http image URLs are fetched only with allowRemoteImages, and capped in size")
+    func remoteImages() async throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let pipeline = try ServeFixtures.pipeline(scratch)
+        let png = try ServeFixtures.image()
+        // The image host: a second Hummingbird server on 127.0.0.1.
+        let router = Router()
+        router.get("digit.png") { _, _ in Response(status: .ok, headers: [.contentType: "image/png"], body: ResponseBody(byteBuffer: ByteBuffer(bytes: png.png))) }
+        router.get("huge.png") { _, _ in Response(status: .ok, body: ResponseBody(byteBuffer: ByteBuffer(bytes: [UInt8](repeating: 0, count: 200_000)))) }
+        let (ports, continuation) = AsyncStream<Int>.makeStream()
+        let host = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+                               onServerRunning: { continuation.yield($0.localAddress?.port ?? 0) })
+        let hostTask = Task { try await host.runService(gracefulShutdownSignals: []) }
+        defer { hostTask.cancel() }
+        var iterator = ports.makeAsyncIterator()
+        let hostPort = try #require(await iterator.next())
+
+        var settings = ServeSettings()
+        settings.allowRemoteImages = true
+        settings.maximumRemoteImageBytes = 100_000
+        let server = try await TestServer(pipelines: [pipeline], settings: settings)
+        let model = ChatServer.modelID(pipeline)
+        let fetched = try await server.chat(ServeFixtures.body(model: model, image: "http://127.0.0.1:\(hostPort)/digit.png", prompt: "what is this ?", extra: ["max_tokens": 4]))
+        let expected = try pipeline.answer(image: png.rgb, prompt: "what is this ?", options: GenerationOptions(maximumNewTokens: 4))
+        #expect(fetched.status == 200 && ServeFixtures.content(fetched) == expected.text, "\(fetched.text)")
+        let missing = try await server.chat(ServeFixtures.body(model: model, image: "http://127.0.0.1:\(hostPort)/none.png", prompt: "what is this ?"))
+        #expect(missing.status == 400 && missing.text.contains("404"), "\(missing.text)")
+        let huge = try await server.chat(ServeFixtures.body(model: model, image: "http://127.0.0.1:\(hostPort)/huge.png", prompt: "what is this ?"))
+        #expect(huge.status == 413, "\(huge.text)")
         try await server.stop()
     }
 }

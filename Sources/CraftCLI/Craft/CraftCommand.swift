@@ -5,7 +5,7 @@ import CraftCore
 public struct CraftCommand: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "craft",
-        abstract: "Run, evaluate and fine-tune codebook-anchored vision encoders and language backends.",
+        abstract: "Run, evaluate, serve and fine-tune codebook-anchored vision encoders and language backends.",
         discussion: """
             Examples (from the repository root, on the embedded registry registry/;
             D=examples/data/digits):
@@ -15,6 +15,8 @@ public struct CraftCommand: ParsableCommand {
               craft eval --registry registry --encoder digits-siglip-vq@1.1.0 \\
                   --backend digits-llama --data $D/strong-test.jsonl --limit 100 \\
                   --keep-ratio 0.8
+              craft serve --registry registry --encoder digits-siglip-vq@1.1.0 \\
+                  --backend digits-llama --port 8080
               craft train --registry registry --encoder digits-siglip-vq@1.0.0 \\
                   --surrogate digits-llama --data $D/strong-train.jsonl \\
                   --output adapted
