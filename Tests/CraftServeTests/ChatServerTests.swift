@@ -163,6 +163,57 @@ struct ChatServerTests {
     }
 }
 
+@Suite("craft serve against mangled requests", .serialized)
+struct MangledRequestTests {
+    /// Truncated, bit-flipped and retyped versions of a valid request: each gets a JSON answer with
+    /// a 2xx or 4xx status, never a dropped connection or a 5xx, and the server still answers after.
+    @Test("300 mangled bodies: every one a clear answer, the server unharmed")
+    func mangledBodies() async throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let pipeline = try ServeFixtures.pipeline(scratch)
+        let server = try await TestServer(pipelines: [pipeline])
+        let model = ChatServer.modelID(pipeline)
+        let valid = try JSONSerialization.data(withJSONObject: ServeFixtures.body(
+            model: model, image: ServeFixtures.dataURL(try ServeFixtures.image().png), prompt: "what is this ?", extra: ["max_tokens": 2]),
+            options: [.sortedKeys])
+        var state: UInt64 = 0x9E37_79B9_7F4A_7C15
+        func random(_ bound: Int) -> Int {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return Int((state >> 33) % UInt64(bound))
+        }
+        let replacements: [String] = ["null", "[]", "{}", "-1", "1e999", "\"\"", "true", "\"\\u0000\""]
+        var statuses: [Int: Int] = [:]
+        for index in 0..<300 {
+            var body = [UInt8](valid)
+            switch index % 3 {
+            case 0: body = Array(body.prefix(random(body.count)))
+            case 1: for _ in 0..<(1 + random(4)) { body[random(body.count)] = UInt8(random(256)) }
+            default:
+                // Replace one JSON value after a random colon with a value of another type.
+                let text = String(decoding: body, as: UTF8.self)
+                let colons = text.indices.filter { text[$0] == ":" }
+                let colon = colons[random(colons.count)]
+                let rest = text[text.index(after: colon)...]
+                let end = rest.firstIndex { $0 == "," || $0 == "}" || $0 == "]" } ?? rest.endIndex
+                body = Array((String(text[...colon]) + replacements[random(replacements.count)] + String(text[end...])).utf8)
+            }
+            let reply = try await server.request("/v1/chat/completions", method: "POST", body: Data(body))
+            statuses[reply.status, default: 0] += 1
+            #expect((200..<500).contains(reply.status), "mangled body \(index): \(reply.status) \(reply.text)")
+            if reply.status != 200 {
+                #expect(reply.errorCode != nil, "mangled body \(index) got no error object: \(reply.text)")
+            }
+        }
+        #expect(statuses[400, default: 0] > 100, "\(statuses)")
+        let health = try await server.request("/health")
+        #expect(health.status == 200)
+        let answer = try await server.request("/v1/chat/completions", method: "POST", body: valid)
+        #expect(answer.status == 200)
+        try await server.stop()
+    }
+}
+
 @Suite("craft serve's remote images", .serialized)
 struct RemoteImageTests {
     @Test("http image URLs are fetched only with allowRemoteImages, and capped in size")
