@@ -10,6 +10,7 @@ let package = Package(
     products: [
         .library(name: "TensorCore", targets: ["TensorCore"]),
         .library(name: "SafeTensors", targets: ["SafeTensors"]),
+        .library(name: "GGUF", targets: ["GGUF"]),
         .library(name: "CraftCore", targets: ["CraftCore"]),
         .library(name: "CraftBundles", targets: ["CraftBundles"]),
         .library(name: "CraftRegistry", targets: ["CraftRegistry"]),
@@ -61,6 +62,8 @@ let package = Package(
         // Numeric side.
         .target(name: "TensorCore", dependencies: ["CBLAS", "CKernels"]),
         .target(name: "SafeTensors", dependencies: ["CraftFiles", "CKernels"]),
+        // llama.cpp's GGUF files: metadata, tensor infos, tensors in place, dequantization (docs/gguf.md).
+        .target(name: "GGUF", dependencies: ["SafeTensors", "CraftCore"]),
         .target(
             name: "CraftCore",
             dependencies: [
@@ -166,6 +169,7 @@ let package = Package(
             path: "Tests/TestSupport"),
         .testTarget(name: "CraftFilesTests", dependencies: ["CraftFiles"]),
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "TestSupport"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "GGUFTests", dependencies: ["GGUF", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "SafeTensorsTests", dependencies: ["SafeTensors", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "CraftCoreTests", dependencies: ["CraftCore", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "CraftImagingTests", dependencies: ["CraftImaging", "TestSupport"], resources: [.copy("Fixtures")]),

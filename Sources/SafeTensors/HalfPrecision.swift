@@ -6,7 +6,7 @@
 // `round_to_nearest_even` (NaN becomes 0x7FC0). Bit arithmetic rather than Swift's `Float16` so it
 // also works where that type is unavailable (macOS on Intel).
 
-enum HalfPrecision {
+package enum HalfPrecision {
     /// The Float32 bit pattern of the IEEE binary16 value with bits `half`.
     @inline(__always)
     static func floatBits(fromHalf half: UInt16) -> UInt32 {
@@ -27,13 +27,13 @@ enum HalfPrecision {
 
     /// The Float32 value of the binary16 bits `half`.
     @inline(__always)
-    static func float(fromHalf half: UInt16) -> Float {
+    package static func float(fromHalf half: UInt16) -> Float {
         Float(bitPattern: floatBits(fromHalf: half))
     }
 
     /// The Float32 value of the bfloat16 bits `bfloat`.
     @inline(__always)
-    static func float(fromBFloat bfloat: UInt16) -> Float {
+    package static func float(fromBFloat bfloat: UInt16) -> Float {
         Float(bitPattern: UInt32(bfloat) << 16)
     }
 

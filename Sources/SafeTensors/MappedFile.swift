@@ -15,12 +15,12 @@ import Darwin
 /// touches only the pages actually read (the header), not its tensor data. A file truncated by
 /// another process *while mapped* can still fault on access; that is outside what a reader can
 /// guard against.
-final class MappedFile: @unchecked Sendable {
-    let path: String
-    let count: Int
+package final class MappedFile: @unchecked Sendable {
+    package let path: String
+    package let count: Int
     private let base: UnsafeRawPointer?
 
-    init(path: String) throws(SafeTensorsError) {
+    package init(path: String) throws(SafeTensorsError) {
         self.path = path
         let descriptor = open(path, O_RDONLY | O_CLOEXEC)
         guard descriptor >= 0 else {
@@ -63,7 +63,7 @@ final class MappedFile: @unchecked Sendable {
     }
 
     /// Calls `body` with the bytes in `range`, which the caller has checked lies within the file.
-    func withBytes<Result>(
+    package func withBytes<Result>(
         in range: Range<Int>, _ body: (UnsafeRawBufferPointer) throws -> Result
     ) rethrows -> Result {
         precondition(range.lowerBound >= 0 && range.upperBound <= count, "range checked by the caller")
