@@ -71,7 +71,7 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ]),
         .target(name: "CraftImaging", dependencies: ["CraftFiles", "CPNG", "CJPEG"]),
-        .target(name: "CraftModels", dependencies: ["CraftFiles", "TensorCore", "SafeTensors", "CraftCore", "CraftImaging"]),
+        .target(name: "CraftModels", dependencies: ["CraftFiles", "TensorCore", "SafeTensors", "GGUF", "CraftCore", "CraftImaging"]),
         .target(
             name: "CraftTraining",
             dependencies: ["CraftFiles", "TensorCore", "SafeTensors", "CraftCore", "CraftModels", "CraftImaging",
@@ -169,7 +169,7 @@ let package = Package(
             path: "Tests/TestSupport"),
         .testTarget(name: "CraftFilesTests", dependencies: ["CraftFiles"]),
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "TestSupport"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "GGUFTests", dependencies: ["GGUF", "TestSupport"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "GGUFTests", dependencies: ["GGUF", "CraftModels", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "SafeTensorsTests", dependencies: ["SafeTensors", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "CraftCoreTests", dependencies: ["CraftCore", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "CraftImagingTests", dependencies: ["CraftImaging", "TestSupport"], resources: [.copy("Fixtures")]),

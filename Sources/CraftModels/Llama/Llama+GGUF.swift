@@ -1,0 +1,143 @@
+// Llama and Qwen2 decoders from llama.cpp's GGUF files: the `{arch}.*` hyperparameters, llama.cpp's
+// tensor names, and the row permutation llama.cpp's converter applies to Llama's query and key weights
+// undone (docs/gguf.md). The weights are dequantized to float32 at load for now; kernels that work on
+// the quantized blocks directly are issue #18's next part.
+import Foundation
+import GGUF
+import TensorCore
+
+extension LlamaConfiguration {
+    /// The configuration a GGUF file's metadata describes (`general.architecture` `llama` or `qwen2`).
+    ///
+    /// - Throws: ``ModelError`` naming the key when one is missing or out of range, or the
+    ///   architecture is another.
+    public init(gguf file: GGUFFile) throws(ModelError) {
+        let source = file.path
+        guard let architecture = file.metadata["general.architecture"]?.stringValue else {
+            throw ModelError(.invalidConfiguration, "\(source) has no general.architecture; it is not a model GGUF file")
+        }
+        guard architecture == "llama" || architecture == "qwen2" else {
+            throw ModelError(.unsupported, "\(source) holds a \(architecture) model; Craft reads llama and qwen2 GGUF files")
+        }
+        func integer(_ key: String, default value: Int? = nil) throws(ModelError) -> Int {
+            guard let found = file.metadata["\(architecture).\(key)"]?.integerValue ?? value else {
+                throw ModelError(.invalidConfiguration, "\(source) has no \(architecture).\(key)")
+            }
+            guard found > 0, found <= ModelConfigurationLimits.maximumDimension else {
+                throw ModelError(.invalidConfiguration, "\(source): \(architecture).\(key) is \(found), outside 1...\(ModelConfigurationLimits.maximumDimension)")
+            }
+            return found
+        }
+        let embedding: GGUFTensor
+        do {
+            embedding = try file.tensor("token_embd.weight")
+        } catch {
+            throw ModelError(.missingTensor, error.message)
+        }
+        let heads = try integer("attention.head_count")
+        self.init(
+            hiddenSize: try integer("embedding_length"), intermediateSize: try integer("feed_forward_length"),
+            hiddenLayers: try integer("block_count"), attentionHeads: heads, kvHeads: try integer("attention.head_count_kv", default: heads),
+            vocabularySize: embedding.shape[0],
+            ropeTheta: Float(file.metadata["\(architecture).rope.freq_base"]?.doubleValue ?? 10000),
+            tieWordEmbeddings: (try? file.tensor("output.weight")) == nil)
+        if let dimension = file.metadata["\(architecture).rope.dimension_count"]?.integerValue, dimension != headDimension {
+            throw ModelError(.unsupported, "\(source): \(architecture).rope.dimension_count \(dimension) differs from the head size \(headDimension); partial rotary embeddings are not supported")
+        }
+        if let scaling = file.metadata["\(architecture).rope.scaling.type"]?.stringValue, scaling != "none" {
+            throw ModelError(.unsupported, "\(source) uses RoPE scaling \(scaling), which Craft does not read from GGUF files yet")
+        }
+        rmsNormEpsilon = Float(file.metadata["\(architecture).attention.layer_norm_rms_epsilon"]?.doubleValue ?? 1e-5)
+        maxPositionEmbeddings = try integer("context_length", default: 2048)
+        modelType = architecture
+        if architecture == "qwen2" { attentionBiases = AttentionBiases(query: true, key: true, value: true) }
+        bosTokenID = file.metadata["tokenizer.ggml.bos_token_id"]?.integerValue
+        eosTokenIDs = file.metadata["tokenizer.ggml.eos_token_id"]?.integerValue.map { [$0] } ?? []
+        guard hiddenSize == headDimension * heads, heads % kvHeads == 0, headDimension % 2 == 0 else {
+            throw ModelError(.invalidConfiguration, "\(source): \(heads) heads (\(kvHeads) for keys and values) do not divide \(architecture).embedding_length \(hiddenSize) into even head sizes")
+        }
+    }
+}
+
+extension LlamaModel {
+    /// Loads a Llama or Qwen2 decoder from a GGUF file: llama.cpp's tensor names mapped to Hugging
+    /// Face's, Llama's query and key rows put back in Hugging Face's order, every tensor
+    /// dequantized to float32.
+    ///
+    /// - Throws: ``ModelError`` naming the file and the tensor or key at fault (a GGUF error, a
+    ///   tensor type Craft does not dequantize, a missing or misshapen tensor).
+    public init(gguf url: URL) throws(ModelError) {
+        let file: GGUFFile
+        do {
+            file = try GGUFFile(contentsOf: url)
+        } catch {
+            throw ModelError(error.code == .notFound ? .notFound : .unreadableWeights, error.message)
+        }
+        let configuration = try LlamaConfiguration(gguf: file)
+        var weights: [String: Tensor] = [:]
+        for tensor in file.tensors {
+            guard let name = Self.huggingFaceName(tensor.name) else {
+                throw ModelError(.unexpectedTensor, "\(url.path) has a tensor \"\(tensor.name)\" that a \(configuration.modelType) model does not have")
+            }
+            var values: [Float]
+            do {
+                values = try file.dequantized(tensor.name)
+            } catch {
+                throw ModelError(error.code == .unsupported ? .unsupported : .unreadableWeights, error.message)
+            }
+            if configuration.modelType == "llama", tensor.shape.count == 2 {
+                if name.hasSuffix("q_proj.weight") { values = Self.unpermute(values, shape: tensor.shape, heads: configuration.attentionHeads) }
+                if name.hasSuffix("k_proj.weight") { values = Self.unpermute(values, shape: tensor.shape, heads: configuration.kvHeads) }
+            }
+            weights[name] = Tensor(values, shape: tensor.shape)
+        }
+        try self.init(configuration: configuration, weights: weights, origin: url.path)
+    }
+
+    /// Hugging Face's name for a llama.cpp tensor name, or `nil` for one a decoder does not have.
+    static func huggingFaceName(_ name: String) -> String? {
+        switch name {
+        case "token_embd.weight": return "model.embed_tokens.weight"
+        case "output_norm.weight": return "model.norm.weight"
+        case "output.weight": return "lm_head.weight"
+        default: break
+        }
+        let parts = name.split(separator: ".", maxSplits: 2).map(String.init)
+        guard parts.count == 3, parts[0] == "blk", let layer = Int(parts[1]) else { return nil }
+        let table = [
+            "attn_norm.weight": "input_layernorm.weight", "ffn_norm.weight": "post_attention_layernorm.weight",
+            "attn_q.weight": "self_attn.q_proj.weight", "attn_k.weight": "self_attn.k_proj.weight",
+            "attn_v.weight": "self_attn.v_proj.weight", "attn_output.weight": "self_attn.o_proj.weight",
+            "attn_q.bias": "self_attn.q_proj.bias", "attn_k.bias": "self_attn.k_proj.bias", "attn_v.bias": "self_attn.v_proj.bias",
+            "ffn_gate.weight": "mlp.gate_proj.weight", "ffn_up.weight": "mlp.up_proj.weight", "ffn_down.weight": "mlp.down_proj.weight",
+        ]
+        return table[parts[2]].map { "model.layers.\(layer).\($0)" }
+    }
+
+    /// Undoes llama.cpp's `permute` of a query or key weight `[heads · depth, columns]`: the file
+    /// holds, per head, the rows `(0, depth/2, 1, depth/2 + 1, …)` interleaved; Hugging Face's
+    /// order is the two halves one after the other.
+    static func unpermute(_ values: [Float], shape: [Int], heads: Int) -> [Float] {
+        let (rows, columns) = (shape[0], shape[1])
+        let half = rows / heads / 2
+        var result = [Float](repeating: 0, count: values.count)
+        for head in 0..<heads {
+            for pair in 0..<half {
+                for side in 0..<2 {
+                    // In the file: head, pair, side. In Hugging Face's order: head, side, pair.
+                    let source = ((head * half + pair) * 2 + side) * columns
+                    let destination = ((head * 2 + side) * half + pair) * columns
+                    result[destination..<(destination + columns)] = values[source..<(source + columns)]
+                }
+            }
+        }
+        return result
+    }
+}
+
+extension LlamaModel {
+    /// ``unpermute(_:shape:heads:)`` for the GGUF tests.
+    package static func unpermuteForTesting(_ values: [Float], shape: [Int], heads: Int) -> [Float] {
+        unpermute(values, shape: shape, heads: heads)
+    }
+}

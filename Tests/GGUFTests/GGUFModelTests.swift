@@ -1,0 +1,58 @@
+import CraftModels
+import Foundation
+import TensorCore
+import Testing
+
+@testable import GGUF
+
+@Suite("Llama and Qwen2 decoders from GGUF files, against transformers loading the same files")
+struct GGUFModelTests {
+    static let models = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/models")
+
+    /// transformers dequantizes with gguf-py, which Craft matches bit for bit, so the float32
+    /// weights are the same on both sides and only the arithmetic order differs.
+    @Test("logits equal transformers' on the same GGUF file", arguments: ["llama_f32", "llama_q8_0", "qwen2_f16"])
+    func logits(name: String) throws {
+        let reference = try JSONSerialization.jsonObject(with: Data(contentsOf: Self.models.appendingPathComponent("\(name).logits.json"))) as! [String: Any]
+        let tokens = reference["tokens"] as! [Int]
+        let expected = (reference["logits"] as! [NSNumber]).map { $0.floatValue }
+        let model = try LlamaModel(gguf: Self.models.appendingPathComponent("\(name).gguf"))
+        let logits = try withoutGradients { try model.logits(tokens: tokens) }
+        #expect(logits.shape == reference["shape"] as? [Int])
+        let scale = expected.map(abs).max() ?? 1
+        let difference = zip(logits.scalars, expected).map { abs($0 - $1) }.max() ?? .infinity
+        #expect(difference / scale < 1e-4, "max |difference| \(difference) against max |logit| \(scale)")
+        // Greedy continuations agree at every position.
+        let rows = logits.shape[0], vocabulary = logits.shape[1]
+        for row in 0..<rows {
+            let ours = (0..<vocabulary).max { logits.scalars[row * vocabulary + $0] < logits.scalars[row * vocabulary + $1] }
+            let theirs = (0..<vocabulary).max { expected[row * vocabulary + $0] < expected[row * vocabulary + $1] }
+            #expect(ours == theirs, "position \(row)")
+        }
+    }
+
+    @Test("the configuration comes from the {arch}.* keys; Qwen2 has query, key and value biases")
+    func configuration() throws {
+        let llama = try LlamaConfiguration(gguf: GGUFFile(contentsOf: Self.models.appendingPathComponent("llama_f32.gguf")))
+        #expect(llama.hiddenSize == 64 && llama.intermediateSize == 128 && llama.hiddenLayers == 2)
+        #expect(llama.attentionHeads == 4 && llama.kvHeads == 2 && llama.vocabularySize == 128 && !llama.tieWordEmbeddings)
+        #expect(llama.rmsNormEpsilon == 1e-5 && llama.maxPositionEmbeddings == 64 && llama.bosTokenID == 1 && llama.eosTokenIDs == [2])
+        let qwen = try LlamaConfiguration(gguf: GGUFFile(contentsOf: Self.models.appendingPathComponent("qwen2_f16.gguf")))
+        #expect(qwen.modelType == "qwen2" && qwen.tieWordEmbeddings && qwen.attentionBiases.query && !qwen.attentionBiases.output)
+    }
+
+    @Test("undoing llama.cpp's permutation is the inverse of it")
+    func unpermute() {
+        // llama.cpp: reshape(heads, 2, rows / heads / 2, columns).swapaxes(1, 2): row (h, s, p) moves to (h, p, s).
+        let (heads, rows, columns) = (2, 8, 3)
+        let original = (0..<(rows * columns)).map(Float.init)
+        var permuted = [Float](repeating: 0, count: original.count)
+        let half = rows / heads / 2
+        for h in 0..<heads { for s in 0..<2 { for p in 0..<half {
+            let from = ((h * 2 + s) * half + p) * columns, to = ((h * half + p) * 2 + s) * columns
+            permuted[to..<(to + columns)] = original[from..<(from + columns)]
+        } } }
+        #expect(permuted != original)
+        #expect(LlamaModel.unpermuteForTesting(permuted, shape: [rows, columns], heads: heads) == original)
+    }
+}

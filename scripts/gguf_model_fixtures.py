@@ -1,0 +1,129 @@
+#!/usr/bin/env python3
+"""GGUF Llama and Qwen2 fixtures laid out as llama.cpp's converter lays them out, with reference logits.
+
+For each case, a seeded random-initialised transformers model is written to a GGUF file with the
+`gguf` package the way llama.cpp's convert_hf_to_gguf.py does (tensor names `token_embd`,
+`blk.N.attn_q`, ...; Llama's Q and K rows permuted for ggml's RoPE layout; `{arch}.*` hyperparameter
+keys; `output.weight` absent when tied), its matrices in F32, F16 or Q8_0 (quantized by gguf-py,
+bit-exact with ggml). transformers then loads that same GGUF file (`gguf_file=`, which dequantizes)
+and its float32 logits for a token sequence are the reference.
+
+Writes Tests/GGUFTests/Fixtures/models/<case>.gguf and <case>.logits.json.
+Run by hand (make test never runs Python):
+    .venv-ref/bin/python scripts/gguf_model_fixtures.py
+"""
+import json
+import pathlib
+import tempfile
+
+import numpy as np
+import torch
+import gguf
+from gguf import GGMLQuantizationType as T
+from transformers import AutoModelForCausalLM, LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCausalLM
+
+OUT = pathlib.Path(__file__).resolve().parent.parent / "Tests/GGUFTests/Fixtures/models"
+TOKENS = [1, 17, 42, 5, 99, 3, 64, 120, 7, 2, 33]
+VOCAB = 128
+
+
+def permute(weights, n_head, n_head_kv):
+    # llama.cpp convert_hf_to_gguf.py, LlamaModel.permute
+    if n_head_kv is not None and n_head != n_head_kv:
+        n_head = n_head_kv
+    return (weights.reshape(n_head, 2, weights.shape[0] // n_head // 2, *weights.shape[1:])
+            .swapaxes(1, 2).reshape(weights.shape))
+
+
+def write_gguf(model, arch, path, matrix_type):
+    config = model.config
+    writer = gguf.GGUFWriter(str(path), arch=arch)
+    writer.add_context_length(config.max_position_embeddings)
+    writer.add_embedding_length(config.hidden_size)
+    writer.add_block_count(config.num_hidden_layers)
+    writer.add_feed_forward_length(config.intermediate_size)
+    writer.add_head_count(config.num_attention_heads)
+    writer.add_head_count_kv(config.num_key_value_heads)
+    writer.add_rope_freq_base(config.rope_theta if hasattr(config, "rope_theta") else config.rope_parameters["rope_theta"])
+    writer.add_layer_norm_rms_eps(config.rms_norm_eps)
+    writer.add_file_type(0)
+    # A minimal tokenizer section, as llama.cpp writes one (transformers' GGUF loader reads it).
+    writer.add_tokenizer_model("llama" if arch == "llama" else "gpt2")
+    writer.add_token_list([f"<t{i}>" for i in range(VOCAB)])
+    writer.add_token_scores([0.0] * VOCAB)
+    writer.add_token_types([1] * VOCAB)
+    if arch != "llama":
+        writer.add_token_merges([])
+    writer.add_bos_token_id(1)
+    writer.add_eos_token_id(2)
+
+    names = {
+        "model.embed_tokens.weight": "token_embd.weight", "model.norm.weight": "output_norm.weight",
+        "lm_head.weight": "output.weight",
+    }
+    per_layer = {
+        "input_layernorm.weight": "attn_norm.weight", "post_attention_layernorm.weight": "ffn_norm.weight",
+        "self_attn.q_proj.weight": "attn_q.weight", "self_attn.k_proj.weight": "attn_k.weight",
+        "self_attn.v_proj.weight": "attn_v.weight", "self_attn.o_proj.weight": "attn_output.weight",
+        "self_attn.q_proj.bias": "attn_q.bias", "self_attn.k_proj.bias": "attn_k.bias", "self_attn.v_proj.bias": "attn_v.bias",
+        "mlp.gate_proj.weight": "ffn_gate.weight", "mlp.up_proj.weight": "ffn_up.weight", "mlp.down_proj.weight": "ffn_down.weight",
+    }
+    for name, tensor in model.state_dict().items():
+        if config.tie_word_embeddings and name == "lm_head.weight":
+            continue
+        data = tensor.detach().float().numpy()
+        if name.startswith("model.layers."):
+            index, rest = name[len("model.layers."):].split(".", 1)
+            target = f"blk.{index}.{per_layer[rest]}"
+            if arch == "llama" and rest == "self_attn.q_proj.weight":
+                data = permute(data, config.num_attention_heads, config.num_attention_heads)
+            if arch == "llama" and rest == "self_attn.k_proj.weight":
+                data = permute(data, config.num_attention_heads, config.num_key_value_heads)
+        else:
+            target = names[name]
+        if data.ndim == 2 and matrix_type == T.Q8_0:
+            writer.add_tensor(target, gguf.quants.quantize(data, T.Q8_0), raw_dtype=T.Q8_0)
+        elif data.ndim == 2 and matrix_type == T.F16:
+            writer.add_tensor(target, data.astype(np.float16))
+        else:
+            writer.add_tensor(target, data.astype(np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+
+
+def main():
+    OUT.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(0)
+    cases = [
+        ("llama_f32", "llama", T.F32, LlamaForCausalLM(LlamaConfig(
+            vocab_size=VOCAB, hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+            num_key_value_heads=2, max_position_embeddings=64, rms_norm_eps=1e-5, tie_word_embeddings=False))),
+        ("llama_q8_0", "llama", T.Q8_0, None),
+        ("qwen2_f16", "qwen2", T.F16, Qwen2ForCausalLM(Qwen2Config(
+            vocab_size=VOCAB, hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+            num_key_value_heads=2, max_position_embeddings=64, rms_norm_eps=1e-6, tie_word_embeddings=True))),
+    ]
+    cases[1] = ("llama_q8_0", "llama", T.Q8_0, cases[0][3])
+    for case, arch, matrix_type, model in cases:
+        model = model.eval()
+        with torch.no_grad():
+            for parameter in model.parameters():  # larger than the initialiser's, so logits differ clearly
+                parameter.mul_(3.0)
+        path = OUT / f"{case}.gguf"
+        write_gguf(model, arch, path, matrix_type)
+        loaded = AutoModelForCausalLM.from_pretrained(str(OUT), gguf_file=path.name, dtype=torch.float32).eval()
+        with torch.no_grad():
+            logits = loaded(torch.tensor([TOKENS])).logits[0].float().numpy()
+        (OUT / f"{case}.logits.json").write_text(json.dumps({"tokens": TOKENS, "shape": list(logits.shape),
+                                                            "logits": [float(v) for v in logits.reshape(-1)]}))
+        print(f"{case}: {path.stat().st_size} bytes, logits {logits.shape}")
+        # Undo the in-place scaling for the next case built on the same model.
+        with torch.no_grad():
+            for parameter in model.parameters():
+                parameter.div_(3.0)
+
+
+if __name__ == "__main__":
+    main()
