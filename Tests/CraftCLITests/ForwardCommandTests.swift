@@ -35,6 +35,25 @@ import TestSupport
         #expect(ok, "\(report)")
     }
 
+    /// A llama.cpp GGUF file (docs/gguf.md): logits equal transformers' on the same file.
+    @Test(arguments: ["llama_q8_0", "qwen2_f16"])
+    func writesLogitsOfAGGUFFile(name: String) throws {
+        let fixture = "Tests/GGUFTests/Fixtures/models/\(name)"
+        let reference = try JSONSerialization.jsonObject(with: Data(contentsOf: root.appendingPathComponent("\(fixture).logits.json"))) as! [String: Any]
+        let tokens = (reference["tokens"] as! [Int]).map(String.init).joined(separator: ",")
+        let out = temporaryOutput()
+        defer { try? FileManager.default.removeItem(at: out) }
+        let result = try runCraft(["forward", "--model", "\(fixture).gguf", "--tokens", tokens, "--out", out.path])
+        #expect(result.status == 0, "\(result.standardError)")
+        #expect(result.standardOutput.contains("(GGUF, dequantized to float32) model: logits [11, 128]"), "\(result.standardOutput)")
+        let written = try SafeTensorsFile(contentsOf: out)
+        let expected = (reference["logits"] as! [NSNumber]).map { $0.floatValue }
+        let (ok, report) = approximatelyEqual(try written.floats("logits"), expected, relative: 1e-4, absolute: 1e-4)
+        #expect(ok, "\(report)")
+        let missing = try runCraft(["forward", "--model", "no-such-model.gguf", "--tokens", "1", "--out", out.path])
+        #expect(missing.status == 2 && missing.standardError.contains("does not exist"), "\(missing.standardError)")
+    }
+
     /// The same model on OpenBLAS's portable SSE3 kernels (forced) and on the kernels Craft chooses
     /// for this CPU gives the same logits; `--version` reports which ran and why.
     @Test func kernelsChosenForTheCPUAgreeWithThePortableOnes() throws {

@@ -10,21 +10,23 @@ import TensorCore
 public struct ForwardCommand: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "forward",
-        abstract: "Run a Llama, Qwen2, GPT-2 or SigLIP model directory and write its outputs to safetensors.",
+        abstract: "Run a Llama, Qwen2, GPT-2 or SigLIP model directory (or a Llama/Qwen2 .gguf file) and write its outputs to safetensors.",
         discussion: """
             The model directory holds config.json and model.safetensors (or a sharded index) in Hugging Face \
             layout; the architecture is read from config.json. Decoders take --tokens and write `logits` [T, V]; \
             a SigLIP vision tower takes --pixels (a safetensors file holding `pixel_values` [B, 3, H, W]) and \
             writes `last_hidden_state` [B, N, H], plus `pooler_output` [B, H] when the model has a head. \
             A SigLIP text tower (or a full SigLIP model) given --tokens writes `last_hidden_state` [1, T, H] \
-            and `pooler_output` [1, P] (pad the ids to the model's max length as SigLIP expects).
+            and `pooler_output` [1, P] (pad the ids to the model's max length as SigLIP expects). \
+            A llama.cpp .gguf file holding a Llama or Qwen2 decoder takes --tokens too (docs/gguf.md).
 
             Examples:
               craft forward --model models/tiny-llama --tokens 1,15043,3186 --out logits.safetensors
               craft forward --model models/siglip --pixels pixels.safetensors --out features.safetensors
+              craft forward --model Tests/GGUFTests/Fixtures/models/llama_q8_0.gguf --tokens 1,17,42 --out logits.safetensors
             """)
 
-    @Option(name: .long, help: "The Hugging Face-layout model directory.")
+    @Option(name: .long, help: "The Hugging Face-layout model directory, or a .gguf file.")
     public var model: String
 
     @Option(name: .long, help: "Comma-separated token ids (for Llama and GPT-2).")
@@ -58,6 +60,17 @@ public struct ForwardCommand: ParsableCommand {
     }
 
     public func run() throws {
+        if model.lowercased().hasSuffix(".gguf") {
+            // A llama.cpp GGUF file holding a Llama or Qwen2 decoder (docs/gguf.md).
+            guard let tokens else { throw CommandError(.usage, "\(model) is a GGUF language model; pass --tokens, not --pixels.") }
+            let ids = try Self.parseTokens(tokens)
+            let decoder = try LlamaModel(gguf: URL(fileURLWithPath: model))
+            var writer = SafeTensorsWriter(metadata: ["made_by": "craft forward", "architecture": decoder.configuration.modelType, "format": "gguf"])
+            let logits = try withoutGradients { try decoder.logits(tokens: ids) }
+            try writer.add("logits", floats: logits.scalars, shape: logits.shape)
+            try write(writer, architecture: "\(decoder.configuration.modelType) (GGUF, dequantized to float32)", kept: nil)
+            return
+        }
         let directory = URL(fileURLWithPath: model)
         let architecture = try ModelArchitecture.detect(directory: directory)
         var writer = SafeTensorsWriter(metadata: ["made_by": "craft forward", "architecture": architecture.name])
@@ -93,12 +106,16 @@ public struct ForwardCommand: ParsableCommand {
                 try writer.add("pooler_output", floats: pooled.scalars, shape: pooled.shape)
             }
         }
+        try write(writer, architecture: architecture.name, kept: kept)
+    }
+
+    /// Writes the outputs and says what was written: the architecture read and each tensor's shape.
+    func write(_ writer: SafeTensorsWriter, architecture: String, kept: String?) throws {
         do {
             try writer.write(to: URL(fileURLWithPath: out))
-            // Say what was written: the architecture read and each tensor's shape.
             let written = try SafeTensorsFile(contentsOf: URL(fileURLWithPath: out))
             let tensors = try written.names.map { "\($0) \(try written.info($0).shape)" }.joined(separator: ", ")
-            Output.line("wrote \(out) from a \(architecture.name) model: \(tensors)")
+            Output.line("wrote \(out) from a \(architecture) model: \(tensors)")
             if let kept, !kept.isEmpty { Output.note("weights in memory: \(kept)") }
         } catch {
             throw CommandError(.other, "cannot write \(out): \((error as? LocalizedError)?.errorDescription ?? "\(error)"); check the directory exists and is writable.")
