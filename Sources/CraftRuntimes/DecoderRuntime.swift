@@ -8,13 +8,18 @@ import TensorCore
 
 /// Loads `llama` and `gpt2` backend bundles.
 ///
-/// Files: `config.json` and `model.safetensors` (the decoder), the tokenizer named by
+/// Files: `config.json` and `model.safetensors` (the decoder), or `model.gguf` (a llama.cpp GGUF file
+/// holding a Llama or Qwen2 decoder, dequantized to float32 at load; docs/gguf.md), the tokenizer named by
 /// `backend.tokenizer` (default `tokenizer.json`), and the projector named by `backend.projector`
 /// (`{"file", "name"}`, a `[hidden_size, codebook dim]` weight; a tensor of the same name ending in
 /// `bias` instead of `weight`, when present, is its `[hidden_size]` bias). `config.prefix_tokens` and
 /// `config.eos_token_ids` override the ids put before every prompt (default: Llama's `bos_token_id`
 /// from config.json, none for GPT-2) and the ids that end generation (default: `eos_token_id`).
 public enum DecoderRuntime {
+    /// The decoder file of a backend bundle that holds a llama.cpp GGUF file (a Llama or Qwen2
+    /// decoder) instead of `config.json` and `model.safetensors`.
+    public static let ggufFile = "model.gguf"
+
     /// Builds the live backend from an unpacked backend bundle.
     ///
     /// - Throws: ``BundleError`` naming the bundle and the file when a file is missing, the projector
@@ -39,22 +44,40 @@ public enum DecoderRuntime {
         guard let specifics = manifest.backend else {
             throw BundleError(.invalidManifest, "\(manifest.reference) has no backend section (context_length, tokenizer, prompt_template, projector); add one to craft.json", entry: "backend")
         }
-        let config = try BundleFiles.jsonObject("config.json", in: bundle, purpose: "the decoder config")
-        _ = try BundleFiles.require("model.safetensors", in: bundle, purpose: "the decoder weights")
-        let detected: ModelArchitecture
-        do {
-            detected = try ModelArchitecture.detect(configuration: config, source: "config.json of \(manifest.reference)")
-        } catch {
-            throw BundleError(.invalidManifest, "config.json of \(manifest.reference) names no supported decoder: \(error.message)", entry: "config.json", cause: error)
-        }
-        guard detected == architecture, let loadDecoder = architecture.loadDecoder else {
-            throw BundleError(.invalidManifest, "\(manifest.reference) uses runtime \(manifest.runtime.id) but its config.json describes a \(detected.name) model; set runtime.id to \(detected.name)", entry: "config.json")
-        }
         let model: any CausalLanguageModel
-        do {
-            model = try loadDecoder(bundle.directory)
-        } catch {
-            throw BundleError(.runtimeFailed, "cannot load the \(architecture.name) decoder from config.json and model.safetensors of \(manifest.reference): \(error.message)", entry: "model.safetensors", cause: error)
+        var config: [String: Any] = [:]
+        if manifest.file(at: ggufFile) != nil {
+            // A llama.cpp GGUF file instead of config.json + model.safetensors (docs/gguf.md).
+            let url = try BundleFiles.require(ggufFile, in: bundle, purpose: "the decoder")
+            let llama: LlamaModel
+            do {
+                llama = try LlamaModel(gguf: url)
+            } catch {
+                throw BundleError(.runtimeFailed, "cannot load the decoder from \(ggufFile) of \(manifest.reference): \(error.message)", entry: ggufFile, cause: error)
+            }
+            guard llama.configuration.modelType == architecture.name else {
+                throw BundleError(.invalidManifest, "\(manifest.reference) uses runtime \(manifest.runtime.id) but its \(ggufFile) holds a \(llama.configuration.modelType) model; set runtime.id to \(llama.configuration.modelType)", entry: ggufFile)
+            }
+            model = llama
+            config["bos_token_id"] = llama.configuration.bosTokenID
+            config["eos_token_id"] = llama.configuration.eosTokenIDs
+        } else {
+            config = try BundleFiles.jsonObject("config.json", in: bundle, purpose: "the decoder config")
+            _ = try BundleFiles.require("model.safetensors", in: bundle, purpose: "the decoder weights")
+            let detected: ModelArchitecture
+            do {
+                detected = try ModelArchitecture.detect(configuration: config, source: "config.json of \(manifest.reference)")
+            } catch {
+                throw BundleError(.invalidManifest, "config.json of \(manifest.reference) names no supported decoder: \(error.message)", entry: "config.json", cause: error)
+            }
+            guard detected == architecture, let loadDecoder = architecture.loadDecoder else {
+                throw BundleError(.invalidManifest, "\(manifest.reference) uses runtime \(manifest.runtime.id) but its config.json describes a \(detected.name) model; set runtime.id to \(detected.name)", entry: "config.json")
+            }
+            do {
+                model = try loadDecoder(bundle.directory)
+            } catch {
+                throw BundleError(.runtimeFailed, "cannot load the \(architecture.name) decoder from config.json and model.safetensors of \(manifest.reference): \(error.message)", entry: "model.safetensors", cause: error)
+            }
         }
         let maximumPositions = model.maximumPositions
         guard specifics.contextLength <= maximumPositions else {

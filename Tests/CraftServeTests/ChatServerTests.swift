@@ -229,7 +229,7 @@ struct RemoteImageTests {
         let (ports, continuation) = AsyncStream<Int>.makeStream()
         let host = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
                                onServerRunning: { continuation.yield($0.localAddress?.port ?? 0) })
-        let hostTask = Task { try await host.runService(gracefulShutdownSignals: []) }
+        let hostTask = Task(executorPreference: ServerExecutor.shared) { try await host.runService(gracefulShutdownSignals: []) }
         defer { hostTask.cancel() }
         var iterator = ports.makeAsyncIterator()
         let hostPort = try #require(await iterator.next())

@@ -70,9 +70,9 @@ struct SchedulingTests {
                            prompt: "what is this ?", extra: ["max_tokens": tokens, "stream": stream])
     }
 
-    /// Polls `/metrics` until `name` reads `value` (at most 20 s).
+    /// Polls `/metrics` until `name` reads `value` (at most 1200 polls 50 ms apart).
     func waitForMetric(_ server: TestServer, _ name: String, _ value: Double) async throws -> Bool {
-        for _ in 0..<400 {
+        for _ in 0..<1200 {
             if ChatServerTests.metric(try await server.request("/metrics").text, name) == value { return true }
             try await Task.sleep(for: .milliseconds(50))
         }

@@ -10,6 +10,19 @@ import FoundationNetworking
 @testable import CraftRuntimes
 @testable import CraftServe
 
+/// Runs the server's tasks on threads of its own: the test runner's other tests may occupy every
+/// thread of Swift's cooperative pool with synchronous work (training, experiments) for minutes,
+/// and a server waiting for one would time its clients out.
+final class ServerExecutor: TaskExecutor, @unchecked Sendable {
+    static let shared = ServerExecutor()
+    private let queue = DispatchQueue(label: "craft-serve-tests", attributes: .concurrent)
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        queue.async { job.runSynchronously(on: self.asUnownedTaskExecutor()) }
+    }
+}
+
 /// A ChatServer on 127.0.0.1 and a free port, started by a test and stopped by it.
 final class TestServer: @unchecked Sendable {
     let server: ChatServer
@@ -21,7 +34,7 @@ final class TestServer: @unchecked Sendable {
         settings.port = 0
         let server = try ChatServer(pipelines: pipelines, settings: settings)
         let (ports, continuation) = AsyncStream<Int>.makeStream()
-        task = Task { try await server.run { continuation.yield($0) } }
+        task = Task(executorPreference: ServerExecutor.shared) { try await server.run { continuation.yield($0) } }
         var iterator = ports.makeAsyncIterator()
         guard let port = await iterator.next() else { throw ServeError(.internalError, "the server did not start") }
         self.server = server
@@ -49,7 +62,7 @@ final class TestServer: @unchecked Sendable {
         var request = URLRequest(url: URL(string: base + path)!)
         request.httpMethod = method
         request.httpBody = body
-        request.timeoutInterval = 120
+        request.timeoutInterval = 900
         if body != nil { request.setValue("application/json", forHTTPHeaderField: "Content-Type") }
         let (data, response) = try await URLSession.shared.data(for: request)
         let http = response as! HTTPURLResponse
