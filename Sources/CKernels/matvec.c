@@ -291,3 +291,97 @@ void craft_float_vecmat(const float *weight, size_t rows, size_t columns, size_t
 const char *craft_half_kernel_name(void) {
     return has_avx2() ? "avx2-fma-f16c" : "portable";
 }
+
+// MARK: - Q8_0 (ggml's 8-bit blocks)
+
+static inline float q8_0_scale(const uint8_t *block) {
+    uint16_t bits = (uint16_t)(block[0] | (block[1] << 8));
+    return to_float(CRAFT_HALF_FLOAT16, bits);
+}
+
+void craft_q8_0_to_float(const uint8_t *source, float *destination, size_t blocks) {
+    for (size_t b = 0; b < blocks; b++) {
+        const uint8_t *block = source + b * CRAFT_Q8_0_BLOCK_BYTES;
+        const float d = q8_0_scale(block);
+        for (size_t i = 0; i < CRAFT_Q8_0_BLOCK_VALUES; i++) destination[b * 32 + i] = (float)(int8_t)block[2 + i] * d;
+    }
+}
+
+static void portable_q8_0_matvec(const uint8_t *weight, size_t columns, size_t row_begin, size_t row_end,
+                                 const float *x, size_t m, size_t ldx, float *y, size_t ldy) {
+    const size_t blocks = columns / CRAFT_Q8_0_BLOCK_VALUES;
+    for (size_t row = row_begin; row < row_end; row++) {
+        const uint8_t *w = weight + row * blocks * CRAFT_Q8_0_BLOCK_BYTES;
+        for (size_t i = 0; i < m; i++) {
+            const float *v = x + i * ldx;
+            float total = 0;
+            for (size_t b = 0; b < blocks; b++) {
+                const uint8_t *block = w + b * CRAFT_Q8_0_BLOCK_BYTES;
+                float sum = 0;
+                for (size_t j = 0; j < 32; j++) sum += (float)(int8_t)block[2 + j] * v[b * 32 + j];
+                total += q8_0_scale(block) * sum;
+            }
+            y[i * ldy + row] += total;
+        }
+    }
+}
+
+#if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
+// Per (row, vector): each block's 32 products summed into one 8-lane vector (a multiply, then three
+// fused multiply-adds, in value order), scaled by the block's d into one of two running totals
+// (even and odd blocks: two independent chains), then the two totals added and summed across lanes.
+// The block's values are converted once and used by up to 4 vectors while in registers.
+CRAFT_AVX2 __attribute__((always_inline)) static inline void avx2_q8_0_row(
+    const uint8_t *w, size_t blocks, const float *x, size_t ldx, int V, float *y, size_t ldy, size_t row) {
+    __m256 totals[4][2];
+    for (int v = 0; v < V; v++) totals[v][0] = totals[v][1] = _mm256_setzero_ps();
+    for (size_t b = 0; b < blocks; b++) {
+        const uint8_t *block = w + b * CRAFT_Q8_0_BLOCK_BYTES;
+        const __m256 d = _mm256_set1_ps(q8_0_scale(block));
+        const __m128i low = _mm_loadu_si128((const __m128i *)(block + 2));
+        const __m128i high = _mm_loadu_si128((const __m128i *)(block + 18));
+        const __m256 q0 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(low));
+        const __m256 q1 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(low, 8)));
+        const __m256 q2 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(high));
+        const __m256 q3 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(high, 8)));
+        for (int v = 0; v < V; v++) {
+            const float *xv = x + v * ldx + b * 32;
+            __m256 p = _mm256_mul_ps(q0, _mm256_loadu_ps(xv));
+            p = _mm256_fmadd_ps(q1, _mm256_loadu_ps(xv + 8), p);
+            p = _mm256_fmadd_ps(q2, _mm256_loadu_ps(xv + 16), p);
+            p = _mm256_fmadd_ps(q3, _mm256_loadu_ps(xv + 24), p);
+            totals[v][b & 1] = _mm256_fmadd_ps(d, p, totals[v][b & 1]);
+        }
+    }
+    for (int v = 0; v < V; v++) y[v * ldy + row] += sum8(_mm256_add_ps(totals[v][0], totals[v][1]));
+}
+
+CRAFT_AVX2 static void avx2_q8_0_matvec(const uint8_t *weight, size_t columns, size_t row_begin, size_t row_end,
+                                        const float *x, size_t m, size_t ldx, float *y, size_t ldy) {
+    const size_t blocks = columns / CRAFT_Q8_0_BLOCK_VALUES;
+    for (size_t row = row_begin; row < row_end; row++) {
+        const uint8_t *w = weight + row * blocks * CRAFT_Q8_0_BLOCK_BYTES;
+        for (size_t g = 0; g < m; g += 4) {
+            const float *v = x + g * ldx;
+            float *out = y + g * ldy;
+            switch (m - g < 4 ? m - g : 4) {
+            case 1: avx2_q8_0_row(w, blocks, v, ldx, 1, out, ldy, row); break;
+            case 2: avx2_q8_0_row(w, blocks, v, ldx, 2, out, ldy, row); break;
+            case 3: avx2_q8_0_row(w, blocks, v, ldx, 3, out, ldy, row); break;
+            default: avx2_q8_0_row(w, blocks, v, ldx, 4, out, ldy, row); break;
+            }
+        }
+    }
+}
+#endif
+
+void craft_q8_0_matvec(const uint8_t *weight, size_t columns, size_t row_begin, size_t row_end,
+                       const float *x, size_t m, size_t ldx, float *y, size_t ldy) {
+#if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
+    if (has_avx2()) {
+        avx2_q8_0_matvec(weight, columns, row_begin, row_end, x, m, ldx, y, ldy);
+        return;
+    }
+#endif
+    portable_q8_0_matvec(weight, columns, row_begin, row_end, x, m, ldx, y, ldy);
+}

@@ -9,7 +9,7 @@ import TensorCore
 /// Loads `llama` and `gpt2` backend bundles.
 ///
 /// Files: `config.json` and `model.safetensors` (the decoder), or `model.gguf` (a llama.cpp GGUF file
-/// holding a Llama or Qwen2 decoder, dequantized to float32 at load; docs/gguf.md), the tokenizer named by
+/// holding a Llama or Qwen2 decoder: Q8_0 kept as blocks, other types dequantized to float32; docs/gguf.md), the tokenizer named by
 /// `backend.tokenizer` (default `tokenizer.json`), and the projector named by `backend.projector`
 /// (`{"file", "name"}`, a `[hidden_size, codebook dim]` weight; a tensor of the same name ending in
 /// `bias` instead of `weight`, when present, is its `[hidden_size]` bias). `config.prefix_tokens` and

@@ -31,6 +31,27 @@ struct GGUFModelTests {
         }
     }
 
+    /// Q8_0 matrices stay Q8_0 blocks (`.stored`), or become float32 on request; both give the
+    /// transformers logits, and batched generation over the blocks equals generation alone.
+    @Test("Q8_0 weights are kept as blocks, and batched decoding over them equals decoding alone")
+    func quantizedWeights() throws {
+        let url = Self.models.appendingPathComponent("llama_q8_0.gguf")
+        let kept = try LlamaModel(gguf: url)
+        let widened = try LlamaModel(gguf: url, precision: .float32)
+        let summary = WeightMatrix.summary(of: kept.weights.values)
+        #expect(summary.contains("16 Q8_0 matrices"), "\(summary)")  // 7 per layer, the embedding and the output
+        #expect(!WeightMatrix.summary(of: widened.weights.values).contains("Q8_0"))
+        let tokens = [1, 17, 42, 5, 99]
+        let a = try withoutGradients { try kept.logits(tokens: tokens) }
+        let b = try withoutGradients { try widened.logits(tokens: tokens) }
+        let difference = zip(a.scalars, b.scalars).map { abs($0 - $1) }.max() ?? .infinity
+        #expect(difference < 1e-4 * (b.scalars.map(abs).max() ?? 1))
+        let prompts = [[1, 17, 42], [1, 5], [1, 99, 3, 64, 120], [1, 7]]
+        let together = try generate(kept, prompts: prompts, parameters: .init(maxNewTokens: 6))
+        let alone = try prompts.map { try generate(kept, prompt: $0, parameters: .init(maxNewTokens: 6)) }
+        #expect(together == alone)
+    }
+
     @Test("the configuration comes from the {arch}.* keys; Qwen2 has query, key and value biases")
     func configuration() throws {
         let llama = try LlamaConfiguration(gguf: GGUFFile(contentsOf: Self.models.appendingPathComponent("llama_f32.gguf")))

@@ -39,6 +39,20 @@ void craft_float_matvec(const float *weight, size_t columns, size_t row_begin, s
 void craft_float_vecmat(const float *weight, size_t rows, size_t columns, size_t column_begin, size_t column_end,
                         const float *x, size_t m, size_t ldx, float *y, size_t ldy);
 
+/// ggml's Q8_0 blocks: 32 values as an IEEE binary16 scale `d` (2 bytes) and 32 signed bytes `q`;
+/// a value is `q · d`. A row of `columns` values (a multiple of 32) is `columns / 32` blocks.
+enum { CRAFT_Q8_0_BLOCK_VALUES = 32, CRAFT_Q8_0_BLOCK_BYTES = 34 };
+
+/// Dequantizes `blocks` Q8_0 blocks at `source` into `blocks · 32` float32 values (`q · d`, exact
+/// as gguf-py computes it).
+void craft_q8_0_to_float(const uint8_t *source, float *destination, size_t blocks);
+
+/// As ``craft_half_matvec`` for a row-major Q8_0 `[rows, columns]` weight: for each row and vector,
+/// `Σ_b d_b · (Σ_{i<32} q_{b,i} · x_{b,i})`, blocks summed in a fixed order, so a vector's result has
+/// the same bits alone or with others.
+void craft_q8_0_matvec(const uint8_t *weight, size_t columns, size_t row_begin, size_t row_end,
+                       const float *x, size_t m, size_t ldx, float *y, size_t ldy);
+
 /// The name of the kernel set chosen for this CPU: "avx2-fma-f16c" or "portable".
 const char *craft_half_kernel_name(void);
 

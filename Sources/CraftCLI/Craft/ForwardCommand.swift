@@ -68,7 +68,7 @@ public struct ForwardCommand: ParsableCommand {
             var writer = SafeTensorsWriter(metadata: ["made_by": "craft forward", "architecture": decoder.configuration.modelType, "format": "gguf"])
             let logits = try withoutGradients { try decoder.logits(tokens: ids) }
             try writer.add("logits", floats: logits.scalars, shape: logits.shape)
-            try write(writer, architecture: "\(decoder.configuration.modelType) (GGUF, dequantized to float32)", kept: nil)
+            try write(writer, architecture: "\(decoder.configuration.modelType) (GGUF)", kept: WeightMatrix.summary(of: decoder.weights.values))
             return
         }
         let directory = URL(fileURLWithPath: model)

@@ -28,6 +28,8 @@ struct Conv1D: Sendable {
         switch try weights.takeMatrix(prefix + ".weight", shape: [input, output]) {
         case .float32(let tensor): weight = .float32(tensor)
         case .half(let matrix): weight = .half(matrix.transposed())
+        // GPT-2 is not read from GGUF files; a quantized Conv1D weight is dequantized.
+        case .quantized(let matrix): weight = .float32(matrix.floats())
         }
         bias = try weights.take(prefix + ".bias", shape: [output])
     }
@@ -36,6 +38,7 @@ struct Conv1D: Sendable {
         switch weight {
         case .float32(let tensor): x.matmul(tensor) + bias
         case .half(let matrix): x.linear(weight: matrix, bias: bias)
+        case .quantized(let matrix): x.linear(weight: matrix, bias: bias)
         }
     }
 }

@@ -20,12 +20,15 @@ public enum WeightPrecision: String, Sendable, CaseIterable {
 public enum WeightMatrix: Sendable {
     case float32(Tensor)
     case half(HalfMatrix)
+    /// ggml's quantized blocks, read in place from a GGUF file (docs/gguf.md).
+    case quantized(QuantizedMatrix)
 
     /// `[rows, columns]`.
     public var shape: [Int] {
         switch self {
         case .float32(let tensor): tensor.shape
         case .half(let matrix): matrix.shape
+        case .quantized(let matrix): matrix.shape
         }
     }
 
@@ -34,6 +37,7 @@ public enum WeightMatrix: Sendable {
         switch self {
         case .float32(let tensor): tensor.scalarCount * 4
         case .half(let matrix): matrix.byteCount
+        case .quantized(let matrix): matrix.byteCount
         }
     }
 
@@ -42,6 +46,7 @@ public enum WeightMatrix: Sendable {
         switch self {
         case .float32(let tensor): tensor
         case .half(let matrix): matrix.floats()
+        case .quantized(let matrix): matrix.floats()
         }
     }
 
@@ -50,6 +55,7 @@ public enum WeightMatrix: Sendable {
         switch self {
         case .float32(let weight): x.linear(weight: weight, bias: bias)
         case .half(let weight): x.linear(weight: weight, bias: bias)
+        case .quantized(let weight): x.linear(weight: weight, bias: bias)
         }
     }
 
@@ -58,6 +64,7 @@ public enum WeightMatrix: Sendable {
         switch self {
         case .float32(let table): try table.rows(at: indices)
         case .half(let table): try table.rows(at: indices)
+        case .quantized(let table): try table.rows(at: indices)
         }
     }
 }
@@ -71,6 +78,7 @@ extension WeightMatrix {
             switch weight {
             case .float32: kind = "float32 tensors"
             case .half(let matrix): kind = "\(matrix.format.rawValue) matrices"
+            case .quantized(let matrix): kind = "\(matrix.format.rawValue.uppercased()) matrices"
             }
             groups[kind, default: (0, 0)].count += 1
             groups[kind, default: (0, 0)].bytes += weight.byteCount

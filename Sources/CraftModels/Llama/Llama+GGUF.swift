@@ -1,7 +1,7 @@
 // Llama and Qwen2 decoders from llama.cpp's GGUF files: the `{arch}.*` hyperparameters, llama.cpp's
 // tensor names, and the row permutation llama.cpp's converter applies to Llama's query and key weights
-// undone (docs/gguf.md). The weights are dequantized to float32 at load for now; kernels that work on
-// the quantized blocks directly are issue #18's next part.
+// undone (docs/gguf.md). Q8_0 matrices stay Q8_0 blocks (QuantizedMatrix); other types are
+// dequantized to float32 at load until their kernels exist (issue #18).
 import Foundation
 import GGUF
 import TensorCore
@@ -61,12 +61,15 @@ extension LlamaConfiguration {
 
 extension LlamaModel {
     /// Loads a Llama or Qwen2 decoder from a GGUF file: llama.cpp's tensor names mapped to Hugging
-    /// Face's, Llama's query and key rows put back in Hugging Face's order, every tensor
-    /// dequantized to float32.
+    /// Face's, Llama's query and key rows put back in Hugging Face's order.
+    ///
+    /// - Parameter precision: `.stored` (the default) keeps Q8_0 matrices as Q8_0 blocks, read in
+    ///   place (decoding multiplies the blocks directly); other types, and everything with
+    ///   `.float32`, are dequantized to float32.
     ///
     /// - Throws: ``ModelError`` naming the file and the tensor or key at fault (a GGUF error, a
     ///   tensor type Craft does not dequantize, a missing or misshapen tensor).
-    public init(gguf url: URL) throws(ModelError) {
+    public init(gguf url: URL, precision: WeightPrecision = .stored) throws(ModelError) {
         let file: GGUFFile
         do {
             file = try GGUFFile(contentsOf: url)
@@ -74,10 +77,17 @@ extension LlamaModel {
             throw ModelError(error.code == .notFound ? .notFound : .unreadableWeights, error.message)
         }
         let configuration = try LlamaConfiguration(gguf: file)
-        var weights: [String: Tensor] = [:]
+        var weights: [String: WeightMatrix] = [:]
         for tensor in file.tensors {
             guard let name = Self.huggingFaceName(tensor.name) else {
                 throw ModelError(.unexpectedTensor, "\(url.path) has a tensor \"\(tensor.name)\" that a \(configuration.modelType) model does not have")
+            }
+            let permutedHeads: Int? = configuration.modelType != "llama" || tensor.shape.count != 2 ? nil
+                : name.hasSuffix("q_proj.weight") ? configuration.attentionHeads : name.hasSuffix("k_proj.weight") ? configuration.kvHeads : nil
+            if precision == .stored, tensor.type == .q8_0, tensor.shape.count == 2 {
+                // Kept as Q8_0 blocks, in place in the mapping (query and key rows reordered in a copy).
+                weights[name] = .quantized(Self.quantized(tensor, in: file, unpermutingHeads: permutedHeads))
+                continue
             }
             var values: [Float]
             do {
@@ -85,13 +95,36 @@ extension LlamaModel {
             } catch {
                 throw ModelError(error.code == .unsupported ? .unsupported : .unreadableWeights, error.message)
             }
-            if configuration.modelType == "llama", tensor.shape.count == 2 {
-                if name.hasSuffix("q_proj.weight") { values = Self.unpermute(values, shape: tensor.shape, heads: configuration.attentionHeads) }
-                if name.hasSuffix("k_proj.weight") { values = Self.unpermute(values, shape: tensor.shape, heads: configuration.kvHeads) }
-            }
-            weights[name] = Tensor(values, shape: tensor.shape)
+            if let heads = permutedHeads { values = Self.unpermute(values, shape: tensor.shape, heads: heads) }
+            weights[name] = .float32(Tensor(values, shape: tensor.shape))
         }
-        try self.init(configuration: configuration, weights: weights, origin: url.path)
+        try self.init(configuration: configuration, store: WeightStore(loaded: weights, origin: url.path))
+    }
+
+    /// A Q8_0 matrix over the tensor's blocks in the mapping; when `heads` is given, over a copy with
+    /// llama.cpp's query/key row permutation undone (whole rows move, so the blocks are unchanged).
+    static func quantized(_ tensor: GGUFTensor, in file: GGUFFile, unpermutingHeads heads: Int?) -> QuantizedMatrix {
+        let (rows, columns) = (tensor.shape[0], tensor.shape[1])
+        let rowBytes = tensor.byteCount / max(rows, 1)
+        guard let heads else {
+            return file.withBytes(of: tensor) { bytes in
+                QuantizedMatrix(format: .q8_0, rows: rows, columns: columns, blocks: bytes.baseAddress!, owner: file)
+            }
+        }
+        let copy = ByteBuffer(count: tensor.byteCount)
+        let half = rows / heads / 2
+        file.withBytes(of: tensor) { bytes in
+            for head in 0..<heads {
+                for pair in 0..<half {
+                    for side in 0..<2 {
+                        let source = ((head * half + pair) * 2 + side) * rowBytes
+                        let destination = ((head * 2 + side) * half + pair) * rowBytes
+                        (copy.pointer + destination).copyMemory(from: bytes.baseAddress! + source, byteCount: rowBytes)
+                    }
+                }
+            }
+        }
+        return QuantizedMatrix(format: .q8_0, rows: rows, columns: columns, blocks: copy.pointer, owner: copy)
     }
 
     /// Hugging Face's name for a llama.cpp tensor name, or `nil` for one a decoder does not have.
@@ -140,4 +173,11 @@ extension LlamaModel {
     package static func unpermuteForTesting(_ values: [Float], shape: [Int], heads: Int) -> [Float] {
         unpermute(values, shape: shape, heads: heads)
     }
+}
+
+/// Memory for a reordered copy of quantized blocks.
+final class ByteBuffer: @unchecked Sendable {
+    let pointer: UnsafeMutableRawPointer
+    init(count: Int) { pointer = .allocate(byteCount: max(count, 1), alignment: 16) }
+    deinit { pointer.deallocate() }
 }
