@@ -49,9 +49,10 @@ def write_gguf(model, arch, path, matrix_type):
     writer.add_file_type(0)
     # A minimal tokenizer section, as llama.cpp writes one (transformers' GGUF loader reads it).
     writer.add_tokenizer_model("llama" if arch == "llama" else "gpt2")
-    writer.add_token_list([f"<t{i}>" for i in range(VOCAB)])
-    writer.add_token_scores([0.0] * VOCAB)
-    writer.add_token_types([1] * VOCAB)
+    vocabulary = config.vocab_size
+    writer.add_token_list([f"<t{i}>" for i in range(vocabulary)])
+    writer.add_token_scores([0.0] * vocabulary)
+    writer.add_token_types([1] * vocabulary)
     if arch != "llama":
         writer.add_token_merges([])
     writer.add_bos_token_id(1)

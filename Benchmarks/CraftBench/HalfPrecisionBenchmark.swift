@@ -12,7 +12,7 @@
 // docs/benchmarks.md ("Half-precision weights").
 //
 //   craft-bench half [--threads 1,2] [--rounds 3] [--no-peer] [--models DIR] [--prompt 128] [--tokens 32]
-//   craft-bench decode-run DIR float32|stored THREADS PROMPT TOKENS [BATCH]   (one measured run; used by `half`)
+//   craft-bench decode-run DIR|FILE.gguf float32|stored THREADS PROMPT TOKENS [BATCH]   (one measured run; used by `half` and `gguf`)
 import CraftModels
 import Foundation
 import SafeTensors
@@ -136,7 +136,9 @@ enum HalfPrecisionBenchmark {
         _ = BLAS.kernels  // OpenBLAS loaded before the baseline is read
         let baseline = ModelBenchmark.memoryMiB().resident
         let start = DispatchTime.now().uptimeNanoseconds
-        let model = try LlamaModel(directory: URL(fileURLWithPath: arguments[0]), precision: precision)
+        let path = URL(fileURLWithPath: arguments[0])
+        let model = path.pathExtension == "gguf"
+            ? try LlamaModel(gguf: path, precision: precision) : try LlamaModel(directory: path, precision: precision)
         let loadMilliseconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
         let resident = ModelBenchmark.memoryMiB().resident
         // Sequence b's prompt: token i is (i * 7919 + 13 + 31 b) mod vocab (b = 0 is torch_half.py's prompt).

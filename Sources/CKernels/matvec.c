@@ -337,13 +337,12 @@ CRAFT_AVX2 __attribute__((always_inline)) static inline void avx2_q8_0_row(
     for (int v = 0; v < V; v++) totals[v][0] = totals[v][1] = _mm256_setzero_ps();
     for (size_t b = 0; b < blocks; b++) {
         const uint8_t *block = w + b * CRAFT_Q8_0_BLOCK_BYTES;
-        const __m256 d = _mm256_set1_ps(q8_0_scale(block));
-        const __m128i low = _mm_loadu_si128((const __m128i *)(block + 2));
-        const __m128i high = _mm_loadu_si128((const __m128i *)(block + 18));
-        const __m256 q0 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(low));
-        const __m256 q1 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(low, 8)));
-        const __m256 q2 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(high));
-        const __m256 q3 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(high, 8)));
+        // The scale by F16C (exact, as the portable conversion); each 8 bytes sign-extended as loaded.
+        const __m256 d = _mm256_set1_ps(_cvtsh_ss((unsigned short)(block[0] | (block[1] << 8))));
+        const __m256 q0 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(block + 2))));
+        const __m256 q1 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(block + 10))));
+        const __m256 q2 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(block + 18))));
+        const __m256 q3 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(block + 26))));
         for (int v = 0; v < V; v++) {
             const float *xv = x + v * ldx + b * 32;
             __m256 p = _mm256_mul_ps(q0, _mm256_loadu_ps(xv));
