@@ -97,7 +97,7 @@ let package = Package(
             name: "CraftRuntimes",
             dependencies: [
                 "CraftFiles", "CraftBundles", "CraftModels", "CraftCore", "CraftImaging", "TensorCore", "SafeTensors",
-                "CraftPipeline",
+                "CraftPipeline", "GGUF",
             ]),
 
         // Adapting bundles (craft train, craft stats): the training library applied to bundles.

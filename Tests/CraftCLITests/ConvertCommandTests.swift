@@ -75,6 +75,41 @@ struct ConvertCommandTests {
     /// scale and bias, and an RQ-VAE codebook `[K + 1, D]` whose last row is padding, shared by 4
     /// levels, quantized before the last of 3 layers. The converted encoder's codes and quantized
     /// vectors equal residual quantization in torch on the output of layer 2.
+    /// A llama.cpp GGUF file (docs/gguf.md) plus a tokenizer and a projector becomes a backend bundle
+    /// holding model.gguf, which pairs with an encoder of the codebook and answers; without
+    /// --tokenizer the conversion is refused and leaves nothing.
+    @Test("a Q8_0 Llama GGUF file converts into a backend bundle that pairs and answers")
+    func ggufBackendConverts() throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let source = try sources(scratch)
+        let gguf = TinyBundles.models.deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("GGUFTests/Fixtures/models/llama_q8_0.gguf")
+        var projector = SafeTensorsWriter()
+        try projector.add("projector.weight", floats: TinyBundles.projector(hidden: 64), shape: [64, TinyBundles.dimension])
+        try projector.write(to: scratch.path("hf/projector.safetensors"))
+        let common = ["convert", "backend", "--model", gguf.path, "--codebook", source.codebook.path + ":codes",
+                      "--projector", scratch.path("hf/projector.safetensors").path, "--name", "gguf-llama", "--license", "MIT",
+                      "--prompt-template", TinyBundles.template]
+        let refused = try runCraft(common + ["--output", scratch.path("out/refused").path])
+        #expect(refused.status != 0 && refused.standardError.contains("--tokenizer"), "\(refused.standardError)")
+        #expect(!FileManager.default.fileExists(atPath: scratch.path("out/refused").path))
+        let backend = try runCraft(common + ["--tokenizer", source.decoder.appendingPathComponent("tokenizer.json").path,
+                                             "--output", scratch.path("out/gguf").path])
+        #expect(backend.status == 0, "\(backend.standardError)")
+        let manifest = try BundleManifest.load(from: scratch.path("out/gguf/craft.json"))
+        #expect(manifest.runtime.id == "llama" && manifest.backend?.contextLength == 64)
+        #expect(manifest.files.map(\.path).sorted() == ["model.gguf", "projector.safetensors", "tokenizer.json"])
+        let encoder = try runCraft(["convert", "encoder", "--model", source.tower.path, "--codebook", source.codebook.path + ":codes",
+                                    "--name", "conv-vq", "--license", "MIT", "--output", scratch.path("out/enc").path])
+        #expect(encoder.status == 0, "\(encoder.standardError)")
+        try TinyBundles.writeImage(to: scratch.path("image.png"))
+        let run = try runCraft(["run", "--encoder", scratch.path("out/enc").path, "--backend", scratch.path("out/gguf").path,
+                                "--image", scratch.path("image.png").path, "--prompt", "what", "--max-tokens", "3",
+                                "--registry", scratch.path("no-registry").path])
+        #expect(run.status == 0, "\(run.standardError)")
+    }
+
     @Test("a VILA-U-style checkpoint converts: padding row dropped, shared RVQ, text tower and logit scale kept")
     func vilaULayoutConverts() throws {
         let scratch = try Scratch()

@@ -30,7 +30,7 @@ struct ConvertCommand: ParsableCommand {
 
 /// The options both conversions share: the bundle's identity, its codebook, where to write it.
 struct ConversionOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("The Hugging Face model directory.", valueName: "dir"))
+    @Option(help: ArgumentHelp("The Hugging Face model directory (for a backend, also a Llama or Qwen2 .gguf file).", valueName: "dir"))
     var model: String
 
     @Option(help: ArgumentHelp("The codebook tensor: FILE or FILE:TENSOR (default tensor \"codebook\"), [K, D] or [depth, K, D].", valueName: "file[:tensor]"))
@@ -178,19 +178,28 @@ struct ConvertEncoderCommand: ParsableCommand {
 struct ConvertBackendCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "backend",
-        abstract: "A decoder (Llama, Qwen2, GPT-2) plus a projector becomes a backend bundle reading a codebook.",
+        abstract: "A decoder (Llama, Qwen2, GPT-2, or a Llama/Qwen2 GGUF file) plus a projector becomes a backend bundle reading a codebook.",
         discussion: """
             The runtime is the decoder's architecture (llama, qwen2, gpt2); the codebook's identity is \
-            recorded, not its vectors; the context length defaults to the decoder's maximum.
+            recorded, not its vectors; the context length defaults to the decoder's maximum. --model may \
+            be a llama.cpp .gguf file holding a Llama or Qwen2 decoder: it goes into the bundle as \
+            model.gguf, with the Hugging Face tokenizer.json given by --tokenizer (docs/gguf.md).
 
             Example:
               craft convert backend --model Qwen2-1.5B \\
                   --projector mm_projector.safetensors --projector-type mlp2x_gelu \\
                   --codebook rvq.safetensors --name my-qwen --license apache-2.0 \\
                   --output bundles/my-qwen
+              craft convert backend --model qwen2-1_5b-q8_0.gguf --tokenizer Qwen2-1.5B/tokenizer.json \\
+                  --projector mm_projector.safetensors --projector-type mlp2x_gelu \\
+                  --codebook rvq.safetensors --name my-qwen-q8 --license apache-2.0 \\
+                  --output bundles/my-qwen-q8
             """)
 
     @OptionGroup var options: ConversionOptions
+
+    @Option(help: ArgumentHelp("The tokenizer.json to carry (default: tokenizer.json in --model; required for a .gguf model).", valueName: "file"))
+    var tokenizer: String?
 
     @Option(help: ArgumentHelp("The projector: FILE or FILE:TENSOR (its weight; NAME.0.weight for mlp2x_gelu). Without TENSOR, the only candidate.", valueName: "file[:tensor]"))
     var projector: String
@@ -216,7 +225,8 @@ struct ConvertBackendCommand: ParsableCommand {
         let bundle = try BundleConversion.backend(
             model: URL(fileURLWithPath: options.model), projector: URL(fileURLWithPath: file), projectorTensor: tensor,
             projectorType: BundleConversion.ProjectorType(rawValue: projectorType) ?? .linear, codebook: options.codebookSource,
-            contextLength: contextLength, promptTemplate: promptTemplate, target: options.target)
+            contextLength: contextLength, promptTemplate: promptTemplate, tokenizer: tokenizer.map { URL(fileURLWithPath: $0) },
+            target: options.target)
         try options.report(bundle)
     }
 }

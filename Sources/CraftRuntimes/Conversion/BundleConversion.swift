@@ -6,6 +6,7 @@ import CraftBundles
 import CraftCore
 import CraftModels
 import Foundation
+import GGUF
 import SafeTensors
 
 /// What every conversion needs: the bundle's identity and where to write it.
@@ -151,14 +152,34 @@ public enum BundleConversion {
     /// codebook whose identity `codebook` gives (the vectors are not copied: backends declare them).
     public static func backend(
         model: URL, projector: URL, projectorTensor: String?, projectorType: ProjectorType, codebook: CodebookSource,
-        contextLength: Int?, promptTemplate: String?, target: ConversionTarget
+        contextLength: Int?, promptTemplate: String?, tokenizer: URL? = nil, target: ConversionTarget
     ) throws -> UnpackedBundle {
-        let architecture = try architecture(of: model)
-        guard architecture.role == .decoder else {
-            throw BundleError(.invalidManifest, "\(model.path) holds a \(architecture.name) model; a backend bundle is made from a decoder (\(ModelArchitecture.decoders.map(\.name).joined(separator: ", ")))", entry: "config.json")
+        // A llama.cpp GGUF file (docs/gguf.md) or a Hugging Face directory.
+        let gguf = model.pathExtension.lowercased() == "gguf"
+        let runtimeName: String
+        let maximum: Int
+        if gguf {
+            let configuration: LlamaConfiguration
+            do {
+                configuration = try LlamaConfiguration(gguf: try GGUFFile(contentsOf: model))
+            } catch let error as GGUFError {
+                throw BundleError(error.code == .notFound ? .notFound : .invalidManifest, error.message, entry: DecoderRuntime.ggufFile, cause: error)
+            } catch let error as ModelError {
+                throw BundleError(.invalidManifest, error.message, entry: DecoderRuntime.ggufFile, cause: error)
+            }
+            (runtimeName, maximum) = (configuration.modelType, configuration.maxPositionEmbeddings)
+        } else {
+            let architecture = try architecture(of: model)
+            guard architecture.role == .decoder else {
+                throw BundleError(.invalidManifest, "\(model.path) holds a \(architecture.name) model; a backend bundle is made from a decoder (\(ModelArchitecture.decoders.map(\.name).joined(separator: ", ")))", entry: "config.json")
+            }
+            (runtimeName, maximum) = (architecture.name, try decoderPositions(model, architecture: architecture))
         }
-        guard FileManager.default.fileExists(atPath: model.appendingPathComponent("tokenizer.json").path) else {
-            throw BundleError(.missingEntry, "\(model.path) holds no tokenizer.json; a backend bundle carries the model's Hugging Face tokenizer", entry: "tokenizer.json")
+        let tokenizerFile = tokenizer ?? (gguf ? nil : model.appendingPathComponent("tokenizer.json"))
+        guard let tokenizerFile, FileManager.default.fileExists(atPath: tokenizerFile.path) else {
+            let hint = gguf ? "a GGUF file's own tokenizer is not read yet: pass --tokenizer with the model's Hugging Face tokenizer.json"
+                : "pass --tokenizer FILE, or put the model's Hugging Face tokenizer.json in \(model.path)"
+            throw BundleError(.missingEntry, "\(tokenizerFile?.path ?? model.path) is no tokenizer.json; \(hint)", entry: "tokenizer.json")
         }
         let loaded = try loadCodebook(codebook)
         let projectorFile: SafeTensorsFile
@@ -179,14 +200,19 @@ public enum BundleConversion {
             name = only
         }
         return try write(target) { directory in
-            var files = try copyWeights(from: model, to: directory, progress: target.progress)
-            try copy("tokenizer.json", from: model, to: directory)
+            var files: [String]
+            if gguf {
+                try FileManager.default.copyItem(at: model, to: directory.appendingPathComponent(DecoderRuntime.ggufFile))
+                files = [DecoderRuntime.ggufFile]
+            } else {
+                files = try copyWeights(from: model, to: directory, progress: target.progress)
+            }
+            try FileManager.default.copyItem(at: tokenizerFile, to: directory.appendingPathComponent("tokenizer.json"))
             try FileManager.default.copyItem(at: projector, to: directory.appendingPathComponent("projector.safetensors"))
             files += ["tokenizer.json", "projector.safetensors"]
-            let maximum = try decoderPositions(model, architecture: architecture)
             return BundleManifest(
                 kind: .backend, name: target.name, version: target.version, summary: target.summary, domains: target.domains,
-                license: target.license, runtime: RuntimeReference(id: architecture.name, version: try SemanticVersion(parsing: "1.0.0")),
+                license: target.license, runtime: RuntimeReference(id: runtimeName, version: try SemanticVersion(parsing: "1.0.0")),
                 codebook: CodebookDescriptor(hash: loaded.hash, entries: loaded.entries, dimension: loaded.dimension, depth: loaded.depth, metric: loaded.metric),
                 files: files.map { BundleFileEntry(path: $0, size: 0, sha256: String(repeating: "0", count: 64)) },
                 backend: BackendSpecifics(
