@@ -331,28 +331,50 @@ static void portable_q8_0_matvec(const uint8_t *weight, size_t columns, size_t r
 // fused multiply-adds, in value order), scaled by the block's d into one of two running totals
 // (even and odd blocks: two independent chains), then the two totals added and summed across lanes.
 // The block's values are converted once and used by up to 4 vectors while in registers.
+// One block's 32 products with vector `xv`, summed into 8 lanes: a multiply, then three fused
+// multiply-adds in value order.
+CRAFT_AVX2 __attribute__((always_inline)) static inline __m256 q8_0_block_products(
+    __m256 q0, __m256 q1, __m256 q2, __m256 q3, const float *xv) {
+    __m256 p = _mm256_mul_ps(q0, _mm256_loadu_ps(xv));
+    p = _mm256_fmadd_ps(q1, _mm256_loadu_ps(xv + 8), p);
+    p = _mm256_fmadd_ps(q2, _mm256_loadu_ps(xv + 16), p);
+    return _mm256_fmadd_ps(q3, _mm256_loadu_ps(xv + 24), p);
+}
+
+// The scale (by F16C, exact) and the 32 values of a block as four 8-lane float vectors, each 8 bytes
+// sign-extended as loaded.
+#define CRAFT_Q8_0_UNPACK(block, d, q0, q1, q2, q3) \
+    const __m256 d = _mm256_set1_ps(_cvtsh_ss((unsigned short)((block)[0] | ((block)[1] << 8)))); \
+    const __m256 q0 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)((block) + 2)))); \
+    const __m256 q1 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)((block) + 10)))); \
+    const __m256 q2 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)((block) + 18)))); \
+    const __m256 q3 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)((block) + 26))))
+
+// Per (row, vector): each block's products (q8_0_block_products) scaled by the block's d into one
+// of two running totals, even blocks into the first and odd into the second (two independent chains,
+// unrolled so both stay in registers), then the two totals added and summed across lanes. A block's
+// values are converted once and used by up to 4 vectors while in registers.
 CRAFT_AVX2 __attribute__((always_inline)) static inline void avx2_q8_0_row(
     const uint8_t *w, size_t blocks, const float *x, size_t ldx, int V, float *y, size_t ldy, size_t row) {
-    __m256 totals[4][2];
-    for (int v = 0; v < V; v++) totals[v][0] = totals[v][1] = _mm256_setzero_ps();
-    for (size_t b = 0; b < blocks; b++) {
-        const uint8_t *block = w + b * CRAFT_Q8_0_BLOCK_BYTES;
-        // The scale by F16C (exact, as the portable conversion); each 8 bytes sign-extended as loaded.
-        const __m256 d = _mm256_set1_ps(_cvtsh_ss((unsigned short)(block[0] | (block[1] << 8))));
-        const __m256 q0 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(block + 2))));
-        const __m256 q1 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(block + 10))));
-        const __m256 q2 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(block + 18))));
-        const __m256 q3 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(block + 26))));
+    __m256 even[4], odd[4];
+    for (int v = 0; v < V; v++) even[v] = odd[v] = _mm256_setzero_ps();
+    size_t b = 0;
+    for (; b + 2 <= blocks; b += 2) {
+        const uint8_t *first = w + b * CRAFT_Q8_0_BLOCK_BYTES, *second = first + CRAFT_Q8_0_BLOCK_BYTES;
+        CRAFT_Q8_0_UNPACK(first, d0, a0, a1, a2, a3);
+        CRAFT_Q8_0_UNPACK(second, d1, c0, c1, c2, c3);
         for (int v = 0; v < V; v++) {
             const float *xv = x + v * ldx + b * 32;
-            __m256 p = _mm256_mul_ps(q0, _mm256_loadu_ps(xv));
-            p = _mm256_fmadd_ps(q1, _mm256_loadu_ps(xv + 8), p);
-            p = _mm256_fmadd_ps(q2, _mm256_loadu_ps(xv + 16), p);
-            p = _mm256_fmadd_ps(q3, _mm256_loadu_ps(xv + 24), p);
-            totals[v][b & 1] = _mm256_fmadd_ps(d, p, totals[v][b & 1]);
+            even[v] = _mm256_fmadd_ps(d0, q8_0_block_products(a0, a1, a2, a3, xv), even[v]);
+            odd[v] = _mm256_fmadd_ps(d1, q8_0_block_products(c0, c1, c2, c3, xv + 32), odd[v]);
         }
     }
-    for (int v = 0; v < V; v++) y[v * ldy + row] += sum8(_mm256_add_ps(totals[v][0], totals[v][1]));
+    if (b < blocks) {
+        const uint8_t *last = w + b * CRAFT_Q8_0_BLOCK_BYTES;
+        CRAFT_Q8_0_UNPACK(last, d0, a0, a1, a2, a3);
+        for (int v = 0; v < V; v++) even[v] = _mm256_fmadd_ps(d0, q8_0_block_products(a0, a1, a2, a3, x + v * ldx + b * 32), even[v]);
+    }
+    for (int v = 0; v < V; v++) y[v * ldy + row] += sum8(_mm256_add_ps(even[v], odd[v]));
 }
 
 CRAFT_AVX2 static void avx2_q8_0_matvec(const uint8_t *weight, size_t columns, size_t row_begin, size_t row_end,
