@@ -190,7 +190,8 @@ struct ConvertBackendCommand: ParsableCommand {
                   --projector mm_projector.safetensors --projector-type mlp2x_gelu \\
                   --codebook rvq.safetensors --name my-qwen --license apache-2.0 \\
                   --output bundles/my-qwen
-              craft convert backend --model qwen2-1_5b-q8_0.gguf --tokenizer Qwen2-1.5B/tokenizer.json \\
+              craft convert backend --model qwen2-q8_0.gguf \\
+                  --tokenizer Qwen2-1.5B/tokenizer.json \\
                   --projector mm_projector.safetensors --projector-type mlp2x_gelu \\
                   --codebook rvq.safetensors --name my-qwen-q8 --license apache-2.0 \\
                   --output bundles/my-qwen-q8

@@ -23,7 +23,8 @@ public struct ForwardCommand: ParsableCommand {
             Examples:
               craft forward --model models/tiny-llama --tokens 1,15043,3186 --out logits.safetensors
               craft forward --model models/siglip --pixels pixels.safetensors --out features.safetensors
-              craft forward --model Tests/GGUFTests/Fixtures/models/llama_q8_0.gguf --tokens 1,17,42 --out logits.safetensors
+              craft forward --model Tests/GGUFTests/Fixtures/models/llama_q8_0.gguf \\
+                  --tokens 1,17,42 --out logits.safetensors
             """)
 
     @Option(name: .long, help: "The Hugging Face-layout model directory, or a .gguf file.")

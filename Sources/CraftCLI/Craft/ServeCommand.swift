@@ -24,14 +24,13 @@ struct ServeCommand: EnvironmentCommand {
             (Prometheus). Answers are greedy unless the request sets a temperature.
 
             Examples:
-              craft serve --registry registry --encoder digits-siglip-vq@1.1.0 --backend digits-llama
-              craft serve --registry registry --pair digits-siglip-vq@1.1.0=digits-llama \\
-                  --pair digits-siglip-vq@1.1.0=digits-gpt2 --port 9000
-              curl -s localhost:8080/v1/chat/completions -H 'Content-Type: application/json' -d '{
-                "model": "digits-siglip-vq+digits-llama", "max_tokens": 3,
-                "messages": [{"role": "user", "content": [
-                  {"type": "image_url", "image_url": {"url": "data:image/png;base64,'"$(base64 -w0 x.png)"'"}},
-                  {"type": "text", "text": "what digit is this ?"}]}]}'
+              craft serve --registry registry \\
+                  --encoder digits-siglip-vq@1.1.0 --backend digits-llama
+              craft serve --registry registry --port 9000 \\
+                  --pair digits-siglip-vq@1.1.0=digits-llama \\
+                  --pair digits-siglip-vq@1.1.0=digits-gpt2
+              curl -s localhost:8080/v1/models
+            A chat completion with curl and with the openai Python client: docs/serve.md.
             """)
 
     @OptionGroup var options: RegistryOptions
