@@ -11,21 +11,7 @@ import TensorCore
 
 enum GGUFBenchmark {
     static func run(arguments: [String]) throws {
-        var defaults = ModelBenchmark.Options()
-        defaults.threads = [1, 2]
-        var prompt = 128, tokens = 32
-        var rest: [String] = []
-        var reader = BenchmarkArguments(arguments)
-        while let argument = reader.next() {
-            switch argument {
-            case "--prompt": prompt = try reader.positiveInteger(after: argument)
-            case "--tokens": tokens = try reader.positiveInteger(after: argument)
-            default:
-                rest.append(argument)
-                if let value = reader.next() { rest.append(value) }
-            }
-        }
-        let options = try ModelBenchmark.parse(rest, defaults: defaults, usage: "GGUFBenchmark.swift")
+        let (options, prompt, tokens) = try HalfPrecisionBenchmark.parseDecodeOptions(arguments, threads: [1, 2], usage: "GGUFBenchmark.swift")
         try ModelBenchmark.prepareModels(in: options.models)
         let models = URL(fileURLWithPath: options.models)
         let llama = models.appendingPathComponent("llama"), gguf = models.appendingPathComponent("llama-q8_0.gguf")

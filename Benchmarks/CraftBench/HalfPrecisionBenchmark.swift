@@ -44,9 +44,12 @@ enum HalfPrecisionBenchmark {
         }
     }
 
-    static func run(arguments: [String]) throws {
+    /// The model benchmarks' options plus `--prompt N` and `--tokens N` (`half`, `gguf`).
+    static func parseDecodeOptions(
+        _ arguments: [String], threads: [Int], usage: String
+    ) throws -> (options: ModelBenchmark.Options, prompt: Int, tokens: Int) {
         var defaults = ModelBenchmark.Options()
-        defaults.threads = [1]
+        defaults.threads = threads
         var prompt = 128, tokens = 32
         var rest: [String] = []
         var reader = BenchmarkArguments(arguments)
@@ -59,7 +62,11 @@ enum HalfPrecisionBenchmark {
                 if argument != "--no-peer", let value = reader.next() { rest.append(value) }
             }
         }
-        let options = try ModelBenchmark.parse(rest, defaults: defaults, usage: "HalfPrecisionBenchmark.swift")
+        return (try ModelBenchmark.parse(rest, defaults: defaults, usage: usage), prompt, tokens)
+    }
+
+    static func run(arguments: [String]) throws {
+        let (options, prompt, tokens) = try parseDecodeOptions(arguments, threads: [1], usage: "HalfPrecisionBenchmark.swift")
         try ModelBenchmark.prepareModels(in: options.models)
         let models = URL(fileURLWithPath: options.models)
         let llama = models.appendingPathComponent("llama"), llamaHalf = models.appendingPathComponent("llama-bf16")
