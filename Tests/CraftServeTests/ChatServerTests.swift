@@ -100,6 +100,29 @@ struct ChatServerTests {
         text.split(separator: "\n").first { $0.hasPrefix(name + " ") }.flatMap { Double($0.split(separator: " ").last ?? "") } ?? -1
     }
 
+    @Test("two pairs served side by side: each request goes to the pair its model names")
+    func twoPairs() async throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let llama = try ServeFixtures.pipeline(scratch)
+        let gpt2 = try ServeFixtures.pipeline(scratch, backend: "tiny-gpt2", model: "gpt2", runtime: "gpt2")
+        let server = try await TestServer(pipelines: [llama, gpt2])
+        let models = try await server.request("/v1/models")
+        let ids = (models.json["data"] as? [[String: Any]])?.compactMap { $0["id"] as? String }
+        #expect(ids == ["tiny-vq@1.0.0+tiny-llm@1.0.0", "tiny-vq@1.0.0+tiny-gpt2@1.0.0"])
+        let image = try ServeFixtures.image()
+        for (pipeline, model) in [(llama, "tiny-vq+tiny-llm"), (gpt2, "tiny-vq@1.0.0+tiny-gpt2@1.0.0")] {
+            let reply = try await server.chat(ServeFixtures.body(model: model, image: ServeFixtures.dataURL(image.png), prompt: "what is this ?",
+                                                                 extra: ["max_tokens": 5]))
+            let expected = try pipeline.answer(image: image.rgb, prompt: "what is this ?", options: GenerationOptions(maximumNewTokens: 5))
+            #expect(reply.status == 200 && ServeFixtures.content(reply) == expected.text, "\(model): \(reply.text)")
+            #expect(reply.json["model"] as? String == ChatServer.modelID(pipeline))
+        }
+        // The same pair twice is refused before anything listens.
+        #expect(throws: ServeError.self) { _ = try ChatServer(pipelines: [llama, llama], settings: ServeSettings()) }
+        try await server.stop()
+    }
+
     @Test("bad requests get OpenAI error objects with the right status, and the server goes on")
     func badRequests() async throws {
         let scratch = try Scratch()

@@ -78,12 +78,15 @@ final class TestServer: @unchecked Sendable {
 
 enum ServeFixtures {
     /// The tiny siglip-vq encoder and llama backend (RuntimeTestSupport), checked and loaded.
-    static func pipeline(_ scratch: Scratch, runtimes: RuntimeRegistry = .craftDefault) throws -> Pipeline {
+    static func pipeline(
+        _ scratch: Scratch, runtimes: RuntimeRegistry = .craftDefault, backend name: String = "tiny-llm", model: String = "llama_tied",
+        runtime: String = "llama"
+    ) throws -> Pipeline {
         let values = TinyBundles.codebook()
-        try TinyBundles.encoderDirectory(at: scratch.path("enc"), codebook: values)
-        try TinyBundles.backendDirectory(at: scratch.path("llm"), codebookHash: try TinyBundles.hash(values))
-        let encoder = try TinyBundles.packAndUnpack(scratch.path("enc"), in: scratch, as: "encoder")
-        let backend = try TinyBundles.packAndUnpack(scratch.path("llm"), in: scratch, as: "backend")
+        try TinyBundles.encoderDirectory(at: scratch.path("enc-\(name)"), codebook: values)
+        try TinyBundles.backendDirectory(at: scratch.path(name), name: name, model: model, runtime: runtime, codebookHash: try TinyBundles.hash(values))
+        let encoder = try TinyBundles.packAndUnpack(scratch.path("enc-\(name)"), in: scratch, as: "encoder-\(name)")
+        let backend = try TinyBundles.packAndUnpack(scratch.path(name), in: scratch, as: "backend-\(name)")
         let report = checkCompatibility(encoder: encoder, backend: backend, runtimes: runtimes)
         return try Pipeline(pair: try report.requirePairing(), encoder: encoder, backend: backend, runtimes: runtimes)
     }
