@@ -65,5 +65,31 @@ step "Token pruning at keep 0.8 (CRAFT encoder, backend A)"
 "${craft[@]}" eval --registry registry --encoder digits-siglip-vq@1.1.0 --backend digits-llama \
     --data "$data/strong-test.jsonl" --limit 100 --max-tokens 3 --keep-ratio 0.8 | grep -iE 'accuracy|flops|tokens' | head -3
 
+step "Serve the adapted pair over an OpenAI-compatible API: craft serve, one request with curl, SIGTERM"
+serve_log=$(mktemp)
+"${craft[@]}" serve --registry registry --encoder digits-siglip-vq@1.1.0 --backend digits-llama --port 0 2> "$serve_log" &
+serve_pid=$!
+port=""
+for _ in $(seq 1 600); do
+  port=$(sed -n 's|.*listening on http://127\.0\.0\.1:\([0-9]*\).*|\1|p' "$serve_log")
+  [ -n "$port" ] && break
+  kill -0 "$serve_pid" 2>/dev/null || break
+  sleep 0.1
+done
+[ -n "$port" ] || { cat "$serve_log" >&2; echo "craft serve did not start" >&2; exit 1; }
+sed 's/^/  /' "$serve_log"
+image="$data/images/strong/0004.png"  # a strong-shift four
+reply=$(curl -s "http://127.0.0.1:$port/v1/chat/completions" -H 'Content-Type: application/json' -d '{
+  "model": "digits-siglip-vq+digits-llama", "max_tokens": 3,
+  "messages": [{"role": "user", "content": [
+    {"type": "image_url", "image_url": {"url": "data:image/png;base64,'"$(base64 -w0 "$image")"'"}},
+    {"type": "text", "text": "what digit is this ?"}]}]}')
+echo "  POST /v1/chat/completions ($image, truth: four) -> $(echo "$reply" | grep -o '"content":"[^"]*"')"
+echo "  usage: $(echo "$reply" | grep -o '"usage":{[^}]*}')"
+kill -TERM "$serve_pid"
+wait "$serve_pid" && echo "  SIGTERM: craft serve finished its requests and exited 0"
+rm -f "$serve_log"
+
 step "Done"
 echo "The full results (baselines, ablations, seeds, pruning, retention): docs/experiment.md; rebuild them with make reproduce."
+echo "Serving pairs to applications (streaming, metrics, the openai Python client): docs/serve.md."
