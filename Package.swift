@@ -202,7 +202,7 @@ if ProcessInfo.processInfo.environment["CRAFT_FUZZ"] == "1" {
     package.targets.append(.target(name: "FuzzDriver", path: "Fuzz/FuzzDriver"))
     let fuzzTargets: [(name: String, module: String)] = [
         ("fuzz-safetensors", "SafeTensors"), ("fuzz-manifest", "CraftBundles"), ("fuzz-index", "CraftRegistry"),
-        ("fuzz-tar", "CraftBundles"), ("fuzz-tokenizer", "CraftModels"), ("fuzz-image", "CraftImaging"),
+        ("fuzz-tar", "CraftBundles"), ("fuzz-tokenizer", "CraftModels"), ("fuzz-image", "CraftImaging"), ("fuzz-gguf", "GGUF"),
     ]
     for target in fuzzTargets {
         package.targets.append(

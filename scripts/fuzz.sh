@@ -14,7 +14,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-TARGETS=(fuzz-safetensors fuzz-manifest fuzz-index fuzz-tar fuzz-tokenizer fuzz-image)
+TARGETS=(fuzz-safetensors fuzz-manifest fuzz-index fuzz-tar fuzz-tokenizer fuzz-image fuzz-gguf)
 [ $# -gt 0 ] && TARGETS=("$@")
 RUNS=${FUZZ_RUNS:-1000000}
 SECONDS_EACH=${FUZZ_SECONDS:-0}
@@ -53,6 +53,8 @@ seed() {  # seed TARGET: fills $WORK/seeds/TARGET from the repository's own file
         cp Tests/CraftModelsTests/Fixtures/tokenizers/*.tokenizer.json "$dir/" ;;
     fuzz-image)
         cp Tests/CraftImagingTests/Fixtures/*.png Tests/CraftImagingTests/Fixtures/*.jpg "$dir/" ;;
+    fuzz-gguf)
+        cp Tests/GGUFTests/Fixtures/types.gguf "$dir/" ;;
     *) echo "error: unknown fuzz target $1 (known: ${TARGETS[*]})" >&2; exit 64 ;;
     esac
 }
