@@ -185,6 +185,14 @@ public final class ChatServer: Sendable {
             })
     }
 
+    /// `value` as compact JSON with sorted keys (every body and event the server writes; the wire
+    /// types are plain values, so encoding cannot fail).
+    static func encoded(_ value: some Encodable) -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return (try? encoder.encode(value)) ?? Data("{}".utf8)
+    }
+
     /// OpenAI's finish reason: `stop` for an end-of-sequence token or a stop sequence, `length` for
     /// the token limit or a full context.
     static func finishReason(_ reason: FinishReason) -> String {
@@ -195,9 +203,7 @@ public final class ChatServer: Sendable {
     }
 
     static func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) -> Response {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        let data = (try? encoder.encode(value)) ?? Data("{}".utf8)
+        let data = encoded(value)
         return Response(status: status, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
     }
 }
@@ -236,9 +242,7 @@ struct CompletionWriter: Sendable {
 
     /// One server-sent event: `data: JSON` and a blank line.
     func event(_ value: some Encodable) -> ByteBuffer {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        let data = (try? encoder.encode(value)) ?? Data("{}".utf8)
+        let data = ChatServer.encoded(value)
         var buffer = ByteBuffer(string: "data: ")
         buffer.writeBytes(data)
         buffer.writeString("\n\n")

@@ -74,6 +74,6 @@ struct GGUFModelTests {
             permuted[to..<(to + columns)] = original[from..<(from + columns)]
         } } }
         #expect(permuted != original)
-        #expect(LlamaModel.unpermuteForTesting(permuted, shape: [rows, columns], heads: heads) == original)
+        #expect(LlamaModel.unpermute(permuted, shape: [rows, columns], heads: heads) == original)
     }
 }

@@ -112,17 +112,8 @@ extension LlamaModel {
             }
         }
         let copy = ByteBuffer(count: tensor.byteCount)
-        let half = rows / heads / 2
         file.withBytes(of: tensor) { bytes in
-            for head in 0..<heads {
-                for pair in 0..<half {
-                    for side in 0..<2 {
-                        let source = ((head * half + pair) * 2 + side) * rowBytes
-                        let destination = ((head * 2 + side) * half + pair) * rowBytes
-                        (copy.pointer + destination).copyMemory(from: bytes.baseAddress! + source, byteCount: rowBytes)
-                    }
-                }
-            }
+            unpermuteRows(from: bytes.baseAddress!, to: copy.pointer, rows: rows, rowBytes: rowBytes, heads: heads)
         }
         return QuantizedMatrix(format: .q8_0, rows: rows, columns: columns, blocks: copy.pointer, owner: copy)
     }
@@ -150,28 +141,31 @@ extension LlamaModel {
     /// Undoes llama.cpp's `permute` of a query or key weight `[heads · depth, columns]`: the file
     /// holds, per head, the rows `(0, depth/2, 1, depth/2 + 1, …)` interleaved; Hugging Face's
     /// order is the two halves one after the other.
-    static func unpermute(_ values: [Float], shape: [Int], heads: Int) -> [Float] {
-        let (rows, columns) = (shape[0], shape[1])
-        let half = rows / heads / 2
+    package static func unpermute(_ values: [Float], shape: [Int], heads: Int) -> [Float] {
         var result = [Float](repeating: 0, count: values.count)
-        for head in 0..<heads {
-            for pair in 0..<half {
-                for side in 0..<2 {
-                    // In the file: head, pair, side. In Hugging Face's order: head, side, pair.
-                    let source = ((head * half + pair) * 2 + side) * columns
-                    let destination = ((head * 2 + side) * half + pair) * columns
-                    result[destination..<(destination + columns)] = values[source..<(source + columns)]
-                }
+        values.withUnsafeBytes { source in
+            result.withUnsafeMutableBytes { destination in
+                unpermuteRows(from: source.baseAddress!, to: destination.baseAddress!, rows: shape[0],
+                              rowBytes: shape[1] * MemoryLayout<Float>.size, heads: heads)
             }
         }
         return result
     }
-}
 
-extension LlamaModel {
-    /// ``unpermute(_:shape:heads:)`` for the GGUF tests.
-    package static func unpermuteForTesting(_ values: [Float], shape: [Int], heads: Int) -> [Float] {
-        unpermute(values, shape: shape, heads: heads)
+    /// Moves whole rows of `rowBytes` bytes from llama.cpp's order to Hugging Face's (see
+    /// ``unpermute(_:shape:heads:)``): float rows and rows of quantized blocks alike.
+    static func unpermuteRows(from source: UnsafeRawPointer, to destination: UnsafeMutableRawPointer, rows: Int, rowBytes: Int, heads: Int) {
+        let half = rows / heads / 2
+        for head in 0..<heads {
+            for pair in 0..<half {
+                for side in 0..<2 {
+                    // In the file: head, pair, side. In Hugging Face's order: head, side, pair.
+                    let from = ((head * half + pair) * 2 + side) * rowBytes
+                    let to = ((head * 2 + side) * half + pair) * rowBytes
+                    (destination + to).copyMemory(from: source + from, byteCount: rowBytes)
+                }
+            }
+        }
     }
 }
 
