@@ -180,7 +180,7 @@ let package = Package(
             dependencies: ["CraftBundles", "CraftCore", "CraftImaging", "SafeTensors"],
             path: "Tests/RuntimeTestSupport"),
         .testTarget(name: "CraftPipelineTests", dependencies: ["CraftPipeline", "RuntimeTestSupport"]),
-        .testTarget(name: "CraftRuntimesTests", dependencies: ["CraftRuntimes", "CraftRegistry", "TestSupport", "RuntimeTestSupport"]),
+        .testTarget(name: "CraftRuntimesTests", dependencies: ["CraftRuntimes", "CraftRegistry", "GGUF", "TestSupport", "RuntimeTestSupport"]),
         .testTarget(name: "CraftBundlesTests", dependencies: ["CraftBundles", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "CraftRegistryTests", dependencies: ["CraftRegistry", "TestSupport"]),
         .testTarget(

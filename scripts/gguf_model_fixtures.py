@@ -24,7 +24,11 @@ from transformers import AutoModelForCausalLM, LlamaConfig, LlamaForCausalLM, Qw
 
 OUT = pathlib.Path(__file__).resolve().parent.parent / "Tests/GGUFTests/Fixtures/models"
 TOKENS = [1, 17, 42, 5, 99, 3, 64, 120, 7, 2, 33]
-VOCAB = 128
+TOKENIZERS = {
+    "llama": OUT.parent / "tokenizers/spm_llama.gguf",
+    "qwen2": OUT.parent / "tokenizers/bpe_qwen2.gguf",
+}
+VOCAB = {"llama": 600, "qwen2": 801}  # the token counts of those vocabularies
 
 
 def permute(weights, n_head, n_head_kv):
@@ -47,16 +51,21 @@ def write_gguf(model, arch, path, matrix_type):
     writer.add_rope_freq_base(config.rope_theta if hasattr(config, "rope_theta") else config.rope_parameters["rope_theta"])
     writer.add_layer_norm_rms_eps(config.rms_norm_eps)
     writer.add_file_type(0)
-    # A minimal tokenizer section, as llama.cpp writes one (transformers' GGUF loader reads it).
-    writer.add_tokenizer_model("llama" if arch == "llama" else "gpt2")
-    vocabulary = config.vocab_size
-    writer.add_token_list([f"<t{i}>" for i in range(vocabulary)])
-    writer.add_token_scores([0.0] * vocabulary)
-    writer.add_token_types([1] * vocabulary)
-    if arch != "llama":
-        writer.add_token_merges([])
-    writer.add_bos_token_id(1)
-    writer.add_eos_token_id(2)
+    # The tokenizer section of a real vocabulary (scripts/gguf_tokenizer_fixtures.py): SentencePiece
+    # for Llama, byte-level BPE for Qwen2, copied key by key.
+    for field in gguf.GGUFReader(str(TOKENIZERS[arch])).fields.values():
+        if not field.name.startswith("tokenizer."):
+            continue
+        value_type = field.types[0]
+        if value_type == gguf.GGUFValueType.ARRAY:
+            element = field.types[1]
+            values = [bytes(field.parts[i]).decode() if element == gguf.GGUFValueType.STRING else field.parts[i][0].item()
+                      for i in field.data]
+            writer.add_key_value(field.name, values, value_type, sub_type=element)
+        else:
+            raw = field.parts[field.data[0]]
+            value = bytes(raw).decode() if value_type == gguf.GGUFValueType.STRING else raw[0].item()
+            writer.add_key_value(field.name, value, value_type)
 
     names = {
         "model.embed_tokens.weight": "token_embd.weight", "model.norm.weight": "output_norm.weight",
@@ -99,11 +108,11 @@ def main():
     torch.manual_seed(0)
     cases = [
         ("llama_f32", "llama", T.F32, LlamaForCausalLM(LlamaConfig(
-            vocab_size=VOCAB, hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+            vocab_size=VOCAB["llama"], hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
             num_key_value_heads=2, max_position_embeddings=64, rms_norm_eps=1e-5, tie_word_embeddings=False))),
         ("llama_q8_0", "llama", T.Q8_0, None),
         ("qwen2_f16", "qwen2", T.F16, Qwen2ForCausalLM(Qwen2Config(
-            vocab_size=VOCAB, hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+            vocab_size=VOCAB["qwen2"], hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
             num_key_value_heads=2, max_position_embeddings=64, rms_norm_eps=1e-6, tie_word_embeddings=True))),
     ]
     cases[1] = ("llama_q8_0", "llama", T.Q8_0, cases[0][3])
@@ -118,7 +127,7 @@ def main():
         with torch.no_grad():
             logits = loaded(torch.tensor([TOKENS])).logits[0].float().numpy()
         (OUT / f"{case}.logits.json").write_text(json.dumps({"tokens": TOKENS, "shape": list(logits.shape),
-                                                            "logits": [float(v) for v in logits.reshape(-1)]}))
+                                                            "logits": [float(f"{v:.7g}") for v in logits.reshape(-1)]}))
         print(f"{case}: {path.stat().st_size} bytes, logits {logits.shape}")
         # Undo the in-place scaling for the next case built on the same model.
         with torch.no_grad():

@@ -357,11 +357,11 @@ BUILDERS = {
 }
 
 
-def make_cases(tok):
+def make_cases(tok, extra=()):
     rng = random.Random(1234)
     vocab_size = tok.get_vocab_size(with_added_tokens=True)
     cases = []
-    for text in TEST_STRINGS + CORPUS:
+    for text in TEST_STRINGS + CORPUS + list(extra):
         with_special = tok.encode(text, add_special_tokens=True).ids
         without_special = tok.encode(text, add_special_tokens=False).ids
         cases.append({

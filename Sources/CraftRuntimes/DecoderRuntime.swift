@@ -4,13 +4,15 @@ import CraftBundles
 import CraftCore
 import CraftModels
 import Foundation
+import GGUF
 import TensorCore
 
 /// Loads `llama` and `gpt2` backend bundles.
 ///
 /// Files: `config.json` and `model.safetensors` (the decoder), or `model.gguf` (a llama.cpp GGUF file
 /// holding a Llama or Qwen2 decoder: Q8_0 kept as blocks, other types dequantized to float32; docs/gguf.md), the tokenizer named by
-/// `backend.tokenizer` (default `tokenizer.json`), and the projector named by `backend.projector`
+/// `backend.tokenizer` (default `tokenizer.json`; `model.gguf` builds the one the GGUF file's
+/// metadata describes), and the projector named by `backend.projector`
 /// (`{"file", "name"}`, a `[hidden_size, codebook dim]` weight; a tensor of the same name ending in
 /// `bias` instead of `weight`, when present, is its `[hidden_size]` bias). `config.prefix_tokens` and
 /// `config.eos_token_ids` override the ids put before every prompt (default: Llama's `bos_token_id`
@@ -46,12 +48,20 @@ public enum DecoderRuntime {
         }
         let model: any CausalLanguageModel
         var config: [String: Any] = [:]
+        var gguf: GGUFFile?
         if manifest.file(at: ggufFile) != nil {
             // A llama.cpp GGUF file instead of config.json + model.safetensors (docs/gguf.md).
             let url = try BundleFiles.require(ggufFile, in: bundle, purpose: "the decoder")
+            let file: GGUFFile
+            do {
+                file = try GGUFFile(contentsOf: url)
+            } catch {
+                throw BundleError(.runtimeFailed, "cannot load the decoder from \(ggufFile) of \(manifest.reference): \(error.message)", entry: ggufFile, cause: error)
+            }
+            gguf = file
             let llama: LlamaModel
             do {
-                llama = try LlamaModel(gguf: url)
+                llama = try LlamaModel(gguf: file)
             } catch {
                 throw BundleError(.runtimeFailed, "cannot load the decoder from \(ggufFile) of \(manifest.reference): \(error.message)", entry: ggufFile, cause: error)
             }
@@ -85,10 +95,19 @@ public enum DecoderRuntime {
         }
 
         let tokenizerPath = specifics.tokenizer ?? "tokenizer.json"
-        let tokenizerURL = try BundleFiles.require(tokenizerPath, in: bundle, purpose: "the tokenizer")
         let tokenizer: Tokenizer
         do {
-            tokenizer = try Tokenizer(contentsOf: tokenizerURL)
+            if tokenizerPath == ggufFile {
+                // The tokenizer the GGUF file describes in its metadata (docs/gguf.md).
+                guard let gguf else {
+                    throw BundleError(.invalidManifest, "\(manifest.reference) names \(ggufFile) as its tokenizer but holds no \(ggufFile) decoder", entry: "backend.tokenizer")
+                }
+                tokenizer = try Tokenizer(gguf: gguf)
+            } else {
+                tokenizer = try Tokenizer(contentsOf: try BundleFiles.require(tokenizerPath, in: bundle, purpose: "the tokenizer"))
+            }
+        } catch let error as BundleError {
+            throw error
         } catch {
             throw BundleError(.invalidManifest, "cannot read the tokenizer \(tokenizerPath) of \(manifest.reference): \(BundleFiles.describe(error))", entry: tokenizerPath, cause: error)
         }
@@ -129,8 +148,10 @@ public enum DecoderRuntime {
             break  // refused before the weights were read
         }
 
+        // A GGUF file says whether its tokenizer puts BOS first (tokenizer.ggml.add_bos_token).
+        let addsBeginning = gguf?.metadata["tokenizer.ggml.add_bos_token"]?.boolValue ?? architecture.prefixesBeginningOfSequence
         let prefix = try ids("prefix_tokens", in: manifest)
-            ?? (architecture.prefixesBeginningOfSequence ? (config["bos_token_id"] as? Int).map { [$0] } ?? [] : [])
+            ?? (addsBeginning ? (config["bos_token_id"] as? Int).map { [$0] } ?? [] : [])
         let endings = try ids("eos_token_ids", in: manifest) ?? idList(config["eos_token_id"])
         do {
             return try DecoderBackend(

@@ -75,9 +75,10 @@ struct ConvertCommandTests {
     /// scale and bias, and an RQ-VAE codebook `[K + 1, D]` whose last row is padding, shared by 4
     /// levels, quantized before the last of 3 layers. The converted encoder's codes and quantized
     /// vectors equal residual quantization in torch on the output of layer 2.
-    /// A llama.cpp GGUF file (docs/gguf.md) plus a tokenizer and a projector becomes a backend bundle
-    /// holding model.gguf, which pairs with an encoder of the codebook and answers; without
-    /// --tokenizer the conversion is refused and leaves nothing.
+    /// A llama.cpp GGUF file (docs/gguf.md) plus a projector becomes a backend bundle holding
+    /// model.gguf, whose tokenizer is the file's own (or a tokenizer.json given with --tokenizer),
+    /// which pairs with an encoder of the codebook and answers; a missing --tokenizer file is
+    /// refused and leaves nothing.
     @Test("a Q8_0 Llama GGUF file converts into a backend bundle that pairs and answers")
     func ggufBackendConverts() throws {
         let scratch = try Scratch()
@@ -91,9 +92,14 @@ struct ConvertCommandTests {
         let common = ["convert", "backend", "--model", gguf.path, "--codebook", source.codebook.path + ":codes",
                       "--projector", scratch.path("hf/projector.safetensors").path, "--name", "gguf-llama", "--license", "MIT",
                       "--prompt-template", TinyBundles.template]
-        let refused = try runCraft(common + ["--output", scratch.path("out/refused").path])
-        #expect(refused.status != 0 && refused.standardError.contains("--tokenizer"), "\(refused.standardError)")
+        let refused = try runCraft(common + ["--tokenizer", scratch.path("missing.json").path, "--output", scratch.path("out/refused").path])
+        #expect(refused.status != 0 && refused.standardError.contains("missing.json does not exist"), "\(refused.standardError)")
         #expect(!FileManager.default.fileExists(atPath: scratch.path("out/refused").path))
+        let own = try runCraft(common + ["--output", scratch.path("out/own").path])
+        #expect(own.status == 0, "\(own.standardError)")
+        let ownManifest = try BundleManifest.load(from: scratch.path("out/own/craft.json"))
+        #expect(ownManifest.backend?.tokenizer == "model.gguf")
+        #expect(ownManifest.files.map(\.path).sorted() == ["model.gguf", "projector.safetensors"])
         let backend = try runCraft(common + ["--tokenizer", source.decoder.appendingPathComponent("tokenizer.json").path,
                                              "--output", scratch.path("out/gguf").path])
         #expect(backend.status == 0, "\(backend.standardError)")

@@ -45,7 +45,8 @@ import TestSupport
         defer { try? FileManager.default.removeItem(at: out) }
         let result = try runCraft(["forward", "--model", "\(fixture).gguf", "--tokens", tokens, "--out", out.path])
         #expect(result.status == 0, "\(result.standardError)")
-        #expect(result.standardOutput.contains("(GGUF) model: logits [11, 128]"), "\(result.standardOutput)")
+        let shape = reference["shape"] as! [Int]
+        #expect(result.standardOutput.contains("(GGUF) model: logits [\(shape[0]), \(shape[1])]"), "\(result.standardOutput)")
         let kept = name.hasSuffix("q8_0") ? "Q8_0 matrices" : "float32 tensors"
         #expect(result.standardError.contains("weights in memory: ") && result.standardError.contains(kept), "\(result.standardError)")
         let written = try SafeTensorsFile(contentsOf: out)

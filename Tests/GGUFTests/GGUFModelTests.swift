@@ -56,7 +56,7 @@ struct GGUFModelTests {
     func configuration() throws {
         let llama = try LlamaConfiguration(gguf: GGUFFile(contentsOf: Self.models.appendingPathComponent("llama_f32.gguf")))
         #expect(llama.hiddenSize == 64 && llama.intermediateSize == 128 && llama.hiddenLayers == 2)
-        #expect(llama.attentionHeads == 4 && llama.kvHeads == 2 && llama.vocabularySize == 128 && !llama.tieWordEmbeddings)
+        #expect(llama.attentionHeads == 4 && llama.kvHeads == 2 && llama.vocabularySize == 600 && !llama.tieWordEmbeddings)
         #expect(llama.rmsNormEpsilon == 1e-5 && llama.maxPositionEmbeddings == 64 && llama.bosTokenID == 1 && llama.eosTokenIDs == [2])
         let qwen = try LlamaConfiguration(gguf: GGUFFile(contentsOf: Self.models.appendingPathComponent("qwen2_f16.gguf")))
         #expect(qwen.modelType == "qwen2" && qwen.tieWordEmbeddings && qwen.attentionBiases.query && !qwen.attentionBiases.output)

@@ -183,7 +183,8 @@ struct ConvertBackendCommand: ParsableCommand {
             The runtime is the decoder's architecture (llama, qwen2, gpt2); the codebook's identity is \
             recorded, not its vectors; the context length defaults to the decoder's maximum. --model may \
             be a llama.cpp .gguf file holding a Llama or Qwen2 decoder: it goes into the bundle as \
-            model.gguf, with the Hugging Face tokenizer.json given by --tokenizer (docs/gguf.md).
+            model.gguf, and its tokenizer is the one its metadata describes (SentencePiece or \
+            byte-level BPE), unless --tokenizer gives a Hugging Face tokenizer.json (docs/gguf.md).
 
             Example:
               craft convert backend --model Qwen2-1.5B \\
@@ -191,7 +192,6 @@ struct ConvertBackendCommand: ParsableCommand {
                   --codebook rvq.safetensors --name my-qwen --license apache-2.0 \\
                   --output bundles/my-qwen
               craft convert backend --model qwen2-q8_0.gguf \\
-                  --tokenizer Qwen2-1.5B/tokenizer.json \\
                   --projector mm_projector.safetensors --projector-type mlp2x_gelu \\
                   --codebook rvq.safetensors --name my-qwen-q8 --license apache-2.0 \\
                   --output bundles/my-qwen-q8
@@ -199,7 +199,7 @@ struct ConvertBackendCommand: ParsableCommand {
 
     @OptionGroup var options: ConversionOptions
 
-    @Option(help: ArgumentHelp("The tokenizer.json to carry (default: tokenizer.json in --model; required for a .gguf model).", valueName: "file"))
+    @Option(help: ArgumentHelp("The tokenizer.json to carry (default: tokenizer.json in --model; for a .gguf model, the file's own tokenizer).", valueName: "file"))
     var tokenizer: String?
 
     @Option(help: ArgumentHelp("The projector: FILE or FILE:TENSOR (its weight; NAME.0.weight for mlp2x_gelu). Without TENSOR, the only candidate.", valueName: "file[:tensor]"))

@@ -76,6 +76,12 @@ extension LlamaModel {
         } catch {
             throw ModelError(error.code == .notFound ? .notFound : .unreadableWeights, error.message)
         }
+        try self.init(gguf: file, precision: precision)
+    }
+
+    /// Loads a Llama or Qwen2 decoder from an opened GGUF file (see ``init(gguf:precision:)-(URL,_)``).
+    public init(gguf file: GGUFFile, precision: WeightPrecision = .stored) throws(ModelError) {
+        let url = URL(fileURLWithPath: file.path)
         let configuration = try LlamaConfiguration(gguf: file)
         var weights: [String: WeightMatrix] = [:]
         for tensor in file.tensors {

@@ -87,8 +87,14 @@ public struct Tokenizer: Sendable {
                 .limitExceeded,
                 "\(source) is \(data.count) bytes, over the \(TokenizerLimits.maximumFileBytes)-byte limit for tokenizer.json; it is not a tokenizer Craft reads.")
         }
+        try self.init(document: try JSONNode.parseTokenizerFile(data, source: source), source: source)
+    }
+
+    /// Builds a tokenizer from a parsed `tokenizer.json` document (also the form GGUF metadata is
+    /// turned into, see `Tokenizer+GGUF.swift`).
+    init(document: JSONNode, source: String) throws {
         self.source = source
-        let root = JSONReader(value: try JSONNode.parseTokenizerFile(data, source: source), path: "$", source: source)
+        let root = JSONReader(value: document, path: "$", source: source)
         guard case .object = root.value else { throw root.fail("must be a JSON object") }
         model = try TokenizerModel(try root.required("model"))
         normalizer = try root.child("normalizer").map(Normalizer.init)

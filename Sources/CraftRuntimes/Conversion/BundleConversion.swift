@@ -175,11 +175,20 @@ public enum BundleConversion {
             }
             (runtimeName, maximum) = (architecture.name, try decoderPositions(model, architecture: architecture))
         }
+        // A GGUF file without --tokenizer brings its own (built from its metadata, checked here).
         let tokenizerFile = tokenizer ?? (gguf ? nil : model.appendingPathComponent("tokenizer.json"))
-        guard let tokenizerFile, FileManager.default.fileExists(atPath: tokenizerFile.path) else {
-            let hint = gguf ? "a GGUF file's own tokenizer is not read yet: pass --tokenizer with the model's Hugging Face tokenizer.json"
-                : "pass --tokenizer FILE, or put the model's Hugging Face tokenizer.json in \(model.path)"
-            throw BundleError(.missingEntry, "\(tokenizerFile?.path ?? model.path) is no tokenizer.json; \(hint)", entry: "tokenizer.json")
+        if let tokenizerFile {
+            guard FileManager.default.fileExists(atPath: tokenizerFile.path) else {
+                throw BundleError(.missingEntry, "\(tokenizerFile.path) does not exist; pass --tokenizer FILE, or put the model's Hugging Face tokenizer.json in \(model.path)", entry: "tokenizer.json")
+            }
+        } else {
+            do {
+                _ = try Tokenizer(gguf: try GGUFFile(contentsOf: model))
+            } catch let error as TokenizerError {
+                throw BundleError(.invalidManifest, error.message, entry: DecoderRuntime.ggufFile, cause: error)
+            } catch {
+                throw BundleError(.invalidManifest, "\(model.path): \(BundleFiles.describe(error))", entry: DecoderRuntime.ggufFile, cause: error)
+            }
         }
         let loaded = try loadCodebook(codebook)
         let projectorFile: SafeTensorsFile
@@ -207,16 +216,19 @@ public enum BundleConversion {
             } else {
                 files = try copyWeights(from: model, to: directory, progress: target.progress)
             }
-            try FileManager.default.copyItem(at: tokenizerFile, to: directory.appendingPathComponent("tokenizer.json"))
+            if let tokenizerFile {
+                try FileManager.default.copyItem(at: tokenizerFile, to: directory.appendingPathComponent("tokenizer.json"))
+                files.append("tokenizer.json")
+            }
             try FileManager.default.copyItem(at: projector, to: directory.appendingPathComponent("projector.safetensors"))
-            files += ["tokenizer.json", "projector.safetensors"]
+            files.append("projector.safetensors")
             return BundleManifest(
                 kind: .backend, name: target.name, version: target.version, summary: target.summary, domains: target.domains,
                 license: target.license, runtime: RuntimeReference(id: runtimeName, version: try SemanticVersion(parsing: "1.0.0")),
                 codebook: CodebookDescriptor(hash: loaded.hash, entries: loaded.entries, dimension: loaded.dimension, depth: loaded.depth, metric: loaded.metric),
                 files: files.map { BundleFileEntry(path: $0, size: 0, sha256: String(repeating: "0", count: 64)) },
                 backend: BackendSpecifics(
-                    contextLength: contextLength ?? maximum, tokenizer: "tokenizer.json", promptTemplate: promptTemplate,
+                    contextLength: contextLength ?? maximum, tokenizer: tokenizerFile == nil ? DecoderRuntime.ggufFile : "tokenizer.json", promptTemplate: promptTemplate,
                     projector: TensorReference(file: "projector.safetensors", name: name),
                     projectorType: projectorType == .linear ? nil : projectorType.rawValue),
                 provenance: ["converted_from": .string(model.lastPathComponent), "codebook_from": .string(codebook.file.lastPathComponent)])
