@@ -1,5 +1,6 @@
 // Matrix-vector kernels over half-precision and float32 weights; the contract is in include/CKernels.h.
 #include "CKernels.h"
+#include "internal.h"
 
 #include <string.h>
 
@@ -233,6 +234,10 @@ static int has_avx2(void) {
 #else
 static int has_avx2(void) { return 0; }
 #endif
+
+int craft_cpu_has_avx2(void) { return has_avx2(); }
+
+float craft_f16_to_float(uint16_t bits) { return half_to_float(bits); }
 
 // MARK: - Dispatch
 

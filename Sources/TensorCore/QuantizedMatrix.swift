@@ -3,21 +3,47 @@
 // and reads a quarter of float32's bytes per token. See docs/gguf.md and docs/tensorcore.md.
 import CKernels
 
-/// A frozen `[rows, columns]` matrix in ggml's Q8_0 blocks (per 32 values: an f16 scale and 32
-/// signed bytes), used as a `nn.Linear` weight or an embedding table.
+/// A frozen `[rows, columns]` matrix in ggml's quantized blocks (Q8_0, Q4_0, Q4_K, Q5_K, Q6_K), used
+/// as a `nn.Linear` weight or an embedding table.
 ///
-/// Products compute in float32 with the exact dequantized value `q · d` of every weight. The blocks
-/// are read where they are (a memory-mapped GGUF file, kept alive by `owner`).
+/// Products compute in float32 on the blocks: each scale group's integer weights are multiplied
+/// with the input and scaled once, so the result differs from the product with the dequantized
+/// weights only in rounding order. Prefill tiles and embedding rows are dequantized exactly (gguf-py's
+/// values). The blocks are read where they are (a memory-mapped GGUF file, kept alive by `owner`).
 ///
 /// ```swift
-/// let weight = QuantizedMatrix(format: .q8_0, rows: 768, columns: 768, blocks: pointer, owner: file)
+/// let weight = QuantizedMatrix(format: .q4_K, rows: 768, columns: 768, blocks: pointer, owner: file)
 /// let y = x.linear(weight: weight)
 /// ```
 public struct QuantizedMatrix: CompactMatrix, @unchecked Sendable {
     /// How the values are stored.
-    public enum Format: String, Sendable {
-        /// ggml's Q8_0: blocks of 32 values, an f16 scale and 32 signed bytes (34 bytes).
+    public enum Format: String, Sendable, CaseIterable {
+        /// Q8_0: blocks of 32 values, an f16 scale and 32 signed bytes (34 bytes; 8.5 bits a value).
         case q8_0
+        /// Q4_0: blocks of 32 values, an f16 scale and 16 bytes of nibbles (18 bytes; 4.5 bits).
+        case q4_0
+        /// Q4_K: blocks of 256 values in 8 sub-blocks with 6-bit scales and minimums (144 bytes; 4.5 bits).
+        case q4_K
+        /// Q5_K: Q4_K with a fifth bit per value (176 bytes; 5.5 bits).
+        case q5_K
+        /// Q6_K: blocks of 256 values in 16 groups with 8-bit scales, 6-bit values (210 bytes; 6.56 bits).
+        case q6_K
+
+        /// The format's id in CKernels.
+        var kernelID: Int32 {
+            switch self {
+            case .q8_0: Int32(CRAFT_QUANT_Q8_0)
+            case .q4_0: Int32(CRAFT_QUANT_Q4_0)
+            case .q4_K: Int32(CRAFT_QUANT_Q4_K)
+            case .q5_K: Int32(CRAFT_QUANT_Q5_K)
+            case .q6_K: Int32(CRAFT_QUANT_Q6_K)
+            }
+        }
+
+        /// Values per block (32 or 256).
+        public var blockValues: Int { craft_quant_block_values(kernelID) }
+        /// Bytes per block.
+        public var blockBytes: Int { craft_quant_block_bytes(kernelID) }
     }
 
     /// The storage format.
@@ -27,13 +53,14 @@ public struct QuantizedMatrix: CompactMatrix, @unchecked Sendable {
     let blocks: UnsafePointer<UInt8>
     public let owner: AnyObject
 
-    /// The matrix over the blocks at `blocks` (row-major: each row `columns / 32` blocks), valid while
-    /// `owner` lives.
+    /// The matrix over the blocks at `blocks` (row-major: each row `columns / format.blockValues`
+    /// blocks), valid while `owner` lives.
     ///
-    /// - Precondition: `columns` is a multiple of 32 and `blocks` holds `rows · columns / 32` blocks.
+    /// - Precondition: `columns` is a multiple of the format's block values and `blocks` holds
+    ///   `rows · columns / blockValues` blocks.
     public init(format: Format, rows: Int, columns: Int, blocks: UnsafeRawPointer, owner: AnyObject) {
-        precondition(rows >= 0 && columns >= 0 && columns % Int(CRAFT_Q8_0_BLOCK_VALUES) == 0,
-                     "QuantizedMatrix: Q8_0 rows are whole blocks of 32 values, not [\(rows), \(columns)]")
+        precondition(rows >= 0 && columns >= 0 && columns % format.blockValues == 0,
+                     "QuantizedMatrix: \(format.rawValue) rows are whole blocks of \(format.blockValues) values, not [\(rows), \(columns)]")
         self.format = format
         self.rows = rows
         self.columns = columns
@@ -42,22 +69,22 @@ public struct QuantizedMatrix: CompactMatrix, @unchecked Sendable {
     }
 
     /// Bytes per row.
-    var rowBytes: Int { columns / Int(CRAFT_Q8_0_BLOCK_VALUES) * Int(CRAFT_Q8_0_BLOCK_BYTES) }
+    var rowBytes: Int { columns / format.blockValues * format.blockBytes }
 
     public var byteCount: Int { rows * rowBytes }
 
     public func streamingMultiply(input: UnsafePointer<Float>, rowCount: Int, into output: UnsafeMutablePointer<Float>) {
-        let (n, k, weight, out) = (rows, columns, blocks, SendablePointer(pointer: output))
+        let (n, k, weight, out, id) = (rows, columns, blocks, SendablePointer(pointer: output), format.kernelID)
         parallelRanges(n, grain: Swift.max(1, 16384 / Swift.max(k, 1))) { range in
-            craft_q8_0_matvec(weight, k, range.lowerBound, range.upperBound, input, rowCount, k, out.pointer, n)
+            craft_quant_matvec(id, weight, k, range.lowerBound, range.upperBound, input, rowCount, k, out.pointer, n)
         }
     }
 
     public func convert(rows range: Range<Int>, into destination: UnsafeMutablePointer<Float>) {
-        let (k, source, rowBytes, out) = (columns, blocks + range.lowerBound * rowBytes, rowBytes, SendablePointer(pointer: destination))
-        let blocksPerRow = k / Int(CRAFT_Q8_0_BLOCK_VALUES)
+        let (k, source, rowBytes, out, id) = (columns, blocks + range.lowerBound * rowBytes, rowBytes, SendablePointer(pointer: destination), format.kernelID)
+        let blocksPerRow = k / format.blockValues
         parallelRanges(range.count, grain: Swift.max(1, 32768 / Swift.max(k, 1))) { part in
-            craft_q8_0_to_float(source + part.lowerBound * rowBytes, out.pointer + part.lowerBound * k, part.count * blocksPerRow)
+            craft_quant_to_float(id, source + part.lowerBound * rowBytes, out.pointer + part.lowerBound * k, part.count * blocksPerRow)
         }
     }
 }

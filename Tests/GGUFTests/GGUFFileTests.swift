@@ -1,6 +1,8 @@
 import Foundation
 import Testing
+import TensorCore
 
+@testable import CraftModels
 @testable import GGUF
 
 /// A GGUF file built byte by byte, for hostile cases.
@@ -82,6 +84,15 @@ struct GGUFFileTests {
         #expect(values.count == bits.count)
         let differing = zip(values, bits).filter { $0.0.bitPattern != $0.1 }.count
         #expect(differing == 0, "\(differing) of \(bits.count) values differ from gguf.quants.dequantize")
+        // The blocks kept as a QuantizedMatrix (CKernels' dequantization, used for prefill tiles and
+        // embedding rows) give the same bits.
+        if let format = LlamaModel.quantizedFormat(tensor.type) {
+            let kept = file.withBytes(of: tensor) { bytes in
+                QuantizedMatrix(format: format, rows: tensor.shape.dropLast().reduce(1, *), columns: tensor.shape.last!, blocks: bytes.baseAddress!, owner: file)
+            }
+            let keptDiffering = zip(kept.floats().scalars, bits).filter { $0.0.bitPattern != $0.1 }.count
+            #expect(keptDiffering == 0, "\(keptDiffering) of \(bits.count) values of the kept \(format) blocks differ")
+        }
     }
 
     @Test("a built file reads back: shape reversed from ggml's ne, values in place")

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import TensorCore
+import CKernels
 
 /// ggml's Q8_0 weights kept as blocks: dequantized values exact (`q · d`), products equal to the
 /// float32 products of the dequantized values on the streaming path (up to 8 rows) and the tiled
@@ -91,6 +92,99 @@ import Testing
             let rows = try matrix.rows(at: IndexTensor([3, 0, 63]))
             #expect(rows.scalars == (try dense.rows(at: IndexTensor([3, 0, 63]))).scalars)
             #expect(throws: TensorError.self) { _ = try matrix.rows(at: IndexTensor([64])) }
+        }
+    }
+}
+
+/// ggml's 4-, 5- and 6-bit formats kept as blocks: products on the blocks equal the float32 products
+/// of the dequantized values up to rounding order, on the AVX2 and portable kernels alike; every
+/// row's result has the same bits alone or in a batch. (The dequantized values themselves are
+/// checked bit for bit against gguf-py in GGUFTests.)
+@Suite struct QuantizedBlockFormatTests {
+    static let formats: [QuantizedMatrix.Format] = [.q4_0, .q4_K, .q5_K, .q6_K]
+
+    /// Random blocks: every quantized bit random, the f16 scales finite (about 0.004 to 0.03, either sign).
+    final class Blocks: @unchecked Sendable {
+        var bytes: [UInt8]
+        init(format: QuantizedMatrix.Format, rows: Int, columns: Int, seed: UInt64) {
+            var generator = SplitMix64(seed: seed)
+            let count = rows * columns / format.blockValues
+            bytes = (0..<(count * format.blockBytes)).map { _ in UInt8(truncatingIfNeeded: generator.next()) }
+            let scaleOffsets: [Int] = switch format {
+            case .q8_0, .q4_0: [0]
+            case .q4_K, .q5_K: [0, 2]
+            case .q6_K: [208]
+            }
+            for block in 0..<count {
+                for offset in scaleOffsets {
+                    let scale = Float16(Float(generator.next() % 1000 + 100) / 32000 * (generator.next() % 2 == 0 ? 1 : -1))
+                    bytes[block * format.blockBytes + offset] = UInt8(scale.bitPattern & 0xFF)
+                    bytes[block * format.blockBytes + offset + 1] = UInt8(scale.bitPattern >> 8)
+                }
+            }
+        }
+    }
+
+    static func matrix(_ format: QuantizedMatrix.Format, _ rows: Int, _ columns: Int, seed: UInt64) -> (QuantizedMatrix, Blocks) {
+        let blocks = Blocks(format: format, rows: rows, columns: columns, seed: seed)
+        let matrix = blocks.bytes.withUnsafeBytes { QuantizedMatrix(format: format, rows: rows, columns: columns, blocks: $0.baseAddress!, owner: blocks) }
+        return (matrix, blocks)
+    }
+
+    static func relativeError(_ actual: [Float], _ expected: [Float]) -> Float {
+        let error = zip(actual, expected).map { abs($0 - $1) }.max() ?? 0
+        return error / max(expected.map(abs).max() ?? 1, 1e-30)
+    }
+
+    /// Streaming (1, 3, 8 rows) and tiled (37 rows) products against the dequantized float32 product.
+    @Test(arguments: formats)
+    func linearMatchesDequantizedFloat32(format: QuantizedMatrix.Format) {
+        for (outputs, inputs) in [(7, 256), (33, 512), (300, 1024)] {
+            let (matrix, blocks) = Self.matrix(format, outputs, inputs, seed: UInt64(outputs))
+            withExtendedLifetime(blocks) {
+                let dense = matrix.floats()
+                var generator = SplitMix64(seed: 9)
+                for rows in [1, 3, 8, 37] {
+                    let x = Tensor(randomNormal: [rows, inputs], generator: &generator)
+                    let actual = x.linear(weight: matrix)
+                    #expect(actual.shape == [rows, outputs])
+                    let error = Self.relativeError(actual.scalars, x.linear(weight: dense).scalars)
+                    #expect(error <= 2e-5, "\(format) [\(outputs), \(inputs)] × \(rows) rows: relative error \(error)")
+                }
+            }
+        }
+    }
+
+    /// The portable kernel (what CPUs without AVX2 run) gives the same products up to rounding order.
+    @Test(arguments: formats)
+    func portableKernelAgrees(format: QuantizedMatrix.Format) {
+        let (matrix, blocks) = Self.matrix(format, 24, 512, seed: 11)
+        var generator = SplitMix64(seed: 12)
+        let x = Tensor(randomNormal: [5, 512], generator: &generator)
+        withExtendedLifetime(blocks) {
+            var portable = [Float](repeating: 0, count: 5 * 24)
+            x.scalars.withUnsafeBufferPointer { input in
+                portable.withUnsafeMutableBufferPointer { output in
+                    craft_quant_matvec_portable(format.kernelID, matrix.blocks, 512, 0, 24, input.baseAddress!, 5, 512, output.baseAddress!, 24)
+                }
+            }
+            let error = Self.relativeError(portable, x.linear(weight: matrix).scalars)
+            #expect(error <= 2e-5, "\(format): relative error \(error)")
+        }
+    }
+
+    @Test(arguments: formats)
+    func aRowHasTheSameBitsAloneAndInABatch(format: QuantizedMatrix.Format) {
+        let (matrix, blocks) = Self.matrix(format, 40, 512, seed: 3)
+        var generator = SplitMix64(seed: 4)
+        let x = Tensor(randomNormal: [8, 512], generator: &generator)
+        withExtendedLifetime(blocks) {
+            let together = x.linear(weight: matrix)
+            for row in 0..<8 {
+                let alone = x.sliced(along: 0, row..<(row + 1)).linear(weight: matrix)
+                #expect(alone.scalars.map(\.bitPattern) == together.sliced(along: 0, row..<(row + 1)).scalars.map(\.bitPattern), "\(format) row \(row)")
+            }
+            #expect(matrix.byteCount == 40 * 512 / format.blockValues * format.blockBytes)
         }
     }
 }

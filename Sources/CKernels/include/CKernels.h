@@ -53,6 +53,37 @@ void craft_q8_0_to_float(const uint8_t *source, float *destination, size_t block
 void craft_q8_0_matvec(const uint8_t *weight, size_t columns, size_t row_begin, size_t row_end,
                        const float *x, size_t m, size_t ldx, float *y, size_t ldy);
 
+/// ggml's quantized block formats that Craft computes on directly.
+enum {
+    CRAFT_QUANT_Q8_0 = 0,  ///< 32 values: f16 `d`, 32 int8 `q`; `q · d`
+    CRAFT_QUANT_Q4_0 = 1,  ///< 32 values: f16 `d`, 16 bytes of nibbles; `d · (q − 8)`
+    CRAFT_QUANT_Q4_K = 2,  ///< 256 values: f16 `d`, `dmin`, 12 bytes of 6-bit scales/minimums, 128 of nibbles
+    CRAFT_QUANT_Q5_K = 3,  ///< as Q4_K with 32 bytes of fifth bits before the nibbles
+    CRAFT_QUANT_Q6_K = 4,  ///< 256 values: 128 bytes of low nibbles, 64 of high pairs, 16 int8 scales, f16 `d`
+};
+
+/// Values per block of `format` (32 or 256).
+size_t craft_quant_block_values(int format);
+
+/// Bytes per block of `format` (34, 18, 144, 176 or 210).
+size_t craft_quant_block_bytes(int format);
+
+/// Dequantizes `blocks` blocks of `format` at `source` into float32, bit for bit as gguf-py's
+/// reference (`gguf.quants.dequantize`) computes them.
+void craft_quant_to_float(int format, const uint8_t *source, float *destination, size_t blocks);
+
+/// As ``craft_q8_0_matvec`` for a row-major `[rows, columns]` weight of any `format` (`columns` a
+/// multiple of its block values), on the blocks: per (row, vector), blocks in order, each scale
+/// group's integer weights multiplied with the vector and scaled once (Q4_K/Q5_K: `(d · scale) ·
+/// Σ q x − (dmin · min) · Σ x` per sub-block of 32; Q6_K: `(d · scale) · Σ (q − 32) x` per 16;
+/// Q4_0: `d · Σ (q − 8) x`). A vector's result has the same bits alone or with others.
+void craft_quant_matvec(int format, const uint8_t *weight, size_t columns, size_t row_begin, size_t row_end,
+                        const float *x, size_t m, size_t ldx, float *y, size_t ldy);
+
+/// ``craft_quant_matvec`` without the AVX2 path (for tests that compare the two).
+void craft_quant_matvec_portable(int format, const uint8_t *weight, size_t columns, size_t row_begin, size_t row_end,
+                                 const float *x, size_t m, size_t ldx, float *y, size_t ldy);
+
 /// The name of the kernel set chosen for this CPU: "avx2-fma-f16c" or "portable".
 const char *craft_half_kernel_name(void);
 

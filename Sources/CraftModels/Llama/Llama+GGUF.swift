@@ -1,7 +1,7 @@
 // Llama and Qwen2 decoders from llama.cpp's GGUF files: the `{arch}.*` hyperparameters, llama.cpp's
 // tensor names, and the row permutation llama.cpp's converter applies to Llama's query and key weights
-// undone (docs/gguf.md). Q8_0 matrices stay Q8_0 blocks (QuantizedMatrix); other types are
-// dequantized to float32 at load until their kernels exist (issue #18).
+// undone (docs/gguf.md). Q8_0, Q4_0, Q4_K, Q5_K and Q6_K matrices stay blocks (QuantizedMatrix);
+// F16, BF16 and vectors are widened to float32 at load.
 import Foundation
 import GGUF
 import TensorCore
@@ -90,9 +90,9 @@ extension LlamaModel {
             }
             let permutedHeads: Int? = configuration.modelType != "llama" || tensor.shape.count != 2 ? nil
                 : name.hasSuffix("q_proj.weight") ? configuration.attentionHeads : name.hasSuffix("k_proj.weight") ? configuration.kvHeads : nil
-            if precision == .stored, tensor.type == .q8_0, tensor.shape.count == 2 {
-                // Kept as Q8_0 blocks, in place in the mapping (query and key rows reordered in a copy).
-                weights[name] = .quantized(Self.quantized(tensor, in: file, unpermutingHeads: permutedHeads))
+            if precision == .stored, let format = Self.quantizedFormat(tensor.type), tensor.shape.count == 2 {
+                // Kept as blocks, in place in the mapping (query and key rows reordered in a copy).
+                weights[name] = .quantized(Self.quantized(tensor, format: format, in: file, unpermutingHeads: permutedHeads))
                 continue
             }
             var values: [Float]
@@ -107,21 +107,33 @@ extension LlamaModel {
         try self.init(configuration: configuration, store: WeightStore(loaded: weights, origin: url.path))
     }
 
-    /// A Q8_0 matrix over the tensor's blocks in the mapping; when `heads` is given, over a copy with
-    /// llama.cpp's query/key row permutation undone (whole rows move, so the blocks are unchanged).
-    static func quantized(_ tensor: GGUFTensor, in file: GGUFFile, unpermutingHeads heads: Int?) -> QuantizedMatrix {
+    /// The block format Craft computes on for a GGUF tensor type, or `nil` for types dequantized at load.
+    static func quantizedFormat(_ type: GGUFTensorType) -> QuantizedMatrix.Format? {
+        switch type {
+        case .q8_0: .q8_0
+        case .q4_0: .q4_0
+        case .q4_K: .q4_K
+        case .q5_K: .q5_K
+        case .q6_K: .q6_K
+        default: nil
+        }
+    }
+
+    /// A quantized matrix over the tensor's blocks in the mapping; when `heads` is given, over a copy
+    /// with llama.cpp's query/key row permutation undone (whole rows move, so the blocks are unchanged).
+    static func quantized(_ tensor: GGUFTensor, format: QuantizedMatrix.Format, in file: GGUFFile, unpermutingHeads heads: Int?) -> QuantizedMatrix {
         let (rows, columns) = (tensor.shape[0], tensor.shape[1])
         let rowBytes = tensor.byteCount / max(rows, 1)
         guard let heads else {
             return file.withBytes(of: tensor) { bytes in
-                QuantizedMatrix(format: .q8_0, rows: rows, columns: columns, blocks: bytes.baseAddress!, owner: file)
+                QuantizedMatrix(format: format, rows: rows, columns: columns, blocks: bytes.baseAddress!, owner: file)
             }
         }
         let copy = ByteBuffer(count: tensor.byteCount)
         file.withBytes(of: tensor) { bytes in
             unpermuteRows(from: bytes.baseAddress!, to: copy.pointer, rows: rows, rowBytes: rowBytes, heads: heads)
         }
-        return QuantizedMatrix(format: .q8_0, rows: rows, columns: columns, blocks: copy.pointer, owner: copy)
+        return QuantizedMatrix(format: format, rows: rows, columns: columns, blocks: copy.pointer, owner: copy)
     }
 
     /// Hugging Face's name for a llama.cpp tensor name, or `nil` for one a decoder does not have.

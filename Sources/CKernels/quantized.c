@@ -1,0 +1,386 @@
+// Kernels over ggml's quantized blocks other than Q8_0 (Q4_0, Q4_K, Q5_K, Q6_K); the contract is in
+// include/CKernels.h. Block layouts follow ggml (ggml-common.h) and gguf-py's reference dequantizer.
+#include "CKernels.h"
+#include "internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+// Dequantization must give gguf-py's values bit for bit: no fused multiply-add contraction here.
+#pragma STDC FP_CONTRACT OFF
+
+static inline float f16_at(const uint8_t *p) { return craft_f16_to_float((uint16_t)(p[0] | (p[1] << 8))); }
+
+/// The 6-bit scale and minimum of sub-block `s` (0-7) from the 12 packed scale bytes of Q4_K/Q5_K.
+static inline void scale_min_k4(const uint8_t *scales, int s, float *scale, float *minimum) {
+    if (s < 4) {
+        *scale = (float)(scales[s] & 63);
+        *minimum = (float)(scales[s + 4] & 63);
+    } else {
+        *scale = (float)((scales[s + 4] & 0x0F) | ((scales[s - 4] >> 2) & 0x30));
+        *minimum = (float)((scales[s + 4] >> 4) | ((scales[s] >> 2) & 0x30));
+    }
+}
+
+size_t craft_quant_block_values(int format) {
+    switch (format) {
+    case CRAFT_QUANT_Q8_0: case CRAFT_QUANT_Q4_0: return 32;
+    default: return 256;
+    }
+}
+
+size_t craft_quant_block_bytes(int format) {
+    switch (format) {
+    case CRAFT_QUANT_Q8_0: return CRAFT_Q8_0_BLOCK_BYTES;
+    case CRAFT_QUANT_Q4_0: return 18;
+    case CRAFT_QUANT_Q4_K: return 144;
+    case CRAFT_QUANT_Q5_K: return 176;
+    default: return 210;
+    }
+}
+
+// MARK: - Dequantization (exact, gguf-py's operations in its order)
+
+static void q4_0_to_float(const uint8_t *block, float *out) {
+    const float d = f16_at(block);
+    for (int i = 0; i < 16; i++) {
+        out[i] = d * (float)((int)(block[2 + i] & 0x0F) - 8);
+        out[16 + i] = d * (float)((int)(block[2 + i] >> 4) - 8);
+    }
+}
+
+static void q4_k_to_float(const uint8_t *block, float *out, int fifth_bits) {
+    const float d = f16_at(block), dmin = f16_at(block + 2);
+    const uint8_t *scales = block + 4, *qh = block + 16, *qs = block + (fifth_bits ? 48 : 16);
+    for (int s = 0; s < 8; s++) {
+        float scale, minimum;
+        scale_min_k4(scales, s, &scale, &minimum);
+        const float factor = d * scale, offset = dmin * minimum;
+        const uint8_t *group = qs + (s / 2) * 32;
+        const int shift = (s % 2) * 4;
+        for (int i = 0; i < 32; i++) {
+            int q = (group[i] >> shift) & 0x0F;
+            if (fifth_bits) q |= ((qh[i] >> s) & 1) << 4;
+            const float product = factor * (float)q;
+            out[s * 32 + i] = product - offset;
+        }
+    }
+}
+
+static void q6_k_to_float(const uint8_t *block, float *out) {
+    const float d = f16_at(block + 208);
+    for (int half = 0; half < 2; half++) {
+        for (int i = 0; i < 128; i++) {
+            const int position = half * 128 + i;
+            const int low = (block[half * 64 + i % 64] >> ((i / 64) * 4)) & 0x0F;
+            const int high = (block[128 + half * 32 + i % 32] >> ((i / 32) * 2)) & 0x03;
+            const float scale = (float)(int8_t)block[192 + position / 16];
+            const float factor = d * scale;
+            out[position] = factor * (float)((low | (high << 4)) - 32);
+        }
+    }
+}
+
+void craft_quant_to_float(int format, const uint8_t *source, float *destination, size_t blocks) {
+    if (format == CRAFT_QUANT_Q8_0) {
+        craft_q8_0_to_float(source, destination, blocks);
+        return;
+    }
+    const size_t values = craft_quant_block_values(format), bytes = craft_quant_block_bytes(format);
+    for (size_t b = 0; b < blocks; b++) {
+        const uint8_t *block = source + b * bytes;
+        float *out = destination + b * values;
+        switch (format) {
+        case CRAFT_QUANT_Q4_0: q4_0_to_float(block, out); break;
+        case CRAFT_QUANT_Q4_K: q4_k_to_float(block, out, 0); break;
+        case CRAFT_QUANT_Q5_K: q4_k_to_float(block, out, 1); break;
+        default: q6_k_to_float(block, out); break;
+        }
+    }
+}
+
+// MARK: - Portable products
+//
+// Per (row, vector), blocks in order; within a block the integer-valued weights' products are
+// summed per scale group and scaled once: Q4_0 `d · Σ (q − 8) x`; Q4_K/Q5_K per sub-block of 32
+// `(d · scale) · Σ q x − (dmin · min) · Σ x`; Q6_K per group of 16 `(d · scale) · Σ (q − 32) x`.
+
+static float portable_q4_0_row(const uint8_t *w, size_t blocks, const float *x) {
+    float total = 0;
+    for (size_t b = 0; b < blocks; b++) {
+        const uint8_t *block = w + b * 18;
+        const float *v = x + b * 32;
+        float sum = 0;
+        for (int i = 0; i < 16; i++) sum += (float)((int)(block[2 + i] & 0x0F) - 8) * v[i];
+        for (int i = 0; i < 16; i++) sum += (float)((int)(block[2 + i] >> 4) - 8) * v[16 + i];
+        total += f16_at(block) * sum;
+    }
+    return total;
+}
+
+static float portable_q4_k_row(const uint8_t *w, size_t blocks, const float *x, int fifth_bits) {
+    const size_t bytes = fifth_bits ? 176 : 144;
+    float total = 0;
+    for (size_t b = 0; b < blocks; b++) {
+        const uint8_t *block = w + b * bytes;
+        const float d = f16_at(block), dmin = f16_at(block + 2);
+        const uint8_t *scales = block + 4, *qh = block + 16, *qs = block + (fifth_bits ? 48 : 16);
+        for (int s = 0; s < 8; s++) {
+            float scale, minimum;
+            scale_min_k4(scales, s, &scale, &minimum);
+            const uint8_t *group = qs + (s / 2) * 32;
+            const int shift = (s % 2) * 4;
+            const float *v = x + b * 256 + s * 32;
+            float products = 0, sum = 0;
+            for (int i = 0; i < 32; i++) {
+                int q = (group[i] >> shift) & 0x0F;
+                if (fifth_bits) q |= ((qh[i] >> s) & 1) << 4;
+                products += (float)q * v[i];
+                sum += v[i];
+            }
+            total += (d * scale) * products - (dmin * minimum) * sum;
+        }
+    }
+    return total;
+}
+
+static float portable_q6_k_row(const uint8_t *w, size_t blocks, const float *x) {
+    float total = 0;
+    for (size_t b = 0; b < blocks; b++) {
+        const uint8_t *block = w + b * 210;
+        const float d = f16_at(block + 208);
+        for (int group = 0; group < 16; group++) {
+            float products = 0;
+            for (int j = 0; j < 16; j++) {
+                const int position = group * 16 + j, half = position / 128, i = position % 128;
+                const int low = (block[half * 64 + i % 64] >> ((i / 64) * 4)) & 0x0F;
+                const int high = (block[128 + half * 32 + i % 32] >> ((i / 32) * 2)) & 0x03;
+                products += (float)((low | (high << 4)) - 32) * x[b * 256 + position];
+            }
+            total += (d * (float)(int8_t)block[192 + group]) * products;
+        }
+    }
+    return total;
+}
+
+static void portable_quant_matvec(int format, const uint8_t *weight, size_t columns, size_t row_begin, size_t row_end,
+                                  const float *x, size_t m, size_t ldx, float *y, size_t ldy) {
+    const size_t blocks = columns / craft_quant_block_values(format), row_bytes = blocks * craft_quant_block_bytes(format);
+    for (size_t row = row_begin; row < row_end; row++) {
+        const uint8_t *w = weight + row * row_bytes;
+        for (size_t i = 0; i < m; i++) {
+            const float *v = x + i * ldx;
+            float total;
+            switch (format) {
+            case CRAFT_QUANT_Q4_0: total = portable_q4_0_row(w, blocks, v); break;
+            case CRAFT_QUANT_Q4_K: total = portable_q4_k_row(w, blocks, v, 0); break;
+            case CRAFT_QUANT_Q5_K: total = portable_q4_k_row(w, blocks, v, 1); break;
+            default: total = portable_q6_k_row(w, blocks, v); break;
+            }
+            y[i * ldy + row] += total;
+        }
+    }
+}
+
+// MARK: - AVX2 + FMA + F16C products
+//
+// The same decomposition, 8 values per vector register: a group's weights are unpacked once to
+// float and used by up to 4 vectors while in registers; each vector's products go into its own
+// accumulators in a fixed order, so a vector's result has the same bits alone or with others.
+// Q4_K/Q5_K's `Σ x` per sub-block is computed once per call for every vector.
+
+#if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
+#include <immintrin.h>
+
+#define CRAFT_AVX2 __attribute__((target("avx2,fma,f16c")))
+
+CRAFT_AVX2 static inline float hsum8(__m256 v) {
+    __m128 low = _mm256_castps256_ps128(v), high = _mm256_extractf128_ps(v, 1);
+    __m128 s = _mm_add_ps(low, high);
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
+    return _mm_cvtss_f32(s);
+}
+
+/// 8 bytes at `p` as eight 32-bit integers.
+CRAFT_AVX2 static inline __m256i bytes8(const uint8_t *p) { return _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)p)); }
+
+CRAFT_AVX2 __attribute__((always_inline)) static inline void avx2_q4_0_rows(
+    const uint8_t *w, size_t blocks, const float *x, size_t ldx, int V, float *y, size_t ldy, size_t row) {
+    __m256 acc[4];
+    for (int v = 0; v < V; v++) acc[v] = _mm256_setzero_ps();
+    const __m256i mask = _mm256_set1_epi32(0x0F), eight = _mm256_set1_epi32(8);
+    for (size_t b = 0; b < blocks; b++) {
+        const uint8_t *block = w + b * 18;
+        const __m256i first = bytes8(block + 2), second = bytes8(block + 10);
+        const __m256 q0 = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_and_si256(first, mask), eight));
+        const __m256 q1 = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_and_si256(second, mask), eight));
+        const __m256 q2 = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_srli_epi32(first, 4), eight));
+        const __m256 q3 = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_srli_epi32(second, 4), eight));
+        const __m256 d = _mm256_set1_ps(_cvtsh_ss((unsigned short)(block[0] | (block[1] << 8))));
+        for (int v = 0; v < V; v++) {
+            const float *xv = x + v * ldx + b * 32;
+            __m256 p = _mm256_mul_ps(q0, _mm256_loadu_ps(xv));
+            p = _mm256_fmadd_ps(q1, _mm256_loadu_ps(xv + 8), p);
+            p = _mm256_fmadd_ps(q2, _mm256_loadu_ps(xv + 16), p);
+            p = _mm256_fmadd_ps(q3, _mm256_loadu_ps(xv + 24), p);
+            acc[v] = _mm256_fmadd_ps(d, p, acc[v]);
+        }
+    }
+    for (int v = 0; v < V; v++) y[v * ldy + row] += hsum8(acc[v]);
+}
+
+CRAFT_AVX2 __attribute__((always_inline)) static inline void avx2_q4_k_rows(
+    const uint8_t *w, size_t blocks, const float *x, size_t ldx, const float *sums, size_t lds, int V, int fifth_bits,
+    float *y, size_t ldy, size_t row) {
+    const size_t bytes = fifth_bits ? 176 : 144;
+    __m256 acc[4];
+    float offsets[4] = {0, 0, 0, 0};
+    for (int v = 0; v < V; v++) acc[v] = _mm256_setzero_ps();
+    const __m256i mask = _mm256_set1_epi32(0x0F), one = _mm256_set1_epi32(1);
+    for (size_t b = 0; b < blocks; b++) {
+        const uint8_t *block = w + b * bytes;
+        const float d = _cvtsh_ss((unsigned short)(block[0] | (block[1] << 8)));
+        const float dmin = _cvtsh_ss((unsigned short)(block[2] | (block[3] << 8)));
+        const uint8_t *scales = block + 4, *qh = block + 16, *qs = block + (fifth_bits ? 48 : 16);
+        for (int j = 0; j < 4; j++) {
+            float scale0, minimum0, scale1, minimum1;
+            scale_min_k4(scales, 2 * j, &scale0, &minimum0);
+            scale_min_k4(scales, 2 * j + 1, &scale1, &minimum1);
+            __m256 low[4], high[4];
+            for (int v = 0; v < V; v++) low[v] = high[v] = _mm256_setzero_ps();
+            for (int t = 0; t < 4; t++) {
+                const __m256i packed = bytes8(qs + j * 32 + t * 8);
+                __m256i a = _mm256_and_si256(packed, mask), c = _mm256_srli_epi32(packed, 4);
+                if (fifth_bits) {
+                    const __m256i h = bytes8(qh + t * 8);
+                    a = _mm256_or_si256(a, _mm256_slli_epi32(_mm256_and_si256(_mm256_srl_epi32(h, _mm_cvtsi32_si128(2 * j)), one), 4));
+                    c = _mm256_or_si256(c, _mm256_slli_epi32(_mm256_and_si256(_mm256_srl_epi32(h, _mm_cvtsi32_si128(2 * j + 1)), one), 4));
+                }
+                const __m256 qa = _mm256_cvtepi32_ps(a), qc = _mm256_cvtepi32_ps(c);
+                for (int v = 0; v < V; v++) {
+                    const float *xv = x + v * ldx + b * 256 + j * 64 + t * 8;
+                    low[v] = _mm256_fmadd_ps(qa, _mm256_loadu_ps(xv), low[v]);
+                    high[v] = _mm256_fmadd_ps(qc, _mm256_loadu_ps(xv + 32), high[v]);
+                }
+            }
+            const __m256 factor0 = _mm256_set1_ps(d * scale0), factor1 = _mm256_set1_ps(d * scale1);
+            const float offset0 = dmin * minimum0, offset1 = dmin * minimum1;
+            for (int v = 0; v < V; v++) {
+                acc[v] = _mm256_fmadd_ps(factor0, low[v], acc[v]);
+                acc[v] = _mm256_fmadd_ps(factor1, high[v], acc[v]);
+                const float *s = sums + v * lds + b * 8 + 2 * j;
+                offsets[v] += offset0 * s[0] + offset1 * s[1];
+            }
+        }
+    }
+    for (int v = 0; v < V; v++) y[v * ldy + row] += hsum8(acc[v]) - offsets[v];
+}
+
+CRAFT_AVX2 __attribute__((always_inline)) static inline void avx2_q6_k_rows(
+    const uint8_t *w, size_t blocks, const float *x, size_t ldx, int V, float *y, size_t ldy, size_t row) {
+    __m256 acc[4];
+    for (int v = 0; v < V; v++) acc[v] = _mm256_setzero_ps();
+    const __m256i mask = _mm256_set1_epi32(0x0F), three = _mm256_set1_epi32(3), bias = _mm256_set1_epi32(32);
+    for (size_t b = 0; b < blocks; b++) {
+        const uint8_t *block = w + b * 210;
+        const float d = _cvtsh_ss((unsigned short)(block[208] | (block[209] << 8)));
+        for (int half = 0; half < 2; half++) {
+            const uint8_t *ql = block + half * 64, *qh = block + 128 + half * 32;
+            const int8_t *scales = (const int8_t *)(block + 192 + half * 8);
+            // Groups of 16: l in {0, 16} picks the group within each quarter of 32 values.
+            for (int l = 0; l < 32; l += 16) {
+                __m256 p[4][4];
+                for (int quarter = 0; quarter < 4; quarter++) {
+                    for (int v = 0; v < V; v++) p[quarter][v] = _mm256_setzero_ps();
+                }
+                for (int u = 0; u < 16; u += 8) {
+                    const __m256i a = bytes8(ql + l + u), c = bytes8(ql + 32 + l + u), h = bytes8(qh + l + u);
+                    __m256 q[4];
+                    q[0] = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_or_si256(_mm256_and_si256(a, mask), _mm256_slli_epi32(_mm256_and_si256(h, three), 4)), bias));
+                    q[1] = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_or_si256(_mm256_and_si256(c, mask), _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(h, 2), three), 4)), bias));
+                    q[2] = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_or_si256(_mm256_srli_epi32(a, 4), _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(h, 4), three), 4)), bias));
+                    q[3] = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_or_si256(_mm256_srli_epi32(c, 4), _mm256_slli_epi32(_mm256_srli_epi32(h, 6), 4)), bias));
+                    for (int v = 0; v < V; v++) {
+                        const float *xv = x + v * ldx + b * 256 + half * 128 + l + u;
+                        for (int quarter = 0; quarter < 4; quarter++) {
+                            p[quarter][v] = _mm256_fmadd_ps(q[quarter], _mm256_loadu_ps(xv + quarter * 32), p[quarter][v]);
+                        }
+                    }
+                }
+                for (int quarter = 0; quarter < 4; quarter++) {
+                    const __m256 factor = _mm256_set1_ps(d * (float)scales[quarter * 2 + l / 16]);
+                    for (int v = 0; v < V; v++) acc[v] = _mm256_fmadd_ps(factor, p[quarter][v], acc[v]);
+                }
+            }
+        }
+    }
+    for (int v = 0; v < V; v++) y[v * ldy + row] += hsum8(acc[v]);
+}
+
+#define CRAFT_BY_VECTORS(call) \
+    switch (count) { \
+    case 1: { const int V = 1; call; break; } \
+    case 2: { const int V = 2; call; break; } \
+    case 3: { const int V = 3; call; break; } \
+    default: { const int V = 4; call; break; } \
+    }
+
+CRAFT_AVX2 static void avx2_quant_matvec(int format, const uint8_t *weight, size_t columns, size_t row_begin, size_t row_end,
+                                         const float *x, size_t m, size_t ldx, float *y, size_t ldy) {
+    const size_t blocks = columns / craft_quant_block_values(format), row_bytes = blocks * craft_quant_block_bytes(format);
+    // Q4_K/Q5_K: Σ x per sub-block of 32, for every vector, once for all rows.
+    float *sums = NULL;
+    const size_t lds = columns / 32;
+    if (format == CRAFT_QUANT_Q4_K || format == CRAFT_QUANT_Q5_K) {
+        sums = malloc(sizeof(float) * (m * lds + 1));
+        for (size_t i = 0; i < m; i++) {
+            for (size_t s = 0; s < lds; s++) {
+                const float *v = x + i * ldx + s * 32;
+                __m256 total = _mm256_add_ps(_mm256_add_ps(_mm256_loadu_ps(v), _mm256_loadu_ps(v + 8)),
+                                             _mm256_add_ps(_mm256_loadu_ps(v + 16), _mm256_loadu_ps(v + 24)));
+                sums[i * lds + s] = hsum8(total);
+            }
+        }
+    }
+    for (size_t row = row_begin; row < row_end; row++) {
+        const uint8_t *w = weight + row * row_bytes;
+        for (size_t g = 0; g < m; g += 4) {
+            const float *v = x + g * ldx;
+            float *out = y + g * ldy;
+            const size_t count = m - g < 4 ? m - g : 4;
+            switch (format) {
+            case CRAFT_QUANT_Q4_0: CRAFT_BY_VECTORS(avx2_q4_0_rows(w, blocks, v, ldx, V, out, ldy, row)); break;
+            case CRAFT_QUANT_Q4_K: CRAFT_BY_VECTORS(avx2_q4_k_rows(w, blocks, v, ldx, sums + g * lds, lds, V, 0, out, ldy, row)); break;
+            case CRAFT_QUANT_Q5_K: CRAFT_BY_VECTORS(avx2_q4_k_rows(w, blocks, v, ldx, sums + g * lds, lds, V, 1, out, ldy, row)); break;
+            default: CRAFT_BY_VECTORS(avx2_q6_k_rows(w, blocks, v, ldx, V, out, ldy, row)); break;
+            }
+        }
+    }
+    free(sums);
+}
+#endif
+
+void craft_quant_matvec(int format, const uint8_t *weight, size_t columns, size_t row_begin, size_t row_end,
+                        const float *x, size_t m, size_t ldx, float *y, size_t ldy) {
+    if (format == CRAFT_QUANT_Q8_0) {
+        craft_q8_0_matvec(weight, columns, row_begin, row_end, x, m, ldx, y, ldy);
+        return;
+    }
+#if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
+    if (craft_cpu_has_avx2()) {
+        avx2_quant_matvec(format, weight, columns, row_begin, row_end, x, m, ldx, y, ldy);
+        return;
+    }
+#endif
+    portable_quant_matvec(format, weight, columns, row_begin, row_end, x, m, ldx, y, ldy);
+}
+
+void craft_quant_matvec_portable(int format, const uint8_t *weight, size_t columns, size_t row_begin, size_t row_end,
+                                 const float *x, size_t m, size_t ldx, float *y, size_t ldy) {
+    if (format == CRAFT_QUANT_Q8_0) {
+        craft_q8_0_matvec(weight, columns, row_begin, row_end, x, m, ldx, y, ldy);
+        return;
+    }
+    portable_quant_matvec(format, weight, columns, row_begin, row_end, x, m, ldx, y, ldy);
+}
