@@ -39,6 +39,79 @@ def permute(weights, n_head, n_head_kv):
             .swapaxes(1, 2).reshape(weights.shape))
 
 
+# gguf-py dequantizes the K-quants but does not quantize them; these simple quantizers (min/max
+# scales, not llama.cpp's search) write valid blocks in ggml's layout, and gguf-py's dequantization
+# of them is what transformers loads and what Craft must match.
+
+def f16(values):
+    return np.asarray(values, dtype=np.float32).astype(np.float16)
+
+
+def pack_k_scales(scales, minimums):
+    """Q4_K/Q5_K's 12 bytes of 6-bit scales and minimums for 8 sub-blocks ([n, 8] each)."""
+    out = np.zeros((scales.shape[0], 12), dtype=np.uint8)
+    for s in range(4):
+        out[:, s] = (scales[:, s] & 63) | ((scales[:, s + 4] >> 4) << 6)
+        out[:, s + 4] = (minimums[:, s] & 63) | ((minimums[:, s + 4] >> 4) << 6)
+        out[:, s + 8] = (scales[:, s + 4] & 0x0F) | ((minimums[:, s + 4] & 0x0F) << 4)
+    return out
+
+
+def quantize_k(data, bits):
+    """Q4_K (bits 4) or Q5_K (bits 5) blocks for a float32 matrix whose rows are multiples of 256."""
+    levels = (1 << bits) - 1
+    x = data.reshape(-1, 8, 32).astype(np.float32)
+    low = np.minimum(x.min(axis=-1), 0)
+    scale = (x.max(axis=-1) - low) / levels
+    offset = -low
+    d = f16(np.maximum(scale.max(axis=-1), 1e-8) / 63)
+    dmin = f16(np.maximum(offset.max(axis=-1), 1e-8) / 63)
+    sc = np.clip(np.rint(scale / d.astype(np.float32)[:, None]), 0, 63).astype(np.uint8)
+    mn = np.clip(np.rint(offset / dmin.astype(np.float32)[:, None]), 0, 63).astype(np.uint8)
+    factor = d.astype(np.float32)[:, None] * sc
+    shift = dmin.astype(np.float32)[:, None] * mn
+    q = np.where(factor[..., None] > 0, np.rint((x + shift[..., None]) / np.where(factor > 0, factor, 1)[..., None]), 0)
+    q = np.clip(q, 0, levels).astype(np.uint8)  # [n, 8, 32]
+    nibbles = q & 0x0F
+    qs = (nibbles[:, 0::2, :] | (nibbles[:, 1::2, :] << 4)).reshape(-1, 128)
+    parts = [d.view(np.uint8).reshape(-1, 2), dmin.view(np.uint8).reshape(-1, 2), pack_k_scales(sc, mn)]
+    if bits == 5:
+        qh = np.zeros((q.shape[0], 32), dtype=np.uint8)
+        for s in range(8):
+            qh |= ((q[:, s, :] >> 4) & 1) << s
+        parts.append(qh)
+    return np.concatenate(parts + [qs], axis=1)
+
+
+def quantize_q6_k(data):
+    x = data.reshape(-1, 16, 16).astype(np.float32)
+    scale = np.abs(x).max(axis=-1) / 32
+    d = f16(np.maximum(scale.max(axis=-1), 1e-8) / 127)
+    sc = np.clip(np.rint(scale / d.astype(np.float32)[:, None]), -128, 127).astype(np.int8)
+    factor = d.astype(np.float32)[:, None] * sc
+    q = np.where(factor[..., None] != 0, np.rint(x / np.where(factor != 0, factor, 1)[..., None]), 0)
+    q = (np.clip(q, -32, 31) + 32).astype(np.uint8).reshape(-1, 256)
+    ql = np.zeros((q.shape[0], 128), dtype=np.uint8)
+    qh = np.zeros((q.shape[0], 64), dtype=np.uint8)
+    for position in range(256):
+        half, i = divmod(position, 128)
+        ql[:, half * 64 + i % 64] |= (q[:, position] & 0x0F) << ((i // 64) * 4)
+        qh[:, half * 32 + i % 32] |= (q[:, position] >> 4) << ((i // 32) * 2)
+    return np.concatenate([ql, qh, sc.view(np.uint8), d.view(np.uint8).reshape(-1, 2)], axis=1)
+
+
+def quantized(data, qtype):
+    """Blocks of `qtype` for a 2-D float32 matrix, checked against gguf-py's dequantization."""
+    if qtype in (T.Q8_0, T.Q4_0):
+        blocks = gguf.quants.quantize(data, qtype)
+    else:
+        flat = {T.Q4_K: lambda v: quantize_k(v, 4), T.Q5_K: lambda v: quantize_k(v, 5), T.Q6_K: quantize_q6_k}[qtype](data)
+        blocks = flat.reshape(data.shape[0], -1)
+    back = gguf.quants.dequantize(blocks, qtype).reshape(data.shape)
+    assert np.abs(back - data).max() <= 0.15 * np.abs(data).max(), f"{qtype.name} quantizer is off"
+    return blocks
+
+
 def write_gguf(model, arch, path, matrix_type):
     config = model.config
     writer = gguf.GGUFWriter(str(path), arch=arch)
@@ -91,9 +164,10 @@ def write_gguf(model, arch, path, matrix_type):
                 data = permute(data, config.num_attention_heads, config.num_key_value_heads)
         else:
             target = names[name]
-        if data.ndim == 2 and matrix_type == T.Q8_0:
-            writer.add_tensor(target, gguf.quants.quantize(data, T.Q8_0), raw_dtype=T.Q8_0)
-        elif data.ndim == 2 and matrix_type == T.F16:
+        qtype = matrix_type(target) if callable(matrix_type) else matrix_type
+        if data.ndim == 2 and qtype in (T.Q8_0, T.Q4_0, T.Q4_K, T.Q5_K, T.Q6_K):
+            writer.add_tensor(target, quantized(data, qtype), raw_dtype=qtype)
+        elif data.ndim == 2 and qtype == T.F16:
             writer.add_tensor(target, data.astype(np.float16))
         else:
             writer.add_tensor(target, data.astype(np.float32))
@@ -116,6 +190,18 @@ def main():
             num_key_value_heads=2, max_position_embeddings=64, rms_norm_eps=1e-6, tie_word_embeddings=True))),
     ]
     cases[1] = ("llama_q8_0", "llama", T.Q8_0, cases[0][3])
+    # A Q4_K_M-like mix (rows must be whole blocks of 256): Q4_K, with attn_v in Q5_K then Q6_K,
+    # ffn_down and the output in Q6_K.
+    def q4_k_mix(name):
+        if name == "output.weight" or "ffn_down" in name or name == "blk.1.attn_v.weight":
+            return T.Q6_K
+        return T.Q5_K if name == "blk.0.attn_v.weight" else T.Q4_K
+    cases.append(("llama_q4_k", "llama", q4_k_mix, LlamaForCausalLM(LlamaConfig(
+        vocab_size=VOCAB["llama"], hidden_size=256, intermediate_size=512, num_hidden_layers=2, num_attention_heads=4,
+        num_key_value_heads=2, max_position_embeddings=64, rms_norm_eps=1e-5, tie_word_embeddings=False))))
+    cases.append(("qwen2_q4_0", "qwen2", T.Q4_0, Qwen2ForCausalLM(Qwen2Config(
+        vocab_size=VOCAB["qwen2"], hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+        num_key_value_heads=2, max_position_embeddings=64, rms_norm_eps=1e-6, tie_word_embeddings=True))))
     for case, arch, matrix_type, model in cases:
         model = model.eval()
         with torch.no_grad():

@@ -11,7 +11,7 @@ struct GGUFModelTests {
 
     /// transformers dequantizes with gguf-py, which Craft matches bit for bit, so the float32
     /// weights are the same on both sides and only the arithmetic order differs.
-    @Test("logits equal transformers' on the same GGUF file", arguments: ["llama_f32", "llama_q8_0", "qwen2_f16"])
+    @Test("logits equal transformers' on the same GGUF file", arguments: ["llama_f32", "llama_q8_0", "qwen2_f16", "llama_q4_k", "qwen2_q4_0"])
     func logits(name: String) throws {
         let reference = try JSONSerialization.jsonObject(with: Data(contentsOf: Self.models.appendingPathComponent("\(name).logits.json"))) as! [String: Any]
         let tokens = reference["tokens"] as! [Int]
@@ -49,6 +49,25 @@ struct GGUFModelTests {
         let prompts = [[1, 17, 42], [1, 5], [1, 99, 3, 64, 120], [1, 7]]
         let together = try generate(kept, prompts: prompts, parameters: .init(maxNewTokens: 6))
         let alone = try prompts.map { try generate(kept, prompt: $0, parameters: .init(maxNewTokens: 6)) }
+        #expect(together == alone)
+    }
+
+    /// A Q4_K_M-like mix: every matrix stays in its file's blocks, so the weights in memory are about
+    /// the file's size (the norms are the only float32 tensors); batched decoding equals alone.
+    @Test("K-quant weights are kept as blocks, about the file's size in memory")
+    func kQuantWeights() throws {
+        let url = Self.models.appendingPathComponent("llama_q4_k.gguf")
+        let kept = try LlamaModel(gguf: url)
+        let summary = WeightMatrix.summary(of: kept.weights.values)
+        #expect(summary.contains("11 Q4_K matrices") && summary.contains("4 Q6_K matrices") && summary.contains("1 Q5_K matrices"), "\(summary)")
+        let floatBytes = kept.weights.values.filter { if case .float32 = $0 { true } else { false } }.map(\.byteCount).reduce(0, +)
+        #expect(floatBytes < 8 * 1024, "only norms in float32: \(summary)")
+        let total = kept.weights.values.map(\.byteCount).reduce(0, +)
+        let fileSize = try FileManager.default.attributesOfItem(atPath: url.path)[.size] as! Int
+        #expect(Double(total) <= Double(fileSize) && Double(total) > 0.9 * Double(fileSize), "\(total) bytes of weights for a \(fileSize)-byte file")
+        let prompts = [[1, 17, 42], [1, 5], [1, 99, 3, 64, 120]]
+        let together = try generate(kept, prompts: prompts, parameters: .init(maxNewTokens: 5))
+        let alone = try prompts.map { try generate(kept, prompt: $0, parameters: .init(maxNewTokens: 5)) }
         #expect(together == alone)
     }
 
