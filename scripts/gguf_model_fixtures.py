@@ -112,6 +112,14 @@ def quantized(data, qtype):
     return blocks
 
 
+def q4_k_mix(name):
+    """A Q4_K_M-like mix (rows must be whole blocks of 256): Q4_K, with attn_v in Q5_K in the first
+    layer and Q6_K in the others, ffn_down and the output in Q6_K."""
+    if name == "output.weight" or "ffn_down" in name or (name.endswith("attn_v.weight") and not name.startswith("blk.0.")):
+        return T.Q6_K
+    return T.Q5_K if name == "blk.0.attn_v.weight" else T.Q4_K
+
+
 def write_gguf(model, arch, path, matrix_type):
     config = model.config
     writer = gguf.GGUFWriter(str(path), arch=arch)
@@ -190,12 +198,6 @@ def main():
             num_key_value_heads=2, max_position_embeddings=64, rms_norm_eps=1e-6, tie_word_embeddings=True))),
     ]
     cases[1] = ("llama_q8_0", "llama", T.Q8_0, cases[0][3])
-    # A Q4_K_M-like mix (rows must be whole blocks of 256): Q4_K, with attn_v in Q5_K then Q6_K,
-    # ffn_down and the output in Q6_K.
-    def q4_k_mix(name):
-        if name == "output.weight" or "ffn_down" in name or name == "blk.1.attn_v.weight":
-            return T.Q6_K
-        return T.Q5_K if name == "blk.0.attn_v.weight" else T.Q4_K
     cases.append(("llama_q4_k", "llama", q4_k_mix, LlamaForCausalLM(LlamaConfig(
         vocab_size=VOCAB["llama"], hidden_size=256, intermediate_size=512, num_hidden_layers=2, num_attention_heads=4,
         num_key_value_heads=2, max_position_embeddings=64, rms_norm_eps=1e-5, tie_word_embeddings=False))))

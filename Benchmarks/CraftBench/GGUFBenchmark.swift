@@ -1,8 +1,9 @@
-// `craft-bench gguf`: the ~110M Llama of `craft-bench llama` as a Q8_0 GGUF file (written once by
-// Benchmarks/peers/make_gguf.py, the way llama.cpp's converter writes it) against the same weights in
-// float32 safetensors: resident memory and decode tokens/s, each run in its own process
-// (`decode-run`), alternating, medians; single sequences and 8 decoded together. Results and the
-// command: docs/benchmarks.md ("GGUF Q8_0").
+// `craft-bench gguf`: the ~110M Llama of `craft-bench llama` as Q8_0 and Q4_K (a Q4_K_M-like mix
+// with Q5_K and Q6_K) GGUF files (written once by Benchmarks/peers/make_gguf.py, the way llama.cpp's
+// converter lays them out) against the same weights in float32 safetensors: resident memory and
+// decode tokens/s, each run in its own process (`decode-run`), alternating, medians; single
+// sequences and 8 decoded together; "exact" rows multiply the blocks with float32 activations
+// instead of int8 ones. Results and the command: docs/benchmarks.md ("GGUF").
 //
 //   craft-bench gguf [--threads 1,2] [--rounds 3] [--models DIR] [--prompt 128] [--tokens 32]
 import CraftModels
@@ -14,12 +15,13 @@ enum GGUFBenchmark {
         let (options, prompt, tokens) = try HalfPrecisionBenchmark.parseDecodeOptions(arguments, threads: [1, 2], usage: "GGUFBenchmark.swift")
         try ModelBenchmark.prepareModels(in: options.models)
         let models = URL(fileURLWithPath: options.models)
-        let llama = models.appendingPathComponent("llama"), gguf = models.appendingPathComponent("llama-q8_0.gguf")
-        if !FileManager.default.fileExists(atPath: gguf.path) {
-            print("writing the Q8_0 GGUF of the Llama weights to \(gguf.path) (once) ...")
-            _ = try runChild(URL(fileURLWithPath: peerPython), [peerScript("make_gguf.py"), llama.path, gguf.path, "q8_0"])
+        let llama = models.appendingPathComponent("llama")
+        let files = [("Q8_0", "q8_0"), ("Q4_K", "q4_k")].map { (label: $0.0, kind: $0.1, url: models.appendingPathComponent("llama-\($0.1).gguf")) }
+        for file in files where !FileManager.default.fileExists(atPath: file.url.path) {
+            print("writing the \(file.label) GGUF of the Llama weights to \(file.url.path) (once) ...")
+            _ = try runChild(URL(fileURLWithPath: peerPython), [peerScript("make_gguf.py"), llama.path, file.url.path, file.kind])
         }
-        let ggufMiB = Double((try FileManager.default.attributesOfItem(atPath: gguf.path)[.size] as? Int) ?? 0) / 1048576
+        let sizes = try files.map { "\($0.label) GGUF \(Int(Double((try FileManager.default.attributesOfItem(atPath: $0.url.path)[.size] as? Int) ?? 0) / 1048576)) MiB" }
         print("craft-bench gguf: \(options.rounds) alternating rounds, each run a fresh process, medians; prompt \(prompt) tokens, "
             + "decode \(tokens) tokens; CPU: \(HalfPrecisionBenchmark.cpuModel()); BLAS: \(BLAS.kernels.summary); row kernels: "
             + "\(HalfMatrix.kernelName); load average \(ModelBenchmark.loadAverage())")
@@ -29,18 +31,27 @@ enum GGUFBenchmark {
             for round in 0..<options.rounds {
                 print("  round \(round + 1)/\(options.rounds), \(threads) thread(s) ...")
                 runs["float32", default: []].append(try HalfPrecisionBenchmark.craftRun(llama, "float32", threads, prompt, tokens))
-                runs["Q8_0", default: []].append(try HalfPrecisionBenchmark.craftRun(gguf, "stored", threads, prompt, tokens))
+                for file in files {
+                    runs[file.label, default: []].append(try HalfPrecisionBenchmark.craftRun(file.url, "stored", threads, prompt, tokens))
+                    runs["\(file.label), exact", default: []].append(try HalfPrecisionBenchmark.craftRun(file.url, "stored-exact", threads, prompt, tokens))
+                }
                 runs["float32, 8 sequences", default: []].append(try HalfPrecisionBenchmark.craftRun(llama, "float32", threads, prompt, tokens, batch: 8))
-                runs["Q8_0, 8 sequences", default: []].append(try HalfPrecisionBenchmark.craftRun(gguf, "stored", threads, prompt, tokens, batch: 8))
+                for file in files {
+                    runs["\(file.label), 8 sequences", default: []].append(try HalfPrecisionBenchmark.craftRun(file.url, "stored", threads, prompt, tokens, batch: 8))
+                }
             }
             let weights = try HalfPrecisionBenchmark.weightMiB(llama)
-            print("\n~110M Llama, \(threads) thread(s) (float32 safetensors \(Int(weights)) MiB, Q8_0 GGUF \(Int(ggufMiB)) MiB; load average \(load) → \(ModelBenchmark.loadAverage())):")
-            QuantizeBenchmark.printTable(HalfPrecisionBenchmark.table(runs, order: ["float32", "Q8_0"], baseline: "float32", prompt: prompt))
+            print("\n~110M Llama, \(threads) thread(s) (float32 safetensors \(Int(weights)) MiB, \(sizes.joined(separator: ", ")); load average \(load) → \(ModelBenchmark.loadAverage())):")
+            QuantizeBenchmark.printTable(HalfPrecisionBenchmark.table(
+                runs, order: ["float32"] + files.flatMap { [$0.label, "\($0.label), exact"] }, baseline: "float32", prompt: prompt))
             print("8 sequences decoded together:")
-            QuantizeBenchmark.printTable(HalfPrecisionBenchmark.table(runs, order: ["float32, 8 sequences", "Q8_0, 8 sequences"], baseline: "float32, 8 sequences", prompt: prompt))
-            if let reference = runs["float32"]?.first?.tokens, let ours = runs["Q8_0"]?.first?.tokens {
-                let same = zip(ours, reference).prefix { $0 == $1 }.count
-                print("greedy tokens: Q8_0 and float32 agree on the first \(same) of \(reference.count) (Q8_0 rounds the weights)")
+            QuantizeBenchmark.printTable(HalfPrecisionBenchmark.table(
+                runs, order: ["float32, 8 sequences"] + files.map { "\($0.label), 8 sequences" }, baseline: "float32, 8 sequences", prompt: prompt))
+            for file in files {
+                if let reference = runs["float32"]?.first?.tokens, let ours = runs[file.label]?.first?.tokens {
+                    let same = zip(ours, reference).prefix { $0 == $1 }.count
+                    print("greedy tokens: \(file.label) and float32 agree on the first \(same) of \(reference.count) (quantization rounds the weights)")
+                }
             }
         }
     }

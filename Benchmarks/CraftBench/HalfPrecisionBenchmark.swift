@@ -134,10 +134,12 @@ enum HalfPrecisionBenchmark {
 
     /// `craft-bench decode-run DIR PRECISION THREADS PROMPT TOKENS`: loads, prefills, decodes, prints a `Run` line.
     static func measure(arguments: [String]) throws {
-        guard arguments.count == 5 || arguments.count == 6, let precision = WeightPrecision(rawValue: arguments[1]),
+        // "stored-exact": GGUF blocks multiplied with float32 activations instead of int8 ones.
+        let exact = arguments.count > 1 && arguments[1] == "stored-exact"
+        guard arguments.count == 5 || arguments.count == 6, let precision = WeightPrecision(rawValue: exact ? "stored" : arguments[1]),
               let threads = Int(arguments[2]), let prompt = Int(arguments[3]), let tokens = Int(arguments[4]),
               let batch = arguments.count == 6 ? Int(arguments[5]) : 1, batch >= 1 else {
-            throw BenchmarkError("usage: craft-bench decode-run DIR float32|stored THREADS PROMPT TOKENS [BATCH]", usage: true)
+            throw BenchmarkError("usage: craft-bench decode-run DIR float32|stored|stored-exact THREADS PROMPT TOKENS [BATCH]", usage: true)
         }
         Tensor.threadCount = threads
         _ = BLAS.kernels  // OpenBLAS loaded before the baseline is read
@@ -145,7 +147,7 @@ enum HalfPrecisionBenchmark {
         let start = DispatchTime.now().uptimeNanoseconds
         let path = URL(fileURLWithPath: arguments[0])
         let model = path.pathExtension == "gguf"
-            ? try LlamaModel(gguf: path, precision: precision) : try LlamaModel(directory: path, precision: precision)
+            ? try LlamaModel(gguf: path, precision: precision, activations: exact ? .float32 : .int8) : try LlamaModel(directory: path, precision: precision)
         let loadMilliseconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
         let resident = ModelBenchmark.memoryMiB().resident
         // Sequence b's prompt: token i is (i * 7919 + 13 + 31 b) mod vocab (b = 0 is torch_half.py's prompt).

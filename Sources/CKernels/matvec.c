@@ -332,18 +332,18 @@ static void portable_q8_0_matvec(const uint8_t *weight, size_t columns, size_t r
 }
 
 #if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
-// Per (row, vector): each block's 32 products summed into one 8-lane vector (a multiply, then three
-// fused multiply-adds, in value order), scaled by the block's d into one of two running totals
+// Per (row, vector): each block's 32 products summed into one 8-lane vector (two multiply-add pairs
+// and an add), scaled by the block's d into one of two running totals
 // (even and odd blocks: two independent chains), then the two totals added and summed across lanes.
 // The block's values are converted once and used by up to 4 vectors while in registers.
-// One block's 32 products with vector `xv`, summed into 8 lanes: a multiply, then three fused
-// multiply-adds in value order.
+// One block's 32 products with vector `xv`, summed into 8 lanes: two independent multiply-add pairs
+// (values 0-15 and 16-31) and an add, a short dependency chain (decoding one vector is bound by
+// latency otherwise).
 CRAFT_AVX2 __attribute__((always_inline)) static inline __m256 q8_0_block_products(
     __m256 q0, __m256 q1, __m256 q2, __m256 q3, const float *xv) {
-    __m256 p = _mm256_mul_ps(q0, _mm256_loadu_ps(xv));
-    p = _mm256_fmadd_ps(q1, _mm256_loadu_ps(xv + 8), p);
-    p = _mm256_fmadd_ps(q2, _mm256_loadu_ps(xv + 16), p);
-    return _mm256_fmadd_ps(q3, _mm256_loadu_ps(xv + 24), p);
+    const __m256 a = _mm256_fmadd_ps(q1, _mm256_loadu_ps(xv + 8), _mm256_mul_ps(q0, _mm256_loadu_ps(xv)));
+    const __m256 b = _mm256_fmadd_ps(q3, _mm256_loadu_ps(xv + 24), _mm256_mul_ps(q2, _mm256_loadu_ps(xv + 16)));
+    return _mm256_add_ps(a, b);
 }
 
 // The scale (by F16C, exact) and the 32 values of a block as four 8-lane float vectors, each 8 bytes

@@ -202,6 +202,15 @@ CRAFT_AVX2 static inline float hsum8(__m256 v) {
     return _mm_cvtss_f32(s);
 }
 
+/// Σ q_t · x_t over four 8-lane groups, as two independent multiply-add pairs and an add (a short
+/// dependency chain: decoding one vector is bound by latency otherwise).
+CRAFT_AVX2 __attribute__((always_inline)) static inline __m256 products32(
+    __m256 q0, __m256 q1, __m256 q2, __m256 q3, const float *x0, const float *x1, const float *x2, const float *x3) {
+    const __m256 a = _mm256_fmadd_ps(q1, _mm256_loadu_ps(x1), _mm256_mul_ps(q0, _mm256_loadu_ps(x0)));
+    const __m256 b = _mm256_fmadd_ps(q3, _mm256_loadu_ps(x3), _mm256_mul_ps(q2, _mm256_loadu_ps(x2)));
+    return _mm256_add_ps(a, b);
+}
+
 /// 8 bytes at `p` as eight 32-bit integers.
 CRAFT_AVX2 static inline __m256i bytes8(const uint8_t *p) { return _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)p)); }
 
@@ -220,11 +229,7 @@ CRAFT_AVX2 __attribute__((always_inline)) static inline void avx2_q4_0_rows(
         const __m256 d = _mm256_set1_ps(_cvtsh_ss((unsigned short)(block[0] | (block[1] << 8))));
         for (int v = 0; v < V; v++) {
             const float *xv = x + v * ldx + b * 32;
-            __m256 p = _mm256_mul_ps(q0, _mm256_loadu_ps(xv));
-            p = _mm256_fmadd_ps(q1, _mm256_loadu_ps(xv + 8), p);
-            p = _mm256_fmadd_ps(q2, _mm256_loadu_ps(xv + 16), p);
-            p = _mm256_fmadd_ps(q3, _mm256_loadu_ps(xv + 24), p);
-            acc[v] = _mm256_fmadd_ps(d, p, acc[v]);
+            acc[v] = _mm256_fmadd_ps(d, products32(q0, q1, q2, q3, xv, xv + 8, xv + 16, xv + 24), acc[v]);
         }
     }
     for (int v = 0; v < V; v++) y[v * ldy + row] += hsum8(acc[v]);
@@ -234,9 +239,10 @@ CRAFT_AVX2 __attribute__((always_inline)) static inline void avx2_q4_k_rows(
     const uint8_t *w, size_t blocks, const float *x, size_t ldx, const float *sums, size_t lds, int V, int fifth_bits,
     float *y, size_t ldy, size_t row) {
     const size_t bytes = fifth_bits ? 176 : 144;
-    __m256 acc[4];
+    // Two accumulators per vector (even and odd sub-blocks): short dependency chains.
+    __m256 even[4], odd[4];
     float offsets[4] = {0, 0, 0, 0};
-    for (int v = 0; v < V; v++) acc[v] = _mm256_setzero_ps();
+    for (int v = 0; v < V; v++) even[v] = odd[v] = _mm256_setzero_ps();
     const __m256i mask = _mm256_set1_epi32(0x0F), one = _mm256_set1_epi32(1);
     for (size_t b = 0; b < blocks; b++) {
         const uint8_t *block = w + b * bytes;
@@ -247,8 +253,7 @@ CRAFT_AVX2 __attribute__((always_inline)) static inline void avx2_q4_k_rows(
             float scale0, minimum0, scale1, minimum1;
             scale_min_k4(scales, 2 * j, &scale0, &minimum0);
             scale_min_k4(scales, 2 * j + 1, &scale1, &minimum1);
-            __m256 low[4], high[4];
-            for (int v = 0; v < V; v++) low[v] = high[v] = _mm256_setzero_ps();
+            __m256 qa[4], qc[4];
             for (int t = 0; t < 4; t++) {
                 const __m256i packed = bytes8(qs + j * 32 + t * 8);
                 __m256i a = _mm256_and_si256(packed, mask), c = _mm256_srli_epi32(packed, 4);
@@ -257,30 +262,30 @@ CRAFT_AVX2 __attribute__((always_inline)) static inline void avx2_q4_k_rows(
                     a = _mm256_or_si256(a, _mm256_slli_epi32(_mm256_and_si256(_mm256_srl_epi32(h, _mm_cvtsi32_si128(2 * j)), one), 4));
                     c = _mm256_or_si256(c, _mm256_slli_epi32(_mm256_and_si256(_mm256_srl_epi32(h, _mm_cvtsi32_si128(2 * j + 1)), one), 4));
                 }
-                const __m256 qa = _mm256_cvtepi32_ps(a), qc = _mm256_cvtepi32_ps(c);
-                for (int v = 0; v < V; v++) {
-                    const float *xv = x + v * ldx + b * 256 + j * 64 + t * 8;
-                    low[v] = _mm256_fmadd_ps(qa, _mm256_loadu_ps(xv), low[v]);
-                    high[v] = _mm256_fmadd_ps(qc, _mm256_loadu_ps(xv + 32), high[v]);
-                }
+                qa[t] = _mm256_cvtepi32_ps(a);
+                qc[t] = _mm256_cvtepi32_ps(c);
             }
             const __m256 factor0 = _mm256_set1_ps(d * scale0), factor1 = _mm256_set1_ps(d * scale1);
             const float offset0 = dmin * minimum0, offset1 = dmin * minimum1;
             for (int v = 0; v < V; v++) {
-                acc[v] = _mm256_fmadd_ps(factor0, low[v], acc[v]);
-                acc[v] = _mm256_fmadd_ps(factor1, high[v], acc[v]);
+                const float *xv = x + v * ldx + b * 256 + j * 64;
+                even[v] = _mm256_fmadd_ps(factor0, products32(qa[0], qa[1], qa[2], qa[3], xv, xv + 8, xv + 16, xv + 24), even[v]);
+                odd[v] = _mm256_fmadd_ps(factor1, products32(qc[0], qc[1], qc[2], qc[3], xv + 32, xv + 40, xv + 48, xv + 56), odd[v]);
                 const float *s = sums + v * lds + b * 8 + 2 * j;
                 offsets[v] += offset0 * s[0] + offset1 * s[1];
             }
         }
     }
-    for (int v = 0; v < V; v++) y[v * ldy + row] += hsum8(acc[v]) - offsets[v];
+    for (int v = 0; v < V; v++) y[v * ldy + row] += hsum8(_mm256_add_ps(even[v], odd[v])) - offsets[v];
 }
 
 CRAFT_AVX2 __attribute__((always_inline)) static inline void avx2_q6_k_rows(
     const uint8_t *w, size_t blocks, const float *x, size_t ldx, int V, float *y, size_t ldy, size_t row) {
-    __m256 acc[4];
-    for (int v = 0; v < V; v++) acc[v] = _mm256_setzero_ps();
+    // One accumulator per quarter and vector: short dependency chains.
+    __m256 acc[4][4];
+    for (int quarter = 0; quarter < 4; quarter++) {
+        for (int v = 0; v < V; v++) acc[quarter][v] = _mm256_setzero_ps();
+    }
     const __m256i mask = _mm256_set1_epi32(0x0F), three = _mm256_set1_epi32(3), bias = _mm256_set1_epi32(32);
     for (size_t b = 0; b < blocks; b++) {
         const uint8_t *block = w + b * 210;
@@ -310,12 +315,14 @@ CRAFT_AVX2 __attribute__((always_inline)) static inline void avx2_q6_k_rows(
                 }
                 for (int quarter = 0; quarter < 4; quarter++) {
                     const __m256 factor = _mm256_set1_ps(d * (float)scales[quarter * 2 + l / 16]);
-                    for (int v = 0; v < V; v++) acc[v] = _mm256_fmadd_ps(factor, p[quarter][v], acc[v]);
+                    for (int v = 0; v < V; v++) acc[quarter][v] = _mm256_fmadd_ps(factor, p[quarter][v], acc[quarter][v]);
                 }
             }
         }
     }
-    for (int v = 0; v < V; v++) y[v * ldy + row] += hsum8(acc[v]);
+    for (int v = 0; v < V; v++) {
+        y[v * ldy + row] += hsum8(_mm256_add_ps(_mm256_add_ps(acc[0][v], acc[1][v]), _mm256_add_ps(acc[2][v], acc[3][v])));
+    }
 }
 
 #define CRAFT_BY_VECTORS(call) \
@@ -383,4 +390,193 @@ void craft_quant_matvec_portable(int format, const uint8_t *weight, size_t colum
         return;
     }
     portable_quant_matvec(format, weight, columns, row_begin, row_end, x, m, ldx, y, ldy);
+}
+
+// MARK: - Integer products over int8 activations
+//
+// As llama.cpp computes quantized products: each vector is rounded to int8 per group of 32
+// (`q = round(x · 127 / max|x|)`, scale `max|x| / 127`), then each weight group's integer products
+// with it are exact 32-bit sums, scaled once in float32 by the weight scale times the activation
+// scale. Q4_K/Q5_K's minimums are subtracted with the exact float `Σ x`.
+
+void craft_quantize_activations(const float *x, size_t m, size_t ldx, size_t columns, int8_t *q, float *scales, float *sums) {
+    const size_t groups = columns / 32;
+    for (size_t i = 0; i < m; i++) {
+        const float *v = x + i * ldx;
+        for (size_t g = 0; g < groups; g++) {
+            float amax = 0, sum = 0;
+            for (int j = 0; j < 32; j++) {
+                const float a = v[g * 32 + j] < 0 ? -v[g * 32 + j] : v[g * 32 + j];
+                amax = a > amax ? a : amax;
+            }
+            for (int j = 0; j < 32; j += 8) {
+                // The sum in the order the AVX2 code used for Σ x before (pairs of 8-lane partials).
+                float lane = 0;
+                for (int k = 0; k < 8; k++) lane += v[g * 32 + j + k];
+                sum += lane;
+            }
+            const float inverse = amax > 0 ? 127.0f / amax : 0;
+            for (int j = 0; j < 32; j++) {
+                float r = v[g * 32 + j] * inverse;
+                // Round half to even, as the hardware's default rounding.
+                float rounded = __builtin_rintf(r);
+                q[i * columns + g * 32 + j] = (int8_t)rounded;
+            }
+            scales[i * groups + g] = amax / 127.0f;
+            sums[i * groups + g] = sum;
+        }
+    }
+}
+
+int craft_quant_has_int8(int format) {
+    return format == CRAFT_QUANT_Q8_0 || format == CRAFT_QUANT_Q4_K || format == CRAFT_QUANT_Q6_K;
+}
+
+static void portable_int8_matvec(int format, const uint8_t *weight, size_t columns, size_t row_begin, size_t row_end,
+                                 const int8_t *q, const float *scales, const float *sums, size_t m, float *y, size_t ldy) {
+    const size_t blocks = columns / craft_quant_block_values(format), row_bytes = blocks * craft_quant_block_bytes(format);
+    const size_t groups = columns / 32;
+    for (size_t row = row_begin; row < row_end; row++) {
+        const uint8_t *w = weight + row * row_bytes;
+        for (size_t i = 0; i < m; i++) {
+            const int8_t *xq = q + i * columns;
+            const float *dx = scales + i * groups, *sx = sums + i * groups;
+            float total = 0, offsets = 0;
+            for (size_t b = 0; b < blocks; b++) {
+                if (format == CRAFT_QUANT_Q8_0) {
+                    const uint8_t *block = w + b * CRAFT_Q8_0_BLOCK_BYTES;
+                    int32_t dot = 0;
+                    for (int j = 0; j < 32; j++) dot += (int8_t)block[2 + j] * xq[b * 32 + j];
+                    total += (f16_at(block) * dx[b]) * (float)dot;
+                } else if (format == CRAFT_QUANT_Q4_K) {
+                    const uint8_t *block = w + b * 144;
+                    const float d = f16_at(block), dmin = f16_at(block + 2);
+                    for (int s = 0; s < 8; s++) {
+                        float scale, minimum;
+                        scale_min_k4(block + 4, s, &scale, &minimum);
+                        const uint8_t *group = block + 16 + (s / 2) * 32;
+                        int32_t dot = 0;
+                        for (int j = 0; j < 32; j++) dot += ((group[j] >> ((s % 2) * 4)) & 0x0F) * xq[b * 256 + s * 32 + j];
+                        total += ((d * scale) * dx[b * 8 + s]) * (float)dot;
+                        offsets += (dmin * minimum) * sx[b * 8 + s];
+                    }
+                } else {
+                    const uint8_t *block = w + b * 210;
+                    const float d = f16_at(block + 208);
+                    for (int g16 = 0; g16 < 16; g16++) {
+                        int32_t dot = 0;
+                        for (int j = 0; j < 16; j++) {
+                            const int position = g16 * 16 + j, half = position / 128, k = position % 128;
+                            const int low = (block[half * 64 + k % 64] >> ((k / 64) * 4)) & 0x0F;
+                            const int high = (block[128 + half * 32 + k % 32] >> ((k / 32) * 2)) & 0x03;
+                            dot += ((low | (high << 4)) - 32) * xq[b * 256 + position];
+                        }
+                        total += ((d * (float)(int8_t)block[192 + g16]) * dx[b * 8 + g16 / 2]) * (float)dot;
+                    }
+                }
+            }
+            y[i * ldy + row] += total - offsets;
+        }
+    }
+}
+
+#if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
+/// Eight 32-bit sums of four adjacent products of unsigned `u` and signed `s` bytes.
+CRAFT_AVX2 static inline __m256i dot_u8_s8(__m256i u, __m256i s) {
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1));
+}
+
+CRAFT_AVX2 static void avx2_int8_matvec(int format, const uint8_t *weight, size_t columns, size_t row_begin, size_t row_end,
+                                        const int8_t *q, const float *scales, const float *sums, size_t m, float *y, size_t ldy) {
+    const size_t blocks = columns / craft_quant_block_values(format), row_bytes = blocks * craft_quant_block_bytes(format);
+    const size_t groups = columns / 32;
+    const __m256i low_mask = _mm256_set1_epi8(0x0F), two_bits = _mm256_set1_epi8(0x03), thirty_two = _mm256_set1_epi8(32);
+    for (size_t row = row_begin; row < row_end; row++) {
+        const uint8_t *w = weight + row * row_bytes;
+        for (size_t i = 0; i < m; i++) {
+            const int8_t *xq = q + i * columns;
+            const float *dx = scales + i * groups, *sx = sums + i * groups;
+            __m256 even = _mm256_setzero_ps(), odd = _mm256_setzero_ps();
+            float offsets = 0;
+            if (format == CRAFT_QUANT_Q8_0) {
+                for (size_t b = 0; b < blocks; b++) {
+                    const uint8_t *block = w + b * CRAFT_Q8_0_BLOCK_BYTES;
+                    const __m256i wq = _mm256_loadu_si256((const __m256i *)(block + 2));
+                    const __m256i xv = _mm256_loadu_si256((const __m256i *)(xq + b * 32));
+                    const __m256i dot = dot_u8_s8(_mm256_sign_epi8(wq, wq), _mm256_sign_epi8(xv, wq));
+                    const __m256 scale = _mm256_set1_ps(_cvtsh_ss((unsigned short)(block[0] | (block[1] << 8))) * dx[b]);
+                    if (b % 2 == 0) even = _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(dot), even);
+                    else odd = _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(dot), odd);
+                }
+            } else if (format == CRAFT_QUANT_Q4_K) {
+                for (size_t b = 0; b < blocks; b++) {
+                    const uint8_t *block = w + b * 144;
+                    const float d = _cvtsh_ss((unsigned short)(block[0] | (block[1] << 8)));
+                    const float dmin = _cvtsh_ss((unsigned short)(block[2] | (block[3] << 8)));
+                    for (int j = 0; j < 4; j++) {
+                        float scale0, minimum0, scale1, minimum1;
+                        scale_min_k4(block + 4, 2 * j, &scale0, &minimum0);
+                        scale_min_k4(block + 4, 2 * j + 1, &scale1, &minimum1);
+                        const __m256i packed = _mm256_loadu_si256((const __m256i *)(block + 16 + j * 32));
+                        const __m256i lo = _mm256_and_si256(packed, low_mask);
+                        const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(packed, 4), low_mask);
+                        const int8_t *xv = xq + b * 256 + j * 64;
+                        const __m256i dot0 = dot_u8_s8(lo, _mm256_loadu_si256((const __m256i *)xv));
+                        const __m256i dot1 = dot_u8_s8(hi, _mm256_loadu_si256((const __m256i *)(xv + 32)));
+                        const size_t g = b * 8 + 2 * j;
+                        even = _mm256_fmadd_ps(_mm256_set1_ps((d * scale0) * dx[g]), _mm256_cvtepi32_ps(dot0), even);
+                        odd = _mm256_fmadd_ps(_mm256_set1_ps((d * scale1) * dx[g + 1]), _mm256_cvtepi32_ps(dot1), odd);
+                        offsets += (dmin * minimum0) * sx[g];
+                        offsets += (dmin * minimum1) * sx[g + 1];
+                    }
+                }
+            } else {
+                for (size_t b = 0; b < blocks; b++) {
+                    const uint8_t *block = w + b * 210;
+                    const float d = _cvtsh_ss((unsigned short)(block[208] | (block[209] << 8)));
+                    for (int half = 0; half < 2; half++) {
+                        const uint8_t *ql = block + half * 64, *qh = block + 128 + half * 32;
+                        const int8_t *sc = (const int8_t *)(block + 192 + half * 8);
+                        const __m256i a = _mm256_loadu_si256((const __m256i *)ql), c = _mm256_loadu_si256((const __m256i *)(ql + 32));
+                        const __m256i h = _mm256_loadu_si256((const __m256i *)qh);
+                        __m256i quarter[4];
+                        quarter[0] = _mm256_or_si256(_mm256_and_si256(a, low_mask), _mm256_slli_epi16(_mm256_and_si256(h, two_bits), 4));
+                        quarter[1] = _mm256_or_si256(_mm256_and_si256(c, low_mask), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 2), two_bits), 4));
+                        quarter[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(a, 4), low_mask), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 4), two_bits), 4));
+                        quarter[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(c, 4), low_mask), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 6), two_bits), 4));
+                        for (int k = 0; k < 4; k++) {
+                            // Values half·128 + 32k ... + 31: groups of 16 (2 scales), activations group b·8 + half·4 + k.
+                            const size_t g = b * 8 + half * 4 + k;
+                            const __m256i xv = _mm256_loadu_si256((const __m256i *)(xq + g * 32));
+                            // (q − 32) · x as q · x − 32 · x, both exact in 16 bits, then pairs to 32 bits.
+                            const __m256i products = _mm256_sub_epi16(_mm256_maddubs_epi16(quarter[k], xv), _mm256_maddubs_epi16(thirty_two, xv));
+                            const __m256i dot = _mm256_madd_epi16(products, _mm256_set1_epi16(1));
+                            const float first = (d * (float)sc[2 * k]) * dx[g], second = (d * (float)sc[2 * k + 1]) * dx[g];
+                            const __m256 scale = _mm256_setr_ps(first, first, first, first, second, second, second, second);
+                            if (k % 2 == 0) even = _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(dot), even);
+                            else odd = _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(dot), odd);
+                        }
+                    }
+                }
+            }
+            y[i * ldy + row] += hsum8(_mm256_add_ps(even, odd)) - offsets;
+        }
+    }
+}
+#endif
+
+void craft_quant_matvec_int8(int format, const uint8_t *weight, size_t columns, size_t row_begin, size_t row_end,
+                             const int8_t *q, const float *scales, const float *sums, size_t m, float *y, size_t ldy) {
+#if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
+    if (craft_cpu_has_avx2()) {
+        avx2_int8_matvec(format, weight, columns, row_begin, row_end, q, scales, sums, m, y, ldy);
+        return;
+    }
+#endif
+    portable_int8_matvec(format, weight, columns, row_begin, row_end, q, scales, sums, m, y, ldy);
+}
+
+void craft_quant_matvec_int8_portable(int format, const uint8_t *weight, size_t columns, size_t row_begin, size_t row_end,
+                                      const int8_t *q, const float *scales, const float *sums, size_t m, float *y, size_t ldy) {
+    portable_int8_matvec(format, weight, columns, row_begin, row_end, q, scales, sums, m, y, ldy);
 }

@@ -12,7 +12,7 @@ import CKernels
 /// values). The blocks are read where they are (a memory-mapped GGUF file, kept alive by `owner`).
 ///
 /// ```swift
-/// let weight = QuantizedMatrix(format: .q4_K, rows: 768, columns: 768, blocks: pointer, owner: file)
+/// let weight = QuantizedMatrix(format: .q4_K, rows: 768, columns: 768, blocks: pointer, owner: file, activations: .int8)
 /// let y = x.linear(weight: weight)
 /// ```
 public struct QuantizedMatrix: CompactMatrix, @unchecked Sendable {
@@ -46,8 +46,21 @@ public struct QuantizedMatrix: CompactMatrix, @unchecked Sendable {
         public var blockBytes: Int { craft_quant_block_bytes(kernelID) }
     }
 
+    /// How decoding rows (up to 8 input rows) multiply with the blocks.
+    public enum Activations: String, Sendable, CaseIterable {
+        /// In float32: the product with the exact dequantized weights, up to rounding order.
+        case float32
+        /// Rounded to int8 per group of 32 (`round(x · 127 / max|x|)`), then exact integer products
+        /// scaled once per weight group, as llama.cpp computes: about 2 to 3 times faster on the
+        /// blocks, with the error of 8-bit activations. For Q8_0, Q4_K and Q6_K; other formats
+        /// compute in float32.
+        case int8
+    }
+
     /// The storage format.
     public let format: Format
+    /// How decoding rows multiply with the blocks (prefill tiles are always dequantized exactly).
+    public let activations: Activations
     public let rows: Int
     public let columns: Int
     let blocks: UnsafePointer<UInt8>
@@ -58,10 +71,11 @@ public struct QuantizedMatrix: CompactMatrix, @unchecked Sendable {
     ///
     /// - Precondition: `columns` is a multiple of the format's block values and `blocks` holds
     ///   `rows · columns / blockValues` blocks.
-    public init(format: Format, rows: Int, columns: Int, blocks: UnsafeRawPointer, owner: AnyObject) {
+    public init(format: Format, rows: Int, columns: Int, blocks: UnsafeRawPointer, owner: AnyObject, activations: Activations = .float32) {
         precondition(rows >= 0 && columns >= 0 && columns % format.blockValues == 0,
                      "QuantizedMatrix: \(format.rawValue) rows are whole blocks of \(format.blockValues) values, not [\(rows), \(columns)]")
         self.format = format
+        self.activations = activations
         self.rows = rows
         self.columns = columns
         self.blocks = blocks.assumingMemoryBound(to: UInt8.self)
@@ -75,6 +89,25 @@ public struct QuantizedMatrix: CompactMatrix, @unchecked Sendable {
 
     public func streamingMultiply(input: UnsafePointer<Float>, rowCount: Int, into output: UnsafeMutablePointer<Float>) {
         let (n, k, weight, out, id) = (rows, columns, blocks, SendablePointer(pointer: output), format.kernelID)
+        if activations == .int8, craft_quant_has_int8(id) != 0 {
+            // The input rows rounded to int8 once, then every row range multiplies them.
+            let groups = k / 32
+            var quantized = [Int8](repeating: 0, count: rowCount * k)
+            var scales = [Float](repeating: 0, count: rowCount * groups)
+            var sums = [Float](repeating: 0, count: rowCount * groups)
+            craft_quantize_activations(input, rowCount, k, k, &quantized, &scales, &sums)
+            quantized.withUnsafeBufferPointer { q in
+                scales.withUnsafeBufferPointer { d in
+                    sums.withUnsafeBufferPointer { s in
+                        let (q, d, s) = (SendableConstPointer(pointer: q.baseAddress!), SendableConstPointer(pointer: d.baseAddress!), SendableConstPointer(pointer: s.baseAddress!))
+                        parallelRanges(n, grain: Swift.max(1, 16384 / Swift.max(k, 1))) { range in
+                            craft_quant_matvec_int8(id, weight, k, range.lowerBound, range.upperBound, q.pointer, d.pointer, s.pointer, rowCount, out.pointer, n)
+                        }
+                    }
+                }
+            }
+            return
+        }
         parallelRanges(n, grain: Swift.max(1, 16384 / Swift.max(k, 1))) { range in
             craft_quant_matvec(id, weight, k, range.lowerBound, range.upperBound, input, rowCount, k, out.pointer, n)
         }
@@ -87,4 +120,9 @@ public struct QuantizedMatrix: CompactMatrix, @unchecked Sendable {
             craft_quant_to_float(id, source + part.lowerBound * rowBytes, out.pointer + part.lowerBound * k, part.count * blocksPerRow)
         }
     }
+}
+
+/// A read-only pointer handed to parallel workers that only read through it.
+struct SendableConstPointer<Pointee>: @unchecked Sendable {
+    let pointer: UnsafePointer<Pointee>
 }

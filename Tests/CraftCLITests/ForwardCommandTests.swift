@@ -47,7 +47,7 @@ import TestSupport
         #expect(result.status == 0, "\(result.standardError)")
         let shape = reference["shape"] as! [Int]
         #expect(result.standardOutput.contains("(GGUF) model: logits [\(shape[0]), \(shape[1])]"), "\(result.standardOutput)")
-        let kept = name.hasSuffix("q8_0") ? "Q8_0 matrices" : "float32 tensors"
+        let kept = name.hasSuffix("q8_0") ? "Q8_0 matrices" : "float16 matrices"
         #expect(result.standardError.contains("weights in memory: ") && result.standardError.contains(kept), "\(result.standardError)")
         let written = try SafeTensorsFile(contentsOf: out)
         let expected = (reference["logits"] as! [NSNumber]).map { $0.floatValue }

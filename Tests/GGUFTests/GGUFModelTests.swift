@@ -16,7 +16,7 @@ struct GGUFModelTests {
         let reference = try JSONSerialization.jsonObject(with: Data(contentsOf: Self.models.appendingPathComponent("\(name).logits.json"))) as! [String: Any]
         let tokens = reference["tokens"] as! [Int]
         let expected = (reference["logits"] as! [NSNumber]).map { $0.floatValue }
-        let model = try LlamaModel(gguf: Self.models.appendingPathComponent("\(name).gguf"))
+        let model = try LlamaModel(gguf: Self.models.appendingPathComponent("\(name).gguf"), activations: .float32)
         let logits = try withoutGradients { try model.logits(tokens: tokens) }
         #expect(logits.shape == reference["shape"] as? [Int])
         let scale = expected.map(abs).max() ?? 1
@@ -31,12 +31,39 @@ struct GGUFModelTests {
         }
     }
 
+    /// Decoding over int8 activations (the default, llama.cpp's arithmetic) adds an error no larger
+    /// than Q8_0's own weight rounding: llama_q8_0 is llama_f32's weights in Q8_0, so transformers'
+    /// logits of the two files measure what rounding the weights to 8 bits costs; rounding the
+    /// activations to 8 bits per group of 32 costs at most that much more.
+    @Test("int8-activation decoding costs no more than rounding the weights to Q8_0")
+    func int8Decoding() throws {
+        func reference(_ name: String) throws -> (tokens: [Int], logits: [Float], vocabulary: Int) {
+            let json = try JSONSerialization.jsonObject(with: Data(contentsOf: Self.models.appendingPathComponent("\(name).logits.json"))) as! [String: Any]
+            return (json["tokens"] as! [Int], (json["logits"] as! [NSNumber]).map { $0.floatValue }, (json["shape"] as! [Int])[1])
+        }
+        let (tokens, quantized, vocabulary) = try reference("llama_q8_0")
+        let float = try reference("llama_f32").logits
+        func row(_ values: [Float], _ position: Int) -> [Float] { Array(values[(position * vocabulary)..<((position + 1) * vocabulary)]) }
+        func difference(_ a: [Float], _ b: [Float]) -> Float { zip(a, b).map { abs($0 - $1) }.max()! / (b.map(abs).max() ?? 1) }
+        let weightRounding = tokens.indices.map { difference(row(quantized, $0), row(float, $0)) }.max()!
+
+        let model = try LlamaModel(gguf: Self.models.appendingPathComponent("llama_q8_0.gguf"))
+        var cache = model.makeCache()
+        var worst: Float = 0
+        for (position, token) in tokens.enumerated() {
+            // One token at a time through the KV cache: every step is a decoding row.
+            let logits = try withoutGradients { try model.logits(tokens: [token], cache: &cache) }
+            worst = max(worst, difference(logits.scalars, row(quantized, position)))
+        }
+        #expect(worst > 1e-4 && worst <= weightRounding, "int8 activations: \(worst) of the largest logit; Q8_0 weights: \(weightRounding)")
+    }
+
     /// Q8_0 matrices stay Q8_0 blocks (`.stored`), or become float32 on request; both give the
     /// transformers logits, and batched generation over the blocks equals generation alone.
     @Test("Q8_0 weights are kept as blocks, and batched decoding over them equals decoding alone")
     func quantizedWeights() throws {
         let url = Self.models.appendingPathComponent("llama_q8_0.gguf")
-        let kept = try LlamaModel(gguf: url)
+        let kept = try LlamaModel(gguf: url, activations: .float32)
         let widened = try LlamaModel(gguf: url, precision: .float32)
         let summary = WeightMatrix.summary(of: kept.weights.values)
         #expect(summary.contains("16 Q8_0 matrices"), "\(summary)")  // 7 per layer, the embedding and the output

@@ -188,3 +188,64 @@ import CKernels
         }
     }
 }
+
+/// Decoding rows multiplied over int8 activations (llama.cpp's arithmetic): within the error of
+/// 8-bit activations of the exact product, the same on the AVX2 and portable kernels up to rounding
+/// order, and the same bits alone or in a batch.
+@Suite struct QuantizedInt8ActivationTests {
+    static let formats: [QuantizedMatrix.Format] = [.q8_0, .q4_K, .q6_K]
+
+    static func matrix(_ format: QuantizedMatrix.Format, _ rows: Int, _ columns: Int, seed: UInt64) -> (QuantizedMatrix, QuantizedMatrix, QuantizedBlockFormatTests.Blocks) {
+        let blocks = QuantizedBlockFormatTests.Blocks(format: format, rows: rows, columns: columns, seed: seed)
+        return blocks.bytes.withUnsafeBytes {
+            (QuantizedMatrix(format: format, rows: rows, columns: columns, blocks: $0.baseAddress!, owner: blocks, activations: .int8),
+             QuantizedMatrix(format: format, rows: rows, columns: columns, blocks: $0.baseAddress!, owner: blocks), blocks)
+        }
+    }
+
+    @Test(arguments: formats)
+    func withinTheErrorOfEightBitActivations(format: QuantizedMatrix.Format) {
+        let (fast, exact, blocks) = Self.matrix(format, 64, 1024, seed: 21)
+        var generator = SplitMix64(seed: 22)
+        withExtendedLifetime(blocks) {
+            for rows in [1, 3, 8] {
+                let x = Tensor(randomNormal: [rows, 1024], generator: &generator)
+                let error = QuantizedBlockFormatTests.relativeError(x.linear(weight: fast).scalars, x.linear(weight: exact).scalars)
+                #expect(error > 0 && error <= 1e-2, "\(format) × \(rows) rows: relative error \(error)")
+            }
+            // More than 8 rows (prefill) dequantize tiles exactly, whatever the activations setting.
+            let x = Tensor(randomNormal: [12, 1024], generator: &generator)
+            #expect(x.linear(weight: fast).scalars == x.linear(weight: exact).scalars)
+        }
+    }
+
+    @Test(arguments: formats)
+    func portableKernelAgrees(format: QuantizedMatrix.Format) {
+        let (fast, _, blocks) = Self.matrix(format, 24, 512, seed: 23)
+        var generator = SplitMix64(seed: 24)
+        let x = Tensor(randomNormal: [5, 512], generator: &generator)
+        withExtendedLifetime(blocks) {
+            var q = [Int8](repeating: 0, count: 5 * 512)
+            var scales = [Float](repeating: 0, count: 5 * 16), sums = [Float](repeating: 0, count: 5 * 16)
+            craft_quantize_activations(x.scalars, 5, 512, 512, &q, &scales, &sums)
+            var portable = [Float](repeating: 0, count: 5 * 24)
+            craft_quant_matvec_int8_portable(format.kernelID, fast.blocks, 512, 0, 24, q, scales, sums, 5, &portable, 24)
+            let error = QuantizedBlockFormatTests.relativeError(portable, x.linear(weight: fast).scalars)
+            #expect(error <= 2e-6, "\(format): relative error \(error)")
+        }
+    }
+
+    @Test(arguments: formats)
+    func aRowHasTheSameBitsAloneAndInABatch(format: QuantizedMatrix.Format) {
+        let (fast, _, blocks) = Self.matrix(format, 40, 512, seed: 25)
+        var generator = SplitMix64(seed: 26)
+        let x = Tensor(randomNormal: [8, 512], generator: &generator)
+        withExtendedLifetime(blocks) {
+            let together = x.linear(weight: fast)
+            for row in 0..<8 {
+                let alone = x.sliced(along: 0, row..<(row + 1)).linear(weight: fast)
+                #expect(alone.scalars.map(\.bitPattern) == together.sliced(along: 0, row..<(row + 1)).scalars.map(\.bitPattern), "\(format) row \(row)")
+            }
+        }
+    }
+}

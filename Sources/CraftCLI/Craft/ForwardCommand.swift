@@ -65,7 +65,8 @@ public struct ForwardCommand: ParsableCommand {
             // A llama.cpp GGUF file holding a Llama or Qwen2 decoder (docs/gguf.md).
             guard let tokens else { throw CommandError(.usage, "\(model) is a GGUF language model; pass --tokens, not --pixels.") }
             let ids = try Self.parseTokens(tokens)
-            let decoder = try LlamaModel(gguf: URL(fileURLWithPath: model))
+            // Exact products (the dequantized weights), as transformers computes them.
+            let decoder = try LlamaModel(gguf: URL(fileURLWithPath: model), activations: .float32)
             var writer = SafeTensorsWriter(metadata: ["made_by": "craft forward", "architecture": decoder.configuration.modelType, "format": "gguf"])
             let logits = try withoutGradients { try decoder.logits(tokens: ids) }
             try writer.add("logits", floats: logits.scalars, shape: logits.shape)

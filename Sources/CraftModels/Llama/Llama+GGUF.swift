@@ -1,7 +1,7 @@
 // Llama and Qwen2 decoders from llama.cpp's GGUF files: the `{arch}.*` hyperparameters, llama.cpp's
 // tensor names, and the row permutation llama.cpp's converter applies to Llama's query and key weights
-// undone (docs/gguf.md). Q8_0, Q4_0, Q4_K, Q5_K and Q6_K matrices stay blocks (QuantizedMatrix);
-// F16, BF16 and vectors are widened to float32 at load.
+// undone (docs/gguf.md). Q8_0, Q4_0, Q4_K, Q5_K and Q6_K matrices stay blocks (QuantizedMatrix), F16
+// and BF16 matrices half precision (HalfMatrix); vectors are widened to float32 at load.
 import Foundation
 import GGUF
 import TensorCore
@@ -63,24 +63,27 @@ extension LlamaModel {
     /// Loads a Llama or Qwen2 decoder from a GGUF file: llama.cpp's tensor names mapped to Hugging
     /// Face's, Llama's query and key rows put back in Hugging Face's order.
     ///
-    /// - Parameter precision: `.stored` (the default) keeps Q8_0 matrices as Q8_0 blocks, read in
-    ///   place (decoding multiplies the blocks directly); other types, and everything with
-    ///   `.float32`, are dequantized to float32.
+    /// - Parameters:
+    ///   - precision: `.stored` (the default) keeps Q8_0, Q4_0, Q4_K, Q5_K and Q6_K matrices as
+    ///     their blocks and F16/BF16 ones in half precision, read in place (decoding multiplies
+    ///     them directly); `.float32` dequantizes everything to float32.
+    ///   - activations: how decoding multiplies the blocks: `.int8` (the default, llama.cpp's
+    ///     arithmetic, fastest) or `.float32` (the exact dequantized weights, for checks).
     ///
     /// - Throws: ``ModelError`` naming the file and the tensor or key at fault (a GGUF error, a
     ///   tensor type Craft does not dequantize, a missing or misshapen tensor).
-    public init(gguf url: URL, precision: WeightPrecision = .stored) throws(ModelError) {
+    public init(gguf url: URL, precision: WeightPrecision = .stored, activations: QuantizedMatrix.Activations = .int8) throws(ModelError) {
         let file: GGUFFile
         do {
             file = try GGUFFile(contentsOf: url)
         } catch {
             throw ModelError(error.code == .notFound ? .notFound : .unreadableWeights, error.message)
         }
-        try self.init(gguf: file, precision: precision)
+        try self.init(gguf: file, precision: precision, activations: activations)
     }
 
     /// Loads a Llama or Qwen2 decoder from an opened GGUF file (see ``init(gguf:precision:)-(URL,_)``).
-    public init(gguf file: GGUFFile, precision: WeightPrecision = .stored) throws(ModelError) {
+    public init(gguf file: GGUFFile, precision: WeightPrecision = .stored, activations: QuantizedMatrix.Activations = .int8) throws(ModelError) {
         let url = URL(fileURLWithPath: file.path)
         let configuration = try LlamaConfiguration(gguf: file)
         var weights: [String: WeightMatrix] = [:]
@@ -90,10 +93,19 @@ extension LlamaModel {
             }
             let permutedHeads: Int? = configuration.modelType != "llama" || tensor.shape.count != 2 ? nil
                 : name.hasSuffix("q_proj.weight") ? configuration.attentionHeads : name.hasSuffix("k_proj.weight") ? configuration.kvHeads : nil
-            if precision == .stored, let format = Self.quantizedFormat(tensor.type), tensor.shape.count == 2 {
-                // Kept as blocks, in place in the mapping (query and key rows reordered in a copy).
-                weights[name] = .quantized(Self.quantized(tensor, format: format, in: file, unpermutingHeads: permutedHeads))
-                continue
+            if precision == .stored, tensor.shape.count == 2 {
+                // Kept as stored, in place in the mapping (query and key rows reordered in a copy).
+                let (rows, columns) = (tensor.shape[0], tensor.shape[1])
+                if let format = Self.quantizedFormat(tensor.type) {
+                    let (bytes, owner) = Self.rows(of: tensor, in: file, unpermutingHeads: permutedHeads)
+                    weights[name] = .quantized(QuantizedMatrix(format: format, rows: rows, columns: columns, blocks: bytes, owner: owner, activations: activations))
+                    continue
+                }
+                if tensor.type == .f16 || tensor.type == .bf16 {
+                    let (bytes, owner) = Self.rows(of: tensor, in: file, unpermutingHeads: permutedHeads)
+                    weights[name] = .half(HalfMatrix(format: tensor.type == .f16 ? .float16 : .bfloat16, rows: rows, columns: columns, bits: bytes, owner: owner))
+                    continue
+                }
             }
             var values: [Float]
             do {
@@ -119,21 +131,20 @@ extension LlamaModel {
         }
     }
 
-    /// A quantized matrix over the tensor's blocks in the mapping; when `heads` is given, over a copy
-    /// with llama.cpp's query/key row permutation undone (whole rows move, so the blocks are unchanged).
-    static func quantized(_ tensor: GGUFTensor, format: QuantizedMatrix.Format, in file: GGUFFile, unpermutingHeads heads: Int?) -> QuantizedMatrix {
-        let (rows, columns) = (tensor.shape[0], tensor.shape[1])
+    /// The bytes of a matrix tensor in the mapping (kept alive by the file); when `heads` is given, a
+    /// copy with llama.cpp's query/key row permutation undone (whole rows move, so quantized blocks
+    /// are unchanged).
+    static func rows(of tensor: GGUFTensor, in file: GGUFFile, unpermutingHeads heads: Int?) -> (UnsafeRawPointer, AnyObject) {
+        let rows = tensor.shape[0]
         let rowBytes = tensor.byteCount / max(rows, 1)
         guard let heads else {
-            return file.withBytes(of: tensor) { bytes in
-                QuantizedMatrix(format: format, rows: rows, columns: columns, blocks: bytes.baseAddress!, owner: file)
-            }
+            return file.withBytes(of: tensor) { bytes in (bytes.baseAddress!, file) }
         }
         let copy = ByteBuffer(count: tensor.byteCount)
         file.withBytes(of: tensor) { bytes in
             unpermuteRows(from: bytes.baseAddress!, to: copy.pointer, rows: rows, rowBytes: rowBytes, heads: heads)
         }
-        return QuantizedMatrix(format: format, rows: rows, columns: columns, blocks: copy.pointer, owner: copy)
+        return (UnsafeRawPointer(copy.pointer), copy)
     }
 
     /// Hugging Face's name for a llama.cpp tensor name, or `nil` for one a decoder does not have.
