@@ -394,36 +394,35 @@ void craft_quant_matvec_portable(int format, const uint8_t *weight, size_t colum
 
 // MARK: - Integer products over int8 activations
 //
-// As llama.cpp computes quantized products: each vector is rounded to int8 per group of 32
-// (`q = round(x · 127 / max|x|)`, scale `max|x| / 127`), then each weight group's integer products
-// with it are exact 32-bit sums, scaled once in float32 by the weight scale times the activation
-// scale. Q4_K/Q5_K's minimums are subtracted with the exact float `Σ x`.
+// As llama.cpp computes quantized products: each vector is rounded to int8 per group (32 values
+// for Q8_0 weights, 256 for the K-quants: `q = round(x · 127 / max|x|)`, scale `max|x| / 127`),
+// then the integer products with a block's weights, times the weights' integer sub-block scales,
+// are exact 32-bit sums, scaled once per block in float32 by the block scale times the activation
+// scale. Q4_K's minimums and Q6_K's offset of 32 use the activations' integer sums per 16 values.
 
-void craft_quantize_activations(const float *x, size_t m, size_t ldx, size_t columns, int8_t *q, float *scales, float *sums) {
-    const size_t groups = columns / 32;
+size_t craft_quant_activation_group(int format) { return format == CRAFT_QUANT_Q8_0 ? 32 : 256; }
+
+void craft_quantize_activations(const float *x, size_t m, size_t ldx, size_t columns, size_t group,
+                                int8_t *q, float *scales, int16_t *sums) {
+    const size_t groups = columns / group;
     for (size_t i = 0; i < m; i++) {
         const float *v = x + i * ldx;
+        int8_t *out = q + i * columns;
         for (size_t g = 0; g < groups; g++) {
-            float amax = 0, sum = 0;
-            for (int j = 0; j < 32; j++) {
-                const float a = v[g * 32 + j] < 0 ? -v[g * 32 + j] : v[g * 32 + j];
+            float amax = 0;
+            for (size_t j = 0; j < group; j++) {
+                const float a = __builtin_fabsf(v[g * group + j]);
                 amax = a > amax ? a : amax;
             }
-            for (int j = 0; j < 32; j += 8) {
-                // The sum in the order the AVX2 code used for Σ x before (pairs of 8-lane partials).
-                float lane = 0;
-                for (int k = 0; k < 8; k++) lane += v[g * 32 + j + k];
-                sum += lane;
-            }
             const float inverse = amax > 0 ? 127.0f / amax : 0;
-            for (int j = 0; j < 32; j++) {
-                float r = v[g * 32 + j] * inverse;
-                // Round half to even, as the hardware's default rounding.
-                float rounded = __builtin_rintf(r);
-                q[i * columns + g * 32 + j] = (int8_t)rounded;
-            }
+            // Round half to even (the default rounding mode); |x · inverse| ≤ 127 up to rounding.
+            for (size_t j = 0; j < group; j++) out[g * group + j] = (int8_t)__builtin_rintf(v[g * group + j] * inverse);
             scales[i * groups + g] = amax / 127.0f;
-            sums[i * groups + g] = sum;
+        }
+        for (size_t k = 0; k < columns / 16; k++) {
+            int total = 0;
+            for (int j = 0; j < 16; j++) total += out[k * 16 + j];
+            sums[i * (columns / 16) + k] = (int16_t)total;
         }
     }
 }
@@ -432,16 +431,30 @@ int craft_quant_has_int8(int format) {
     return format == CRAFT_QUANT_Q8_0 || format == CRAFT_QUANT_Q4_K || format == CRAFT_QUANT_Q6_K;
 }
 
+/// Q4_K's 12 scale bytes as 8 scales then 8 minimums (llama.cpp's unpacking with 32-bit masks).
+static inline void unpack_k4_scales(const uint8_t *packed, uint8_t out[16]) {
+    uint32_t u[4];
+    memcpy(u, packed, 12);
+    const uint32_t mask1 = 0x3f3f3f3f, mask2 = 0x0f0f0f0f, mask3 = 0x03030303;
+    u[3] = ((u[2] >> 4) & mask2) | (((u[1] >> 6) & mask3) << 4);
+    const uint32_t minimums = u[1] & mask1;
+    u[1] = (u[2] & mask2) | (((u[0] >> 6) & mask3) << 4);
+    u[2] = minimums;
+    u[0] &= mask1;
+    memcpy(out, u, 16);
+}
+
 static void portable_int8_matvec(int format, const uint8_t *weight, size_t columns, size_t row_begin, size_t row_end,
-                                 const int8_t *q, const float *scales, const float *sums, size_t m, float *y, size_t ldy) {
+                                 const int8_t *q, const float *scales, const int16_t *sums, size_t m, float *y, size_t ldy) {
     const size_t blocks = columns / craft_quant_block_values(format), row_bytes = blocks * craft_quant_block_bytes(format);
-    const size_t groups = columns / 32;
+    const size_t groups = columns / craft_quant_activation_group(format);
     for (size_t row = row_begin; row < row_end; row++) {
         const uint8_t *w = weight + row * row_bytes;
         for (size_t i = 0; i < m; i++) {
             const int8_t *xq = q + i * columns;
-            const float *dx = scales + i * groups, *sx = sums + i * groups;
-            float total = 0, offsets = 0;
+            const float *dx = scales + i * groups;
+            const int16_t *bsum = sums + i * (columns / 16);
+            float total = 0;
             for (size_t b = 0; b < blocks; b++) {
                 if (format == CRAFT_QUANT_Q8_0) {
                     const uint8_t *block = w + b * CRAFT_Q8_0_BLOCK_BYTES;
@@ -450,90 +463,92 @@ static void portable_int8_matvec(int format, const uint8_t *weight, size_t colum
                     total += (f16_at(block) * dx[b]) * (float)dot;
                 } else if (format == CRAFT_QUANT_Q4_K) {
                     const uint8_t *block = w + b * 144;
-                    const float d = f16_at(block), dmin = f16_at(block + 2);
+                    uint8_t sm[16];
+                    unpack_k4_scales(block + 4, sm);
+                    int32_t dot = 0, minimums = 0;
                     for (int s = 0; s < 8; s++) {
-                        float scale, minimum;
-                        scale_min_k4(block + 4, s, &scale, &minimum);
                         const uint8_t *group = block + 16 + (s / 2) * 32;
-                        int32_t dot = 0;
-                        for (int j = 0; j < 32; j++) dot += ((group[j] >> ((s % 2) * 4)) & 0x0F) * xq[b * 256 + s * 32 + j];
-                        total += ((d * scale) * dx[b * 8 + s]) * (float)dot;
-                        offsets += (dmin * minimum) * sx[b * 8 + s];
+                        int32_t sub = 0;
+                        for (int j = 0; j < 32; j++) sub += ((group[j] >> ((s % 2) * 4)) & 0x0F) * xq[b * 256 + s * 32 + j];
+                        dot += sm[s] * sub;
+                        minimums += sm[8 + s] * (bsum[b * 16 + 2 * s] + bsum[b * 16 + 2 * s + 1]);
                     }
+                    total += (f16_at(block) * dx[b]) * (float)dot - (f16_at(block + 2) * dx[b]) * (float)minimums;
                 } else {
                     const uint8_t *block = w + b * 210;
-                    const float d = f16_at(block + 208);
+                    int32_t dot = 0, offset = 0;
                     for (int g16 = 0; g16 < 16; g16++) {
-                        int32_t dot = 0;
+                        const int scale = (int8_t)block[192 + g16];
+                        int32_t sub = 0;
                         for (int j = 0; j < 16; j++) {
                             const int position = g16 * 16 + j, half = position / 128, k = position % 128;
                             const int low = (block[half * 64 + k % 64] >> ((k / 64) * 4)) & 0x0F;
                             const int high = (block[128 + half * 32 + k % 32] >> ((k / 32) * 2)) & 0x03;
-                            dot += ((low | (high << 4)) - 32) * xq[b * 256 + position];
+                            sub += (low | (high << 4)) * xq[b * 256 + position];
                         }
-                        total += ((d * (float)(int8_t)block[192 + g16]) * dx[b * 8 + g16 / 2]) * (float)dot;
+                        dot += scale * sub;
+                        offset += scale * bsum[b * 16 + g16];
                     }
+                    total += (f16_at(block + 208) * dx[b]) * (float)(dot - 32 * offset);
                 }
             }
-            y[i * ldy + row] += total - offsets;
+            y[i * ldy + row] += total;
         }
     }
 }
 
 #if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
-/// Eight 32-bit sums of four adjacent products of unsigned `u` and signed `s` bytes.
-CRAFT_AVX2 static inline __m256i dot_u8_s8(__m256i u, __m256i s) {
-    return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1));
-}
-
 CRAFT_AVX2 static void avx2_int8_matvec(int format, const uint8_t *weight, size_t columns, size_t row_begin, size_t row_end,
-                                        const int8_t *q, const float *scales, const float *sums, size_t m, float *y, size_t ldy) {
+                                        const int8_t *q, const float *scales, const int16_t *sums, size_t m, float *y, size_t ldy) {
     const size_t blocks = columns / craft_quant_block_values(format), row_bytes = blocks * craft_quant_block_bytes(format);
-    const size_t groups = columns / 32;
-    const __m256i low_mask = _mm256_set1_epi8(0x0F), two_bits = _mm256_set1_epi8(0x03), thirty_two = _mm256_set1_epi8(32);
+    const size_t groups = columns / craft_quant_activation_group(format);
+    const __m256i low_mask = _mm256_set1_epi8(0x0F), two_bits = _mm256_set1_epi8(0x03), ones = _mm256_set1_epi16(1);
     for (size_t row = row_begin; row < row_end; row++) {
         const uint8_t *w = weight + row * row_bytes;
         for (size_t i = 0; i < m; i++) {
             const int8_t *xq = q + i * columns;
-            const float *dx = scales + i * groups, *sx = sums + i * groups;
-            __m256 even = _mm256_setzero_ps(), odd = _mm256_setzero_ps();
-            float offsets = 0;
+            const float *dx = scales + i * groups;
+            const int16_t *bsum = sums + i * (columns / 16);
+            __m256 acc = _mm256_setzero_ps(), corrections = _mm256_setzero_ps();
             if (format == CRAFT_QUANT_Q8_0) {
+                __m256 odd = _mm256_setzero_ps();
                 for (size_t b = 0; b < blocks; b++) {
                     const uint8_t *block = w + b * CRAFT_Q8_0_BLOCK_BYTES;
                     const __m256i wq = _mm256_loadu_si256((const __m256i *)(block + 2));
                     const __m256i xv = _mm256_loadu_si256((const __m256i *)(xq + b * 32));
-                    const __m256i dot = dot_u8_s8(_mm256_sign_epi8(wq, wq), _mm256_sign_epi8(xv, wq));
+                    const __m256i dot = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_sign_epi8(wq, wq), _mm256_sign_epi8(xv, wq)), ones);
                     const __m256 scale = _mm256_set1_ps(_cvtsh_ss((unsigned short)(block[0] | (block[1] << 8))) * dx[b]);
-                    if (b % 2 == 0) even = _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(dot), even);
+                    if (b % 2 == 0) acc = _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(dot), acc);
                     else odd = _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(dot), odd);
                 }
+                acc = _mm256_add_ps(acc, odd);
             } else if (format == CRAFT_QUANT_Q4_K) {
                 for (size_t b = 0; b < blocks; b++) {
                     const uint8_t *block = w + b * 144;
-                    const float d = _cvtsh_ss((unsigned short)(block[0] | (block[1] << 8)));
-                    const float dmin = _cvtsh_ss((unsigned short)(block[2] | (block[3] << 8)));
+                    uint8_t sm[16];
+                    unpack_k4_scales(block + 4, sm);
+                    __m256i dot = _mm256_setzero_si256();
                     for (int j = 0; j < 4; j++) {
-                        float scale0, minimum0, scale1, minimum1;
-                        scale_min_k4(block + 4, 2 * j, &scale0, &minimum0);
-                        scale_min_k4(block + 4, 2 * j + 1, &scale1, &minimum1);
                         const __m256i packed = _mm256_loadu_si256((const __m256i *)(block + 16 + j * 32));
                         const __m256i lo = _mm256_and_si256(packed, low_mask);
                         const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(packed, 4), low_mask);
                         const int8_t *xv = xq + b * 256 + j * 64;
-                        const __m256i dot0 = dot_u8_s8(lo, _mm256_loadu_si256((const __m256i *)xv));
-                        const __m256i dot1 = dot_u8_s8(hi, _mm256_loadu_si256((const __m256i *)(xv + 32)));
-                        const size_t g = b * 8 + 2 * j;
-                        even = _mm256_fmadd_ps(_mm256_set1_ps((d * scale0) * dx[g]), _mm256_cvtepi32_ps(dot0), even);
-                        odd = _mm256_fmadd_ps(_mm256_set1_ps((d * scale1) * dx[g + 1]), _mm256_cvtepi32_ps(dot1), odd);
-                        offsets += (dmin * minimum0) * sx[g];
-                        offsets += (dmin * minimum1) * sx[g + 1];
+                        const __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)xv)), _mm256_set1_epi16(sm[2 * j]));
+                        const __m256i p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(xv + 32))), _mm256_set1_epi16(sm[2 * j + 1]));
+                        dot = _mm256_add_epi32(dot, _mm256_add_epi32(p0, p1));
                     }
+                    // Σ_s min_s · (bsum_2s + bsum_2s+1): each minimum twice against the sums of 16.
+                    const __m128i m8 = _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)(sm + 8)));
+                    const __m256i mins = _mm256_set_m128i(_mm_unpackhi_epi16(m8, m8), _mm_unpacklo_epi16(m8, m8));
+                    const __m256i minimums = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)(bsum + b * 16)), mins);
+                    acc = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss((unsigned short)(block[0] | (block[1] << 8))) * dx[b]), _mm256_cvtepi32_ps(dot), acc);
+                    corrections = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss((unsigned short)(block[2] | (block[3] << 8))) * dx[b]),
+                                                  _mm256_cvtepi32_ps(minimums), corrections);
                 }
             } else {
                 for (size_t b = 0; b < blocks; b++) {
                     const uint8_t *block = w + b * 210;
-                    const float d = _cvtsh_ss((unsigned short)(block[208] | (block[209] << 8)));
+                    __m256i dot = _mm256_setzero_si256();
                     for (int half = 0; half < 2; half++) {
                         const uint8_t *ql = block + half * 64, *qh = block + 128 + half * 32;
                         const int8_t *sc = (const int8_t *)(block + 192 + half * 8);
@@ -545,28 +560,27 @@ CRAFT_AVX2 static void avx2_int8_matvec(int format, const uint8_t *weight, size_
                         quarter[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(a, 4), low_mask), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 4), two_bits), 4));
                         quarter[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(c, 4), low_mask), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 6), two_bits), 4));
                         for (int k = 0; k < 4; k++) {
-                            // Values half·128 + 32k ... + 31: groups of 16 (2 scales), activations group b·8 + half·4 + k.
-                            const size_t g = b * 8 + half * 4 + k;
-                            const __m256i xv = _mm256_loadu_si256((const __m256i *)(xq + g * 32));
-                            // (q − 32) · x as q · x − 32 · x, both exact in 16 bits, then pairs to 32 bits.
-                            const __m256i products = _mm256_sub_epi16(_mm256_maddubs_epi16(quarter[k], xv), _mm256_maddubs_epi16(thirty_two, xv));
-                            const __m256i dot = _mm256_madd_epi16(products, _mm256_set1_epi16(1));
-                            const float first = (d * (float)sc[2 * k]) * dx[g], second = (d * (float)sc[2 * k + 1]) * dx[g];
-                            const __m256 scale = _mm256_setr_ps(first, first, first, first, second, second, second, second);
-                            if (k % 2 == 0) even = _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(dot), even);
-                            else odd = _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(dot), odd);
+                            const __m256i xv = _mm256_loadu_si256((const __m256i *)(xq + b * 256 + half * 128 + k * 32));
+                            // Values 0-15 take the first of the two scales, 16-31 the second.
+                            const __m256i scale = _mm256_set_m128i(_mm_set1_epi16(sc[2 * k + 1]), _mm_set1_epi16(sc[2 * k]));
+                            dot = _mm256_add_epi32(dot, _mm256_madd_epi16(_mm256_maddubs_epi16(quarter[k], xv), scale));
                         }
                     }
+                    // The offset of 32: Σ_g scale_g · bsum_g.
+                    const __m256i offset = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)(bsum + b * 16)),
+                                                             _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(block + 192))));
+                    const __m256 scale = _mm256_set1_ps(_cvtsh_ss((unsigned short)(block[208] | (block[209] << 8))) * dx[b]);
+                    acc = _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(_mm256_sub_epi32(dot, _mm256_slli_epi32(offset, 5))), acc);
                 }
             }
-            y[i * ldy + row] += hsum8(_mm256_add_ps(even, odd)) - offsets;
+            y[i * ldy + row] += hsum8(_mm256_sub_ps(acc, corrections));
         }
     }
 }
 #endif
 
 void craft_quant_matvec_int8(int format, const uint8_t *weight, size_t columns, size_t row_begin, size_t row_end,
-                             const int8_t *q, const float *scales, const float *sums, size_t m, float *y, size_t ldy) {
+                             const int8_t *q, const float *scales, const int16_t *sums, size_t m, float *y, size_t ldy) {
 #if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
     if (craft_cpu_has_avx2()) {
         avx2_int8_matvec(format, weight, columns, row_begin, row_end, q, scales, sums, m, y, ldy);
@@ -577,6 +591,6 @@ void craft_quant_matvec_int8(int format, const uint8_t *weight, size_t columns, 
 }
 
 void craft_quant_matvec_int8_portable(int format, const uint8_t *weight, size_t columns, size_t row_begin, size_t row_end,
-                                      const int8_t *q, const float *scales, const float *sums, size_t m, float *y, size_t ldy) {
+                                      const int8_t *q, const float *scales, const int16_t *sums, size_t m, float *y, size_t ldy) {
     portable_int8_matvec(format, weight, columns, row_begin, row_end, q, scales, sums, m, y, ldy);
 }

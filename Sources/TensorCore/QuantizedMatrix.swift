@@ -50,10 +50,10 @@ public struct QuantizedMatrix: CompactMatrix, @unchecked Sendable {
     public enum Activations: String, Sendable, CaseIterable {
         /// In float32: the product with the exact dequantized weights, up to rounding order.
         case float32
-        /// Rounded to int8 per group of 32 (`round(x · 127 / max|x|)`), then exact integer products
-        /// scaled once per weight group, as llama.cpp computes: about 2 to 3 times faster on the
-        /// blocks, with the error of 8-bit activations. For Q8_0, Q4_K and Q6_K; other formats
-        /// compute in float32.
+        /// Rounded to int8 (`round(x · 127 / max|x|)` per 32 values for Q8_0, per 256 for the
+        /// K-quants), then exact integer products scaled once per block, as llama.cpp computes:
+        /// faster on the blocks, with the error of 8-bit activations. For Q8_0, Q4_K and Q6_K;
+        /// other formats compute in float32.
         case int8
     }
 
@@ -91,11 +91,11 @@ public struct QuantizedMatrix: CompactMatrix, @unchecked Sendable {
         let (n, k, weight, out, id) = (rows, columns, blocks, SendablePointer(pointer: output), format.kernelID)
         if activations == .int8, craft_quant_has_int8(id) != 0 {
             // The input rows rounded to int8 once, then every row range multiplies them.
-            let groups = k / 32
+            let group = craft_quant_activation_group(id)
             var quantized = [Int8](repeating: 0, count: rowCount * k)
-            var scales = [Float](repeating: 0, count: rowCount * groups)
-            var sums = [Float](repeating: 0, count: rowCount * groups)
-            craft_quantize_activations(input, rowCount, k, k, &quantized, &scales, &sums)
+            var scales = [Float](repeating: 0, count: rowCount * k / group)
+            var sums = [Int16](repeating: 0, count: rowCount * k / 16)
+            craft_quantize_activations(input, rowCount, k, k, group, &quantized, &scales, &sums)
             quantized.withUnsafeBufferPointer { q in
                 scales.withUnsafeBufferPointer { d in
                     sums.withUnsafeBufferPointer { s in

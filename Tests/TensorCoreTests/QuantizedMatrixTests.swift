@@ -225,9 +225,10 @@ import CKernels
         var generator = SplitMix64(seed: 24)
         let x = Tensor(randomNormal: [5, 512], generator: &generator)
         withExtendedLifetime(blocks) {
+            let group = craft_quant_activation_group(format.kernelID)
             var q = [Int8](repeating: 0, count: 5 * 512)
-            var scales = [Float](repeating: 0, count: 5 * 16), sums = [Float](repeating: 0, count: 5 * 16)
-            craft_quantize_activations(x.scalars, 5, 512, 512, &q, &scales, &sums)
+            var scales = [Float](repeating: 0, count: 5 * 512 / group), sums = [Int16](repeating: 0, count: 5 * 512 / 16)
+            craft_quantize_activations(x.scalars, 5, 512, 512, group, &q, &scales, &sums)
             var portable = [Float](repeating: 0, count: 5 * 24)
             craft_quant_matvec_int8_portable(format.kernelID, fast.blocks, 512, 0, 24, q, scales, sums, 5, &portable, 24)
             let error = QuantizedBlockFormatTests.relativeError(portable, x.linear(weight: fast).scalars)

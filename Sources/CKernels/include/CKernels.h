@@ -84,25 +84,30 @@ void craft_quant_matvec(int format, const uint8_t *weight, size_t columns, size_
 void craft_quant_matvec_portable(int format, const uint8_t *weight, size_t columns, size_t row_begin, size_t row_end,
                                  const float *x, size_t m, size_t ldx, float *y, size_t ldy);
 
-/// Rounds `m` float32 vectors `x + i * ldx` of `columns` values (a multiple of 32) to int8 per group
-/// of 32, as llama.cpp rounds activations: `q = round(x · 127 / max|x|)` (half to even) into
-/// `q[i * columns + j]`, the group's scale `max|x| / 127` into `scales[i * columns / 32 + g]` and its
-/// exact float `Σ x` into `sums[i * columns / 32 + g]`.
-void craft_quantize_activations(const float *x, size_t m, size_t ldx, size_t columns, int8_t *q, float *scales, float *sums);
+/// The activation group of `format`'s int8 products: 32 values for Q8_0, 256 for the K-quants.
+size_t craft_quant_activation_group(int format);
+
+/// Rounds `m` float32 vectors `x + i * ldx` of `columns` values (a multiple of `group` and of 16)
+/// to int8 per group, as llama.cpp rounds activations: `q = round(x · 127 / max|x|)` (half to even)
+/// into `q[i * columns + j]`, the group's scale `max|x| / 127` into `scales[i * columns / group + g]`,
+/// and the sums of every 16 rounded values into `sums[i * columns / 16 + k]`.
+void craft_quantize_activations(const float *x, size_t m, size_t ldx, size_t columns, size_t group,
+                                int8_t *q, float *scales, int16_t *sums);
 
 /// Whether ``craft_quant_matvec_int8`` computes on `format` (Q8_0, Q4_K and Q6_K).
 int craft_quant_has_int8(int format);
 
-/// As ``craft_quant_matvec`` over activations rounded by ``craft_quantize_activations``: each weight
-/// group's products with the int8 activations are exact integer sums, scaled once in float32 by the
-/// weight scale times the activation scale (llama.cpp's arithmetic, with a scale per 32 activations).
-/// A vector's result has the same bits alone or with others.
+/// As ``craft_quant_matvec`` over activations rounded by ``craft_quantize_activations`` with
+/// `craft_quant_activation_group(format)`: a block's products with the int8 activations, times the
+/// weights' integer sub-block scales, are exact integer sums, scaled once in float32 by the block
+/// scale times the activation scale (llama.cpp's arithmetic). A vector's result has the same bits
+/// alone or with others.
 void craft_quant_matvec_int8(int format, const uint8_t *weight, size_t columns, size_t row_begin, size_t row_end,
-                             const int8_t *q, const float *scales, const float *sums, size_t m, float *y, size_t ldy);
+                             const int8_t *q, const float *scales, const int16_t *sums, size_t m, float *y, size_t ldy);
 
 /// ``craft_quant_matvec_int8`` without the AVX2 path (for tests that compare the two).
 void craft_quant_matvec_int8_portable(int format, const uint8_t *weight, size_t columns, size_t row_begin, size_t row_end,
-                                      const int8_t *q, const float *scales, const float *sums, size_t m, float *y, size_t ldy);
+                                      const int8_t *q, const float *scales, const int16_t *sums, size_t m, float *y, size_t ldy);
 
 /// The name of the kernel set chosen for this CPU: "avx2-fma-f16c" or "portable".
 const char *craft_half_kernel_name(void);
