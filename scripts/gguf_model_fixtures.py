@@ -133,8 +133,21 @@ def write_gguf(model, arch, path, matrix_type):
     writer.add_layer_norm_rms_eps(config.rms_norm_eps)
     writer.add_file_type(0)
     # The tokenizer section of a real vocabulary (scripts/gguf_tokenizer_fixtures.py): SentencePiece
-    # for Llama, byte-level BPE for Qwen2, copied key by key.
-    for field in gguf.GGUFReader(str(TOKENIZERS[arch])).fields.values():
+    # for Llama, byte-level BPE for Qwen2, copied key by key. A model with another vocabulary size
+    # (the benchmark's) gets a synthetic SentencePiece vocabulary of its size, so llama.cpp loads it.
+    fields = gguf.GGUFReader(str(TOKENIZERS[arch])).fields
+    if len(fields["tokenizer.ggml.tokens"].data) != config.vocab_size:
+        tokens = ["<unk>", "<s>", "</s>"] + [f"<0x{b:02X}>" for b in range(256)]
+        tokens += [f"\u2581t{i}" for i in range(config.vocab_size - len(tokens))]
+        writer.add_tokenizer_model("llama")
+        writer.add_token_list(tokens)
+        writer.add_token_scores([0.0] * 3 + [0.0] * 256 + [-float(i) for i in range(config.vocab_size - 259)])
+        writer.add_token_types([2, 3, 3] + [6] * 256 + [1] * (config.vocab_size - 259))
+        writer.add_bos_token_id(1)
+        writer.add_eos_token_id(2)
+        writer.add_unk_token_id(0)
+        fields = {}
+    for field in fields.values():
         if not field.name.startswith("tokenizer."):
             continue
         value_type = field.types[0]

@@ -21,10 +21,13 @@ enum GGUFBenchmark {
             print("writing the \(file.label) GGUF of the Llama weights to \(file.url.path) (once) ...")
             _ = try runChild(URL(fileURLWithPath: peerPython), [peerScript("make_gguf.py"), llama.path, file.url.path, file.kind])
         }
+        // llama.cpp as the peer, when llama-cpp-python is installed in the peers' Python.
+        let llamaCpp = try? runChild(URL(fileURLWithPath: peerPython), [peerScript("llama_cpp_decode.py"), "--check"])
         let sizes = try files.map { "\($0.label) GGUF \(Int(Double((try FileManager.default.attributesOfItem(atPath: $0.url.path)[.size] as? Int) ?? 0) / 1048576)) MiB" }
         print("craft-bench gguf: \(options.rounds) alternating rounds, each run a fresh process, medians; prompt \(prompt) tokens, "
             + "decode \(tokens) tokens; CPU: \(HalfPrecisionBenchmark.cpuModel()); BLAS: \(BLAS.kernels.summary); row kernels: "
-            + "\(HalfMatrix.kernelName); load average \(ModelBenchmark.loadAverage())")
+            + "\(HalfMatrix.kernelName); peer: \(llamaCpp ?? "llama.cpp not installed (.venv-ref/bin/pip install --no-binary llama-cpp-python llama-cpp-python)"); "
+            + "load average \(ModelBenchmark.loadAverage())")
         for threads in options.threads {
             var runs: [String: [HalfPrecisionBenchmark.Run]] = [:]
             let load = ModelBenchmark.loadAverage()
@@ -34,6 +37,10 @@ enum GGUFBenchmark {
                 for file in files {
                     runs[file.label, default: []].append(try HalfPrecisionBenchmark.craftRun(file.url, "stored", threads, prompt, tokens))
                     runs["\(file.label), exact", default: []].append(try HalfPrecisionBenchmark.craftRun(file.url, "stored-exact", threads, prompt, tokens))
+                    if llamaCpp != nil {
+                        runs["\(file.label), llama.cpp", default: []].append(try HalfPrecisionBenchmark.Run(line: runChild(
+                            URL(fileURLWithPath: peerPython), [peerScript("llama_cpp_decode.py"), file.url.path, "\(threads)", "\(prompt)", "\(tokens)"])))
+                    }
                 }
                 runs["float32, 8 sequences", default: []].append(try HalfPrecisionBenchmark.craftRun(llama, "float32", threads, prompt, tokens, batch: 8))
                 for file in files {
@@ -43,7 +50,14 @@ enum GGUFBenchmark {
             let weights = try HalfPrecisionBenchmark.weightMiB(llama)
             print("\n~110M Llama, \(threads) thread(s) (float32 safetensors \(Int(weights)) MiB, \(sizes.joined(separator: ", ")); load average \(load) → \(ModelBenchmark.loadAverage())):")
             QuantizeBenchmark.printTable(HalfPrecisionBenchmark.table(
-                runs, order: ["float32"] + files.flatMap { [$0.label, "\($0.label), exact"] }, baseline: "float32", prompt: prompt))
+                runs, order: ["float32"] + files.flatMap { [$0.label, "\($0.label), exact", "\($0.label), llama.cpp"] }.filter { runs[$0] != nil },
+                baseline: "float32", prompt: prompt))
+            for file in files {
+                guard let ours = runs[file.label], let theirs = runs["\(file.label), llama.cpp"] else { continue }
+                let (oursMs, theirsMs) = (QuantizeBenchmark.median(ours.map(\.decodeMillisecondsPerToken)), QuantizeBenchmark.median(theirs.map(\.decodeMillisecondsPerToken)))
+                print(String(format: "%@ decode: Craft %.1f tok/s, llama.cpp %.1f tok/s (Craft / llama.cpp %.2fx)", file.label,
+                             1000 / oursMs, 1000 / theirsMs, theirsMs / oursMs))
+            }
             print("8 sequences decoded together:")
             QuantizeBenchmark.printTable(HalfPrecisionBenchmark.table(
                 runs, order: ["float32, 8 sequences"] + files.map { "\($0.label), 8 sequences" }, baseline: "float32, 8 sequences", prompt: prompt))

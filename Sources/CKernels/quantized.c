@@ -498,82 +498,112 @@ static void portable_int8_matvec(int format, const uint8_t *weight, size_t colum
 }
 
 #if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
+// One weight row against V (1-4) vectors: a block's weights are unpacked once and used by every
+// vector while in registers; each vector's sums go into its own accumulators in a fixed order.
+CRAFT_AVX2 __attribute__((always_inline)) static inline void avx2_int8_rows(
+    int format, const uint8_t *w, size_t blocks, const int8_t *q, size_t columns, const float *scales, size_t groups,
+    const int16_t *sums, int V, float *y, size_t ldy, size_t row) {
+    const __m256i low_mask = _mm256_set1_epi8(0x0F), two_bits = _mm256_set1_epi8(0x03), ones = _mm256_set1_epi16(1);
+    __m256 acc[4], other[4];
+    for (int v = 0; v < V; v++) acc[v] = other[v] = _mm256_setzero_ps();
+    if (format == CRAFT_QUANT_Q8_0) {
+        for (size_t b = 0; b < blocks; b++) {
+            const uint8_t *block = w + b * CRAFT_Q8_0_BLOCK_BYTES;
+            const __m256i wq = _mm256_loadu_si256((const __m256i *)(block + 2));
+            const __m256i magnitude = _mm256_sign_epi8(wq, wq);
+            const float d = _cvtsh_ss((unsigned short)(block[0] | (block[1] << 8)));
+            for (int v = 0; v < V; v++) {
+                const __m256i xv = _mm256_loadu_si256((const __m256i *)(q + v * columns + b * 32));
+                const __m256i dot = _mm256_madd_epi16(_mm256_maddubs_epi16(magnitude, _mm256_sign_epi8(xv, wq)), ones);
+                const __m256 scale = _mm256_set1_ps(d * scales[v * groups + b]);
+                // Even and odd blocks in two accumulators: short dependency chains.
+                if (b % 2 == 0) acc[v] = _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(dot), acc[v]);
+                else other[v] = _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(dot), other[v]);
+            }
+        }
+        for (int v = 0; v < V; v++) y[v * ldy + row] += hsum8(_mm256_add_ps(acc[v], other[v]));
+    } else if (format == CRAFT_QUANT_Q4_K) {
+        // `other` holds the minimums' corrections.
+        for (size_t b = 0; b < blocks; b++) {
+            const uint8_t *block = w + b * 144;
+            uint8_t sm[16];
+            unpack_k4_scales(block + 4, sm);
+            __m256i lo[4], hi[4];
+            for (int j = 0; j < 4; j++) {
+                const __m256i packed = _mm256_loadu_si256((const __m256i *)(block + 16 + j * 32));
+                lo[j] = _mm256_and_si256(packed, low_mask);
+                hi[j] = _mm256_and_si256(_mm256_srli_epi16(packed, 4), low_mask);
+            }
+            const __m128i m8 = _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)(sm + 8)));
+            const __m256i mins = _mm256_set_m128i(_mm_unpackhi_epi16(m8, m8), _mm_unpacklo_epi16(m8, m8));
+            const float d = _cvtsh_ss((unsigned short)(block[0] | (block[1] << 8)));
+            const float dmin = _cvtsh_ss((unsigned short)(block[2] | (block[3] << 8)));
+            for (int v = 0; v < V; v++) {
+                const int8_t *xv = q + v * columns + b * 256;
+                __m256i dot = _mm256_setzero_si256();
+                for (int j = 0; j < 4; j++) {
+                    const __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(lo[j], _mm256_loadu_si256((const __m256i *)(xv + j * 64))), _mm256_set1_epi16(sm[2 * j]));
+                    const __m256i p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(hi[j], _mm256_loadu_si256((const __m256i *)(xv + j * 64 + 32))), _mm256_set1_epi16(sm[2 * j + 1]));
+                    dot = _mm256_add_epi32(dot, _mm256_add_epi32(p0, p1));
+                }
+                // Σ_s min_s · (bsum_2s + bsum_2s+1): each minimum twice against the sums of 16.
+                const __m256i minimums = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)(sums + v * (columns / 16) + b * 16)), mins);
+                const float dx = scales[v * groups + b];
+                acc[v] = _mm256_fmadd_ps(_mm256_set1_ps(d * dx), _mm256_cvtepi32_ps(dot), acc[v]);
+                other[v] = _mm256_fmadd_ps(_mm256_set1_ps(dmin * dx), _mm256_cvtepi32_ps(minimums), other[v]);
+            }
+        }
+        for (int v = 0; v < V; v++) y[v * ldy + row] += hsum8(_mm256_sub_ps(acc[v], other[v]));
+    } else {
+        for (size_t b = 0; b < blocks; b++) {
+            const uint8_t *block = w + b * 210;
+            __m256i quarter[8], scale16[8];
+            for (int half = 0; half < 2; half++) {
+                const uint8_t *ql = block + half * 64, *qh = block + 128 + half * 32;
+                const int8_t *sc = (const int8_t *)(block + 192 + half * 8);
+                const __m256i a = _mm256_loadu_si256((const __m256i *)ql), c = _mm256_loadu_si256((const __m256i *)(ql + 32));
+                const __m256i h = _mm256_loadu_si256((const __m256i *)qh);
+                __m256i *out = quarter + half * 4;
+                out[0] = _mm256_or_si256(_mm256_and_si256(a, low_mask), _mm256_slli_epi16(_mm256_and_si256(h, two_bits), 4));
+                out[1] = _mm256_or_si256(_mm256_and_si256(c, low_mask), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 2), two_bits), 4));
+                out[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(a, 4), low_mask), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 4), two_bits), 4));
+                out[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(c, 4), low_mask), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 6), two_bits), 4));
+                // Values 0-15 of a quarter take the first of its two scales, 16-31 the second.
+                for (int k = 0; k < 4; k++) scale16[half * 4 + k] = _mm256_set_m128i(_mm_set1_epi16(sc[2 * k + 1]), _mm_set1_epi16(sc[2 * k]));
+            }
+            const __m256i block_scales = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(block + 192)));
+            const float d = _cvtsh_ss((unsigned short)(block[208] | (block[209] << 8)));
+            for (int v = 0; v < V; v++) {
+                const int8_t *xv = q + v * columns + b * 256;
+                __m256i dot = _mm256_setzero_si256();
+                for (int k = 0; k < 8; k++) {
+                    dot = _mm256_add_epi32(dot, _mm256_madd_epi16(_mm256_maddubs_epi16(quarter[k], _mm256_loadu_si256((const __m256i *)(xv + k * 32))), scale16[k]));
+                }
+                // The offset of 32: Σ_g scale_g · bsum_g.
+                const __m256i offset = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)(sums + v * (columns / 16) + b * 16)), block_scales);
+                const __m256 scale = _mm256_set1_ps(d * scales[v * groups + b]);
+                const __m256 value = _mm256_cvtepi32_ps(_mm256_sub_epi32(dot, _mm256_slli_epi32(offset, 5)));
+                if (b % 2 == 0) acc[v] = _mm256_fmadd_ps(scale, value, acc[v]);
+                else other[v] = _mm256_fmadd_ps(scale, value, other[v]);
+            }
+        }
+        for (int v = 0; v < V; v++) y[v * ldy + row] += hsum8(_mm256_add_ps(acc[v], other[v]));
+    }
+}
+
 CRAFT_AVX2 static void avx2_int8_matvec(int format, const uint8_t *weight, size_t columns, size_t row_begin, size_t row_end,
                                         const int8_t *q, const float *scales, const int16_t *sums, size_t m, float *y, size_t ldy) {
     const size_t blocks = columns / craft_quant_block_values(format), row_bytes = blocks * craft_quant_block_bytes(format);
     const size_t groups = columns / craft_quant_activation_group(format);
-    const __m256i low_mask = _mm256_set1_epi8(0x0F), two_bits = _mm256_set1_epi8(0x03), ones = _mm256_set1_epi16(1);
     for (size_t row = row_begin; row < row_end; row++) {
         const uint8_t *w = weight + row * row_bytes;
-        for (size_t i = 0; i < m; i++) {
-            const int8_t *xq = q + i * columns;
-            const float *dx = scales + i * groups;
-            const int16_t *bsum = sums + i * (columns / 16);
-            __m256 acc = _mm256_setzero_ps(), corrections = _mm256_setzero_ps();
-            if (format == CRAFT_QUANT_Q8_0) {
-                __m256 odd = _mm256_setzero_ps();
-                for (size_t b = 0; b < blocks; b++) {
-                    const uint8_t *block = w + b * CRAFT_Q8_0_BLOCK_BYTES;
-                    const __m256i wq = _mm256_loadu_si256((const __m256i *)(block + 2));
-                    const __m256i xv = _mm256_loadu_si256((const __m256i *)(xq + b * 32));
-                    const __m256i dot = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_sign_epi8(wq, wq), _mm256_sign_epi8(xv, wq)), ones);
-                    const __m256 scale = _mm256_set1_ps(_cvtsh_ss((unsigned short)(block[0] | (block[1] << 8))) * dx[b]);
-                    if (b % 2 == 0) acc = _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(dot), acc);
-                    else odd = _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(dot), odd);
-                }
-                acc = _mm256_add_ps(acc, odd);
-            } else if (format == CRAFT_QUANT_Q4_K) {
-                for (size_t b = 0; b < blocks; b++) {
-                    const uint8_t *block = w + b * 144;
-                    uint8_t sm[16];
-                    unpack_k4_scales(block + 4, sm);
-                    __m256i dot = _mm256_setzero_si256();
-                    for (int j = 0; j < 4; j++) {
-                        const __m256i packed = _mm256_loadu_si256((const __m256i *)(block + 16 + j * 32));
-                        const __m256i lo = _mm256_and_si256(packed, low_mask);
-                        const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(packed, 4), low_mask);
-                        const int8_t *xv = xq + b * 256 + j * 64;
-                        const __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)xv)), _mm256_set1_epi16(sm[2 * j]));
-                        const __m256i p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(xv + 32))), _mm256_set1_epi16(sm[2 * j + 1]));
-                        dot = _mm256_add_epi32(dot, _mm256_add_epi32(p0, p1));
-                    }
-                    // Σ_s min_s · (bsum_2s + bsum_2s+1): each minimum twice against the sums of 16.
-                    const __m128i m8 = _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)(sm + 8)));
-                    const __m256i mins = _mm256_set_m128i(_mm_unpackhi_epi16(m8, m8), _mm_unpacklo_epi16(m8, m8));
-                    const __m256i minimums = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)(bsum + b * 16)), mins);
-                    acc = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss((unsigned short)(block[0] | (block[1] << 8))) * dx[b]), _mm256_cvtepi32_ps(dot), acc);
-                    corrections = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss((unsigned short)(block[2] | (block[3] << 8))) * dx[b]),
-                                                  _mm256_cvtepi32_ps(minimums), corrections);
-                }
-            } else {
-                for (size_t b = 0; b < blocks; b++) {
-                    const uint8_t *block = w + b * 210;
-                    __m256i dot = _mm256_setzero_si256();
-                    for (int half = 0; half < 2; half++) {
-                        const uint8_t *ql = block + half * 64, *qh = block + 128 + half * 32;
-                        const int8_t *sc = (const int8_t *)(block + 192 + half * 8);
-                        const __m256i a = _mm256_loadu_si256((const __m256i *)ql), c = _mm256_loadu_si256((const __m256i *)(ql + 32));
-                        const __m256i h = _mm256_loadu_si256((const __m256i *)qh);
-                        __m256i quarter[4];
-                        quarter[0] = _mm256_or_si256(_mm256_and_si256(a, low_mask), _mm256_slli_epi16(_mm256_and_si256(h, two_bits), 4));
-                        quarter[1] = _mm256_or_si256(_mm256_and_si256(c, low_mask), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 2), two_bits), 4));
-                        quarter[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(a, 4), low_mask), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 4), two_bits), 4));
-                        quarter[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(c, 4), low_mask), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 6), two_bits), 4));
-                        for (int k = 0; k < 4; k++) {
-                            const __m256i xv = _mm256_loadu_si256((const __m256i *)(xq + b * 256 + half * 128 + k * 32));
-                            // Values 0-15 take the first of the two scales, 16-31 the second.
-                            const __m256i scale = _mm256_set_m128i(_mm_set1_epi16(sc[2 * k + 1]), _mm_set1_epi16(sc[2 * k]));
-                            dot = _mm256_add_epi32(dot, _mm256_madd_epi16(_mm256_maddubs_epi16(quarter[k], xv), scale));
-                        }
-                    }
-                    // The offset of 32: Σ_g scale_g · bsum_g.
-                    const __m256i offset = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)(bsum + b * 16)),
-                                                             _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(block + 192))));
-                    const __m256 scale = _mm256_set1_ps(_cvtsh_ss((unsigned short)(block[208] | (block[209] << 8))) * dx[b]);
-                    acc = _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(_mm256_sub_epi32(dot, _mm256_slli_epi32(offset, 5))), acc);
-                }
-            }
-            y[i * ldy + row] += hsum8(_mm256_sub_ps(acc, corrections));
+        for (size_t g = 0; g < m; g += 4) {
+            const int8_t *vq = q + g * columns;
+            const float *vs = scales + g * groups;
+            const int16_t *vsum = sums + g * (columns / 16);
+            float *out = y + g * ldy;
+            const size_t count = m - g < 4 ? m - g : 4;
+            CRAFT_BY_VECTORS(avx2_int8_rows(format, w, blocks, vq, columns, vs, groups, vsum, V, out, ldy, row));
         }
     }
 }
