@@ -118,7 +118,6 @@ static void portable_matvec(int format, const void *weight, size_t columns, size
 #if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
 #include <immintrin.h>
 
-#define CRAFT_AVX2 __attribute__((target("avx2,fma,f16c")))
 
 CRAFT_AVX2 static inline __m256 load8(int format, const uint16_t *p) {
     __m128i bits = _mm_loadu_si128((const __m128i *)p);
@@ -128,13 +127,7 @@ CRAFT_AVX2 static inline __m256 load8(int format, const uint16_t *p) {
     return _mm256_cvtph_ps(bits);
 }
 
-CRAFT_AVX2 static inline float sum8(__m256 v) {
-    __m128 low = _mm256_castps256_ps128(v), high = _mm256_extractf128_ps(v, 1);
-    __m128 s = _mm_add_ps(low, high);
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
-    return _mm_cvtss_f32(s);
-}
+#define sum8 craft_sum8
 
 CRAFT_AVX2 static void avx2_to_float(int format, const uint16_t *source, float *destination, size_t count) {
     size_t i = 0;

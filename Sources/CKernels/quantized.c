@@ -190,17 +190,7 @@ static void portable_quant_matvec(int format, const uint8_t *weight, size_t colu
 // Q4_K/Q5_K's `Σ x` per sub-block is computed once per call for every vector.
 
 #if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
-#include <immintrin.h>
-
-#define CRAFT_AVX2 __attribute__((target("avx2,fma,f16c")))
-
-CRAFT_AVX2 static inline float hsum8(__m256 v) {
-    __m128 low = _mm256_castps256_ps128(v), high = _mm256_extractf128_ps(v, 1);
-    __m128 s = _mm_add_ps(low, high);
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
-    return _mm_cvtss_f32(s);
-}
+#define hsum8 craft_sum8
 
 /// Σ q_t · x_t over four 8-lane groups, as two independent multiply-add pairs and an add (a short
 /// dependency chain: decoding one vector is bound by latency otherwise).
