@@ -66,6 +66,12 @@ enum GGUFBenchmark {
                     let same = zip(ours, reference).prefix { $0 == $1 }.count
                     print("greedy tokens: \(file.label) and float32 agree on the first \(same) of \(reference.count) (quantization rounds the weights)")
                 }
+                for variant in ["llama.cpp", "exact"] {
+                    if let theirs = runs["\(file.label), \(variant)"]?.first?.tokens, let ours = runs[file.label]?.first?.tokens {
+                        let same = zip(ours, theirs).prefix { $0 == $1 }.count
+                        print("greedy tokens: \(file.label) and \(file.label), \(variant) agree on the first \(same) of \(theirs.count)")
+                    }
+                }
             }
         }
     }

@@ -29,6 +29,7 @@ def resident_mib():
 
 def main():
     import llama_cpp
+    import numpy
 
     if sys.argv[1:] == ["--check"]:
         print(f"llama-cpp-python {llama_cpp.__version__}")
@@ -50,7 +51,9 @@ def main():
     generated = []
     start = time.perf_counter()
     for _ in range(tokens):
-        token = int(model.scores[model.n_tokens - 1].argmax())
+        # The last evaluated token's logits (llama.cpp keeps only those without logits_all).
+        logits = numpy.ctypeslib.as_array(model._ctx.get_logits(), shape=(vocabulary,))
+        token = int(logits.argmax())
         generated.append(token)
         model.eval([token])
     decode = time.perf_counter() - start
