@@ -22,6 +22,7 @@ let package = Package(
         .library(name: "CraftAdaptation", targets: ["CraftAdaptation"]),
         .library(name: "CraftExperiment", targets: ["CraftExperiment"]),
         .library(name: "CraftServe", targets: ["CraftServe"]),
+        .library(name: "CraftPlugins", targets: ["CraftPlugins"]),
         .library(name: "CraftCLI", targets: ["CraftCLI"]),
         .executable(name: "craft", targets: ["craft"]),
         .executable(name: "craft-registry", targets: ["craft-registry"]),
@@ -100,6 +101,9 @@ let package = Package(
                 "CraftPipeline", "GGUF",
             ]),
 
+        // Runtime plugins: runtimes in other processes and languages over craft.runtime/v1.
+        .target(name: "CraftPlugins", dependencies: ["CraftBundles", "CraftCore", "CraftImaging", "TensorCore"]),
+
         // Adapting bundles (craft train, craft stats): the training library applied to bundles.
         .target(
             name: "CraftAdaptation",
@@ -133,6 +137,7 @@ let package = Package(
             dependencies: [
                 "CraftFiles", "TensorCore", "SafeTensors", "CraftCore", "CraftBundles", "CraftRegistry",
                 "CraftImaging", "CraftModels", "CraftTraining", "CraftRuntimes", "CraftAdaptation", "CraftPipeline", "CraftServe",
+                "CraftPlugins",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(name: "craft", dependencies: ["CraftCLI"]),
@@ -180,6 +185,7 @@ let package = Package(
             dependencies: ["CraftBundles", "CraftCore", "CraftImaging", "SafeTensors"],
             path: "Tests/RuntimeTestSupport"),
         .testTarget(name: "CraftPipelineTests", dependencies: ["CraftPipeline", "RuntimeTestSupport"]),
+        .testTarget(name: "CraftPluginsTests", dependencies: ["CraftPlugins", "CraftRuntimes", "TensorCore", "TestSupport", "RuntimeTestSupport"]),
         .testTarget(name: "CraftRuntimesTests", dependencies: ["CraftRuntimes", "CraftRegistry", "GGUF", "TestSupport", "RuntimeTestSupport"]),
         .testTarget(name: "CraftBundlesTests", dependencies: ["CraftBundles", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "CraftRegistryTests", dependencies: ["CraftRegistry", "TestSupport"]),

@@ -17,6 +17,18 @@ public struct RuntimeDescriptor: Sendable, Equatable, CustomStringConvertible {
     public var description: String { "\(id) \(versions) (\(kind.rawValue))" }
 }
 
+/// Finds runtimes that are not registered in a ``RuntimeRegistry``, by id: Craft's out-of-process
+/// plugins (CraftPlugins, docs/runtime-protocol.md) resolve an id to an installed executable.
+///
+/// Resolving must not start anything: the compatibility checker asks before any plugin runs.
+public protocol RuntimeResolver: Sendable {
+    /// A factory building a model of `kind` for bundles naming runtime `id`, or `nil` when the
+    /// resolver knows no such runtime. The factory may start a process; it throws ``BundleError``.
+    func factory(for id: String, kind: BundleKind) -> (@Sendable (UnpackedBundle) throws -> Any)?
+    /// One line naming where a resolved runtime comes from (for listings and messages).
+    func summary(for id: String) -> String?
+}
+
 /// Maps runtime ids (and runtime versions) to factories that turn an unpacked bundle into a live
 /// ``VisionEncoder`` or ``LanguageBackend``: the plugin seam of Craft (docs/runtimes.md).
 ///
@@ -43,6 +55,10 @@ public struct RuntimeRegistry: Sendable, RuntimeAvailability {
     }
 
     private var registrations: [Registration] = []
+
+    /// Consulted for a runtime id no registration has (out-of-process plugins); `nil` by default.
+    /// Registered runtimes always win over resolved ones.
+    public var resolver: (any RuntimeResolver)?
 
     /// An empty registry.
     public init() {}
@@ -162,10 +178,20 @@ public struct RuntimeRegistry: Sendable, RuntimeAvailability {
     }
 
     private func registration(_ id: String, version: SemanticVersion, kind: BundleKind?) -> Registration? {
-        registrations.last { registration in
+        let registered = registrations.last { registration in
             registration.descriptor.id == id && (kind == nil || registration.descriptor.kind == kind)
                 && registration.descriptor.versions.contains(version, includePrerelease: true)
         }
+        if let registered { return registered }
+        // A runtime no registration knows: an out-of-process plugin, when the resolver finds one.
+        guard !contains(id), let resolver else { return nil }
+        for candidate in kind.map({ [$0] }) ?? [.encoder, .backend] {
+            if let factory = resolver.factory(for: id, kind: candidate) {
+                let descriptor = RuntimeDescriptor(id: id, versions: .any, kind: candidate, summary: resolver.summary(for: id) ?? "plugin")
+                return Registration(descriptor: descriptor, modelType: candidate == .encoder ? "VisionEncoder" : "LanguageBackend", factory: factory)
+            }
+        }
+        return nil
     }
 
     // MARK: RuntimeAvailability

@@ -26,11 +26,12 @@ public struct CraftCommand: ParsableCommand {
                   --image $D/images/strong/0000.png
               craft codebook examples/codebooks/tiny-codebook.safetensors --json
               craft forward --model MODEL_DIR --tokens 1,2,3 --out logits.safetensors
+              craft runtimes
             """,
         version: CraftVersion.current,
         subcommands: [
-            CodebookCommand.self, ConvertCommand.self, EvalCommand.self, ForwardCommand.self, RunCommand.self, ServeCommand.self,
-            StatsCommand.self,
+            CodebookCommand.self, ConvertCommand.self, EvalCommand.self, ForwardCommand.self, RunCommand.self, RuntimesCommand.self,
+            ServeCommand.self, StatsCommand.self,
             TokensCommand.self,
             TrainCommand.self,
         ])

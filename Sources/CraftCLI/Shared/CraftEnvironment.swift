@@ -1,5 +1,6 @@
 import ArgumentParser
 import CraftBundles
+import CraftPlugins
 import CraftRuntimes
 
 /// What the commands of `craft` and `craft-registry` run with, passed into every command that loads
@@ -22,8 +23,14 @@ public struct CraftEnvironment: Sendable {
         self.runtimes = runtimes
     }
 
-    /// The environment of the `craft` and `craft-registry` executables.
-    public static var standard: CraftEnvironment { CraftEnvironment() }
+    /// The environment of the `craft` and `craft-registry` executables: every runtime Craft ships,
+    /// and runtime plugins (`craft-runtime-ID` on `$CRAFT_RUNTIME_PATH`, `~/.craft/runtimes`, `$PATH`;
+    /// docs/runtime-protocol.md) for runtime ids none of them has.
+    public static var standard: CraftEnvironment {
+        var runtimes = RuntimeRegistry.craftDefault
+        runtimes.resolver = PluginRuntimes()
+        return CraftEnvironment(runtimes: runtimes)
+    }
 }
 
 /// A command that needs the environment (runtimes) to run; ``runCommandLine(_:environment:arguments:)``
