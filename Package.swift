@@ -102,7 +102,8 @@ let package = Package(
             ]),
 
         // Runtime plugins: runtimes in other processes and languages over craft.runtime/v1.
-        .target(name: "CraftPlugins", dependencies: ["CraftBundles", "CraftCore", "CraftImaging", "TensorCore"]),
+        .target(name: "CSpawn", path: "Sources/CSpawn"),
+        .target(name: "CraftPlugins", dependencies: ["CSpawn", "CraftBundles", "CraftCore", "CraftImaging", "TensorCore"]),
 
         // Adapting bundles (craft train, craft stats): the training library applied to bundles.
         .target(

@@ -1,5 +1,6 @@
 // One running plugin: its process, the pipes to it, deadlines on every read and write, the tail of
 // its stderr, and a stop that always reaps it (docs/runtime-protocol.md, "Trust boundaries").
+import CSpawn
 import Foundation
 
 #if canImport(Glibc)
@@ -22,35 +23,32 @@ private func systemRead(_ descriptor: Int32, _ bytes: UnsafeMutableRawPointer?, 
 /// used from several tasks sends its requests in turn.
 final class PluginProcess: @unchecked Sendable {
     let executable: URL
-    private let process = Process()
-    private let input: FileHandle
-    private let output: FileHandle
+    private let pid: pid_t
+    private let inputDescriptor: Int32
+    private let outputDescriptor: Int32
+    private var inputOpen = true
     private let errorTail: StderrTail
     private var buffer: [UInt8] = []
+    private var exitStatus: Int32?
     private var stopped = false
     let lock = NSLock()
 
-    /// Starts `executable` in `directory` (its working directory) with `arguments`.
-    init(executable: URL, arguments: [String] = [], directory: URL?) throws(PluginError) {
+    /// Starts `executable` in `directory` (its working directory), spawned and reaped by Craft itself
+    /// (posix_spawn, waitpid) so no exit goes unnoticed and no process is left behind.
+    init(executable: URL, directory: URL?) throws(PluginError) {
         Self.ignoreBrokenPipes
         self.executable = executable
-        let stdin = Pipe(), stdout = Pipe(), stderr = Pipe()
-        process.executableURL = executable
-        process.arguments = arguments
-        if let directory { process.currentDirectoryURL = directory }
-        process.standardInput = stdin
-        process.standardOutput = stdout
-        process.standardError = stderr
-        input = stdin.fileHandleForWriting
-        output = stdout.fileHandleForReading
-        errorTail = StderrTail(stderr.fileHandleForReading)
-        do {
-            try process.run()
-        } catch {
-            throw PluginError(.notStarted, "cannot start the runtime plugin \(executable.path): \(error.localizedDescription); check that it is an executable file")
+        var child: Int32 = 0, input: Int32 = -1, output: Int32 = -1, error: Int32 = -1
+        let status = craft_spawn(executable.path, directory?.path, &child, &input, &output, &error)
+        guard status == 0 else {
+            throw PluginError(.notStarted, "cannot start the runtime plugin \(executable.path): \(String(cString: strerror(status))); check that it is an executable file")
         }
-        _ = fcntl(input.fileDescriptor, F_SETFL, fcntl(input.fileDescriptor, F_GETFL) | O_NONBLOCK)
-        _ = fcntl(output.fileDescriptor, F_SETFL, fcntl(output.fileDescriptor, F_GETFL) | O_NONBLOCK)
+        pid = child
+        inputDescriptor = input
+        outputDescriptor = output
+        errorTail = StderrTail(descriptor: error)
+        _ = fcntl(inputDescriptor, F_SETFL, fcntl(inputDescriptor, F_GETFL) | O_NONBLOCK)
+        _ = fcntl(outputDescriptor, F_SETFL, fcntl(outputDescriptor, F_GETFL) | O_NONBLOCK)
     }
 
     deinit { stop() }
@@ -62,7 +60,19 @@ final class PluginProcess: @unchecked Sendable {
     var stderrTail: String { errorTail.text }
 
     /// The process id (tests check no process is left behind).
-    var processIdentifier: Int32 { process.processIdentifier }
+    var processIdentifier: Int32 { pid }
+
+    /// Whether the process still runs; reaps it (and records its status) once it has exited.
+    private var isRunning: Bool {
+        guard exitStatus == nil else { return false }
+        var status: Int32 = 0
+        let result = waitpid(pid, &status, WNOHANG)
+        if result == pid || (result < 0 && errno == ECHILD) {
+            exitStatus = result == pid ? status : 0
+            return false
+        }
+        return true
+    }
 
     // MARK: Reading and writing with deadlines
 
@@ -70,8 +80,8 @@ final class PluginProcess: @unchecked Sendable {
     func write(_ bytes: [UInt8], deadline: Date, while doing: String) throws(PluginError) {
         var offset = 0
         while offset < bytes.count {
-            try wait(for: input.fileDescriptor, events: Int16(POLLOUT), deadline: deadline, doing: doing)
-            let written = bytes[offset...].withUnsafeBytes { systemWrite(input.fileDescriptor, $0.baseAddress, $0.count) }
+            try wait(for: inputDescriptor, events: Int16(POLLOUT), deadline: deadline, doing: doing)
+            let written = bytes[offset...].withUnsafeBytes { systemWrite(inputDescriptor, $0.baseAddress, $0.count) }
             if written < 0 {
                 if errno == EAGAIN || errno == EINTR { continue }
                 throw failure(.crashed, "the runtime plugin \(executable.lastPathComponent) stopped reading while \(doing)")
@@ -104,9 +114,9 @@ final class PluginProcess: @unchecked Sendable {
     }
 
     private func fill(deadline: Date, doing: String) throws(PluginError) {
-        try wait(for: output.fileDescriptor, events: Int16(POLLIN), deadline: deadline, doing: doing)
+        try wait(for: outputDescriptor, events: Int16(POLLIN), deadline: deadline, doing: doing)
         var chunk = [UInt8](repeating: 0, count: 1 << 16)
-        let count = chunk.withUnsafeMutableBytes { systemRead(output.fileDescriptor, $0.baseAddress, $0.count) }
+        let count = chunk.withUnsafeMutableBytes { systemRead(outputDescriptor, $0.baseAddress, $0.count) }
         if count < 0 {
             if errno == EAGAIN || errno == EINTR { return }
             throw failure(.crashed, "cannot read from the runtime plugin \(executable.lastPathComponent) while \(doing)")
@@ -136,9 +146,10 @@ final class PluginProcess: @unchecked Sendable {
     private var exitDescription: String {
         // Give a process that closed its output a moment to finish exiting.
         let end = Date().addingTimeInterval(0.5)
-        while process.isRunning && Date() < end { usleep(10_000) }
-        guard !process.isRunning else { return "" }
-        return process.terminationReason == .uncaughtSignal ? " (killed by signal \(process.terminationStatus))" : " (exit status \(process.terminationStatus))"
+        while isRunning && Date() < end { usleep(5_000) }
+        guard let status = exitStatus, !isRunning else { return "" }
+        let signal = status & 0x7f
+        return signal != 0 ? " (killed by signal \(signal))" : " (exit status \((status >> 8) & 0xff))"
     }
 
     /// Stops the plugin and returns the error to throw, with the tail of its stderr.
@@ -155,17 +166,24 @@ final class PluginProcess: @unchecked Sendable {
     func stop(grace: TimeInterval = 1) {
         guard !stopped else { return }
         stopped = true
-        try? input.close()
-        var end = Date().addingTimeInterval(grace)
-        while process.isRunning && Date() < end { usleep(5_000) }
-        if process.isRunning {
-            process.terminate()
-            end = Date().addingTimeInterval(grace)
-            while process.isRunning && Date() < end { usleep(5_000) }
+        if inputOpen {
+            close(inputDescriptor)
+            inputOpen = false
         }
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-        process.waitUntilExit()
-        try? output.close()
+        var end = Date().addingTimeInterval(grace)
+        while isRunning && Date() < end { usleep(5_000) }
+        if isRunning {
+            kill(pid, SIGTERM)
+            end = Date().addingTimeInterval(grace)
+            while isRunning && Date() < end { usleep(5_000) }
+        }
+        if isRunning {
+            kill(pid, SIGKILL)
+            var status: Int32 = 0
+            while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+            exitStatus = status
+        }
+        close(outputDescriptor)
     }
 }
 
@@ -175,9 +193,8 @@ final class StderrTail: @unchecked Sendable {
     private var bytes: [UInt8] = []
     private static let limit = 4096
 
-    init(_ handle: FileHandle) {
+    init(descriptor: Int32) {
         let thread = Thread { [self] in
-            let descriptor = handle.fileDescriptor
             var chunk = [UInt8](repeating: 0, count: 4096)
             while true {
                 let count = chunk.withUnsafeMutableBytes { systemRead(descriptor, $0.baseAddress, $0.count) }
@@ -188,7 +205,7 @@ final class StderrTail: @unchecked Sendable {
                 if bytes.count > Self.limit { bytes.removeFirst(bytes.count - Self.limit) }
                 lock.unlock()
             }
-            try? handle.close()
+            close(descriptor)
         }
         thread.start()
     }

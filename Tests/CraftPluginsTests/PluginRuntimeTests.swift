@@ -63,8 +63,7 @@ enum PluginFixtures {
         return registry
     }
 
-    /// Processes whose command starts with `craft-runtime` that are children of this process
-    /// (running or zombies).
+    /// Plugin processes that are children of this process, running or zombies.
     static func leftoverPlugins() -> [String] {
         let me = getpid()
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
@@ -74,7 +73,11 @@ enum PluginFixtures {
             guard let open = stat.firstIndex(of: "("), let close = stat.lastIndex(of: ")") else { return nil }
             let command = String(stat[stat.index(after: open)..<close])
             let fields = stat[stat.index(close, offsetBy: 2)...].split(separator: " ")
-            guard fields.count > 1, Int32(fields[1]) == me, command.hasPrefix("craft-runtime") || command.hasPrefix("craft-runtime-") else { return nil }
+            // A plugin runs as its script (comm craft-runtime-…) or as the interpreter its script
+            // execs (the command line names the test's plugins directory).
+            let commandLine = (try? String(contentsOfFile: "/proc/\(entry)/cmdline", encoding: .utf8)) ?? ""
+            guard fields.count > 1, Int32(fields[1]) == me,
+                  command.hasPrefix("craft-runtime") || commandLine.contains("craft-runtimes-tests-") else { return nil }
             return "\(entry) \(command) \(fields[0])"
         }
     }
@@ -118,5 +121,156 @@ struct PluginRuntimeTests {
         }
         // A second call reuses the same process.
         #expect(try plugin.encode(pixels).map(\.codes.scalars) == theirs.map(\.codes.scalars))
+    }
+}
+
+/// Plugins made to misbehave: each a clear error within its time limit, the plugin stopped and
+/// reaped (docs/runtime-protocol.md, "Trust boundaries").
+@Suite("Runtime plugins that misbehave are stopped with a clear error")
+struct MisbehavingPluginTests {
+    /// A Python plugin that shakes hands properly and answers `load` and `encode` with `answer`,
+    /// Python code that writes to `out` (the binary stdout) given the request `message`.
+    static func plugin(hello: String = #"{"type": "hello", "protocol": "craft.runtime/v1", "runtimes": [{"id": "bad", "kind": "encoder", "version": "1.0.0"}]}"#,
+                       loaded: String = #"{"type": "loaded", "grid": [8, 8]}"#, encode: String) -> String {
+        """
+        import json, struct, sys
+        out = sys.stdout.buffer
+        def frame(name, dtype, shape, values):
+            fmt = "<%d%s" % (len(values), "f" if dtype == "float32" else "i")
+            return {"name": name, "dtype": dtype, "shape": shape}, struct.pack("<Q", struct.calcsize(fmt)) + struct.pack(fmt, *values)
+        def send(message, frames=()):
+            if frames:
+                message["tensors"] = [d for d, _ in frames]
+            out.write(json.dumps(message).encode() + b"\\n")
+            for _, data in frames:
+                out.write(data)
+            out.flush()
+        for line in sys.stdin.buffer:
+            message = json.loads(line)
+            if message["type"] == "hello":
+                out.write(b'\(hello)' + b"\\n"); out.flush()
+            elif message["type"] == "load":
+                out.write(b'\(loaded)' + b"\\n"); out.flush()
+            elif message["type"] == "encode":
+                for descriptor in message.get("tensors", []):
+                    (length,) = struct.unpack("<Q", sys.stdin.buffer.read(8)); sys.stdin.buffer.read(length)
+                batch = message["tensors"][0]["shape"][0]
+        \(encode.split(separator: "\n").map { "        " + $0 }.joined(separator: "\n"))
+            elif message["type"] == "shutdown":
+                break
+        """
+    }
+
+    /// Loads the digits encoder through plugin `bad` installed from `shell` or `python`, encodes one
+    /// image, and returns the error (nil when everything worked) and the seconds it took.
+    static func failure(shell: String? = nil, python: String? = nil, timeouts: PluginTimeouts = PluginTimeouts(handshake: 2, load: 3, call: 3))
+        throws -> (error: PluginError?, seconds: Double) {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        try PluginFixtures.install("bad", in: scratch.path("plugins"), shell: shell, python: python)
+        let registry = PluginFixtures.registry(path: scratch.path("plugins"), timeouts: timeouts)
+        let bundle = try PluginFixtures.encoder(runtime: "bad", in: scratch)
+        let start = Date()
+        do {
+            let encoder = try registry.loadEncoder(bundle)
+            let image = try ImageInput.rgbImage(contentsOf: PluginFixtures.root.appendingPathComponent("examples/data/digits/images/strong/0000.png"))
+            _ = try encoder.encode(try encoder.preprocess(image).unsqueezed(0))
+            return (nil, Date().timeIntervalSince(start))
+        } catch let error as PluginError {
+            return (error, Date().timeIntervalSince(start))
+        } catch let error as BundleError {
+            // Loading wraps the plugin's error in the registry's "could not load" sentence.
+            let cause = try #require(error.cause as? PluginError, "\(error)")
+            #expect(error.message.hasSuffix(cause.message))
+            return (cause, Date().timeIntervalSince(start))
+        }
+    }
+
+    static func expectFailure(_ result: (error: PluginError?, seconds: Double), _ code: PluginError.Code, saying phrases: [String],
+                              within seconds: Double = 10, sourceLocation: SourceLocation = #_sourceLocation) {
+        guard let error = result.error else {
+            Issue.record("the plugin was accepted", sourceLocation: sourceLocation)
+            return
+        }
+        #expect(error.code == code, "\(error.code): \(error.message)", sourceLocation: sourceLocation)
+        for phrase in phrases {
+            #expect(error.message.contains(phrase), "\"\(phrase)\" not in: \(error.message)", sourceLocation: sourceLocation)
+        }
+        #expect(result.seconds < seconds, "took \(result.seconds) s", sourceLocation: sourceLocation)
+        #expect(error.category == .other)
+    }
+
+    @Test("a plugin that exits at once is reported with its exit status and the tail of its stderr")
+    func exitsAtOnce() throws {
+        Self.expectFailure(try Self.failure(shell: "echo 'cannot find my GPU' >&2\nexit 3"), .crashed,
+                           saying: ["exited while shaking hands", "exit status 3", "cannot find my GPU"])
+    }
+
+    @Test("a plugin that hangs is stopped at its time limit")
+    func hangs() throws {
+        Self.expectFailure(try Self.failure(shell: "sleep 1000"), .timedOut, saying: ["did not answer within its time limit while shaking hands"], within: 6)
+        // One that answers the handshake and then hangs on a call: the call's limit.
+        Self.expectFailure(try Self.failure(python: Self.plugin(encode: "import time; time.sleep(1000)")), .timedOut,
+                           saying: ["while encoding 1 image"], within: 8)
+    }
+
+    @Test("a plugin that prints text that is not the protocol is refused")
+    func printsText() throws {
+        Self.expectFailure(try Self.failure(shell: "echo 'Hello! I am a plugin.'\nsleep 1000"), .protocolViolation,
+                           saying: ["wrote \"Hello! I am a plugin.\"", "not a craft.runtime/v1 message"])
+    }
+
+    @Test("a plugin that speaks another protocol version is refused")
+    func otherVersion() throws {
+        let hello = #"{"type": "hello", "protocol": "craft.runtime/v2", "runtimes": [{"id": "bad", "kind": "encoder", "version": "1.0.0"}]}"#
+        Self.expectFailure(try Self.failure(python: Self.plugin(hello: hello, encode: "pass")), .protocolViolation,
+                           saying: ["speaks protocol \"craft.runtime/v2\"", "Craft speaks craft.runtime/v1"])
+    }
+
+    @Test("a plugin that offers another runtime, or exits mid-answer, is refused")
+    func wrongOfferAndMidAnswer() throws {
+        let hello = #"{"type": "hello", "protocol": "craft.runtime/v1", "runtimes": [{"id": "other", "kind": "backend", "version": "1.0.0"}]}"#
+        Self.expectFailure(try Self.failure(python: Self.plugin(hello: hello, encode: "pass")), .invalidAnswer,
+                           saying: ["offers other@1.0.0 (backend), not the encoder runtime bad"])
+        Self.expectFailure(try Self.failure(python: Self.plugin(encode: "out.write(b'{\"type\": \"enc'); out.flush(); sys.exit(0)")), .crashed,
+                           saying: ["exited while encoding 1 image"])
+    }
+
+    @Test("codes outside the codebook and wrong shapes are refused")
+    func invalidAnswers() throws {
+        let outside = """
+        send({"type": "encoded"}, [frame("codes", "int32", [batch, 64, 1], [5] * 63 + [128]), frame("residual_norms", "float32", [batch, 64], [0.5] * 64)])
+        """
+        Self.expectFailure(try Self.failure(python: Self.plugin(encode: outside)), .invalidAnswer,
+                           saying: ["the code 128 at image 0, token 63, outside the codebook's 128 entries", "it was stopped"])
+        let shape = """
+        send({"type": "encoded"}, [frame("codes", "int32", [batch, 3, 1], [1, 2, 3]), frame("residual_norms", "float32", [batch, 3], [0.5] * 3)])
+        """
+        Self.expectFailure(try Self.failure(python: Self.plugin(encode: shape)), .invalidAnswer,
+                           saying: ["codes shaped [1, 3, 1]", "must be int32 [1, 64, 1]"])
+        let frame = """
+        out.write(b'{"type": "encoded", "tensors": [{"name": "codes", "dtype": "int32", "shape": [1, 64, 1]}]}\\n' + struct.pack("<Q", 12) + b"x" * 12); out.flush()
+        """
+        Self.expectFailure(try Self.failure(python: Self.plugin(encode: frame)), .protocolViolation,
+                           saying: ["a frame of 12 bytes for the tensor \"codes\" of shape [1, 64, 1], which needs 256"])
+        let grid = Self.plugin(loaded: #"{"type": "loaded", "grid": [4, 4]}"#, encode: "pass")
+        Self.expectFailure(try Self.failure(python: grid), .invalidAnswer, saying: ["a grid of [4, 4]", "declares 64 tokens per image"])
+    }
+
+    @Test("a plugin's own error is reported, and it keeps serving")
+    func ownError() throws {
+        let answer = """
+        send({"type": "error", "message": "CUDA out of memory"})
+        """
+        Self.expectFailure(try Self.failure(python: Self.plugin(encode: answer)), .pluginFailed,
+                           saying: ["failed while encoding 1 image", "CUDA out of memory"])
+    }
+
+    @Test("no plugin process is left behind, running or zombie")
+    func nothingLeftBehind() throws {
+        _ = try Self.failure(shell: "sleep 1000")
+        _ = try Self.failure(shell: "exit 1")
+        _ = try Self.failure(python: Self.plugin(encode: "import time; time.sleep(1000)"))
+        #expect(PluginFixtures.leftoverPlugins().isEmpty, "\(PluginFixtures.leftoverPlugins())")
     }
 }
