@@ -63,8 +63,9 @@ enum PluginFixtures {
         return registry
     }
 
-    /// Plugin processes that are children of this process, running or zombies.
-    static func leftoverPlugins() -> [String] {
+    /// Plugin processes that are children of this process, running or zombies, whose command line
+    /// names one of `scratches` (the directories their tests installed them in).
+    static func leftoverPlugins(from scratches: [String]) -> [String] {
         let me = getpid()
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
         return entries.compactMap { entry in
@@ -73,11 +74,12 @@ enum PluginFixtures {
             guard let open = stat.firstIndex(of: "("), let close = stat.lastIndex(of: ")") else { return nil }
             let command = String(stat[stat.index(after: open)..<close])
             let fields = stat[stat.index(close, offsetBy: 2)...].split(separator: " ")
-            // A plugin runs as its script (comm craft-runtime-…) or as the interpreter its script
-            // execs (the command line names the test's plugins directory).
+            // A plugin runs as its script or as the interpreter its script execs: either way its
+            // command line names the directory it was installed in. (A zombie's is empty, so a
+            // zombie is matched by its name.)
             let commandLine = (try? String(contentsOfFile: "/proc/\(entry)/cmdline", encoding: .utf8)) ?? ""
             guard fields.count > 1, Int32(fields[1]) == me,
-                  command.hasPrefix("craft-runtime") || commandLine.contains("craft-runtimes-tests-") else { return nil }
+                  scratches.contains(where: { commandLine.contains($0) }) || (fields[0] == "Z" && command.hasPrefix("craft-runtime")) else { return nil }
             return "\(entry) \(command) \(fields[0])"
         }
     }
@@ -163,9 +165,9 @@ struct MisbehavingPluginTests {
 
     /// Loads the digits encoder through plugin `bad` installed from `shell` or `python`, encodes one
     /// image, and returns the error (nil when everything worked) and the seconds it took.
-    static func failure(shell: String? = nil, python: String? = nil, timeouts: PluginTimeouts = PluginTimeouts(handshake: 2, load: 3, call: 3))
-        throws -> (error: PluginError?, seconds: Double) {
-        let scratch = try Scratch()
+    static func failure(shell: String? = nil, python: String? = nil, timeouts: PluginTimeouts = PluginTimeouts(handshake: 2, load: 3, call: 3),
+                        scratch given: Scratch? = nil) throws -> (error: PluginError?, seconds: Double) {
+        let scratch = try given ?? Scratch()
         defer { scratch.remove() }
         try PluginFixtures.install("bad", in: scratch.path("plugins"), shell: shell, python: python)
         let registry = PluginFixtures.registry(path: scratch.path("plugins"), timeouts: timeouts)
@@ -268,9 +270,11 @@ struct MisbehavingPluginTests {
 
     @Test("no plugin process is left behind, running or zombie")
     func nothingLeftBehind() throws {
-        _ = try Self.failure(shell: "sleep 1000")
-        _ = try Self.failure(shell: "exit 1")
-        _ = try Self.failure(python: Self.plugin(encode: "import time; time.sleep(1000)"))
-        #expect(PluginFixtures.leftoverPlugins().isEmpty, "\(PluginFixtures.leftoverPlugins())")
+        let scratches = try (0..<3).map { _ in try Scratch() }
+        _ = try Self.failure(shell: "sleep 1000", scratch: scratches[0])
+        _ = try Self.failure(shell: "exit 1", scratch: scratches[1])
+        _ = try Self.failure(python: Self.plugin(encode: "import time; time.sleep(1000)"), scratch: scratches[2])
+        let left = PluginFixtures.leftoverPlugins(from: scratches.map(\.url.path))
+        #expect(left.isEmpty, "\(left)")
     }
 }
