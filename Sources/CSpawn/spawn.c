@@ -36,7 +36,9 @@ int craft_spawn(const char *path, const char *directory, int *pid, int *input, i
     sigemptyset(&defaults);
     sigaddset(&defaults, SIGPIPE);
     posix_spawnattr_setsigdefault(&attributes, &defaults);
-    posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGDEF);
+    // Its own process group, so stopping it stops whatever it started too.
+    posix_spawnattr_setpgroup(&attributes, 0);
+    posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
     char *argv[] = {(char *)path, NULL};
     pid_t child = 0;
     int status = posix_spawn(&child, path, &actions, &attributes, argv, environ);

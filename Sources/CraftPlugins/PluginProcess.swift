@@ -84,7 +84,10 @@ final class PluginProcess: @unchecked Sendable {
             let written = bytes[offset...].withUnsafeBytes { systemWrite(inputDescriptor, $0.baseAddress, $0.count) }
             if written < 0 {
                 if errno == EAGAIN || errno == EINTR { continue }
-                throw failure(.crashed, "the runtime plugin \(executable.lastPathComponent) stopped reading while \(doing)")
+                let ended = exitDescription
+                throw failure(.crashed, ended.isEmpty
+                    ? "the runtime plugin \(executable.lastPathComponent) stopped reading while \(doing)"
+                    : "the runtime plugin \(executable.lastPathComponent) exited while \(doing)\(ended)")
             }
             offset += written
         }
@@ -155,6 +158,7 @@ final class PluginProcess: @unchecked Sendable {
     /// Stops the plugin and returns the error to throw, with the tail of its stderr.
     func failure(_ code: PluginError.Code, _ message: String) -> PluginError {
         stop()
+        errorTail.waitForEnd(timeout: 0.5)
         let tail = stderrTail.trimmingCharacters(in: .whitespacesAndNewlines)
         return PluginError(code, tail.isEmpty ? message : "\(message); its stderr ends: \(tail)")
     }
@@ -173,16 +177,19 @@ final class PluginProcess: @unchecked Sendable {
         var end = Date().addingTimeInterval(grace)
         while isRunning && Date() < end { usleep(5_000) }
         if isRunning {
-            kill(pid, SIGTERM)
+            // The whole process group: a plugin's own children go too.
+            kill(-pid, SIGTERM)
             end = Date().addingTimeInterval(grace)
             while isRunning && Date() < end { usleep(5_000) }
         }
         if isRunning {
-            kill(pid, SIGKILL)
+            kill(-pid, SIGKILL)
             var status: Int32 = 0
             while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
             exitStatus = status
         }
+        // Anything the plugin left in its group (a child that outlived it) goes as well.
+        kill(-pid, SIGKILL)
         close(outputDescriptor)
     }
 }
@@ -192,6 +199,13 @@ final class StderrTail: @unchecked Sendable {
     private let lock = NSLock()
     private var bytes: [UInt8] = []
     private static let limit = 4096
+
+    private let ended = DispatchSemaphore(value: 0)
+
+    /// Waits until the plugin's stderr has been read to its end (it has exited), at most `timeout`.
+    func waitForEnd(timeout: TimeInterval) {
+        if ended.wait(timeout: .now() + timeout) == .success { ended.signal() }
+    }
 
     init(descriptor: Int32) {
         let thread = Thread { [self] in
@@ -206,6 +220,7 @@ final class StderrTail: @unchecked Sendable {
                 lock.unlock()
             }
             close(descriptor)
+            ended.signal()
         }
         thread.start()
     }

@@ -268,13 +268,18 @@ struct MisbehavingPluginTests {
                            saying: ["failed while encoding 1 image", "CUDA out of memory"])
     }
 
-    @Test("no plugin process is left behind, running or zombie")
+    @Test("no plugin process is left behind, running or zombie, nor a process it started")
     func nothingLeftBehind() throws {
         let scratches = try (0..<3).map { _ in try Scratch() }
-        _ = try Self.failure(shell: "sleep 1000", scratch: scratches[0])
+        // A shell plugin whose own child (sleep) would outlive it: its process group is stopped.
+        _ = try Self.failure(shell: "sleep 1007", scratch: scratches[0])
         _ = try Self.failure(shell: "exit 1", scratch: scratches[1])
         _ = try Self.failure(python: Self.plugin(encode: "import time; time.sleep(1000)"), scratch: scratches[2])
         let left = PluginFixtures.leftoverPlugins(from: scratches.map(\.url.path))
         #expect(left.isEmpty, "\(left)")
+        let orphans = ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).filter { entry in
+            (try? String(contentsOfFile: "/proc/\(entry)/cmdline", encoding: .utf8)) == "sleep\u{0}1007\u{0}"
+        }
+        #expect(orphans.isEmpty, "the plugin's child survived it: \(orphans)")
     }
 }

@@ -5,7 +5,7 @@
 
 /// Starts the executable `path` (argv `[path]`, the parent's environment) with its stdin, stdout and
 /// stderr on new pipes and its working directory `directory` (NULL keeps the parent's); SIGPIPE has
-/// its default action in the child. The parent's ends are close-on-exec from the start, so no other
+/// its default action in the child, which leads a new process group (its id is `pid`). The parent's ends are close-on-exec from the start, so no other
 /// child started meanwhile inherits them. Returns 0 and sets `pid`, `input` (write end of the child's
 /// stdin), `output` and `error` (read ends), or returns an errno value.
 int craft_spawn(const char *path, const char *directory, int *pid, int *input, int *output, int *error);

@@ -1,0 +1,106 @@
+import CraftBundles
+import Foundation
+import RuntimeTestSupport
+import Testing
+
+/// `craft runtimes`, `craft run` and `craft eval` with the Python example runtime plugin
+/// (examples/runtime-plugin-python, docs/runtime-protocol.md) found on CRAFT_RUNTIME_PATH: the
+/// same answers as Craft's built-in siglip-vq runtime on the same bundle.
+@Suite("craft with a runtime plugin")
+struct RuntimePluginCommandTests {
+    static let root = RegistryTool.packageRoot
+
+    /// The plugins directory (the numpy plugin, and one that fails its handshake) and the digits
+    /// encoder repacked to name the plugin's runtime.
+    static func setUp(in scratch: Scratch) throws -> (plugins: URL, encoder: URL) {
+        let peers = Process()
+        peers.executableURL = URL(fileURLWithPath: "/bin/bash")
+        peers.arguments = [root.appendingPathComponent("scripts/ensure-python-peers.sh").path]
+        let output = Pipe()
+        peers.standardOutput = output
+        try peers.run()
+        peers.waitUntilExit()
+        let python = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        try #require(peers.terminationStatus == 0 && !python.isEmpty, "scripts/ensure-python-peers.sh failed")
+
+        let plugins = scratch.path("plugins")
+        try FileManager.default.createDirectory(at: plugins, withIntermediateDirectories: true)
+        let script = root.appendingPathComponent("examples/runtime-plugin-python/craft-runtime-numpy-siglip-vq").path
+        for (name, body) in [("numpy-siglip-vq", "exec \"\(python)\" \"\(script)\" \"$@\""), ("broken", "echo 'no model here' >&2; exit 2")] {
+            let url = plugins.appendingPathComponent("craft-runtime-\(name)")
+            try "#!/bin/sh\n\(body)\n".write(to: url, atomically: true, encoding: .utf8)
+            try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: url.path)
+        }
+
+        let unpacked = try BundleArchive.unpack(root.appendingPathComponent("registry/bundles/digits-siglip-vq/digits-siglip-vq-1.1.0.craft"),
+                                                into: scratch.path("unpacked"))
+        let directory = scratch.path("numpy-encoder")
+        try FileManager.default.copyItem(at: unpacked.directory, to: directory)
+        let manifestURL = directory.appendingPathComponent("craft.json")
+        var manifest = try JSONSerialization.jsonObject(with: Data(contentsOf: manifestURL)) as! [String: Any]
+        manifest["runtime"] = ["id": "numpy-siglip-vq", "version": "1.0.0"]
+        manifest["name"] = "digits-numpy-vq"
+        try JSONSerialization.data(withJSONObject: manifest, options: [.prettyPrinted, .sortedKeys]).write(to: manifestURL)
+        let packed = try BundleArchive.pack(directory: directory, to: scratch.path("digits-numpy-vq-1.1.0.craft"))
+        return (plugins, packed.url)
+    }
+
+    @Test("craft runtimes lists the plugin from its handshake, and a broken one with the reason")
+    func runtimesListsPlugins() throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let (plugins, _) = try Self.setUp(in: scratch)
+        let result = try runCraft(["runtimes", "--json"], environment: ["CRAFT_RUNTIME_PATH": plugins.path])
+        #expect(result.status == 0, "\(result.standardError)")
+        let report = try JSONSerialization.jsonObject(with: Data(result.standardOutput.utf8)) as! [String: Any]
+        let builtIn = (report["builtin"] as! [[String: Any]]).map { $0["id"] as! String }
+        #expect(builtIn.contains("siglip-vq") && builtIn.contains("llama"))
+        let found = report["plugins"] as! [[String: Any]]
+        let numpy = try #require(found.first { $0["id"] as? String == "numpy-siglip-vq" })
+        #expect(numpy["source"] as? String == "CRAFT_RUNTIME_PATH" && numpy["problem"] == nil)
+        let offers = numpy["runtimes"] as! [[String: Any]]
+        #expect(offers.map { $0["kind"] as? String } == ["encoder"] && offers.first?["version"] as? String == "1.0.0")
+        let broken = try #require(found.first { $0["id"] as? String == "broken" })
+        #expect((broken["problem"] as? String)?.contains("exit status 2") == true)
+        #expect((broken["problem"] as? String)?.contains("no model here") == true)
+
+        let text = try runCraft(["runtimes"], environment: ["CRAFT_RUNTIME_PATH": plugins.path])
+        #expect(text.status == 0)
+        #expect(text.standardOutput.contains("runtime plugins (craft.runtime/v1):"), "\(text.standardOutput)")
+        #expect(text.standardOutput.contains("broken"), "\(text.standardOutput)")
+    }
+
+    @Test("craft run and craft eval answer with the plugin as with the built-in runtime")
+    func runAndEvalThroughThePlugin() throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let (plugins, encoder) = try Self.setUp(in: scratch)
+        let environment: [String: String?] = ["CRAFT_RUNTIME_PATH": plugins.path]
+        let image = "examples/data/digits/images/strong/0003.png"
+        let common = ["--backend", "digits-llama", "--registry", "registry"]
+        let builtIn = try runCraft(["run", "--encoder", "digits-siglip-vq@1.1.0", "--image", image, "--prompt", "what digit is this ?", "--json"] + common)
+        let plugin = try runCraft(["run", "--encoder", encoder.path, "--image", image, "--prompt", "what digit is this ?", "--json"] + common,
+                                  environment: environment)
+        #expect(builtIn.status == 0 && plugin.status == 0, "\(plugin.standardError)")
+        func answer(_ output: String) throws -> String? {
+            (try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any])?["answer"] as? String
+        }
+        let (ours, theirs) = (try answer(plugin.standardOutput), try answer(builtIn.standardOutput))
+        #expect(ours != nil && ours == theirs, "\(plugin.standardOutput)")
+
+        let data = ["--data", "examples/data/digits/strong-test.jsonl", "--limit", "24", "--json"]
+        let builtInEval = try runCraft(["eval", "--encoder", "digits-siglip-vq@1.1.0"] + data + common)
+        let pluginEval = try runCraft(["eval", "--encoder", encoder.path] + data + common, environment: environment)
+        #expect(builtInEval.status == 0 && pluginEval.status == 0, "\(pluginEval.standardError)")
+        func accuracy(_ output: String) throws -> Double? {
+            (try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any])?["accuracy"] as? Double
+        }
+        let (expected, measured) = (try accuracy(builtInEval.standardOutput), try accuracy(pluginEval.standardOutput))
+        #expect(expected != nil && measured == expected, "\(pluginEval.standardOutput)")
+
+        // Without the plugin on the path, the runtime is unknown: exit 1 with the runtimes known.
+        let missing = try runCraft(["run", "--encoder", encoder.path, "--image", image, "--prompt", "what digit is this ?"] + common,
+                                   environment: ["CRAFT_RUNTIME_PATH": scratch.path("nowhere").path, "PATH": "/usr/bin:/bin"])
+        #expect(missing.status != 0 && missing.standardError.contains("numpy-siglip-vq"), "\(missing.standardError)")
+    }
+}
