@@ -23,6 +23,7 @@ let package = Package(
         .library(name: "CraftExperiment", targets: ["CraftExperiment"]),
         .library(name: "CraftServe", targets: ["CraftServe"]),
         .library(name: "CraftPlugins", targets: ["CraftPlugins"]),
+        .library(name: "CraftPluginKit", targets: ["CraftPluginKit"]),
         .library(name: "CraftCLI", targets: ["CraftCLI"]),
         .executable(name: "craft", targets: ["craft"]),
         .executable(name: "craft-registry", targets: ["craft-registry"]),
@@ -103,7 +104,9 @@ let package = Package(
 
         // Runtime plugins: runtimes in other processes and languages over craft.runtime/v1.
         .target(name: "CSpawn", path: "Sources/CSpawn"),
-        .target(name: "CraftPlugins", dependencies: ["CSpawn", "CraftBundles", "CraftCore", "CraftImaging", "TensorCore"]),
+        .target(name: "CraftPlugins", dependencies: ["CSpawn", "CraftBundles", "CraftCore", "CraftFiles", "CraftImaging", "TensorCore"]),
+        // The plugin side of craft.runtime/v1 for Swift plugin authors (Foundation only).
+        .target(name: "CraftPluginKit"),
 
         // Adapting bundles (craft train, craft stats): the training library applied to bundles.
         .target(
@@ -161,6 +164,13 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "examples/custom-runtime/Sources/my-craft"),
+
+        // examples/runtime-plugin-swift: a runtime plugin written with CraftPluginKit (run by
+        // CraftPluginsTests through CRAFT_RUNTIME_PATH).
+        .executableTarget(
+            name: "craft-runtime-swift-siglip-vq",
+            dependencies: ["CraftPluginKit", "CraftRuntimes", "CraftModels", "CraftBundles", "TensorCore"],
+            path: "examples/runtime-plugin-swift/Sources/craft-runtime-swift-siglip-vq"),
 
         .plugin(
             name: "CraftPack",

@@ -2,6 +2,7 @@
 // Craft checks every code and shape and builds the vectors from its own verified codebook.
 import CraftBundles
 import CraftCore
+import CraftFiles
 import CraftImaging
 import Foundation
 import TensorCore
@@ -43,7 +44,8 @@ public struct PluginEncoder: VisionEncoder, @unchecked Sendable {
         preprocessing = recipe
         imageSize = (specifics.imageSize, specifics.imageSize)
 
-        let manifestObject = (try? Data(contentsOf: bundle.directory.appendingPathComponent("craft.json")))
+        // craft.json as the bundle has it (verified when the bundle was opened), passed through.
+        let manifestObject = (try? BoundedFile.read(bundle.directory.appendingPathComponent("craft.json"), limit: Int(BundleLimits.default.maxManifestSize)))
             .flatMap { try? JSONSerialization.jsonObject(with: $0) } ?? [:]
         let (loaded, _) = try connection.request(
             ["type": "load", "runtime": runtime.id, "kind": "encoder", "directory": bundle.directory.path, "manifest": manifestObject],

@@ -57,6 +57,13 @@ enum PluginFixtures {
         return try BundleArchive.open(directory: directory)
     }
 
+    /// An executable of this package built next to the tests (debug or release).
+    static func builtExecutable(named name: String) -> URL? {
+        var candidates = [Bundle.main.bundleURL.appendingPathComponent(name), Bundle.main.bundleURL.deletingLastPathComponent().appendingPathComponent(name)]
+        for configuration in ["debug", "release"] { candidates.append(root.appendingPathComponent(".build/\(configuration)/\(name)")) }
+        return candidates.first { FileManager.default.isExecutableFile(atPath: $0.path) }
+    }
+
     static func registry(path: URL, timeouts: PluginTimeouts = PluginTimeouts()) -> RuntimeRegistry {
         var registry = RuntimeRegistry.craftDefault
         registry.resolver = PluginRuntimes(searchPath: PluginSearchPath(environment: ["CRAFT_RUNTIME_PATH": path.path]), timeouts: timeouts)
@@ -281,5 +288,30 @@ struct MisbehavingPluginTests {
             (try? String(contentsOfFile: "/proc/\(entry)/cmdline", encoding: .utf8)) == "sleep\u{0}1007\u{0}"
         }
         #expect(orphans.isEmpty, "the plugin's child survived it: \(orphans)")
+    }
+}
+
+@Suite("Runtime plugins: the Swift example plugin (CraftPluginKit)")
+struct SwiftPluginTests {
+    /// examples/runtime-plugin-swift, built as `craft-runtime-swift-siglip-vq` next to the test
+    /// bundle, found on CRAFT_RUNTIME_PATH, gives the built-in runtime's codes.
+    @Test("the Swift plugin gives the built-in runtime's codes")
+    func swiftPluginEqualsBuiltIn() throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let executable = try #require(PluginFixtures.builtExecutable(named: "craft-runtime-swift-siglip-vq"),
+                                      "the example plugin is not built; run `swift build --build-tests` first")
+        let registry = PluginFixtures.registry(path: executable.deletingLastPathComponent())
+        let pluginBundle = try PluginFixtures.encoder(runtime: "swift-siglip-vq", in: scratch)
+        let builtIn = try registry.loadEncoder(try BundleArchive.unpack(PluginFixtures.digitsEncoder, into: scratch.path("built-in")))
+        let plugin = try registry.loadEncoder(pluginBundle)
+        #expect(plugin is PluginEncoder)
+        let images = try (0..<4).map { index in
+            try ImageInput.rgbImage(contentsOf: PluginFixtures.root.appendingPathComponent(String(format: "examples/data/digits/images/mild/%04d.png", index)))
+        }
+        let pixels = Tensor.concatenated(try images.map { try builtIn.preprocess($0).unsqueezed(0) }, along: 0)
+        let ours = try plugin.encode(pixels), theirs = try builtIn.encode(pixels)
+        #expect(ours.map(\.codes.scalars) == theirs.map(\.codes.scalars))
+        #expect(ours.map(\.residualNorms) == theirs.map(\.residualNorms))
     }
 }
