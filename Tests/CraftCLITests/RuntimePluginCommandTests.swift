@@ -3,7 +3,7 @@ import Foundation
 import RuntimeTestSupport
 import Testing
 
-/// `craft runtimes`, `craft run` and `craft eval` with the Python example runtime plugin
+/// `craft runtimes`, `run`, `eval`, `tokens` and `craft-registry pair` with the Python example runtime plugin
 /// (examples/runtime-plugin-python, docs/runtime-protocol.md) found on CRAFT_RUNTIME_PATH: the
 /// same answers as Craft's built-in siglip-vq runtime on the same bundle.
 @Suite("craft with a runtime plugin")
@@ -70,7 +70,7 @@ struct RuntimePluginCommandTests {
         #expect(text.standardOutput.contains("broken"), "\(text.standardOutput)")
     }
 
-    @Test("craft run and craft eval answer with the plugin as with the built-in runtime")
+    @Test("craft run, eval, tokens and craft-registry pair work with the plugin as with the built-in runtime")
     func runAndEvalThroughThePlugin() throws {
         let scratch = try Scratch()
         defer { scratch.remove() }
@@ -97,6 +97,16 @@ struct RuntimePluginCommandTests {
         }
         let (expected, measured) = (try accuracy(builtInEval.standardOutput), try accuracy(pluginEval.standardOutput))
         #expect(expected != nil && measured == expected, "\(pluginEval.standardOutput)")
+
+        // craft tokens: the same grid of codes.
+        let tokens = try runCraft(["tokens", "--encoder", encoder.path, "--image", image], environment: environment)
+        let builtInTokens = try runCraft(["tokens", "--registry", "registry", "--encoder", "digits-siglip-vq@1.1.0", "--image", image])
+        #expect(tokens.status == 0 && tokens.standardOutput == builtInTokens.standardOutput, "\(tokens.standardError)")
+
+        // craft-registry pair: the checker counts the plugin's runtime as registered (found, not started).
+        let pair = try RegistryTool.run(["pair", "--registry", Self.root.appendingPathComponent("registry").path, "--json", encoder.path, "digits-llama"],
+                                        in: scratch.url, environment: ["CRAFT_RUNTIME_PATH": plugins.path])
+        #expect(pair.status == 0, "\(pair.stdout) \(pair.stderr)")
 
         // Without the plugin on the path, the runtime is unknown: exit 1 with the runtimes known.
         let missing = try runCraft(["run", "--encoder", encoder.path, "--image", image, "--prompt", "what digit is this ?"] + common,
