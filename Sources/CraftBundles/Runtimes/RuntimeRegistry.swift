@@ -174,7 +174,7 @@ public struct RuntimeRegistry: Sendable, RuntimeAvailability {
         let detail = sameID.isEmpty
             ? "no runtime \"\(runtime.id)\" is registered"
             : "runtime \"\(runtime.id)\" is registered only for \(sameID.map { "\($0.descriptor.versions) (\($0.descriptor.kind.rawValue))" }.joined(separator: ", "))"
-        return BundleError(.unknownRuntime, "\(manifest.reference) needs runtime \(runtime.id)@\(runtime.version) for a\(manifest.kind == .encoder ? "n" : "") \(manifest.kind.rawValue), but \(detail); known runtimes: \(known.isEmpty ? "none" : known.joined(separator: ", ")); register it (see examples/custom-runtime) or update Craft", entry: "runtime.id")
+        return BundleError(.unknownRuntime, "\(manifest.reference) needs runtime \(runtime.id)@\(runtime.version) for a\(manifest.kind == .encoder ? "n" : "") \(manifest.kind.rawValue), but \(detail); known runtimes: \(known.isEmpty ? "none" : known.joined(separator: ", ")); install a runtime plugin named craft-runtime-\(runtime.id) on $CRAFT_RUNTIME_PATH, ~/.craft/runtimes or $PATH (docs/runtime-protocol.md), register it in Swift (examples/custom-runtime), or update Craft", entry: "runtime.id")
     }
 
     private func registration(_ id: String, version: SemanticVersion, kind: BundleKind?) -> Registration? {
