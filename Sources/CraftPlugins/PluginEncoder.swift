@@ -2,7 +2,6 @@
 // Craft checks every code and shape and builds the vectors from its own verified codebook.
 import CraftBundles
 import CraftCore
-import CraftFiles
 import CraftImaging
 import Foundation
 import TensorCore
@@ -26,7 +25,7 @@ public struct PluginEncoder: VisionEncoder, @unchecked Sendable {
     public var codebook: any CodebookSpace { space }
 
     /// Loads `bundle` in the plugin behind `connection` (already past its handshake).
-    init(bundle: UnpackedBundle, connection: PluginConnection, runtime: PluginOffer) throws {
+    init(bundle: UnpackedBundle, connection: PluginConnection, runtime: PluginOffer, manifestObject: Any) throws {
         let manifest = bundle.manifest
         reference = manifest.reference
         self.connection = connection
@@ -44,9 +43,6 @@ public struct PluginEncoder: VisionEncoder, @unchecked Sendable {
         preprocessing = recipe
         imageSize = (specifics.imageSize, specifics.imageSize)
 
-        // craft.json as the bundle has it (verified when the bundle was opened), passed through.
-        let manifestObject = (try? BoundedFile.read(bundle.directory.appendingPathComponent("craft.json"), limit: Int(BundleLimits.default.maxManifestSize)))
-            .flatMap { try? JSONSerialization.jsonObject(with: $0) } ?? [:]
         let (loaded, _) = try connection.request(
             ["type": "load", "runtime": runtime.id, "kind": "encoder", "directory": bundle.directory.path, "manifest": manifestObject],
             expecting: "loaded", timeout: connection.timeouts.load, doing: "loading \(manifest.reference)")

@@ -2,6 +2,7 @@
 // and resolved for runtime ids no built-in runtime has (docs/runtime-protocol.md).
 import CraftBundles
 import CraftCore
+import CraftFiles
 import Foundation
 
 /// Where runtime plugins are looked for: an executable `craft-runtime-ID` in each directory of
@@ -108,14 +109,21 @@ public struct PluginRuntimes: RuntimeResolver {
             connection.shutdown()
             throw PluginError(.invalidAnswer, "the runtime plugin \(executable.path) offers \(id)@\(offer.version), but \(manifest.reference) needs \(id)@\(manifest.runtime.version) (the same major version, at least as new); update the plugin")
         }
-        // The plugin gets the bundle's directory, its files read-only.
+        // The plugin gets the bundle's directory, its files read-only, and craft.json as the bundle has
+        // it (verified when the bundle was opened).
         makeFilesReadOnly(bundle.directory)
-        switch kind {
-        case .encoder:
-            return try PluginEncoder(bundle: bundle, connection: connection, runtime: offer) as any VisionEncoder
-        case .backend:
+        let manifestObject = (try? BoundedFile.read(bundle.directory.appendingPathComponent("craft.json"), limit: Int(BundleLimits.default.maxManifestSize)))
+            .flatMap { try? JSONSerialization.jsonObject(with: $0) } ?? [:]
+        do {
+            switch kind {
+            case .encoder:
+                return try PluginEncoder(bundle: bundle, connection: connection, runtime: offer, manifestObject: manifestObject) as any VisionEncoder
+            case .backend:
+                return try PluginBackend(bundle: bundle, connection: connection, runtime: offer, manifestObject: manifestObject) as any LanguageBackend
+            }
+        } catch {
             connection.shutdown()
-            throw PluginError(.invalidAnswer, "\(manifest.reference) needs the backend runtime \(id) from a plugin; craft.runtime/v1 backends are not served yet (docs/runtime-protocol.md), only encoders")
+            throw error
         }
     }
 

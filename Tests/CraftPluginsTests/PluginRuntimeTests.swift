@@ -315,3 +315,109 @@ struct SwiftPluginTests {
         #expect(ours.map(\.residualNorms) == theirs.map(\.residualNorms))
     }
 }
+
+/// A backend served by a plugin: the checker passes it on the declared hash, the pipeline sends the
+/// prompt's segments (text, and each visual segment's codes and vectors), and what comes back is checked.
+@Suite("Runtime plugins: backends")
+struct BackendPluginTests {
+    /// Answers "digit N", N the most frequent code of the visual segment (lowest on ties) mod 10;
+    /// tokenizes words by a small vocabulary (`answer` replaces the generate reply when given).
+    static func vote(answer: String? = nil) -> String {
+        """
+        import json, struct, sys
+        out, stdin = sys.stdout.buffer, sys.stdin.buffer
+        words = ["<eos>", "digit"] + [str(d) for d in range(10)] + ["what", "is", "this", "?"]
+        def send(message):
+            out.write(json.dumps(message).encode() + b"\\n"); out.flush()
+        for line in stdin:
+            message = json.loads(line)
+            kind = message["type"]
+            tensors = {}
+            for descriptor in message.get("tensors", []):
+                (length,) = struct.unpack("<Q", stdin.read(8))
+                data = stdin.read(length)
+                tensors[descriptor["name"]] = list(struct.unpack("<%d%s" % (length // 4, "i" if descriptor["dtype"] == "int32" else "f"), data))
+            if kind == "hello":
+                send({"type": "hello", "protocol": "craft.runtime/v1", "runtimes": [{"id": "python-vote", "kind": "backend", "version": "1.0.0"}]})
+            elif kind == "load":
+                send({"type": "loaded"})
+            elif kind == "tokenize":
+                send({"type": "tokenized", "tokens": [words.index(w) if w in words else 99 for w in message["text"].split()]})
+            elif kind == "detokenize":
+                send({"type": "detokenized", "text": " ".join(words[t] if t < len(words) else "?" for t in message["tokens"])})
+            elif kind == "generate":
+                visual = [s["visual"] for s in message["segments"] if "visual" in s]
+                codes = tensors["codes.%d" % visual[0]]
+                vote = max(set(codes), key=lambda c: (codes.count(c), -c)) % 10
+                reply = {"type": "generated", "text": "digit %d" % vote, "tokens": [1, 2 + vote], "finish_reason": "eos"}
+                \(answer.map { "reply = \($0)" } ?? "")
+                send(reply)
+            elif kind == "shutdown":
+                break
+        """
+    }
+
+    /// A backend bundle of the digits encoder's codebook naming runtime `python-vote`.
+    static func backendBundle(in scratch: Scratch, encoder: UnpackedBundle) throws -> UnpackedBundle {
+        let directory = scratch.path("vote-backend")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        try Data("{\"words\": 16}".utf8).write(to: directory.appendingPathComponent("vocab.json"))
+        let codebook = encoder.manifest.codebook
+        let manifest: [String: Any] = [
+            "schema": "craft.bundle/v1", "kind": "backend", "name": "digits-vote", "version": "1.0.0", "license": "MIT",
+            "summary": "answers by the most frequent code, from a Python plugin", "domains": ["digits"],
+            "runtime": ["id": "python-vote", "version": "1.0.0"],
+            "codebook": ["hash": codebook.hash, "entries": codebook.entries, "dim": codebook.dimension, "depth": codebook.depth, "metric": codebook.metric.rawValue],
+            "backend": ["context_length": 128, "prompt_template": "<image> {prompt}"],
+            "files": [["path": "vocab.json"]],
+        ]
+        try JSONSerialization.data(withJSONObject: manifest, options: [.prettyPrinted, .sortedKeys]).write(to: directory.appendingPathComponent("craft.json"))
+        let packed = try BundleArchive.pack(directory: directory, to: scratch.path("digits-vote-1.0.0.craft"))
+        return try BundleArchive.unpack(packed.url, into: scratch.path("vote-unpacked"))
+    }
+
+    @Test("a plugin backend pairs with the built-in encoder and answers through the pipeline")
+    func pairsAndAnswers() throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        try PluginFixtures.install("python-vote", in: scratch.path("plugins"), python: Self.vote())
+        let registry = PluginFixtures.registry(path: scratch.path("plugins"))
+        let encoder = try BundleArchive.unpack(PluginFixtures.digitsEncoder, into: scratch.path("encoder"))
+        let backend = try Self.backendBundle(in: scratch, encoder: encoder)
+        let report = checkCompatibility(encoder: encoder, backend: backend, runtimes: registry)
+        let pipeline = try Pipeline(pair: try report.requirePairing(), encoder: encoder, backend: backend, runtimes: registry)
+        #expect(pipeline.backend is PluginBackend)
+        #expect(try pipeline.backend.tokenize("what is this ?") == [12, 13, 14, 15])
+        #expect(try pipeline.backend.detokenize([1, 9]) == "digit 7")
+        for index in 0..<3 {
+            let image = try ImageInput.rgbImage(contentsOf: PluginFixtures.root.appendingPathComponent(String(format: "examples/data/digits/images/strong/%04d.png", index)))
+            let codes = try pipeline.encoder.encode(try pipeline.encoder.preprocess(image).unsqueezed(0))[0].codes.scalars
+            let counts = Dictionary(codes.map { ($0, 1) }, uniquingKeysWith: +)
+            let vote = counts.max { ($0.value, -$0.key) < ($1.value, -$1.key) }!.key % 10
+            let answer = try pipeline.answer(image: image, prompt: "what is this ?")
+            #expect(answer.text == "digit \(vote)" && answer.tokens == [1, 2 + vote] && answer.finishReason == .endOfSequence)
+        }
+    }
+
+    @Test("a plugin backend's invalid answers are refused")
+    func invalidAnswers() throws {
+        for (reply, phrase) in [
+            (#"{"type": "generated", "text": "x", "tokens": [-3], "finish_reason": "eos"}"#, "-3 among the tokens of \"generated\", not a token id"),
+            (#"{"type": "generated", "text": "x", "tokens": [1], "finish_reason": "bored"}"#, "the finish reason \"bored\""),
+            (#"{"type": "generated", "text": "x", "tokens": list(range(40)), "finish_reason": "length"}"#, "40 tokens where at most 32 were asked for"),
+        ] {
+            let scratch = try Scratch()
+            defer { scratch.remove() }
+            try PluginFixtures.install("python-vote", in: scratch.path("plugins"), python: Self.vote(answer: reply))
+            let registry = PluginFixtures.registry(path: scratch.path("plugins"))
+            let encoder = try BundleArchive.unpack(PluginFixtures.digitsEncoder, into: scratch.path("encoder"))
+            let backend = try Self.backendBundle(in: scratch, encoder: encoder)
+            let pipeline = try Pipeline(pair: try checkCompatibility(encoder: encoder, backend: backend, runtimes: registry).requirePairing(),
+                                        encoder: encoder, backend: backend, runtimes: registry)
+            let image = try ImageInput.rgbImage(contentsOf: PluginFixtures.root.appendingPathComponent("examples/data/digits/images/strong/0000.png"))
+            #expect { _ = try pipeline.answer(image: image, prompt: "what is this ?") } throws: { error in
+                (error as? PluginError)?.code == .invalidAnswer && (error as? PluginError)?.message.contains(phrase) == true
+            }
+        }
+    }
+}
