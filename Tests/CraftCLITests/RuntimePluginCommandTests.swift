@@ -25,24 +25,58 @@ struct RuntimePluginCommandTests {
 
         let plugins = scratch.path("plugins")
         try FileManager.default.createDirectory(at: plugins, withIntermediateDirectories: true)
-        let script = root.appendingPathComponent("examples/runtime-plugin-python/craft-runtime-numpy-siglip-vq").path
-        for (name, body) in [("numpy-siglip-vq", "exec \"\(python)\" \"\(script)\" \"$@\""), ("broken", "echo 'no model here' >&2; exit 2")] {
+        let examples = root.appendingPathComponent("examples/runtime-plugin-python")
+        for (name, body) in [
+            ("numpy-siglip-vq", "exec \"\(python)\" \"\(examples.path)/craft-runtime-numpy-siglip-vq\" \"$@\""),
+            ("numpy-gpt2", "exec \"\(python)\" \"\(examples.path)/craft-runtime-numpy-gpt2\" \"$@\""),
+            ("broken", "echo 'no model here' >&2; exit 2"),
+        ] {
             let url = plugins.appendingPathComponent("craft-runtime-\(name)")
             try "#!/bin/sh\n\(body)\n".write(to: url, atomically: true, encoding: .utf8)
             try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: url.path)
         }
 
-        let unpacked = try BundleArchive.unpack(root.appendingPathComponent("registry/bundles/digits-siglip-vq/digits-siglip-vq-1.1.0.craft"),
-                                                into: scratch.path("unpacked"))
-        let directory = scratch.path("numpy-encoder")
+        return (plugins, try repack("digits-siglip-vq/digits-siglip-vq-1.1.0.craft", runtime: "numpy-siglip-vq", name: "digits-numpy-vq", in: scratch))
+    }
+
+    /// A registry bundle repacked under another name with its runtime id changed to a plugin's.
+    static func repack(_ bundle: String, runtime: String, name: String, in scratch: Scratch) throws -> URL {
+        let unpacked = try BundleArchive.unpack(root.appendingPathComponent("registry/bundles/\(bundle)"), into: scratch.path("unpacked-\(name)"))
+        let directory = scratch.path(name)
         try FileManager.default.copyItem(at: unpacked.directory, to: directory)
         let manifestURL = directory.appendingPathComponent("craft.json")
         var manifest = try JSONSerialization.jsonObject(with: Data(contentsOf: manifestURL)) as! [String: Any]
-        manifest["runtime"] = ["id": "numpy-siglip-vq", "version": "1.0.0"]
-        manifest["name"] = "digits-numpy-vq"
+        manifest["runtime"] = ["id": runtime, "version": "1.0.0"]
+        manifest["name"] = name
         try JSONSerialization.data(withJSONObject: manifest, options: [.prettyPrinted, .sortedKeys]).write(to: manifestURL)
-        let packed = try BundleArchive.pack(directory: directory, to: scratch.path("digits-numpy-vq-1.1.0.craft"))
-        return (plugins, packed.url)
+        return try BundleArchive.pack(directory: directory, to: scratch.path("\(name)-1.0.0.craft")).url
+    }
+
+    /// Both sides from plugins (the numpy encoder and the numpy GPT-2 backend): craft run and craft
+    /// eval answer as the built-in runtimes do with the same bundles.
+    @Test("craft run and eval with a numpy GPT-2 backend plugin answer as the built-in gpt2 runtime")
+    func backendPlugin() throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let (plugins, encoder) = try Self.setUp(in: scratch)
+        let backend = try Self.repack("digits-gpt2/digits-gpt2-1.0.0.craft", runtime: "numpy-gpt2", name: "digits-numpy-gpt2", in: scratch)
+        let environment: [String: String?] = ["CRAFT_RUNTIME_PATH": plugins.path]
+        func answers(_ output: String) throws -> Any? { try JSONSerialization.jsonObject(with: Data(output.utf8)) }
+        for image in ["examples/data/digits/images/strong/0003.png", "examples/data/digits/images/general/0001.png"] {
+            let ask = ["--image", image, "--prompt", "what digit is this ?", "--json", "--registry", "registry"]
+            let builtIn = try runCraft(["run", "--encoder", "digits-siglip-vq@1.1.0", "--backend", "digits-gpt2"] + ask)
+            let plugin = try runCraft(["run", "--encoder", encoder.path, "--backend", backend.path] + ask, environment: environment)
+            #expect(builtIn.status == 0 && plugin.status == 0, "\(plugin.standardError)")
+            let (ours, theirs) = (try answers(plugin.standardOutput) as? [String: Any], try answers(builtIn.standardOutput) as? [String: Any])
+            #expect(ours?["answer"] as? String != nil && ours?["answer"] as? String == theirs?["answer"] as? String, "\(plugin.standardOutput)")
+        }
+        let data = ["--data", "examples/data/digits/strong-test.jsonl", "--limit", "16", "--json", "--registry", "registry"]
+        let builtInEval = try runCraft(["eval", "--encoder", "digits-siglip-vq@1.1.0", "--backend", "digits-gpt2"] + data)
+        let pluginEval = try runCraft(["eval", "--encoder", "digits-siglip-vq@1.1.0", "--backend", backend.path] + data, environment: environment)
+        #expect(builtInEval.status == 0 && pluginEval.status == 0, "\(pluginEval.standardError)")
+        let (expected, measured) = ((try answers(builtInEval.standardOutput) as? [String: Any])?["accuracy"] as? Double,
+                                    (try answers(pluginEval.standardOutput) as? [String: Any])?["accuracy"] as? Double)
+        #expect(expected != nil && measured == expected, "\(pluginEval.standardOutput)")
     }
 
     @Test("craft runtimes lists the plugin from its handshake, and a broken one with the reason")
