@@ -115,11 +115,14 @@ final class PluginConnection: @unchecked Sendable {
         }
     }
 
-    /// Stops the plugin: `shutdown`, then end of input, then signals; always reaped.
+    /// Stops the plugin: `shutdown`, then end of input, then signals; always reaped. Idempotent: a
+    /// plugin already stopped (after a failure) is not written to again.
     func shutdown() {
         process.lock.lock()
         defer { process.lock.unlock() }
-        try? send(["type": "shutdown"], deadline: Date().addingTimeInterval(1), doing: "shutting down")
+        if !process.isStopped {
+            try? send(["type": "shutdown"], deadline: Date().addingTimeInterval(1), doing: "shutting down")
+        }
         process.stop()
     }
 

@@ -59,6 +59,9 @@ final class PluginProcess: @unchecked Sendable {
     /// The last bytes the plugin wrote to stderr, as text (for error messages).
     var stderrTail: String { errorTail.text }
 
+    /// Whether ``stop(grace:)`` has run (its descriptors are closed).
+    var isStopped: Bool { stopped }
+
     /// The process id (tests check no process is left behind).
     var processIdentifier: Int32 { pid }
 
@@ -78,6 +81,10 @@ final class PluginProcess: @unchecked Sendable {
 
     /// Writes all of `bytes` before `deadline`.
     func write(_ bytes: [UInt8], deadline: Date, while doing: String) throws(PluginError) {
+        // Once stopped, the descriptor numbers may belong to someone else: never touch them again.
+        guard !stopped, inputOpen else {
+            throw PluginError(.crashed, "the runtime plugin \(executable.lastPathComponent) was already stopped when Craft was \(doing)")
+        }
         var offset = 0
         while offset < bytes.count {
             try wait(for: inputDescriptor, events: Int16(POLLOUT), deadline: deadline, doing: doing)
@@ -117,6 +124,9 @@ final class PluginProcess: @unchecked Sendable {
     }
 
     private func fill(deadline: Date, doing: String) throws(PluginError) {
+        guard !stopped else {
+            throw PluginError(.crashed, "the runtime plugin \(executable.lastPathComponent) was already stopped when Craft was \(doing)")
+        }
         try wait(for: outputDescriptor, events: Int16(POLLIN), deadline: deadline, doing: doing)
         var chunk = [UInt8](repeating: 0, count: 1 << 16)
         let count = chunk.withUnsafeMutableBytes { systemRead(outputDescriptor, $0.baseAddress, $0.count) }
@@ -188,8 +198,6 @@ final class PluginProcess: @unchecked Sendable {
             while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
             exitStatus = status
         }
-        // Anything the plugin left in its group (a child that outlived it) goes as well.
-        kill(-pid, SIGKILL)
         close(outputDescriptor)
     }
 }
