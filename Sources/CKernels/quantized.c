@@ -11,15 +11,18 @@
 
 static inline float f16_at(const uint8_t *p) { return craft_f16_to_float((uint16_t)(p[0] | (p[1] << 8))); }
 
-/// The 6-bit scale and minimum of sub-block `s` (0-7) from the 12 packed scale bytes of Q4_K/Q5_K.
-static inline void scale_min_k4(const uint8_t *scales, int s, float *scale, float *minimum) {
-    if (s < 4) {
-        *scale = (float)(scales[s] & 63);
-        *minimum = (float)(scales[s + 4] & 63);
-    } else {
-        *scale = (float)((scales[s + 4] & 0x0F) | ((scales[s - 4] >> 2) & 0x30));
-        *minimum = (float)((scales[s + 4] >> 4) | ((scales[s] >> 2) & 0x30));
-    }
+/// The 12 packed scale bytes of Q4_K/Q5_K as 8 six-bit scales then 8 six-bit minimums, one per
+/// sub-block of 32 (llama.cpp's unpacking with 32-bit masks).
+static inline void unpack_k4_scales(const uint8_t *packed, uint8_t out[16]) {
+    uint32_t u[4];
+    memcpy(u, packed, 12);
+    const uint32_t mask1 = 0x3f3f3f3f, mask2 = 0x0f0f0f0f, mask3 = 0x03030303;
+    u[3] = ((u[2] >> 4) & mask2) | (((u[1] >> 6) & mask3) << 4);
+    const uint32_t minimums = u[1] & mask1;
+    u[1] = (u[2] & mask2) | (((u[0] >> 6) & mask3) << 4);
+    u[2] = minimums;
+    u[0] &= mask1;
+    memcpy(out, u, 16);
 }
 
 size_t craft_quant_block_values(int format) {
@@ -51,11 +54,11 @@ static void q4_0_to_float(const uint8_t *block, float *out) {
 
 static void q4_k_to_float(const uint8_t *block, float *out, int fifth_bits) {
     const float d = f16_at(block), dmin = f16_at(block + 2);
-    const uint8_t *scales = block + 4, *qh = block + 16, *qs = block + (fifth_bits ? 48 : 16);
+    const uint8_t *qh = block + 16, *qs = block + (fifth_bits ? 48 : 16);
+    uint8_t sm[16];
+    unpack_k4_scales(block + 4, sm);
     for (int s = 0; s < 8; s++) {
-        float scale, minimum;
-        scale_min_k4(scales, s, &scale, &minimum);
-        const float factor = d * scale, offset = dmin * minimum;
+        const float factor = d * (float)sm[s], offset = dmin * (float)sm[8 + s];
         const uint8_t *group = qs + (s / 2) * 32;
         const int shift = (s % 2) * 4;
         for (int i = 0; i < 32; i++) {
@@ -124,10 +127,11 @@ static float portable_q4_k_row(const uint8_t *w, size_t blocks, const float *x, 
     for (size_t b = 0; b < blocks; b++) {
         const uint8_t *block = w + b * bytes;
         const float d = f16_at(block), dmin = f16_at(block + 2);
-        const uint8_t *scales = block + 4, *qh = block + 16, *qs = block + (fifth_bits ? 48 : 16);
+        const uint8_t *qh = block + 16, *qs = block + (fifth_bits ? 48 : 16);
+        uint8_t sm[16];
+        unpack_k4_scales(block + 4, sm);
         for (int s = 0; s < 8; s++) {
-            float scale, minimum;
-            scale_min_k4(scales, s, &scale, &minimum);
+            const float scale = (float)sm[s], minimum = (float)sm[8 + s];
             const uint8_t *group = qs + (s / 2) * 32;
             const int shift = (s % 2) * 4;
             const float *v = x + b * 256 + s * 32;
@@ -238,11 +242,12 @@ CRAFT_AVX2 __attribute__((always_inline)) static inline void avx2_q4_k_rows(
         const uint8_t *block = w + b * bytes;
         const float d = _cvtsh_ss((unsigned short)(block[0] | (block[1] << 8)));
         const float dmin = _cvtsh_ss((unsigned short)(block[2] | (block[3] << 8)));
-        const uint8_t *scales = block + 4, *qh = block + 16, *qs = block + (fifth_bits ? 48 : 16);
+        const uint8_t *qh = block + 16, *qs = block + (fifth_bits ? 48 : 16);
+        uint8_t sm[16];
+        unpack_k4_scales(block + 4, sm);
         for (int j = 0; j < 4; j++) {
-            float scale0, minimum0, scale1, minimum1;
-            scale_min_k4(scales, 2 * j, &scale0, &minimum0);
-            scale_min_k4(scales, 2 * j + 1, &scale1, &minimum1);
+            const float scale0 = (float)sm[2 * j], minimum0 = (float)sm[8 + 2 * j];
+            const float scale1 = (float)sm[2 * j + 1], minimum1 = (float)sm[8 + 2 * j + 1];
             __m256 qa[4], qc[4];
             for (int t = 0; t < 4; t++) {
                 const __m256i packed = bytes8(qs + j * 32 + t * 8);
@@ -419,19 +424,6 @@ void craft_quantize_activations(const float *x, size_t m, size_t ldx, size_t col
 
 int craft_quant_has_int8(int format) {
     return format == CRAFT_QUANT_Q8_0 || format == CRAFT_QUANT_Q4_K || format == CRAFT_QUANT_Q6_K;
-}
-
-/// Q4_K's 12 scale bytes as 8 scales then 8 minimums (llama.cpp's unpacking with 32-bit masks).
-static inline void unpack_k4_scales(const uint8_t *packed, uint8_t out[16]) {
-    uint32_t u[4];
-    memcpy(u, packed, 12);
-    const uint32_t mask1 = 0x3f3f3f3f, mask2 = 0x0f0f0f0f, mask3 = 0x03030303;
-    u[3] = ((u[2] >> 4) & mask2) | (((u[1] >> 6) & mask3) << 4);
-    const uint32_t minimums = u[1] & mask1;
-    u[1] = (u[2] & mask2) | (((u[0] >> 6) & mask3) << 4);
-    u[2] = minimums;
-    u[0] &= mask1;
-    memcpy(out, u, 16);
 }
 
 static void portable_int8_matvec(int format, const uint8_t *weight, size_t columns, size_t row_begin, size_t row_end,

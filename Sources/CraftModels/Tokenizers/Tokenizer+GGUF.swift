@@ -209,7 +209,7 @@ struct GGUFTokenizerDocument {
             for (index, token) in tokens.enumerated() where types[index] == TokenType.control.rawValue {
                 // In a byte-level vocabulary a control token spelled outside the byte alphabet is a
                 // converter's mislabel; transformers skips it, and so does Craft.
-                if kind == .byteLevel, !token.unicodeScalars.allSatisfy({ ByteLevelAlphabet.scalarToByte[$0.value] != nil }) { continue }
+                if kind == .byteLevel, !Self.isByteLevelSpelled(token) { continue }
                 add(token, special: true)
             }
             for (index, token) in tokens.enumerated() where types[index] == TokenType.userDefined.rawValue {
@@ -301,8 +301,12 @@ struct GGUFTokenizerDocument {
     /// character is in the alphabet, else its UTF-8 bytes respelled (transformers'
     /// `byte_level_tokenizer`).
     static func byteLevelSpelling(_ token: String) -> String {
-        if token.unicodeScalars.allSatisfy({ ByteLevelAlphabet.scalarToByte[$0.value] != nil }) { return token }
-        return ByteLevelAlphabet.encode(token)
+        isByteLevelSpelled(token) ? token : ByteLevelAlphabet.encode(token)
+    }
+
+    /// Whether every character of `token` is in the byte alphabet.
+    static func isByteLevelSpelled(_ token: String) -> Bool {
+        token.unicodeScalars.allSatisfy { ByteLevelAlphabet.scalarToByte[$0.value] != nil }
     }
 
     /// The merges a SentencePiece vocabulary implies (transformers' `generate_merges` with scores):

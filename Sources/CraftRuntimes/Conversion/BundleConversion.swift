@@ -158,10 +158,13 @@ public enum BundleConversion {
         let gguf = model.pathExtension.lowercased() == "gguf"
         let runtimeName: String
         let maximum: Int
+        var ggufFile: GGUFFile?
         if gguf {
             let configuration: LlamaConfiguration
             do {
-                configuration = try LlamaConfiguration(gguf: try GGUFFile(contentsOf: model))
+                let file = try GGUFFile(contentsOf: model)
+                ggufFile = file
+                configuration = try LlamaConfiguration(gguf: file)
             } catch let error as GGUFError {
                 throw BundleError(error.code == .notFound ? .notFound : .invalidManifest, error.message, entry: DecoderRuntime.ggufFile, cause: error)
             } catch let error as ModelError {
@@ -181,13 +184,12 @@ public enum BundleConversion {
             guard FileManager.default.fileExists(atPath: tokenizerFile.path) else {
                 throw BundleError(.missingEntry, "\(tokenizerFile.path) does not exist; pass --tokenizer FILE, or put the model's Hugging Face tokenizer.json in \(model.path)", entry: "tokenizer.json")
             }
-        } else {
+        } else if let ggufFile {
+            // Refused before anything is written, with the key at fault (the file is parsed once).
             do {
-                _ = try Tokenizer(gguf: try GGUFFile(contentsOf: model))
-            } catch let error as TokenizerError {
-                throw BundleError(.invalidManifest, error.message, entry: DecoderRuntime.ggufFile, cause: error)
+                _ = try Tokenizer(gguf: ggufFile)
             } catch {
-                throw BundleError(.invalidManifest, "\(model.path): \(BundleFiles.describe(error))", entry: DecoderRuntime.ggufFile, cause: error)
+                throw BundleError(.invalidManifest, BundleFiles.describe(error), entry: DecoderRuntime.ggufFile, cause: error)
             }
         }
         let loaded = try loadCodebook(codebook)
