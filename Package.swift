@@ -104,7 +104,7 @@ let package = Package(
 
         // Runtime plugins: runtimes in other processes and languages over craft.runtime/v1.
         .target(name: "CSpawn", path: "Sources/CSpawn"),
-        .target(name: "CraftPlugins", dependencies: ["CSpawn", "CraftBundles", "CraftCore", "CraftFiles", "CraftImaging", "TensorCore"]),
+        .target(name: "CraftPlugins", dependencies: ["CSpawn", "CraftBundles", "CraftCore", "CraftFiles", "CraftImaging", "CraftPipeline", "TensorCore"]),
         // The plugin side of craft.runtime/v1 for Swift plugin authors (Foundation only).
         .target(name: "CraftPluginKit"),
 
@@ -196,7 +196,9 @@ let package = Package(
             dependencies: ["CraftBundles", "CraftCore", "CraftImaging", "SafeTensors"],
             path: "Tests/RuntimeTestSupport"),
         .testTarget(name: "CraftPipelineTests", dependencies: ["CraftPipeline", "RuntimeTestSupport"]),
-        .testTarget(name: "CraftPluginsTests", dependencies: ["CraftPlugins", "CraftRuntimes", "TensorCore", "TestSupport", "RuntimeTestSupport"]),
+        .testTarget(
+            name: "CraftPluginsTests",
+            dependencies: ["CraftPlugins", "CraftRuntimes", "TensorCore", "TestSupport", "RuntimeTestSupport", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "CraftRuntimesTests", dependencies: ["CraftRuntimes", "CraftRegistry", "GGUF", "TestSupport", "RuntimeTestSupport"]),
         .testTarget(name: "CraftBundlesTests", dependencies: ["CraftBundles", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "CraftRegistryTests", dependencies: ["CraftRegistry", "TestSupport"]),

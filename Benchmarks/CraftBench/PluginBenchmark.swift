@@ -3,12 +3,15 @@
 // rounds, medians: Craft's built-in runtime; the numpy plugin (examples/runtime-plugin-python); and a
 // null plugin that answers every `encode` at once with zero codes, whose time is the protocol's
 // round-trip overhead (framing, pipes, Python's own reading and writing, Craft's checks).
+// Then the eval comparison: the digits eval loop (`craft eval`'s, in-process) with the numpy GPT-2
+// backend plugin, against the same numpy model generating the same prompts on its own in Python.
 // Results and the command: docs/benchmarks.md ("Runtime plugins").
 //
-//   craft-bench plugin [--rounds 5] [--calls 200]
+//   craft-bench plugin [--rounds 5] [--calls 200] [--eval 48]
 import CraftBundles
 import CraftCore
 import CraftImaging
+import CraftPipeline
 import CraftPlugins
 import CraftRuntimes
 import Foundation
@@ -40,13 +43,14 @@ enum PluginBenchmark {
         """
 
     static func run(arguments: [String]) throws {
-        var rounds = 5, calls = 200
+        var rounds = 5, calls = 200, evalItems = 48
         var iterator = arguments.makeIterator()
         while let argument = iterator.next() {
             switch argument {
             case "--rounds": rounds = Int(iterator.next() ?? "") ?? rounds
             case "--calls": calls = Int(iterator.next() ?? "") ?? calls
-            default: throw BenchmarkError("unknown option \(argument); usage: craft-bench plugin [--rounds N] [--calls N]", usage: true)
+            case "--eval": evalItems = Int(iterator.next() ?? "") ?? evalItems
+            default: throw BenchmarkError("unknown option \(argument); usage: craft-bench plugin [--rounds N] [--calls N] [--eval N]", usage: true)
             }
         }
         let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("craft-bench-plugin-\(UUID().uuidString)")
@@ -56,7 +60,8 @@ enum PluginBenchmark {
         try FileManager.default.createDirectory(at: plugins, withIntermediateDirectories: true)
         try nullPlugin.write(to: plugins.appendingPathComponent("null.py"), atomically: true, encoding: .utf8)
         let numpyScript = root.appendingPathComponent("examples/runtime-plugin-python/craft-runtime-numpy-siglip-vq").path
-        for (id, command) in [("numpy-siglip-vq", numpyScript), ("null-encoder", plugins.appendingPathComponent("null.py").path)] {
+        let numpyGPT2 = root.appendingPathComponent("examples/runtime-plugin-python/craft-runtime-numpy-gpt2").path
+        for (id, command) in [("numpy-siglip-vq", numpyScript), ("numpy-gpt2", numpyGPT2), ("null-encoder", plugins.appendingPathComponent("null.py").path)] {
             let executable = plugins.appendingPathComponent("craft-runtime-\(id)")
             try "#!/bin/sh\nexec \"\(peerPython)\" \"\(command)\" \"$@\"\n".write(to: executable, atomically: true, encoding: .utf8)
             try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: executable.path)
@@ -64,8 +69,8 @@ enum PluginBenchmark {
         var registry = RuntimeRegistry.craftDefault
         registry.resolver = PluginRuntimes(searchPath: PluginSearchPath(environment: ["CRAFT_RUNTIME_PATH": plugins.path]))
         let packed = root.appendingPathComponent("registry/bundles/digits-siglip-vq/digits-siglip-vq-1.1.0.craft")
-        func bundle(runtime: String?) throws -> UnpackedBundle {
-            let unpacked = try BundleArchive.unpack(packed, into: scratch.appendingPathComponent("bundle-\(runtime ?? "built-in")"))
+        func bundle(runtime: String?, from packed: URL = packed) throws -> UnpackedBundle {
+            let unpacked = try BundleArchive.unpack(packed, into: scratch.appendingPathComponent("bundle-\(runtime ?? "built-in")-\(packed.lastPathComponent)"))
             guard let runtime else { return unpacked }
             let manifestURL = unpacked.directory.appendingPathComponent("craft.json")
             var manifest = try JSONSerialization.jsonObject(with: Data(contentsOf: manifestURL)) as! [String: Any]
@@ -103,5 +108,78 @@ enum PluginBenchmark {
         QuantizeBenchmark.printTable(rows)
         let overhead = QuantizeBenchmark.median(times["null plugin (protocol only)|1 image"] ?? [])
         print(String(format: "round trip of one 64-token image through the protocol: %.3f ms (target < 1 ms)", overhead))
+        if evalItems > 0 {
+            try evaluate(items: evalItems, rounds: rounds, registry: registry, encoder: try bundle(runtime: nil),
+                         backend: try bundle(runtime: "numpy-gpt2", from: root.appendingPathComponent("registry/bundles/digits-gpt2/digits-gpt2-1.0.0.craft")),
+                         plugin: numpyGPT2, root: root, scratch: scratch)
+        }
+    }
+
+    /// The digits eval loop with the numpy GPT-2 backend plugin (in-process, as `craft eval` runs it:
+    /// decode, preprocess, encode, generate), against the numpy model generating the same prompts on
+    /// its own (Benchmarks/peers/numpy_gpt2_generate.py), alternating rounds.
+    static func evaluate(items count: Int, rounds: Int, registry: RuntimeRegistry, encoder: UnpackedBundle, backend: UnpackedBundle,
+                         plugin: String, root: URL, scratch: URL) throws {
+        let pipeline = try Pipeline(pair: try checkCompatibility(encoder: encoder, backend: backend, runtimes: registry).requirePairing(),
+                                    encoder: encoder, backend: backend, runtimes: registry)
+        let data = root.appendingPathComponent("examples/data/digits")
+        let lines = try String(contentsOf: data.appendingPathComponent("strong-test.jsonl"), encoding: .utf8).split(separator: "\n").prefix(count)
+        let items = try lines.map { line -> (image: URL, prompt: String) in
+            let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as! [String: Any]
+            return (data.appendingPathComponent(object["image"] as! String), object["prompt"] as! String)
+        }
+        let options = GenerationOptions(maximumNewTokens: 32)  // craft eval's default --max-tokens
+
+        // The peer's requests: each prompt's segments as the plugin receives them, vectors in a file.
+        var requests: [[String: Any]] = [], vectors: [Float] = []
+        for item in items {
+            var segments: [[String: Any]] = [], shape: [Int] = []
+            for segment in try pipeline.segments(image: try ImageInput.rgbImage(contentsOf: item.image), prompt: item.prompt) {
+                switch segment {
+                case .text(let text): segments.append(["text": text])
+                case .tokens(let ids): segments.append(["tokens": ids.map(Int.init)])
+                case .visual(let tokens):
+                    guard let features = tokens.features else { throw BenchmarkError("the encoder gave no vectors") }
+                    segments.append(["visual": 0])
+                    shape = features.shape
+                    vectors += features.scalars
+                case .vectors(let features):
+                    segments.append(["visual": 0])
+                    shape = features.shape
+                    vectors += features.scalars
+                }
+            }
+            requests.append(["segments": segments, "offset": vectors.count - shape.reduce(1, *), "shape": shape])
+        }
+        let requestsURL = scratch.appendingPathComponent("requests.json"), vectorsURL = scratch.appendingPathComponent("vectors.f32")
+        try JSONSerialization.data(withJSONObject: requests).write(to: requestsURL)
+        try vectors.withUnsafeBytes { Data($0) }.write(to: vectorsURL)
+
+        print("eval: \(count) digits examples, greedy, at most 32 new tokens; \(rounds) alternating rounds")
+        var craft: [Double] = [], alone: [Double] = []
+        var answers: [String] = []
+        for round in 0..<rounds {
+            let start = DispatchTime.now().uptimeNanoseconds
+            answers = try items.map { try pipeline.answer(image: try ImageInput.rgbImage(contentsOf: $0.image), prompt: $0.prompt, options: options).text }
+            craft.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6 / Double(count))
+            let line = try runChild(URL(fileURLWithPath: peerPython), [
+                peerScript("numpy_gpt2_generate.py"), "--plugin", plugin, "--bundle", backend.directory.path,
+                "--requests", requestsURL.path, "--vectors", vectorsURL.path, "--max-tokens", "32",
+            ])
+            let peer = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
+            guard let seconds = peer?["seconds_per_request"] as? Double, let theirs = peer?["answers"] as? [String] else {
+                throw BenchmarkError("numpy_gpt2_generate.py printed \(line)")
+            }
+            guard theirs == answers else { throw BenchmarkError("the numpy model alone answers differently from the plugin through Craft") }
+            alone.append(seconds * 1000)
+            print(String(format: "  round %d/%d: through craft %.2f ms per example, numpy alone %.2f ms", round + 1, rounds, craft.last!, alone.last!))
+        }
+        let (ours, theirs) = (QuantizeBenchmark.median(craft), QuantizeBenchmark.median(alone))
+        QuantizeBenchmark.printTable([
+            ["eval loop", "ms per example", "vs numpy alone"],
+            ["numpy GPT-2 on its own (Python)", String(format: "%.2f", theirs), "1.00x"],
+            ["craft eval loop, numpy plugin backend", String(format: "%.2f", ours), String(format: "%.2fx", ours / theirs)],
+        ])
+        print(String(format: "eval with the plugin backend: %.2fx the numpy model's own time (target <= 1.3x); answers identical", ours / theirs))
     }
 }

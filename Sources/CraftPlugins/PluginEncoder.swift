@@ -3,6 +3,7 @@
 import CraftBundles
 import CraftCore
 import CraftImaging
+import CraftPipeline
 import Foundation
 import TensorCore
 
@@ -35,11 +36,10 @@ public struct PluginEncoder: VisionEncoder, @unchecked Sendable {
         guard let specifics = manifest.encoder else {
             throw BundleError(.invalidManifest, "\(manifest.reference) has no encoder section (image_size, tokens_per_image); a plugin encoder's bundle needs one", entry: "encoder")
         }
-        var recipe = ImagePreprocessing.siglip
+        // The bundle's own preprocessing, read as the built-in runtimes read it; the manifest gives the size.
+        var recipe = try ImagePreprocessing(bundle: bundle)
         recipe.width = specifics.imageSize
         recipe.height = specifics.imageSize
-        if let mean = specifics.mean { recipe.mean = mean.map { Float($0) } }
-        if let std = specifics.std { recipe.std = std.map { Float($0) } }
         preprocessing = recipe
         imageSize = (specifics.imageSize, specifics.imageSize)
 

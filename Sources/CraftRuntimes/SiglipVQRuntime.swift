@@ -38,7 +38,7 @@ public enum SiglipVQRuntime {
         } catch {
             throw BundleError(.runtimeFailed, "cannot load the SigLIP tower from config.json and model.safetensors of \(manifest.reference): \(BundleFiles.describe(error))", entry: "model.safetensors", cause: error)
         }
-        let preprocessing = try preprocessing(for: bundle)
+        let preprocessing = try ImagePreprocessing(bundle: bundle)
         let layer = manifest.encoder?.quantizationLayer ?? manifest.config?["quantization_layer"]?.integerValue.map { Int($0) }
         let bypassesQuantizer = try bypassesQuantizer(manifest)
         let encoder: SiglipVQEncoder
@@ -95,23 +95,5 @@ public enum SiglipVQRuntime {
             throw BundleError(.invalidManifest, "\(manifest.reference) has config.bypass_quantizer that is not true or false; write a JSON Boolean", entry: "config.bypass_quantizer")
         }
         return flag
-    }
-
-    /// `preprocessor_config.json` when the bundle lists it, else the manifest's mean and std, else SigLIP's.
-    static func preprocessing(for bundle: UnpackedBundle) throws -> ImagePreprocessing {
-        let manifest = bundle.manifest
-        let path = "preprocessor_config.json"
-        if manifest.file(at: path) != nil {
-            let url = try BundleFiles.require(path, in: bundle, purpose: "the image preprocessing")
-            do {
-                return try JSONDecoder().decode(ImagePreprocessing.self, from: BoundedFile.read(url, limit: ModelFileLimits.maximumConfigurationBytes))
-            } catch {
-                throw BundleError(.invalidManifest, "\(path) of \(manifest.reference) is not a Hugging Face image processor config: \(BundleFiles.describe(error))", entry: path, cause: error)
-            }
-        }
-        var recipe = ImagePreprocessing.siglip
-        if let mean = manifest.encoder?.mean { recipe.mean = mean.map { Float($0) } }
-        if let std = manifest.encoder?.std { recipe.std = std.map { Float($0) } }
-        return recipe
     }
 }

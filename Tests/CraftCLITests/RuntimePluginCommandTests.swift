@@ -79,6 +79,55 @@ struct RuntimePluginCommandTests {
         #expect(expected != nil && measured == expected, "\(pluginEval.standardOutput)")
     }
 
+    /// `craft serve` on a pair whose two sides are plugins: concurrent clients get `craft run`'s
+    /// answers of the built-in runtimes, and SIGTERM ends the server and its plugin processes.
+    @Test("craft serve with an encoder and a backend plugin answers as the built-in runtimes")
+    func serveWithPlugins() throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let (plugins, encoder) = try Self.setUp(in: scratch)
+        let backend = try Self.repack("digits-gpt2/digits-gpt2-1.0.0.craft", runtime: "numpy-gpt2", name: "digits-numpy-gpt2", in: scratch)
+        let images = (0..<3).map { String(format: "examples/data/digits/images/strong/%04d.png", $0) }
+        let expected = try images.map { image in
+            let result = try runCraft(["run", "--registry", "registry", "--encoder", "digits-siglip-vq@1.1.0", "--backend", "digits-gpt2",
+                                       "--image", image, "--prompt", "what digit is this ?", "--max-tokens", "3"])
+            try #require(result.status == 0, "\(result.standardError)")
+            return result.standardOutput.trimmingCharacters(in: .newlines)
+        }
+        let (server, port) = try ServeCommandTests.startServer(["--encoder", encoder.path, "--backend", backend.path],
+                                                               environment: ["CRAFT_RUNTIME_PATH": plugins.path])
+        defer { if server.process.isRunning { server.process.terminate() } }
+        // Three clients at once; the plugin backend has no step-wise decoding, so they are served in turn.
+        let clients = try images.enumerated().map { index, image in
+            let body = try JSONSerialization.data(withJSONObject: [
+                "model": "digits-numpy-vq+digits-numpy-gpt2", "max_tokens": 3,
+                "messages": [["role": "user", "content": [
+                    ["type": "image_url", "image_url": ["url": "data:image/png;base64," + (try Data(contentsOf: Self.root.appendingPathComponent(image))).base64EncodedString()]],
+                    ["type": "text", "text": "what digit is this ?"]]]],
+            ] as [String: Any])
+            let file = scratch.path("body-\(index).json")
+            try body.write(to: file)
+            return try RegistryTool.start(URL(fileURLWithPath: "/usr/bin/env"),
+                                          ["curl", "-s", "--max-time", "60", "-H", "Content-Type: application/json", "--data-binary", "@\(file.path)",
+                                           "http://127.0.0.1:\(port)/v1/chat/completions"], in: scratch.url)
+        }
+        for (client, answer) in zip(clients, expected) {
+            let reply = try JSONSerialization.jsonObject(with: Data(client.finish().stdout.utf8)) as? [String: Any]
+            let content = ((reply?["choices"] as? [[String: Any]])?.first?["message"] as? [String: Any])?["content"] as? String
+            #expect(content == answer, "\(String(describing: reply))")
+        }
+        server.process.terminate()  // SIGTERM
+        let stopped = server.finish()
+        #expect(stopped.status == 0, "\(stopped.stderr)")
+        // The server stopped its plugin processes on the way out.
+        let plugin = plugins.path
+        let left = ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).filter { entry in
+            Int32(entry) != nil && ((try? String(contentsOfFile: "/proc/\(entry)/cmdline", encoding: .utf8)) ?? "").contains("runtime-plugin-python")
+                && ((try? String(contentsOfFile: "/proc/\(entry)/environ", encoding: .utf8)) ?? "").contains(plugin)
+        }
+        #expect(left.isEmpty, "plugin processes outlived craft serve: \(left)")
+    }
+
     @Test("craft runtimes lists the plugin from its handshake, and a broken one with the reason")
     func runtimesListsPlugins() throws {
         let scratch = try Scratch()

@@ -27,9 +27,10 @@ struct ServeCommandTests {
     }
 
     /// Starts `craft serve ARGS --port 0` and waits for the port it prints.
-    static func startServer(_ arguments: [String]) throws -> (process: RegistryTool.Running, port: Int) {
+    static func startServer(_ arguments: [String], environment: [String: String] = [:]) throws -> (process: RegistryTool.Running, port: Int) {
         let craft = try #require(RegistryTool.builtExecutable(named: "craft", override: "CRAFT_EXECUTABLE"))
-        let running = try RegistryTool.start(craft, ["serve", "--registry", "registry"] + arguments + ["--port", "0"], in: RegistryTool.packageRoot)
+        let running = try RegistryTool.start(craft, ["serve", "--registry", "registry"] + arguments + ["--port", "0"], in: RegistryTool.packageRoot,
+                                             environment: environment)
         let deadline = Date().addingTimeInterval(120)
         while Date() < deadline, running.process.isRunning {
             let text = (try? String(contentsOf: running.stderrURL, encoding: .utf8)) ?? ""

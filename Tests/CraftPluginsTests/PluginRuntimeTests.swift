@@ -4,6 +4,7 @@
 import CraftBundles
 import CraftCore
 import CraftImaging
+import Crypto
 import Foundation
 import RuntimeTestSupport
 import TensorCore
@@ -45,14 +46,21 @@ enum PluginFixtures {
         try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: executable.path)
     }
 
-    /// The digits SigLIP-VQ encoder unpacked with its runtime id changed to `runtime`.
-    static func encoder(runtime: String, in scratch: Scratch) throws -> UnpackedBundle {
+    /// The digits SigLIP-VQ encoder unpacked with its runtime id changed to `runtime`, carrying
+    /// `preprocessorConfig` as its `preprocessor_config.json` when given.
+    static func encoder(runtime: String, in scratch: Scratch, preprocessorConfig: String? = nil) throws -> UnpackedBundle {
         let original = try BundleArchive.unpack(digitsEncoder, into: scratch.path("original-\(runtime)"))
         let directory = scratch.path("plugin-bundle-\(runtime)")
         try FileManager.default.copyItem(at: original.directory, to: directory)
         let manifestURL = directory.appendingPathComponent("craft.json")
         var manifest = try JSONSerialization.jsonObject(with: Data(contentsOf: manifestURL)) as! [String: Any]
         manifest["runtime"] = ["id": runtime, "version": "1.0.0"]
+        if let preprocessorConfig {
+            let bytes = Data(preprocessorConfig.utf8)
+            try bytes.write(to: directory.appendingPathComponent("preprocessor_config.json"))
+            let digest = SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined()
+            manifest["files"] = (manifest["files"] as! [[String: Any]]) + [["path": "preprocessor_config.json", "sha256": digest, "size": bytes.count]]
+        }
         try JSONSerialization.data(withJSONObject: manifest, options: [.prettyPrinted, .sortedKeys]).write(to: manifestURL)
         return try BundleArchive.open(directory: directory)
     }
@@ -130,6 +138,27 @@ struct PluginRuntimeTests {
         }
         // A second call reuses the same process.
         #expect(try plugin.encode(pixels).map(\.codes.scalars) == theirs.map(\.codes.scalars))
+    }
+
+    /// A bundle's `preprocessor_config.json` prepares the pixels a plugin encoder gets exactly as it
+    /// prepares the built-in runtime's.
+    @Test("a plugin encoder prepares images by the bundle's preprocessor_config.json")
+    func pluginReadsPreprocessorConfig() throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        try PluginFixtures.install("numpy-siglip-vq", in: scratch.path("plugins"),
+                                   shell: "exec \"\(PluginFixtures.python)\" \"\(PluginFixtures.numpyPlugin.path)\" \"$@\"")
+        let registry = PluginFixtures.registry(path: scratch.path("plugins"))
+        let config = #"{"image_mean": [0.25, 0.5, 0.75], "image_std": [0.2, 0.3, 0.4], "resample": 2, "size": {"height": 16, "width": 16}}"#
+        let pluginBundle = try PluginFixtures.encoder(runtime: "numpy-siglip-vq", in: scratch, preprocessorConfig: config)
+        let builtInBundle = try PluginFixtures.encoder(runtime: "siglip-vq", in: scratch, preprocessorConfig: config)
+        let plugin = try registry.loadEncoder(pluginBundle), builtIn = try registry.loadEncoder(builtInBundle)
+        let image = try ImageInput.rgbImage(contentsOf: PluginFixtures.root.appendingPathComponent("examples/data/digits/images/strong/0003.png"))
+        let ours = try plugin.preprocess(image), theirs = try builtIn.preprocess(image)
+        #expect(ours.shape == theirs.shape && ours.scalars == theirs.scalars)
+        // Not the manifest's mean and std (0.5): the config's.
+        let plain = try registry.loadEncoder(try BundleArchive.unpack(PluginFixtures.digitsEncoder, into: scratch.path("plain")))
+        #expect(try plain.preprocess(image).scalars != ours.scalars)
     }
 }
 
@@ -313,6 +342,47 @@ struct SwiftPluginTests {
         let ours = try plugin.encode(pixels), theirs = try builtIn.encode(pixels)
         #expect(ours.map(\.codes.scalars) == theirs.map(\.codes.scalars))
         #expect(ours.map(\.residualNorms) == theirs.map(\.residualNorms))
+    }
+
+    /// The same executable serves `swift-gpt2` (PluginBackendModel): linked under that id, it answers
+    /// through the pipeline exactly as the built-in gpt2 runtime, greedy and sampled, stop sequences included.
+    @Test("the Swift plugin's GPT-2 backend answers as the built-in gpt2 runtime")
+    func swiftBackendEqualsBuiltIn() throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let executable = try #require(PluginFixtures.builtExecutable(named: "craft-runtime-swift-siglip-vq"),
+                                      "the example plugin is not built; run `swift build --build-tests` first")
+        let plugins = scratch.path("plugins")
+        try FileManager.default.createDirectory(at: plugins, withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(at: plugins.appendingPathComponent("craft-runtime-swift-gpt2"), withDestinationURL: executable)
+        let registry = PluginFixtures.registry(path: plugins)
+        let encoder = try BundleArchive.unpack(PluginFixtures.digitsEncoder, into: scratch.path("encoder"))
+        let original = try BundleArchive.unpack(PluginFixtures.root.appendingPathComponent("registry/bundles/digits-gpt2/digits-gpt2-1.0.0.craft"),
+                                                into: scratch.path("gpt2"))
+        let directory = scratch.path("swift-gpt2")
+        try FileManager.default.copyItem(at: original.directory, to: directory)
+        let manifestURL = directory.appendingPathComponent("craft.json")
+        var manifest = try JSONSerialization.jsonObject(with: Data(contentsOf: manifestURL)) as! [String: Any]
+        manifest["runtime"] = ["id": "swift-gpt2", "version": "1.0.0"]
+        try JSONSerialization.data(withJSONObject: manifest, options: [.prettyPrinted, .sortedKeys]).write(to: manifestURL)
+        let backend = try BundleArchive.open(directory: directory)
+
+        let plugin = try Pipeline(pair: try checkCompatibility(encoder: encoder, backend: backend, runtimes: registry).requirePairing(),
+                                  encoder: encoder, backend: backend, runtimes: registry)
+        let builtIn = try Pipeline(pair: try checkCompatibility(encoder: encoder, backend: original, runtimes: registry).requirePairing(),
+                                   encoder: encoder, backend: original, runtimes: registry)
+        #expect(plugin.backend is PluginBackend)
+        #expect(try plugin.backend.tokenize("what digit is this ?") == builtIn.backend.tokenize("what digit is this ?"))
+        #expect(try plugin.backend.detokenize([3, 4, 5]) == builtIn.backend.detokenize([3, 4, 5]))
+        let options = [GenerationOptions(maximumNewTokens: 4), GenerationOptions(maximumNewTokens: 6, temperature: 0.9, topK: 5, seed: 11),
+                       GenerationOptions(maximumNewTokens: 2), GenerationOptions(maximumNewTokens: 8, stopSequences: ["digit"])]
+        for (index, option) in options.enumerated() {
+            let image = try ImageInput.rgbImage(contentsOf: PluginFixtures.root.appendingPathComponent(String(format: "examples/data/digits/images/strong/%04d.png", index)))
+            let ours = try plugin.answer(image: image, prompt: "what digit is this ?", options: option)
+            let theirs = try builtIn.answer(image: image, prompt: "what digit is this ?", options: option)
+            #expect(ours.text == theirs.text && ours.tokens == theirs.tokens && ours.finishReason == theirs.finishReason,
+                    "\(option): \(ours.text) against \(theirs.text)")
+        }
     }
 }
 
