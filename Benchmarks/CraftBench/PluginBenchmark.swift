@@ -78,8 +78,9 @@ enum PluginBenchmark {
             try JSONSerialization.data(withJSONObject: manifest).write(to: manifestURL)
             return try BundleArchive.open(directory: unpacked.directory)
         }
+        let builtInBundle = try bundle(runtime: nil)
         let encoders: [(String, any VisionEncoder)] = [
-            ("built-in siglip-vq", try registry.loadEncoder(try bundle(runtime: nil))),
+            ("built-in siglip-vq", try registry.loadEncoder(builtInBundle)),
             ("numpy plugin", try registry.loadEncoder(try bundle(runtime: "numpy-siglip-vq"))),
             ("null plugin (protocol only)", try registry.loadEncoder(try bundle(runtime: "null-encoder"))),
         ]
@@ -109,7 +110,7 @@ enum PluginBenchmark {
         let overhead = QuantizeBenchmark.median(times["null plugin (protocol only)|1 image"] ?? [])
         print(String(format: "round trip of one 64-token image through the protocol: %.3f ms (target < 1 ms)", overhead))
         if evalItems > 0 {
-            try evaluate(items: evalItems, rounds: rounds, registry: registry, encoder: try bundle(runtime: nil),
+            try evaluate(items: evalItems, rounds: rounds, registry: registry, encoder: builtInBundle,
                          backend: try bundle(runtime: "numpy-gpt2", from: root.appendingPathComponent("registry/bundles/digits-gpt2/digits-gpt2-1.0.0.craft")),
                          plugin: numpyGPT2, root: root, scratch: scratch)
         }
