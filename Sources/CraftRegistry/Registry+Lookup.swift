@@ -7,13 +7,21 @@ public struct ResolvedBundle: Sendable, Equatable {
     public var name: String
     /// The index record of the chosen version.
     public var record: IndexedVersion
-    /// The bundle file in the registry.
+    /// The bundle file in the registry; for a remote registry, where its download is kept.
     public var file: URL
+    /// Where a remote registry serves the bundle file; `nil` for a directory registry.
+    public var remoteURL: URL?
+    /// The bundle file as users know it: its URL when remote, else its path.
+    public var location: String { remoteURL?.absoluteString ?? file.path }
     /// `NAME@VERSION`.
     public var reference: String { "\(name)@\(record.version)" }
 }
 
 extension Registry {
+    func resolved(_ name: String, _ record: IndexedVersion) -> ResolvedBundle {
+        ResolvedBundle(name: name, record: record, file: bundleURL(for: record), remoteURL: remote?.url(of: record.path))
+    }
+
     /// The version a reference names.
     ///
     /// `NAME` picks the newest non-yanked version (stable unless `includePrerelease`); `NAME@RANGE`
@@ -46,7 +54,7 @@ extension Registry {
             throw RegistryError(
                 .notFound, "no version of '\(reference.name)' matches '\(reference)' (available: \(available))\(hint)")
         }
-        return ResolvedBundle(name: shard.name, record: chosen, file: bundleURL(for: chosen))
+        return resolved(shard.name, chosen)
     }
 
     /// The newest visible version of every name, in name order, with one problem per broken shard.
@@ -58,7 +66,7 @@ extension Registry {
             guard let latest = shard.latest(includePrerelease: includePrerelease) else { return nil }
             if let kind, latest.kind != kind { return nil }
             if let domain, !latest.domains.contains(where: { $0.lowercased() == domain.lowercased() }) { return nil }
-            return ResolvedBundle(name: shard.name, record: latest, file: bundleURL(for: latest))
+            return resolved(shard.name, latest)
         }
         return (bundles, problems)
     }
@@ -91,7 +99,7 @@ extension Registry {
                 !record.yanked && record.kind == otherKind && record.codebook.hash == subject.record.codebook.hash
                     && (includePrerelease || !record.isPrerelease)
             }
-            return match.map { ResolvedBundle(name: shard.name, record: $0, file: bundleURL(for: $0)) }
+            return match.map { resolved(shard.name, $0) }
         }
         return (subject, partners, problems)
     }

@@ -45,6 +45,7 @@ extension Registry {
     public func publish(
         _ bundle: URL, signatures: [BundleSignature] = [], limits: BundleLimits = .default, allowPartial: Bool = false
     ) throws -> PublishResult {
+        try requireWritable("publish")
         guard FileManager.default.fileExists(atPath: bundle.path) else {
             throw RegistryError(.notFound, "the bundle file \(bundle.path) does not exist; check the path")
         }
@@ -143,7 +144,8 @@ extension Registry {
     /// or a range. Returns the updated record.
     @discardableResult
     public func yank(name: String, version: String, yanked: Bool = true) throws -> IndexedVersion {
-        try FileLock.withExclusiveLock(at: lockURL) {
+        try requireWritable(yanked ? "yank" : "unyank")
+        return try FileLock.withExclusiveLock(at: lockURL) {
             var shard = try shard(named: name)
             guard let position = shard.versions.firstIndex(where: { $0.version == version }) else {
                 throw versionNotFound(name: name, version: version, in: shard)
@@ -158,7 +160,8 @@ extension Registry {
     /// version. Prefer ``yank(name:version:yanked:)``: removal breaks whoever pinned the version.
     @discardableResult
     public func remove(name: String, version: String) throws -> IndexedVersion {
-        try FileLock.withExclusiveLock(at: lockURL) {
+        try requireWritable("remove")
+        return try FileLock.withExclusiveLock(at: lockURL) {
             let state = try inspectIndex()
             guard var index = state.index, state.problems.isEmpty else {
                 let damage = state.problems.first

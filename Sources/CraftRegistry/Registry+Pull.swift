@@ -32,13 +32,12 @@ public struct BundleCache: Sendable {
 
     /// `$CRAFT_CACHE` when set, else `~/.craft/cache`.
     public static func locate(
-        environment: [String: String] = ProcessInfo.processInfo.environment,
-        home: URL = FileManager.default.homeDirectoryForCurrentUser
+        environment: [String: String] = ProcessInfo.processInfo.environment, home: URL? = nil
     ) -> BundleCache {
         if let variable = environment["CRAFT_CACHE"], !variable.isEmpty {
             return BundleCache(root: URL(fileURLWithPath: variable))
         }
-        return BundleCache(root: home.appendingPathComponent(".craft/cache"))
+        return BundleCache(root: (home ?? HomeDirectory.locate(environment: environment)).appendingPathComponent(".craft/cache"))
     }
 
     /// The directory for a digest: `sha256:abc…` → `<root>/sha256-abc…`.
@@ -147,10 +146,7 @@ extension Registry {
         let bundle = try resolve(reference, includePrerelease: includePrerelease)
         let status = try signatureStatus(of: bundle)
         if requireSignature { try status.requireTrusted(source: bundle.reference) }
-        guard FileManager.default.fileExists(atPath: bundle.file.path) else {
-            throw RegistryError(
-                .notFound, "the index lists \(bundle.reference) but its file \(bundle.file.path) is missing; republish it")
-        }
+        try localFile(of: bundle)
         let target: URL
         if let destination {
             target = destination
@@ -164,6 +160,7 @@ extension Registry {
             cache.sweep()
             if CachedEntry.exists(target) {
                 if try CachedEntry.matches(target, published: bundle) {
+                    BundleCache.touch(target)
                     return PulledBundle(bundle: bundle, directory: target, signatures: status, reusedCache: true)
                 }
                 // A damaged or foreign cache entry: replace it.

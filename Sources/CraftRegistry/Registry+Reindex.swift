@@ -44,6 +44,7 @@ extension Registry {
     ///   Bundle files that cannot be indexed do not stop the rebuild: they are in
     ///   ``ReindexResult/problems``.
     public func reindex(limits: BundleLimits = .default) throws -> ReindexResult {
+        try requireWritable("reindex")
         guard exists else { throw noRegistry() }
         return try FileLock.withExclusiveLock(at: lockURL) {
             _ = sweepScratch()

@@ -16,12 +16,37 @@ import Foundation
 /// then `registry.json`) that never lets a reader see a name without its shard or a version without
 /// its bundle. Writers serialise on `.lock`. The full format is in `docs/registry.md`.
 public struct Registry: Sendable {
-    /// The registry directory.
+    /// The registry directory; for a remote registry, the local mirror of its index files.
     public let root: URL
+    /// The HTTP(S) side of a remote registry; `nil` for a directory.
+    public let remote: RemoteRegistry?
 
     /// A registry rooted at `root` (nothing is read until asked).
     public init(root: URL) {
         self.root = root.standardizedFileURL
+        remote = nil
+    }
+
+    /// A read-only registry served over HTTP(S) at `url` by any static file server, its index files
+    /// mirrored into `cache` as needed and its bundles downloaded there by digest
+    /// (``RemoteRegistry``). With `offline`, only the cache is read.
+    public init(remote url: URL, cache: BundleCache = .locate(), offline: Bool = false, allowInsecure: Bool = false) {
+        let remote = RemoteRegistry(base: url, cache: cache, offline: offline, allowInsecure: allowInsecure)
+        self.remote = remote
+        root = remote.mirror.standardizedFileURL
+    }
+
+    /// Where the registry is, as users wrote it: its URL, or its directory's path.
+    public var location: String { remote?.base.absoluteString ?? root.path }
+
+    /// Whether the registry is served over HTTP(S) (read-only).
+    public var isRemote: Bool { remote != nil }
+
+    /// Throws unless the registry is a directory Craft may write.
+    func requireWritable(_ action: String) throws {
+        if let remote {
+            throw RegistryError(.usage, "cannot \(action) at \(remote.base.absoluteString): HTTP registries are read-only; \(action) in the registry's directory on its server (craft-registry --registry DIR), and serve that directory")
+        }
     }
 
     // MARK: - Locations
@@ -40,21 +65,32 @@ public struct Registry: Sendable {
 
     /// Resolves the registry to use: `--registry`, then `CRAFT_REGISTRY`, then `./registry` when
     /// present, then `~/.craft/registry` (docs/registry.md).
+    ///
+    /// An `http://` or `https://` location is a remote registry (``init(remote:cache:offline:allowInsecure:)``),
+    /// cached in `$CRAFT_CACHE` or `~/.craft/cache`.
     public static func locate(
         explicit: String?, environment: [String: String] = ProcessInfo.processInfo.environment,
         currentDirectory: URL = URL(fileURLWithPath: FileManager.default.currentDirectoryPath),
-        home: URL = FileManager.default.homeDirectoryForCurrentUser
+        home: URL? = nil, offline: Bool = false, allowInsecure: Bool = false
     ) -> (registry: Registry, source: LocationSource) {
+        let home = home ?? HomeDirectory.locate(environment: environment)
         func resolve(_ path: String) -> URL {
-            let expanded = NSString(string: path).expandingTildeInPath
+            let expanded = path == "~" ? home.path : path.hasPrefix("~/") ? home.path + path.dropFirst(1) : path
             return expanded.hasPrefix("/")
                 ? URL(fileURLWithPath: expanded) : currentDirectory.appendingPathComponent(expanded)
         }
+        func registry(_ text: String) -> Registry {
+            if RemoteRegistry.isRemote(text), let url = URL(string: text) {
+                return Registry(remote: url, cache: BundleCache.locate(environment: environment, home: home), offline: offline,
+                                allowInsecure: allowInsecure)
+            }
+            return Registry(root: resolve(text))
+        }
         if let explicit, !explicit.isEmpty {
-            return (Registry(root: resolve(explicit)), .option)
+            return (registry(explicit), .option)
         }
         if let variable = environment["CRAFT_REGISTRY"], !variable.isEmpty {
-            return (Registry(root: resolve(variable)), .environment)
+            return (registry(variable), .environment)
         }
         let local = currentDirectory.appendingPathComponent("registry")
         var isDirectory: ObjCBool = false
@@ -80,15 +116,32 @@ public struct Registry: Sendable {
         "bundles/\(name)/\(name)-\(version).craft"
     }
 
-    /// The file URL of a published version's bundle.
+    /// The file URL of a published version's bundle; for a remote registry, where it is (or will be)
+    /// downloaded (``localFile(of:)`` fetches it).
     public func bundleURL(for record: IndexedVersion) -> URL {
-        root.appendingPathComponent(record.path)
+        if let remote { return remote.blobURL(for: record.digest) }
+        return root.appendingPathComponent(record.path)
+    }
+
+    /// The local file of a resolved bundle: the registry's own file, or for a remote registry the
+    /// verified download (fetched now when it is not in the cache).
+    ///
+    /// - Throws: ``RegistryError`` `notFound` when the index lists a file the registry lacks;
+    ///   `digestMismatch` when the served file is not the indexed one; `network`, `notCached`.
+    @discardableResult
+    public func localFile(of bundle: ResolvedBundle) throws -> URL {
+        if let remote { return try remote.fetchBundle(bundle.record, name: bundle.name) }
+        guard FileManager.default.fileExists(atPath: bundle.file.path) else {
+            throw RegistryError(.notFound, "the index lists \(bundle.reference) but its file \(bundle.file.path) is missing; republish it")
+        }
+        return bundle.file
     }
 
     // MARK: - Reading
 
     /// Whether the registry directory exists.
     public var exists: Bool {
+        if remote != nil { return true }  // known when registry.json is fetched
         var isDirectory: ObjCBool = false
         return FileManager.default.fileExists(atPath: root.path, isDirectory: &isDirectory) && isDirectory.boolValue
     }
@@ -100,11 +153,11 @@ public struct Registry: Sendable {
     ///   ``RegistryError/Code/corruptIndex`` naming the file and field when it is malformed.
     public func readIndex() throws -> RegistryIndex {
         guard exists else { throw noRegistry() }
+        if let remote, try !remote.refresh("registry.json") { throw noRegistry() }
         guard FileManager.default.fileExists(atPath: indexURL.path) else { return RegistryIndex() }
         let index: RegistryIndex = try decode(RegistryIndex.self, at: indexURL)
         if let problem = IndexValidation.problems(in: index).first {
-            throw RegistryError(
-                .corruptIndex, "\(indexURL.path): \(problem); the index is damaged: run craft-registry reindex to rebuild it from the bundle files")
+            throw RegistryError(.corruptIndex, "\(shown(indexURL)): \(problem); the index is damaged: \(repairAdvice)")
         }
         return index
     }
@@ -116,12 +169,17 @@ public struct Registry: Sendable {
     ///   `bundles/NAME/NAME-VERSION.craft`, a version that is not SemVer, ...).
     public func readShard(named name: String) throws -> IndexShard? {
         guard BundleReference.isValidName(name) else { return nil }
+        if let remote, try !remote.refresh(IndexShard.relativePath(for: name)) {
+            if remote.offline {
+                throw RegistryError(.notCached, "--offline: the index entry of '\(name)' at \(remote.base.absoluteString) is not in the cache; run the command once without --offline")
+            }
+            return nil
+        }
         let url = shardURL(for: name)
         guard FileManager.default.fileExists(atPath: url.path) else { return nil }
         let shard: IndexShard = try decode(IndexShard.self, at: url)
         if let problem = IndexValidation.problems(in: shard, name: name).first {
-            throw RegistryError(
-                .corruptIndex, "\(url.path): \(problem); the shard is damaged: run craft-registry reindex to rebuild it from the bundle files")
+            throw RegistryError(.corruptIndex, "\(shown(url)): \(problem); the shard is damaged: \(repairAdvice)")
         }
         return shard
     }
@@ -135,7 +193,7 @@ public struct Registry: Sendable {
         guard exists else { throw noRegistry() }
         guard let shard = try readShard(named: name), !shard.versions.isEmpty else {
             throw RegistryError(
-                .notFound, "no bundle named '\(name)' in the registry at \(root.path); look for it with craft-registry search \(name)")
+                .notFound, "no bundle named '\(name)' in the registry at \(location); look for it with craft-registry search \(name)")
         }
         return shard
     }
@@ -151,6 +209,8 @@ public struct Registry: Sendable {
     /// only what persists is reported.
     public func allShards() throws -> (shards: [IndexShard], problems: [RegistryError]) {
         let first = try readAllShards()
+        // A remote registry's files are replaced atomically by its publisher and fetched as they are.
+        if remote != nil { return first }
         guard !first.problems.isEmpty else { return first }
         return try FileLock.withSharedLock(at: lockURL) { try readAllShards() }
     }
@@ -191,6 +251,12 @@ public struct Registry: Sendable {
     /// unless they hold the shared lock (``allShards()`` retries so).
     func inspectIndex() throws -> IndexState {
         guard exists else { throw noRegistry() }
+        if let remote {
+            // No directory listing over HTTP: registry.json names every shard, fetched together.
+            let index = try readIndex()
+            try remote.refreshAll(index.names.map(IndexShard.relativePath(for:)))
+            return IndexState(index: index, names: index.names.sorted(), problems: [])
+        }
         let onDisk = shardNamesOnDisk()
         let withBundles = bundleNamesOnDisk()
         var problems: [RegistryError] = []
@@ -260,7 +326,11 @@ public struct Registry: Sendable {
     }
 
     func noRegistry() -> RegistryError {
-        RegistryError(
+        if let remote {
+            return RegistryError(
+                .noRegistry, "no Craft registry at \(remote.base.absoluteString): it serves no registry.json; check the address (the directory holding registry.json, index/ and bundles/)")
+        }
+        return RegistryError(
             .noRegistry, "no registry at \(root.path); pass --registry PATH, set CRAFT_REGISTRY, or publish a bundle there to create it")
     }
 
@@ -275,7 +345,22 @@ public struct Registry: Sendable {
             return try JSONDecoder().decode(T.self, from: data)
         } catch {
             throw RegistryError(
-                .corruptIndex, "\(url.path) is not a valid registry index file (\(JSONFormatting.describe(error))); run craft-registry reindex to rebuild the index from the bundle files", cause: error)
+                .corruptIndex, "\(shown(url)) is not a valid registry index file (\(JSONFormatting.describe(error))); \(repairAdvice)", cause: error)
         }
+    }
+
+    /// A file of the registry as users know it: for a remote registry, its URL rather than the mirror's copy.
+    func shown(_ url: URL) -> String {
+        guard let remote else { return url.path }
+        let mirror = root.path + "/"
+        guard url.path.hasPrefix(mirror) else { return url.path }
+        return remote.url(of: String(url.path.dropFirst(mirror.count))).absoluteString
+    }
+
+    /// What to do about a damaged index file.
+    var repairAdvice: String {
+        remote == nil
+            ? "run craft-registry reindex to rebuild the index from the bundle files"
+            : "the registry's maintainers must repair it (craft-registry reindex in its directory)"
     }
 }

@@ -38,6 +38,10 @@ public struct RegistryError: CraftError {
         public static let io = Code(name: "io")
         /// The caller asked for something impossible (bad option value).
         public static let usage = Code(name: "usage")
+        /// A remote registry could not be reached, or answered with an HTTP error.
+        public static let network = Code(name: "network")
+        /// `--offline` asked for a file of a remote registry that is not in the cache.
+        public static let notCached = Code(name: "not-cached")
     }
 
     /// What kind of failure this is.
@@ -56,7 +60,7 @@ public struct RegistryError: CraftError {
 extension RegistryError {
     public var category: ErrorCategory {
         switch code {
-        case .notFound, .noRegistry: .notFound
+        case .notFound, .noRegistry, .notCached: .notFound
         case .corruptIndex, .conflict, .digestMismatch, .codebookMismatch, .badSignature, .untrusted, .badKey: .integrity
         case .badReference, .usage: .usage
         default: .other

@@ -122,7 +122,7 @@ struct ServeCommand: EnvironmentCommand {
     }
 
     func run(in environment: CraftEnvironment) throws {
-        let registry = try options.resolvedRegistry()
+        let registry = options.resolvedRegistry()
         var named: [(encoder: String, backend: String)] = []
         if let encoder, let backend { named.append((encoder, backend)) }
         named += pairs.compactMap(Self.split)

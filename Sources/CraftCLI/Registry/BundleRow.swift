@@ -33,7 +33,7 @@ struct BundleRow: Encodable {
         yanked = record.yanked
         prerelease = record.isPrerelease
         signedBy = record.signatures.map(\.keyID)
-        file = bundle.file.path
+        file = bundle.location
     }
 
     /// The common table columns for a list of bundles.

@@ -10,7 +10,7 @@ enum IndexDamage {
         if !problems.isEmpty {
             let count = problems.count == 1 ? "the problem" : "the \(problems.count) problems"
             throw CommandError(
-                .integrity, "the index of \(registry.root.path) is damaged (\(count) above; what could be read is shown); repair it with craft-registry reindex")
+                .integrity, "the index of \(registry.location) is damaged (\(count) above; what could be read is shown); repair it with craft-registry reindex")
         }
     }
 }

@@ -11,8 +11,10 @@ public struct RegistryCommand: ParsableCommand {
         commandName: "craft-registry",
         abstract: "Look up, pair, pack, verify, publish and pull Craft bundles.",
         discussion: """
-            The registry is --registry PATH, else $CRAFT_REGISTRY, else ./registry when present, \
-            else ~/.craft/registry. REF is NAME, NAME@VERSION or NAME@RANGE (^1.2, ~1.2.3, \
+            The registry is --registry PATH-OR-URL, else $CRAFT_REGISTRY, else ./registry when \
+            present, else ~/.craft/registry. An https:// URL reads a registry any web server serves \
+            (read-only; bundles are downloaded into the cache and verified; --offline reads the \
+            cache only). REF is NAME, NAME@VERSION or NAME@RANGE (^1.2, ~1.2.3, \
             ">=1.0 <2.0", 1.x, *). Every command takes --json. Exit codes: 0 ok, 1 error, \
             2 not found, 3 incompatible pair, 4 integrity or signature failure, 64 usage.
 
@@ -24,6 +26,8 @@ public struct RegistryCommand: ParsableCommand {
               craft-registry --registry ./registry publish dist/clinical-vq-1.2.0.craft
               craft-registry pull clinical-vq --require-signature
               craft-registry reindex
+              craft-registry --registry https://models.example.org/craft search radiology
+              craft-registry cache list
             """,
         version: CraftVersion.current,
         subcommands: [
@@ -41,6 +45,7 @@ public struct RegistryCommand: ParsableCommand {
             RegistryReindexCommand.self,
             RegistryKeyCommand.self,
             RegistrySignCommand.self,
+            RegistryCacheCommand.self,
         ])
 
     @OptionGroup var options: RegistryOptions

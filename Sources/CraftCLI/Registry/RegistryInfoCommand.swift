@@ -70,7 +70,7 @@ struct RegistryInfoCommand: ParsableCommand {
             ["codebook:", "\(codebook.hash) (K=\(codebook.entries), D=\(codebook.dim), depth=\(codebook.depth), \(codebook.metric))"],
             ["digest:", record.digest],
             ["size:", "\(Output.size(record.size)) (\(record.size) bytes)"],
-            ["file:", bundle.file.path],
+            [bundle.remoteURL == nil ? "file:" : "url:", bundle.location],
             ["signature:", signature.row?.text ?? "INVALID: \(signature.problem ?? "")"],
             ["versions:", shard.versions.map { $0.version + ($0.yanked ? " (yanked)" : "") }.joined(separator: ", ")],
         ]

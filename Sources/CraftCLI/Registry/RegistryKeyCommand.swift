@@ -72,9 +72,9 @@ struct RegistryKeyTrustCommand: ParsableCommand {
                 var keyId: String
                 var registry: String
             }
-            try Output.json(Result(keyId: id, registry: registry.root.path))
+            try Output.json(Result(keyId: id, registry: registry.location))
         } else {
-            Output.line("Registry \(registry.root.path) now trusts key \(id).")
+            Output.line("Registry \(registry.location) now trusts key \(id).")
         }
     }
 }

@@ -38,9 +38,9 @@ struct RegistryListCommand: ParsableCommand {
                 var warnings: [String]
             }
             try Output.json(Result(
-                registry: registry.root.path, bundles: bundles.map(BundleRow.init), warnings: problems.map(\.message)))
+                registry: registry.location, bundles: bundles.map(BundleRow.init), warnings: problems.map(\.message)))
         } else if bundles.isEmpty {
-            Output.line("No bundles in \(registry.root.path)\(kind == nil && domain == nil ? "" : " match the filters").")
+            Output.line("No bundles in \(registry.location)\(kind == nil && domain == nil ? "" : " match the filters").")
         } else {
             Output.line(BundleRow.table(bundles, extra: [("SIZE", { Output.size($0.record.size) })]))
         }

@@ -63,11 +63,11 @@ struct RegistryPublishCommand: ParsableCommand {
             try Output.json(Result(
                 outcome: result.outcome.rawValue, name: result.name, version: result.record.version,
                 digest: result.record.digest, size: result.record.size, file: result.file.path,
-                registry: registry.root.path, signedBy: result.record.signatures.map(\.keyID)))
+                registry: registry.location, signedBy: result.record.signatures.map(\.keyID)))
         } else {
             let what = "\(result.name)@\(result.record.version)"
             switch result.outcome {
-            case .published: Output.line("Published \(what) (\(result.record.digest)) to \(registry.root.path).")
+            case .published: Output.line("Published \(what) (\(result.record.digest)) to \(registry.location).")
             case .unchanged: Output.line("\(what) is already published with the same digest; nothing changed.")
             case .signaturesAdded: Output.line("\(what) is already published; added its new signature.")
             }

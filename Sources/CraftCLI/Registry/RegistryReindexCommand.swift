@@ -42,14 +42,14 @@ struct RegistryReindexCommand: ParsableCommand {
                 var warnings: [String]
             }
             try Output.json(Result(
-                registry: registry.root.path, names: result.names, versions: result.versionCount, kept: result.kept,
+                registry: registry.location, names: result.names, versions: result.versionCount, kept: result.kept,
                 added: result.added, dropped: result.dropped, rewritten: result.rewritten, removed: result.removed,
                 repaired: result.repaired, warnings: result.problems.map(\.message)))
         } else {
             let changed = result.rewritten.isEmpty && result.removed.isEmpty
                 ? "the index was intact; nothing rewritten"
                 : "\(result.rewritten.count) index file\(result.rewritten.count == 1 ? "" : "s") written, \(result.removed.count) removed"
-            Output.line("Reindexed \(registry.root.path): \(result.names.count) name\(result.names.count == 1 ? "" : "s"), \(result.versionCount) version\(result.versionCount == 1 ? "" : "s") (\(changed)).")
+            Output.line("Reindexed \(registry.location): \(result.names.count) name\(result.names.count == 1 ? "" : "s"), \(result.versionCount) version\(result.versionCount == 1 ? "" : "s") (\(changed)).")
             if !result.added.isEmpty { Output.line("indexed from bundle files: \(result.added.joined(separator: ", "))") }
             if !result.dropped.isEmpty { Output.line("dropped (bundle file gone): \(result.dropped.joined(separator: ", "))") }
             for note in result.repaired { Output.line("repaired: \(note)") }

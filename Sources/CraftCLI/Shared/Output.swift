@@ -105,6 +105,43 @@ struct ProgressLine {
     }
 }
 
+/// Progress of a download, on stderr: redrawn in place on a terminal, a line every 5 s in a log;
+/// nothing for downloads under 4 MB.
+enum DownloadProgress {
+    private static let state = DownloadProgressState()
+
+    /// A ``RemoteRegistry/progress`` callback.
+    @Sendable static func report(label: String, received: Int64, total: Int64) {
+        guard total >= 4 << 20 else { return }
+        state.report(label: label, received: received, total: total)
+    }
+}
+
+private final class DownloadProgressState: @unchecked Sendable {
+    private let lock = NSLock()
+    private let terminal = isatty(STDERR_FILENO) == 1
+    private var started: [String: ContinuousClock.Instant] = [:]
+    private var lastLine: ContinuousClock.Instant?
+    private let clock = ContinuousClock()
+
+    func report(label: String, received: Int64, total: Int64) {
+        lock.lock()
+        defer { lock.unlock() }
+        let now = clock.now
+        let start = started[label] ?? now
+        started[label] = start
+        let seconds = max((now - start).seconds, 1e-6)
+        let rate = Double(received) / seconds
+        let text = String(format: "downloading %@: %@ of %@ (%@/s)", label, Output.size(received), Output.size(total), Output.size(Int64(rate)))
+        if terminal {
+            FileHandle.standardError.write(Data((received >= total ? "\r\u{1B}[K" : "\r\u{1B}[K\(text)").utf8))
+        } else if received >= total || lastLine.map({ now - $0 >= .seconds(5) }) ?? true {
+            lastLine = now
+            Output.note(text)
+        }
+    }
+}
+
 /// Progress of a job over a known number of items, on stderr. On a terminal: one line redrawn in
 /// place, cleared at the end. Piped (a log, CI): a line when the first items are done, then at most
 /// one every `interval`, and a last line with the total time, so a log shows the job is alive

@@ -10,18 +10,30 @@ public struct RegistryOptions: ParsableArguments {
     @Option(
         name: .long,
         help: ArgumentHelp(
-            "The registry directory. Default: $CRAFT_REGISTRY, else ./registry when present, else ~/.craft/registry.",
-            valueName: "path"))
+            "The registry: a directory, or an https:// URL of one served by any web server (read-only). Default: $CRAFT_REGISTRY, else ./registry when present, else ~/.craft/registry.",
+            valueName: "path-or-url"))
     public var registry: String?
 
     @Flag(name: .long, help: "Print machine-readable JSON (stable keys, see docs/cli.md) instead of text.")
     public var json = false
 
+    @Flag(name: .long, help: "Read a remote registry from the cache only ($CRAFT_CACHE, else ~/.craft/cache); fetch nothing.")
+    public var offline = false
+
+    @Flag(name: .long, help: "Allow a plain http:// registry on another machine (loopback is always allowed).")
+    public var insecure = false
+
     public init() {}
 
-    /// The registry these options (merged with the root command's) select.
+    /// The registry these options (merged with the root command's) select. A remote registry reports
+    /// its downloads on stderr.
     func resolvedRegistry(root: RegistryOptions? = nil) -> Registry {
-        Registry.locate(explicit: registry ?? root?.registry).registry
+        let registry = Registry.locate(
+            explicit: self.registry ?? root?.registry, offline: offline || root?.offline == true,
+            allowInsecure: insecure || root?.insecure == true
+        ).registry
+        registry.remote?.progress = DownloadProgress.report
+        return registry
     }
 }
 

@@ -182,9 +182,7 @@ public struct BundleOpener: Sendable {
             }
             let resolved = try registry.resolve(reference, includePrerelease: includePrerelease)
             let signature = try registry.signatureStatus(of: resolved)
-            guard FileManager.default.fileExists(atPath: resolved.file.path) else {
-                throw RegistryError(.notFound, "the index lists \(resolved.reference) but its file \(resolved.file.path) is missing; republish it")
-            }
+            try registry.localFile(of: resolved)  // downloaded and verified first when the registry is remote
             let unpacked = try announced("unpacking \(resolved.reference)", bytes: resolved.record.size) {
                 try BundleArchive.unpack(resolved.file, into: destination, expectedDigest: resolved.record.digest)
             }
