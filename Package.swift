@@ -24,6 +24,7 @@ let package = Package(
         .library(name: "CraftServe", targets: ["CraftServe"]),
         .library(name: "CraftPlugins", targets: ["CraftPlugins"]),
         .library(name: "CraftPluginKit", targets: ["CraftPluginKit"]),
+        .library(name: "CraftRegistryServer", targets: ["CraftRegistryServer"]),
         .library(name: "CraftCLI", targets: ["CraftCLI"]),
         .executable(name: "craft", targets: ["craft"]),
         .executable(name: "craft-registry", targets: ["craft-registry"]),
@@ -135,13 +136,25 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
             ]),
 
+        // craft-registry serve: a registry directory over HTTP (files, JSON API, publishing, HTML pages).
+        .target(
+            name: "CraftRegistryServer",
+            dependencies: [
+                "CraftBundles", "CraftCore", "CraftRegistry",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]),
+
         // Command logic as a library; thin executables.
         .target(
             name: "CraftCLI",
             dependencies: [
                 "CraftFiles", "TensorCore", "SafeTensors", "CraftCore", "CraftBundles", "CraftRegistry",
                 "CraftImaging", "CraftModels", "CraftTraining", "CraftRuntimes", "CraftAdaptation", "CraftPipeline", "CraftServe",
-                "CraftPlugins",
+                "CraftPlugins", "CraftRegistryServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(name: "craft", dependencies: ["CraftCLI"]),

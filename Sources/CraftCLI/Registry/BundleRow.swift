@@ -1,41 +1,7 @@
 import CraftRegistry
 import Foundation
 
-/// The JSON shape of one bundle version in `craft-registry` output (keys documented in docs/cli.md).
-struct BundleRow: Encodable {
-    var name: String
-    var version: String
-    var kind: String
-    var summary: String
-    var domains: [String]
-    var license: String
-    var runtime: IndexedVersion.Runtime
-    var codebook: IndexedVersion.Codebook
-    var digest: String
-    var size: Int64
-    var yanked: Bool
-    var prerelease: Bool
-    var signedBy: [String]
-    var file: String
-
-    init(_ bundle: ResolvedBundle) {
-        let record = bundle.record
-        name = bundle.name
-        version = record.version
-        kind = record.kind.rawValue
-        summary = record.summary
-        domains = record.domains
-        license = record.license
-        runtime = record.runtime
-        codebook = record.codebook
-        digest = record.digest
-        size = record.size
-        yanked = record.yanked
-        prerelease = record.isPrerelease
-        signedBy = record.signatures.map(\.keyID)
-        file = bundle.location
-    }
-
+extension BundleRow {
     /// The common table columns for a list of bundles.
     static func table(_ bundles: [ResolvedBundle], extra: [(String, (ResolvedBundle) -> String)] = []) -> String {
         Output.table(

@@ -46,6 +46,7 @@ public struct RegistryCommand: ParsableCommand {
             RegistryKeyCommand.self,
             RegistrySignCommand.self,
             RegistryCacheCommand.self,
+            RegistryServeCommand.self,
         ])
 
     @OptionGroup var options: RegistryOptions

@@ -1,0 +1,162 @@
+import Foundation
+import RuntimeTestSupport
+import Testing
+
+/// `craft-registry serve DIR` as a process on 127.0.0.1: read by `craft-registry --registry URL`,
+/// its JSON API and publishing with curl, its pages as HTML (docs/registry.md, "Serving a registry").
+@Suite("craft-registry serve", .serialized)
+struct RegistryServeTests {
+    static let root = RegistryTool.packageRoot
+    static let token = "0123456789abcdef0123456789abcdef"
+
+    /// `craft-registry serve COPY --port 0 [--token-file]` on a copy of the repository's registry.
+    final class Server {
+        let directory: URL
+        let running: RegistryTool.Running
+        let url: String
+
+        init(in scratch: Scratch, token: String? = RegistryServeTests.token) throws {
+            directory = scratch.path("served")
+            if !FileManager.default.fileExists(atPath: directory.path) {
+                try FileManager.default.copyItem(at: RegistryServeTests.root.appendingPathComponent("registry"), to: directory)
+            }
+            var arguments = ["serve", directory.path, "--port", "0"]
+            if let token {
+                try token.write(to: scratch.path("token"), atomically: true, encoding: .utf8)
+                arguments += ["--token-file", scratch.path("token").path]
+            }
+            running = try RegistryTool.start(try #require(RegistryTool.executable), arguments, in: scratch.url)
+            let deadline = Date().addingTimeInterval(60)
+            var found: String?
+            while Date() < deadline, running.process.isRunning, found == nil {
+                let text = (try? String(contentsOf: running.stderrURL, encoding: .utf8)) ?? ""
+                if let range = text.range(of: #"http://127\.0\.0\.1:\d+"#, options: .regularExpression) { found = String(text[range]) } else { usleep(20_000) }
+            }
+            guard let found else {
+                throw CocoaError(.fileReadUnknown, userInfo: [NSLocalizedDescriptionKey: "craft-registry serve did not start: \(running.finish().stderr)"])
+            }
+            url = found
+        }
+
+        /// SIGTERM; the exit status.
+        func stop() -> Int32 {
+            guard running.process.isRunning else { return running.process.terminationStatus }
+            running.process.terminate()
+            return running.finish().status
+        }
+    }
+
+    /// curl: the status code and the body.
+    static func curl(_ arguments: [String], in scratch: Scratch) throws -> (status: Int, body: String) {
+        let output = scratch.path("curl-\(UUID().uuidString)")
+        let result = try RegistryTool.start(URL(fileURLWithPath: "/usr/bin/env"), ["curl", "-s", "-o", output.path, "-w", "%{http_code}"] + arguments, in: scratch.url).finish()
+        defer { try? FileManager.default.removeItem(at: output) }
+        return (Int(result.stdout) ?? 0, (try? String(contentsOf: output, encoding: .utf8)) ?? "")
+    }
+
+    static func json(_ text: String) -> [String: Any] {
+        (try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any]) ?? [:]
+    }
+
+    @Test("read with --registry URL: lookups and pulls answer as the directory does; hidden files are never served; SIGTERM exits 0")
+    func readByTheRegistryClient() throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let server = try Server(in: scratch)
+        let directory = Self.root.appendingPathComponent("registry").path
+        for command in [["list"], ["search", "strong"], ["info", "digits-siglip-vq"], ["compatible", "digits-llama"], ["pair", "digits-siglip-vq", "digits-gpt2"]] {
+            let local = try RegistryTool.run(["--registry", directory, "--json"] + command, in: scratch.url)
+            let remote = try RegistryTool.run(["--registry", server.url, "--json"] + command, in: scratch.url)
+            #expect(remote.status == local.status && remote.status == 0, "\(command): \(remote.stderr)")
+            #expect(try RemoteRegistryTests.normalized(remote) == RemoteRegistryTests.normalized(local), "\(command)")
+        }
+        let pulled = try RegistryTool.run(["--registry", server.url, "pull", "digits-gpt2"], in: scratch.url)
+        #expect(pulled.status == 0, "\(pulled.stderr)")
+        for hidden in ["/.lock", "/index/.x", "/bundles/..%2F.lock", "/bundles/digits-vq/../../token"] {
+            #expect(try Self.curl(["\(server.url)\(hidden)"], in: scratch).status == 404, "\(hidden)")
+        }
+        let ranged = try Self.curl(["-H", "Range: bytes=1-3", "\(server.url)/registry.json"], in: scratch)
+        let whole = try String(contentsOf: server.directory.appendingPathComponent("registry.json"), encoding: .utf8)
+        #expect(ranged.status == 206 && ranged.body == String(whole.dropFirst().prefix(3)), "\(ranged.body)")
+        #expect(server.stop() == 0)
+    }
+
+    @Test("the JSON API: bundles, search, info, compatible; errors are JSON objects with the right status")
+    func jsonAPI() throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let server = try Server(in: scratch, token: nil)
+        defer { _ = server.stop() }
+        let bundles = try Self.curl(["\(server.url)/api/v1/bundles?kind=encoder"], in: scratch)
+        let names = (Self.json(bundles.body)["bundles"] as? [[String: Any]] ?? []).compactMap { $0["name"] as? String }
+        #expect(bundles.status == 200 && names.contains("digits-siglip-vq") && !names.contains("digits-llama"), "\(bundles.body)")
+        let search = try Self.curl(["\(server.url)/api/v1/search?q=strong"], in: scratch)
+        let first = ((Self.json(search.body)["results"] as? [[String: Any]])?.first?["bundle"] as? [String: Any])?["name"] as? String
+        #expect(first == "digits-siglip-vq", "\(search.body)")
+        let info = Self.json(try Self.curl(["\(server.url)/api/v1/bundles/digits-siglip-vq@1.0.0"], in: scratch).body)
+        #expect((info["bundle"] as? [String: Any])?["version"] as? String == "1.0.0")
+        #expect((info["versions"] as? [[String: Any]])?.count == 2, "\(info)")
+        let partners = Self.json(try Self.curl(["\(server.url)/api/v1/bundles/digits-siglip-vq/compatible"], in: scratch).body)["partners"] as? [[String: Any]]
+        #expect(Set(partners?.compactMap { $0["name"] as? String } ?? []) == ["digits-gpt2", "digits-llama"])
+        let missing = try Self.curl(["\(server.url)/api/v1/bundles/no-such-bundle"], in: scratch)
+        #expect(missing.status == 404 && (Self.json(missing.body)["error"] as? [String: Any])?["code"] as? String == "not-found", "\(missing.body)")
+        let badKind = try Self.curl(["\(server.url)/api/v1/bundles?kind=decoder"], in: scratch)
+        #expect(badKind.status == 400)
+        // No token file: no writes at all.
+        let put = try Self.curl(["-T", server.directory.appendingPathComponent("bundles/digits-vq/digits-vq-1.0.0.craft").path, "\(server.url)/api/v1/bundles"], in: scratch)
+        #expect(put.status == 403 && put.body.contains("--token-file"), "\(put.body)")
+    }
+
+    @Test("publishing: refused without the token or with a wrong one, accepted with it, seen by the next reader")
+    func publishing() throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let server = try Server(in: scratch)
+        defer { _ = server.stop() }
+        let source = try CLIBundles.directory(in: scratch.url, name: "served-vq", version: "1.0.0", kind: .encoder, seed: 3,
+                                              summary: "An encoder published over HTTP <script>alert(1)</script>", domains: ["tests"])
+        let file = scratch.path("served-vq-1.0.0.craft")
+        #expect(try RegistryTool.run(["pack", source.path, "-o", file.path], in: scratch.url).status == 0)
+        let endpoint = "\(server.url)/api/v1/bundles"
+        #expect(try Self.curl(["-T", file.path, endpoint], in: scratch).status == 401)
+        #expect(try Self.curl(["-H", "Authorization: Bearer wrong-token-wrong-token", "-T", file.path, endpoint], in: scratch).status == 401)
+        let auth = ["-H", "Authorization: Bearer \(Self.token)"]
+        let published = try Self.curl(auth + ["-T", file.path, endpoint], in: scratch)
+        #expect(published.status == 201 && Self.json(published.body)["outcome"] as? String == "published", "\(published.body)")
+        #expect(try Self.curl(auth + ["-T", file.path, endpoint], in: scratch).status == 200)
+        try Data("not a bundle".utf8).write(to: scratch.path("garbage.craft"))
+        let garbage = try Self.curl(auth + ["-T", scratch.path("garbage.craft").path, endpoint], in: scratch)
+        #expect(garbage.status == 422, "\(garbage.body)")
+        // A reader that cached the index before sees the new version.
+        let info = try RegistryTool.run(["--registry", server.url, "info", "served-vq"], in: scratch.url)
+        #expect(info.status == 0 && info.stdout.contains("served-vq"), "\(info.stderr)")
+        // The page escapes what the bundle says.
+        let page = try Self.curl(["\(server.url)/bundle/served-vq"], in: scratch)
+        #expect(page.body.contains("&lt;script&gt;alert(1)&lt;/script&gt;") && !page.body.contains("<script>"), "\(page.body)")
+    }
+
+    @Test("the pages: every bundle linked on the home page, search, and a bundle page with provenance, files, versions, partners and commands")
+    func pages() throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let server = try Server(in: scratch, token: nil)
+        defer { _ = server.stop() }
+        let home = try Self.curl(["\(server.url)/"], in: scratch)
+        #expect(home.status == 200)
+        for name in ["digits-siglip-vq", "digits-llama", "digits-gpt2", "derm-vq", "tiny-answers"] {
+            #expect(home.body.contains("<a href=\"/bundle/\(name)\">\(name)</a>"), "\(name)")
+        }
+        let search = try Self.curl(["\(server.url)/?q=strong"], in: scratch)
+        #expect(search.body.contains("/bundle/digits-siglip-vq") && !search.body.contains("/bundle/derm-vq"))
+        let page = try Self.curl(["\(server.url)/bundle/digits-siglip-vq"], in: scratch).body
+        for text in ["sha256:363a276a7bfafd74e266eda752824b738956b311cfa99f6388c0ec0fff4e8e1c", "Provenance", "digits-siglip-vq@1.0.0",
+                     "digits-llama@1.0.0", "0.2344", "0.7188", "model.safetensors", "1.1.0", "?version=1.0.0",
+                     "<a href=\"/bundle/digits-llama\">digits-llama</a>", "craft-registry --registry \(server.url) pull digits-siglip-vq@1.1.0"] {
+            #expect(page.contains(text), "the bundle page lacks \(text)")
+        }
+        let old = try Self.curl(["\(server.url)/bundle/digits-siglip-vq?version=1.0.0"], in: scratch).body
+        #expect(old.contains("<strong>1.0.0</strong>"))
+        let missing = try Self.curl(["\(server.url)/bundle/no-such-bundle"], in: scratch)
+        #expect(missing.status == 404 && missing.body.contains("<html"))
+    }
+}
