@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 venv="${CRAFT_PEERS_VENV:-.build/peers-venv}"
-requirements="openai==3.63.0 numpy==2.4.6"
+requirements="openai==3.63.0 numpy==2.4.6 oras==0.2.43"
 marker="$venv/.craft-peers"
 if [ -f "$marker" ] && [ "$(cat "$marker")" = "$requirements" ]; then
   echo "$(pwd)/$venv/bin/python"

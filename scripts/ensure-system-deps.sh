@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Installs the system libraries Craft builds against (OpenBLAS, libarchive, zlib, libpng, TurboJPEG (libjpeg-turbo), pkg-config)
-# and curl (the craft serve tests' HTTP client) when missing.
+# curl (the craft serve tests' HTTP client) and docker-registry (the reference OCI distribution server the
+# OCI tests push to) when missing.
 # Used by `make test` and `make demo`; safe to run again (does nothing when all are present).
 set -euo pipefail
-packages="libopenblas-dev libarchive-dev zlib1g-dev libpng-dev libturbojpeg0-dev pkg-config curl"
-if command -v pkg-config >/dev/null 2>&1 && pkg-config --exists openblas libarchive zlib libpng libturbojpeg && command -v curl >/dev/null 2>&1; then
+packages="libopenblas-dev libarchive-dev zlib1g-dev libpng-dev libturbojpeg0-dev pkg-config curl docker-registry"
+if command -v pkg-config >/dev/null 2>&1 && pkg-config --exists openblas libarchive zlib libpng libturbojpeg && command -v curl >/dev/null 2>&1 \
+  && command -v docker-registry >/dev/null 2>&1; then
   exit 0
 fi
 if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
@@ -14,5 +16,5 @@ if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
   apt-get install -y -qq $packages >/dev/null
   exit 0
 fi
-echo "Craft needs OpenBLAS, libarchive, libpng, TurboJPEG (libjpeg-turbo) and pkg-config; install them with: sudo apt-get install -y $packages" >&2
+echo "Craft needs OpenBLAS, libarchive, libpng, TurboJPEG (libjpeg-turbo), pkg-config, curl and docker-registry; install them with: sudo apt-get install -y $packages" >&2
 exit 1

@@ -20,6 +20,11 @@ public struct Registry: Sendable {
     public let root: URL
     /// The HTTP(S) side of a remote registry; `nil` for a directory.
     public let remote: RemoteRegistry?
+    /// Whether plain HTTP to other machines is allowed (`--insecure`), for this registry and for
+    /// `oci://` references opened with it.
+    public var allowInsecure = false
+    /// Whether nothing may be fetched (`--offline`).
+    public var offline = false
 
     /// A registry rooted at `root` (nothing is read until asked).
     public init(root: URL) {
@@ -80,11 +85,14 @@ public struct Registry: Sendable {
                 ? URL(fileURLWithPath: expanded) : currentDirectory.appendingPathComponent(expanded)
         }
         func registry(_ text: String) -> Registry {
+            var registry = Registry(root: resolve(text))
             if RemoteRegistry.isRemote(text), let url = URL(string: text) {
-                return Registry(remote: url, cache: BundleCache.locate(environment: environment, home: home), offline: offline,
-                                allowInsecure: allowInsecure)
+                registry = Registry(remote: url, cache: BundleCache.locate(environment: environment, home: home), offline: offline,
+                                    allowInsecure: allowInsecure)
             }
-            return Registry(root: resolve(text))
+            registry.allowInsecure = allowInsecure
+            registry.offline = offline
+            return registry
         }
         if let explicit, !explicit.isEmpty {
             return (registry(explicit), .option)
@@ -95,9 +103,15 @@ public struct Registry: Sendable {
         let local = currentDirectory.appendingPathComponent("registry")
         var isDirectory: ObjCBool = false
         if FileManager.default.fileExists(atPath: local.path, isDirectory: &isDirectory), isDirectory.boolValue {
-            return (Registry(root: local), .workingDirectory)
+            var found = Registry(root: local)
+            found.allowInsecure = allowInsecure
+            found.offline = offline
+            return (found, .workingDirectory)
         }
-        return (Registry(root: home.appendingPathComponent(".craft/registry")), .home)
+        var fallback = Registry(root: home.appendingPathComponent(".craft/registry"))
+        fallback.allowInsecure = allowInsecure
+        fallback.offline = offline
+        return (fallback, .home)
     }
 
     // MARK: - Paths

@@ -28,6 +28,7 @@ public struct RegistryCommand: ParsableCommand {
               craft-registry reindex
               craft-registry --registry https://models.example.org/craft search radiology
               craft-registry cache list
+              craft-registry push dist/clinical-vq-1.2.0.craft oci://ghcr.io/my-team/clinical-vq
             """,
         version: CraftVersion.current,
         subcommands: [
@@ -40,6 +41,7 @@ public struct RegistryCommand: ParsableCommand {
             RegistryVerifyCommand.self,
             RegistryPublishCommand.self,
             RegistryPullCommand.self,
+            RegistryPushCommand.self,
             RegistryYankCommand.self,
             RegistryRemoveCommand.self,
             RegistryReindexCommand.self,

@@ -14,16 +14,22 @@ struct RegistryPullCommand: ParsableCommand {
             reused. With -o DIR it is unpacked into DIR instead (DIR must not exist). The digest \
             must match the index and signatures must verify (exit 4 otherwise).
 
+            An oci://HOST[:PORT]/REPOSITORY[:TAG|@sha256:DIGEST] reference pulls from an OCI \
+            registry (docs/registry.md, "OCI registries"): the manifest must be a Craft bundle, \
+            every digest is checked, and a signature pushed beside it is checked against the trusted \
+            keys of --registry.
+
             Examples:
               craft-registry pull clinical-vq@^1.2
               craft-registry pull tiny-llama -o ./models/tiny-llama --require-signature
+              craft-registry pull oci://registry.example.org/craft/clinical-vq:1.2.0
             """)
 
     @OptionGroup var options: RegistryOptions
     @OptionGroup var selection: VersionSelectionOptions
     @OptionGroup var signing: SignatureOptions
 
-    @Argument(help: "NAME, NAME@VERSION or NAME@RANGE.")
+    @Argument(help: "NAME, NAME@VERSION, NAME@RANGE, or oci://HOST/REPOSITORY[:TAG].")
     var reference: String
 
     @Option(name: [.short, .customLong("output")], help: ArgumentHelp("Unpack into this new directory instead of the cache.", valueName: "dir"))
@@ -33,10 +39,15 @@ struct RegistryPullCommand: ParsableCommand {
     var cache: String?
 
     func validate() throws {
-        _ = try parseReference(reference)
+        if OCIReference.isOCI(reference) {
+            _ = try OCIReference(parsing: reference)
+        } else {
+            _ = try parseReference(reference)
+        }
     }
 
     func run() throws {
+        if OCIReference.isOCI(reference) { return try pullOCI() }
         // An interrupted command removes its scratch files (staging copy, download, unpack directory).
         let registry = options.resolvedRegistry()
         let reference = try parseReference(reference)
@@ -61,6 +72,41 @@ struct RegistryPullCommand: ParsableCommand {
                 directory: pulled.directory.path, reusedCache: pulled.reusedCache, signatures: SignatureRow(pulled.signatures)))
         } else {
             Output.line(pulled.directory.path)
+        }
+    }
+
+    /// `pull oci://…`: into the cache (and with -o, unpacked again into DIR).
+    private func pullOCI() throws {
+        let registry = options.resolvedRegistry()
+        var oci = OCIBundles(cache: cache.map { BundleCache(root: URL(fileURLWithPath: $0)) } ?? .locate(),
+                             allowInsecure: registry.allowInsecure, offline: registry.offline)
+        oci.progress = DownloadProgress.report
+        let trusted = registry.exists && !registry.isRemote ? try registry.trustedKeys() : []
+        let pulled = try oci.pull(try OCIReference(parsing: reference), trustedKeys: trusted, requireSignature: signing.requireSignature)
+        var directory = pulled.directory
+        if let output {
+            let target = URL(fileURLWithPath: output)
+            guard !FileManager.default.fileExists(atPath: target.path) else {
+                throw CommandError(.usage, "\(target.path) already exists; choose a new -o directory or delete it")
+            }
+            directory = try BundleArchive.unpack(pulled.file, into: target, expectedDigest: pulled.digest).directory
+        }
+        if options.json {
+            struct Result: Encodable {
+                var name: String
+                var version: String
+                var digest: String
+                var manifestDigest: String
+                var directory: String
+                var file: String
+                var reusedCache: Bool
+                var signatures: SignatureRow
+            }
+            try Output.json(Result(
+                name: pulled.manifest.name, version: "\(pulled.manifest.version)", digest: pulled.digest, manifestDigest: pulled.manifestDigest,
+                directory: directory.path, file: pulled.file.path, reusedCache: pulled.reusedCache, signatures: SignatureRow(pulled.signatures)))
+        } else {
+            Output.line(directory.path)
         }
     }
 }

@@ -19,6 +19,7 @@ struct RuntimeWorkspace {
             let line = ProgressLine(label, bytes: bytes)
             return { line.finish() }
         }
+        opener.oci.progress = DownloadProgress.report
         self.opener = opener
     }
 

@@ -19,6 +19,8 @@ public enum BundleSource: Sendable, Equatable, CustomStringConvertible {
     case file(URL)
     /// A registry reference `NAME`, `NAME@VERSION` or `NAME@RANGE`.
     case registry(String)
+    /// A bundle in an OCI distribution registry, `oci://HOST[:PORT]/REPOSITORY[:TAG|@DIGEST]`.
+    case oci(String)
 
     /// A path: a directory when one exists there, else a file.
     public init(path url: URL) {
@@ -33,7 +35,9 @@ public enum BundleSource: Sendable, Equatable, CustomStringConvertible {
     /// A command-line argument: an existing path, or anything that looks like one (ends in `.craft`,
     /// holds a `/`), is a path; everything else is a registry reference.
     public init(argument: String) {
-        if Self.looksLikePath(argument) {
+        if OCIReference.isOCI(argument) {
+            self = .oci(argument)
+        } else if Self.looksLikePath(argument) {
             self.init(path: URL(fileURLWithPath: argument))
         } else {
             self = .registry(argument)
@@ -56,7 +60,7 @@ public enum BundleSource: Sendable, Equatable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .directory(let url), .file(let url): url.path
-        case .registry(let reference): reference
+        case .registry(let reference), .oci(let reference): reference
         }
     }
 }
@@ -99,6 +103,8 @@ public struct BundleOpener: Sendable {
     /// Called before a packed bundle is unpacked with a label (`unpacking NAME@VERSION`) and its size
     /// in bytes; the closure it returns is called when unpacking ends. For progress lines.
     public var announce: (@Sendable (_ label: String, _ bytes: Int64) -> @Sendable () -> Void)?
+    /// How `oci://` references are pulled (credentials, `--insecure`, the cache).
+    public var oci = OCIBundles()
     private let scratch: ScratchFiles.Tracked
 
     /// Creates the scratch directory.
@@ -170,6 +176,15 @@ public struct BundleOpener: Sendable {
                     [try BundleSignature.read(from: signatureURL)], digest: digest, trustedKeys: trusted, source: url.lastPathComponent)
             }
             return OpenedBundle(bundle: unpacked, source: source, digest: unpacked.digest, signature: signature)
+        case .oci(let text):
+            let reference = try OCIReference(parsing: text)
+            let trusted = registry?.exists == true && registry?.isRemote == false ? try registry?.trustedKeys() ?? [] : []
+            var oci = self.oci
+            oci.allowInsecure = oci.allowInsecure || registry?.allowInsecure == true
+            oci.offline = oci.offline || registry?.offline == true
+            let pulled = try oci.pull(reference, trustedKeys: trusted)
+            let unpacked = try BundleArchive.open(directory: pulled.directory, verifyFiles: true)
+            return OpenedBundle(bundle: unpacked, source: source, digest: pulled.digest, signature: pulled.signatures)
         case .registry(let text):
             guard let registry else {
                 throw RegistryError(.usage, "the \(role) \(text) is a registry reference but no registry was given; pass --registry PATH, or a .craft file or bundle directory")

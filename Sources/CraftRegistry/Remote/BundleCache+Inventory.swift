@@ -1,6 +1,7 @@
 // What the cache holds and how it is pruned: `craft-registry cache list | prune` (docs/registry.md,
 // "The cache").
 import CraftBundles
+import CraftFiles
 import Foundation
 
 #if canImport(Glibc)
@@ -41,7 +42,7 @@ extension BundleCache {
         var items: [CacheItem] = []
         for name in (try? fileManager.contentsOfDirectory(atPath: root.path)) ?? [] where name.hasPrefix("sha256-") {
             let url = root.appendingPathComponent(name)
-            let manifest = (try? Data(contentsOf: url.appendingPathComponent(BundleManifest.fileName))).flatMap { try? BundleManifest.decode($0) }
+            let manifest = (try? BoundedFile.read(url.appendingPathComponent(BundleManifest.fileName), limit: 16 << 20)).flatMap { try? BundleManifest.decode($0) }
             items.append(CacheItem(kind: .bundle, path: url, bytes: Self.bytes(of: url), lastUsed: Self.modified(url),
                                    label: manifest.map { "\($0.name)@\($0.version)" }, digest: name.replacingOccurrences(of: "sha256-", with: "sha256:")))
         }
@@ -66,7 +67,7 @@ extension BundleCache {
         let registries = root.appendingPathComponent("registries")
         for name in (try? fileManager.contentsOfDirectory(atPath: registries.path)) ?? [] where !name.hasPrefix(".") {
             let url = registries.appendingPathComponent(name)
-            let source = try? String(contentsOf: url.appendingPathComponent(RemoteRegistry.sourceFile), encoding: .utf8)
+            let source = (try? BoundedFile.read(url.appendingPathComponent(RemoteRegistry.sourceFile), limit: 1 << 16)).map { String(decoding: $0, as: UTF8.self) }
             items.append(CacheItem(kind: .index, path: url, bytes: Self.bytes(of: url), lastUsed: Self.modified(url), label: source, digest: nil))
         }
         let order: [CacheItem.Kind] = [.bundle, .download, .partial, .index]

@@ -51,8 +51,14 @@ final class HTTPClient: @unchecked Sendable {
     ///
     /// - Returns: the head and the body (empty for 304 and for errors beyond their first 4 KiB).
     func get(_ url: URL, headers: [String: String] = [:], limit: Int) throws -> (head: HTTPHead, body: Data) {
+        try send("GET", url, headers: headers, limit: limit)
+    }
+
+    /// Sends a request with an optional body and reads the response into memory, at most `limit` bytes.
+    func send(_ method: String, _ url: URL, headers: [String: String] = [:], body requestBody: Data? = nil,
+              limit: Int) throws -> (head: HTTPHead, body: Data) {
         var body = Data()
-        let head = try stream(url, headers: headers) { head, chunk in
+        let head = try stream(url, method: method, headers: headers, body: requestBody) { head, chunk in
             guard (200..<300).contains(head.status) || body.count < 4096 else { return }
             body.append(chunk)
             if body.count > limit {
@@ -64,12 +70,14 @@ final class HTTPClient: @unchecked Sendable {
 
     /// GETs `url`, handing each chunk of the body to `sink` as it arrives (with the response's head).
     /// An error thrown by `sink` cancels the transfer and is rethrown.
-    func stream(_ url: URL, headers: [String: String] = [:], sink: @escaping (HTTPHead, Data) throws -> Void) throws -> HTTPHead {
+    func stream(_ url: URL, method: String = "GET", headers: [String: String] = [:], body: Data? = nil,
+                sink: @escaping (HTTPHead, Data) throws -> Void) throws -> HTTPHead {
         guard Self.isAllowed(url, allowInsecure: allowInsecure) else {
             throw RegistryError(.usage, "\(url.absoluteString) is plain HTTP to a host that is not this machine; use https://, or pass --insecure if you trust the network")
         }
         var request = URLRequest(url: url, cachePolicy: .reloadIgnoringLocalAndRemoteCacheData, timeoutInterval: timeout)
-        request.httpMethod = "GET"
+        request.httpMethod = method
+        request.httpBody = body
         for (name, value) in headers { request.setValue(value, forHTTPHeaderField: name) }
         let transfer = Transfer(sink: sink)
         let task = session.dataTask(with: request)

@@ -3,6 +3,7 @@
 // content-addressed store, verified against the index before anything uses them, resumed with
 // `Range` after an interruption, and safe with concurrent pulls (docs/registry.md, "Remote registries").
 import Crypto
+import CraftFiles
 import Foundation
 
 /// The remote side of a ``Registry`` whose location is an `http(s)://` URL.
@@ -30,6 +31,12 @@ public final class RemoteRegistry: @unchecked Sendable {
     let client: HTTPClient
     private let lock = NSLock()
     private var refreshed: [String: Bool] = [:]
+
+    /// A stored ETag, `nil` when there is none.
+    static func readTag(_ url: URL) -> String? {
+        guard let data = try? BoundedFile.read(url, limit: 1 << 12), !data.isEmpty else { return nil }
+        return String(decoding: data, as: UTF8.self)
+    }
 
     /// The file in the mirror naming the registry's URL (for `craft-registry cache list`).
     static let sourceFile = "source-url"
@@ -78,7 +85,7 @@ public final class RemoteRegistry: @unchecked Sendable {
             }
         } else {
             var headers: [String: String] = [:]
-            if FileManager.default.fileExists(atPath: local.path), let etag = try? String(contentsOf: tag, encoding: .utf8), !etag.isEmpty {
+            if FileManager.default.fileExists(atPath: local.path), let etag = Self.readTag(tag) {
                 headers["If-None-Match"] = etag
             }
             let (head, body) = try client.get(url(of: path), headers: headers, limit: BoundedFileLimits.document)
@@ -118,50 +125,70 @@ public final class RemoteRegistry: @unchecked Sendable {
 
     /// The content-addressed file of a digest (`sha256:…`, validated by the index reader).
     public func blobURL(for digest: String) -> URL {
-        blobs.appendingPathComponent(digest.replacingOccurrences(of: ":", with: "-") + ".craft")
+        BlobStore(directory: blobs).file(for: digest)
     }
 
-    /// Makes sure the bundle `record` describes is in the blob store, whole and with its digest.
-    ///
-    /// One process downloads while the others wait for it (a lock per digest). An interrupted
-    /// download resumes from its `.partial` file with `Range` (and `If-Range`, so a file changed on
-    /// the server starts over). Nothing beyond the indexed size is accepted; a file whose size or
-    /// digest is not the index's is deleted and refused (exit 4).
+    /// Makes sure the bundle `record` describes is in the blob store, whole and with its digest
+    /// (``BlobStore/fetch(digest:size:label:from:client:headers:offline:progress:)``).
     ///
     /// - Returns: the blob's URL.
     @discardableResult
     public func fetchBundle(_ record: IndexedVersion, name: String) throws -> URL {
-        let blob = blobURL(for: record.digest)
+        try BlobStore(directory: blobs).fetch(
+            digest: record.digest, size: record.size, label: "\(name)@\(record.version)", from: url(of: record.path),
+            client: client, offline: offline, progress: progress)
+    }
+}
+
+/// Downloaded bundle files, named by digest (`<cache>/blobs/sha256-<hex>.craft`), shared by remote
+/// registries and OCI registries.
+struct BlobStore {
+    let directory: URL
+
+    func file(for digest: String) -> URL {
+        directory.appendingPathComponent(digest.replacingOccurrences(of: ":", with: "-") + ".craft")
+    }
+
+    /// Makes sure the file of `digest` is in the store, whole and with its digest.
+    ///
+    /// One process downloads while the others wait for it (a lock per digest). An interrupted
+    /// download resumes from its `.partial` file with `Range` (and `If-Range`, so a file changed on
+    /// the server starts over). Nothing beyond `size` is accepted; a file whose size or digest is not
+    /// the expected one is deleted and refused (exit 4).
+    ///
+    /// - Returns: the file's URL.
+    func fetch(digest: String, size: Int64, label: String, from source: URL, client: HTTPClient, headers: [String: String] = [:],
+               offline: Bool, progress: (@Sendable (String, Int64, Int64) -> Void)?) throws -> URL {
+        let blob = file(for: digest)
         // Not touched on reuse: a pull compares the file's identity (its modification time included)
         // before and after reading it. Its use shows on the unpacked bundle's entry instead.
         if FileManager.default.fileExists(atPath: blob.path) { return blob }
-        let source = url(of: record.path)
         guard !offline else {
-            throw RegistryError(.notCached, "--offline: \(name)@\(record.version) (\(source.absoluteString)) is not in the cache; run the command once without --offline")
+            throw RegistryError(.notCached, "--offline: \(label) (\(source.absoluteString)) is not in the cache; run the command once without --offline")
         }
-        try AtomicFile.createDirectory(blobs)
+        try AtomicFile.createDirectory(directory)
         // Lock files stay (removing one another process waits on would let two downloads run).
-        let locks = blobs.appendingPathComponent(".locks")
+        let locks = directory.appendingPathComponent(".locks")
         try AtomicFile.createDirectory(locks)
         let lockURL = locks.appendingPathComponent(blob.lastPathComponent + ".lock")
         return try FileLock.withExclusiveLock(at: lockURL) {
             // Another process may have finished it while this one waited.
             if FileManager.default.fileExists(atPath: blob.path) { return blob }
-            try download(record, name: name, from: source, to: blob)
+            try download(digest: digest, size: size, label: label, from: source, to: blob, client: client, headers: headers, progress: progress)
             return blob
         }
     }
 
-    private func download(_ record: IndexedVersion, name: String, from source: URL, to blob: URL) throws {
+    private func download(digest expected: String, size total: Int64, label: String, from source: URL, to blob: URL, client: HTTPClient,
+                          headers extra: [String: String], progress: (@Sendable (String, Int64, Int64) -> Void)?) throws {
         let partial = blob.appendingPathExtension("partial")
         let tag = partial.appendingPathExtension("etag")
-        let label = "\(name)@\(record.version)"
         var hasher = SHA256()
         var offset: Int64 = 0
-        var headers: [String: String] = [:]
+        var headers = extra
         if let attributes = try? FileManager.default.attributesOfItem(atPath: partial.path),
-           let size = (attributes[.size] as? NSNumber)?.int64Value, size > 0, size < record.size,
-           let etag = try? String(contentsOf: tag, encoding: .utf8), !etag.isEmpty {
+           let size = (attributes[.size] as? NSNumber)?.int64Value, size > 0, size < total,
+           let etag = RemoteRegistry.readTag(tag) {
             // Resume: hash what is there, ask for the rest of the same file.
             let handle = try FileHandle(forReadingFrom: partial)
             defer { try? handle.close() }
@@ -180,10 +207,9 @@ public final class RemoteRegistry: @unchecked Sendable {
         var received = offset
         var started = false
         var lastReport = DispatchTime.now().uptimeNanoseconds
-        let total = record.size
         let head: HTTPHead
         do {
-            head = try client.stream(source, headers: headers) { [self] head, chunk in
+            head = try client.stream(source, headers: headers) { head, chunk in
                 guard head.status == 200 || head.status == 206 else { return }
                 if !started {
                     started = true
@@ -199,7 +225,7 @@ public final class RemoteRegistry: @unchecked Sendable {
                 }
                 received += Int64(chunk.count)
                 guard received <= total else {
-                    throw RegistryError(.digestMismatch, "\(source.absoluteString) is longer than the \(total) bytes the index records for \(label): it is not the published bundle; do not use this registry until it is repaired")
+                    throw RegistryError(.digestMismatch, "\(source.absoluteString) is longer than the \(total) bytes recorded for \(label): it is not the published bundle; do not use this registry until it is repaired")
                 }
                 output.write(chunk)
                 hasher.update(data: chunk)
@@ -225,8 +251,10 @@ public final class RemoteRegistry: @unchecked Sendable {
         try output.close()
         switch head.status {
         case 200, 206: break
+        case 401, 403:
+            throw RegistryError(.network, "\(source.absoluteString) refused the download (HTTP \(head.status)); check the credentials")
         case 404, 410:
-            throw RegistryError(.notFound, "the index of \(base.absoluteString) lists \(label) but \(source.absoluteString) answered HTTP \(head.status); the registry is missing the file")
+            throw RegistryError(.notFound, "\(label) is listed but \(source.absoluteString) answered HTTP \(head.status); the registry is missing the file")
         case 416:
             try? FileManager.default.removeItem(at: partial)
             throw RegistryError(.network, "\(source.absoluteString) refused to resume the download (HTTP 416); run the command again to start over")
@@ -238,10 +266,10 @@ public final class RemoteRegistry: @unchecked Sendable {
         guard received == total else {
             throw RegistryError(.network, "the download of \(label) from \(source.absoluteString) ended after \(received) of \(total) bytes; run the command again to resume")
         }
-        guard digest == record.digest else {
+        guard digest == expected else {
             try? FileManager.default.removeItem(at: partial)
             try? FileManager.default.removeItem(at: tag)
-            throw RegistryError(.digestMismatch, "\(source.absoluteString) has digest \(digest) but the index records \(record.digest) for \(label): the served file was modified or replaced; nothing was kept")
+            throw RegistryError(.digestMismatch, "\(source.absoluteString) has digest \(digest) but \(expected) is recorded for \(label): the served file was modified or replaced; nothing was kept")
         }
         try FileManager.default.moveItem(at: partial, to: blob)
         try? FileManager.default.removeItem(at: tag)
