@@ -19,13 +19,24 @@ struct OCIRegistryTests {
         let running: RegistryTool.Running
         let host: String
 
-        init(in scratch: Scratch) throws {
+        /// With `htpasswd`, the registry asks for basic authentication with those credentials.
+        init(in scratch: Scratch, htpasswd: (user: String, password: String)? = nil) throws {
             let executable = try #require(["/usr/bin/docker-registry", "/usr/local/bin/docker-registry"].first { FileManager.default.isExecutableFile(atPath: $0) },
                                           "docker-registry is not installed; scripts/ensure-system-deps.sh installs it")
             storage = scratch.path("oci-storage")
             let port = try Self.freePort()
             host = "127.0.0.1:\(port)"
             let config = scratch.path("oci-config.yml")
+            var auth = ""
+            if let htpasswd {
+                // A bcrypt entry, as htpasswd -B writes it (glibc's crypt knows bcrypt).
+                let hashed = try RegistryTool.start(URL(fileURLWithPath: "/usr/bin/python3"), [
+                    "-W", "ignore", "-c", "import crypt, sys; print(crypt.crypt(sys.argv[1], crypt.mksalt(crypt.METHOD_BLOWFISH)))", htpasswd.password,
+                ], in: scratch.url).finish()
+                try #require(hashed.status == 0 && hashed.stdout.hasPrefix("$2"), "cannot make a bcrypt hash: \(hashed.stderr)")
+                try "\(htpasswd.user):\(hashed.stdout.trimmingCharacters(in: .whitespacesAndNewlines))\n".write(to: scratch.path("htpasswd"), atomically: true, encoding: .utf8)
+                auth = "auth:\n  htpasswd:\n    realm: craft-tests\n    path: \(scratch.path("htpasswd").path)\n"
+            }
             try """
                 version: 0.1
                 log:
@@ -38,11 +49,11 @@ struct OCIRegistryTests {
                 http:
                   addr: \(host)
                   secret: craft-tests
-                """.write(to: config, atomically: true, encoding: .utf8)
+                """.appending("\n" + auth).write(to: config, atomically: true, encoding: .utf8)
             running = try RegistryTool.start(URL(fileURLWithPath: executable), ["serve", config.path], in: scratch.url)
             let deadline = Date().addingTimeInterval(30)
             while Date() < deadline, running.process.isRunning {
-                if (try? RegistryServeTests.curl(["http://\(host)/v2/"], in: scratch).status) == 200 { return }
+                if let status = try? RegistryServeTests.curl(["http://\(host)/v2/"], in: scratch).status, status == 200 || status == 401 { return }
                 usleep(50_000)
             }
             throw CocoaError(.fileReadUnknown, userInfo: [NSLocalizedDescriptionKey: "docker-registry did not start: \(running.finish().stderr)"])
@@ -170,5 +181,32 @@ struct OCIRegistryTests {
         try text.replacingOccurrences(of: "\"dev.craft.bundle.kind\":\"backend\"", with: "\"dev.craft.bundle.kind\":\"encoder\"").write(to: manifest, atomically: false, encoding: .utf8)
         let again = try RegistryTool.run(["pull", "oci://\(server.host)/craft/llama:1.0.0"], in: scratch.url)
         #expect(again.status == 4 && again.stderr.contains("manifest"), "\(again.stderr)")
+    }
+
+    @Test("credentials: none and wrong ones are refused clearly (never printed); from the environment or Docker's config.json they work")
+    func basicAuthentication() throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let password = "craft-secret-\(UUID().uuidString.prefix(8))"
+        let server = try DistributionServer(in: scratch, htpasswd: ("tester", password))
+        defer { server.stop() }
+        let bundle = Self.root.appendingPathComponent("registry/bundles/digits-vq/digits-vq-1.0.0.craft").path
+        let target = "oci://\(server.host)/team/digits-vq"
+        let anonymous = try RegistryTool.run(["push", bundle, target], in: scratch.url)
+        #expect(anonymous.status == 1 && anonymous.stderr.contains("needs credentials") && anonymous.stderr.contains("CRAFT_OCI_USERNAME"), "\(anonymous.stderr)")
+        let wrong = try RegistryTool.run(["push", bundle, target], in: scratch.url,
+                                         environment: ["CRAFT_OCI_USERNAME": "tester", "CRAFT_OCI_PASSWORD": "wrong-\(password)"])
+        #expect(wrong.status == 1 && wrong.stderr.contains("refused the credentials") && !wrong.stderr.contains(password), "\(wrong.stderr)")
+        let pushed = try RegistryTool.run(["push", bundle, target], in: scratch.url,
+                                          environment: ["CRAFT_OCI_USERNAME": "tester", "CRAFT_OCI_PASSWORD": password])
+        #expect(pushed.status == 0 && !pushed.stdout.contains(password) && !pushed.stderr.contains(password), "\(pushed.stderr)")
+        // docker login's file.
+        let docker = scratch.path("docker")
+        try FileManager.default.createDirectory(at: docker, withIntermediateDirectories: true)
+        let auth = Data("tester:\(password)".utf8).base64EncodedString()
+        try #"{"auths": {"\#(server.host)": {"auth": "\#(auth)"}}}"#.write(to: docker.appendingPathComponent("config.json"), atomically: true, encoding: .utf8)
+        let pulled = try RegistryTool.run(["pull", "\(target):1.0.0", "--json"], in: scratch.url, environment: ["DOCKER_CONFIG": docker.path])
+        let pulledName = try pulled.json()["name"] as? String
+        #expect(pulled.status == 0 && pulledName == "digits-vq", "\(pulled.stderr)")
     }
 }

@@ -172,19 +172,12 @@ final class OCIClient: @unchecked Sendable {
 
     // MARK: - Blobs
 
-    /// Whether the repository holds the blob.
-    func hasBlob(_ digest: String) throws -> Bool {
-        let (head, body) = try send("HEAD", url("/v2/\(reference.repository)/blobs/\(digest)"), limit: 0, scope: pushScope)
-        switch head.status {
-        case 200: return true
-        case 404: return false
-        default: throw failure(head, body, doing: "checking blob \(digest)")
-        }
-    }
-
-    /// Uploads a blob (in chunks when large) unless the repository has it.
+    /// Uploads a blob, in chunks when large.
+    ///
+    /// There is no `HEAD` check for a blob the repository already has: Foundation's URLSession on
+    /// Linux waits for the body a `HEAD` answer announces (a 401's, for one) and hangs. The registry
+    /// keeps one copy of a blob uploaded twice.
     func upload(file: URL, digest: String, size: Int64, label: String, progress: (@Sendable (String, Int64, Int64) -> Void)?) throws {
-        if try hasBlob(digest) { return }
         let (started, startBody) = try send("POST", url("/v2/\(reference.repository)/blobs/uploads/"), limit: 1 << 16, scope: pushScope)
         guard started.status == 202, var location = started["location"].flatMap(resolve(location:)) else {
             throw failure(started, startBody, doing: "starting the upload of \(label)")

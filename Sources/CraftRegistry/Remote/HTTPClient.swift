@@ -86,6 +86,7 @@ final class HTTPClient: @unchecked Sendable {
         transfer.done.wait()
         router.remove(task)
         if let failure = transfer.failure { throw failure }
+        if transfer.challenged, let head = transfer.head { return head }
         if let error = transfer.transportError {
             throw RegistryError(.network, "cannot fetch \(url.absoluteString) (\(Self.describe(error))); check the address and the network, or use --offline to read the cache", cause: error)
         }
@@ -134,6 +135,8 @@ private final class Transfer: @unchecked Sendable {
     var head: HTTPHead?
     var failure: Error?
     var transportError: Error?
+    /// The server asked for authentication; `head` is its 401 and the transfer was cancelled.
+    var challenged = false
 
     init(sink: @escaping (HTTPHead, Data) throws -> Void) {
         self.sink = sink
@@ -171,11 +174,7 @@ private final class TransferRouter: NSObject, URLSessionDataDelegate, @unchecked
     func urlSession(_ session: URLSession, dataTask: URLSessionDataTask, didReceive response: URLResponse,
                     completionHandler: @escaping (URLSession.ResponseDisposition) -> Void) {
         if let transfer = transfer(dataTask), let response = response as? HTTPURLResponse {
-            var headers: [String: String] = [:]
-            for (name, value) in response.allHeaderFields {
-                if let name = name as? String, let value = value as? String { headers[name.lowercased()] = value }
-            }
-            transfer.head = HTTPHead(status: response.statusCode, headers: headers)
+            transfer.head = HTTPHead(status: response.statusCode, headers: Self.headers(of: response))
         }
         completionHandler(.allow)
     }
@@ -188,6 +187,25 @@ private final class TransferRouter: NSObject, URLSessionDataDelegate, @unchecked
             transfer.failure = error
             dataTask.cancel()
         }
+    }
+
+    /// Authentication is Craft's own (OCIClient answers challenges itself). URLSession on Linux would
+    /// otherwise hold a 401 forever: the task is cancelled and the 401's head handed over as the answer.
+    func urlSession(_ session: URLSession, task: URLSessionTask, didReceive challenge: URLAuthenticationChallenge,
+                    completionHandler: @escaping (URLSession.AuthChallengeDisposition, URLCredential?) -> Void) {
+        if let transfer = transfer(task), let response = challenge.failureResponse as? HTTPURLResponse {
+            transfer.head = HTTPHead(status: response.statusCode, headers: Self.headers(of: response))
+            transfer.challenged = true
+        }
+        completionHandler(.cancelAuthenticationChallenge, nil)
+    }
+
+    static func headers(of response: HTTPURLResponse) -> [String: String] {
+        var headers: [String: String] = [:]
+        for (name, value) in response.allHeaderFields {
+            if let name = name as? String, let value = value as? String { headers[name.lowercased()] = value }
+        }
+        return headers
     }
 
     /// Redirects are followed only to addresses the first request could have had (no https → http).
