@@ -36,3 +36,20 @@ public struct BundleRow: Encodable, Sendable {
         file = bundle.location
     }
 }
+
+/// The JSON shape of one version in a name's version list (`info`, and the server's API).
+public struct VersionRow: Encodable, Sendable {
+    public var version: String
+    public var yanked: Bool
+    public var prerelease: Bool
+    public var digest: String
+    public var size: Int64
+
+    public init(_ record: IndexedVersion) {
+        version = record.version
+        yanked = record.yanked
+        prerelease = record.isPrerelease
+        digest = record.digest
+        size = record.size
+    }
+}

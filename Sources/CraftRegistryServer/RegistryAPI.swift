@@ -104,17 +104,9 @@ struct RegistryAPI: Sendable {
                                  warnings: problems.map(\.message)))
     }
 
-    struct Version: Encodable {
-        var version: String
-        var yanked: Bool
-        var prerelease: Bool
-        var digest: String
-        var size: Int64
-    }
-
     struct Info: Encodable {
         var bundle: BundleRow
-        var versions: [Version]
+        var versions: [VersionRow]
     }
 
     /// `GET /api/v1/bundles/NAME` (or `NAME@VERSION`, `NAME@RANGE`): one version and every version of the name.
@@ -124,7 +116,7 @@ struct RegistryAPI: Sendable {
         let shard = try registry.shard(named: reference.name)
         return Self.json(Info(
             bundle: BundleRow(bundle),
-            versions: shard.versions.map { Version(version: $0.version, yanked: $0.yanked, prerelease: $0.isPrerelease, digest: $0.digest, size: $0.size) }))
+            versions: shard.versions.map(VersionRow.init)))
     }
 
     struct Partners: Encodable {

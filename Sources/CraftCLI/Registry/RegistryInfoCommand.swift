@@ -30,13 +30,6 @@ struct RegistryInfoCommand: ParsableCommand {
             signature = (nil, error.message)
         }
         if options.json {
-            struct Version: Encodable {
-                var version: String
-                var yanked: Bool
-                var prerelease: Bool
-                var digest: String
-                var size: Int64
-            }
             struct Signatures: Encodable {
                 var status: String
                 var keyIds: [String]
@@ -45,16 +38,14 @@ struct RegistryInfoCommand: ParsableCommand {
             struct Result: Encodable {
                 var bundle: BundleRow
                 var signatures: Signatures
-                var versions: [Version]
+                var versions: [VersionRow]
             }
             try Output.json(Result(
                 bundle: BundleRow(bundle),
                 signatures: Signatures(
                     status: signature.row?.status ?? "invalid", keyIds: signature.row?.keyIds ?? [],
                     problem: signature.problem),
-                versions: shard.versions.map {
-                    Version(version: $0.version, yanked: $0.yanked, prerelease: $0.isPrerelease, digest: $0.digest, size: $0.size)
-                }))
+                versions: shard.versions.map(VersionRow.init)))
             return
         }
         let record = bundle.record
