@@ -165,7 +165,7 @@ let package = Package(
         .executableTarget(
             name: "CraftBench",
             dependencies: ["TensorCore", "CraftCore", "SafeTensors", "CraftModels", "CraftTraining", "CraftBundles", "CraftImaging",
-                           "CraftRuntimes", "CraftServe", "CraftPlugins"],
+                           "CraftRuntimes", "CraftServe", "CraftPlugins", "CraftRegistry"],
             path: "Benchmarks/CraftBench"),
 
         // examples/custom-runtime's application (its own `craft` with the code-vote runtime), built here

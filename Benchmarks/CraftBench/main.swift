@@ -9,6 +9,7 @@
 //   craft-bench half [options]       bfloat16 weights vs float32, and a Qwen2-0.5B-shaped model vs PyTorch (HalfPrecisionBenchmark.swift)
 //   craft-bench gguf [options]       Q8_0 and Q4_K GGUF Llamas against float32 and llama.cpp: memory, decode tokens/s (GGUFBenchmark.swift)
 //   craft-bench plugin [options]     a runtime plugin's cost per call: the numpy plugin and the bare protocol vs the built-in encoder (PluginBenchmark.swift)
+//   craft-bench pull [options]       a remote registry's verified download vs curl (PullBenchmark.swift)
 //   craft-bench serve [options]      craft serve over HTTP at concurrency 1/8/32 vs a sequential loop (ServeBenchmark.swift)
 //   craft-bench bandwidth [--threads N]  STREAM-like read and copy GB/s (used by `llama`)
 import Foundation
@@ -34,12 +35,14 @@ do {
         try GGUFBenchmark.run(arguments: Array(arguments.dropFirst()))
     case "serve":
         try ServeBenchmark.run(arguments: Array(arguments.dropFirst()))
+    case "pull":
+        try PullBenchmark.run(arguments: Array(arguments.dropFirst()))
     case "plugin":
         try PluginBenchmark.run(arguments: Array(arguments.dropFirst()))
     case "bandwidth":
         try MemoryBandwidth.run(arguments: Array(arguments.dropFirst()))
     default:
-        print("usage: craft-bench quantize|layers|encoder|llama|train-step|half|gguf|serve|plugin|bandwidth [options]   (see docs/benchmarks.md)")
+        print("usage: craft-bench quantize|layers|encoder|llama|train-step|half|gguf|serve|plugin|pull|bandwidth [options]   (see docs/benchmarks.md)")
         exit(64)
     }
 } catch {

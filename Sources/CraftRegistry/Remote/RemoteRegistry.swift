@@ -207,6 +207,15 @@ struct BlobStore {
         var received = offset
         var started = false
         var lastReport = DispatchTime.now().uptimeNanoseconds
+        // URLSession hands over small chunks: they are written and hashed a megabyte at a time.
+        var pending = Data()
+        pending.reserveCapacity(2 << 20)
+        func flush() throws {
+            guard !pending.isEmpty else { return }
+            try output.write(contentsOf: pending)
+            hasher.update(data: pending)
+            pending.removeAll(keepingCapacity: true)
+        }
         let head: HTTPHead
         do {
             head = try client.stream(source, headers: headers) { head, chunk in
@@ -215,6 +224,7 @@ struct BlobStore {
                     started = true
                     if head.status == 200 {
                         // The whole file (no range support, or it changed): start over.
+                        pending.removeAll(keepingCapacity: true)
                         try output.truncate(atOffset: 0)
                         hasher = SHA256()
                         received = 0
@@ -227,8 +237,8 @@ struct BlobStore {
                 guard received <= total else {
                     throw RegistryError(.digestMismatch, "\(source.absoluteString) is longer than the \(total) bytes recorded for \(label): it is not the published bundle; do not use this registry until it is repaired")
                 }
-                output.write(chunk)
-                hasher.update(data: chunk)
+                pending.append(chunk)
+                if pending.count >= 1 << 20 { try flush() }
                 let now = DispatchTime.now().uptimeNanoseconds
                 if let progress, now - lastReport > 200_000_000 {
                     lastReport = now
@@ -241,6 +251,8 @@ struct BlobStore {
             try? FileManager.default.removeItem(at: tag)
             throw error
         } catch {
+            // What arrived is kept for the next attempt to resume from.
+            do { try flush() } catch { received = 0 }
             try? output.close()
             let kept = received > 0 ? "; \(received) of \(total) bytes are kept: run the command again to resume" : ""
             if let error = error as? RegistryError, error.code == .network {
@@ -248,6 +260,7 @@ struct BlobStore {
             }
             throw error
         }
+        try flush()
         try output.close()
         switch head.status {
         case 200, 206: break
