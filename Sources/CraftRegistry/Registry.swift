@@ -39,6 +39,8 @@ public struct Registry: Sendable {
         let remote = RemoteRegistry(base: url, cache: cache, offline: offline, allowInsecure: allowInsecure)
         self.remote = remote
         root = remote.mirror.standardizedFileURL
+        self.allowInsecure = allowInsecure
+        self.offline = offline
     }
 
     /// Where the registry is, as users wrote it: its URL, or its directory's path.
@@ -85,11 +87,15 @@ public struct Registry: Sendable {
                 ? URL(fileURLWithPath: expanded) : currentDirectory.appendingPathComponent(expanded)
         }
         func registry(_ text: String) -> Registry {
-            var registry = Registry(root: resolve(text))
             if RemoteRegistry.isRemote(text), let url = URL(string: text) {
-                registry = Registry(remote: url, cache: BundleCache.locate(environment: environment, home: home), offline: offline,
-                                    allowInsecure: allowInsecure)
+                return Registry(remote: url, cache: BundleCache.locate(environment: environment, home: home), offline: offline,
+                                allowInsecure: allowInsecure)
             }
+            return local(resolve(text))
+        }
+        // A directory registry carries the flags for the oci:// references opened with it.
+        func local(_ root: URL) -> Registry {
+            var registry = Registry(root: root)
             registry.allowInsecure = allowInsecure
             registry.offline = offline
             return registry
@@ -100,18 +106,12 @@ public struct Registry: Sendable {
         if let variable = environment["CRAFT_REGISTRY"], !variable.isEmpty {
             return (registry(variable), .environment)
         }
-        let local = currentDirectory.appendingPathComponent("registry")
+        let inWorkingDirectory = currentDirectory.appendingPathComponent("registry")
         var isDirectory: ObjCBool = false
-        if FileManager.default.fileExists(atPath: local.path, isDirectory: &isDirectory), isDirectory.boolValue {
-            var found = Registry(root: local)
-            found.allowInsecure = allowInsecure
-            found.offline = offline
-            return (found, .workingDirectory)
+        if FileManager.default.fileExists(atPath: inWorkingDirectory.path, isDirectory: &isDirectory), isDirectory.boolValue {
+            return (local(inWorkingDirectory), .workingDirectory)
         }
-        var fallback = Registry(root: home.appendingPathComponent(".craft/registry"))
-        fallback.allowInsecure = allowInsecure
-        fallback.offline = offline
-        return (fallback, .home)
+        return (local(home.appendingPathComponent(".craft/registry")), .home)
     }
 
     // MARK: - Paths

@@ -24,7 +24,8 @@ struct APIErrorMiddleware: RouterMiddleware {
             return try await next(request, context)
         } catch {
             let failure = Self.apiError(error, request: request)
-            if !request.uri.path.hasPrefix("/api/"), !request.uri.path.hasSuffix(".json"), failure.status == .notFound || request.method == .get {
+            // The pages answer with a page; the API and the registry's files with a JSON error.
+            if request.uri.path == "/" || request.uri.path.hasPrefix("/bundle/") {
                 return RegistryPages.errorPage(failure)
             }
             return RegistryAPI.json(["error": ["code": failure.code, "message": failure.message]], status: failure.status)
@@ -172,7 +173,8 @@ struct RegistryAPI: Sendable {
             try? handle.close()
             throw error
         }
-        let result = try registry.publish(upload)
+        let registry = self.registry
+        let result = try await offload { try registry.publish(upload) }
         return Self.json(Published(outcome: result.outcome.rawValue, name: result.name, version: result.record.version,
                                    digest: result.record.digest, size: result.record.size),
                          status: result.outcome == .published ? .created : .ok)

@@ -79,15 +79,25 @@ public final class RegistryServer: Sendable {
         let router = Router()
         router.add(middleware: APIErrorMiddleware())
         router.add(middleware: RegistryFiles(root: registry.root, logger: logger))
+        // Registry work reads files, hashes bundles and takes locks: it runs on a queue of its own.
         let api = RegistryAPI(registry: registry, settings: settings)
-        router.get("api/v1/bundles") { request, _ in try api.list(request) }
-        router.get("api/v1/search") { request, _ in try api.search(request) }
-        router.get("api/v1/bundles/:name") { _, context in try api.info(try context.parameters.require("name")) }
-        router.get("api/v1/bundles/:name/compatible") { _, context in try api.compatible(try context.parameters.require("name")) }
+        router.get("api/v1/bundles") { request, _ in try await offload { try api.list(request) } }
+        router.get("api/v1/search") { request, _ in try await offload { try api.search(request) } }
+        router.get("api/v1/bundles/:name") { _, context in
+            let name = try context.parameters.require("name")
+            return try await offload { try api.info(name) }
+        }
+        router.get("api/v1/bundles/:name/compatible") { _, context in
+            let name = try context.parameters.require("name")
+            return try await offload { try api.compatible(name) }
+        }
         router.put("api/v1/bundles") { request, _ in try await api.publish(request) }
         let pages = RegistryPages(registry: registry)
-        router.get("/") { request, _ in try pages.home(request) }
-        router.get("bundle/:name") { request, context in try pages.bundle(try context.parameters.require("name"), request: request) }
+        router.get("/") { request, _ in try await offload { try pages.home(request) } }
+        router.get("bundle/:name") { request, context in
+            let name = try context.parameters.require("name")
+            return try await offload { try pages.bundle(name, request: request) }
+        }
         router.get("health") { _, _ in "ok\n" }
         return router
     }
@@ -118,6 +128,17 @@ struct RegistryFiles: RouterMiddleware {
         } catch let error as any HTTPResponseError where error.status == .notFound {
             throw RegistryAPIError(status: .notFound, code: "not-found", message: "there is no file \(request.uri.path) in this registry")
         }
+    }
+}
+
+/// The queue registry work runs on: never Swift's cooperative threads, which a verification of a
+/// large bundle or a lock would hold.
+let registryWork = DispatchQueue(label: "craft-registry-serve.work", attributes: .concurrent)
+
+/// Runs blocking registry work on ``registryWork`` and waits for it without blocking a thread.
+func offload<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        registryWork.async { continuation.resume(with: Result { try body() }) }
     }
 }
 

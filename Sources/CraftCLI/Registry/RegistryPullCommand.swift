@@ -49,7 +49,7 @@ struct RegistryPullCommand: ParsableCommand {
     func run() throws {
         if OCIReference.isOCI(reference) { return try pullOCI() }
         // An interrupted command removes its scratch files (staging copy, download, unpack directory).
-        let registry = options.resolvedRegistry()
+        let registry = options.resolvedRegistry(cache: cache)
         let reference = try parseReference(reference)
         let cacheLocation = cache.map { BundleCache(root: URL(fileURLWithPath: $0)) } ?? .locate()
         let resolved = try registry.resolve(reference, includePrerelease: selection.includePrerelease)
@@ -80,7 +80,7 @@ struct RegistryPullCommand: ParsableCommand {
         let registry = options.resolvedRegistry()
         var oci = OCIBundles(cache: cache.map { BundleCache(root: URL(fileURLWithPath: $0)) } ?? .locate(),
                              allowInsecure: registry.allowInsecure, offline: registry.offline)
-        oci.progress = DownloadProgress.report
+        oci.progress = TransferProgress.reporter("downloading")
         let trusted = registry.exists && !registry.isRemote ? try registry.trustedKeys() : []
         let pulled = try oci.pull(try OCIReference(parsing: reference), trustedKeys: trusted, requireSignature: signing.requireSignature)
         var directory = pulled.directory

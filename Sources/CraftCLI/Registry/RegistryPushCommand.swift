@@ -37,7 +37,7 @@ struct RegistryPushCommand: ParsableCommand {
     func run() throws {
         let registry = options.resolvedRegistry()
         var oci = OCIBundles(allowInsecure: registry.allowInsecure)
-        oci.progress = DownloadProgress.report
+        oci.progress = TransferProgress.reporter("uploading")
         let url = URL(fileURLWithPath: file)
         let result = try ProgressLine.run("pushing \(url.lastPathComponent)", bytes: ProgressLine.size(of: url)) {
             try oci.push(url, to: try OCIReference(parsing: destination))

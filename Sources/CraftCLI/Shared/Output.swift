@@ -105,26 +105,28 @@ struct ProgressLine {
     }
 }
 
-/// Progress of a download, on stderr: redrawn in place on a terminal, a line every 5 s in a log;
-/// nothing for downloads under 4 MB.
-enum DownloadProgress {
-    private static let state = DownloadProgressState()
+/// Progress of a transfer (a download, or a push's upload), on stderr: redrawn in place on a
+/// terminal, a line every 5 s in a log; nothing for transfers under 4 MB.
+enum TransferProgress {
+    private static let state = TransferProgressState()
 
-    /// A ``RemoteRegistry/progress`` callback.
-    @Sendable static func report(label: String, received: Int64, total: Int64) {
-        guard total >= 4 << 20 else { return }
-        state.report(label: label, received: received, total: total)
+    /// A progress callback (``RemoteRegistry/progress``, ``OCIBundles/progress``) whose lines start with `verb`.
+    static func reporter(_ verb: String) -> @Sendable (String, Int64, Int64) -> Void {
+        { label, received, total in
+            guard total >= 4 << 20 else { return }
+            state.report(verb: verb, label: label, received: received, total: total)
+        }
     }
 }
 
-private final class DownloadProgressState: @unchecked Sendable {
+private final class TransferProgressState: @unchecked Sendable {
     private let lock = NSLock()
     private let terminal = isatty(STDERR_FILENO) == 1
     private var started: [String: ContinuousClock.Instant] = [:]
     private var lastLine: ContinuousClock.Instant?
     private let clock = ContinuousClock()
 
-    func report(label: String, received: Int64, total: Int64) {
+    func report(verb: String, label: String, received: Int64, total: Int64) {
         lock.lock()
         defer { lock.unlock() }
         let now = clock.now
@@ -132,7 +134,7 @@ private final class DownloadProgressState: @unchecked Sendable {
         started[label] = start
         let seconds = max((now - start).seconds, 1e-6)
         let rate = Double(received) / seconds
-        let text = String(format: "downloading %@: %@ of %@ (%@/s)", label, Output.size(received), Output.size(total), Output.size(Int64(rate)))
+        let text = String(format: "%@ %@: %@ of %@ (%@/s)", verb, label, Output.size(received), Output.size(total), Output.size(Int64(rate)))
         if terminal {
             FileHandle.standardError.write(Data((received >= total ? "\r\u{1B}[K" : "\r\u{1B}[K\(text)").utf8))
         } else if received >= total || lastLine.map({ now - $0 >= .seconds(5) }) ?? true {

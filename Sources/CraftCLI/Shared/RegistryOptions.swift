@@ -26,13 +26,16 @@ public struct RegistryOptions: ParsableArguments {
     public init() {}
 
     /// The registry these options (merged with the root command's) select. A remote registry reports
-    /// its downloads on stderr.
-    func resolvedRegistry(root: RegistryOptions? = nil) -> Registry {
+    /// its downloads on stderr, and keeps them in `cache` when given (else `$CRAFT_CACHE` or
+    /// `~/.craft/cache`), so a command's `--cache` holds both the downloads and what is unpacked.
+    func resolvedRegistry(root: RegistryOptions? = nil, cache: String? = nil) -> Registry {
+        var environment = ProcessInfo.processInfo.environment
+        if let cache { environment["CRAFT_CACHE"] = cache }
         let registry = Registry.locate(
-            explicit: self.registry ?? root?.registry, offline: offline || root?.offline == true,
+            explicit: self.registry ?? root?.registry, environment: environment, offline: offline || root?.offline == true,
             allowInsecure: insecure || root?.insecure == true
         ).registry
-        registry.remote?.progress = DownloadProgress.report
+        registry.remote?.progress = TransferProgress.reporter("downloading")
         return registry
     }
 }

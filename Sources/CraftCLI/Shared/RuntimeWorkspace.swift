@@ -19,7 +19,7 @@ struct RuntimeWorkspace {
             let line = ProgressLine(label, bytes: bytes)
             return { line.finish() }
         }
-        opener.oci.progress = DownloadProgress.report
+        opener.oci.progress = TransferProgress.reporter("downloading")
         self.opener = opener
     }
 

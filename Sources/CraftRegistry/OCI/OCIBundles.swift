@@ -36,8 +36,10 @@ public struct OCIPulledBundle: Sendable {
     public var digest: String
     /// The `.craft` file in the cache's blob store.
     public var file: URL
-    /// The unpacked bundle in the cache.
-    public var directory: URL
+    /// The unpacked bundle in the cache, verified (every file's size and sha256) by this pull.
+    public var bundle: UnpackedBundle
+    /// Its directory.
+    public var directory: URL { bundle.directory }
     public var signatures: SignatureStatus
     public var reusedCache: Bool
 }
@@ -161,13 +163,12 @@ public struct OCIBundles: Sendable {
         let status = try SignatureStatus.evaluate(signatures, digest: layer.digest, trustedKeys: trustedKeys, source: label)
         if requireSignature { try status.requireTrusted(source: label) }
 
-        let (directory, reused) = try cache.install(file, digest: layer.digest, limits: limits)
-        let opened = try BundleArchive.open(directory: directory, verifyFiles: false)
+        let (opened, reused) = try cache.install(file, digest: layer.digest, limits: limits)
         guard let config = try? BundleManifest.decode(configData), config == opened.manifest else {
             throw RegistryError(.digestMismatch, "the config of \(reference) is not the craft.json inside its bundle: the artifact was assembled wrongly or modified; do not use it")
         }
         return OCIPulledBundle(reference: reference, manifestDigest: manifestDigest, manifest: opened.manifest, digest: layer.digest,
-                               file: file, directory: directory, signatures: status, reusedCache: reused)
+                               file: file, bundle: opened, signatures: status, reusedCache: reused)
     }
 
     struct Layer {
@@ -208,24 +209,23 @@ public struct OCIBundles: Sendable {
             throw RegistryError(.badSignature, "the signature artifact of \(client.reference) is malformed")
         }
         let bytes = try client.smallBlob(digest, size: size, limit: 1 << 16)
-        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("craft-oci-sig-\(getpid())-\(UUID().uuidString)")
-        try bytes.write(to: scratch)
-        defer { try? FileManager.default.removeItem(at: scratch) }
-        return try BundleSignature.read(from: scratch)
+        return try BundleSignature.decode(bytes, source: "the signature artifact of \(client.reference)")
     }
 }
 
 extension BundleCache {
     /// Unpacks `file` (whose digest is `digest`) into its cache entry, or reuses the entry when it
     /// still is that bundle (its craft.json equal to the file's, every file's size and sha256 as listed).
-    func install(_ file: URL, digest: String, limits: BundleLimits) throws -> (directory: URL, reused: Bool) {
+    ///
+    /// - Returns: the entry, opened and verified once.
+    func install(_ file: URL, digest: String, limits: BundleLimits) throws -> (bundle: UnpackedBundle, reused: Bool) {
         let target = try entry(for: digest)
         sweep()
         if CachedEntry.exists(target) {
             if let manifest = try? BundleArchive.readManifest(of: file),
                let cached = try? BundleArchive.open(directory: target, verifyFiles: true), cached.manifest == manifest {
                 BundleCache.touch(target)
-                return (target, true)
+                return (cached, true)
             }
             try removeEntry(target)
         }
@@ -238,10 +238,11 @@ extension BundleCache {
         guard rename(unpacked.directory.path, target.path) == 0 else {
             let reason = String(cString: strerror(errno))
             if CachedEntry.exists(target), let cached = try? BundleArchive.open(directory: target, verifyFiles: true), cached.manifest == unpacked.manifest {
-                return (target, true)
+                return (cached, true)
             }
             throw RegistryError(.io, "cannot move the unpacked bundle into place as \(target.path) (\(reason))")
         }
-        return (target, false)
+        // Just unpacked with every check: opened at its new place without hashing it again.
+        return (try BundleArchive.open(directory: target, verifyFiles: false), false)
     }
 }

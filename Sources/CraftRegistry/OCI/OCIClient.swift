@@ -172,52 +172,59 @@ final class OCIClient: @unchecked Sendable {
 
     // MARK: - Blobs
 
-    /// Uploads a blob, in chunks when large.
+    /// Uploads a blob from a file: in one `PUT` when it fits a chunk, else in `PATCH` chunks and a
+    /// final `PUT`.
     ///
     /// There is no `HEAD` check for a blob the repository already has: Foundation's URLSession on
     /// Linux waits for the body a `HEAD` answer announces (a 401's, for one) and hangs. The registry
     /// keeps one copy of a blob uploaded twice.
     func upload(file: URL, digest: String, size: Int64, label: String, progress: (@Sendable (String, Int64, Int64) -> Void)?) throws {
-        let (started, startBody) = try send("POST", url("/v2/\(reference.repository)/blobs/uploads/"), limit: 1 << 16, scope: pushScope)
-        guard started.status == 202, var location = started["location"].flatMap(resolve(location:)) else {
-            throw failure(started, startBody, doing: "starting the upload of \(label)")
-        }
         let handle = try FileHandle(forReadingFrom: file)
         defer { try? handle.close() }
-        var sent: Int64 = 0
-        if size > Int64(Self.chunkSize) {
-            while sent < size {
-                guard let chunk = try handle.read(upToCount: Self.chunkSize), !chunk.isEmpty else { break }
-                let (head, body) = try send("PATCH", location, headers: [
-                    "Content-Type": "application/octet-stream", "Content-Range": "\(sent)-\(sent + Int64(chunk.count) - 1)",
-                ], body: chunk, limit: 1 << 16, scope: pushScope)
-                guard head.status == 202, let next = head["location"].flatMap(resolve(location:)) else {
-                    throw failure(head, body, doing: "uploading \(label) (\(sent) of \(size) bytes sent)")
-                }
-                location = next
-                sent += Int64(chunk.count)
-                progress?(label, sent, size)
-            }
-            let (head, body) = try send("PUT", appendingDigest(location, digest), headers: ["Content-Length": "0"], body: Data(), limit: 1 << 16,
-                                        scope: pushScope)
-            guard head.status == 201 else { throw failure(head, body, doing: "completing the upload of \(label)") }
-        } else {
-            let data = try handle.readToEnd() ?? Data()
-            let (head, body) = try send("PUT", appendingDigest(location, digest), headers: ["Content-Type": "application/octet-stream"],
-                                        body: data, limit: 1 << 16, scope: pushScope)
-            guard head.status == 201 else { throw failure(head, body, doing: "uploading \(label)") }
+        guard size > Int64(Self.chunkSize) else {
+            try upload(data: handle.readToEnd() ?? Data(), digest: digest, label: label)
             progress?(label, size, size)
+            return
         }
+        var location = try startUpload(label)
+        var sent: Int64 = 0
+        while sent < size {
+            guard let chunk = try handle.read(upToCount: Self.chunkSize), !chunk.isEmpty else { break }
+            let (head, body) = try send("PATCH", location, headers: [
+                "Content-Type": "application/octet-stream", "Content-Range": "\(sent)-\(sent + Int64(chunk.count) - 1)",
+            ], body: chunk, limit: 1 << 16, scope: pushScope)
+            guard head.status == 202, let next = head["location"].flatMap(resolve(location:)) else {
+                throw failure(head, body, doing: "uploading \(label) (\(sent) of \(size) bytes sent)")
+            }
+            location = next
+            sent += Int64(chunk.count)
+            progress?(label, sent, size)
+        }
+        try finishUpload(at: location, digest: digest, body: Data(), label: label)
     }
 
-    /// Uploads an in-memory blob (a config, an empty JSON, a signature).
-    func upload(data: Data, label: String) throws -> (digest: String, size: Int) {
-        let digest = Self.digest(of: data)
-        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("craft-oci-\(getpid())-\(UUID().uuidString)")
-        try data.write(to: scratch)
-        defer { try? FileManager.default.removeItem(at: scratch) }
-        try upload(file: scratch, digest: digest, size: Int64(data.count), label: label, progress: nil)
+    /// Uploads an in-memory blob (a config, an empty JSON, a signature) in one `PUT`.
+    @discardableResult
+    func upload(data: Data, digest: String? = nil, label: String) throws -> (digest: String, size: Int) {
+        let digest = digest ?? Self.digest(of: data)
+        try finishUpload(at: try startUpload(label), digest: digest, body: data, label: label)
         return (digest, data.count)
+    }
+
+    /// `POST …/blobs/uploads/`: the upload's location.
+    private func startUpload(_ label: String) throws -> URL {
+        let (head, body) = try send("POST", url("/v2/\(reference.repository)/blobs/uploads/"), limit: 1 << 16, scope: pushScope)
+        guard head.status == 202, let location = head["location"].flatMap(resolve(location:)) else {
+            throw failure(head, body, doing: "starting the upload of \(label)")
+        }
+        return location
+    }
+
+    /// The closing `PUT …?digest=` with the last bytes (all of them for a one-request upload).
+    private func finishUpload(at location: URL, digest: String, body data: Data, label: String) throws {
+        let (head, body) = try send("PUT", appendingDigest(location, digest), headers: ["Content-Type": "application/octet-stream"],
+                                    body: data, limit: 1 << 16, scope: pushScope)
+        guard head.status == 201 else { throw failure(head, body, doing: "uploading \(label)") }
     }
 
     private func appendingDigest(_ location: URL, _ digest: String) -> URL {

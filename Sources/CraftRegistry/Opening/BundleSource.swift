@@ -183,8 +183,7 @@ public struct BundleOpener: Sendable {
             oci.allowInsecure = oci.allowInsecure || registry?.allowInsecure == true
             oci.offline = oci.offline || registry?.offline == true
             let pulled = try oci.pull(reference, trustedKeys: trusted)
-            let unpacked = try BundleArchive.open(directory: pulled.directory, verifyFiles: true)
-            return OpenedBundle(bundle: unpacked, source: source, digest: pulled.digest, signature: pulled.signatures)
+            return OpenedBundle(bundle: pulled.bundle, source: source, digest: pulled.digest, signature: pulled.signatures)
         case .registry(let text):
             guard let registry else {
                 throw RegistryError(.usage, "the \(role) \(text) is a registry reference but no registry was given; pass --registry PATH, or a .craft file or bundle directory")

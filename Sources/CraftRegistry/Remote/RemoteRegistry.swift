@@ -32,6 +32,9 @@ public final class RemoteRegistry: @unchecked Sendable {
     private let lock = NSLock()
     private var refreshed: [String: Bool] = [:]
 
+    /// The largest index document (`registry.json`, a shard) read from a remote registry.
+    static let documentLimit = 64 << 20
+
     /// A stored ETag, `nil` when there is none.
     static func readTag(_ url: URL) -> String? {
         guard let data = try? BoundedFile.read(url, limit: 1 << 12), !data.isEmpty else { return nil }
@@ -88,7 +91,7 @@ public final class RemoteRegistry: @unchecked Sendable {
             if FileManager.default.fileExists(atPath: local.path), let etag = Self.readTag(tag) {
                 headers["If-None-Match"] = etag
             }
-            let (head, body) = try client.get(url(of: path), headers: headers, limit: BoundedFileLimits.document)
+            let (head, body) = try client.get(url(of: path), headers: headers, limit: Self.documentLimit)
             switch head.status {
             case 200:
                 try AtomicFile.createDirectory(local.deletingLastPathComponent())
@@ -289,8 +292,3 @@ struct BlobStore {
     }
 }
 
-/// Limits of documents read from a remote registry.
-enum BoundedFileLimits {
-    /// An index document (`registry.json`, a shard) of a remote registry.
-    static let document = 64 << 20
-}

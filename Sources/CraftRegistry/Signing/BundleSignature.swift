@@ -104,12 +104,16 @@ public struct BundleSignature: Codable, Sendable, Equatable {
         } catch {
             throw RegistryError(.notFound, "cannot read the signature file \(url.path); check the path", cause: error)
         }
+        return try decode(data, source: url.path)
+    }
+
+    /// Decodes a `.sig` file's bytes; `source` names them in errors.
+    public static func decode(_ data: Data, source: String) throws -> BundleSignature {
         do {
-            let decoded = try JSONDecoder().decode(BundleSignature.self, from: data)
-            return decoded
+            return try JSONDecoder().decode(BundleSignature.self, from: data)
         } catch {
             throw RegistryError(
-                .badSignature, "\(url.path) is not a craft.signature/v1 file (\(JSONFormatting.describe(error))); re-create it with craft-registry sign", cause: error)
+                .badSignature, "\(source) is not a craft.signature/v1 file (\(JSONFormatting.describe(error))); re-create it with craft-registry sign", cause: error)
         }
     }
 
