@@ -10,7 +10,7 @@ enum AdaptationDatasets {
     /// - Parameter role: what the file is for, in messages (`training data`, `validation data`).
     /// - Throws: ``AdaptationError`` (`notFound`) when the file does not exist; (`invalidData`) naming
     ///   the file and line for a bad JSON line, a missing field, an image path leaving the directory,
-    ///   an image that does not exist, or a file without examples.
+    ///   or a file without examples; (`notFound`) for an image that does not exist.
     static func load(_ url: URL, role: String) throws -> TrainingDataset {
         guard FileManager.default.fileExists(atPath: url.path) else {
             throw AdaptationError(.notFound, "the \(role) \(url.path) does not exist; pass a JSONL file of {\"image\", \"prompt\", \"answer\"} lines")
@@ -19,7 +19,7 @@ enum AdaptationDatasets {
         for example in dataset.examples {
             var isDirectory: ObjCBool = false
             guard FileManager.default.fileExists(atPath: example.imageURL.path, isDirectory: &isDirectory), !isDirectory.boolValue else {
-                throw AdaptationError(.invalidData, "\(url.path) line \(example.line): the image \(example.imagePath) does not exist (looked for \(example.imageURL.path)); fix the path or remove the line")
+                throw AdaptationError(.notFound, "\(url.path) line \(example.line): the image \(example.imagePath) does not exist (looked for \(example.imageURL.path)); fix the path or remove the line")
             }
         }
         return dataset

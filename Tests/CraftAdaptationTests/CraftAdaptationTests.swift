@@ -190,7 +190,7 @@ struct EncoderAdaptationTests {
         #expect(!FileManager.default.fileExists(atPath: fixture.scratch.path("out").path), "nothing was trained or written")
     }
 
-    @Test("a bad JSON line, a missing image and an empty split are refused naming the file and line (exit category usage)")
+    @Test("a bad JSON line, a missing image and an empty split are refused naming the file and line (usage; a missing image is not found)")
     func refusesBadData() throws {
         let fixture = try AdaptationFixture()
         defer { fixture.remove() }
@@ -208,7 +208,7 @@ struct EncoderAdaptationTests {
         try Data((good[0] + "\n" + good[1] + "\n" + good[2].replacingOccurrences(of: "2.png", with: "nope.png") + "\n").utf8).write(to: missing)
         request.training = missing
         error = try #require(throws: AdaptationError.self) { try EncoderAdaptation.run(request) }
-        #expect(error.code == .invalidData && error.message.contains("missing.jsonl line 3") && error.message.contains("images/nope.png"), "\(error.message)")
+        #expect(error.code == .notFound && error.category == .notFound && error.message.contains("missing.jsonl line 3") && error.message.contains("images/nope.png"), "\(error.message)")
 
         // One example cannot be split into a training and a validation set.
         let single = fixture.scratch.path("data/single.jsonl")

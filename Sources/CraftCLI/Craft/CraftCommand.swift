@@ -2,7 +2,7 @@ import ArgumentParser
 import CraftCore
 
 /// The `craft` tool: run, evaluate and train encoders and backends (docs/cli.md).
-public struct CraftCommand: ParsableCommand {
+public struct CraftCommand: ParsableCommand, HoistsGlobalOptions {
     public static let configuration = CommandConfiguration(
         commandName: "craft",
         abstract: "Run, evaluate, serve and fine-tune codebook-anchored vision encoders and language backends.",

@@ -135,8 +135,7 @@ struct EvalCommand: EnvironmentCommand {
                 do {
                     return try ImageInput.rgbImage(contentsOf: example.imageURL)
                 } catch {
-                    let reason = (error as? LocalizedError)?.errorDescription ?? String(describing: error)
-                    throw CommandError(.other, "\(dataName) line \(example.line): cannot read the image \(example.imagePath): \(reason)")
+                    throw RuntimeWorkspace.imageError(error, path: example.imagePath, context: "\(dataName) line \(example.line)")
                 }
             }
             let results: [MeasuredAnswer]

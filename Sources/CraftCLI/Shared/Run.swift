@@ -6,9 +6,11 @@ import TensorCore
 
 /// Runs a root command the way both executables do.
 ///
-/// Parsing problems (unknown option, failed `validate()`) are reported by argument-parser with the
-/// usage text and exit 64; `--help` exits 0. Errors thrown while running print one sentence to stderr,
-/// prefixed `error:`, and exit with the status of their ``ErrorCategory`` (``ExitStatus``).
+/// Every error is one line on stderr, `error: SENTENCE`, sometimes followed by one `hint:` line.
+/// Parsing problems (unknown option, missing argument, failed `validate()`) exit 64 with a hint
+/// naming the option's help and the command's `--help` (``UsageError``); `--help` exits 0. Errors
+/// thrown while running exit with the status of their ``ErrorCategory`` (``ExitStatus``).
+/// Options every command of a tool shares may come before the subcommand (``GlobalOptions``).
 ///
 /// Commands that load bundles run with `environment` (its runtimes); applications pass their own to
 /// add runtimes (``CraftEnvironment``). `--version` prints the version and the BLAS kernels in use
@@ -27,6 +29,7 @@ public func runCommandLine<Root: ParsableCommand>(
         print("BLAS: \(BLAS.kernels.summary)")
         exit(ExitStatus.success.rawValue)
     }
+    let arguments = GlobalOptions.hoisted(arguments, root: root)
     var command: ParsableCommand
     do {
         command = try root.parseAsRoot(arguments)
@@ -35,7 +38,9 @@ public func runCommandLine<Root: ParsableCommand>(
             FileHandle.standardError.write(Data((unknown.message + "\n").utf8))
             exit(ExitStatus.usage.rawValue)
         }
-        root.exit(withError: error)
+        if root.exitCode(for: error) == .success { root.exit(withError: error) }  // --help, help COMMAND
+        FileHandle.standardError.write(Data(UsageError(root, error: error, arguments: arguments).text.utf8))
+        exit(ExitStatus.usage.rawValue)
     }
     do {
         if let command = command as? any EnvironmentCommand {
@@ -104,5 +109,92 @@ struct UnknownSubcommand {
             previous = current
         }
         return previous[b.count]
+    }
+}
+
+/// A parsing problem as one `error:` line and one `hint:` line, instead of argument-parser's
+/// message, help excerpt and usage block.
+struct UsageError {
+    let text: String
+
+    init<Root: ParsableCommand>(_ root: Root.Type, error: Error, arguments: [String]) {
+        let lines = root.message(for: error).split(separator: "\n", omittingEmptySubsequences: true).map {
+            $0.trimmingCharacters(in: .whitespaces)
+        }
+        let path = CommandPath(root, arguments: arguments).names.joined(separator: " ")
+        var message = lines.first ?? "the arguments cannot be read"
+        if message.hasPrefix("Error: ") { message.removeFirst("Error: ".count) }
+        var hint = "'\(path) --help' lists every option, with examples"
+        // argument-parser follows a missing option with "Help:  --name <value>  What it is."
+        let full = root.fullMessage(for: error, columns: 10_000).split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+        if let help = full.first(where: { $0.hasPrefix("Help:") }) {
+            let parts = help.dropFirst("Help:".count).split(separator: "  ", omittingEmptySubsequences: true)
+                .map { $0.trimmingCharacters(in: .whitespaces) }
+            if parts.count >= 2 { hint = "\(parts[0]): \(parts[1...].joined(separator: " ")) (\(hint))" }
+        }
+        text = "error: \(Self.lowercasedFirst(message))\nhint: \(hint)\n"
+    }
+
+    /// "Missing expected argument" → "missing expected argument"; "NAME is…" stays.
+    static func lowercasedFirst(_ text: String) -> String {
+        guard let first = text.first, first.isUppercase, text.dropFirst().first?.isLowercase == true else { return text }
+        return first.lowercased() + text.dropFirst()
+    }
+}
+
+/// The subcommands named by the arguments, from the root down (`craft-registry cache prune`).
+struct CommandPath {
+    let names: [String]
+
+    init<Root: ParsableCommand>(_ root: Root.Type, arguments: [String]) {
+        var command: ParsableCommand.Type = root
+        var names = [root.configuration.commandName ?? "craft"]
+        for argument in arguments where !argument.hasPrefix("-") {
+            guard let next = command.configuration.subcommands.first(where: { $0.configuration.commandName == argument }) else { continue }
+            names.append(argument)
+            command = next
+        }
+        self.names = names
+    }
+}
+
+/// A root command whose subcommands share `--json`, `--registry`, `--threads`, `--offline`,
+/// `--insecure` and `--quiet` without the root declaring them; they may then come before the
+/// subcommand name (``GlobalOptions``). `craft-registry`'s root declares its shared options itself.
+public protocol HoistsGlobalOptions {}
+
+/// Options that every command of a tool accepts, which may therefore come before the subcommand:
+/// `craft --json --registry R run …` reads as `craft run --json --registry R …`.
+enum GlobalOptions {
+    /// The shared flags, and the shared options that take a value.
+    static let flags: Set<String> = ["--json", "--offline", "--insecure", "--quiet"]
+    static let valued: Set<String> = ["--registry", "--threads"]
+
+    /// `arguments` with the global options in front of the subcommand name moved just after it, for
+    /// roots that are ``HoistsGlobalOptions``; anything else in front leaves the arguments as they are.
+    static func hoisted<Root: ParsableCommand>(_ arguments: [String], root: Root.Type) -> [String] {
+        guard root is any HoistsGlobalOptions.Type else { return arguments }
+        let subcommands = Set(root.configuration.subcommands.compactMap { $0.configuration.commandName })
+        var leading: [String] = []
+        var index = 0
+        while index < arguments.count {
+            let argument = arguments[index]
+            let name = argument.split(separator: "=", maxSplits: 1).first.map(String.init) ?? argument
+            if subcommands.contains(argument) {
+                return leading.isEmpty ? arguments : [argument] + leading + arguments[(index + 1)...]
+            } else if flags.contains(name) {
+                leading.append(argument)
+            } else if valued.contains(name) {
+                leading.append(argument)
+                if !argument.contains("="), index + 1 < arguments.count {
+                    index += 1
+                    leading.append(arguments[index])
+                }
+            } else {
+                return arguments
+            }
+            index += 1
+        }
+        return arguments
     }
 }

@@ -1,5 +1,6 @@
 import CraftBundles
 import CraftCore
+import CraftImaging
 import CraftRegistry
 import CraftRuntimes
 import Foundation
@@ -44,7 +45,8 @@ struct RuntimeWorkspace {
         return opened
     }
 
-    /// Reads an image argument as RGB; a missing file is exit 2.
+    /// Reads an image argument as RGB; a missing file is exit 2, a file that is not a readable PNG or
+    /// JPEG exit 64 (``imageError(_:path:context:)``).
     static func loadImage(_ path: String) throws -> RGBImage {
         guard FileManager.default.fileExists(atPath: path) else {
             throw CommandError(.notFound, "the image \(path) does not exist; pass a PNG or JPEG file")
@@ -52,9 +54,24 @@ struct RuntimeWorkspace {
         do {
             return try ImageInput.rgbImage(contentsOf: URL(fileURLWithPath: path))
         } catch {
-            let reason = (error as? LocalizedError)?.errorDescription ?? String(describing: error)
-            throw CommandError(.other, "cannot read the image \(path): \(reason)")
+            throw imageError(error, path: path)
         }
+    }
+
+    /// An image that cannot be read, categorised the same way everywhere (docs/cli.md, exit codes):
+    /// a missing file is not found (2); bytes that are not a PNG or JPEG Craft decodes, or are too
+    /// large, are the caller's input to fix (64); an operating-system failure is other (1).
+    /// `context` prefixes the sentence (a dataset's file and line).
+    static func imageError(_ error: any Error, path: String, context: String? = nil) -> CommandError {
+        let reason = (error as? LocalizedError)?.errorDescription ?? String(describing: error)
+        let category: ErrorCategory
+        switch (error as? ImageError)?.code {
+        case ImageError.Code.notFound?: category = .notFound
+        case ImageError.Code.io?, nil: category = .other
+        default: category = .usage
+        }
+        let prefix = context.map { "\($0): " } ?? ""
+        return CommandError(category, "\(prefix)cannot read the image \(path): \(reason)")
     }
 }
 

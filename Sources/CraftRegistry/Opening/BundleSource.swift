@@ -37,11 +37,21 @@ public enum BundleSource: Sendable, Equatable, CustomStringConvertible {
     public init(argument: String) {
         if OCIReference.isOCI(argument) {
             self = .oci(argument)
+        } else if let url = Self.webURL(argument) {
+            // Refused when opened, with what to do instead (a registry URL and a NAME).
+            self = .file(url)
         } else if Self.looksLikePath(argument) {
             self.init(path: URL(fileURLWithPath: argument))
         } else {
             self = .registry(argument)
         }
+    }
+
+    /// An `http://` or `https://` address, which names no file Craft can open directly.
+    static func webURL(_ text: String) -> URL? {
+        let lowered = text.lowercased()
+        guard lowered.hasPrefix("https://") || lowered.hasPrefix("http://"), let url = URL(string: text), url.host != nil else { return nil }
+        return url
     }
 
     /// Whether an argument names a path rather than a registry reference.
@@ -59,7 +69,7 @@ public enum BundleSource: Sendable, Equatable, CustomStringConvertible {
 
     public var description: String {
         switch self {
-        case .directory(let url), .file(let url): url.path
+        case .directory(let url), .file(let url): url.isFileURL ? url.path : url.absoluteString
         case .registry(let reference), .oci(let reference): reference
         }
     }
@@ -158,10 +168,16 @@ public struct BundleOpener: Sendable {
         switch source {
         case .directory(let url):
             guard FileManager.default.fileExists(atPath: url.appendingPathComponent(BundleManifest.fileName).path) else {
+                if FileManager.default.fileExists(atPath: url.appendingPathComponent("config.json").path) {
+                    throw RegistryError(.usage, "the \(role) directory \(url.path) is a Hugging Face model folder, not a Craft bundle; make a bundle of it with craft convert \(role == "backend" ? "backend" : "encoder") --model \(url.path) (docs/models.md)")
+                }
                 throw RegistryError(.notFound, "the \(role) directory \(url.path) holds no craft.json; pass an unpacked bundle directory, a .craft file or a registry reference")
             }
             return OpenedBundle(bundle: try BundleArchive.open(directory: url, verifyFiles: true), source: source, digest: nil, signature: nil)
         case .file(let url):
+            guard url.isFileURL else {
+                throw RegistryError(.usage, "the \(role) \(url.absoluteString) is a web address, which Craft does not download directly; pass --registry with the registry's URL and the bundle's NAME[@VERSION], or download the .craft file first")
+            }
             guard FileManager.default.fileExists(atPath: url.path) else {
                 throw RegistryError(.notFound, "the \(role) bundle \(url.path) does not exist; pass a .craft file, a bundle directory or a registry reference")
             }
