@@ -1,4 +1,4 @@
-// `swift package craft-pack [DIR ...] [--output DIR]`: packs Craft bundle directories of a package
+// `swift package craft-pack [DIR ...] [--output-directory DIR]`: packs Craft bundle directories of a package
 // through the `craft-registry pack` executable. With no DIR, packs every directory under the package
 // that holds a `craft.json`.
 import Foundation
@@ -8,7 +8,7 @@ import PackagePlugin
 struct CraftPack: CommandPlugin {
     func performCommand(context: PluginContext, arguments: [String]) async throws {
         var extractor = ArgumentExtractor(arguments)
-        let outputOption = extractor.extractOption(named: "output").last
+        let outputOption = extractor.extractOption(named: "output-directory").last
         let directories = extractor.remainingArguments
         let root = context.package.directoryURL
         let outputDirectory = outputOption.map { URL(fileURLWithPath: $0, relativeTo: root) }

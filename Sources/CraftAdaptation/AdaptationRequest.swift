@@ -66,6 +66,8 @@ public struct AdaptationRequest: Sendable {
     public var domains: [String]?
     /// The registry that resolves registry references and receives the bundle with ``publish``.
     public var registry: Registry?
+    /// What the encoder and the surrogate must satisfy beyond verification (pre-releases, signatures).
+    public var policy = OpeningPolicy()
     /// The runtimes that load the encoder and the surrogate (default: every runtime Craft ships).
     public var runtimes: RuntimeRegistry = .craftDefault
     /// Publish the packed bundle into ``registry``.

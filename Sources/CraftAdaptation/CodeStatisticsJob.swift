@@ -41,7 +41,7 @@ public enum CodeStatisticsJob {
         }
         let workspace = try BundleOpener(prefix: "craft-adapt")
         defer { workspace.remove() }
-        let opened = try workspace.open(request.encoder, role: "encoder", registry: request.registry)
+        let opened = try workspace.open(request.encoder, role: "encoder", registry: request.registry, policy: request.policy)
         let dataset = try AdaptationDatasets.load(request.data, role: "dataset")
         let model = try EncoderBundleModel(opened)
         let base = opened.manifest
@@ -93,6 +93,8 @@ public struct CodeStatisticsRequest: Sendable {
     public var name: String?
     /// Resolves registry references; receives the bundle with ``publish``.
     public var registry: Registry?
+    /// What the encoder must satisfy beyond verification (pre-releases, signatures).
+    public var policy = OpeningPolicy()
     /// Publish the packed bundle into ``registry``.
     public var publish = false
     /// Images encoded at once.

@@ -54,8 +54,8 @@ public enum EncoderAdaptation {
 
         // 1. The pair, checked before anything else.
         progress(.stage("checking the encoder and the surrogate"))
-        let encoderBundle = try workspace.open(request.encoder, role: "encoder", registry: request.registry)
-        let surrogateBundle = try workspace.open(request.surrogate, role: "surrogate", registry: request.registry)
+        let encoderBundle = try workspace.open(request.encoder, role: "encoder", registry: request.registry, policy: request.policy)
+        let surrogateBundle = try workspace.open(request.surrogate, role: "surrogate", registry: request.registry, policy: request.policy)
         _ = try checkedPair(encoder: encoderBundle, surrogate: surrogateBundle, runtimes: request.runtimes)
 
         // 2. Data, models, the run directory.
@@ -351,7 +351,7 @@ struct RunRecord: Codable, Equatable {
         decoder.keyDecodingStrategy = .convertFromSnakeCase
         if let data = try? BoundedFile.read(url, limit: BoundedFile.smallDocumentLimit) {
             guard let existing = try? decoder.decode(RunRecord.self, from: data), existing.comparable == comparable else {
-                throw AdaptationError(.invalidRequest, "\(directory.deletingLastPathComponent().path) holds a training run with other bundles, data or options (\(url.path)); use another --output, or delete \(directory.path) to start over")
+                throw AdaptationError(.invalidRequest, "\(directory.deletingLastPathComponent().path) holds a training run with other bundles, data or options (\(url.path)); use another --output-directory, or delete \(directory.path) to start over")
             }
             let state = directory.appendingPathComponent("checkpoint/state.json")
             guard let stateData = try? BoundedFile.read(state, limit: BoundedFile.smallDocumentLimit),

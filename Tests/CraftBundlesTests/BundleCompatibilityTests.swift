@@ -127,7 +127,7 @@ struct BundleCompatibilityTests {
         try makeBackendDirectory(at: temp.path("b"), hash: "sha256:" + String(repeating: "d", count: 64))
         let report = checkCompatibility(encoder: try unpack(temp, "e"), backend: try unpack(temp, "b"), runtimes: .tables)
         let json = try #require(try JSONSerialization.jsonObject(with: Data(report.renderJSON().utf8)) as? [String: Any])
-        #expect(json.keys.sorted() == ["backend", "checks", "compatible", "craft_version", "encoder"])
+        #expect(json.keys.sorted() == ["backend", "checks", "compatible", "craft_version", "encoder", "schema_version"])
         #expect(json["compatible"] as? Bool == false)
         let encoder = try #require(json["encoder"] as? [String: Any])
         #expect(encoder.keys.sorted() == ["codebook_hash", "name", "runtime", "version"])

@@ -67,7 +67,7 @@ func runCraft(_ arguments: [String], environment: [String: String?] = [:]) throw
         let result = try runCraft(["codebook", url.path, "--tensor", "rq", "--metric", "cosine", "--json"])
         #expect(result.status == 0, "\(result.standardError)")
         let object = try #require(try JSONSerialization.jsonObject(with: Data(result.standardOutput.utf8)) as? [String: Any])
-        #expect(Set(object.keys) == ["file", "tensor", "entries", "dim", "depth", "metric", "hash"])
+        #expect(Set(object.keys) == ["file", "tensor", "entries", "dim", "depth", "metric", "hash", "schema_version"])
         #expect(object["entries"] as? Int == 2 && object["dim"] as? Int == 3 && object["depth"] as? Int == 1)
         #expect(object["metric"] as? String == "cosine" && object["tensor"] as? String == "rq")
         // The cosine hash of the worked example in docs/codebook-hash.md.

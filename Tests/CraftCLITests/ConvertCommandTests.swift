@@ -39,7 +39,7 @@ struct ConvertCommandTests {
         let registry = ["--registry", scratch.path("no-registry").path]
         let encoder = try runCraft([
             "convert", "encoder", "--model", source.tower.path, "--codebook", source.codebook.path + ":codes",
-            "--quantization-layer", "1", "--name", "conv-vq", "--license", "MIT", "--domain", "test", "--output", scratch.path("out/enc").path,
+            "--quantization-layer", "1", "--name", "conv-vq", "--license", "MIT", "--domain", "test", "--output-directory", scratch.path("out/enc").path,
         ])
         #expect(encoder.status == 0, "\(encoder.standardError)")
         #expect(encoder.standardOutput.contains("conv-vq@1.0.0, encoder for runtime siglip-vq, 4 files"), "\(encoder.standardOutput)")
@@ -47,7 +47,7 @@ struct ConvertCommandTests {
         let backend = try runCraft([
             "convert", "backend", "--model", source.decoder.path, "--codebook", source.codebook.path + ":codes",
             "--projector", source.projector.path, "--projector-type", "mlp2x_gelu", "--name", "conv-qwen", "--license", "Apache-2.0",
-            "--prompt-template", TinyBundles.template, "--output", scratch.path("out/qwen").path, "--json",
+            "--prompt-template", TinyBundles.template, "--output-directory", scratch.path("out/qwen").path, "--json",
         ])
         #expect(backend.status == 0, "\(backend.standardError)")
         let report = try #require(try JSONSerialization.jsonObject(with: Data(backend.standardOutput.utf8)) as? [String: Any])
@@ -92,22 +92,22 @@ struct ConvertCommandTests {
         let common = ["convert", "backend", "--model", gguf.path, "--codebook", source.codebook.path + ":codes",
                       "--projector", scratch.path("hf/projector.safetensors").path, "--name", "gguf-llama", "--license", "MIT",
                       "--prompt-template", TinyBundles.template]
-        let refused = try runCraft(common + ["--tokenizer", scratch.path("missing.json").path, "--output", scratch.path("out/refused").path])
+        let refused = try runCraft(common + ["--tokenizer", scratch.path("missing.json").path, "--output-directory", scratch.path("out/refused").path])
         #expect(refused.status != 0 && refused.standardError.contains("missing.json does not exist"), "\(refused.standardError)")
         #expect(!FileManager.default.fileExists(atPath: scratch.path("out/refused").path))
-        let own = try runCraft(common + ["--output", scratch.path("out/own").path])
+        let own = try runCraft(common + ["--output-directory", scratch.path("out/own").path])
         #expect(own.status == 0, "\(own.standardError)")
         let ownManifest = try BundleManifest.load(from: scratch.path("out/own/craft.json"))
         #expect(ownManifest.backend?.tokenizer == "model.gguf")
         #expect(ownManifest.files.map(\.path).sorted() == ["model.gguf", "projector.safetensors"])
         let backend = try runCraft(common + ["--tokenizer", source.decoder.appendingPathComponent("tokenizer.json").path,
-                                             "--output", scratch.path("out/gguf").path])
+                                             "--output-directory", scratch.path("out/gguf").path])
         #expect(backend.status == 0, "\(backend.standardError)")
         let manifest = try BundleManifest.load(from: scratch.path("out/gguf/craft.json"))
         #expect(manifest.runtime.id == "llama" && manifest.backend?.contextLength == 64)
         #expect(manifest.files.map(\.path).sorted() == ["model.gguf", "projector.safetensors", "tokenizer.json"])
         let encoder = try runCraft(["convert", "encoder", "--model", source.tower.path, "--codebook", source.codebook.path + ":codes",
-                                    "--name", "conv-vq", "--license", "MIT", "--output", scratch.path("out/enc").path])
+                                    "--name", "conv-vq", "--license", "MIT", "--output-directory", scratch.path("out/enc").path])
         #expect(encoder.status == 0, "\(encoder.standardError)")
         try TinyBundles.writeImage(to: scratch.path("image.png"))
         let run = try runCraft(["run", "--encoder", scratch.path("out/enc").path, "--backend", scratch.path("out/gguf").path,
@@ -126,7 +126,7 @@ struct ConvertCommandTests {
         let result = try runCraft([
             "convert", "encoder", "--model", model.path, "--codebook", codebook.path + ":quantizer.codebooks.0.weight",
             "--drop-padding-row", "--shared-depth", "4", "--quantization-layer", "2", "--text-tower",
-            "--name", "vila-u-vq", "--license", "MIT", "--output", scratch.path("vila").path,
+            "--name", "vila-u-vq", "--license", "MIT", "--output-directory", scratch.path("vila").path,
         ])
         #expect(result.status == 0, "\(result.standardError)")
         #expect(result.standardOutput.contains("(4×16×32, l2)"), "\(result.standardOutput)")
@@ -166,7 +166,7 @@ struct ConvertCommandTests {
         let undropped = try runCraft([
             "convert", "encoder", "--model", model.path, "--codebook", codebook.path + ":quantizer.codebooks.0.weight",
             "--shared-depth", "4", "--quantization-layer", "2", "--name", "vila-u-raw", "--license", "MIT",
-            "--output", scratch.path("raw").path, "--json",
+            "--output-directory", scratch.path("raw").path, "--json",
         ])
         #expect(undropped.status == 0, "\(undropped.standardError)")
         #expect(try BundleManifest.load(from: scratch.path("raw/craft.json")).codebook.hash != manifest.codebook.hash)
@@ -174,13 +174,13 @@ struct ConvertCommandTests {
         let alone = try runCraft([
             "convert", "encoder", "--model", TinyBundles.models.appendingPathComponent("siglip_no_head").path,
             "--codebook", codebook.path + ":quantizer.codebooks.0.weight", "--drop-padding-row", "--text-tower",
-            "--name", "x", "--license", "MIT", "--output", scratch.path("alone").path,
+            "--name", "x", "--license", "MIT", "--output-directory", scratch.path("alone").path,
         ])
         #expect(alone.status != 0 && alone.standardError.contains("--text-tower needs a full SiglipModel directory"), "\(alone.standardError)")
         #expect(!FileManager.default.fileExists(atPath: scratch.path("alone").path))
     }
 
-    @Test("bad sources are refused with the reason, and nothing is left at --output")
+    @Test("bad sources are refused with the reason, and nothing is left at --output-directory")
     func badSourcesLeaveNothing() throws {
         let scratch = try Scratch()
         defer { scratch.remove() }
@@ -203,7 +203,7 @@ struct ConvertCommandTests {
         ]
         for (arguments, expected) in cases {
             let output = scratch.path("out/bad")
-            let result = try runCraft(["convert"] + arguments + ["--name", "bad", "--license", "MIT", "--output", output.path])
+            let result = try runCraft(["convert"] + arguments + ["--name", "bad", "--license", "MIT", "--output-directory", output.path])
             #expect(result.status != 0, "\(arguments)")
             #expect(result.standardError.contains(expected), "\(result.standardError)")
             #expect(!FileManager.default.fileExists(atPath: output.path))
@@ -213,7 +213,7 @@ struct ConvertCommandTests {
         // An existing output is never replaced.
         try FileManager.default.createDirectory(at: scratch.path("out/exists"), withIntermediateDirectories: true)
         let exists = try runCraft(["convert", "encoder", "--model", source.tower.path, "--codebook", source.codebook.path + ":codes",
-                                   "--name", "x", "--license", "MIT", "--output", scratch.path("out/exists").path])
+                                   "--name", "x", "--license", "MIT", "--output-directory", scratch.path("out/exists").path])
         #expect(exists.status != 0 && exists.standardError.contains("already exists"), "\(exists.standardError)")
     }
 
@@ -239,10 +239,10 @@ struct ConvertCommandTests {
         try codebook.write(to: scratch.path("hf/rvq.safetensors"))
         let common = ["--codebook", scratch.path("hf/rvq.safetensors").path, "--license", "MIT", "--domain", "test"]
         let encoder = try runCraft(["convert", "encoder", "--model", source.tower.path, "--quantization-layer", "1", "--name", "rvq-vq",
-                                    "--output", scratch.path("rvq-vq").path] + common)
+                                    "--output-directory", scratch.path("rvq-vq").path] + common)
         #expect(encoder.status == 0, "\(encoder.standardError)")
         let backend = try runCraft(["convert", "backend", "--model", decoder.path, "--projector", scratch.path("hf/projector.safetensors").path,
-                                    "--prompt-template", TinyBundles.template, "--name", "rvq-llm", "--output", scratch.path("rvq-llm").path] + common)
+                                    "--prompt-template", TinyBundles.template, "--name", "rvq-llm", "--output-directory", scratch.path("rvq-llm").path] + common)
         #expect(backend.status == 0, "\(backend.standardError)")
         let registry = ["--registry", scratch.path("no-registry").path]
         let (enc, llm) = (scratch.path("rvq-vq").path, scratch.path("rvq-llm").path)
@@ -264,10 +264,10 @@ struct ConvertCommandTests {
         let eval = try runCraft(["eval", "--encoder", enc, "--backend", llm, "--data", data.path, "--keep-ratio", "0.5",
                                  "--max-tokens", "2", "--json"] + registry)
         #expect(eval.status == 0, "\(eval.standardError)")
-        let stats = try runCraft(["stats", "--encoder", enc, "--data", data.path, "--output", scratch.path("stats").path, "--json"] + registry)
+        let stats = try runCraft(["stats", "--encoder", enc, "--data", data.path, "--output-directory", scratch.path("stats").path, "--json"] + registry)
         #expect(stats.status == 0, "\(stats.standardError)")
         let train = try runCraft(["train", "--encoder", enc, "--surrogate", llm, "--data", data.path, "--validation", data.path,
-                                  "--batch-size", "2", "--epochs", "1", "--allow-worse", "--output", scratch.path("adapted").path, "--json"] + registry)
+                                  "--batch-size", "2", "--epochs", "1", "--allow-worse", "--output-directory", scratch.path("adapted").path, "--json"] + registry)
         #expect(train.status == 0, "\(train.standardError)")
         let trained = try #require(try JSONSerialization.jsonObject(with: Data(train.standardOutput.utf8)) as? [String: Any])
         #expect(trained["codebook_hash_unchanged"] as? Bool == true, "\(train.standardOutput)")
@@ -292,7 +292,7 @@ struct ConvertCommandTests {
 
         let converted = try runCraft([
             "convert", "encoder", "--model", source.tower.path, "--codebook", source.codebook.path + ":codes", "--shared-depth", "2",
-            "--name", "shared-vq", "--license", "MIT", "--output", scratch.path("shared").path,
+            "--name", "shared-vq", "--license", "MIT", "--output-directory", scratch.path("shared").path,
         ])
         #expect(converted.status == 0, "\(converted.standardError)")
         let manifest = try BundleManifest.load(from: scratch.path("shared/craft.json"))

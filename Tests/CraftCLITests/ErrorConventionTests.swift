@@ -78,7 +78,7 @@ struct ErrorConventionTests {
         let eval = try runCraft(["eval", "--encoder", "digits-siglip-vq@1.1.0", "--backend", "digits-gpt2", "--data", dataset.path,
                                  "--quiet"] + Self.registry)
         let train = try runCraft(["train", "--encoder", "digits-siglip-vq@1.0.0", "--surrogate", "digits-llama", "--data", dataset.path,
-                                  "--output", scratch.path("out").path, "--quiet"] + Self.registry)
+                                  "--output-directory", scratch.path("out").path, "--quiet"] + Self.registry)
         for result in [run, tokens, eval, train] {
             #expect(result.status == 2, "\(result.standardError)")
             #expect(result.standardError.hasPrefix("error: ") && result.standardError.contains("nope.png"), "\(result.standardError)")

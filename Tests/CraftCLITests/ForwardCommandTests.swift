@@ -21,7 +21,7 @@ import TestSupport
         let tokens = try reference.int64s("input_ids").map(String.init).joined(separator: ",")
         let out = temporaryOutput()
         defer { try? FileManager.default.removeItem(at: out) }
-        let result = try runCraft(["forward", "--model", "\(models)/\(name)", "--tokens", tokens, "--out", out.path])
+        let result = try runCraft(["forward", "--model", "\(models)/\(name)", "--tokens", tokens, "--output", out.path])
         #expect(result.status == 0, "\(result.standardError)")
         let family = name.hasPrefix("qwen2") ? "qwen2" : name.hasPrefix("gpt2") ? "gpt2" : "llama"
         let shape = try reference.info("logits").shape
@@ -43,7 +43,7 @@ import TestSupport
         let tokens = (reference["tokens"] as! [Int]).map(String.init).joined(separator: ",")
         let out = temporaryOutput()
         defer { try? FileManager.default.removeItem(at: out) }
-        let result = try runCraft(["forward", "--model", "\(fixture).gguf", "--tokens", tokens, "--out", out.path])
+        let result = try runCraft(["forward", "--model", "\(fixture).gguf", "--tokens", tokens, "--output", out.path])
         #expect(result.status == 0, "\(result.standardError)")
         let shape = reference["shape"] as! [Int]
         #expect(result.standardOutput.contains("(GGUF) model: logits [\(shape[0]), \(shape[1])]"), "\(result.standardOutput)")
@@ -53,7 +53,7 @@ import TestSupport
         let expected = (reference["logits"] as! [NSNumber]).map { $0.floatValue }
         let (ok, report) = approximatelyEqual(try written.floats("logits"), expected, relative: 1e-4, absolute: 1e-4)
         #expect(ok, "\(report)")
-        let missing = try runCraft(["forward", "--model", "no-such-model.gguf", "--tokens", "1", "--out", out.path])
+        let missing = try runCraft(["forward", "--model", "no-such-model.gguf", "--tokens", "1", "--output", out.path])
         #expect(missing.status == 2 && missing.standardError.contains("does not exist"), "\(missing.standardError)")
     }
 
@@ -67,7 +67,7 @@ import TestSupport
         for coreType in ["Prescott", nil] {
             let out = temporaryOutput()
             defer { try? FileManager.default.removeItem(at: out) }
-            let result = try runCraft(["forward", "--model", "\(models)/\(name)", "--tokens", tokens, "--out", out.path],
+            let result = try runCraft(["forward", "--model", "\(models)/\(name)", "--tokens", tokens, "--output", out.path],
                                       environment: ["OPENBLAS_CORETYPE": coreType])
             #expect(result.status == 0, "\(result.standardError)")
             logits.append(try SafeTensorsFile(contentsOf: out).floats("logits"))
@@ -91,7 +91,7 @@ import TestSupport
         let out = temporaryOutput()
         defer { try? FileManager.default.removeItem(at: out) }
         // The reference file holds pixel_values among other tensors; the command reads just that one.
-        let result = try runCraft(["forward", "--model", "\(models)/\(name)", "--pixels", referenceURL.path, "--out", out.path])
+        let result = try runCraft(["forward", "--model", "\(models)/\(name)", "--pixels", referenceURL.path, "--output", out.path])
         #expect(result.status == 0, "\(result.standardError)")
         let written = try SafeTensorsFile(contentsOf: out)
         #expect(Set(written.names) == ["last_hidden_state", "pooler_output"])
@@ -108,7 +108,7 @@ import TestSupport
         let out = temporaryOutput()
         defer { try? FileManager.default.removeItem(at: out) }
         let result = try runCraft(["forward", "--model", "\(models)/\(name)", "--tokens", ids[0..<12].map(String.init).joined(separator: ","),
-                                   "--out", out.path])
+                                   "--output", out.path])
         #expect(result.status == 0, "\(result.standardError)")
         let written = try SafeTensorsFile(contentsOf: out)
         #expect(try written.info("pooler_output").shape == [1, 24])
@@ -120,15 +120,15 @@ import TestSupport
     @Test func reportsUsageAndMissingInputErrors() throws {
         let out = temporaryOutput()
         defer { try? FileManager.default.removeItem(at: out) }
-        let both = try runCraft(["forward", "--model", "\(models)/gpt2", "--out", out.path])
+        let both = try runCraft(["forward", "--model", "\(models)/gpt2", "--output", out.path])
         #expect(both.status == 64)
-        let badTokens = try runCraft(["forward", "--model", "\(models)/gpt2", "--tokens", "1,x", "--out", out.path])
+        let badTokens = try runCraft(["forward", "--model", "\(models)/gpt2", "--tokens", "1,x", "--output", out.path])
         #expect(badTokens.status == 64 && badTokens.standardError.contains("'x'"))
-        let wrongInput = try runCraft(["forward", "--model", "\(models)/siglip_no_head", "--tokens", "1,2", "--out", out.path])
+        let wrongInput = try runCraft(["forward", "--model", "\(models)/siglip_no_head", "--tokens", "1,2", "--output", out.path])
         #expect(wrongInput.status == 64 && wrongInput.standardError.contains("--pixels"))
-        let outOfVocabulary = try runCraft(["forward", "--model", "\(models)/gpt2", "--tokens", "1,500", "--out", out.path])
+        let outOfVocabulary = try runCraft(["forward", "--model", "\(models)/gpt2", "--tokens", "1,500", "--output", out.path])
         #expect(outOfVocabulary.status == 64 && outOfVocabulary.standardError.contains("500"))
-        let missing = try runCraft(["forward", "--model", "no/such/model", "--tokens", "1", "--out", out.path])
+        let missing = try runCraft(["forward", "--model", "no/such/model", "--tokens", "1", "--output", out.path])
         #expect(missing.status == 2 && missing.standardError.contains("config.json"))
         #expect(!FileManager.default.fileExists(atPath: out.path))
     }

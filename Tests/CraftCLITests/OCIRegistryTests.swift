@@ -104,7 +104,7 @@ struct OCIRegistryTests {
         let bundle = scratch.path("digits-siglip-vq-1.1.0.craft")
         try FileManager.default.copyItem(at: Self.root.appendingPathComponent("registry/bundles/digits-siglip-vq/digits-siglip-vq-1.1.0.craft"), to: bundle)
         let key = scratch.path("team-key")
-        #expect(try RegistryTool.run(["key", "generate", "--out", key.path], in: scratch.url).status == 0)
+        #expect(try RegistryTool.run(["key", "generate", "--output", key.path], in: scratch.url).status == 0)
         #expect(try RegistryTool.run(["sign", bundle.path, "--key", key.path], in: scratch.url).status == 0)
 
         let target = "oci://\(server.host)/craft/digits-siglip-vq"

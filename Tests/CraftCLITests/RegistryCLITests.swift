@@ -137,16 +137,16 @@ struct RegistryCLITests {
         // The documented JSON keys of pack, publish, pull, yank and remove (docs/cli.md).
         let source = try CLIBundles.directory(in: scratch, name: "keys-llm", version: "2.0.0", kind: .backend, seed: 1)
         let packJSON = try run("pack", source.path, "-o", "keys.craft", "--json").json()
-        #expect(Set(packJSON.keys) == ["file", "name", "version", "kind", "digest", "size"])
+        #expect(Set(packJSON.keys) == ["file", "name", "version", "kind", "digest", "size", "schema_version"])
         let publishJSON = try run("--registry", "reg", "publish", "keys.craft", "--json").json()
-        #expect(Set(publishJSON.keys) == ["outcome", "name", "version", "digest", "size", "file", "registry", "signed_by"])
+        #expect(Set(publishJSON.keys) == ["outcome", "name", "version", "digest", "size", "file", "registry", "signed_by", "schema_version"])
         #expect(publishJSON["outcome"] as? String == "published")
         let pullJSON = try run("--registry", "reg", "pull", "keys-llm", "--json").json()
-        #expect(Set(pullJSON.keys) == ["name", "version", "digest", "directory", "reused_cache", "signatures"])
+        #expect(Set(pullJSON.keys) == ["name", "version", "digest", "directory", "reused_cache", "signatures", "schema_version"])
         let yankJSON = try run("--registry", "reg", "yank", "keys-llm@2.0.0", "--json").json()
-        #expect(Set(yankJSON.keys) == ["name", "version", "yanked"])
+        #expect(Set(yankJSON.keys) == ["name", "version", "yanked", "schema_version"])
         let removeJSON = try run("--registry", "reg", "remove", "keys-llm@2.0.0", "--json").json()
-        #expect(Set(removeJSON.keys) == ["name", "version", "removed"])
+        #expect(Set(removeJSON.keys) == ["name", "version", "removed", "schema_version"])
 
         // yank hides the newest version from `list`; exact versions still resolve.
         #expect(try run("--registry", "reg", "yank", "derm-vq@1.1.0").status == 0)
@@ -206,7 +206,7 @@ struct RegistryCLITests {
         let source = try CLIBundles.directory(in: scratch, name: "derm-vq", version: "1.0.0", kind: .encoder, seed: 1)
         #expect(try run("pack", source.path, "-o", "derm.craft").status == 0)
 
-        let generated = try run("key", "generate", "--out", "team", "--json")
+        let generated = try run("key", "generate", "--output", "team", "--json")
         #expect(generated.status == 0, "\(generated.stderr)")
         let keyID = try #require(try generated.json()["key_id"] as? String)
         let mode = try FileManager.default.attributesOfItem(atPath: scratch.appendingPathComponent("team").path)[.posixPermissions] as? NSNumber
@@ -344,7 +344,7 @@ struct RegistryCLITests {
         let reindex = try run("--registry", "reg", "reindex", "--json")
         #expect(reindex.status == 0, "\(reindex.stderr)")
         let json = try reindex.json()
-        #expect(Set(json.keys) == ["registry", "names", "versions", "kept", "added", "dropped", "rewritten", "removed", "repaired", "warnings"])
+        #expect(Set(json.keys) == ["registry", "names", "versions", "kept", "added", "dropped", "rewritten", "removed", "repaired", "warnings", "schema_version"])
         #expect(json["names"] as? [String] == ["derm-vq", "tiny-llm", "xray-vq"])
         #expect(json["versions"] as? Int == 4)
         #expect(json["rewritten"] as? [String] == ["registry.json"])

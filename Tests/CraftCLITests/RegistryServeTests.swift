@@ -64,7 +64,8 @@ struct RegistryServeTests {
         defer { scratch.remove() }
         let server = try Server(in: scratch)
         let directory = Self.root.appendingPathComponent("registry").path
-        for command in [["list"], ["search", "strong"], ["info", "digits-siglip-vq"], ["compatible", "digits-llama"], ["pair", "digits-siglip-vq", "digits-gpt2"]] {
+        // info after pair, which has downloaded the bundle it describes (its details come from the bundle).
+        for command in [["list"], ["search", "strong"], ["compatible", "digits-llama"], ["pair", "digits-siglip-vq", "digits-gpt2"], ["info", "digits-siglip-vq"]] {
             let local = try RegistryTool.run(["--registry", directory, "--json"] + command, in: scratch.url)
             let remote = try RegistryTool.run(["--registry", server.url, "--json"] + command, in: scratch.url)
             #expect(remote.status == local.status && remote.status == 0, "\(command): \(remote.stderr)")

@@ -74,8 +74,12 @@ struct RemoteRegistryTests {
         let server = try StaticServer(in: scratch)
         defer { server.stop() }
         let directory = Self.root.appendingPathComponent("registry").path
-        for command in [["list"], ["search", "digits"], ["info", "digits-llama"], ["compatible", "digits-siglip-vq"],
-                        ["pair", "digits-siglip-vq", "digits-llama"], ["pair", "digits-vq", "digits-answers-k24"]] {
+        // Before the bundle is downloaded, info says so instead of its provenance.
+        let early = try RegistryTool.run(["--registry", server.url, "--json", "info", "digits-llama"], in: scratch.url).json()
+        #expect((early["details"] as? [String: Any])?["source"] as? String == "not-downloaded", "\(early)")
+        // info last: pair has downloaded digits-llama by then, so its details come from the bundle as locally.
+        for command in [["list"], ["search", "digits"], ["compatible", "digits-siglip-vq"],
+                        ["pair", "digits-siglip-vq", "digits-llama"], ["pair", "digits-vq", "digits-answers-k24"], ["info", "digits-llama"]] {
             let local = try RegistryTool.run(["--registry", directory, "--json"] + command, in: scratch.url)
             let remote = try RegistryTool.run(["--registry", server.url, "--json"] + command, in: scratch.url)
             #expect(remote.status == local.status, "\(command): \(remote.stderr)")
@@ -98,7 +102,7 @@ struct RemoteRegistryTests {
         let pulled = try RegistryTool.run(["--registry", server.url, "pull", "digits-llama", "--json"], in: scratch.url)
         #expect(pulled.status == 0, "\(pulled.stderr)")
         let directory = try #require(try pulled.json()["directory"] as? String)
-        let local = try RegistryTool.run(["--registry", Self.root.appendingPathComponent("registry").path, "pull", "digits-llama", "-o", scratch.path("local").path],
+        let local = try RegistryTool.run(["--registry", Self.root.appendingPathComponent("registry").path, "pull", "digits-llama", "--output-directory", scratch.path("local").path],
                                          in: scratch.url)
         #expect(local.status == 0)
         let (remoteManifest, localManifest) = (try Data(contentsOf: URL(fileURLWithPath: directory).appendingPathComponent("craft.json")),

@@ -29,7 +29,7 @@ struct TrainCLIFixture {
     /// `craft train` on the tiny pair with short seeded options.
     func trainArguments(output: String, extra: [String] = []) -> [String] {
         ["train", "--encoder", encoder, "--surrogate", surrogate, "--data", training.path, "--validation", validation.path,
-         "--batch-size", "2", "--learning-rate", "1e-2", "--seed", "3", "--output", scratch.path(output).path] + registry + extra
+         "--batch-size", "2", "--learning-rate", "1e-2", "--seed", "3", "--output-directory", scratch.path(output).path] + registry + extra
     }
 
     func json(_ result: ExecutionResult) throws -> [String: Any] {
@@ -41,7 +41,7 @@ struct TrainCLIFixture {
 struct TrainCommandTests {
     @Test("--method and --task are closed choices: a wrong value is exit 64 listing the valid ones")
     func methodAndTaskAreChoices() throws {
-        let base = ["train", "--encoder", "a.craft", "--surrogate", "b.craft", "--data", "d.jsonl", "--output", "out"]
+        let base = ["train", "--encoder", "a.craft", "--surrogate", "b.craft", "--data", "d.jsonl", "--output-directory", "out"]
         let method = try runCraft(base + ["--method", "bogus"])
         #expect(method.status == 64 && method.standardError.contains("'craft', 'continuous' or 'projector'"), "\(method.standardError)")
         let task = try runCraft(base + ["--task", "captioning"])
@@ -270,8 +270,8 @@ struct TrainCommandTests {
         for option in ["--encoder", "--surrogate", "--data", "--validation", "--validation-fraction", "--general-validation", "--replay",
                        "--replay-weight", "--replay-per-batch", "--method", "--task", "--lambda-con", "--lambda-commit", "--no-alignment",
                        "--no-commitment", "--no-contrastive", "--epochs", "--batch-size", "--accumulate", "--learning-rate", "--warmup",
-                       "--weight-decay", "--max-grad-norm", "--seed", "--patience", "--checkpoint-every", "--output", "--version", "--name",
-                       "--publish", "--registry", "--json", "--threads", "--allow-worse", "--stop-after-steps"] {
+                       "--weight-decay", "--max-grad-norm", "--seed", "--patience", "--checkpoint-every", "--output-directory", "--version", "--name",
+                       "--publish", "--registry", "--json", "--threads", "--allow-worse", "--stop-after-steps", "--require-signature", "--include-prerelease"] {
             #expect(result.standardOutput.contains(option), "--help lacks \(option)")
         }
         #expect(result.standardOutput.components(separatedBy: "Example:").count > 30)
@@ -286,7 +286,7 @@ struct StatsCommandTests {
         let fixture = try TrainCLIFixture()
         defer { fixture.scratch.remove() }
         let output = fixture.scratch.path("stats").path
-        let result = try runCraft(["stats", "--encoder", fixture.encoder, "--data", fixture.training.path, "--output", output, "--json"] + fixture.registry)
+        let result = try runCraft(["stats", "--encoder", fixture.encoder, "--data", fixture.training.path, "--output-directory", output, "--json"] + fixture.registry)
         #expect(result.status == 0, "\(result.standardError)")
         let object = try fixture.json(result)
         #expect(object["images"] as? Int == 4 && object["tokens"] as? Int == 64 && object["entries"] as? Int == 16)
@@ -296,13 +296,13 @@ struct StatsCommandTests {
         let bundle = try #require(object["bundle"] as? String)
         #expect(try BundleArchive.verify(URL(fileURLWithPath: bundle)).manifest.file(at: "code_frequencies.json") != nil)
 
-        let text = try runCraft(["stats", "--encoder", fixture.encoder, "--data", fixture.training.path, "--output", output, "--version", "1.0.7"] + fixture.registry)
+        let text = try runCraft(["stats", "--encoder", fixture.encoder, "--data", fixture.training.path, "--output-directory", output, "--version", "1.0.7"] + fixture.registry)
         #expect(text.status == 0, "\(text.standardError)")
         #expect(text.standardOutput.contains("perplexity") && text.standardOutput.contains("tiny-vq@1.0.7"), "\(text.standardOutput)")
 
         let bad = fixture.scratch.path("data/bad.jsonl")
         try Data("{\"image\": \"images/9.png\", \"prompt\": \"p\", \"answer\": \"a\"}\n".utf8).write(to: bad)
-        let missingImage = try runCraft(["stats", "--encoder", fixture.encoder, "--data", bad.path, "--output", output] + fixture.registry)
+        let missingImage = try runCraft(["stats", "--encoder", fixture.encoder, "--data", bad.path, "--output-directory", output] + fixture.registry)
         // A missing file is exit 2 in every command (docs/cli.md, exit codes), an image a dataset names too.
         #expect(missingImage.status == 2 && missingImage.standardError.contains("bad.jsonl line 1"), "\(missingImage.standardError)")
     }

@@ -83,12 +83,7 @@ public struct CodebookCommand: ParsableCommand {
         if let quantize {
             report.quantized = try quantizeVectors(path: quantize, with: codebook)
         }
-        if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-            print(String(decoding: try encoder.encode(report), as: UTF8.self))
-            return
-        }
+        if json { return try Output.json(report) }
         printTable([
             ["file", file], ["tensor", tensor], ["entries", "\(codebook.entries)"], ["dim", "\(codebook.dimension)"],
             ["depth", "\(codebook.depth)"], ["metric", codebook.metric.rawValue], ["hash", codebook.hash],

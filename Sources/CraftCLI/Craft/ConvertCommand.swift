@@ -19,11 +19,11 @@ struct ConvertCommand: ParsableCommand {
             Examples:
               craft convert encoder --model siglip-so400m \\
                   --codebook rvq.safetensors:codebook --quantization-layer 26 \\
-                  --name my-vq --license apache-2.0 --output bundles/my-vq
+                  --name my-vq --license apache-2.0 --output-directory bundles/my-vq
               craft convert backend --model Qwen2-1.5B \\
                   --projector mm_projector.safetensors --projector-type mlp2x_gelu \\
                   --codebook rvq.safetensors --name my-qwen --license apache-2.0 \\
-                  --output bundles/my-qwen
+                  --output-directory bundles/my-qwen
             """,
         subcommands: [ConvertEncoderCommand.self, ConvertBackendCommand.self])
 }
@@ -61,7 +61,7 @@ struct ConversionOptions: ParsableArguments {
     var domains: [String] = []
 
     @Option(help: ArgumentHelp("The bundle directory to create (must not exist).", valueName: "dir"))
-    var output: String
+    var outputDirectory: String
 
     @Flag(help: "Print machine-readable JSON.")
     var json = false
@@ -83,7 +83,7 @@ struct ConversionOptions: ParsableArguments {
         ConversionTarget(
             name: name, version: SemanticVersion(version) ?? SemanticVersion(major: 1, minor: 0, patch: 0),
             summary: summary ?? "Converted from \(URL(fileURLWithPath: model).lastPathComponent)", license: license,
-            domains: domains, output: URL(fileURLWithPath: output), progress: { Output.note("\($0) ...") })
+            domains: domains, output: URL(fileURLWithPath: outputDirectory), progress: { Output.note("\($0) ...") })
     }
 
     /// `FILE:TENSOR` split at the last colon when the part before it is an existing file.
@@ -142,13 +142,13 @@ struct ConvertEncoderCommand: ParsableCommand {
             Examples:
               craft convert encoder --model siglip-so400m \\
                   --codebook rvq.safetensors:codebook --quantization-layer 26 \\
-                  --name my-vq --license apache-2.0 --output bundles/my-vq
+                  --name my-vq --license apache-2.0 --output-directory bundles/my-vq
               # VILA-U's layout: RQ-VAE codebook with a padding row, shared by 4 levels,
               # quantized before the last layer, text tower kept for L_con (docs/runtimes.md)
               craft convert encoder --model vila-u-siglip \\
                   --codebook rq.safetensors:quantizer.codebooks.0.weight --drop-padding-row \\
                   --shared-depth 4 --quantization-layer 26 --text-tower \\
-                  --name vila-u-vq --license mit --output bundles/vila-u-vq
+                  --name vila-u-vq --license mit --output-directory bundles/vila-u-vq
             """)
 
     @OptionGroup var options: ConversionOptions
@@ -190,11 +190,11 @@ struct ConvertBackendCommand: ParsableCommand {
               craft convert backend --model Qwen2-1.5B \\
                   --projector mm_projector.safetensors --projector-type mlp2x_gelu \\
                   --codebook rvq.safetensors --name my-qwen --license apache-2.0 \\
-                  --output bundles/my-qwen
+                  --output-directory bundles/my-qwen
               craft convert backend --model qwen2-q8_0.gguf \\
                   --projector mm_projector.safetensors --projector-type mlp2x_gelu \\
                   --codebook rvq.safetensors --name my-qwen-q8 --license apache-2.0 \\
-                  --output bundles/my-qwen-q8
+                  --output-directory bundles/my-qwen-q8
             """)
 
     @OptionGroup var options: ConversionOptions

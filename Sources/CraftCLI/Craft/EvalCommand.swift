@@ -39,6 +39,8 @@ struct EvalCommand: EnvironmentCommand {
 
     @OptionGroup var options: RegistryOptions
 
+    @OptionGroup var loading: LoadingOptions
+
     @OptionGroup var pipelineOptions: PipelineOptions
 
     @Option(help: ArgumentHelp("The JSONL dataset: one {\"image\", \"prompt\", \"answer\"} object per line.", valueName: "file"))
@@ -53,7 +55,7 @@ struct EvalCommand: EnvironmentCommand {
     @Flag(help: "Print no progress on stderr (by default: a redrawn line on a terminal; in a log, a line every 5 s and one at the end).")
     var quiet = false
 
-    @Option(help: ArgumentHelp("Also write one JSON object per item to this JSONL file.", valueName: "file"))
+    @Option(name: [.short, .long], help: ArgumentHelp("Also write one JSON object per item to this JSONL file.", valueName: "file"))
     var output: String?
 
     func validate() throws {
@@ -62,13 +64,14 @@ struct EvalCommand: EnvironmentCommand {
     }
 
     func run(in environment: CraftEnvironment) throws {
+        loading.applyThreads()
         guard FileManager.default.fileExists(atPath: data) else {
             throw CommandError(.notFound, "the dataset \(data) does not exist; pass a JSONL file of {\"image\", \"prompt\", \"answer\"} lines")
         }
         var examples = try TrainingDataset(contentsOf: URL(fileURLWithPath: data)).examples
         if let limit { examples = Array(examples.prefix(limit)) }
 
-        let workspace = try RuntimeWorkspace()
+        let workspace = try RuntimeWorkspace(policy: loading.policy)
         defer { workspace.remove() }
         let pipeline = try pipelineOptions.pipeline(in: workspace, registry: options, environment: environment)
         let pair = pipeline.pair

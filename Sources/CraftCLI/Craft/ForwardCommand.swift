@@ -21,10 +21,10 @@ public struct ForwardCommand: ParsableCommand {
             A llama.cpp .gguf file holding a Llama or Qwen2 decoder takes --tokens too (docs/gguf.md).
 
             Examples:
-              craft forward --model models/tiny-llama --tokens 1,15043,3186 --out logits.safetensors
-              craft forward --model models/siglip --pixels pixels.safetensors --out features.safetensors
+              craft forward --model models/tiny-llama --tokens 1,15043,3186 --output logits.safetensors
+              craft forward --model models/siglip --pixels pixels.safetensors --output features.safetensors
               craft forward --model Tests/GGUFTests/Fixtures/models/llama_q8_0.gguf \\
-                  --tokens 1,17,42 --out logits.safetensors
+                  --tokens 1,17,42 --output logits.safetensors
             """)
 
     @Option(name: .long, help: "The Hugging Face-layout model directory, or a .gguf file.")
@@ -36,8 +36,8 @@ public struct ForwardCommand: ParsableCommand {
     @Option(name: .long, help: "A safetensors file holding `pixel_values` [B, 3, H, W] (for SigLIP).")
     public var pixels: String?
 
-    @Option(name: .long, help: "Where to write the outputs (.safetensors).")
-    public var out: String
+    @Option(name: [.short, .long], help: ArgumentHelp("The .safetensors file to write the outputs to.", valueName: "file"))
+    public var output: String
 
     public init() {}
 
@@ -114,13 +114,13 @@ public struct ForwardCommand: ParsableCommand {
     /// Writes the outputs and says what was written: the architecture read and each tensor's shape.
     func write(_ writer: SafeTensorsWriter, architecture: String, kept: String?) throws {
         do {
-            try writer.write(to: URL(fileURLWithPath: out))
-            let written = try SafeTensorsFile(contentsOf: URL(fileURLWithPath: out))
+            try writer.write(to: URL(fileURLWithPath: output))
+            let written = try SafeTensorsFile(contentsOf: URL(fileURLWithPath: output))
             let tensors = try written.names.map { "\($0) \(try written.info($0).shape)" }.joined(separator: ", ")
-            Output.line("wrote \(out) from a \(architecture) model: \(tensors)")
+            Output.line("wrote \(output) from a \(architecture) model: \(tensors)")
             if let kept, !kept.isEmpty { Output.note("weights in memory: \(kept)") }
         } catch {
-            throw CommandError(.other, "cannot write \(out): \((error as? LocalizedError)?.errorDescription ?? "\(error)"); check the directory exists and is writable.")
+            throw CommandError(.other, "cannot write \(output): \((error as? LocalizedError)?.errorDescription ?? "\(error)"); check the directory exists and is writable.")
         }
     }
 

@@ -30,6 +30,8 @@ struct RunCommand: EnvironmentCommand {
 
     @OptionGroup var options: RegistryOptions
 
+    @OptionGroup var loading: LoadingOptions
+
     @OptionGroup var pipelineOptions: PipelineOptions
 
     @Option(help: ArgumentHelp("The image (PNG or JPEG); for an encoder whose images are the rows of its feature table (table-encoder), an image index.", valueName: "file"))
@@ -39,7 +41,8 @@ struct RunCommand: EnvironmentCommand {
     var prompt: String
 
     func run(in environment: CraftEnvironment) throws {
-        let workspace = try RuntimeWorkspace()
+        loading.applyThreads()
+        let workspace = try RuntimeWorkspace(policy: loading.policy)
         defer { workspace.remove() }
         let pipeline = try pipelineOptions.pipeline(in: workspace, registry: options, environment: environment)
         let pair = pipeline.pair

@@ -35,6 +35,8 @@ struct ServeCommand: EnvironmentCommand {
 
     @OptionGroup var options: RegistryOptions
 
+    @OptionGroup var loading: LoadingOptions
+
     @Option(help: ArgumentHelp("The encoder of the first pair: a .craft file, a bundle directory or NAME[@VERSION|@RANGE].", valueName: "bundle"))
     var encoder: String?
 
@@ -122,6 +124,7 @@ struct ServeCommand: EnvironmentCommand {
     }
 
     func run(in environment: CraftEnvironment) throws {
+        loading.applyThreads()
         let registry = options.resolvedRegistry()
         var named: [(encoder: String, backend: String)] = []
         if let encoder, let backend { named.append((encoder, backend)) }
@@ -131,7 +134,7 @@ struct ServeCommand: EnvironmentCommand {
         defer { for workspace in workspaces { workspace.remove() } }
         var pipelines: [Pipeline] = []
         for (encoder, backend) in named {
-            let workspace = try RuntimeWorkspace()
+            let workspace = try RuntimeWorkspace(policy: loading.policy)
             workspaces.append(workspace)
             pipelines.append(try workspace.pipeline(encoder: encoder, backend: backend, registry: registry, runtimes: environment.runtimes, json: options.json))
         }

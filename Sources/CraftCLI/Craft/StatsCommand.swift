@@ -18,7 +18,7 @@ struct StatsCommand: ParsableCommand {
             code_frequencies.json ({"counts": [...], "entries": K, "total": N}), which --keep-ratio on \
             craft run and craft eval weighs codes by (docs/token-pruning.md). The new bundle has the \
             base's weights and codebook, a bumped patch version (or --version) and provenance; it is \
-            written to --output DIR as NAME-VERSION/ and NAME-VERSION.craft.
+            written to --output-directory DIR (default craft-stats) as NAME-VERSION/ and NAME-VERSION.craft.
 
             Examples (from the repository root; D=examples/data/digits):
               craft stats --registry registry --encoder digits-siglip-vq@1.1.0 \\
@@ -29,14 +29,16 @@ struct StatsCommand: ParsableCommand {
 
     @OptionGroup var options: RegistryOptions
 
+    @OptionGroup var loading: LoadingOptions
+
     @Option(help: ArgumentHelp("The encoder: a .craft file, a bundle directory or NAME[@VERSION|@RANGE]. Example: --encoder derm-vq", valueName: "ref-or-file"))
     var encoder: String
 
     @Option(help: ArgumentHelp("The JSONL dataset whose images are encoded. Example: --data derm/train.jsonl", valueName: "file"))
     var data: String
 
-    @Option(help: ArgumentHelp("Where NAME-VERSION/ and NAME-VERSION.craft go. Example: --output out", valueName: "dir"))
-    var output = "."
+    @Option(help: ArgumentHelp("Where NAME-VERSION/ and NAME-VERSION.craft go. Example: --output-directory out", valueName: "dir"))
+    var outputDirectory = "craft-stats"
 
     @Option(help: ArgumentHelp("The new version (default: the base's patch version plus one). Example: --version 1.1.1", valueName: "semver"))
     var version: String?
@@ -50,16 +52,12 @@ struct StatsCommand: ParsableCommand {
     @Option(help: ArgumentHelp("How many of the most frequent codes to list. Example: --top 10", valueName: "n"))
     var top = 5
 
-    @Option(help: ArgumentHelp("Threads for the tensor kernels and OpenBLAS. Example: --threads 2", valueName: "n"))
-    var threads: Int?
-
     @Flag(help: "Publish the packed bundle into the registry. Example: --publish --registry registry")
     var publish = false
 
     func validate() throws {
         guard batchSize >= 1 else { throw ValidationError("--batch-size must be 1 or more, not \(batchSize).") }
         guard top >= 0 else { throw ValidationError("--top must be 0 or more, not \(top).") }
-        if let threads, threads < 1 { throw ValidationError("--threads must be 1 or more, not \(threads).") }
         if let version, SemanticVersion(version) == nil {
             throw ValidationError("--version must be a semantic version such as 1.1.1, not \(version).")
         }
@@ -70,12 +68,13 @@ struct StatsCommand: ParsableCommand {
     }
 
     func run() throws {
-        if let threads { Tensor.threadCount = threads }
+        loading.applyThreads()
         var request = CodeStatisticsRequest(
-            encoder: BundleSource(argument: encoder), data: URL(fileURLWithPath: data), outputDirectory: URL(fileURLWithPath: output))
+            encoder: BundleSource(argument: encoder), data: URL(fileURLWithPath: data), outputDirectory: URL(fileURLWithPath: outputDirectory))
         request.version = version.flatMap { SemanticVersion($0) }
         request.name = name
         request.registry = options.resolvedRegistry()
+        request.policy = loading.policy
         request.publish = publish
         request.batchSize = batchSize
         let result = try CodeStatisticsJob.run(request)

@@ -24,6 +24,8 @@ struct TokensCommand: EnvironmentCommand {
 
     @OptionGroup var options: RegistryOptions
 
+    @OptionGroup var loading: LoadingOptions
+
     @Option(help: ArgumentHelp("The encoder: a .craft file, a bundle directory or NAME[@VERSION|@RANGE].", valueName: "bundle"))
     var encoder: String
 
@@ -35,7 +37,8 @@ struct TokensCommand: EnvironmentCommand {
     }
 
     func run(in environment: CraftEnvironment) throws {
-        let workspace = try RuntimeWorkspace()
+        loading.applyThreads()
+        let workspace = try RuntimeWorkspace(policy: loading.policy)
         defer { workspace.remove() }
         let bundle = try workspace.unpack(encoder, registry: options.resolvedRegistry(), as: "encoder")
         guard bundle.manifest.kind == .encoder else {

@@ -29,7 +29,7 @@ struct TrainCommand: EnvironmentCommand {
             "answer": TEXT} with optional "caption" and "label" (the text of L_con; a label becomes \
             "a photo of a LABEL"); a bad line, a missing image or an empty split is exit 64.
 
-            Outputs in --output DIR: NAME-VERSION/ and NAME-VERSION.craft (the base bundle's files with \
+            Outputs in --output-directory DIR (default craft-train): NAME-VERSION/ and NAME-VERSION.craft (the base bundle's files with \
             the retrained model.safetensors, code_frequencies.json, a bumped version and provenance; \
             the codebook and its hash unchanged), train-log.jsonl (one JSON object per step and \
             validation) and .craft-train/ (the checkpoint).
@@ -64,6 +64,8 @@ struct TrainCommand: EnvironmentCommand {
             """)
 
     @OptionGroup var options: RegistryOptions
+
+    @OptionGroup var loading: LoadingOptions
 
     // MARK: Inputs
 
@@ -158,13 +160,10 @@ struct TrainCommand: EnvironmentCommand {
     @Flag(help: "Print no progress on stderr (notes and warnings still appear). Example: --quiet")
     var quiet = false
 
-    @Option(help: ArgumentHelp("Threads for the tensor kernels and OpenBLAS. Example: --threads 2", valueName: "n"))
-    var threads: Int?
-
     // MARK: Output
 
-    @Option(help: ArgumentHelp("Where the bundle, its .craft file, the log and the checkpoint go. Example: --output out/derm", valueName: "dir"))
-    var output = "craft-train"
+    @Option(help: ArgumentHelp("Where the bundle, its .craft file, the log and the checkpoint go. Example: --output-directory out/derm", valueName: "dir"))
+    var outputDirectory = "craft-train"
 
     @Option(help: ArgumentHelp("The new version (default: the base's minor version plus one). Example: --version 1.1.0", valueName: "semver"))
     var version: String?
@@ -190,7 +189,7 @@ struct TrainCommand: EnvironmentCommand {
         if let lambdaCon, !(lambdaCon.isFinite && lambdaCon >= 0) { throw ValidationError("--lambda-con must be 0 or more, not \(lambdaCon).") }
         guard replayWeight.isFinite, replayWeight >= 0 else { throw ValidationError("--replay-weight must be 0 or more, not \(replayWeight).") }
         for (flag, value) in [("--patience", patience), ("--checkpoint-every", Optional(checkpointEvery)), ("--stop-after-steps", stopAfterSteps),
-                              ("--threads", threads), ("--replay-per-batch", replayPerBatch)] {
+                              ("--replay-per-batch", replayPerBatch)] {
             if let value, value < 1 { throw ValidationError("\(flag) must be 1 or more, not \(value).") }
         }
         if noAlignment, noCommitment, noContrastive {
@@ -235,7 +234,7 @@ struct TrainCommand: EnvironmentCommand {
     var request: AdaptationRequest {
         var request = AdaptationRequest(
             encoder: BundleSource(argument: encoder), surrogate: BundleSource(argument: surrogate),
-            training: URL(fileURLWithPath: data), outputDirectory: URL(fileURLWithPath: output), configuration: trainerConfiguration)
+            training: URL(fileURLWithPath: data), outputDirectory: URL(fileURLWithPath: outputDirectory), configuration: trainerConfiguration)
         request.validation = validation.map { URL(fileURLWithPath: $0) }
         request.validationFraction = validationFraction
         request.generalValidation = generalValidation.map { URL(fileURLWithPath: $0) }
@@ -246,13 +245,14 @@ struct TrainCommand: EnvironmentCommand {
         request.version = version.flatMap { SemanticVersion($0) }
         request.name = name
         request.registry = options.resolvedRegistry()
+        request.policy = loading.policy
         request.publish = publish
         request.allowWorse = allowWorse
         return request
     }
 
     func run(in environment: CraftEnvironment) throws {
-        if let threads { Tensor.threadCount = threads }
+        loading.applyThreads()
         let display = TrainingDisplay(quiet: options.json || quiet)
         // SIGINT/SIGTERM/SIGHUP set a flag the trainer checks between steps: it checkpoints, then we
         // exit 128 + signal. A second signal ends the process at once (ScratchFiles).

@@ -10,7 +10,7 @@ struct RegistryKeyCommand: ParsableCommand {
         subcommands: [RegistryKeyGenerateCommand.self, RegistryKeyTrustCommand.self])
 }
 
-/// `craft-registry key generate --out KEY`.
+/// `craft-registry key generate --output KEY`.
 struct RegistryKeyGenerateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "generate",
@@ -19,16 +19,16 @@ struct RegistryKeyGenerateCommand: ParsableCommand {
             Keep KEY secret; give KEY.pub to registries that should trust your bundles.
 
             Examples:
-              craft-registry key generate --out ~/.craft/keys/derm-team
+              craft-registry key generate --output ~/.craft/keys/derm-team
             """)
 
     @OptionGroup var options: RegistryOptions
 
-    @Option(help: ArgumentHelp("Where to write the private key (KEY.pub is written beside it).", valueName: "key"))
-    var out: String
+    @Option(name: [.short, .long], help: ArgumentHelp("The private key file to write (KEY.pub is written beside it).", valueName: "file"))
+    var output: String
 
     func run() throws {
-        let url = URL(fileURLWithPath: out)
+        let url = URL(fileURLWithPath: output)
         let key = SigningKey.generate()
         try key.write(to: url)
         let publicURL = url.appendingPathExtension("pub")

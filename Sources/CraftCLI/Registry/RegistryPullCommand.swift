@@ -32,8 +32,8 @@ struct RegistryPullCommand: ParsableCommand {
     @Argument(help: "NAME, NAME@VERSION, NAME@RANGE, or oci://HOST/REPOSITORY[:TAG].")
     var reference: String
 
-    @Option(name: [.short, .customLong("output")], help: ArgumentHelp("Unpack into this new directory instead of the cache.", valueName: "dir"))
-    var output: String?
+    @Option(help: ArgumentHelp("Unpack into this new directory instead of the cache.", valueName: "dir"))
+    var outputDirectory: String?
 
     @Option(help: ArgumentHelp("The cache directory (default: $CRAFT_CACHE, else ~/.craft/cache).", valueName: "dir"))
     var cache: String?
@@ -56,7 +56,7 @@ struct RegistryPullCommand: ParsableCommand {
         let pulled = try ProgressLine.run("pulling \(resolved.reference)", bytes: resolved.record.size) {
             try registry.pull(
                 reference, includePrerelease: selection.includePrerelease, requireSignature: signing.requireSignature,
-                cache: cacheLocation, destination: output.map { URL(fileURLWithPath: $0) })
+                cache: cacheLocation, destination: outputDirectory.map { URL(fileURLWithPath: $0) })
         }
         if options.json {
             struct Result: Encodable {
@@ -84,8 +84,8 @@ struct RegistryPullCommand: ParsableCommand {
         let trusted = registry.exists && !registry.isRemote ? try registry.trustedKeys() : []
         let pulled = try oci.pull(try OCIReference(parsing: reference), trustedKeys: trusted, requireSignature: signing.requireSignature)
         var directory = pulled.directory
-        if let output {
-            let target = URL(fileURLWithPath: output)
+        if let outputDirectory {
+            let target = URL(fileURLWithPath: outputDirectory)
             guard !FileManager.default.fileExists(atPath: target.path) else {
                 throw CommandError(.usage, "\(target.path) already exists; choose a new -o directory or delete it")
             }

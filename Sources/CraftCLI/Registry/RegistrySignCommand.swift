@@ -24,7 +24,7 @@ struct RegistrySignCommand: ParsableCommand {
     @Option(help: ArgumentHelp("The private key file written by `key generate`.", valueName: "key"))
     var key: String
 
-    @Option(help: ArgumentHelp("Where to write the signature (default: FILE.sig).", valueName: "sig-file"))
+    @Option(name: [.short, .long], help: ArgumentHelp("The signature file to write (default: FILE.sig).", valueName: "file"))
     var output: String?
 
     func run() throws {

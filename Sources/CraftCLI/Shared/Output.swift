@@ -11,15 +11,30 @@ import Darwin
 
 /// Printing for the command-line tools: JSON, aligned tables, warnings, progress.
 enum Output {
-    /// Writes `value` as canonical JSON (sorted keys, pretty) on stdout.
+    /// The version of every `--json` object's keys, printed as `schema_version`: it changes when a
+    /// key is removed or changes meaning; keys may be added without a change (docs/cli.md).
+    static let schemaVersion = 1
+
+    /// Writes `value` as canonical JSON (sorted keys, pretty) on stdout, with `schema_version`.
     static func json<T: Encodable>(_ value: T) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
         // snake_case like craft.json and the compatibility report.
         encoder.keyEncodingStrategy = .convertToSnakeCase
-        let data = try encoder.encode(value)
+        let data = try encoder.encode(Versioned(value: value))
         FileHandle.standardOutput.write(data)
         FileHandle.standardOutput.write(Data("\n".utf8))
+    }
+
+    /// An object's keys plus `schema_version`, at the same level.
+    private struct Versioned<Value: Encodable>: Encodable {
+        var value: Value
+        enum Key: String, CodingKey { case schemaVersion }
+        func encode(to encoder: any Encoder) throws {
+            try value.encode(to: encoder)
+            var container = encoder.container(keyedBy: Key.self)
+            try container.encode(Output.schemaVersion, forKey: .schemaVersion)
+        }
     }
 
     /// Writes a line on stdout.

@@ -1,6 +1,7 @@
 import ArgumentParser
 import CraftRegistry
 import Foundation
+import TensorCore
 
 /// The options every `craft-registry` command shares: which registry, and JSON output.
 ///
@@ -56,4 +57,30 @@ public struct SignatureOptions: ParsableArguments {
     public var requireSignature = false
 
     public init() {}
+}
+
+/// Options of the commands that load bundles to run them (`run`, `eval`, `tokens`, `serve`, `train`,
+/// `stats`): which versions a range may resolve to, whose signatures are required, how many threads.
+public struct LoadingOptions: ParsableArguments {
+    @OptionGroup public var versions: VersionSelectionOptions
+    @OptionGroup public var signatures: SignatureOptions
+
+    @Option(help: ArgumentHelp("Threads for the tensor kernels and OpenBLAS (default: every core). Example: --threads 2", valueName: "n"))
+    public var threads: Int?
+
+    public init() {}
+
+    public func validate() throws {
+        if let threads, threads < 1 { throw ValidationError("--threads must be 1 or more, not \(threads).") }
+    }
+
+    /// What every bundle the command opens must satisfy.
+    public var policy: OpeningPolicy {
+        OpeningPolicy(includePrerelease: versions.includePrerelease, requireSignature: signatures.requireSignature)
+    }
+
+    /// Sets the thread count of the tensor kernels and OpenBLAS when `--threads` was given.
+    public func applyThreads() {
+        if let threads { Tensor.threadCount = threads }
+    }
 }

@@ -118,21 +118,57 @@ struct UsageError {
     let text: String
 
     init<Root: ParsableCommand>(_ root: Root.Type, error: Error, arguments: [String]) {
+        let command = CommandPath(root, arguments: arguments)
+        let help = "'\(command.names.joined(separator: " ")) --help' lists every option, with examples"
+        // argument-parser reports a missing option before an unknown one; the unknown one (often a
+        // misspelling, or an old spelling, of the "missing" one) is the mistake to name.
+        let known = command.commands.reduce(into: Set(["--help", "--version"])) { $0.formUnion(Self.options(of: $1)) }
+        if let unknown = arguments.prefix(while: { $0 != "--" }).lazy
+            .filter({ $0.hasPrefix("--") }).map({ String($0.split(separator: "=", maxSplits: 1)[0]) })
+            .first(where: { !known.contains($0) })
+        {
+            let nearest = Self.nearestOption(to: unknown, among: known.subtracting(["--help", "--version"]))
+            text = "error: unknown option '\(unknown)'\nhint: \(nearest.map { "did you mean '\($0)'? (\(help))" } ?? help)\n"
+            return
+        }
         let lines = root.message(for: error).split(separator: "\n", omittingEmptySubsequences: true).map {
             $0.trimmingCharacters(in: .whitespaces)
         }
-        let path = CommandPath(root, arguments: arguments).names.joined(separator: " ")
         var message = lines.first ?? "the arguments cannot be read"
         if message.hasPrefix("Error: ") { message.removeFirst("Error: ".count) }
-        var hint = "'\(path) --help' lists every option, with examples"
+        var hint = help
         // argument-parser follows a missing option with "Help:  --name <value>  What it is."
         let full = root.fullMessage(for: error, columns: 10_000).split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
-        if let help = full.first(where: { $0.hasPrefix("Help:") }) {
-            let parts = help.dropFirst("Help:".count).split(separator: "  ", omittingEmptySubsequences: true)
+        if let line = full.first(where: { $0.hasPrefix("Help:") }) {
+            let parts = line.dropFirst("Help:".count).split(separator: "  ", omittingEmptySubsequences: true)
                 .map { $0.trimmingCharacters(in: .whitespaces) }
-            if parts.count >= 2 { hint = "\(parts[0]): \(parts[1...].joined(separator: " ")) (\(hint))" }
+            if parts.count >= 2 { hint = "\(parts[0]): \(parts[1...].joined(separator: " ")) (\(help))" }
         }
         text = "error: \(Self.lowercasedFirst(message))\nhint: \(hint)\n"
+    }
+
+    /// The option among `options` nearest to `given`: one that `given` begins or ends (`--out` →
+    /// `--output`, `--output` → `--output-directory`), else the nearest by edit distance when it is
+    /// near; `nil` otherwise.
+    static func nearestOption(to given: String, among options: Set<String>) -> String? {
+        let ranked = options.map { (name: $0, distance: UnknownSubcommand.distance(given, $0)) }
+            .sorted { ($0.distance, $0.name) < ($1.distance, $1.name) }
+        if let prefixed = ranked.first(where: { $0.name.hasPrefix(given) || given.hasPrefix($0.name) }) { return prefixed.name }
+        guard let best = ranked.first, best.distance <= max(2, given.count / 3) else { return nil }
+        return best.name
+    }
+
+    /// The long option names `command` takes, hidden ones included (from argument-parser's
+    /// description of the command, not its help text, which mentions other commands' options).
+    static func options(of command: ParsableCommand.Type) -> Set<String> {
+        struct Dump: Decodable {
+            struct Command: Decodable { var arguments: [Argument]? }
+            struct Argument: Decodable { var names: [Name]? }
+            struct Name: Decodable { var kind: String; var name: String }
+            var command: Command
+        }
+        guard let dump = try? JSONDecoder().decode(Dump.self, from: Data(command._dumpHelp().utf8)) else { return [] }
+        return Set((dump.command.arguments ?? []).flatMap { $0.names ?? [] }.filter { $0.kind == "long" }.map { "--" + $0.name })
     }
 
     /// "Missing expected argument" → "missing expected argument"; "NAME is…" stays.
@@ -145,16 +181,19 @@ struct UsageError {
 /// The subcommands named by the arguments, from the root down (`craft-registry cache prune`).
 struct CommandPath {
     let names: [String]
+    /// The commands named, from the root down.
+    let commands: [ParsableCommand.Type]
 
     init<Root: ParsableCommand>(_ root: Root.Type, arguments: [String]) {
-        var command: ParsableCommand.Type = root
+        var commands: [ParsableCommand.Type] = [root]
         var names = [root.configuration.commandName ?? "craft"]
         for argument in arguments where !argument.hasPrefix("-") {
-            guard let next = command.configuration.subcommands.first(where: { $0.configuration.commandName == argument }) else { continue }
+            guard let next = commands.last?.configuration.subcommands.first(where: { $0.configuration.commandName == argument }) else { continue }
             names.append(argument)
-            command = next
+            commands.append(next)
         }
         self.names = names
+        self.commands = commands
     }
 }
 

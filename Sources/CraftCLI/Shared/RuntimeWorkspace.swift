@@ -13,8 +13,11 @@ struct RuntimeWorkspace {
     static let scratchPrefix = "craft-run"
 
     let opener: BundleOpener
+    /// What every bundle opened here must satisfy (`--include-prerelease`, `--require-signature`).
+    let policy: OpeningPolicy
 
-    init() throws {
+    init(policy: OpeningPolicy = OpeningPolicy()) throws {
+        self.policy = policy
         var opener = try BundleOpener(prefix: Self.scratchPrefix)
         opener.announce = { label, bytes in
             let line = ProgressLine(label, bytes: bytes)
@@ -30,7 +33,8 @@ struct RuntimeWorkspace {
     /// ``BundleOpener/open(_:role:registry:)``: packed bundles are read once, and what is unpacked is
     /// what was checked).
     func unpack(_ argument: String, registry: Registry, as role: String) throws -> UnpackedBundle {
-        try open(argument, registry: registry, as: role).bundle
+        try open(argument, registry: registry, as: role, includePrerelease: policy.includePrerelease,
+                 requireSignature: policy.requireSignature).bundle
     }
 
     /// Opens the bundle an argument names, refusing it unless a trusted key signed it when
@@ -39,10 +43,9 @@ struct RuntimeWorkspace {
         _ argument: String, registry: Registry, as role: String, includePrerelease: Bool = false,
         requireSignature: Bool = false
     ) throws -> OpenedBundle {
-        let opened = try opener.open(
-            BundleSource(argument: argument), role: role, registry: registry, includePrerelease: includePrerelease)
-        if requireSignature { try (opened.signature ?? .unsigned).requireTrusted(source: argument) }
-        return opened
+        try opener.open(
+            BundleSource(argument: argument), role: role, registry: registry,
+            policy: OpeningPolicy(includePrerelease: includePrerelease, requireSignature: requireSignature))
     }
 
     /// Reads an image argument as RGB; a missing file is exit 2, a file that is not a readable PNG or

@@ -135,8 +135,9 @@ public struct CompatibilityReport: Sendable {
         return lines.joined(separator: "\n") + "\n"
     }
 
-    /// JSON with stable keys: `compatible`, `craft_version`, `encoder`, `backend` (`name`, `version`,
-    /// `codebook_hash`, `runtime`), `checks` (`code`, `subject`, `passed`, `reason`, `wrong_side`).
+    /// JSON with stable keys: `schema_version` (1), `compatible`, `craft_version`, `encoder`, `backend`
+    /// (`name`, `version`, `codebook_hash`, `runtime`), `checks` (`code`, `subject`, `passed`,
+    /// `reason`, `wrong_side`).
     public func renderJSON() throws -> String {
         let encoderOut = JSONReport.Side(encoder, hash: encoder.effectiveCodebook.hash)
         let backendOut = JSONReport.Side(backend, hash: backend.declaredCodebook.hash)
@@ -164,6 +165,7 @@ public struct CompatibilityReport: Sendable {
                 case codebookHash = "codebook_hash"
             }
         }
+        var schemaVersion = 1
         var compatible: Bool
         var craftVersion: String
         var encoder: Side
@@ -172,6 +174,7 @@ public struct CompatibilityReport: Sendable {
         enum CodingKeys: String, CodingKey {
             case compatible, encoder, backend, checks
             case craftVersion = "craft_version"
+            case schemaVersion = "schema_version"
         }
     }
 }

@@ -75,6 +75,21 @@ public enum BundleSource: Sendable, Equatable, CustomStringConvertible {
     }
 }
 
+/// What a caller requires of the bundles it opens, beyond their verification: pre-release versions
+/// considered when a range is resolved, and a signature by a key the registry trusts.
+public struct OpeningPolicy: Sendable, Equatable {
+    /// Consider pre-release versions (`1.0.0-beta.1`) when resolving names and ranges.
+    public var includePrerelease: Bool
+    /// Refuse (integrity, exit 4) a bundle that is unsigned or signed only by untrusted keys; a bundle
+    /// directory carries no signature, so it is refused then.
+    public var requireSignature: Bool
+
+    public init(includePrerelease: Bool = false, requireSignature: Bool = false) {
+        self.includePrerelease = includePrerelease
+        self.requireSignature = requireSignature
+    }
+}
+
 /// A bundle opened for reading: the unpacked bundle and what opening it proved.
 public struct OpenedBundle: Sendable {
     /// The unpacked bundle (in the opener's scratch directory, or the directory itself).
@@ -158,6 +173,16 @@ public struct BundleOpener: Sendable {
         if opened.manifest.codebook.tensor != nil {
             opened.bundle.openedCodebook = try CodebookVerification.verifiedCodebook(opened.manifest, in: opened.bundle.directory)
         }
+        return opened
+    }
+
+    /// Opens `source` (``open(_:role:registry:includePrerelease:)``) and holds it to `policy`.
+    ///
+    /// - Throws: what that method throws, and ``RegistryError`` (integrity, exit 4) for a bundle
+    ///   without a trusted signature when ``OpeningPolicy/requireSignature``.
+    public func open(_ source: BundleSource, role: String, registry: Registry?, policy: OpeningPolicy) throws -> OpenedBundle {
+        let opened = try open(source, role: role, registry: registry, includePrerelease: policy.includePrerelease)
+        if policy.requireSignature { try (opened.signature ?? .unsigned).requireTrusted(source: source.description) }
         return opened
     }
 

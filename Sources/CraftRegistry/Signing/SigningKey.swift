@@ -46,7 +46,7 @@ public struct SigningKey {
     public func write(to url: URL) throws {
         let publicURL = url.appendingPathExtension("pub")
         for existing in [url, publicURL] where FileManager.default.fileExists(atPath: existing.path) {
-            throw RegistryError(.usage, "\(existing.path) already exists; choose another --out path or delete the old key first")
+            throw RegistryError(.usage, "\(existing.path) already exists; choose another --output path or delete the old key first")
         }
         let file = File(
             format: Self.currentFormat, algorithm: BundleSignature.ed25519, keyId: keyID,

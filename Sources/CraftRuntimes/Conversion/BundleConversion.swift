@@ -366,7 +366,7 @@ public enum BundleConversion {
     ) throws -> UnpackedBundle {
         let fileManager = FileManager.default
         guard !fileManager.fileExists(atPath: target.output.path) else {
-            throw BundleError(.io, "\(target.output.path) already exists; choose a new --output directory", entry: "")
+            throw BundleError(.io, "\(target.output.path) already exists; choose a new --output-directory", entry: "")
         }
         let parent = target.output.deletingLastPathComponent()
         try fileManager.createDirectory(at: parent, withIntermediateDirectories: true)
