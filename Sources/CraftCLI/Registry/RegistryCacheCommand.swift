@@ -13,7 +13,7 @@ struct RegistryCacheCommand: ParsableCommand {
             (resumed by the next pull) and the mirrored indexes of remote registries (read by \
             --offline).
 
-            Examples:
+            Examples (from the repository root):
               craft-registry cache list
               craft-registry cache prune --unused-days 30
               craft-registry cache prune --all
@@ -58,9 +58,9 @@ struct RegistryCacheListCommand: ParsableCommand {
         commandName: "list",
         abstract: "List what the cache holds, with sizes and when each was last used.",
         discussion: """
-            Examples:
+            Examples (from the repository root):
               craft-registry cache list
-              CRAFT_CACHE=/scratch/craft craft-registry cache list --json
+              CRAFT_CACHE=/tmp/craft-cache craft-registry cache list --json
             """)
 
     @OptionGroup var options: RegistryOptions
@@ -94,7 +94,7 @@ struct RegistryCachePruneCommand: ParsableCommand {
             A pull or run that reuses an item marks it used. Removed bundles are pulled or \
             downloaded again when next needed.
 
-            Examples:
+            Examples (from the repository root):
               craft-registry cache prune                  # unused for 30 days
               craft-registry cache prune --unused-days 7
               craft-registry cache prune --all

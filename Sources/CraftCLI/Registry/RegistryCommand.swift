@@ -18,17 +18,19 @@ public struct RegistryCommand: ParsableCommand {
             ">=1.0 <2.0", 1.x, *). Every command takes --json. Exit codes: 0 ok, 1 error, \
             2 not found, 3 incompatible pair, 4 integrity or signature failure, 64 usage.
 
-            Examples:
-              craft-registry search radiology
-              craft-registry info clinical-vq@^1.2
-              craft-registry pair clinical-vq tiny-llama
-              craft-registry pack encoders/clinical-vq --output-directory dist
-              craft-registry --registry ./registry publish dist/clinical-vq-1.2.0.craft
-              craft-registry pull clinical-vq --require-signature
+            Examples (from the repository root):
+              craft-registry search strong
+              craft-registry info digits-siglip-vq@^1.1
+              craft-registry pair digits-siglip-vq digits-gpt2
+              craft-registry pack examples/bundles/digits-vq --output-directory dist
+              craft-registry --registry my-registry publish dist/digits-vq-1.0.0.craft
+              craft-registry pull digits-llama
               craft-registry reindex
-              craft-registry --registry https://models.example.org/craft search radiology
               craft-registry cache list
-              craft-registry push dist/clinical-vq-1.2.0.craft oci://ghcr.io/my-team/clinical-vq
+
+            With your own servers (docs/registry.md):
+              craft-registry --registry https://HOST/PATH search radiology
+              craft-registry push dist/NAME-VERSION.craft oci://HOST/REPOSITORY
             """,
         version: CraftVersion.current,
         subcommands: [

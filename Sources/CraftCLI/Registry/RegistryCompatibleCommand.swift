@@ -11,9 +11,9 @@ struct RegistryCompatibleCommand: ParsableCommand {
             This is an index lookup by codebook hash; `pair ENCODER BACKEND` proves a pairing by \
             verifying both bundles and recomputing the encoder's hash.
 
-            Examples:
-              craft-registry compatible clinical-vq
-              craft-registry compatible tiny-llama@1.0.0 --json
+            Examples (from the repository root):
+              craft-registry compatible digits-siglip-vq
+              craft-registry compatible digits-llama@1.0.0 --json
             """)
 
     @OptionGroup var options: RegistryOptions

@@ -15,9 +15,9 @@ struct RegistryInfoCommand: ParsableCommand {
             and after), prompt template and context length are read from the bundle's craft.json: \
             for a remote registry, once the bundle is in the cache (craft-registry pull REF).
 
-            Examples:
-              craft-registry info clinical-vq
-              craft-registry info clinical-vq@^1.2 --json
+            Examples (from the repository root):
+              craft-registry info digits-siglip-vq
+              craft-registry info digits-llama@^1.0 --json
             """)
 
     @OptionGroup var options: RegistryOptions

@@ -18,8 +18,8 @@ struct RegistryKeyGenerateCommand: ParsableCommand {
         discussion: """
             Keep KEY secret; give KEY.pub to registries that should trust your bundles.
 
-            Examples:
-              craft-registry key generate --output ~/.craft/keys/derm-team
+            Examples (from the repository root):
+              craft-registry key generate --output keys/team
             """)
 
     @OptionGroup var options: RegistryOptions
@@ -54,8 +54,9 @@ struct RegistryKeyTrustCommand: ParsableCommand {
             Signatures by trusted keys make `verify`, `pull` and `info` report "trusted", which
             --require-signature demands.
 
-            Examples:
-              craft-registry --registry ./registry key trust derm-team.pub
+            Examples (from the repository root):
+              craft-registry key generate --output keys/team
+              craft-registry --registry my-registry key trust keys/team.pub
             """)
 
     @OptionGroup var options: RegistryOptions

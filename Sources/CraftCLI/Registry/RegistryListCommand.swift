@@ -13,9 +13,9 @@ struct RegistryListCommand: ParsableCommand {
             `info NAME` shows every version). A broken index file is reported on stderr and makes \
             the command exit 4 after printing the rest.
 
-            Examples:
+            Examples (from the repository root):
               craft-registry list
-              craft-registry --registry ./registry list --kind encoder --json
+              craft-registry list --kind encoder --json
             """)
 
     @OptionGroup var options: RegistryOptions

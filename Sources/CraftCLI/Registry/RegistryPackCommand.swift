@@ -13,10 +13,9 @@ struct RegistryPackCommand: ParsableCommand {
             hash is recomputed and packing is refused when the declared one differs. The same \
             inputs always give the same bytes. See docs/bundle-format.md.
 
-            Examples:
-              craft-registry pack encoders/clinical-vq
-              craft-registry pack encoders/clinical-vq -o dist/clinical-vq.craft
-              craft-registry pack encoders/clinical-vq --output-directory dist --json
+            Examples (from the repository root):
+              craft-registry pack examples/bundles/digits-vq --output-directory dist
+              craft-registry pack examples/bundles/digits-vq -o dist/digits-vq.craft --json
             """)
 
     @OptionGroup var options: RegistryOptions

@@ -18,9 +18,11 @@ struct RegistryPairCommand: EnvironmentCommand {
             docs/compatibility.md. The report is printed on stdout (--json: the checker's JSON); \
             exit 0 when the pair is compatible, 3 when not, 4 when a bundle fails verification.
 
-            Examples:
-              craft-registry pair derm-vq tiny-llm
-              craft-registry pair dist/derm-vq-1.2.0.craft tiny-llm@^0.3 --json
+            Examples (from the repository root):
+              craft-registry pair digits-siglip-vq digits-gpt2
+              craft-registry pair \\
+                  registry/bundles/digits-siglip-vq/digits-siglip-vq-1.1.0.craft \\
+                  digits-llama@^1.0 --json
             """)
 
     @OptionGroup var options: RegistryOptions

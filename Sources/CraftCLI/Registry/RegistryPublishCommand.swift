@@ -16,9 +16,10 @@ struct RegistryPublishCommand: ParsableCommand {
             registry directory is created when missing. A bundle marked partial (provenance.partial: \
             true, written by craft train --stop-after-steps) is refused (exit 64) unless --force.
 
-            Examples:
-              craft-registry --registry ./registry publish clinical-vq-1.2.0.craft
-              craft-registry publish clinical-vq-1.2.0.craft --signature release.sig --json
+            Examples (from the repository root):
+              craft-registry pack examples/bundles/digits-vq --output-directory dist
+              craft-registry --registry my-registry publish dist/digits-vq-1.0.0.craft
+              craft-registry --registry my-registry list
             """)
 
     @OptionGroup var options: RegistryOptions

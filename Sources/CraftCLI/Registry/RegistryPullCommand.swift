@@ -19,10 +19,12 @@ struct RegistryPullCommand: ParsableCommand {
             every digest is checked, and a signature pushed beside it is checked against the trusted \
             keys of --registry.
 
-            Examples:
-              craft-registry pull clinical-vq@^1.2
-              craft-registry pull tiny-llama -o ./models/tiny-llama --require-signature
-              craft-registry pull oci://registry.example.org/craft/clinical-vq:1.2.0
+            Examples (from the repository root):
+              craft-registry pull digits-siglip-vq@^1.0
+              craft-registry pull digits-llama --output-directory models/digits-llama
+
+            From an OCI registry:
+              craft-registry pull oci://HOST/REPOSITORY:TAG
             """)
 
     @OptionGroup var options: RegistryOptions

@@ -16,10 +16,10 @@ struct RegistryPushCommand: ParsableCommand {
             docker login / oras login. Plain HTTP only to this machine or with --insecure. \
             Details: docs/registry.md, "OCI registries".
 
-            Examples:
-              craft-registry push dist/clinical-vq-1.2.0.craft oci://ghcr.io/my-team/clinical-vq
-              craft-registry push dist/clinical-vq-1.2.0.craft oci://127.0.0.1:5000/craft/clinical-vq:1.2.0
-              craft-registry pull oci://ghcr.io/my-team/clinical-vq:1.2.0
+            Forms (with your registry; docs/registry.md has a local one to try):
+              craft-registry push dist/NAME-VERSION.craft oci://HOST/REPOSITORY
+              craft-registry push dist/NAME-VERSION.craft oci://127.0.0.1:5000/team/NAME:1.2.0
+              craft-registry pull oci://HOST/REPOSITORY:VERSION
             """)
 
     @OptionGroup var options: RegistryOptions

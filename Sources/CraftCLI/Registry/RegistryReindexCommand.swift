@@ -18,9 +18,9 @@ struct RegistryReindexCommand: ParsableCommand {
             byte for byte as it was. Exit 4 when a bundle file could not be indexed or is not the \
             published file (the rest is indexed all the same).
 
-            Examples:
+            Examples (from the repository root):
               craft-registry reindex
-              craft-registry --registry ./registry reindex --json
+              craft-registry --registry registry reindex --json
             """)
 
     @OptionGroup var options: RegistryOptions

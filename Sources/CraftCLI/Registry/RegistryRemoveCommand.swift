@@ -8,8 +8,10 @@ struct RegistryRemoveCommand: ParsableCommand {
         commandName: "remove",
         abstract: "Delete a published version and its file (prefer yank: removal breaks whoever pinned it).",
         discussion: """
-            Examples:
-              craft-registry remove clinical-vq@1.2.0-rc.1
+            Examples (from the repository root):
+              craft-registry pack examples/bundles/digits-vq --output-directory dist
+              craft-registry --registry my-registry publish dist/digits-vq-1.0.0.craft
+              craft-registry --registry my-registry remove digits-vq@1.0.0
             """)
 
     @OptionGroup var options: RegistryOptions

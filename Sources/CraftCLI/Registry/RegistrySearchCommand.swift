@@ -13,10 +13,10 @@ struct RegistrySearchCommand: ParsableCommand {
             name contains > domain/kind/runtime tag > summary word. Every word of a multi-word \
             query must match something unless the whole query matches the name or a hash.
 
-            Examples:
-              craft-registry search radiology
-              craft-registry search "chest x-ray" --kind encoder
-              craft-registry search sha256:3f2a9c --json
+            Examples (from the repository root):
+              craft-registry search digits
+              craft-registry search "handwritten digits" --kind backend
+              craft-registry search sha256:363a276a --json
             """)
 
     @OptionGroup var options: RegistryOptions

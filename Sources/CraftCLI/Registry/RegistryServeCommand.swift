@@ -17,10 +17,14 @@ struct RegistryServeCommand: ParsableCommand {
             "Authorization: Bearer TOKEN". Loopback by default; SIGINT or SIGTERM stops it. \
             Details: docs/registry.md, "Serving a registry".
 
-            Examples:
-              craft-registry serve registry --port 8080
-              craft-registry serve /srv/craft --host 0.0.0.0 --port 8080 --token-file /etc/craft/token
-              curl -H "Authorization: Bearer $(cat /etc/craft/token)" -T dist/my-vq-1.0.0.craft http://HOST:8080/api/v1/bundles
+            Examples (from the repository root):
+              craft-registry serve registry --port 0
+
+            For other machines, with publishing (docs/registry.md, "Serving a registry"):
+              craft-registry serve /srv/craft --host 0.0.0.0 --port 8080 \\
+                  --token-file /etc/craft/token
+              curl -H "Authorization: Bearer $(cat /etc/craft/token)" \\
+                  -T dist/NAME-VERSION.craft http://HOST:8080/api/v1/bundles
             """)
 
     @OptionGroup var options: RegistryOptions

@@ -12,8 +12,13 @@ struct RegistrySignCommand: ParsableCommand {
             The bundle is verified first (nobody should sign a broken bundle). `publish` carries \
             FILE.sig along automatically.
 
-            Examples:
-              craft-registry sign clinical-vq-1.2.0.craft --key ~/.craft/keys/derm-team
+            Examples (from the repository root):
+              craft-registry key generate --output keys/team
+              craft-registry pack examples/bundles/digits-vq --output-directory dist
+              craft-registry sign dist/digits-vq-1.0.0.craft --key keys/team
+              craft-registry --registry my-registry key trust keys/team.pub
+              craft-registry --registry my-registry publish dist/digits-vq-1.0.0.craft
+              craft-registry --registry my-registry pull digits-vq --require-signature
             """)
 
     @OptionGroup var options: RegistryOptions

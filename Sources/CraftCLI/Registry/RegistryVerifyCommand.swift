@@ -14,9 +14,9 @@ struct RegistryVerifyCommand: ParsableCommand {
             against the registry's trusted keys (keys/*.pub). Exit 4 on any integrity or signature \
             failure, 2 when the file or REF does not exist.
 
-            Examples:
-              craft-registry verify build/clinical-vq-1.2.0.craft
-              craft-registry verify clinical-vq@1.2.0 --require-signature --json
+            Examples (from the repository root):
+              craft-registry verify registry/bundles/digits-vq/digits-vq-1.0.0.craft
+              craft-registry verify digits-siglip-vq@1.1.0 --json
             """)
 
     @OptionGroup var options: RegistryOptions

@@ -8,9 +8,11 @@ struct RegistryYankCommand: ParsableCommand {
         commandName: "yank",
         abstract: "Mark a published version yanked: hidden from NAME and ranges, still pullable by exact version.",
         discussion: """
-            Examples:
-              craft-registry yank clinical-vq@1.2.0
-              craft-registry yank clinical-vq@1.2.0 --undo
+            Examples (from the repository root):
+              craft-registry pack examples/bundles/digits-vq --output-directory dist
+              craft-registry --registry my-registry publish dist/digits-vq-1.0.0.craft
+              craft-registry --registry my-registry yank digits-vq@1.0.0
+              craft-registry --registry my-registry yank digits-vq@1.0.0 --undo
             """)
 
     @OptionGroup var options: RegistryOptions
