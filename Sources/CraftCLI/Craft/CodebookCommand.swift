@@ -16,13 +16,15 @@ public struct CodebookCommand: ParsableCommand {
 
             With --quantize VECTORS.safetensors, also quantizes the [N, D] tensor named by --vectors-tensor (default "vectors") and prints each row's codes and residual norm.
 
-            Examples:
+            Examples (from the repository root):
               craft codebook examples/codebooks/tiny-codebook.safetensors
-              craft codebook CODEBOOK.safetensors --tensor codebook --metric cosine --json
+              craft codebook examples/codebooks/tiny-codebook.safetensors \\
+                  --metric cosine --json
               craft codebook examples/codebooks/tiny-codebook.safetensors \\
                   --quantize examples/codebooks/sample-vectors.safetensors
 
-            Exit codes: 0 success, 2 file or tensor not found, 4 malformed file or invalid codebook (NaN or infinity, wrong shape), 64 usage error.
+            Exit codes: 0 success, 2 file or tensor not found, 4 malformed file or invalid \
+            codebook (NaN or infinity, wrong shape), 64 usage error.
             """)
 
     @Argument(help: "The safetensors file holding the codebook.")

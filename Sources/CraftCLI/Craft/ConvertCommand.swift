@@ -16,7 +16,7 @@ struct ConvertCommand: ParsableCommand {
             through its runtime before it is moved into place: a directory that exists was proven \
             to load. Then: craft-registry pack DIR, craft-registry pair ENCODER BACKEND.
 
-            Examples:
+            Forms (with your own model directories; docs/models.md):
               craft convert encoder --model siglip-so400m \\
                   --codebook rvq.safetensors:codebook --quantization-layer 26 \\
                   --name my-vq --license apache-2.0 --output-directory bundles/my-vq
@@ -139,15 +139,17 @@ struct ConvertEncoderCommand: ParsableCommand {
             The tower's image size and patch grid give encoder.image_size and tokens_per_image; the \
             codebook is written alone into codebook.safetensors (once, for --shared-depth).
 
-            Examples:
+            Forms (with your own model directories; docs/models.md):
               craft convert encoder --model siglip-so400m \\
                   --codebook rvq.safetensors:codebook --quantization-layer 26 \\
                   --name my-vq --license apache-2.0 --output-directory bundles/my-vq
-              # VILA-U's layout: RQ-VAE codebook with a padding row, shared by 4 levels,
-              # quantized before the last layer, text tower kept for L_con (docs/runtimes.md)
+              # VILA-U's layout (docs/runtimes.md): RQ-VAE codebook with a padding
+              # row, shared by 4 levels, quantized before the last layer, text tower
+              # kept for L_con
               craft convert encoder --model vila-u-siglip \\
-                  --codebook rq.safetensors:quantizer.codebooks.0.weight --drop-padding-row \\
-                  --shared-depth 4 --quantization-layer 26 --text-tower \\
+                  --codebook rq.safetensors:quantizer.codebooks.0.weight \\
+                  --drop-padding-row --shared-depth 4 --quantization-layer 26 \\
+                  --text-tower \\
                   --name vila-u-vq --license mit --output-directory bundles/vila-u-vq
             """)
 
@@ -186,7 +188,7 @@ struct ConvertBackendCommand: ParsableCommand {
             model.gguf, and its tokenizer is the one its metadata describes (SentencePiece or \
             byte-level BPE), unless --tokenizer gives a Hugging Face tokenizer.json (docs/gguf.md).
 
-            Example:
+            Forms (with your own model files; docs/models.md):
               craft convert backend --model Qwen2-1.5B \\
                   --projector mm_projector.safetensors --projector-type mlp2x_gelu \\
                   --codebook rvq.safetensors --name my-qwen --license apache-2.0 \\

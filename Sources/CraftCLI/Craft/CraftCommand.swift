@@ -7,25 +7,26 @@ public struct CraftCommand: ParsableCommand, HoistsGlobalOptions {
         commandName: "craft",
         abstract: "Run, evaluate, serve and fine-tune codebook-anchored vision encoders and language backends.",
         discussion: """
-            Examples (from the repository root, on the embedded registry registry/;
-            D=examples/data/digits):
-              craft run --registry registry --encoder digits-siglip-vq@1.1.0 \\
-                  --backend digits-gpt2 --image $D/images/strong/0000.png \\
+            Examples (from the repository root, on the embedded registry registry/):
+              craft run --encoder digits-siglip-vq@1.1.0 --backend digits-gpt2 \\
+                  --image examples/data/digits/images/strong/0017.png \\
                   --prompt "what digit is this ?"
-              craft eval --registry registry --encoder digits-siglip-vq@1.1.0 \\
-                  --backend digits-llama --data $D/strong-test.jsonl --limit 100 \\
+              craft eval --encoder digits-siglip-vq@1.1.0 --backend digits-llama \\
+                  --data examples/data/digits/strong-test.jsonl --limit 20 \\
                   --keep-ratio 0.8
-              craft serve --registry registry --encoder digits-siglip-vq@1.1.0 \\
-                  --backend digits-llama --port 8080
-              craft train --registry registry --encoder digits-siglip-vq@1.0.0 \\
-                  --surrogate digits-llama --data $D/strong-train.jsonl \\
-                  --output adapted
-              craft stats --registry registry --encoder digits-siglip-vq@1.1.0 \\
-                  --data $D/strong-train.jsonl --output stats
-              craft tokens --registry registry --encoder digits-siglip-vq@1.1.0 \\
-                  --image $D/images/strong/0000.png
+              craft serve --encoder digits-siglip-vq@1.1.0 --backend digits-llama --port 0
+              craft train --encoder digits-siglip-vq@1.0.0 --surrogate digits-llama \\
+                  --data examples/publish-an-encoder/data/train.jsonl \\
+                  --validation examples/publish-an-encoder/data/val.jsonl \\
+                  --learning-rate 1e-3 --output-directory out
+              craft stats --encoder digits-siglip-vq@1.1.0 \\
+                  --data examples/publish-an-encoder/data/train.jsonl \\
+                  --output-directory stats
+              craft tokens --encoder digits-siglip-vq@1.1.0 \\
+                  --image examples/data/digits/images/strong/0017.png
               craft codebook examples/codebooks/tiny-codebook.safetensors --json
-              craft forward --model MODEL_DIR --tokens 1,2,3 --out logits.safetensors
+              craft forward --model Tests/GGUFTests/Fixtures/models/llama_q8_0.gguf \\
+                  --tokens 1,17,42 -o logits.safetensors
               craft runtimes
             """,
         version: CraftVersion.current,

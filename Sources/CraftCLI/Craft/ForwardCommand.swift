@@ -20,11 +20,14 @@ public struct ForwardCommand: ParsableCommand {
             and `pooler_output` [1, P] (pad the ids to the model's max length as SigLIP expects). \
             A llama.cpp .gguf file holding a Llama or Qwen2 decoder takes --tokens too (docs/gguf.md).
 
-            Examples:
-              craft forward --model models/tiny-llama --tokens 1,15043,3186 --output logits.safetensors
-              craft forward --model models/siglip --pixels pixels.safetensors --output features.safetensors
+            Examples (from the repository root):
               craft forward --model Tests/GGUFTests/Fixtures/models/llama_q8_0.gguf \\
                   --tokens 1,17,42 --output logits.safetensors
+
+            With a Hugging Face model directory (docs/models.md):
+              craft forward --model MODEL_DIR --tokens 1,15043,3186 -o logits.safetensors
+              craft forward --model SIGLIP_DIR --pixels pixels.safetensors \\
+                  -o features.safetensors
             """)
 
     @Option(name: .long, help: "The Hugging Face-layout model directory, or a .gguf file.")

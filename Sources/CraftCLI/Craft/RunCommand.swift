@@ -20,12 +20,17 @@ struct RunCommand: EnvironmentCommand {
             answer is generated greedily. A table-encoder's images are the rows of its feature table: \
             --image is then an image index.
 
-            Examples:
+            Examples (from the repository root):
               craft run --encoder digits-siglip-vq@1.1.0 --backend digits-llama \\
-                  --image examples/data/digits/images/strong/0000.png --prompt "what digit is this ?"
-              craft run --encoder adapted/digits-siglip-vq-1.1.0.craft --backend digits-gpt2@^1.0 \\
-                  --image x.png --prompt "what digit is this ?" --keep-ratio 0.8 --json
-              craft run --encoder digits-vq --backend digits-answers --image 3 --prompt "which digit?"
+                  --image examples/data/digits/images/strong/0017.png \\
+                  --prompt "what digit is this ?"
+              craft run --encoder \\
+                  registry/bundles/digits-siglip-vq/digits-siglip-vq-1.1.0.craft \\
+                  --backend digits-gpt2@^1.0 \\
+                  --image examples/data/digits/images/strong/0017.png \\
+                  --prompt "what digit is this ?" --keep-ratio 0.8 --json
+              craft run --encoder digits-vq --backend digits-answers --image 3 \\
+                  --prompt "which digit?"
             """)
 
     @OptionGroup var options: RegistryOptions

@@ -23,13 +23,14 @@ struct ServeCommand: EnvironmentCommand {
             "craft": {"keep_ratio": R} prunes visual tokens), GET /v1/models, GET /health, GET /metrics \
             (Prometheus). Answers are greedy unless the request sets a temperature.
 
-            Examples:
-              craft serve --registry registry \\
-                  --encoder digits-siglip-vq@1.1.0 --backend digits-llama
-              craft serve --registry registry --port 9000 \\
-                  --pair digits-siglip-vq@1.1.0=digits-llama \\
+            Examples (from the repository root):
+              craft serve --encoder digits-siglip-vq@1.1.0 --backend digits-llama --port 0
+              craft serve --port 0 --pair digits-siglip-vq@1.1.0=digits-llama \\
                   --pair digits-siglip-vq@1.1.0=digits-gpt2
+
+            Then, from another shell (the default port is 8080):
               curl -s localhost:8080/v1/models
+
             A chat completion with curl and with the openai Python client: docs/serve.md.
             """)
 

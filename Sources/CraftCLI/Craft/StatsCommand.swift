@@ -20,11 +20,13 @@ struct StatsCommand: ParsableCommand {
             base's weights and codebook, a bumped patch version (or --version) and provenance; it is \
             written to --output-directory DIR (default craft-stats) as NAME-VERSION/ and NAME-VERSION.craft.
 
-            Examples (from the repository root; D=examples/data/digits):
-              craft stats --registry registry --encoder digits-siglip-vq@1.1.0 \\
-                  --data $D/strong-train.jsonl --output stats
-              craft stats --encoder derm-vq-1.1.0.craft --data train.jsonl --json
-              craft stats --encoder derm-vq --data train.jsonl --publish
+            Examples (from the repository root):
+              craft stats --encoder digits-siglip-vq@1.1.0 \\
+                  --data examples/publish-an-encoder/data/train.jsonl \\
+                  --output-directory stats
+              craft stats --encoder digits-siglip-vq@1.0.0 \\
+                  --data examples/publish-an-encoder/data/val.jsonl \\
+                  --output-directory stats --json
             """)
 
     @OptionGroup var options: RegistryOptions
