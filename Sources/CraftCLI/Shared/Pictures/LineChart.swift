@@ -57,8 +57,8 @@ struct LineChart {
 
     // MARK: Axis ranges
 
-    /// Round tick positions covering `low...high`: about `count` ticks at a step of 1, 2 or 5 times
-    /// a power of ten, the range widened outwards to the first and last tick.
+    /// Round tick positions covering `low...high`: about `count` ticks at a step of 1, 2, 2.5 or 5
+    /// times a power of ten, the range widened outwards to the first and last tick.
     ///
     /// An empty or single-valued range is widened first (`0...1` when there is no data, else
     /// ±10% of the value, at least ±0.1… or ±1 for integers) so there is always an axis to draw.
@@ -78,7 +78,7 @@ struct LineChart {
         }
         let rough = (high - low) / Double(max(count - 1, 1))
         let magnitude = pow(10, floor(log10(rough)))
-        var step = [1.0, 2, 5, 10].map { $0 * magnitude }.first { $0 >= rough * 0.999 } ?? 10 * magnitude
+        var step = [1.0, 2, 2.5, 5, 10].map { $0 * magnitude }.first { $0 >= rough * 0.999 } ?? 10 * magnitude
         if integer { step = max(step.rounded(.up), 1) }
         let first = floor(low / step + 1e-9) * step
         let last = ceil(high / step - 1e-9) * step

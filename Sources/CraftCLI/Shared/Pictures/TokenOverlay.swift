@@ -69,7 +69,9 @@ enum TokenOverlay {
                     let dimmed = UInt8(20 + luma / 3)
                     color = (dimmed, dimmed, dimmed)
                 }
-                (bytes[to], bytes[to + 1], bytes[to + 2]) = color
+                bytes[to] = color.0
+                bytes[to + 1] = color.1
+                bytes[to + 2] = color.2
             }
         }
         return try Image(width: width, height: height, colorModel: .rgb, bytes: bytes)

@@ -29,14 +29,15 @@ enum TrainingChart {
         let epochRecords = validations.values.sorted { $0.epoch < $1.epoch }
 
         func lossSeries(_ name: String, _ value: (TrainingLogRecord) -> Float?) -> LineChart.Series {
-            LineChart.Series(name: name, color: "", points: stepRecords.compactMap { record in value(record).map { (Double(record.step), Double($0)) } })
+            LineChart.Series(name: name, color: "", points: stepRecords.compactMap { record in value(record).map { (x: Double(record.step), y: Double($0)) } })
         }
         let losses = [
             lossSeries("total loss", \.loss), lossSeries("L_SAL", \.alignment), lossSeries("L_commit", \.commitment),
             lossSeries("L_con", \.contrastive), lossSeries("replay loss", \.replayLoss),
         ]
         var lossPanel = LineChart(title: "Loss per step", xLabel: "step", yLabel: "loss", series: [], yRange: nil)
-        for (index, var line) in losses.enumerated() where !line.points.isEmpty {
+        for (index, series) in losses.enumerated() where !series.points.isEmpty {
+            var line = series
             line.color = LineChart.palette[index % LineChart.palette.count]
             lossPanel.series.append(line)
         }
@@ -45,7 +46,7 @@ enum TrainingChart {
         }
 
         func accuracySeries(_ name: String, color: String, _ value: (TrainingLogRecord) -> Double?) -> LineChart.Series {
-            LineChart.Series(name: name, color: color, points: epochRecords.compactMap { record in value(record).map { (Double(record.epoch + 1), $0) } },
+            LineChart.Series(name: name, color: color, points: epochRecords.compactMap { record in value(record).map { (x: Double(record.epoch + 1), y: $0) } },
                              markers: true)
         }
         var accuracyPanel = LineChart(title: "Validation accuracy per epoch", xLabel: "epoch", yLabel: "accuracy",
