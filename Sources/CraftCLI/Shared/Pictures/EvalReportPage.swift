@@ -110,13 +110,13 @@ struct EvalReportPage {
             <meta charset="utf-8">
             <title>craft eval: \(e(encoder)) with \(e(backend))</title>
             <style>
-            body { font-family: sans-serif; margin: 24px; color: #222; background: #fff; max-width: 1100px; }
+            body { font-family: sans-serif; margin: 24px; color: #222; background: #fff; max-width: 1300px; }
             h1 { font-size: 22px; margin-bottom: 4px; } h2 { font-size: 17px; margin-top: 28px; }
             table { border-collapse: collapse; } td, th { border: 1px solid #ccc; padding: 4px 8px; text-align: left; }
             th { background: #f2f2f2; } td.number { text-align: right; font-variant-numeric: tabular-nums; }
             .headline { font-size: 28px; font-weight: bold; margin: 12px 0; }
             .meta td:first-child { color: #555; }
-            .confusion td { text-align: center; min-width: 28px; } .confusion th { font-weight: normal; font-size: 13px; }
+            .confusion td { text-align: center; min-width: 22px; padding: 3px 5px; } .confusion th { font-weight: normal; font-size: 13px; padding: 3px 5px; }
             .confusion td.diagonal { outline: 2px solid #2ca02c; outline-offset: -2px; }
             .examples { display: flex; flex-wrap: wrap; gap: 12px; }
             .example { border: 2px solid #ccc; border-radius: 6px; padding: 8px; width: 220px; font-size: 13px; }
@@ -124,6 +124,9 @@ struct EvalReportPage {
             .example img { display: block; width: 96px; height: auto; image-rendering: pixelated; margin-bottom: 6px; }
             .mark { font-weight: bold; } .right .mark { color: #2ca02c; } .wrong .mark { color: #d62728; }
             .noimage { color: #888; font-style: italic; }
+            .note, .omitted { max-width: 520px; font-size: 14px; }
+            .side-by-side { display: flex; flex-wrap: wrap; gap: 0 40px; align-items: flex-start; }
+            .bar { background: #e8e8e8; width: 120px; height: 12px; } .bar div { background: #1f77b4; height: 12px; }
             </style>
             </head>
             <body>
@@ -137,16 +140,21 @@ struct EvalReportPage {
             <p class="headline">accuracy <span id="accuracy">\(Self.accuracyText(accuracy))</span> (\(correct) of \(items.count) correct)</p>
 
             """
-        page += "<h2>Accuracy per expected answer</h2>\n<table class=\"answers\">\n<tr><th>expected answer</th><th>items</th><th>correct</th><th>accuracy</th></tr>\n"
+        // The per-answer table and the confusion matrix side by side when the window is wide enough.
+        page += "<div class=\"side-by-side\">\n<section>\n"
+        page += "<h2>Accuracy per expected answer</h2>\n<table class=\"answers\">\n<tr><th>expected answer</th><th>items</th><th>correct</th><th>accuracy</th><th></th></tr>\n"
         for row in answerRows {
+            let share = Double(row.correct) / Double(max(row.total, 1))
             page += "<tr><td>\(e(row.answer))</td><td class=\"number\">\(row.total)</td><td class=\"number\">\(row.correct)</td>"
-            page += "<td class=\"number\">\(Self.accuracyText(Double(row.correct) / Double(max(row.total, 1))))</td></tr>\n"
+            page += "<td class=\"number\">\(Self.accuracyText(share))</td>"
+            page += "<td><div class=\"bar\"><div style=\"width: \(String(format: "%.1f", share * 100))%\"></div></div></td></tr>\n"
         }
-        page += "<tr><th>all</th><th class=\"number\">\(items.count)</th><th class=\"number\">\(correct)</th><th class=\"number\">\(Self.accuracyText(accuracy))</th></tr>\n</table>\n"
+        page += "<tr><th>all</th><th class=\"number\">\(items.count)</th><th class=\"number\">\(correct)</th><th class=\"number\">\(Self.accuracyText(accuracy))</th>"
+        page += "<th><div class=\"bar\"><div style=\"width: \(String(format: "%.1f", accuracy * 100))%\"></div></div></th></tr>\n</table>\n</section>\n<section>\n"
 
         page += "<h2>Confusion matrix</h2>\n"
         if let confusion {
-            page += "<p>Rows: the expected answer; columns: the model's answer (normalised as scoring normalises them; \"other\" is an answer that is none of the expected ones).</p>\n"
+            page += "<p class=\"note\">Rows: the expected answer; columns: the model's answer (normalised as scoring normalises them; \"other\" is an answer that is none of the expected ones).</p>\n"
             page += "<table class=\"confusion\">\n<tr><th>expected \\ answered</th>"
             for label in confusion.labels { page += "<th>\(e(label))</th>" }
             page += "<th>other</th></tr>\n"
@@ -165,9 +173,11 @@ struct EvalReportPage {
             let distinct = Set(items.map { AnswerScoring.normalized($0.expected) }).count
             page += "<p class=\"omitted\">Omitted: the data has \(distinct) distinct expected answers; a confusion matrix is drawn for at most \(Self.maximumConfusionClasses).</p>\n"
         }
+        page += "</section>\n</div>\n"
 
         page += "<h2>Examples</h2>\n"
-        page += "<p>\(examples.count) of \(items.count) items (wrong answers first, up to half).</p>\n<div class=\"examples\">\n"
+        let wrongShown = examples.filter { !$0.item.correct }.count
+        page += "<p>\(examples.count) of \(items.count) items in dataset order, \(wrongShown) of them answered wrong (wrong answers make up to half of the examples).</p>\n<div class=\"examples\">\n"
         for example in examples {
             let item = example.item
             page += "<div class=\"example \(item.correct ? "right" : "wrong")\">"
