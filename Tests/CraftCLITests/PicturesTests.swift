@@ -164,6 +164,8 @@ struct PictureBuilderTests {
         let singleStep = LineChart.ticks(from: 4, to: 4, integer: true)
         #expect(singleStep.first! <= 3 && singleStep.last! >= 5, "\(singleStep)")
         #expect(LineChart.ticks(from: .nan, to: .nan) == [0, 0.25, 0.5, 0.75, 1], "no data: 0...1")
+        #expect(LineChart.xRange(low: 1, high: 16, integer: true) == (0.55, 16.45))
+        #expect(LineChart.xRange(low: 4, high: 4, integer: true) == (3, 5) && LineChart.xRange(low: nil, high: nil, integer: true) == (0, 1))
         #expect(LineChart.label(0.25, step: 0.05, style: .percent) == "25%")
         #expect(LineChart.label(1.5, step: 0.5, style: .number) == "1.5" && LineChart.label(-0.0, step: 0.5, style: .number) == "0.0")
     }

@@ -42,7 +42,8 @@ struct EvalCommand: EnvironmentCommand {
               craft eval --encoder digits-siglip-vq --backend digits-llama \\
                   --data examples/data/digits/strong-test.jsonl --batch-size 8
               craft eval --encoder digits-siglip-vq@1.1.0 --backend digits-gpt2 \\
-                  --data examples/data/digits/strong-test.jsonl --limit 40 --report eval-report.html
+                  --data examples/data/digits/strong-test.jsonl --limit 40 \\
+                  --report eval-report.html
             """)
 
     @OptionGroup var options: RegistryOptions

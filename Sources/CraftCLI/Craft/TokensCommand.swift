@@ -29,7 +29,8 @@ struct TokensCommand: EnvironmentCommand {
               craft tokens --registry registry --encoder digits-siglip-vq@1.1.0 \\
                   --image examples/data/digits/images/strong/0000.png
               craft tokens --registry registry --encoder digits-siglip-vq@1.1.0 \\
-                  --image examples/data/digits/images/strong/0000.png --keep-ratio 0.5 --overlay overlay.png
+                  --image examples/data/digits/images/strong/0000.png \\
+                  --keep-ratio 0.5 --overlay overlay.png
               craft tokens --encoder dist/derm-vq-1.2.0.craft --image lesion.png --json
             """)
 

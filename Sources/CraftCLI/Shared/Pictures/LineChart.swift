@@ -92,6 +92,18 @@ struct LineChart {
         return ticks.count >= 2 ? ticks : [first, first + step]
     }
 
+    /// The x axis's ends for data from `low` to `high`: the data's range widened by 3% on each side
+    /// (`0...1` without data; ±1 for integers, else ±10% or at least ±0.1, around a single value).
+    static func xRange(low: Double?, high: Double?, integer: Bool) -> (low: Double, high: Double) {
+        guard let low, let high, low.isFinite, high.isFinite, low <= high else { return (0, 1) }
+        if low == high {
+            let spread = integer ? 1 : max(abs(low) * 0.1, 0.1)
+            return (low - spread, high + spread)
+        }
+        let room = (high - low) * 0.03
+        return (low - room, high + room)
+    }
+
     /// A tick label: whole numbers plainly, others with as few decimals as the step needs.
     static func label(_ value: Double, step: Double, style: TickStyle) -> String {
         let scaled = style == .percent ? value * 100 : value
@@ -113,10 +125,12 @@ struct LineChart {
     func panel(x originX: Double, y originY: Double, width: Double, height: Double) -> String {
         let points = allPoints
         let xs = points.map(\.x), ys = points.map(\.y)
-        let xTicks = Self.ticks(from: xs.min() ?? 0, to: xs.max() ?? 1, count: 6, integer: integerX)
+        // The x axis spans the data (plus a little room so end points clear the frame), with round
+        // ticks inside it; the y axis is rounded outwards to its ticks.
+        let (xLow, xHigh) = Self.xRange(low: xs.min(), high: xs.max(), integer: integerX)
+        let xTicks = Self.ticks(from: xLow, to: xHigh, count: 6, integer: integerX).filter { $0 >= xLow - 1e-9 && $0 <= xHigh + 1e-9 }
         let yTicks = yRange.map { Self.ticks(from: $0.lowerBound, to: $0.upperBound, count: 5) }
             ?? Self.ticks(from: ys.min() ?? 0, to: ys.max() ?? 1, count: 5)
-        let (xLow, xHigh) = (xTicks.first!, xTicks.last!)
         let (yLow, yHigh) = (yTicks.first!, yTicks.last!)
         // The plot area inside the panel: room for the title and legend above, tick labels and the
         // axis labels left and below.
