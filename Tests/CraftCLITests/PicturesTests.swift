@@ -326,6 +326,17 @@ struct PictureCommandTests {
         #expect(try ParsedSVG(Data(contentsOf: svg)).series["total loss"] == steps)
     }
 
+    @Test("the projector baseline's run has a picture of its losses too")
+    func projectorSVG() throws {
+        let fixture = try TrainCLIFixture()
+        defer { fixture.scratch.remove() }
+        let result = try runCraft(fixture.trainArguments(output: "out", extra: ["--method", "projector", "--json"]))
+        #expect(result.status == 0, "\(result.standardError)")
+        let steps = try #require(try fixture.json(result)["steps"] as? Int)
+        let parsed = try ParsedSVG(Data(contentsOf: fixture.scratch.path("out/training.svg")))
+        #expect(parsed.series["total loss"] == steps && parsed.texts.contains { $0.contains("(projector)") }, "\(parsed.series)")
+    }
+
     @Test("craft tokens --overlay writes the encoder's view with the pruned patches greyed; --json lists the kept ones")
     func tokensOverlay() throws {
         let fixture = try TrainCLIFixture()
