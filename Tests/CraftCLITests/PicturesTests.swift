@@ -148,6 +148,26 @@ struct PictureBuilderTests {
         #expect(Markup.number(1.0) == "1" && Markup.number(2.345) == "2.35" && Markup.number(-0.001) == "0" && Markup.number(.nan) == "0")
     }
 
+    @Test("pictures are written atomically (no temporary left) and bad destinations are refused with one sentence")
+    func pictureFiles() throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let file = scratch.path("chart.svg")
+        try PictureFile.write("<svg/>", to: file)
+        try PictureFile.write("<svg></svg>", to: file)
+        #expect(try String(contentsOf: file, encoding: .utf8) == "<svg></svg>")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: scratch.url.path) == ["chart.svg"])
+        #expect(throws: CommandError.self) { try PictureFile.write("x", to: scratch.path("missing/chart.svg")) }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: scratch.url.path) == ["chart.svg"])
+        try PictureFile.validateDestination(file.path, flag: "--report", fileExtension: "svg")
+        try PictureFile.validateDestination("relative.PNG", flag: "--overlay", fileExtension: "png")
+        for (path, message) in [("a.jpg", "must name a .png file"), (".png", "must name a .png file"),
+                                (scratch.path("missing/a.png").path, "does not exist")] {
+            #expect(performing: { try PictureFile.validateDestination(path, flag: "--overlay", fileExtension: "png") },
+                    throws: { "\($0)".contains(message) })
+        }
+    }
+
     @Test("ticks cover the data at round steps; integer axes tick on whole numbers; degenerate ranges widen")
     func axisRanges() {
         let ticks = LineChart.ticks(from: 0.13, to: 0.87)

@@ -1,5 +1,14 @@
 import ArgumentParser
+import CraftBundles
 import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// Where the picture outputs (`--overlay`, `--report`, `training.svg`) are checked and written.
 enum PictureFile {
@@ -22,14 +31,37 @@ enum PictureFile {
         }
     }
 
-    /// Writes `data` to `url` atomically: into a temporary file in the same directory, then renamed
-    /// over `url`, so a reader (or a run killed midway) never sees a half-written picture.
+    /// Writes `data` to `url` atomically, as the registry writes its files: into `.NAME.tmp-PID-UUID`
+    /// in the same directory (tracked, so SIGINT/SIGTERM remove it), flushed, then renamed over `url`
+    /// (`rename(2)` is atomic within a file system), so a reader, or a run killed midway, never sees
+    /// a half-written picture.
     ///
     /// - Throws: ``CommandError`` (`other`) naming the file when it cannot be written.
     static func write(_ data: Data, to url: URL) throws {
+        let temporary = url.deletingLastPathComponent().appendingPathComponent("." + ScratchFiles.name(url.lastPathComponent + ".tmp"))
+        let tracked = ScratchFiles.track(temporary)
+        defer { ScratchFiles.untrack(tracked) }
         do {
-            try data.write(to: url, options: .atomic)
+            guard FileManager.default.createFile(atPath: temporary.path, contents: nil) else {
+                throw CocoaError(.fileWriteUnknown)
+            }
+            let handle = try FileHandle(forWritingTo: temporary)
+            do {
+                try handle.write(contentsOf: data)
+                try handle.synchronize()
+                try handle.close()
+            } catch {
+                try? handle.close()
+                throw error
+            }
+            guard rename(temporary.path, url.path) == 0 else {
+                throw CommandError(.other, "cannot move \(temporary.lastPathComponent) into place as \(url.path) (\(String(cString: strerror(errno))))")
+            }
+        } catch let error as CommandError {
+            try? FileManager.default.removeItem(at: temporary)
+            throw error
         } catch {
+            try? FileManager.default.removeItem(at: temporary)
             throw CommandError(.other, "cannot write \(url.path) (\(error.localizedDescription)); check the directory exists and is writable")
         }
     }
