@@ -41,8 +41,16 @@ shoot "$work/train/training.svg" "$out/training.png" 900,710
   --data "$digits/strong-test.jsonl" --limit 40 --quiet --report "$work/eval-report.html" >/dev/null
 shoot "$work/eval-report.html" "$out/eval-report.png" 1250,1150
 
-"$craft" tokens --registry registry --encoder digits-siglip-vq@1.1.0 \
-  --image "$digits/images/strong/0000.png" --keep-ratio 0.5 --overlay "$work/overlay.png" >/dev/null
-printf '<!DOCTYPE html><html><body style="margin:0;background:#fff"><img src="overlay.png"></body></html>\n' >"$work/overlay.html"
-size="$(python3 -c 'import struct,sys; d=open(sys.argv[1],"rb").read(24); print("%d,%d" % struct.unpack(">II", d[16:24]))' "$work/overlay.png")"
-shoot "$work/overlay.html" "$out/tokens-overlay.png" "$size"
+# The same image with every token (--keep-ratio 1) and with the half pruning keeps, side by side.
+for ratio in 1 0.5; do
+  "$craft" tokens --registry registry --encoder digits-siglip-vq@1.1.0 \
+    --image "$digits/images/strong/0000.png" --keep-ratio "$ratio" --overlay "$work/overlay-$ratio.png" >/dev/null
+done
+cat >"$work/overlay.html" <<'HTML'
+<!DOCTYPE html><html><body style="margin:12px;background:#fff;font:14px sans-serif">
+<div style="display:flex;gap:16px">
+<figure style="margin:0"><img src="overlay-1.png"><figcaption>--keep-ratio 1 (64 tokens)</figcaption></figure>
+<figure style="margin:0"><img src="overlay-0.5.png"><figcaption>--keep-ratio 0.5 (32 kept)</figcaption></figure>
+</div></body></html>
+HTML
+shoot "$work/overlay.html" "$out/tokens-overlay.png" 552,310
