@@ -14,7 +14,8 @@ import FoundationXML
 
 // MARK: - Helpers
 
-/// What an SVG holds, read with Foundation's `XMLParser` (which fails on malformed XML).
+/// What an SVG (or the XML-compatible eval report) holds, read with Foundation's `XMLParser`
+/// (which fails on malformed XML).
 struct ParsedSVG {
     /// Every element name, in document order.
     var elements: [String] = []
@@ -272,6 +273,8 @@ struct PictureBuilderTests {
         let page = EvalReportPage(encoder: "enc@1.0.0", backend: "b&b@1.0.0", data: "d.jsonl", keepRatio: 0.5, items: items,
                                   examples: EvalReportPage.chooseExamples(items).map { .init(item: items[$0], thumbnail: $0 == 0 ? png : nil) })
         let html = page.html
+        let parsed = try ParsedSVG(Data(html.utf8))
+        #expect(parsed.elements.first == "html" && parsed.elements.filter { $0 == "img" }.count == 1 && !parsed.hasActiveOrExternalContent)
         #expect(!html.contains("<script>") && html.contains("&lt;script&gt;alert(1)&lt;/script&gt;") && html.contains("b&amp;b@1.0.0"))
         #expect(html.contains("<span id=\"accuracy\">0.5000</span> (2 of 4 correct)"))
         #expect(html.contains("class=\"confusion\"") && html.contains("data:image/png;base64,\(png.base64EncodedString())"))
@@ -420,6 +423,7 @@ struct PictureCommandTests {
         #expect(result.status == 0, "\(result.standardError)")
         let printed = try #require(result.standardOutput.split(separator: "\n").first { $0.hasPrefix("accuracy") }?.split(separator: " ").last)
         let html = try String(contentsOf: report, encoding: .utf8)
+        #expect(try ParsedSVG(Data(html.utf8)).elements.filter { $0 == "img" }.count == 4, "well-formed, four images")
         #expect(html.contains("<span id=\"accuracy\">\(printed)</span>"), "\(printed)")
         #expect(html.contains("class=\"confusion\"") && html.contains("<th>w20</th>") && html.contains("<th>w21</th>"))
         #expect(html.components(separatedBy: "src=\"data:image/png;base64,").count - 1 == 4)

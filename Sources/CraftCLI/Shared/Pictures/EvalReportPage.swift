@@ -6,7 +6,8 @@ import Foundation
 /// `craft eval --report`: one self-contained HTML page of an evaluation (inline CSS, thumbnails as
 /// `data:` URIs, no scripts, nothing fetched): the accuracy, the accuracy per expected answer, a
 /// confusion matrix when the expected answers are few, and example images with the prompt, the
-/// expected answer and the model's, marked right or wrong. Every text is escaped.
+/// expected answer and the model's, marked right or wrong. Every text is escaped, and the markup is
+/// also well-formed XML (void elements closed with `/>`), so XML tools can read it.
 struct EvalReportPage {
     /// One example shown with its image.
     struct Example {
@@ -107,7 +108,7 @@ struct EvalReportPage {
             <!DOCTYPE html>
             <html lang="en">
             <head>
-            <meta charset="utf-8">
+            <meta charset="utf-8" />
             <title>craft eval: \(e(encoder)) with \(e(backend))</title>
             <style>
             body { font-family: sans-serif; margin: 24px; color: #222; background: #fff; max-width: 1300px; }
@@ -182,7 +183,7 @@ struct EvalReportPage {
             let item = example.item
             page += "<div class=\"example \(item.correct ? "right" : "wrong")\">"
             if let thumbnail = example.thumbnail {
-                page += "<img alt=\"\(e(item.image))\" src=\"data:image/png;base64,\(thumbnail.base64EncodedString())\">"
+                page += "<img alt=\"\(e(item.image))\" src=\"data:image/png;base64,\(thumbnail.base64EncodedString())\" />"
             } else {
                 page += "<div class=\"noimage\">image \(e(item.image))</div>"
             }
