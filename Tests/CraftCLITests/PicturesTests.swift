@@ -1,6 +1,8 @@
 import CraftCore
 import CraftImaging
+import CraftBundles
 import CraftPipeline
+import CraftRuntimes
 import CraftTraining
 import Foundation
 import RuntimeTestSupport
@@ -394,6 +396,39 @@ struct PictureCommandTests {
                 if !kept[row][column] { #expect(grey, "pruned cell \(row),\(column) is grey") }
             }
         }
+    }
+
+    @Test("on a table encoder: --keep-ratio keeps what the pipeline keeps, --overlay is refused (exit 64), the report names image indices")
+    func tableEncoder() throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let examples = RegistryTool.packageRoot.appendingPathComponent("examples/bundles")
+        let encoder = try BundleArchive.pack(directory: examples.appendingPathComponent("digits-vq"), to: scratch.path("digits-vq.craft"))
+        let backend = try BundleArchive.pack(directory: examples.appendingPathComponent("digits-answers"), to: scratch.path("digits-answers.craft"))
+        let unpacked = try BundleArchive.unpack(encoder.url, into: scratch.path("enc"))
+        let tokens = try TableEncoder(bundle: unpacked).tokens(forImage: 1)
+        let expected = try Pipeline.pruned(tokens, keepRatio: 0.5, codeFrequencies: Pipeline.loadCodeFrequencies(unpacked),
+                                           codebookEntries: unpacked.manifest.codebook.entries).positions
+        let registry = ["--registry", scratch.path("no-registry").path]
+        let result = try runCraft(["tokens", "--encoder", encoder.url.path, "--image", "1", "--keep-ratio", "0.5", "--json"] + registry)
+        #expect(result.status == 0, "\(result.standardError)")
+        let kept = try #require(try JSONSerialization.jsonObject(with: Data(result.standardOutput.utf8)) as? [String: Any])["kept"] as? [[Bool]]
+        let keptPositions = try #require(kept).enumerated().flatMap { row, columns in
+            columns.enumerated().filter { $0.element }.map { GridPosition(row: row, column: $0.offset) }
+        }
+        #expect(keptPositions == expected)
+        let overlay = try runCraft(["tokens", "--encoder", encoder.url.path, "--image", "1", "--overlay", scratch.path("o.png").path] + registry)
+        #expect(overlay.status == 64 && overlay.standardError.contains("--overlay needs an image file"), "\(overlay.standardError)")
+        #expect(!FileManager.default.fileExists(atPath: scratch.path("o.png").path))
+
+        let data = scratch.path("digits.jsonl")
+        try Data((#"{"image": "0", "prompt": "which digit?", "answer": "zero"}"# + "\n").utf8).write(to: data)
+        let report = scratch.path("report.html")
+        let evaluation = try runCraft(["eval", "--encoder", encoder.url.path, "--backend", backend.url.path, "--data", data.path,
+                                       "--report", report.path] + registry)
+        #expect(evaluation.status == 0, "\(evaluation.standardError)")
+        let html = try String(contentsOf: report, encoding: .utf8)
+        #expect(html.contains("<div class=\"noimage\">image 0</div>") && !html.contains("<img"), "\(html)")
     }
 
     @Test("craft tokens --overlay and craft eval --report refuse a bad path with one sentence and exit 64")
