@@ -460,6 +460,7 @@ struct PictureCommandTests {
         let html = try String(contentsOf: report, encoding: .utf8)
         #expect(try ParsedSVG(Data(html.utf8)).elements.filter { $0 == "img" }.count == 4, "well-formed, four images")
         #expect(html.contains("<span id=\"accuracy\">\(printed)</span>"), "\(printed)")
+        #expect(html.contains("<tr><td>visual tokens</td><td>16.0 -&gt; 16.0 per item</td></tr>") && html.contains("<tr><td>latency</td>"))
         #expect(html.contains("class=\"confusion\"") && html.contains("<th>w20</th>") && html.contains("<th>w21</th>"))
         #expect(html.components(separatedBy: "src=\"data:image/png;base64,").count - 1 == 4)
         #expect(!html.contains("<script") && !html.contains("http://") && !html.contains("https://"))

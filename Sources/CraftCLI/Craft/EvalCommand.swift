@@ -108,24 +108,26 @@ struct EvalCommand: EnvironmentCommand {
         progress.finish(done: items.count, detail: accuracySoFar())
         let summary = EvaluationSummary(items: items, keepRatio: keepRatio, measurements: measurements)
         let evaluation = EvalReport(summary: summary, encoder: pair.encoder.reference, backend: pair.backend.reference)
+        // The text output's table; the --report page shows the same rows.
+        let metrics = [
+            ["accuracy", String(format: "%.4f", evaluation.accuracy)],
+            ["correct", "\(evaluation.correct)"],
+            ["total", "\(evaluation.total)"],
+            ["keep ratio", "\(keepRatio)"],
+            ["visual tokens", String(format: "%.1f -> %.1f per item", evaluation.meanVisualTokensBefore, evaluation.meanVisualTokensAfter)],
+            ["prefill FLOPs", CostText.flops(full: evaluation.meanPrefillFlopsFull, pruned: evaluation.meanPrefillFlopsPruned,
+                                             savedPercent: evaluation.prefillFlopsSavedPercent) + " per item"],
+            ["latency", String(format: "median %.1f ms, mean %.1f ms per item", evaluation.medianLatencyMs, evaluation.meanLatencyMs)],
+        ]
         if let output { try writeItems(items, to: output) }
         if let report {
             try writeReport(items: items, examples: examples, indexed: pipeline.encoder is any IndexedImageEncoder,
-                            encoder: pair.encoder.reference, backend: pair.backend.reference, to: report)
+                            encoder: pair.encoder.reference, backend: pair.backend.reference, metrics: metrics, to: report)
         }
         if options.json {
             try Output.json(evaluation)
         } else {
-            Output.line(Output.table(header: ["metric", "value"], rows: [
-                ["accuracy", String(format: "%.4f", evaluation.accuracy)],
-                ["correct", "\(evaluation.correct)"],
-                ["total", "\(evaluation.total)"],
-                ["keep ratio", "\(keepRatio)"],
-                ["visual tokens", String(format: "%.1f -> %.1f per item", evaluation.meanVisualTokensBefore, evaluation.meanVisualTokensAfter)],
-                ["prefill FLOPs", CostText.flops(full: evaluation.meanPrefillFlopsFull, pruned: evaluation.meanPrefillFlopsPruned,
-                                                 savedPercent: evaluation.prefillFlopsSavedPercent) + " per item"],
-                ["latency", String(format: "median %.1f ms, mean %.1f ms per item", evaluation.medianLatencyMs, evaluation.meanLatencyMs)],
-            ]))
+            Output.line(Output.table(header: ["metric", "value"], rows: metrics))
         }
     }
 
@@ -182,15 +184,18 @@ struct EvalCommand: EnvironmentCommand {
         }
     }
 
-    /// Writes the `--report` page (``EvalReportPage``) atomically; thumbnails of the chosen examples'
-    /// image files (none for an encoder whose images are table rows).
+    /// Writes the `--report` page (``EvalReportPage``) atomically, with the text output's `metrics`
+    /// rows and thumbnails of the chosen examples' image files (none for an encoder whose images are
+    /// table rows).
     private func writeReport(
-        items: [EvaluationItem], examples: [TrainingExample], indexed: Bool, encoder: String, backend: String, to path: String
+        items: [EvaluationItem], examples: [TrainingExample], indexed: Bool, encoder: String, backend: String, metrics: [[String]],
+        to path: String
     ) throws {
         let shown = EvalReportPage.chooseExamples(items).map { index in
             EvalReportPage.Example(item: items[index], thumbnail: indexed ? nil : EvalReportPage.thumbnail(of: examples[index].imageURL))
         }
-        let page = EvalReportPage(encoder: encoder, backend: backend, data: data, keepRatio: pipelineOptions.keepRatio, items: items, examples: shown)
+        let page = EvalReportPage(encoder: encoder, backend: backend, data: data, keepRatio: pipelineOptions.keepRatio, items: items,
+                                  examples: shown, metrics: metrics)
         try PictureFile.write(page.html, to: URL(fileURLWithPath: path))
     }
 

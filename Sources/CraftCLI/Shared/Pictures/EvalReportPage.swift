@@ -29,6 +29,12 @@ struct EvalReportPage {
     var items: [EvaluationItem]
     /// The examples to show (``chooseExamples(_:count:)``), with thumbnails.
     var examples: [Example]
+    /// More `[name, value]` rows for the table at the top: `craft eval` passes its text output's rows,
+    /// of which those in ``metricsShownElsewhere`` are left out (the page shows them its own way).
+    var metrics: [[String]] = []
+
+    /// The rows of ``metrics`` the page shows itself: the accuracy line and the keep ratio.
+    static let metricsShownElsewhere: Set<String> = ["accuracy", "correct", "total", "keep ratio"]
 
     /// The most distinct expected answers a confusion matrix is drawn for.
     static let maximumConfusionClasses = 20
@@ -137,10 +143,12 @@ struct EvalReportPage {
             <tr><td>backend</td><td>\(e(backend))</td></tr>
             <tr><td>data</td><td>\(e(data))</td></tr>
             <tr><td>keep ratio</td><td>\(e(String(keepRatio)))</td></tr>
-            </table>
-            <p class="headline">accuracy <span id="accuracy">\(Self.accuracyText(accuracy))</span> (\(correct) of \(items.count) correct)</p>
 
             """
+        for row in metrics where row.count == 2 && !Self.metricsShownElsewhere.contains(row[0]) {
+            page += "<tr><td>\(e(row[0]))</td><td>\(e(row[1]))</td></tr>\n"
+        }
+        page += "</table>\n<p class=\"headline\">accuracy <span id=\"accuracy\">\(Self.accuracyText(accuracy))</span> (\(correct) of \(items.count) correct)</p>\n"
         // The per-answer table and the confusion matrix side by side when the window is wide enough.
         page += "<div class=\"side-by-side\">\n<section>\n"
         page += "<h2>Accuracy per expected answer</h2>\n<table class=\"answers\">\n<tr><th>expected answer</th><th>items</th><th>correct</th><th>accuracy</th><th></th></tr>\n"
