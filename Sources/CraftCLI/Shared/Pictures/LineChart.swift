@@ -1,7 +1,8 @@
 import Foundation
 
 /// A line chart drawn as self-contained SVG: axes with tick labels, light grid lines, a legend and
-/// a title, one polyline per series (a dot per point when a series is short), no scripts, no
+/// a title, one polyline per series (with a dot per point when asked, and always for a single
+/// point), no scripts, no
 /// external fonts or links (`font-family` is the generic `sans-serif`).
 ///
 /// Several charts stack into one SVG document as panels (``document(title:subtitle:panels:width:panelHeight:)``);
@@ -61,7 +62,7 @@ struct LineChart {
     /// times a power of ten, the range widened outwards to the first and last tick.
     ///
     /// An empty or single-valued range is widened first (`0...1` when there is no data, else
-    /// ±10% of the value, at least ±0.1… or ±1 for integers) so there is always an axis to draw.
+    /// ±10% of the value and at least ±0.1, or ±1 for integers) so there is always an axis to draw.
     ///
     /// - Parameters:
     ///   - low: The smallest value to cover.
