@@ -2,8 +2,7 @@ import Foundation
 
 /// A line chart drawn as self-contained SVG: axes with tick labels, light grid lines, a legend and
 /// a title, one polyline per series (with a dot per point when asked, and always for a single
-/// point), no scripts, no
-/// external fonts or links (`font-family` is the generic `sans-serif`).
+/// point), no scripts, no external fonts or links (`font-family` is the generic `sans-serif`).
 ///
 /// Several charts stack into one SVG document as panels (``document(title:subtitle:panels:width:panelHeight:)``);
 /// `craft train` draws its losses per step and its validation accuracy per epoch that way
