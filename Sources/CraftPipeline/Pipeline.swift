@@ -100,10 +100,24 @@ public struct Pipeline: Sendable {
     ///
     /// - Throws: `CraftCoreError` (`invalidParameter`) when the ratio is outside `(0, 1]`.
     public func pruned(_ tokens: VisualTokens, keepRatio: Double) throws -> VisualTokens {
+        try Self.pruned(tokens, keepRatio: keepRatio, codeFrequencies: codeFrequencies, codebookEntries: pair.codebook.entries)
+    }
+
+    /// `tokens` pruned as ``pruned(_:keepRatio:)`` prunes them, without a pipeline: for an encoder
+    /// bundle alone (`craft tokens --keep-ratio` shows what a pipeline would keep).
+    ///
+    /// - Parameters:
+    ///   - codeFrequencies: The encoder bundle's frequencies (``loadCodeFrequencies(_:)``), or nil
+    ///     for uniform ones.
+    ///   - codebookEntries: The codebook's size (the uniform frequencies' length).
+    /// - Throws: `CraftCoreError` (`invalidParameter`) when the ratio is outside `(0, 1]`.
+    public static func pruned(
+        _ tokens: VisualTokens, keepRatio: Double, codeFrequencies: CodeFrequencies?, codebookEntries: Int
+    ) throws -> VisualTokens {
         _ = try prunedTokenCount(of: tokens.count, keepRatio: keepRatio)
         if keepRatio == 1 { return tokens }
-        let frequencies = codeFrequencies ?? CodeFrequencies(entries: max(pair.codebook.entries, 1))
-        let pruner = try TokenPruner(frequencies: frequencies, isolationBonus: Self.isolationBonus)
+        let frequencies = codeFrequencies ?? CodeFrequencies(entries: max(codebookEntries, 1))
+        let pruner = try TokenPruner(frequencies: frequencies, isolationBonus: isolationBonus)
         return try tokens.pruned(by: pruner, keepRatio: keepRatio)
     }
 

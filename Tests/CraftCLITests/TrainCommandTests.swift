@@ -184,6 +184,10 @@ struct TrainCommandTests {
         #expect(process.terminationReason == .exit && process.terminationStatus == 130, "\(process.terminationReason) \(process.terminationStatus): \(stderr)")
         #expect(stderr.contains("SIGINT"), "\(stderr)")
         #expect(FileManager.default.fileExists(atPath: output.appendingPathComponent(".craft-train/checkpoint").path))
+        // The interrupted run has its picture: every step the log holds.
+        let steps = try String(contentsOf: log, encoding: .utf8).split(separator: "\n").filter { $0.contains("\"event\":\"step\"") }.count
+        let picture = try ParsedSVG(Data(contentsOf: output.appendingPathComponent("training.svg")))
+        #expect(picture.series["total loss"] == steps, "\(picture.series) vs \(steps) steps logged")
         let resumed = try runCraft(fixture.trainArguments(output: "out", extra: ["--epochs", "5000", "--stop-after-steps", "1"]))
         #expect(resumed.status == 0, "\(resumed.standardError)")
         #expect(resumed.standardOutput.contains("(resumed from step"), "\(resumed.standardOutput)")

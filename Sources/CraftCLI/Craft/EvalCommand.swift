@@ -29,12 +29,21 @@ struct EvalCommand: EnvironmentCommand {
             collapsed to one space, and trailing punctuation removed. --keep-ratio prunes the visual \
             tokens with the codebook-rarity pruner first (docs/token-pruning.md).
 
-            Examples:
+            --report FILE.html writes one self-contained page (inline CSS, thumbnails embedded, no \
+            scripts, nothing fetched; written atomically, its directory must exist): the accuracy, the \
+            accuracy per expected answer, a confusion matrix when there are at most 20 distinct \
+            expected answers, and up to 12 example images with the prompt, the expected answer and the \
+            model's, marked right or wrong.
+
+            Examples (from the repository root, on the embedded registry):
               craft eval --encoder digits-siglip-vq@1.1.0 --backend digits-gpt2 \\
                   --data examples/data/digits/strong-test.jsonl --limit 100
               craft eval --encoder e.craft --backend b.craft --data val.jsonl --keep-ratio 0.5 --json
               craft eval --encoder digits-siglip-vq --backend digits-llama \\
                   --data examples/data/digits/strong-test.jsonl --batch-size 8
+              craft eval --encoder digits-siglip-vq@1.1.0 --backend digits-gpt2 \\
+                  --data examples/data/digits/strong-test.jsonl --limit 40 \\
+                  --report eval-report.html
             """)
 
     @OptionGroup var options: RegistryOptions
@@ -58,9 +67,13 @@ struct EvalCommand: EnvironmentCommand {
     @Option(name: [.short, .long], help: ArgumentHelp("Also write one JSON object per item to this JSONL file.", valueName: "file"))
     var output: String?
 
+    @Option(help: ArgumentHelp("Also write a self-contained HTML page of the results (accuracy per answer, a confusion matrix, example images) to this file. Example: --report eval-report.html", valueName: "file.html"))
+    var report: String?
+
     func validate() throws {
         if let limit, limit <= 0 { throw ValidationError("--limit must be 1 or more, not \(limit).") }
         guard batchSize >= 1 else { throw ValidationError("--batch-size must be 1 or more, not \(batchSize).") }
+        if let report { try PictureFile.validateDestination(report, flag: "--report", fileExtension: "html") }
     }
 
     func run(in environment: CraftEnvironment) throws {
@@ -98,20 +111,26 @@ struct EvalCommand: EnvironmentCommand {
         progress.finish(done: items.count, detail: accuracySoFar())
         let summary = EvaluationSummary(items: items, keepRatio: keepRatio, measurements: measurements)
         let evaluation = EvalReport(summary: summary, encoder: pair.encoder.reference, backend: pair.backend.reference)
+        // The text output's table; the --report page shows the same rows.
+        let metrics = [
+            ["accuracy", String(format: "%.4f", evaluation.accuracy)],
+            ["correct", "\(evaluation.correct)"],
+            ["total", "\(evaluation.total)"],
+            ["keep ratio", "\(keepRatio)"],
+            ["visual tokens", String(format: "%.1f -> %.1f per item", evaluation.meanVisualTokensBefore, evaluation.meanVisualTokensAfter)],
+            ["prefill FLOPs", CostText.flops(full: evaluation.meanPrefillFlopsFull, pruned: evaluation.meanPrefillFlopsPruned,
+                                             savedPercent: evaluation.prefillFlopsSavedPercent) + " per item"],
+            ["latency", String(format: "median %.1f ms, mean %.1f ms per item", evaluation.medianLatencyMs, evaluation.meanLatencyMs)],
+        ]
         if let output { try writeItems(items, to: output) }
+        if let report {
+            try writeReport(items: items, examples: examples, indexed: pipeline.encoder is any IndexedImageEncoder,
+                            encoder: pair.encoder.reference, backend: pair.backend.reference, metrics: metrics, to: report)
+        }
         if options.json {
             try Output.json(evaluation)
         } else {
-            Output.line(Output.table(header: ["metric", "value"], rows: [
-                ["accuracy", String(format: "%.4f", evaluation.accuracy)],
-                ["correct", "\(evaluation.correct)"],
-                ["total", "\(evaluation.total)"],
-                ["keep ratio", "\(keepRatio)"],
-                ["visual tokens", String(format: "%.1f -> %.1f per item", evaluation.meanVisualTokensBefore, evaluation.meanVisualTokensAfter)],
-                ["prefill FLOPs", CostText.flops(full: evaluation.meanPrefillFlopsFull, pruned: evaluation.meanPrefillFlopsPruned,
-                                                 savedPercent: evaluation.prefillFlopsSavedPercent) + " per item"],
-                ["latency", String(format: "median %.1f ms, mean %.1f ms per item", evaluation.medianLatencyMs, evaluation.meanLatencyMs)],
-            ]))
+            Output.line(Output.table(header: ["metric", "value"], rows: metrics))
         }
     }
 
@@ -165,6 +184,21 @@ struct EvalCommand: EnvironmentCommand {
         } catch {
             throw CommandError(.other, "cannot write the per-item results to \(path) (\(error.localizedDescription)); check the directory exists and is writable")
         }
+    }
+
+    /// Writes the `--report` page (``EvalReportPage``) atomically, with the text output's `metrics`
+    /// rows and thumbnails of the chosen examples' image files (none for an encoder whose images are
+    /// table rows).
+    private func writeReport(
+        items: [EvaluationItem], examples: [TrainingExample], indexed: Bool, encoder: String, backend: String, metrics: [[String]],
+        to path: String
+    ) throws {
+        let shown = EvalReportPage.chooseExamples(items).map { index in
+            EvalReportPage.Example(item: items[index], thumbnail: indexed ? nil : EvalReportPage.thumbnail(of: examples[index].imageURL))
+        }
+        let page = EvalReportPage(encoder: encoder, backend: backend, data: data, keepRatio: pipelineOptions.keepRatio, items: items,
+                                  examples: shown, metrics: metrics)
+        try PictureFile.write(page.html, to: URL(fileURLWithPath: path))
     }
 
     /// `--json` output of `craft eval` (snake_case keys; FLOP keys are `null` when the backend

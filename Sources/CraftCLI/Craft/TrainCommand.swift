@@ -32,7 +32,9 @@ struct TrainCommand: EnvironmentCommand {
             Outputs in --output-directory DIR (default craft-train): NAME-VERSION/ and NAME-VERSION.craft (the base bundle's files with \
             the retrained model.safetensors, code_frequencies.json, a bumped version and provenance; \
             the codebook and its hash unchanged), train-log.jsonl (one JSON object per step and \
-            validation) and .craft-train/ (the checkpoint).
+            validation), training.svg (a picture of the log: the loss terms per step and the validation \
+            accuracy per epoch, redrawn at every epoch's end, on interruption and at the end; open it in \
+            a browser) and .craft-train/ (the checkpoint).
 
             The bundle holds the best validated epoch's weights, not the last step's (the provenance \
             records which epoch and step, and its accuracy); --patience stops early and keeps the best. \
@@ -262,19 +264,25 @@ struct TrainCommand: EnvironmentCommand {
         request.runtimes = environment.runtimes
         request.interruption = interruption
         let projector = request.method == .projector
+        let chart = TrainingChartWriter(
+            logFile: request.outputDirectory.appendingPathComponent(EncoderAdaptation.logFileName), title: chartTitle)
         let result: AdaptationResult
         do {
             result = try EncoderAdaptation.run(request) { event in
                 // The projector baseline has no checkpoint: stop at the next step.
                 if projector, case .projectorTraining = event, let status = interruption.exitStatus {
                     display.finish()
+                    chart.draw()
                     FileHandle.standardError.write(Data("error: interrupted by \(TrainingInterruption.name(of: status - 128)); the projector baseline keeps no checkpoint, so running the command again starts over\n".utf8))
                     Foundation.exit(status)
                 }
                 display.handle(event)
+                // Each epoch's end: the picture shows the run so far.
+                if case .training(let progress) = event, progress.record.event == "validation" { chart.draw() }
             }
         } catch let error as AdaptationError {
             display.finish()
+            chart.draw()
             if error.code == .interrupted {
                 FileHandle.standardError.write(Data("error: \(error.message)\n".utf8))
                 throw ExitCode(interruption.exitStatus ?? ExitStatus.failure.rawValue)
@@ -286,8 +294,10 @@ struct TrainCommand: EnvironmentCommand {
         }
         display.finish()
         ScratchFiles.setInterruptionHandler(nil)  // training is over: signals end the process again
+        let chartWritten = chart.draw()
         defer { warnIfBelowBase(result) }
-        let report = TrainReport(result)
+        var report = TrainReport(result)
+        report.chart = chartWritten ? chart.destination.path : nil
         if options.json {
             try Output.json(report)
             try failIfBelowBase(result)
@@ -324,9 +334,19 @@ struct TrainCommand: EnvironmentCommand {
         rows.append(["bundle", result.packedBundle.path])
         rows.append(["directory", result.bundleDirectory.path])
         rows.append(["log", result.logFile.path])
+        if chartWritten { rows.append(["chart", chart.destination.path]) }
         if let published = result.published { rows.append(["published", "\(published.name)@\(published.record.version) (\(published.outcome.rawValue))"]) }
         Output.line(Output.table(header: ["", ""], rows: rows).split(separator: "\n", omittingEmptySubsequences: false).dropFirst().joined(separator: "\n"))
         try failIfBelowBase(result)
+    }
+
+    /// The heading of `training.svg`: the encoder (or, for the projector baseline, the surrogate) and
+    /// the method.
+    var chartTitle: String {
+        func shown(_ argument: String) -> String {
+            BundleSource.looksLikePath(argument) ? URL(fileURLWithPath: argument).lastPathComponent : argument
+        }
+        return "craft train: \(shown(method == .projector ? surrogate : encoder)) (\(method.rawValue))"
     }
 
     /// On stderr, after the summary: a result below the base, written but (without --allow-worse) not
@@ -371,6 +391,8 @@ struct TrainCommand: EnvironmentCommand {
         var bundleDirectory: String
         var bundleDigest: String
         var log: String
+        /// `training.svg`, when it was written.
+        var chart: String?
         var published: Bool
         var partial: Bool
         var plannedSteps: Int?
