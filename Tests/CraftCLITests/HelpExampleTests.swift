@@ -26,10 +26,14 @@ struct HelpExampleTests {
     /// example continues at column 0).
     static func examples(in help: String) -> (commands: [String], wrapped: [String]) {
         var commands: [String] = [], wrapped: [String] = []
-        var inExamples = false, pending: String?
+        var inExamples = false, inHeading = false, pending: String?
         for line in help.split(separator: "\n", omittingEmptySubsequences: false).map(String.init) {
-            if line.hasPrefix("Example") { inExamples = true; continue }
+            if line.hasPrefix("Example") { inExamples = true; inHeading = !line.hasSuffix(":"); continue }
             guard inExamples else { continue }
+            if inHeading {  // a heading wrapped over two lines: "Examples (from …;\nD=…):"
+                inHeading = !line.hasSuffix(":") && !line.hasPrefix("  ")
+                if !line.hasPrefix("  ") { continue }
+            }
             if let open = pending {
                 guard line.hasPrefix("  ") else { wrapped.append(line); pending = nil; continue }
                 let text = line.trimmingCharacters(in: .whitespaces)

@@ -37,10 +37,14 @@ struct EvalCommand: EnvironmentCommand {
 
             Examples (from the repository root, on the embedded registry):
               craft eval --encoder digits-siglip-vq@1.1.0 --backend digits-gpt2 \\
-                  --data examples/data/digits/strong-test.jsonl --limit 100
-              craft eval --encoder e.craft --backend b.craft --data val.jsonl --keep-ratio 0.5 --json
+                  --data examples/data/digits/strong-test.jsonl --limit 40
+              craft eval --encoder \\
+                  registry/bundles/digits-siglip-vq/digits-siglip-vq-1.1.0.craft \\
+                  --backend digits-llama@^1.0 \\
+                  --data examples/publish-an-encoder/data/val.jsonl --keep-ratio 0.5 --json
               craft eval --encoder digits-siglip-vq --backend digits-llama \\
-                  --data examples/data/digits/strong-test.jsonl --batch-size 8
+                  --data examples/data/digits/strong-test.jsonl --limit 64 --batch-size 8 \\
+                  -o answers.jsonl
               craft eval --encoder digits-siglip-vq@1.1.0 --backend digits-gpt2 \\
                   --data examples/data/digits/strong-test.jsonl --limit 40 \\
                   --report eval-report.html

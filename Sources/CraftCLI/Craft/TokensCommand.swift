@@ -31,7 +31,7 @@ struct TokensCommand: EnvironmentCommand {
               craft tokens --registry registry --encoder digits-siglip-vq@1.1.0 \\
                   --image examples/data/digits/images/strong/0000.png \\
                   --keep-ratio 0.5 --overlay overlay.png
-              craft tokens --encoder dist/derm-vq-1.2.0.craft --image lesion.png --json
+              craft tokens --encoder digits-vq --image 3 --json
             """)
 
     @OptionGroup var options: RegistryOptions

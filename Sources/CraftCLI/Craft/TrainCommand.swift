@@ -56,13 +56,15 @@ struct TrainCommand: EnvironmentCommand {
             --method continuous (quantizer bypassed) and --method projector (only the surrogate's \
             projector is tuned; the output is a new backend bundle) are the paper's baselines.
 
-            Examples (from the repository root, on the embedded registry; D=examples/data/digits):
-              craft train --registry registry --encoder digits-siglip-vq@1.0.0 \\
-                  --surrogate digits-llama --data $D/strong-train.jsonl --output adapted
-              craft train --encoder e.craft --surrogate work/backend-dir \\
-                  --data train.jsonl --validation val.jsonl --epochs 5 --json
-              craft train --encoder base-vq --surrogate my-qwen --data vqa.jsonl \\
-                  --task vqa --version 1.1.0 --name derm-vq --publish
+            Examples (from the repository root, on the embedded registry):
+              craft train --encoder digits-siglip-vq@1.0.0 --surrogate digits-llama \\
+                  --data examples/publish-an-encoder/data/train.jsonl \\
+                  --validation examples/publish-an-encoder/data/val.jsonl \\
+                  --learning-rate 1e-3 --output-directory out
+              craft train --encoder digits-siglip-vq@1.0.0 --surrogate digits-gpt2 \\
+                  --data examples/publish-an-encoder/data/train.jsonl \\
+                  --validation-fraction 0.25 --epochs 1 --task vqa --allow-worse \\
+                  --name digits-vqa-vq --version 0.1.0 --output-directory vqa --json
             """)
 
     @OptionGroup var options: RegistryOptions
