@@ -37,25 +37,31 @@ struct DocumentedCommands {
     }
 
     /// Runs `commands` in order in one bash session started in the sandbox's repository root.
-    /// A command ending in `&` runs in the background; background jobs are stopped (SIGTERM) when the
-    /// session ends. The whole session has `timeout` seconds.
-    func run(_ commands: [String], timeout: TimeInterval = 600) throws -> [Outcome] {
+    /// A command ending in `&` runs in the background, and the next one waits (up to 120 s) until the
+    /// session has printed `waitFor` for it, as a reader waits for a server's "listening" line;
+    /// background jobs are stopped (SIGTERM) when the session ends. The whole session has `timeout`
+    /// seconds.
+    func run(_ commands: [String], waitFor: [String?]? = nil, timeout: TimeInterval = 600) throws -> [Outcome] {
         let marker = "@@craft-doc-\(UUID().uuidString)@@"
+        let log = scratch.path("session-\(UUID().uuidString).log")
         var script = "cd \(Self.quoted(root.path)) || exit 99\nexec 2>&1\n"
         for (index, command) in commands.enumerated() {
             script += "printf '\\n\(marker) start \(index)\\n'\n\(command)\nprintf '\\n\(marker) status %d\\n' $?\n"
+            if command.hasSuffix("&"), let line = waitFor?[index] {
+                script += "for i in $(seq 1 1200); do grep -qF -- \(Self.quoted(line)) \(Self.quoted(log.path)) && break; sleep 0.1; done\n"
+            }
         }
         script += "jobs -p | xargs -r kill -TERM 2>/dev/null; wait\n"
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/bash")
-        process.arguments = ["--noprofile", "--norc", "-c", script]
+        // Its own process group (setsid execs bash in place), so nothing it started outlives it.
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/setsid")
+        process.arguments = ["/bin/bash", "--noprofile", "--norc", "-c", script]
         var environment = ProcessInfo.processInfo.environment
         environment["PATH"] = [Self.toolDirectory?.path, environment["PATH"]].compactMap { $0 }.joined(separator: ":")
         environment["HOME"] = root.appendingPathComponent("home").path
         for name in ["CRAFT_REGISTRY", "CRAFT_CACHE", "CRAFT_RUNTIME_PATH"] { environment[name] = nil }
         environment["COLUMNS"] = "100"
         process.environment = environment
-        let log = scratch.path("session-\(UUID().uuidString).log")
         FileManager.default.createFile(atPath: log.path, contents: nil)
         let handle = try FileHandle(forWritingTo: log)
         process.standardOutput = handle
@@ -65,10 +71,11 @@ struct DocumentedCommands {
         let deadline = Date().addingTimeInterval(timeout)
         while process.isRunning, Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
         if process.isRunning {
-            process.terminate()
+            kill(-process.processIdentifier, SIGKILL)
             Issue.record("the documented commands did not finish within \(Int(timeout)) s: \(commands)")
         }
         process.waitUntilExit()
+        kill(-process.processIdentifier, SIGKILL)
         try handle.close()
         let text = String(decoding: try Data(contentsOf: log), as: UTF8.self)
         return Self.outcomes(of: text, marker: marker, commands: commands)
@@ -87,8 +94,11 @@ struct DocumentedCommands {
                 if lines.last?.isEmpty == true { lines.removeLast() }  // the marker's own leading newline
                 outcomes.append(Outcome(command: commands[open.index], status: status, output: lines.joined(separator: "\n")))
                 current = nil
-            } else {
+            } else if current != nil {
                 current?.lines.append(line)
+            } else if !outcomes.isEmpty, !line.isEmpty {
+                // Printed between two commands (a background server while the next one waits for it).
+                outcomes[outcomes.count - 1].output += "\n" + line
             }
         }
         return outcomes
@@ -96,10 +106,11 @@ struct DocumentedCommands {
 
     static func quoted(_ text: String) -> String { "'" + text.replacingOccurrences(of: "'", with: "'\\''") + "'" }
 
-    /// A line as the comparison sees it: timings (`102.2 ms`, `3.1 s`, `12 items/s`) masked, spaces
-    /// at the end dropped.
+    /// A line as the comparison sees it: timings (`102.2 ms`, `3.1 s`, `12 items/s`) masked, runs of
+    /// spaces (table alignment) as one, spaces at the ends dropped.
     static func stable(_ line: some StringProtocol) -> String {
         var text = String(line).trimmingCharacters(in: .whitespaces)
+        text = text.replacingOccurrences(of: #"\s+"#, with: " ", options: .regularExpression)
         for pattern in [#"\d+(\.\d+)? ?ms\b"#, #"\d+(\.\d+)? ?s\b"#, #"\d+(\.\d+)? items/s"#] {
             text = text.replacingOccurrences(of: pattern, with: "<time>", options: .regularExpression)
         }
@@ -113,7 +124,8 @@ struct DocumentedCommands {
         let wanted = stable(expected)
         let lines = output.split(separator: "\n").map { stable($0) }
         if wanted.contains("…") {
-            let pattern = "^" + wanted.components(separatedBy: "…").map(NSRegularExpression.escapedPattern(for:)).joined(separator: ".*") + "$"
+            let pieces = wanted.components(separatedBy: "…").map { $0.trimmingCharacters(in: .whitespaces) }
+            let pattern = "^" + pieces.map(NSRegularExpression.escapedPattern(for:)).joined(separator: ".*") + "$"
             return lines.contains { $0.range(of: pattern, options: .regularExpression) != nil }
         }
         return lines.contains(wanted)
