@@ -41,7 +41,7 @@ struct SafeTensorsHeader: Sendable {
         guard length <= UInt64(max(0, maximumHeaderBytes)) else {
             throw SafeTensorsError(
                 .headerTooLarge, file: file,
-                message: "\(file) declares a \(length)-byte header, over the \(maximumHeaderBytes)-byte limit; the file is corrupt or not safetensors (raise SafeTensorsReadOptions.maximumHeaderBytes only if you trust it).")
+                message: "\(file) declares a \(length)-byte header, over the \(maximumHeaderBytes)-byte limit; the file is corrupt or not safetensors.")
         }
         let headerLength = Int(length)
         guard headerLength <= fileSize - 8 else {

@@ -81,6 +81,7 @@ import TestSupport
         let chosen = try runCraft(["--version"], environment: ["OPENBLAS_CORETYPE": nil])
         #expect(chosen.standardOutput.hasPrefix("craft "), "\(chosen.standardOutput)")
         #expect(chosen.standardOutput.contains("BLAS: OpenBLAS"), "\(chosen.standardOutput)")
+        #expect(chosen.standardOutput.contains("bundle format: craft.bundle/v1"), "\(chosen.standardOutput)")
         #expect(!chosen.standardOutput.contains("from OPENBLAS_CORETYPE"), "\(chosen.standardOutput)")
     }
 

@@ -138,7 +138,7 @@ public struct RuntimeRegistry: Sendable, RuntimeAvailability {
             throw BundleError(.runtimeFailed, "runtime \(runtime.id)@\(runtime.version) could not load \(bundle.manifest.reference): \(reason)", cause: error)
         }
         guard let model = built as? Model else {
-            throw BundleError(.runtimeFailed, "runtime \(runtime.id) builds \(registration.modelType) from \(bundle.manifest.reference), not \(Model.self); load it as \(registration.modelType)")
+            throw BundleError(.runtimeFailed, "runtime \(runtime.id) does not make the kind of model this needs from \(bundle.manifest.reference) (a \(bundle.manifest.kind.rawValue) bundle); use it where a \(bundle.manifest.kind.rawValue) is expected")
         }
         return model
     }

@@ -13,7 +13,7 @@ import TensorCore
 /// Options every command of a tool shares may come before the subcommand (``GlobalOptions``).
 ///
 /// Commands that load bundles run with `environment` (its runtimes); applications pass their own to
-/// add runtimes (``CraftEnvironment``). `--version` prints the version and the BLAS kernels in use
+/// add runtimes (``CraftEnvironment``). `--version` prints the version, the bundle format and the BLAS kernels in use
 /// (``BLAS/Kernels``).
 /// SIGINT, SIGTERM and SIGHUP remove the command's scratch files before the process dies of the
 /// signal, and what interrupted commands left in `$TMPDIR` is swept first (``ScratchFiles``).
@@ -26,6 +26,7 @@ public func runCommandLine<Root: ParsableCommand>(
     if arguments == ["--version"] {
         // The version, and the diagnostics a bug report needs: which BLAS kernels run, and why.
         print("\(root.configuration.commandName ?? "craft") \(CraftVersion.current)")
+        print("bundle format: \(BundleManifest.schemaIdentifier)")
         print("BLAS: \(BLAS.kernels.summary)")
         exit(ExitStatus.success.rawValue)
     }
