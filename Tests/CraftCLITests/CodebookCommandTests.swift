@@ -123,7 +123,7 @@ func runCraft(_ arguments: [String], environment: [String: String?] = [:]) throw
     @Test func helpShowsExamples() throws {
         let help = try runCraft(["codebook", "--help"])
         #expect(help.status == 0)
-        #expect(help.standardOutput.contains("Examples:"))
+        #expect(help.standardOutput.contains("Examples (from the repository root):"))
         #expect(help.standardOutput.contains("--quantize"))
     }
 }

@@ -57,12 +57,14 @@ struct HelpExampleTests {
         return (commands, wrapped)
     }
 
-    /// A server example, run until it says it is listening, then stopped with SIGTERM.
+    /// A server example, run until it says it is listening (at most 300 s: a loaded machine loads slowly), then
+    /// stopped with SIGTERM; it must exit 0.
     static func scripted(_ command: String) -> String {
         guard command.contains(" serve") else { return command }
         return """
-            { \(command) > serve.log 2>&1 & pid=$!; for i in $(seq 1 600); do grep -q 'listening on' serve.log && break; \
+            { \(command) > serve.log 2>&1 & pid=$!; for i in $(seq 1 3000); do grep -q 'listening on' serve.log && break; \
             kill -0 $pid 2>/dev/null || break; sleep 0.1; done; kill -TERM $pid 2>/dev/null; wait $pid; status=$?; cat serve.log; \
+            grep -q 'listening on' serve.log || echo "no 'listening on' line within 300 s (exit $status)"; \
             grep -q 'listening on' serve.log && (exit $status); }
             """
     }

@@ -44,7 +44,7 @@ struct RegistryCLITests {
             let result = try run(arguments: command + ["--help"])
             #expect(result.status == 0, "\(command)")
             #expect(result.stdout.contains("USAGE:"), "\(command)")
-            #expect(result.stdout.contains("Examples:"), "\(command) --help has no examples")
+            #expect(result.stdout.contains("Examples (from the repository root):"), "\(command) --help has no examples")
         }
     }
 
