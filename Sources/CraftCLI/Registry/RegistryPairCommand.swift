@@ -58,6 +58,7 @@ struct RegistryPairCommand: EnvironmentCommand {
         } else {
             Output.line(report.renderText().trimmingCharacters(in: .newlines))
         }
+        QuantizerBypass.warn(encoderBundle.bundle.manifest)
         if !report.isCompatible {
             let names = "\(encoderBundle.bundle.manifest.reference) and \(backendBundle.bundle.manifest.reference)"
             let first = report.failures.first.map { " (\($0.code): \($0.reason))" } ?? ""

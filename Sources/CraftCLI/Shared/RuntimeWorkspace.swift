@@ -87,6 +87,7 @@ extension RuntimeWorkspace {
         let encoderBundle = try unpack(encoder, registry: registry, as: "encoder")
         let backendBundle = try unpack(backend, registry: registry, as: "backend")
         let report = checkCompatibility(encoder: encoderBundle, backend: backendBundle, runtimes: runtimes)
+        QuantizerBypass.warn(encoderBundle.manifest)
         guard let pair = report.pairing else {
             Output.line((json ? try report.renderJSON() : report.renderText()).trimmingCharacters(in: .newlines))
             let first = report.failures.first.map { " (\($0.code): \($0.reason))" } ?? ""
@@ -145,5 +146,16 @@ extension Pipeline {
     func warnIfPruningUniformly(keepRatio: Double) {
         guard keepRatio < 1, prunesWithUniformFrequencies else { return }
         Output.warning("\(pair.encoder.reference) carries no \(Pipeline.codeFrequenciesFile); pruning with uniform code frequencies (tokens rank by residual norm and isolation)")
+    }
+}
+
+/// An encoder whose bundle says `config.bypass_quantizer` (the continuous fine-tuning baseline,
+/// `craft train --method continuous`) hands the backend its continuous features, not codebook
+/// vectors: the codebook hash still matches, so the checker passes, but the backend never saw such
+/// inputs in training. `pair`, `run`, `eval`, `tokens`' callers and `serve` warn about it.
+enum QuantizerBypass {
+    static func warn(_ manifest: BundleManifest) {
+        guard manifest.config?["bypass_quantizer"]?.boolValue == true else { return }
+        Output.warning("\(manifest.reference) bypasses its quantizer (config.bypass_quantizer: a continuous fine-tuning baseline); its tokens are not codebook vectors, so a backend sharing the codebook hash still reads inputs it was never trained on")
     }
 }
