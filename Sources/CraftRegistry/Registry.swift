@@ -1,4 +1,5 @@
 import CraftBundles
+import CraftCore
 import CraftFiles
 import Foundation
 
@@ -206,6 +207,12 @@ public struct Registry: Sendable {
     public func shard(named name: String) throws -> IndexShard {
         guard exists else { throw noRegistry() }
         guard let shard = try readShard(named: name), !shard.versions.isEmpty else {
+            // The nearest published name, when one is near (a typo, a missing suffix).
+            let known = (try? readIndex().names) ?? []
+            if let nearest = EditDistance.nearest(to: name, among: known.filter { $0 != name }) {
+                throw RegistryError(
+                    .notFound, "no bundle named '\(name)' in the registry at \(location); did you mean '\(nearest)'? (craft-registry search \(name) looks further)")
+            }
             throw RegistryError(
                 .notFound, "no bundle named '\(name)' in the registry at \(location); look for it with craft-registry search \(name)")
         }

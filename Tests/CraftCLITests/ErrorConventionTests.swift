@@ -1,3 +1,4 @@
+import CraftCore
 import Foundation
 import RuntimeTestSupport
 import Testing
@@ -86,6 +87,18 @@ struct ErrorConventionTests {
         let unreadable = try runCraft(["run", "--encoder", "digits-siglip-vq@1.1.0", "--backend", "digits-gpt2", "--image", junk.path,
                                        "--prompt", "p"] + Self.registry)
         #expect(unreadable.status == 64 && unreadable.standardError.contains("not a recognised image format"), "\(unreadable.standardError)")
+    }
+
+    @Test("a misspelt bundle name gets the nearest published one (exit 2)")
+    func bundleNamesAreSuggested() throws {
+        let typo = try runCraft(["tokens", "--encoder", "digits-siglip", "--image", Self.image] + Self.registry)
+        #expect(typo.status == 2)
+        #expect(typo.standardError.contains("no bundle named 'digits-siglip' in the registry at") &&
+                typo.standardError.contains("did you mean 'digits-siglip-vq'?"), "\(typo.standardError)")
+        let far = try RegistryTool.run(Self.registry + ["info", "zebra"], in: FileManager.default.temporaryDirectory)
+        #expect(far.status == 2 && far.stderr.contains("look for it with craft-registry search zebra"), "\(far.stderr)")
+        #expect(EditDistance.nearest(to: "digit-llama", among: ["digits-llama", "digits-gpt2"]) == "digits-llama")
+        #expect(EditDistance.nearest(to: "zebra", among: ["digits-llama", "digits-gpt2"]) == nil)
     }
 
     @Test("web addresses and Hugging Face folders are named as such, not as missing files")

@@ -97,20 +97,8 @@ struct UnknownSubcommand {
         }
     }
 
-    /// The edit distance (insertions, deletions, substitutions) between two short strings.
-    static func distance(_ a: String, _ b: String) -> Int {
-        let a = Array(a), b = Array(b)
-        guard !a.isEmpty else { return b.count }
-        var previous = Array(0...b.count)
-        for i in 1...a.count {
-            var current = [i] + [Int](repeating: 0, count: b.count)
-            for j in stride(from: 1, through: b.count, by: 1) {
-                current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
-            }
-            previous = current
-        }
-        return previous[b.count]
-    }
+    /// The edit distance between two short strings (``EditDistance``).
+    static func distance(_ a: String, _ b: String) -> Int { EditDistance.between(a, b) }
 }
 
 /// A parsing problem as one `error:` line and one `hint:` line, instead of argument-parser's
@@ -152,11 +140,7 @@ struct UsageError {
     /// `--output`, `--output` → `--output-directory`), else the nearest by edit distance when it is
     /// near; `nil` otherwise.
     static func nearestOption(to given: String, among options: Set<String>) -> String? {
-        let ranked = options.map { (name: $0, distance: UnknownSubcommand.distance(given, $0)) }
-            .sorted { ($0.distance, $0.name) < ($1.distance, $1.name) }
-        if let prefixed = ranked.first(where: { $0.name.hasPrefix(given) || given.hasPrefix($0.name) }) { return prefixed.name }
-        guard let best = ranked.first, best.distance <= max(2, given.count / 3) else { return nil }
-        return best.name
+        EditDistance.nearest(to: given, among: options)
     }
 
     /// The long option names `command` takes, hidden ones included (from argument-parser's
