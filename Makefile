@@ -1,19 +1,23 @@
 # Craft: `make demo` shows the system working, `make test` runs the test suite, `make reproduce`
 # rebuilds the embedded miniature of the CRAFT experiment (docs/experiment.md).
-# Both install the system libraries they need first (scripts/ensure-system-deps.sh).
+# Both install the system packages they need first (scripts/ensure-system-deps.sh; the tests also
+# need docker-registry and chromium).
 SWIFT ?= swift
 BIN := .build/release
 
-.PHONY: deps build test demo bench reproduce fuzz clean
+.PHONY: deps test-deps build test demo bench reproduce fuzz clean
 
 deps:
 	@scripts/ensure-system-deps.sh
+
+test-deps:
+	@scripts/ensure-system-deps.sh --tests
 
 build: deps
 	$(SWIFT) build -c release --product craft
 	$(SWIFT) build -c release --product craft-registry
 
-test: deps
+test: test-deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 

@@ -12,7 +12,7 @@ if [ ! -x "$craft" ]; then
   exit 1
 fi
 if ! command -v chromium >/dev/null 2>&1; then
-  echo "chromium is missing; run scripts/ensure-system-deps.sh (apt-get install chromium)" >&2
+  echo "chromium is missing; run scripts/ensure-system-deps.sh --tests (apt-get install chromium)" >&2
   exit 1
 fi
 work="$(mktemp -d)"

@@ -22,7 +22,7 @@ struct OCIRegistryTests {
         /// With `htpasswd`, the registry asks for basic authentication with those credentials.
         init(in scratch: Scratch, htpasswd: (user: String, password: String)? = nil) throws {
             let executable = try #require(["/usr/bin/docker-registry", "/usr/local/bin/docker-registry"].first { FileManager.default.isExecutableFile(atPath: $0) },
-                                          "docker-registry is not installed; scripts/ensure-system-deps.sh installs it")
+                                          "docker-registry is not installed; scripts/ensure-system-deps.sh --tests installs it")
             storage = scratch.path("oci-storage")
             let port = try Self.freePort()
             host = "127.0.0.1:\(port)"

@@ -100,7 +100,7 @@ enum HeadlessChromium {
     /// Opens `page` in headless Chromium with a fresh profile and writes a PNG screenshot of a
     /// `width` × `height` window to `screenshot`; kills the browser after `timeout` seconds.
     static func screenshot(of page: URL, to screenshot: URL, width: Int = 1200, height: Int = 900, timeout: Double = 60) throws {
-        let browser = try #require(executable, "chromium is not installed; run scripts/ensure-system-deps.sh (apt-get install chromium)")
+        let browser = try #require(executable, "chromium is not installed; run scripts/ensure-system-deps.sh --tests (apt-get install chromium)")
         let profile = FileManager.default.temporaryDirectory.appendingPathComponent("craft-chromium-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: profile, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: profile) }
