@@ -104,6 +104,16 @@ extension BundleArchive {
         return PackedBundle(url: destination, manifest: manifest, digest: "sha256:" + hex, size: size)
     }
 
+    /// Whether `directory` holds a bundle *source*: a `craft.json` that is valid once its file
+    /// entries get the `size` and `sha256` that `craft-registry pack` fills in, but lacks some. Such a
+    /// directory is packed, not opened (commands say so instead of reporting a missing field).
+    public static func isPackingSource(_ directory: URL) -> Bool {
+        let url = directory.appendingPathComponent(BundleManifest.fileName)
+        guard let data = try? BundleManifest.readFile(url, limit: BundleLimits.default.maxManifestSize),
+              (try? BundleManifest.decode(data, source: url.path)) == nil else { return false }
+        return (try? loadPackingManifest(url)) != nil
+    }
+
     /// Decodes the directory's manifest, accepting file entries without `size` or `sha256`.
     static func loadPackingManifest(_ url: URL, limits: BundleLimits = .default) throws -> BundleManifest {
         let data = try BundleManifest.readFile(url, limit: limits.maxManifestSize)

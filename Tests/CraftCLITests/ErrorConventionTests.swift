@@ -101,7 +101,7 @@ struct ErrorConventionTests {
         #expect(EditDistance.nearest(to: "zebra", among: ["digits-llama", "digits-gpt2"]) == nil)
     }
 
-    @Test("web addresses and Hugging Face folders are named as such, not as missing files")
+    @Test("web addresses, Hugging Face folders and bundle sources are named as such, not as missing or broken bundles")
     func urlsAndModelFoldersAreRecognised() throws {
         let scratch = try Scratch()
         defer { scratch.remove() }
@@ -115,5 +115,11 @@ struct ErrorConventionTests {
         #expect(model.status == 64, "\(model.standardError)")
         #expect(model.standardError.contains("is a Hugging Face model folder, not a Craft bundle; make a bundle of it with craft convert encoder"),
                 "\(model.standardError)")
+        // A bundle source (craft.json without sizes and digests) is packed, not opened.
+        let source = try runCraft(["run", "--encoder", "examples/bundles/digits-vq", "--backend", "examples/bundles/digits-answers",
+                                   "--image", "3", "--prompt", "which digit?"] + Self.registry)
+        #expect(source.status == 64, "\(source.standardError)")
+        #expect(source.standardError.contains("is a bundle source (its craft.json lists files without size and sha256); pack it first with craft-registry pack"),
+                "\(source.standardError)")
     }
 }

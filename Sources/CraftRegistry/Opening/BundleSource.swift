@@ -198,6 +198,9 @@ public struct BundleOpener: Sendable {
                 }
                 throw RegistryError(.notFound, "the \(role) directory \(url.path) holds no craft.json; pass an unpacked bundle directory, a .craft file or a registry reference")
             }
+            if BundleArchive.isPackingSource(url) {
+                throw RegistryError(.usage, "the \(role) directory \(url.path) is a bundle source (its craft.json lists files without size and sha256); pack it first with craft-registry pack \(url.path) and pass the .craft file")
+            }
             return OpenedBundle(bundle: try BundleArchive.open(directory: url, verifyFiles: true), source: source, digest: nil, signature: nil)
         case .file(let url):
             guard url.isFileURL else {
