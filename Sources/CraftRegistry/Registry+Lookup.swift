@@ -15,11 +15,14 @@ public struct ResolvedBundle: Sendable, Equatable {
     public var location: String { remoteURL?.absoluteString ?? file.path }
     /// `NAME@VERSION`.
     public var reference: String { "\(name)@\(record.version)" }
+    /// The configured name of the registry it comes from, when several are configured
+    /// (``RegistryConfiguration``); `nil` otherwise.
+    public var source: String?
 }
 
 extension Registry {
     func resolved(_ name: String, _ record: IndexedVersion) -> ResolvedBundle {
-        ResolvedBundle(name: name, record: record, file: bundleURL(for: record), remoteURL: remote?.url(of: record.path))
+        ResolvedBundle(name: name, record: record, file: bundleURL(for: record), remoteURL: remote?.url(of: record.path), source: label)
     }
 
     /// The version a reference names.
@@ -31,6 +34,11 @@ extension Registry {
     ///
     /// - Throws: ``RegistryError/Code/notFound`` naming what was asked and what exists.
     public func resolve(_ reference: BundleReference, includePrerelease: Bool = false) throws -> ResolvedBundle {
+        if !alternates.isEmpty {
+            // The first registry that holds the name answers: a later one never shadows it.
+            guard let holder = try holder(of: reference.name) else { throw notFoundInAnyMember(reference.name) }
+            return try holder.resolve(reference, includePrerelease: includePrerelease)
+        }
         let shard = try shard(named: reference.name)
         let chosen: IndexedVersion?
         switch reference.requirement {
@@ -61,6 +69,16 @@ extension Registry {
     public func list(
         kind: BundleKind? = nil, domain: String? = nil, includePrerelease: Bool = false
     ) throws -> (bundles: [ResolvedBundle], problems: [RegistryError]) {
+        if !alternates.isEmpty {
+            // Every registry's bundles, each with its source, in configuration order.
+            var bundles: [ResolvedBundle] = [], problems: [RegistryError] = []
+            for member in members {
+                let part = try member.list(kind: kind, domain: domain, includePrerelease: includePrerelease)
+                bundles += part.bundles
+                problems += part.problems
+            }
+            return (bundles, problems)
+        }
         let (shards, problems) = try allShards()
         let bundles = shards.compactMap { shard -> ResolvedBundle? in
             guard let latest = shard.latest(includePrerelease: includePrerelease) else { return nil }
@@ -92,14 +110,18 @@ extension Registry {
         with reference: BundleReference, includePrerelease: Bool = false
     ) throws -> (subject: ResolvedBundle, partners: [ResolvedBundle], problems: [RegistryError]) {
         let subject = try resolve(reference, includePrerelease: includePrerelease)
-        let (shards, problems) = try allShards()
         let otherKind: BundleKind = subject.record.kind == .encoder ? .backend : .encoder
-        let partners = shards.compactMap { shard -> ResolvedBundle? in
-            let match = shard.versions.last { record in
-                !record.yanked && record.kind == otherKind && record.codebook.hash == subject.record.codebook.hash
-                    && (includePrerelease || !record.isPrerelease)
+        var partners: [ResolvedBundle] = [], problems: [RegistryError] = []
+        for member in members {
+            let (shards, found) = try member.allShards()
+            problems += found
+            partners += shards.compactMap { shard -> ResolvedBundle? in
+                let match = shard.versions.last { record in
+                    !record.yanked && record.kind == otherKind && record.codebook.hash == subject.record.codebook.hash
+                        && (includePrerelease || !record.isPrerelease)
+                }
+                return match.map { member.resolved(shard.name, $0) }
             }
-            return match.map { resolved(shard.name, $0) }
         }
         return (subject, partners, problems)
     }

@@ -32,7 +32,9 @@ extension Registry {
 
     /// Checks the signatures recorded for a published version against this registry's trusted keys.
     public func signatureStatus(of bundle: ResolvedBundle) throws -> SignatureStatus {
-        try SignatureStatus.evaluate(
+        // A bundle is trusted by the keys of the registry it comes from.
+        if !alternates.isEmpty { return try member(for: bundle).signatureStatus(of: bundle) }
+        return try SignatureStatus.evaluate(
             bundle.record.signatures, digest: bundle.record.digest, trustedKeys: trustedKeys(),
             source: bundle.reference)
     }

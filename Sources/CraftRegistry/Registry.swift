@@ -26,6 +26,42 @@ public struct Registry: Sendable {
     public var allowInsecure = false
     /// Whether nothing may be fetched (`--offline`).
     public var offline = false
+    /// The registry's name in the configuration file (``RegistryConfiguration``), shown as the source
+    /// of its bundles; `nil` for a registry given by location.
+    public var label: String?
+    /// The configuration's later registries, read in order after this one (``members``); empty
+    /// unless this is the first of several.
+    public var alternates: [Registry] = []
+
+    /// This registry (without its alternates), then each alternate: the lookup order.
+    public var members: [Registry] {
+        var first = self
+        first.alternates = []
+        return [first] + alternates
+    }
+
+    /// The member that holds `name`: the first whose index has it; `nil` when none does.
+    func holder(of name: String) throws -> Registry? {
+        for member in members where try member.readShard(named: name).map({ !$0.versions.isEmpty }) == true {
+            return member
+        }
+        return nil
+    }
+
+    /// "No bundle named" for several registries: each is named, with the nearest name any of them has.
+    func notFoundInAnyMember(_ name: String) -> RegistryError {
+        let places = members.map { "\($0.label ?? $0.location) (\($0.location))" }.joined(separator: ", ")
+        let known = members.flatMap { (try? $0.readIndex().names) ?? [] }
+        let hint = EditDistance.nearest(to: name, among: known.filter { $0 != name }).map { "did you mean '\($0)'?" }
+            ?? "look for it with craft-registry search \(name)"
+        return RegistryError(.notFound, "no bundle named '\(name)' in the registries \(places); \(hint)")
+    }
+
+    /// The member a resolved bundle came from.
+    func member(for bundle: ResolvedBundle) -> Registry {
+        guard !alternates.isEmpty else { return self }
+        return members.first { $0.label == bundle.source } ?? members[0]
+    }
 
     /// A registry rooted at `root` (nothing is read until asked).
     public init(root: URL) {
@@ -69,6 +105,8 @@ public struct Registry: Sendable {
         case workingDirectory = "working-directory"
         /// `~/.craft/registry`, the fallback.
         case home
+        /// The configuration file's registries (``RegistryConfiguration``), or one of them by name.
+        case configuration
     }
 
     /// Resolves the registry to use: `--registry`, then `CRAFT_REGISTRY`, then `./registry` when
@@ -79,7 +117,7 @@ public struct Registry: Sendable {
     public static func locate(
         explicit: String?, environment: [String: String] = ProcessInfo.processInfo.environment,
         currentDirectory: URL = URL(fileURLWithPath: FileManager.default.currentDirectoryPath),
-        home: URL? = nil, offline: Bool = false, allowInsecure: Bool = false
+        home: URL? = nil, offline: Bool = false, allowInsecure: Bool = false, configuration: RegistryConfiguration? = nil
     ) -> (registry: Registry, source: LocationSource) {
         let home = home ?? HomeDirectory.locate(environment: environment)
         func resolve(_ path: String) -> URL {
@@ -101,16 +139,29 @@ public struct Registry: Sendable {
             registry.offline = offline
             return registry
         }
+        func configured(_ entry: RegistryConfiguration.Entry) -> Registry {
+            var member = registry(entry.location)
+            member.label = entry.name
+            return member
+        }
+        // A configured name picks that registry; anything else is a path or URL.
         if let explicit, !explicit.isEmpty {
+            if let entry = configuration?.entry(named: explicit) { return (configured(entry), .configuration) }
             return (registry(explicit), .option)
         }
         if let variable = environment["CRAFT_REGISTRY"], !variable.isEmpty {
+            if let entry = configuration?.entry(named: variable) { return (configured(entry), .configuration) }
             return (registry(variable), .environment)
         }
         let inWorkingDirectory = currentDirectory.appendingPathComponent("registry")
         var isDirectory: ObjCBool = false
         if FileManager.default.fileExists(atPath: inWorkingDirectory.path, isDirectory: &isDirectory), isDirectory.boolValue {
             return (local(inWorkingDirectory), .workingDirectory)
+        }
+        if let entries = configuration?.registries, let first = entries.first {
+            var head = configured(first)
+            head.alternates = entries.dropFirst().map(configured)
+            return (head, .configuration)
         }
         return (local(home.appendingPathComponent(".craft/registry")), .home)
     }
@@ -145,6 +196,7 @@ public struct Registry: Sendable {
     ///   `digestMismatch` when the served file is not the indexed one; `network`, `notCached`.
     @discardableResult
     public func localFile(of bundle: ResolvedBundle) throws -> URL {
+        if !alternates.isEmpty { return try member(for: bundle).localFile(of: bundle) }
         if let remote { return try remote.fetchBundle(bundle.record, name: bundle.name) }
         guard FileManager.default.fileExists(atPath: bundle.file.path) else {
             throw RegistryError(.notFound, "the index lists \(bundle.reference) but its file \(bundle.file.path) is missing; republish it")
@@ -205,6 +257,10 @@ public struct Registry: Sendable {
     ///
     /// - Throws: ``RegistryError/Code/notFound`` when the registry holds no such name.
     public func shard(named name: String) throws -> IndexShard {
+        if !alternates.isEmpty {
+            guard let holder = try holder(of: name) else { throw notFoundInAnyMember(name) }
+            return try holder.shard(named: name)
+        }
         guard exists else { throw noRegistry() }
         guard let shard = try readShard(named: name), !shard.versions.isEmpty else {
             // The nearest published name, when one is near (a typo, a missing suffix).

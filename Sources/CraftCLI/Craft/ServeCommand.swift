@@ -126,7 +126,7 @@ struct ServeCommand: EnvironmentCommand {
 
     func run(in environment: CraftEnvironment) throws {
         loading.applyThreads()
-        let registry = options.resolvedRegistry()
+        let registry = try options.resolvedRegistry()
         var named: [(encoder: String, backend: String)] = []
         if let encoder, let backend { named.append((encoder, backend)) }
         named += pairs.compactMap(Self.split)

@@ -75,7 +75,7 @@ struct StatsCommand: ParsableCommand {
             encoder: BundleSource(argument: encoder), data: URL(fileURLWithPath: data), outputDirectory: URL(fileURLWithPath: outputDirectory))
         request.version = version.flatMap { SemanticVersion($0) }
         request.name = name
-        request.registry = options.resolvedRegistry()
+        request.registry = try options.resolvedRegistry()
         request.policy = loading.policy
         request.publish = publish
         request.batchSize = batchSize

@@ -62,7 +62,7 @@ struct TokensCommand: EnvironmentCommand {
         loading.applyThreads()
         let workspace = try RuntimeWorkspace(policy: loading.policy)
         defer { workspace.remove() }
-        let bundle = try workspace.unpack(encoder, registry: options.resolvedRegistry(), as: "encoder")
+        let bundle = try workspace.unpack(encoder, registry: try options.resolvedRegistry(), as: "encoder")
         guard bundle.manifest.kind == .encoder else {
             throw CommandError(.usage, "\(bundle.manifest.reference) is a backend bundle; craft tokens needs an encoder")
         }

@@ -236,6 +236,7 @@ struct TrainCommand: EnvironmentCommand {
 
     /// The library request from the flags.
     var request: AdaptationRequest {
+        get throws {
         var request = AdaptationRequest(
             encoder: BundleSource(argument: encoder), surrogate: BundleSource(argument: surrogate),
             training: URL(fileURLWithPath: data), outputDirectory: URL(fileURLWithPath: outputDirectory), configuration: trainerConfiguration)
@@ -248,11 +249,12 @@ struct TrainCommand: EnvironmentCommand {
         request.method = method
         request.version = version.flatMap { SemanticVersion($0) }
         request.name = name
-        request.registry = options.resolvedRegistry()
+        request.registry = try options.resolvedRegistry()
         request.policy = loading.policy
         request.publish = publish
         request.allowWorse = allowWorse
         return request
+        }
     }
 
     func run(in environment: CraftEnvironment) throws {
@@ -262,7 +264,7 @@ struct TrainCommand: EnvironmentCommand {
         // exit 128 + signal. A second signal ends the process at once (ScratchFiles).
         let interruption = TrainingInterruption()
         ScratchFiles.setInterruptionHandler { interruption.request(signal: $0) }
-        var request = self.request
+        var request = try self.request
         request.runtimes = environment.runtimes
         request.interruption = interruption
         let projector = request.method == .projector

@@ -3,8 +3,18 @@ import Foundation
 
 extension BundleRow {
     /// The common table columns for a list of bundles.
+    /// A SOURCE column comes first when the bundles come from several configured registries.
     static func table(_ bundles: [ResolvedBundle], extra: [(String, (ResolvedBundle) -> String)] = []) -> String {
-        Output.table(
+        if bundles.contains(where: { $0.source != nil }) {
+            return Output.table(
+                header: ["SOURCE", "NAME", "VERSION", "KIND", "RUNTIME", "CODEBOOK"] + extra.map(\.0) + ["SUMMARY"],
+                rows: bundles.map { bundle in
+                    [bundle.source ?? "-", bundle.name, bundle.record.version + (bundle.record.yanked ? " (yanked)" : ""),
+                     bundle.record.kind.rawValue, bundle.record.runtime.id, shortHash(bundle.record.codebook.hash)]
+                        + extra.map { $0.1(bundle) } + [bundle.record.summary]
+                })
+        }
+        return Output.table(
             header: ["NAME", "VERSION", "KIND", "RUNTIME", "CODEBOOK"] + extra.map(\.0) + ["SUMMARY"],
             rows: bundles.map { bundle in
                 [bundle.name, bundle.record.version + (bundle.record.yanked ? " (yanked)" : ""),

@@ -20,7 +20,7 @@ struct RegistryCompatibleCommand: ParsableCommand {
     @OptionGroup var target: ReferenceArgument
 
     func run() throws {
-        let registry = options.resolvedRegistry()
+        let registry = try options.resolvedRegistry()
         let (subject, partners, problems) = try registry.compatible(
             with: target.parsed(), includePrerelease: target.selection.includePrerelease)
         if options.json {

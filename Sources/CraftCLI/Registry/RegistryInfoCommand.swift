@@ -24,7 +24,7 @@ struct RegistryInfoCommand: ParsableCommand {
     @OptionGroup var target: ReferenceArgument
 
     func run() throws {
-        let registry = options.resolvedRegistry()
+        let registry = try options.resolvedRegistry()
         let bundle = try registry.resolve(target.parsed(), includePrerelease: target.selection.includePrerelease)
         let shard = try registry.shard(named: bundle.name)
         let signature: (row: SignatureRow?, problem: String?)
@@ -68,6 +68,7 @@ struct RegistryInfoCommand: ParsableCommand {
             ["digest:", record.digest],
             ["size:", "\(Output.size(record.size)) (\(record.size) bytes)"],
             [bundle.remoteURL == nil ? "file:" : "url:", bundle.location],
+        ] + (bundle.source.map { [["registry:", $0]] } ?? []) + [
             ["signature:", signature.row?.text ?? "INVALID: \(signature.problem ?? "")"],
             ["versions:", shard.versions.map { $0.version + ($0.yanked ? " (yanked)" : "") }.joined(separator: ", ")],
         ] + details.rows(reference: bundle.reference)

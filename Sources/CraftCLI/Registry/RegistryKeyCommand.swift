@@ -65,7 +65,7 @@ struct RegistryKeyTrustCommand: ParsableCommand {
     var publicKey: String
 
     func run() throws {
-        let registry = options.resolvedRegistry()
+        let registry = try options.resolvedRegistry()
         let key = try PublicKey.read(from: URL(fileURLWithPath: publicKey))
         let id = try registry.trust(key)
         if options.json {

@@ -28,7 +28,7 @@ struct RegistryListCommand: ParsableCommand {
     var domain: String?
 
     func run() throws {
-        let registry = options.resolvedRegistry()
+        let registry = try options.resolvedRegistry()
         let (bundles, problems) = try registry.list(
             kind: kind, domain: domain, includePrerelease: selection.includePrerelease)
         if options.json {

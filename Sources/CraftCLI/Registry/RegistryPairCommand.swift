@@ -42,7 +42,7 @@ struct RegistryPairCommand: EnvironmentCommand {
     }
 
     func run(in environment: CraftEnvironment) throws {
-        let registry = options.resolvedRegistry()
+        let registry = try options.resolvedRegistry()
         let workspace = try RuntimeWorkspace()
         defer { workspace.remove() }
         let encoderBundle = try workspace.open(

@@ -35,7 +35,7 @@ struct RegistryPublishCommand: ParsableCommand {
 
     func run() throws {
         // An interrupted command removes its scratch files (staging copy, download, unpack directory).
-        let registry = options.resolvedRegistry()
+        let registry = try options.resolvedRegistry()
         let url = URL(fileURLWithPath: file)
         let sigURL = signature.map { URL(fileURLWithPath: $0) } ?? url.appendingPathExtension("sig")
         var signatures: [BundleSignature] = []

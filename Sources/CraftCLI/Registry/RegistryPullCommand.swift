@@ -51,7 +51,7 @@ struct RegistryPullCommand: ParsableCommand {
     func run() throws {
         if OCIReference.isOCI(reference) { return try pullOCI() }
         // An interrupted command removes its scratch files (staging copy, download, unpack directory).
-        let registry = options.resolvedRegistry(cache: cache)
+        let registry = try options.resolvedRegistry(cache: cache)
         let reference = try parseReference(reference)
         let cacheLocation = cache.map { BundleCache(root: URL(fileURLWithPath: $0)) } ?? .locate()
         let resolved = try registry.resolve(reference, includePrerelease: selection.includePrerelease)
@@ -79,7 +79,7 @@ struct RegistryPullCommand: ParsableCommand {
 
     /// `pull oci://…`: into the cache (and with -o, unpacked again into DIR).
     private func pullOCI() throws {
-        let registry = options.resolvedRegistry()
+        let registry = try options.resolvedRegistry()
         var oci = OCIBundles(cache: cache.map { BundleCache(root: URL(fileURLWithPath: $0)) } ?? .locate(),
                              allowInsecure: registry.allowInsecure, offline: registry.offline)
         oci.progress = TransferProgress.reporter("downloading")

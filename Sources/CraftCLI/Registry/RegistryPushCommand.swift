@@ -35,7 +35,7 @@ struct RegistryPushCommand: ParsableCommand {
     }
 
     func run() throws {
-        let registry = options.resolvedRegistry()
+        let registry = try options.resolvedRegistry()
         var oci = OCIBundles(allowInsecure: registry.allowInsecure)
         oci.progress = TransferProgress.reporter("uploading")
         let url = URL(fileURLWithPath: file)

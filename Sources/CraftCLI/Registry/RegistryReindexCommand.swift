@@ -26,7 +26,7 @@ struct RegistryReindexCommand: ParsableCommand {
     @OptionGroup var options: RegistryOptions
 
     func run() throws {
-        let registry = options.resolvedRegistry()
+        let registry = try options.resolvedRegistry()
         let result = try registry.reindex()
         if options.json {
             struct Result: Encodable {

@@ -24,7 +24,7 @@ struct RegistryRemoveCommand: ParsableCommand {
     }
 
     func run() throws {
-        let registry = options.resolvedRegistry()
+        let registry = try options.resolvedRegistry()
         let (name, version) = try exactVersion(reference)
         let record = try registry.remove(name: name, version: version)
         if options.json {

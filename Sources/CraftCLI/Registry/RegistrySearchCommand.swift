@@ -38,7 +38,7 @@ struct RegistrySearchCommand: ParsableCommand {
     }
 
     func run() throws {
-        let registry = options.resolvedRegistry()
+        let registry = try options.resolvedRegistry()
         let (hits, problems) = try registry.search(
             query, kind: kind, domain: domain, includePrerelease: selection.includePrerelease)
         if options.json {

@@ -41,7 +41,7 @@ struct RegistryVerifyCommand: ParsableCommand {
     }
 
     func run() throws {
-        let registry = options.resolvedRegistry()
+        let registry = try options.resolvedRegistry()
         let result: BundleVerification
         if isFile {
             let url = URL(fileURLWithPath: target)

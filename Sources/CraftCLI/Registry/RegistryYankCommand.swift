@@ -28,7 +28,7 @@ struct RegistryYankCommand: ParsableCommand {
     }
 
     func run() throws {
-        let registry = options.resolvedRegistry()
+        let registry = try options.resolvedRegistry()
         let (name, version) = try exactVersion(reference)
         let record = try registry.yank(name: name, version: version, yanked: !undo)
         if options.json {

@@ -39,7 +39,7 @@ struct PipelineOptions: ParsableArguments {
     /// environment's runtimes; warns when `--keep-ratio` will prune with uniform code frequencies.
     func pipeline(in workspace: RuntimeWorkspace, registry: RegistryOptions, environment: CraftEnvironment) throws -> Pipeline {
         let pipeline = try workspace.pipeline(
-            encoder: encoder, backend: backend, registry: registry.resolvedRegistry(), runtimes: environment.runtimes,
+            encoder: encoder, backend: backend, registry: try registry.resolvedRegistry(), runtimes: environment.runtimes,
             json: registry.json)
         pipeline.warnIfPruningUniformly(keepRatio: keepRatio)
         return pipeline

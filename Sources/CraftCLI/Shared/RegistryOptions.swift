@@ -11,7 +11,7 @@ public struct RegistryOptions: ParsableArguments {
     @Option(
         name: .long,
         help: ArgumentHelp(
-            "The registry: a directory, or an https:// URL of one served by any web server (read-only). Default: $CRAFT_REGISTRY, else ./registry when present, else ~/.craft/registry.",
+            "The registry: a directory, an https:// URL of one served by any web server (read-only), or a name from ~/.craft/config.json. Default: $CRAFT_REGISTRY, else ./registry when present, else the configuration's registries in order, else ~/.craft/registry.",
             valueName: "path-or-url"))
     public var registry: String?
 
@@ -29,14 +29,17 @@ public struct RegistryOptions: ParsableArguments {
     /// The registry these options (merged with the root command's) select. A remote registry reports
     /// its downloads on stderr, and keeps them in `cache` when given (else `$CRAFT_CACHE` or
     /// `~/.craft/cache`), so a command's `--cache` holds both the downloads and what is unpacked.
-    func resolvedRegistry(root: RegistryOptions? = nil, cache: String? = nil) -> Registry {
+    ///
+    /// - Throws: ``RegistryError`` (exit 64) for a configuration file (`~/.craft/config.json`,
+    ///   ``RegistryConfiguration``) that cannot be read.
+    func resolvedRegistry(root: RegistryOptions? = nil, cache: String? = nil) throws -> Registry {
         var environment = ProcessInfo.processInfo.environment
         if let cache { environment["CRAFT_CACHE"] = cache }
         let registry = Registry.locate(
             explicit: self.registry ?? root?.registry, environment: environment, offline: offline || root?.offline == true,
-            allowInsecure: insecure || root?.insecure == true
+            allowInsecure: insecure || root?.insecure == true, configuration: try RegistryConfiguration.load(environment: environment)
         ).registry
-        registry.remote?.progress = TransferProgress.reporter("downloading")
+        for member in registry.members { member.remote?.progress = TransferProgress.reporter("downloading") }
         return registry
     }
 }
