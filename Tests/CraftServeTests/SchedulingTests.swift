@@ -37,7 +37,9 @@ struct EndlessBackend: ContinuousBatchingBackend {
         }
 
         mutating func step() throws -> [DecodingStep] {
-            Thread.sleep(forTimeInterval: 0.002)
+            // 20 ms a step: a 10-token request stays active for 200 ms, long enough for the tests'
+            // 50 ms metric polls to see it on a loaded machine (at 2 ms they missed it).
+            Thread.sleep(forTimeInterval: 0.02)
             return try step(activeIDs)
         }
 
