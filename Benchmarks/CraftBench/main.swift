@@ -3,6 +3,7 @@
 //
 //   craft-bench quantize [options]   nearest-code search against faiss IndexFlatL2 (QuantizeBenchmark.swift)
 //   craft-bench layers [options]     Linear and transformer block vs PyTorch CPU (LayerBenchmark.swift)
+//   craft-bench elementwise [options] C elementwise kernels (dispatched, portable) vs the old Swift SIMD16 code (ElementwiseBenchmark.swift)
 //   craft-bench encoder [options]    SigLIP ViT-S/16 forward vs transformers on PyTorch CPU (EncoderBenchmark.swift)
 //   craft-bench llama [options]      ~110M Llama prefill and decode vs transformers, bandwidth bound (LlamaBenchmark.swift)
 //   craft-bench train-step [options] one CRAFT forward+backward step vs PyTorch (TrainStepBenchmark.swift)
@@ -21,6 +22,8 @@ do {
         try QuantizeBenchmark.run(arguments: Array(arguments.dropFirst()))
     case "layers":
         try LayerBenchmark.run(arguments: Array(arguments.dropFirst()))
+    case "elementwise":
+        try ElementwiseBenchmark.run(arguments: Array(arguments.dropFirst()))
     case "encoder":
         try EncoderBenchmark.run(arguments: Array(arguments.dropFirst()))
     case "llama":
@@ -42,7 +45,7 @@ do {
     case "bandwidth":
         try MemoryBandwidth.run(arguments: Array(arguments.dropFirst()))
     default:
-        print("usage: craft-bench quantize|layers|encoder|llama|train-step|half|gguf|serve|plugin|pull|bandwidth [options]   (see docs/benchmarks.md)")
+        print("usage: craft-bench quantize|layers|elementwise|encoder|llama|train-step|half|gguf|serve|plugin|pull|bandwidth [options]   (see docs/benchmarks.md)")
         exit(64)
     }
 } catch {

@@ -1,6 +1,7 @@
 // Neural-network building blocks with fused kernels: softmax and log-softmax, layer norm, RMS norm,
 // row gather (embeddings), cross-entropy and mean-squared error. Semantics follow torch.nn.functional
 // (softmax, log_softmax, layer_norm, transformers' LlamaRMSNorm, embedding, cross_entropy, mse_loss).
+import CKernels
 import Foundation
 
 extension Tensor {
@@ -11,7 +12,7 @@ extension Tensor {
         let axis = Tensor.normalize(dimension: dimension, rank: rank)
         if axis != rank - 1 { return transposed(axis, -1).softmax(along: -1).transposed(axis, -1) }
         let n = shape[axis]
-        let result = mapLastDimensionRows { x, y, n in Tensor.softmaxRow(x, y, n) }
+        let result = mapLastDimensionRowRanges { x, y, rows, n in craft_softmax_rows(x, y, rows, n) }
         guard Tensor.gradientNeeds(self) != nil else { return result }
         let probabilities = result
         return result.recorded(from: [self]) { g in
@@ -49,6 +50,16 @@ extension Tensor {
     func mapLastDimensionRows(
         _ row: (UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int) -> Void
     ) -> Tensor {
+        mapLastDimensionRowRanges { x, y, rows, n in
+            for index in 0..<rows { row(x + index * n, y + index * n, n) }
+        }
+    }
+
+    /// As ``mapLastDimensionRows(_:)`` with `rows(x, y, count, n)` given runs of `count` consecutive
+    /// rows (for the C kernels, which take several rows per call).
+    func mapLastDimensionRowRanges(
+        _ body: (UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int, Int) -> Void
+    ) -> Tensor {
         let n = shape.last ?? 1
         let rows = n == 0 ? 0 : scalarCount / n
         let result = Tensor(uninitializedShape: shape)
@@ -56,37 +67,10 @@ extension Tensor {
         let output = SendablePointer(pointer: result.storage.pointer)
         withExtendedLifetime(input) {
             parallelRanges(rows, grain: Swift.max(1, 8192 / Swift.max(n, 1))) { range in
-                for index in range {
-                    row(input.pointer + index * n, output.pointer + index * n, n)
-                }
+                body(input.pointer + range.lowerBound * n, output.pointer + range.lowerBound * n, range.count, n)
             }
         }
         return result
-    }
-
-    /// Softmax of one contiguous row of `n` values, 16 lanes at a time.
-    @inline(__always)
-    static func softmaxRow(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) {
-        let scalarMaximum = maximumContiguous(x, n)
-        let maximum = Vector(repeating: scalarMaximum)
-        let source = UnsafeRawPointer(x), destination = UnsafeMutableRawPointer(y)
-        var sums = Vector(repeating: 0)
-        var index = 0
-        while index + 16 <= n {
-            let e = VectorMath.exp(source.loadUnaligned(fromByteOffset: index * 4, as: Vector.self) - maximum)
-            destination.storeBytes(of: e, toByteOffset: index * 4, as: Vector.self)
-            sums += e
-            index += 16
-        }
-        var total = sums.sum()
-        while index < n {
-            let e = Foundation.exp(x[index] - scalarMaximum)
-            y[index] = e
-            total += e
-            index += 1
-        }
-        let inverse = 1 / total
-        for i in 0..<n { y[i] *= inverse }
     }
 
     /// The largest of `count` contiguous floats (−∞ when empty; NaN if any is NaN is not guaranteed).
@@ -195,22 +179,12 @@ extension Tensor {
             let w = gamma.map { UnsafePointer($0.storage.pointer + $0.offset) }
             let b = beta.map { UnsafePointer($0.storage.pointer + $0.offset) }
             parallelRanges(rows, grain: Swift.max(1, 8192 / Swift.max(n, 1))) { range in
-                for row in range {
-                    let x = input.pointer + row * n, y = output.pointer + row * n
-                    var mean: Float = 0
-                    if centered { mean = Tensor.sumContiguous(x, n) / Float(n) }
-                    var variance: Float = 0
-                    for i in 0..<n { let d = x[i] - mean; variance += d * d }
-                    variance /= Float(n)
-                    let rstd = 1 / (variance + epsilon).squareRoot()
-                    stats.pointer[2 * row] = mean
-                    stats.pointer[2 * row + 1] = rstd
-                    switch (w, b) {
-                    case let (w?, b?): for i in 0..<n { y[i] = (x[i] - mean) * rstd * w[i] + b[i] }
-                    case let (w?, nil): for i in 0..<n { y[i] = (x[i] - mean) * rstd * w[i] }
-                    case let (nil, b?): for i in 0..<n { y[i] = (x[i] - mean) * rstd + b[i] }
-                    case (nil, nil): for i in 0..<n { y[i] = (x[i] - mean) * rstd }
-                    }
+                let x = input.pointer + range.lowerBound * n, y = output.pointer + range.lowerBound * n
+                let rowStatistics = stats.pointer + 2 * range.lowerBound
+                if centered {
+                    craft_layer_norm_rows(x, y, range.count, n, w, b, epsilon, rowStatistics)
+                } else {
+                    craft_rms_norm_rows(x, y, range.count, n, w, epsilon, rowStatistics)
                 }
             }
         }

@@ -1,6 +1,7 @@
 // Elementwise functions and activations. Each is one pass over contiguous memory forward and one fused
 // pass backward (gradient times the local derivative, from the saved input or output).
 // Activations follow torch.nn.functional: gelu (erf and approximate="tanh"), silu, sigmoid, logsigmoid.
+import CKernels
 import Foundation
 
 /// The local derivative of an elementwise function, from what the backward pass has at hand.
@@ -36,16 +37,17 @@ extension Tensor {
     @inline(__always)
     private func gradientNeeds(_ tensor: Tensor) -> [Bool]? { Tensor.gradientNeeds(tensor) }
 
-    /// `forward` applied 16 elements at a time; the backward pass applies `backward(saved, g)` where
-    /// `saved` is the input (or the output when `savingOutput`), also 16 at a time.
+    /// CKernels' `function` (a `CRAFT_*` activation, run on the CPU's widest path) applied to every
+    /// element; the backward pass applies `backward(saved, g)` 16 elements at a time, where `saved` is
+    /// the input (or the output when `savingOutput`).
     @inline(__always)
-    func vectorMapped(
-        savingOutput: Bool = false, _ forward: (Vector) -> Vector,
+    func kernelMapped(
+        _ function: Int32, savingOutput: Bool = false,
         backward: @escaping @Sendable (Vector, Vector) -> Vector
     ) -> Tensor {
         let input = contiguousStorage()
         let result = Tensor.filledInParallel(shape: shape, keeping: input, block: 16, grain: 2048) { output, range in
-            VectorMath.map(input.pointer + range.lowerBound, output + range.lowerBound, range.count, forward)
+            craft_activation(function, input.pointer + range.lowerBound, output + range.lowerBound, range.count)
         }
         guard gradientNeeds(self) != nil else { return result }
         let saved = savingOutput ? result : detached()
@@ -85,7 +87,7 @@ extension Tensor {
 
     /// e raised to each element.
     public func exp() -> Tensor {
-        vectorMapped(savingOutput: true, { VectorMath.exp($0) }, backward: { y, g in g * y })
+        kernelMapped(Int32(CRAFT_EXP), savingOutput: true, backward: { y, g in g * y })
     }
 
     /// The natural logarithm of each element (−∞ at 0, NaN below, as in PyTorch).
@@ -125,7 +127,7 @@ extension Tensor {
 
     /// The logistic sigmoid `1 / (1 + e^−x)` (saturates to 0 and 1 without overflow).
     public func sigmoid() -> Tensor {
-        vectorMapped(savingOutput: true, { VectorMath.sigmoid($0) },
+        kernelMapped(Int32(CRAFT_SIGMOID), savingOutput: true,
                      backward: { y, g in g * y * (Vector(repeating: 1) - y) })
     }
 
@@ -141,7 +143,7 @@ extension Tensor {
 
     /// SiLU (swish) `x · sigmoid(x)`, as `F.silu` (Llama's MLP activation).
     public func silu() -> Tensor {
-        vectorMapped({ x in x * VectorMath.sigmoid(x) }, backward: { x, g in
+        kernelMapped(Int32(CRAFT_SILU), backward: { x, g in
             let s = VectorMath.sigmoid(x)
             return g * s * (Vector(repeating: 1) + x * (Vector(repeating: 1) - s))
         })
@@ -149,9 +151,7 @@ extension Tensor {
 
     /// GELU with the exact Gaussian CDF `x · Φ(x) = 0.5 · x · (1 + erf(x / √2))`, as `F.gelu(x)`.
     public func gelu() -> Tensor {
-        vectorMapped({ x in
-            Vector(repeating: 0.5) * x * (Vector(repeating: 1) + VectorMath.erf(x * Vector(repeating: Float(0.5.squareRoot()))))
-        }, backward: { x, g in
+        kernelMapped(Int32(CRAFT_GELU_ERF), backward: { x, g in
             let cdf = Vector(repeating: 0.5) * (Vector(repeating: 1) + VectorMath.erf(x * Vector(repeating: Float(0.5.squareRoot()))))
             let density = VectorMath.exp(Vector(repeating: -0.5) * x * x) * Vector(repeating: Float(1 / (2 * Double.pi).squareRoot()))
             return g * (cdf + x * density)
@@ -163,9 +163,7 @@ extension Tensor {
     public func geluTanh() -> Tensor {
         let c = Vector(repeating: Float((2 / Double.pi).squareRoot())), k = Vector(repeating: 0.044715)
         let half = Vector(repeating: 0.5), one = Vector(repeating: 1)
-        return vectorMapped({ x in
-            half * x * (one + VectorMath.tanh(c * (x + k * x * x * x)))
-        }, backward: { x, g in
+        return kernelMapped(Int32(CRAFT_GELU_TANH), backward: { x, g in
             let t = VectorMath.tanh(c * (x + k * x * x * x))
             return g * (half * (one + t) + half * x * (one - t * t) * c * (one + Vector(repeating: 3) * k * x * x))
         })

@@ -112,4 +112,69 @@ void craft_quant_matvec_int8_portable(int format, const uint8_t *weight, size_t 
 /// The name of the kernel set chosen for this CPU: "avx2-fma-f16c" or "portable".
 const char *craft_half_kernel_name(void);
 
+// MARK: - Elementwise kernels (elementwise.c)
+//
+// Activations, softmax rows and normalisation rows over contiguous float32, each in three versions
+// chosen once per process: AVX-512F (16 lanes), AVX2+FMA (8 lanes) and a portable one (4 lanes of the
+// compiler's generic vectors). All compute the same formulas (exp as Cephes' expf: range reduction by
+// ln 2 in two parts, a degree-6 polynomial, 2^n in two factors, no subnormal intermediate; erf as
+// Abramowitz & Stegun 7.1.26), so they agree to a few ulps (fused multiply-adds and lane counts differ).
+// Every element and every row is computed alone: the result does not depend on how rows are split
+// across threads.
+
+/// The instruction sets of the elementwise kernels.
+enum {
+    CRAFT_PATH_PORTABLE = 0,  ///< generic 4-lane vectors (SSE2 on x86-64, NEON on arm64)
+    CRAFT_PATH_AVX2 = 1,      ///< AVX2 + FMA, 8 lanes
+    CRAFT_PATH_AVX512 = 2,    ///< AVX-512F, 16 lanes
+};
+
+/// The elementwise functions of ``craft_activation``.
+enum {
+    CRAFT_EXP = 0,        ///< e^x (0 below −86.5, +∞ above 88.72, NaN kept)
+    CRAFT_SIGMOID = 1,    ///< 1 / (1 + e^−x)
+    CRAFT_SILU = 2,       ///< x · sigmoid(x)
+    CRAFT_GELU_ERF = 3,   ///< 0.5 · x · (1 + erf(x / √2)), as `F.gelu(x)`
+    CRAFT_GELU_TANH = 4,  ///< 0.5 · x · (1 + tanh(√(2/π) · (x + 0.044715 x³))), as `F.gelu(x, approximate="tanh")`
+};
+
+/// The path this CPU runs: the widest of ``CRAFT_PATH_AVX512``, ``CRAFT_PATH_AVX2`` it supports, else portable.
+int craft_elementwise_path(void);
+
+/// Whether this CPU (and this build) can run `path`.
+int craft_elementwise_path_available(int path);
+
+/// The name of ``craft_elementwise_path()``: "avx512f", "avx2-fma" or "portable".
+const char *craft_elementwise_kernel_name(void);
+
+/// `y[i] = function(x[i])` for `i < count` (`x` and `y` may be the same buffer).
+void craft_activation(int function, const float *x, float *y, size_t count);
+
+/// Softmax of each of the `rows` contiguous rows of `n` values at `x` into `y`: the row's maximum
+/// subtracted, exponentials summed, multiplied by the reciprocal of the sum.
+void craft_softmax_rows(const float *x, float *y, size_t rows, size_t n);
+
+/// Layer normalisation of `rows` contiguous rows of `n` values, as `F.layer_norm(x, [n], weight,
+/// bias, epsilon)`: `(x − mean) · rstd · weight + bias` with `rstd = 1 / √(var + epsilon)`, the biased
+/// variance from the centred values. `weight` and `bias` (`n` values) may be NULL. When `statistics`
+/// is not NULL, it receives each row's mean and rstd (2 values per row).
+void craft_layer_norm_rows(const float *x, float *y, size_t rows, size_t n, const float *weight,
+                           const float *bias, float epsilon, float *statistics);
+
+/// RMS normalisation as transformers' `LlamaRMSNorm`: `x · rstd · weight` with `rstd = 1 / √(mean(x²)
+/// + epsilon)`; `weight` may be NULL; `statistics` (if not NULL) receives 0 and rstd per row.
+void craft_rms_norm_rows(const float *x, float *y, size_t rows, size_t n, const float *weight, float epsilon,
+                         float *statistics);
+
+/// ``craft_activation`` on a given path (which must be available; for tests and benchmarks).
+void craft_activation_on(int path, int function, const float *x, float *y, size_t count);
+
+/// ``craft_softmax_rows`` on a given path (which must be available).
+void craft_softmax_rows_on(int path, const float *x, float *y, size_t rows, size_t n);
+
+/// ``craft_layer_norm_rows`` (`centered` 1) or ``craft_rms_norm_rows`` (`centered` 0, `bias` ignored)
+/// on a given path (which must be available).
+void craft_norm_rows_on(int path, int centered, const float *x, float *y, size_t rows, size_t n,
+                        const float *weight, const float *bias, float epsilon, float *statistics);
+
 #endif
