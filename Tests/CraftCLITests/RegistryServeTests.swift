@@ -1,3 +1,4 @@
+import CraftImaging
 import Foundation
 import RuntimeTestSupport
 import Testing
@@ -159,5 +160,22 @@ struct RegistryServeTests {
         #expect(old.contains("<strong>1.0.0</strong>"))
         let missing = try Self.curl(["\(server.url)/bundle/no-such-bundle"], in: scratch)
         #expect(missing.status == 404 && missing.body.contains("<html"))
+    }
+
+    @Test("the home and a bundle page render in headless Chromium (not blank)")
+    func pagesInABrowser() throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let server = try Server(in: scratch, token: nil)
+        defer { _ = server.stop() }
+        for (path, name) in [("/", "home"), ("/bundle/digits-siglip-vq", "bundle")] {
+            let page = try #require(URL(string: server.url + path))
+            let screenshot = scratch.path("\(name).png")
+            try HeadlessChromium.screenshot(of: page, to: screenshot, width: 1100, height: 900)
+            let picture = try Image(data: try Data(contentsOf: screenshot), name: screenshot.path)
+            #expect(picture.width == 1100 && picture.height == 900, "\(name): \(picture.width)×\(picture.height)")
+            let statistics = pictureStatistics(picture)
+            #expect(statistics.variance > 100 && statistics.inked > 0.005, "the \(name) page looks blank: \(statistics)")
+        }
     }
 }
