@@ -18,7 +18,7 @@ public struct BundleRow: Encodable, Sendable {
     public var signedBy: [String]
     public var file: String
     /// The configured registry it comes from when several are configured (``RegistryConfiguration``);
-    /// `null` otherwise.
+    /// absent otherwise.
     public var source: String?
 
     public init(_ bundle: ResolvedBundle) {
@@ -38,28 +38,6 @@ public struct BundleRow: Encodable, Sendable {
         signedBy = record.signatures.map(\.keyID)
         file = bundle.location
         source = bundle.source
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        enum Key: String, CodingKey {
-            case name, version, kind, summary, domains, license, runtime, codebook, digest, size, yanked, prerelease, signedBy, file, source
-        }
-        var container = encoder.container(keyedBy: Key.self)
-        try container.encode(name, forKey: .name)
-        try container.encode(version, forKey: .version)
-        try container.encode(kind, forKey: .kind)
-        try container.encode(summary, forKey: .summary)
-        try container.encode(domains, forKey: .domains)
-        try container.encode(license, forKey: .license)
-        try container.encode(runtime, forKey: .runtime)
-        try container.encode(codebook, forKey: .codebook)
-        try container.encode(digest, forKey: .digest)
-        try container.encode(size, forKey: .size)
-        try container.encode(yanked, forKey: .yanked)
-        try container.encode(prerelease, forKey: .prerelease)
-        try container.encode(signedBy, forKey: .signedBy)
-        try container.encode(file, forKey: .file)
-        try container.encode(source, forKey: .source)  // always present: null for a single registry
     }
 }
 

@@ -36,10 +36,14 @@ extension Registry {
     public func resolve(_ reference: BundleReference, includePrerelease: Bool = false) throws -> ResolvedBundle {
         if !alternates.isEmpty {
             // The first registry that holds the name answers: a later one never shadows it.
-            guard let holder = try holder(of: reference.name) else { throw notFoundInAnyMember(reference.name) }
-            return try holder.resolve(reference, includePrerelease: includePrerelease)
+            guard let (holder, shard) = try holding(reference.name) else { throw notFoundInAnyMember(reference.name) }
+            return try holder.resolve(reference, in: shard, includePrerelease: includePrerelease)
         }
-        let shard = try shard(named: reference.name)
+        return try resolve(reference, in: shard(named: reference.name), includePrerelease: includePrerelease)
+    }
+
+    /// The version `reference` names in `shard`, one of this registry's.
+    private func resolve(_ reference: BundleReference, in shard: IndexShard, includePrerelease: Bool) throws -> ResolvedBundle {
         let chosen: IndexedVersion?
         switch reference.requirement {
         case .latest:

@@ -40,10 +40,11 @@ public struct Registry: Sendable {
         return [first] + alternates
     }
 
-    /// The member that holds `name`: the first whose index has it; `nil` when none does.
-    func holder(of name: String) throws -> Registry? {
-        for member in members where try member.readShard(named: name).map({ !$0.versions.isEmpty }) == true {
-            return member
+    /// The member that holds `name` and its shard, read once: the first whose index has it; `nil`
+    /// when none does.
+    func holding(_ name: String) throws -> (member: Registry, shard: IndexShard)? {
+        for member in members {
+            if let shard = try member.readShard(named: name), !shard.versions.isEmpty { return (member, shard) }
         }
         return nil
     }
@@ -258,8 +259,8 @@ public struct Registry: Sendable {
     /// - Throws: ``RegistryError/Code/notFound`` when the registry holds no such name.
     public func shard(named name: String) throws -> IndexShard {
         if !alternates.isEmpty {
-            guard let holder = try holder(of: name) else { throw notFoundInAnyMember(name) }
-            return try holder.shard(named: name)
+            guard let (_, shard) = try holding(name) else { throw notFoundInAnyMember(name) }
+            return shard
         }
         guard exists else { throw noRegistry() }
         guard let shard = try readShard(named: name), !shard.versions.isEmpty else {

@@ -1,3 +1,4 @@
+import CraftCore
 import Foundation
 import Testing
 
@@ -27,6 +28,6 @@ struct UnknownCommandTests {
         #expect(UnknownSubcommand(CraftCommand.self, arguments: ["eval", "--bogus"]) == nil)
         #expect(UnknownSubcommand(CraftCommand.self, arguments: ["--bogus"]) == nil)
         #expect(UnknownSubcommand(CraftCommand.self, arguments: ["help", "eval"]) == nil)
-        #expect(UnknownSubcommand.distance("evaluate", "eval") == 4 && UnknownSubcommand.distance("serch", "search") == 1)
+        #expect(EditDistance.between("evaluate", "eval") == 4 && EditDistance.between("serch", "search") == 1)
     }
 }

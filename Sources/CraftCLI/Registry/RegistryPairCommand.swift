@@ -43,14 +43,11 @@ struct RegistryPairCommand: EnvironmentCommand {
 
     func run(in environment: CraftEnvironment) throws {
         let registry = try options.resolvedRegistry()
-        let workspace = try RuntimeWorkspace()
+        let workspace = try RuntimeWorkspace(
+            policy: OpeningPolicy(includePrerelease: selection.includePrerelease, requireSignature: signing.requireSignature))
         defer { workspace.remove() }
-        let encoderBundle = try workspace.open(
-            encoder, registry: registry, as: "encoder", includePrerelease: selection.includePrerelease,
-            requireSignature: signing.requireSignature)
-        let backendBundle = try workspace.open(
-            backend, registry: registry, as: "backend", includePrerelease: selection.includePrerelease,
-            requireSignature: signing.requireSignature)
+        let encoderBundle = try workspace.open(encoder, registry: registry, as: "encoder")
+        let backendBundle = try workspace.open(backend, registry: registry, as: "backend")
         // The environment's runtimes (every one Craft ships, plus an application's) count as registered.
         let report = checkCompatibility(encoder: encoderBundle.bundle, backend: backendBundle.bundle, runtimes: environment.runtimes)
         if options.json {

@@ -89,16 +89,12 @@ struct UnknownSubcommand {
         let names = configuration.subcommands.compactMap { $0.configuration.commandName } + ["help"]
         guard !names.contains(first) else { return nil }
         let tool = configuration.commandName ?? "craft"
-        let ranked = names.map { (name: $0, distance: Self.distance(first.lowercased(), $0)) }.sorted { $0.distance < $1.distance }
-        if let best = ranked.first, best.distance <= max(2, first.count / 3) || best.name.hasPrefix(first) || first.hasPrefix(best.name) {
-            message = "error: '\(first)' is not a \(tool) command; did you mean '\(best.name)'? (\(tool) --help lists them)"
+        if let nearest = EditDistance.nearest(to: first, among: names) {
+            message = "error: '\(first)' is not a \(tool) command; did you mean '\(nearest)'? (\(tool) --help lists them)"
         } else {
             message = "error: '\(first)' is not a \(tool) command; the commands are \(names.filter { $0 != "help" }.joined(separator: ", "))"
         }
     }
-
-    /// The edit distance between two short strings (``EditDistance``).
-    static func distance(_ a: String, _ b: String) -> Int { EditDistance.between(a, b) }
 }
 
 /// A parsing problem as one `error:` line and one `hint:` line, instead of argument-parser's
@@ -116,7 +112,7 @@ struct UsageError {
             .filter({ $0.hasPrefix("--") }).map({ String($0.split(separator: "=", maxSplits: 1)[0]) })
             .first(where: { !known.contains($0) })
         {
-            let nearest = Self.nearestOption(to: unknown, among: known.subtracting(["--help", "--version"]))
+            let nearest = EditDistance.nearest(to: unknown, among: known.subtracting(["--help", "--version"]))
             text = "error: unknown option '\(unknown)'\nhint: \(nearest.map { "did you mean '\($0)'? (\(help))" } ?? help)\n"
             return
         }
@@ -134,13 +130,6 @@ struct UsageError {
             if parts.count >= 2 { hint = "\(parts[0]): \(parts[1...].joined(separator: " ")) (\(help))" }
         }
         text = "error: \(Self.lowercasedFirst(message))\nhint: \(hint)\n"
-    }
-
-    /// The option among `options` nearest to `given`: one that `given` begins or ends (`--out` →
-    /// `--output`, `--output` → `--output-directory`), else the nearest by edit distance when it is
-    /// near; `nil` otherwise.
-    static func nearestOption(to given: String, among options: Set<String>) -> String? {
-        EditDistance.nearest(to: given, among: options)
     }
 
     /// The long option names `command` takes, hidden ones included (from argument-parser's

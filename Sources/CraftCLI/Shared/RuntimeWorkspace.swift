@@ -33,19 +33,13 @@ struct RuntimeWorkspace {
     /// ``BundleOpener/open(_:role:registry:)``: packed bundles are read once, and what is unpacked is
     /// what was checked).
     func unpack(_ argument: String, registry: Registry, as role: String) throws -> UnpackedBundle {
-        try open(argument, registry: registry, as: role, includePrerelease: policy.includePrerelease,
-                 requireSignature: policy.requireSignature).bundle
+        try open(argument, registry: registry, as: role).bundle
     }
 
-    /// Opens the bundle an argument names, refusing it unless a trusted key signed it when
-    /// `requireSignature` (a bundle directory carries no signature, so it is refused then).
-    func open(
-        _ argument: String, registry: Registry, as role: String, includePrerelease: Bool = false,
-        requireSignature: Bool = false
-    ) throws -> OpenedBundle {
-        try opener.open(
-            BundleSource(argument: argument), role: role, registry: registry,
-            policy: OpeningPolicy(includePrerelease: includePrerelease, requireSignature: requireSignature))
+    /// Opens the bundle an argument names, held to the workspace's ``policy`` (a bundle directory
+    /// carries no signature, so it is refused when a signature is required).
+    func open(_ argument: String, registry: Registry, as role: String) throws -> OpenedBundle {
+        try opener.open(BundleSource(argument: argument), role: role, registry: registry, policy: policy)
     }
 
     /// Reads an image argument as RGB; a missing file is exit 2, a file that is not a readable PNG or
