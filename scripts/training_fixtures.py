@@ -1,7 +1,10 @@
-"""Fixtures for Tests/CraftTrainingTests (CRAFT losses incl. the continuous baseline, AdamW, cosine schedule, gradient clipping).
+"""Fixtures for Tests/CraftTrainingTests (CRAFT losses incl. the continuous baseline and the label-aware
+L_con on the quantized path of a SigLIP tower, AdamW with and without parameter groups, cosine schedule,
+gradient clipping).
 
 Run by hand: .venv-ref/bin/python scripts/training_fixtures.py
-Writes Tests/CraftTrainingTests/Fixtures/training_fixtures.json (small; flat row-major float lists).
+Writes Tests/CraftTrainingTests/Fixtures/training_fixtures.json (small; flat row-major float lists) and
+Tests/CraftTrainingTests/Fixtures/lcon_tower/ (a 2-layer SigLIP vision tower, config.json + model.safetensors).
 
 References: transformers.SiglipModel's loss (sum over all pairs of -logsigmoid(z * logits), divided by
 the batch size), torch.nn.functional.cross_entropy(ignore_index=-100), torch.optim.AdamW,
@@ -187,6 +190,100 @@ pa.grad, pb.grad = ga.clone(), gb.clone()
 norm = torch.nn.utils.clip_grad_norm_([pa, pb], max_norm=1.5)
 fixtures["clip"] = {
     "max_norm": 1.5, "grads": [flat(ga), flat(gb)], "norm": float(norm), "clipped": [flat(pa.grad), flat(pb.grad)],
+}
+
+# 7. AdamW with the Hugging Face Trainer's two parameter groups: the bias-like tensor (rank 1) gets
+#    weight decay 0 (Craft's default, AdamW.Configuration.decaysVectors = false).
+torch.manual_seed(77)
+q1 = torch.randn(3, 4)
+q2 = torch.randn(5)
+gparams = [q1.clone().requires_grad_(True), q2.clone().requires_grad_(True)]
+gopt = torch.optim.AdamW([{"params": [gparams[0]], "weight_decay": 0.05}, {"params": [gparams[1]], "weight_decay": 0.0}],
+                         lr=0.01, betas=(0.9, 0.999), eps=1e-8)
+ggrads = []
+for s in range(steps):
+    gs = [torch.randn(3, 4), torch.randn(5)]
+    ggrads.append([flat(g) for g in gs])
+    for p, g in zip(gparams, gs):
+        p.grad = g.clone()
+    gopt.step()
+fixtures["adamw_groups"] = {
+    "lr": 0.01, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "weight_decay": 0.05, "steps": steps,
+    "initial": [flat(q1), flat(q2)], "shapes": [[3, 4], [5]], "grads": ggrads,
+    "final": [flat(p) for p in gparams],
+}
+
+
+# 8. CRAFT's label-aware L_con: SigLIP's sigmoid loss over [n images, m distinct texts] with +1 where
+#    the text describes the image (its caption, its class's label text), summed and divided by n.
+def siglip_loss_targets(image, text, logit_scale, logit_bias, targets):
+    image = image / image.norm(p=2, dim=-1, keepdim=True)
+    text = text / text.norm(p=2, dim=-1, keepdim=True)
+    logits = image @ text.t() * logit_scale.exp() + logit_bias
+    return -F.logsigmoid(targets * logits).sum() / image.size(0)
+
+
+torch.manual_seed(88)
+n_img, m_txt, dd = 5, 4, 6
+t_image = torch.randn(n_img, dd, requires_grad=True)
+t_text = torch.randn(m_txt, dd)
+# images 0 and 2 are class "a" (text 0), image 1 class "b" (text 1), images 3 and 4 class "c" (text 2);
+# image 4 also has a caption (text 3).
+targets = -torch.ones(n_img, m_txt)
+for i, j in [(0, 0), (2, 0), (1, 1), (3, 2), (4, 2), (4, 3)]:
+    targets[i, j] = 1
+t_scale = torch.tensor(math.log(20.0), requires_grad=True)
+t_bias = torch.tensor(-4.0, requires_grad=True)
+t_loss = siglip_loss_targets(t_image, t_text, t_scale, t_bias, targets)
+t_loss.backward()
+fixtures["siglip_targets"] = {
+    "n": n_img, "m": m_txt, "d": dd, "image": flat(t_image), "text": flat(t_text), "targets": flat(targets),
+    "logit_scale": float(t_scale), "logit_bias": float(t_bias), "loss": float(t_loss),
+    "grad_image": flat(t_image.grad), "grad_logit_scale": float(t_scale.grad), "grad_logit_bias": float(t_bias.grad),
+}
+
+# 9. L_con on the quantized path of a SigLIP tower (transformers' SiglipVisionModel, 2 layers, head)
+#    that quantizes after layer 1: z_q_hat = z_e + (z_q - z_e).detach() continues through layer 2,
+#    the post-layernorm and the head; the gradient reaches layer 1 through the estimator.
+from transformers import SiglipVisionConfig, SiglipVisionModel
+from safetensors.torch import save_file
+
+torch.manual_seed(99)
+vconfig = SiglipVisionConfig(hidden_size=8, intermediate_size=16, num_hidden_layers=2, num_attention_heads=2,
+                             image_size=8, patch_size=4, num_channels=3, vision_use_head=True)
+tower = SiglipVisionModel(vconfig).eval()
+with torch.no_grad():
+    for name, param in tower.named_parameters():
+        param.copy_(torch.randn_like(param) * (0.3 if param.dim() > 1 else 0.1) + (1.0 if "norm" in name and name.endswith("weight") else 0.0))
+vm = getattr(tower, "vision_model", tower)
+pixels_q = torch.randn(5, 3, 8, 8)
+codebook_q = torch.randn(16, 8)
+hidden = vm.embeddings(pixels_q)
+hidden = vm.encoder.layers[0](hidden, None)
+hidden = hidden[0] if isinstance(hidden, tuple) else hidden
+z_e = hidden
+codes_q = torch.cdist(z_e.reshape(-1, 8), codebook_q).argmin(dim=-1)
+z_q = codebook_q[codes_q].reshape(z_e.shape)
+z_hat = z_e + (z_q - z_e).detach()
+rest = vm.encoder.layers[1](z_hat, None)
+rest = rest[0] if isinstance(rest, tuple) else rest
+pooled = vm.head(vm.post_layernorm(rest))
+text_q = torch.randn(4, 8)
+q_loss = siglip_loss_targets(pooled, text_q, torch.tensor(math.log(20.0)), torch.tensor(-4.0), targets)
+q_loss.backward()
+tower_dir = os.path.join(os.path.dirname(OUT), "lcon_tower")
+os.makedirs(tower_dir, exist_ok=True)
+save_file({k: v.detach().contiguous() for k, v in tower.state_dict().items()}, os.path.join(tower_dir, "model.safetensors"))
+with open(os.path.join(tower_dir, "config.json"), "w") as f:
+    json.dump(vconfig.to_dict(), f, indent=1, sort_keys=True, default=str)
+layer0 = vm.encoder.layers[0]
+fixtures["lcon_quantized"] = {
+    "pixels": flat(pixels_q), "codebook": flat(codebook_q), "text": flat(text_q), "targets": flat(targets),
+    "logit_scale": math.log(20.0), "logit_bias": -4.0, "codes": [int(c) for c in codes_q],
+    "pooled": flat(pooled), "loss": float(q_loss),
+    "grad_layer0_fc1_weight": flat(layer0.mlp.fc1.weight.grad),
+    "grad_patch_weight": flat(vm.embeddings.patch_embedding.weight.grad),
+    "grad_layer1_fc1_weight": flat(vm.encoder.layers[1].mlp.fc1.weight.grad),
 }
 
 with open(OUT, "w") as f:

@@ -34,9 +34,10 @@ public struct TemplatedSurrogate: TrainingSurrogate {
         template.segments(image: .vectors(visual), prompt: prompt)
     }
 
-    /// The logits of the templated prompt followed by the answer tokens; differentiable in `visual`.
+    /// The logits of the templated prompt followed by the answer tokens and the backend's end-of-answer
+    /// token (as the backend was trained: the answer, then `<eos>`); differentiable in `visual`.
     public func score(visual: Tensor, prompt: String, answer: String) throws -> AnswerSequence {
-        let tokens = try backend.tokenize(answer)
+        let tokens = try backend.tokenize(answer) + (backend.endOfAnswerToken.map { [$0] } ?? [])
         let prompt = segments(visual: visual, prompt: prompt)
         let result = try backend.logits(for: prompt + [.tokens(tokens)])
         guard result.segmentRanges.count == prompt.count + 1, let answerRange = result.segmentRanges.last else {

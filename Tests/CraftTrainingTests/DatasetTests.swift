@@ -25,8 +25,8 @@ struct DatasetTests {
         #expect(dataset.count == 2)
         #expect(dataset.examples[0].imageURL.path == directory.appendingPathComponent("images/a.png").path)
         #expect(dataset.examples[1].line == 3)
-        #expect(dataset.examples[0].contrastiveText == "a photo of a cat")
-        #expect(dataset.examples[1].contrastiveText == "a dog on grass")
+        #expect(dataset.examples[0].contrastiveTexts == ["a photo of a cat"])
+        #expect(dataset.examples[1].contrastiveTexts == ["a dog on grass"])
     }
 
     @Test("errors name the file and line", arguments: [

@@ -32,6 +32,22 @@ struct TrainingFixtures: Decodable {
         let initial: [[Float]], shapes: [[Int]], grads: [[[Float]]], final: [[Float]]
         let exp_avg: [[Float]], exp_avg_sq: [[Float]]
     }
+    struct AdamWGroups: Decodable {
+        let lr: Float, beta1: Double, beta2: Double, eps: Double, weight_decay: Double, steps: Int
+        let initial: [[Float]], shapes: [[Int]], grads: [[[Float]]], final: [[Float]]
+    }
+    struct SiglipTargets: Decodable {
+        let n: Int, m: Int, d: Int
+        let image: [Float], text: [Float], targets: [Float]
+        let logit_scale: Float, logit_bias: Float, loss: Float
+        let grad_image: [Float], grad_logit_scale: Float, grad_logit_bias: Float
+    }
+    struct QuantizedContrastive: Decodable {
+        let pixels: [Float], codebook: [Float], text: [Float], targets: [Float]
+        let logit_scale: Float, logit_bias: Float, codes: [Int32]
+        let pooled: [Float], loss: Float
+        let grad_layer0_fc1_weight: [Float], grad_patch_weight: [Float], grad_layer1_fc1_weight: [Float]
+    }
     struct Cosine: Decodable {
         let warmup: Int, total: Int
         let multipliers: [Double]
@@ -48,9 +64,18 @@ struct TrainingFixtures: Decodable {
     let adamw: AdamW
     let cosine: Cosine
     let clip: Clip
+    let adamw_groups: AdamWGroups
+    let siglip_targets: SiglipTargets
+    let lcon_quantized: QuantizedContrastive
 
     static func load() throws -> TrainingFixtures {
         let url = try #require(Bundle.module.url(forResource: "training_fixtures", withExtension: "json", subdirectory: "Fixtures"))
         return try JSONDecoder().decode(TrainingFixtures.self, from: Data(contentsOf: url))
+    }
+
+    /// The directory of the 2-layer SigLIP vision tower with head (config.json, model.safetensors).
+    static func lconTower() throws -> URL {
+        let url = try #require(Bundle.module.url(forResource: "training_fixtures", withExtension: "json", subdirectory: "Fixtures"))
+        return url.deletingLastPathComponent().appendingPathComponent("lcon_tower")
     }
 }

@@ -14,7 +14,7 @@ struct OptimizationTests {
             (names[$0], Tensor(f.initial[$0], shape: f.shapes[$0]))
         }))
         var optimizer = AdamW(parameters: parameters, configuration: .init(
-            beta1: f.beta1, beta2: f.beta2, epsilon: f.eps, weightDecay: f.weight_decay))
+            beta1: f.beta1, beta2: f.beta2, epsilon: f.eps, weightDecay: f.weight_decay, decaysVectors: true))
         for step in 0..<f.steps {
             let gradients = ParameterSet(Dictionary(uniqueKeysWithValues: names.indices.map {
                 (names[$0], Tensor(f.grads[step][$0], shape: f.shapes[$0]))

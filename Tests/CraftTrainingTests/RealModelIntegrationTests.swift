@@ -38,9 +38,10 @@ struct RealModelIntegrationTests {
         let forward = try encoder.forward(Tensor(randomNormal: [1, 3, 8, 8], generator: &generator), parameters: leaves)
         let visual = forward.quantization.quantized.squeezed(0)
         let sequence = try surrogate.score(visual: visual, prompt: "a the", answer: "codebook")
-        // prefix [1], 4 visual vectors, 2 prompt tokens, then the answer.
-        #expect(sequence.answerStart == 7 && sequence.answerTokens == [18])
-        #expect(sequence.shiftedLabels == [ignoreIndex, ignoreIndex, ignoreIndex, ignoreIndex, ignoreIndex, ignoreIndex, 18])
+        // prefix [1], 4 visual vectors, 2 prompt tokens, then the answer and the end-of-sequence token
+        // the backend was trained to emit after it (L_SAL scores both).
+        #expect(sequence.answerStart == 7 && sequence.answerTokens == [18, 2])
+        #expect(sequence.shiftedLabels == [ignoreIndex, ignoreIndex, ignoreIndex, ignoreIndex, ignoreIndex, ignoreIndex, 18, 2])
         let loss = try answerCrossEntropy([sequence])
         let gradient = leaves.gradients(of: loss)["embeddings.patch_embedding.weight"]!
         #expect(gradient.scalars.contains { $0 != 0 })

@@ -139,6 +139,15 @@ public protocol SurrogateBackend: LanguageBackend {
     /// - Throws: when the visual tokens' codebook hash differs from ``LanguageBackend/codebookHash``,
     ///   or the prompt exceeds ``LanguageBackend/contextLength``.
     func logits(for prompt: [PromptSegment]) throws -> PromptLogits
+    /// The token that ends an answer (the end-of-sequence id the backend was trained to emit after
+    /// one); the alignment loss scores it after the answer tokens. `nil` when the backend has none.
+    /// Has a default implementation (`nil`).
+    var endOfAnswerToken: Int32? { get }
+}
+
+extension SurrogateBackend {
+    /// No end-of-answer token.
+    public var endOfAnswerToken: Int32? { nil }
 }
 
 // MARK: - Cost accounting (optional)

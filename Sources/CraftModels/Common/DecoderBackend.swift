@@ -39,6 +39,8 @@ public struct DecoderBackend: SurrogateBackend {
     public let prefixTokens: [Int]
     /// Ids that end generation (not included in the result).
     public let endOfSequenceTokens: Set<Int>
+    /// The smallest of ``endOfSequenceTokens`` (what ``BackendTrainer`` appends to every answer).
+    public var endOfAnswerToken: Int32? { endOfSequenceTokens.min().map { Int32($0) } }
 
     /// Creates a backend, checking that the projector fits the codebook and the decoder.
     ///

@@ -299,6 +299,34 @@ public struct SiglipVisionModel: Sendable {
         return SiglipVisionOutput(lastHiddenState: last, poolerOutput: head.map { $0(last) }, hiddenStates: states)
     }
 
+    /// The pooled image feature `[B, H]` of tokens taken at a quantization point: the layers after
+    /// `layer`, the post-layernorm and the attention-pooling head run on `hidden`; `nil` when the
+    /// tower has no head.
+    ///
+    /// CRAFT's contrastive term pools the *quantized* tokens this way (`z_q_hat` through the rest of
+    /// the tower), so it applies to towers that quantize before their last layer as well.
+    ///
+    /// - Parameters:
+    ///   - hidden: `[B, N, H]` tokens at the quantization point.
+    ///   - layer: the encoder layer (1-based) whose output `hidden` replaces; `nil` when `hidden` is
+    ///     the tower's final output after the post-layernorm (only the head runs then).
+    /// - Throws: ``ModelError`` (`invalidInput`) for a layer outside `0...hiddenLayers` or tokens of
+    ///   another shape than the tower's.
+    public func pooledOutput(continuingFrom hidden: Tensor, afterLayer layer: Int?) throws(ModelError) -> Tensor? {
+        let c = configuration
+        guard hidden.rank == 3, hidden.shape[1] == c.patchCount, hidden.shape[2] == c.hiddenSize else {
+            throw ModelError(.invalidInput, "tokens shaped \(hidden.shape) cannot continue through this SigLIP tower, which takes [batch, \(c.patchCount), \(c.hiddenSize)]")
+        }
+        if let layer, layer < 0 || layer > c.hiddenLayers {
+            throw ModelError(.invalidInput, "layer \(layer) is outside 0...\(c.hiddenLayers)")
+        }
+        guard let head else { return nil }
+        guard let layer else { return head(hidden) }
+        var h = hidden
+        for encoderLayer in layers.dropFirst(layer) { h = encoderLayer(h) }
+        return head(postNorm(h))
+    }
+
     /// Patch and position embeddings: `[B, C, S, S]` → `[B, N, H]`.
     func embed(_ pixels: Tensor) -> Tensor {
         let (batch, channels, patch, grid) = (pixels.shape[0], configuration.channels, configuration.patchSize, configuration.gridSize)

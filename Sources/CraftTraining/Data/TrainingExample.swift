@@ -4,7 +4,7 @@ import Foundation
 ///
 /// A line of a JSONL dataset: `{"image": "images/cat.png", "prompt": "What animal is this?",
 /// "answer": "cat", "caption": "a cat on a sofa", "label": "cat"}`; `caption` and `label` are
-/// optional and give the text of the contrastive term (the caption, else "a photo of a {label}").
+/// optional and give the texts of the contrastive term (the caption and "a photo of a {label}").
 public struct TrainingExample: Sendable, Equatable, Codable {
     /// The image file, resolved against the dataset file's directory.
     public var imageURL: URL
@@ -32,11 +32,12 @@ public struct TrainingExample: Sendable, Equatable, Codable {
         self.line = line
     }
 
-    /// The text the contrastive term pairs with the image: the caption, else "a photo of a {label}",
-    /// else `nil`.
-    public var contrastiveText: String? {
-        if let caption, !caption.isEmpty { return caption }
-        if let label, !label.isEmpty { return "a photo of a \(label)" }
-        return nil
+    /// The texts the contrastive term pairs with the image: its caption and "a photo of a {label}",
+    /// whichever it has (both when it has both); empty when it has neither.
+    public var contrastiveTexts: [String] {
+        var texts: [String] = []
+        if let caption, !caption.isEmpty { texts.append(caption) }
+        if let label, !label.isEmpty { texts.append("a photo of a \(label)") }
+        return texts
     }
 }

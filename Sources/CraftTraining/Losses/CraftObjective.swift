@@ -21,9 +21,11 @@ public struct CraftObjective: Sendable, Codable, Equatable {
     public var usesCommitment = true
     /// Whether `L_SAL` (answer-token cross-entropy under the frozen surrogate) is part of the loss.
     public var usesAlignment = true
-    /// The contrastive logit scale as its log (`log t`), fixed during training; SigLIP's init is `log 10`.
+    /// The contrastive logit scale as its log (`log t`), fixed during training. Use the value the
+    /// towers learned (an encoder bundle's `config.logit_scale`); `log 10` is SigLIP's *initial*
+    /// value, which leaves even a correctly matched pair at a low probability.
     public var logitScale: Float = Foundation.log(10)
-    /// The contrastive logit bias `b`, fixed during training; SigLIP's init is `−10`.
+    /// The contrastive logit bias `b`, fixed during training (the learned one; SigLIP's init is `−10`).
     public var logitBias: Float = -10
 
     /// Creates an objective; the defaults are the classification setting.
@@ -70,12 +72,14 @@ public struct CraftObjective: Sendable, Codable, Equatable {
     ///   - answers: the surrogate's logits for each example, fed `z_q_hat` (for `L_SAL`); `nil` or
     ///     empty turns `L_SAL` off for this batch.
     ///   - pooledImageFeatures: `[n, d]` pooled encoder features (for `L_con`).
-    ///   - textEmbeddings: `[n, d]` frozen text-tower embeddings of each example's caption or label
-    ///     text; `nil` turns `L_con` off for this batch.
+    ///   - textEmbeddings: `[m, d]` frozen text-tower embeddings of the batch's distinct texts
+    ///     (``ContrastiveTargets/texts``); `nil` turns `L_con` off for this batch.
+    ///   - contrastiveTargets: `[n, m]` `±1` (``ContrastiveTargets/tensor``); `nil` pairs text `i`
+    ///     with image `i` only (then `m = n`).
     /// - Returns: the total (differentiable) and each term's value.
     public func loss(
         quantization: StraightThroughQuantization, answers: [AnswerSequence]?, pooledImageFeatures: Tensor?,
-        textEmbeddings: Tensor?
+        textEmbeddings: Tensor?, contrastiveTargets: Tensor? = nil
     ) throws -> CraftLoss {
         var total: Tensor?
         var terms = CraftLoss.Terms()
@@ -96,7 +100,7 @@ public struct CraftObjective: Sendable, Codable, Equatable {
         if usesContrastive, let textEmbeddings, let pooledImageFeatures {
             let contrastive = try sigmoidContrastiveLoss(
                 imageEmbeddings: pooledImageFeatures, textEmbeddings: textEmbeddings.stopGradient(),
-                logitScale: Tensor(logitScale), logitBias: Tensor(logitBias))
+                logitScale: Tensor(logitScale), logitBias: Tensor(logitBias), targets: contrastiveTargets)
             terms.contrastive = contrastive.scalar
             add(contrastive, weight: contrastiveWeight)
         }

@@ -9,7 +9,9 @@ import TensorCore
 /// Each step, for every parameter `p` with gradient `g` at step `t` (counting from 1):
 /// `p ← p·(1 − lr·λ)`, `m ← m + (1−β₁)(g − m)`, `v ← β₂v + (1−β₂)g²`,
 /// `p ← p − (lr / (1−β₁ᵗ)) · m / (√v / √(1−β₂ᵗ) + ε)`.
-/// The learning rate is passed per step, so a schedule drives it.
+/// The learning rate is passed per step, so a schedule drives it. Tensors of rank below 2 (biases,
+/// norm weights) are not decayed unless ``Configuration/decaysVectors`` is set, as torch with two
+/// parameter groups (`weight_decay=0` for biases and norms, the Hugging Face Trainer's grouping).
 ///
 /// ```swift
 /// var optimizer = AdamW(parameters: parameters, weightDecay: 0.01)
@@ -26,14 +28,36 @@ public struct AdamW: Sendable {
         public var epsilon: Double = 1e-8
         /// `λ`, the decoupled weight decay (torch's default is 0.01).
         public var weightDecay: Double = 0.01
+        /// Whether tensors of rank 0 or 1 (biases, LayerNorm/RMSNorm weights, logit scales) are decayed
+        /// too. Off by default: as the Hugging Face Trainer's parameter groups (`bias` and norm weights
+        /// get weight decay 0), only matrices and higher-rank tensors are decayed.
+        public var decaysVectors = false
 
         /// Creates a configuration.
-        public init(beta1: Double = 0.9, beta2: Double = 0.999, epsilon: Double = 1e-8, weightDecay: Double = 0.01) {
+        public init(beta1: Double = 0.9, beta2: Double = 0.999, epsilon: Double = 1e-8, weightDecay: Double = 0.01,
+                    decaysVectors: Bool = false) {
             self.beta1 = beta1
             self.beta2 = beta2
             self.epsilon = epsilon
             self.weightDecay = weightDecay
+            self.decaysVectors = decaysVectors
         }
+
+        enum CodingKeys: String, CodingKey { case beta1, beta2, epsilon, weightDecay, decaysVectors }
+
+        /// Decodes a configuration; one saved before ``decaysVectors`` existed decayed every tensor,
+        /// so a missing key reads as `true` (a resumed run keeps its optimiser).
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            beta1 = try c.decode(Double.self, forKey: .beta1)
+            beta2 = try c.decode(Double.self, forKey: .beta2)
+            epsilon = try c.decode(Double.self, forKey: .epsilon)
+            weightDecay = try c.decode(Double.self, forKey: .weightDecay)
+            decaysVectors = try c.decodeIfPresent(Bool.self, forKey: .decaysVectors) ?? true
+        }
+
+        /// Whether a tensor of `rank` is decayed.
+        public func decays(rank: Int) -> Bool { weightDecay != 0 && (decaysVectors || rank >= 2) }
     }
 
     /// The hyperparameters.
@@ -98,6 +122,7 @@ public struct AdamW: Sendable {
         let firstWeight = Float(1 - beta1), secondWeight = Float(1 - beta2)
         for name in parameters.names {
             var values = parameters[name]!.detached()
+            let decay = configuration.decays(rank: values.rank) ? decay : 1
             let gradient = gradients[name]!.scalars
             var m = firstMoments[name]!, v = secondMoments[name]!
             values.withUnsafeMutableScalars { p in

@@ -16,8 +16,8 @@ public struct OptimizationOptions: Sendable, Codable, Equatable {
     public var batchSize: Int
     /// Clip the global gradient norm to this value; `nil` turns clipping off.
     public var maximumGradientNorm: Float? = 1.0
-    /// AdamW's hyperparameters (weight decay 0 by default: AdamW here decays every tensor alike,
-    /// norms and biases included, unlike the Hugging Face Trainer's parameter groups).
+    /// AdamW's hyperparameters (weight decay 0 by default; when set, biases and norm weights are not
+    /// decayed, as the Hugging Face Trainer's parameter groups).
     public var optimizer = AdamW.Configuration(weightDecay: 0)
     /// The seed of the example order.
     public var seed: UInt64

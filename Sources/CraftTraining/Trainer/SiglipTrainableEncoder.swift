@@ -9,9 +9,15 @@ import TensorCore
 ///
 /// The quantization point is the tower's output after the post-layernorm (`lastHiddenState`), or the
 /// output of encoder layer `quantizeAfterLayer` when given (then without post-layernorm or head, as
-/// ``SiglipVisionModel/callAsFunction(pixelValues:hiddenStatesAfter:stopAfterLayer:)`` does). The
-/// pooled features for the contrastive term are the attention-pooling head's output when the tower
-/// has a head and runs to the end; otherwise there are none and `L_con` is off.
+/// ``SiglipVisionModel/callAsFunction(pixelValues:hiddenStatesAfter:stopAfterLayer:)`` does).
+///
+/// The pooled features for the contrastive term come from the *quantized* path, as in the paper:
+/// the straight-through `z_q_hat` continues through the layers after the quantization point, the
+/// post-layernorm and the attention-pooling head
+/// (``SiglipVisionModel/pooledOutput(continuingFrom:afterLayer:)``), so `L_con` works wherever the
+/// tower quantizes and its gradient reaches the layers below the quantization point through the
+/// estimator. With ``pooling`` `.continuous` (the continuous baseline) the head pools `z_e` instead.
+/// A tower without a head has no pooled features, and `L_con` is off.
 ///
 /// Each forward rebuilds the tower from the parameters it is given (differentiable leaves during a
 /// training step), so the stored model is never mutated mid-step.
@@ -26,6 +32,19 @@ public struct SiglipTrainableEncoder: TrainableEncoder {
     public private(set) var parameters: ParameterSet
     /// The number of codebook entries.
     public var codebookEntries: Int { codebook.entries }
+
+    /// Which tokens the attention-pooling head pools for the contrastive term.
+    public enum Pooling: String, Sendable, Codable {
+        /// The straight-through `z_q_hat` (CRAFT).
+        case quantized
+        /// The continuous `z_e` (the continuous baseline, whose backends read `z_e`).
+        case continuous
+        /// No pooled features (`L_con` off): the layers after the quantization point do not run.
+        case none
+    }
+
+    /// What the forward pass pools (``Pooling/quantized`` by default).
+    public var pooling = Pooling.quantized
 
     /// Wraps a tower and a codebook.
     ///
@@ -59,7 +78,13 @@ public struct SiglipTrainableEncoder: TrainableEncoder {
         let tower = try SiglipVisionModel(configuration: configuration, weights: parameters.tensors, origin: "the trained SigLIP parameters")
         let output = try tower(pixelValues: inputs, stopAfterLayer: quantizeAfterLayer)
         let quantization = try codebook.straightThrough(output.lastHiddenState)
-        return EncoderForward(quantization: quantization, pooledFeatures: quantizeAfterLayer == nil ? output.poolerOutput : nil)
+        let pooled: Tensor?
+        switch pooling {
+        case .quantized: pooled = try tower.pooledOutput(continuingFrom: quantization.quantized, afterLayer: quantizeAfterLayer)
+        case .continuous: pooled = try tower.pooledOutput(continuingFrom: quantization.encoderOutput, afterLayer: quantizeAfterLayer)
+        case .none: pooled = nil
+        }
+        return EncoderForward(quantization: quantization, pooledFeatures: pooled)
     }
 }
 

@@ -414,13 +414,14 @@ public struct Trainer<Encoder: TrainableEncoder, Surrogate: TrainingSurrogate> {
                 answers.append(try surrogate.score(visual: visual, prompt: example.prompt, answer: example.answer))
             }
         }
-        var texts: Tensor?
-        if objective.usesContrastive, let textEmbedder, forward.pooledFeatures != nil {
-            let strings = batch.compactMap(\.contrastiveText)
-            if strings.count == batch.count, batch.count > 1 { texts = try textEmbedder.embed(strings).detached() }
+        var texts: Tensor?, targets: ContrastiveTargets?
+        if objective.usesContrastive, let textEmbedder, forward.pooledFeatures != nil, batch.count > 1 {
+            targets = ContrastiveTargets(batch)
+            if let targets { texts = try textEmbedder.embed(targets.texts).detached() }
         }
         return try objective.loss(
-            quantization: forward.quantization, answers: answers, pooledImageFeatures: forward.pooledFeatures, textEmbeddings: texts)
+            quantization: forward.quantization, answers: answers, pooledImageFeatures: forward.pooledFeatures, textEmbeddings: texts,
+            contrastiveTargets: targets?.tensor)
     }
 
     /// What the surrogate reads during training: the straight-through `z_q_hat` in CRAFT mode, the

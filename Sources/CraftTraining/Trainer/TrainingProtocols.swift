@@ -58,9 +58,9 @@ public struct LanguageBackendSurrogate: TrainingSurrogate {
         self.maximumAnswerTokens = maximumAnswerTokens
     }
 
-    /// Scores the answer tokens after the visual vectors and the prompt.
+    /// Scores the answer tokens, then the backend's end-of-answer token, after the visual vectors and the prompt.
     public func score(visual: Tensor, prompt: String, answer: String) throws -> AnswerSequence {
-        let tokens = try backend.tokenize(answer)
+        let tokens = try backend.tokenize(answer) + (backend.endOfAnswerToken.map { [$0] } ?? [])
         let result = try backend.logits(for: [.vectors(visual), .text(prompt), .tokens(tokens)])
         guard result.segmentRanges.count == 3 else {
             throw TrainingError(.invalidLossInput, "the surrogate returned \(result.segmentRanges.count) segment ranges for 3 segments")
