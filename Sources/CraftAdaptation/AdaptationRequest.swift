@@ -51,6 +51,9 @@ public struct AdaptationRequest: Sendable {
     public var replayPerBatch: Int?
     /// How to adapt.
     public var method = AdaptationMethod.craft
+    /// The task the objective's weights were chosen for (recorded in the provenance); `nil` when the
+    /// weights were set by hand.
+    public var task: TrainingTask?
     /// The trainer's options (objective, optimiser, schedule, epochs, batches, seed, checkpoints).
     public var configuration = TrainerConfiguration()
     /// Where the run's checkpoint (`.craft-train/`), log (`train-log.jsonl`), the new bundle

@@ -83,6 +83,8 @@ public enum EncoderAdaptation {
         let (textEmbedder, contrastiveNotice) = try textTower(encoderBundle.bundle, model: model, objective: configuration.objective)
         if let contrastiveNotice { progress(.notice(contrastiveNotice)) }
         let contrastive = textEmbedder != nil && configuration.objective.usesContrastive && configuration.objective.contrastiveWeight > 0
+        var trainable = model.trainable
+        trainable.pooling = !contrastive ? .none : continuous ? .continuous : .quantized
 
         let datasetDigest = try AdaptationError.converting { try training.digest() }
         let replayDigest = try replay.map { replay in try AdaptationError.converting { try replay.digest() } }
@@ -112,7 +114,7 @@ public enum EncoderAdaptation {
 
         try interrupted("training")
         progress(.stage("training"))
-        var trainer = try Trainer(encoder: model.trainable, surrogate: surrogate, textEmbedder: textEmbedder, inputs: inputs, configuration: configuration)
+        var trainer = try Trainer(encoder: trainable, surrogate: surrogate, textEmbedder: textEmbedder, inputs: inputs, configuration: configuration)
         let clock = ContinuousClock()
         let start = clock.now
         let summary = try trainer.train(
@@ -150,7 +152,7 @@ public enum EncoderAdaptation {
             "base": .string(base.reference),
             "surrogate": .string(surrogateBundle.manifest.reference),
             "dataset_digest": .string(datasetDigest),
-            "hyperparameters": hyperparameters(configuration, contrastive: contrastive),
+            "hyperparameters": hyperparameters(configuration, contrastive: contrastive, task: request.task),
             "validation_accuracy_before": .number(validationBefore),
             "validation_accuracy_after": .number(validationAfter),
             "training_examples": .integer(Int64(training.count)),
@@ -262,8 +264,8 @@ public enum EncoderAdaptation {
         guard bundle.manifest.file(at: "text/config.json") != nil else {
             return (nil, "L_con is off: \(reference) has no text tower (text/config.json, text/model.safetensors, text/tokenizer.json)")
         }
-        guard model.trainable.quantizeAfterLayer == nil, model.trainable.configuration.useHead else {
-            return (nil, "L_con is off: \(reference) quantizes before its attention-pooling head, so there are no pooled image features to compare with text")
+        guard model.trainable.configuration.useHead else {
+            return (nil, "L_con is off: \(reference)'s vision tower has no attention-pooling head, so there are no pooled image features to compare with text")
         }
         let tower: SiglipTextModel
         let tokenizer: Tokenizer
@@ -284,7 +286,7 @@ public enum EncoderAdaptation {
     }
 
     /// The hyperparameters recorded in the provenance.
-    static func hyperparameters(_ configuration: TrainerConfiguration, contrastive: Bool) -> JSONValue {
+    static func hyperparameters(_ configuration: TrainerConfiguration, contrastive: Bool, task: TrainingTask? = nil) -> JSONValue {
         let objective = configuration.effectiveObjective
         var members: [String: JSONValue] = [
             "learning_rate": .number(Double(configuration.learningRate)),
@@ -304,6 +306,12 @@ public enum EncoderAdaptation {
             "mode": .string(configuration.mode.rawValue),
         ]
         if let norm = configuration.maximumGradientNorm { members["max_grad_norm"] = .number(Double(norm)) }
+        if let task { members["task"] = .string(task.rawValue) }
+        if contrastive {
+            members["logit_scale"] = .number(Double(objective.logitScale))
+            members["logit_bias"] = .number(Double(objective.logitBias))
+        }
+        members["decays_vectors"] = .bool(configuration.optimizer.decaysVectors)
         if let patience = configuration.earlyStoppingPatience { members["patience"] = .integer(Int64(patience)) }
         return .object(members)
     }

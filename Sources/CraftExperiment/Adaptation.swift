@@ -16,6 +16,8 @@ import TensorCore
 public struct AdaptationVariant: Sendable, Codable, Equatable, Hashable {
     /// How the encoder (or projector) is trained.
     public enum Method: String, Sendable, Codable { case craft, continuous, projector }
+    /// Which backend is the frozen surrogate (the other one never sees the adapted encoder).
+    public enum Surrogate: String, Sendable, Codable { case a = "A", b = "B" }
 
     /// A short id, also the bundle directory's name.
     public var id: String
@@ -29,10 +31,18 @@ public struct AdaptationVariant: Sendable, Codable, Equatable, Hashable {
     public var commitment = true, alignment = true, contrastive = true
     /// Whether general-domain training examples are replayed with the shifted ones.
     public var replay = false
+    /// `λ_commit`, the learning rate and the epochs when they differ from the settings' defaults.
+    public var commitmentWeight: Float?, learningRate: Float?, epochs: Int?
+    /// The surrogate backend (A by default; B for reverse transfer).
+    public var surrogate = Surrogate.a
+    /// Whether the continuous baseline penalises the features' drift from the base (LDIFS-style).
+    public var drift = false
 
     /// Creates a variant.
     public init(id: String, method: Method = .craft, domain: Domain = .strong, seed: UInt64 = 0,
-                commitment: Bool = true, alignment: Bool = true, contrastive: Bool = true, replay: Bool = false) {
+                commitment: Bool = true, alignment: Bool = true, contrastive: Bool = true, replay: Bool = false,
+                commitmentWeight: Float? = nil, learningRate: Float? = nil, epochs: Int? = nil, surrogate: Surrogate = .a,
+                drift: Bool = false) {
         self.id = id
         self.method = method
         self.domain = domain
@@ -41,10 +51,18 @@ public struct AdaptationVariant: Sendable, Codable, Equatable, Hashable {
         self.alignment = alignment
         self.contrastive = contrastive
         self.replay = replay
+        self.commitmentWeight = commitmentWeight
+        self.learningRate = learningRate
+        self.epochs = epochs
+        self.surrogate = surrogate
+        self.drift = drift
     }
 
     /// The command that reproduces this run alone.
     public var command: String { "craft-experiment adapt --variant \(id)" }
+
+    /// Whether the variant reads continuous features (its backends are the continuous control's).
+    public var isContinuous: Bool { method == .continuous }
 }
 
 /// Runs adaptation variants and writes their bundles.
@@ -108,19 +126,24 @@ public enum Adaptation {
     public static func run(_ variant: AdaptationVariant, _ context: ExperimentContext) throws -> (directory: URL, packed: PackedBundle, summary: [String: Any]) {
         let settings = context.settings
         let encoderDirectory = try baseDirectory(MiniatureBundles.encoder, context)
-        let llamaDirectory = try baseDirectory(MiniatureBundles.llama, context)
+        let surrogateName = variant.surrogate == .a ? MiniatureBundles.llama : MiniatureBundles.gpt2
+        let surrogateDirectory = try baseDirectory(
+            variant.isContinuous && settings.continuousControl ? MiniatureBundles.continuous(surrogateName) : surrogateName, context)
         let domain = variant.domain.rawValue
         let training = try dataFile(variant.domain, "train", limit: settings.trainImages, file: "\(domain)-train.jsonl", context)
         let validation = try dataFile(variant.domain, "test", limit: min(settings.testImages ?? validationImages, validationImages),
                                       file: "\(domain)-validation.jsonl", context)
 
         var configuration = TrainerConfiguration()
-        configuration.objective = .visualQuestionAnswering
-        configuration.objective.usesCommitment = variant.commitment && variant.method == .craft
+        // Both questions name a class (the digit, its parity): the paper's classification weights.
+        configuration.objective = TrainingTask.classification.objective
+        configuration.objective.commitmentWeight = variant.commitmentWeight ?? configuration.objective.commitmentWeight
+        configuration.objective.usesCommitment = variant.commitment && variant.method == .craft && configuration.objective.commitmentWeight > 0
         configuration.objective.usesAlignment = variant.alignment
         configuration.objective.usesContrastive = variant.contrastive
-        configuration.learningRate = settings.adaptationLearningRate
-        configuration.epochs = settings.adaptationEpochs
+        if variant.drift { configuration.objective.driftWeight = settings.driftWeight }
+        configuration.learningRate = variant.learningRate ?? settings.adaptationLearningRate
+        configuration.epochs = variant.epochs ?? settings.adaptationEpochs
         configuration.batchSize = settings.adaptationBatch
         configuration.seed = variant.seed
         configuration.warmupSteps = 5
@@ -128,8 +151,9 @@ public enum Adaptation {
 
         let runDirectory = context.workDirectory.appendingPathComponent("runs/\(variant.id)")
         try? FileManager.default.removeItem(at: runDirectory)
-        var request = AdaptationRequest(encoder: .directory(encoderDirectory), surrogate: .directory(llamaDirectory), training: training,
+        var request = AdaptationRequest(encoder: .directory(encoderDirectory), surrogate: .directory(surrogateDirectory), training: training,
                                         outputDirectory: runDirectory, configuration: configuration)
+        request.task = .classification
         request.validation = validation
         request.maximumAnswerTokens = 3
         switch variant.method {
@@ -147,12 +171,14 @@ public enum Adaptation {
         request.domains = ["digits", domain]
         switch variant.method {
         case .projector:
-            request.name = MiniatureBundles.llama
-            request.summary = "backend A with its projector fine-tuned on the \(domain) shift (projector baseline)"
-            version = "1.0.1-projector.\(domain)"
+            request.name = surrogateName
+            request.summary = "backend \(variant.surrogate.rawValue) with its projector fine-tuned on the \(domain) shift (projector baseline)"
+            version = "1.0.1-\(variant.id)"
         case .continuous:
             request.name = MiniatureBundles.encoder
-            request.summary = "digits encoder fine-tuned continuously (quantizer bypassed) on the \(domain) shift: the baseline that breaks the backends"
+            request.summary = variant.drift
+                ? "digits encoder fine-tuned continuously on the \(domain) shift with its feature drift penalised (LDIFS-style baseline)"
+                : "digits encoder fine-tuned continuously (quantizer bypassed) on the \(domain) shift (continuous baseline)"
             version = "1.1.0-\(variant.id)"
         case .craft:
             request.name = MiniatureBundles.encoder

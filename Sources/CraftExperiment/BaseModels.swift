@@ -59,22 +59,24 @@ public enum BaseModels {
         func ids(_ text: String) throws -> [Int] { try tokenizer.encode(text, addSpecialTokens: false) }
     }
 
-    /// The continuous tokens `[images·tokens, D]` of `images` at the quantization point.
-    static func tokenFeatures(_ tower: SiglipVisionModel, images: [Tensor]) throws -> Tensor {
+    /// The continuous tokens `[images·tokens, D]` of `images` at the quantization point (the output of
+    /// encoder layer `layer`, before the post-layernorm; `nil`: after it).
+    static func tokenFeatures(_ tower: SiglipVisionModel, layer: Int?, images: [Tensor]) throws -> Tensor {
         try withoutGradients {
             var pieces: [Tensor] = []
             for start in stride(from: 0, to: images.count, by: 64) {
                 let batch = Tensor.concatenated(images[start..<min(start + 64, images.count)].map { $0.unsqueezed(0) }, along: 0)
-                let hidden = try tower(pixelValues: batch).lastHiddenState
+                let hidden = try tower(pixelValues: batch, stopAfterLayer: layer).lastHiddenState
                 pieces.append(hidden.reshaped([-1, hidden.shape[2]]))
             }
             return Tensor.concatenated(pieces, along: 0).detached()
         }
     }
 
-    /// The backend training examples: each image's quantized vectors with each of its questions.
+    /// The backend training examples: each image's quantized vectors (`continuous`: its continuous
+    /// features `z_e`) with each of its questions.
     static func backendExamples(
-        encoder: SiglipVQEncoder, dataset: TrainingDataset, pixels: PixelCache
+        encoder: SiglipVQEncoder, dataset: TrainingDataset, pixels: PixelCache, continuous: Bool = false
     ) throws -> [BackendTrainingExample] {
         var examples: [BackendTrainingExample] = []
         let images = dataset.imagesInOrder
@@ -82,8 +84,11 @@ public enum BaseModels {
             let group = Array(images[start..<min(start + 64, images.count)])
             let batch = Tensor.concatenated(try group.map { try pixels.pixels(for: $0.examples[0]).unsqueezed(0) }, along: 0)
             let tokens = try encoder.encode(batch)
-            for (image, visual) in zip(group, tokens) {
-                guard let features = visual.features else { throw ExperimentError("the encoder gave tokens without features for \(image.path)") }
+            let continuousFeatures = continuous ? try withoutGradients { try encoder.features(batch, tower: encoder.tower) } : nil
+            for (index, (image, visual)) in zip(group, tokens).enumerated() {
+                guard let features = continuousFeatures?.sliced(along: 0, index..<(index + 1)).squeezed(0).detached() ?? visual.features else {
+                    throw ExperimentError("the encoder gave tokens without features for \(image.path)")
+                }
                 for example in image.examples {
                     examples.append(BackendTrainingExample(visual: features, prompt: example.prompt, answer: example.answer))
                 }
@@ -143,11 +148,12 @@ public enum BaseModels {
         let (vision, text) = (towers.vision, towers.text)
 
         // 2. Codebook.
-        let features = try tokenFeatures(vision, images: imageTensors)
+        let features = try tokenFeatures(vision, layer: settings.quantizationLayer, images: imageTensors)
         context.log("base: k-means codebook (K \(settings.codebookEntries)) over \(features.shape[0]) tokens")
         let codebook = try KMeansCodebook.fit(vectors: features, entries: settings.codebookEntries, iterations: settings.kmeansIterations,
                                               seed: settings.baseSeed, metric: .l2)
-        let encoder = try SiglipVQEncoder(tower: vision, codebook: codebook, preprocessing: data.preprocessing)
+        let encoder = try SiglipVQEncoder(tower: vision, codebook: codebook, quantizeAfterLayer: settings.quantizationLayer,
+                                          preprocessing: data.preprocessing)
         var frequencies = CodeFrequencies(entries: codebook.entries)
         let assignment = try codebook.quantize(features.scalars, count: features.shape[0])
         try frequencies.add(codes: assignment.codes.map { Int($0) })
@@ -165,7 +171,9 @@ public enum BaseModels {
              try GPT2Model(configuration: gpt2Configuration, weights: ModelInitialization.gpt2(gpt2Configuration, seed: settings.baseSeed &+ 3)),
              settings.gpt2Hidden, [], settings.baseSeed &+ 3),
         ]
-        let encoderArtifacts = EncoderArtifacts(tower: vision, codebook: codebook, textTower: text, frequencies: frequencies)
+        let encoderArtifacts = EncoderArtifacts(tower: vision, codebook: codebook, textTower: text, frequencies: frequencies,
+                                                quantizationLayer: settings.quantizationLayer, logitScale: towers.logitScale,
+                                                logitBias: towers.logitBias)
         var packed = [try BundleWriting.writeEncoder(
             encoderArtifacts, to: context.bundleDirectory(MiniatureBundles.encoder + "-base"), name: MiniatureBundles.encoder,
             version: MiniatureBundles.baseVersion,
@@ -173,8 +181,23 @@ public enum BaseModels {
             domains: ["digits", "general"], tokenizer: data.tokenizerURL, packedInto: context.packedDirectory,
             provenance: ["method": "pretrain", "created_by": "craft-experiment base", "seed": settings.baseSeed,
                          "dataset": "examples/data/digits/general-train.jsonl"])]
-        for backend in backends {
-            context.log("base: training backend \(backend.name) on \(examples.count) general questions")
+        // The continuous control: the base encoder with its quantizer bypassed, and each backend
+        // trained again on the continuous features z_e (work directory only, not published).
+        var continuousExamples: [BackendTrainingExample] = []
+        if settings.continuousControl {
+            _ = try BundleWriting.writeEncoder(
+                encoderArtifacts, to: context.bundleDirectory(MiniatureBundles.continuous(MiniatureBundles.encoder) + "-base"),
+                name: MiniatureBundles.encoder, version: MiniatureBundles.baseVersion + "-continuous",
+                summary: "the base digits encoder with its quantizer bypassed (continuous control)", domains: ["digits", "general"],
+                tokenizer: data.tokenizerURL, packedInto: context.workDirectory.appendingPathComponent("continuous-control"),
+                config: ["bypass_quantizer": true])
+            continuousExamples = try backendExamples(encoder: encoder, dataset: train, pixels: pixels, continuous: true)
+        }
+        let runs = backends.map { ($0, false) } + (settings.continuousControl ? backends.map { ($0, true) } : [])
+        for (backend, continuous) in runs {
+            let name = continuous ? MiniatureBundles.continuous(backend.name) : backend.name
+            let trainingExamples = continuous ? continuousExamples : examples
+            context.log("base: training backend \(name) on \(trainingExamples.count) general questions")
             let untrained = try DecoderBackend(
                 model: backend.model, tokenizer: vocabulary.tokenizer, codebook: codebook,
                 projectorWeight: randomMatrix(rows: backend.hidden, columns: codebook.dimension, seed: backend.seed &+ 100),
@@ -182,18 +205,29 @@ public enum BaseModels {
                 endOfSequenceTokens: [vocabulary.eos])
             var configuration = BackendTrainerConfiguration(parts: .all, learningRate: settings.backendLearningRate, epochs: settings.backendEpochs,
                                                             batchSize: settings.backendBatch, seed: backend.seed)
-            configuration.warmupSteps = warmup((examples.count + settings.backendBatch - 1) / settings.backendBatch * settings.backendEpochs)
+            configuration.warmupSteps = warmup((trainingExamples.count + settings.backendBatch - 1) / settings.backendBatch * settings.backendEpochs)
             configuration.optimizer = AdamW.Configuration(weightDecay: 0.01)
             // B's learned absolute positions would meet pruned (shorter) images only at test time;
             // A's rotary positions are relative and need no such training.
             if backend.name == MiniatureBundles.gpt2 && settings.gpt2TokenDropout { configuration.visualTokenDropout = 0.5 }
-            let trained = try BackendTrainer(backend: untrained, configuration: configuration).train(examples) { progress in
+            let trained = try BackendTrainer(backend: untrained, configuration: configuration).train(trainingExamples) { progress in
                 if progress.step % max(progress.totalSteps / settings.backendEpochs, 1) == 0 {
                     context.log("backend step \(progress.step)/\(progress.totalSteps): answer loss \(progress.loss)")
                 }
             }
-            let directory = context.bundleDirectory(backend.name + "-base")
+            let directory = context.bundleDirectory(name + "-base")
             let family = backend.name == MiniatureBundles.llama ? "Llama-family" : "GPT-2-family"
+            if continuous {
+                _ = try BundleWriting.writeBackend(
+                    BackendArtifacts(model: trained.backend.model, projectorWeight: trained.projectorWeight,
+                                     projectorBias: trained.projectorBias ?? Tensor.zeros([backend.hidden])),
+                    to: directory, name: name, version: MiniatureBundles.baseVersion,
+                    summary: "\(family) decoder trained on the base encoder's continuous features (continuous control)",
+                    domains: ["digits", "general"], codebook: codebook, tokenizer: data.tokenizerURL, contextLength: settings.contextLength,
+                    packedInto: context.workDirectory.appendingPathComponent("continuous-control"),
+                    provenance: ["method": "pretrain-continuous", "created_by": "craft-experiment base", "seed": backend.seed])
+                continue
+            }
             packed.append(try BundleWriting.writeBackend(
                 BackendArtifacts(model: trained.backend.model, projectorWeight: trained.projectorWeight,
                                  projectorBias: trained.projectorBias ?? Tensor.zeros([backend.hidden])),

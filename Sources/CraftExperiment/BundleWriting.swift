@@ -20,6 +20,12 @@ public struct EncoderArtifacts: Sendable {
     public var textTower: SiglipTextModel
     /// Code frequencies over a domain set, for token pruning.
     public var frequencies: CodeFrequencies?
+    /// The encoder layer whose output is quantized (`encoder.quantization_layer`); `nil` after the
+    /// post-layernorm.
+    public var quantizationLayer: Int?
+    /// The logit scale (`log t`) and bias the towers learned, for `L_con`.
+    public var logitScale: Float = Foundation.log(10)
+    public var logitBias: Float = -10
 }
 
 /// A trained decoder backend ready to be written as a bundle.
@@ -83,14 +89,16 @@ public enum BundleWriting {
             }
             let configuration = artifacts.tower.configuration
             var runtimeConfig = config
-            runtimeConfig["logit_scale"] = Foundation.log(10.0)
-            runtimeConfig["logit_bias"] = -10.0
+            runtimeConfig["logit_scale"] = Double(artifacts.logitScale)
+            runtimeConfig["logit_bias"] = Double(artifacts.logitBias)
+            var specifics: [String: Any] = ["image_size": configuration.imageSize, "tokens_per_image": configuration.patchCount,
+                                            "mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5]]
+            if let layer = artifacts.quantizationLayer { specifics["quantization_layer"] = layer }
             var manifest: [String: Any] = [
                 "schema": "craft.bundle/v1", "kind": "encoder", "name": name, "version": version, "summary": summary,
                 "domains": domains, "license": license, "runtime": ["id": "siglip-vq", "version": "1.0.0"],
                 "codebook": codebookSection(artifacts.codebook, tensor: true),
-                "encoder": ["image_size": configuration.imageSize, "tokens_per_image": configuration.patchCount,
-                            "mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5]],
+                "encoder": specifics,
                 "config": runtimeConfig,
                 "files": files.map { ["path": $0] },
                 "requires": ["craft": ">=0.1.0"],

@@ -45,4 +45,9 @@ public enum MiniatureBundles {
     public static let baseVersion = "1.0.0"
     /// The version of the CRAFT-adapted encoder.
     public static let adaptedVersion = "1.1.0"
+
+    /// The continuous control's counterpart of a bundle (work directory only, never published): the
+    /// base encoder with its quantizer bypassed, or a backend trained on the base encoder's
+    /// continuous features `z_e` instead of its code vectors.
+    public static func continuous(_ name: String) -> String { name + "-continuous" }
 }

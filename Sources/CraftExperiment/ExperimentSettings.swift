@@ -25,6 +25,11 @@ public struct ExperimentSettings: Sendable, Codable, Equatable {
     public var textPositions = 8
 
     // MARK: Codebook
+    /// The encoder layer (1-based) whose output is quantized: the last layer's output *before* the
+    /// post-layernorm, where the paper quantizes (a layernorm after the quantization point would let
+    /// the encoder rescale its tokens freely, and `L_commit` would not bind). `nil` quantizes after
+    /// the post-layernorm.
+    public var quantizationLayer: Int? = 2
     /// Codebook entries (k-means over the base tower's tokens).
     public var codebookEntries = 128
     /// K-means iterations.
@@ -55,10 +60,19 @@ public struct ExperimentSettings: Sendable, Codable, Equatable {
     public var replayPerBatch = 8
     /// Seed of the base models.
     public var baseSeed: UInt64 = 0
-    /// Seeds of the headline CRAFT rows (the published adapted encoder uses the first).
+    /// Seeds of every adaptation row: CRAFT, its baselines and ablations (the published adapted
+    /// encoder uses the first).
     public var seeds: [UInt64] = [0, 1, 2]
-    /// Seeds of the continuous fine-tuning baseline (one run per seed: ~1–4 min each on 2 cores).
-    public var baselineSeeds: [UInt64] = [0, 1, 2]
+    /// The commitment sweep: every `λ_commit` × learning rate × epochs, each over ``seeds``.
+    public var commitmentWeights: [Float] = [0, 0.1, 1]
+    public var sweepLearningRates: [Float] = [1e-3, 3e-3]
+    public var sweepEpochs: [Int] = [6, 12]
+    /// `λ_drift` of the LDIFS-style baseline (continuous fine-tuning with the features' drift from
+    /// the base encoder penalised).
+    public var driftWeight: Float = 1
+    /// Whether the continuous baselines run against backends trained on the base encoder's
+    /// continuous features (a real continuous model) rather than on its code vectors.
+    public var continuousControl = true
 
     // MARK: Data limits (nil: everything)
     /// Most training images per split used.
@@ -96,7 +110,10 @@ public struct ExperimentSettings: Sendable, Codable, Equatable {
         settings.backendBatch = 4
         settings.adaptationBatch = 4
         settings.seeds = [0]
-        settings.baselineSeeds = [0]
+        settings.quantizationLayer = 1
+        settings.commitmentWeights = [0, 0.1]
+        settings.sweepLearningRates = [1e-3]
+        settings.sweepEpochs = [1]
         settings.replayPerBatch = 2
         settings.trainImages = 8
         settings.testImages = 4

@@ -2,6 +2,7 @@
 // (when its bundle is missing), every pair scored on the test splits, and the tables written as JSON
 // and as markdown between marker comments in docs/experiment.md and README.md.
 import CraftCore
+import CraftTraining
 import Foundation
 
 /// One measured number with where it came from.
@@ -20,6 +21,9 @@ public struct ResultRow: Sendable, Codable, Equatable {
     public var score: PairScore
     /// The command that produced the bundle scored.
     public var command: String
+    /// The encoder's codes and quantization error on the split (the same for both backends); `nil`
+    /// for pruning rows.
+    public var codes: CodeDrift?
 }
 
 /// The whole results file.
@@ -36,20 +40,55 @@ public struct ExperimentResults: Sendable, Codable {
 
 /// Runs the variants, scores them, writes the tables.
 public enum ResultsTable {
-    /// The variants of the table, given the settings' seeds.
+    /// The variants of the table, given the settings' seeds: CRAFT, the continuous control and its
+    /// LDIFS-style variant, projector fine-tuning, the ablations, replay, the mild shift, reverse
+    /// transfer (B as the surrogate), and the commitment sweep, each over every seed.
     public static func variants(_ settings: ExperimentSettings) -> [AdaptationVariant] {
-        var list = settings.seeds.map { AdaptationVariant(id: "craft-strong-s\($0)", seed: $0) }
-        list += settings.baselineSeeds.map { AdaptationVariant(id: "continuous-strong-s\($0)", method: .continuous, seed: $0) }
-        let first = settings.seeds.first ?? 0
-        list += [
-            AdaptationVariant(id: "projector-strong-s\(first)", method: .projector, seed: first),
-            AdaptationVariant(id: "no-commit-strong-s\(first)", seed: first, commitment: false),
-            AdaptationVariant(id: "no-sal-strong-s\(first)", seed: first, alignment: false),
-            AdaptationVariant(id: "no-con-strong-s\(first)", seed: first, contrastive: false),
-            AdaptationVariant(id: "replay-strong-s\(first)", seed: first, replay: true),
-            AdaptationVariant(id: "craft-mild-s\(first)", domain: .mild, seed: first),
-        ]
+        var list: [AdaptationVariant] = []
+        for seed in settings.seeds {
+            list += [
+                AdaptationVariant(id: "craft-strong-s\(seed)", seed: seed),
+                AdaptationVariant(id: "continuous-strong-s\(seed)", method: .continuous, seed: seed),
+                AdaptationVariant(id: "ldifs-strong-s\(seed)", method: .continuous, seed: seed, drift: true),
+                AdaptationVariant(id: "projector-strong-s\(seed)", method: .projector, seed: seed),
+                AdaptationVariant(id: "no-commit-strong-s\(seed)", seed: seed, commitment: false),
+                AdaptationVariant(id: "no-sal-strong-s\(seed)", seed: seed, alignment: false),
+                AdaptationVariant(id: "no-con-strong-s\(seed)", seed: seed, contrastive: false),
+                AdaptationVariant(id: "replay-strong-s\(seed)", seed: seed, replay: true),
+                AdaptationVariant(id: "reverse-strong-s\(seed)", seed: seed, surrogate: .b),
+                AdaptationVariant(id: "craft-mild-s\(seed)", domain: .mild, seed: seed),
+            ]
+        }
+        return list + sweep(settings)
+    }
+
+    /// The commitment sweep: every λ_commit × learning rate × epochs of the settings over every seed,
+    /// except the default point (the CRAFT rows) and λ_commit 0 at the defaults (the `no-commit` rows).
+    public static func sweep(_ settings: ExperimentSettings) -> [AdaptationVariant] {
+        var list: [AdaptationVariant] = []
+        let defaultWeight = TrainingTask.classification.objective.commitmentWeight
+        for weight in settings.commitmentWeights {
+            for rate in settings.sweepLearningRates {
+                for epochs in settings.sweepEpochs {
+                    let isDefault = rate == settings.adaptationLearningRate && epochs == settings.adaptationEpochs
+                    if isDefault && (weight == defaultWeight || weight == 0) { continue }
+                    for seed in settings.seeds {
+                        list.append(AdaptationVariant(
+                            id: "\(sweepFamily(weight: weight, learningRate: rate, epochs: epochs))-s\(seed)", seed: seed,
+                            commitmentWeight: weight, learningRate: rate, epochs: epochs))
+                    }
+                }
+            }
+        }
         return list
+    }
+
+    /// `commit0p1-lr1e-3-e6`: the family id of a sweep point.
+    static func sweepFamily(weight: Float, learningRate: Float, epochs: Int) -> String {
+        let w = weight == weight.rounded() ? String(Int(weight)) : String(format: "%g", weight).replacingOccurrences(of: ".", with: "p")
+        let exponent = Int(Foundation.log10(Double(learningRate)).rounded(.down))
+        let mantissa = Int((Double(learningRate) / Foundation.pow(10, Double(exponent))).rounded())
+        return "commit\(w)-lr\(mantissa)e\(exponent)-e\(epochs)"
     }
 
     /// Trains what is missing, scores everything, writes `results.json` into the work directory and
@@ -73,13 +112,21 @@ public enum ResultsTable {
         let baseEncoder = try Adaptation.baseDirectory(MiniatureBundles.encoder, context)
         let backends = [("A", try Adaptation.baseDirectory(MiniatureBundles.llama, context)),
                         ("B", try Adaptation.baseDirectory(MiniatureBundles.gpt2, context))]
+        // The continuous control: the base encoder with its quantizer bypassed and backends trained on z_e.
+        let continuousBase = settings.continuousControl
+            ? try Adaptation.baseDirectory(MiniatureBundles.continuous(MiniatureBundles.encoder), context) : baseEncoder
+        let continuousBackends = settings.continuousControl
+            ? [("A", try Adaptation.baseDirectory(MiniatureBundles.continuous(MiniatureBundles.llama), context)),
+               ("B", try Adaptation.baseDirectory(MiniatureBundles.continuous(MiniatureBundles.gpt2), context))]
+            : backends
         var rows: [ResultRow] = []
         func score(_ section: String, _ condition: String, encoder: URL, backendName: String, backend: URL, domain: Domain,
-                   seed: UInt64?, command: String, keepRatio: Double = 1, pruner: PrunerKind = .craft, timed: Int = 0) throws {
+                   seed: UInt64?, command: String, keepRatio: Double = 1, pruner: PrunerKind = .craft, timed: Int = 0,
+                   codes: CodeDrift? = nil) throws {
             let pair = try LoadedPair(encoder: encoder, backend: backend)
             let result = try pair.score(tests[domain]!, pixels: pixels, keepRatio: keepRatio, pruner: pruner, seed: seed ?? 0, timedImages: timed)
             rows.append(ResultRow(section: section, condition: condition, backend: backendName, domain: domain.rawValue, seed: seed,
-                                  score: result, command: command))
+                                  score: result, command: command, codes: codes))
             context.log(String(format: "%@ %@ %@ %@ keep %.1f %@: %.1f %%", section, condition, backendName, domain.rawValue, keepRatio,
                                pruner.rawValue, 100 * result.accuracy))
         }
@@ -88,24 +135,41 @@ public enum ResultsTable {
             FileManager.default.fileExists(atPath: Adaptation.directory(variant, context).appendingPathComponent("craft.json").path)
         }
         let all = ResultsTable.variants(settings).filter(exists)
-        for (name, backend) in backends {
-            for domain in Domain.allCases {
-                try score("base", "base", encoder: baseEncoder, backendName: name, backend: backend, domain: domain, seed: nil, command: baseCommand)
+        let baseModel = try CodeDrift.encoder(baseEncoder)
+        func drift(_ encoder: URL, _ domain: Domain) throws -> CodeDrift {
+            try CodeDrift.measure(try CodeDrift.encoder(encoder), base: baseModel, on: tests[domain]!, pixels: pixels)
+        }
+        for domain in Domain.allCases {
+            let codes = try drift(baseEncoder, domain)
+            for (name, backend) in backends {
+                try score("base", "base", encoder: baseEncoder, backendName: name, backend: backend, domain: domain, seed: nil,
+                          command: baseCommand, codes: codes)
             }
-            for variant in all {
-                let domains: [Domain] = [variant.domain, .general]
-                for domain in domains {
-                    if variant.method == .projector {
-                        // Backend A with its tuned projector; B has no such projector, so it keeps the base pair.
-                        guard name == "A" else { continue }
-                        try score(variant.id, variant.method.rawValue, encoder: baseEncoder, backendName: name,
-                                  backend: Adaptation.directory(variant, context), domain: domain, seed: variant.seed, command: variant.command)
-                    } else {
-                        try score(variant.id, variant.method.rawValue, encoder: Adaptation.directory(variant, context), backendName: name,
-                                  backend: backend, domain: domain, seed: variant.seed, command: variant.command)
-                    }
+            if settings.continuousControl {
+                for (name, backend) in continuousBackends {
+                    try score("base-continuous", "continuous", encoder: continuousBase, backendName: name, backend: backend, domain: domain,
+                              seed: nil, command: baseCommand, codes: codes)
                 }
             }
+        }
+        for variant in all {
+            let directory = Adaptation.directory(variant, context)
+            for domain in [variant.domain, .general] {
+                if variant.method == .projector {
+                    // The surrogate with its tuned projector; the other backend has no such projector
+                    // and keeps the base pair (its rows are the base rows).
+                    try score(variant.id, variant.method.rawValue, encoder: baseEncoder, backendName: variant.surrogate.rawValue,
+                              backend: directory, domain: domain, seed: variant.seed, command: variant.command)
+                    continue
+                }
+                let codes = try drift(directory, domain)
+                for (name, backend) in variant.isContinuous ? continuousBackends : backends {
+                    try score(variant.id, variant.method.rawValue, encoder: directory, backendName: name, backend: backend, domain: domain,
+                              seed: variant.seed, command: variant.command, codes: codes)
+                }
+            }
+        }
+        for (name, backend) in backends {
             // Pruning: the published CRAFT encoder on the strong test split.
             if let craft = all.first(where: { $0.id == "craft-strong-s\(settings.seeds.first ?? 0)" }) {
                 for keep in [1.0, 0.8, 0.6] {

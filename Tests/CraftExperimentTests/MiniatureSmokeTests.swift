@@ -2,7 +2,7 @@
 // handful of images with tiny sizes, and checks that the committed registry bundles load and answer.
 import CraftBundles
 import CraftCore
-import CraftExperiment
+@testable import CraftExperiment
 import CraftRegistry
 import Foundation
 import RuntimeTestSupport
@@ -43,6 +43,37 @@ let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         let craft = try BundleArchive.open(directory: adapted).manifest
         #expect(base.codebook.hash == craft.codebook.hash)
         #expect(craft.version.description == "1.1.0")
+    }
+
+    @Test func tableTrainsAndScoresEveryVariantWithThreeKindsOfBackends() throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        var settings = ExperimentSettings.smoke
+        settings.commitmentWeights = [0, 0.1, 1]
+        let context = ExperimentContext(
+            dataDirectory: repositoryRoot.appendingPathComponent("examples/data/digits"), workDirectory: scratch.path("work"),
+            registry: nil, settings: settings, log: { _ in })
+        try BaseModels.run(context)
+        let results = try ResultsTable.run(context)
+        let variants = ResultsTable.variants(settings)
+        // Every family of the table, and one sweep point beyond the defaults (λ_commit 1).
+        #expect(variants.contains { $0.id == "commit1-lr1e-3-e1-s0" })
+        #expect(ResultsTable.sweepFamily(weight: 0.1, learningRate: 3e-3, epochs: 12) == "commit0p1-lr3e-3-e12")
+        for variant in variants {
+            let rows = results.rows.filter { $0.section == variant.id }
+            // Projector: the surrogate only; others: both backends on the shifted and the general split.
+            #expect(rows.count == (variant.method == .projector ? 2 : 4), "\(variant.id): \(rows.count) rows")
+            if variant.method != .projector { #expect(rows.allSatisfy { $0.codes != nil }, "\(variant.id) lacks code statistics") }
+        }
+        // The continuous baselines run on the continuous control, which has its own base rows.
+        #expect(results.rows.filter { $0.section == "base-continuous" }.count == 2 * Domain.allCases.count)
+        let base = try #require(results.rows.first { $0.section == "base" && $0.domain == "strong" }?.codes)
+        #expect(base.codeChangeRate == 0 && base.relativeQuantizationError > 0)
+        let markdown = ResultsMarkdown.render(results)
+        for heading in ["**Strong shift", "**Shift strength.**", "**Commitment sweep.**", "continuous fine-tuning (continuous control)",
+                        "reverse transfer", "LDIFS"] {
+            #expect(markdown.contains(heading), "the tables lack \(heading)")
+        }
     }
 
     @Test func resultsMarkdownReplacesOnlyTheMarkedBlock() throws {

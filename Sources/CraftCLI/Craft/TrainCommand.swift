@@ -213,7 +213,7 @@ struct TrainCommand: EnvironmentCommand {
     /// The trainer's options from the flags.
     var trainerConfiguration: TrainerConfiguration {
         var configuration = TrainerConfiguration()
-        var objective = task == .vqa ? CraftObjective.visualQuestionAnswering : CraftObjective.classification
+        var objective = task.objective
         if let lambdaCon { objective.contrastiveWeight = lambdaCon }
         objective.commitmentWeight = lambdaCommit
         objective.usesAlignment = !noAlignment
@@ -247,6 +247,7 @@ struct TrainCommand: EnvironmentCommand {
         request.replayWeight = replayWeight
         request.replayPerBatch = replayPerBatch
         request.method = method
+        request.task = task
         request.version = version.flatMap { SemanticVersion($0) }
         request.name = name
         request.registry = try options.resolvedRegistry()
@@ -563,9 +564,4 @@ final class TrainingDisplay: @unchecked Sendable {
 extension AdaptationMethod: ExpressibleByArgument {}
 
 /// `--task`: which of the paper's default weights of L_con to start from.
-enum TrainingTask: String, CaseIterable, ExpressibleByArgument {
-    /// lambda_con 1.0.
-    case classification
-    /// Visual question answering: lambda_con 0.1.
-    case vqa
-}
+extension TrainingTask: ExpressibleByArgument {}

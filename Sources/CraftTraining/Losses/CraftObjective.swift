@@ -27,6 +27,10 @@ public struct CraftObjective: Sendable, Codable, Equatable {
     public var logitScale: Float = Foundation.log(10)
     /// The contrastive logit bias `b`, fixed during training (the learned one; SigLIP's init is `−10`).
     public var logitBias: Float = -10
+    /// `λ_drift`, the weight of an LDIFS-style feature-drift penalty `mean ‖z_e − z_e_base‖²` against
+    /// the base encoder's features of the same images; 0 (the default) turns it off. Not part of
+    /// CRAFT: it regularises the *continuous* baseline, whose features have no codebook to anchor them.
+    public var driftWeight: Float = 0
 
     /// Creates an objective; the defaults are the classification setting.
     public init(
@@ -43,6 +47,23 @@ public struct CraftObjective: Sendable, Codable, Equatable {
         self.logitBias = logitBias
     }
 
+    enum CodingKeys: String, CodingKey {
+        case contrastiveWeight, commitmentWeight, usesContrastive, usesCommitment, usesAlignment, logitScale, logitBias, driftWeight
+    }
+
+    /// Decodes an objective; one saved before ``driftWeight`` existed has none.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        contrastiveWeight = try c.decode(Float.self, forKey: .contrastiveWeight)
+        commitmentWeight = try c.decode(Float.self, forKey: .commitmentWeight)
+        usesContrastive = try c.decode(Bool.self, forKey: .usesContrastive)
+        usesCommitment = try c.decode(Bool.self, forKey: .usesCommitment)
+        usesAlignment = try c.decode(Bool.self, forKey: .usesAlignment)
+        logitScale = try c.decode(Float.self, forKey: .logitScale)
+        logitBias = try c.decode(Float.self, forKey: .logitBias)
+        driftWeight = try c.decodeIfPresent(Float.self, forKey: .driftWeight) ?? 0
+    }
+
     /// The paper's classification setting: `λ_con = 1.0`, `λ_commit = 0.1`.
     public static let classification = CraftObjective(contrastiveWeight: 1.0)
     /// The paper's VQA setting: `λ_con = 0.1`, `λ_commit = 0.1`.
@@ -54,11 +75,11 @@ public struct CraftObjective: Sendable, Codable, Equatable {
     ///   when every term is off.
     public func validate() throws {
         for (name, value) in [("contrastive weight", contrastiveWeight), ("commitment weight", commitmentWeight),
-                              ("logit scale", logitScale), ("logit bias", logitBias)] where !value.isFinite {
+                              ("drift weight", driftWeight), ("logit scale", logitScale), ("logit bias", logitBias)] where !value.isFinite {
             throw TrainingError(.invalidConfiguration, "the \(name) is \(value); use a finite number")
         }
-        guard contrastiveWeight >= 0, commitmentWeight >= 0 else {
-            throw TrainingError(.invalidConfiguration, "loss weights must be non-negative, got λ_con \(contrastiveWeight) and λ_commit \(commitmentWeight)")
+        guard contrastiveWeight >= 0, commitmentWeight >= 0, driftWeight >= 0 else {
+            throw TrainingError(.invalidConfiguration, "loss weights must be non-negative, got λ_con \(contrastiveWeight), λ_commit \(commitmentWeight) and λ_drift \(driftWeight)")
         }
         guard usesContrastive || usesCommitment || usesAlignment else {
             throw TrainingError(.invalidConfiguration, "every term of the CRAFT objective is off; turn on at least one of alignment, commitment or contrastive")
@@ -76,10 +97,12 @@ public struct CraftObjective: Sendable, Codable, Equatable {
     ///     (``ContrastiveTargets/texts``); `nil` turns `L_con` off for this batch.
     ///   - contrastiveTargets: `[n, m]` `±1` (``ContrastiveTargets/tensor``); `nil` pairs text `i`
     ///     with image `i` only (then `m = n`).
+    ///   - baseFeatures: the base encoder's `z_e` of the same images, for the drift penalty (used
+    ///     when ``driftWeight`` is above 0).
     /// - Returns: the total (differentiable) and each term's value.
     public func loss(
         quantization: StraightThroughQuantization, answers: [AnswerSequence]?, pooledImageFeatures: Tensor?,
-        textEmbeddings: Tensor?, contrastiveTargets: Tensor? = nil
+        textEmbeddings: Tensor?, contrastiveTargets: Tensor? = nil, baseFeatures: Tensor? = nil
     ) throws -> CraftLoss {
         var total: Tensor?
         var terms = CraftLoss.Terms()
@@ -104,11 +127,33 @@ public struct CraftObjective: Sendable, Codable, Equatable {
             terms.contrastive = contrastive.scalar
             add(contrastive, weight: contrastiveWeight)
         }
+        if driftWeight > 0, let baseFeatures {
+            let drift = Tensor.meanSquaredError(quantization.encoderOutput, baseFeatures.stopGradient())
+            terms.drift = drift.scalar
+            add(drift, weight: driftWeight)
+        }
         guard let total else {
             throw TrainingError(.invalidLossInput, "no term of the CRAFT objective could be computed for this batch; give answers, text embeddings or turn on the commitment term")
         }
         terms.total = total.scalar
         return CraftLoss(total: total, terms: terms)
+    }
+}
+
+/// The kind of task an encoder is adapted for, which picks the paper's default `λ_con`.
+public enum TrainingTask: String, Sendable, Codable, CaseIterable {
+    /// Classification (answers are class names): `λ_con = 1.0`.
+    case classification
+    /// Visual question answering: `λ_con = 0.1`.
+    case vqa
+
+    /// The paper's objective for the task (``CraftObjective/classification`` or
+    /// ``CraftObjective/visualQuestionAnswering``).
+    public var objective: CraftObjective {
+        switch self {
+        case .classification: CraftObjective.classification
+        case .vqa: CraftObjective.visualQuestionAnswering
+        }
     }
 }
 
@@ -124,6 +169,8 @@ public struct CraftLoss: Sendable {
         public var commitment: Float?
         /// `L_con`, unweighted.
         public var contrastive: Float?
+        /// The feature-drift penalty, unweighted (``CraftObjective/driftWeight``).
+        public var drift: Float?
         /// Creates empty terms.
         public init() {}
     }

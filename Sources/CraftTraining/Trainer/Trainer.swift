@@ -241,7 +241,10 @@ public struct Trainer<Encoder: TrainableEncoder, Surrogate: TrainingSurrogate> {
                     let pixels = try batchInputs(batch)
                     let leaves = parameters.requiringGradients()
                     let forward = try encoder.forward(pixels, parameters: leaves)
-                    let loss = try batchLoss(batch, forward: forward)
+                    let baseFeatures = configuration.effectiveObjective.driftWeight > 0
+                        ? try withoutGradients { try encoder.forward(pixels, parameters: baseParameters) }.quantization.encoderOutput.detached()
+                        : nil
+                    let loss = try batchLoss(batch, forward: forward, baseFeatures: baseFeatures)
                     let weight = 1 / Float(group.count)
                     var total = loss.total
                     termSums.total += loss.terms.total * weight
@@ -401,7 +404,7 @@ public struct Trainer<Encoder: TrainableEncoder, Surrogate: TrainingSurrogate> {
     }
 
     /// The CRAFT loss of one micro-batch.
-    func batchLoss(_ batch: [TrainingExample], forward: EncoderForward) throws -> CraftLoss {
+    func batchLoss(_ batch: [TrainingExample], forward: EncoderForward, baseFeatures: Tensor? = nil) throws -> CraftLoss {
         let objective = configuration.effectiveObjective
         let shape = forward.quantization.quantized.shape
         guard shape.count == 3, shape[0] == batch.count else {
@@ -421,7 +424,7 @@ public struct Trainer<Encoder: TrainableEncoder, Surrogate: TrainingSurrogate> {
         }
         return try objective.loss(
             quantization: forward.quantization, answers: answers, pooledImageFeatures: forward.pooledFeatures, textEmbeddings: texts,
-            contrastiveTargets: targets?.tensor)
+            contrastiveTargets: targets?.tensor, baseFeatures: baseFeatures)
     }
 
     /// What the surrogate reads during training: the straight-through `z_q_hat` in CRAFT mode, the
