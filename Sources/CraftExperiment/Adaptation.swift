@@ -37,12 +37,15 @@ public struct AdaptationVariant: Sendable, Codable, Equatable, Hashable {
     public var surrogate = Surrogate.a
     /// Whether the continuous baseline penalises the features' drift from the base (LDIFS-style).
     public var drift = false
+    /// The codebook set (``ExperimentSettings/CodebookSet``) whose encoder and backends the run uses;
+    /// `nil` for the main codebook.
+    public var codebookSet: String?
 
     /// Creates a variant.
     public init(id: String, method: Method = .craft, domain: Domain = .strong, seed: UInt64 = 0,
                 commitment: Bool = true, alignment: Bool = true, contrastive: Bool = true, replay: Bool = false,
                 commitmentWeight: Float? = nil, learningRate: Float? = nil, epochs: Int? = nil, surrogate: Surrogate = .a,
-                drift: Bool = false) {
+                drift: Bool = false, codebookSet: String? = nil) {
         self.id = id
         self.method = method
         self.domain = domain
@@ -56,6 +59,7 @@ public struct AdaptationVariant: Sendable, Codable, Equatable, Hashable {
         self.epochs = epochs
         self.surrogate = surrogate
         self.drift = drift
+        self.codebookSet = codebookSet
     }
 
     /// The command that reproduces this run alone.
@@ -125,8 +129,8 @@ public enum Adaptation {
     @discardableResult
     public static func run(_ variant: AdaptationVariant, _ context: ExperimentContext) throws -> (directory: URL, packed: PackedBundle, summary: [String: Any]) {
         let settings = context.settings
-        let encoderDirectory = try baseDirectory(MiniatureBundles.encoder, context)
-        let surrogateName = variant.surrogate == .a ? MiniatureBundles.llama : MiniatureBundles.gpt2
+        let encoderDirectory = try baseDirectory(MiniatureBundles.inSet(MiniatureBundles.encoder, variant.codebookSet), context)
+        let surrogateName = MiniatureBundles.inSet(variant.surrogate == .a ? MiniatureBundles.llama : MiniatureBundles.gpt2, variant.codebookSet)
         let surrogateDirectory = try baseDirectory(
             variant.isContinuous && settings.continuousControl ? MiniatureBundles.continuous(surrogateName) : surrogateName, context)
         let domain = variant.domain.rawValue
@@ -181,7 +185,7 @@ public enum Adaptation {
                 : "digits encoder fine-tuned continuously (quantizer bypassed) on the \(domain) shift (continuous baseline)"
             version = "1.1.0-\(variant.id)"
         case .craft:
-            request.name = MiniatureBundles.encoder
+            request.name = MiniatureBundles.inSet(MiniatureBundles.encoder, variant.codebookSet)
             request.summary = variant.domain == .strong
                 ? "digits SigLIP-VQ encoder adapted with CRAFT to the strong shift (inverted, blurred, noisy scans); same codebook"
                 : "digits SigLIP-VQ encoder adapted with CRAFT to the \(domain) shift; same codebook"

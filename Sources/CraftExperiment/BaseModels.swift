@@ -97,6 +97,35 @@ public enum BaseModels {
         return examples
     }
 
+    /// One backend to train: the untrained model, its bundle name, its examples and codebook.
+    struct BackendRun {
+        enum Kind { case main, continuous, set }
+        var backend: (name: String, model: any CausalLanguageModel, hidden: Int, prefix: [Int], seed: UInt64)
+        var name: String
+        var examples: [BackendTrainingExample]
+        var codebook: Codebook
+        var kind: Kind
+    }
+
+    /// A k-means codebook over `features`; with `depth` above 1 a residual one, each level fitted on
+    /// the residuals the levels before it leave.
+    static func fitCodebook(_ features: Tensor, entries: Int, depth: Int, settings: ExperimentSettings) throws -> Codebook {
+        var residuals = features
+        var values: [Float] = []
+        var metric = CodebookMetric.l2
+        for level in 0..<depth {
+            let book = try KMeansCodebook.fit(vectors: residuals, entries: entries, iterations: settings.kmeansIterations,
+                                              seed: settings.baseSeed &+ UInt64(level), metric: .l2)
+            metric = book.metric
+            values += book.values
+            if level + 1 < depth {
+                let chosen = try book.quantize(residuals.scalars, count: residuals.shape[0]).quantized
+                residuals = (residuals - Tensor(chosen, shape: residuals.shape)).detached()
+            }
+        }
+        return try Codebook(values: values, entries: entries, dimension: features.shape[1], depth: depth, metric: metric)
+    }
+
     /// Five per cent of `steps` (at least one) as warmup, the miniature's schedule.
     static func warmup(_ steps: Int) -> Int { max(steps / 20, 1) }
 
@@ -181,62 +210,81 @@ public enum BaseModels {
             domains: ["digits", "general"], tokenizer: data.tokenizerURL, packedInto: context.packedDirectory,
             provenance: ["method": "pretrain", "created_by": "craft-experiment base", "seed": settings.baseSeed,
                          "dataset": "examples/data/digits/general-train.jsonl"])]
-        // The continuous control: the base encoder with its quantizer bypassed, and each backend
-        // trained again on the continuous features z_e (work directory only, not published).
-        var continuousExamples: [BackendTrainingExample] = []
+        // Every backend to train: A and B on the main codebook (published), then the work-directory
+        // only ones: the continuous control (trained on z_e, beside the base encoder with its
+        // quantizer bypassed) and a pair for each further codebook set (beside its encoder).
+        let side = context.workDirectory.appendingPathComponent("side-bundles")
+        var runs: [BackendRun] = backends.map { BackendRun(backend: $0, name: $0.name, examples: examples, codebook: codebook, kind: .main) }
         if settings.continuousControl {
             _ = try BundleWriting.writeEncoder(
                 encoderArtifacts, to: context.bundleDirectory(MiniatureBundles.continuous(MiniatureBundles.encoder) + "-base"),
                 name: MiniatureBundles.encoder, version: MiniatureBundles.baseVersion + "-continuous",
                 summary: "the base digits encoder with its quantizer bypassed (continuous control)", domains: ["digits", "general"],
-                tokenizer: data.tokenizerURL, packedInto: context.workDirectory.appendingPathComponent("continuous-control"),
-                config: ["bypass_quantizer": true])
-            continuousExamples = try backendExamples(encoder: encoder, dataset: train, pixels: pixels, continuous: true)
+                tokenizer: data.tokenizerURL, packedInto: side, config: ["bypass_quantizer": true])
+            let continuous = try backendExamples(encoder: encoder, dataset: train, pixels: pixels, continuous: true)
+            runs += backends.map { BackendRun(backend: $0, name: MiniatureBundles.continuous($0.name), examples: continuous, codebook: codebook, kind: .continuous) }
         }
-        let runs = backends.map { ($0, false) } + (settings.continuousControl ? backends.map { ($0, true) } : [])
-        for (backend, continuous) in runs {
-            let name = continuous ? MiniatureBundles.continuous(backend.name) : backend.name
-            let trainingExamples = continuous ? continuousExamples : examples
-            context.log("base: training backend \(name) on \(trainingExamples.count) general questions")
+        for set in settings.codebookSets {
+            let setCodebook = try fitCodebook(features, entries: set.entries, depth: set.depth, settings: settings)
+            context.log("base: codebook set \(set.id) (K \(set.entries), depth \(set.depth))")
+            let setEncoder = try SiglipVQEncoder(tower: vision, codebook: setCodebook, quantizeAfterLayer: settings.quantizationLayer,
+                                                 preprocessing: data.preprocessing)
+            var setFrequencies = CodeFrequencies(entries: setCodebook.entries)
+            let setCodes = try setCodebook.quantize(features.scalars, count: features.shape[0]).codes
+            try setFrequencies.add(codes: stride(from: 0, to: setCodes.count, by: set.depth).map { Int(setCodes[$0]) })
+            var artifacts = encoderArtifacts
+            artifacts.codebook = setCodebook
+            artifacts.frequencies = setFrequencies
+            _ = try BundleWriting.writeEncoder(
+                artifacts, to: context.bundleDirectory(MiniatureBundles.inSet(MiniatureBundles.encoder, set.id) + "-base"),
+                name: MiniatureBundles.inSet(MiniatureBundles.encoder, set.id), version: MiniatureBundles.baseVersion,
+                summary: "the base digits tower quantized on codebook set \(set.id) (K \(set.entries), depth \(set.depth))",
+                domains: ["digits", "general"], tokenizer: data.tokenizerURL, packedInto: side)
+            let setExamples = try backendExamples(encoder: setEncoder, dataset: train, pixels: pixels)
+            runs += backends.map { BackendRun(backend: $0, name: MiniatureBundles.inSet($0.name, set.id), examples: setExamples, codebook: setCodebook, kind: .set) }
+        }
+        for run in runs {
+            let backend = run.backend
+            context.log("base: training backend \(run.name) on \(run.examples.count) general questions")
             let untrained = try DecoderBackend(
-                model: backend.model, tokenizer: vocabulary.tokenizer, codebook: codebook,
-                projectorWeight: randomMatrix(rows: backend.hidden, columns: codebook.dimension, seed: backend.seed &+ 100),
+                model: backend.model, tokenizer: vocabulary.tokenizer, codebook: run.codebook,
+                projectorWeight: randomMatrix(rows: backend.hidden, columns: run.codebook.dimension, seed: backend.seed &+ 100),
                 projectorBias: Tensor.zeros([backend.hidden]), contextLength: settings.contextLength, prefixTokens: backend.prefix,
                 endOfSequenceTokens: [vocabulary.eos])
             var configuration = BackendTrainerConfiguration(parts: .all, learningRate: settings.backendLearningRate, epochs: settings.backendEpochs,
                                                             batchSize: settings.backendBatch, seed: backend.seed)
-            configuration.warmupSteps = warmup((trainingExamples.count + settings.backendBatch - 1) / settings.backendBatch * settings.backendEpochs)
+            configuration.warmupSteps = warmup((run.examples.count + settings.backendBatch - 1) / settings.backendBatch * settings.backendEpochs)
             configuration.optimizer = AdamW.Configuration(weightDecay: 0.01)
             // B's learned absolute positions would meet pruned (shorter) images only at test time;
             // A's rotary positions are relative and need no such training.
             if backend.name == MiniatureBundles.gpt2 && settings.gpt2TokenDropout { configuration.visualTokenDropout = 0.5 }
-            let trained = try BackendTrainer(backend: untrained, configuration: configuration).train(trainingExamples) { progress in
+            let trained = try BackendTrainer(backend: untrained, configuration: configuration).train(run.examples) { progress in
                 if progress.step % max(progress.totalSteps / settings.backendEpochs, 1) == 0 {
                     context.log("backend step \(progress.step)/\(progress.totalSteps): answer loss \(progress.loss)")
                 }
             }
-            let directory = context.bundleDirectory(name + "-base")
             let family = backend.name == MiniatureBundles.llama ? "Llama-family" : "GPT-2-family"
-            if continuous {
-                _ = try BundleWriting.writeBackend(
-                    BackendArtifacts(model: trained.backend.model, projectorWeight: trained.projectorWeight,
-                                     projectorBias: trained.projectorBias ?? Tensor.zeros([backend.hidden])),
-                    to: directory, name: name, version: MiniatureBundles.baseVersion,
-                    summary: "\(family) decoder trained on the base encoder's continuous features (continuous control)",
-                    domains: ["digits", "general"], codebook: codebook, tokenizer: data.tokenizerURL, contextLength: settings.contextLength,
-                    packedInto: context.workDirectory.appendingPathComponent("continuous-control"),
-                    provenance: ["method": "pretrain-continuous", "created_by": "craft-experiment base", "seed": backend.seed])
-                continue
+            let summary: String, provenance: [String: Any]
+            switch run.kind {
+            case .main:
+                summary = "\(family) decoder answering questions about handwritten digits through the \(MiniatureBundles.encoder) codebook"
+                provenance = ["method": "pretrain", "created_by": "craft-experiment base", "seed": backend.seed,
+                              "dataset": "examples/data/digits/general-train.jsonl"]
+            case .continuous:
+                summary = "\(family) decoder trained on the base encoder's continuous features (continuous control)"
+                provenance = ["method": "pretrain-continuous", "created_by": "craft-experiment base", "seed": backend.seed]
+            case .set:
+                summary = "\(family) decoder trained on the tokens of \(run.name)'s codebook set"
+                provenance = ["method": "pretrain", "created_by": "craft-experiment base", "seed": backend.seed]
             }
-            packed.append(try BundleWriting.writeBackend(
+            let written = try BundleWriting.writeBackend(
                 BackendArtifacts(model: trained.backend.model, projectorWeight: trained.projectorWeight,
                                  projectorBias: trained.projectorBias ?? Tensor.zeros([backend.hidden])),
-                to: directory, name: backend.name, version: MiniatureBundles.baseVersion,
-                summary: "\(family) decoder answering questions about handwritten digits through the \(MiniatureBundles.encoder) codebook",
-                domains: ["digits", "general"], codebook: codebook, tokenizer: data.tokenizerURL, contextLength: settings.contextLength,
-                packedInto: context.packedDirectory,
-                provenance: ["method": "pretrain", "created_by": "craft-experiment base", "seed": backend.seed,
-                             "dataset": "examples/data/digits/general-train.jsonl"]))
+                to: context.bundleDirectory(run.name + "-base"), name: run.name, version: MiniatureBundles.baseVersion,
+                summary: summary, domains: ["digits", "general"], codebook: run.codebook, tokenizer: data.tokenizerURL,
+                contextLength: settings.contextLength, packedInto: run.kind == .main ? context.packedDirectory : side,
+                provenance: provenance)
+            if run.kind == .main { packed.append(written) }
         }
         try publish(packed, context)
         for backend in backends {

@@ -78,7 +78,9 @@ public enum BundleWriting {
             try ModelWriting.write(artifacts.textTower, to: directory.appendingPathComponent("text"))
             try FileManager.default.copyItem(at: tokenizer, to: directory.appendingPathComponent("text/tokenizer.json"))
             var writer = SafeTensorsWriter()
-            try writer.add("codebook", floats: artifacts.codebook.values, shape: [artifacts.codebook.entries, artifacts.codebook.dimension])
+            let book = artifacts.codebook
+            try writer.add("codebook", floats: book.values,
+                           shape: book.depth == 1 ? [book.entries, book.dimension] : [book.depth, book.entries, book.dimension])
             try writer.write(to: directory.appendingPathComponent("codebook.safetensors"))
             var files = ["config.json", "model.safetensors", "codebook.safetensors", "text/config.json", "text/model.safetensors", "text/tokenizer.json"]
             if let frequencies = artifacts.frequencies {

@@ -50,4 +50,8 @@ public enum MiniatureBundles {
     /// base encoder with its quantizer bypassed, or a backend trained on the base encoder's
     /// continuous features `z_e` instead of its code vectors.
     public static func continuous(_ name: String) -> String { name + "-continuous" }
+
+    /// A bundle's counterpart on another codebook of the same tower (work directory only): the
+    /// encoder quantizing on codebook set `set`, or a backend trained on its tokens.
+    public static func inSet(_ name: String, _ set: String?) -> String { set.map { "\(name)-\($0)" } ?? name }
 }

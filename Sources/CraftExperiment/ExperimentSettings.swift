@@ -32,6 +32,12 @@ public struct ExperimentSettings: Sendable, Codable, Equatable {
     public var quantizationLayer: Int? = 2
     /// Codebook entries (k-means over the base tower's tokens).
     public var codebookEntries = 128
+    /// Further codebooks over the same tower, each with its own pair of backends, for the
+    /// codebook-size sweep and the residual-VQ variant (CRAFT is run on each over every seed).
+    public var codebookSets: [CodebookSet] = [
+        CodebookSet(id: "k64", entries: 64), CodebookSet(id: "k256", entries: 256), CodebookSet(id: "k512", entries: 512),
+        CodebookSet(id: "rvq2", entries: 128, depth: 2),
+    ]
     /// K-means iterations.
     public var kmeansIterations = 20
 
@@ -85,6 +91,24 @@ public struct ExperimentSettings: Sendable, Codable, Equatable {
     /// Creates the standard settings.
     public init() {}
 
+    /// A codebook beside the main one: `entries` codes per level, `depth` levels (residual VQ when
+    /// above 1, every level fitted by k-means on the previous levels' residuals).
+    public struct CodebookSet: Sendable, Codable, Equatable, Hashable {
+        /// A short id, part of the bundle and variant names (`k64`, `rvq2`).
+        public var id: String
+        /// Codes per level.
+        public var entries: Int
+        /// Levels.
+        public var depth: Int
+
+        /// Creates a set.
+        public init(id: String, entries: Int, depth: Int = 1) {
+            self.id = id
+            self.entries = entries
+            self.depth = depth
+        }
+    }
+
     /// What `make reproduce` runs.
     public static let standard = ExperimentSettings()
 
@@ -114,6 +138,7 @@ public struct ExperimentSettings: Sendable, Codable, Equatable {
         settings.commitmentWeights = [0, 0.1]
         settings.sweepLearningRates = [1e-3]
         settings.sweepEpochs = [1]
+        settings.codebookSets = [CodebookSet(id: "rvq2", entries: 16, depth: 2)]
         settings.replayPerBatch = 2
         settings.trainImages = 8
         settings.testImages = 4

@@ -2,6 +2,7 @@
 // (when its bundle is missing), every pair scored on the test splits, and the tables written as JSON
 // and as markdown between marker comments in docs/experiment.md and README.md.
 import CraftCore
+import CraftModels
 import CraftTraining
 import Foundation
 
@@ -58,6 +59,7 @@ public enum ResultsTable {
                 AdaptationVariant(id: "reverse-strong-s\(seed)", seed: seed, surrogate: .b),
                 AdaptationVariant(id: "craft-mild-s\(seed)", domain: .mild, seed: seed),
             ]
+            list += settings.codebookSets.map { AdaptationVariant(id: "craft-\($0.id)-strong-s\(seed)", seed: seed, codebookSet: $0.id) }
         }
         return list + sweep(settings)
     }
@@ -136,8 +138,11 @@ public enum ResultsTable {
         }
         let all = ResultsTable.variants(settings).filter(exists)
         let baseModel = try CodeDrift.encoder(baseEncoder)
-        func drift(_ encoder: URL, _ domain: Domain) throws -> CodeDrift {
-            try CodeDrift.measure(try CodeDrift.encoder(encoder), base: baseModel, on: tests[domain]!, pixels: pixels)
+        /// Code statistics against the base encoder of the same codebook.
+        var setBases: [String: SiglipVQEncoder] = [:]
+        func drift(_ encoder: URL, _ domain: Domain, set: String? = nil) throws -> CodeDrift {
+            try CodeDrift.measure(try CodeDrift.encoder(encoder), base: set.flatMap { setBases[$0] } ?? baseModel,
+                                  on: tests[domain]!, pixels: pixels)
         }
         for domain in Domain.allCases {
             let codes = try drift(baseEncoder, domain)
@@ -152,6 +157,21 @@ public enum ResultsTable {
                 }
             }
         }
+        var setBackends: [String: [(String, URL)]] = [:]
+        for set in settings.codebookSets {
+            let encoder = try Adaptation.baseDirectory(MiniatureBundles.inSet(MiniatureBundles.encoder, set.id), context)
+            let pairs = [("A", try Adaptation.baseDirectory(MiniatureBundles.inSet(MiniatureBundles.llama, set.id), context)),
+                         ("B", try Adaptation.baseDirectory(MiniatureBundles.inSet(MiniatureBundles.gpt2, set.id), context))]
+            setBackends[set.id] = pairs
+            setBases[set.id] = try CodeDrift.encoder(encoder)
+            for domain in [Domain.strong, .general] {
+                let codes = try drift(encoder, domain, set: set.id)
+                for (name, backend) in pairs {
+                    try score("base-\(set.id)", "base", encoder: encoder, backendName: name, backend: backend, domain: domain, seed: nil,
+                              command: baseCommand, codes: codes)
+                }
+            }
+        }
         for variant in all {
             let directory = Adaptation.directory(variant, context)
             for domain in [variant.domain, .general] {
@@ -162,8 +182,9 @@ public enum ResultsTable {
                               backend: directory, domain: domain, seed: variant.seed, command: variant.command)
                     continue
                 }
-                let codes = try drift(directory, domain)
-                for (name, backend) in variant.isContinuous ? continuousBackends : backends {
+                let codes = try drift(directory, domain, set: variant.codebookSet)
+                let pairs = variant.codebookSet.flatMap { setBackends[$0] } ?? (variant.isContinuous ? continuousBackends : backends)
+                for (name, backend) in pairs {
                     try score(variant.id, variant.method.rawValue, encoder: directory, backendName: name, backend: backend, domain: domain,
                               seed: variant.seed, command: variant.command, codes: codes)
                 }

@@ -127,6 +127,26 @@ public enum ResultsMarkdown {
             }
         }
 
+        if !settings.codebookSets.isEmpty, settings.codebookSets.contains(where: { !select("base-\($0.id)", "A", "strong").isEmpty }) {
+            out += "\n**Codebook size and depth.** The same base tower quantized on other codebooks, each with its own backends A and B trained on its tokens; CRAFT with that A as the surrogate. K is the codes per level.\n\n"
+            out += "| codebook | A base | A CRAFT | Δ A | B base | B CRAFT | Δ B | general A | quant. error (base → CRAFT) | codes changed | seeds |\n|---|---|---|---|---|---|---|---|---|---|---|\n"
+            var sets: [(label: String, base: String, craft: String)] = [("K \(settings.codebookEntries) (main)", "base", "craft-strong")]
+            sets += settings.codebookSets.map { ("K \($0.entries)" + ($0.depth > 1 ? ", residual depth \($0.depth)" : ""), "base-\($0.id)", "craft-\($0.id)-strong") }
+            for set in sets {
+                let a = select(set.craft, "A", "strong"), b = select(set.craft, "B", "strong")
+                guard !a.isEmpty else { continue }
+                func change(_ backend: String) -> String {
+                    guard let value = mean(select(set.craft, backend, "strong")), let base = mean(select(set.base, backend, "strong")) else { return "—" }
+                    return String(format: "%+.1f", 100 * (value - base))
+                }
+                let baseError = aggregate(select(set.base, "A", "strong"), { $0.codes?.relativeQuantizationError ?? 0 })
+                let (error, changed) = codes(set.craft, "strong")
+                out += "| \(set.label) | \(aggregate(select(set.base, "A", "strong"))) | \(aggregate(a)) | \(change("A")) | "
+                out += "\(aggregate(select(set.base, "B", "strong"))) | \(aggregate(b)) | \(change("B")) | "
+                out += "\(aggregate(select(set.craft, "A", "general"))) | \(baseError) → \(error) | \(changed) | \(seeds(a + b)) |\n"
+            }
+        }
+
         let pruning = results.rows.filter { $0.section == "pruning" }
         if !pruning.isEmpty {
             out += "\n**Token pruning** with the CRAFT encoder (seed \(pruning.first?.seed ?? 0)) on the strong test split: Craft's rarity pruner against random pruning at the same ratio. FLOPs are the counted decoder FLOPs of the prompt's forward pass per question; latency is measured wall time per question (encode, prune, answer) over \(results.settings.latencyImages) images, release build.\n\n"

@@ -70,8 +70,9 @@ let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         let base = try #require(results.rows.first { $0.section == "base" && $0.domain == "strong" }?.codes)
         #expect(base.codeChangeRate == 0 && base.relativeQuantizationError > 0)
         let markdown = ResultsMarkdown.render(results)
+        #expect(results.rows.contains { $0.section == "craft-rvq2-strong-s0" && $0.codes != nil })
         for heading in ["**Strong shift", "**Shift strength.**", "**Commitment sweep.**", "continuous fine-tuning (continuous control)",
-                        "reverse transfer", "LDIFS"] {
+                        "reverse transfer", "LDIFS", "**Codebook size and depth.**", "residual depth 2"] {
             #expect(markdown.contains(heading), "the tables lack \(heading)")
         }
     }

@@ -99,10 +99,12 @@ public struct CraftObjective: Sendable, Codable, Equatable {
     ///     with image `i` only (then `m = n`).
     ///   - baseFeatures: the base encoder's `z_e` of the same images, for the drift penalty (used
     ///     when ``driftWeight`` is above 0).
+    ///   - commitment: `L_commit` computed by the encoder (a residual codebook's per-level loss);
+    ///     `nil` computes `mean ‖z_e − stopgrad(z_q)‖²`.
     /// - Returns: the total (differentiable) and each term's value.
     public func loss(
         quantization: StraightThroughQuantization, answers: [AnswerSequence]?, pooledImageFeatures: Tensor?,
-        textEmbeddings: Tensor?, contrastiveTargets: Tensor? = nil, baseFeatures: Tensor? = nil
+        textEmbeddings: Tensor?, contrastiveTargets: Tensor? = nil, baseFeatures: Tensor? = nil, commitment: Tensor? = nil
     ) throws -> CraftLoss {
         var total: Tensor?
         var terms = CraftLoss.Terms()
@@ -116,7 +118,7 @@ public struct CraftObjective: Sendable, Codable, Equatable {
             add(alignment, weight: 1)
         }
         if usesCommitment {
-            let commitment = Tensor.meanSquaredError(quantization.encoderOutput, quantization.codeVectors.stopGradient())
+            let commitment = commitment ?? Tensor.meanSquaredError(quantization.encoderOutput, quantization.codeVectors.stopGradient())
             terms.commitment = commitment.scalar
             add(commitment, weight: commitmentWeight)
         }

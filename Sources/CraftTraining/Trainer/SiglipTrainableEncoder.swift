@@ -88,6 +88,14 @@ public struct SiglipTrainableEncoder: TrainableEncoder {
     }
 }
 
+extension SiglipTrainableEncoder {
+    /// `L_commit` on the frozen codebook: the depth-1 loss, or for a residual codebook the mean over
+    /// levels of each cumulative partial sum's loss (VILA-U's convention, `Codebook.commitmentLoss(_:)`).
+    public func commitmentLoss(_ quantization: StraightThroughQuantization) -> Tensor {
+        codebook.commitmentLoss(quantization)
+    }
+}
+
 /// A frozen SigLIP text tower as the contrastive term's text embedder: tokenizes each text, pads to
 /// the tower's `max_position_embeddings` with the pad token (as SigLIP's processor with
 /// `padding="max_length"`), and returns the pooled output.

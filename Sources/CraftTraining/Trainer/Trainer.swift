@@ -424,7 +424,8 @@ public struct Trainer<Encoder: TrainableEncoder, Surrogate: TrainingSurrogate> {
         }
         return try objective.loss(
             quantization: forward.quantization, answers: answers, pooledImageFeatures: forward.pooledFeatures, textEmbeddings: texts,
-            contrastiveTargets: targets?.tensor, baseFeatures: baseFeatures)
+            contrastiveTargets: targets?.tensor, baseFeatures: baseFeatures,
+            commitment: objective.usesCommitment ? encoder.commitmentLoss(forward.quantization) : nil)
     }
 
     /// What the surrogate reads during training: the straight-through `z_q_hat` in CRAFT mode, the

@@ -27,6 +27,17 @@ public protocol TrainableEncoder: Sendable {
     mutating func setParameters(_ parameters: ParameterSet) throws
     /// The forward pass over a batch of inputs `[batch, ...]` with `parameters` in place of the stored ones.
     func forward(_ inputs: Tensor, parameters: ParameterSet) throws -> EncoderForward
+    /// `L_commit` of a forward's quantization. Has a default implementation (`mean ‖z_e − stopgrad(z_q)‖²`,
+    /// the depth-1 loss); encoders with a residual codebook use its per-level loss
+    /// (`Codebook.commitmentLoss(_:)`).
+    func commitmentLoss(_ quantization: StraightThroughQuantization) -> Tensor
+}
+
+extension TrainableEncoder {
+    /// `mean ‖z_e − stopgrad(z_q)‖²`.
+    public func commitmentLoss(_ quantization: StraightThroughQuantization) -> Tensor {
+        Tensor.meanSquaredError(quantization.encoderOutput, quantization.codeVectors.stopGradient())
+    }
 }
 
 /// The frozen surrogate language model the alignment term scores answers with.
