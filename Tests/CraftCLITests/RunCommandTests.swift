@@ -101,6 +101,14 @@ struct RunCommandTests {
         #expect(empty.standardError.contains("holds no craft.json"), "\(empty.standardError)")
     }
 
+    /// examples/bundles' digits-vq table-encoder and digits-answers table-backend, packed into `scratch`.
+    static func packedTableBundles(_ scratch: Scratch) throws -> (encoder: PackedBundle, backend: PackedBundle) {
+        let examples = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("examples/bundles")
+        return (try BundleArchive.pack(directory: examples.appendingPathComponent("digits-vq"), to: scratch.path("digits-vq.craft")),
+                try BundleArchive.pack(directory: examples.appendingPathComponent("digits-answers"), to: scratch.path("digits-answers.craft")))
+    }
+
     @Test("craft run --keep-position-ids: the llama runtime keeps the pruned tokens' ids (same FLOPs); a table-backend refuses it (exit 64)")
     func runKeepingPositionIDs() throws {
         let scratch = try Scratch()
@@ -118,10 +126,7 @@ struct RunCommandTests {
         #expect(objects.allSatisfy { $0["visual_tokens"] as? Int == 8 && $0["visual_tokens_before"] as? Int == 16 })
         #expect(objects[0]["prefill_flops_pruned"] as? Double == objects[1]["prefill_flops_pruned"] as? Double)
 
-        let examples = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent("examples/bundles")
-        let encoder = try BundleArchive.pack(directory: examples.appendingPathComponent("digits-vq"), to: scratch.path("digits-vq.craft"))
-        let backend = try BundleArchive.pack(directory: examples.appendingPathComponent("digits-answers"), to: scratch.path("digits-answers.craft"))
+        let (encoder, backend) = try Self.packedTableBundles(scratch)
         let refused = try runCraft(["run", "--encoder", encoder.url.path, "--backend", backend.url.path, "--image", "0",
                                     "--prompt", "which digit?", "--keep-ratio", "0.5", "--keep-position-ids"] + registry)
         #expect(refused.status == 64, "\(refused.standardError)")
@@ -132,10 +137,7 @@ struct RunCommandTests {
     func runTableBundles() throws {
         let scratch = try Scratch()
         defer { scratch.remove() }
-        let examples = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent("examples/bundles")
-        let encoder = try BundleArchive.pack(directory: examples.appendingPathComponent("digits-vq"), to: scratch.path("digits-vq.craft"))
-        let backend = try BundleArchive.pack(directory: examples.appendingPathComponent("digits-answers"), to: scratch.path("digits-answers.craft"))
+        let (encoder, backend) = try Self.packedTableBundles(scratch)
         let tableEncoder = try TableEncoder(bundle: try BundleArchive.unpack(encoder.url, into: scratch.path("enc")))
         let tableBackend = try TableBackend(bundle: try BundleArchive.unpack(backend.url, into: scratch.path("llm")))
         let registry = ["--registry", scratch.path("no-registry").path]

@@ -136,13 +136,8 @@ import TestSupport
     @Test func scalingEveryResidualLeavesTheSelectionUnchanged() throws {
         var generator = SplitMix64(seed: 23)
         for trial in 0..<40 {
-            let rows = Int(generator.next() % 6) + 2, columns = Int(generator.next() % 6) + 2
-            let entries = Int(generator.next() % 4) + 1
-            let n = rows * columns
-            let codes = (0..<n).map { _ in Int(generator.next() % UInt64(entries)) }
-            let norms = (0..<n).map { _ in 2 + Float(generator.next() % 4000) / 1000 }
-            let counts = (0..<entries).map { _ in Int(generator.next() % 50) }
-            let ratio = Double(generator.next() % 1000 + 1) / 1000
+            let (rows, columns, entries, codes, norms, counts, ratio) = Self.randomImage(
+                &generator, minimumSide: 2, maximumEntries: 4) { 2 + Float($0.next() % 4000) / 1000 }
             let pruner = try TokenPruner(frequencies: CodeFrequencies(entries: entries, counts: counts))
             let grid = (rows: rows, columns: columns)
             let reference = try pruner.select(codes: codes, residualNorms: norms, grid: grid, keepRatio: ratio)
@@ -168,16 +163,25 @@ import TestSupport
         #expect(TokenPruner.quotas(counts: [2, 3], probabilities: [0.2, 0.1], target: 2) == [0, 2])
     }
 
+    /// A random image for the property tests: sides of `minimumSide` to `minimumSide + 5`, 1 to
+    /// `maximumEntries` codes, residual norms drawn by `norm`, domain counts below 50, a keep ratio in (0, 1].
+    static func randomImage(
+        _ generator: inout SplitMix64, minimumSide: Int, maximumEntries: Int, norm: (inout SplitMix64) -> Float
+    ) -> (rows: Int, columns: Int, entries: Int, codes: [Int], norms: [Float], counts: [Int], ratio: Double) {
+        let rows = Int(generator.next() % 6) + minimumSide, columns = Int(generator.next() % 6) + minimumSide
+        let entries = Int(generator.next() % UInt64(maximumEntries)) + 1
+        let codes = (0..<(rows * columns)).map { _ in Int(generator.next() % UInt64(entries)) }
+        let norms = (0..<(rows * columns)).map { _ in norm(&generator) }
+        let counts = (0..<entries).map { _ in Int(generator.next() % 50) }
+        return (rows, columns, entries, codes, norms, counts, Double(generator.next() % 1000 + 1) / 1000)
+    }
+
     @Test func keepsExactlyRoundedCountForRandomInputs() throws {
         var generator = SplitMix64(seed: 11)
         for trial in 0..<60 {
-            let rows = Int(generator.next() % 6) + 1, columns = Int(generator.next() % 6) + 1
-            let entries = Int(generator.next() % 5) + 1
+            let (rows, columns, entries, codes, norms, counts, ratio) = Self.randomImage(
+                &generator, minimumSide: 1, maximumEntries: 5) { Float($0.next() % 1000) / 1000 }
             let n = rows * columns
-            let codes = (0..<n).map { _ in Int(generator.next() % UInt64(entries)) }
-            let norms = (0..<n).map { _ in Float(generator.next() % 1000) / 1000 }
-            let counts = (0..<entries).map { _ in Int(generator.next() % 50) }
-            let ratio = Double(generator.next() % 1000 + 1) / 1000
             // Every combination of switches keeps the count, is deterministic and nests.
             let components = PruningComponents(rawValue: trial % 8)
             let pruner = try TokenPruner(frequencies: CodeFrequencies(entries: entries, counts: counts), components: components)
