@@ -88,6 +88,12 @@ public struct ExperimentSettings: Sendable, Codable, Equatable {
     /// Images timed for latency per pruning setting.
     public var latencyImages = 100
 
+    // MARK: Pruning ladder (PruningLadder.swift)
+    /// Keep ratios of the pruning table.
+    public var pruningKeepRatios: [Double] = [1.0, 0.8, 0.6, 0.4]
+    /// Seeds of the random-pruning control at each keep ratio (mean and 95% confidence interval).
+    public var pruningRandomSeeds: [UInt64] = [0, 1, 2, 3, 4]
+
     /// Creates the standard settings.
     public init() {}
 
@@ -143,6 +149,7 @@ public struct ExperimentSettings: Sendable, Codable, Equatable {
         settings.trainImages = 8
         settings.testImages = 4
         settings.latencyImages = 2
+        settings.pruningRandomSeeds = [0, 1]
         return settings
     }
 }

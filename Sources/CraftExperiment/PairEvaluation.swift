@@ -10,12 +10,17 @@ import CraftTraining
 import Foundation
 import TensorCore
 
-/// Which pruner chooses the kept tokens.
-public enum PrunerKind: String, Sendable, Codable {
-    /// Craft's rarity pruner over the encoder's code frequencies (docs/token-pruning.md).
+/// Which pruner chooses the kept tokens (the rungs of the pruning ladder, PruningLadder.swift).
+public enum PrunerKind: String, Sendable, Codable, CaseIterable {
+    /// Craft's full pruner over the encoder's code frequencies: rarity, residual and isolation
+    /// (docs/token-pruning.md).
     case craft
     /// The random control: a seeded uniform choice of the same number of tokens.
     case random
+    /// Rarity quotas alone (within a code, the lowest index first).
+    case rarity
+    /// Rarity quotas, within a code the largest relative residual first (no isolation term).
+    case rarityResidual = "rarity+residual"
 }
 
 /// The score of one pair on one split.
@@ -38,6 +43,10 @@ public struct PairScore: Sendable, Codable, Equatable {
     public var latencyMilliseconds: Double
     /// Mean commitment distance `‖z_e − z_q‖²` per token over the split (drift off the codebook).
     public var commitmentDistance: Double
+    /// The random control's seed (`nil` for the other pruners).
+    public var prunerSeed: UInt64? = nil
+    /// How the backend numbered the kept visual tokens (`nil` in results written before the option).
+    public var visualPositionIDs: VisualPositionIDs? = nil
 }
 
 /// An encoder and a backend loaded through a passing compatibility report.
@@ -105,16 +114,17 @@ public struct LoadedPair: Sendable {
         }
     }
 
-    /// Scores the pair on `dataset`.
+    /// Scores the pair on `dataset`; `seed` seeds the random control, `visualPositionIDs` says how
+    /// the backend numbers the kept visual tokens.
     public func score(
         _ dataset: TrainingDataset, pixels: PixelCache, keepRatio: Double = 1, pruner: PrunerKind = .craft, seed: UInt64 = 0,
-        timedImages: Int = 0
+        timedImages: Int = 0, visualPositionIDs: VisualPositionIDs = .consecutive
     ) throws -> PairScore {
         let images = dataset.imagesInOrder
-        let options = GenerationOptions(maximumNewTokens: 3)
+        let options = GenerationOptions(maximumNewTokens: 3, visualPositionIDs: visualPositionIDs)
         let cost = try PruningCost(shape: shape)
-        let rarity = try TokenPruner(frequencies: frequencies ?? CodeFrequencies(entries: encoder.frozenCodebook.entries),
-                                     isolationBonus: Pipeline.isolationBonus)
+        let prune = try pruner.pruning(
+            frequencies: frequencies ?? CodeFrequencies(entries: encoder.frozenCodebook.entries), keepRatio: keepRatio, seed: seed)
         var correct = 0, total = 0, visualCount = 0.0, flops = 0.0, distance = 0.0
         var timed = 0.0, timedCount = 0
         for start in stride(from: 0, to: images.count, by: 64) {
@@ -123,14 +133,7 @@ public struct LoadedPair: Sendable {
             let (tokens, distances) = try self.tokens(batch)
             for (offset, (image, visual)) in zip(group, tokens).enumerated() {
                 distance += distances[offset]
-                let kept: VisualTokens
-                if keepRatio >= 1 {
-                    kept = visual
-                } else if pruner == .craft {
-                    kept = try visual.pruned(by: rarity, keepRatio: keepRatio)
-                } else {
-                    kept = try visual.pruned(by: RandomPruner(seed: seed &+ UInt64(start + offset)), keepRatio: keepRatio)
-                }
+                let kept = try prune(visual, start + offset)
                 for example in image.examples {
                     let segments = template.segments(visual: kept, prompt: example.prompt)
                     let answer = try backend.generate(segments, options: options)
@@ -146,9 +149,7 @@ public struct LoadedPair: Sendable {
                     let single = try pixels.pixels(for: image.examples[0]).unsqueezed(0)
                     let began = ContinuousClock.now
                     let (again, _) = try self.tokens(single)
-                    let prunedAgain = keepRatio >= 1 ? again[0]
-                        : pruner == .craft ? try again[0].pruned(by: rarity, keepRatio: keepRatio)
-                        : try again[0].pruned(by: RandomPruner(seed: seed), keepRatio: keepRatio)
+                    let prunedAgain = try prune(again[0], start + offset)
                     for example in image.examples {
                         _ = try backend.generate(template.segments(visual: prunedAgain, prompt: example.prompt), options: options)
                     }
@@ -163,6 +164,7 @@ public struct LoadedPair: Sendable {
             accuracy: Double(correct) / questions, correct: correct, total: total, keepRatio: keepRatio, pruner: pruner,
             visualTokens: visualCount / questions, decoderFLOPs: flops / questions,
             latencyMilliseconds: timedCount == 0 ? 0 : timed / Double(timedCount),
-            commitmentDistance: distance / Double(max(images.count, 1)))
+            commitmentDistance: distance / Double(max(images.count, 1)), prunerSeed: pruner == .random ? seed : nil,
+            visualPositionIDs: visualPositionIDs)
     }
 }

@@ -191,15 +191,10 @@ public enum ResultsTable {
             }
         }
         for (name, backend) in backends {
-            // Pruning: the published CRAFT encoder on the strong test split.
+            // Pruning: the ladder (PruningLadder.swift) with the published CRAFT encoder on the strong test split.
             if let craft = all.first(where: { $0.id == "craft-strong-s\(settings.seeds.first ?? 0)" }) {
-                for keep in [1.0, 0.8, 0.6] {
-                    for pruner in keep < 1 ? [PrunerKind.craft, .random] : [.craft] {
-                        try score("pruning", pruner.rawValue, encoder: Adaptation.directory(craft, context), backendName: name, backend: backend,
-                                  domain: .strong, seed: craft.seed, command: craft.command + " && craft eval --keep-ratio \(keep)",
-                                  keepRatio: keep, pruner: pruner, timed: settings.latencyImages)
-                    }
-                }
+                rows += try PruningLadder.rows(encoder: Adaptation.directory(craft, context), variant: craft, backendName: name,
+                                               backend: backend, test: tests[.strong]!, pixels: pixels, context: context)
             }
         }
         let results = ExperimentResults(settings: settings, rows: rows, trainingSeconds: seconds, totalSeconds: Date().timeIntervalSince(began))

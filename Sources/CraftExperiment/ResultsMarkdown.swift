@@ -39,7 +39,7 @@ public enum ResultsMarkdown {
 
     /// All tables.
     public static func render(_ results: ExperimentResults) -> String {
-        let rows = results.rows.filter { $0.section != "pruning" }
+        let rows = results.rows.filter { $0.section != PruningLadder.section }
         func select(_ family: String, _ backend: String, _ domain: String) -> [ResultRow] {
             rows.filter { Self.family($0.section) == family && $0.backend == backend && $0.domain == domain }
         }
@@ -147,22 +147,7 @@ public enum ResultsMarkdown {
             }
         }
 
-        let pruning = results.rows.filter { $0.section == "pruning" }
-        if !pruning.isEmpty {
-            out += "\n**Token pruning** with the CRAFT encoder (seed \(pruning.first?.seed ?? 0)) on the strong test split: Craft's rarity pruner against random pruning at the same ratio. FLOPs are the counted decoder FLOPs of the prompt's forward pass per question; latency is measured wall time per question (encode, prune, answer) over \(results.settings.latencyImages) images, release build.\n\n"
-            out += "| keep | pruner | visual tokens | A accuracy | A FLOPs | A latency (ms) | B accuracy | B FLOPs | B latency (ms) |\n|---|---|---|---|---|---|---|---|---|\n"
-            let keeps = Array(Set(pruning.map(\.score.keepRatio))).sorted(by: >)
-            for keep in keeps {
-                for pruner in [PrunerKind.craft, .random] {
-                    guard let a = pruning.first(where: { $0.backend == "A" && $0.score.keepRatio == keep && $0.score.pruner == pruner }),
-                          let b = pruning.first(where: { $0.backend == "B" && $0.score.keepRatio == keep && $0.score.pruner == pruner }) else { continue }
-                    let name = keep >= 1 ? "none" : pruner.rawValue
-                    out += String(format: "| %.1f | %@ | %.0f | %.1f | %.2f M | %.2f | %.1f | %.2f M | %.2f |\n", keep, name, a.score.visualTokens,
-                                  100 * a.score.accuracy, a.score.decoderFLOPs / 1e6, a.score.latencyMilliseconds,
-                                  100 * b.score.accuracy, b.score.decoderFLOPs / 1e6, b.score.latencyMilliseconds)
-                }
-            }
-        }
+        out += PruningLadder.markdown(results.rows, settings: results.settings)
         if !results.trainingSeconds.isEmpty {
             let total = results.trainingSeconds.values.reduce(0, +)
             out += String(format: "\nTraining time of the adaptation runs in this stage: %.0f s in all (release build, 2 cores).\n", total)

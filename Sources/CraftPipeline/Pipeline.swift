@@ -117,12 +117,8 @@ public struct Pipeline: Sendable {
         _ = try prunedTokenCount(of: tokens.count, keepRatio: keepRatio)
         if keepRatio == 1 { return tokens }
         let frequencies = codeFrequencies ?? CodeFrequencies(entries: max(codebookEntries, 1))
-        let pruner = try TokenPruner(frequencies: frequencies, isolationBonus: isolationBonus)
-        return try tokens.pruned(by: pruner, keepRatio: keepRatio)
+        return try tokens.pruned(by: TokenPruner(frequencies: frequencies), keepRatio: keepRatio)
     }
-
-    /// The isolation bonus per differing 4-neighbour used by ``pruned(_:keepRatio:)``.
-    public static let isolationBonus: Float = 0.05
 
     /// The visual tokens of one image.
     public func tokens(for image: RGBImage) throws -> VisualTokens {
@@ -141,16 +137,21 @@ public struct Pipeline: Sendable {
     /// Answers `prompt` about `image`: preprocess, encode, place the visual tokens and the prompt by the
     /// backend's template, generate.
     public func answer(image: RGBImage, prompt: String, options: GenerationOptions = GenerationOptions()) throws -> GeneratedText {
-        try backend.generate(try segments(image: image, prompt: prompt), options: options)
+        try options.checkVisualPositionIDs(supportedBy: backend)
+        return try backend.generate(try segments(image: image, prompt: prompt), options: options)
     }
 
     /// Answers `prompt` about `image` with the visual tokens pruned to `keepRatio` first
-    /// (``pruned(_:keepRatio:)``).
+    /// (``pruned(_:keepRatio:)``). With `options.visualPositionIDs` `.original` the kept tokens keep
+    /// the position ids they had before pruning (docs/token-pruning.md, "Position ids").
     ///
+    /// - Throws: `CraftCoreError` (`invalidParameter`) for a ratio outside `(0, 1]`, or for original
+    ///   position ids with a backend that cannot take them (``LanguageBackend/supportsOriginalVisualPositionIDs``).
     /// - Returns: the answer and the visual token counts before and after pruning.
     public func answer(
         image: RGBImage, prompt: String, keepRatio: Double, options: GenerationOptions = GenerationOptions()
     ) throws -> (answer: GeneratedText, tokensBefore: Int, tokensAfter: Int) {
+        try options.checkVisualPositionIDs(supportedBy: backend)
         let tokens = try tokens(for: image)
         let kept = try pruned(tokens, keepRatio: keepRatio)
         let answer = try backend.generate(template.segments(visual: kept, prompt: prompt), options: options)
@@ -233,6 +234,7 @@ extension Pipeline {
             throw CraftCoreError(.invalidParameter, "\(images.count) images but \(prompts.count) prompts; give one prompt per image")
         }
         _ = try prunedTokenCount(of: 1, keepRatio: keepRatio)
+        try options.checkVisualPositionIDs(supportedBy: backend)
         guard !images.isEmpty else { return [] }
         let clock = ContinuousClock()
         let start = clock.now
@@ -257,6 +259,7 @@ extension Pipeline {
     private func measured(
         _ tokens: VisualTokens, prompt: String, keepRatio: Double, options: GenerationOptions, encoding: Duration
     ) throws -> MeasuredAnswer {
+        try options.checkVisualPositionIDs(supportedBy: backend)
         let clock = ContinuousClock()
         let start = clock.now
         let kept = try pruned(tokens, keepRatio: keepRatio)

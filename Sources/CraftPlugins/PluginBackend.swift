@@ -50,6 +50,8 @@ public struct PluginBackend: LanguageBackend, @unchecked Sendable {
     }
 
     public func generate(_ prompt: [PromptSegment], options: GenerationOptions) throws -> GeneratedText {
+        // The plugin protocol sends codes, not position ids: refuse rather than let the plugin renumber.
+        try options.checkVisualPositionIDs(supportedBy: self)
         var segments: [[String: Any]] = []
         var tensors: [PluginTensor] = []
         for segment in prompt {

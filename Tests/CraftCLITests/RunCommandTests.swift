@@ -101,14 +101,43 @@ struct RunCommandTests {
         #expect(empty.standardError.contains("holds no craft.json"), "\(empty.standardError)")
     }
 
+    /// examples/bundles' digits-vq table-encoder and digits-answers table-backend, packed into `scratch`.
+    static func packedTableBundles(_ scratch: Scratch) throws -> (encoder: PackedBundle, backend: PackedBundle) {
+        let examples = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("examples/bundles")
+        return (try BundleArchive.pack(directory: examples.appendingPathComponent("digits-vq"), to: scratch.path("digits-vq.craft")),
+                try BundleArchive.pack(directory: examples.appendingPathComponent("digits-answers"), to: scratch.path("digits-answers.craft")))
+    }
+
+    @Test("craft run --keep-position-ids: the llama runtime keeps the pruned tokens' ids (same FLOPs); a table-backend refuses it (exit 64)")
+    func runKeepingPositionIDs() throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let inputs = try makeInputs(scratch)
+        let registry = ["--registry", scratch.path("no-registry").path]
+        let base = ["run", "--encoder", inputs.encoder, "--backend", inputs.backend, "--image", inputs.image,
+                    "--prompt", "what is this ?", "--max-tokens", "4", "--keep-ratio", "0.5", "--json"] + registry
+        var objects: [[String: Any]] = []
+        for flags in [[], ["--keep-position-ids"]] {
+            let result = try runCraft(base + flags)
+            #expect(result.status == 0, "\(result.standardError)")
+            objects.append(try #require(try JSONSerialization.jsonObject(with: Data(result.standardOutput.utf8)) as? [String: Any]))
+        }
+        #expect(objects.allSatisfy { $0["visual_tokens"] as? Int == 8 && $0["visual_tokens_before"] as? Int == 16 })
+        #expect(objects[0]["prefill_flops_pruned"] as? Double == objects[1]["prefill_flops_pruned"] as? Double)
+
+        let (encoder, backend) = try Self.packedTableBundles(scratch)
+        let refused = try runCraft(["run", "--encoder", encoder.url.path, "--backend", backend.url.path, "--image", "0",
+                                    "--prompt", "which digit?", "--keep-ratio", "0.5", "--keep-position-ids"] + registry)
+        #expect(refused.status == 64, "\(refused.standardError)")
+        #expect(refused.standardError.contains("cannot keep the original position ids"), "\(refused.standardError)")
+    }
+
     @Test("craft run answers from the table runtimes with an image index (examples/bundles digits)")
     func runTableBundles() throws {
         let scratch = try Scratch()
         defer { scratch.remove() }
-        let examples = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent("examples/bundles")
-        let encoder = try BundleArchive.pack(directory: examples.appendingPathComponent("digits-vq"), to: scratch.path("digits-vq.craft"))
-        let backend = try BundleArchive.pack(directory: examples.appendingPathComponent("digits-answers"), to: scratch.path("digits-answers.craft"))
+        let (encoder, backend) = try Self.packedTableBundles(scratch)
         let tableEncoder = try TableEncoder(bundle: try BundleArchive.unpack(encoder.url, into: scratch.path("enc")))
         let tableBackend = try TableBackend(bundle: try BundleArchive.unpack(backend.url, into: scratch.path("llm")))
         let registry = ["--registry", scratch.path("no-registry").path]

@@ -54,7 +54,7 @@ import TestSupport
         // Domain counts [97, 1, 0] → p = [98, 2, 1] / 101. The image holds three 0s and one 1; keeping
         // 2 of 4: breakpoints 2/101 (first 1) then 98/101 (first 0) → one token of each, the rare one
         // despite its zero residual, and the 0 with the largest residual (index 1).
-        let pruner = try TokenPruner(frequencies: CodeFrequencies(entries: 3, counts: [97, 1, 0]), isolationBonus: 0)
+        let pruner = try TokenPruner(frequencies: CodeFrequencies(entries: 3, counts: [97, 1, 0]), isolationWeight: 0)
         let kept = try pruner.select(codes: [0, 0, 0, 1], residualNorms: [0.1, 0.5, 0.3, 0], grid: (rows: 2, columns: 2), keepRatio: 0.5)
         #expect(kept == [1, 3])
         // Keeping 1: only the rarest code's token.
@@ -62,7 +62,7 @@ import TestSupport
     }
 
     @Test func withinACodeTheLargestResidualComesFirst() throws {
-        let pruner = try TokenPruner(frequencies: CodeFrequencies(entries: 2), isolationBonus: 0)
+        let pruner = try TokenPruner(frequencies: CodeFrequencies(entries: 2), isolationWeight: 0)
         let codes = [1, 1, 1, 1, 1, 1]
         let norms: [Float] = [0.2, 0.9, 0.1, 0.7, 0.9, 0.3]
         // Ranking: 0.9 (index 1, wins the tie with index 4 by index), 0.9 (4), 0.7 (3), 0.3 (5), ...
@@ -70,18 +70,85 @@ import TestSupport
         #expect(try pruner.select(codes: codes, residualNorms: norms, grid: (rows: 2, columns: 3), keepRatio: 0.5) == [1, 3, 4])
     }
 
-    @Test func isolationBonusBreaksATie() throws {
+    @Test func isolationWeightBreaksATie() throws {
         // A 1×4 row [0, 0, 0, 1], equal residuals. Keeping 2 keeps the lone 1 and one 0: without a
         // bonus the tie goes to index 0; with one, index 2 (its right neighbour differs) wins.
         let frequencies = CodeFrequencies(entries: 2)
         let codes = [0, 0, 0, 1]
         let norms: [Float] = [0.2, 0.2, 0.2, 0.2]
-        let plain = try TokenPruner(frequencies: frequencies, isolationBonus: 0)
-        let isolated = try TokenPruner(frequencies: frequencies, isolationBonus: 0.1)
+        let plain = try TokenPruner(frequencies: frequencies, isolationWeight: 0)
+        let isolated = try TokenPruner(frequencies: frequencies, isolationWeight: 0.1)
         #expect(try plain.select(codes: codes, residualNorms: norms, grid: (rows: 1, columns: 4), keepRatio: 0.5) == [0, 3])
         #expect(try isolated.select(codes: codes, residualNorms: norms, grid: (rows: 1, columns: 4), keepRatio: 0.5) == [2, 3])
-        #expect(throws: CraftCoreError.self) { try TokenPruner(frequencies: frequencies, isolationBonus: -1) }
-        #expect(throws: CraftCoreError.self) { try TokenPruner(frequencies: frequencies, isolationBonus: .nan) }
+        #expect(throws: CraftCoreError.self) { try TokenPruner(frequencies: frequencies, isolationWeight: -1) }
+        #expect(throws: CraftCoreError.self) { try TokenPruner(frequencies: frequencies, isolationWeight: .nan) }
+    }
+
+    /// A 2×4 image with residual norms of realistic size (2.3 to 5.4, mean 3.7875):
+    ///
+    ///     codes  0 0 0 1      norms  4.2 2.5 3.9 5.4
+    ///            0 0 1 2             2.3 3.0 5.0 4.0
+    ///
+    /// Domain counts [1000, 1, 0] make code 2 the rarest and code 0 the commonest, so keeping 4 keeps
+    /// codes 2 and 1 entirely (indices 3, 6, 7) and one token of code 0.
+    static let realistic = (
+        codes: [0, 0, 0, 1, 0, 0, 1, 2], norms: [Float](arrayLiteral: 4.2, 2.5, 3.9, 5.4, 2.3, 3.0, 5.0, 4.0),
+        grid: (rows: 2, columns: 4), frequencies: try! CodeFrequencies(entries: 3, counts: [1000, 1, 0]))
+
+    @Test func isolationChangesTheSelectionAtTheDefaultWeightOnRealisticResiduals() throws {
+        let (codes, norms, grid, frequencies) = Self.realistic
+        // Code 0's best by residual is index 0 (4.2, no differing neighbour: 4.2 / 3.7875 = 1.109);
+        // index 2 (3.9, its right and lower neighbours carry code 1) scores 3.9 / 3.7875 + 2 · 0.1 = 1.230.
+        let full = try TokenPruner(frequencies: frequencies)
+        #expect(full.isolationWeight == 0.1)
+        #expect(try full.select(codes: codes, residualNorms: norms, grid: grid, keepRatio: 0.5) == [2, 3, 6, 7])
+        let noIsolation = try TokenPruner(frequencies: frequencies, components: [.rarity, .residual])
+        #expect(try noIsolation.select(codes: codes, residualNorms: norms, grid: grid, keepRatio: 0.5) == [0, 3, 6, 7])
+        // The old additive bonus of 0.05 residual units per neighbour (3.9 + 0.1 < 4.2) was inert here;
+        // its scale-free equivalent, 0.05 / 3.7875 per neighbour, is too.
+        let inert = try TokenPruner(frequencies: frequencies, isolationWeight: 0.05 / 3.7875)
+        #expect(try inert.select(codes: codes, residualNorms: norms, grid: grid, keepRatio: 0.5) == [0, 3, 6, 7])
+    }
+
+    @Test func eachSwitchTurnsItsTermOff() throws {
+        let (codes, norms, grid, frequencies) = Self.realistic
+        func kept(_ components: PruningComponents, _ ratio: Double) throws -> [Int] {
+            try TokenPruner(frequencies: frequencies, components: components).select(
+                codes: codes, residualNorms: norms, grid: grid, keepRatio: ratio)
+        }
+        // Rarity on: keeping 2 keeps code 2 (the rarest) and code 1's best (index 3: 5.4 / 3.7875 + 2 · 0.1
+        // = 1.626 against index 6's 5.0 / 3.7875 + 3 · 0.1 = 1.620).
+        #expect(try kept(.all, 0.25) == [3, 7])
+        // Rarity off: every code opens one token per round (codes 0, 1, 2 at γ = 1) and the overshoot
+        // leaves from the highest code index, so keeping 2 keeps code 0's best and code 1's best.
+        #expect(try kept([.residual, .isolation], 0.25) == [2, 3])
+        // Residual off: code 0 ranks by isolation alone (index 2, two differing neighbours, first), and
+        // code 1's index 6 (three differing neighbours) overtakes index 3 (two).
+        #expect(try kept([.rarity, .isolation], 0.5) == [2, 3, 6, 7])
+        #expect(try kept([.isolation], 0.375) == [2, 6, 7])
+        // Isolation off: residuals alone (index 0 for code 0, index 3 for code 1).
+        #expect(try kept([.residual], 0.375) == [0, 3, 7])
+        // Residual and isolation off: every score is 0, so each code's lowest index wins.
+        #expect(try kept([.rarity], 0.5) == [0, 3, 6, 7])
+        #expect(try kept([], 0.375) == [0, 3, 7])
+    }
+
+    @Test func scalingEveryResidualLeavesTheSelectionUnchanged() throws {
+        var generator = SplitMix64(seed: 23)
+        for trial in 0..<40 {
+            let (rows, columns, entries, codes, norms, counts, ratio) = Self.randomImage(
+                &generator, minimumSide: 2, maximumEntries: 4) { 2 + Float($0.next() % 4000) / 1000 }
+            let pruner = try TokenPruner(frequencies: CodeFrequencies(entries: entries, counts: counts))
+            let grid = (rows: rows, columns: columns)
+            let reference = try pruner.select(codes: codes, residualNorms: norms, grid: grid, keepRatio: ratio)
+            for factor: Float in [0.001, 0.5, 3, 1000] {
+                let scaled = try pruner.select(codes: codes, residualNorms: norms.map { $0 * factor }, grid: grid, keepRatio: ratio)
+                #expect(scaled == reference, "trial \(trial): residuals × \(factor) changed the selection")
+            }
+        }
+        // All-zero residuals (the scale guards against 0): isolation and index order decide.
+        let pruner = try TokenPruner(frequencies: CodeFrequencies(entries: 2))
+        #expect(try pruner.select(codes: [0, 0, 0, 1], residualNorms: [0, 0, 0, 0], grid: (rows: 1, columns: 4), keepRatio: 0.5) == [2, 3])
     }
 
     @Test func quotasHitTheTargetAndDropTheOvershootFromCommonCodes() {
@@ -96,17 +163,28 @@ import TestSupport
         #expect(TokenPruner.quotas(counts: [2, 3], probabilities: [0.2, 0.1], target: 2) == [0, 2])
     }
 
+    /// A random image for the property tests: sides of `minimumSide` to `minimumSide + 5`, 1 to
+    /// `maximumEntries` codes, residual norms drawn by `norm`, domain counts below 50, a keep ratio in (0, 1].
+    static func randomImage(
+        _ generator: inout SplitMix64, minimumSide: Int, maximumEntries: Int, norm: (inout SplitMix64) -> Float
+    ) -> (rows: Int, columns: Int, entries: Int, codes: [Int], norms: [Float], counts: [Int], ratio: Double) {
+        let rows = Int(generator.next() % 6) + minimumSide, columns = Int(generator.next() % 6) + minimumSide
+        let entries = Int(generator.next() % UInt64(maximumEntries)) + 1
+        let codes = (0..<(rows * columns)).map { _ in Int(generator.next() % UInt64(entries)) }
+        let norms = (0..<(rows * columns)).map { _ in norm(&generator) }
+        let counts = (0..<entries).map { _ in Int(generator.next() % 50) }
+        return (rows, columns, entries, codes, norms, counts, Double(generator.next() % 1000 + 1) / 1000)
+    }
+
     @Test func keepsExactlyRoundedCountForRandomInputs() throws {
         var generator = SplitMix64(seed: 11)
         for trial in 0..<60 {
-            let rows = Int(generator.next() % 6) + 1, columns = Int(generator.next() % 6) + 1
-            let entries = Int(generator.next() % 5) + 1
+            let (rows, columns, entries, codes, norms, counts, ratio) = Self.randomImage(
+                &generator, minimumSide: 1, maximumEntries: 5) { Float($0.next() % 1000) / 1000 }
             let n = rows * columns
-            let codes = (0..<n).map { _ in Int(generator.next() % UInt64(entries)) }
-            let norms = (0..<n).map { _ in Float(generator.next() % 1000) / 1000 }
-            let counts = (0..<entries).map { _ in Int(generator.next() % 50) }
-            let ratio = Double(generator.next() % 1000 + 1) / 1000
-            let pruner = try TokenPruner(frequencies: CodeFrequencies(entries: entries, counts: counts), isolationBonus: 0.05)
+            // Every combination of switches keeps the count, is deterministic and nests.
+            let components = PruningComponents(rawValue: trial % 8)
+            let pruner = try TokenPruner(frequencies: CodeFrequencies(entries: entries, counts: counts), components: components)
             let kept = try pruner.select(codes: codes, residualNorms: norms, grid: (rows: rows, columns: columns), keepRatio: ratio)
             let expected = Int((ratio * Double(n)).rounded(.toNearestOrAwayFromZero))
             #expect(kept.count == expected, "trial \(trial): \(n) tokens at \(ratio)")
@@ -115,13 +193,15 @@ import TestSupport
             #expect(again == kept, "trial \(trial) is not deterministic")
             // The quotas take a prefix of one fixed order of (code, slot) pairs, so a smaller ratio keeps
             // a subset of what a larger one keeps.
-            let fewer = try pruner.select(codes: codes, residualNorms: norms, grid: (rows: rows, columns: columns), keepRatio: ratio / 2)
-            #expect(Set(fewer).isSubset(of: Set(kept)), "trial \(trial): keep \(ratio / 2) is not nested in keep \(ratio)")
+            for smaller in [ratio / 2, ratio * 0.75, ratio / 5] where smaller > 0 {
+                let fewer = try pruner.select(codes: codes, residualNorms: norms, grid: (rows: rows, columns: columns), keepRatio: smaller)
+                #expect(Set(fewer).isSubset(of: Set(kept)), "trial \(trial) \(components): keep \(smaller) is not nested in keep \(ratio)")
+            }
         }
     }
 
     @Test func keepOneIsIdentityAndBadRatiosThrow() throws {
-        let pruner = try TokenPruner(frequencies: CodeFrequencies(entries: 3), isolationBonus: 0.1)
+        let pruner = try TokenPruner(frequencies: CodeFrequencies(entries: 3), isolationWeight: 0.1)
         let codes = [2, 0, 1, 1], norms: [Float] = [0, 1, 2, 3]
         #expect(try pruner.select(codes: codes, residualNorms: norms, grid: (rows: 2, columns: 2), keepRatio: 1) == [0, 1, 2, 3])
         for ratio in [0, -0.5, 1.0001, .nan, .infinity] {
@@ -147,7 +227,7 @@ import TestSupport
             codebookHash: "sha256:x", grid: grid, codes: IndexTensor([0, 9, 0, 9, 0, 9, 0, 9, 2, 9, 0, 9], shape: [6, 2]),
             positions: positions, residualNorms: [0.8, 0.1, 0.2, 0.3, 0.0, 0.9],
             features: Tensor((0..<12).map(Float.init), shape: [6, 2]))
-        let pruner = try TokenPruner(frequencies: CodeFrequencies(entries: 3, counts: [100, 5, 0]), isolationBonus: 0)
+        let pruner = try TokenPruner(frequencies: CodeFrequencies(entries: 3, counts: [100, 5, 0]), isolationWeight: 0)
         let pruned = try tokens.pruned(by: pruner, keepRatio: 0.5)
         #expect(pruned.positions == [positions[0], positions[4], positions[5]])
         #expect(pruned.codes.scalars == [0, 9, 2, 9, 0, 9])

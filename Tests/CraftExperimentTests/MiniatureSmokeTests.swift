@@ -39,6 +39,27 @@ let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
             #expect(score.visualTokens == 51)  // round(0.8 · 64)
             #expect(score.decoderFLOPs > 0)
         }
+        // The pruning ladder: keep 1 once; below it 2 random seeds and 4 other rungs per keep ratio.
+        var ladder: [ResultRow] = []
+        for (name, backend) in [("A", "digits-llama-base"), ("B", "digits-gpt2-base")] {
+            ladder += try PruningLadder.rows(encoder: adapted, variant: AdaptationVariant(id: "craft-strong-s0"), backendName: name,
+                                             backend: context.bundleDirectory(backend), test: test, pixels: pixels, context: context)
+        }
+        #expect(ladder.count == 2 * (1 + 3 * (2 + 4)))
+        let original = ladder.filter { $0.condition == PruningLadder.originalPositionsCondition }
+        #expect(original.count == 6 && original.allSatisfy { $0.score.visualPositionIDs == .original })
+        #expect(Set(ladder.filter { $0.condition == "random" }.compactMap(\.score.prunerSeed)) == [0, 1])
+        for keep in [0.8, 0.6, 0.4] {
+            // Same count of kept tokens for every rung at a keep ratio: round(keep · 64).
+            let counts = Set(ladder.filter { $0.score.keepRatio == keep }.map(\.score.visualTokens))
+            #expect(counts == [(keep * 64).rounded()])
+        }
+        let table = PruningLadder.markdown(ladder, settings: .smoke)
+        #expect(table.contains("| 0.4 | full, original position ids |") && table.contains("| 1.0 | none |"))
+        // Random rows carry a 95% interval over their two seeds.
+        let randomRow = try #require(table.split(separator: "\n").first { $0.hasPrefix("| 0.6 | random |") })
+        #expect(randomRow.contains("["))
+
         let base = try BundleArchive.open(directory: context.bundleDirectory("digits-siglip-vq-base")).manifest
         let craft = try BundleArchive.open(directory: adapted).manifest
         #expect(base.codebook.hash == craft.codebook.hash)
@@ -75,6 +96,18 @@ let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
                         "reverse transfer", "LDIFS", "**Codebook size and depth.**", "residual depth 2"] {
             #expect(markdown.contains(heading), "the tables lack \(heading)")
         }
+    }
+
+    @Test func confidenceIntervalsUseStudentsT() throws {
+        // Values 1…5: mean 3, s = √2.5, half width 2.776 · √2.5 / √5 = 1.963.
+        let interval = try #require(PruningLadder.meanWithInterval([1, 2, 3, 4, 5]))
+        #expect(interval.mean == 3)
+        #expect(abs((interval.high ?? 0) - 4.963) < 0.001 && abs((interval.low ?? 0) - 1.037) < 0.001)
+        let single = try #require(PruningLadder.meanWithInterval([0.5]))
+        #expect(single.mean == 0.5 && single.low == nil && single.high == nil)
+        #expect(PruningLadder.meanWithInterval([]) == nil)
+        #expect(ExperimentSettings.standard.pruningRandomSeeds.count == 5)
+        #expect(ExperimentSettings.standard.pruningKeepRatios == [1.0, 0.8, 0.6, 0.4])
     }
 
     @Test func resultsMarkdownReplacesOnlyTheMarkedBlock() throws {

@@ -51,6 +51,13 @@ struct PipelineModuleTests {
         }
         let pruned = try pipeline.measuredAnswer(imageAt: 0, prompt: "which digit?", keepRatio: 0.5)
         #expect(pruned.measurement.visualTokensAfter == 2)
+        // A table-backend has no positions to keep: asking for original position ids is refused, not ignored.
+        #expect(!pipeline.backend.supportsOriginalVisualPositionIDs)
+        let original = GenerationOptions(visualPositionIDs: .original)
+        let positions = try #require(throws: CraftCoreError.self) {
+            try pipeline.measuredAnswer(imageAt: 0, prompt: "which digit?", keepRatio: 0.5, options: original)
+        }
+        #expect(positions.code == .invalidParameter && positions.message.contains("cannot keep the original position ids"))
         let picture = try RGBImage(width: 8, height: 8, pixels: Array(repeating: 0, count: 192))
         let refused = try #require(throws: BundleError.self) { try pipeline.tokens(for: picture) }
         #expect(refused.message.contains("digits-vq@1.0.0") && refused.message.contains("image index"))

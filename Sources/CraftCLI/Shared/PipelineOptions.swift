@@ -4,7 +4,7 @@ import CraftRegistry
 import CraftRuntimes
 
 /// The options `craft run` and `craft eval` share: the encoder and backend bundles, and how each
-/// answer is generated (`--max-tokens`, `--keep-ratio`). Used with `@OptionGroup`.
+/// answer is generated (`--max-tokens`, `--keep-ratio`, `--keep-position-ids`). Used with `@OptionGroup`.
 struct PipelineOptions: ParsableArguments {
     @Option(help: ArgumentHelp("The encoder: a .craft file, a bundle directory or NAME[@VERSION|@RANGE].", valueName: "bundle"))
     var encoder: String
@@ -18,6 +18,9 @@ struct PipelineOptions: ParsableArguments {
     @Option(name: .long, help: "The fraction of visual tokens to keep, in (0, 1]; 1 keeps them all.")
     var keepRatio = 1.0
 
+    @Flag(name: .customLong("keep-position-ids"), help: "Let the visual tokens --keep-ratio keeps keep their original position ids (the token at grid index g sits at the image's first position + g, the text after the image after the whole grid) instead of being renumbered; the llama, qwen2 and gpt2 backends can, other backends refuse (docs/token-pruning.md). Example: --keep-ratio 0.5 --keep-position-ids")
+    var keepPositionIDs = false
+
     /// Refuses (exit 64) a negative `--max-tokens`, a `--keep-ratio` outside (0, 1], and a bundle
     /// argument that is neither a path nor a registry reference.
     func validate() throws {
@@ -30,8 +33,10 @@ struct PipelineOptions: ParsableArguments {
         }
     }
 
-    /// Greedy generation of at most `--max-tokens` tokens.
-    var generation: GenerationOptions { GenerationOptions(maximumNewTokens: maxTokens) }
+    /// Greedy generation of at most `--max-tokens` tokens, visual tokens numbered as `--keep-position-ids` says.
+    var generation: GenerationOptions {
+        GenerationOptions(maximumNewTokens: maxTokens, visualPositionIDs: keepPositionIDs ? .original : .consecutive)
+    }
 
     /// Steps 1 to 4 of `craft run` (docs/architecture.md) in `workspace`: resolves and opens both
     /// bundles in the registry `registry` selects, checks the pair (on failure the report is printed,

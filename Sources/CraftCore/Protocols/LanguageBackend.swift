@@ -26,17 +26,37 @@ public struct GenerationOptions: Sendable, Equatable {
     public var stopSequences: [String] = []
     /// The seed of the sampler, so sampled generation is reproducible.
     public var seed: UInt64 = 0
+    /// How visual tokens are numbered in the decoder: consecutively (the default) or by their grid
+    /// index, so pruned tokens keep the positions they had before pruning (docs/token-pruning.md).
+    /// Only backends with ``LanguageBackend/supportsOriginalVisualPositionIDs`` take `.original`.
+    public var visualPositionIDs: VisualPositionIDs = .consecutive
 
     /// Creates options; defaults give greedy decoding of at most 32 tokens.
     public init(
-        maximumNewTokens: Int = 32, temperature: Float = 0, topK: Int = 0, stopSequences: [String] = [], seed: UInt64 = 0
+        maximumNewTokens: Int = 32, temperature: Float = 0, topK: Int = 0, stopSequences: [String] = [], seed: UInt64 = 0,
+        visualPositionIDs: VisualPositionIDs = .consecutive
     ) {
         self.maximumNewTokens = maximumNewTokens
         self.temperature = temperature
         self.topK = topK
         self.stopSequences = stopSequences
         self.seed = seed
+        self.visualPositionIDs = visualPositionIDs
     }
+}
+
+/// How a backend numbers the decoder positions of an image's visual tokens (docs/token-pruning.md,
+/// "Position ids").
+///
+/// With every token present the two agree. After pruning, `.consecutive` closes the gaps (the kept
+/// tokens take positions `offset, offset + 1, …` and the text follows right after them), while
+/// `.original` gives the token at grid index `g = row · columns + column` position `offset + g` and
+/// starts the text after it at `offset + rows · columns`, as if nothing had been pruned.
+public enum VisualPositionIDs: String, Sendable, Codable, CaseIterable {
+    /// Kept tokens are renumbered `offset, offset + 1, …` (the default).
+    case consecutive
+    /// Kept tokens keep the position ids they have in the unpruned prompt.
+    case original
 }
 
 /// Why generation stopped.
@@ -117,6 +137,22 @@ public protocol LanguageBackend: Sendable {
     /// The number of decoder positions `prompt` occupies, including tokens the backend adds before
     /// every prompt. Has a default implementation (the segments alone).
     func promptPositions(_ prompt: [PromptSegment]) throws -> Int
+    /// Whether the backend honours ``GenerationOptions/visualPositionIDs`` `.original` (Craft's
+    /// Llama, Qwen2 and GPT-2 backends do). Has a default implementation (`false`); callers such as
+    /// the pipeline refuse `.original` for a backend without it rather than let it renumber silently.
+    var supportsOriginalVisualPositionIDs: Bool { get }
+}
+
+extension GenerationOptions {
+    /// Throws when these options ask `backend` for original visual position ids it cannot give.
+    ///
+    /// - Throws: ``CraftCoreError`` (`invalidParameter`) naming the backend type.
+    public func checkVisualPositionIDs(supportedBy backend: any LanguageBackend) throws {
+        guard visualPositionIDs == .original, !backend.supportsOriginalVisualPositionIDs else { return }
+        throw CraftCoreError(
+            .invalidParameter,
+            "the backend (\(type(of: backend))) cannot keep the original position ids of pruned visual tokens; drop --keep-position-ids (or use visualPositionIDs .consecutive) with this backend")
+    }
 }
 
 /// A ``LanguageBackend`` that can serve as CRAFT's frozen training surrogate: it accepts
@@ -161,6 +197,9 @@ extension LanguageBackend {
     /// The shape of the decoder behind this backend, for counting prefill FLOPs (``PruningCost``);
     /// `nil` when the backend does not describe one (the default).
     public var decoderShape: DecoderShape? { nil }
+
+    /// `false`: a backend takes only consecutive visual position ids unless it says otherwise.
+    public var supportsOriginalVisualPositionIDs: Bool { false }
 
     /// The number of positions `prompt` occupies in the decoder: text tokens, token ids, visual
     /// tokens and vectors, plus whatever the backend puts before every prompt.

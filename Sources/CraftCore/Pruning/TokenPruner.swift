@@ -1,53 +1,92 @@
-// Codebook-rarity test-time token pruning (docs/token-pruning.md, reconstructed from the CRAFT paper;
-// the algorithm is written out in docs/token-pruning.md).
+// Codebook-rarity test-time token pruning (reconstructed from the CRAFT paper; the algorithm is
+// written out in docs/token-pruning.md).
+
+/// Which terms of ``TokenPruner``'s selection are switched on (docs/token-pruning.md, "Switches").
+///
+/// ```swift
+/// let rarityOnly = try TokenPruner(frequencies: stats, components: .rarity)
+/// let full = try TokenPruner(frequencies: stats)            // .all
+/// ```
+public struct PruningComponents: OptionSet, Sendable, Hashable, Codable {
+    public let rawValue: Int
+    public init(rawValue: Int) { self.rawValue = rawValue }
+
+    /// Codes rare in the domain get larger quotas. Off: every code weighs the same (uniform quotas).
+    public static let rarity = PruningComponents(rawValue: 1 << 0)
+    /// Within a code, tokens the codebook represents worst (large residual, relative to the image's
+    /// mean residual) come first. Off: no residual term.
+    public static let residual = PruningComponents(rawValue: 1 << 1)
+    /// Within a code, tokens whose 4-neighbours carry other codes come first. Off: no isolation term.
+    public static let isolation = PruningComponents(rawValue: 1 << 2)
+    /// Rarity, residual and isolation: the paper's pruner.
+    public static let all: PruningComponents = [.rarity, .residual, .isolation]
+}
 
 /// Keeps the visual tokens whose codes are rare in the domain, and within a code the tokens the
 /// codebook represents worst or that stand out from their neighbours.
 ///
 /// For an image of `N` tokens and a keep ratio, the pruner keeps exactly `M = round(keepRatio · N)`:
 ///
-/// 1. Each code `k` gets a rarity `ρ_k = 1 / p_dom(k)` from ``CodeFrequencies`` (smoothed).
+/// 1. Each code `k` gets a rarity `ρ_k = 1 / p_dom(k)` from ``CodeFrequencies`` (smoothed); with
+///    ``PruningComponents/rarity`` off every code gets the same rarity.
 /// 2. Each code present in the image gets a quota `q_k(γ) = min(c_k, ⌊γ · ρ_k⌋)`, where `c_k` is its
 ///    count in the image: its `j`-th token becomes available when `γ ≥ j / ρ_k = j · p_k`. Quotas are
 ///    monotone in `γ`, so a bisection over the breakpoints `j · p_k` finds the smallest `γ` whose
 ///    quotas total at least `M`.
 /// 3. If that `γ` overshoots (several codes reach a breakpoint together), the extra tokens are
 ///    dropped from the codes with the largest domain probability first (then the largest code index).
-/// 4. Within a code, tokens are ranked by `residualNorm + isolationBonus · d`, where `d` is the number
-///    of 4-neighbours on the grid carrying a different code; ties go to the lower index.
+/// 4. Within a code, tokens are ranked by the scale-free score `r / r̄ + isolationWeight · d`, where
+///    `r̄` is the mean residual norm over the image's tokens (so scaling every residual by `c > 0`
+///    changes nothing) and `d` the number of 4-neighbours on the grid carrying a different code; each
+///    term can be switched off. Ties go to the lower index.
 ///
-/// The result is deterministic and its indices ascend, so kept tokens keep their order and positions.
+/// The result is deterministic and its indices ascend, so kept tokens keep their order and grid positions.
 ///
 /// ```swift
-/// let pruner = try TokenPruner(frequencies: stats, isolationBonus: 0.05)
+/// let pruner = try TokenPruner(frequencies: stats)
 /// let kept = try pruner.select(codes: codes, residualNorms: norms, grid: (rows: 16, columns: 16), keepRatio: 0.8)
 /// ```
 public struct TokenPruner: VisualTokenPruner {
     /// The domain code frequencies behind the rarity weights.
     public let frequencies: CodeFrequencies
-    /// The score added per 4-neighbour with a different code, in residual-norm units.
-    public let isolationBonus: Float
+    /// Which terms are on.
+    public let components: PruningComponents
+    /// The score added per differing 4-neighbour, in units of the image's mean residual norm.
+    public let isolationWeight: Float
     /// The additive smoothing constant of the domain probabilities.
     public let smoothing: Double
+
+    /// The default ``isolationWeight``: 0.1 of the image's mean residual per differing 4-neighbour.
+    ///
+    /// A token whose four neighbours all carry other codes gains 0.4 mean residuals: enough to move
+    /// it ahead of same-code tokens whose residuals are up to 40% of the mean larger (residual norms
+    /// within an image typically spread over ±40% of their mean), never enough to beat a token whose
+    /// residual is twice its own.
+    public static let defaultIsolationWeight: Float = 0.1
 
     /// Creates a pruner.
     ///
     /// - Parameters:
     ///   - frequencies: code counts over a domain set (``CodeFrequencies``).
-    ///   - isolationBonus: the score per differing 4-neighbour, in the units of the residual norms
-    ///     (0 ranks by residual alone; a tenth of a typical residual norm is a reasonable start).
+    ///   - components: the terms to use (all by default; see ``PruningComponents``).
+    ///   - isolationWeight: the score per differing 4-neighbour, in units of the image's mean residual
+    ///     norm (``defaultIsolationWeight`` by default; 0 ranks by residual alone).
     ///   - smoothing: the pseudo-count added to every code's domain count.
-    /// - Throws: ``CraftCoreError`` (`invalidParameter`) when the bonus is negative or not finite, or
+    /// - Throws: ``CraftCoreError`` (`invalidParameter`) when the weight is negative or not finite, or
     ///   the smoothing is not positive and finite.
-    public init(frequencies: CodeFrequencies, isolationBonus: Float, smoothing: Double = CodeFrequencies.defaultSmoothing) throws {
-        guard isolationBonus >= 0, isolationBonus.isFinite else {
-            throw CraftCoreError(.invalidParameter, "isolation bonus \(isolationBonus) must be finite and not negative")
+    public init(
+        frequencies: CodeFrequencies, components: PruningComponents = .all, isolationWeight: Float = defaultIsolationWeight,
+        smoothing: Double = CodeFrequencies.defaultSmoothing
+    ) throws {
+        guard isolationWeight >= 0, isolationWeight.isFinite else {
+            throw CraftCoreError(.invalidParameter, "isolation weight \(isolationWeight) must be finite and not negative; use 0.1 (the default) or 0 to ignore neighbours")
         }
         guard smoothing > 0, smoothing.isFinite else {
             throw CraftCoreError(.invalidParameter, "smoothing \(smoothing) must be positive and finite so unseen codes get a finite rarity")
         }
         self.frequencies = frequencies
-        self.isolationBonus = isolationBonus
+        self.components = components
+        self.isolationWeight = isolationWeight
         self.smoothing = smoothing
     }
 
@@ -71,11 +110,12 @@ public struct TokenPruner: VisualTokenPruner {
         // Tokens per code, each code's list ranked best first.
         var members: [Int: [Int]] = [:]
         for (index, code) in codes.enumerated() { members[code, default: []].append(index) }
-        let scores = isolationScores(codes: codes, residualNorms: residualNorms, positions: positions)
+        let scores = withinCodeScores(codes: codes, residualNorms: residualNorms, positions: positions)
         var groups: [(code: Int, probability: Double, ranked: [Int])] = []
         for (code, indices) in members {
             let ranked = indices.sorted { scores[$0] != scores[$1] ? scores[$0] > scores[$1] : $0 < $1 }
-            groups.append((code, try frequencies.probability(of: code, smoothing: smoothing), ranked))
+            let probability = components.contains(.rarity) ? try frequencies.probability(of: code, smoothing: smoothing) : 1
+            groups.append((code, probability, ranked))
         }
         groups.sort { $0.code < $1.code }
 
@@ -86,22 +126,31 @@ public struct TokenPruner: VisualTokenPruner {
         return kept.sorted()
     }
 
-    /// Each code's score component: residual norm plus the bonus per differing 4-neighbour present.
-    private func isolationScores(codes: [Int], residualNorms: [Float], positions: [GridPosition]) -> [Float] {
-        var codeAt: [GridPosition: Int] = [:]
-        for (position, code) in zip(positions, codes) { codeAt[position] = code }
-        return codes.indices.map { index in
-            let p = positions[index]
-            let neighbours = [
-                GridPosition(row: p.row - 1, column: p.column), GridPosition(row: p.row + 1, column: p.column),
-                GridPosition(row: p.row, column: p.column - 1), GridPosition(row: p.row, column: p.column + 1),
-            ]
-            let differing = neighbours.reduce(0) { sum, n in
-                guard let other = codeAt[n] else { return sum }
-                return other == codes[index] ? sum : sum + 1
-            }
-            return residualNorms[index] + isolationBonus * Float(differing)
+    /// Each token's within-code score: `r / r̄` (residual on) plus `isolationWeight · d` (isolation on).
+    ///
+    /// `r̄` is the mean residual norm of the image's tokens, or 1 when that is 0 (every residual 0).
+    /// Computed in `Double` so that the ranking does not hinge on `Float` rounding.
+    func withinCodeScores(codes: [Int], residualNorms: [Float], positions: [GridPosition]) -> [Double] {
+        var scores = [Double](repeating: 0, count: codes.count)
+        if components.contains(.residual), !residualNorms.isEmpty {
+            let mean = residualNorms.reduce(0.0) { $0 + Double($1) } / Double(residualNorms.count)
+            let scale = mean > 0 && mean.isFinite ? mean : 1
+            for index in scores.indices { scores[index] = Double(residualNorms[index]) / scale }
         }
+        if components.contains(.isolation), isolationWeight > 0 {
+            var codeAt: [GridPosition: Int] = [:]
+            for (position, code) in zip(positions, codes) { codeAt[position] = code }
+            for index in scores.indices {
+                let p = positions[index]
+                let neighbours = [
+                    GridPosition(row: p.row - 1, column: p.column), GridPosition(row: p.row + 1, column: p.column),
+                    GridPosition(row: p.row, column: p.column - 1), GridPosition(row: p.row, column: p.column + 1),
+                ]
+                let differing = neighbours.filter { codeAt[$0].map { $0 != codes[index] } ?? false }.count
+                scores[index] += Double(isolationWeight) * Double(differing)
+            }
+        }
+        return scores
     }
 
     /// How many tokens of each code to keep so the quotas total exactly `target`.

@@ -33,10 +33,44 @@ public protocol CausalLanguageModel: Sendable {
     func lastLogits(batch embeddings: [Tensor], caches: inout [KVCache]) throws(ModelError) -> Tensor
     /// The model's weights as kept in memory, by checkpoint name (empty when a model does not say).
     var weights: [String: WeightMatrix] { get }
+    /// Whether the model takes explicit position ids (``lastLogits(batch:positionIDs:caches:)``). Has a
+    /// default implementation (`false`).
+    var acceptsPositionIDs: Bool { get }
+    /// ``lastLogits(batch:caches:)`` with explicit position ids: `positionIDs[i]`, when not `nil`,
+    /// numbers the rows of `embeddings[i]` (strictly increasing, from the cache's
+    /// ``KVCache/nextPosition`` on, gaps allowed); `nil` numbers them consecutively from there. Has a
+    /// default implementation that throws for explicit ids.
+    ///
+    /// - Throws: ``ModelError`` (`unsupported`) when ids are given and the model does not take them,
+    ///   (`invalidInput`) when they are not one per row, increasing, after the cache, inside the model.
+    func lastLogits(batch embeddings: [Tensor], positionIDs: [[Int]?], caches: inout [KVCache]) throws(ModelError) -> Tensor
+    /// ``logits(embeddings:cache:)`` with explicit position ids (`nil`: consecutive), as
+    /// ``lastLogits(batch:positionIDs:caches:)``. Has a default implementation that throws for explicit ids.
+    func logits(embeddings: Tensor, positionIDs: [Int]?, cache: inout KVCache) throws(ModelError) -> Tensor
 }
 
 extension CausalLanguageModel {
     public var weights: [String: WeightMatrix] { [:] }
+
+    public var acceptsPositionIDs: Bool { false }
+
+    /// Consecutive ids only: throws when any are given.
+    public func lastLogits(batch embeddings: [Tensor], positionIDs: [[Int]?], caches: inout [KVCache]) throws(ModelError) -> Tensor {
+        try refuseExplicitPositionIDs(positionIDs)
+        return try lastLogits(batch: embeddings, caches: &caches)
+    }
+
+    /// Consecutive ids only: throws when any are given.
+    public func logits(embeddings: Tensor, positionIDs: [Int]?, cache: inout KVCache) throws(ModelError) -> Tensor {
+        try refuseExplicitPositionIDs([positionIDs])
+        return try logits(embeddings: embeddings, cache: &cache)
+    }
+
+    private func refuseExplicitPositionIDs(_ positionIDs: [[Int]?]) throws(ModelError) {
+        guard positionIDs.allSatisfy({ $0 == nil }) else {
+            throw ModelError(.unsupported, "\(type(of: self)) numbers positions consecutively and cannot take explicit position ids; use consecutive visual position ids with this model")
+        }
+    }
 
     /// Computes every position's logits and keeps the last (models that can do better implement it).
     public func lastLogits(embeddings: Tensor, cache: inout KVCache) throws(ModelError) -> Tensor {
@@ -109,14 +143,28 @@ public protocol HiddenStateDecoder: CausalLanguageModel {
     var lmHead: WeightMatrix { get }
     /// The normalised last hidden states `[ΣT, H]` (what `lmHead` reads) of the sequences whose new
     /// embeddings are `embeddings` (`[T_i, H]` each, concatenated in order) and caches `caches`,
-    /// which it extends. Rows of different sequences never attend to each other.
-    func finalHiddenStates(_ embeddings: [Tensor], caches: inout [KVCache]) throws(ModelError) -> Tensor
+    /// which it extends. `positionIDs[i]` numbers the rows of sequence `i` (`nil`: consecutively from
+    /// its cache's ``KVCache/nextPosition``; see ``CausalLanguageModel/lastLogits(batch:positionIDs:caches:)``).
+    /// Rows of different sequences never attend to each other.
+    func finalHiddenStates(_ embeddings: [Tensor], positionIDs: [[Int]?], caches: inout [KVCache]) throws(ModelError) -> Tensor
 }
 
 extension HiddenStateDecoder {
+    /// Llama, Qwen2 and GPT-2 take explicit position ids.
+    public var acceptsPositionIDs: Bool { true }
+
+    /// The final hidden states with consecutive position ids.
+    public func finalHiddenStates(_ embeddings: [Tensor], caches: inout [KVCache]) throws(ModelError) -> Tensor {
+        try finalHiddenStates(embeddings, positionIDs: embeddings.map { _ in nil }, caches: &caches)
+    }
+
     public func logits(embeddings: Tensor, cache: inout KVCache) throws(ModelError) -> Tensor {
+        try logits(embeddings: embeddings, positionIDs: nil, cache: &cache)
+    }
+
+    public func logits(embeddings: Tensor, positionIDs: [Int]?, cache: inout KVCache) throws(ModelError) -> Tensor {
         lmHead.linear(try KVCache.withSingle(&cache) { caches throws(ModelError) in
-            try finalHiddenStates([embeddings], caches: &caches)
+            try finalHiddenStates([embeddings], positionIDs: [positionIDs], caches: &caches)
         })
     }
 
@@ -126,9 +174,19 @@ extension HiddenStateDecoder {
 
     /// The last position's logits of each sequence, in passes of row-independent products.
     public func lastLogits(batch embeddings: [Tensor], caches: inout [KVCache]) throws(ModelError) -> Tensor {
-        try KVCache.inPasses(embeddings, caches: &caches) { embeddings, caches throws(ModelError) in
-            let hidden = try finalHiddenStates(embeddings, caches: &caches)
-            return lmHead.linear(KVCache.lastRows(hidden, embeddings))
+        try lastLogits(batch: embeddings, positionIDs: embeddings.map { _ in nil }, caches: &caches)
+    }
+
+    /// The last position's logits of each sequence with explicit position ids, in passes of
+    /// row-independent products.
+    public func lastLogits(batch embeddings: [Tensor], positionIDs: [[Int]?], caches: inout [KVCache]) throws(ModelError) -> Tensor {
+        guard positionIDs.count == embeddings.count else {
+            throw ModelError(.invalidInput, "\(embeddings.count) sequences but \(positionIDs.count) lists of position ids; give one (or nil) per sequence")
+        }
+        return try KVCache.inPasses(embeddings, caches: &caches) { pass, caches throws(ModelError) in
+            let group = Array(embeddings[pass])
+            let hidden = try finalHiddenStates(group, positionIDs: Array(positionIDs[pass]), caches: &caches)
+            return lmHead.linear(KVCache.lastRows(hidden, group))
         }
     }
 
@@ -142,24 +200,49 @@ extension HiddenStateDecoder {
         }
     }
 
-    /// Checks each sequence's new rows and cache (`layers` layers, at most `positions` positions,
-    /// `limit` saying so in messages: "this GPT-2 model has 1024 (n_positions)") and returns the
-    /// positions of all rows, in order.
+    /// Checks each sequence's new rows, position ids and cache (`layers` layers, ids below
+    /// `positions`, `limit` saying so in messages: "this GPT-2 model has 1024 (n_positions)") and
+    /// returns the position ids of all rows, in order: `positionIDs[i]` when given, otherwise
+    /// consecutive from the cache's ``KVCache/nextPosition``.
     func checkedPositions(
-        _ embeddings: [Tensor], caches: [KVCache], layers: Int, positions: Int, limit: String
+        _ embeddings: [Tensor], positionIDs: [[Int]?], caches: [KVCache], layers: Int, positions: Int, limit: String
     ) throws(ModelError) -> [Int] {
+        guard positionIDs.count == embeddings.count, caches.count == embeddings.count else {
+            throw ModelError(.invalidInput, "\(embeddings.count) sequences, \(positionIDs.count) lists of position ids and \(caches.count) caches; give one of each per sequence")
+        }
         var result: [Int] = []
-        for (embedding, cache) in zip(embeddings, caches) {
+        for (index, embedding) in embeddings.enumerated() {
+            let cache = caches[index]
             try checkEmbeddings(embedding)
             guard cache.layerCount == layers else {
                 throw ModelError(.invalidInput, "the cache was made for \(cache.layerCount) layers but this model has \(layers); use model.makeCache()")
             }
             let length = embedding.shape[0]
-            guard cache.length + length <= positions else {
-                throw ModelError(.invalidInput, "the sequence reaches \(cache.length + length) positions but \(limit); shorten the input")
+            let ids = positionIDs[index] ?? Array(cache.nextPosition..<(cache.nextPosition + length))
+            guard ids.count == length else {
+                throw ModelError(.invalidInput, "\(ids.count) position ids for \(length) rows; give one id per row")
             }
-            result += Array(cache.length..<(cache.length + length))
+            var previous = cache.nextPosition - 1
+            for id in ids {
+                guard id > previous else {
+                    throw ModelError(.invalidInput, "position id \(id) does not follow \(previous); ids must increase and start at the cache's next position \(cache.nextPosition) or later")
+                }
+                previous = id
+            }
+            guard previous < positions else {
+                throw ModelError(.invalidInput, "the sequence reaches \(previous + 1) positions but \(limit); shorten the input")
+            }
+            result += ids
         }
         return result
+    }
+}
+
+extension KVCache {
+    /// Records the rows of each sequence (`segments[i]` of `positions`) in its cache.
+    static func advance(_ caches: inout [KVCache], segments: [Range<Int>], positions: [Int]) {
+        for (index, segment) in segments.enumerated() where !segment.isEmpty {
+            caches[index].advance(by: segment.count, nextPosition: positions[segment.upperBound - 1] + 1)
+        }
     }
 }

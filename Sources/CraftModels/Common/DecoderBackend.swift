@@ -134,49 +134,88 @@ public struct DecoderBackend: SurrogateBackend {
         return first.gelu().linear(weight: mlpOutput.weight, bias: mlpOutput.bias)
     }
 
-    /// The input embeddings of a prompt and the positions of each segment.
-    func embeddings(for prompt: [PromptSegment]) throws -> (Tensor, [Range<Int>]) {
+    /// The input embeddings of a prompt, the rows each segment occupies, and the rows' position ids
+    /// when `visualPositionIDs` is `.original` (`nil`: consecutive, the rows' own indices).
+    ///
+    /// With `.original`, a visual segment starting at position id `offset` gives its token at grid
+    /// index `g` the id `offset + g` and moves the next segment to `offset + rows · columns`.
+    func embeddings(
+        for prompt: [PromptSegment], visualPositionIDs: VisualPositionIDs = .consecutive
+    ) throws -> (embeddings: Tensor, ranges: [Range<Int>], positionIDs: [Int]?) {
         var pieces: [Tensor] = []
         var ranges: [Range<Int>] = []
-        var position = 0
-        func append(_ piece: Tensor?) {
+        var row = 0
+        var ids: [Int] = []
+        var nextID = 0
+        /// Appends a segment's rows; `originalIDs` gives their ids and the id after the segment.
+        func append(_ piece: Tensor?, originalIDs: (ids: [Int], next: Int)? = nil) {
             let count = piece?.shape[0] ?? 0
             if let piece, count > 0 { pieces.append(piece) }
-            ranges.append(position..<(position + count))
-            position += count
+            ranges.append(row..<(row + count))
+            ids += originalIDs?.ids ?? Array(nextID..<(nextID + count))
+            nextID = originalIDs?.next ?? nextID + count
+            row += count
         }
         if !prefixTokens.isEmpty {
             pieces.append(try model.embed(tokens: prefixTokens))
-            position = prefixTokens.count
+            row = prefixTokens.count
+            ids = Array(0..<row)
+            nextID = row
         }
         for segment in prompt {
             switch segment {
             case .text(let text):
-                let ids = try tokenizer.encode(text, addSpecialTokens: false)
-                append(ids.isEmpty ? nil : try model.embed(tokens: ids))
-            case .tokens(let ids):
-                append(ids.isEmpty ? nil : try model.embed(tokens: ids.map { Int($0) }))
+                let tokenIDs = try tokenizer.encode(text, addSpecialTokens: false)
+                append(tokenIDs.isEmpty ? nil : try model.embed(tokens: tokenIDs))
+            case .tokens(let tokenIDs):
+                append(tokenIDs.isEmpty ? nil : try model.embed(tokens: tokenIDs.map { Int($0) }))
             case .visual(let tokens):
                 guard tokens.codebookHash == codebookHash else {
                     throw ModelError(.invalidInput, "visual tokens use codebook \(tokens.codebookHash) but this backend reads \(codebookHash); pair it with an encoder of the same codebook")
                 }
-                guard tokens.count > 0 else { append(nil); continue }
-                let vectors = try tokens.features ?? codebook.embed(tokens.codes)
-                append(try project(vectors))
+                let vectors = tokens.count > 0 ? try project(tokens.features ?? codebook.embed(tokens.codes)) : nil
+                if visualPositionIDs == .original {
+                    // Grid index g at offset + g; the next segment continues after the unpruned grid.
+                    let columns = tokens.grid.columns
+                    append(vectors, originalIDs: (tokens.positions.map { nextID + $0.row * columns + $0.column },
+                                                  nextID + tokens.grid.rows * columns))
+                } else {
+                    append(vectors)
+                }
             case .vectors(let vectors):
                 append(vectors.shape.first == 0 ? nil : try project(vectors))
             }
         }
         guard !pieces.isEmpty else { throw ModelError(.invalidInput, "the prompt is empty; give at least one text, token or visual segment") }
-        guard position <= contextLength else {
-            throw ModelError(.invalidInput, "the prompt takes \(position) positions but the backend's context holds \(contextLength); shorten the text or prune visual tokens")
+        guard row <= contextLength else {
+            throw ModelError(.invalidInput, "the prompt takes \(row) positions but the backend's context holds \(contextLength); shorten the text or prune visual tokens")
         }
-        return (Tensor.concatenated(pieces, along: 0), ranges)
+        return (Tensor.concatenated(pieces, along: 0), ranges, visualPositionIDs == .original ? ids : nil)
     }
 
     public func logits(for prompt: [PromptSegment]) throws -> PromptLogits {
-        let (embeddings, ranges) = try embeddings(for: prompt)
-        return PromptLogits(logits: try model.logits(embeddings: embeddings), segmentRanges: ranges)
+        try logits(for: prompt, visualPositionIDs: .consecutive)
+    }
+
+    /// The logits of a prompt like ``logits(for:)``, with the visual tokens numbered as
+    /// `visualPositionIDs` says (docs/token-pruning.md, "Position ids").
+    ///
+    /// - Throws: ``ModelError`` as ``logits(for:)``; (`unsupported`) for `.original` when the model
+    ///   takes no explicit position ids, (`invalidInput`) when the original ids pass the context.
+    public func logits(for prompt: [PromptSegment], visualPositionIDs: VisualPositionIDs) throws -> PromptLogits {
+        let (embeddings, ranges, ids) = try embeddings(for: prompt, visualPositionIDs: visualPositionIDs)
+        try checkContext(ids)
+        var cache = model.makeCache()
+        return PromptLogits(logits: try model.logits(embeddings: embeddings, positionIDs: ids, cache: &cache), segmentRanges: ranges)
+    }
+
+    /// Llama, Qwen2 and GPT-2 decoders take original visual position ids.
+    public var supportsOriginalVisualPositionIDs: Bool { model.acceptsPositionIDs }
+
+    /// Checks that explicit position ids stay inside the context.
+    func checkContext(_ ids: [Int]?) throws(ModelError) {
+        guard let last = ids?.last, last >= contextLength else { return }
+        throw ModelError(.invalidInput, "with original visual position ids the prompt reaches position \(last + 1) but the backend's context holds \(contextLength); shorten the text or use consecutive position ids")
     }
 
     public func generate(_ prompt: [PromptSegment], options: GenerationOptions) throws -> GeneratedText {

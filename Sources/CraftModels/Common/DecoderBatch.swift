@@ -30,13 +30,17 @@ struct DecoderBatch: DecodingBatch {
         guard !requests.isEmpty else { return [] }
         let model = backend.model
         return try withoutGradients {
-            let embeddings = try requests.map { try backend.embeddings(for: $0.prompt).0 }
+            let prompts = try requests.map { request in
+                let prompt = try backend.embeddings(for: request.prompt, visualPositionIDs: request.options.visualPositionIDs)
+                try backend.checkContext(prompt.positionIDs)
+                return prompt
+            }
             var newCaches = requests.map { _ in model.makeCache() }
-            let logits = try model.lastLogits(batch: embeddings, caches: &newCaches)
+            let logits = try model.lastLogits(batch: prompts.map(\.embeddings), positionIDs: prompts.map(\.positionIDs), caches: &newCaches)
             var steps: [DecodingStep] = []
             for (row, request) in requests.enumerated() {
                 var sequence = Decoding(id: request.id, options: request.options)
-                let step = try sequence.advance(logits.sliced(along: 0, row..<(row + 1)).scalars, cacheLength: newCaches[row].length, backend: backend)
+                let step = try sequence.advance(logits.sliced(along: 0, row..<(row + 1)).scalars, nextPosition: newCaches[row].nextPosition, backend: backend)
                 steps.append(step)
                 if step.finished == nil {
                     activeIDs.append(request.id)
@@ -57,7 +61,7 @@ struct DecoderBatch: DecodingBatch {
             var finished: Set<Int> = []
             for row in sequences.indices {
                 let step = try sequences[row].advance(
-                    logits.sliced(along: 0, row..<(row + 1)).scalars, cacheLength: caches[row].length, backend: backend)
+                    logits.sliced(along: 0, row..<(row + 1)).scalars, nextPosition: caches[row].nextPosition, backend: backend)
                 steps.append(step)
                 if step.finished != nil { finished.insert(row) }
             }
@@ -102,11 +106,11 @@ struct DecoderBatch: DecodingBatch {
 
         /// Reads the logits after the last position: finishes (length, full context, end of sequence,
         /// stop sequence) or gives the next token to feed.
-        mutating func advance(_ logits: [Float], cacheLength: Int, backend: DecoderBackend) throws -> DecodingStep {
+        mutating func advance(_ logits: [Float], nextPosition: Int, backend: DecoderBackend) throws -> DecodingStep {
             if tokens.count >= options.maximumNewTokens {
                 return DecodingStep(id: id, token: nil, finished: try backend.finish(tokens, .length))
             }
-            if cacheLength >= backend.contextLength {
+            if nextPosition >= backend.contextLength {
                 return DecodingStep(id: id, token: nil, finished: try backend.finish(tokens, .contextFull))
             }
             let token = parameters.pick(logits, generator: &generator)

@@ -20,8 +20,11 @@ public struct KVCache: Sendable {
     var values: [Tensor?]
     /// Per layer: how many positions of `keys` and `values` are filled.
     var filled: [Int]
-    /// How many positions the cache holds (the position of the next token).
+    /// How many positions the cache holds.
     public private(set) var length: Int = 0
+    /// The position id the next token gets: ``length`` unless a call gave explicit position ids that
+    /// skip some (pruned visual tokens keeping their original ids), then one past the last id used.
+    public private(set) var nextPosition: Int = 0
 
     /// The fewest positions a buffer grows by when it runs out of room.
     static let growthStep = 256
@@ -93,8 +96,12 @@ public struct KVCache: Sendable {
         }
     }
 
-    /// Records that `count` positions were added (after every layer has been updated).
-    mutating func advance(by count: Int) { length += count }
+    /// Records that `count` positions were added (after every layer has been updated), the last with
+    /// position id `nextPosition - 1`.
+    mutating func advance(by count: Int, nextPosition: Int) {
+        length += count
+        self.nextPosition = nextPosition
+    }
 
     /// The number of layers this cache was made for.
     public var layerCount: Int { keys.count }
@@ -160,13 +167,13 @@ extension KVCache {
         return try body(&group)
     }
 
-    /// Runs `body` (a forward pass giving `[B_pass, V]` last-position logits) over `embeddings` in
-    /// passes whose rows all take Craft's row-independent kernels: consecutive sequences are grouped
+    /// Runs `body` (a forward pass giving `[B_pass, V]` last-position logits for the sequences at the
+    /// indices it is given, with their caches) over `embeddings` in passes whose rows all take Craft's row-independent kernels: consecutive sequences are grouped
     /// while their rows total at most `Tensor.smallRowLimit`, and a longer one (a prompt) runs alone.
     /// So every sequence's logits have the bits it would get run alone, whatever else is in the batch.
     static func inPasses(
         _ embeddings: [Tensor], caches: inout [KVCache],
-        _ body: ([Tensor], inout [KVCache]) throws(ModelError) -> Tensor
+        _ body: (Range<Int>, inout [KVCache]) throws(ModelError) -> Tensor
     ) throws(ModelError) -> Tensor {
         guard !embeddings.isEmpty, embeddings.count == caches.count else {
             throw ModelError(.invalidInput, "a batch needs one cache per sequence and at least one sequence; got \(embeddings.count) sequences and \(caches.count) caches")
@@ -184,7 +191,7 @@ extension KVCache {
         passes.append(start..<embeddings.count)
         var results: [Tensor] = []
         for pass in passes {
-            results.append(try withSubset(&caches, Array(pass)) { group throws(ModelError) in try body(Array(embeddings[pass]), &group) })
+            results.append(try withSubset(&caches, Array(pass)) { group throws(ModelError) in try body(pass, &group) })
         }
         return results.count == 1 ? results[0] : Tensor.concatenated(results, along: 0)
     }

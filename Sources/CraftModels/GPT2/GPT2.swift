@@ -218,15 +218,25 @@ public struct GPT2Model: CausalLanguageModel, HiddenStateDecoder {
     public func embed(tokens: [Int]) throws(ModelError) -> Tensor { try embedRows(tokenEmbedding, tokens) }
 
     /// The normalised last hidden states `[ΣT, H]` of several sequences' new rows (``HiddenStateDecoder``).
-    public func finalHiddenStates(_ embeddings: [Tensor], caches: inout [KVCache]) throws(ModelError) -> Tensor {
+    public func finalHiddenStates(_ embeddings: [Tensor], positionIDs: [[Int]?], caches: inout [KVCache]) throws(ModelError) -> Tensor {
         let positions = try checkedPositions(
-            embeddings, caches: caches, layers: blocks.count, positions: configuration.positions,
+            embeddings, positionIDs: positionIDs, caches: caches, layers: blocks.count, positions: configuration.positions,
             limit: "this GPT-2 model has \(configuration.positions) (n_positions)")
         var rows: [Tensor] = []
         var start = 0
         for embedding in embeddings {
-            let first = positions[start]
-            rows.append(embedding + positionEmbedding.sliced(along: 0, first..<(first + embedding.shape[0])))
+            let ids = positions[start..<(start + embedding.shape[0])]
+            let first = ids[ids.startIndex]
+            if ids.last == first + ids.count - 1 {
+                rows.append(embedding + positionEmbedding.sliced(along: 0, first..<(first + ids.count)))
+            } else {
+                // Explicit ids with gaps (pruned visual tokens keeping their original positions).
+                do {
+                    rows.append(embedding + (try positionEmbedding.rows(at: IndexTensor(ids.map { Int32($0) }))))
+                } catch {
+                    throw ModelError(.invalidInput, error.message)
+                }
+            }
             start += embedding.shape[0]
         }
         let segments = KVCache.segments(embeddings)
@@ -234,7 +244,7 @@ public struct GPT2Model: CausalLanguageModel, HiddenStateDecoder {
         for (index, block) in blocks.enumerated() {
             h = block(h, layer: index, caches: &caches, segments: segments)
         }
-        for (index, segment) in segments.enumerated() { caches[index].advance(by: segment.count) }
+        KVCache.advance(&caches, segments: segments, positions: positions)
         return finalNorm(h).squeezed(0)
     }
 }

@@ -384,9 +384,9 @@ public struct LlamaModel: CausalLanguageModel, HiddenStateDecoder {
     public func embed(tokens: [Int]) throws(ModelError) -> Tensor { try embedRows(embedTokens, tokens) }
 
     /// The normalised last hidden states `[ΣT, H]` of several sequences' new rows (``HiddenStateDecoder``).
-    public func finalHiddenStates(_ embeddings: [Tensor], caches: inout [KVCache]) throws(ModelError) -> Tensor {
+    public func finalHiddenStates(_ embeddings: [Tensor], positionIDs: [[Int]?], caches: inout [KVCache]) throws(ModelError) -> Tensor {
         let positions = try checkedPositions(
-            embeddings, caches: caches, layers: layers.count, positions: configuration.maxPositionEmbeddings,
+            embeddings, positionIDs: positionIDs, caches: caches, layers: layers.count, positions: configuration.maxPositionEmbeddings,
             limit: "this \(configuration.modelType) model was configured for \(configuration.maxPositionEmbeddings) (max_position_embeddings)")
         let segments = KVCache.segments(embeddings)
         let rotary = RotaryEmbedding(inverseFrequencies: inverseFrequencies, positions: positions)
@@ -394,7 +394,7 @@ public struct LlamaModel: CausalLanguageModel, HiddenStateDecoder {
         for (index, layer) in layers.enumerated() {
             h = layer(h, rotary: rotary, layer: index, caches: &caches, segments: segments)
         }
-        for (index, segment) in segments.enumerated() { caches[index].advance(by: segment.count) }
+        KVCache.advance(&caches, segments: segments, positions: positions)
         return norm(h).squeezed(0)
     }
 }
