@@ -123,14 +123,12 @@ public enum ResultsTable {
             : backends
         var rows: [ResultRow] = []
         func score(_ section: String, _ condition: String, encoder: URL, backendName: String, backend: URL, domain: Domain,
-                   seed: UInt64?, command: String, keepRatio: Double = 1, pruner: PrunerKind = .craft, timed: Int = 0,
-                   codes: CodeDrift? = nil) throws {
+                   seed: UInt64?, command: String, codes: CodeDrift? = nil) throws {
             let pair = try LoadedPair(encoder: encoder, backend: backend)
-            let result = try pair.score(tests[domain]!, pixels: pixels, keepRatio: keepRatio, pruner: pruner, seed: seed ?? 0, timedImages: timed)
+            let result = try pair.score(tests[domain]!, pixels: pixels)
             rows.append(ResultRow(section: section, condition: condition, backend: backendName, domain: domain.rawValue, seed: seed,
                                   score: result, command: command, codes: codes))
-            context.log(String(format: "%@ %@ %@ %@ keep %.1f %@: %.1f %%", section, condition, backendName, domain.rawValue, keepRatio,
-                               pruner.rawValue, 100 * result.accuracy))
+            context.log(String(format: "%@ %@ %@ %@: %.1f %%", section, condition, backendName, domain.rawValue, 100 * result.accuracy))
         }
         let baseCommand = "craft-experiment base"
         func exists(_ variant: AdaptationVariant) -> Bool {

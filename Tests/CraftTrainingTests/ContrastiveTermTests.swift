@@ -114,6 +114,28 @@ struct ContrastiveTermTests {
         #expect(head.scalars == full.poolerOutput?.scalars)
     }
 
+    @Test("the feature-drift penalty is mean ‖z_e − z_e_base‖², weighted, with a gradient to z_e only")
+    func driftPenalty() throws {
+        let features = Tensor([1, 2, 3, 4, 5, 6], shape: [1, 2, 3]).requiringGradient()
+        let codebook = try Codebook(values: [0, 0, 0, 1, 1, 1], entries: 2, dimension: 3, metric: .l2)
+        let quantization = try codebook.straightThrough(features)
+        let base = Tensor([1, 2, 2, 4, 5, 4], shape: [1, 2, 3])
+        let objective = CraftObjective(usesContrastive: false, usesCommitment: false, usesAlignment: true)
+        var drifting = objective
+        drifting.driftWeight = 0.5
+        #expect(throws: TrainingError.self) { try objective.loss(quantization: quantization, answers: nil, pooledImageFeatures: nil, textEmbeddings: nil, baseFeatures: base) }
+        let loss = try drifting.loss(quantization: quantization, answers: nil, pooledImageFeatures: nil, textEmbeddings: nil, baseFeatures: base)
+        // Differences 0, 0, 1, 0, 0, 2: mean of squares 5/6, weighted by 0.5.
+        #expect(abs((loss.terms.drift ?? 0) - 5.0 / 6) < 1e-6)
+        #expect(abs(loss.total.scalar - 5.0 / 12) < 1e-6)
+        let gradient = loss.total.gradients(withRespectTo: [features])[0].scalars
+        // d/dz 0.5 · mean((z − b)²) = (z − b) / 6.
+        #expect(zip(gradient, [0, 0, 1.0 / 6, 0, 0, 2.0 / 6]).allSatisfy { abs($0 - Float($1)) < 1e-6 })
+        var invalid = drifting
+        invalid.driftWeight = -1
+        #expect(throws: TrainingError.self) { try invalid.validate() }
+    }
+
     @Test("AdamW leaves biases and norm weights undecayed, as torch with the Hugging Face Trainer's parameter groups")
     func adamWParameterGroups() throws {
         let f = try TrainingFixtures.load().adamw_groups
