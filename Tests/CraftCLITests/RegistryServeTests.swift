@@ -151,8 +151,8 @@ struct RegistryServeTests {
         let search = try Self.curl(["\(server.url)/?q=strong"], in: scratch)
         #expect(search.body.contains("/bundle/digits-siglip-vq") && !search.body.contains("/bundle/derm-vq"))
         let page = try Self.curl(["\(server.url)/bundle/digits-siglip-vq"], in: scratch).body
-        for text in ["sha256:363a276a7bfafd74e266eda752824b738956b311cfa99f6388c0ec0fff4e8e1c", "Provenance", "digits-siglip-vq@1.0.0",
-                     "digits-llama@1.0.0", "0.2344", "0.7188", "model.safetensors", "1.1.0", "?version=1.0.0",
+        for text in ["sha256:43aa10658d5b47d4ca09d5b4bdfedd4b50f5170019017ef95934286a00d9656d", "Provenance", "digits-siglip-vq@1.0.0",
+                     "digits-llama@1.0.0", "0.2812", "0.6719", "model.safetensors", "1.1.0", "?version=1.0.0",
                      "<a href=\"/bundle/digits-llama\">digits-llama</a>", "craft-registry --registry \(server.url) pull digits-siglip-vq@1.1.0"] {
             #expect(page.contains(text), "the bundle page lacks \(text)")
         }

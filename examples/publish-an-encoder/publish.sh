@@ -35,7 +35,7 @@ step "1. Train: adapt digits-siglip-vq@1.0.0 to the strong shift with CRAFT, dig
 "$craft" train --registry "$base_registry" \
   --encoder digits-siglip-vq@1.0.0 --surrogate digits-llama \
   --data "$here/data/train.jsonl" --validation "$here/data/val.jsonl" \
-  --epochs 1 --batch-size 8 --learning-rate 1e-3 --seed 0 --output-directory "$work/train"
+  --epochs 1 --batch-size 8 --learning-rate 3e-4 --seed 0 --output-directory "$work/train"
 trained="$work/train/digits-siglip-vq-1.1.0"
 
 step "2. Pack the trained bundle directory (the same bytes craft train packed)"

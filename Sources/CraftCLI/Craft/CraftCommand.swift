@@ -18,7 +18,7 @@ public struct CraftCommand: ParsableCommand, HoistsGlobalOptions {
               craft train --encoder digits-siglip-vq@1.0.0 --surrogate digits-llama \\
                   --data examples/publish-an-encoder/data/train.jsonl \\
                   --validation examples/publish-an-encoder/data/val.jsonl \\
-                  --learning-rate 1e-3 --output-directory out
+                  --learning-rate 3e-4 --output-directory out
               craft stats --encoder digits-siglip-vq@1.1.0 \\
                   --data examples/publish-an-encoder/data/train.jsonl \\
                   --output-directory stats

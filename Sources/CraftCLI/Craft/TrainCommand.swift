@@ -60,7 +60,7 @@ struct TrainCommand: EnvironmentCommand {
               craft train --encoder digits-siglip-vq@1.0.0 --surrogate digits-llama \\
                   --data examples/publish-an-encoder/data/train.jsonl \\
                   --validation examples/publish-an-encoder/data/val.jsonl \\
-                  --learning-rate 1e-3 --output-directory out
+                  --learning-rate 3e-4 --output-directory out
               craft train --encoder digits-siglip-vq@1.0.0 --surrogate digits-gpt2 \\
                   --data examples/publish-an-encoder/data/train.jsonl \\
                   --validation-fraction 0.25 --epochs 1 --task vqa --allow-worse \\
