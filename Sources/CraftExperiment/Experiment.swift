@@ -1,4 +1,5 @@
 // The miniature's stages in order (`craft-experiment all`, run by `make reproduce`).
+import CraftFiles
 import Foundation
 
 /// The whole experiment: base models, the published CRAFT encoder, and the results tables.
@@ -21,6 +22,14 @@ public enum Experiment {
         try ResultsMarkdown.insert(markdown, into: root.appendingPathComponent("docs/experiment.md"))
         try ResultsMarkdown.insert(markdown, into: root.appendingPathComponent("README.md"))
         context.log("tables written into docs/experiment.md, README.md and docs/experiment-results.json")
+    }
+
+    /// The results `craft-experiment table` wrote into `docs/experiment-results.json` under `root`.
+    public static func readResults(root: URL) throws -> ExperimentResults {
+        let url = root.appendingPathComponent("docs/experiment-results.json")
+        return try step("reading \(url.path)") {
+            try JSONDecoder().decode(ExperimentResults.self, from: BoundedFile.read(url, limit: BoundedFile.smallDocumentLimit))
+        }
     }
 
     /// Every stage.

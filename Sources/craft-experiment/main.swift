@@ -101,6 +101,20 @@ struct Table: ParsableCommand {
     }
 }
 
+struct Render: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Rewrite the tables in docs/experiment.md and README.md from docs/experiment-results.json, without training or scoring.",
+        discussion: "Example: craft-experiment render")
+    @OptionGroup var common: Common
+    func run() throws {
+        try guarded {
+            let root = URL(fileURLWithPath: common.root)
+            let results = try Experiment.readResults(root: root)
+            try Experiment.writeTables(results, root: root, context: try common.context())
+        }
+    }
+}
+
 struct All: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Every stage: base, adapt, table (what make reproduce runs).")
     @OptionGroup var common: Common
@@ -111,7 +125,7 @@ struct CraftExperimentCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "craft-experiment",
         abstract: "Rebuild and measure the embedded miniature of the CRAFT experiment (docs/experiment.md).",
-        subcommands: [Base.self, Adapt.self, Score.self, Table.self, All.self])
+        subcommands: [Base.self, Adapt.self, Score.self, Table.self, Render.self, All.self])
 }
 
 CraftExperimentCommand.main()
