@@ -134,7 +134,8 @@ struct RemoteRegistryTests {
         let lines = original.split(separator: "\n", omittingEmptySubsequences: false)
         let tamperedRow = try #require(lines.firstIndex { $0.hasPrefix("digits-llama\t") })
         var tampered = lines
-        tampered[tamperedRow] = tampered[tamperedRow].replacingOccurrences(of: "\tsha256:", with: "\tsha256:../../", options: [], range: nil)[...]
+        // Same length (the first line announces the file's length): six hex digits become "../../".
+        tampered[tamperedRow] = tampered[tamperedRow].replacingOccurrences(of: #"\tsha256:[0-9a-f]{6}"#, with: "\tsha256:../../", options: .regularExpression)[...]
         let damages: [(String, String)] = [
             (String(original.dropLast(40)), "does not end with a line break"),
             (lines.dropLast(2).joined(separator: "\n") + "\n", "announces"),

@@ -58,12 +58,18 @@ package struct SearchIndex {
         }
     }
 
-    /// The whole file for `lines`, which must already be sorted by name.
+    /// The whole file for `lines`, which must already be sorted by name. The first line announces the
+    /// row count and the file's length in bytes, so a truncated file is told in constant time.
     static func document(_ lines: [String]) -> Data {
-        var text = "\(format)\t\(lines.count)\n" + columns.joined(separator: "\t") + "\n"
-        text.reserveCapacity(lines.reduce(text.utf8.count) { $0 + $1.utf8.count + 1 })
-        for line in lines { text += line + "\n" }
-        return Data(text.utf8)
+        var body = columns.joined(separator: "\t") + "\n"
+        body.reserveCapacity(lines.reduce(body.utf8.count) { $0 + $1.utf8.count + 1 })
+        for line in lines { body += line + "\n" }
+        let prefix = "\(format)\t\(lines.count)\t"
+        var total = prefix.utf8.count + body.utf8.count + 1
+        while prefix.utf8.count + String(total).utf8.count + 1 + body.utf8.count != total {
+            total = prefix.utf8.count + String(total).utf8.count + 1 + body.utf8.count
+        }
+        return Data((prefix + "\(total)\n" + body).utf8)
     }
 
     /// The file for `shards` (in any order).
@@ -83,156 +89,177 @@ package struct SearchIndex {
     let data: Data
     /// Where the file is, as users know it (a URL for a remote registry), for messages.
     let source: String
-    /// The byte offset of each row's first byte and of the end (one past the last row's line break).
-    private let rowStarts: [Int]
+    /// The rows the first line announces.
+    let rowCount: Int
+    /// The offset of the first row (after the format and column lines).
+    private let firstRow: Int
 
-    /// Checks the file's frame: format line, column line, row count, a line break at the end, no NUL.
+    /// Checks the file's frame in constant time: the format line, the column line, the length the
+    /// first line announces (a truncated file is shorter), a line break at the end, no NUL byte.
+    /// Rows are checked as they are used.
     ///
     /// - Throws: ``RegistryError/Code/corruptIndex`` naming the file and what is wrong with it.
     init(data: Data, source: String) throws {
         self.data = data
         self.source = source
-        func damaged(_ problem: String) -> RegistryError {
-            RegistryError(.corruptIndex, "\(source) \(problem); the search index is damaged: rebuild it with craft-registry reindex in the registry's directory")
-        }
-        var starts: [Int] = []
         let count = data.count
-        let frame: (lines: Int, hasNUL: Bool) = data.withUnsafeBytes { raw in
-            guard let base = raw.baseAddress, count > 0 else { return (0, false) }
-            var offset = 0
-            starts.reserveCapacity(count / 200)
-            while offset < count {
-                starts.append(offset)
-                guard let found = memchr(base + offset, 0x0A, count - offset) else { offset = count + 1; break }
-                offset = base.distance(to: UnsafeRawPointer(found)) + 1
-            }
-            return (starts.count, memchr(base, 0, count) != nil)
+        let frame: (header: Int, columns: Int, hasNUL: Bool)? = data.withUnsafeBytes { raw in
+            guard let base = raw.baseAddress, count > 0,
+                  let first = memchr(base, 0x0A, count).map({ base.distance(to: UnsafeRawPointer($0)) }),
+                  let second = memchr(base + first + 1, 0x0A, count - first - 1).map({ base.distance(to: UnsafeRawPointer($0)) })
+            else { return nil }
+            return (first, second, memchr(base, 0, count) != nil)
         }
+        func damaged(_ problem: String) -> RegistryError { Self.damage(in: source, problem) }
         guard count > 0, data.last == 0x0A else { throw damaged("is empty or does not end with a line break (a truncated download or write)") }
+        guard let frame else { throw damaged("lacks its format or column line") }
         guard !frame.hasNUL else { throw damaged("holds a NUL byte") }
-        guard frame.lines >= 2 else { throw damaged("lacks its column line") }
-        let header = String(decoding: data[starts[0]..<(starts[1] - 1)], as: UTF8.self).split(separator: "\t", omittingEmptySubsequences: false)
-        guard header.count == 2, header[0] == Self.format, let rows = Int(header[1]) else {
-            throw damaged("does not start with \"\(Self.format)<TAB>ROWS\"")
+        let header = String(decoding: data[data.startIndex..<(data.startIndex + frame.header)], as: UTF8.self)
+            .split(separator: "\t", omittingEmptySubsequences: false)
+        guard header.count == 3, header[0] == Self.format, let rows = Int(header[1]), let bytes = Int(header[2]) else {
+            throw damaged("does not start with \"\(Self.format)<TAB>ROWS<TAB>BYTES\"")
         }
-        let columnLine = String(decoding: data[starts[1]..<((starts.count > 2 ? starts[2] : count) - 1)], as: UTF8.self)
+        let columnLine = String(decoding: data[(data.startIndex + frame.header + 1)..<(data.startIndex + frame.columns)], as: UTF8.self)
         guard columnLine == Self.columns.joined(separator: "\t") else {
             throw damaged("has the columns \"\(IndexValidation.shown(columnLine))\" but \(Self.format) has \(Self.columns.joined(separator: ","))")
         }
-        guard frame.lines - 2 == rows else {
-            throw damaged("announces \(rows) rows but holds \(frame.lines - 2) (a truncated or edited file)")
+        guard bytes == count else {
+            throw damaged("announces \(rows) rows in \(bytes) bytes but is \(count) bytes long (a truncated or edited file)")
         }
-        rowStarts = Array(starts.dropFirst(2)) + [count]
+        rowCount = rows
+        firstRow = frame.columns + 1
     }
 
-    var rowCount: Int { rowStarts.count - 1 }
-
-    /// The rows a listing shows: per name, the newest visible version (stable unless
-    /// `includePrerelease`), in name order.
-    ///
-    /// - Throws: ``RegistryError/Code/corruptIndex`` when the rows are not sorted by name, or a name has
-    ///   more rows than a stable and a newer pre-release.
-    func visibleRows(includePrerelease: Bool) throws -> [Int] {
-        var chosen: [Int] = []
-        chosen.reserveCapacity(rowCount)
-        try data.withUnsafeBytes { raw in
+    /// Every row (byte ranges without the line break), checked against the announced count and for
+    /// name order.
+    func allRows() throws -> [Range<Int>] {
+        var rows: [Range<Int>] = []
+        rows.reserveCapacity(rowCount)
+        data.withUnsafeBytes { raw in
             guard let base = raw.baseAddress else { return }
-            func field(_ row: Int, skipping skipped: Int) -> (start: Int, end: Int) {
-                var start = rowStarts[row]
-                let end = rowStarts[row + 1] - 1
-                for _ in 0..<skipped {
-                    guard let tab = memchr(base + start, 0x09, end - start) else { return (end, end) }
-                    start = base.distance(to: UnsafeRawPointer(tab)) + 1
-                }
-                let tab = memchr(base + start, 0x09, end - start).map { base.distance(to: UnsafeRawPointer($0)) } ?? end
-                return (start, tab)
+            var offset = firstRow
+            while offset < raw.count, let found = memchr(base + offset, 0x0A, raw.count - offset) {
+                let end = base.distance(to: UnsafeRawPointer(found))
+                rows.append(offset..<end)
+                offset = end + 1
             }
-            func isPrerelease(_ row: Int) -> Bool {
-                let (start, end) = field(row, skipping: 1)
-                for offset in start..<end {
-                    let byte = raw[offset]
-                    if byte == 0x2B { return false }  // '+': build metadata follows
-                    if byte == 0x2D { return true }  // '-'
+        }
+        guard rows.count == rowCount else {
+            throw damage("holds \(rows.count) rows but announces \(rowCount) (an edited file)")
+        }
+        return rows
+    }
+
+    /// The newest visible version's row of each name among `rows` (sorted by offset): stable unless
+    /// `includePrerelease`. A row is hidden by a same-name row right after it (its newer pre-release)
+    /// when pre-releases are shown, and is hidden itself when it is a pre-release and they are not.
+    ///
+    /// - Throws: ``RegistryError/Code/corruptIndex`` when `checkOrder` and the rows are not sorted by
+    ///   name with at most a stable row and a newer pre-release per name.
+    func visible(_ rows: [Range<Int>], includePrerelease: Bool, checkOrder: Bool) throws -> [Range<Int>] {
+        try data.withUnsafeBytes { raw -> [Range<Int>] in
+            guard let base = raw.baseAddress else { return [] }
+            func name(_ row: Range<Int>) -> Range<Int> {
+                row.lowerBound..<(memchr(base + row.lowerBound, 0x09, row.count).map { base.distance(to: UnsafeRawPointer($0)) } ?? row.upperBound)
+            }
+            func compare(_ lhs: Range<Int>, _ rhs: Range<Int>) -> Int {
+                let order = memcmp(base + lhs.lowerBound, base + rhs.lowerBound, min(lhs.count, rhs.count))
+                return order != 0 ? Int(order) : lhs.count - rhs.count
+            }
+            func isPrerelease(_ row: Range<Int>) -> Bool {
+                let start = name(row).upperBound + 1
+                guard start < row.upperBound else { return false }
+                for offset in start..<row.upperBound {
+                    switch raw[offset] {
+                    case 0x09, 0x2B: return false  // end of the field, or build metadata
+                    case 0x2D: return true  // '-'
+                    default: continue
+                    }
                 }
                 return false
             }
-            var previous: (start: Int, end: Int)?
-            var sameName = 0
-            for row in 0..<rowCount {
-                let name = field(row, skipping: 0)
-                var order: Int32 = 1
-                if let previous {
-                    let shorter = min(previous.end - previous.start, name.end - name.start)
-                    order = memcmp(base + name.start, base + previous.start, shorter)
-                    if order == 0 { order = Int32(name.end - name.start) - Int32(previous.end - previous.start) }
-                }
-                guard order >= 0 else {
-                    throw RegistryError(.corruptIndex, "\(source) row \(row + 1) is not in name order; the search index is damaged: rebuild it with craft-registry reindex in the registry's directory")
-                }
-                sameName = order == 0 ? sameName + 1 : 0
-                let prerelease = isPrerelease(row)
-                if sameName > 0 {
-                    guard sameName == 1, prerelease, !isPrerelease(row - 1) else {
-                        throw RegistryError(.corruptIndex, "\(source) row \(row + 1) repeats a name other than as one newer pre-release after its stable version; the search index is damaged: rebuild it with craft-registry reindex in the registry's directory")
-                    }
-                    if includePrerelease { chosen[chosen.count - 1] = row }
-                } else if includePrerelease || !prerelease {
-                    chosen.append(row)
-                }
-                previous = name
+            func next(after row: Range<Int>) -> Range<Int>? {
+                let start = row.upperBound + 1
+                guard start < raw.count, let found = memchr(base + start, 0x0A, raw.count - start) else { return nil }
+                return start..<base.distance(to: UnsafeRawPointer(found))
             }
+            var chosen: [Range<Int>] = []
+            chosen.reserveCapacity(rows.count)
+            var previous: Range<Int>?
+            for (position, row) in rows.enumerated() {
+                let prerelease = isPrerelease(row)
+                if checkOrder, let previous {
+                    let order = compare(name(row), name(previous))
+                    if order < 0 { throw damage(row: position, "is not in name order") }
+                    if order == 0, !(prerelease && !isPrerelease(previous)) || (position > 1 && compare(name(rows[position - 2]), name(row)) == 0) {
+                        throw damage(row: position, "repeats a name other than as one newer pre-release after its stable version")
+                    }
+                }
+                previous = row
+                if includePrerelease {
+                    if let following = next(after: row), compare(name(following), name(row)) == 0 { continue }
+                } else if prerelease {
+                    continue
+                }
+                chosen.append(row)
+            }
+            return chosen
         }
-        return chosen
     }
 
-    /// The rows among `rows` whose line holds every term (compared in lower case): a superset of the
-    /// rows ``SearchRanking`` can match, since each of its matches is a term found in a field.
-    func rows(_ rows: [Int], containingAll terms: [String]) -> [Int] {
-        guard !terms.isEmpty, !rows.isEmpty else { return rows }
-        // Lowercasing maps no character to a line break, so line N of the copy is line N of the file;
-        // a native string is NUL-terminated (and the frame check ruled out NULs inside) for strstr.
-        let lowered = String(decoding: data, as: UTF8.self).lowercased()
-        let length = lowered.utf8.count
-        var matches = [Int](repeating: 0, count: rowCount)
-        lowered.withCString { start in
-            var starts: [Int] = []
-            starts.reserveCapacity(rowCount + 1)
-            var offset = 0
-            var line = 0
-            while offset < length, starts.count < rowCount {
-                if line >= 2 { starts.append(offset) }
-                guard let found = memchr(start + offset, 0x0A, length - offset) else { break }
-                offset = UnsafeRawPointer(start).distance(to: UnsafeRawPointer(found)) + 1
-                line += 1
-            }
-            starts.append(length)
-            guard starts.count == rowCount + 1 else { return }
-            for (position, term) in terms.enumerated() {
-                var row = 0
-                var cursor = start + starts[0]
-                term.withCString { needle in
-                    while let hit = strstr(cursor, needle) {
-                        let at = start.distance(to: UnsafePointer(hit))
-                        while row + 1 < starts.count, starts[row + 1] <= at { row += 1 }
-                        guard row < rowCount else { break }
-                        if matches[row] == position { matches[row] = position + 1 }
-                        cursor = start + starts[row + 1]
-                    }
-                }
+    /// The rows whose line holds every term (compared in lower case), sorted: a superset of the rows
+    /// ``SearchRanking`` can match, since each of its matches is a term found in a field. For a file
+    /// that is not all ASCII (lowercasing may change byte offsets), every row.
+    func rows(containingAll terms: [String]) throws -> [Range<Int>] {
+        let text = String(decoding: data, as: UTF8.self)
+        // All ASCII exactly when UTF-16 needs as many units as UTF-8 bytes (O(1) for ASCII strings).
+        guard !terms.isEmpty, text.utf16.count == data.count else { return try allRows() }
+        let lowered = text.lowercased()
+        guard let buffer = malloc(data.count + 1)?.assumingMemoryBound(to: CChar.self) else { return try allRows() }
+        defer { free(buffer) }
+        lowered.withCString { _ = memcpy(buffer, $0, data.count + 1) }
+        // Each hit of the first term gives its row; the other terms are looked for in those rows only,
+        // each ended by a NUL for the time of the search.
+        var rows: [Range<Int>] = []
+        var cursor = buffer + firstRow
+        while let hit = strstr(cursor, terms[0]) {
+            var start = buffer.distance(to: hit)
+            while start > firstRow, buffer[start - 1] != 0x0A { start -= 1 }
+            let end = memchr(buffer + start, 0x0A, data.count - start).map { buffer.distance(to: $0.assumingMemoryBound(to: CChar.self)) } ?? data.count
+            rows.append(start..<end)
+            cursor = buffer + min(end + 1, data.count)
+        }
+        for term in terms.dropFirst() {
+            rows = rows.filter { row in
+                buffer[row.upperBound] = 0
+                defer { buffer[row.upperBound] = 0x0A }
+                return strstr(buffer + row.lowerBound, term) != nil
             }
         }
-        return rows.filter { matches[$0] == terms.count }
+        return rows
     }
+
+    /// The 1-based row number of the row starting at `offset` (for messages only: it counts lines).
+    private func number(of offset: Int) -> Int {
+        data[(data.startIndex + firstRow)..<(data.startIndex + offset)].reduce(1) { $1 == 0x0A ? $0 + 1 : $0 }
+    }
+
+    /// A damaged search index: what is wrong, in which file, and what repairs it.
+    static func damage(in source: String, _ problem: String) -> RegistryError {
+        RegistryError(.corruptIndex, "\(source) \(problem); the search index is damaged: rebuild it with craft-registry reindex in the registry's directory")
+    }
+
+    private func damage(_ problem: String) -> RegistryError { Self.damage(in: source, problem) }
+
+    private func damage(row position: Int, _ problem: String) -> RegistryError { Self.damage(in: source, "row \(position + 1) \(problem)") }
 
     /// The record of `row`, every field validated as a shard's are.
     ///
     /// - Throws: ``RegistryError/Code/corruptIndex`` naming the file, the row and the field.
-    func record(at row: Int) throws -> (name: String, record: IndexedVersion) {
-        let line = String(decoding: data[rowStarts[row]..<(rowStarts[row + 1] - 1)], as: UTF8.self)
+    func record(at row: Range<Int>) throws -> (name: String, record: IndexedVersion) {
+        let line = String(decoding: data[(data.startIndex + row.lowerBound)..<(data.startIndex + row.upperBound)], as: UTF8.self)
         let fields = line.split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
-        func damaged(_ problem: String) -> RegistryError {
-            RegistryError(.corruptIndex, "\(source) row \(row + 1): \(problem); the search index is damaged: rebuild it with craft-registry reindex in the registry's directory")
-        }
+        func damaged(_ problem: String) -> RegistryError { Self.damage(in: source, "row \(number(of: row.lowerBound)): \(problem)") }
         guard fields.count == Self.columns.count else {
             throw damaged("has \(fields.count) fields but \(Self.format) has \(Self.columns.count)")
         }
@@ -285,7 +312,10 @@ extension Registry {
     /// - Throws: ``RegistryError/Code/corruptIndex`` when the search index is damaged.
     func indexedBundles(terms: [String], includePrerelease: Bool) throws -> [ResolvedBundle]? {
         guard let index = try remoteSearchIndex() else { return nil }
-        return try index.rows(index.visibleRows(includePrerelease: includePrerelease), containingAll: terms).map { row in
+        let rows = terms.isEmpty
+            ? try index.visible(index.allRows(), includePrerelease: includePrerelease, checkOrder: true)
+            : try index.visible(index.rows(containingAll: terms), includePrerelease: includePrerelease, checkOrder: false)
+        return try rows.map { row in
             let (name, record) = try index.record(at: row)
             return resolved(name, record)
         }
@@ -297,7 +327,7 @@ extension Registry {
     func updateSearchIndex(name: String, shard: IndexShard?) throws {
         var lines: [String]
         if let data = try? BoundedFile.read(searchIndexURL, limit: BoundedFile.largeDocumentLimit),
-           (try? SearchIndex(data: data, source: searchIndexURL.path)) != nil {
+           (try? SearchIndex(data: data, source: searchIndexURL.path).allRows()) != nil {
             lines = String(decoding: data, as: UTF8.self).split(separator: "\n").dropFirst(2)
                 .filter { String($0.prefix { $0 != "\t" }) != name }.map(String.init)
         } else {
