@@ -76,3 +76,29 @@ func runChild(_ executable: URL, _ arguments: [String]) throws -> String {
     }
     return line
 }
+
+/// scripts/static_registry_server.py serving `directory` on 127.0.0.1 (ETags and ranges), for the
+/// remote-registry benchmarks.
+final class StaticRegistryServer {
+    let process = Process()
+    let url: String
+
+    init(root: URL, directory: URL) throws {
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", root.appendingPathComponent("scripts/static_registry_server.py").path, directory.path]
+        let output = Pipe()
+        process.standardOutput = output
+        try process.run()
+        guard let line = String(data: output.fileHandleForReading.availableData, encoding: .utf8),
+              let range = line.range(of: #"http://127\.0\.0\.1:\d+"#, options: .regularExpression) else {
+            process.terminate()
+            throw BenchmarkError("the static server did not start")
+        }
+        url = String(line[range])
+    }
+
+    func stop() {
+        process.terminate()
+        process.waitUntilExit()
+    }
+}

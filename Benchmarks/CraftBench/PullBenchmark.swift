@@ -53,19 +53,9 @@ enum PullBenchmark {
         let published = try registry.publish(packed.url)
         let size = published.record.size
 
-        // The static server.
-        let server = Process()
-        server.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        server.arguments = ["python3", root.appendingPathComponent("scripts/static_registry_server.py").path, registry.root.path]
-        let output = Pipe()
-        server.standardOutput = output
-        try server.run()
-        defer { server.terminate(); server.waitUntilExit() }
-        guard let line = String(data: output.fileHandleForReading.availableData, encoding: .utf8),
-              let range = line.range(of: #"http://127\.0\.0\.1:\d+"#, options: .regularExpression) else {
-            throw BenchmarkError("the static server did not start")
-        }
-        let base = String(line[range])
+        let server = try StaticRegistryServer(root: root, directory: registry.root)
+        defer { server.stop() }
+        let base = server.url
         let fileURL = "\(base)/\(published.record.path)"
 
         print("craft-bench pull: \(String(format: "%.0f MB", Double(size) / 1e6)) bundle, \(rounds) alternating rounds; CPU: \(HalfPrecisionBenchmark.cpuModel()); load average \(ModelBenchmark.loadAverage())")

@@ -11,6 +11,7 @@
 //   craft-bench gguf [options]       Q8_0 and Q4_K GGUF Llamas against float32 and llama.cpp: memory, decode tokens/s (GGUFBenchmark.swift)
 //   craft-bench plugin [options]     a runtime plugin's cost per call: the numpy plugin and the bare protocol vs the built-in encoder (PluginBenchmark.swift)
 //   craft-bench pull [options]       a remote registry's verified download vs curl (PullBenchmark.swift)
+//   craft-bench registry-search [options] search of a remote registry of 100,000 names, cold and warm (RegistrySearchBenchmark.swift)
 //   craft-bench serve [options]      craft serve over HTTP at concurrency 1/8/32 vs a sequential loop (ServeBenchmark.swift)
 //   craft-bench bandwidth [--threads N]  STREAM-like read and copy GB/s (used by `llama`)
 import Foundation
@@ -40,12 +41,14 @@ do {
         try ServeBenchmark.run(arguments: Array(arguments.dropFirst()))
     case "pull":
         try PullBenchmark.run(arguments: Array(arguments.dropFirst()))
+    case "registry-search":
+        try RegistrySearchBenchmark.run(arguments: Array(arguments.dropFirst()))
     case "plugin":
         try PluginBenchmark.run(arguments: Array(arguments.dropFirst()))
     case "bandwidth":
         try MemoryBandwidth.run(arguments: Array(arguments.dropFirst()))
     default:
-        print("usage: craft-bench quantize|layers|elementwise|encoder|llama|train-step|half|gguf|serve|plugin|pull|bandwidth [options]   (see docs/benchmarks.md)")
+        print("usage: craft-bench quantize|layers|elementwise|encoder|llama|train-step|half|gguf|serve|plugin|pull|registry-search|bandwidth [options]   (see docs/benchmarks.md)")
         exit(64)
     }
 } catch {

@@ -95,6 +95,35 @@ public enum BundleArchive {
         return try readLeadingManifest(reader, bundle: bundle, limits: limits).manifest
     }
 
+    /// Reads one listed file of a bundle into memory without extracting anything, reading the archive
+    /// only as far as that entry: the registry server shows a bundle's `README.md` this way.
+    ///
+    /// The bytes returned are the listed ones: their size and sha256 are checked against `craft.json`.
+    ///
+    /// - Parameters:
+    ///   - path: the file's path as `craft.json` lists it.
+    ///   - maxSize: the largest file accepted; a bigger one is ``BundleError/Code/limitExceeded``.
+    /// - Returns: the file's bytes, or `nil` when `craft.json` does not list `path`.
+    public static func readListedFile(
+        _ path: String, of bundle: URL, maxSize: Int64, limits: BundleLimits = .default
+    ) throws -> Data? {
+        let reader = try TarReader(url: bundle, limits: limits)
+        let manifest = try readLeadingManifest(reader, bundle: bundle, limits: limits).manifest
+        guard let file = manifest.files.first(where: { $0.path == path }) else { return nil }
+        guard file.size <= maxSize else {
+            throw BundleError(.limitExceeded, "\"\(path)\" of \(manifest.reference) is \(file.size) bytes, more than the \(maxSize) bytes read for display; make it shorter and pack again", entry: path)
+        }
+        while let header = try reader.nextEntry() {
+            guard header.path == path, header.type == .regular else { continue }
+            let data = try readEntry(reader, limit: file.size) {
+                BundleError(.sizeMismatch, "entry \"\(path)\" of \(bundle.lastPathComponent) holds more data than craft.json says (\(file.size) bytes); the bundle is corrupt or was tampered with", entry: path)
+            }
+            try checkFile(file, size: Int64(data.count), sha256: FileDigest.sha256(data), in: manifest)
+            return data
+        }
+        throw BundleError(.missingEntry, "\(bundle.lastPathComponent) lacks \"\(path)\", which its craft.json lists; the bundle is incomplete", entry: path)
+    }
+
     /// Reads every entry, checking types, paths, limits, sizes and sha256 against the manifest,
     /// without writing anything.
     ///
@@ -213,6 +242,18 @@ public enum BundleArchive {
         }
     }
 
+    /// The current entry's data into memory; more than `limit` bytes throws `tooLong()`.
+    static func readEntry(_ reader: TarReader, limit: Int64, tooLong: () -> BundleError) throws -> Data {
+        var data = Data()
+        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+        while true {
+            let count = try buffer.withUnsafeMutableBytes { try reader.read(into: $0) }
+            if count == 0 { return data }
+            data.append(contentsOf: buffer[0..<count])
+            guard Int64(data.count) <= limit else { throw tooLong() }
+        }
+    }
+
     /// Reads the first entry, which must be a regular `craft.json`, and decodes and validates it.
     static func readLeadingManifest(_ reader: TarReader, bundle: URL, limits: BundleLimits) throws -> (manifest: BundleManifest, bytes: Data) {
         let name = bundle.lastPathComponent
@@ -229,15 +270,8 @@ public enum BundleArchive {
         guard declared <= limits.maxManifestSize else {
             throw BundleError(.limitExceeded, "craft.json in \(name) is \(declared) bytes, more than the limit of \(limits.maxManifestSize)", entry: first.path)
         }
-        var data = Data()
-        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
-        while true {
-            let count = try buffer.withUnsafeMutableBytes { try reader.read(into: $0) }
-            if count == 0 { break }
-            data.append(contentsOf: buffer[0..<count])
-            guard Int64(data.count) <= limits.maxManifestSize else {
-                throw BundleError(.limitExceeded, "craft.json in \(name) is larger than the limit of \(limits.maxManifestSize) bytes", entry: first.path)
-            }
+        let data = try readEntry(reader, limit: limits.maxManifestSize) {
+            BundleError(.limitExceeded, "craft.json in \(name) is larger than the limit of \(limits.maxManifestSize) bytes", entry: first.path)
         }
         guard Int64(data.count) == declared else {
             throw BundleError(.corruptArchive, "craft.json in \(name) is truncated (\(data.count) of \(declared) bytes)", entry: first.path)

@@ -83,12 +83,32 @@ extension Registry {
             }
             return (bundles, problems)
         }
-        let (shards, problems) = try allShards()
-        let bundles = shards.compactMap { shard -> ResolvedBundle? in
-            guard let latest = shard.latest(includePrerelease: includePrerelease) else { return nil }
-            if let kind, latest.kind != kind { return nil }
-            if let domain, !latest.domains.contains(where: { $0.lowercased() == domain.lowercased() }) { return nil }
-            return resolved(shard.name, latest)
+        return try visible(terms: [], kind: kind, domain: domain, includePrerelease: includePrerelease)
+    }
+
+    /// The newest visible version of every name passing the filters. A remote registry's are read from
+    /// its search index (one file, ``SearchIndex``), narrowed to the rows holding every term of
+    /// `terms`; a directory's, and a remote registry's without a search index, from every shard.
+    private func visible(
+        terms: [String], kind: BundleKind?, domain: String?, includePrerelease: Bool
+    ) throws -> (bundles: [ResolvedBundle], problems: [RegistryError]) {
+        var found: [ResolvedBundle]?
+        var problems: [RegistryError] = []
+        do {
+            found = try indexedBundles(terms: terms, includePrerelease: includePrerelease)
+        } catch let damage as RegistryError where damage.code == .corruptIndex {
+            // Reported as index damage (exit 4); the shards still give the whole answer.
+            problems.append(damage)
+        }
+        if found == nil {
+            let (shards, shardProblems) = try allShards()
+            found = shards.compactMap { shard in shard.latest(includePrerelease: includePrerelease).map { resolved(shard.name, $0) } }
+            problems += shardProblems
+        }
+        let bundles = (found ?? []).filter { bundle in
+            if let kind, bundle.record.kind != kind { return false }
+            if let domain, !bundle.record.domains.contains(where: { $0.lowercased() == domain.lowercased() }) { return false }
+            return true
         }
         return (bundles, problems)
     }
@@ -97,7 +117,17 @@ extension Registry {
     public func search(
         _ query: String, kind: BundleKind? = nil, domain: String? = nil, includePrerelease: Bool = false
     ) throws -> (hits: [SearchHit], problems: [RegistryError]) {
-        let (bundles, problems) = try list(kind: kind, domain: domain, includePrerelease: includePrerelease)
+        if !alternates.isEmpty {
+            var hits: [SearchHit] = [], problems: [RegistryError] = []
+            for member in members {
+                let part = try member.search(query, kind: kind, domain: domain, includePrerelease: includePrerelease)
+                hits += part.hits
+                problems += part.problems
+            }
+            return (SearchRanking.sorted(hits), problems)
+        }
+        let terms = query.trimmingCharacters(in: .whitespacesAndNewlines).lowercased().split(whereSeparator: \.isWhitespace).map(String.init)
+        let (bundles, problems) = try visible(terms: terms, kind: kind, domain: domain, includePrerelease: includePrerelease)
         let hits = bundles.compactMap { bundle in
             SearchRanking.score(query: query, name: bundle.name, record: bundle.record).map {
                 SearchHit(bundle: bundle, score: $0.score, reasons: $0.reasons)

@@ -122,9 +122,11 @@ extension Registry {
                 existing.signatures += added
                 shard.versions[position] = existing
                 try AtomicFile.write(JSONFormatting.encode(shard), to: shardURL(for: name))
+                try updateSearchIndex(name: name, shard: shard)
                 return PublishResult(outcome: .signaturesAdded, name: name, record: existing, file: file)
             }
-            // Order matters for lock-free readers: bundle file, then shard, then the top-level index.
+            // Order matters for lock-free readers: bundle file, then shard, then the top-level index,
+            // then the search index.
             let file = bundleURL(for: record)
             try AtomicFile.move(staged, to: file)
             shard.versions.append(record)
@@ -134,6 +136,7 @@ extension Registry {
                 index.names = Array(Set(index.names).union([name])).sorted()
                 try AtomicFile.write(JSONFormatting.encode(index), to: indexURL)
             }
+            try updateSearchIndex(name: name, shard: shard)
             return PublishResult(outcome: .published, name: name, record: record, file: file)
         }
     }
@@ -152,6 +155,7 @@ extension Registry {
             }
             shard.versions[position].yanked = yanked
             try AtomicFile.write(JSONFormatting.encode(shard), to: shardURL(for: name))
+            try updateSearchIndex(name: name, shard: shard)
             return shard.versions[position]
         }
     }
@@ -174,6 +178,7 @@ extension Registry {
             }
             let removed = shard.versions.remove(at: position)
             // Reverse of publish: stop advertising first, then delete what was advertised.
+            try updateSearchIndex(name: name, shard: shard.versions.isEmpty ? nil : shard)
             if shard.versions.isEmpty {
                 index.names.removeAll { $0 == name }
                 try AtomicFile.write(JSONFormatting.encode(index), to: indexURL)

@@ -107,7 +107,7 @@ extension Registry {
                 shard.versions.filter { record in rebuilt[name]?.record(for: record.version) == nil }.map { "\(name)@\($0.version)" }
             }.sorted()
 
-            // Shards first, then registry.json, then the shards of names that are gone.
+            // Shards first, then registry.json and the search index, then the shards of names that are gone.
             var rewritten: [String] = []
             for (name, shard) in rebuilt.sorted(by: { $0.key < $1.key }) {
                 let path = IndexShard.relativePath(for: name)
@@ -115,6 +115,9 @@ extension Registry {
             }
             let index = RegistryIndex(names: rebuilt.keys.sorted())
             if try writeIfChanged(JSONFormatting.encode(index), to: indexURL) { rewritten.append("registry.json") }
+            if try writeIfChanged(SearchIndex.document(of: Array(rebuilt.values)), to: searchIndexURL) {
+                rewritten.append(SearchIndex.relativePath)
+            }
             var removed: [String] = []
             shardFiles.subtract(rebuilt.keys)
             for name in shardFiles.sorted() {

@@ -75,6 +75,7 @@ struct RegistryPages: Sendable {
             facts.append(("Signatures", status.keyIDs.isEmpty ? "unsigned" : "\(escape(status.label)) · signed by \(status.keyIDs.map { "<code>\(escape($0))</code>" }.joined(separator: ", "))"))
         }
         body += definitionList(facts)
+        body += modelCard(of: record, listed: manifest?.files.contains { $0.path == ModelCard.fileName } ?? false)
 
         if case .object(let provenance)? = manifest?.provenance {
             body += "<h2>Provenance</h2>"
@@ -139,6 +140,22 @@ struct RegistryPages: Sendable {
         }
     }
 
+    /// The bundle's README.md rendered (``ModelCard``), or nothing when it carries none.
+    private func modelCard(of record: IndexedVersion, listed: Bool) -> String {
+        guard listed else { return "" }
+        let html: String
+        do {
+            guard let data = try BundleArchive.readListedFile(ModelCard.fileName, of: registry.bundleURL(for: record), maxSize: ModelCard.maxSize) else {
+                return ""
+            }
+            html = ModelCard.html(String(decoding: data, as: UTF8.self))
+        } catch {
+            let reason = (error as? LocalizedError)?.errorDescription ?? String(describing: error)
+            html = "<p>The model card cannot be shown: \(escape(reason))</p>"
+        }
+        return "<h2>Model card</h2><div class=\"card\">\(html)</div>"
+    }
+
     private func warnings(_ problems: [RegistryError]) -> String {
         problems.isEmpty ? "" : "<div class=\"warning\"><strong>The index is damaged:</strong><ul>" + problems.map { "<li>\(escape($0.message))</li>" }.joined() + "</ul></div>"
     }
@@ -182,6 +199,7 @@ struct RegistryPages: Sendable {
             .kind{padding:1px 7px;border-radius:9px;font-size:12px}.encoder{background:#dbeafe}.backend{background:#dcfce7}
             .yanked{background:#fee2e2;color:#991b1b;padding:1px 6px;border-radius:6px;font-size:12px}.pre{background:#fef3c7;padding:1px 6px;border-radius:6px;font-size:12px}
             .search input{width:60%;padding:7px;font-size:15px}.search button{padding:7px 14px;font-size:15px}.count{color:#5b6475}
+            .card{background:#fff;border:1px solid #dde1e8;padding:4px 18px}.card h3,.card h4,.card h5,.card h6{margin:14px 0 6px}
             .warning{background:#fff7ed;border:1px solid #fdba74;padding:8px 14px;margin-top:16px}a{color:#1d4ed8}
             </style></head>
             <body><header><a href="/">Craft registry</a></header><main>

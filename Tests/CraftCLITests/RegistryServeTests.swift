@@ -162,6 +162,50 @@ struct RegistryServeTests {
         #expect(missing.status == 404 && missing.body.contains("<html"))
     }
 
+    @Test("a bundle's README.md shows as its model card, escaped, with headings, lists and only http(s) links; a bundle without one has no card")
+    func modelCard() throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let server = try Server(in: scratch, token: nil)
+        defer { _ = server.stop() }
+        let source = try CLIBundles.directory(in: scratch.url, name: "carded-llm", version: "1.0.0", kind: .backend, summary: "A backend with a model card")
+        try """
+            # Carded LLM
+
+            Answers questions about <b>digits</b>. <script>alert(1)</script>
+
+            ## Intended use
+            - reading **handwritten** digits
+            - a `code span` and [a link](https://example.org/card?a=1&b=2)
+            - [a trap](javascript:alert(2)) and [another](JAVASCRIPT:alert(3))
+
+            ```
+            <img src=x onerror=alert(4)>
+            ```
+            """.write(to: source.appendingPathComponent("README.md"), atomically: true, encoding: .utf8)
+        let manifestURL = source.appendingPathComponent("craft.json")
+        var manifest = try #require(JSONSerialization.jsonObject(with: Data(contentsOf: manifestURL)) as? [String: Any])
+        manifest["files"] = ((manifest["files"] as? [[String: Any]]) ?? []) + [["path": "README.md"]]
+        try JSONSerialization.data(withJSONObject: manifest, options: [.sortedKeys]).write(to: manifestURL)
+        let file = scratch.path("carded-llm-1.0.0.craft")
+        #expect(try RegistryTool.run(["pack", source.path, "-o", file.path], in: scratch.url).status == 0)
+        let published = try RegistryTool.run(["--registry", server.directory.path, "publish", file.path], in: scratch.url)
+        #expect(published.status == 0, "\(published.stderr)")
+
+        let page = try Self.curl(["\(server.url)/bundle/carded-llm"], in: scratch).body
+        for text in ["<h2>Model card</h2>", "<h3>Carded LLM</h3>", "<h4>Intended use</h4>", "<li>reading <strong>handwritten</strong> digits</li>",
+                     "<code>code span</code>", "<a href=\"https://example.org/card?a=1&amp;b=2\" rel=\"nofollow noopener\">a link</a>",
+                     "&lt;b&gt;digits&lt;/b&gt;", "&lt;script&gt;alert(1)&lt;/script&gt;", "<li>a trap and another</li>",
+                     "<pre><code>&lt;img src=x onerror=alert(4)&gt;</code></pre>"] {
+            #expect(page.contains(text), "the model card lacks \(text)")
+        }
+        for unsafe in ["<script", "javascript:", "JAVASCRIPT:", "<img", "<b>"] {
+            #expect(!page.contains(unsafe), "the page carries \(unsafe)")
+        }
+        let plain = try Self.curl(["\(server.url)/bundle/digits-gpt2"], in: scratch)
+        #expect(plain.status == 200 && !plain.body.contains("Model card"))
+    }
+
     @Test("the home and a bundle page render in headless Chromium (not blank)")
     func pagesInABrowser() throws {
         let scratch = try Scratch()

@@ -55,10 +55,10 @@ struct RemoteRegistryTests {
     }
 
     /// stdout as JSON with the fields that name where the registry is removed.
-    static func normalized(_ result: RegistryTool.Result) throws -> String {
+    static func normalized(_ result: RegistryTool.Result, dropping more: [String] = []) throws -> String {
         func strip(_ value: Any) -> Any {
             if let object = value as? [String: Any] {
-                return object.filter { !["registry", "file", "path", "directory"].contains($0.key) }.mapValues(strip)
+                return object.filter { !(["registry", "file", "path", "directory"] + more).contains($0.key) }.mapValues(strip)
             }
             if let array = value as? [Any] { return array.map(strip) }
             return value
@@ -86,12 +86,72 @@ struct RemoteRegistryTests {
             #expect(try Self.normalized(remote) == Self.normalized(local), "\(command)")
         }
         // The second and later commands asked with If-None-Match and got 304s.
-        #expect(server.requests.contains { $0.hasPrefix("GET /registry.json 304") }, "\(server.requests)")
+        #expect(server.requests.contains { $0.hasPrefix("GET /index/search.tsv 304") }, "\(server.requests)")
         let info = try RegistryTool.run(["--registry", server.url, "info", "digits-llama"], in: scratch.url)
         #expect(info.stdout.contains("url:") && info.stdout.contains("\(server.url)/bundles/digits-llama/digits-llama-1.0.0.craft"), "\(info.stdout)")
         // Writes are refused with the reason.
         let publish = try RegistryTool.run(["--registry", server.url, "publish", Self.bundleFile(server, "digits-vq", "1.0.0").path], in: scratch.url)
         #expect(publish.status == 64 && publish.stderr.contains("HTTP registries are read-only"), "\(publish.stderr)")
+    }
+
+    /// The `list` and `search` commands the search-index tests compare with the directory's answers.
+    static let searches: [[String]] = [
+        ["list"], ["list", "--include-prerelease"], ["list", "--kind", "encoder"], ["search", "digits"], ["search", "strong"],
+        ["search", "handwritten digits", "--kind", "backend"], ["search", "sha256:363a276a"], ["search", "VQ"],
+        ["search", "digits", "--include-prerelease"], ["search", "nothing-matches-this"],
+    ]
+
+    @Test("list and search over HTTP read index/search.tsv, not the shards, and answer as the shards of the directory do; without it they read the shards")
+    func searchIndexEqualsTheShards() throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let server = try StaticServer(in: scratch)
+        defer { server.stop() }
+        #expect(FileManager.default.fileExists(atPath: server.directory.appendingPathComponent("index/search.tsv").path))
+        let directory = Self.root.appendingPathComponent("registry").path
+        for removed in [false, true] {
+            if removed { try FileManager.default.removeItem(at: server.directory.appendingPathComponent("index/search.tsv")) }
+            for command in Self.searches {
+                let local = try RegistryTool.run(["--registry", directory, "--json"] + command, in: scratch.url)
+                let remote = try RegistryTool.run(["--registry", server.url, "--json"] + command, in: scratch.url)
+                #expect(remote.status == local.status && remote.status == 0, "\(command): \(remote.stderr)")
+                #expect(try Self.normalized(remote) == Self.normalized(local), "\(command), search index removed: \(removed)")
+            }
+            let shardFetches = server.requests.filter { $0.hasPrefix("GET /index/") && !$0.hasPrefix("GET /index/search.tsv") }
+            #expect(removed ? !shardFetches.isEmpty : shardFetches.isEmpty, "\(shardFetches)")
+        }
+    }
+
+    @Test("a truncated or tampered index/search.tsv is reported (exit 4) and the shards answer instead")
+    func damagedSearchIndex() throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let server = try StaticServer(in: scratch)
+        defer { server.stop() }
+        let file = server.directory.appendingPathComponent("index/search.tsv")
+        let original = try String(contentsOf: file, encoding: .utf8)
+        let directory = Self.root.appendingPathComponent("registry").path
+        let lines = original.split(separator: "\n", omittingEmptySubsequences: false)
+        let tamperedRow = try #require(lines.firstIndex { $0.hasPrefix("digits-llama\t") })
+        var tampered = lines
+        // Same length (the first line announces the file's length): six hex digits become "../../".
+        tampered[tamperedRow] = tampered[tamperedRow].replacingOccurrences(of: #"\tsha256:[0-9a-f]{6}"#, with: "\tsha256:../../", options: .regularExpression)[...]
+        let damages: [(String, String)] = [
+            (String(original.dropLast(40)), "does not end with a line break"),
+            (lines.dropLast(2).joined(separator: "\n") + "\n", "announces"),
+            (tampered.joined(separator: "\n"), "row \(tamperedRow - 1): codebook.hash is"),
+        ]
+        for (text, reason) in damages {
+            try text.write(to: file, atomically: true, encoding: .utf8)
+            for command in [["list"], ["search", "llama"]] {
+                let local = try RegistryTool.run(["--registry", directory, "--json"] + command, in: scratch.url)
+                let remote = try RegistryTool.run(["--registry", server.url, "--json"] + command, in: scratch.url)
+                #expect(remote.status == 4, "\(command): \(remote.stderr)")
+                #expect(remote.stderr.contains("\(server.url)/index/search.tsv") && remote.stderr.contains(reason)
+                        && remote.stderr.contains("craft-registry reindex"), "\(command): \(remote.stderr)")
+                #expect(try Self.normalized(remote, dropping: ["warnings"]) == Self.normalized(local, dropping: ["warnings"]), "\(command) after \(reason)")
+            }
+        }
     }
 
     @Test("pull downloads, verifies and caches by digest; craft run reads the remote registry; --offline reads the cache only")
@@ -123,7 +183,7 @@ struct RemoteRegistryTests {
         server.stop()
         // The server is gone: a plain command says it cannot reach it; --offline answers from the cache.
         let down = try RegistryTool.run(["--registry", server.url, "list"], in: scratch.url)
-        #expect(down.status == 1 && down.stderr.contains("cannot fetch \(server.url)/registry.json") && down.stderr.contains("--offline"), "\(down.stderr)")
+        #expect(down.status == 1 && down.stderr.contains("cannot fetch \(server.url)/index/search.tsv") && down.stderr.contains("--offline"), "\(down.stderr)")
         let offline = try RegistryTool.run(["--registry", server.url, "--offline", "pull", "digits-llama"], in: scratch.url)
         #expect(offline.status == 0 && offline.stdout.trimmingCharacters(in: .newlines) == directory, "\(offline.stderr)")
         #expect(try RegistryTool.run(["--registry", server.url, "--offline", "list"], in: scratch.url).status == 0)

@@ -58,6 +58,40 @@ struct RegistryConcurrencyTests {
         #expect(leftovers.isEmpty, "\(leftovers)")
     }
 
+    @Test("two concurrent publishers (and a yank) leave index/search.tsv holding exactly what the shards say")
+    func concurrentPublishersKeepTheSearchIndexConsistent() throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let registry = Registry(root: scratch.path("reg"))
+        let bundles = [
+            try TestBundles.packed(in: scratch.url, name: "alpha-vq", version: "1.0.0", kind: .encoder, seed: 1),
+            try TestBundles.packed(in: scratch.url, name: "beta-llm", version: "1.0.0", kind: .backend, seed: 1),
+            try TestBundles.packed(in: scratch.url, name: "beta-llm", version: "2.0.0-rc.1", kind: .backend, seed: 1),
+            try TestBundles.packed(in: scratch.url, name: "alpha-vq", version: "1.1.0", kind: .encoder, seed: 1),
+        ]
+        let errors = ErrorBox()
+        // Two publishers, each with its own bundles, at the same time.
+        DispatchQueue.concurrentPerform(iterations: 2) { publisher in
+            for position in stride(from: publisher, to: bundles.count, by: 2) {
+                do { _ = try Registry(root: registry.root).publish(bundles[position]) } catch { errors.add(error) }
+            }
+        }
+        #expect(errors.all.isEmpty, "\(errors.all)")
+        let searchIndex = registry.root.appendingPathComponent(SearchIndex.relativePath)
+        let shards = try registry.allShards().shards
+        #expect(try Data(contentsOf: searchIndex) == SearchIndex.document(of: shards))
+        let index = try SearchIndex(data: Data(contentsOf: searchIndex), source: "search.tsv")
+        #expect(index.rowCount == 3)  // alpha-vq 1.1.0; beta-llm 1.0.0 and its newer pre-release
+        _ = try registry.yank(name: "alpha-vq", version: "1.1.0")
+        #expect(try Data(contentsOf: searchIndex) == SearchIndex.document(of: registry.allShards().shards))
+        // reindex finds it up to date; removing it makes reindex write it again, byte for byte.
+        let expected = try Data(contentsOf: searchIndex)
+        #expect(try registry.reindex().rewritten.isEmpty)
+        try FileManager.default.removeItem(at: searchIndex)
+        #expect(try registry.reindex().rewritten == [SearchIndex.relativePath])
+        #expect(try Data(contentsOf: searchIndex) == expected)
+    }
+
     @Test func flockSerialisesTwoLockersEvenInOneProcess() throws {
         // flock(2) locks belong to open file descriptions: two opens in one process conflict just
         // like two processes. Hold the lock here and check that a second locker waits.

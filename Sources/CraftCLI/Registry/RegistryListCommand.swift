@@ -11,7 +11,8 @@ struct RegistryListCommand: ParsableCommand {
         discussion: """
             Yanked versions and pre-releases are hidden (use --include-prerelease for pre-releases; \
             `info NAME` shows every version). A broken index file is reported on stderr and makes \
-            the command exit 4 after printing the rest.
+            the command exit 4 after printing the rest. A remote registry is listed from its \
+            index/search.tsv (one file), or from every shard when it has none.
 
             Examples (from the repository root):
               craft-registry list

@@ -10,7 +10,7 @@ struct RegistryReindexCommand: ParsableCommand {
         abstract: "Rebuild the index (registry.json and every shard) from the bundle files in the registry.",
         discussion: """
             Repairs a damaged index: a deleted or garbled registry.json, a missing or damaged shard, \
-            names the index forgot. Each bundles/NAME/NAME-VERSION.craft is read; a version an intact \
+            names the index forgot, a missing, stale or damaged index/search.tsv (written last). Each bundles/NAME/NAME-VERSION.craft is read; a version an intact \
             shard already records with the file's digest keeps its record (signatures, yanked state); \
             any other file is verified as publish verifies it (archive checks, codebook hash \
             recomputed) and indexed unsigned. Records whose file is gone are dropped. Runs under the \

@@ -11,7 +11,10 @@ struct RegistrySearchCommand: ParsableCommand {
         discussion: """
             Ranking: exact name > name prefix > codebook-hash or digest prefix (6+ hex digits) > \
             name contains > domain/kind/runtime tag > summary word. Every word of a multi-word \
-            query must match something unless the whole query matches the name or a hash.
+            query must match something unless the whole query matches the name or a hash. \
+            A remote registry is searched through its index/search.tsv (one file, revalidated \
+            with its ETag), or through every shard when it has none; a damaged search index is \
+            reported (exit 4) and the shards answer instead.
 
             Examples (from the repository root):
               craft-registry search digits

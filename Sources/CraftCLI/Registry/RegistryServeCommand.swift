@@ -11,7 +11,8 @@ struct RegistryServeCommand: ParsableCommand {
         abstract: "Serve a registry directory over HTTP: its files, a JSON API, publishing and web pages.",
         discussion: """
             Other machines read it with --registry http://HOST:PORT (every lookup, pull and craft \
-            run). GET / and /bundle/NAME are web pages; /api/v1/bundles, /api/v1/search?q=, \
+            run). GET / and /bundle/NAME are web pages (a bundle's page shows its model card: a \
+            README.md listed in its craft.json files, as a small escaped Markdown subset); /api/v1/bundles, /api/v1/search?q=, \
             /api/v1/bundles/REF and /api/v1/bundles/REF/compatible answer JSON. PUT \
             /api/v1/bundles with a .craft body publishes it, only with --token-file and the header \
             "Authorization: Bearer TOKEN". Loopback by default; SIGINT or SIGTERM stops it. \

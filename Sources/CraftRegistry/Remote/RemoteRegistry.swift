@@ -95,7 +95,7 @@ public final class RemoteRegistry: @unchecked Sendable {
             switch head.status {
             case 200:
                 try AtomicFile.createDirectory(local.deletingLastPathComponent())
-                if path == "registry.json" { try? AtomicFile.write(Data(base.absoluteString.utf8), to: mirror.appendingPathComponent(Self.sourceFile)) }
+                if path == "registry.json" || path == SearchIndex.relativePath { try? AtomicFile.write(Data(base.absoluteString.utf8), to: mirror.appendingPathComponent(Self.sourceFile)) }
                 try AtomicFile.write(body, to: local)
                 if let etag = head["etag"] { try AtomicFile.write(Data(etag.utf8), to: tag) } else { try? FileManager.default.removeItem(at: tag) }
                 exists = true

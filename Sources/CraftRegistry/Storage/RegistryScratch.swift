@@ -75,6 +75,7 @@ extension Registry {
         removed += RegistryScratch.sweepTemporaries(in: root)
         removed += RegistryScratch.sweepTemporaries(in: keysURL)
         let indexDirectory = root.appendingPathComponent("index")
+        removed += RegistryScratch.sweepTemporaries(in: indexDirectory)  // the search index's
         for directory in (try? FileManager.default.contentsOfDirectory(atPath: indexDirectory.path)) ?? [] where !directory.hasPrefix(".") {
             removed += RegistryScratch.sweepTemporaries(in: indexDirectory.appendingPathComponent(directory))
         }
