@@ -115,7 +115,7 @@ struct ConsistentOptionsTests {
         let adapted = try RegistryTool.run(registry + ["info", "digits-siglip-vq@1.1.0"], in: scratch)
         #expect(adapted.status == 0, "\(adapted.stderr)")
         #expect(adapted.stdout.contains("method:     craft (base digits-siglip-vq@1.0.0, surrogate digits-llama@1.0.0)"), "\(adapted.stdout)")
-        #expect(adapted.stdout.contains("accuracy:   23.4 % before, 71.9 % after on 64 validation examples"), "\(adapted.stdout)")
+        #expect(adapted.stdout.contains("accuracy:   28.1 % before, 67.2 % after on 64 validation examples"), "\(adapted.stdout)")
         let backend = try RegistryTool.run(registry + ["info", "digits-llama", "--json"], in: scratch).json()
         let details = try #require(backend["details"] as? [String: Any])
         #expect(details["source"] as? String == "bundle")

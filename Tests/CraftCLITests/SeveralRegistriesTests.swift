@@ -53,9 +53,9 @@ struct SeveralRegistriesTests {
 
         // craft run resolves through the same list.
         let run = try runCraft(["run", "--encoder", "digits-siglip-vq@1.1.0", "--backend", "digits-gpt2", "--image",
-                                RegistryTool.packageRoot.appendingPathComponent("examples/data/digits/images/strong/0017.png").path,
+                                RegistryTool.packageRoot.appendingPathComponent("examples/data/digits/images/strong/0037.png").path,
                                 "--prompt", "what digit is this ?"], environment: ["CRAFT_CONFIG": config.path, "CRAFT_REGISTRY": nil])
-        #expect(run.status == 0 && run.standardOutput == "seven\n", "\(run.standardError)")
+        #expect(run.status == 0 && run.standardOutput == "nine\n", "\(run.standardError)")
     }
 
     @Test("a broken configuration file is refused naming the file and the problem")
