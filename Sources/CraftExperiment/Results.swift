@@ -64,25 +64,41 @@ public enum ResultsTable {
         return list + sweep(settings)
     }
 
-    /// The commitment sweep: every λ_commit × learning rate × epochs of the settings over every seed,
-    /// except the default point (the CRAFT rows) and λ_commit 0 at the defaults (the `no-commit` rows).
-    public static func sweep(_ settings: ExperimentSettings) -> [AdaptationVariant] {
-        var list: [AdaptationVariant] = []
+    /// One point of the commitment sweep and the variant family whose rows it reads: the CRAFT rows
+    /// at the default point, the `no-commit` rows for λ_commit 0 at the defaults, else its own.
+    struct SweepPoint {
+        var weight: Float, learningRate: Float, epochs: Int, family: String
+        /// Whether the point is trained by its own sweep variants (not by the CRAFT or no-commit rows).
+        var isOwn: Bool { family.hasPrefix("commit") }
+    }
+
+    /// Every λ_commit × learning rate × epochs of the settings.
+    static func sweepPoints(_ settings: ExperimentSettings) -> [SweepPoint] {
         let defaultWeight = TrainingTask.classification.objective.commitmentWeight
+        var points: [SweepPoint] = []
         for weight in settings.commitmentWeights {
             for rate in settings.sweepLearningRates {
                 for epochs in settings.sweepEpochs {
                     let isDefault = rate == settings.adaptationLearningRate && epochs == settings.adaptationEpochs
-                    if isDefault && (weight == defaultWeight || weight == 0) { continue }
-                    for seed in settings.seeds {
-                        list.append(AdaptationVariant(
-                            id: "\(sweepFamily(weight: weight, learningRate: rate, epochs: epochs))-s\(seed)", seed: seed,
-                            commitmentWeight: weight, learningRate: rate, epochs: epochs))
-                    }
+                    let family = isDefault && weight == defaultWeight ? "craft-strong"
+                        : isDefault && weight == 0 ? "no-commit-strong"
+                        : sweepFamily(weight: weight, learningRate: rate, epochs: epochs)
+                    points.append(SweepPoint(weight: weight, learningRate: rate, epochs: epochs, family: family))
                 }
             }
         }
-        return list
+        return points
+    }
+
+    /// The commitment sweep's own variants: every point of ``sweepPoints(_:)`` over every seed, except
+    /// those the CRAFT and no-commit rows already train.
+    public static func sweep(_ settings: ExperimentSettings) -> [AdaptationVariant] {
+        sweepPoints(settings).filter(\.isOwn).flatMap { point in
+            settings.seeds.map { seed in
+                AdaptationVariant(id: "\(point.family)-s\(seed)", seed: seed, commitmentWeight: point.weight,
+                                  learningRate: point.learningRate, epochs: point.epochs)
+            }
+        }
     }
 
     /// `commit0p1-lr1e-3-e6`: the family id of a sweep point.
@@ -135,12 +151,16 @@ public enum ResultsTable {
             FileManager.default.fileExists(atPath: Adaptation.directory(variant, context).appendingPathComponent("craft.json").path)
         }
         let all = ResultsTable.variants(settings).filter(exists)
-        let baseModel = try CodeDrift.encoder(baseEncoder)
-        /// Code statistics against the base encoder of the same codebook.
-        var setBases: [String: SiglipVQEncoder] = [:]
+        // Code statistics against the base encoder of the same codebook, whose codes per split are
+        // computed once.
+        var bases: [String: SiglipVQEncoder] = ["": try CodeDrift.encoder(baseEncoder)]
+        var baseCodes: [String: [Int32]] = [:]
         func drift(_ encoder: URL, _ domain: Domain, set: String? = nil) throws -> CodeDrift {
-            try CodeDrift.measure(try CodeDrift.encoder(encoder), base: set.flatMap { setBases[$0] } ?? baseModel,
-                                  on: tests[domain]!, pixels: pixels)
+            let key = "\(set ?? "")|\(domain.rawValue)"
+            if baseCodes[key] == nil, let base = bases[set ?? ""] {
+                baseCodes[key] = try CodeDrift.codes(base, on: tests[domain]!, pixels: pixels)
+            }
+            return try CodeDrift.measure(try CodeDrift.encoder(encoder), baseCodes: baseCodes[key] ?? [], on: tests[domain]!, pixels: pixels)
         }
         for domain in Domain.allCases {
             let codes = try drift(baseEncoder, domain)
@@ -161,7 +181,7 @@ public enum ResultsTable {
             let pairs = [("A", try Adaptation.baseDirectory(MiniatureBundles.inSet(MiniatureBundles.llama, set.id), context)),
                          ("B", try Adaptation.baseDirectory(MiniatureBundles.inSet(MiniatureBundles.gpt2, set.id), context))]
             setBackends[set.id] = pairs
-            setBases[set.id] = try CodeDrift.encoder(encoder)
+            bases[set.id] = try CodeDrift.encoder(encoder)
             for domain in [Domain.strong, .general] {
                 let codes = try drift(encoder, domain, set: set.id)
                 for (name, backend) in pairs {

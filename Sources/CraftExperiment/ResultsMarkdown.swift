@@ -99,21 +99,8 @@ public enum ResultsMarkdown {
             out += "\(aggregate(select("base", "B", domain))) | \(aggregate(b)) | \(delta(family, "B", domain)) | \(seeds(a + b)) |\n"
         }
 
-        // The commitment sweep, with the default point and λ_commit 0 at the defaults taken from the
-        // CRAFT and no-commit rows.
-        let defaultWeight = TrainingTask.classification.objective.commitmentWeight
-        var points: [(weight: Float, rate: Float, epochs: Int, family: String)] = []
-        for weight in settings.commitmentWeights {
-            for rate in settings.sweepLearningRates {
-                for epochs in settings.sweepEpochs {
-                    let isDefault = rate == settings.adaptationLearningRate && epochs == settings.adaptationEpochs
-                    let family = isDefault && weight == defaultWeight ? "craft-strong"
-                        : isDefault && weight == 0 ? "no-commit-strong"
-                        : ResultsTable.sweepFamily(weight: weight, learningRate: rate, epochs: epochs)
-                    points.append((weight, rate, epochs, family))
-                }
-            }
-        }
+        // The commitment sweep; its default point and λ_commit 0 at the defaults read the CRAFT and no-commit rows.
+        let points = ResultsTable.sweepPoints(settings)
         if points.contains(where: { !select($0.family, "A", "strong").isEmpty }) {
             out += "\n**Commitment sweep.** CRAFT on the strong shift with λ_commit × learning rate × epochs; does removing L_commit collapse the backends, and when?\n\n"
             out += "| λ_commit | learning rate | epochs | A (Llama) | B (GPT-2) | general A | general B | quant. error | codes changed | seeds |\n|---|---|---|---|---|---|---|---|---|---|\n"
@@ -121,7 +108,7 @@ public enum ResultsMarkdown {
                 let a = select(point.family, "A", "strong"), b = select(point.family, "B", "strong")
                 guard !a.isEmpty else { continue }
                 let (error, changed) = codes(point.family, "strong")
-                out += String(format: "| %g | %g | %d | ", point.weight, point.rate, point.epochs)
+                out += String(format: "| %g | %g | %d | ", point.weight, point.learningRate, point.epochs)
                 out += "\(aggregate(a)) | \(aggregate(b)) | \(aggregate(select(point.family, "A", "general"))) | "
                 out += "\(aggregate(select(point.family, "B", "general"))) | \(error) | \(changed) | \(seeds(a + b)) |\n"
             }
