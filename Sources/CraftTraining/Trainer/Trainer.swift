@@ -241,9 +241,10 @@ public struct Trainer<Encoder: TrainableEncoder, Surrogate: TrainingSurrogate> {
                     let pixels = try batchInputs(batch)
                     let leaves = parameters.requiringGradients()
                     let forward = try encoder.forward(pixels, parameters: leaves)
-                    let baseFeatures = configuration.effectiveObjective.driftWeight > 0
-                        ? try withoutGradients { try encoder.forward(pixels, parameters: baseParameters) }.quantization.encoderOutput.detached()
-                        : nil
+                    // The base encoder's forward, once, when the drift penalty or the code-drift statistics need it.
+                    let base = configuration.effectiveObjective.driftWeight > 0 || configuration.tracksCodeDrift
+                        ? try withoutGradients { try encoder.forward(pixels, parameters: baseParameters) }.quantization : nil
+                    let baseFeatures = configuration.effectiveObjective.driftWeight > 0 ? base?.encoderOutput.detached() : nil
                     let loss = try batchLoss(batch, forward: forward, baseFeatures: baseFeatures)
                     let weight = 1 / Float(group.count)
                     var total = loss.total
@@ -265,8 +266,7 @@ public struct Trainer<Encoder: TrainableEncoder, Surrogate: TrainingSurrogate> {
                     distance += Self.commitmentDistance(forward.quantization) / Double(group.count)
                     let codes = forward.quantization.codes.scalars
                     allCodes += codes
-                    if configuration.tracksCodeDrift {
-                        let baseCodes = try withoutGradients { try encoder.forward(pixels, parameters: baseParameters) }.quantization.codes.scalars
+                    if configuration.tracksCodeDrift, let baseCodes = base?.codes.scalars {
                         changed += zip(codes, baseCodes).filter { $0 != $1 }.count
                         compared += codes.count
                     }
