@@ -53,6 +53,9 @@ let package = Package(
             name: "CArchive", path: "Sources/CArchive", pkgConfig: "libarchive",
             providers: [.apt(["libarchive-dev"])]),
         .systemLibrary(
+            name: "CCurl", path: "Sources/CCurl", pkgConfig: "libcurl",
+            providers: [.apt(["libcurl4-openssl-dev"])]),
+        .systemLibrary(
             name: "CPNG", path: "Sources/CPNG", pkgConfig: "libpng",
             providers: [.apt(["libpng-dev"])]),
         .systemLibrary(
@@ -90,7 +93,7 @@ let package = Package(
         .target(
             name: "CraftRegistry",
             dependencies: [
-                "CraftFiles", "CraftBundles", "CraftCore",
+                "CCurl", "CraftFiles", "CraftBundles", "CraftCore",
                 .product(name: "Crypto", package: "swift-crypto"),
             ]),
         // The checked pipeline over any registered runtimes: what a runtime author compiles (no model zoo).

@@ -2,11 +2,13 @@
 """A static web server for registry tests: Python's http.server with the two things a real static
 server (nginx, S3, GitHub Pages) has and SimpleHTTPRequestHandler lacks, ETags and byte ranges.
 
-    static_registry_server.py DIR [--port 0] [--cut-after BYTES] [--log FILE]
+    static_registry_server.py DIR [--port 0] [--cut-after BYTES] [--log FILE] [--redirect PREFIX=TARGET ...]
 
 Prints `serving DIR on http://127.0.0.1:PORT` once listening. --cut-after makes the first full GET
 of each .craft file stop after BYTES bytes and close the connection (an interrupted download);
---log appends one line per request: `METHOD PATH STATUS RANGE`.
+--log appends one line per request: `METHOD PATH STATUS RANGE`. --redirect answers a GET of a path
+starting with PREFIX with `302 Found` to TARGET followed by the rest of the path (TARGET may be
+relative, `/`, or another server's URL).
 """
 import argparse
 import email.utils
@@ -21,6 +23,7 @@ import time
 class Handler(http.server.SimpleHTTPRequestHandler):
     cut_after = None
     log_file = None
+    redirects = []
     cut_done = set()
     lock = threading.Lock()
 
@@ -36,6 +39,16 @@ class Handler(http.server.SimpleHTTPRequestHandler):
         return f'"{stat.st_size:x}-{stat.st_mtime_ns:x}"'
 
     def do_GET(self):
+        for prefix, target in self.redirects:
+            if self.path.startswith(prefix):
+                body = b"moved\n"
+                self.record(302)
+                self.send_response(302)
+                self.send_header("Location", target + self.path[len(prefix):])
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+                return
         path = self.translate_path(self.path)
         if os.path.isdir(path) or not os.path.isfile(path):
             self.record(404)
@@ -104,7 +117,9 @@ def main():
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--cut-after", type=int)
     parser.add_argument("--log")
+    parser.add_argument("--redirect", action="append", default=[])
     args = parser.parse_args()
+    Handler.redirects = [tuple(rule.split("=", 1)) for rule in args.redirect]
     Handler.cut_after = args.cut_after
     Handler.log_file = args.log
 

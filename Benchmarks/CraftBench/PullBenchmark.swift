@@ -59,36 +59,61 @@ enum PullBenchmark {
         let fileURL = "\(base)/\(published.record.path)"
 
         print("craft-bench pull: \(String(format: "%.0f MB", Double(size) / 1e6)) bundle, \(rounds) alternating rounds; CPU: \(HalfPrecisionBenchmark.cpuModel()); load average \(ModelBenchmark.loadAverage())")
-        var craft: [Double] = [], curl: [Double] = []
+        // The second peer checks the file as Craft does, with the same SHA-256 code (OpenSSL's, with
+        // the CPU's SHA instructions) on the other end of a pipe.
+        let hasOpenSSL = (try? Self.shell("command -v openssl >/dev/null")) != nil
+        var craft: [Double] = [], curl: [Double] = [], checked: [Double] = [], craftCPU: [Double] = [], curlCPU: [Double] = []
         for round in 0..<rounds {
-            // curl to a file.
             let target = scratch.appendingPathComponent("curl.craft")
             try? FileManager.default.removeItem(at: target)
-            var start = DispatchTime.now().uptimeNanoseconds
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            process.arguments = ["curl", "-s", "-o", target.path, fileURL]
-            try process.run()
-            process.waitUntilExit()
-            curl.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+            var (seconds, cpu) = try Self.shell("curl -s -o '\(target.path)' '\(fileURL)'")
+            curl.append(seconds)
+            curlCPU.append(cpu)
+            if hasOpenSSL {
+                try? FileManager.default.removeItem(at: target)
+                (seconds, _) = try Self.shell("curl -s '\(fileURL)' | tee '\(target.path)' | openssl dgst -sha256 >/dev/null")
+                checked.append(seconds)
+            }
 
             // Craft: a fresh cache, the download checked against the index's size and digest.
             let cache = BundleCache(root: scratch.appendingPathComponent("cache-\(round)"))
             let remote = Registry(remote: URL(string: base)!, cache: cache)
             let resolved = try remote.resolve(BundleReference(parsing: "big-backend@1.0.0"))
-            start = DispatchTime.now().uptimeNanoseconds
+            let start = DispatchTime.now().uptimeNanoseconds
+            let cpuStart = QuantizeBenchmark.cpuSeconds(RUSAGE_SELF)
             try remote.localFile(of: resolved)
             craft.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+            craftCPU.append(QuantizeBenchmark.cpuSeconds(RUSAGE_SELF) - cpuStart)
             try? FileManager.default.removeItem(at: cache.root)
-            print(String(format: "  round %d/%d: curl %.0f MB/s, craft %.0f MB/s", round + 1, rounds,
-                         Double(size) / 1e6 / curl.last!, Double(size) / 1e6 / craft.last!))
+            print(String(format: "  round %d/%d: curl %.0f MB/s (%.0f CPU-ms), craft %.0f MB/s (%.0f CPU-ms)", round + 1, rounds,
+                         Double(size) / 1e6 / curl.last!, curlCPU.last! * 1000, Double(size) / 1e6 / craft.last!, craftCPU.last! * 1000))
         }
         let (ours, theirs) = (Double(size) / 1e6 / QuantizeBenchmark.median(craft), Double(size) / 1e6 / QuantizeBenchmark.median(curl))
-        QuantizeBenchmark.printTable([
-            ["download", "MB/s (median)", "vs curl"],
-            ["curl -o FILE", String(format: "%.0f", theirs), "1.00x"],
-            ["craft (size and sha256 checked as it streams)", String(format: "%.0f", ours), String(format: "%.2fx", ours / theirs)],
-        ])
+        var rows = [
+            ["download", "MB/s (median)", "vs curl", "client CPU-ms (median)"],
+            ["curl -o FILE", String(format: "%.0f", theirs), "1.00x", String(format: "%.0f", QuantizeBenchmark.median(curlCPU) * 1000)],
+        ]
+        if !checked.isEmpty {
+            let speed = Double(size) / 1e6 / QuantizeBenchmark.median(checked)
+            rows.append(["curl | tee FILE | openssl dgst -sha256", String(format: "%.0f", speed), String(format: "%.2fx", speed / theirs), "-"])
+        }
+        rows.append(["craft (size and sha256 checked as it streams)", String(format: "%.0f", ours), String(format: "%.2fx", ours / theirs),
+                     String(format: "%.0f", QuantizeBenchmark.median(craftCPU) * 1000)])
+        QuantizeBenchmark.printTable(rows)
         print(String(format: "pull throughput: %.2fx curl's (target >= 0.8x)", ours / theirs))
+    }
+
+    /// Runs `command` with `/bin/sh -c`; its wall-clock seconds and the CPU seconds of its processes.
+    @discardableResult
+    static func shell(_ command: String) throws -> (seconds: Double, cpu: Double) {
+        let cpuStart = QuantizeBenchmark.cpuSeconds(RUSAGE_CHILDREN)
+        let start = DispatchTime.now().uptimeNanoseconds
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        process.arguments = ["-c", command]
+        try process.run()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else { throw BenchmarkError("`\(command)` failed (exit \(process.terminationStatus))") }
+        return (Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9, QuantizeBenchmark.cpuSeconds(RUSAGE_CHILDREN) - cpuStart)
     }
 }

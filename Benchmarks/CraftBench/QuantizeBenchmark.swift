@@ -136,9 +136,12 @@ enum QuantizeBenchmark {
     }
 
     /// CPU seconds used by this process so far (all threads), from `getrusage`.
-    static func processCPUSeconds() -> Double {
+    static func processCPUSeconds() -> Double { cpuSeconds(RUSAGE_SELF) }
+
+    /// CPU seconds of `who` (`RUSAGE_SELF`, or `RUSAGE_CHILDREN`: the children waited for so far).
+    static func cpuSeconds(_ who: __rusage_who) -> Double {
         var usage = rusage()
-        getrusage(RUSAGE_SELF.rawValue, &usage)
+        getrusage(who.rawValue, &usage)
         return Double(usage.ru_utime.tv_sec) + Double(usage.ru_utime.tv_usec) / 1e6
             + Double(usage.ru_stime.tv_sec) + Double(usage.ru_stime.tv_usec) / 1e6
     }

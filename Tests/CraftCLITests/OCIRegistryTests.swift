@@ -112,8 +112,12 @@ struct OCIRegistryTests {
         #expect(pushed.status == 0, "\(pushed.stderr)")
         let pushReport = try pushed.json()
         #expect(pushReport["tags"] as? [String] == ["1.1.0", "latest"])
-        #expect(pushReport["signed_by"] as? String != nil)
+        #expect(pushReport["signed_by"] as? String != nil && pushReport["uploaded"] as? Bool == true)
         let digest = try #require(pushReport["digest"] as? String)
+        // Pushed again under another tag: the registry has the blob (HEAD), so only manifests are sent.
+        let again = try RegistryTool.run(["push", bundle.path, target + ":again", "--json"], in: scratch.url)
+        let againReport = try again.json()
+        #expect(again.status == 0 && againReport["uploaded"] as? Bool == false, "\(again.stdout) \(again.stderr)")
 
         // A fresh registry that trusts the team's key: the pull checks the signature pushed beside the bundle.
         let fresh = scratch.path("fresh")

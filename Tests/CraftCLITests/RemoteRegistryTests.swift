@@ -249,4 +249,24 @@ struct RemoteRegistryTests {
         let downloads = server.requests.filter { $0.contains("/bundles/digits-llama/") && ($0.contains(" 200 ") || $0.contains(" 206 ")) }
         #expect(downloads.count <= 2, "the bundle was downloaded \(downloads.count) times: \(downloads)")
     }
+
+    @Test("redirects are followed under the same rule: to the same server, yes; to plain HTTP on another machine, refused before any request")
+    func redirects() throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        // /moved/… → /… on the same server (relative Location); /away/… → plain HTTP elsewhere.
+        let server = try StaticServer(in: scratch, arguments: ["--redirect", "/moved/=/", "--redirect", "/away/=http://registry.example.org/"])
+        defer { server.stop() }
+        let direct = try RegistryTool.run(["--registry", server.url, "info", "digits-llama", "--json"], in: scratch.url)
+        let moved = try RegistryTool.run(["--registry", server.url + "/moved", "info", "digits-llama", "--json"], in: scratch.url)
+        #expect(direct.status == 0 && moved.status == 0, "\(moved.stderr)")
+        #expect(try Self.normalized(moved) == Self.normalized(direct))
+        let pulled = try RegistryTool.run(["--registry", server.url + "/moved", "pull", "digits-gpt2", "--json"], in: scratch.url)
+        #expect(pulled.status == 0, "\(pulled.stderr)")
+        #expect(server.requests.contains { $0.hasPrefix("GET /moved/bundles/digits-gpt2/digits-gpt2-1.0.0.craft 302") }, "\(server.requests)")
+        #expect(server.requests.contains { $0.hasPrefix("GET /bundles/digits-gpt2/digits-gpt2-1.0.0.craft 200") }, "\(server.requests)")
+
+        let away = try RegistryTool.run(["--registry", server.url + "/away", "list"], in: scratch.url)
+        #expect(away.status == 64 && away.stderr.contains("redirects to http://registry.example.org/") && away.stderr.contains("--insecure"), "\(away.stderr)")
+    }
 }

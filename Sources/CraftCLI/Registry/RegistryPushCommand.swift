@@ -52,14 +52,16 @@ struct RegistryPushCommand: ParsableCommand {
                 var name: String
                 var version: String
                 var signedBy: String?
+                var uploaded: Bool
             }
             try Output.json(Result(
                 reference: result.reference.description, tags: result.tags, manifestDigest: result.manifestDigest, digest: result.digest,
-                size: result.size, name: result.name, version: result.version, signedBy: result.signedBy))
+                size: result.size, name: result.name, version: result.version, signedBy: result.signedBy,
+                uploaded: result.uploaded))
         } else {
             let reference = result.reference
             let place = "oci://\(reference.host)/\(reference.repository)"
-            Output.line("Pushed \(result.name)@\(result.version) (\(result.digest)) to \(place) as \(result.tags.joined(separator: ", "))\(result.signedBy.map { ", signed by \($0)" } ?? "").")
+            Output.line("Pushed \(result.name)@\(result.version) (\(result.digest)) to \(place) as \(result.tags.joined(separator: ", "))\(result.signedBy.map { ", signed by \($0)" } ?? "")\(result.uploaded ? "" : " (the registry already had its bytes: only the manifest was sent)").")
             Output.line("Pull it with: craft-registry pull \(place):\(result.tags[0])")
         }
     }

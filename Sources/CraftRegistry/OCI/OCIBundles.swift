@@ -25,6 +25,8 @@ public struct OCIPushResult: Sendable {
     public var version: String
     /// The key id of the signature pushed beside it, when FILE.sig exists.
     public var signedBy: String?
+    /// Whether the bundle's bytes were sent: `false` when the repository already had the blob.
+    public var uploaded = true
 }
 
 /// A bundle pulled from an OCI registry into the cache.
@@ -80,7 +82,7 @@ public struct OCIBundles: Sendable {
         let size = verified.size
         let client = try OCIClient(reference: reference, allowInsecure: allowInsecure, credentials: credentials(reference.host))
         let label = manifest.reference
-        try client.upload(file: file, digest: digest, size: size, label: label, progress: progress)
+        let uploaded = try client.upload(file: file, digest: digest, size: size, label: label, progress: progress)
         let configData = try JSONFormatting.encode(manifest)
         let config = try client.upload(data: configData, label: "craft.json of \(label)")
         var annotations = [
@@ -131,7 +133,7 @@ public struct OCIBundles: Sendable {
             signedBy = signature.keyID
         }
         return OCIPushResult(reference: reference, tags: tags, manifestDigest: manifestDigest, digest: digest, size: size,
-                             name: manifest.name, version: "\(manifest.version)", signedBy: signedBy)
+                             name: manifest.name, version: "\(manifest.version)", signedBy: signedBy, uploaded: uploaded)
     }
 
     /// Pulls the bundle `reference` names into the cache: the manifest checked against its digest

@@ -172,19 +172,29 @@ final class OCIClient: @unchecked Sendable {
 
     // MARK: - Blobs
 
-    /// Uploads a blob from a file: in one `PUT` when it fits a chunk, else in `PATCH` chunks and a
-    /// final `PUT`.
+    /// Whether the repository already has the blob `digest` (`HEAD`, as the distribution spec checks
+    /// before an upload).
+    func hasBlob(_ digest: String) throws -> Bool {
+        let (head, _) = try send("HEAD", url("/v2/\(reference.repository)/blobs/\(digest)"), limit: 1 << 16, scope: pushScope)
+        return head.status == 200
+    }
+
+    /// Uploads a blob from a file, unless the repository has it already: in one `PUT` when it fits a
+    /// chunk, else in `PATCH` chunks and a final `PUT`.
     ///
-    /// There is no `HEAD` check for a blob the repository already has: Foundation's URLSession on
-    /// Linux waits for the body a `HEAD` answer announces (a 401's, for one) and hangs. The registry
-    /// keeps one copy of a blob uploaded twice.
-    func upload(file: URL, digest: String, size: Int64, label: String, progress: (@Sendable (String, Int64, Int64) -> Void)?) throws {
+    /// - Returns: whether the bytes were sent (`false` when the repository had them).
+    @discardableResult
+    func upload(file: URL, digest: String, size: Int64, label: String, progress: (@Sendable (String, Int64, Int64) -> Void)?) throws -> Bool {
+        if try hasBlob(digest) {
+            progress?(label, size, size)
+            return false
+        }
         let handle = try FileHandle(forReadingFrom: file)
         defer { try? handle.close() }
         guard size > Int64(Self.chunkSize) else {
             try upload(data: handle.readToEnd() ?? Data(), digest: digest, label: label)
             progress?(label, size, size)
-            return
+            return true
         }
         var location = try startUpload(label)
         var sent: Int64 = 0
@@ -201,6 +211,7 @@ final class OCIClient: @unchecked Sendable {
             progress?(label, sent, size)
         }
         try finishUpload(at: location, digest: digest, body: Data(), label: label)
+        return true
     }
 
     /// Uploads an in-memory blob (a config, an empty JSON, a signature) in one `PUT`.

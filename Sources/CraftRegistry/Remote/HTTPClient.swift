@@ -1,11 +1,9 @@
-// HTTP for remote registries: blocking GETs over Foundation's URLSession (libcurl on Linux), with
-// bodies streamed to a sink so that large downloads never sit in memory and small documents are
+// HTTP for remote registries and OCI distribution: blocking requests over libcurl's easy interface
+// (the engine the `curl` command runs), with bodies handed to a sink in libcurl's own buffer so that
+// large downloads are written and hashed in place and never sit in memory, and small documents are
 // bounded while they arrive.
+import CCurl
 import Foundation
-
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 
 /// An HTTP response's status line and headers (names lowercased).
 struct HTTPHead: Sendable {
@@ -15,10 +13,13 @@ struct HTTPHead: Sendable {
     subscript(_ name: String) -> String? { headers[name.lowercased()] }
 }
 
-/// Blocking HTTP GETs for the registry's command-line use.
+/// Blocking HTTP requests for the registry's command-line use.
 ///
 /// Plain `http://` is refused unless the host is a loopback address or `allowInsecure` is set: an
-/// index fetched in clear text could be rewritten on the way (bundle digests come from it).
+/// index fetched in clear text could be rewritten on the way (bundle digests come from it). Redirects
+/// are followed here, not by libcurl, so that each hop is held to the same rule (no https → http) and
+/// credentials are not sent on to another host. Connections are kept alive between requests: each
+/// transfer borrows an idle libcurl handle (one per transfer in flight) and returns it.
 final class HTTPClient: @unchecked Sendable {
     /// The seconds a request may wait for the next bytes (`CRAFT_HTTP_TIMEOUT`, default 60).
     let timeout: TimeInterval
@@ -60,7 +61,7 @@ final class HTTPClient: @unchecked Sendable {
         var body = Data()
         let head = try stream(url, method: method, headers: headers, body: requestBody) { head, chunk in
             guard (200..<300).contains(head.status) || body.count < 4096 else { return }
-            body.append(chunk)
+            chunk.withMemoryRebound(to: UInt8.self) { body.append($0) }
             if body.count > limit {
                 throw RegistryError(.corruptIndex, "\(url.absoluteString) is larger than \(limit) bytes, more than any registry document; the server is not serving a Craft registry")
             }
@@ -68,161 +69,207 @@ final class HTTPClient: @unchecked Sendable {
         return (head, body)
     }
 
-    /// GETs `url`, handing each chunk of the body to `sink` as it arrives (with the response's head).
-    /// An error thrown by `sink` cancels the transfer and is rethrown.
+    /// Sends a request, handing each piece of the response body to `sink` as it arrives (with the
+    /// response's head), in libcurl's buffer: valid only during the call. An error thrown by `sink`
+    /// stops the transfer and is rethrown. Bodies of redirects that are followed are not handed over.
+    ///
+    /// - Returns: the final response's head (after at most ``maximumRedirects`` redirects).
     func stream(_ url: URL, method: String = "GET", headers: [String: String] = [:], body: Data? = nil,
-                sink: @escaping (HTTPHead, Data) throws -> Void) throws -> HTTPHead {
-        guard Self.isAllowed(url, allowInsecure: allowInsecure) else {
-            throw RegistryError(.usage, "\(url.absoluteString) is plain HTTP to a host that is not this machine; use https://, or pass --insecure if you trust the network")
+                sink: (HTTPHead, UnsafeRawBufferPointer) throws -> Void) throws -> HTTPHead {
+        var target = url
+        var method = method
+        var headers = headers
+        var body = body
+        for _ in 0...Self.maximumRedirects {
+            guard Self.isAllowed(target, allowInsecure: allowInsecure) else {
+                if target == url {
+                    throw RegistryError(.usage, "\(url.absoluteString) is plain HTTP to a host that is not this machine; use https://, or pass --insecure if you trust the network")
+                }
+                throw RegistryError(.usage, "\(url.absoluteString) redirects to \(target.absoluteString), which is plain HTTP to another machine; refusing to follow it (pass --insecure if you trust the network)")
+            }
+            let handle = borrowHandle()
+            defer { returnHandle(handle) }
+            let (head, next) = try handle.perform(target, method: method, headers: headers, body: body, timeout: timeout, sink: sink)
+            guard let next else { return head }
+            guard let resolved = URL(string: next, relativeTo: target)?.absoluteURL else {
+                throw RegistryError(.network, "\(target.absoluteString) redirects to \(next), which is not a URL")
+            }
+            if resolved.host?.lowercased() != target.host?.lowercased() || resolved.port != target.port {
+                headers = headers.filter { $0.key.lowercased() != "authorization" }  // as curl: no credentials to another host
+            }
+            if head.status == 303 && method != "HEAD" {
+                (method, body) = ("GET", nil)
+                headers = headers.filter { $0.key.lowercased() != "content-type" }
+            }
+            target = resolved
         }
-        var request = URLRequest(url: url, cachePolicy: .reloadIgnoringLocalAndRemoteCacheData, timeoutInterval: timeout)
-        request.httpMethod = method
-        request.httpBody = body
-        for (name, value) in headers { request.setValue(value, forHTTPHeaderField: name) }
-        let transfer = Transfer(sink: sink)
-        let task = session.dataTask(with: request)
-        router.add(transfer, for: task)
-        task.resume()
-        transfer.done.wait()
-        router.remove(task)
-        if let failure = transfer.failure { throw failure }
-        if transfer.challenged, let head = transfer.head { return head }
-        if let error = transfer.transportError {
-            throw RegistryError(.network, "cannot fetch \(url.absoluteString) (\(Self.describe(error))); check the address and the network, or use --offline to read the cache", cause: error)
-        }
-        guard let head = transfer.head else {
-            throw RegistryError(.network, "\(url.absoluteString) gave no HTTP response; check the address")
-        }
-        return head
+        throw RegistryError(.network, "\(url.absoluteString) redirects more than \(Self.maximumRedirects) times; check the address")
     }
 
-    /// One session for every request of the client, so connections (and TLS sessions) are reused.
-    private lazy var session: URLSession = {
-        let configuration = URLSessionConfiguration.ephemeral
-        configuration.urlCache = nil
-        configuration.timeoutIntervalForRequest = timeout
-        configuration.httpShouldSetCookies = false
-        return URLSession(configuration: configuration, delegate: router, delegateQueue: nil)
-    }()
+    /// Redirects followed before giving up.
+    static let maximumRedirects = 10
 
-    private lazy var router = TransferRouter(allowInsecure: allowInsecure)
+    private let pool = NSLock()
+    private var idle: [CurlHandle] = []
 
-    deinit {
-        session.finishTasksAndInvalidate()
+    private func borrowHandle() -> CurlHandle {
+        pool.lock()
+        defer { pool.unlock() }
+        return idle.popLast() ?? CurlHandle()
     }
 
-    static func describe(_ error: Error) -> String {
-        if let error = error as? URLError {
-            switch error.code {
-            case .timedOut: return "no answer within the time limit; raise CRAFT_HTTP_TIMEOUT (seconds) if the server is slow"
-            case .cannotConnectToHost: return "the connection was refused"
-            case .cannotFindHost, .dnsLookupFailed: return "the host name does not resolve"
-            case .networkConnectionLost: return "the connection was lost"
-            case .serverCertificateUntrusted, .serverCertificateHasBadDate, .serverCertificateNotYetValid, .serverCertificateHasUnknownRoot,
-                 .secureConnectionFailed:
-                return "the TLS connection failed: \(error.localizedDescription)"
-            default: return error.localizedDescription
+    private func returnHandle(_ handle: CurlHandle) {
+        pool.lock()
+        defer { pool.unlock() }
+        if idle.count < 8 { idle.append(handle) }
+    }
+}
+
+/// One libcurl easy handle: its connection stays open for the next request to the same server.
+private final class CurlHandle {
+    private let handle: UnsafeMutableRawPointer
+
+    /// libcurl's global state, set up once per process before the first handle.
+    private static let initialized: Bool = curl_global_init(Int(CURL_GLOBAL_DEFAULT)) == CURLE_OK
+
+    init() {
+        _ = Self.initialized
+        guard let handle = curl_easy_init() else { fatalError("libcurl could not create a handle (out of memory)") }
+        self.handle = handle
+    }
+
+    deinit { curl_easy_cleanup(handle) }
+
+    /// The state of one transfer, reached from libcurl's callbacks.
+    private final class Transfer {
+        let sink: (HTTPHead, UnsafeRawBufferPointer) throws -> Void
+        var status = 0
+        var headers: [String: String] = [:]
+        var head: HTTPHead?
+        var failure: Error?
+
+        init(sink: @escaping (HTTPHead, UnsafeRawBufferPointer) throws -> Void) {
+            self.sink = sink
+        }
+
+        /// A header line: a status line starts a new response (after `100 Continue` or a redirect).
+        func header(_ line: String) {
+            let trimmed = line.trimmingCharacters(in: .whitespacesAndNewlines)
+            if trimmed.hasPrefix("HTTP/") {
+                let parts = trimmed.split(separator: " ", maxSplits: 2)
+                status = parts.count > 1 ? Int(parts[1]) ?? 0 : 0
+                headers = [:]
+                head = nil
+            } else if let colon = trimmed.firstIndex(of: ":") {
+                let name = trimmed[..<colon].trimmingCharacters(in: .whitespaces).lowercased()
+                let value = trimmed[trimmed.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+                headers[name] = headers[name].map { $0 + ", " + value } ?? value
             }
         }
-        return error.localizedDescription
-    }
-}
 
-/// One transfer's head, body sink and outcome.
-private final class Transfer: @unchecked Sendable {
-    let sink: (HTTPHead, Data) throws -> Void
-    let done = DispatchSemaphore(value: 0)
-    var head: HTTPHead?
-    var failure: Error?
-    var transportError: Error?
-    /// The server asked for authentication; `head` is its 401 and the transfer was cancelled.
-    var challenged = false
+        var isRedirect: Bool { [301, 302, 303, 307, 308].contains(status) && headers["location"] != nil }
 
-    init(sink: @escaping (HTTPHead, Data) throws -> Void) {
-        self.sink = sink
-    }
-}
-
-/// The session's delegate: hands each task's events to its ``Transfer``.
-private final class TransferRouter: NSObject, URLSessionDataDelegate, @unchecked Sendable {
-    private let lock = NSLock()
-    private var transfers: [Int: Transfer] = [:]
-    let allowInsecure: Bool
-
-    init(allowInsecure: Bool) {
-        self.allowInsecure = allowInsecure
-    }
-
-    func add(_ transfer: Transfer, for task: URLSessionTask) {
-        lock.lock()
-        transfers[task.taskIdentifier] = transfer
-        lock.unlock()
-    }
-
-    func remove(_ task: URLSessionTask) {
-        lock.lock()
-        transfers[task.taskIdentifier] = nil
-        lock.unlock()
-    }
-
-    private func transfer(_ task: URLSessionTask) -> Transfer? {
-        lock.lock()
-        defer { lock.unlock() }
-        return transfers[task.taskIdentifier]
-    }
-
-    func urlSession(_ session: URLSession, dataTask: URLSessionDataTask, didReceive response: URLResponse,
-                    completionHandler: @escaping (URLSession.ResponseDisposition) -> Void) {
-        if let transfer = transfer(dataTask), let response = response as? HTTPURLResponse {
-            transfer.head = HTTPHead(status: response.statusCode, headers: Self.headers(of: response))
-        }
-        completionHandler(.allow)
-    }
-
-    func urlSession(_ session: URLSession, dataTask: URLSessionDataTask, didReceive data: Data) {
-        guard let transfer = transfer(dataTask), transfer.failure == nil, let head = transfer.head else { return }
-        do {
-            try transfer.sink(head, data)
-        } catch {
-            transfer.failure = error
-            dataTask.cancel()
+        /// A piece of the body: handed to the sink unless it belongs to a redirect. `false` stops the transfer.
+        func body(_ bytes: UnsafeRawBufferPointer) -> Bool {
+            guard !isRedirect else { return true }
+            let current = head ?? HTTPHead(status: status, headers: headers)
+            head = current
+            do {
+                try sink(current, bytes)
+                return true
+            } catch {
+                failure = error
+                return false
+            }
         }
     }
 
-    /// Authentication is Craft's own (OCIClient answers challenges itself). URLSession on Linux would
-    /// otherwise hold a 401 forever: the task is cancelled and the 401's head handed over as the answer.
-    func urlSession(_ session: URLSession, task: URLSessionTask, didReceive challenge: URLAuthenticationChallenge,
-                    completionHandler: @escaping (URLSession.AuthChallengeDisposition, URLCredential?) -> Void) {
-        if let transfer = transfer(task), let response = challenge.failureResponse as? HTTPURLResponse {
-            transfer.head = HTTPHead(status: response.statusCode, headers: Self.headers(of: response))
-            transfer.challenged = true
+    /// Performs one request (no redirect followed).
+    ///
+    /// - Returns: the response's head, and the `Location` to go to next when it is a redirect.
+    func perform(_ url: URL, method: String, headers: [String: String], body: Data?, timeout: TimeInterval,
+                 sink: (HTTPHead, UnsafeRawBufferPointer) throws -> Void) throws -> (HTTPHead, String?) {
+        try withoutActuallyEscaping(sink) { sink in
+            let transfer = Transfer(sink: sink)
+            curl_easy_reset(handle)  // options only: the connection, DNS and TLS session caches stay
+            var list: UnsafeMutablePointer<curl_slist>?
+            defer { curl_slist_free_all(list) }
+            var names = Set(headers.keys.map { $0.lowercased() })
+            for (name, value) in headers { list = curl_slist_append(list, "\(name): \(value)") }
+            var errorBuffer = [CChar](repeating: 0, count: Int(CURL_ERROR_SIZE) + 1)
+            let code: CURLcode = errorBuffer.withUnsafeMutableBufferPointer { errors in
+                let context = Unmanaged.passUnretained(transfer).toOpaque()
+                craft_curl_set_pointer(handle, CURLOPT_URL, url.absoluteString)
+                craft_curl_set_long(handle, CURLOPT_NOSIGNAL, 1)
+                craft_curl_set_long(handle, CURLOPT_FOLLOWLOCATION, 0)
+                craft_curl_set_long(handle, CURLOPT_BUFFERSIZE, 256 << 10)
+                craft_curl_set_long(handle, CURLOPT_CONNECTTIMEOUT_MS, Int(timeout * 1000))
+                // "No byte for `timeout` seconds" rather than a limit on the whole transfer.
+                craft_curl_set_long(handle, CURLOPT_LOW_SPEED_LIMIT, 1)
+                craft_curl_set_long(handle, CURLOPT_LOW_SPEED_TIME, max(1, Int(timeout.rounded(.up))))
+                craft_curl_set_pointer(handle, CURLOPT_USERAGENT, "craft")
+                craft_curl_set_pointer(handle, CURLOPT_ERRORBUFFER, errors.baseAddress)
+                craft_curl_set_pointer(handle, CURLOPT_HEADERDATA, context)
+                craft_curl_set_callback(handle, CURLOPT_HEADERFUNCTION) { data, size, count, context in
+                    guard let data, let context else { return 0 }
+                    let transfer = Unmanaged<Transfer>.fromOpaque(context).takeUnretainedValue()
+                    let bytes = UnsafeRawBufferPointer(start: data, count: size * count)
+                    transfer.header(String(decoding: bytes, as: UTF8.self))
+                    return size * count
+                }
+                craft_curl_set_pointer(handle, CURLOPT_WRITEDATA, context)
+                craft_curl_set_callback(handle, CURLOPT_WRITEFUNCTION) { data, size, count, context in
+                    guard let data, let context else { return 0 }
+                    let transfer = Unmanaged<Transfer>.fromOpaque(context).takeUnretainedValue()
+                    return transfer.body(UnsafeRawBufferPointer(start: data, count: size * count)) ? size * count : 0
+                }
+                switch (method, body) {
+                case ("GET", nil):
+                    craft_curl_set_long(handle, CURLOPT_HTTPGET, 1)
+                case ("HEAD", _):
+                    craft_curl_set_long(handle, CURLOPT_NOBODY, 1)
+                case (_, nil):
+                    craft_curl_set_pointer(handle, CURLOPT_CUSTOMREQUEST, method)
+                case (_, .some):
+                    craft_curl_set_long(handle, CURLOPT_POST, 1)
+                    craft_curl_set_pointer(handle, CURLOPT_CUSTOMREQUEST, method)
+                    // libcurl would add a form content type and wait for `100 Continue` on large bodies.
+                    if !names.contains("content-type") { list = curl_slist_append(list, "Content-Type:") }
+                    if !names.contains("expect") { list = curl_slist_append(list, "Expect:") }
+                    names.insert("content-type")
+                }
+                craft_curl_set_pointer(handle, CURLOPT_HTTPHEADER, list)
+                guard let body else { return curl_easy_perform(handle) }
+                return body.withUnsafeBytes { bytes in
+                    craft_curl_set_offset(handle, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(bytes.count))
+                    // An empty body still needs a pointer, or libcurl would read one from a callback.
+                    craft_curl_set_pointer(handle, CURLOPT_POSTFIELDS, bytes.baseAddress ?? UnsafeRawPointer(errors.baseAddress!))
+                    return curl_easy_perform(handle)
+                }
+            }
+            if let failure = transfer.failure { throw failure }
+            guard code == CURLE_OK else {
+                let detail = String(decoding: errorBuffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+                let description = Self.describe(code, detail: detail.isEmpty ? String(cString: curl_easy_strerror(code)) : detail)
+                throw RegistryError(.network, "cannot fetch \(url.absoluteString) (\(description)); check the address and the network, or use --offline to read the cache")
+            }
+            var status = 0
+            craft_curl_get_long(handle, CURLINFO_RESPONSE_CODE, &status)
+            let head = transfer.head ?? HTTPHead(status: status == 0 ? transfer.status : status, headers: transfer.headers)
+            return (head, transfer.isRedirect ? transfer.headers["location"] : nil)
         }
-        completionHandler(.cancelAuthenticationChallenge, nil)
     }
 
-    static func headers(of response: HTTPURLResponse) -> [String: String] {
-        var headers: [String: String] = [:]
-        for (name, value) in response.allHeaderFields {
-            if let name = name as? String, let value = value as? String { headers[name.lowercased()] = value }
+    static func describe(_ code: CURLcode, detail: String) -> String {
+        switch code {
+        case CURLE_OPERATION_TIMEDOUT: return "no answer within the time limit; raise CRAFT_HTTP_TIMEOUT (seconds) if the server is slow"
+        case CURLE_COULDNT_CONNECT: return "the connection was refused"
+        case CURLE_COULDNT_RESOLVE_HOST: return "the host name does not resolve"
+        case CURLE_RECV_ERROR, CURLE_SEND_ERROR, CURLE_GOT_NOTHING, CURLE_PARTIAL_FILE: return "the connection was lost: \(detail)"
+        case CURLE_SSL_CONNECT_ERROR, CURLE_PEER_FAILED_VERIFICATION, CURLE_SSL_CACERT_BADFILE, CURLE_SSL_CERTPROBLEM,
+             CURLE_SSL_CIPHER, CURLE_SSL_ISSUER_ERROR, CURLE_SSL_PINNEDPUBKEYNOTMATCH, CURLE_SSL_INVALIDCERTSTATUS:
+            return "the TLS connection failed: \(detail)"
+        default: return detail
         }
-        return headers
-    }
-
-    /// Redirects are followed only to addresses the first request could have had (no https → http).
-    func urlSession(_ session: URLSession, task: URLSessionTask, willPerformHTTPRedirection response: HTTPURLResponse,
-                    newRequest request: URLRequest, completionHandler: @escaping (URLRequest?) -> Void) {
-        guard let target = request.url, HTTPClient.isAllowed(target, allowInsecure: allowInsecure) else {
-            transfer(task)?.failure = RegistryError(.usage, "\(response.url?.absoluteString ?? "the registry") redirects to \(request.url?.absoluteString ?? "an invalid address"), which is plain HTTP to another machine; refusing to follow it (pass --insecure if you trust the network)")
-            completionHandler(nil)
-            task.cancel()
-            return
-        }
-        completionHandler(request)
-    }
-
-    func urlSession(_ session: URLSession, task: URLSessionTask, didCompleteWithError error: Error?) {
-        guard let transfer = transfer(task) else { return }
-        if let error, transfer.failure == nil { transfer.transportError = error }
-        transfer.done.signal()
     }
 }

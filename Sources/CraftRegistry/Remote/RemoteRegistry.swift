@@ -210,38 +210,31 @@ struct BlobStore {
         var received = offset
         var started = false
         var lastReport = DispatchTime.now().uptimeNanoseconds
-        // URLSession hands over small chunks: they are written and hashed a megabyte at a time.
-        var pending = Data()
-        pending.reserveCapacity(2 << 20)
-        func flush() throws {
-            guard !pending.isEmpty else { return }
-            try output.write(contentsOf: pending)
-            hasher.update(data: pending)
-            pending.removeAll(keepingCapacity: true)
-        }
+        // The hash runs on a thread of its own, reading the written bytes back behind the transfer.
+        let background = try BackgroundHasher(following: partial, from: offset, continuing: hasher)
         let head: HTTPHead
         do {
+            // Each piece is written straight from libcurl's buffer.
             head = try client.stream(source, headers: headers) { head, chunk in
                 guard head.status == 200 || head.status == 206 else { return }
                 if !started {
                     started = true
                     if head.status == 200 {
                         // The whole file (no range support, or it changed): start over.
-                        pending.removeAll(keepingCapacity: true)
+                        background.restart()
                         try output.truncate(atOffset: 0)
-                        hasher = SHA256()
                         received = 0
                     } else {
                         try output.seekToEnd()
                     }
                     if let etag = head["etag"] { try? AtomicFile.write(Data(etag.utf8), to: tag) }
                 }
-                received += Int64(chunk.count)
-                guard received <= total else {
+                guard received + Int64(chunk.count) <= total else {
                     throw RegistryError(.digestMismatch, "\(source.absoluteString) is longer than the \(total) bytes recorded for \(label): it is not the published bundle; do not use this registry until it is repaired")
                 }
-                pending.append(chunk)
-                if pending.count >= 1 << 20 { try flush() }
+                try Self.write(chunk, to: output.fileDescriptor, path: partial)
+                received += Int64(chunk.count)
+                background.written(received)
                 let now = DispatchTime.now().uptimeNanoseconds
                 if let progress, now - lastReport > 200_000_000 {
                     lastReport = now
@@ -255,7 +248,6 @@ struct BlobStore {
             throw error
         } catch {
             // What arrived is kept for the next attempt to resume from.
-            do { try flush() } catch { received = 0 }
             try? output.close()
             let kept = received > 0 ? "; \(received) of \(total) bytes are kept: run the command again to resume" : ""
             if let error = error as? RegistryError, error.code == .network {
@@ -263,7 +255,6 @@ struct BlobStore {
             }
             throw error
         }
-        try flush()
         try output.close()
         switch head.status {
         case 200, 206: break
@@ -278,7 +269,7 @@ struct BlobStore {
             throw RegistryError(.network, "\(source.absoluteString) answered HTTP \(head.status); check the registry")
         }
         progress?(label, received, total)
-        let digest = "sha256:" + hasher.finalize().map { String(format: "%02x", $0) }.joined()
+        let digest = "sha256:" + (try background.finalize()).map { String(format: "%02x", $0) }.joined()
         guard received == total else {
             throw RegistryError(.network, "the download of \(label) from \(source.absoluteString) ended after \(received) of \(total) bytes; run the command again to resume")
         }
@@ -289,6 +280,20 @@ struct BlobStore {
         }
         try FileManager.default.moveItem(at: partial, to: blob)
         try? FileManager.default.removeItem(at: tag)
+    }
+
+    /// Writes all of `bytes` to `descriptor` (retrying short writes and interruptions).
+    private static func write(_ bytes: UnsafeRawBufferPointer, to descriptor: Int32, path: URL) throws {
+        var offset = 0
+        while offset < bytes.count {
+            let written = Foundation.write(descriptor, bytes.baseAddress! + offset, bytes.count - offset)
+            if written < 0 {
+                if errno == EINTR { continue }
+                let reason = String(cString: strerror(errno))
+                throw RegistryError(.io, "cannot write \(path.path) (\(reason)); check the free space of the cache (CRAFT_CACHE)")
+            }
+            offset += written
+        }
     }
 }
 
