@@ -56,16 +56,25 @@ enum Output {
     /// in characters); the last column is not padded.
     static func table(header: [String], rows: [[String]]) -> String {
         let all = [header] + rows
-        let columns = all.map(\.count).max() ?? 0
-        var widths = Array(repeating: 0, count: columns)
-        for row in all {
-            for (index, cell) in row.enumerated() { widths[index] = max(widths[index], cell.count) }
+        let counts = all.map { $0.map(\.count) }  // characters, counted once (a search can print thousands of rows)
+        var widths = Array(repeating: 0, count: counts.map(\.count).max() ?? 0)
+        for row in counts {
+            for (index, count) in row.enumerated() { widths[index] = max(widths[index], count) }
         }
-        return all.map { row in
-            row.enumerated().map { index, cell in
-                index == row.count - 1 ? cell : cell + String(repeating: " ", count: widths[index] - cell.count)
-            }.joined(separator: "  ")
-        }.map { String($0.reversed().drop { $0 == " " }.reversed()) }.joined(separator: "\n")
+        var output = ""
+        output.reserveCapacity(all.count * (widths.reduce(0, +) + 2 * widths.count + 1))
+        for (number, row) in all.enumerated() {
+            if number > 0 { output += "\n" }
+            let lineStart = output.utf8.count
+            for (index, cell) in row.enumerated() {
+                if index > 0 { output += "  " }
+                output += cell
+                if index < row.count - 1 { output += String(repeating: " ", count: widths[index] - counts[number][index]) }
+            }
+            // No trailing spaces (an empty last column, or a cell ending in spaces).
+            while output.utf8.count > lineStart, output.utf8.last == 0x20 { output.removeLast() }
+        }
+        return output
     }
 
     /// `1.5 MB`-style sizes for people.

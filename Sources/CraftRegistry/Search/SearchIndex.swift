@@ -211,13 +211,23 @@ package struct SearchIndex {
     /// ``SearchRanking`` can match, since each of its matches is a term found in a field. For a file
     /// that is not all ASCII (lowercasing may change byte offsets), every row.
     func rows(containingAll terms: [String]) throws -> [Range<Int>] {
-        let text = String(decoding: data, as: UTF8.self)
-        // All ASCII exactly when UTF-16 needs as many units as UTF-8 bytes (O(1) for ASCII strings).
-        guard !terms.isEmpty, text.utf16.count == data.count else { return try allRows() }
-        let lowered = text.lowercased()
-        guard let buffer = malloc(data.count + 1)?.assumingMemoryBound(to: CChar.self) else { return try allRows() }
+        guard !terms.isEmpty, let buffer = malloc(data.count + 1)?.assumingMemoryBound(to: CChar.self) else { return try allRows() }
         defer { free(buffer) }
-        lowered.withCString { _ = memcpy(buffer, $0, data.count + 1) }
+        // One pass: the index lowercased into the buffer (ASCII), and whether it is all ASCII (else
+        // every row is read and matched as Unicode text).
+        let ascii = data.withUnsafeBytes { raw -> Bool in
+            let bytes = raw.bindMemory(to: UInt8.self)
+            let lowered = UnsafeMutableRawPointer(buffer).assumingMemoryBound(to: UInt8.self)
+            var seen: UInt8 = 0
+            for index in 0..<bytes.count {
+                let byte = bytes[index]
+                seen |= byte
+                lowered[index] = byte &- 0x41 < 26 ? byte | 0x20 : byte
+            }
+            lowered[bytes.count] = 0
+            return seen < 0x80
+        }
+        guard ascii else { return try allRows() }
         // Each hit of the first term gives its row; the other terms are looked for in those rows only,
         // each ended by a NUL for the time of the search.
         var rows: [Range<Int>] = []
@@ -257,8 +267,17 @@ package struct SearchIndex {
     ///
     /// - Throws: ``RegistryError/Code/corruptIndex`` naming the file, the row and the field.
     func record(at row: Range<Int>) throws -> (name: String, record: IndexedVersion) {
-        let line = String(decoding: data[(data.startIndex + row.lowerBound)..<(data.startIndex + row.upperBound)], as: UTF8.self)
-        let fields = line.split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
+        // The fields straight from the bytes (a search may decode thousands of rows).
+        var fields: [String] = []
+        fields.reserveCapacity(Self.columns.count)
+        data.withUnsafeBytes { raw in
+            let line = UnsafeRawBufferPointer(rebasing: raw[row])
+            var start = 0
+            for index in 0...line.count where index == line.count || line[index] == 0x09 {
+                fields.append(String(decoding: UnsafeRawBufferPointer(rebasing: line[start..<index]), as: UTF8.self))
+                start = index + 1
+            }
+        }
         func damaged(_ problem: String) -> RegistryError { Self.damage(in: source, "row \(number(of: row.lowerBound)): \(problem)") }
         guard fields.count == Self.columns.count else {
             throw damaged("has \(fields.count) fields but \(Self.format) has \(Self.columns.count)")
