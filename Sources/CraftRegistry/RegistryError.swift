@@ -42,6 +42,8 @@ public struct RegistryError: CraftError {
         public static let network = Code(name: "network")
         /// `--offline` asked for a file of a remote registry that is not in the cache.
         public static let notCached = Code(name: "not-cached")
+        /// A served registry refused a published bundle that failed its verification.
+        public static let invalidBundle = Code(name: "invalid-bundle")
     }
 
     /// What kind of failure this is.
@@ -61,7 +63,7 @@ extension RegistryError {
     public var category: ErrorCategory {
         switch code {
         case .notFound, .noRegistry, .notCached: .notFound
-        case .corruptIndex, .conflict, .digestMismatch, .codebookMismatch, .badSignature, .untrusted, .badKey: .integrity
+        case .corruptIndex, .conflict, .digestMismatch, .codebookMismatch, .badSignature, .untrusted, .badKey, .invalidBundle: .integrity
         case .badReference, .usage: .usage
         default: .other
         }

@@ -154,6 +154,15 @@ struct RegistryAPI: Sendable {
             response.headers[.wwwAuthenticate] = "Bearer realm=\"craft-registry\""
             return response
         }
+        // Detached signatures ride along in one header: base64 signature files, comma-separated.
+        var signatures: [BundleSignature] = []
+        let values = request.headers.filter { $0.name.canonicalName == Registry.signatureHeader.lowercased() }.map(\.value)
+        for (position, text) in values.joined(separator: ",").split(separator: ",").enumerated() {
+            guard let data = Data(base64Encoded: text.trimmingCharacters(in: .whitespaces)) else {
+                throw RegistryAPIError(status: .badRequest, code: "bad-signature", message: "\(Registry.signatureHeader) value \(position + 1) is not base64")
+            }
+            signatures.append(try BundleSignature.decode(data, source: "\(Registry.signatureHeader) value \(position + 1)"))
+        }
         let upload = FileManager.default.temporaryDirectory.appendingPathComponent("craft-upload-\(getpid())-\(UUID().uuidString).craft")
         defer { try? FileManager.default.removeItem(at: upload) }
         guard FileManager.default.createFile(atPath: upload.path, contents: nil), let handle = try? FileHandle(forWritingTo: upload) else {
@@ -174,7 +183,7 @@ struct RegistryAPI: Sendable {
             throw error
         }
         let registry = self.registry
-        let result = try await offload { try registry.publish(upload) }
+        let result = try await offload { [signatures] in try registry.publish(upload, signatures: signatures) }
         return Self.json(Published(outcome: result.outcome.rawValue, name: result.name, version: result.record.version,
                                    digest: result.record.digest, size: result.record.size),
                          status: result.outcome == .published ? .created : .ok)

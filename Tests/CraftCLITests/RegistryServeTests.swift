@@ -137,6 +137,63 @@ struct RegistryServeTests {
         #expect(page.body.contains("&lt;script&gt;alert(1)&lt;/script&gt;") && !page.body.contains("<script>"), "\(page.body)")
     }
 
+    @Test("craft-registry publish to a served registry: the token from CRAFT_REGISTRY_TOKEN or --token-file, FILE.sig carried along, the server's refusals as exit codes")
+    func publishingFromTheCommandLine() throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let server = try Server(in: scratch)
+        defer { _ = server.stop() }
+        let source = try CLIBundles.directory(in: scratch.url, name: "pushed-vq", version: "1.0.0", kind: .encoder, seed: 5,
+                                              summary: "An encoder published by craft-registry over HTTP", domains: ["tests"])
+        let file = scratch.path("pushed-vq-1.0.0.craft")
+        #expect(try RegistryTool.run(["pack", source.path, "-o", file.path], in: scratch.url).status == 0)
+        let key = scratch.path("team-key")
+        #expect(try RegistryTool.run(["key", "generate", "--output", key.path], in: scratch.url).status == 0)
+        #expect(try RegistryTool.run(["sign", file.path, "--key", key.path], in: scratch.url).status == 0)
+        let publish = ["--registry", server.url, "publish", file.path, "--json"]
+
+        let noToken = try RegistryTool.run(publish, in: scratch.url)
+        #expect(noToken.status == 64 && noToken.stderr.contains("CRAFT_REGISTRY_TOKEN"), "\(noToken.stderr)")
+        let wrong = try RegistryTool.run(publish, in: scratch.url, environment: ["CRAFT_REGISTRY_TOKEN": "wrong-token-wrong-token"])
+        #expect(wrong.status == 1 && wrong.stderr.contains("HTTP 401") && !wrong.stderr.contains("wrong-token"), "\(wrong.stderr)")
+
+        let published = try RegistryTool.run(publish, in: scratch.url, environment: ["CRAFT_REGISTRY_TOKEN": Self.token])
+        #expect(published.status == 0, "\(published.stderr)")
+        let report = try published.json()
+        #expect(report["outcome"] as? String == "published" && (report["signed_by"] as? [String])?.count == 1, "\(report)")
+        // The served index carries the signature: a reader trusting the key sees it trusted.
+        let reader = scratch.path("reader")
+        #expect(try RegistryTool.run(["--registry", server.url, "key", "trust", key.path + ".pub"], in: scratch.url,
+                                     environment: ["CRAFT_CACHE": reader.path]).status == 0)
+        let verified = try RegistryTool.run(["--registry", server.url, "pull", "pushed-vq", "--require-signature"], in: scratch.url,
+                                            environment: ["CRAFT_CACHE": reader.path])
+        #expect(verified.status == 0, "\(verified.stderr)")
+
+        // Again with --token-file: the same bytes change nothing.
+        try Self.token.write(to: scratch.path("my-token"), atomically: true, encoding: .utf8)
+        let again = try RegistryTool.run(publish + ["--token-file", scratch.path("my-token").path], in: scratch.url)
+        let againOutcome = try again.json()["outcome"] as? String
+        #expect(again.status == 0 && againOutcome == "unchanged", "\(again.stderr)")
+        // Different bytes under the same version: the server's conflict, exit 4 as locally.
+        let other = try CLIBundles.directory(in: scratch.path("other"), name: "pushed-vq", version: "1.0.0", kind: .encoder, seed: 6,
+                                             summary: "Other bytes", domains: ["tests"])
+        let otherFile = scratch.path("other-pushed-vq-1.0.0.craft")
+        #expect(try RegistryTool.run(["pack", other.path, "-o", otherFile.path], in: scratch.url).status == 0)
+        let conflict = try RegistryTool.run(["--registry", server.url, "publish", otherFile.path], in: scratch.url,
+                                            environment: ["CRAFT_REGISTRY_TOKEN": Self.token])
+        #expect(conflict.status == 4 && conflict.stderr.contains("HTTP 409"), "\(conflict.stderr)")
+        // A signature of other bytes: the server's check refuses it, exit 4.
+        #expect(try RegistryTool.run(["sign", otherFile.path, "--key", key.path], in: scratch.url).status == 0)
+        let misSigned = try RegistryTool.run(["--registry", server.url, "publish", file.path, "--signature", otherFile.path + ".sig"], in: scratch.url,
+                                             environment: ["CRAFT_REGISTRY_TOKEN": Self.token])
+        #expect(misSigned.status == 4 && misSigned.stderr.contains("HTTP 422"), "\(misSigned.stderr)")
+        // Garbage: the server's verification fails, exit 4.
+        try Data("not a bundle".utf8).write(to: scratch.path("garbage.craft"))
+        let garbage = try RegistryTool.run(["--registry", server.url, "publish", scratch.path("garbage.craft").path], in: scratch.url,
+                                           environment: ["CRAFT_REGISTRY_TOKEN": Self.token])
+        #expect(garbage.status == 4 && garbage.stderr.contains("HTTP 422"), "\(garbage.stderr)")
+    }
+
     @Test("the pages: every bundle linked on the home page, search, and a bundle page with provenance, files, versions, partners and commands")
     func pages() throws {
         let scratch = try Scratch()

@@ -89,9 +89,12 @@ struct RemoteRegistryTests {
         #expect(server.requests.contains { $0.hasPrefix("GET /index/search.tsv 304") }, "\(server.requests)")
         let info = try RegistryTool.run(["--registry", server.url, "info", "digits-llama"], in: scratch.url)
         #expect(info.stdout.contains("url:") && info.stdout.contains("\(server.url)/bundles/digits-llama/digits-llama-1.0.0.craft"), "\(info.stdout)")
-        // Writes are refused with the reason.
-        let publish = try RegistryTool.run(["--registry", server.url, "publish", Self.bundleFile(server, "digits-vq", "1.0.0").path], in: scratch.url)
-        #expect(publish.status == 64 && publish.stderr.contains("HTTP registries are read-only"), "\(publish.stderr)")
+        // Writes are refused with the reason: a static server takes no bundles, whatever the token.
+        let publish = try RegistryTool.run(["--registry", server.url, "publish", Self.bundleFile(server, "digits-vq", "1.0.0").path], in: scratch.url,
+                                           environment: ["CRAFT_REGISTRY_TOKEN": "0123456789abcdef"])
+        #expect(publish.status == 64 && publish.stderr.contains("static web server"), "\(publish.stderr)")
+        let yank = try RegistryTool.run(["--registry", server.url, "yank", "digits-vq@1.0.0"], in: scratch.url)
+        #expect(yank.status == 64 && yank.stderr.contains("HTTP registries are read-only"), "\(yank.stderr)")
     }
 
     /// The `list` and `search` commands the search-index tests compare with the directory's answers.

@@ -1,5 +1,6 @@
 import ArgumentParser
 import CraftBundles
+import CraftFiles
 import CraftRegistry
 import Foundation
 
@@ -16,6 +17,11 @@ struct RegistryPublishCommand: ParsableCommand {
             registry directory is created when missing. A bundle marked partial (provenance.partial: \
             true, written by craft train --stop-after-steps) is refused (exit 64) unless --force.
 
+            A registry served by craft-registry serve --token-file takes the bundle over HTTP: \
+            --registry http(s)://HOST:PORT, with the server's token in CRAFT_REGISTRY_TOKEN or \
+            --token-file; the server verifies and publishes it the same way, signatures included \
+            (docs/registry.md, "Serving a registry").
+
             Examples (from the repository root):
               craft-registry pack examples/bundles/digits-vq --output-directory dist
               craft-registry --registry my-registry publish dist/digits-vq-1.0.0.craft
@@ -29,6 +35,9 @@ struct RegistryPublishCommand: ParsableCommand {
 
     @Option(help: ArgumentHelp("A detached signature to publish with it (default: FILE.sig when present).", valueName: "sig-file"))
     var signature: String?
+
+    @Option(help: ArgumentHelp("For a registry served over HTTP: a file holding the server's token (default: $CRAFT_REGISTRY_TOKEN).", valueName: "file"))
+    var tokenFile: String?
 
     @Flag(help: "Publish a bundle marked partial (provenance.partial: a training run stopped before its planned end). Example: --force")
     var force = false
@@ -44,11 +53,21 @@ struct RegistryPublishCommand: ParsableCommand {
         } else if signature != nil {
             throw CommandError(.notFound, "the signature file \(sigURL.path) does not exist; check the --signature path")
         }
-        if !registry.exists {
-            try FileManager.default.createDirectory(at: registry.root, withIntermediateDirectories: true)
-        }
-        let result = try ProgressLine.run("publishing \(url.lastPathComponent)", bytes: ProgressLine.size(of: url)) {
-            try registry.publish(url, signatures: signatures, allowPartial: force)
+        let result: PublishResult
+        if registry.remote != nil {
+            if force { throw CommandError(.usage, "--force is for a registry directory; a served registry refuses partial bundles") }
+            let token = try tokenFile.map { try Self.readToken(URL(fileURLWithPath: $0)) } ?? ProcessInfo.processInfo.environment[Registry.tokenVariable]
+            result = try ProgressLine.run("uploading \(url.lastPathComponent)", bytes: ProgressLine.size(of: url)) {
+                try registry.publishRemotely(url, signatures: signatures, token: token)
+            }
+        } else {
+            if tokenFile != nil { throw CommandError(.usage, "--token-file is for a registry served over HTTP; \(registry.location) is a directory") }
+            if !registry.exists {
+                try FileManager.default.createDirectory(at: registry.root, withIntermediateDirectories: true)
+            }
+            result = try ProgressLine.run("publishing \(url.lastPathComponent)", bytes: ProgressLine.size(of: url)) {
+                try registry.publish(url, signatures: signatures, allowPartial: force)
+            }
         }
         if options.json {
             struct Result: Encodable {
@@ -73,5 +92,15 @@ struct RegistryPublishCommand: ParsableCommand {
             case .signaturesAdded: Output.line("\(what) is already published; added its new signature.")
             }
         }
+    }
+
+    /// The token in `file` (surrounding white space removed; never printed).
+    static func readToken(_ file: URL) throws -> String {
+        guard let data = try? BoundedFile.read(file, limit: 1 << 12) else {
+            throw CommandError(.notFound, "cannot read the token file \(file.path); check the --token-file path")
+        }
+        let token = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !token.isEmpty else { throw CommandError(.usage, "the token file \(file.path) is empty") }
+        return token
     }
 }

@@ -56,10 +56,10 @@ final class HTTPClient: @unchecked Sendable {
     }
 
     /// Sends a request with an optional body and reads the response into memory, at most `limit` bytes.
-    func send(_ method: String, _ url: URL, headers: [String: String] = [:], body requestBody: Data? = nil,
+    func send(_ method: String, _ url: URL, headers: [String: String] = [:], body requestBody: Data? = nil, bodyFile: URL? = nil,
               limit: Int) throws -> (head: HTTPHead, body: Data) {
         var body = Data()
-        let head = try stream(url, method: method, headers: headers, body: requestBody) { head, chunk in
+        let head = try stream(url, method: method, headers: headers, body: requestBody, bodyFile: bodyFile) { head, chunk in
             guard (200..<300).contains(head.status) || body.count < 4096 else { return }
             chunk.withMemoryRebound(to: UInt8.self) { body.append($0) }
             if body.count > limit {
@@ -74,7 +74,9 @@ final class HTTPClient: @unchecked Sendable {
     /// stops the transfer and is rethrown. Bodies of redirects that are followed are not handed over.
     ///
     /// - Returns: the final response's head (after at most ``maximumRedirects`` redirects).
-    func stream(_ url: URL, method: String = "GET", headers: [String: String] = [:], body: Data? = nil,
+    ///
+    /// A request body is `body`, or the file `bodyFile` read as it is sent (never held in memory).
+    func stream(_ url: URL, method: String = "GET", headers: [String: String] = [:], body: Data? = nil, bodyFile: URL? = nil,
                 sink: (HTTPHead, UnsafeRawBufferPointer) throws -> Void) throws -> HTTPHead {
         var target = url
         var method = method
@@ -89,7 +91,8 @@ final class HTTPClient: @unchecked Sendable {
             }
             let handle = borrowHandle()
             defer { returnHandle(handle) }
-            let (head, next) = try handle.perform(target, method: method, headers: headers, body: body, timeout: timeout, sink: sink)
+            let (head, next) = try handle.perform(target, method: method, headers: headers, body: body,
+                                                  bodyFile: method == "GET" ? nil : bodyFile, timeout: timeout, sink: sink)
             guard let next else { return head }
             guard let resolved = URL(string: next, relativeTo: target)?.absoluteURL else {
                 throw RegistryError(.network, "\(target.absoluteString) redirects to \(next), which is not a URL")
@@ -147,6 +150,8 @@ private final class CurlHandle {
         var headers: [String: String] = [:]
         var head: HTTPHead?
         var failure: Error?
+        /// The file sent as the request body, or -1.
+        var upload: Int32 = -1
 
         init(sink: @escaping (HTTPHead, UnsafeRawBufferPointer) throws -> Void) {
             self.sink = sink
@@ -187,10 +192,17 @@ private final class CurlHandle {
     /// Performs one request (no redirect followed).
     ///
     /// - Returns: the response's head, and the `Location` to go to next when it is a redirect.
-    func perform(_ url: URL, method: String, headers: [String: String], body: Data?, timeout: TimeInterval,
+    func perform(_ url: URL, method: String, headers: [String: String], body: Data?, bodyFile: URL?, timeout: TimeInterval,
                  sink: (HTTPHead, UnsafeRawBufferPointer) throws -> Void) throws -> (HTTPHead, String?) {
         try withoutActuallyEscaping(sink) { sink in
             let transfer = Transfer(sink: sink)
+            if let bodyFile {
+                transfer.upload = open(bodyFile.path, O_RDONLY | O_CLOEXEC)
+                guard transfer.upload >= 0 else {
+                    throw RegistryError(.io, "cannot read \(bodyFile.path) (\(String(cString: strerror(errno)))); check the path")
+                }
+            }
+            defer { if transfer.upload >= 0 { close(transfer.upload) } }
             curl_easy_reset(handle)  // options only: the connection, DNS and TLS session caches stay
             var list: UnsafeMutablePointer<curl_slist>?
             defer { curl_slist_free_all(list) }
@@ -222,6 +234,26 @@ private final class CurlHandle {
                     guard let data, let context else { return 0 }
                     let transfer = Unmanaged<Transfer>.fromOpaque(context).takeUnretainedValue()
                     return transfer.body(UnsafeRawBufferPointer(start: data, count: size * count)) ? size * count : 0
+                }
+                if transfer.upload >= 0 {
+                    var status = stat()
+                    fstat(transfer.upload, &status)
+                    craft_curl_set_long(handle, CURLOPT_UPLOAD, 1)
+                    craft_curl_set_offset(handle, CURLOPT_INFILESIZE_LARGE, curl_off_t(status.st_size))
+                    if method != "PUT" { craft_curl_set_pointer(handle, CURLOPT_CUSTOMREQUEST, method) }
+                    if !names.contains("expect") { list = curl_slist_append(list, "Expect:") }
+                    craft_curl_set_pointer(handle, CURLOPT_READDATA, context)
+                    craft_curl_set_callback(handle, CURLOPT_READFUNCTION) { data, size, count, context in
+                        guard let data, let context else { return Int(CURL_READFUNC_ABORT) }
+                        let transfer = Unmanaged<Transfer>.fromOpaque(context).takeUnretainedValue()
+                        while true {
+                            let read = Foundation.read(transfer.upload, data, size * count)
+                            if read < 0 && errno == EINTR { continue }
+                            return read < 0 ? Int(CURL_READFUNC_ABORT) : read
+                        }
+                    }
+                    craft_curl_set_pointer(handle, CURLOPT_HTTPHEADER, list)
+                    return curl_easy_perform(handle)
                 }
                 switch (method, body) {
                 case ("GET", nil):
