@@ -116,13 +116,51 @@ public final class RemoteRegistry: @unchecked Sendable {
         return exists
     }
 
-    /// Refreshes every path, one after the other over the client's one connection pool.
-    ///
-    /// Sequential on purpose: Foundation's URLSession on Linux stalls about one second per extra
-    /// transfer in flight (measured: 9 shards fetched 8 at a time took 7.1 s, one at a time 0.07 s).
+    /// Refreshes every path, ``concurrentTransfers`` at a time (each on a kept-alive connection of
+    /// its own). The first failure stops the paths not yet started and is rethrown.
     func refreshAll(_ paths: [String]) throws {
-        for path in paths { try refresh(path) }
+        guard paths.count > 1 else {
+            for path in paths { try refresh(path) }
+            return
+        }
+        final class Cursor: @unchecked Sendable {
+            let lock = NSLock()
+            var next = 0
+            var failure: Error?
+        }
+        let cursor = Cursor()
+        // Threads of their own (the work waits on the network): Dispatch's parallel loop would run
+        // only as many at once as there are cores.
+        let workers = min(Self.concurrentTransfers, paths.count)
+        let finished = DispatchSemaphore(value: 0)
+        for _ in 0..<workers {
+            Thread {
+                defer { finished.signal() }
+                while true {
+                    cursor.lock.lock()
+                    guard cursor.failure == nil, cursor.next < paths.count else {
+                        cursor.lock.unlock()
+                        return
+                    }
+                    let path = paths[cursor.next]
+                    cursor.next += 1
+                    cursor.lock.unlock()
+                    do {
+                        try self.refresh(path)
+                    } catch {
+                        cursor.lock.lock()
+                        if cursor.failure == nil { cursor.failure = error }
+                        cursor.lock.unlock()
+                    }
+                }
+            }.start()
+        }
+        for _ in 0..<workers { finished.wait() }
+        if let failure = cursor.failure { throw failure }
     }
+
+    /// Index files fetched at once when many are needed (`compatible`, or a registry without a search index).
+    static let concurrentTransfers = 8
 
     // MARK: - Bundles
 
