@@ -26,7 +26,7 @@ demo: build
 
 bench: deps
 	$(SWIFT) build -c release --product craft-bench
-	$(BIN)/craft-bench
+	$(BIN)/craft-bench all
 
 reproduce: deps
 	$(SWIFT) build -c release --product craft-experiment

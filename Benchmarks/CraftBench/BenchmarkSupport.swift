@@ -1,5 +1,6 @@
 // What both benchmarks share: their options' reader, the peer's Python, and the setup error.
 import Foundation
+import TensorCore
 
 /// A failure of the benchmark's own setup.
 struct BenchmarkError: Error, CustomStringConvertible {
@@ -100,5 +101,72 @@ final class StaticRegistryServer {
     func stop() {
         process.terminate()
         process.waitUntilExit()
+    }
+}
+
+/// The one-line results `craft-bench all` (and `make bench`) collects: `summary: NAME: TEXT`, each
+/// with the ratio against the peer and the target.
+enum Summary {
+    static let prefix = "summary: "
+
+    static func line(_ benchmark: String, _ text: String) {
+        print(prefix + benchmark + ": " + text)
+    }
+}
+
+/// `craft-bench all`: every benchmark in turn, each in a child process (its own memory figures),
+/// its output shown as it runs, then one summary line per result.
+enum AllBenchmarks {
+    /// The benchmarks in the order they run, with the peers each needs.
+    static let order: [(name: String, needs: String)] = [
+        ("quantize", "faiss"), ("elementwise", "-"), ("encoder", "torch, transformers"),
+        ("llama", "torch, transformers"), ("train-step", "torch"), ("half", "torch, transformers"),
+        ("gguf", "llama-cpp-python, gguf"), ("serve", "-"), ("plugin", "numpy"), ("pull", "curl"), ("registry-search", "-"),
+    ]
+
+    static func run(arguments: [String]) throws {
+        var only: Set<String>?
+        var iterator = arguments.makeIterator()
+        while let argument = iterator.next() {
+            switch argument {
+            case "--only": only = Set((iterator.next() ?? "").split(separator: ",").map(String.init))
+            default: throw BenchmarkError("unknown option \(argument); usage: craft-bench all [--only NAME,NAME]", usage: true)
+            }
+        }
+        let executable = URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL
+        var summaries: [String] = []
+        for (name, needs) in order where only?.contains(name) ?? true {
+            print("\n=== craft-bench \(name) (peers: \(needs)) ===")
+            let process = Process()
+            process.executableURL = executable
+            process.arguments = [name]
+            let pipe = Pipe()
+            process.standardOutput = pipe
+            try process.run()
+            var pending = Data()
+            var found: [String] = []
+            func take(_ line: Data) {
+                let text = String(decoding: line, as: UTF8.self)
+                print(text)
+                if text.hasPrefix(Summary.prefix) { found.append(String(text.dropFirst(Summary.prefix.count))) }
+            }
+            while case let chunk = pipe.fileHandleForReading.availableData, !chunk.isEmpty {
+                pending.append(chunk)
+                while let newline = pending.firstIndex(of: 0x0A) {
+                    take(pending[pending.startIndex..<newline])
+                    pending = Data(pending[(newline + 1)...])
+                }
+            }
+            if !pending.isEmpty { take(pending) }
+            process.waitUntilExit()
+            if process.terminationStatus != 0 {
+                found.append("\(name): failed (exit \(process.terminationStatus)); see its output above")
+            } else if found.isEmpty {
+                found.append("\(name): no summary line")
+            }
+            summaries += found
+        }
+        print("\n=== summary (CPU: \(HalfPrecisionBenchmark.cpuModel()); BLAS: \(BLAS.kernels.summary); load average \(ModelBenchmark.loadAverage())) ===")
+        for line in summaries { print(line) }
     }
 }

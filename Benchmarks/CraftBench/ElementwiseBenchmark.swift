@@ -92,6 +92,8 @@ enum ElementwiseBenchmark {
                 }
             }
             let medians = times.map(QuantizeBenchmark.median)
+            Summary.line("elementwise", String(format: "%@: %.2fx faster than the portable C path, %.2fx than the old Swift code",
+                                               testCase.label, medians[1] / medians[0], medians[2] / medians[0]))
             table.append([testCase.label] + medians.map { String(format: "%.3f", $0) }
                 + [String(format: "%.2fx", medians[1] / medians[0]), String(format: "%.2fx", medians[2] / medians[0])])
         }

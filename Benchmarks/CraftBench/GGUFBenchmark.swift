@@ -57,6 +57,8 @@ enum GGUFBenchmark {
                 let (oursMs, theirsMs) = (QuantizeBenchmark.median(ours.map(\.decodeMillisecondsPerToken)), QuantizeBenchmark.median(theirs.map(\.decodeMillisecondsPerToken)))
                 print(String(format: "%@ decode: Craft %.1f tok/s, llama.cpp %.1f tok/s (Craft / llama.cpp %.2fx)", file.label,
                              1000 / oursMs, 1000 / theirsMs, theirsMs / oursMs))
+                Summary.line("gguf", String(format: "%@ decode, %d thread%@: %.2fx llama.cpp's tokens/s", file.label, threads,
+                                            threads == 1 ? "" : "s", theirsMs / oursMs))
             }
             print("8 sequences decoded together:")
             QuantizeBenchmark.printTable(HalfPrecisionBenchmark.table(

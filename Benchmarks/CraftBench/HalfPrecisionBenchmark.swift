@@ -98,6 +98,12 @@ enum HalfPrecisionBenchmark {
             print("batched decoding, 8 sequences together (tokens/s over all sequences; prefill is per sequence):")
             QuantizeBenchmark.printTable(table(llamaRuns, order: ["craft float32", "craft float32, 8 sequences"], baseline: "craft float32", prompt: prompt))
             QuantizeBenchmark.printTable(table(llamaRuns, order: ["craft bfloat16", "craft bfloat16, 8 sequences"], baseline: "craft bfloat16", prompt: prompt))
+            for precision in ["float32", "bfloat16"] {
+                guard let one = llamaRuns["craft \(precision)"], let eight = llamaRuns["craft \(precision), 8 sequences"] else { continue }
+                let ratio = QuantizeBenchmark.median(one.map(\.decodeMillisecondsPerToken)) / QuantizeBenchmark.median(eight.map(\.decodeMillisecondsPerToken))
+                Summary.line("batched decode", String(format: "%@, %d thread%@: 8 sequences at %.2fx one sequence's tokens/s (target >= 4x)",
+                                                      precision, threads, threads == 1 ? "" : "s", ratio))
+            }
             print("\nQwen2-0.5B-shaped, \(threads) thread(s) (bfloat16 weights \(Int(qwenBytes)) MiB):")
             QuantizeBenchmark.printTable(table(qwenRuns, order: ["craft bfloat16", "torch bfloat16", "torch float32"],
                                                baseline: "torch bfloat16", prompt: prompt))

@@ -125,6 +125,9 @@ enum LlamaBenchmark {
                 String(format: "%.2f", craftPerToken), String(format: "%.2f", boundPerToken),
                 String(format: "%.2fx", craftPerToken / boundPerToken), load + " → " + ModelBenchmark.loadAverage(),
             ])
+            Summary.line("decode vs bandwidth bound", String(format: "%d thread%@: %.2f of the bound's tokens/s (target >= 0.67)%@",
+                                                             threads, threads == 1 ? "" : "s", boundPerToken / craftPerToken,
+                                                             torchDecode.isEmpty ? "" : String(format: "; %.2fx PyTorch's tokens/s (target >= 1.5x)", torchPerToken / craftPerToken)))
         }
         QuantizeBenchmark.printTable(table)
         print("decode throughput (craft/torch is the speed ratio, higher is better) and the bandwidth bound "

@@ -148,11 +148,21 @@ enum ModelBenchmark {
     static func row(_ label: String, threads: Int, _ craft: [Sample], _ torch: [Sample], load: String) -> [String] {
         let craftWall = median(craft, \.wall), torchWall = median(torch, \.wall)
         let craftCPU = median(craft, \.cpu), torchCPU = median(torch, \.cpu)
+        if !torch.isEmpty {
+            Summary.line(label, String(format: "%d thread%@: %.2fx PyTorch's time (CPU %.2fx)%@", threads, threads == 1 ? "" : "s",
+                                       craftWall / torchWall, craftCPU / torchCPU, targets[label].map { " (target \($0))" } ?? ""))
+        }
         return [label, "\(threads)", String(format: "%.1f", craftWall), torch.isEmpty ? "-" : String(format: "%.1f", torchWall),
                 torch.isEmpty ? "-" : String(format: "%.2fx", craftWall / torchWall), String(format: "%.1f", craftCPU),
                 torch.isEmpty ? "-" : String(format: "%.1f", torchCPU),
                 torch.isEmpty ? "-" : String(format: "%.2fx", craftCPU / torchCPU), load]
     }
+
+    /// Issue #17's targets for the rows above, by label.
+    static let targets = [
+        "SigLIP ViT-S/16 forward, batch 8": "<= 0.8x", "prefill 512 tokens": "<= 0.9x",
+        "decode 64 tokens after 128": "time <= 0.67x, i.e. >= 1.5x the tokens/s", "CRAFT step fwd+bwd, batch 8": "<= 0.8x",
+    ]
 
     static let tableHeader = ["case", "threads", "craft ms", "torch ms", "craft/torch", "craft CPU ms", "torch CPU ms",
                               "CPU craft/torch", "load avg"]

@@ -108,7 +108,7 @@ enum PluginBenchmark {
         }
         QuantizeBenchmark.printTable(rows)
         let overhead = QuantizeBenchmark.median(times["null plugin (protocol only)|1 image"] ?? [])
-        print(String(format: "round trip of one 64-token image through the protocol: %.3f ms (target < 1 ms)", overhead))
+        Summary.line("plugin", String(format: "round trip of one 64-token image through the protocol: %.3f ms (target < 1 ms)", overhead))
         if evalItems > 0 {
             try evaluate(items: evalItems, rounds: rounds, registry: registry, encoder: builtInBundle,
                          backend: try bundle(runtime: "numpy-gpt2", from: root.appendingPathComponent("registry/bundles/digits-gpt2/digits-gpt2-1.0.0.craft")),
@@ -181,6 +181,6 @@ enum PluginBenchmark {
             ["numpy GPT-2 on its own (Python)", String(format: "%.2f", theirs), "1.00x"],
             ["craft eval loop, numpy plugin backend", String(format: "%.2f", ours), String(format: "%.2fx", ours / theirs)],
         ])
-        print(String(format: "eval with the plugin backend: %.2fx the numpy model's own time (target <= 1.3x); answers identical", ours / theirs))
+        Summary.line("plugin eval", String(format: "%.2fx the numpy model's own time (target <= 1.3x); answers identical", ours / theirs))
     }
 }

@@ -100,7 +100,7 @@ enum PullBenchmark {
         rows.append(["craft (size and sha256 checked as it streams)", String(format: "%.0f", ours), String(format: "%.2fx", ours / theirs),
                      String(format: "%.0f", QuantizeBenchmark.median(craftCPU) * 1000)])
         QuantizeBenchmark.printTable(rows)
-        print(String(format: "pull throughput: %.2fx curl's (target >= 0.8x)", ours / theirs))
+        Summary.line("pull", String(format: "%.2fx curl's throughput, verification included (target >= 0.8x)", ours / theirs))
     }
 
     /// Runs `command` with `/bin/sh -c`; its wall-clock seconds and the CPU seconds of its processes.

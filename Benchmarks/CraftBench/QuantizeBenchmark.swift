@@ -102,6 +102,10 @@ enum QuantizeBenchmark {
                 faissCPU.isEmpty ? "-" : String(format: "%.3f", median(faissCPU) / median(craftCPU)),
                 String(format: "%.1f", flops / median(craftCPU) / 1e9), String(format: "%.1f", median(sgemmCPURates)), agreement,
             ])
+            if !faissTimes.isEmpty {
+                Summary.line("quantize", String(format: "%d thread%@: %.2fx faiss's vectors/s, share of codes identical %@%@", threads, threads == 1 ? "" : "s",
+                                                faiss / craft, agreement, threads == 1 ? " (target >= 1.2x)" : ""))
+            }
             print("threads \(threads): craft \(craftTimes.map { String(format: "%.3f", $0) }) s, faiss \(faissVersion) "
                 + "\(faissTimes.map { String(format: "%.3f", $0) }) s, sgemm \(sgemmWallRates.map { String(format: "%.1f", $0) }) GFLOP/s; "
                 + "CPU seconds: craft \(craftCPU.map { String(format: "%.3f", $0) }), faiss \(faissCPU.map { String(format: "%.3f", $0) })")

@@ -99,7 +99,7 @@ enum RegistrySearchBenchmark {
         print("search of \(names) names through index/search.tsv (craft-registry processes; medians of \(rounds)):")
         QuantizeBenchmark.printTable(table)
         print(String(format: "without a search index, %d names (one shard each), cold: %.0f ms", shardNames, QuantizeBenchmark.median(shards) * 1e3))
-        print(String(format: "warm search of %d names: %@ ms (target < 300 ms)", names, warmMedians.map { String(format: "%.0f", $0 * 1e3) }.joined(separator: " / ")))
+        Summary.line("registry-search", String(format: "warm search of %d names, craft-registry processes: %@ ms (target < 300 ms)", names, warmMedians.map { String(format: "%.0f", $0 * 1e3) }.joined(separator: " / ")))
     }
 
     /// A registry of `names` encoders and backends: registry.json and one shard per name (no bundle

@@ -133,6 +133,10 @@ enum ServeBenchmark {
                 percentile(samples.flatMap(\.latencies), 0.5), percentile(samples.flatMap(\.latencies), 0.99),
             ])
         }
+        for concurrency in options.concurrency where concurrency > 1 {
+            let rate = median((served[concurrency] ?? []).map(\.tokensPerSecond))
+            Summary.line("serve", String(format: "%d concurrent requests: %.2fx the sequential loop's tokens/s", concurrency, rate / loopRate))
+        }
         print("")
         QuantizeBenchmark.printTable([["case", "concurrency", "requests/s", "tokens/s", "vs loop", "vs 1 stream", "p50 s", "p99 s"]] + rows)
         print("(medians of \(options.rounds) rounds; latency percentiles over every request; load average \(ModelBenchmark.loadAverage()))")

@@ -14,6 +14,7 @@
 //   craft-bench registry-search [options] search of a remote registry of 100,000 names, cold and warm (RegistrySearchBenchmark.swift)
 //   craft-bench serve [options]      craft serve over HTTP at concurrency 1/8/32 vs a sequential loop (ServeBenchmark.swift)
 //   craft-bench bandwidth [--threads N]  STREAM-like read and copy GB/s (used by `llama`)
+//   craft-bench all [--only A,B]     every benchmark above in turn, then one summary line per result (make bench)
 import Foundation
 
 let arguments = Array(CommandLine.arguments.dropFirst())
@@ -45,10 +46,12 @@ do {
         try RegistrySearchBenchmark.run(arguments: Array(arguments.dropFirst()))
     case "plugin":
         try PluginBenchmark.run(arguments: Array(arguments.dropFirst()))
+    case "all":
+        try AllBenchmarks.run(arguments: Array(arguments.dropFirst()))
     case "bandwidth":
         try MemoryBandwidth.run(arguments: Array(arguments.dropFirst()))
     default:
-        print("usage: craft-bench quantize|layers|elementwise|encoder|llama|train-step|half|gguf|serve|plugin|pull|registry-search|bandwidth [options]   (see docs/benchmarks.md)")
+        print("usage: craft-bench all|quantize|layers|elementwise|encoder|llama|train-step|half|gguf|serve|plugin|pull|registry-search|bandwidth [options]   (see docs/benchmarks.md)")
         exit(64)
     }
 } catch {
