@@ -81,13 +81,29 @@ public struct CommandError: CraftError {
 struct UnknownSubcommand {
     let message: String
 
-    /// `nil` when the first argument is an option, a known subcommand, or the root takes no subcommands.
+    /// The options given before a command that take no value (`craft-registry --json lst`): the word
+    /// after one of them is the command, where after another option it may be that option's value.
+    static let flags: Set<String> = ["--json", "--offline", "--insecure", "--include-prerelease", "--quiet", "--verbose"]
+
+    /// `nil` when the command word is a known subcommand, when there is none (only options), or when
+    /// the root takes no subcommands. The command word is the first argument, or the first after
+    /// options that take no value (``flags``) and options with their values.
     init?<Root: ParsableCommand>(_ root: Root.Type, arguments: [String]) {
         let configuration = root.configuration
-        guard let first = arguments.first, !first.hasPrefix("-"), !configuration.subcommands.isEmpty,
-              configuration.defaultSubcommand == nil else { return nil }
+        guard !configuration.subcommands.isEmpty, configuration.defaultSubcommand == nil else { return nil }
         let names = configuration.subcommands.compactMap { $0.configuration.commandName } + ["help"]
-        guard !names.contains(first) else { return nil }
+        var first: String?
+        var previous: String?
+        for argument in arguments {
+            defer { previous = argument }
+            if argument.hasPrefix("-") { continue }
+            if names.contains(argument) { return nil }
+            // A word after an option that may take a value (`--registry DIR`) is read as its value.
+            if let previous, previous.hasPrefix("-"), !previous.contains("="), !Self.flags.contains(previous) { continue }
+            first = argument
+            break
+        }
+        guard let first else { return nil }
         let tool = configuration.commandName ?? "craft"
         if let nearest = EditDistance.nearest(to: first, among: names) {
             message = "error: '\(first)' is not a \(tool) command; did you mean '\(nearest)'? (\(tool) --help lists them)"
