@@ -1,6 +1,7 @@
 // The registry server's HTML pages, rendered on the server (no JavaScript): a home page listing every
 // bundle with a search box, and one page per bundle (docs/registry.md, "Serving a registry").
 import CraftBundles
+import CraftCore
 import CraftRegistry
 import Foundation
 import Hummingbird
@@ -166,21 +167,7 @@ struct RegistryPages: Sendable {
 
     private func escape(_ text: String) -> String { Self.escapeHTML(text) }
 
-    static func escapeHTML(_ text: String) -> String {
-        var escaped = ""
-        escaped.reserveCapacity(text.count)
-        for character in text {
-            switch character {
-            case "&": escaped += "&amp;"
-            case "<": escaped += "&lt;"
-            case ">": escaped += "&gt;"
-            case "\"": escaped += "&quot;"
-            case "'": escaped += "&#39;"
-            default: escaped.append(character)
-            }
-        }
-        return escaped
-    }
+    static func escapeHTML(_ text: String) -> String { MarkupText.escaped(text) }
 
     static func page(title: String, body: String) -> Response {
         let html = """
