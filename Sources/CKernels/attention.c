@@ -32,8 +32,8 @@
 
 /// Keys per block of the online softmax (a multiple of 2 · lanes for every path).
 #define AT_KEY_BLOCK 64
-/// The query rows an item aims at (rows share each packed key block).
-#define AT_ITEM_ROWS 32
+/// The most query rows an item takes (its rows share each packed key block).
+#define AT_ITEM_ROWS 64
 
 /// One work item's place in the problem.
 struct attention_item {
@@ -57,7 +57,10 @@ size_t craft_attention_query_block(const craft_attention_problem *p) {
     const size_t group = p->query_heads / p->kv_heads;
     size_t block = group >= AT_ITEM_ROWS ? 1 : AT_ITEM_ROWS / group;
     if (block > p->query_length) block = p->query_length;
-    return block ? block : 1;
+    if (!block) return 1;
+    // Blocks of equal size (196 positions: 4 × 49, not 3 × 64 + 4).
+    const size_t blocks = (p->query_length + block - 1) / block;
+    return (p->query_length + blocks - 1) / blocks;
 }
 
 size_t craft_attention_items(const craft_attention_problem *p) {
