@@ -8,7 +8,7 @@
 // major (row r is position t0 + r / group of query head kv_head · group + r % group). The item scales
 // its query rows once into a contiguous block, then walks the keys in blocks of AT_KEY_BLOCK from the
 // first: packs the block transposed (depth × AT_KEY_BLOCK) so that scores are vectors along keys,
-// computes the rows' scores (four rows at a time), folds them into each row's running maximum and
+// computes the rows' scores (AT_GROUP rows at a time), folds them into each row's running maximum and
 // sum (the online softmax of flash attention: the accumulator is rescaled when the maximum grows),
 // and adds the weighted value rows to the row's accumulator. Scores for a whole head are never
 // stored; an item holds at most AT_KEY_BLOCK of them per row.
@@ -32,8 +32,15 @@
 
 /// Keys per block of the online softmax (a multiple of 2 · lanes for every path).
 #define AT_KEY_BLOCK 64
+/// Query rows computed together (sharing each key and value load): 6 rows × 2 vectors of keys or
+/// value columns are 12 accumulators, as a GEMM micro-kernel on 16 registers.
+#ifndef AT_GROUP
+#define AT_GROUP 6
+#endif
 /// The most query rows an item takes (its rows share each packed key block).
+#ifndef AT_ITEM_ROWS
 #define AT_ITEM_ROWS 64
+#endif
 
 /// One work item's place in the problem.
 struct attention_item {
@@ -43,15 +50,18 @@ struct attention_item {
 
 /// An item's working memory (allocated once per call, for the largest item).
 struct attention_scratch {
-    float *queries;            // rows (padded to 4) × depth, scaled
+    float *queries;            // rows (padded to groups) × depth, scaled
     float *keys;               // depth × AT_KEY_BLOCK, one key block transposed
-    float *scores;             // rows (padded to 4) × AT_KEY_BLOCK: scores, then weights
-    float *acc;                // rows (padded to 4) × value_depth
+    float *scores;             // rows (padded to groups) × AT_KEY_BLOCK: scores, then weights
+    float *acc;                // rows (padded to groups) × value_depth
     float *maximum, *sum;      // per row: the running maximum and sum of the online softmax
     size_t *visible;           // per row: how many keys it sees (from the first)
     unsigned char *again;      // per row: whether it runs again over all keys
     const float **mask_rows;   // per row: its mask row, when there is a mask
 };
+
+/// `rows` rounded up to a whole number of groups.
+static size_t attention_padded_rows(size_t rows) { return (rows + AT_GROUP - 1) / AT_GROUP * AT_GROUP; }
 
 size_t craft_attention_query_block(const craft_attention_problem *p) {
     const size_t group = p->query_heads / p->kv_heads;
@@ -85,7 +95,7 @@ static struct attention_item attention_item_at(const craft_attention_problem *p,
 /// Scales the item's query rows into `w->queries` and resets every row's state.
 static void attention_load_queries(const craft_attention_problem *p, const struct attention_item *it,
                                    struct attention_scratch *w) {
-    const size_t group = p->query_heads / p->kv_heads, depth = p->depth, padded = (it->rows + 3) & ~(size_t)3;
+    const size_t group = p->query_heads / p->kv_heads, depth = p->depth, padded = attention_padded_rows(it->rows);
     for (size_t r = 0; r < it->rows; r++) {
         const size_t position = it->first_position + r / group, head = it->kv_head * group + r % group;
         const float *q = p->query + (ptrdiff_t)it->batch * p->query_stride_batch + (ptrdiff_t)head * p->query_stride_head
@@ -203,7 +213,7 @@ const char *craft_attention_kernel_name(void) {
 void craft_attention_on(int path, const craft_attention_problem *p, size_t first, size_t end) {
     if (first >= end) return;
     const size_t group = p->query_heads / p->kv_heads;
-    const size_t rows = craft_attention_query_block(p) * group, padded = (rows + 3) & ~(size_t)3;
+    const size_t rows = craft_attention_query_block(p) * group, padded = attention_padded_rows(rows);
     const size_t floats = padded * p->depth + p->depth * AT_KEY_BLOCK + padded * AT_KEY_BLOCK
                         + padded * p->value_depth + 2 * padded;
     float *memory = malloc(floats * sizeof(float) + padded * (sizeof(size_t) + sizeof(const float *) + 1));
@@ -218,7 +228,7 @@ void craft_attention_on(int path, const craft_attention_problem *p, size_t first
     w.acc = w.scores + padded * AT_KEY_BLOCK;
     w.maximum = w.acc + padded * p->value_depth;
     w.sum = w.maximum + padded;
-    // `padded` is a multiple of 4, so every part starts 16-byte aligned.
+    // `padded` is even, so the floats before `visible` are an even count: it is 8-byte aligned.
     w.visible = (size_t *)(w.sum + padded);
     w.mask_rows = (const float **)(w.visible + padded);
     w.again = (unsigned char *)(w.mask_rows + padded);

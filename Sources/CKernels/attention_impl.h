@@ -4,15 +4,15 @@
 //
 // Every value a query row gets is computed by code that depends on that row alone: a score is one
 // sequence of multiply-adds over the head dimension, an output element one sequence of multiply-adds
-// over the keys in order, and the softmax statistics are the row's own. Rows are grouped by four only
-// to share loads; a group computes each row exactly as a single row would.
+// over the keys in order, and the softmax statistics are the row's own. Rows are grouped (AT_GROUP)
+// only to share loads; a group computes each row exactly as a single row would.
 
 /// `s[i·AT_KEY_BLOCK + j] = Σ_d q[i·depth + d] · kt[d·AT_KEY_BLOCK + j]` for the `rows` query rows at
 /// `q` and the `columns` (a multiple of 2·EW_LANES) packed keys at `kt`, summed in `d` order.
 EW_INLINE void EW_NAME(attention_scores_rows)(int rows, const float *q, const float *kt, size_t depth,
                                               size_t columns, float *s) {
     for (size_t c = 0; c < columns; c += 2 * EW_LANES) {
-        VF low[4], high[4];
+        VF low[AT_GROUP], high[AT_GROUP];
         for (int i = 0; i < rows; i++) { low[i] = EW_NAME(splat)(0); high[i] = EW_NAME(splat)(0); }
         for (size_t d = 0; d < depth; d++) {
             const float *k = kt + d * AT_KEY_BLOCK + c;
@@ -30,8 +30,8 @@ EW_INLINE void EW_NAME(attention_scores_rows)(int rows, const float *q, const fl
     }
 }
 
-EW_ATTR static void EW_NAME(attention_scores4)(const float *q, const float *kt, size_t depth, size_t columns, float *s) {
-    EW_NAME(attention_scores_rows)(4, q, kt, depth, columns, s);
+EW_ATTR static void EW_NAME(attention_scores_group)(const float *q, const float *kt, size_t depth, size_t columns, float *s) {
+    EW_NAME(attention_scores_rows)(AT_GROUP, q, kt, depth, columns, s);
 }
 
 EW_ATTR static void EW_NAME(attention_scores1)(const float *q, const float *kt, size_t depth, size_t columns, float *s) {
@@ -44,7 +44,7 @@ EW_INLINE void EW_NAME(attention_values_rows)(int rows, const float *p, const fl
                                               size_t count, size_t dv, float *acc) {
     size_t c = 0;
     for (; c + 2 * EW_LANES <= dv; c += 2 * EW_LANES) {
-        VF low[4], high[4];
+        VF low[AT_GROUP], high[AT_GROUP];
         for (int i = 0; i < rows; i++) {
             low[i] = EW_NAME(load)(acc + (size_t)i * dv + c);
             high[i] = EW_NAME(load)(acc + (size_t)i * dv + c + EW_LANES);
@@ -64,7 +64,7 @@ EW_INLINE void EW_NAME(attention_values_rows)(int rows, const float *p, const fl
         }
     }
     for (; c + EW_LANES <= dv; c += EW_LANES) {
-        VF sums[4];
+        VF sums[AT_GROUP];
         for (int i = 0; i < rows; i++) sums[i] = EW_NAME(load)(acc + (size_t)i * dv + c);
         for (size_t j = 0; j < count; j++) {
             const VF v0 = EW_NAME(load)(v + (ptrdiff_t)j * value_stride + c);
@@ -84,9 +84,9 @@ EW_INLINE void EW_NAME(attention_values_rows)(int rows, const float *p, const fl
     }
 }
 
-EW_ATTR static void EW_NAME(attention_values4)(const float *p, const float *v, ptrdiff_t value_stride, size_t count,
-                                               size_t dv, float *acc) {
-    EW_NAME(attention_values_rows)(4, p, v, value_stride, count, dv, acc);
+EW_ATTR static void EW_NAME(attention_values_group)(const float *p, const float *v, ptrdiff_t value_stride, size_t count,
+                                                    size_t dv, float *acc) {
+    EW_NAME(attention_values_rows)(AT_GROUP, p, v, value_stride, count, dv, acc);
 }
 
 EW_ATTR static void EW_NAME(attention_values1)(const float *p, const float *v, ptrdiff_t value_stride, size_t count,
@@ -158,7 +158,7 @@ EW_ATTR static void EW_NAME(attention_items)(const craft_attention_problem *p, s
     for (size_t item = first; item < end; item++) {
         struct attention_item it = attention_item_at(p, item);
         attention_load_queries(p, &it, w);
-        const size_t rows = it.rows, padded = (rows + 3) & ~(size_t)3;
+        const size_t rows = it.rows, padded = attention_padded_rows(rows);
         const size_t key_length = p->key_length, depth = p->depth, dv = p->value_depth;
         // Pass 0 runs every row over its visible keys; pass 1 runs again, over all keys, the rows that
         // saw no real key in pass 0 (causally fully removed, or masked out everywhere they could see).
@@ -172,9 +172,9 @@ EW_ATTR static void EW_NAME(attention_items)(const craft_attention_problem *p, s
                 const size_t n = key_length - start < AT_KEY_BLOCK ? key_length - start : AT_KEY_BLOCK;
                 const size_t columns = (n + 2 * EW_LANES - 1) / (2 * EW_LANES) * (2 * EW_LANES);
                 attention_pack_keys(p, &it, start, n, columns, w->keys);
-                for (size_t r0 = 0; r0 < padded; r0 += 4) {
-                    const size_t real = rows - r0 < 4 ? rows - r0 : 4;
-                    size_t width[4] = {0, 0, 0, 0}, removed[4] = {0, 0, 0, 0};
+                for (size_t r0 = 0; r0 < padded; r0 += AT_GROUP) {
+                    const size_t real = rows - r0 < AT_GROUP ? rows - r0 : AT_GROUP;
+                    size_t width[AT_GROUP] = {0}, removed[AT_GROUP] = {0};
                     int taking = 0;
                     for (size_t i = 0; i < real; i++) {
                         const size_t r = r0 + i;
@@ -189,15 +189,15 @@ EW_ATTR static void EW_NAME(attention_items)(const craft_attention_problem *p, s
                     }
                     if (taking == 0) continue;
                     float *scores = w->scores + r0 * AT_KEY_BLOCK;
-                    if (real == 4 && taking == 4) {
-                        EW_NAME(attention_scores4)(w->queries + r0 * depth, w->keys, depth, columns, scores);
+                    if (real == AT_GROUP && taking == AT_GROUP) {
+                        EW_NAME(attention_scores_group)(w->queries + r0 * depth, w->keys, depth, columns, scores);
                     } else {
                         for (size_t i = 0; i < real; i++) {
                             if (width[i]) EW_NAME(attention_scores1)(w->queries + (r0 + i) * depth, w->keys, depth, columns,
                                                                      scores + i * AT_KEY_BLOCK);
                         }
                     }
-                    int active[4] = {0, 0, 0, 0};
+                    int active[AT_GROUP] = {0}, all_active = real == AT_GROUP;
                     size_t count = 0;
                     for (size_t i = 0; i < real; i++) {
                         if (!width[i]) continue;
@@ -208,10 +208,11 @@ EW_ATTR static void EW_NAME(attention_items)(const craft_attention_problem *p, s
                                                                     &w->sum[r], w->acc + r * dv, dv);
                         if (active[i] && width[i] > count) count = width[i];
                     }
+                    for (size_t i = 0; i < real; i++) all_active &= active[i];
                     const float *values = it.value + (ptrdiff_t)start * p->value_stride_row;
-                    if (real == 4 && active[0] && active[1] && active[2] && active[3]) {
+                    if (all_active) {
                         // Rows narrower than `count` have weight 0 past their width.
-                        EW_NAME(attention_values4)(scores, values, p->value_stride_row, count, dv, w->acc + r0 * dv);
+                        EW_NAME(attention_values_group)(scores, values, p->value_stride_row, count, dv, w->acc + r0 * dv);
                     } else {
                         for (size_t i = 0; i < real; i++) {
                             if (active[i]) EW_NAME(attention_values1)(scores + i * AT_KEY_BLOCK, values, p->value_stride_row,
