@@ -218,13 +218,15 @@ extension Tensor {
         problem.scale = scale
         problem.causal = causal ? 1 : 0
         let items = craft_attention_items(&problem)
-        // About 64K multiply-adds per chunk at least (an item: its rows against every key).
+        // About a million multiply-adds per chunk at least (an item: its rows against every key), so
+        // a decoding step against a short cache runs inline: waking a worker costs more than it saves
+        // (and competes with OpenBLAS's threads, which spin for a while after each product).
         let rowsPerItem = craft_attention_query_block(&problem) * (queryHeads / keyHeads)
-        let itemWork = Swift.max(1, rowsPerItem * keyLength * (depth + valueDepth) / (causal ? 2 : 1))
+        let itemWork = Swift.max(1, rowsPerItem * keyLength * (depth + valueDepth) / (causal && queryLength > 1 ? 2 : 1))
         let kernelPath = path ?? craft_attention_path()
         let frozen = problem
         withExtendedLifetime((q, k, v, m, output)) {
-            parallelRanges(items, grain: Swift.max(1, 65536 / itemWork)) { range in
+            parallelRanges(items, grain: Swift.max(1, (1 << 20) / itemWork)) { range in
                 withUnsafePointer(to: frozen) { craft_attention_on(kernelPath, $0, range.lowerBound, range.upperBound) }
             }
         }
