@@ -4,7 +4,7 @@
 // (one safetensors directory both load), same thread counts, alternating rounds, medians.
 // Results and the exact command: docs/benchmarks.md ("Encoder forward").
 //
-//   craft-bench encoder [--threads 1,2] [--rounds 3] [--iterations 2] [--no-peer] [--models DIR]
+//   craft-bench encoder [--threads 1,2] [--rounds 3] [--iterations 2] [--no-peer] [--unfused-attention] [--models DIR]
 // DIR (default $TMPDIR/craft-bench-models) is made once by Benchmarks/peers/torch_models.py.
 import CraftModels
 import Foundation

@@ -182,6 +182,13 @@ extension LayerBenchmark {
         let wide = Tensor(randomNormal: [1, length, mlp], generator: &generator)
         let heads4 = Tensor(randomNormal: [1, heads, length, hidden / heads], generator: &generator)
         let scores = Tensor(randomNormal: [1, heads, length, length], generator: &generator)
+        let row4 = heads4.sliced(along: 2, (length - 1)..<length)
+        /// `body` on the matrix-product attention path (the fused kernel's comparison).
+        func unfused(_ body: () -> Tensor) -> Tensor {
+            Tensor.usesFusedAttention = false
+            defer { Tensor.usesFusedAttention = true }
+            return body()
+        }
         let pieces: [(String, () -> Tensor)] = [
             ("layerNorm [256,768]", { rows.layerNorm(weight: p["ln1_weight"], bias: p["ln1_bias"], epsilon: 1e-6) }),
             ("linear 768->768", { rows.linear(weight: p["q_weight"], bias: p["q_bias"]) }),
@@ -199,6 +206,13 @@ extension LayerBenchmark {
             ("softmax(q·kᵀ)", { heads4.matmul(heads4.transposed()).softmax() }),
             ("scores·v", { scores.matmul(heads4) }),
             ("attention 12 heads", { Tensor.scaledDotProductAttention(query: heads4, key: heads4, value: heads4) }),
+            ("attention 12 heads, unfused", { unfused { Tensor.scaledDotProductAttention(query: heads4, key: heads4, value: heads4) } }),
+            ("causal attention 12 heads", { Tensor.scaledDotProductAttention(query: heads4, key: heads4, value: heads4, causal: true) }),
+            ("causal attention 12 heads, unfused", {
+                unfused { Tensor.scaledDotProductAttention(query: heads4, key: heads4, value: heads4, causal: true) }
+            }),
+            ("decode row, 12 heads", { Tensor.scaledDotProductAttention(query: row4, key: heads4, value: heads4) }),
+            ("decode row, 12 heads, unfused", { unfused { Tensor.scaledDotProductAttention(query: row4, key: heads4, value: heads4) } }),
             ("merge heads copy", { heads4.transposed(1, 2).reshaped([1, length, hidden]) }),
             ("whole block", { blockForward(p) }),
         ]

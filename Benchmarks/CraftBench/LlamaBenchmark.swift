@@ -7,7 +7,7 @@
 // memory right after loading (against the weight bytes) are reported.
 // Results and the exact command: docs/benchmarks.md ("Llama prefill and decode").
 //
-//   craft-bench llama [--threads 1,2] [--rounds 3] [--iterations 1] [--no-peer] [--models DIR]
+//   craft-bench llama [--threads 1,2] [--rounds 3] [--iterations 1] [--no-peer] [--unfused-attention] [--models DIR]
 import CraftModels
 import Foundation
 import TensorCore

@@ -11,6 +11,8 @@ enum ModelBenchmark {
         var rounds = 3
         var iterations = 2
         var peer = true
+        /// Whether attention runs the fused kernel (`--unfused-attention` measures the matrix-product path).
+        var fusedAttention = true
         /// Where the models and inputs live; made by the peer when missing.
         var models = FileManager.default.temporaryDirectory.appendingPathComponent("craft-bench-models").path
     }
@@ -24,12 +26,14 @@ enum ModelBenchmark {
             case "--iterations": options.iterations = try reader.positiveInteger(after: argument)
             case "--threads": options.threads = try reader.threadCounts(after: argument)
             case "--no-peer": options.peer = false
+            case "--unfused-attention": options.fusedAttention = false
             case "--models":
                 guard let path = reader.next(), !path.isEmpty else { throw BenchmarkError("--models needs a directory", usage: true) }
                 options.models = path
             default: throw BenchmarkError("unknown option \(argument); see the header of \(usage)", usage: true)
             }
         }
+        Tensor.usesFusedAttention = options.fusedAttention
         return options
     }
 
@@ -140,7 +144,8 @@ enum ModelBenchmark {
 
     static func header(_ name: String, options: Options, peer: TorchPeer?) {
         print("craft-bench \(name): \(options.rounds) alternating rounds x \(options.iterations) iterations, medians in ms; "
-            + "BLAS: \(BLAS.kernels.summary)"
+            + "BLAS: \(BLAS.kernels.summary); attention: "
+            + (Tensor.usesFusedAttention ? "fused (\(Tensor.fusedAttentionKernelName))" : "unfused")
             + (peer.map { ", peer \($0.version)" } ?? "") + "; load average \(loadAverage())")
     }
 

@@ -1,6 +1,7 @@
 // Attention helpers: rotary position embedding (transformers' Llama `rotate_half` convention), additive
 // causal and padding masks, and multi-head scaled dot-product attention with grouped-query heads
 // (transformers' `eager_attention_forward` with `repeat_kv`, without copying key/value heads).
+import CKernels
 import Foundation
 
 /// Cosine and sine tables for rotary position embedding (RoPE), as transformers' `LlamaRotaryEmbedding`.
@@ -119,6 +120,14 @@ extension Tensor {
     /// `F.scaled_dot_product_attention` with an additive mask, and grouped-query attention when there
     /// are fewer key/value heads than query heads.
     ///
+    /// When no gradient is recorded (inference), this runs the fused kernel (CKernels'
+    /// `craft_attention`: online softmax over blocks of keys, no `[T, S]` score tensor, heads split
+    /// over TensorCore's threads, views read in place) and returns a `[B, Hq, T, Dv]` view of a
+    /// `[B, T, Hq, Dv]` buffer, so merging the heads afterwards (`permuted([0, 2, 1, 3])` then a
+    /// reshape) costs no copy. When a gradient is recorded it runs the differentiable matrix-product
+    /// path. Every output row depends only on its own query row: a sequence gets the same bits alone
+    /// or in a batch.
+    ///
     /// - Parameters:
     ///   - query: `[B, Hq, T, D]`.
     ///   - key: `[B, Hkv, S, D]`, with `Hq` a multiple of `Hkv`; query head `h` reads key/value head
@@ -126,10 +135,14 @@ extension Tensor {
     ///   - value: `[B, Hkv, S, Dv]`.
     ///   - mask: an additive mask broadcastable to `[B, Hq, T, S]` (``causalMask(queryLength:keyLength:)``,
     ///     ``attentionMask(keyIsValid:queryLength:causal:)``), or `nil`.
+    ///   - causal: whether query `i` sees only keys `j ≤ i + S − T` (a query block at the end of a
+    ///     longer cache works): as adding ``causalMask(queryLength:keyLength:)``, without building it.
+    ///     With a mask too, a removed key's score gets `min(mask, maskedScore)` added (transformers'
+    ///     combined masks), so a row that sees no key attends uniformly.
     ///   - scale: the score scale, by default `1 / sqrt(D)`.
     /// - Returns: `[B, Hq, T, Dv]`.
     public static func scaledDotProductAttention(
-        query: Tensor, key: Tensor, value: Tensor, mask: Tensor? = nil, scale: Float? = nil
+        query: Tensor, key: Tensor, value: Tensor, mask: Tensor? = nil, causal: Bool = false, scale: Float? = nil
     ) -> Tensor {
         precondition(query.rank == 4 && key.rank == 4 && value.rank == 4,
                      "scaledDotProductAttention: query \(query.shape), key \(key.shape), value \(value.shape) must be [batch, heads, length, dimension]")
@@ -140,7 +153,107 @@ extension Tensor {
                      "scaledDotProductAttention: query \(query.shape), key \(key.shape), value \(value.shape) do not fit together")
         precondition(keyHeads > 0 && queryHeads % keyHeads == 0,
                      "scaledDotProductAttention: \(queryHeads) query heads are not a multiple of \(keyHeads) key/value heads")
+        if let mask {
+            let scores = [batch, queryHeads, queryLength, keyLength]
+            precondition(mask.rank <= 4 && zip(mask.shape.reversed(), scores.reversed()).allSatisfy { $0 == $1 || $0 == 1 },
+                         "scaledDotProductAttention: mask \(mask.shape) does not broadcast to the scores \(scores)")
+        }
         let factor = scale ?? 1 / Float(depth).squareRoot()
+        let recording = gradientNeeds(query, key, value) != nil || mask.map { gradientNeeds($0) != nil } ?? false
+        if !recording && AttentionSettings.shared.fused && batch * queryHeads * queryLength > 0 && keyLength > 0 {
+            return fusedAttention(query: query, key: key, value: value, mask: mask, causal: causal, scale: factor)
+        }
+        return unfusedAttention(query: query, key: key, value: value, mask: mask, causal: causal, scale: factor)
+    }
+
+    /// Whether ``scaledDotProductAttention(query:key:value:mask:causal:scale:)`` runs the fused kernel
+    /// when no gradient is recorded (the default). Set it to false to run the matrix-product path
+    /// everywhere, to compare the two (`craft-bench encoder --unfused-attention`).
+    public static var usesFusedAttention: Bool {
+        get { AttentionSettings.shared.fused }
+        set { AttentionSettings.shared.fused = newValue }
+    }
+
+    /// The instruction set of the fused attention kernel on this CPU: `avx2-fma` or `portable`.
+    public static var fusedAttentionKernelName: String { String(cString: craft_attention_kernel_name()) }
+
+    /// The fused attention kernel (see ``scaledDotProductAttention(query:key:value:mask:causal:scale:)``),
+    /// on `path` (`CRAFT_PATH_PORTABLE` or `CRAFT_PATH_AVX2`, for tests) or the CPU's own; no gradient
+    /// is recorded. The shapes have been checked.
+    static func fusedAttention(
+        query: Tensor, key: Tensor, value: Tensor, mask: Tensor?, causal: Bool, scale: Float, path: Int32? = nil
+    ) -> Tensor {
+        let (batch, queryHeads, queryLength, depth) = (query.shape[0], query.shape[1], query.shape[2], query.shape[3])
+        let (keyHeads, keyLength, valueDepth) = (key.shape[1], key.shape[2], value.shape[3])
+        // The kernel reads rows with contiguous elements; any other view is copied first.
+        func rowsContiguous(_ tensor: Tensor) -> Tensor {
+            tensor.shape[3] <= 1 || tensor.strides[3] == 1 ? tensor : tensor.contiguous()
+        }
+        let (q, k, v) = (rowsContiguous(query), rowsContiguous(key), rowsContiguous(value))
+        let scores = [batch, queryHeads, queryLength, keyLength]
+        let m = mask.map { $0.shape == scores ? $0 : $0.expanded(to: scores) }
+        let output = Tensor(uninitializedShape: [batch, queryLength, queryHeads, valueDepth])
+        var problem = craft_attention_problem()
+        problem.batch = batch
+        problem.query_heads = queryHeads
+        problem.kv_heads = keyHeads
+        problem.query_length = queryLength
+        problem.key_length = keyLength
+        problem.depth = depth
+        problem.value_depth = valueDepth
+        problem.query = UnsafePointer(q.storage.pointer + q.offset)
+        (problem.query_stride_batch, problem.query_stride_head, problem.query_stride_row) = (q.strides[0], q.strides[1], q.strides[2])
+        problem.key = UnsafePointer(k.storage.pointer + k.offset)
+        (problem.key_stride_batch, problem.key_stride_head, problem.key_stride_row) = (k.strides[0], k.strides[1], k.strides[2])
+        problem.value = UnsafePointer(v.storage.pointer + v.offset)
+        (problem.value_stride_batch, problem.value_stride_head, problem.value_stride_row) = (v.strides[0], v.strides[1], v.strides[2])
+        if let m {
+            problem.mask = UnsafePointer(m.storage.pointer + m.offset)
+            (problem.mask_stride_batch, problem.mask_stride_head) = (m.strides[0], m.strides[1])
+            (problem.mask_stride_row, problem.mask_stride_column) = (m.strides[2], m.strides[3])
+        }
+        problem.output = output.storage.pointer
+        (problem.output_stride_batch, problem.output_stride_head, problem.output_stride_row)
+            = (queryLength * queryHeads * valueDepth, valueDepth, queryHeads * valueDepth)
+        problem.scale = scale
+        problem.causal = causal ? 1 : 0
+        let items = craft_attention_items(&problem)
+        // About a million multiply-adds per chunk at least (an item: its rows against every key), so
+        // a decoding step against a short cache runs inline: waking a worker costs more than it saves
+        // (and competes with OpenBLAS's threads, which spin for a while after each product).
+        let rowsPerItem = craft_attention_query_block(&problem) * (queryHeads / keyHeads)
+        let itemWork = Swift.max(1, rowsPerItem * keyLength * (depth + valueDepth) / (causal && queryLength > 1 ? 2 : 1))
+        let kernelPath = path ?? craft_attention_path()
+        let frozen = problem
+        withExtendedLifetime((q, k, v, m, output)) {
+            parallelRanges(items, grain: Swift.max(1, (1 << 20) / itemWork)) { range in
+                withUnsafePointer(to: frozen) { craft_attention_on(kernelPath, $0, range.lowerBound, range.upperBound) }
+            }
+        }
+        return output.permuted([0, 2, 1, 3])
+    }
+
+    /// Attention by matrix products (differentiable): the scores `[B, Hq, T, S]`, the mask added, a
+    /// softmax, the product with the values. The shapes have been checked.
+    static func unfusedAttention(
+        query: Tensor, key: Tensor, value: Tensor, mask: Tensor?, causal: Bool, scale factor: Float
+    ) -> Tensor {
+        let (batch, queryHeads, queryLength, depth) = (query.shape[0], query.shape[1], query.shape[2], query.shape[3])
+        let (keyHeads, keyLength) = (key.shape[1], key.shape[2])
+        var mask = mask
+        if causal {
+            let shift = keyLength - queryLength
+            if let given = mask {
+                // +∞ where visible (the mask as it is), maskedScore where removed: min(mask, maskedScore).
+                var limit = [Float](repeating: .infinity, count: queryLength * keyLength)
+                for i in 0..<queryLength {
+                    for j in 0..<keyLength where j > i + shift { limit[i * keyLength + j] = maskedScore }
+                }
+                mask = Tensor.minimum(given, Tensor(limit, shape: [queryLength, keyLength]))
+            } else {
+                mask = causalMask(queryLength: queryLength, keyLength: keyLength)
+            }
+        }
         let group = queryHeads / keyHeads
         let valueDepth = value.shape[3]
         if group == 1 {
@@ -177,5 +290,17 @@ extension Tensor {
         guard Tensor.gradientNeeds(self) != nil else { return result }
         let inputShape = shape
         return result.recorded(from: [self]) { g in [g.reshaped(inputShape)] }
+    }
+}
+
+/// Whether attention takes the fused kernel when no gradient is recorded (``Tensor/usesFusedAttention``).
+final class AttentionSettings: @unchecked Sendable {
+    static let shared = AttentionSettings()
+    private let lock = NSLock()
+    private var value = true
+
+    var fused: Bool {
+        get { lock.lock(); defer { lock.unlock() }; return value }
+        set { lock.lock(); value = newValue; lock.unlock() }
     }
 }

@@ -177,4 +177,63 @@ void craft_softmax_rows_on(int path, const float *x, float *y, size_t rows, size
 void craft_norm_rows_on(int path, int centered, const float *x, float *y, size_t rows, size_t n,
                         const float *weight, const float *bias, float epsilon, float *statistics);
 
+// MARK: - Fused attention (attention.c)
+//
+// Scaled dot-product attention `softmax(q·kᵀ·scale + mask)·v` for inference, flash-attention style:
+// per (batch entry, key/value head, block of query positions), the keys are walked in blocks of 64
+// with an online softmax (a running maximum and sum per query row, the accumulator rescaled when the
+// maximum grows), so the scores of a whole head are never stored. Two versions chosen once per
+// process: AVX2+FMA (8 lanes) and a portable one (4 lanes of the compiler's generic vectors); they
+// compute the same formulas (exp as the elementwise kernels' Cephes expf) and agree to a few ulps.
+// Every output row depends only on its own query row, the keys, values and mask it reads, and is
+// computed in a fixed order (keys in blocks from the first): a sequence gets the same bits alone or
+// in a batch, whatever the split into work items across threads.
+
+/// One attention problem. Tensors are addressed by element strides (a view needs no copy; a stride
+/// may be 0 to broadcast); the last dimension of query, key, value and output is contiguous.
+typedef struct {
+    size_t batch;         ///< B
+    size_t query_heads;   ///< Hq, a multiple of kv_heads: query head h reads key/value head h / (Hq / Hkv)
+    size_t kv_heads;      ///< Hkv
+    size_t query_length;  ///< T
+    size_t key_length;    ///< S
+    size_t depth;         ///< D, of queries and keys
+    size_t value_depth;   ///< Dv, of values and outputs
+    const float *query;   ///< [B, Hq, T, D]
+    ptrdiff_t query_stride_batch, query_stride_head, query_stride_row;
+    const float *key;     ///< [B, Hkv, S, D]
+    ptrdiff_t key_stride_batch, key_stride_head, key_stride_row;
+    const float *value;   ///< [B, Hkv, S, Dv]
+    ptrdiff_t value_stride_batch, value_stride_head, value_stride_row;
+    /// An additive mask read as [B, Hq, T, S] (any strides, 0 to broadcast), or NULL.
+    const float *mask;
+    ptrdiff_t mask_stride_batch, mask_stride_head, mask_stride_row, mask_stride_column;
+    float *output;        ///< [B, Hq, T, Dv] by these strides (a [B, T, Hq, Dv] buffer works too)
+    ptrdiff_t output_stride_batch, output_stride_head, output_stride_row;
+    float scale;          ///< multiplies the scores (applied to the query rows)
+    /// Nonzero: query i sees key j only when j ≤ i + S − T; a removed key's score gets
+    /// min(mask, −FLT_MAX) added, as an additive causal mask (a row that sees no key attends uniformly).
+    int causal;
+} craft_attention_problem;
+
+/// The query positions per work item (a function of the group size Hq / Hkv and T).
+size_t craft_attention_query_block(const craft_attention_problem *problem);
+
+/// The number of work items: B · Hkv · ⌈T / craft_attention_query_block⌉. Each writes the output
+/// rows of its batch entry, key/value head group and positions only.
+size_t craft_attention_items(const craft_attention_problem *problem);
+
+/// Computes the output rows of the work items `first..<end` (threads take disjoint ranges).
+void craft_attention(const craft_attention_problem *problem, size_t first, size_t end);
+
+/// ``craft_attention`` on a given path, ``CRAFT_PATH_PORTABLE`` or ``CRAFT_PATH_AVX2`` (which must
+/// be available; for tests and benchmarks).
+void craft_attention_on(int path, const craft_attention_problem *problem, size_t first, size_t end);
+
+/// The path ``craft_attention`` runs: ``CRAFT_PATH_AVX2`` where the CPU has AVX2 and FMA, else portable.
+int craft_attention_path(void);
+
+/// The name of ``craft_attention_path()``: "avx2-fma" or "portable".
+const char *craft_attention_kernel_name(void);
+
 #endif

@@ -123,8 +123,11 @@ extension KVCache {
             let q = whole ? query : query.sliced(along: 2, segment)
             let (keys, values) = caches[index].update(
                 layer: layer, keys: whole ? key : key.sliced(along: 2, segment), values: whole ? value : value.sliced(along: 2, segment))
-            let mask = segment.count > 1 ? Tensor.causalMask(queryLength: segment.count, keyLength: keys.shape[2]) : nil
-            outputs.append(Tensor.scaledDotProductAttention(query: q, key: keys, value: values, mask: mask, scale: scale))
+            // A block of rows is causal against the cache (row i sees the cached keys and new keys up
+            // to its own); one row sees everything. The cache's keys are a view of its buffer, read in
+            // place by the fused kernel.
+            outputs.append(Tensor.scaledDotProductAttention(
+                query: q, key: keys, value: values, causal: segment.count > 1, scale: scale))
         }
         return outputs.count == 1 ? outputs[0] : Tensor.concatenated(outputs, along: 2)
     }

@@ -1,0 +1,249 @@
+// Fused scaled dot-product attention for inference; the contract is in include/CKernels.h
+// (``craft_attention``). attention_impl.h holds the kernel once, written on the compiler's generic
+// vectors; it is included here once per path: 4 lanes for the portable path and 8 compiled for
+// AVX2+FMA (called only after the CPU check).
+//
+// The work: a work item is one (batch entry, key/value head, block of query positions); its rows are
+// the query rows of those positions for every query head that reads that key/value head, position
+// major (row r is position t0 + r / group of query head kv_head · group + r % group). The item scales
+// its query rows once into a contiguous block, then walks the keys in blocks of AT_KEY_BLOCK from the
+// first: packs the block transposed (depth × AT_KEY_BLOCK) so that scores are vectors along keys,
+// computes the rows' scores (AT_GROUP rows at a time), folds them into each row's running maximum and
+// sum (the online softmax of flash attention: the accumulator is rescaled when the maximum grows),
+// and adds the weighted value rows to the row's accumulator. Scores for a whole head are never
+// stored; an item holds at most AT_KEY_BLOCK of them per row.
+//
+// Causal rows stop at their last visible key. A removed key would add e^(≈ −FLT_MAX − m) = 0 to a
+// row that has seen a real key, so skipping it changes nothing; a row that saw none (every visible
+// key masked with the lowest float, or no visible key at all) is run again over all keys with the
+// removed ones at min(mask, −FLT_MAX), as an additive causal mask does: it then attends uniformly,
+// as transformers' masks make fully masked rows do.
+#include "CKernels.h"
+#include "internal.h"
+
+#include <float.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define EW_CONCAT2(a, b) a##b
+#define EW_CONCAT(a, b) EW_CONCAT2(a, b)
+
+/// Keys per block of the online softmax (a multiple of 2 · lanes for every path).
+#define AT_KEY_BLOCK 64
+/// Query rows computed together (sharing each key and value load): 6 rows × 2 vectors of keys or
+/// value columns are 12 accumulators, as a GEMM micro-kernel on 16 registers.
+#ifndef AT_GROUP
+#define AT_GROUP 6
+#endif
+/// The most query rows an item takes (its rows share each packed key block).
+#ifndef AT_ITEM_ROWS
+#define AT_ITEM_ROWS 64
+#endif
+
+/// One work item's place in the problem.
+struct attention_item {
+    size_t batch, kv_head, first_position, rows;
+    const float *key, *value;  // the item's key/value head
+};
+
+/// An item's working memory (allocated once per call, for the largest item).
+struct attention_scratch {
+    float *queries;            // rows (padded to groups) × depth, scaled
+    float *keys;               // depth × AT_KEY_BLOCK, one key block transposed
+    float *scores;             // rows (padded to groups) × AT_KEY_BLOCK: scores, then weights
+    float *acc;                // rows (padded to groups) × value_depth
+    float *maximum, *sum;      // per row: the running maximum and sum of the online softmax
+    size_t *visible;           // per row: how many keys it sees (from the first)
+    unsigned char *again;      // per row: whether it runs again over all keys
+    const float **mask_rows;   // per row: its mask row, when there is a mask
+};
+
+/// `rows` rounded up to a whole number of groups.
+static size_t attention_padded_rows(size_t rows) { return (rows + AT_GROUP - 1) / AT_GROUP * AT_GROUP; }
+
+size_t craft_attention_query_block(const craft_attention_problem *p) {
+    const size_t group = p->query_heads / p->kv_heads;
+    size_t block = group >= AT_ITEM_ROWS ? 1 : AT_ITEM_ROWS / group;
+    if (block > p->query_length) block = p->query_length;
+    if (!block) return 1;
+    // Blocks of equal size (196 positions: 4 × 49, not 3 × 64 + 4).
+    const size_t blocks = (p->query_length + block - 1) / block;
+    return (p->query_length + blocks - 1) / blocks;
+}
+
+size_t craft_attention_items(const craft_attention_problem *p) {
+    const size_t block = craft_attention_query_block(p);
+    return p->batch * p->kv_heads * ((p->query_length + block - 1) / block);
+}
+
+static struct attention_item attention_item_at(const craft_attention_problem *p, size_t index) {
+    const size_t block = craft_attention_query_block(p);
+    const size_t blocks = (p->query_length + block - 1) / block, group = p->query_heads / p->kv_heads;
+    struct attention_item it;
+    it.batch = index / (p->kv_heads * blocks);
+    it.kv_head = index / blocks % p->kv_heads;
+    it.first_position = index % blocks * block;
+    const size_t last = it.first_position + block < p->query_length ? it.first_position + block : p->query_length;
+    it.rows = (last - it.first_position) * group;
+    it.key = p->key + (ptrdiff_t)it.batch * p->key_stride_batch + (ptrdiff_t)it.kv_head * p->key_stride_head;
+    it.value = p->value + (ptrdiff_t)it.batch * p->value_stride_batch + (ptrdiff_t)it.kv_head * p->value_stride_head;
+    return it;
+}
+
+/// Scales the item's query rows into `w->queries` and resets every row's state.
+static void attention_load_queries(const craft_attention_problem *p, const struct attention_item *it,
+                                   struct attention_scratch *w) {
+    const size_t group = p->query_heads / p->kv_heads, depth = p->depth, padded = attention_padded_rows(it->rows);
+    for (size_t r = 0; r < it->rows; r++) {
+        const size_t position = it->first_position + r / group, head = it->kv_head * group + r % group;
+        const float *q = p->query + (ptrdiff_t)it->batch * p->query_stride_batch + (ptrdiff_t)head * p->query_stride_head
+                       + (ptrdiff_t)position * p->query_stride_row;
+        for (size_t d = 0; d < depth; d++) w->queries[r * depth + d] = q[d] * p->scale;
+        if (p->mask) {
+            w->mask_rows[r] = p->mask + (ptrdiff_t)it->batch * p->mask_stride_batch + (ptrdiff_t)head * p->mask_stride_head
+                            + (ptrdiff_t)position * p->mask_stride_row;
+        }
+        // Query `position` sees key j when j ≤ position + key_length − query_length.
+        ptrdiff_t visible = (ptrdiff_t)p->key_length;
+        if (p->causal) {
+            visible = (ptrdiff_t)position + (ptrdiff_t)p->key_length - (ptrdiff_t)p->query_length + 1;
+            if (visible < 0) visible = 0;
+            if (visible > (ptrdiff_t)p->key_length) visible = (ptrdiff_t)p->key_length;
+        }
+        w->visible[r] = (size_t)visible;
+        w->again[r] = 0;
+        w->maximum[r] = -INFINITY;
+        w->sum[r] = 0;
+    }
+    memset(w->queries + it->rows * depth, 0, (padded - it->rows) * depth * sizeof(float));
+    memset(w->acc, 0, padded * p->value_depth * sizeof(float));
+}
+
+/// Keys `start..<start + n` of the item's head, transposed into `keys[d · AT_KEY_BLOCK + j]`, with
+/// zeros in the columns `n..<columns`.
+static void attention_pack_keys(const craft_attention_problem *p, const struct attention_item *it, size_t start,
+                                size_t n, size_t columns, float *keys) {
+    const size_t depth = p->depth;
+    for (size_t j = 0; j < n; j++) {
+        const float *k = it->key + (ptrdiff_t)(start + j) * p->key_stride_row;
+        for (size_t d = 0; d < depth; d++) keys[d * AT_KEY_BLOCK + j] = k[d];
+    }
+    for (size_t d = 0; d < depth; d++) {
+        for (size_t j = n; j < columns; j++) keys[d * AT_KEY_BLOCK + j] = 0;
+    }
+}
+
+/// After the first pass: marks (and resets) the causal rows that saw no real key, whose maximum is
+/// still about −FLT_MAX; returns whether there is any.
+static int attention_mark_again(const craft_attention_problem *p, size_t rows, struct attention_scratch *w) {
+    if (!p->causal) return 0;
+    int any = 0;
+    for (size_t r = 0; r < rows; r++) {
+        if (w->visible[r] < p->key_length && !(w->maximum[r] > -FLT_MAX / 2)) {
+            w->again[r] = 1;
+            w->maximum[r] = -INFINITY;
+            w->sum[r] = 0;
+            memset(w->acc + r * p->value_depth, 0, p->value_depth * sizeof(float));
+            any = 1;
+        }
+    }
+    return any;
+}
+
+/// Writes each row's accumulator divided by its sum to the output.
+static void attention_store(const craft_attention_problem *p, const struct attention_item *it,
+                            const struct attention_scratch *w) {
+    const size_t group = p->query_heads / p->kv_heads, dv = p->value_depth;
+    for (size_t r = 0; r < it->rows; r++) {
+        const size_t position = it->first_position + r / group, head = it->kv_head * group + r % group;
+        float *out = p->output + (ptrdiff_t)it->batch * p->output_stride_batch + (ptrdiff_t)head * p->output_stride_head
+                   + (ptrdiff_t)position * p->output_stride_row;
+        const float inverse = 1.0f / w->sum[r];
+        for (size_t c = 0; c < dv; c++) out[c] = w->acc[r * dv + c] * inverse;
+    }
+}
+
+// MARK: - Portable
+
+#define EW_LANES 4
+#define EW_ATTR
+#define EW_NAME(name) EW_CONCAT(portable_, name)
+#include "vector_impl.h"
+#include "attention_impl.h"
+#undef VF
+#undef VI
+#undef EW_INLINE
+#undef EW_LANES
+#undef EW_ATTR
+#undef EW_NAME
+
+#if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
+#define CRAFT_HAS_AVX2_ATTENTION 1
+
+// MARK: - AVX2 + FMA
+
+#define EW_LANES 8
+#define EW_ATTR __attribute__((target("avx2,fma")))
+#define EW_NAME(name) EW_CONCAT(avx2_, name)
+#include "vector_impl.h"
+#include "attention_impl.h"
+#undef VF
+#undef VI
+#undef EW_INLINE
+#undef EW_LANES
+#undef EW_ATTR
+#undef EW_NAME
+#endif
+
+// MARK: - Dispatch
+
+int craft_attention_path(void) {
+#ifdef CRAFT_HAS_AVX2_ATTENTION
+    if (craft_cpu_has_avx2()) return CRAFT_PATH_AVX2;
+#endif
+    return CRAFT_PATH_PORTABLE;
+}
+
+const char *craft_attention_kernel_name(void) {
+    return craft_attention_path() == CRAFT_PATH_AVX2 ? "avx2-fma" : "portable";
+}
+
+void craft_attention_on(int path, const craft_attention_problem *p, size_t first, size_t end) {
+    if (first >= end) return;
+    const size_t group = p->query_heads / p->kv_heads;
+    const size_t rows = craft_attention_query_block(p) * group, padded = attention_padded_rows(rows);
+    const size_t floats = padded * p->depth + p->depth * AT_KEY_BLOCK + padded * AT_KEY_BLOCK
+                        + padded * p->value_depth + 2 * padded;
+    float *memory = malloc(floats * sizeof(float) + padded * (sizeof(size_t) + sizeof(const float *) + 1));
+    if (!memory) {
+        fprintf(stderr, "craft_attention: cannot allocate %zu bytes of scratch\n", floats * sizeof(float));
+        abort();
+    }
+    struct attention_scratch w;
+    w.queries = memory;
+    w.keys = w.queries + padded * p->depth;
+    w.scores = w.keys + p->depth * AT_KEY_BLOCK;
+    w.acc = w.scores + padded * AT_KEY_BLOCK;
+    w.maximum = w.acc + padded * p->value_depth;
+    w.sum = w.maximum + padded;
+    // `padded` is even, so the floats before `visible` are an even count: it is 8-byte aligned.
+    w.visible = (size_t *)(w.sum + padded);
+    w.mask_rows = (const float **)(w.visible + padded);
+    w.again = (unsigned char *)(w.mask_rows + padded);
+#ifdef CRAFT_HAS_AVX2_ATTENTION
+    if (path == CRAFT_PATH_AVX2) {
+        avx2_attention_items(p, first, end, &w);
+        free(memory);
+        return;
+    }
+#endif
+    (void)path;
+    portable_attention_items(p, first, end, &w);
+    free(memory);
+}
+
+void craft_attention(const craft_attention_problem *p, size_t first, size_t end) {
+    craft_attention_on(craft_attention_path(), p, first, end);
+}

@@ -1,0 +1,228 @@
+// One copy of the fused attention kernel for a vector width, included by attention.c once per path
+// after vector_impl.h (the same EW_LANES, EW_ATTR and EW_NAME). The contract is in include/CKernels.h
+// (``craft_attention``); the layout of the work is described in attention.c.
+//
+// Every value a query row gets is computed by code that depends on that row alone: a score is one
+// sequence of multiply-adds over the head dimension, an output element one sequence of multiply-adds
+// over the keys in order, and the softmax statistics are the row's own. Rows are grouped (AT_GROUP)
+// only to share loads; a group computes each row exactly as a single row would.
+
+/// `s[i·AT_KEY_BLOCK + j] = Σ_d q[i·depth + d] · kt[d·AT_KEY_BLOCK + j]` for the `rows` query rows at
+/// `q` and the `columns` (a multiple of 2·EW_LANES) packed keys at `kt`, summed in `d` order.
+EW_INLINE void EW_NAME(attention_scores_rows)(int rows, const float *q, const float *kt, size_t depth,
+                                              size_t columns, float *s) {
+    for (size_t c = 0; c < columns; c += 2 * EW_LANES) {
+        VF low[AT_GROUP], high[AT_GROUP];
+        for (int i = 0; i < rows; i++) { low[i] = EW_NAME(splat)(0); high[i] = EW_NAME(splat)(0); }
+        for (size_t d = 0; d < depth; d++) {
+            const float *k = kt + d * AT_KEY_BLOCK + c;
+            const VF k0 = EW_NAME(load)(k), k1 = EW_NAME(load)(k + EW_LANES);
+            for (int i = 0; i < rows; i++) {
+                const VF x = EW_NAME(splat)(q[(size_t)i * depth + d]);
+                low[i] = low[i] + x * k0;
+                high[i] = high[i] + x * k1;
+            }
+        }
+        for (int i = 0; i < rows; i++) {
+            EW_NAME(store)(s + (size_t)i * AT_KEY_BLOCK + c, low[i]);
+            EW_NAME(store)(s + (size_t)i * AT_KEY_BLOCK + c + EW_LANES, high[i]);
+        }
+    }
+}
+
+EW_ATTR static void EW_NAME(attention_scores_group)(const float *q, const float *kt, size_t depth, size_t columns, float *s) {
+    EW_NAME(attention_scores_rows)(AT_GROUP, q, kt, depth, columns, s);
+}
+
+EW_ATTR static void EW_NAME(attention_scores1)(const float *q, const float *kt, size_t depth, size_t columns, float *s) {
+    EW_NAME(attention_scores_rows)(1, q, kt, depth, columns, s);
+}
+
+/// `acc[i·dv + c] += Σ_{j < count} p[i·AT_KEY_BLOCK + j] · v[j·value_stride + c]` for the `rows` rows,
+/// each element summed in `j` order.
+EW_INLINE void EW_NAME(attention_values_rows)(int rows, const float *p, const float *v, ptrdiff_t value_stride,
+                                              size_t count, size_t dv, float *acc) {
+    size_t c = 0;
+    for (; c + 2 * EW_LANES <= dv; c += 2 * EW_LANES) {
+        VF low[AT_GROUP], high[AT_GROUP];
+        for (int i = 0; i < rows; i++) {
+            low[i] = EW_NAME(load)(acc + (size_t)i * dv + c);
+            high[i] = EW_NAME(load)(acc + (size_t)i * dv + c + EW_LANES);
+        }
+        for (size_t j = 0; j < count; j++) {
+            const float *row = v + (ptrdiff_t)j * value_stride + c;
+            const VF v0 = EW_NAME(load)(row), v1 = EW_NAME(load)(row + EW_LANES);
+            for (int i = 0; i < rows; i++) {
+                const VF weight = EW_NAME(splat)(p[(size_t)i * AT_KEY_BLOCK + j]);
+                low[i] = low[i] + weight * v0;
+                high[i] = high[i] + weight * v1;
+            }
+        }
+        for (int i = 0; i < rows; i++) {
+            EW_NAME(store)(acc + (size_t)i * dv + c, low[i]);
+            EW_NAME(store)(acc + (size_t)i * dv + c + EW_LANES, high[i]);
+        }
+    }
+    for (; c + EW_LANES <= dv; c += EW_LANES) {
+        VF sums[AT_GROUP];
+        for (int i = 0; i < rows; i++) sums[i] = EW_NAME(load)(acc + (size_t)i * dv + c);
+        for (size_t j = 0; j < count; j++) {
+            const VF v0 = EW_NAME(load)(v + (ptrdiff_t)j * value_stride + c);
+            for (int i = 0; i < rows; i++) sums[i] = sums[i] + EW_NAME(splat)(p[(size_t)i * AT_KEY_BLOCK + j]) * v0;
+        }
+        for (int i = 0; i < rows; i++) EW_NAME(store)(acc + (size_t)i * dv + c, sums[i]);
+    }
+    // The last columns one lane at a time, with the same multiply-add per element as the vectors.
+    for (; c < dv; c++) {
+        for (int i = 0; i < rows; i++) {
+            VF sum = EW_NAME(splat)(acc[(size_t)i * dv + c]);
+            for (size_t j = 0; j < count; j++) {
+                sum = sum + EW_NAME(splat)(p[(size_t)i * AT_KEY_BLOCK + j]) * EW_NAME(splat)(v[(ptrdiff_t)j * value_stride + c]);
+            }
+            acc[(size_t)i * dv + c] = sum[0];
+        }
+    }
+}
+
+EW_ATTR static void EW_NAME(attention_values_group)(const float *p, const float *v, ptrdiff_t value_stride, size_t count,
+                                                    size_t dv, float *acc) {
+    EW_NAME(attention_values_rows)(AT_GROUP, p, v, value_stride, count, dv, acc);
+}
+
+EW_ATTR static void EW_NAME(attention_values1)(const float *p, const float *v, ptrdiff_t value_stride, size_t count,
+                                               size_t dv, float *acc) {
+    EW_NAME(attention_values_rows)(1, p, v, value_stride, count, dv, acc);
+}
+
+/// One key block of a row's online softmax. `s` holds the row's `width` scores (already scaled) and
+/// room for `columns` values. Adds the mask (`mask[j·mask_stride]`, when `mask` is not NULL) and, for
+/// the columns from `removed_from` on (causally removed keys), `min(mask, −FLT_MAX)`; then updates the
+/// running maximum `*m` and sum `*l`, rescales the row's accumulator `acc` (`dv` values) when the
+/// maximum grows, and leaves in `s` the weights `e^(x − m)` (0 past `width`). Returns 0 (and leaves
+/// everything else unchanged) when every score is −∞ so far.
+EW_ATTR static int EW_NAME(attention_softmax_step)(float *s, size_t width, size_t columns, const float *mask,
+                                                   ptrdiff_t mask_stride, size_t removed_from, float *m, float *l,
+                                                   float *acc, size_t dv) {
+    if (mask || removed_from < width) {
+        for (size_t j = 0; j < width; j++) {
+            float added = mask ? mask[(ptrdiff_t)j * mask_stride] : 0.0f;
+            if (j >= removed_from) added = added < -FLT_MAX ? added : -FLT_MAX;
+            s[j] += added;
+        }
+    }
+    VF best = EW_NAME(splat)(-INFINITY);
+    size_t j = 0;
+    for (; j + EW_LANES <= width; j += EW_LANES) {
+        const VF x = EW_NAME(load)(s + j);
+        best = EW_NAME(select)(x > best, x, best);
+    }
+    if (j < width) {
+        const VF x = EW_NAME(load_partial)(s + j, width - j, -INFINITY);
+        best = EW_NAME(select)(x > best, x, best);
+    }
+    const float block_max = EW_NAME(max_lanes)(best);
+    const float new_max = block_max > *m ? block_max : *m;
+    if (new_max == -INFINITY) return 0;
+    const VF shift = EW_NAME(splat)(new_max);
+    VF sums = EW_NAME(splat)(0);
+    for (j = 0; j + EW_LANES <= width; j += EW_LANES) {
+        const VF e = EW_NAME(exp)(EW_NAME(load)(s + j) - shift);
+        EW_NAME(store)(s + j, e);
+        sums += e;
+    }
+    if (j < width) {
+        // Lanes past the width are −∞ and give e^−∞ = 0.
+        const VF e = EW_NAME(exp)(EW_NAME(load_partial)(s + j, width - j, -INFINITY) - shift);
+        EW_NAME(store)(s + j, e);
+        sums += e;
+        j += EW_LANES;
+    }
+    for (; j < columns; j++) s[j] = 0;
+    if (new_max != *m) {
+        // e^(old − new) < 1 (0 when the old maximum is −∞, as at the first block).
+        const float alpha = EW_NAME(exp)(EW_NAME(splat)(*m - new_max))[0];
+        *l *= alpha;
+        const VF factor = EW_NAME(splat)(alpha);
+        size_t c = 0;
+        for (; c + EW_LANES <= dv; c += EW_LANES) EW_NAME(store)(acc + c, EW_NAME(load)(acc + c) * factor);
+        for (; c < dv; c++) acc[c] *= alpha;
+        *m = new_max;
+    }
+    *l += EW_NAME(sum)(sums);
+    return 1;
+}
+
+/// Runs the work items `first..<end` of `p` (see attention.c) with scratch `w`.
+EW_ATTR static void EW_NAME(attention_items)(const craft_attention_problem *p, size_t first, size_t end,
+                                             struct attention_scratch *w) {
+    for (size_t item = first; item < end; item++) {
+        struct attention_item it = attention_item_at(p, item);
+        attention_load_queries(p, &it, w);
+        const size_t rows = it.rows, padded = attention_padded_rows(rows);
+        const size_t key_length = p->key_length, depth = p->depth, dv = p->value_depth;
+        // Pass 0 runs every row over its visible keys; pass 1 runs again, over all keys, the rows that
+        // saw no real key in pass 0 (causally fully removed, or masked out everywhere they could see).
+        for (int pass = 0; pass < 2; pass++) {
+            size_t need = 0;
+            for (size_t r = 0; r < rows; r++) {
+                const size_t reach = pass == 0 ? w->visible[r] : (w->again[r] ? key_length : 0);
+                need = reach > need ? reach : need;
+            }
+            for (size_t start = 0; start < need; start += AT_KEY_BLOCK) {
+                const size_t n = key_length - start < AT_KEY_BLOCK ? key_length - start : AT_KEY_BLOCK;
+                const size_t columns = (n + 2 * EW_LANES - 1) / (2 * EW_LANES) * (2 * EW_LANES);
+                attention_pack_keys(p, &it, start, n, columns, w->keys);
+                for (size_t r0 = 0; r0 < padded; r0 += AT_GROUP) {
+                    const size_t real = rows - r0 < AT_GROUP ? rows - r0 : AT_GROUP;
+                    size_t width[AT_GROUP] = {0}, removed[AT_GROUP] = {0};
+                    int taking = 0;
+                    for (size_t i = 0; i < real; i++) {
+                        const size_t r = r0 + i;
+                        if (pass == 0 && w->visible[r] > start) {
+                            width[i] = w->visible[r] - start < n ? w->visible[r] - start : n;
+                            removed[i] = width[i];
+                        } else if (pass == 1 && w->again[r]) {
+                            width[i] = n;
+                            removed[i] = w->visible[r] > start ? (w->visible[r] - start < n ? w->visible[r] - start : n) : 0;
+                        }
+                        taking += width[i] > 0;
+                    }
+                    if (taking == 0) continue;
+                    float *scores = w->scores + r0 * AT_KEY_BLOCK;
+                    if (real == AT_GROUP && taking == AT_GROUP) {
+                        EW_NAME(attention_scores_group)(w->queries + r0 * depth, w->keys, depth, columns, scores);
+                    } else {
+                        for (size_t i = 0; i < real; i++) {
+                            if (width[i]) EW_NAME(attention_scores1)(w->queries + (r0 + i) * depth, w->keys, depth, columns,
+                                                                     scores + i * AT_KEY_BLOCK);
+                        }
+                    }
+                    int active[AT_GROUP] = {0}, all_active = real == AT_GROUP;
+                    size_t count = 0;
+                    for (size_t i = 0; i < real; i++) {
+                        if (!width[i]) continue;
+                        const size_t r = r0 + i;
+                        const float *mask = p->mask ? w->mask_rows[r] + (ptrdiff_t)start * p->mask_stride_column : NULL;
+                        active[i] = EW_NAME(attention_softmax_step)(scores + i * AT_KEY_BLOCK, width[i], columns, mask,
+                                                                    p->mask_stride_column, removed[i], &w->maximum[r],
+                                                                    &w->sum[r], w->acc + r * dv, dv);
+                        if (active[i] && width[i] > count) count = width[i];
+                    }
+                    for (size_t i = 0; i < real; i++) all_active &= active[i];
+                    const float *values = it.value + (ptrdiff_t)start * p->value_stride_row;
+                    if (all_active) {
+                        // Rows narrower than `count` have weight 0 past their width.
+                        EW_NAME(attention_values_group)(scores, values, p->value_stride_row, count, dv, w->acc + r0 * dv);
+                    } else {
+                        for (size_t i = 0; i < real; i++) {
+                            if (active[i]) EW_NAME(attention_values1)(scores + i * AT_KEY_BLOCK, values, p->value_stride_row,
+                                                                      width[i], dv, w->acc + (r0 + i) * dv);
+                        }
+                    }
+                }
+            }
+            if (pass == 0 && !attention_mark_again(p, rows, w)) break;
+        }
+        attention_store(p, &it, w);
+    }
+}
