@@ -16,19 +16,24 @@ final class ServeMetrics: Sendable {
         let seconds: [Duration] = [.milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100),
                                    .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(2.5), .seconds(5), .seconds(10),
                                    .seconds(30), .seconds(60)]
-        promptTokens = registry.makeCounter(name: "craft_prompt_tokens_total", help: "Prompt positions (visual tokens after pruning, text, prefix) of answered requests.")
-        completionTokens = registry.makeCounter(name: "craft_completion_tokens_total", help: "Tokens generated for answered requests.")
-        requestDuration = registry.makeDurationHistogram(name: "craft_request_duration_seconds", buckets: seconds, help: "Seconds from a chat request's arrival to its last token.")
-        firstToken = registry.makeDurationHistogram(name: "craft_time_to_first_token_seconds", buckets: seconds, help: "Seconds from a chat request's arrival to its first token.")
-        batchSize = registry.makeValueHistogram(name: "craft_batch_size", buckets: [1, 2, 4, 8, 16, 32, 64], help: "Sequences decoded together per decoding step.")
-        queueDepth = registry.makeGauge(name: "craft_queue_depth", help: "Requests waiting for a decoding slot.")
-        activeSequences = registry.makeGauge(name: "craft_active_sequences", help: "Sequences being decoded.")
+        promptTokens = registry.makeCounter(descriptor: Self.name("craft_prompt_tokens", unit: "total", help: "Prompt positions (visual tokens after pruning, text, prefix) of answered requests."))
+        completionTokens = registry.makeCounter(descriptor: Self.name("craft_completion_tokens", unit: "total", help: "Tokens generated for answered requests."))
+        requestDuration = registry.makeDurationHistogram(descriptor: Self.name("craft_request_duration", unit: "seconds", help: "Seconds from a chat request's arrival to its last token."), buckets: seconds)
+        firstToken = registry.makeDurationHistogram(descriptor: Self.name("craft_time_to_first_token", unit: "seconds", help: "Seconds from a chat request's arrival to its first token."), buckets: seconds)
+        batchSize = registry.makeValueHistogram(descriptor: Self.name("craft_batch_size", help: "Sequences decoded together per decoding step."), buckets: [1, 2, 4, 8, 16, 32, 64])
+        queueDepth = registry.makeGauge(descriptor: Self.name("craft_queue_depth", help: "Requests waiting for a decoding slot."))
+        activeSequences = registry.makeGauge(descriptor: Self.name("craft_active_sequences", help: "Sequences being decoded."))
     }
 
     /// Counts a finished HTTP request by route and status.
     func request(route: String, status: Int) {
-        registry.makeCounter(name: "craft_requests_total", labels: [("route", route), ("status", String(status))],
-                             help: "HTTP requests by route and status.").increment()
+        registry.makeCounter(descriptor: Self.name("craft_requests", unit: "total", help: "HTTP requests by route and status."),
+                             labels: [("route", route), ("status", String(status))]).increment()
+    }
+
+    /// A metric's name (`NAME_UNIT`, or `NAME` without a unit) and help text.
+    static func name(_ name: String, unit: String = "", help: String) -> MetricNameDescriptor {
+        MetricNameDescriptor(metricName: name, unitName: unit, helpText: help)
     }
 
     func answered(promptTokens prompt: Int, completionTokens completion: Int, duration: Duration) {
