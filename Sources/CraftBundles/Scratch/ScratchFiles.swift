@@ -145,16 +145,19 @@ public enum ScratchFiles {
     /// `craft-WORD-PID-UUID` of processes that no longer exist. Commands call it when they start.
     @discardableResult
     public static func sweepTemporaryDirectory() -> [URL] {
-        sweep(directory) { prefix in
+        // Only names starting craft- are parsed: $TMPDIR can hold thousands of other entries, and
+        // every command starts with this sweep.
+        sweep(directory, names: { $0.hasPrefix("craft-") || $0.hasPrefix(".craft-") }) { prefix in
             prefix.hasPrefix("craft-") && prefix.count > 6
                 && prefix.utf8.allSatisfy { (UInt8(ascii: "a")...UInt8(ascii: "z")).contains($0) || $0 == UInt8(ascii: "-") }
         }
     }
 
-    private static func sweep(_ directory: URL, where accepts: (Substring) -> Bool) -> [URL] {
+    private static func sweep(_ directory: URL, names candidate: (String) -> Bool = { _ in true },
+                              where accepts: (Substring) -> Bool) -> [URL] {
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory.path) else { return [] }
         var removed: [URL] = []
-        for name in names {
+        for name in names where candidate(name) {
             guard let (prefix, pid) = parse(name), accepts(prefix), pid != getpid(), !isAlive(pid) else { continue }
             let url = directory.appendingPathComponent(name)
             if (try? FileManager.default.removeItem(at: url)) != nil { removed.append(url) }
