@@ -110,34 +110,11 @@ EW_ATTR static int EW_NAME(attention_softmax_step)(float *s, size_t width, size_
             s[j] += added;
         }
     }
-    VF best = EW_NAME(splat)(-INFINITY);
-    size_t j = 0;
-    for (; j + EW_LANES <= width; j += EW_LANES) {
-        const VF x = EW_NAME(load)(s + j);
-        best = EW_NAME(select)(x > best, x, best);
-    }
-    if (j < width) {
-        const VF x = EW_NAME(load_partial)(s + j, width - j, -INFINITY);
-        best = EW_NAME(select)(x > best, x, best);
-    }
-    const float block_max = EW_NAME(max_lanes)(best);
+    const float block_max = EW_NAME(row_max)(s, width);
     const float new_max = block_max > *m ? block_max : *m;
     if (new_max == -INFINITY) return 0;
-    const VF shift = EW_NAME(splat)(new_max);
-    VF sums = EW_NAME(splat)(0);
-    for (j = 0; j + EW_LANES <= width; j += EW_LANES) {
-        const VF e = EW_NAME(exp)(EW_NAME(load)(s + j) - shift);
-        EW_NAME(store)(s + j, e);
-        sums += e;
-    }
-    if (j < width) {
-        // Lanes past the width are −∞ and give e^−∞ = 0.
-        const VF e = EW_NAME(exp)(EW_NAME(load_partial)(s + j, width - j, -INFINITY) - shift);
-        EW_NAME(store)(s + j, e);
-        sums += e;
-        j += EW_LANES;
-    }
-    for (; j < columns; j++) s[j] = 0;
+    const VF sums = EW_NAME(exp_shifted)(s, s, width, new_max);
+    for (size_t j = width; j < columns; j++) s[j] = 0;
     if (new_max != *m) {
         // e^(old − new) < 1 (0 when the old maximum is −∞, as at the first block).
         const float alpha = EW_NAME(exp)(EW_NAME(splat)(*m - new_max))[0];

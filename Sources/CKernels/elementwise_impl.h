@@ -59,32 +59,11 @@ EW_ATTR static void EW_NAME(softmax_rows)(const float *x, float *y, size_t rows,
     for (size_t row = 0; row < rows; row++) {
         const float *in = x + row * n;
         float *out = y + row * n;
-        // The maximum (−∞ for padding lanes).
-        VF best = EW_NAME(splat)(-INFINITY);
-        size_t i = 0;
-        for (; i + EW_LANES <= n; i += EW_LANES) {
-            const VF v = EW_NAME(load)(in + i);
-            best = EW_NAME(select)(v > best, v, best);
-        }
-        if (i < n) {
-            const VF v = EW_NAME(load_partial)(in + i, n - i, -INFINITY);
-            best = EW_NAME(select)(v > best, v, best);
-        }
-        const VF maximum = EW_NAME(splat)(EW_NAME(max_lanes)(best));
-        // e^(x − max), stored and summed (padding lanes give e^−∞ = 0).
-        VF sums = EW_NAME(splat)(0);
-        for (i = 0; i + EW_LANES <= n; i += EW_LANES) {
-            const VF e = EW_NAME(exp)(EW_NAME(load)(in + i) - maximum);
-            EW_NAME(store)(out + i, e);
-            sums += e;
-        }
-        if (i < n) {
-            const VF e = EW_NAME(exp)(EW_NAME(load_partial)(in + i, n - i, -INFINITY) - maximum);
-            EW_NAME(store_partial)(out + i, e, n - i);
-            sums += e;
-        }
+        // e^(x − max), stored and summed.
+        const VF sums = EW_NAME(exp_shifted)(in, out, n, EW_NAME(row_max)(in, n));
         const VF inverse = EW_NAME(splat)(1.0f / EW_NAME(sum)(sums));
-        for (i = 0; i + EW_LANES <= n; i += EW_LANES) EW_NAME(store)(out + i, EW_NAME(load)(out + i) * inverse);
+        size_t i = 0;
+        for (; i + EW_LANES <= n; i += EW_LANES) EW_NAME(store)(out + i, EW_NAME(load)(out + i) * inverse);
         for (; i < n; i++) out[i] *= inverse[0];
     }
 }

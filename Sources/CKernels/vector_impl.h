@@ -84,3 +84,38 @@ EW_INLINE VF EW_NAME(exp)(VF x) {
     result = EW_NAME(select)(x > high, EW_NAME(splat)(INFINITY), result);
     return EW_NAME(select)(x != x, x, result);
 }
+
+/// The maximum of the `count` values at `p` (−∞ when there are none).
+EW_INLINE float EW_NAME(row_max)(const float *p, size_t count) {
+    VF best = EW_NAME(splat)(-INFINITY);
+    size_t i = 0;
+    for (; i + EW_LANES <= count; i += EW_LANES) {
+        const VF v = EW_NAME(load)(p + i);
+        best = EW_NAME(select)(v > best, v, best);
+    }
+    if (i < count) {
+        const VF v = EW_NAME(load_partial)(p + i, count - i, -INFINITY);
+        best = EW_NAME(select)(v > best, v, best);
+    }
+    return EW_NAME(max_lanes)(best);
+}
+
+/// Writes e^(in[i] − shift) to out[i] for i < count (`out` may be `in`) and returns their lane sums,
+/// added in index order (a softmax's denominator before ``sum``).
+EW_INLINE VF EW_NAME(exp_shifted)(const float *in, float *out, size_t count, float shift) {
+    const VF shifts = EW_NAME(splat)(shift);
+    VF sums = EW_NAME(splat)(0);
+    size_t i = 0;
+    for (; i + EW_LANES <= count; i += EW_LANES) {
+        const VF e = EW_NAME(exp)(EW_NAME(load)(in + i) - shifts);
+        EW_NAME(store)(out + i, e);
+        sums += e;
+    }
+    if (i < count) {
+        // Lanes past the end are −∞ and give e^−∞ = 0.
+        const VF e = EW_NAME(exp)(EW_NAME(load_partial)(in + i, count - i, -INFINITY) - shifts);
+        EW_NAME(store_partial)(out + i, e, count - i);
+        sums += e;
+    }
+    return sums;
+}
