@@ -1,6 +1,5 @@
 import ArgumentParser
 import CraftBundles
-import CraftFiles
 import CraftRegistry
 import Foundation
 
@@ -56,7 +55,7 @@ struct RegistryPublishCommand: ParsableCommand {
         let result: PublishResult
         if registry.remote != nil {
             if force { throw CommandError(.usage, "--force is for a registry directory; a served registry refuses partial bundles") }
-            let token = try tokenFile.map { try Self.readToken(URL(fileURLWithPath: $0)) } ?? ProcessInfo.processInfo.environment[Registry.tokenVariable]
+            let token = try tokenFile.map { try TokenFile.read($0) } ?? ProcessInfo.processInfo.environment[Registry.tokenVariable]
             result = try ProgressLine.run("uploading \(url.lastPathComponent)", bytes: ProgressLine.size(of: url)) {
                 try registry.publishRemotely(url, signatures: signatures, token: token)
             }
@@ -92,15 +91,5 @@ struct RegistryPublishCommand: ParsableCommand {
             case .signaturesAdded: Output.line("\(what) is already published; added its new signature.")
             }
         }
-    }
-
-    /// The token in `file` (surrounding white space removed; never printed).
-    static func readToken(_ file: URL) throws -> String {
-        guard let data = try? BoundedFile.read(file, limit: 1 << 12) else {
-            throw CommandError(.notFound, "cannot read the token file \(file.path); check the --token-file path")
-        }
-        let token = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-        guard !token.isEmpty else { throw CommandError(.usage, "the token file \(file.path) is empty") }
-        return token
     }
 }

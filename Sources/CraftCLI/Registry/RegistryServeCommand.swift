@@ -49,17 +49,7 @@ struct RegistryServeCommand: ParsableCommand {
     func run() throws {
         var settings = RegistryServerSettings(host: host, port: port)
         if let tokenFile {
-            let text: String
-            do {
-                text = try String(contentsOfFile: tokenFile, encoding: .utf8)
-            } catch {
-                throw CommandError(.notFound, "cannot read the token file \(tokenFile) (\(error.localizedDescription)); write the token into it")
-            }
-            let token = text.trimmingCharacters(in: .whitespacesAndNewlines)
-            guard token.count >= 16 else {
-                throw CommandError(.usage, "the token in \(tokenFile) has \(token.count) characters; use at least 16 (for example: openssl rand -hex 32 > \(tokenFile))")
-            }
-            settings.token = token
+            settings.token = try TokenFile.read(tokenFile, minimumLength: 16)
         }
         let path = NSString(string: directory).expandingTildeInPath
         let server = try RegistryServer(registry: Registry(root: URL(fileURLWithPath: path)), settings: settings)

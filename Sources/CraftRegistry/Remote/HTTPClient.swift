@@ -206,7 +206,7 @@ private final class CurlHandle {
             curl_easy_reset(handle)  // options only: the connection, DNS and TLS session caches stay
             var list: UnsafeMutablePointer<curl_slist>?
             defer { curl_slist_free_all(list) }
-            var names = Set(headers.keys.map { $0.lowercased() })
+            let names = Set(headers.keys.map { $0.lowercased() })
             for (name, value) in headers { list = curl_slist_append(list, "\(name): \(value)") }
             var errorBuffer = [CChar](repeating: 0, count: Int(CURL_ERROR_SIZE) + 1)
             let code: CURLcode = errorBuffer.withUnsafeMutableBufferPointer { errors in
@@ -268,7 +268,6 @@ private final class CurlHandle {
                     // libcurl would add a form content type and wait for `100 Continue` on large bodies.
                     if !names.contains("content-type") { list = curl_slist_append(list, "Content-Type:") }
                     if !names.contains("expect") { list = curl_slist_append(list, "Expect:") }
-                    names.insert("content-type")
                 }
                 craft_curl_set_pointer(handle, CURLOPT_HTTPHEADER, list)
                 guard let body else { return curl_easy_perform(handle) }

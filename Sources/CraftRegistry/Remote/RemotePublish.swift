@@ -21,11 +21,11 @@ extension Registry {
     public func publishRemotely(_ bundle: URL, signatures: [BundleSignature] = [], token: String?) throws -> PublishResult {
         guard let remote else { return try publish(bundle, signatures: signatures) }
         let endpoint = remote.url(of: "api/v1/bundles")
-        guard let token, !token.isEmpty else {
-            throw RegistryError(.usage, "publishing to \(remote.base.absoluteString) needs the server's token: set \(Self.tokenVariable) or pass --token-file FILE")
-        }
         guard FileManager.default.fileExists(atPath: bundle.path) else {
             throw RegistryError(.notFound, "the bundle file \(bundle.path) does not exist; check the path")
+        }
+        guard let token, !token.isEmpty else {
+            throw RegistryError(.usage, "publishing to \(remote.base.absoluteString) needs the server's token: set \(Self.tokenVariable) or pass --token-file FILE")
         }
         var headers = ["Authorization": "Bearer " + token, "Content-Type": "application/octet-stream"]
         if !signatures.isEmpty {
@@ -68,14 +68,9 @@ extension Registry {
         guard let failure = try? JSONDecoder().decode(Failure.self, from: body) else {
             return RegistryError(.network, "\(server) answered HTTP \(head.status); check the server's log")
         }
-        let known: [RegistryError.Code] = [.notFound, .noRegistry, .corruptIndex, .conflict, .badReference, .digestMismatch,
-                                           .codebookMismatch, .badSignature, .untrusted, .badKey, .io, .usage]
-        let code: RegistryError.Code
-        switch failure.error.code {
-        case "read-only", "too-large": code = .usage
-        case "invalid-bundle": code = .invalidBundle
-        default: code = known.first { $0.description == failure.error.code } ?? .network
-        }
+        // The server names RegistryError's own codes (codes are equal by name); its two of its own
+        // are requests this server cannot take.
+        let code: RegistryError.Code = ["read-only", "too-large"].contains(failure.error.code) ? .usage : .init(name: failure.error.code)
         return RegistryError(code, "\(server) refused the bundle (HTTP \(head.status)): \(failure.error.message)")
     }
 }
