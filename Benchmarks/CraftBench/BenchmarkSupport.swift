@@ -133,12 +133,14 @@ enum AllBenchmarks {
             default: throw BenchmarkError("unknown option \(argument); usage: craft-bench all [--only NAME,NAME]", usage: true)
             }
         }
-        let executable = URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL
+        if let unknown = only?.subtracting(order.map(\.name)).sorted(), !unknown.isEmpty {
+            throw BenchmarkError("--only names \(unknown.joined(separator: ", ")), which craft-bench all does not run; it runs \(order.map(\.name).joined(separator: ", "))", usage: true)
+        }
         var summaries: [String] = []
         for (name, needs) in order where only?.contains(name) ?? true {
             print("\n=== craft-bench \(name) (peers: \(needs)) ===")
             let process = Process()
-            process.executableURL = executable
+            process.executableURL = benchmarkExecutable
             process.arguments = [name]
             let pipe = Pipe()
             process.standardOutput = pipe
