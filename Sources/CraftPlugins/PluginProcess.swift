@@ -39,7 +39,13 @@ final class PluginProcess: @unchecked Sendable {
         Self.ignoreBrokenPipes
         self.executable = executable
         var child: Int32 = 0, input: Int32 = -1, output: Int32 = -1, error: Int32 = -1
-        let status = craft_spawn(executable.path, directory?.path, &child, &input, &output, &error)
+        var status = craft_spawn(executable.path, directory?.path, &child, &input, &output, &error)
+        // ETXTBSY: the file was just written, and a process forked meanwhile by another thread still
+        // holds it open for writing until it execs. That passes within milliseconds; wait up to 2 s.
+        for _ in 0..<40 where status == ETXTBSY {
+            usleep(50_000)
+            status = craft_spawn(executable.path, directory?.path, &child, &input, &output, &error)
+        }
         guard status == 0 else {
             throw PluginError(.notStarted, "cannot start the runtime plugin \(executable.path): \(String(cString: strerror(status))); check that it is an executable file")
         }

@@ -341,7 +341,12 @@ struct SwiftPluginTests {
         let pixels = Tensor.concatenated(try images.map { try builtIn.preprocess($0).unsqueezed(0) }, along: 0)
         let ours = try plugin.encode(pixels), theirs = try builtIn.encode(pixels)
         #expect(ours.map(\.codes.scalars) == theirs.map(\.codes.scalars))
-        #expect(ours.map(\.residualNorms) == theirs.map(\.residualNorms))
+        // The codes are the contract. The residual norms agree to float rounding: under a loaded full
+        // test run they once differed in the last bit or two between the two processes.
+        for (mine, reference) in zip(ours.map(\.residualNorms), theirs.map(\.residualNorms)) {
+            #expect(mine.count == reference.count && zip(mine, reference).allSatisfy { abs($0 - $1) <= 1e-5 * Swift.max(1, abs($1)) },
+                    "\(mine) against \(reference)")
+        }
     }
 
     /// The same executable serves `swift-gpt2` (PluginBackendModel): linked under that id, it answers
