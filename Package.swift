@@ -73,7 +73,7 @@ let package = Package(
         .target(
             name: "CraftCore",
             dependencies: [
-                "TensorCore", "SafeTensors",
+                "CKernels", "TensorCore", "SafeTensors",
                 .product(name: "Crypto", package: "swift-crypto"),
             ]),
         .target(name: "CraftImaging", dependencies: ["CraftFiles", "CPNG", "CJPEG"]),

@@ -175,8 +175,8 @@ func bruteForceNearest(_ codebook: [Float], entries: Int, dimension: Int, querie
     }
 
     /// Adversarial near-ties: codes a few float32 ulps apart, exact duplicates, and queries between
-    /// them, at two residual levels. Whatever the block shapes and thread counts (and so whatever the
-    /// BLAS kernels' summation order), the codes and distances are exactly those of a float64 brute
+    /// them, at two residual levels. Whatever the first pass, block shapes and thread counts (and so
+    /// whatever the BLAS kernels' summation order), the codes and distances are exactly those of a float64 brute
     /// force with the lowest index on ties, the same summation the search promises.
     @Test func nearTiesAreResolvedExactlyForEveryBlockingAndThreadCount() throws {
         let dimension = 24, entries = 61
@@ -229,12 +229,15 @@ func bruteForceNearest(_ codebook: [Float], entries: Int, dimension: Int, querie
         #expect(expectedCodes.enumerated().contains { $0.offset % 2 == 0 && $0.element % 2 == 1 } == false,
                 "duplicates must resolve to the even (lower) index")
 
-        for blocking in [SearchBlocking(), SearchBlocking(queries: 1, codes: 1), SearchBlocking(queries: 5, codes: 3),
-                         SearchBlocking(queries: 64, codes: 7), SearchBlocking(queries: 13, codes: 60)] {
-            for threads in 1...3 {
-                let result = try codebook.quantize(queries, count: count, threads: threads, blocking: blocking)
-                #expect(result.codes == expectedCodes, "blocking \(blocking), \(threads) threads")
-                #expect(result.squaredDistances == expectedDistances, "blocking \(blocking), \(threads) threads")
+        for pass in SearchPass.allCases {
+            for shape in [SearchBlocking(), SearchBlocking(queries: 1, codes: 1), SearchBlocking(queries: 5, codes: 3),
+                          SearchBlocking(queries: 64, codes: 7), SearchBlocking(queries: 13, codes: 60)] {
+                let blocking = SearchBlocking(queries: shape.queries, codes: shape.codes, pass: pass)
+                for threads in 1...3 {
+                    let result = try codebook.quantize(queries, count: count, threads: threads, blocking: blocking)
+                    #expect(result.codes == expectedCodes, "blocking \(blocking), \(threads) threads")
+                    #expect(result.squaredDistances == expectedDistances, "blocking \(blocking), \(threads) threads")
+                }
             }
         }
     }

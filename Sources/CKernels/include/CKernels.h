@@ -236,4 +236,53 @@ int craft_attention_path(void);
 /// The name of ``craft_attention_path()``: "avx2-fma" or "portable".
 const char *craft_attention_kernel_name(void);
 
+// MARK: - Int8 first pass of the nearest-code search (codesearch.c)
+//
+// Vectors are rounded to int8 with one scale per vector (scale = max|v| / 127); the dot products of
+// two rounded vectors are exact int32 sums. Codes are packed in panels of 64 codes for VPDPBUSD
+// (unsigned code bytes, offset by 128, times signed query bytes). The scores are approximations whose
+// error the caller bounds from the norms reported by craft_int8_quantize_rows (docs/codebook.md).
+
+/// Codes per packed panel.
+enum { CRAFT_INT8_PANEL = 64 };
+
+/// `dimension` rounded up to a multiple of 4 (the row length of rounded vectors).
+size_t craft_int8_padded_dimension(size_t dimension);
+
+/// `entries` rounded up to a multiple of CRAFT_INT8_PANEL (the codes a packing holds).
+size_t craft_int8_padded_entries(size_t entries);
+
+/// Rounds `rows` vectors of `dimension` floats (row `i` at `x + i·ldx`) to int8: `q` receives
+/// `[rows][craft_int8_padded_dimension(dimension)]` values (padding 0), `scales` the scale `s` of
+/// each row (its vector is approximated by `s·q`), `sums` the sum of its int8 values, `rounded_norms`
+/// an upper bound of `‖s·q‖` and `error_norms` an upper bound of `‖v − s·q‖` (both in float64,
+/// rounded up past their own summation error).
+void craft_int8_quantize_rows(const float *x, size_t rows, size_t dimension, size_t ldx, int8_t *q,
+                              float *scales, int32_t *sums, double *rounded_norms, double *error_norms);
+
+/// Packs `entries` int8 codes `[entries][padded dimension]` (as craft_int8_quantize_rows writes
+/// them) into `packed`, which holds `craft_int8_padded_entries(entries) · padded dimension` bytes.
+void craft_int8_pack_codes(const int8_t *q, size_t entries, size_t dimension, uint8_t *packed);
+
+/// The approximate scores `tile[r·ldt + j] = ((float)(q_r·q_c) · (−2·s_r)) · s_c` of query rows
+/// `0..<rows` (`queries`, `query_sums`, `query_scales` as craft_int8_quantize_rows writes them) and
+/// codes `code_begin + j` for `j < code_count` (`code_begin` a multiple of CRAFT_INT8_PANEL;
+/// `code_scales` holds a scale for every packed code, padding included). The products are exact for
+/// `dimension` below 65 536; the two roundings of the multiplications are the only others.
+void craft_int8_scores(const int8_t *queries, const int32_t *query_sums, const float *query_scales, size_t rows,
+                       const uint8_t *packed, const float *code_scales, size_t code_begin, size_t code_count,
+                       size_t dimension, float *tile, size_t ldt);
+
+/// ``craft_int8_scores`` in portable C (the same bits; for tests).
+void craft_int8_scores_portable(const int8_t *queries, const int32_t *query_sums, const float *query_scales,
+                                size_t rows, const uint8_t *packed, const float *code_scales, size_t code_begin,
+                                size_t code_count, size_t dimension, float *tile, size_t ldt);
+
+/// Whether ``craft_int8_scores`` runs the AVX-512 VNNI path on this CPU (faster than a float32
+/// GEMM); elsewhere it is portable C, slower than the GEMM, and the search does not use it.
+int craft_int8_search_fast(void);
+
+/// "avx512-vnni" or "portable".
+const char *craft_int8_search_kernel_name(void);
+
 #endif

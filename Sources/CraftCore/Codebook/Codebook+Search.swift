@@ -1,29 +1,72 @@
-// Exact nearest-code search: blocked GEMM (OpenBLAS `cblas_sgemm`) with a fused SIMD argmin, the
-// same decomposition faiss uses in `exhaustive_L2sqr_blas` (scores ‖c‖² − 2x·c), blocked so the N×K
-// score matrix is never materialised. The GEMM pass only selects candidates: every code whose score is
-// within a proven rounding bound of the best is re-ranked by its distance computed directly in float64,
-// so the chosen code and its distance do not depend on the BLAS kernels, block shapes or thread count.
+// Exact nearest-code search: a first pass of approximate scores ‖c‖² − 2x·c over blocks of queries
+// and codes, then a fused SIMD argmin, blocked so the N×K score matrix is never materialised. The
+// first pass is either a float32 GEMM (OpenBLAS `cblas_sgemm`, the decomposition faiss uses in
+// `exhaustive_L2sqr_blas`) or, on CPUs with AVX-512 VNNI, int8 dot products (CKernels' codesearch.c)
+// at four times the multiply-add rate. Either pass only selects candidates: every code whose score
+// is within a proven error bound of the best is re-ranked by its distance computed directly in
+// float64, so the chosen code and its distance do not depend on the pass, the BLAS kernels, block
+// shapes or thread count.
+import CKernels
 import Dispatch
 import Foundation
 import TensorCore
 
-/// Block sizes of the nearest-code search.
+/// The first pass of the nearest-code search: how the approximate scores that select candidates are
+/// computed. Every pass returns the same codes and distances (candidates are re-ranked exactly); the
+/// pass only changes the speed.
+public enum SearchPass: String, Sendable, Equatable, CaseIterable {
+    /// `int8` where ``SearchPass/int8IsFast`` (AVX-512 VNNI) and the codebook is large enough
+    /// (at least 256 codes of at least 32 components, at most 65 535), else `float32`.
+    case automatic
+    /// Float32 scores by OpenBLAS `cblas_sgemm`, within a few ulps of the exact ones.
+    case float32
+    /// Scores from int8-rounded queries and codes (exact integer dot products, VPDPBUSD on AVX-512
+    /// VNNI; portable C elsewhere, which is slower than `float32`), with a wider candidate margin
+    /// bounded by the rounding errors.
+    case int8
+
+    /// Whether this CPU runs the int8 pass's AVX-512 VNNI kernel.
+    public static var int8IsFast: Bool { craft_int8_search_fast() != 0 }
+
+    /// The kernel the int8 pass runs on this CPU: "avx512-vnni" or "portable".
+    public static var int8KernelName: String { String(cString: craft_int8_search_kernel_name()) }
+
+    /// The pass that runs for a codebook level of `entries` codes of `dimension` components.
+    func resolved(entries: Int, dimension: Int) -> SearchPass {
+        switch self {
+        case .float32: return .float32
+        case .int8: return dimension <= Self.int8DimensionLimit ? .int8 : .float32
+        case .automatic:
+            return Self.int8IsFast && entries >= 256 && (32...Self.int8DimensionLimit).contains(dimension)
+                ? .int8 : .float32
+        }
+    }
+
+    /// The int8 dot products are exact int32 sums up to this dimension.
+    static let int8DimensionLimit = 65_535
+}
+
+/// Block sizes of the nearest-code search, and its first pass.
 ///
 /// A query block of `queries` rows is multiplied with a code block of `codes` rows into a
 /// `queries × codes` score tile that stays in cache while its argmin is taken (the default 1024 × 512
 /// tile is 2 MB; large query blocks amortise OpenBLAS's packing of each code block). Query blocks
-/// shrink to `⌈N / threads⌉` rows (at least 64) so every thread gets work. The results (codes and
-/// distances) do not depend on the block sizes or the thread count: they are tuning only.
+/// shrink to `⌈N / threads⌉` rows (at least 64) so every thread gets work. The int8 pass takes at most
+/// 256 rows at a time (it packs nothing) and code blocks of a multiple of 64. The results (codes and
+/// distances) do not depend on the block sizes, the thread count or the pass: they are tuning only.
 public struct SearchBlocking: Sendable, Equatable {
     /// Rows of features per block (the unit of work a thread takes).
     public var queries: Int
     /// Code vectors per block.
     public var codes: Int
+    /// The first pass (``SearchPass``).
+    public var pass: SearchPass
 
     /// Creates block sizes; values below 1 are treated as 1.
-    public init(queries: Int = 1024, codes: Int = 512) {
+    public init(queries: Int = 1024, codes: Int = 512, pass: SearchPass = .automatic) {
         self.queries = max(1, queries)
         self.codes = max(1, codes)
+        self.pass = pass
     }
 }
 
@@ -69,11 +112,18 @@ extension Codebook {
         var residualNorms = [Float](repeating: 0, count: count)
         var distances = [Float](repeating: 0, count: count * depth)
         if count > 0 {
+            let pass = blocking.pass.resolved(entries: entries, dimension: dimension)
+            let int8Table = pass == .int8 ? int8Codes.table(for: self) : nil
             // Big query blocks amortise OpenBLAS's packing of each code block; but never so big
-            // that a thread is left without work.
-            let blockRows = max(1, min(blocking.queries, max(64, (count + threads - 1) / max(1, threads))))
+            // that a thread is left without work. The int8 pass packs nothing: small blocks keep
+            // its score tile in cache.
+            let rowLimit = pass == .int8 ? min(blocking.queries, 256) : blocking.queries
+            let blockRows = max(1, min(rowLimit, max(64, (count + threads - 1) / max(1, threads))))
             let blockCount = (count + blockRows - 1) / blockRows
             let workers = max(1, min(threads, blockCount))
+            let codeBlock = pass == .int8
+                ? max(CRAFT_INT8_PANEL, min(blocking.codes, entries) / CRAFT_INT8_PANEL * CRAFT_INT8_PANEL)
+                : min(blocking.codes, entries)
             SingleThreadedBLAS.enter()
             defer { SingleThreadedBLAS.leave() }
             features.withUnsafeBufferPointer { input in
@@ -84,16 +134,16 @@ extension Codebook {
                                 let job = SearchJob(
                                     input: input.baseAddress!, codes: codesOut.baseAddress!,
                                     quantized: quantizedOut.baseAddress!, residualNorms: normsOut.baseAddress!,
-                                    distances: distancesOut.baseAddress!)
+                                    distances: distancesOut.baseAddress!, int8: int8Table)
                                 let run: @Sendable (Int) -> Void = { worker in
                                     var workspace = SearchWorkspace(
-                                        queries: blockRows, codes: min(blocking.codes, entries), dimension: dimension)
+                                        queries: blockRows, codes: codeBlock, dimension: dimension)
                                     var block = worker
                                     while block < blockCount {
                                         let start = block * blockRows
                                         searchBlock(
                                             rows: start..<min(count, start + blockRows), job: job,
-                                            workspace: &workspace, codeBlock: min(blocking.codes, entries))
+                                            workspace: &workspace, codeBlock: codeBlock)
                                         block += workers
                                     }
                                     workspace.deallocate()
@@ -121,12 +171,20 @@ extension Codebook {
 
     /// Quantizes one block of rows: every level, every code block, fused argmin, exact re-ranking.
     ///
-    /// The GEMM score `s_j = ‖c_j‖² − 2 r·c_j` of every code is off its exact value by at most
-    /// `B = γ·(‖c‖²_max + 2‖r‖·‖c‖_max)` with `γ = 2·(D + 2)·2⁻²⁴`, in any summation order (twice the
-    /// classical `(D + 1)·u` bound of a dot product plus one rounding for the addition). So the exact
-    /// nearest code's score is at most `2B` above the smallest score: every code within that margin
-    /// is a candidate, and candidates are ranked by `Σ (r_i − c_i)²` summed in float64 in index order
-    /// (lowest index on equal sums; unit codes of a cosine codebook count with norm exactly 1). Near-ties are rare, so this costs O(D) per row and level.
+    /// The float32 pass's GEMM score `s_j = ‖c_j‖² − 2 r·c_j` of every code is off its exact value by
+    /// at most `B = γ·(‖c‖²_max + 2‖r‖·‖c‖_max)` with `γ = 2·(D + 2)·2⁻²⁴`, in any summation order
+    /// (twice the classical `(D + 1)·u` bound of a dot product plus one rounding for the addition).
+    ///
+    /// The int8 pass rounds `r ≈ r̂ = s_r·q_r` and `c_j ≈ ĉ_j = s_j·q_j` and computes `r̂·ĉ_j` from an
+    /// exact integer dot product. Since `r·c_j − r̂·ĉ_j = r̂·(c_j − ĉ_j) + (r − r̂)·c_j`, its score is
+    /// off by at most `B + 2·(‖r̂‖·E + ‖r − r̂‖·C) + 8u·‖r̂‖·Ĉ`, with `E` the level's largest code
+    /// rounding error `‖c_j − ĉ_j‖`, `C` its largest `‖c_j‖` and `Ĉ` its largest `‖ĉ_j‖` (the last
+    /// term covers the float32 multiplications of the integer product; `B` the norms and the addition).
+    ///
+    /// Either way the exact nearest code's score is at most `2B` above the smallest score: every code
+    /// within that margin is a candidate, and candidates are ranked by `Σ (r_i − c_i)²` summed in
+    /// float64 in index order (lowest index on equal sums; unit codes of a cosine codebook count with
+    /// norm exactly 1). Near-ties are rare, so this costs O(D) per row and level.
     private func searchBlock(
         rows: Range<Int>, job: SearchJob, workspace: inout SearchWorkspace, codeBlock: Int
     ) {
@@ -135,7 +193,8 @@ extension Codebook {
         let best = workspace.best, margins = workspace.margins
         let exactBest = workspace.exactBest, exactIndex = workspace.exactIndex
         let d = dimension
-        let gamma = 2 * Float(d + 2) * Float(sign: .plus, exponent: -24, significand: 1)
+        let unit = Float(sign: .plus, exponent: -24, significand: 1)
+        let gamma = 2 * Float(d + 2) * unit
         let cosine = metric == .cosine
         inputs.update(from: job.input + rows.lowerBound * d, count: rowCount * d)
         if metric == .cosine {
@@ -152,11 +211,30 @@ extension Codebook {
                 for level in 0..<depth {
                     let levelTable = table.baseAddress! + level * entries * d
                     let maximumNorm = levelMaximumNorms[level]
+                    if let int8 = job.int8 {
+                        craft_int8_quantize_rows(
+                            residual, rowCount, d, d, workspace.int8Queries, workspace.int8Scales,
+                            workspace.int8Sums, workspace.int8RoundedNorms, workspace.int8ErrorNorms)
+                        let bounds = int8.levels[level]
+                        for row in 0..<rowCount {
+                            let remainder = residual + row * d
+                            let residualNorm = Codebook.squaredNorm(remainder, count: d).squareRoot()
+                            let rounded = workspace.int8RoundedNorms[row], error = workspace.int8ErrorNorms[row]
+                            let float32Bound = Double(gamma) * Double(maximumNorm * maximumNorm + 2 * residualNorm * maximumNorm)
+                            let roundingBound = 2 * (rounded * bounds.largestError + error * bounds.largestNorm)
+                                + 8 * Double(unit) * rounded * bounds.largestRoundedNorm
+                            margins[row] = Float(2 * (float32Bound + roundingBound) * (1 + 1e-6))
+                        }
+                    } else {
+                        for row in 0..<rowCount {
+                            let remainder = residual + row * d
+                            let residualNorm = Codebook.squaredNorm(remainder, count: d).squareRoot()
+                            margins[row] = 2 * gamma * (maximumNorm * maximumNorm + 2 * residualNorm * maximumNorm)
+                        }
+                    }
                     for row in 0..<rowCount {
                         let remainder = residual + row * d
-                        let residualNorm = Codebook.squaredNorm(remainder, count: d).squareRoot()
                         best[row] = .infinity
-                        margins[row] = 2 * gamma * (maximumNorm * maximumNorm + 2 * residualNorm * maximumNorm)
                         // Code 0 seeds the exact ranking, so a row whose scores are all NaN still gets one.
                         exactBest[row] = NearestCode.exactSquaredDistance(
                             remainder, levelTable, count: d, unitNorm: cosine && norms[level * entries] > 0)
@@ -166,10 +244,17 @@ extension Codebook {
                     while codeStart < entries {
                         let codeCount = min(codeBlock, entries - codeStart)
                         let levelOffset = level * entries + codeStart
-                        BLAS.sgemm(
-                            transposeA: .none, transposeB: .transposed, m: rowCount, n: codeCount, k: d,
-                            alpha: -2, a: residual, lda: d, b: table.baseAddress! + levelOffset * d, ldb: d,
-                            beta: 0, c: tile, ldc: codeCount)
+                        if let int8 = job.int8 {
+                            let packed = int8.levels[level]
+                            craft_int8_scores(
+                                workspace.int8Queries, workspace.int8Sums, workspace.int8Scales, rowCount,
+                                packed.codes, packed.scales, codeStart, codeCount, d, tile, codeCount)
+                        } else {
+                            BLAS.sgemm(
+                                transposeA: .none, transposeB: .transposed, m: rowCount, n: codeCount, k: d,
+                                alpha: -2, a: residual, lda: d, b: table.baseAddress! + levelOffset * d, ldb: d,
+                                beta: 0, c: tile, ldc: codeCount)
+                        }
                         let blockNorms = norms.baseAddress! + levelOffset
                         for row in 0..<rowCount {
                             let scores = UnsafePointer(tile + row * codeCount)
@@ -255,6 +340,8 @@ private struct SearchJob: @unchecked Sendable {
     let quantized: UnsafeMutablePointer<Float>
     let residualNorms: UnsafeMutablePointer<Float>
     let distances: UnsafeMutablePointer<Float>
+    /// The int8-rounded codes when the int8 pass runs.
+    let int8: Int8CodeTable?
 }
 
 /// One worker's scratch memory: the score tile and the block's residuals.
@@ -269,6 +356,12 @@ private struct SearchWorkspace {
     /// The best float64 distance among the candidates so far, and its code.
     let exactBest: UnsafeMutablePointer<Double>
     let exactIndex: UnsafeMutablePointer<Int>
+    /// The int8 pass's rounded rows (`[queries][padded dimension]`), their scales, sums and norms.
+    let int8Queries: UnsafeMutablePointer<Int8>
+    let int8Scales: UnsafeMutablePointer<Float>
+    let int8Sums: UnsafeMutablePointer<Int32>
+    let int8RoundedNorms: UnsafeMutablePointer<Double>
+    let int8ErrorNorms: UnsafeMutablePointer<Double>
 
     init(queries: Int, codes: Int, dimension: Int) {
         inputs = .allocate(capacity: queries * dimension)
@@ -278,6 +371,11 @@ private struct SearchWorkspace {
         margins = .allocate(capacity: queries)
         exactBest = .allocate(capacity: queries)
         exactIndex = .allocate(capacity: queries)
+        int8Queries = .allocate(capacity: queries * craft_int8_padded_dimension(dimension))
+        int8Scales = .allocate(capacity: queries)
+        int8Sums = .allocate(capacity: queries)
+        int8RoundedNorms = .allocate(capacity: queries)
+        int8ErrorNorms = .allocate(capacity: queries)
     }
 
     func deallocate() {
@@ -288,6 +386,92 @@ private struct SearchWorkspace {
         margins.deallocate()
         exactBest.deallocate()
         exactIndex.deallocate()
+        int8Queries.deallocate()
+        int8Scales.deallocate()
+        int8Sums.deallocate()
+        int8RoundedNorms.deallocate()
+        int8ErrorNorms.deallocate()
+    }
+}
+
+/// The int8-rounded codes of every level, packed for ``craft_int8_scores``, with the bounds of their
+/// rounding errors (see `searchBlock`).
+final class Int8CodeTable: @unchecked Sendable {
+    struct Level {
+        /// Packed codes (`craft_int8_pack_codes`), panels of 64.
+        let codes: UnsafeMutablePointer<UInt8>
+        /// The scale of every packed code (padding codes 0).
+        let scales: UnsafeMutablePointer<Float>
+        /// The largest `‖c_j − ĉ_j‖`, `‖c_j‖` and `‖ĉ_j‖` of the level, rounded up.
+        let largestError: Double
+        let largestNorm: Double
+        let largestRoundedNorm: Double
+    }
+
+    let levels: [Level]
+
+    init(values: [Float], entries: Int, dimension: Int, depth: Int) {
+        let padded = craft_int8_padded_dimension(dimension), paddedEntries = craft_int8_padded_entries(entries)
+        let rounded = UnsafeMutablePointer<Int8>.allocate(capacity: entries * padded)
+        let sums = UnsafeMutablePointer<Int32>.allocate(capacity: entries)
+        let roundedNorms = UnsafeMutablePointer<Double>.allocate(capacity: entries)
+        let errorNorms = UnsafeMutablePointer<Double>.allocate(capacity: entries)
+        defer {
+            rounded.deallocate()
+            sums.deallocate()
+            roundedNorms.deallocate()
+            errorNorms.deallocate()
+        }
+        levels = values.withUnsafeBufferPointer { buffer in
+            (0..<depth).map { level in
+                let source = buffer.baseAddress! + level * entries * dimension
+                let scales = UnsafeMutablePointer<Float>.allocate(capacity: paddedEntries)
+                scales.initialize(repeating: 0, count: paddedEntries)
+                craft_int8_quantize_rows(
+                    source, entries, dimension, dimension, rounded, scales, sums, roundedNorms, errorNorms)
+                let codes = UnsafeMutablePointer<UInt8>.allocate(capacity: paddedEntries * padded)
+                craft_int8_pack_codes(rounded, entries, dimension, codes)
+                var largestNorm = 0.0
+                for code in 0..<entries {
+                    var sum = 0.0
+                    for component in 0..<dimension {
+                        let value = Double(source[code * dimension + component])
+                        sum += value * value
+                    }
+                    largestNorm = max(largestNorm, sum.squareRoot())
+                }
+                return Level(
+                    codes: codes, scales: scales,
+                    largestError: (0..<entries).map { errorNorms[$0] }.max()!,
+                    largestNorm: largestNorm * (1 + 1e-9),
+                    largestRoundedNorm: (0..<entries).map { roundedNorms[$0] }.max()!)
+            }
+        }
+    }
+
+    deinit {
+        for level in levels {
+            level.codes.deallocate()
+            level.scales.deallocate()
+        }
+    }
+}
+
+/// Makes a codebook's ``Int8CodeTable`` once, on the first int8 search, for every copy of the
+/// codebook (the cache is a shared reference).
+final class Int8CodeCache: @unchecked Sendable {
+    private let lock = NSLock()
+    private var table: Int8CodeTable?
+
+    func table(for codebook: Codebook) -> Int8CodeTable {
+        lock.lock()
+        defer { lock.unlock() }
+        if let table { return table }
+        let made = Int8CodeTable(
+            values: codebook.searchValues, entries: codebook.entries, dimension: codebook.dimension,
+            depth: codebook.depth)
+        table = made
+        return made
     }
 }
 

@@ -8,8 +8,9 @@ import Foundation
 /// Values are stored row-major `[depth][entries][dimension]`, exactly the order the codebook hash
 /// reads (``CodebookHash``). The hash is computed once, at initialisation, from the values as given.
 ///
-/// Searching is exact nearest-code search by blocked GEMM on OpenBLAS with a fused SIMD argmin,
-/// whose near-ties are re-ranked in float64 (see ``quantize(_:count:threads:blocking:)``); ties go to
+/// Searching is exact nearest-code search: a first pass of approximate scores (a blocked GEMM on
+/// OpenBLAS, or int8 dot products on CPUs with AVX-512 VNNI) with a fused SIMD argmin, whose
+/// near-ties are re-ranked in float64 (see ``quantize(_:count:threads:blocking:)``); ties go to
 /// the lowest index, and results are the same for every CPU, thread count and block size.
 ///
 /// ```swift
@@ -38,6 +39,8 @@ public struct Codebook: Sendable {
     let squaredNorms: [Float]
     /// The largest `‖c‖` of each level, for the search's rounding bound.
     let levelMaximumNorms: [Float]
+    /// The int8-rounded codes of the int8 search pass, made on first use.
+    let int8Codes = Int8CodeCache()
 
     /// Creates a codebook from its values, validating sizes and finiteness.
     ///

@@ -1,0 +1,208 @@
+// The int8 first pass of the exact nearest-code search (CraftCore's Codebook.quantize); the contract
+// is in include/CKernels.h. Codes and queries are rounded to int8 with one scale per vector; their
+// integer dot products are exact (int32), and the scores built from them are within a bound the
+// caller computes from the rounding errors this file reports, so the caller can re-rank every code
+// that might be the nearest and return exactly what the float32 pass returns. Two paths: AVX-512 VNNI
+// (VPDPBUSD, 64 multiply-adds per instruction) and portable C; they write the same bits.
+#include "CKernels.h"
+#include "internal.h"
+
+#include <math.h>
+#include <string.h>
+
+size_t craft_int8_padded_dimension(size_t dimension) { return (dimension + 3) & ~(size_t)3; }
+
+size_t craft_int8_padded_entries(size_t entries) {
+    return (entries + CRAFT_INT8_PANEL - 1) / CRAFT_INT8_PANEL * CRAFT_INT8_PANEL;
+}
+
+void craft_int8_quantize_rows(const float *x, size_t rows, size_t dimension, size_t ldx, int8_t *q,
+                              float *scales, int32_t *sums, double *rounded_norms, double *error_norms) {
+    size_t padded = craft_int8_padded_dimension(dimension);
+    for (size_t row = 0; row < rows; row++) {
+        const float *v = x + row * ldx;
+        int8_t *out = q + row * padded;
+        float largest = 0;
+        for (size_t i = 0; i < dimension; i++) {
+            float a = fabsf(v[i]);
+            if (a > largest) largest = a;
+        }
+        // q_i = round(v_i · 127 / max|v|); the reconstruction is scale · q_i with scale = max|v| / 127.
+        // Whatever the rounding, the errors below are measured, not assumed.
+        float scale = largest / 127.0f, inverse = largest > 0 ? 127.0f / largest : 0.0f;
+        int32_t sum = 0;
+        double rounded = 0, error = 0;
+        for (size_t i = 0; i < dimension; i++) {
+            long value = lrintf(v[i] * inverse);
+            if (value > 127) value = 127;
+            if (value < -127) value = -127;
+            out[i] = (int8_t)value;
+            sum += (int32_t)value;
+            double reconstructed = (double)scale * (double)value;  // exact: 24 × 8 bits
+            double difference = (double)v[i] - reconstructed;      // exact or nearly: both near v_i
+            rounded += reconstructed * reconstructed;
+            error += difference * difference;
+        }
+        for (size_t i = dimension; i < padded; i++) out[i] = 0;
+        scales[row] = scale;
+        sums[row] = sum;
+        // Rounded up past float64's own summation error (under D · 2⁻⁵³ relative).
+        rounded_norms[row] = sqrt(rounded) * (1 + 1e-9);
+        error_norms[row] = sqrt(error) * (1 + 1e-9);
+    }
+}
+
+void craft_int8_pack_codes(const int8_t *q, size_t entries, size_t dimension, uint8_t *packed) {
+    size_t padded = craft_int8_padded_dimension(dimension), groups = padded / 4;
+    size_t panels = craft_int8_padded_entries(entries) / CRAFT_INT8_PANEL;
+    // Panel p, group g: 256 bytes; byte 64·b + 4·l + k is component 4g + k of code 64p + 16b + l,
+    // offset by 128 into an unsigned byte. Padding codes are 128 (zero).
+    memset(packed, 128, panels * groups * 256);
+    for (size_t code = 0; code < entries; code++) {
+        size_t panel = code / CRAFT_INT8_PANEL, within = code % CRAFT_INT8_PANEL;
+        size_t block = within / 16, lane = within % 16;
+        for (size_t g = 0; g < groups; g++) {
+            uint8_t *destination = packed + (panel * groups + g) * 256 + block * 64 + lane * 4;
+            for (size_t k = 0; k < 4; k++) destination[k] = (uint8_t)((int)q[code * padded + 4 * g + k] + 128);
+        }
+    }
+}
+
+// MARK: - Portable
+
+void craft_int8_scores_portable(const int8_t *queries, const int32_t *query_sums, const float *query_scales,
+                                size_t rows, const uint8_t *packed, const float *code_scales, size_t code_begin,
+                                size_t code_count, size_t dimension, float *tile, size_t ldt) {
+    size_t padded = craft_int8_padded_dimension(dimension), groups = padded / 4;
+    for (size_t row = 0; row < rows; row++) {
+        const int8_t *query = queries + row * padded;
+        float factor = -2.0f * query_scales[row];
+        for (size_t j = 0; j < code_count; j++) {
+            size_t code = code_begin + j;
+            size_t panel = code / CRAFT_INT8_PANEL, within = code % CRAFT_INT8_PANEL;
+            const uint8_t *column = packed + panel * groups * 256 + (within / 16) * 64 + (within % 16) * 4;
+            int32_t accumulator = 0;
+            for (size_t g = 0; g < groups; g++)
+                for (size_t k = 0; k < 4; k++)
+                    accumulator += (int32_t)column[g * 256 + k] * (int32_t)query[4 * g + k];
+            float value = (float)(accumulator - 128 * query_sums[row]);
+            value = value * factor;
+            tile[row * ldt + j] = value * code_scales[code];
+        }
+    }
+}
+
+// MARK: - AVX-512 VNNI
+
+#if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
+#define CRAFT_INT8_VNNI 1
+#define VNNI_ATTR __attribute__((target("avx512f,avx512vnni")))
+
+static int has_vnni(void) {
+    static int cached = -1;
+    int value = __atomic_load_n(&cached, __ATOMIC_RELAXED);
+    if (value < 0) {
+        __builtin_cpu_init();
+        value = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vnni");
+        __atomic_store_n(&cached, value, __ATOMIC_RELAXED);
+    }
+    return value;
+}
+
+/// `ROWS` query rows against one panel of 64 codes: 4·ROWS accumulators of 16 int32 lanes.
+#define VNNI_PANEL_KERNEL(ROWS)                                                                        \
+    VNNI_ATTR static void vnni_panel_##ROWS(const int8_t *queries, size_t padded, const int32_t *sums,   \
+                                            const float *scales, const uint8_t *panel, size_t groups,   \
+                                            const float *code_scales, size_t count, float *tile,        \
+                                            size_t ldt) {                                               \
+        __m512i accumulators[ROWS][4];                                                                  \
+        for (int r = 0; r < ROWS; r++)                                                                  \
+            for (int b = 0; b < 4; b++) accumulators[r][b] = _mm512_setzero_si512();                     \
+        for (size_t g = 0; g < groups; g++) {                                                           \
+            const uint8_t *source = panel + g * 256;                                                    \
+            __m512i c0 = _mm512_loadu_si512(source), c1 = _mm512_loadu_si512(source + 64);              \
+            __m512i c2 = _mm512_loadu_si512(source + 128), c3 = _mm512_loadu_si512(source + 192);       \
+            for (int r = 0; r < ROWS; r++) {                                                            \
+                int32_t word;                                                                           \
+                memcpy(&word, queries + r * padded + 4 * g, 4);                                         \
+                __m512i q = _mm512_set1_epi32(word);                                                    \
+                accumulators[r][0] = _mm512_dpbusd_epi32(accumulators[r][0], c0, q);                    \
+                accumulators[r][1] = _mm512_dpbusd_epi32(accumulators[r][1], c1, q);                    \
+                accumulators[r][2] = _mm512_dpbusd_epi32(accumulators[r][2], c2, q);                    \
+                accumulators[r][3] = _mm512_dpbusd_epi32(accumulators[r][3], c3, q);                    \
+            }                                                                                           \
+        }                                                                                               \
+        for (int r = 0; r < ROWS; r++) {                                                                \
+            __m512i offset = _mm512_set1_epi32(128 * sums[r]);                                          \
+            __m512 factor = _mm512_set1_ps(-2.0f * scales[r]);                                          \
+            for (int b = 0; b < 4; b++) {                                                               \
+                size_t first = (size_t)b * 16;                                                          \
+                if (first >= count) break;                                                              \
+                size_t lanes = count - first < 16 ? count - first : 16;                                 \
+                __mmask16 mask = (__mmask16)((1u << lanes) - 1u);                                       \
+                __m512 value = _mm512_cvtepi32_ps(_mm512_sub_epi32(accumulators[r][b], offset));        \
+                value = _mm512_mul_ps(value, factor);                                                   \
+                value = _mm512_mul_ps(value, _mm512_loadu_ps(code_scales + first));                    \
+                _mm512_mask_storeu_ps(tile + r * ldt + first, mask, value);                             \
+            }                                                                                           \
+        }                                                                                               \
+    }
+
+VNNI_PANEL_KERNEL(4)
+VNNI_PANEL_KERNEL(1)
+
+VNNI_ATTR static void vnni_scores(const int8_t *queries, const int32_t *query_sums, const float *query_scales,
+                                  size_t rows, const uint8_t *packed, const float *code_scales, size_t code_begin,
+                                  size_t code_count, size_t dimension, float *tile, size_t ldt) {
+    size_t padded = craft_int8_padded_dimension(dimension), groups = padded / 4;
+    size_t first_panel = code_begin / CRAFT_INT8_PANEL;
+    size_t panels = (code_count + CRAFT_INT8_PANEL - 1) / CRAFT_INT8_PANEL;
+    size_t row = 0;
+    for (; row + 4 <= rows; row += 4)
+        for (size_t p = 0; p < panels; p++) {
+            size_t count = code_count - p * CRAFT_INT8_PANEL;
+            if (count > CRAFT_INT8_PANEL) count = CRAFT_INT8_PANEL;
+            vnni_panel_4(queries + row * padded, padded, query_sums + row, query_scales + row,
+                         packed + (first_panel + p) * groups * 256, groups,
+                         code_scales + code_begin + p * CRAFT_INT8_PANEL, count,
+                         tile + row * ldt + p * CRAFT_INT8_PANEL, ldt);
+        }
+    for (; row < rows; row++)
+        for (size_t p = 0; p < panels; p++) {
+            size_t count = code_count - p * CRAFT_INT8_PANEL;
+            if (count > CRAFT_INT8_PANEL) count = CRAFT_INT8_PANEL;
+            vnni_panel_1(queries + row * padded, padded, query_sums + row, query_scales + row,
+                         packed + (first_panel + p) * groups * 256, groups,
+                         code_scales + code_begin + p * CRAFT_INT8_PANEL, count,
+                         tile + row * ldt + p * CRAFT_INT8_PANEL, ldt);
+        }
+}
+#endif
+
+// MARK: - Dispatch
+
+int craft_int8_search_fast(void) {
+#ifdef CRAFT_INT8_VNNI
+    return has_vnni();
+#else
+    return 0;
+#endif
+}
+
+const char *craft_int8_search_kernel_name(void) {
+    return craft_int8_search_fast() ? "avx512-vnni" : "portable";
+}
+
+void craft_int8_scores(const int8_t *queries, const int32_t *query_sums, const float *query_scales, size_t rows,
+                       const uint8_t *packed, const float *code_scales, size_t code_begin, size_t code_count,
+                       size_t dimension, float *tile, size_t ldt) {
+#ifdef CRAFT_INT8_VNNI
+    if (has_vnni()) {
+        vnni_scores(queries, query_sums, query_scales, rows, packed, code_scales, code_begin, code_count,
+                    dimension, tile, ldt);
+        return;
+    }
+#endif
+    craft_int8_scores_portable(queries, query_sums, query_scales, rows, packed, code_scales, code_begin,
+                               code_count, dimension, tile, ldt);
+}
