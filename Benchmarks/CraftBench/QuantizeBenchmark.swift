@@ -3,7 +3,7 @@
 // the same run with alternating repetitions. Results and the exact command: docs/benchmarks.md.
 //
 //   craft-bench quantize [--n 65536] [--d 256] [--k 8192] [--threads 1,2] [--repeats 3]
-//                        [--query-block 1024] [--code-block 512] [--no-peer]
+//                        [--query-block 1024] [--code-block 512] [--pass automatic|float32|int8] [--no-peer]
 // The peer runs with $CRAFT_PYTHON (default ./.venv-ref/bin/python, else python3; see BenchmarkSupport.swift).
 import CraftCore
 import Foundation
@@ -29,6 +29,11 @@ enum QuantizeBenchmark {
             case "--repeats": options.repeats = try reader.positiveInteger(after: argument)
             case "--query-block": options.blocking.queries = try reader.positiveInteger(after: argument)
             case "--code-block": options.blocking.codes = try reader.positiveInteger(after: argument)
+            case "--pass":
+                guard let value = reader.next(), let pass = SearchPass(rawValue: value) else {
+                    throw BenchmarkError("--pass takes automatic, float32 or int8", usage: true)
+                }
+                options.blocking.pass = pass
             case "--no-peer": options.peer = false
             case "--threads": options.threads = try reader.threadCounts(after: argument)
             default: throw BenchmarkError("unknown option \(argument); see the header of QuantizeBenchmark.swift", usage: true)
@@ -54,7 +59,9 @@ enum QuantizeBenchmark {
         let python = peerPython
         let script = peerScript()
 
-        print("craft-bench quantize: N=\(n) D=\(d) K=\(k), blocks \(options.blocking.queries)x\(options.blocking.codes), "
+        let pass = options.blocking.pass.resolved(entries: k, dimension: d)
+        let passName = pass == .int8 ? "int8 first pass (\(SearchPass.int8KernelName))" : "float32 first pass (sgemm)"
+        print("craft-bench quantize: N=\(n) D=\(d) K=\(k), \(passName), blocks \(options.blocking.queries)x\(options.blocking.codes), "
             + "\(options.repeats) alternating repetitions, medians; BLAS: \(BLAS.kernels.summary)")
         if let load = try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8).split(separator: " ").first,
            let value = Double(load) {
@@ -103,8 +110,8 @@ enum QuantizeBenchmark {
                 String(format: "%.1f", flops / median(craftCPU) / 1e9), String(format: "%.1f", median(sgemmCPURates)), agreement,
             ])
             if !faissTimes.isEmpty {
-                Summary.line("quantize", String(format: "%d thread%@: %.2fx faiss's vectors/s, share of codes identical %@%@", threads, threads == 1 ? "" : "s",
-                                                faiss / craft, agreement, threads == 1 ? " (target >= 1.2x)" : ""))
+                Summary.line("quantize", String(format: "%d thread%@, %@: %.2fx faiss's vectors/s, share of codes identical %@%@", threads, threads == 1 ? "" : "s",
+                                                pass == .int8 ? "int8 pass" : "float32 pass", faiss / craft, agreement, threads == 1 ? " (target >= 1.2x)" : ""))
             }
             print("threads \(threads): craft \(craftTimes.map { String(format: "%.3f", $0) }) s, faiss \(faissVersion) "
                 + "\(faissTimes.map { String(format: "%.3f", $0) }) s, sgemm \(sgemmWallRates.map { String(format: "%.1f", $0) }) GFLOP/s; "

@@ -177,7 +177,130 @@ VNNI_ATTR static void vnni_scores(const int8_t *queries, const int32_t *query_su
                          tile + row * ldt + p * CRAFT_INT8_PANEL, ldt);
         }
 }
+
+#define AVX512_ATTR __attribute__((target("avx512f")))
+
+AVX512_ATTR static size_t avx512_candidates(const float *scores, const float *norms, size_t count, float *best,
+                                            float margin, uint32_t *indices) {
+    __m512 lanes = _mm512_set1_ps(INFINITY);
+    size_t i = 0;
+    for (; i + 16 <= count; i += 16) {
+        __m512 value = _mm512_add_ps(_mm512_loadu_ps(scores + i), _mm512_loadu_ps(norms + i));
+        lanes = _mm512_mask_mov_ps(lanes, _mm512_cmp_ps_mask(value, lanes, _CMP_LT_OQ), value);
+    }
+    float minimum = _mm512_reduce_min_ps(lanes);
+    for (size_t j = i; j < count; j++) {
+        float value = scores[j] + norms[j];
+        if (value < minimum) minimum = value;
+    }
+    float threshold = (minimum < *best ? minimum : *best) + margin;
+    if (!(minimum <= threshold)) return 0;
+    if (minimum < *best) *best = minimum;
+    size_t found = 0;
+    __m512 limit = _mm512_set1_ps(threshold);
+    __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    for (i = 0; i + 16 <= count; i += 16) {
+        __m512 value = _mm512_add_ps(_mm512_loadu_ps(scores + i), _mm512_loadu_ps(norms + i));
+        __mmask16 mask = _mm512_cmp_ps_mask(value, limit, _CMP_LE_OQ);
+        if (mask) {
+            _mm512_mask_compressstoreu_epi32(indices + found, mask, _mm512_add_epi32(lane, _mm512_set1_epi32((int)i)));
+            found += (size_t)__builtin_popcount(mask);
+        }
+    }
+    for (; i < count; i++)
+        if (scores[i] + norms[i] <= threshold) indices[found++] = (uint32_t)i;
+    return found;
+}
+
+AVX512_ATTR static float avx512_dot(const float *a, const float *b, size_t count) {
+    __m512 sum = _mm512_setzero_ps();
+    size_t i = 0;
+    for (; i + 16 <= count; i += 16) sum = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), sum);
+    float result = _mm512_reduce_add_ps(sum);
+    for (; i < count; i++) result += a[i] * b[i];
+    return result;
+}
 #endif
+
+// Four lanes of the compiler's generic vectors (SSE2 on x86-64, NEON on arm64): compare and select,
+// so NaN sums are skipped as in the AVX-512 path.
+typedef float craft_f4 __attribute__((vector_size(16)));
+typedef int32_t craft_i4 __attribute__((vector_size(16)));
+
+static inline craft_f4 load4(const float *p) {
+    craft_f4 v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static size_t portable_candidates(const float *scores, const float *norms, size_t count, float *best, float margin,
+                                  uint32_t *indices) {
+    craft_f4 lanes0 = {INFINITY, INFINITY, INFINITY, INFINITY}, lanes1 = lanes0;
+    size_t i = 0;
+    for (; i + 8 <= count; i += 8) {
+        craft_f4 a = load4(scores + i) + load4(norms + i), b = load4(scores + i + 4) + load4(norms + i + 4);
+        craft_i4 ma = a < lanes0, mb = b < lanes1;
+        lanes0 = (craft_f4)(((craft_i4)a & ma) | ((craft_i4)lanes0 & ~ma));
+        lanes1 = (craft_f4)(((craft_i4)b & mb) | ((craft_i4)lanes1 & ~mb));
+    }
+    float minimum = INFINITY;
+    for (int k = 0; k < 4; k++) {
+        if (lanes0[k] < minimum) minimum = lanes0[k];
+        if (lanes1[k] < minimum) minimum = lanes1[k];
+    }
+    for (; i < count; i++) {
+        float value = scores[i] + norms[i];
+        if (value < minimum) minimum = value;
+    }
+    float threshold = (minimum < *best ? minimum : *best) + margin;
+    if (!(minimum <= threshold)) return 0;
+    if (minimum < *best) *best = minimum;
+    size_t found = 0;
+    craft_f4 limit = {threshold, threshold, threshold, threshold};
+    for (i = 0; i + 4 <= count; i += 4) {
+        craft_i4 mask = (load4(scores + i) + load4(norms + i)) <= limit;
+        if (!(mask[0] | mask[1] | mask[2] | mask[3])) continue;
+        for (size_t k = 0; k < 4; k++)
+            if (mask[k]) indices[found++] = (uint32_t)(i + k);
+    }
+    for (; i < count; i++)
+        if (scores[i] + norms[i] <= threshold) indices[found++] = (uint32_t)i;
+    return found;
+}
+
+static int use_avx512(void) {
+#ifdef CRAFT_INT8_VNNI
+    return craft_elementwise_path() == CRAFT_PATH_AVX512;
+#else
+    return 0;
+#endif
+}
+
+size_t craft_nearest_candidates(const float *scores, const float *norms, size_t count, float *best, float margin,
+                                uint32_t *indices) {
+#ifdef CRAFT_INT8_VNNI
+    if (use_avx512()) return avx512_candidates(scores, norms, count, best, margin, indices);
+#endif
+    return portable_candidates(scores, norms, count, best, margin, indices);
+}
+
+size_t craft_nearest_candidates_portable(const float *scores, const float *norms, size_t count, float *best,
+                                         float margin, uint32_t *indices) {
+    return portable_candidates(scores, norms, count, best, margin, indices);
+}
+
+float craft_dot(const float *a, const float *b, size_t count) {
+#ifdef CRAFT_INT8_VNNI
+    if (use_avx512()) return avx512_dot(a, b, count);
+#endif
+    float sum[4] = {0, 0, 0, 0};
+    size_t i = 0;
+    for (; i + 4 <= count; i += 4)
+        for (int k = 0; k < 4; k++) sum[k] += a[i + k] * b[i + k];
+    float result = (sum[0] + sum[1]) + (sum[2] + sum[3]);
+    for (; i < count; i++) result += a[i] * b[i];
+    return result;
+}
 
 // MARK: - Dispatch
 

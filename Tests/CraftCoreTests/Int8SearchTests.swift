@@ -109,6 +109,28 @@ import Testing
         }
     }
 
+    @Test("candidate selection: the AVX-512 and portable paths agree, NaN skipped, the best lowered only when it drops")
+    func candidateSelectionPathsAgree() {
+        var random = TestRandom(seed: 9)
+        for count in [1, 3, 15, 16, 17, 64, 100, 512] {
+            var scores = random.values(count), norms = random.values(count).map { $0 + 1 }
+            if count > 5 { scores[3] = .nan; norms[count - 1] = .nan }
+            for (best, margin) in [(Float.infinity, Float(0.1)), (0.5, 0.05), (-10, 0.2), (0.2, 0)] {
+                var fastBest = best, portableBest = best
+                var fast = [UInt32](repeating: 0, count: count), portable = fast
+                let fastFound = craft_nearest_candidates(scores, norms, count, &fastBest, margin, &fast)
+                let portableFound = craft_nearest_candidates_portable(scores, norms, count, &portableBest, margin, &portable)
+                let sums = zip(scores, norms).map { $0 + $1 }
+                let minimum = sums.filter { !$0.isNaN }.min() ?? .infinity
+                let threshold = min(best, minimum) + margin
+                let expected = minimum <= threshold
+                    ? sums.indices.filter { sums[$0] <= threshold }.map(UInt32.init) : []
+                #expect(Array(fast[..<fastFound]) == expected && Array(portable[..<portableFound]) == expected, "count \(count), best \(best)")
+                #expect(fastBest == (expected.isEmpty ? best : min(best, minimum)) && portableBest == fastBest)
+            }
+        }
+    }
+
     @Test("the automatic pass is int8 only on AVX-512 VNNI and for codebooks large enough")
     func automaticPassFollowsTheCPUAndTheShape() {
         #expect(SearchPass.automatic.resolved(entries: 8192, dimension: 256) == (SearchPass.int8IsFast ? .int8 : .float32))

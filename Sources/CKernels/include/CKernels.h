@@ -278,6 +278,22 @@ void craft_int8_scores_portable(const int8_t *queries, const int32_t *query_sums
                                 size_t rows, const uint8_t *packed, const float *code_scales, size_t code_begin,
                                 size_t code_count, size_t dimension, float *tile, size_t ldt);
 
+/// The candidates of one row of a score tile: with `m` the smallest `scores[j] + norms[j]` (NaN
+/// ignored), sets `*best` to `min(*best, m)` and writes to `indices` (room for `count`) every `j`
+/// with `scores[j] + norms[j] <= *best + margin` in increasing order; returns how many. Nothing is
+/// written, and `*best` is unchanged, when `m > *best + margin`. AVX-512F where the CPU has it, else
+/// portable; the same results.
+size_t craft_nearest_candidates(const float *scores, const float *norms, size_t count, float *best, float margin,
+                                uint32_t *indices);
+
+/// ``craft_nearest_candidates`` in portable C (for tests).
+size_t craft_nearest_candidates_portable(const float *scores, const float *norms, size_t count, float *best,
+                                         float margin, uint32_t *indices);
+
+/// The float32 dot product of `count` values (16-lane fused multiply-adds with AVX-512F, else 4
+/// lanes); within the classical `(count + 1)·2⁻²⁴·Σ|a_i·b_i|` of the exact value in either order.
+float craft_dot(const float *a, const float *b, size_t count);
+
 /// Whether ``craft_int8_scores`` runs the AVX-512 VNNI path on this CPU (faster than a float32
 /// GEMM); elsewhere it is portable C, slower than the GEMM, and the search does not use it.
 int craft_int8_search_fast(void);

@@ -32,7 +32,7 @@ public enum SearchPass: String, Sendable, Equatable, CaseIterable {
     public static var int8KernelName: String { String(cString: craft_int8_search_kernel_name()) }
 
     /// The pass that runs for a codebook level of `entries` codes of `dimension` components.
-    func resolved(entries: Int, dimension: Int) -> SearchPass {
+    public func resolved(entries: Int, dimension: Int) -> SearchPass {
         switch self {
         case .float32: return .float32
         case .int8: return dimension <= Self.int8DimensionLimit ? .int8 : .float32
@@ -191,6 +191,7 @@ extension Codebook {
         let rowCount = rows.count
         let inputs = workspace.inputs, residual = workspace.residual, tile = workspace.tile
         let best = workspace.best, margins = workspace.margins
+        let float32Best = workspace.float32Best, float32Margins = workspace.float32Margins
         let exactBest = workspace.exactBest, exactIndex = workspace.exactIndex
         let d = dimension
         let unit = Float(sign: .plus, exponent: -24, significand: 1)
@@ -224,6 +225,8 @@ extension Codebook {
                             let roundingBound = 2 * (rounded * bounds.largestError + error * bounds.largestNorm)
                                 + 8 * Double(unit) * rounded * bounds.largestRoundedNorm
                             margins[row] = Float(2 * (float32Bound + roundingBound) * (1 + 1e-6))
+                            float32Margins[row] = 2 * gamma * (maximumNorm * maximumNorm + 2 * residualNorm * maximumNorm)
+                            float32Best[row] = .infinity
                         }
                     } else {
                         for row in 0..<rowCount {
@@ -258,13 +261,19 @@ extension Codebook {
                         let blockNorms = norms.baseAddress! + levelOffset
                         for row in 0..<rowCount {
                             let scores = UnsafePointer(tile + row * codeCount)
-                            let minimum = NearestCode.minimum(scores, blockNorms, count: codeCount)
-                            let threshold = min(best[row], minimum) + margins[row]
-                            guard minimum <= threshold else { continue }
-                            best[row] = min(best[row], minimum)
+                            let found = craft_nearest_candidates(
+                                scores, blockNorms, codeCount, best + row, margins[row], workspace.candidates)
                             let remainder = residual + row * d
-                            for j in 0..<codeCount where scores[j] + blockNorms[j] <= threshold {
+                            for candidate in 0..<found {
+                                let j = Int(workspace.candidates[candidate])
                                 let code = codeStart + j
+                                if job.int8 != nil {
+                                    // The int8 margin is wide: a float32 score (within the float32
+                                    // pass's bound of the exact one) filters again before float64.
+                                    let score = blockNorms[j] - 2 * craft_dot(remainder, levelTable + code * d, d)
+                                    guard score <= float32Best[row] + float32Margins[row] else { continue }
+                                    float32Best[row] = min(float32Best[row], score)
+                                }
                                 let distance = NearestCode.exactSquaredDistance(
                                     remainder, levelTable + code * d, count: d,
                                     unitNorm: cosine && blockNorms[j] > 0)
@@ -353,6 +362,12 @@ private struct SearchWorkspace {
     let best: UnsafeMutablePointer<Float>
     /// The candidate margin `2B` of the row (see `searchBlock`).
     let margins: UnsafeMutablePointer<Float>
+    /// The int8 pass's second filter: the smallest float32 score of a candidate so far, and the
+    /// float32 pass's margin.
+    let float32Best: UnsafeMutablePointer<Float>
+    let float32Margins: UnsafeMutablePointer<Float>
+    /// The candidates of one row of a score tile.
+    let candidates: UnsafeMutablePointer<UInt32>
     /// The best float64 distance among the candidates so far, and its code.
     let exactBest: UnsafeMutablePointer<Double>
     let exactIndex: UnsafeMutablePointer<Int>
@@ -369,6 +384,9 @@ private struct SearchWorkspace {
         tile = .allocate(capacity: queries * codes)
         best = .allocate(capacity: queries)
         margins = .allocate(capacity: queries)
+        float32Best = .allocate(capacity: queries)
+        float32Margins = .allocate(capacity: queries)
+        candidates = .allocate(capacity: codes)
         exactBest = .allocate(capacity: queries)
         exactIndex = .allocate(capacity: queries)
         int8Queries = .allocate(capacity: queries * craft_int8_padded_dimension(dimension))
@@ -384,6 +402,9 @@ private struct SearchWorkspace {
         tile.deallocate()
         best.deallocate()
         margins.deallocate()
+        float32Best.deallocate()
+        float32Margins.deallocate()
+        candidates.deallocate()
         exactBest.deallocate()
         exactIndex.deallocate()
         int8Queries.deallocate()
@@ -475,37 +496,8 @@ final class Int8CodeCache: @unchecked Sendable {
     }
 }
 
-/// The argmin over one row of a score tile: `scores[j] + norms[j]` for `j < count`.
+/// The float64 distance candidates are ranked by.
 enum NearestCode {
-    /// The minimum of `scores[j] + norms[j]` (+infinity when every value is NaN).
-    @inline(__always)
-    static func minimum(_ scores: UnsafePointer<Float>, _ norms: UnsafePointer<Float>, count: Int) -> Float {
-        let rawScores = UnsafeRawPointer(scores), rawNorms = UnsafeRawPointer(norms)
-        var lanes0 = SIMD16<Float>(repeating: .infinity), lanes1 = lanes0
-        var index = 0
-        let stride = MemoryLayout<SIMD16<Float>>.size
-        while index + 32 <= count {
-            let offset = index * 4
-            let a = rawScores.loadUnaligned(fromByteOffset: offset, as: SIMD16<Float>.self)
-                + rawNorms.loadUnaligned(fromByteOffset: offset, as: SIMD16<Float>.self)
-            let b = rawScores.loadUnaligned(fromByteOffset: offset + stride, as: SIMD16<Float>.self)
-                + rawNorms.loadUnaligned(fromByteOffset: offset + stride, as: SIMD16<Float>.self)
-            // `replace(with:where:)` compiles to a compare and a blend; the stdlib's `pointwiseMin` is
-            // IEEE `minimum` lane by lane and measured ~75× slower here.
-            lanes0.replace(with: a, where: a .< lanes0)
-            lanes1.replace(with: b, where: b .< lanes1)
-            index += 32
-        }
-        lanes0.replace(with: lanes1, where: lanes1 .< lanes0)
-        var result = lanes0.min()
-        while index < count {
-            let value = scores[index] + norms[index]
-            if value < result { result = value }
-            index += 1
-        }
-        return result
-    }
-
     /// The distance candidates are ranked by, summed in float64 in index order: `Σ (a_i − b_i)²`, or
     /// for a unit code of a cosine codebook `‖a‖² − 2 a·b + 1` (its exact norm, not the rounded
     /// one of the normalised float32 vector, so that cosine ties stay ties).
