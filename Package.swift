@@ -227,7 +227,7 @@ let package = Package(
         .testTarget(
             name: "CraftServeTests",
             dependencies: ["CraftServe", "CraftRuntimes", "TestSupport", "RuntimeTestSupport", .product(name: "Hummingbird", package: "hummingbird")]),
-        .testTarget(name: "CraftCLITests", dependencies: ["CraftCLI", "TestSupport", "RuntimeTestSupport"]),
+        .testTarget(name: "CraftCLITests", dependencies: ["CraftCLI", "TensorCore", "TestSupport", "RuntimeTestSupport"]),
     ]
 )
 

@@ -177,6 +177,10 @@ extension Tensor {
     /// The instruction set of the fused attention kernel on this CPU: `avx2-fma` or `portable`.
     public static var fusedAttentionKernelName: String { String(cString: craft_attention_kernel_name()) }
 
+    /// The instruction set of the elementwise kernels (activations, softmax, norms) on this CPU:
+    /// `avx512f`, `avx2-fma` or `portable`.
+    public static var elementwiseKernelName: String { String(cString: craft_elementwise_kernel_name()) }
+
     /// The fused attention kernel (see ``scaledDotProductAttention(query:key:value:mask:causal:scale:)``),
     /// on `path` (`CRAFT_PATH_PORTABLE` or `CRAFT_PATH_AVX2`, for tests) or the CPU's own; no gradient
     /// is recorded. The shapes have been checked.

@@ -2,6 +2,7 @@ import Foundation
 import SafeTensors
 import Testing
 import TestSupport
+import TensorCore
 @testable import CraftCLI
 
 @Suite struct ForwardCommandTests {
@@ -78,6 +79,7 @@ import TestSupport
         let forced = try runCraft(["--version"], environment: ["OPENBLAS_CORETYPE": "Prescott"])
         #expect(forced.status == 0)
         #expect(forced.standardOutput.contains("Prescott kernels (from OPENBLAS_CORETYPE"), "\(forced.standardOutput)")
+        #expect(forced.standardOutput.contains("Craft kernels: elementwise \(Tensor.elementwiseKernelName), attention "), "\(forced.standardOutput)")
         let chosen = try runCraft(["--version"], environment: ["OPENBLAS_CORETYPE": nil])
         #expect(chosen.standardOutput.hasPrefix("craft "), "\(chosen.standardOutput)")
         #expect(chosen.standardOutput.contains("BLAS: OpenBLAS"), "\(chosen.standardOutput)")

@@ -13,8 +13,8 @@ import TensorCore
 /// Options every command of a tool shares may come before the subcommand (``GlobalOptions``).
 ///
 /// Commands that load bundles run with `environment` (its runtimes); applications pass their own to
-/// add runtimes (``CraftEnvironment``). `--version` prints the version, the bundle format and the BLAS kernels in use
-/// (``BLAS/Kernels``).
+/// add runtimes (``CraftEnvironment``). `--version` prints the version, the bundle format, the BLAS kernels in use
+/// (``BLAS/Kernels``) and the instruction sets of Craft's own kernels.
 /// SIGINT, SIGTERM and SIGHUP remove the command's scratch files before the process dies of the
 /// signal, and what interrupted commands left in `$TMPDIR` is swept first (``ScratchFiles``).
 public func runCommandLine<Root: ParsableCommand>(
@@ -28,6 +28,9 @@ public func runCommandLine<Root: ParsableCommand>(
         print("\(root.configuration.commandName ?? "craft") \(CraftVersion.current)")
         print("bundle format: \(BundleManifest.schemaIdentifier)")
         print("BLAS: \(BLAS.kernels.summary)")
+        print("Craft kernels: elementwise \(Tensor.elementwiseKernelName), attention \(Tensor.fusedAttentionKernelName), "
+            + "matrix-vector \(HalfMatrix.kernelName), nearest-code search \(SearchPass.int8IsFast ? "int8 " : "float32 ")"
+            + "\(SearchPass.int8IsFast ? SearchPass.int8KernelName : "(sgemm)")")
         exit(ExitStatus.success.rawValue)
     }
     let arguments = GlobalOptions.hoisted(arguments, root: root)
