@@ -150,6 +150,8 @@ static int has_vnni(void) {
 
 VNNI_PANEL_KERNEL(4)
 VNNI_PANEL_KERNEL(1)
+#define ROWS_WIDE 4
+#define VNNI_WIDE vnni_panel_4
 
 VNNI_ATTR static void vnni_scores(const int8_t *queries, const int32_t *query_sums, const float *query_scales,
                                   size_t rows, const uint8_t *packed, const float *code_scales, size_t code_begin,
@@ -157,25 +159,19 @@ VNNI_ATTR static void vnni_scores(const int8_t *queries, const int32_t *query_su
     size_t padded = craft_int8_padded_dimension(dimension), groups = padded / 4;
     size_t first_panel = code_begin / CRAFT_INT8_PANEL;
     size_t panels = (code_count + CRAFT_INT8_PANEL - 1) / CRAFT_INT8_PANEL;
-    size_t row = 0;
-    for (; row + 4 <= rows; row += 4)
+    for (size_t row = 0; row < rows;) {
+        // Groups of ROWS_WIDE rows share each load of a code panel; the last rows go one by one.
+        size_t take = rows - row >= ROWS_WIDE ? ROWS_WIDE : 1;
         for (size_t p = 0; p < panels; p++) {
             size_t count = code_count - p * CRAFT_INT8_PANEL;
             if (count > CRAFT_INT8_PANEL) count = CRAFT_INT8_PANEL;
-            vnni_panel_4(queries + row * padded, padded, query_sums + row, query_scales + row,
-                         packed + (first_panel + p) * groups * 256, groups,
-                         code_scales + code_begin + p * CRAFT_INT8_PANEL, count,
-                         tile + row * ldt + p * CRAFT_INT8_PANEL, ldt);
+            (take == ROWS_WIDE ? VNNI_WIDE : vnni_panel_1)(
+                queries + row * padded, padded, query_sums + row, query_scales + row,
+                packed + (first_panel + p) * groups * 256, groups, code_scales + code_begin + p * CRAFT_INT8_PANEL,
+                count, tile + row * ldt + p * CRAFT_INT8_PANEL, ldt);
         }
-    for (; row < rows; row++)
-        for (size_t p = 0; p < panels; p++) {
-            size_t count = code_count - p * CRAFT_INT8_PANEL;
-            if (count > CRAFT_INT8_PANEL) count = CRAFT_INT8_PANEL;
-            vnni_panel_1(queries + row * padded, padded, query_sums + row, query_scales + row,
-                         packed + (first_panel + p) * groups * 256, groups,
-                         code_scales + code_begin + p * CRAFT_INT8_PANEL, count,
-                         tile + row * ldt + p * CRAFT_INT8_PANEL, ldt);
-        }
+        row += take;
+    }
 }
 
 #define AVX512_ATTR __attribute__((target("avx512f")))
