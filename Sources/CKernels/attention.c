@@ -1,7 +1,7 @@
 // Fused scaled dot-product attention for inference; the contract is in include/CKernels.h
 // (``craft_attention``). attention_impl.h holds the kernel once, written on the compiler's generic
-// vectors; it is included here once per path: 4 lanes for the portable path and 8 compiled for
-// AVX2+FMA (called only after the CPU check).
+// vectors; it is included here once per path: 4 lanes for the portable path, 8 compiled for
+// AVX2+FMA and 16 for AVX-512F (the wide ones called only after the CPU check).
 //
 // The work: a work item is one (batch entry, key/value head, block of query positions); its rows are
 // the query rows of those positions for every query head that reads that key/value head, position
@@ -195,19 +195,38 @@ static void attention_store(const craft_attention_problem *p, const struct atten
 #undef EW_LANES
 #undef EW_ATTR
 #undef EW_NAME
+
+// MARK: - AVX-512F
+
+#define EW_LANES 16
+#define EW_ATTR __attribute__((target("avx512f,avx2,fma")))
+#define EW_NAME(name) EW_CONCAT(avx512_, name)
+#include "vector_impl.h"
+#include "attention_impl.h"
+#undef VF
+#undef VI
+#undef EW_INLINE
+#undef EW_LANES
+#undef EW_ATTR
+#undef EW_NAME
 #endif
 
 // MARK: - Dispatch
 
 int craft_attention_path(void) {
 #ifdef CRAFT_HAS_AVX2_ATTENTION
+    if (craft_elementwise_path_available(CRAFT_PATH_AVX512)) return CRAFT_PATH_AVX512;
     if (craft_cpu_has_avx2()) return CRAFT_PATH_AVX2;
 #endif
     return CRAFT_PATH_PORTABLE;
 }
 
 const char *craft_attention_kernel_name(void) {
-    return craft_attention_path() == CRAFT_PATH_AVX2 ? "avx2-fma" : "portable";
+    switch (craft_attention_path()) {
+    case CRAFT_PATH_AVX512: return "avx512f";
+    case CRAFT_PATH_AVX2: return "avx2-fma";
+    default: return "portable";
+    }
 }
 
 void craft_attention_on(int path, const craft_attention_problem *p, size_t first, size_t end) {
@@ -233,6 +252,11 @@ void craft_attention_on(int path, const craft_attention_problem *p, size_t first
     w.mask_rows = (const float **)(w.visible + padded);
     w.again = (unsigned char *)(w.mask_rows + padded);
 #ifdef CRAFT_HAS_AVX2_ATTENTION
+    if (path == CRAFT_PATH_AVX512) {
+        avx512_attention_items(p, first, end, &w);
+        free(memory);
+        return;
+    }
     if (path == CRAFT_PATH_AVX2) {
         avx2_attention_items(p, first, end, &w);
         free(memory);

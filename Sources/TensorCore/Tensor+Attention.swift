@@ -174,7 +174,7 @@ extension Tensor {
         set { AttentionSettings.shared.fused = newValue }
     }
 
-    /// The instruction set of the fused attention kernel on this CPU: `avx2-fma` or `portable`.
+    /// The instruction set of the fused attention kernel on this CPU: `avx512f`, `avx2-fma` or `portable`.
     public static var fusedAttentionKernelName: String { String(cString: craft_attention_kernel_name()) }
 
     /// The instruction set of the elementwise kernels (activations, softmax, norms) on this CPU:

@@ -10,9 +10,9 @@ import Testing
 /// dimensions 32/64/80 and lengths that are not multiples of the kernel's blocks. Rows computed
 /// alone give the same bits as in a batch, and on any thread count.
 @Suite struct FusedAttentionTests {
-    /// The paths this CPU can run: portable, and AVX2 where available.
+    /// The paths this CPU can run: portable, and AVX2 and AVX-512F where available.
     static let paths: [Int32] = [Int32(CRAFT_PATH_PORTABLE)]
-        + (craft_attention_path() == Int32(CRAFT_PATH_AVX2) ? [Int32(CRAFT_PATH_AVX2)] : [])
+        + [Int32(CRAFT_PATH_AVX2), Int32(CRAFT_PATH_AVX512)].filter { craft_elementwise_path_available($0) != 0 }
 
     /// What masks a case: nothing, an additive padding mask (with a fully masked batch entry), or both.
     enum Masking: String, Sendable { case none, padding }
@@ -99,9 +99,10 @@ import Testing
 
     @Test func pathIsReportedConsistently() {
         let path = craft_attention_path()
-        #expect(path == Int32(CRAFT_PATH_PORTABLE) || path == Int32(CRAFT_PATH_AVX2))
-        #expect(Tensor.fusedAttentionKernelName == (path == Int32(CRAFT_PATH_AVX2) ? "avx2-fma" : "portable"))
-        if craft_elementwise_path_available(Int32(CRAFT_PATH_AVX2)) != 0 { #expect(path == Int32(CRAFT_PATH_AVX2)) }
+        let names = [Int32(CRAFT_PATH_PORTABLE): "portable", Int32(CRAFT_PATH_AVX2): "avx2-fma", Int32(CRAFT_PATH_AVX512): "avx512f"]
+        #expect(Tensor.fusedAttentionKernelName == names[path])
+        // The widest path the CPU has.
+        #expect(path == Self.paths.last)
     }
 
     @Test(arguments: cases) func fusedEqualsUnfused(_ c: Case) {

@@ -182,9 +182,9 @@ void craft_norm_rows_on(int path, int centered, const float *x, float *y, size_t
 // Scaled dot-product attention `softmax(q·kᵀ·scale + mask)·v` for inference, flash-attention style:
 // per (batch entry, key/value head, block of query positions), the keys are walked in blocks of 64
 // with an online softmax (a running maximum and sum per query row, the accumulator rescaled when the
-// maximum grows), so the scores of a whole head are never stored. Two versions chosen once per
-// process: AVX2+FMA (8 lanes) and a portable one (4 lanes of the compiler's generic vectors); they
-// compute the same formulas (exp as the elementwise kernels' Cephes expf) and agree to a few ulps.
+// maximum grows), so the scores of a whole head are never stored. Three versions chosen once per
+// process: AVX-512F (16 lanes), AVX2+FMA (8 lanes) and a portable one (4 lanes of the compiler's
+// generic vectors); they compute the same formulas (exp as the elementwise kernels' Cephes expf) and agree to a few ulps.
 // Every output row depends only on its own query row, the keys, values and mask it reads, and is
 // computed in a fixed order (keys in blocks from the first): a sequence gets the same bits alone or
 // in a batch, whatever the split into work items across threads.
@@ -226,14 +226,15 @@ size_t craft_attention_items(const craft_attention_problem *problem);
 /// Computes the output rows of the work items `first..<end` (threads take disjoint ranges).
 void craft_attention(const craft_attention_problem *problem, size_t first, size_t end);
 
-/// ``craft_attention`` on a given path, ``CRAFT_PATH_PORTABLE`` or ``CRAFT_PATH_AVX2`` (which must
-/// be available; for tests and benchmarks).
+/// ``craft_attention`` on a given path, ``CRAFT_PATH_PORTABLE``, ``CRAFT_PATH_AVX2`` or
+/// ``CRAFT_PATH_AVX512`` (which must be available; for tests and benchmarks).
 void craft_attention_on(int path, const craft_attention_problem *problem, size_t first, size_t end);
 
-/// The path ``craft_attention`` runs: ``CRAFT_PATH_AVX2`` where the CPU has AVX2 and FMA, else portable.
+/// The path ``craft_attention`` runs: ``CRAFT_PATH_AVX512`` where the CPU has AVX-512F,
+/// ``CRAFT_PATH_AVX2`` where it has AVX2 and FMA, else portable.
 int craft_attention_path(void);
 
-/// The name of ``craft_attention_path()``: "avx2-fma" or "portable".
+/// The name of ``craft_attention_path()``: "avx512f", "avx2-fma" or "portable".
 const char *craft_attention_kernel_name(void);
 
 // MARK: - Int8 first pass of the nearest-code search (codesearch.c)
