@@ -89,8 +89,7 @@ void craft_float_to_half(int format, const float *source, uint16_t *destination,
     }
 }
 
-// Float32 weights are format -1 here and in the AVX2 versions below.
-#define CRAFT_FLOAT32_WEIGHTS (-1)
+// Float32 weights are format CRAFT_FLOAT32_WEIGHTS (-1) here and in the AVX2 versions below.
 
 static inline float weight_at(int format, const void *weight, size_t index) {
     if (format == CRAFT_FLOAT32_WEIGHTS) return ((const float *)weight)[index];
@@ -148,6 +147,10 @@ CRAFT_AVX2 static inline __m256 load_weight8(int format, const void *w, size_t k
     if (format == CRAFT_FLOAT32_WEIGHTS) return _mm256_loadu_ps((const float *)w + k);
     return load8(format, (const uint16_t *)w + k);
 }
+
+#ifndef CRAFT_MATVEC_PREFETCH
+#define CRAFT_MATVEC_PREFETCH 16384
+#endif
 
 CRAFT_AVX2 static inline float fused(float a, float b, float c) {
     return _mm_cvtss_f32(_mm_fmadd_ss(_mm_set_ss(a), _mm_set_ss(b), _mm_set_ss(c)));
@@ -213,6 +216,7 @@ CRAFT_AVX2 static void avx2_float_matvec(const float *weight, size_t columns, si
     avx2_matvec_any(CRAFT_FLOAT32_WEIGHTS, weight, columns, row_begin, row_end, x, m, ldx, y, ldy);
 }
 
+
 static int has_avx2(void) {
     // Computed once; every thread computes the same value, so a race only repeats the query.
     static int cached = -1;
@@ -243,6 +247,26 @@ void craft_half_to_float(int format, const uint16_t *source, float *destination,
     }
 #endif
     portable_to_float(format, source, destination, count);
+}
+
+int craft_matvec_path(void) {
+#if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
+    if (has_avx2()) return CRAFT_PATH_AVX2;
+#endif
+    return CRAFT_PATH_PORTABLE;
+}
+
+void craft_matvec_on(int path, int format, const void *weight, size_t columns, size_t row_begin, size_t row_end,
+                     const float *x, size_t m, size_t ldx, float *y, size_t ldy) {
+#if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
+    if (path == CRAFT_PATH_AVX2) {
+        if (format == CRAFT_FLOAT32_WEIGHTS) avx2_float_matvec(weight, columns, row_begin, row_end, x, m, ldx, y, ldy);
+        else avx2_matvec(format, weight, columns, row_begin, row_end, x, m, ldx, y, ldy);
+        return;
+    }
+#endif
+    (void)path;
+    portable_matvec(format, weight, columns, row_begin, row_end, x, m, ldx, y, ldy);
 }
 
 void craft_half_matvec(int format, const uint16_t *weight, size_t columns, size_t row_begin, size_t row_end,

@@ -37,6 +37,54 @@ import Testing
         #expect(error < 1e-4, "\(error)")
     }
 
+    /// Every matrix-vector path this CPU has (the portable one forced, AVX2 where available), for
+    /// float32, float16 and bfloat16 weights and column counts around the kernels' 16- and 8-wide
+    /// steps: within float32 rounding of a float64 product, and on each path a vector's result has the
+    /// same bits alone as among 1...9 others.
+    @Test func everyMatrixVectorPathAgreesAndIsRowIndependent() {
+        let paths = [Int32(CRAFT_PATH_PORTABLE)] + (craft_matvec_path() == Int32(CRAFT_PATH_AVX2) ? [Int32(CRAFT_PATH_AVX2)] : [])
+        var generator = SplitMix64(seed: 11)
+        for columns in [5, 16, 24, 67] {
+            let rowCount = 13, vectors = 9
+            let weight = Tensor(randomNormal: [rowCount, columns], generator: &generator).scalars
+            let x = Tensor(randomNormal: [vectors, columns], generator: &generator).scalars
+            for format in [Int32(CRAFT_FLOAT32_WEIGHTS), Int32(CRAFT_HALF_FLOAT16), Int32(CRAFT_HALF_BFLOAT16)] {
+                var bits = [UInt16](repeating: 0, count: weight.count)
+                if format != Int32(CRAFT_FLOAT32_WEIGHTS) { craft_float_to_half(format, weight, &bits, weight.count) }
+                var widened = weight
+                if format != Int32(CRAFT_FLOAT32_WEIGHTS) { craft_half_to_float(format, bits, &widened, bits.count) }
+                func run(_ path: Int32, _ m: Int, from first: Int) -> [Float] {
+                    var y = [Float](repeating: 0, count: m * rowCount)
+                    x.withUnsafeBufferPointer { xs in
+                        let start = xs.baseAddress! + first * columns
+                        if format == Int32(CRAFT_FLOAT32_WEIGHTS) {
+                            craft_matvec_on(path, format, weight, columns, 0, rowCount, start, m, columns, &y, rowCount)
+                        } else {
+                            craft_matvec_on(path, format, bits, columns, 0, rowCount, start, m, columns, &y, rowCount)
+                        }
+                    }
+                    return y
+                }
+                for path in paths {
+                    let all = run(path, vectors, from: 0)
+                    for v in 0..<vectors {
+                        for row in 0..<rowCount {
+                            var exact = 0.0, magnitude = 0.0
+                            for k in 0..<columns {
+                                exact += Double(widened[row * columns + k]) * Double(x[v * columns + k])
+                                magnitude += abs(Double(widened[row * columns + k]) * Double(x[v * columns + k]))
+                            }
+                            #expect(abs(Double(all[v * rowCount + row]) - exact) <= 1e-6 * magnitude + 1e-30,
+                                    "path \(path), format \(format), D \(columns), vector \(v), row \(row)")
+                        }
+                        #expect(run(path, 1, from: v) == Array(all[(v * rowCount)..<((v + 1) * rowCount)]),
+                                "path \(path), format \(format), D \(columns): vector \(v) alone")
+                    }
+                }
+            }
+        }
+    }
+
     @Test func float32MatmulInConv1DLayoutIsRowIndependent() {
         var generator = SplitMix64(seed: 2)
         let weight = Tensor(randomNormal: [129, 700], generator: &generator)  // [in, out]

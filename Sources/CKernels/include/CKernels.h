@@ -14,6 +14,7 @@
 enum {
     CRAFT_HALF_FLOAT16 = 0,   ///< IEEE 754 binary16
     CRAFT_HALF_BFLOAT16 = 1,  ///< bfloat16 (the upper 16 bits of a float32)
+    CRAFT_FLOAT32_WEIGHTS = -1,  ///< float32 (``craft_matvec_on`` only)
 };
 
 /// Converts `count` half-precision values at `source` to float32 at `destination` (exact).
@@ -109,8 +110,20 @@ void craft_quant_matvec_int8(int format, const uint8_t *weight, size_t columns, 
 void craft_quant_matvec_int8_portable(int format, const uint8_t *weight, size_t columns, size_t row_begin, size_t row_end,
                                       const int8_t *q, const float *scales, const int16_t *sums, size_t m, float *y, size_t ldy);
 
-/// The name of the kernel set chosen for this CPU: "avx2-fma-f16c" or "portable".
+/// The name of the matrix-vector kernels chosen for this CPU: "avx2-fma-f16c" or "portable". Each
+/// path has its own canonical order per (row, vector), the same alone or in a batch (matvec.c). (An
+/// AVX-512F version taking two rows and 8 vectors at a time was measured slower from memory on Zen 4:
+/// docs/benchmarks.md.)
 const char *craft_half_kernel_name(void);
+
+/// The path ``craft_half_matvec`` and ``craft_float_matvec`` run on this CPU: CRAFT_PATH_AVX2 or
+/// CRAFT_PATH_PORTABLE (declared with the elementwise kernels).
+int craft_matvec_path(void);
+
+/// ``craft_half_matvec`` (`format` a half format) or ``craft_float_matvec`` (`format`
+/// CRAFT_FLOAT32_WEIGHTS) on a given path, which must be available (for tests and benchmarks).
+void craft_matvec_on(int path, int format, const void *weight, size_t columns, size_t row_begin, size_t row_end,
+                     const float *x, size_t m, size_t ldx, float *y, size_t ldy);
 
 // MARK: - Elementwise kernels (elementwise.c)
 //
