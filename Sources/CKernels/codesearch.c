@@ -16,8 +16,9 @@ size_t craft_int8_padded_entries(size_t entries) {
     return (entries + CRAFT_INT8_PANEL - 1) / CRAFT_INT8_PANEL * CRAFT_INT8_PANEL;
 }
 
-void craft_int8_quantize_rows(const float *x, size_t rows, size_t dimension, size_t ldx, int8_t *q,
+void craft_int8_quantize_rows(const float *x, size_t rows, size_t dimension, size_t ldx, int limit, int8_t *q,
                               float *scales, int32_t *sums, double *rounded_norms, double *error_norms) {
+    const float top = (float)limit;
     size_t padded = craft_int8_padded_dimension(dimension);
     for (size_t row = 0; row < rows; row++) {
         const float *v = x + row * ldx;
@@ -27,15 +28,15 @@ void craft_int8_quantize_rows(const float *x, size_t rows, size_t dimension, siz
             float a = fabsf(v[i]);
             if (a > largest) largest = a;
         }
-        // q_i = round(v_i · 127 / max|v|); the reconstruction is scale · q_i with scale = max|v| / 127.
+        // q_i = round(v_i · limit / max|v|); the reconstruction is scale · q_i with scale = max|v| / limit.
         // Whatever the rounding, the errors below are measured, not assumed.
-        float scale = largest / 127.0f, inverse = largest > 0 ? 127.0f / largest : 0.0f;
+        float scale = largest / top, inverse = largest > 0 ? top / largest : 0.0f;
         int32_t sum = 0;
         double rounded = 0, error = 0;
         for (size_t i = 0; i < dimension; i++) {
             long value = lrintf(v[i] * inverse);
-            if (value > 127) value = 127;
-            if (value < -127) value = -127;
+            if (value > limit) value = limit;
+            if (value < -limit) value = -limit;
             out[i] = (int8_t)value;
             sum += (int32_t)value;
             double reconstructed = (double)scale * (double)value;  // exact: 24 × 8 bits
@@ -174,6 +175,80 @@ VNNI_ATTR static void vnni_scores(const int8_t *queries, const int32_t *query_su
     }
 }
 
+// MARK: - AVX2
+
+// VPMADDUBSW multiplies unsigned code bytes by signed query bytes and adds pairs into 16 bits with
+// saturation; with query values within ±63 a pair is at most 2 · 255 · 63 = 32 130, so it never
+// saturates (craft_int8_query_limit). VPMADDWD by ones then adds the pairs of pairs into the same
+// 32-bit sums VPDPBUSD makes. A micro-kernel: 2 rows × 32 codes, 8 accumulators.
+#define AVX2_INT8_ATTR __attribute__((target("avx2,fma")))
+
+#define AVX2_PANEL_KERNEL(ROWS)                                                                        \
+    AVX2_INT8_ATTR static void avx2_int8_block_##ROWS(const int8_t *queries, size_t padded, const int32_t *sums, \
+                                                      const float *scales, const uint8_t *panel, size_t half,     \
+                                                      size_t groups, const float *code_scales, size_t count,      \
+                                                      float *tile, size_t ldt) {                                  \
+        __m256i accumulators[ROWS][4];                                                                  \
+        const __m256i ones = _mm256_set1_epi16(1);                                                      \
+        for (int r = 0; r < ROWS; r++)                                                                  \
+            for (int b = 0; b < 4; b++) accumulators[r][b] = _mm256_setzero_si256();                     \
+        for (size_t g = 0; g < groups; g++) {                                                           \
+            const uint8_t *source = panel + g * 256 + half * 128;                                       \
+            __m256i c[4];                                                                               \
+            for (int b = 0; b < 4; b++) c[b] = _mm256_loadu_si256((const __m256i *)(source + 32 * b));   \
+            for (int r = 0; r < ROWS; r++) {                                                            \
+                int32_t word;                                                                           \
+                memcpy(&word, queries + r * padded + 4 * g, 4);                                         \
+                const __m256i q = _mm256_set1_epi32(word);                                              \
+                for (int b = 0; b < 4; b++)                                                             \
+                    accumulators[r][b] = _mm256_add_epi32(                                              \
+                        accumulators[r][b], _mm256_madd_epi16(_mm256_maddubs_epi16(c[b], q), ones));     \
+            }                                                                                           \
+        }                                                                                               \
+        for (int r = 0; r < ROWS; r++) {                                                                \
+            const __m256i offset = _mm256_set1_epi32(128 * sums[r]);                                    \
+            const __m256 factor = _mm256_set1_ps(-2.0f * scales[r]);                                    \
+            for (int b = 0; b < 4; b++) {                                                               \
+                size_t first = (size_t)b * 8;                                                           \
+                if (first >= count) break;                                                              \
+                float values[8];                                                                        \
+                __m256 value = _mm256_cvtepi32_ps(_mm256_sub_epi32(accumulators[r][b], offset));        \
+                value = _mm256_mul_ps(value, factor);                                                   \
+                value = _mm256_mul_ps(value, _mm256_loadu_ps(code_scales + first));                     \
+                if (count - first >= 8) {                                                               \
+                    _mm256_storeu_ps(tile + r * ldt + first, value);                                    \
+                } else {                                                                                \
+                    _mm256_storeu_ps(values, value);                                                    \
+                    memcpy(tile + r * ldt + first, values, (count - first) * sizeof(float));            \
+                }                                                                                       \
+            }                                                                                           \
+        }                                                                                               \
+    }
+
+AVX2_PANEL_KERNEL(2)
+AVX2_PANEL_KERNEL(1)
+
+AVX2_INT8_ATTR static void avx2_int8_scores(const int8_t *queries, const int32_t *query_sums, const float *query_scales,
+                                            size_t rows, const uint8_t *packed, const float *code_scales,
+                                            size_t code_begin, size_t code_count, size_t dimension, float *tile,
+                                            size_t ldt) {
+    size_t padded = craft_int8_padded_dimension(dimension), groups = padded / 4;
+    size_t first_panel = code_begin / CRAFT_INT8_PANEL;
+    size_t blocks = (code_count + 31) / 32;  // half panels of 32 codes
+    for (size_t row = 0; row < rows;) {
+        size_t take = rows - row >= 2 ? 2 : 1;
+        for (size_t b = 0; b < blocks; b++) {
+            size_t count = code_count - b * 32;
+            if (count > 32) count = 32;
+            (take == 2 ? avx2_int8_block_2 : avx2_int8_block_1)(
+                queries + row * padded, padded, query_sums + row, query_scales + row,
+                packed + (first_panel + b / 2) * groups * 256, b % 2, groups, code_scales + code_begin + b * 32,
+                count, tile + row * ldt + b * 32, ldt);
+        }
+        row += take;
+    }
+}
+
 #define AVX512_ATTR __attribute__((target("avx512f")))
 
 AVX512_ATTR static size_t avx512_candidates(const float *scores, const float *norms, size_t count, float *best,
@@ -300,28 +375,49 @@ float craft_dot(const float *a, const float *b, size_t count) {
 
 // MARK: - Dispatch
 
-int craft_int8_search_fast(void) {
+int craft_int8_search_path(void) {
 #ifdef CRAFT_INT8_VNNI
-    return has_vnni();
-#else
-    return 0;
+    if (has_vnni()) return CRAFT_PATH_AVX512;
+    if (craft_cpu_has_avx2()) return CRAFT_PATH_AVX2;
 #endif
+    return CRAFT_PATH_PORTABLE;
 }
 
+int craft_int8_search_fast(void) { return craft_int8_search_path() != CRAFT_PATH_PORTABLE; }
+
+int craft_int8_query_limit(int path) { return path == CRAFT_PATH_AVX2 ? 63 : 127; }
+
 const char *craft_int8_search_kernel_name(void) {
-    return craft_int8_search_fast() ? "avx512-vnni" : "portable";
+    switch (craft_int8_search_path()) {
+    case CRAFT_PATH_AVX512: return "avx512-vnni";
+    case CRAFT_PATH_AVX2: return "avx2";
+    default: return "portable";
+    }
+}
+
+void craft_int8_scores_on(int path, const int8_t *queries, const int32_t *query_sums, const float *query_scales,
+                          size_t rows, const uint8_t *packed, const float *code_scales, size_t code_begin,
+                          size_t code_count, size_t dimension, float *tile, size_t ldt) {
+#ifdef CRAFT_INT8_VNNI
+    if (path == CRAFT_PATH_AVX512) {
+        vnni_scores(queries, query_sums, query_scales, rows, packed, code_scales, code_begin, code_count,
+                    dimension, tile, ldt);
+        return;
+    }
+    if (path == CRAFT_PATH_AVX2) {
+        avx2_int8_scores(queries, query_sums, query_scales, rows, packed, code_scales, code_begin, code_count,
+                         dimension, tile, ldt);
+        return;
+    }
+#endif
+    (void)path;
+    craft_int8_scores_portable(queries, query_sums, query_scales, rows, packed, code_scales, code_begin,
+                               code_count, dimension, tile, ldt);
 }
 
 void craft_int8_scores(const int8_t *queries, const int32_t *query_sums, const float *query_scales, size_t rows,
                        const uint8_t *packed, const float *code_scales, size_t code_begin, size_t code_count,
                        size_t dimension, float *tile, size_t ldt) {
-#ifdef CRAFT_INT8_VNNI
-    if (has_vnni()) {
-        vnni_scores(queries, query_sums, query_scales, rows, packed, code_scales, code_begin, code_count,
-                    dimension, tile, ldt);
-        return;
-    }
-#endif
-    craft_int8_scores_portable(queries, query_sums, query_scales, rows, packed, code_scales, code_begin,
-                               code_count, dimension, tile, ldt);
+    craft_int8_scores_on(craft_int8_search_path(), queries, query_sums, query_scales, rows, packed, code_scales,
+                         code_begin, code_count, dimension, tile, ldt);
 }

@@ -10,18 +10,18 @@ import Testing
     private struct Rounded {
         var q: [Int8], scales: [Float], sums: [Int32], roundedNorms: [Double], errorNorms: [Double]
 
-        init(_ x: [Float], rows: Int, dimension: Int) {
+        init(_ x: [Float], rows: Int, dimension: Int, limit: Int32 = 127) {
             let padded = craft_int8_padded_dimension(dimension)
             q = [Int8](repeating: 0, count: rows * padded)
             scales = [Float](repeating: 0, count: craft_int8_padded_entries(rows))
             sums = [Int32](repeating: 0, count: rows)
             roundedNorms = [Double](repeating: 0, count: rows)
             errorNorms = [Double](repeating: 0, count: rows)
-            craft_int8_quantize_rows(x, rows, dimension, dimension, &q, &scales, &sums, &roundedNorms, &errorNorms)
+            craft_int8_quantize_rows(x, rows, dimension, dimension, limit, &q, &scales, &sums, &roundedNorms, &errorNorms)
         }
     }
 
-    @Test("rounding reports its scale, sum and norm bounds; the VNNI and portable scores are the same bits and the formula")
+    @Test("rounding reports its scale, sum and norm bounds; the VNNI, AVX2 and portable scores are the same bits and the formula")
     func kernelPathsAgreeWithTheFormula() throws {
         let dimension = 37, entries = 150, rows = 7  // padding in every direction: D to 40, codes to 192
         let padded = craft_int8_padded_dimension(dimension)
@@ -30,11 +30,14 @@ import Testing
         codes.replaceSubrange(0..<dimension, with: [Float](repeating: 0, count: dimension))  // a zero code
         let queries = random.values(rows * dimension).map { $0 * 2 }
         let c = Rounded(codes, rows: entries, dimension: dimension)
-        let r = Rounded(queries, rows: rows, dimension: dimension)
+        // Queries within ±63, as the AVX2 path takes them (the others take up to ±127).
+        let r = Rounded(queries, rows: rows, dimension: dimension, limit: 63)
         for (vectors, rounded, count) in [(codes, c, entries), (queries, r, rows)] {
             for row in 0..<count {
                 let values = (0..<padded).map { Int(rounded.q[row * padded + $0]) }
-                #expect(values.allSatisfy { (-127...127).contains($0) })
+                let limit = count == rows ? 63 : 127
+                #expect(values.allSatisfy { (-limit...limit).contains($0) })
+                #expect(values.contains { abs($0) == limit } || values.allSatisfy { $0 == 0 }, "the largest component reaches the limit")
                 #expect(values[dimension...].allSatisfy { $0 == 0 })
                 #expect(Int32(values.reduce(0, +)) == rounded.sums[row])
                 var norm = 0.0, error = 0.0
@@ -52,10 +55,14 @@ import Testing
         var packed = [UInt8](repeating: 0, count: craft_int8_padded_entries(entries) * padded)
         craft_int8_pack_codes(c.q, entries, dimension, &packed)
         for (begin, count) in [(0, entries), (64, entries - 64), (128, 5), (0, 1)] {
-            var fast = [Float](repeating: .nan, count: rows * count), portable = fast
-            craft_int8_scores(r.q, r.sums, r.scales, rows, packed, c.scales, begin, count, dimension, &fast, count)
+            var portable = [Float](repeating: .nan, count: rows * count)
             craft_int8_scores_portable(r.q, r.sums, r.scales, rows, packed, c.scales, begin, count, dimension, &portable, count)
-            #expect(fast.map(\.bitPattern) == portable.map(\.bitPattern), "codes \(begin)..<\(begin + count) on \(SearchPass.int8KernelName)")
+            // Every SIMD path this CPU has writes the portable path's bits.
+            for path in Int32(CRAFT_PATH_AVX2)...craft_int8_search_path() where craft_int8_search_path() >= Int32(CRAFT_PATH_AVX2) {
+                var fast = [Float](repeating: .nan, count: rows * count)
+                craft_int8_scores_on(path, r.q, r.sums, r.scales, rows, packed, c.scales, begin, count, dimension, &fast, count)
+                #expect(fast.map(\.bitPattern) == portable.map(\.bitPattern), "codes \(begin)..<\(begin + count) on path \(path)")
+            }
             for row in 0..<rows {
                 for j in 0..<count {
                     var dot: Int32 = 0
@@ -131,14 +138,16 @@ import Testing
         }
     }
 
-    @Test("the automatic pass is int8 only on AVX-512 VNNI and for codebooks large enough")
+    @Test("the automatic pass is int8 only with a SIMD int8 kernel and for codebooks large enough")
     func automaticPassFollowsTheCPUAndTheShape() {
         #expect(SearchPass.automatic.resolved(entries: 8192, dimension: 256) == (SearchPass.int8IsFast ? .int8 : .float32))
         #expect(SearchPass.automatic.resolved(entries: 128, dimension: 256) == .float32)
         #expect(SearchPass.automatic.resolved(entries: 8192, dimension: 8) == .float32)
         #expect(SearchPass.int8.resolved(entries: 2, dimension: 3) == .int8)
         #expect(SearchPass.int8.resolved(entries: 2, dimension: 70_000) == .float32)
-        #expect(SearchPass.int8KernelName == (SearchPass.int8IsFast ? "avx512-vnni" : "portable"))
+        let names = [Int32(CRAFT_PATH_PORTABLE): "portable", Int32(CRAFT_PATH_AVX2): "avx2", Int32(CRAFT_PATH_AVX512): "avx512-vnni"]
+        #expect(SearchPass.int8KernelName == names[craft_int8_search_path()])
+        #expect(SearchPass.int8IsFast == (craft_int8_search_path() != Int32(CRAFT_PATH_PORTABLE)))
     }
 
     /// Level by level in float64 (normalised inputs for cosine, residuals updated in float32 as the

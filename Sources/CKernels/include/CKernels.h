@@ -266,12 +266,13 @@ size_t craft_int8_padded_dimension(size_t dimension);
 /// `entries` rounded up to a multiple of CRAFT_INT8_PANEL (the codes a packing holds).
 size_t craft_int8_padded_entries(size_t entries);
 
-/// Rounds `rows` vectors of `dimension` floats (row `i` at `x + i·ldx`) to int8: `q` receives
+/// Rounds `rows` vectors of `dimension` floats (row `i` at `x + i·ldx`) to integers within ±`limit`
+/// (at most 127; codes use 127, queries craft_int8_query_limit): `q` receives
 /// `[rows][craft_int8_padded_dimension(dimension)]` values (padding 0), `scales` the scale `s` of
-/// each row (its vector is approximated by `s·q`), `sums` the sum of its int8 values, `rounded_norms`
-/// an upper bound of `‖s·q‖` and `error_norms` an upper bound of `‖v − s·q‖` (both in float64,
-/// rounded up past their own summation error).
-void craft_int8_quantize_rows(const float *x, size_t rows, size_t dimension, size_t ldx, int8_t *q,
+/// each row (its vector is approximated by `s·q`, `s = max|v| / limit`), `sums` the sum of its values,
+/// `rounded_norms` an upper bound of `‖s·q‖` and `error_norms` an upper bound of `‖v − s·q‖` (both in
+/// float64, rounded up past their own summation error).
+void craft_int8_quantize_rows(const float *x, size_t rows, size_t dimension, size_t ldx, int limit, int8_t *q,
                               float *scales, int32_t *sums, double *rounded_norms, double *error_norms);
 
 /// Packs `entries` int8 codes `[entries][padded dimension]` (as craft_int8_quantize_rows writes
@@ -308,11 +309,25 @@ size_t craft_nearest_candidates_portable(const float *scores, const float *norms
 /// lanes); within the classical `(count + 1)·2⁻²⁴·Σ|a_i·b_i|` of the exact value in either order.
 float craft_dot(const float *a, const float *b, size_t count);
 
-/// Whether ``craft_int8_scores`` runs the AVX-512 VNNI path on this CPU (faster than a float32
-/// GEMM); elsewhere it is portable C, slower than the GEMM, and the search does not use it.
+/// The path ``craft_int8_scores`` runs on this CPU: CRAFT_PATH_AVX512 (AVX-512 VNNI, VPDPBUSD),
+/// CRAFT_PATH_AVX2 (VPMADDUBSW + VPMADDWD) or CRAFT_PATH_PORTABLE.
+int craft_int8_search_path(void);
+
+/// ``craft_int8_scores`` on a given path, which must be available (for tests and benchmarks); the
+/// same bits on every path.
+void craft_int8_scores_on(int path, const int8_t *queries, const int32_t *query_sums, const float *query_scales,
+                          size_t rows, const uint8_t *packed, const float *code_scales, size_t code_begin,
+                          size_t code_count, size_t dimension, float *tile, size_t ldt);
+
+/// The largest query value the `path` takes: 63 for CRAFT_PATH_AVX2 (VPMADDUBSW adds pairs of
+/// products in 16 bits with saturation: 2 · 255 · 63 fits), 127 otherwise.
+int craft_int8_query_limit(int path);
+
+/// Whether ``craft_int8_scores`` has a SIMD path on this CPU (AVX-512 VNNI or AVX2); the portable
+/// C path is slower than a float32 GEMM, and the automatic search does not use it.
 int craft_int8_search_fast(void);
 
-/// "avx512-vnni" or "portable".
+/// "avx512-vnni", "avx2" or "portable".
 const char *craft_int8_search_kernel_name(void);
 
 #endif

@@ -15,20 +15,20 @@ import TensorCore
 /// computed. Every pass returns the same codes and distances (candidates are re-ranked exactly); the
 /// pass only changes the speed.
 public enum SearchPass: String, Sendable, Equatable, CaseIterable {
-    /// `int8` where ``SearchPass/int8IsFast`` (AVX-512 VNNI) and the codebook is large enough
-    /// (at least 256 codes of at least 32 components, at most 65 535), else `float32`.
+    /// `int8` where ``SearchPass/int8IsFast`` (AVX-512 VNNI or AVX2) and the codebook is large
+    /// enough (at least 256 codes of at least 32 components, at most 65 535), else `float32`.
     case automatic
     /// Float32 scores by OpenBLAS `cblas_sgemm`, within a few ulps of the exact ones.
     case float32
-    /// Scores from int8-rounded queries and codes (exact integer dot products, VPDPBUSD on AVX-512
-    /// VNNI; portable C elsewhere, which is slower than `float32`), with a wider candidate margin
-    /// bounded by the rounding errors.
+    /// Scores from int8-rounded queries and codes (exact integer dot products: VPDPBUSD on AVX-512
+    /// VNNI, VPMADDUBSW on AVX2 with queries within ±63; portable C elsewhere, which is slower than
+    /// `float32`), with a wider candidate margin bounded by the rounding errors.
     case int8
 
-    /// Whether this CPU runs the int8 pass's AVX-512 VNNI kernel.
+    /// Whether this CPU runs one of the int8 pass's SIMD kernels (AVX-512 VNNI or AVX2).
     public static var int8IsFast: Bool { craft_int8_search_fast() != 0 }
 
-    /// The kernel the int8 pass runs on this CPU: "avx512-vnni" or "portable".
+    /// The kernel the int8 pass runs on this CPU: "avx512-vnni", "avx2" or "portable".
     public static var int8KernelName: String { String(cString: craft_int8_search_kernel_name()) }
 
     /// The pass that runs for a codebook level of `entries` codes of `dimension` components.
@@ -214,7 +214,8 @@ extension Codebook {
                     let maximumNorm = levelMaximumNorms[level]
                     if let int8 = job.int8 {
                         craft_int8_quantize_rows(
-                            residual, rowCount, d, d, workspace.int8Queries, workspace.int8Scales,
+                            residual, rowCount, d, d, craft_int8_query_limit(craft_int8_search_path()),
+                            workspace.int8Queries, workspace.int8Scales,
                             workspace.int8Sums, workspace.int8RoundedNorms, workspace.int8ErrorNorms)
                         let bounds = int8.levels[level]
                         for row in 0..<rowCount {
@@ -449,7 +450,7 @@ final class Int8CodeTable: @unchecked Sendable {
                 let scales = UnsafeMutablePointer<Float>.allocate(capacity: paddedEntries)
                 scales.initialize(repeating: 0, count: paddedEntries)
                 craft_int8_quantize_rows(
-                    source, entries, dimension, dimension, rounded, scales, sums, roundedNorms, errorNorms)
+                    source, entries, dimension, dimension, 127, rounded, scales, sums, roundedNorms, errorNorms)
                 let codes = UnsafeMutablePointer<UInt8>.allocate(capacity: paddedEntries * padded)
                 craft_int8_pack_codes(rounded, entries, dimension, codes)
                 var largestNorm = 0.0
