@@ -13,6 +13,9 @@ enum ModelBenchmark {
         var peer = true
         /// Whether attention runs the fused kernel (`--unfused-attention` measures the matrix-product path).
         var fusedAttention = true
+        /// Whether attention with gradients recomputes its scores in the backward pass
+        /// (`--keep-attention` keeps them, as before activation checkpointing).
+        var recomputesAttention = true
         /// Where the models and inputs live; made by the peer when missing.
         var models = FileManager.default.temporaryDirectory.appendingPathComponent("craft-bench-models").path
     }
@@ -27,6 +30,7 @@ enum ModelBenchmark {
             case "--threads": options.threads = try reader.threadCounts(after: argument)
             case "--no-peer": options.peer = false
             case "--unfused-attention": options.fusedAttention = false
+            case "--keep-attention": options.recomputesAttention = false
             case "--models":
                 guard let path = reader.next(), !path.isEmpty else { throw BenchmarkError("--models needs a directory", usage: true) }
                 options.models = path
@@ -34,6 +38,7 @@ enum ModelBenchmark {
             }
         }
         Tensor.usesFusedAttention = options.fusedAttention
+        Tensor.recomputesAttentionInBackward = options.recomputesAttention
         return options
     }
 
@@ -146,6 +151,7 @@ enum ModelBenchmark {
         print("craft-bench \(name): \(options.rounds) alternating rounds x \(options.iterations) iterations, medians in ms; "
             + "BLAS: \(BLAS.kernels.summary); attention: "
             + (Tensor.usesFusedAttention ? "fused (\(Tensor.fusedAttentionKernelName))" : "unfused")
+            + (Tensor.recomputesAttentionInBackward ? ", recomputed in backward passes" : ", kept for backward passes")
             + (peer.map { ", peer \($0.version)" } ?? "") + "; load average \(loadAverage())")
     }
 

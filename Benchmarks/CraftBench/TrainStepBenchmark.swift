@@ -6,7 +6,7 @@
 // (Benchmarks/peers/torch_models.py `train_step` is the PyTorch side). Peak memory of both sides.
 // Results and the exact command: docs/benchmarks.md ("Training step").
 //
-//   craft-bench train-step [--threads 1,2] [--rounds 3] [--iterations 1] [--no-peer] [--models DIR]
+//   craft-bench train-step [--threads 1,2] [--rounds 3] [--iterations 1] [--no-peer] [--keep-attention] [--models DIR]
 import CraftCore
 import CraftModels
 import CraftTraining

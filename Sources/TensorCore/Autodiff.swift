@@ -123,6 +123,12 @@ extension Tensor {
     ///   - seed: the gradient of some scalar with respect to `output` (default: ones, i.e. the output is summed).
     /// - Precondition: every target requires gradients, and `seed` has `output`'s shape.
     public static func gradients(of output: Tensor, withRespectTo targets: [Tensor], seed: Tensor? = nil) -> [Tensor] {
+        gradients(of: output, withRespectTo: targets, seed: seed, contiguous: true)
+    }
+
+    /// ``gradients(of:withRespectTo:seed:)``, returning each gradient in the layout the backward pass
+    /// made it (`contiguous: false`) as an inner graph's gradients flow on unchanged.
+    static func gradients(of output: Tensor, withRespectTo targets: [Tensor], seed: Tensor?, contiguous: Bool) -> [Tensor] {
         for (position, target) in targets.enumerated() {
             precondition(target.node != nil,
                          "gradients(of:withRespectTo:): target \(position) (shape \(target.shape)) does not require gradients; mark it with requiringGradient() before using it")
@@ -159,7 +165,7 @@ extension Tensor {
                 }
             }
             return targets.map { target in
-                found[ObjectIdentifier(target.node!)].map { $0.contiguous() } ?? Tensor.zeros(target.shape)
+                found[ObjectIdentifier(target.node!)].map { contiguous ? $0.contiguous() : $0 } ?? Tensor.zeros(target.shape)
             }
         }
     }
