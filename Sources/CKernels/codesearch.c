@@ -2,8 +2,10 @@
 // is in include/CKernels.h. Codes and queries are rounded to int8 with one scale per vector; their
 // integer dot products are exact (int32), and the scores built from them are within a bound the
 // caller computes from the rounding errors this file reports, so the caller can re-rank every code
-// that might be the nearest and return exactly what the float32 pass returns. Two paths: AVX-512 VNNI
-// (VPDPBUSD, 64 multiply-adds per instruction) and portable C; they write the same bits.
+// that might be the nearest and return exactly what the float32 pass returns. Three paths: AVX-512
+// VNNI (VPDPBUSD, 64 multiply-adds per instruction), AVX2 (VPMADDUBSW + VPMADDWD, queries within ±63)
+// and portable C; they write the same bits. Also the candidate selection of both passes
+// (craft_nearest_candidates) and the float32 dot product of the int8 pass's second filter.
 #include "CKernels.h"
 #include "internal.h"
 
@@ -96,7 +98,7 @@ void craft_int8_scores_portable(const int8_t *queries, const int32_t *query_sums
 // MARK: - AVX-512 VNNI
 
 #if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
-#define CRAFT_INT8_VNNI 1
+#define CRAFT_CODESEARCH_X86 1
 #define VNNI_ATTR __attribute__((target("avx512f,avx512vnni")))
 
 static int has_vnni(void) {
@@ -340,7 +342,7 @@ static size_t portable_candidates(const float *scores, const float *norms, size_
 }
 
 static int use_avx512(void) {
-#ifdef CRAFT_INT8_VNNI
+#ifdef CRAFT_CODESEARCH_X86
     return craft_elementwise_path() == CRAFT_PATH_AVX512;
 #else
     return 0;
@@ -349,7 +351,7 @@ static int use_avx512(void) {
 
 size_t craft_nearest_candidates(const float *scores, const float *norms, size_t count, float *best, float margin,
                                 uint32_t *indices) {
-#ifdef CRAFT_INT8_VNNI
+#ifdef CRAFT_CODESEARCH_X86
     if (use_avx512()) return avx512_candidates(scores, norms, count, best, margin, indices);
 #endif
     return portable_candidates(scores, norms, count, best, margin, indices);
@@ -361,7 +363,7 @@ size_t craft_nearest_candidates_portable(const float *scores, const float *norms
 }
 
 float craft_dot(const float *a, const float *b, size_t count) {
-#ifdef CRAFT_INT8_VNNI
+#ifdef CRAFT_CODESEARCH_X86
     if (use_avx512()) return avx512_dot(a, b, count);
 #endif
     float sum[4] = {0, 0, 0, 0};
@@ -376,7 +378,7 @@ float craft_dot(const float *a, const float *b, size_t count) {
 // MARK: - Dispatch
 
 int craft_int8_search_path(void) {
-#ifdef CRAFT_INT8_VNNI
+#ifdef CRAFT_CODESEARCH_X86
     if (has_vnni()) return CRAFT_PATH_AVX512;
     if (craft_cpu_has_avx2()) return CRAFT_PATH_AVX2;
 #endif
@@ -398,7 +400,7 @@ const char *craft_int8_search_kernel_name(void) {
 void craft_int8_scores_on(int path, const int8_t *queries, const int32_t *query_sums, const float *query_scales,
                           size_t rows, const uint8_t *packed, const float *code_scales, size_t code_begin,
                           size_t code_count, size_t dimension, float *tile, size_t ldt) {
-#ifdef CRAFT_INT8_VNNI
+#ifdef CRAFT_CODESEARCH_X86
     if (path == CRAFT_PATH_AVX512) {
         vnni_scores(queries, query_sums, query_scales, rows, packed, code_scales, code_begin, code_count,
                     dimension, tile, ldt);
