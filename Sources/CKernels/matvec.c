@@ -148,10 +148,6 @@ CRAFT_AVX2 static inline __m256 load_weight8(int format, const void *w, size_t k
     return load8(format, (const uint16_t *)w + k);
 }
 
-#ifndef CRAFT_MATVEC_PREFETCH
-#define CRAFT_MATVEC_PREFETCH 16384
-#endif
-
 CRAFT_AVX2 static inline float fused(float a, float b, float c) {
     return _mm_cvtss_f32(_mm_fmadd_ss(_mm_set_ss(a), _mm_set_ss(b), _mm_set_ss(c)));
 }
@@ -220,7 +216,6 @@ CRAFT_AVX2 static void avx2_float_matvec(const float *weight, size_t columns, si
                                          const float *x, size_t m, size_t ldx, float *y, size_t ldy) {
     avx2_matvec_any(CRAFT_FLOAT32_WEIGHTS, weight, columns, row_begin, row_end, x, m, ldx, y, ldy);
 }
-
 
 static int has_avx2(void) {
     // Computed once; every thread computes the same value, so a race only repeats the query.
