@@ -201,8 +201,8 @@ extension Tensor {
 
     /// Whether attention with a gradient recorded recomputes its scores and weights in the backward
     /// pass instead of keeping them (the default: activation checkpointing of attention, the same
-    /// bits, about a third less training memory for ViT-S-sized towers at the cost of one more
-    /// attention forward). Set it to false to keep them (`craft-bench train-step --keep-attention`).
+    /// bits, at the cost of one more attention forward; the CRAFT step of `craft-bench train-step`
+    /// peaks about 10 % lower). Set it to false to keep them (`craft-bench train-step --keep-attention`).
     public static var recomputesAttentionInBackward: Bool {
         get { AttentionSettings.shared.recomputes }
         set { AttentionSettings.shared.recomputes = newValue }
