@@ -30,6 +30,24 @@ EW_INLINE void EW_NAME(attention_scores_rows)(int rows, const float *q, const fl
     }
 }
 
+/// `s[j] = Σ_d q[d] · k_j[d]` for the `n` keys `k_j = key + j·stride` (read in place, no packing),
+/// lanes over `d` then a fixed horizontal sum; `s[j] = 0` for `n ≤ j < columns`. For items of a
+/// single query row (decoding without grouped heads), where packing a key block costs more than the
+/// row's products with it.
+EW_ATTR static void EW_NAME(attention_scores_direct)(const float *q, const float *key, ptrdiff_t stride, size_t n,
+                                                     size_t depth, size_t columns, float *s) {
+    for (size_t j = 0; j < n; j++) {
+        const float *k = key + (ptrdiff_t)j * stride;
+        VF acc = EW_NAME(splat)(0);
+        size_t d = 0;
+        for (; d + EW_LANES <= depth; d += EW_LANES) acc = acc + EW_NAME(load)(q + d) * EW_NAME(load)(k + d);
+        float total = EW_NAME(sum)(acc);
+        for (; d < depth; d++) total = total + q[d] * k[d];
+        s[j] = total;
+    }
+    for (size_t j = n; j < columns; j++) s[j] = 0;
+}
+
 EW_ATTR static void EW_NAME(attention_scores_group)(const float *q, const float *kt, size_t depth, size_t columns, float *s) {
     EW_NAME(attention_scores_rows)(AT_GROUP, q, kt, depth, columns, s);
 }
@@ -148,7 +166,9 @@ EW_ATTR static void EW_NAME(attention_items)(const craft_attention_problem *p, s
             for (size_t start = 0; start < need; start += AT_KEY_BLOCK) {
                 const size_t n = key_length - start < AT_KEY_BLOCK ? key_length - start : AT_KEY_BLOCK;
                 const size_t columns = (n + 2 * EW_LANES - 1) / (2 * EW_LANES) * (2 * EW_LANES);
-                attention_pack_keys(p, &it, start, n, columns, w->keys);
+                // A single row (decoding without grouped heads) reads the keys in place.
+                const int direct = rows == 1;
+                if (!direct) attention_pack_keys(p, &it, start, n, columns, w->keys);
                 for (size_t r0 = 0; r0 < padded; r0 += AT_GROUP) {
                     const size_t real = rows - r0 < AT_GROUP ? rows - r0 : AT_GROUP;
                     size_t width[AT_GROUP] = {0}, removed[AT_GROUP] = {0};
@@ -166,7 +186,10 @@ EW_ATTR static void EW_NAME(attention_items)(const craft_attention_problem *p, s
                     }
                     if (taking == 0) continue;
                     float *scores = w->scores + r0 * AT_KEY_BLOCK;
-                    if (real == AT_GROUP && taking == AT_GROUP) {
+                    if (direct) {
+                        EW_NAME(attention_scores_direct)(w->queries, it.key + (ptrdiff_t)start * p->key_stride_row,
+                                                         p->key_stride_row, n, depth, columns, scores);
+                    } else if (real == AT_GROUP && taking == AT_GROUP) {
                         EW_NAME(attention_scores_group)(w->queries + r0 * depth, w->keys, depth, columns, scores);
                     } else {
                         for (size_t i = 0; i < real; i++) {
