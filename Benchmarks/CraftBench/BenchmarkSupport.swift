@@ -1,4 +1,5 @@
 // What both benchmarks share: their options' reader, the peer's Python, and the setup error.
+import CraftCore
 import Foundation
 import TensorCore
 
@@ -168,7 +169,7 @@ enum AllBenchmarks {
             }
             summaries += found
         }
-        print("\n=== summary (CPU: \(HalfPrecisionBenchmark.cpuModel()); BLAS: \(BLAS.kernels.summary); load average \(ModelBenchmark.loadAverage())) ===")
+        print("\n=== summary (CPU: \(HalfPrecisionBenchmark.cpuModel()); BLAS: \(BLAS.kernels.summary); Craft kernels: \(CraftKernels.summary); load average \(ModelBenchmark.loadAverage())) ===")
         for line in summaries { print(line) }
     }
 }

@@ -1,6 +1,7 @@
 // What the model benchmarks (`encoder`, `llama`, `train-step`) share: their options, the model files
 // both sides load (written once by the PyTorch peer, Benchmarks/peers/torch_models.py), the alternating
 // timing loop against the warm peer, agreement checks, memory readings and the table.
+import CraftCore
 import Foundation
 import SafeTensors
 import TensorCore
@@ -149,7 +150,7 @@ enum ModelBenchmark {
 
     static func header(_ name: String, options: Options, peer: TorchPeer?) {
         print("craft-bench \(name): \(options.rounds) alternating rounds x \(options.iterations) iterations, medians in ms; "
-            + "BLAS: \(BLAS.kernels.summary); attention: "
+            + "BLAS: \(BLAS.kernels.summary); Craft kernels: \(CraftKernels.summary); attention: "
             + (Tensor.usesFusedAttention ? "fused (\(Tensor.fusedAttentionKernelName))" : "unfused")
             + (Tensor.recomputesAttentionInBackward ? ", recomputed in backward passes" : ", kept for backward passes")
             + (peer.map { ", peer \($0.version)" } ?? "") + "; load average \(loadAverage())")

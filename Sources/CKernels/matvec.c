@@ -271,24 +271,12 @@ void craft_matvec_on(int path, int format, const void *weight, size_t columns, s
 
 void craft_half_matvec(int format, const uint16_t *weight, size_t columns, size_t row_begin, size_t row_end,
                        const float *x, size_t m, size_t ldx, float *y, size_t ldy) {
-#if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
-    if (has_avx2()) {
-        avx2_matvec(format, weight, columns, row_begin, row_end, x, m, ldx, y, ldy);
-        return;
-    }
-#endif
-    portable_matvec(format, weight, columns, row_begin, row_end, x, m, ldx, y, ldy);
+    craft_matvec_on(craft_matvec_path(), format, weight, columns, row_begin, row_end, x, m, ldx, y, ldy);
 }
 
 void craft_float_matvec(const float *weight, size_t columns, size_t row_begin, size_t row_end,
                         const float *x, size_t m, size_t ldx, float *y, size_t ldy) {
-#if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
-    if (has_avx2()) {
-        avx2_float_matvec(weight, columns, row_begin, row_end, x, m, ldx, y, ldy);
-        return;
-    }
-#endif
-    portable_matvec(CRAFT_FLOAT32_WEIGHTS, weight, columns, row_begin, row_end, x, m, ldx, y, ldy);
+    craft_matvec_on(craft_matvec_path(), CRAFT_FLOAT32_WEIGHTS, weight, columns, row_begin, row_end, x, m, ldx, y, ldy);
 }
 
 // One pass over the weight's rows per block of columns: each row's slice is used by every vector
@@ -311,7 +299,7 @@ void craft_float_vecmat(const float *weight, size_t rows, size_t columns, size_t
 }
 
 const char *craft_half_kernel_name(void) {
-    return has_avx2() ? "avx2-fma-f16c" : "portable";
+    return craft_matvec_path() == CRAFT_PATH_AVX2 ? "avx2-fma-f16c" : "portable";
 }
 
 // MARK: - Q8_0 (ggml's 8-bit blocks)

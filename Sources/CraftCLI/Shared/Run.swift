@@ -28,9 +28,7 @@ public func runCommandLine<Root: ParsableCommand>(
         print("\(root.configuration.commandName ?? "craft") \(CraftVersion.current)")
         print("bundle format: \(BundleManifest.schemaIdentifier)")
         print("BLAS: \(BLAS.kernels.summary)")
-        print("Craft kernels: elementwise \(Tensor.elementwiseKernelName), attention \(Tensor.fusedAttentionKernelName), "
-            + "matrix-vector \(HalfMatrix.kernelName), nearest-code search \(SearchPass.int8IsFast ? "int8 " : "float32 ")"
-            + "\(SearchPass.int8IsFast ? SearchPass.int8KernelName : "(sgemm)")")
+        print("Craft kernels: \(CraftKernels.summary)")
         exit(ExitStatus.success.rawValue)
     }
     let arguments = GlobalOptions.hoisted(arguments, root: root)
