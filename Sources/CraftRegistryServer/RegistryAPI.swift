@@ -28,7 +28,7 @@ struct APIErrorMiddleware: RouterMiddleware {
             if request.uri.path == "/" || request.uri.path.hasPrefix("/bundle/") {
                 return RegistryPages.errorPage(failure)
             }
-            return RegistryAPI.json(["error": ["code": failure.code, "message": failure.message]], status: failure.status)
+            return RegistryAPI.json(RegistryWire.Failure(code: failure.code, message: failure.message), status: failure.status)
         }
     }
 
@@ -66,11 +66,6 @@ struct RegistryAPI: Sendable {
         encoder.keyEncodingStrategy = .convertToSnakeCase
         encoder.outputFormatting = [.sortedKeys]
         let data = (try? encoder.encode(value)) ?? Data("{}".utf8)
-        return Response(status: status, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
-    }
-
-    static func json(_ object: [String: Any], status: HTTPResponse.Status) -> Response {
-        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
         return Response(status: status, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
     }
 
@@ -132,14 +127,6 @@ struct RegistryAPI: Sendable {
         return Self.json(Partners(subject: BundleRow(subject), partners: partners.map(BundleRow.init), warnings: problems.map(\.message)))
     }
 
-    struct Published: Encodable {
-        var outcome: String
-        var name: String
-        var version: String
-        var digest: String
-        var size: Int64
-    }
-
     /// `PUT /api/v1/bundles` with a `.craft` file as the body and `Authorization: Bearer TOKEN`:
     /// verified and published exactly as `craft-registry publish` does. 201 when a version was added,
     /// 200 when the same bytes were already published.
@@ -149,7 +136,7 @@ struct RegistryAPI: Sendable {
         }
         let given = request.headers[.authorization].flatMap { $0.hasPrefix("Bearer ") ? String($0.dropFirst(7)) : nil } ?? ""
         guard Self.equalInConstantTime(given, token) else {
-            var response = Self.json(["error": ["code": "unauthorized", "message": "publishing needs Authorization: Bearer TOKEN with the server's token (--token-file)"]],
+            var response = Self.json(RegistryWire.Failure(code: "unauthorized", message: "publishing needs Authorization: Bearer TOKEN with the server's token (--token-file)"),
                                      status: .unauthorized)
             response.headers[.wwwAuthenticate] = "Bearer realm=\"craft-registry\""
             return response
@@ -184,7 +171,7 @@ struct RegistryAPI: Sendable {
         }
         let registry = self.registry
         let result = try await offload { [signatures] in try registry.publish(upload, signatures: signatures) }
-        return Self.json(Published(outcome: result.outcome.rawValue, name: result.name, version: result.record.version,
+        return Self.json(RegistryWire.Published(outcome: result.outcome.rawValue, name: result.name, version: result.record.version,
                                    digest: result.record.digest, size: result.record.size),
                          status: result.outcome == .published ? .created : .ok)
     }

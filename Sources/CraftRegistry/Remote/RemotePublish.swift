@@ -4,6 +4,35 @@
 import CraftFiles
 import Foundation
 
+/// The JSON bodies of `craft-registry serve`'s API that both the server and this client read:
+/// the publish result, and the error object of every refused request.
+public enum RegistryWire {
+    /// The answer to a `PUT /api/v1/bundles` that published (201) or found the same bytes (200).
+    public struct Published: Codable, Sendable {
+        public var outcome: String
+        public var name: String
+        public var version: String
+        public var digest: String
+        public var size: Int64
+
+        public init(outcome: String, name: String, version: String, digest: String, size: Int64) {
+            (self.outcome, self.name, self.version, self.digest, self.size) = (outcome, name, version, digest, size)
+        }
+    }
+
+    /// `{"error": {"code", "message"}}`.
+    public struct Failure: Codable, Sendable {
+        public struct Detail: Codable, Sendable {
+            public var code: String
+            public var message: String
+        }
+
+        public var error: Detail
+
+        public init(code: String, message: String) { error = Detail(code: code, message: message) }
+    }
+}
+
 extension Registry {
     /// The request header that carries detached signatures with a `PUT`: each signature file's bytes
     /// in base64, separated by commas.
@@ -33,12 +62,7 @@ extension Registry {
         }
         let (head, body) = try remote.client.send("PUT", endpoint, headers: headers, bodyFile: bundle, limit: 1 << 20)
         guard head.status == 200 || head.status == 201 else { throw publishFailure(head, body, endpoint: endpoint) }
-        struct Answer: Decodable {
-            var outcome: String
-            var name: String
-            var version: String
-        }
-        guard let answer = try? JSONDecoder().decode(Answer.self, from: body) else {
+        guard let answer = try? JSONDecoder().decode(RegistryWire.Published.self, from: body) else {
             throw RegistryError(.network, "\(endpoint.absoluteString) answered HTTP \(head.status) without the publish result; is it a craft-registry serve server?")
         }
         // The record as the index now has it (its shard was not read before in this process).
@@ -58,14 +82,7 @@ extension Registry {
         default:
             break
         }
-        struct Failure: Decodable {
-            struct Detail: Decodable {
-                var code: String
-                var message: String
-            }
-            var error: Detail
-        }
-        guard let failure = try? JSONDecoder().decode(Failure.self, from: body) else {
+        guard let failure = try? JSONDecoder().decode(RegistryWire.Failure.self, from: body) else {
             return RegistryError(.network, "\(server) answered HTTP \(head.status); check the server's log")
         }
         // The server names RegistryError's own codes (codes are equal by name); its two of its own
