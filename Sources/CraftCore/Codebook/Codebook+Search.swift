@@ -212,28 +212,26 @@ extension Codebook {
                 for level in 0..<depth {
                     let levelTable = table.baseAddress! + level * entries * d
                     let maximumNorm = levelMaximumNorms[level]
-                    if let int8 = job.int8 {
+                    if job.int8 != nil {
                         craft_int8_quantize_rows(
                             residual, rowCount, d, d, craft_int8_query_limit(craft_int8_search_path()),
                             workspace.int8Queries, workspace.int8Scales,
                             workspace.int8Sums, workspace.int8RoundedNorms, workspace.int8ErrorNorms)
-                        let bounds = int8.levels[level]
-                        for row in 0..<rowCount {
-                            let remainder = residual + row * d
-                            let residualNorm = Codebook.squaredNorm(remainder, count: d).squareRoot()
+                    }
+                    for row in 0..<rowCount {
+                        let remainder = residual + row * d
+                        let residualNorm = Codebook.squaredNorm(remainder, count: d).squareRoot()
+                        let float32Margin = 2 * gamma * (maximumNorm * maximumNorm + 2 * residualNorm * maximumNorm)
+                        margins[row] = float32Margin
+                        if let int8 = job.int8 {
+                            // The int8 margin adds twice the rounding bound (see above) to the float32 one.
+                            let bounds = int8.levels[level]
                             let rounded = workspace.int8RoundedNorms[row], error = workspace.int8ErrorNorms[row]
-                            let float32Bound = Double(gamma) * Double(maximumNorm * maximumNorm + 2 * residualNorm * maximumNorm)
                             let roundingBound = 2 * (rounded * bounds.largestError + error * bounds.largestNorm)
                                 + 8 * Double(unit) * rounded * bounds.largestRoundedNorm
-                            margins[row] = Float(2 * (float32Bound + roundingBound) * (1 + 1e-6))
-                            float32Margins[row] = 2 * gamma * (maximumNorm * maximumNorm + 2 * residualNorm * maximumNorm)
+                            margins[row] = Float((Double(float32Margin) + 2 * roundingBound) * (1 + 1e-6))
+                            float32Margins[row] = float32Margin
                             float32Best[row] = .infinity
-                        }
-                    } else {
-                        for row in 0..<rowCount {
-                            let remainder = residual + row * d
-                            let residualNorm = Codebook.squaredNorm(remainder, count: d).squareRoot()
-                            margins[row] = 2 * gamma * (maximumNorm * maximumNorm + 2 * residualNorm * maximumNorm)
                         }
                     }
                     for row in 0..<rowCount {
