@@ -17,7 +17,7 @@ Two modes, both started by the Swift benchmark (they can be run by hand too):
     python torch_models.py serve DIR
         Loads the models from DIR with `from_pretrained` on first use and answers timing requests on
         stdin, one per line, so one warm process alternates with the Swift side:
-          CASE THREADS ITERATIONS   CASE in encoder | prefill | decode | train
+          CASE THREADS ITERATIONS   CASE in encoder | prefill | decode | train | train-kept
         reply: one line of per-iteration "wall:cpu" milliseconds (the first request of a CASE and
         THREADS pair runs one extra, untimed warm-up iteration);
           memory                    reply: "hwm_kb rss_kb" (VmHWM and VmRSS of this process)
@@ -31,7 +31,10 @@ What each case runs (float32, `torch.no_grad()` except train, default SDPA atten
   train    one CRAFT step, forward + backward: encoder forward on the 8 images, straight-through
            nearest-code quantization on the frozen codebook (commitment loss weight 0.1), frozen
            projector, frozen Llama fed [visual 196 | prompt 8 | answer 4] embeddings per image (batched),
-           answer cross-entropy; gradients for every encoder parameter (no optimizer update)
+           answer cross-entropy; gradients for every encoder parameter (no optimizer update). The
+           logits of every position, as transformers' training forward computes them
+  train-kept  the same step with `logits_to_keep`: the output projection over the rows that
+           predict the answer only (what Craft's surrogate does), the same loss and gradients
 """
 import math
 import os
@@ -165,7 +168,7 @@ class State:
             token = out.logits[:, -1].argmax(-1)
         return generated
 
-    def train_step(self):
+    def train_step(self, kept=False):
         encoder, llama, x = self.encoder, self.llama, self.inputs
         encoder.train(False)  # no dropout in SigLIP anyway; eval keeps the same code path as Craft
         for p in encoder.parameters():
@@ -183,8 +186,12 @@ class State:
         embed = llama.get_input_embeddings()
         text = embed(torch.cat([x["prompt"], x["answer"]], dim=1))              # [8, 12, 768]
         embeddings = torch.cat([visual, text], dim=1)
-        logits = llama(inputs_embeds=embeddings, use_cache=False).logits       # [8, 208, V]
-        labels = torch.full(embeddings.shape[:2], -100, dtype=torch.int64)
+        if kept:
+            # Only the rows that predict the answer: the last ANSWER + 1 positions.
+            logits = llama(inputs_embeds=embeddings, use_cache=False, logits_to_keep=ANSWER + 1).logits
+        else:
+            logits = llama(inputs_embeds=embeddings, use_cache=False).logits   # [8, 208, V]
+        labels = torch.full(logits.shape[:2], -100, dtype=torch.int64)
         labels[:, -ANSWER:] = x["answer"]
         alignment = F.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]), labels[:, 1:].reshape(-1), ignore_index=-100)
         loss = alignment + COMMIT * commitment
@@ -206,8 +213,8 @@ def serve(directory):
     state = State(directory)
 
     def run(case):
-        if case == "train":
-            state.train_step()
+        if case in ("train", "train-kept"):
+            state.train_step(kept=case == "train-kept")
             return
         with torch.no_grad():
             if case == "encoder":

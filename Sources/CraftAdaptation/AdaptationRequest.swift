@@ -77,6 +77,9 @@ public struct AdaptationRequest: Sendable {
     public var publish = false
     /// The most tokens generated per validation answer.
     public var maximumAnswerTokens = 16
+    /// Whether the surrogate computes logits only for the rows the alignment loss scores (the
+    /// default; see ``TemplatedSurrogate/scoresAnswerRowsOnly``) or for the whole prompt.
+    public var scoresAnswerRowsOnly = true
     /// Accept a result whose validation accuracy is below the base's: publish it anyway (without it,
     /// such a result is written for inspection, not published, and ``AdaptationResult/belowBase``
     /// tells the caller to fail).

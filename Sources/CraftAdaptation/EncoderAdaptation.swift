@@ -71,7 +71,8 @@ public enum EncoderAdaptation {
         let model = try EncoderBundleModel(encoderBundle)
         let backend = try request.runtimes.loadSurrogate(surrogateBundle.bundle)
         let template = try PromptTemplate(manifest: surrogateBundle.manifest)
-        let surrogate = TemplatedSurrogate(backend: backend, template: template, maximumAnswerTokens: request.maximumAnswerTokens)
+        let surrogate = TemplatedSurrogate(backend: backend, template: template, maximumAnswerTokens: request.maximumAnswerTokens,
+                                           scoresAnswerRowsOnly: request.scoresAnswerRowsOnly)
 
         var configuration = request.configuration
         configuration.validationFraction = nil

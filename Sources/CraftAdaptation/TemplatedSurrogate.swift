@@ -20,12 +20,18 @@ public struct TemplatedSurrogate: TrainingSurrogate {
     public let template: PromptTemplate
     /// The most tokens generated for a validation answer.
     public var maximumAnswerTokens: Int
+    /// Whether the backend computes logits only for the rows that predict the answer
+    /// (``SurrogateBackend/answerLogits(for:)``, the default) or for every position of the prompt. The
+    /// loss and gradients agree to float32 rounding; every row costs the output projection over the
+    /// whole prompt, and is kept for reproducing runs made that way to the byte.
+    public var scoresAnswerRowsOnly: Bool
 
     /// Wraps a backend and its template.
-    public init(backend: any SurrogateBackend, template: PromptTemplate, maximumAnswerTokens: Int = 16) {
+    public init(backend: any SurrogateBackend, template: PromptTemplate, maximumAnswerTokens: Int = 16, scoresAnswerRowsOnly: Bool = true) {
         self.backend = backend
         self.template = template
         self.maximumAnswerTokens = maximumAnswerTokens
+        self.scoresAnswerRowsOnly = scoresAnswerRowsOnly
     }
 
     /// Text before the image, the visual vectors `[tokens, D]`, text after (empty texts dropped), as
@@ -39,11 +45,13 @@ public struct TemplatedSurrogate: TrainingSurrogate {
     public func score(visual: Tensor, prompt: String, answer: String) throws -> AnswerSequence {
         let tokens = try backend.tokenize(answer) + (backend.endOfAnswerToken.map { [$0] } ?? [])
         let prompt = segments(visual: visual, prompt: prompt)
-        let result = try backend.logits(for: prompt + [.tokens(tokens)])
+        let segments = prompt + [.tokens(tokens)]
+        let result = scoresAnswerRowsOnly ? try backend.answerLogits(for: segments) : try backend.logits(for: segments)
         guard result.segmentRanges.count == prompt.count + 1, let answerRange = result.segmentRanges.last else {
             throw TrainingError(.invalidLossInput, "the surrogate returned \(result.segmentRanges.count) segment ranges for \(prompt.count + 1) segments")
         }
-        return AnswerSequence(logits: result.logits, answerTokens: tokens, answerStart: answerRange.lowerBound)
+        return AnswerSequence(logits: result.logits, answerTokens: tokens, answerStart: answerRange.lowerBound,
+                              firstPosition: result.firstPosition)
     }
 
     /// Greedy generation after the templated prompt.

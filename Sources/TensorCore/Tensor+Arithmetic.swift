@@ -158,9 +158,11 @@ extension Tensor {
     public static func * (lhs: Tensor, rhs: Tensor) -> Tensor {
         let result = binary(lhs, rhs, .multiply)
         guard let needs = gradientNeeds(lhs, rhs) else { return result }
-        let (a, b) = (lhs.detached(), rhs.detached())
+        // Each factor is kept only for the other's gradient.
+        let (shapeA, shapeB) = (lhs.shape, rhs.shape)
+        let a: Tensor? = needs[1] ? lhs.detached() : nil, b: Tensor? = needs[0] ? rhs.detached() : nil
         return result.recorded(from: [lhs, rhs]) { g in
-            [needs[0] ? (g * b).summed(toShape: a.shape) : nil, needs[1] ? (g * a).summed(toShape: b.shape) : nil]
+            [b.map { (g * $0).summed(toShape: shapeA) }, a.map { (g * $0).summed(toShape: shapeB) }]
         }
     }
 
@@ -168,11 +170,13 @@ extension Tensor {
     public static func / (lhs: Tensor, rhs: Tensor) -> Tensor {
         let result = binary(lhs, rhs, .divide)
         guard let needs = gradientNeeds(lhs, rhs) else { return result }
-        let (a, b, quotient) = (lhs.detached(), rhs.detached(), result.detached())
+        // The dividend is never needed; the quotient only for the divisor's gradient.
+        let (shapeA, shapeB) = (lhs.shape, rhs.shape)
+        let b = rhs.detached(), quotient: Tensor? = needs[1] ? result.detached() : nil
         return result.recorded(from: [lhs, rhs]) { g in
             let ga = g / b
-            return [needs[0] ? ga.summed(toShape: a.shape) : nil,
-                    needs[1] ? (-(ga * quotient)).summed(toShape: b.shape) : nil]
+            return [needs[0] ? ga.summed(toShape: shapeA) : nil,
+                    quotient.map { (-(ga * $0)).summed(toShape: shapeB) }]
         }
     }
 

@@ -17,19 +17,21 @@ extension Tensor {
         if other.rank == 1 { return matmul(other.unsqueezed(-1)).squeezed(-1) }
         let result = Tensor.matmulKernel(self, other)
         guard let needs = Tensor.gradientNeeds(self, other) else { return result }
-        let a = detached(), b = other.detached()
+        // Each operand is kept only for the other's gradient (a frozen weight keeps no activation alive).
+        let shapeA = shape, shapeB = other.shape
+        let a: Tensor? = needs[1] ? detached() : nil, b: Tensor? = needs[0] ? other.detached() : nil
         return result.recorded(from: [self, other]) { g in
             var gradientA: Tensor?
             var gradientB: Tensor?
-            if needs[0] { gradientA = Tensor.matmulKernel(g, b.transposed()).summed(toShape: a.shape) }
-            if needs[1] {
-                if b.rank == 2 && a.rank > 2 {
+            if let b { gradientA = Tensor.matmulKernel(g, b.transposed()).summed(toShape: shapeA) }
+            if let a {
+                if shapeB.count == 2 && a.rank > 2 {
                     // Weights shared over a batch: one GEMM over all rows instead of a batch then a sum.
                     let rowsA = a.reshaped([-1, a.shape[a.rank - 1]])
                     let rowsG = g.reshaped([-1, g.shape[g.rank - 1]])
                     gradientB = Tensor.matmulKernel(rowsA.transposed(), rowsG)
                 } else {
-                    gradientB = Tensor.matmulKernel(a.transposed(), g).summed(toShape: b.shape)
+                    gradientB = Tensor.matmulKernel(a.transposed(), g).summed(toShape: shapeB)
                 }
             }
             return [gradientA, gradientB]
@@ -77,12 +79,15 @@ extension Tensor {
         }
         result.node = nil
         guard let needs = Tensor.gradientNeeds(input, weight, bias) else { return result }
-        let x = input.detached(), w = weight.detached()
+        // The input is kept only for the weight's gradient, the weight only for the input's: a frozen
+        // layer (a surrogate language model in CRAFT training) keeps none of its inputs alive.
+        let inputShape = input.shape
+        let x: Tensor? = needs[1] ? input.detached() : nil, w: Tensor? = needs[0] ? weight.detached() : nil
         return result.recorded(from: [input, weight, bias]) { g in
             let rowsG = g.reshaped([rows, outFeatures])
             return [
-                needs[0] ? Tensor.matmulKernel(rowsG, w).reshaped(x.shape) : nil,
-                needs[1] ? Tensor.matmulKernel(rowsG.transposed(), x.reshaped([rows, inFeatures])) : nil,
+                w.map { Tensor.matmulKernel(rowsG, $0).reshaped(inputShape) },
+                x.map { Tensor.matmulKernel(rowsG.transposed(), $0.reshaped([rows, inFeatures])) },
                 needs[2] ? rowsG.sumKernel(axis: 0).reshaped([outFeatures]) : nil,
             ]
         }

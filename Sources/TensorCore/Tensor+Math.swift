@@ -10,6 +10,22 @@ enum ElementDerivative: Sendable {
     case fromInput(@Sendable (Float) -> Float)
     case fromOutput(@Sendable (Float) -> Float)
     case fromInputAndOutput(@Sendable (Float, Float) -> Float)
+
+    /// Whether the backward pass reads the input (which must then be kept).
+    var readsInput: Bool {
+        switch self {
+        case .fromInput, .fromInputAndOutput: true
+        case .constant, .fromOutput: false
+        }
+    }
+
+    /// Whether the backward pass reads the output.
+    var readsOutput: Bool {
+        switch self {
+        case .fromOutput, .fromInputAndOutput: true
+        case .constant, .fromInput: false
+        }
+    }
 }
 
 extension Tensor {
@@ -21,14 +37,16 @@ extension Tensor {
             for i in range { output[i] = function(input.pointer[i]) }
         }
         guard gradientNeeds(self) != nil else { return result }
-        let x = detached(), y = result
+        // Only what the derivative reads is kept: nothing for a constant one, the input or the output.
+        let x: Tensor? = derivative.readsInput ? detached() : nil
+        let y: Tensor? = derivative.readsOutput ? result : nil
         return result.recorded(from: [self]) { g in
             switch derivative {
             case .constant(let value): return [value == 1 ? g : g.scaled(by: value)]
-            case .fromInput(let d): return [Tensor.zipMap(g, x) { $0 * d($1) }]
-            case .fromOutput(let d): return [Tensor.zipMap(g, y) { $0 * d($1) }]
+            case .fromInput(let d): return [Tensor.zipMap(g, x!) { $0 * d($1) }]
+            case .fromOutput(let d): return [Tensor.zipMap(g, y!) { $0 * d($1) }]
             case .fromInputAndOutput(let d):
-                let local = Tensor.zipMap(x, y) { d($0, $1) }
+                let local = Tensor.zipMap(x!, y!) { d($0, $1) }
                 return [Tensor.zipMap(g, local) { $0 * $1 }]
             }
         }

@@ -48,11 +48,21 @@ struct LossTests {
     }
 
     @Test("answer cross-entropy rejects an answer that does not fit")
-    func answerCrossEntropyRejectsOverflow() {
+    func answerCrossEntropyRejectsOverflow() throws {
         let sequence = AnswerSequence(logits: .zeros([3, 4]), answerTokens: [1, 2, 3], answerStart: 1)
         #expect(throws: TrainingError.self) { try answerCrossEntropy([sequence]) }
         let badToken = AnswerSequence(logits: .zeros([3, 4]), answerTokens: [9], answerStart: 2)
         #expect(throws: TrainingError.self) { try answerCrossEntropy([badToken]) }
+        // Logits from position 2 on cannot score an answer at position 2 (its row is position 1's).
+        let late = AnswerSequence(logits: .zeros([3, 4]), answerTokens: [1], answerStart: 2, firstPosition: 2)
+        #expect(throws: TrainingError.self) { try answerCrossEntropy([late]) }
+        // From position 1 on they can, and score what whole-sequence logits score.
+        var generator = SplitMix64(seed: 4)
+        let whole = Tensor(randomNormal: [5, 4], generator: &generator)
+        let full = try answerCrossEntropy([AnswerSequence(logits: whole, answerTokens: [3, 0], answerStart: 2)])
+        let tail = AnswerSequence(logits: whole.sliced(along: 0, 1..<5), answerTokens: [3, 0], answerStart: 2, firstPosition: 1)
+        #expect(tail.length == 5 && tail.shiftedLabels == [3, 0, ignoreIndex])
+        #expect(try answerCrossEntropy([tail]).scalar == full.scalar)
     }
 
     @Test("composite objective: encoder gradient through straight-through VQ, frozen projector and head equals torch's")

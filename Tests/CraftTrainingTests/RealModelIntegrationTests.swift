@@ -40,13 +40,58 @@ struct RealModelIntegrationTests {
         let sequence = try surrogate.score(visual: visual, prompt: "a the", answer: "codebook")
         // prefix [1], 4 visual vectors, 2 prompt tokens, then the answer and the end-of-sequence token
         // the backend was trained to emit after it (L_SAL scores both).
+        // Only the rows of positions 6, 7 and 8 (the one before the answer to the end) are computed.
         #expect(sequence.answerStart == 7 && sequence.answerTokens == [18, 2])
-        #expect(sequence.shiftedLabels == [ignoreIndex, ignoreIndex, ignoreIndex, ignoreIndex, ignoreIndex, ignoreIndex, 18, 2])
+        #expect(sequence.firstPosition == 6 && sequence.logits.shape[0] == 3 && sequence.length == 9)
+        #expect(sequence.shiftedLabels == [18, 2])
         let loss = try answerCrossEntropy([sequence])
         let gradient = leaves.gradients(of: loss)["embeddings.patch_embedding.weight"]!
         #expect(gradient.scalars.contains { $0 != 0 })
         let answer = try surrogate.answer(visual: forward.quantization.codeVectors.squeezed(0), prompt: "a the")
         #expect(try surrogate.backend.tokenize(answer).count <= 3)
+    }
+
+    @Test("scoring only the answer's rows gives the whole prompt's loss and gradients (to float32 rounding)")
+    func answerRowsMatchWholePrompt() throws {
+        let codebook = try SiglipEncoderTests.codebook()
+        let backend = try backend(codebook: codebook)
+        let encoder = try SiglipTrainableEncoder(tower: SiglipEncoderTests.tower(seed: 3), codebook: codebook)
+        var generator = SplitMix64(seed: 9)
+        let pixels = Tensor(randomNormal: [1, 3, 8, 8], generator: &generator)
+        let answer: [Int32] = [18, 5, 2]
+        func lossAndGradients(answerRowsOnly: Bool) throws -> (loss: Float, rows: Int, gradients: [String: Tensor]) {
+            let leaves = encoder.parameters.requiringGradients()
+            let visual = try encoder.forward(pixels, parameters: leaves).quantization.quantized.squeezed(0)
+            let prompt: [PromptSegment] = [.vectors(visual), .text("a the"), .tokens(answer)]
+            let scored = answerRowsOnly ? try backend.answerLogits(for: prompt) : try backend.logits(for: prompt)
+            let sequence = AnswerSequence(logits: scored.logits, answerTokens: answer,
+                                          answerStart: scored.segmentRanges[2].lowerBound, firstPosition: scored.firstPosition)
+            let loss = try answerCrossEntropy([sequence])
+            return (loss.scalar, scored.logits.shape[0], leaves.gradients(of: loss).tensors)
+        }
+        let whole = try lossAndGradients(answerRowsOnly: false), rows = try lossAndGradients(answerRowsOnly: true)
+        #expect(whole.rows == 10 && rows.rows == 4)
+        // The same sums in another order (a product of 4 rows instead of 10 takes other kernels), so
+        // rounding differences only, measured against the largest gradient (the keys' bias has a zero
+        // gradient up to rounding).
+        #expect(abs(whole.loss - rows.loss) <= 1e-6 * abs(whole.loss))
+        #expect(whole.gradients.count == rows.gradients.count)
+        let scale = whole.gradients.values.flatMap(\.scalars).map(abs).max() ?? 0
+        #expect(scale > 0)
+        for (name, gradient) in whole.gradients {
+            let difference = zip(gradient.scalars, rows.gradients[name]!.scalars).map { abs($0 - $1) }.max() ?? 0
+            #expect(difference <= 1e-5 * scale, "\(name): \(difference) against \(scale)")
+        }
+        // The default (every row, then a slice) agrees too, and a first row outside the input is refused.
+        var cache = backend.model.makeCache()
+        let embeddings = try backend.model.embed(tokens: [1, 5, 6, 7])
+        let sliced = try backend.model.logits(embeddings: embeddings, positionIDs: nil, fromRow: 2, cache: &cache)
+        var fresh = backend.model.makeCache()
+        let all = try backend.model.logits(embeddings: embeddings, positionIDs: nil, cache: &fresh)
+        #expect(sliced.shape == [2, all.shape[1]])
+        #expect(sliced.scalars.map(\.bitPattern) == all.sliced(along: 0, 2..<4).contiguous().scalars.map(\.bitPattern))
+        var another = backend.model.makeCache()
+        #expect(throws: ModelError.self) { try backend.model.logits(embeddings: embeddings, positionIDs: nil, fromRow: 4, cache: &another) }
     }
 
     @Test("a SigLIP tower trains against a frozen Llama surrogate end to end")

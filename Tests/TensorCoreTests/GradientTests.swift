@@ -159,3 +159,41 @@ struct GradientCheckerTests {
         #expect(!report.isEmpty)
     }
 }
+
+@Suite("What the backward pass keeps alive")
+struct SavedActivationTests {
+    /// Whether `make(h)`'s graph keeps the intermediate `h` alive once only the graph refers to it.
+    private func keepsIntermediate(_ make: (Tensor) -> Tensor) -> (kept: Bool, gradient: Tensor) {
+        let x = randomTensor([3, 4], seed: 71, range: -1..<1).requiringGradient()
+        weak var saved: TensorStorage?
+        let output = { () -> Tensor in
+            let h = x.scaled(by: 2)          // a constant derivative: nothing saved by this op
+            saved = h.storage
+            return make(h)
+        }()
+        let kept = saved != nil
+        return (kept, output.sum().gradients(withRespectTo: [x])[0])
+    }
+
+    @Test("a frozen weight keeps no input alive; a trained one keeps it, and the gradients are right")
+    func frozenOperandsSaveNothing() {
+        let weight = randomTensor([5, 4], seed: 72, range: -1..<1)
+        let bias = randomTensor([5], seed: 73, range: -1..<1)
+        let other = randomTensor([3, 4], seed: 74, range: -1..<1)
+        let cases: [(String, (Tensor, Tensor?) -> Tensor)] = [
+            ("linear", { h, trained in h.linear(weight: trained ?? weight, bias: bias) }),
+            ("matmul", { h, trained in h.matmul((trained ?? weight).transposed()) }),
+            ("product", { h, trained in h * (trained ?? weight).sliced(along: 0, 0..<3) }),
+        ]
+        for (name, operation) in cases {
+            let frozen = keepsIntermediate { operation($0, nil) }
+            #expect(!frozen.kept, "\(name) with a frozen operand kept its input")
+            let trained = keepsIntermediate { operation($0, weight.requiringGradient()) }
+            #expect(trained.kept, "\(name) with a trained operand must keep its input for that gradient")
+            // The input's gradient does not depend on which operand is trained.
+            #expect(frozen.gradient.scalars == trained.gradient.scalars, "\(name)")
+        }
+        // The quotient: the dividend is never needed.
+        #expect(!keepsIntermediate { $0 / (other + 3) }.kept)
+    }
+}

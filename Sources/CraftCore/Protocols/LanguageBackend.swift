@@ -90,16 +90,21 @@ public struct GeneratedText: Sendable, Equatable {
 
 /// The logits of a whole prompt, with where each segment landed.
 public struct PromptLogits: Sendable {
-    /// Next-token logits `[positions, vocabulary]`: row `t` predicts the token at `t + 1`.
+    /// Next-token logits `[rows, vocabulary]`: row `t` predicts the token at position
+    /// `firstPosition + t + 1`.
     public var logits: Tensor
     /// The positions each input segment occupies, in order (template tokens the backend adds fall
     /// outside every range).
     public var segmentRanges: [Range<Int>]
+    /// The position row 0 of `logits` stands for: 0 when every position has logits, more when only
+    /// the last rows were computed (``SurrogateBackend/answerLogits(for:)``).
+    public var firstPosition: Int
 
     /// Creates logits.
-    public init(logits: Tensor, segmentRanges: [Range<Int>]) {
+    public init(logits: Tensor, segmentRanges: [Range<Int>], firstPosition: Int = 0) {
         self.logits = logits
         self.segmentRanges = segmentRanges
+        self.firstPosition = firstPosition
     }
 }
 
@@ -175,6 +180,13 @@ public protocol SurrogateBackend: LanguageBackend {
     /// - Throws: when the visual tokens' codebook hash differs from ``LanguageBackend/codebookHash``,
     ///   or the prompt exceeds ``LanguageBackend/contextLength``.
     func logits(for prompt: [PromptSegment]) throws -> PromptLogits
+    /// ``logits(for:)`` of only the rows that predict the last segment's tokens (the answer the
+    /// alignment loss scores): positions from the one before the last segment to the end, with
+    /// ``PromptLogits/firstPosition`` saying where they start. The output projection then runs over a
+    /// few rows instead of the whole prompt (with a 32k vocabulary, a sixth of a training step's
+    /// arithmetic); the scored rows have the bits of a whole-prompt call. Has a default implementation
+    /// (every row computed, then the last ones kept).
+    func answerLogits(for prompt: [PromptSegment]) throws -> PromptLogits
     /// The token that ends an answer (the end-of-sequence id the backend was trained to emit after
     /// one); the alignment loss scores it after the answer tokens. `nil` when the backend has none.
     /// Has a default implementation (`nil`).
@@ -184,6 +196,15 @@ public protocol SurrogateBackend: LanguageBackend {
 extension SurrogateBackend {
     /// No end-of-answer token.
     public var endOfAnswerToken: Int32? { nil }
+
+    /// Every row computed, then the ones from the position before the last segment kept.
+    public func answerLogits(for prompt: [PromptSegment]) throws -> PromptLogits {
+        let whole = try logits(for: prompt)
+        let first = Swift.max((whole.segmentRanges.last?.lowerBound ?? 1) - 1, 0)
+        let rows = whole.logits.shape.first ?? 0
+        guard first > 0, first < rows else { return whole }
+        return PromptLogits(logits: whole.logits.sliced(along: 0, first..<rows), segmentRanges: whole.segmentRanges, firstPosition: first)
+    }
 }
 
 // MARK: - Cost accounting (optional)

@@ -47,6 +47,13 @@ public protocol CausalLanguageModel: Sendable {
     /// ``logits(embeddings:cache:)`` with explicit position ids (`nil`: consecutive), as
     /// ``lastLogits(batch:positionIDs:caches:)``. Has a default implementation that throws for explicit ids.
     func logits(embeddings: Tensor, positionIDs: [Int]?, cache: inout KVCache) throws(ModelError) -> Tensor
+    /// ``logits(embeddings:positionIDs:cache:)`` of rows `firstRow...` only (`[T − firstRow, V]`):
+    /// what a loss over the last positions needs (transformers' `logits_to_keep`), without the
+    /// output projection of the other rows. Has a default implementation (every row, then a slice).
+    ///
+    /// - Throws: as ``logits(embeddings:positionIDs:cache:)``; (`invalidInput`) when `firstRow` is
+    ///   not a row of `embeddings`.
+    func logits(embeddings: Tensor, positionIDs: [Int]?, fromRow firstRow: Int, cache: inout KVCache) throws(ModelError) -> Tensor
 }
 
 extension CausalLanguageModel {
@@ -64,6 +71,21 @@ extension CausalLanguageModel {
     public func logits(embeddings: Tensor, positionIDs: [Int]?, cache: inout KVCache) throws(ModelError) -> Tensor {
         try refuseExplicitPositionIDs([positionIDs])
         return try logits(embeddings: embeddings, cache: &cache)
+    }
+
+    /// Every row's logits, then rows `firstRow...`.
+    public func logits(embeddings: Tensor, positionIDs: [Int]?, fromRow firstRow: Int, cache: inout KVCache) throws(ModelError) -> Tensor {
+        try checkFirstRow(firstRow, of: embeddings)
+        let logits = try logits(embeddings: embeddings, positionIDs: positionIDs, cache: &cache)
+        return firstRow == 0 ? logits : logits.sliced(along: 0, firstRow..<logits.shape[0])
+    }
+
+    /// Checks that `firstRow` is a row of `embeddings`.
+    func checkFirstRow(_ firstRow: Int, of embeddings: Tensor) throws(ModelError) {
+        let rows = embeddings.rank == 2 ? embeddings.shape[0] : 0
+        guard firstRow >= 0 && firstRow < rows else {
+            throw ModelError(.invalidInput, "logits from row \(firstRow) were asked of \(rows) input rows; the first row kept must be one of them")
+        }
     }
 
     private func refuseExplicitPositionIDs(_ positionIDs: [[Int]?]) throws(ModelError) {
@@ -166,6 +188,15 @@ extension HiddenStateDecoder {
         lmHead.linear(try KVCache.withSingle(&cache) { caches throws(ModelError) in
             try finalHiddenStates([embeddings], positionIDs: [positionIDs], caches: &caches)
         })
+    }
+
+    /// The output projection over rows `firstRow...` of the final hidden states only.
+    public func logits(embeddings: Tensor, positionIDs: [Int]?, fromRow firstRow: Int, cache: inout KVCache) throws(ModelError) -> Tensor {
+        try checkFirstRow(firstRow, of: embeddings)
+        let hidden = try KVCache.withSingle(&cache) { caches throws(ModelError) in
+            try finalHiddenStates([embeddings], positionIDs: [positionIDs], caches: &caches)
+        }
+        return lmHead.linear(firstRow == 0 ? hidden : hidden.sliced(along: 0, firstRow..<hidden.shape[0]))
     }
 
     public func lastLogits(embeddings: Tensor, cache: inout KVCache) throws(ModelError) -> Tensor {

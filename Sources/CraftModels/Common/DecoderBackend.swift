@@ -209,6 +209,17 @@ public struct DecoderBackend: SurrogateBackend {
         return PromptLogits(logits: try model.logits(embeddings: embeddings, positionIDs: ids, cache: &cache), segmentRanges: ranges)
     }
 
+    /// The logits of the rows that predict the last segment (the output projection runs over those
+    /// rows only; see ``SurrogateBackend/answerLogits(for:)``).
+    public func answerLogits(for prompt: [PromptSegment]) throws -> PromptLogits {
+        let (embeddings, ranges, ids) = try embeddings(for: prompt, visualPositionIDs: .consecutive)
+        try checkContext(ids)
+        let first = Swift.max((ranges.last?.lowerBound ?? 1) - 1, 0)
+        var cache = model.makeCache()
+        let logits = try model.logits(embeddings: embeddings, positionIDs: ids, fromRow: first, cache: &cache)
+        return PromptLogits(logits: logits, segmentRanges: ranges, firstPosition: first)
+    }
+
     /// Llama, Qwen2 and GPT-2 decoders take original visual position ids.
     public var supportsOriginalVisualPositionIDs: Bool { model.acceptsPositionIDs }
 

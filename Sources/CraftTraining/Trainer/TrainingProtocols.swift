@@ -72,11 +72,12 @@ public struct LanguageBackendSurrogate: TrainingSurrogate {
     /// Scores the answer tokens, then the backend's end-of-answer token, after the visual vectors and the prompt.
     public func score(visual: Tensor, prompt: String, answer: String) throws -> AnswerSequence {
         let tokens = try backend.tokenize(answer) + (backend.endOfAnswerToken.map { [$0] } ?? [])
-        let result = try backend.logits(for: [.vectors(visual), .text(prompt), .tokens(tokens)])
+        let result = try backend.answerLogits(for: [.vectors(visual), .text(prompt), .tokens(tokens)])
         guard result.segmentRanges.count == 3 else {
             throw TrainingError(.invalidLossInput, "the surrogate returned \(result.segmentRanges.count) segment ranges for 3 segments")
         }
-        return AnswerSequence(logits: result.logits, answerTokens: tokens, answerStart: result.segmentRanges[2].lowerBound)
+        return AnswerSequence(logits: result.logits, answerTokens: tokens, answerStart: result.segmentRanges[2].lowerBound,
+                              firstPosition: result.firstPosition)
     }
 
     /// Greedy generation after the visual vectors and the prompt.
