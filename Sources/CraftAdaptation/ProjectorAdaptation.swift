@@ -78,6 +78,7 @@ enum ProjectorAdaptation {
         backendConfiguration.warmupSteps = configuration.warmupSteps
         backendConfiguration.maximumGradientNorm = configuration.maximumGradientNorm
         backendConfiguration.optimizer = configuration.optimizer
+        backendConfiguration.scoresAnswerRowsOnly = request.scoresAnswerRowsOnly
         try DerivedBundle.createOutputDirectory(request.outputDirectory)
         let logURL = request.outputDirectory.appendingPathComponent(EncoderAdaptation.logFileName)
         let log = ProjectorLog(url: logURL)

@@ -255,6 +255,8 @@ public enum BaseModels {
                                                             batchSize: settings.backendBatch, seed: backend.seed)
             configuration.warmupSteps = warmup((run.examples.count + settings.backendBatch - 1) / settings.backendBatch * settings.backendEpochs)
             configuration.optimizer = AdamW.Configuration(weightDecay: 0.01)
+            // Every row scored, as when the committed bundles were made (`make reproduce` byte for byte).
+            configuration.scoresAnswerRowsOnly = false
             // B's learned absolute positions would meet pruned (shorter) images only at test time;
             // A's rotary positions are relative and need no such training.
             if backend.name == MiniatureBundles.gpt2 && settings.gpt2TokenDropout { configuration.visualTokenDropout = 0.5 }

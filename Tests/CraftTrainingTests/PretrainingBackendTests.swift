@@ -92,6 +92,23 @@ enum BackendFixture {
         #expect(abs(loss - expected.scalar) <= 1e-6 * abs(expected.scalar), "\(loss) vs \(expected.scalar)")
     }
 
+    @Test("scoring only the answer's rows agrees with every row to float32 rounding, for every trained tensor")
+    func answerRowsAgreeWithEveryRow() throws {
+        let fixture = try BackendFixture.load("llama")
+        var configuration = BackendTrainerConfiguration()
+        let rows = try BackendTrainer(backend: fixture.backend, configuration: configuration).lossAndGradients(fixture.examples)
+        configuration.scoresAnswerRowsOnly = false
+        let every = try BackendTrainer(backend: fixture.backend, configuration: configuration).lossAndGradients(fixture.examples)
+        #expect(abs(rows.loss - every.loss) <= 1e-6 * abs(every.loss))
+        #expect(rows.gradients.names == every.gradients.names && !every.gradients.names.isEmpty)
+        let scale = every.gradients.tensors.values.flatMap(\.scalars).map(abs).max() ?? 0
+        #expect(scale > 0)
+        for name in every.gradients.names {
+            let difference = zip(rows.gradients[name]!.scalars, every.gradients[name]!.scalars).map { abs($0 - $1) }.max() ?? 0
+            #expect(difference <= 1e-5 * scale, "\(name): \(difference) against \(scale)")
+        }
+    }
+
     /// Four classes of random visual vectors, each answered with a colour word.
     func colourTask(seed: UInt64, perClass: Int) -> [BackendTrainingExample] {
         var generator = SplitMix64(seed: 1234)

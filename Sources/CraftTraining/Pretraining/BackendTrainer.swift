@@ -50,6 +50,10 @@ public struct BackendTrainerConfiguration: Sendable, Codable, Equatable {
     /// The smallest share of visual tokens a thinned example keeps: it keeps `round(r·N)` of its `N`
     /// tokens (at least one), `r` uniform in `[minimumKeptTokenShare, 1)`.
     public var minimumKeptTokenShare: Double = 0.5
+    /// Whether the output projection runs only over the rows that predict the answer (the default;
+    /// the loss reads no other row, so the result agrees to float32 rounding) or over every position,
+    /// as runs made before this option did (for reproducing them byte for byte).
+    public var scoresAnswerRowsOnly = true
 
     /// Creates a configuration with the defaults above.
     public init(parts: Parts = .all, learningRate: Float = 1e-3, epochs: Int = 1, batchSize: Int = 8, seed: UInt64 = 0) {
@@ -249,9 +253,13 @@ public struct BackendTrainer: Sendable {
             if example.visual.shape[0] > 0 { pieces.append(example.visual.linear(weight: projectorWeight, bias: projectorBias)) }
             if !example.prompt.isEmpty { pieces.append(try model.embed(tokens: example.prompt)) }
             pieces.append(try model.embed(tokens: example.answer))
-            let logits = try model.logits(embeddings: Tensor.concatenated(pieces, along: 0))
+            let embeddings = Tensor.concatenated(pieces, along: 0)
             let start = backend.prefixTokens.count + example.visual.shape[0] + example.prompt.count
-            sequences.append(AnswerSequence(logits: logits, answerTokens: example.answer.map { Int32($0) }, answerStart: start))
+            let first = configuration.scoresAnswerRowsOnly && start >= 1 ? start - 1 : 0
+            var cache = model.makeCache()
+            let logits = try model.logits(embeddings: embeddings, positionIDs: nil, fromRow: first, cache: &cache)
+            sequences.append(AnswerSequence(logits: logits, answerTokens: example.answer.map { Int32($0) }, answerStart: start,
+                                            firstPosition: first))
         }
         return try answerCrossEntropy(sequences)
     }
