@@ -7,6 +7,11 @@
 // first BLAS call it reads the CPU's features (cpuid, and xgetbv for what the OS saves), sets
 // OPENBLAS_CORETYPE to the matching family when the user has not set one (an explicit value always
 // wins), then dlopen()s the library. docs/tensorcore.md describes the rule.
+//
+// It also shortens how long OpenBLAS's idle worker threads spin before they sleep
+// (OPENBLAS_THREAD_TIMEOUT, 2^n cycles; OpenBLAS's default n = 28 is about 0.1 s), again only when the
+// user has not set it: between two matrix products Craft runs its own threads (attention, elementwise
+// kernels), and a BLAS worker spinning with sched_yield took ~12 % of the CPU from them on 2 cores.
 #define _GNU_SOURCE
 #include "CBLAS.h"
 
@@ -38,6 +43,12 @@ static const char *selection = "openblas";
 static char requested[32] = "";
 static char features[160] = "";
 static char library[64] = "";
+static const char *timeoutSelection = "environment";
+static char timeout[16] = "";
+
+// The spin Craft asks for: 2^4 cycles, OpenBLAS's minimum (workers sleep at once; waking one costs a
+// few microseconds per product). Measured with the SigLIP encoder on 2 threads: 7 % faster, 10 % less CPU.
+static const char *craftThreadTimeout = "4";
 
 const char *craft_blas_choose_core(const char *vendor, int avx2, int fma, int avx512, int osAVX, int osAVX512) {
     if (avx512 && osAVX512) return "SkylakeX";
@@ -92,6 +103,14 @@ static void load(void) {
         setenv("OPENBLAS_CORETYPE", chosen, 1);
         selection = "craft";
     }
+    const char *spin = getenv("OPENBLAS_THREAD_TIMEOUT");
+    if (spin != NULL && spin[0] != '\0') {
+        snprintf(timeout, sizeof timeout, "%s", spin);
+    } else {
+        snprintf(timeout, sizeof timeout, "%s", craftThreadTimeout);
+        setenv("OPENBLAS_THREAD_TIMEOUT", craftThreadTimeout, 1);
+        timeoutSelection = "craft";
+    }
     static const char *names[] = {"libopenblas.so.0", "libopenblas.so"};
     void *handle = NULL;
     for (size_t index = 0; index < sizeof names / sizeof names[0] && handle == NULL; index++) {
@@ -105,6 +124,7 @@ static void load(void) {
     // OpenBLAS has read the variable in its constructor: do not pass Craft's choice on to child
     // processes (a Python peer's own OpenBLAS, say), which choose for themselves.
     if (requested[0] != '\0') unsetenv("OPENBLAS_CORETYPE");
+    if (strcmp(timeoutSelection, "craft") == 0) unsetenv("OPENBLAS_THREAD_TIMEOUT");
     sgemm = (sgemm_fn)symbol(handle, "cblas_sgemm");
     sgemv = (sgemv_fn)symbol(handle, "cblas_sgemv");
     get_threads = (get_threads_fn)symbol(handle, "openblas_get_num_threads");
@@ -135,3 +155,5 @@ const char *craft_blas_selection(void) { LOADED(); return selection; }
 const char *craft_blas_requested_core(void) { LOADED(); return requested; }
 const char *craft_blas_cpu_features(void) { LOADED(); return features; }
 const char *craft_blas_library(void) { LOADED(); return library; }
+const char *craft_blas_thread_timeout(void) { LOADED(); return timeout; }
+const char *craft_blas_thread_timeout_selection(void) { LOADED(); return timeoutSelection; }

@@ -113,6 +113,11 @@ public enum BLAS {
         public var configuration: String
         /// The shared library loaded.
         public var library: String
+        /// `OPENBLAS_THREAD_TIMEOUT` in effect: idle OpenBLAS worker threads spin 2ⁿ cycles before they
+        /// sleep. Craft sets 4 (they sleep at once) unless the user set it.
+        public var threadTimeout: String
+        /// Who set ``threadTimeout``: `.environment` (the user) or `.craft`.
+        public var threadTimeoutSelection: Selection
 
         /// One line for diagnostics and benchmark headers.
         public var summary: String {
@@ -123,7 +128,8 @@ public enum BLAS {
             case .craft: why = "chosen by Craft for this CPU"
             case .openBLAS: why = "OpenBLAS's own choice"
             }
-            return "\(version), \(core) kernels (\(why); CPU: \(cpuFeatures))"
+            let spin = threadTimeoutSelection == .environment ? "from OPENBLAS_THREAD_TIMEOUT" : "set by Craft"
+            return "\(version), \(core) kernels (\(why); CPU: \(cpuFeatures)), thread timeout 2^\(threadTimeout) cycles (\(spin))"
         }
     }
 
@@ -138,7 +144,9 @@ public enum BLAS {
             requestedCore: requested.isEmpty ? nil : requested,
             cpuFeatures: String(cString: craft_blas_cpu_features()),
             configuration: String(cString: craft_blas_config()),
-            library: String(cString: craft_blas_library()))
+            library: String(cString: craft_blas_library()),
+            threadTimeout: String(cString: craft_blas_thread_timeout()),
+            threadTimeoutSelection: Kernels.Selection(rawValue: String(cString: craft_blas_thread_timeout_selection())) ?? .environment)
     }
 
     /// The kernel family Craft chooses for a CPU (nil: OpenBLAS decides): `SkylakeX` with AVX-512

@@ -56,6 +56,17 @@ import TestSupport
             #expect(expected == nil, "the CPU has \(expected ?? "") features but Craft left the choice to OpenBLAS")
         }
         #expect(kernels.summary.contains(kernels.core))
+        // The idle-spin setting: the user's when set (never changed), else Craft's, not passed on.
+        switch kernels.threadTimeoutSelection {
+        case .environment:
+            #expect(ProcessInfo.processInfo.environment["OPENBLAS_THREAD_TIMEOUT"] == kernels.threadTimeout)
+        case .craft:
+            #expect(kernels.threadTimeout == "4")
+            #expect(ProcessInfo.processInfo.environment["OPENBLAS_THREAD_TIMEOUT"] == nil)
+        case .openBLAS:
+            Issue.record("the thread timeout is set by the user or by Craft")
+        }
+        #expect(kernels.summary.contains("thread timeout 2^\(kernels.threadTimeout)"))
     }
 
     /// sgemm and sgemv on the chosen kernels agree with plain loops (the portable path) for every

@@ -29,6 +29,10 @@ const char *craft_blas_requested_core(void);
 const char *craft_blas_cpu_features(void);
 /// The file that was loaded.
 const char *craft_blas_library(void);
+/// OPENBLAS_THREAD_TIMEOUT in effect (the exponent n: idle workers spin 2^n cycles), and who set it:
+/// "environment" (the user; never changed) or "craft" (the user had not set it).
+const char *craft_blas_thread_timeout(void);
+const char *craft_blas_thread_timeout_selection(void);
 
 /// The core type Craft would choose for a CPU with these features (NULL: leave it to OpenBLAS).
 /// `vendor` is the 12-character cpuid vendor string.
