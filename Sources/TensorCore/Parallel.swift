@@ -42,9 +42,10 @@ extension Tensor {
 extension Tensor {
     /// Frees the large buffers TensorCore keeps for reuse after tensors are released.
     ///
-    /// TensorCore holds up to 512 MiB of freed buffers (64 KiB and larger) so that the next step's
-    /// activations and gradients reuse warm memory instead of page-faulting fresh pages; call this
-    /// after a large computation to give that memory back.
+    /// TensorCore keeps freed buffers (64 KiB and larger) so that the next step's activations and
+    /// gradients reuse warm memory instead of page-faulting fresh pages: buffers in use and kept stay
+    /// within the most the process ever had in use at once (at least 512 MiB). Call this after a
+    /// large computation to give that memory back; it also forgets that peak.
     public static func releaseCachedMemory() {
         StorageCache.shared.removeAll()
     }

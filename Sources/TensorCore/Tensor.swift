@@ -25,7 +25,7 @@ final class TensorStorage: @unchecked Sendable {
         borrowedFrom = nil
         if count >= StorageCache.minimumCount {
             capacity = StorageCache.bucket(for: count)
-            pointer = StorageCache.shared.take(capacity: capacity) ?? .allocate(capacity: capacity)
+            pointer = StorageCache.shared.obtain(capacity: capacity)
         } else {
             capacity = Swift.max(count, 1)
             pointer = .allocate(capacity: capacity)
@@ -47,8 +47,11 @@ final class TensorStorage: @unchecked Sendable {
 
     deinit {
         if borrowedFrom != nil { return }
-        if capacity >= StorageCache.minimumCount && StorageCache.shared.give(pointer, capacity: capacity) { return }
-        pointer.deallocate()
+        if capacity >= StorageCache.minimumCount {
+            StorageCache.shared.give(pointer, capacity: capacity)
+        } else {
+            pointer.deallocate()
+        }
     }
 }
 
@@ -56,45 +59,73 @@ final class TensorStorage: @unchecked Sendable {
 ///
 /// Training and inference allocate the same activation and gradient sizes step after step. Returning
 /// those buffers to the C allocator lets it hand the pages back to the kernel, and every new buffer
-/// then page-faults on first touch (measured: a few milliseconds per attention layer on a VM).
-/// Buffers of at least 64 KiB are kept here by size bucket, up to ``limitBytes`` in total.
+/// then page-faults on first touch, the kernel zeroing each page (measured: a few milliseconds per
+/// attention layer on a VM, 6 % of a CRAFT training step). Buffers of at least 64 KiB are kept here
+/// by size bucket. The bound: buffers in use and buffers kept together stay within the most ever in
+/// use at once (at least ``baseLimitBytes``), so a training loop reuses all of its previous step's
+/// memory while the process never holds more than its own peak; on a miss, kept buffers of other
+/// sizes are freed first to stay within it.
 final class StorageCache: @unchecked Sendable {
     static let shared = StorageCache()
     /// Buffers below this many floats use the allocator directly (it serves them without faults).
     static let minimumCount = 16384
-    /// The most bytes kept for reuse; beyond it freed buffers go back to the allocator.
-    static let limitBytes = 512 << 20
+    /// The bytes that may always be kept, whatever the peak (512 MiB).
+    static let baseLimitBytes = 512 << 20
 
     private let lock = NSLock()
     private var free: [Int: [UnsafeMutablePointer<Float>]] = [:]
     private var cachedBytes = 0
+    private var liveBytes = 0
+    private var peakLiveBytes = 0
 
     /// The bucket capacity for `count` floats: rounded up to a multiple of 1024 floats (4 KiB).
     static func bucket(for count: Int) -> Int { (count + 1023) / 1024 * 1024 }
 
-    func take(capacity: Int) -> UnsafeMutablePointer<Float>? {
+    /// The bound on buffers in use plus buffers kept.
+    private var limitBytes: Int { Swift.max(StorageCache.baseLimitBytes, peakLiveBytes) }
+
+    /// A buffer of `capacity` floats: a kept one of that bucket, else a new one (after freeing kept
+    /// buffers of other sizes as far as the bound requires).
+    func obtain(capacity: Int) -> UnsafeMutablePointer<Float> {
+        let bytes = capacity * 4
+        var evicted: [(UnsafeMutablePointer<Float>, Int)] = []
         lock.lock()
-        defer { lock.unlock() }
-        guard let pointer = free[capacity]?.popLast() else { return nil }
-        cachedBytes -= capacity * 4
-        return pointer
+        liveBytes += bytes
+        peakLiveBytes = Swift.max(peakLiveBytes, liveBytes)
+        if let pointer = free[capacity]?.popLast() {
+            cachedBytes -= bytes
+            lock.unlock()
+            return pointer
+        }
+        while cachedBytes > 0 && liveBytes + cachedBytes > limitBytes, let bucket = free.first(where: { !$0.value.isEmpty })?.key {
+            let pointer = free[bucket]!.removeLast()
+            if free[bucket]!.isEmpty { free[bucket] = nil }
+            cachedBytes -= bucket * 4
+            evicted.append((pointer, bucket))
+        }
+        lock.unlock()
+        for (pointer, _) in evicted { pointer.deallocate() }
+        return .allocate(capacity: capacity)
     }
 
-    func give(_ pointer: UnsafeMutablePointer<Float>, capacity: Int) -> Bool {
+    /// Takes back a buffer from ``obtain(capacity:)`` no longer in use. (It moves from in use to kept,
+    /// so the bound still holds.)
+    func give(_ pointer: UnsafeMutablePointer<Float>, capacity: Int) {
+        let bytes = capacity * 4
         lock.lock()
         defer { lock.unlock() }
-        guard cachedBytes + capacity * 4 <= StorageCache.limitBytes else { return false }
+        liveBytes -= bytes
         free[capacity, default: []].append(pointer)
-        cachedBytes += capacity * 4
-        return true
+        cachedBytes += bytes
     }
 
-    /// Frees every cached buffer.
+    /// Frees every kept buffer and forgets the peak (the bound falls back to what is in use now).
     func removeAll() {
         lock.lock()
         let buffers = free.values.flatMap { $0 }
         free = [:]
         cachedBytes = 0
+        peakLiveBytes = liveBytes
         lock.unlock()
         for pointer in buffers { pointer.deallocate() }
     }
@@ -104,6 +135,13 @@ final class StorageCache: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         return cachedBytes
+    }
+
+    /// The bytes of cached-size buffers in use, and the most ever in use at once.
+    var usage: (live: Int, peak: Int) {
+        lock.lock()
+        defer { lock.unlock() }
+        return (liveBytes, peakLiveBytes)
     }
 }
 

@@ -165,22 +165,43 @@ struct RecordingAndDeterminismTests {
 
 @Suite("Storage reuse")
 struct StorageCacheTests {
-    @Test func cacheHandsBackBuffersOfTheSameBucketWithinItsLimit() {
+    @Test func cacheHandsBackBuffersOfTheSameBucket() {
         let cache = StorageCache()
         let capacity = StorageCache.bucket(for: StorageCache.minimumCount + 5)
         #expect(capacity % 1024 == 0 && capacity >= StorageCache.minimumCount + 5)
-        let pointer = UnsafeMutablePointer<Float>.allocate(capacity: capacity)
-        #expect(cache.take(capacity: capacity) == nil)
-        #expect(cache.give(pointer, capacity: capacity))
-        #expect(cache.heldBytes == capacity * 4)
-        #expect(cache.take(capacity: capacity + 1024) == nil)
-        #expect(cache.take(capacity: capacity) == pointer)
-        #expect(cache.heldBytes == 0)
-        // Over the limit, buffers are refused (the caller frees them).
-        #expect(!cache.give(pointer, capacity: StorageCache.limitBytes / 4 + 1024))
-        #expect(cache.give(pointer, capacity: capacity))
+        let first = cache.obtain(capacity: capacity)
+        #expect(cache.usage == (capacity * 4, capacity * 4) && cache.heldBytes == 0)
+        cache.give(first, capacity: capacity)
+        #expect(cache.usage == (0, capacity * 4) && cache.heldBytes == capacity * 4)
+        // Another bucket is a new buffer (within the base bound nothing kept is freed).
+        let other = cache.obtain(capacity: capacity + 1024)
+        #expect(other != first && cache.heldBytes == capacity * 4)
+        cache.give(other, capacity: capacity + 1024)
+        // The same bucket is the kept buffer.
+        #expect(cache.obtain(capacity: capacity) == first)
+        #expect(cache.heldBytes == (capacity + 1024) * 4)
+        cache.give(first, capacity: capacity)
         cache.removeAll()
-        #expect(cache.heldBytes == 0)
+        #expect(cache.heldBytes == 0 && cache.usage == (0, 0))
+    }
+
+    /// Buffers in use and kept stay within the most ever in use: a large buffer kept after a peak
+    /// is freed when a smaller one of another size would take the total past that peak.
+    @Test func keptBuffersStayWithinThePeak() {
+        let cache = StorageCache()
+        let large = StorageCache.bucket(for: StorageCache.baseLimitBytes / 4 + 1)   // pages never touched
+        let buffer = cache.obtain(capacity: large)
+        cache.give(buffer, capacity: large)
+        #expect(cache.heldBytes == large * 4 && cache.usage == (0, large * 4))
+        let small = StorageCache.bucket(for: StorageCache.minimumCount)
+        let other = cache.obtain(capacity: small)
+        #expect(cache.heldBytes == 0, "the kept buffer would have taken the total past the peak")
+        cache.give(other, capacity: small)
+        // Within the peak, a kept buffer of another size stays.
+        let again = cache.obtain(capacity: small + 1024)
+        #expect(cache.heldBytes == small * 4)
+        cache.give(again, capacity: small + 1024)
+        cache.removeAll()
     }
 
     @Test func reusedBuffersHoldTheirNewValues() {
