@@ -106,6 +106,12 @@ public struct PromptLogits: Sendable {
         self.segmentRanges = segmentRanges
         self.firstPosition = firstPosition
     }
+
+    /// The first position whose logits ``SurrogateBackend/answerLogits(for:)`` keeps: the one before
+    /// the last segment (0 when there is none before it).
+    public static func answerFirstPosition(_ segmentRanges: [Range<Int>]) -> Int {
+        Swift.max((segmentRanges.last?.lowerBound ?? 1) - 1, 0)
+    }
 }
 
 /// A language model that reads a codebook's visual tokens and answers prompts about them
@@ -184,8 +190,9 @@ public protocol SurrogateBackend: LanguageBackend {
     /// alignment loss scores): positions from the one before the last segment to the end, with
     /// ``PromptLogits/firstPosition`` saying where they start. The output projection then runs over a
     /// few rows instead of the whole prompt (with a 32k vocabulary, a sixth of a training step's
-    /// arithmetic); the scored rows have the bits of a whole-prompt call. Has a default implementation
-    /// (every row computed, then the last ones kept).
+    /// arithmetic); the rows agree with a whole-prompt call to float32 rounding (a product over fewer
+    /// rows may take other kernels). Has a default implementation (every row computed, then the last
+    /// ones kept).
     func answerLogits(for prompt: [PromptSegment]) throws -> PromptLogits
     /// The token that ends an answer (the end-of-sequence id the backend was trained to emit after
     /// one); the alignment loss scores it after the answer tokens. `nil` when the backend has none.
@@ -200,7 +207,7 @@ extension SurrogateBackend {
     /// Every row computed, then the ones from the position before the last segment kept.
     public func answerLogits(for prompt: [PromptSegment]) throws -> PromptLogits {
         let whole = try logits(for: prompt)
-        let first = Swift.max((whole.segmentRanges.last?.lowerBound ?? 1) - 1, 0)
+        let first = PromptLogits.answerFirstPosition(whole.segmentRanges)
         let rows = whole.logits.shape.first ?? 0
         guard first > 0, first < rows else { return whole }
         return PromptLogits(logits: whole.logits.sliced(along: 0, first..<rows), segmentRanges: whole.segmentRanges, firstPosition: first)

@@ -214,7 +214,7 @@ public struct DecoderBackend: SurrogateBackend {
     public func answerLogits(for prompt: [PromptSegment]) throws -> PromptLogits {
         let (embeddings, ranges, ids) = try embeddings(for: prompt, visualPositionIDs: .consecutive)
         try checkContext(ids)
-        let first = Swift.max((ranges.last?.lowerBound ?? 1) - 1, 0)
+        let first = PromptLogits.answerFirstPosition(ranges)
         var cache = model.makeCache()
         let logits = try model.logits(embeddings: embeddings, positionIDs: ids, fromRow: first, cache: &cache)
         return PromptLogits(logits: logits, segmentRanges: ranges, firstPosition: first)
