@@ -2,8 +2,8 @@
 // same weights and inputs: the ViT-S/16 SigLIP encoder (every tensor trainable) on 8 images, straight-
 // through quantization on a frozen codebook (K 4096 × D 384, commitment loss weight 0.1), a frozen
 // linear projector 384 → 768, and the frozen ~110M Llama surrogate fed [196 visual | 8 prompt | 4 answer]
-// embeddings per image, answer cross-entropy over the logits of the answer's rows (the output projection
-// runs over those rows only); gradients for every encoder parameter, no optimizer update
+// embeddings per image (the 8 sequences through the Llama together), answer cross-entropy over the logits of
+// the answer's rows (the output projection runs over those rows only); gradients for every encoder parameter, no optimizer update
 // (Benchmarks/peers/torch_models.py `train_step` is the PyTorch side, with every position's logits and
 // with `logits_to_keep`). Peak memory of both sides.
 // Results and the exact command: docs/benchmarks.md ("Training step").
@@ -35,17 +35,31 @@ enum TrainStepBenchmark {
             let features = try tower(pixelValues: pixels).lastHiddenState                   // [8, 196, 384]
             let quantization = try codebook.straightThrough(features, threads: threads)
             let visual = quantization.quantized.linear(weight: projectorWeight, bias: projectorBias)  // [8, 196, 768]
-            var sequences: [AnswerSequence] = []
+            // As the training surrogates score a micro-batch (DecoderBackend.answerLogits(forBatch:)): the
+            // 8 sequences through the Llama together, then one output projection over the rows that
+            // predict the answers.
+            var inputs: [Tensor] = []
             for index in 0..<batch {
                 let text = try llama.embed(tokens: prompts[index] + answers[index])
-                let embeddings = Tensor.concatenated([visual.sliced(along: 0, index..<(index + 1)).squeezed(0), text], along: 0)
-                // Logits of the rows that predict the answer only, as the training surrogates compute
-                // them (SurrogateBackend.answerLogits).
-                let answerStart = embeddings.shape[0] - answers[index].count
-                var cache = llama.makeCache()
-                let logits = try llama.logits(embeddings: embeddings, positionIDs: nil, fromRow: answerStart - 1, cache: &cache)
-                sequences.append(AnswerSequence(logits: logits, answerTokens: answers[index].map { Int32($0) },
-                                                answerStart: answerStart, firstPosition: answerStart - 1))
+                inputs.append(Tensor.concatenated([visual.sliced(along: 0, index..<(index + 1)).squeezed(0), text], along: 0))
+            }
+            var caches = inputs.map { _ in llama.makeCache() }
+            let hidden = try llama.finalHiddenStates(inputs, caches: &caches)
+            var kept: [Tensor] = [], starts: [Int] = [], row = 0
+            for (index, input) in inputs.enumerated() {
+                let length = input.shape[0]
+                starts.append(length - answers[index].count)
+                kept.append(hidden.sliced(along: 0, (row + starts[index] - 1)..<(row + length)))
+                row += length
+            }
+            let logits = llama.lmHead.linear(Tensor.concatenated(kept, along: 0))
+            var sequences: [AnswerSequence] = []
+            row = 0
+            for index in 0..<batch {
+                let count = kept[index].shape[0]
+                sequences.append(AnswerSequence(logits: logits.sliced(along: 0, row..<(row + count)), answerTokens: answers[index].map { Int32($0) },
+                                                answerStart: starts[index], firstPosition: starts[index] - 1))
+                row += count
             }
             let loss = try answerCrossEntropy(sequences) + codebook.commitmentLoss(quantization).scaled(by: commitmentWeight)
             let gradients = Tensor.gradients(of: loss, withRespectTo: names.map { leaves[$0]! })

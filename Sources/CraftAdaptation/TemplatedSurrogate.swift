@@ -43,15 +43,25 @@ public struct TemplatedSurrogate: TrainingSurrogate {
     /// The logits of the templated prompt followed by the answer tokens and the backend's end-of-answer
     /// token (as the backend was trained: the answer, then `<eos>`); differentiable in `visual`.
     public func score(visual: Tensor, prompt: String, answer: String) throws -> AnswerSequence {
-        let tokens = try backend.tokenize(answer) + (backend.endOfAnswerToken.map { [$0] } ?? [])
-        let prompt = segments(visual: visual, prompt: prompt)
-        let segments = prompt + [.tokens(tokens)]
-        let result = scoresAnswerRowsOnly ? try backend.answerLogits(for: segments) : try backend.logits(for: segments)
-        guard result.segmentRanges.count == prompt.count + 1, let answerRange = result.segmentRanges.last else {
-            throw TrainingError(.invalidLossInput, "the surrogate returned \(result.segmentRanges.count) segment ranges for \(prompt.count + 1) segments")
+        try score(visual: [visual], prompts: [prompt], answers: [answer])[0]
+    }
+
+    /// Scores a micro-batch: in one call of the backend when only the answer's rows are scored
+    /// (``SurrogateBackend/answerLogits(forBatch:)``), else one whole prompt at a time.
+    public func score(visual: [Tensor], prompts: [String], answers: [String]) throws -> [AnswerSequence] {
+        try checkBatch(visual, prompts, answers)
+        let tokens = try answers.map { try backend.tokenize($0) + (backend.endOfAnswerToken.map { [$0] } ?? []) }
+        let prompts = visual.indices.map { segments(visual: visual[$0], prompt: prompts[$0]) }
+        let full = prompts.indices.map { prompts[$0] + [PromptSegment.tokens(tokens[$0])] }
+        let results = scoresAnswerRowsOnly ? try backend.answerLogits(forBatch: full) : try full.map { try backend.logits(for: $0) }
+        return try results.indices.map { index in
+            let result = results[index]
+            guard result.segmentRanges.count == prompts[index].count + 1, let answerRange = result.segmentRanges.last else {
+                throw TrainingError(.invalidLossInput, "the surrogate returned \(result.segmentRanges.count) segment ranges for \(prompts[index].count + 1) segments")
+            }
+            return AnswerSequence(logits: result.logits, answerTokens: tokens[index], answerStart: answerRange.lowerBound,
+                                  firstPosition: result.firstPosition)
         }
-        return AnswerSequence(logits: result.logits, answerTokens: tokens, answerStart: answerRange.lowerBound,
-                              firstPosition: result.firstPosition)
     }
 
     /// Greedy generation after the templated prompt.

@@ -94,6 +94,40 @@ struct RealModelIntegrationTests {
         #expect(throws: ModelError.self) { try backend.model.logits(embeddings: embeddings, positionIDs: nil, fromRow: 4, cache: &another) }
     }
 
+    @Test("a micro-batch scored in one pass of the surrogate agrees with one example at a time")
+    func batchScoringMatchesOneAtATime() throws {
+        let codebook = try SiglipEncoderTests.codebook()
+        let surrogate = LanguageBackendSurrogate(backend: try backend(codebook: codebook), maximumAnswerTokens: 3)
+        let encoder = try SiglipTrainableEncoder(tower: SiglipEncoderTests.tower(seed: 3), codebook: codebook)
+        var generator = SplitMix64(seed: 13)
+        let pixels = Tensor(randomNormal: [3, 3, 8, 8], generator: &generator)
+        // Prompts and answers of different lengths, so the sequences differ in length.
+        let prompts = ["a the", "the", "a a the"], answers = ["codebook", "and codebook", "the"]
+        func lossAndGradients(batched: Bool) throws -> (loss: Float, sequences: [AnswerSequence], gradients: [String: Tensor]) {
+            let leaves = encoder.parameters.requiringGradients()
+            let quantized = try encoder.forward(pixels, parameters: leaves).quantization.quantized
+            let visual = (0..<3).map { quantized.sliced(along: 0, $0..<($0 + 1)).squeezed(0) }
+            let sequences = batched
+                ? try surrogate.score(visual: visual, prompts: prompts, answers: answers)
+                : try (0..<3).map { try surrogate.score(visual: visual[$0], prompt: prompts[$0], answer: answers[$0]) }
+            let loss = try answerCrossEntropy(sequences)
+            return (loss.scalar, sequences, leaves.gradients(of: loss).tensors)
+        }
+        let single = try lossAndGradients(batched: false), batch = try lossAndGradients(batched: true)
+        for (one, other) in zip(single.sequences, batch.sequences) {
+            #expect(one.answerTokens == other.answerTokens && one.answerStart == other.answerStart)
+            #expect(one.firstPosition == other.firstPosition && one.logits.shape == other.logits.shape)
+        }
+        #expect(abs(single.loss - batch.loss) <= 1e-6 * abs(single.loss))
+        let scale = single.gradients.values.flatMap(\.scalars).map(abs).max() ?? 0
+        #expect(scale > 0)
+        for (name, gradient) in single.gradients {
+            let difference = zip(gradient.scalars, batch.gradients[name]!.scalars).map { abs($0 - $1) }.max() ?? 0
+            #expect(difference <= 1e-5 * scale, "\(name): \(difference) against \(scale)")
+        }
+        #expect(throws: TrainingError.self) { try surrogate.score(visual: [pixels], prompts: [], answers: []) }
+    }
+
     @Test("a SigLIP tower trains against a frozen Llama surrogate end to end")
     func siglipTrainsAgainstLlama() throws {
         let codebook = try SiglipEncoderTests.codebook()

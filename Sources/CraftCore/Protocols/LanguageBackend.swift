@@ -194,6 +194,11 @@ public protocol SurrogateBackend: LanguageBackend {
     /// rows may take other kernels). Has a default implementation (every row computed, then the last
     /// ones kept).
     func answerLogits(for prompt: [PromptSegment]) throws -> PromptLogits
+    /// ``answerLogits(for:)`` of several prompts, in order. A backend that runs them through its model
+    /// together (larger matrix products, and the output projection's weights read once for all)
+    /// implements it; results agree with one call per prompt to float32 rounding. Has a default
+    /// implementation (one prompt at a time).
+    func answerLogits(forBatch prompts: [[PromptSegment]]) throws -> [PromptLogits]
     /// The token that ends an answer (the end-of-sequence id the backend was trained to emit after
     /// one); the alignment loss scores it after the answer tokens. `nil` when the backend has none.
     /// Has a default implementation (`nil`).
@@ -211,6 +216,11 @@ extension SurrogateBackend {
         let rows = whole.logits.shape.first ?? 0
         guard first > 0, first < rows else { return whole }
         return PromptLogits(logits: whole.logits.sliced(along: 0, first..<rows), segmentRanges: whole.segmentRanges, firstPosition: first)
+    }
+
+    /// One prompt at a time.
+    public func answerLogits(forBatch prompts: [[PromptSegment]]) throws -> [PromptLogits] {
+        try prompts.map { try answerLogits(for: $0) }
     }
 }
 

@@ -220,6 +220,41 @@ public struct DecoderBackend: SurrogateBackend {
         return PromptLogits(logits: logits, segmentRanges: ranges, firstPosition: first)
     }
 
+    /// The answer rows of several prompts from one pass of the decoder over all of them (rows of
+    /// different prompts never attend to each other) and one output projection over all their kept
+    /// rows, so each weight is read once per batch instead of once per prompt.
+    public func answerLogits(forBatch prompts: [[PromptSegment]]) throws -> [PromptLogits] {
+        guard prompts.count > 1, let decoder = model as? any HiddenStateDecoder else {
+            return try prompts.map { try answerLogits(for: $0) }
+        }
+        var inputs: [Tensor] = [], ranges: [[Range<Int>]] = [], ids: [[Int]?] = []
+        for prompt in prompts {
+            let (embeddings, segmentRanges, positionIDs) = try embeddings(for: prompt, visualPositionIDs: .consecutive)
+            try checkContext(positionIDs)
+            inputs.append(embeddings)
+            ranges.append(segmentRanges)
+            ids.append(positionIDs)
+        }
+        var caches = inputs.map { _ in model.makeCache() }
+        let hidden = try decoder.finalHiddenStates(inputs, positionIDs: ids, caches: &caches)
+        var kept: [Tensor] = [], firsts: [Int] = [], start = 0
+        for (input, segmentRanges) in zip(inputs, ranges) {
+            let first = PromptLogits.answerFirstPosition(segmentRanges)
+            kept.append(hidden.sliced(along: 0, (start + first)..<(start + input.shape[0])))
+            firsts.append(first)
+            start += input.shape[0]
+        }
+        let logits = decoder.lmHead.linear(Tensor.concatenated(kept, along: 0))
+        var results: [PromptLogits] = [], row = 0
+        for (index, rows) in kept.enumerated() {
+            let count = rows.shape[0]
+            results.append(PromptLogits(logits: logits.sliced(along: 0, row..<(row + count)), segmentRanges: ranges[index],
+                                        firstPosition: firsts[index]))
+            row += count
+        }
+        return results
+    }
+
     /// Llama, Qwen2 and GPT-2 decoders take original visual position ids.
     public var supportsOriginalVisualPositionIDs: Bool { model.acceptsPositionIDs }
 

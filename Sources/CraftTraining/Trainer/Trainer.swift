@@ -412,10 +412,9 @@ public struct Trainer<Encoder: TrainableEncoder, Surrogate: TrainingSurrogate> {
         }
         var answers: [AnswerSequence] = []
         if objective.usesAlignment {
-            for (index, example) in batch.enumerated() {
-                let visual = surrogateInput(forward.quantization).sliced(along: 0, index..<(index + 1)).squeezed(0)
-                answers.append(try surrogate.score(visual: visual, prompt: example.prompt, answer: example.answer))
-            }
+            let input = surrogateInput(forward.quantization)
+            let visual = batch.indices.map { input.sliced(along: 0, $0..<($0 + 1)).squeezed(0) }
+            answers = try surrogate.score(visual: visual, prompts: batch.map(\.prompt), answers: batch.map(\.answer))
         }
         var texts: Tensor?, targets: ContrastiveTargets?
         if objective.usesContrastive, let textEmbedder, forward.pooledFeatures != nil, batch.count > 1 {

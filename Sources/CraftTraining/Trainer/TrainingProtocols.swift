@@ -45,8 +45,29 @@ public protocol TrainingSurrogate: Sendable {
     /// The logits of `[visual tokens, prompt, answer]` with where the answer starts; differentiable
     /// with respect to `visual` (`[tokens, D]`, the straight-through `z_q_hat`).
     func score(visual: Tensor, prompt: String, answer: String) throws -> AnswerSequence
+    /// ``score(visual:prompt:answer:)`` of a micro-batch, in order (`visual[i]` `[tokens, D]`). A
+    /// surrogate that runs the examples through its model together implements it (results agree with
+    /// one call per example to float32 rounding). Has a default implementation (one at a time).
+    func score(visual: [Tensor], prompts: [String], answers: [String]) throws -> [AnswerSequence]
     /// The surrogate's (greedy) answer to `prompt` about `visual`, for validation accuracy.
     func answer(visual: Tensor, prompt: String) throws -> String
+}
+
+extension TrainingSurrogate {
+    /// One example at a time.
+    public func score(visual: [Tensor], prompts: [String], answers: [String]) throws -> [AnswerSequence] {
+        try checkBatch(visual, prompts, answers)
+        return try visual.indices.map { try score(visual: visual[$0], prompt: prompts[$0], answer: answers[$0]) }
+    }
+
+    /// Checks that a micro-batch has one prompt and one answer per visual input.
+    ///
+    /// - Throws: ``TrainingError`` (`invalidLossInput`) when the counts differ.
+    public func checkBatch(_ visual: [Tensor], _ prompts: [String], _ answers: [String]) throws {
+        guard prompts.count == visual.count, answers.count == visual.count else {
+            throw TrainingError(.invalidLossInput, "a scored batch needs one prompt and one answer per image; got \(visual.count) images, \(prompts.count) prompts and \(answers.count) answers")
+        }
+    }
 }
 
 /// A frozen text tower giving the contrastive term's text embeddings.
@@ -71,13 +92,21 @@ public struct LanguageBackendSurrogate: TrainingSurrogate {
 
     /// Scores the answer tokens, then the backend's end-of-answer token, after the visual vectors and the prompt.
     public func score(visual: Tensor, prompt: String, answer: String) throws -> AnswerSequence {
-        let tokens = try backend.tokenize(answer) + (backend.endOfAnswerToken.map { [$0] } ?? [])
-        let result = try backend.answerLogits(for: [.vectors(visual), .text(prompt), .tokens(tokens)])
-        guard result.segmentRanges.count == 3 else {
-            throw TrainingError(.invalidLossInput, "the surrogate returned \(result.segmentRanges.count) segment ranges for 3 segments")
+        try score(visual: [visual], prompts: [prompt], answers: [answer])[0]
+    }
+
+    /// Scores a micro-batch in one call of the backend (``SurrogateBackend/answerLogits(forBatch:)``).
+    public func score(visual: [Tensor], prompts: [String], answers: [String]) throws -> [AnswerSequence] {
+        try checkBatch(visual, prompts, answers)
+        let tokens = try answers.map { try backend.tokenize($0) + (backend.endOfAnswerToken.map { [$0] } ?? []) }
+        let results = try backend.answerLogits(forBatch: visual.indices.map { [.vectors(visual[$0]), .text(prompts[$0]), .tokens(tokens[$0])] })
+        return try zip(results, tokens).map { result, tokens in
+            guard result.segmentRanges.count == 3 else {
+                throw TrainingError(.invalidLossInput, "the surrogate returned \(result.segmentRanges.count) segment ranges for 3 segments")
+            }
+            return AnswerSequence(logits: result.logits, answerTokens: tokens, answerStart: result.segmentRanges[2].lowerBound,
+                                  firstPosition: result.firstPosition)
         }
-        return AnswerSequence(logits: result.logits, answerTokens: tokens, answerStart: result.segmentRanges[2].lowerBound,
-                              firstPosition: result.firstPosition)
     }
 
     /// Greedy generation after the visual vectors and the prompt.
