@@ -99,14 +99,7 @@ enum BackendFixture {
         let rows = try BackendTrainer(backend: fixture.backend, configuration: configuration).lossAndGradients(fixture.examples)
         configuration.scoresAnswerRowsOnly = false
         let every = try BackendTrainer(backend: fixture.backend, configuration: configuration).lossAndGradients(fixture.examples)
-        #expect(abs(rows.loss - every.loss) <= 1e-6 * abs(every.loss))
-        #expect(rows.gradients.names == every.gradients.names && !every.gradients.names.isEmpty)
-        let scale = every.gradients.tensors.values.flatMap(\.scalars).map(abs).max() ?? 0
-        #expect(scale > 0)
-        for name in every.gradients.names {
-            let difference = zip(rows.gradients[name]!.scalars, every.gradients[name]!.scalars).map { abs($0 - $1) }.max() ?? 0
-            #expect(difference <= 1e-5 * scale, "\(name): \(difference) against \(scale)")
-        }
+        expectAgreementToRounding(every.loss, every.gradients.tensors, rows.loss, rows.gradients.tensors)
     }
 
     /// Four classes of random visual vectors, each answered with a colour word.

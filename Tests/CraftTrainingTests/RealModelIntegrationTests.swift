@@ -17,6 +17,21 @@ enum ModelFixturePaths {
     static var wordLevelTokenizer: URL { root.appendingPathComponent("tokenizers/wordlevel.tokenizer.json") }
 }
 
+/// Two computations of the same loss that differ only in summation order: the losses within 10⁻⁶
+/// relative, every gradient within 10⁻⁵ of the largest gradient (a gradient that is zero up to
+/// rounding, such as the keys' bias, is judged against that scale, not its own).
+func expectAgreementToRounding(_ loss: Float, _ gradients: [String: Tensor], _ otherLoss: Float, _ otherGradients: [String: Tensor],
+                               sourceLocation: SourceLocation = #_sourceLocation) {
+    #expect(abs(loss - otherLoss) <= 1e-6 * abs(loss), sourceLocation: sourceLocation)
+    #expect(Set(gradients.keys) == Set(otherGradients.keys) && !gradients.isEmpty, sourceLocation: sourceLocation)
+    let scale = gradients.values.flatMap(\.scalars).map(abs).max() ?? 0
+    #expect(scale > 0, sourceLocation: sourceLocation)
+    for (name, gradient) in gradients {
+        let difference = zip(gradient.scalars, otherGradients[name]?.scalars ?? []).map { abs($0 - $1) }.max() ?? .infinity
+        #expect(difference <= 1e-5 * scale, "\(name): \(difference) against \(scale)", sourceLocation: sourceLocation)
+    }
+}
+
 @Suite("CRAFT with the real runtimes: SigLIP tower, Llama surrogate, SigLIP text tower")
 struct RealModelIntegrationTests {
     func backend(codebook: Codebook) throws -> DecoderBackend {
@@ -28,11 +43,16 @@ struct RealModelIntegrationTests {
                                   contextLength: 48, prefixTokens: [1], endOfSequenceTokens: [2])
     }
 
+    /// The SigLIP test tower on the test codebook, and the Llama surrogate reading that codebook.
+    func towerAndSurrogate() throws -> (encoder: SiglipTrainableEncoder, surrogate: LanguageBackendSurrogate) {
+        let codebook = try SiglipEncoderTests.codebook()
+        return (try SiglipTrainableEncoder(tower: SiglipEncoderTests.tower(seed: 3), codebook: codebook),
+                LanguageBackendSurrogate(backend: try backend(codebook: codebook), maximumAnswerTokens: 3))
+    }
+
     @Test("the backend surrogate scores the answer segment and its loss reaches the SigLIP tower")
     func backendSurrogateScoresAnswers() throws {
-        let codebook = try SiglipEncoderTests.codebook()
-        let surrogate = LanguageBackendSurrogate(backend: try backend(codebook: codebook), maximumAnswerTokens: 3)
-        let encoder = try SiglipTrainableEncoder(tower: SiglipEncoderTests.tower(seed: 3), codebook: codebook)
+        let (encoder, surrogate) = try towerAndSurrogate()
         var generator = SplitMix64(seed: 5)
         let leaves = encoder.parameters.requiringGradients()
         let forward = try encoder.forward(Tensor(randomNormal: [1, 3, 8, 8], generator: &generator), parameters: leaves)
@@ -53,9 +73,8 @@ struct RealModelIntegrationTests {
 
     @Test("scoring only the answer's rows gives the whole prompt's loss and gradients (to float32 rounding)")
     func answerRowsMatchWholePrompt() throws {
-        let codebook = try SiglipEncoderTests.codebook()
-        let backend = try backend(codebook: codebook)
-        let encoder = try SiglipTrainableEncoder(tower: SiglipEncoderTests.tower(seed: 3), codebook: codebook)
+        let (encoder, surrogate) = try towerAndSurrogate()
+        let backend = try #require(surrogate.backend as? DecoderBackend)
         var generator = SplitMix64(seed: 9)
         let pixels = Tensor(randomNormal: [1, 3, 8, 8], generator: &generator)
         let answer: [Int32] = [18, 5, 2]
@@ -71,17 +90,8 @@ struct RealModelIntegrationTests {
         }
         let whole = try lossAndGradients(answerRowsOnly: false), rows = try lossAndGradients(answerRowsOnly: true)
         #expect(whole.rows == 10 && rows.rows == 4)
-        // The same sums in another order (a product of 4 rows instead of 10 takes other kernels), so
-        // rounding differences only, measured against the largest gradient (the keys' bias has a zero
-        // gradient up to rounding).
-        #expect(abs(whole.loss - rows.loss) <= 1e-6 * abs(whole.loss))
-        #expect(whole.gradients.count == rows.gradients.count)
-        let scale = whole.gradients.values.flatMap(\.scalars).map(abs).max() ?? 0
-        #expect(scale > 0)
-        for (name, gradient) in whole.gradients {
-            let difference = zip(gradient.scalars, rows.gradients[name]!.scalars).map { abs($0 - $1) }.max() ?? 0
-            #expect(difference <= 1e-5 * scale, "\(name): \(difference) against \(scale)")
-        }
+        // The same sums in another order (a product of 4 rows instead of 10 takes other kernels).
+        expectAgreementToRounding(whole.loss, whole.gradients, rows.loss, rows.gradients)
         // The default (every row, then a slice) agrees too, and a first row outside the input is refused.
         var cache = backend.model.makeCache()
         let embeddings = try backend.model.embed(tokens: [1, 5, 6, 7])
@@ -96,9 +106,7 @@ struct RealModelIntegrationTests {
 
     @Test("a micro-batch scored in one pass of the surrogate agrees with one example at a time")
     func batchScoringMatchesOneAtATime() throws {
-        let codebook = try SiglipEncoderTests.codebook()
-        let surrogate = LanguageBackendSurrogate(backend: try backend(codebook: codebook), maximumAnswerTokens: 3)
-        let encoder = try SiglipTrainableEncoder(tower: SiglipEncoderTests.tower(seed: 3), codebook: codebook)
+        let (encoder, surrogate) = try towerAndSurrogate()
         var generator = SplitMix64(seed: 13)
         let pixels = Tensor(randomNormal: [3, 3, 8, 8], generator: &generator)
         // Prompts and answers of different lengths, so the sequences differ in length.
@@ -118,13 +126,7 @@ struct RealModelIntegrationTests {
             #expect(one.answerTokens == other.answerTokens && one.answerStart == other.answerStart)
             #expect(one.firstPosition == other.firstPosition && one.logits.shape == other.logits.shape)
         }
-        #expect(abs(single.loss - batch.loss) <= 1e-6 * abs(single.loss))
-        let scale = single.gradients.values.flatMap(\.scalars).map(abs).max() ?? 0
-        #expect(scale > 0)
-        for (name, gradient) in single.gradients {
-            let difference = zip(gradient.scalars, batch.gradients[name]!.scalars).map { abs($0 - $1) }.max() ?? 0
-            #expect(difference <= 1e-5 * scale, "\(name): \(difference) against \(scale)")
-        }
+        expectAgreementToRounding(single.loss, single.gradients, batch.loss, batch.gradients)
         #expect(throws: TrainingError.self) { try surrogate.score(visual: [pixels], prompts: [], answers: []) }
     }
 
