@@ -37,29 +37,17 @@ enum TrainStepBenchmark {
             let visual = quantization.quantized.linear(weight: projectorWeight, bias: projectorBias)  // [8, 196, 768]
             // As the training surrogates score a micro-batch (DecoderBackend.answerLogits(forBatch:)): the
             // 8 sequences through the Llama together, then one output projection over the rows that
-            // predict the answers.
+            // predict the answers (CausalLanguageModel.logits(batch:positionIDs:fromRows:caches:)).
             var inputs: [Tensor] = []
             for index in 0..<batch {
                 let text = try llama.embed(tokens: prompts[index] + answers[index])
                 inputs.append(Tensor.concatenated([visual.sliced(along: 0, index..<(index + 1)).squeezed(0), text], along: 0))
             }
+            let starts = (0..<batch).map { inputs[$0].shape[0] - answers[$0].count }
             var caches = inputs.map { _ in llama.makeCache() }
-            let hidden = try llama.finalHiddenStates(inputs, caches: &caches)
-            var kept: [Tensor] = [], starts: [Int] = [], row = 0
-            for (index, input) in inputs.enumerated() {
-                let length = input.shape[0]
-                starts.append(length - answers[index].count)
-                kept.append(hidden.sliced(along: 0, (row + starts[index] - 1)..<(row + length)))
-                row += length
-            }
-            let logits = llama.lmHead.linear(Tensor.concatenated(kept, along: 0))
-            var sequences: [AnswerSequence] = []
-            row = 0
-            for index in 0..<batch {
-                let count = kept[index].shape[0]
-                sequences.append(AnswerSequence(logits: logits.sliced(along: 0, row..<(row + count)), answerTokens: answers[index].map { Int32($0) },
-                                                answerStart: starts[index], firstPosition: starts[index] - 1))
-                row += count
+            let logits = try llama.logits(batch: inputs, positionIDs: inputs.map { _ in nil }, fromRows: starts.map { $0 - 1 }, caches: &caches)
+            let sequences = (0..<batch).map {
+                AnswerSequence(logits: logits[$0], answerTokens: answers[$0].map { Int32($0) }, answerStart: starts[$0], firstPosition: starts[$0] - 1)
             }
             let loss = try answerCrossEntropy(sequences) + codebook.commitmentLoss(quantization).scaled(by: commitmentWeight)
             let gradients = Tensor.gradients(of: loss, withRespectTo: names.map { leaves[$0]! })

@@ -47,13 +47,17 @@ public protocol CausalLanguageModel: Sendable {
     /// ``logits(embeddings:cache:)`` with explicit position ids (`nil`: consecutive), as
     /// ``lastLogits(batch:positionIDs:caches:)``. Has a default implementation that throws for explicit ids.
     func logits(embeddings: Tensor, positionIDs: [Int]?, cache: inout KVCache) throws(ModelError) -> Tensor
-    /// ``logits(embeddings:positionIDs:cache:)`` of rows `firstRow...` only (`[T − firstRow, V]`):
-    /// what a loss over the last positions needs (transformers' `logits_to_keep`), without the
-    /// output projection of the other rows. Has a default implementation (every row, then a slice).
+    /// The logits of rows `firstRows[i]...` of each sequence only (`[T_i − firstRows[i], V]`), where
+    /// `embeddings[i]` (`[T_i, H]`) follows the positions in `caches[i]`, which it extends, numbered as
+    /// `positionIDs[i]` says (`nil`: consecutively): what a loss over the last positions needs
+    /// (transformers' `logits_to_keep`), without the output projection of the other rows. Has a
+    /// default implementation (each sequence alone, every row, then a slice); a
+    /// ``HiddenStateDecoder`` runs the sequences through its layers together and one output
+    /// projection over all the kept rows, so each weight is read once for the batch.
     ///
-    /// - Throws: as ``logits(embeddings:positionIDs:cache:)``; (`invalidInput`) when `firstRow` is
-    ///   not a row of `embeddings`.
-    func logits(embeddings: Tensor, positionIDs: [Int]?, fromRow firstRow: Int, cache: inout KVCache) throws(ModelError) -> Tensor
+    /// - Throws: as ``logits(embeddings:positionIDs:cache:)``; (`invalidInput`) when the lists differ
+    ///   in length or a first row is not a row of its sequence.
+    func logits(batch embeddings: [Tensor], positionIDs: [[Int]?], fromRows firstRows: [Int], caches: inout [KVCache]) throws(ModelError) -> [Tensor]
 }
 
 extension CausalLanguageModel {
@@ -73,18 +77,34 @@ extension CausalLanguageModel {
         return try logits(embeddings: embeddings, cache: &cache)
     }
 
-    /// Every row's logits, then rows `firstRow...`.
-    public func logits(embeddings: Tensor, positionIDs: [Int]?, fromRow firstRow: Int, cache: inout KVCache) throws(ModelError) -> Tensor {
-        try checkFirstRow(firstRow, of: embeddings)
-        let logits = try logits(embeddings: embeddings, positionIDs: positionIDs, cache: &cache)
-        return firstRow == 0 ? logits : logits.sliced(along: 0, firstRow..<logits.shape[0])
+    /// Each sequence alone: every row's logits, then rows `firstRows[i]...`.
+    public func logits(batch embeddings: [Tensor], positionIDs: [[Int]?], fromRows firstRows: [Int], caches: inout [KVCache]) throws(ModelError) -> [Tensor] {
+        try checkRowBatch(embeddings, positionIDs, firstRows, caches)
+        var results: [Tensor] = []
+        for index in embeddings.indices {
+            let logits = try logits(embeddings: embeddings[index], positionIDs: positionIDs[index], cache: &caches[index])
+            results.append(firstRows[index] == 0 ? logits : logits.sliced(along: 0, firstRows[index]..<logits.shape[0]))
+        }
+        return results
     }
 
-    /// Checks that `firstRow` is a row of `embeddings`.
-    func checkFirstRow(_ firstRow: Int, of embeddings: Tensor) throws(ModelError) {
-        let rows = embeddings.rank == 2 ? embeddings.shape[0] : 0
-        guard firstRow >= 0 && firstRow < rows else {
-            throw ModelError(.invalidInput, "logits from row \(firstRow) were asked of \(rows) input rows; the first row kept must be one of them")
+    /// ``logits(batch:positionIDs:fromRows:caches:)`` of one sequence: rows `firstRow...` of its logits.
+    public func logits(embeddings: Tensor, positionIDs: [Int]?, fromRow firstRow: Int, cache: inout KVCache) throws(ModelError) -> Tensor {
+        try KVCache.withSingle(&cache) { caches throws(ModelError) in
+            try logits(batch: [embeddings], positionIDs: [positionIDs], fromRows: [firstRow], caches: &caches)[0]
+        }
+    }
+
+    /// Checks that the lists match and that each first row is a row of its sequence.
+    func checkRowBatch(_ embeddings: [Tensor], _ positionIDs: [[Int]?], _ firstRows: [Int], _ caches: [KVCache]) throws(ModelError) {
+        guard positionIDs.count == embeddings.count, firstRows.count == embeddings.count, caches.count == embeddings.count else {
+            throw ModelError(.invalidInput, "\(embeddings.count) sequences but \(positionIDs.count) lists of position ids, \(firstRows.count) first rows and \(caches.count) caches; give one of each per sequence")
+        }
+        for (embedding, firstRow) in zip(embeddings, firstRows) {
+            let rows = embedding.rank == 2 ? embedding.shape[0] : 0
+            guard firstRow >= 0 && firstRow < rows else {
+                throw ModelError(.invalidInput, "logits from row \(firstRow) were asked of \(rows) input rows; the first row kept must be one of them")
+            }
         }
     }
 
@@ -190,13 +210,17 @@ extension HiddenStateDecoder {
         })
     }
 
-    /// The output projection over rows `firstRow...` of the final hidden states only.
-    public func logits(embeddings: Tensor, positionIDs: [Int]?, fromRow firstRow: Int, cache: inout KVCache) throws(ModelError) -> Tensor {
-        try checkFirstRow(firstRow, of: embeddings)
-        let hidden = try KVCache.withSingle(&cache) { caches throws(ModelError) in
-            try finalHiddenStates([embeddings], positionIDs: [positionIDs], caches: &caches)
+    /// The sequences through the layers together (rows of different sequences never attend to each
+    /// other), then one output projection over the kept rows of all of them.
+    public func logits(batch embeddings: [Tensor], positionIDs: [[Int]?], fromRows firstRows: [Int], caches: inout [KVCache]) throws(ModelError) -> [Tensor] {
+        try checkRowBatch(embeddings, positionIDs, firstRows, caches)
+        let hidden = try finalHiddenStates(embeddings, positionIDs: positionIDs, caches: &caches)
+        let kept = zip(KVCache.segments(embeddings), firstRows).map { segment, first in
+            hidden.sliced(along: 0, (segment.lowerBound + first)..<segment.upperBound)
         }
-        return lmHead.linear(firstRow == 0 ? hidden : hidden.sliced(along: 0, firstRow..<hidden.shape[0]))
+        let logits = lmHead.linear(kept.count == 1 ? kept[0] : Tensor.concatenated(kept, along: 0))
+        guard kept.count > 1 else { return [logits] }
+        return KVCache.segments(kept).map { logits.sliced(along: 0, $0) }
     }
 
     public func lastLogits(embeddings: Tensor, cache: inout KVCache) throws(ModelError) -> Tensor {

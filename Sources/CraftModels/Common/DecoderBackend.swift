@@ -212,21 +212,13 @@ public struct DecoderBackend: SurrogateBackend {
     /// The logits of the rows that predict the last segment (the output projection runs over those
     /// rows only; see ``SurrogateBackend/answerLogits(for:)``).
     public func answerLogits(for prompt: [PromptSegment]) throws -> PromptLogits {
-        let (embeddings, ranges, ids) = try embeddings(for: prompt, visualPositionIDs: .consecutive)
-        try checkContext(ids)
-        let first = PromptLogits.answerFirstPosition(ranges)
-        var cache = model.makeCache()
-        let logits = try model.logits(embeddings: embeddings, positionIDs: ids, fromRow: first, cache: &cache)
-        return PromptLogits(logits: logits, segmentRanges: ranges, firstPosition: first)
+        try answerLogits(forBatch: [prompt])[0]
     }
 
-    /// The answer rows of several prompts from one pass of the decoder over all of them (rows of
-    /// different prompts never attend to each other) and one output projection over all their kept
-    /// rows, so each weight is read once per batch instead of once per prompt.
+    /// The answer rows of several prompts from one call of the model
+    /// (``CausalLanguageModel/logits(batch:positionIDs:fromRows:caches:)``): a Llama, Qwen2 or GPT-2
+    /// decoder runs them together and reads each weight once for the batch.
     public func answerLogits(forBatch prompts: [[PromptSegment]]) throws -> [PromptLogits] {
-        guard prompts.count > 1, let decoder = model as? any HiddenStateDecoder else {
-            return try prompts.map { try answerLogits(for: $0) }
-        }
         var inputs: [Tensor] = [], ranges: [[Range<Int>]] = [], ids: [[Int]?] = []
         for prompt in prompts {
             let (embeddings, segmentRanges, positionIDs) = try embeddings(for: prompt, visualPositionIDs: .consecutive)
@@ -235,24 +227,10 @@ public struct DecoderBackend: SurrogateBackend {
             ranges.append(segmentRanges)
             ids.append(positionIDs)
         }
+        let firsts = ranges.map(PromptLogits.answerFirstPosition)
         var caches = inputs.map { _ in model.makeCache() }
-        let hidden = try decoder.finalHiddenStates(inputs, positionIDs: ids, caches: &caches)
-        var kept: [Tensor] = [], firsts: [Int] = [], start = 0
-        for (input, segmentRanges) in zip(inputs, ranges) {
-            let first = PromptLogits.answerFirstPosition(segmentRanges)
-            kept.append(hidden.sliced(along: 0, (start + first)..<(start + input.shape[0])))
-            firsts.append(first)
-            start += input.shape[0]
-        }
-        let logits = decoder.lmHead.linear(Tensor.concatenated(kept, along: 0))
-        var results: [PromptLogits] = [], row = 0
-        for (index, rows) in kept.enumerated() {
-            let count = rows.shape[0]
-            results.append(PromptLogits(logits: logits.sliced(along: 0, row..<(row + count)), segmentRanges: ranges[index],
-                                        firstPosition: firsts[index]))
-            row += count
-        }
-        return results
+        let logits = try model.logits(batch: inputs, positionIDs: ids, fromRows: firsts, caches: &caches)
+        return prompts.indices.map { PromptLogits(logits: logits[$0], segmentRanges: ranges[$0], firstPosition: firsts[$0]) }
     }
 
     /// Llama, Qwen2 and GPT-2 decoders take original visual position ids.

@@ -51,7 +51,7 @@ public enum WeightMatrix: Sendable {
     }
 
     /// `x · selfᵀ + bias`, differentiable with respect to `x` (and to a float32 weight).
-    public func linear(_ x: Tensor, bias: Tensor? = nil) -> Tensor {
+    func linear(_ x: Tensor, bias: Tensor? = nil) -> Tensor {
         switch self {
         case .float32(let weight): x.linear(weight: weight, bias: bias)
         case .half(let weight): x.linear(weight: weight, bias: bias)
