@@ -50,18 +50,8 @@ public struct TemplatedSurrogate: TrainingSurrogate {
     /// (``SurrogateBackend/answerLogits(forBatch:)``), else one whole prompt at a time.
     public func score(visual: [Tensor], prompts: [String], answers: [String]) throws -> [AnswerSequence] {
         try checkBatch(visual, prompts, answers)
-        let tokens = try answers.map { try backend.tokenize($0) + (backend.endOfAnswerToken.map { [$0] } ?? []) }
-        let prompts = visual.indices.map { segments(visual: visual[$0], prompt: prompts[$0]) }
-        let full = prompts.indices.map { prompts[$0] + [PromptSegment.tokens(tokens[$0])] }
-        let results = scoresAnswerRowsOnly ? try backend.answerLogits(forBatch: full) : try full.map { try backend.logits(for: $0) }
-        return try results.indices.map { index in
-            let result = results[index]
-            guard result.segmentRanges.count == prompts[index].count + 1, let answerRange = result.segmentRanges.last else {
-                throw TrainingError(.invalidLossInput, "the surrogate returned \(result.segmentRanges.count) segment ranges for \(prompts[index].count + 1) segments")
-            }
-            return AnswerSequence(logits: result.logits, answerTokens: tokens[index], answerStart: answerRange.lowerBound,
-                                  firstPosition: result.firstPosition)
-        }
+        return try AnswerSequence.scored(by: backend, prompts: visual.indices.map { segments(visual: visual[$0], prompt: prompts[$0]) },
+                                         answers: answers, answerRowsOnly: scoresAnswerRowsOnly)
     }
 
     /// Greedy generation after the templated prompt.

@@ -70,6 +70,31 @@ extension TrainingSurrogate {
     }
 }
 
+extension AnswerSequence {
+    /// The scored sequences of `prompts`, each followed by its answer's tokens and the backend's
+    /// end-of-answer token (the last segment, which the alignment loss scores): the answer rows of all
+    /// of them in one call of the backend (``SurrogateBackend/answerLogits(forBatch:)``), or, with
+    /// `answerRowsOnly` false, every row of one prompt at a time.
+    ///
+    /// - Throws: what the backend throws; ``TrainingError`` (`invalidLossInput`) when it places the
+    ///   segments other than one range per segment.
+    public static func scored(
+        by backend: any SurrogateBackend, prompts: [[PromptSegment]], answers: [String], answerRowsOnly: Bool = true
+    ) throws -> [AnswerSequence] {
+        let tokens = try answers.map { try backend.tokenize($0) + (backend.endOfAnswerToken.map { [$0] } ?? []) }
+        let full = prompts.indices.map { prompts[$0] + [PromptSegment.tokens(tokens[$0])] }
+        let results = answerRowsOnly ? try backend.answerLogits(forBatch: full) : try full.map { try backend.logits(for: $0) }
+        return try results.indices.map { index in
+            let result = results[index]
+            guard result.segmentRanges.count == full[index].count, let answerRange = result.segmentRanges.last else {
+                throw TrainingError(.invalidLossInput, "the surrogate returned \(result.segmentRanges.count) segment ranges for \(full[index].count) segments")
+            }
+            return AnswerSequence(logits: result.logits, answerTokens: tokens[index], answerStart: answerRange.lowerBound,
+                                  firstPosition: result.firstPosition)
+        }
+    }
+}
+
 /// A frozen text tower giving the contrastive term's text embeddings.
 public protocol TextEmbedder: Sendable {
     /// Embeddings `[texts.count, E]` of the texts (no gradient is needed).
@@ -98,15 +123,8 @@ public struct LanguageBackendSurrogate: TrainingSurrogate {
     /// Scores a micro-batch in one call of the backend (``SurrogateBackend/answerLogits(forBatch:)``).
     public func score(visual: [Tensor], prompts: [String], answers: [String]) throws -> [AnswerSequence] {
         try checkBatch(visual, prompts, answers)
-        let tokens = try answers.map { try backend.tokenize($0) + (backend.endOfAnswerToken.map { [$0] } ?? []) }
-        let results = try backend.answerLogits(forBatch: visual.indices.map { [.vectors(visual[$0]), .text(prompts[$0]), .tokens(tokens[$0])] })
-        return try zip(results, tokens).map { result, tokens in
-            guard result.segmentRanges.count == 3 else {
-                throw TrainingError(.invalidLossInput, "the surrogate returned \(result.segmentRanges.count) segment ranges for 3 segments")
-            }
-            return AnswerSequence(logits: result.logits, answerTokens: tokens, answerStart: result.segmentRanges[2].lowerBound,
-                                  firstPosition: result.firstPosition)
-        }
+        return try AnswerSequence.scored(by: backend, prompts: visual.indices.map { [.vectors(visual[$0]), .text(prompts[$0])] },
+                                         answers: answers)
     }
 
     /// Greedy generation after the visual vectors and the prompt.
