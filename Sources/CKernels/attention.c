@@ -30,7 +30,8 @@
 #define EW_CONCAT2(a, b) a##b
 #define EW_CONCAT(a, b) EW_CONCAT2(a, b)
 
-/// Keys per block of the online softmax (a multiple of 2 · lanes for every path).
+/// Keys per block of the online softmax (a multiple of 2 · lanes for every path; a block of fewer
+/// keys, the last, is padded to whole vectors).
 #define AT_KEY_BLOCK 64
 /// Query rows computed together (sharing each key and value load): 6 rows × 2 vectors of keys or
 /// value columns are 12 accumulators, as a GEMM micro-kernel on 16 registers.
@@ -68,9 +69,15 @@ size_t craft_attention_query_block(const craft_attention_problem *p) {
     size_t block = group >= AT_ITEM_ROWS ? 1 : AT_ITEM_ROWS / group;
     if (block > p->query_length) block = p->query_length;
     if (!block) return 1;
-    // Blocks of equal size (196 positions: 4 × 49, not 3 × 64 + 4).
+    // Blocks of about equal size (196 positions: 4 blocks, not 3 × 64 + 4), whose rows fill whole
+    // groups where they can (54 + 54 + 54 + 34 rows, padded to 198, rather than 4 × 49 padded to 216).
     const size_t blocks = (p->query_length + block - 1) / block;
-    return (p->query_length + blocks - 1) / blocks;
+    block = (p->query_length + blocks - 1) / blocks;
+    size_t step = AT_GROUP;
+    for (size_t a = step, b = group; b;) { const size_t t = a % b; a = b; b = t; step = a; }
+    step = AT_GROUP / step;  // the fewest positions whose rows are whole groups
+    block = (block + step - 1) / step * step;
+    return block < p->query_length ? block : p->query_length;
 }
 
 size_t craft_attention_items(const craft_attention_problem *p) {
@@ -119,23 +126,6 @@ static void attention_load_queries(const craft_attention_problem *p, const struc
     }
     memset(w->queries + it->rows * depth, 0, (padded - it->rows) * depth * sizeof(float));
     memset(w->acc, 0, padded * p->value_depth * sizeof(float));
-}
-
-/// Keys `start..<start + n` of the item's head, transposed into `keys[d · AT_KEY_BLOCK + j]`, with
-/// zeros in the columns `n..<columns`.
-static void attention_pack_keys(const craft_attention_problem *p, const struct attention_item *it, size_t start,
-                                size_t n, size_t columns, float *keys) {
-    const size_t depth = p->depth;
-    for (size_t j = 0; j < n; j++) {
-        const float *k = it->key + (ptrdiff_t)(start + j) * p->key_stride_row;
-        // Plain stores: vectorised for AVX-512 this loop became scatters (VSCATTERQPS), microcoded
-        // on AMD Zen 4 and measured as half of a decoding step's attention time.
-#pragma clang loop vectorize(disable)
-        for (size_t d = 0; d < depth; d++) keys[d * AT_KEY_BLOCK + j] = k[d];
-    }
-    for (size_t d = 0; d < depth; d++) {
-        for (size_t j = n; j < columns; j++) keys[d * AT_KEY_BLOCK + j] = 0;
-    }
 }
 
 /// After the first pass: marks (and resets) the causal rows that saw no real key, whose maximum is

@@ -7,11 +7,64 @@
 // over the keys in order, and the softmax statistics are the row's own. Rows are grouped (AT_GROUP)
 // only to share loads; a group computes each row exactly as a single row would.
 
+typedef float EW_NAME(v8) __attribute__((vector_size(32)));
+
+/// Keys `start..<start + n` of the item's head, transposed into `keys[d · AT_KEY_BLOCK + j]`, with
+/// zeros in the columns `n..<columns`. Whole 8 × 8 tiles are transposed in registers (unpack, shuffle,
+/// then swap halves: 24 shuffles for 64 values); the edges are copied one value at a time.
+EW_ATTR static void EW_NAME(attention_pack_keys)(const craft_attention_problem *p, const struct attention_item *it,
+                                                 size_t start, size_t n, size_t columns, float *keys) {
+    typedef EW_NAME(v8) V8;
+    const size_t depth = p->depth, tiled_keys = n / 8 * 8, tiled_depth = depth / 8 * 8;
+    const ptrdiff_t stride = p->key_stride_row;
+    const float *first = it->key + (ptrdiff_t)start * stride;
+    for (size_t j = 0; j < tiled_keys; j += 8) {
+        const float *k = first + (ptrdiff_t)j * stride;
+        for (size_t d = 0; d < tiled_depth; d += 8) {
+            V8 r[8];
+            for (int i = 0; i < 8; i++) memcpy(&r[i], k + (ptrdiff_t)i * stride + d, sizeof(V8));
+            V8 t[8], u[8];
+            for (int i = 0; i < 8; i += 2) {
+                t[i] = __builtin_shufflevector(r[i], r[i + 1], 0, 8, 1, 9, 4, 12, 5, 13);
+                t[i + 1] = __builtin_shufflevector(r[i], r[i + 1], 2, 10, 3, 11, 6, 14, 7, 15);
+            }
+            for (int i = 0; i < 8; i += 4) {
+                u[i] = __builtin_shufflevector(t[i], t[i + 2], 0, 1, 8, 9, 4, 5, 12, 13);
+                u[i + 1] = __builtin_shufflevector(t[i], t[i + 2], 2, 3, 10, 11, 6, 7, 14, 15);
+                u[i + 2] = __builtin_shufflevector(t[i + 1], t[i + 3], 0, 1, 8, 9, 4, 5, 12, 13);
+                u[i + 3] = __builtin_shufflevector(t[i + 1], t[i + 3], 2, 3, 10, 11, 6, 7, 14, 15);
+            }
+            for (int i = 0; i < 4; i++) {
+                // Column d + i is the low halves of u[i] (rows 0–3) and u[i + 4] (rows 4–7); d + i + 4
+                // the high halves.
+                const V8 low = __builtin_shufflevector(u[i], u[i + 4], 0, 1, 2, 3, 8, 9, 10, 11);
+                const V8 high = __builtin_shufflevector(u[i], u[i + 4], 4, 5, 6, 7, 12, 13, 14, 15);
+                memcpy(keys + (d + (size_t)i) * AT_KEY_BLOCK + j, &low, sizeof(V8));
+                memcpy(keys + (d + (size_t)i + 4) * AT_KEY_BLOCK + j, &high, sizeof(V8));
+            }
+        }
+        for (size_t d = tiled_depth; d < depth; d++) {
+            for (size_t i = 0; i < 8; i++) keys[d * AT_KEY_BLOCK + j + i] = k[(ptrdiff_t)i * stride + (ptrdiff_t)d];
+        }
+    }
+    for (size_t j = tiled_keys; j < n; j++) {
+        const float *k = first + (ptrdiff_t)j * stride;
+        // Plain stores: vectorised for AVX-512 this loop became scatters (VSCATTERQPS), microcoded
+        // on AMD Zen 4.
+#pragma clang loop vectorize(disable)
+        for (size_t d = 0; d < depth; d++) keys[d * AT_KEY_BLOCK + j] = k[d];
+    }
+    for (size_t d = 0; d < depth; d++) {
+        for (size_t j = n; j < columns; j++) keys[d * AT_KEY_BLOCK + j] = 0;
+    }
+}
+
 /// `s[i·AT_KEY_BLOCK + j] = Σ_d q[i·depth + d] · kt[d·AT_KEY_BLOCK + j]` for the `rows` query rows at
-/// `q` and the `columns` (a multiple of 2·EW_LANES) packed keys at `kt`, summed in `d` order.
+/// `q` and the `columns` (a multiple of EW_LANES) packed keys at `kt`, summed in `d` order.
 EW_INLINE void EW_NAME(attention_scores_rows)(int rows, const float *q, const float *kt, size_t depth,
                                               size_t columns, float *s) {
-    for (size_t c = 0; c < columns; c += 2 * EW_LANES) {
+    size_t c = 0;
+    for (; c + 2 * EW_LANES <= columns; c += 2 * EW_LANES) {
         VF low[AT_GROUP], high[AT_GROUP];
         for (int i = 0; i < rows; i++) { low[i] = EW_NAME(splat)(0); high[i] = EW_NAME(splat)(0); }
         for (size_t d = 0; d < depth; d++) {
@@ -27,6 +80,16 @@ EW_INLINE void EW_NAME(attention_scores_rows)(int rows, const float *q, const fl
             EW_NAME(store)(s + (size_t)i * AT_KEY_BLOCK + c, low[i]);
             EW_NAME(store)(s + (size_t)i * AT_KEY_BLOCK + c + EW_LANES, high[i]);
         }
+    }
+    if (c < columns) {
+        // One vector of keys left (a key block's last few keys): the same sums, half the registers.
+        VF sums[AT_GROUP];
+        for (int i = 0; i < rows; i++) sums[i] = EW_NAME(splat)(0);
+        for (size_t d = 0; d < depth; d++) {
+            const VF k0 = EW_NAME(load)(kt + d * AT_KEY_BLOCK + c);
+            for (int i = 0; i < rows; i++) sums[i] = sums[i] + EW_NAME(splat)(q[(size_t)i * depth + d]) * k0;
+        }
+        for (int i = 0; i < rows; i++) EW_NAME(store)(s + (size_t)i * AT_KEY_BLOCK + c, sums[i]);
     }
 }
 
@@ -165,10 +228,10 @@ EW_ATTR static void EW_NAME(attention_items)(const craft_attention_problem *p, s
             }
             for (size_t start = 0; start < need; start += AT_KEY_BLOCK) {
                 const size_t n = key_length - start < AT_KEY_BLOCK ? key_length - start : AT_KEY_BLOCK;
-                const size_t columns = (n + 2 * EW_LANES - 1) / (2 * EW_LANES) * (2 * EW_LANES);
+                const size_t columns = (n + EW_LANES - 1) / EW_LANES * EW_LANES;
                 // A single row (decoding without grouped heads) reads the keys in place.
                 const int direct = rows == 1;
-                if (!direct) attention_pack_keys(p, &it, start, n, columns, w->keys);
+                if (!direct) EW_NAME(attention_pack_keys)(p, &it, start, n, columns, w->keys);
                 for (size_t r0 = 0; r0 < padded; r0 += AT_GROUP) {
                     const size_t real = rows - r0 < AT_GROUP ? rows - r0 : AT_GROUP;
                     size_t width[AT_GROUP] = {0}, removed[AT_GROUP] = {0};
