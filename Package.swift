@@ -46,7 +46,7 @@ let package = Package(
     targets: [
         // C libraries: each is imported by exactly one Swift module.
         // OpenBLAS, loaded at run time with kernels chosen for the CPU (Sources/CBLAS/loader.c).
-        .target(name: "CBLAS", path: "Sources/CBLAS", linkerSettings: [.linkedLibrary("dl"), .linkedLibrary("pthread")]),
+        .target(name: "CBLAS", dependencies: ["CKernels"], path: "Sources/CBLAS", linkerSettings: [.linkedLibrary("dl"), .linkedLibrary("pthread")]),
         // Craft's own kernels for half-precision weights (AVX2+FMA+F16C chosen at run time, portable otherwise).
         .target(name: "CKernels", path: "Sources/CKernels"),
         .systemLibrary(

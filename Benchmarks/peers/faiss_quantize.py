@@ -5,7 +5,7 @@ Called by Benchmarks/CraftBench/QuantizeBenchmark.swift (not by hand, though it 
 DATA_DIR holds codebook.f32 ([K, D]) and queries.f32 ([N, D]), raw little-endian float32, written by
 the Swift side. Times one `index.search(queries, 1)` (index built outside the timing), writes the
 indices to DATA_DIR/faiss-indices-THREADS.i64 and prints one JSON line:
-    {"seconds": ..., "cpu_seconds": ..., "threads": ..., "faiss": "<version>"}
+    {"seconds": ..., "cpu_seconds": ..., "threads": ..., "faiss": "<version> (SIMD <level>)"}
 (cpu_seconds, the process CPU time, is reported because the benchmark machine may be shared.)
 """
 import json
@@ -28,7 +28,10 @@ def main():
     _, indices = index.search(queries, 1)
     seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
     indices.astype("<i8").tofile(os.path.join(data, f"faiss-indices-{threads}.i64"))
-    print(json.dumps({"seconds": seconds, "cpu_seconds": cpu_seconds, "threads": threads, "faiss": faiss.__version__}))
+    # The SIMD level faiss dispatches to (FAISS_SIMD_LEVEL caps it), where this faiss tells.
+    config = getattr(faiss, "SIMDConfig", None)
+    simd = f" (SIMD {config.get_level_name()})" if config is not None and hasattr(config, "get_level_name") else ""
+    print(json.dumps({"seconds": seconds, "cpu_seconds": cpu_seconds, "threads": threads, "faiss": faiss.__version__ + simd}))
 
 
 if __name__ == "__main__":

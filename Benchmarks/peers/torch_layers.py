@@ -85,7 +85,7 @@ def run_once(case, mode):
 
 
 def main():
-    print("ready torch " + torch.__version__, flush=True)
+    print(f"ready torch {torch.__version__} (CPU capability {torch.backends.cpu.get_cpu_capability()})", flush=True)
     for line in sys.stdin:
         parts = line.split()
         if not parts:

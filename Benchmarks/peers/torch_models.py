@@ -227,7 +227,7 @@ def serve(directory):
                 raise ValueError(case)
 
     warmed = set()
-    print("ready torch " + torch.__version__, flush=True)
+    print(f"ready torch {torch.__version__} (CPU capability {torch.backends.cpu.get_cpu_capability()})", flush=True)
     for line in sys.stdin:
         parts = line.split()
         if not parts:

@@ -6,7 +6,8 @@
 // once, from OPENBLAS_CORETYPE, in its load-time constructor. So Craft does not link OpenBLAS: on the
 // first BLAS call it reads the CPU's features (cpuid, and xgetbv for what the OS saves), sets
 // OPENBLAS_CORETYPE to the matching family when the user has not set one (an explicit value always
-// wins), then dlopen()s the library. docs/tensorcore.md describes the rule.
+// wins), then dlopen()s the library. docs/tensorcore.md describes the rule. CRAFT_MAX_ISA, when
+// set, caps the features the choice rests on (CKernels' craft_max_isa).
 //
 // It also shortens how long OpenBLAS's idle worker threads spin before they sleep
 // (OPENBLAS_THREAD_TIMEOUT, 2^n cycles; OpenBLAS's default n = 28 is about 0.1 s), again only when the
@@ -14,6 +15,7 @@
 // kernels), and a BLAS worker spinning with sched_yield took ~12 % of the CPU from them on 2 cores.
 #define _GNU_SOURCE
 #include "CBLAS.h"
+#include "CKernels.h"
 
 #include <cpuid.h>
 #include <dlfcn.h>
@@ -81,6 +83,11 @@ static const char *detect(void) {
     }
     snprintf(features, sizeof features, "%s%s%s%s%s", vendor, avx ? " avx" : "", avx2 ? " avx2" : "",
              fma ? " fma" : "", avx512 && osAVX512 ? " avx512" : "");
+    // CRAFT_MAX_ISA caps Craft's kernels and this choice alike: under `avx2` the AVX2 family, under
+    // `portable` the SSE3 one (OpenBLAS's own detection could pick wider kernels).
+    const int cap = craft_max_isa();
+    if (cap < CRAFT_PATH_AVX2 && osAVX) return "Prescott";
+    if (cap < CRAFT_PATH_AVX512) avx512 = 0;
     return craft_blas_choose_core(vendor, avx2, fma, avx512, osAVX, osAVX512);
 }
 

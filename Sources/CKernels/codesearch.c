@@ -106,7 +106,7 @@ static int has_vnni(void) {
     int value = __atomic_load_n(&cached, __ATOMIC_RELAXED);
     if (value < 0) {
         __builtin_cpu_init();
-        value = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vnni");
+        value = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vnni") && craft_max_isa() >= CRAFT_PATH_AVX512;
         __atomic_store_n(&cached, value, __ATOMIC_RELAXED);
     }
     return value;

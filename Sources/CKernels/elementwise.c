@@ -52,7 +52,8 @@ static int has_avx512(void) {
     int value = __atomic_load_n(&cached, __ATOMIC_RELAXED);
     if (value < 0) {
         __builtin_cpu_init();
-        value = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+        value = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")
+              && craft_max_isa() >= CRAFT_PATH_AVX512;
         __atomic_store_n(&cached, value, __ATOMIC_RELAXED);
     }
     return value;

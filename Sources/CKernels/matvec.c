@@ -223,7 +223,8 @@ static int has_avx2(void) {
     int value = __atomic_load_n(&cached, __ATOMIC_RELAXED);
     if (value < 0) {
         __builtin_cpu_init();
-        value = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+        value = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c")
+              && craft_max_isa() >= CRAFT_PATH_AVX2;
         __atomic_store_n(&cached, value, __ATOMIC_RELAXED);
     }
     return value;

@@ -125,7 +125,7 @@ public enum BLAS {
             let why: String
             switch selection {
             case .environment: why = "from OPENBLAS_CORETYPE"
-            case .craft: why = "chosen by Craft for this CPU"
+            case .craft: why = "chosen by Craft for this CPU" + (InstructionSetCap.effective.map { ", capped at \($0) by CRAFT_MAX_ISA" } ?? "")
             case .openBLAS: why = "OpenBLAS's own choice"
             }
             let spin = threadTimeoutSelection == .environment ? "from OPENBLAS_THREAD_TIMEOUT" : "set by Craft"

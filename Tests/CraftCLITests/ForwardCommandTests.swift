@@ -87,6 +87,46 @@ import TensorCore
         #expect(!chosen.standardOutput.contains("from OPENBLAS_CORETYPE"), "\(chosen.standardOutput)")
     }
 
+    /// `CRAFT_MAX_ISA` caps every kernel family and Craft's choice of OpenBLAS kernels, `--version`
+    /// says so, and a bfloat16 Qwen2 (matrix-vector, attention, elementwise kernels, sgemm) gives
+    /// transformers' logits under each cap; a value not understood is reported and caps nothing.
+    @Test func instructionSetCapHoldsForEveryKernel() throws {
+        let name = "qwen2_tied_bf16"
+        let reference = try SafeTensorsFile(contentsOf: root.appendingPathComponent("\(models)/\(name).reference.safetensors"))
+        let tokens = try reference.int64s("input_ids").map(String.init).joined(separator: ",")
+        let features = BLAS.kernels.cpuFeatures.split(separator: " ").map(String.init)
+        let hasAVX2 = features.contains("avx2") && features.contains("fma")
+        let vendor = features.first ?? ""
+        let expected: [String: (blas: String, kernels: String)] = [
+            "avx2": hasAVX2
+                ? ("\(BLAS.chosenCore(vendor: vendor, avx2: true, fma: true, avx512: false, osSavesAVX: true, osSavesAVX512: false) ?? "") kernels",
+                   "elementwise avx2-fma, attention avx2-fma, matrix-vector avx2-fma-f16c, nearest-code search int8 avx2 (capped by CRAFT_MAX_ISA=avx2)")
+                : ("kernels", "elementwise portable, attention portable, matrix-vector portable"),
+            "portable": (features.contains("avx") ? "Prescott kernels" : "kernels",
+                         "elementwise portable, attention portable, matrix-vector portable, nearest-code search float32 (sgemm) (capped by CRAFT_MAX_ISA=portable)"),
+        ]
+        for (cap, want) in expected.sorted(by: { $0.key < $1.key }) {
+            let environment = ["CRAFT_MAX_ISA": cap, "OPENBLAS_CORETYPE": nil]
+            let version = try runCraft(["--version"], environment: environment)
+            #expect(version.status == 0)
+            #expect(version.standardOutput.contains(want.blas) && version.standardOutput.contains(want.kernels),
+                    "CRAFT_MAX_ISA=\(cap): \(version.standardOutput)")
+            let out = temporaryOutput()
+            defer { try? FileManager.default.removeItem(at: out) }
+            let result = try runCraft(["forward", "--model", "\(models)/\(name)", "--tokens", tokens, "--output", out.path],
+                                      environment: environment)
+            #expect(result.status == 0, "\(result.standardError)")
+            let (ok, report) = approximatelyEqual(try SafeTensorsFile(contentsOf: out).floats("logits"), try reference.floats("logits"),
+                                                  relative: 1e-4, absolute: 1e-5)
+            #expect(ok, "CRAFT_MAX_ISA=\(cap): \(report)")
+        }
+        let wrong = try runCraft(["--version"], environment: ["CRAFT_MAX_ISA": "avx3"])
+        #expect(wrong.status == 0)
+        #expect(wrong.standardError.contains("warning: CRAFT_MAX_ISA=avx3 is not avx512, avx2 or portable"), "\(wrong.standardError)")
+        #expect(wrong.standardOutput.contains("(CRAFT_MAX_ISA=avx3 not understood, not capped)"), "\(wrong.standardOutput)")
+        #expect(wrong.standardOutput.contains("Craft kernels: elementwise \(Tensor.elementwiseKernelName), attention \(Tensor.fusedAttentionKernelName)"))
+    }
+
     @Test func writesSiglipOutputsWithPooler() throws {
         let name = "siglip_head_prefixed"
         let referenceURL = root.appendingPathComponent("\(models)/\(name).reference.safetensors")

@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 import Testing
 import TestSupport
@@ -17,6 +18,20 @@ import TestSupport
             if parts[0] == "flags", flags.isEmpty { flags = Set(parts[1].split(separator: " ").map(String.init)) }
         }
         return (vendor, flags)
+    }
+
+    /// `CRAFT_MAX_ISA`'s values (the cap itself, in a process of its own: ForwardCommandTests).
+    @Test func instructionSetCapValues() {
+        #expect(craft_max_isa_parse(nil) == Int32(CRAFT_PATH_AVX512))
+        #expect(craft_max_isa_parse("") == Int32(CRAFT_PATH_AVX512))
+        #expect(craft_max_isa_parse("avx512") == Int32(CRAFT_PATH_AVX512))
+        #expect(craft_max_isa_parse("AVX2") == Int32(CRAFT_PATH_AVX2))
+        #expect(craft_max_isa_parse("Portable") == Int32(CRAFT_PATH_PORTABLE))
+        for wrong in ["avx3", "avx", "sse2", " avx2", "avx2 "] { #expect(craft_max_isa_parse(wrong) == -1, "\(wrong)") }
+        // This process: no cap unless the environment sets one.
+        if ProcessInfo.processInfo.environment["CRAFT_MAX_ISA"] == nil {
+            #expect(InstructionSetCap.setting == nil && InstructionSetCap.effective == nil && InstructionSetCap.note == nil)
+        }
     }
 
     @Test func choiceFollowsTheCPUFeatures() {

@@ -142,6 +142,19 @@ enum {
     CRAFT_PATH_AVX512 = 2,    ///< AVX-512F, 16 lanes
 };
 
+/// The widest path Craft's kernels may take: ``CRAFT_PATH_AVX512`` (no cap) unless the environment
+/// variable `CRAFT_MAX_ISA` says `avx2` or `portable` (case-insensitive; `avx512` is no cap). Read
+/// once per process, before the first kernel chooses its path; a value not understood caps nothing
+/// and is reported once on stderr. Every `*_path()` below and the BLAS loader's choice of OpenBLAS
+/// kernels stay within it.
+int craft_max_isa(void);
+
+/// A `CRAFT_MAX_ISA` value as a path (NULL or "" → ``CRAFT_PATH_AVX512``), or −1 when not understood.
+int craft_max_isa_parse(const char *value);
+
+/// The text of `CRAFT_MAX_ISA` ("" when unset).
+const char *craft_max_isa_setting(void);
+
 /// The elementwise functions of ``craft_activation``.
 enum {
     CRAFT_EXP = 0,        ///< e^x (0 below −86.5, +∞ above 88.72, NaN kept)
