@@ -40,12 +40,14 @@ import Testing
     /// Every matrix-vector path this CPU has (the portable one forced, AVX2 where available), for
     /// float32, float16 and bfloat16 weights and column counts around the kernels' 16- and 8-wide
     /// steps: within float32 rounding of a float64 product, and on each path a vector's result has the
-    /// same bits alone as among 1...9 others.
+    /// same bits alone as among 1...9 others. Rows of 2048 columns or more with 2–8 vectors take the
+    /// AVX2 path's column blocks (16 rows × 256 columns; 37 rows and 2061 or 2600 columns leave a part
+    /// block of each and the 8- and 1-wide tails).
     @Test func everyMatrixVectorPathAgreesAndIsRowIndependent() {
         let paths = [Int32(CRAFT_PATH_PORTABLE)] + (craft_matvec_path() == Int32(CRAFT_PATH_AVX2) ? [Int32(CRAFT_PATH_AVX2)] : [])
         var generator = SplitMix64(seed: 11)
-        for columns in [5, 16, 24, 67] {
-            let rowCount = 13, vectors = 9
+        for columns in [5, 16, 24, 67, 2061, 2600] {
+            let rowCount = columns >= 2048 ? 37 : 13, vectors = 9
             let weight = Tensor(randomNormal: [rowCount, columns], generator: &generator).scalars
             let x = Tensor(randomNormal: [vectors, columns], generator: &generator).scalars
             for format in [Int32(CRAFT_FLOAT32_WEIGHTS), Int32(CRAFT_HALF_FLOAT16), Int32(CRAFT_HALF_BFLOAT16)] {
@@ -79,6 +81,10 @@ import Testing
                         }
                         #expect(run(path, 1, from: v) == Array(all[(v * rowCount)..<((v + 1) * rowCount)]),
                                 "path \(path), format \(format), D \(columns): vector \(v) alone")
+                    }
+                    for m in [2, 3, 5, 8] {
+                        #expect(run(path, m, from: 0) == Array(all[0..<(m * rowCount)]),
+                                "path \(path), format \(format), D \(columns): \(m) vectors")
                     }
                 }
             }
