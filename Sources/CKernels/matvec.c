@@ -192,17 +192,11 @@ CRAFT_AVX2 __attribute__((always_inline)) static inline void avx2_row(
 }
 
 /// Rows per block, columns per block (a multiple of 16) and the most vectors of the blocked path.
-#ifndef MV_BLOCK_ROWS
 #define MV_BLOCK_ROWS 16
-#endif
-#define MV_BLOCK_VECTORS 8
-#ifndef MV_BLOCK_COLUMNS
 #define MV_BLOCK_COLUMNS 256
-#endif
+#define MV_BLOCK_VECTORS 8
 /// From this many columns on (vectors of 8 KiB), several vectors take the blocked path.
-#ifndef MV_BLOCKED_COLUMNS
 #define MV_BLOCKED_COLUMNS 2048
-#endif
 
 // The same sums for several vectors and long rows (a down projection of 2048 columns or more: 8
 // vectors are 64 KiB, more than L1): blocks of MV_BLOCK_ROWS rows are taken MV_BLOCK_COLUMNS columns
