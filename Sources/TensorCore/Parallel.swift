@@ -1,4 +1,5 @@
 // The library's own parallel loops and the shared thread count (OpenBLAS plus TensorCore's kernels).
+import CKernels
 import Dispatch
 import Foundation
 
@@ -69,12 +70,32 @@ func parallelRanges(_ count: Int, grain: Int, _ body: (Range<Int>) -> Void) {
     }
     let size = (count + parts - 1) / parts
     withoutActuallyEscaping(body) { body in
-        let work = UncheckedSendable(body)
-        DispatchQueue.concurrentPerform(iterations: parts) { part in
-            let start = part * size
-            let end = Swift.min(count, start + size)
-            if start < end { work.value(start..<end) }
+        var loop = ParallelLoop(body: body, count: count, size: size)
+        // CKernels' worker pool (workers wait for the next loop spinning briefly, so the many short
+        // loops of decoding start at once); Dispatch when the pool is busy (a loop inside a loop, or
+        // another thread's loop).
+        let ran = withUnsafeMutablePointer(to: &loop) { pointer in
+            craft_parallel_run(parts, { context, part in
+                context!.assumingMemoryBound(to: ParallelLoop.self).pointee.run(part)
+            }, pointer)
         }
+        if ran == 0 {
+            let work = UncheckedSendable(loop)
+            DispatchQueue.concurrentPerform(iterations: parts) { work.value.run($0) }
+        }
+    }
+}
+
+/// One `parallelRanges` loop: part `p` runs the range `p·size ..< min(count, (p + 1)·size)`.
+private struct ParallelLoop {
+    let body: (Range<Int>) -> Void
+    let count: Int
+    let size: Int
+
+    func run(_ part: Int) {
+        let start = part * size
+        let end = Swift.min(count, start + size)
+        if start < end { body(start..<end) }
     }
 }
 

@@ -155,6 +155,19 @@ int craft_max_isa_parse(const char *value);
 /// The text of `CRAFT_MAX_ISA` ("" when unset).
 const char *craft_max_isa_setting(void);
 
+/// One part of a parallel loop: `body(context, part)`.
+typedef void (*craft_parallel_body)(void *context, size_t part);
+
+/// Runs `body(context, part)` for every `part < parts`, part 0 on the calling thread and the others
+/// on the pool's worker threads (started on first use, one per extra part, kept for the process),
+/// and returns when all are done: 1. Returns 0 without running anything when the pool is busy with
+/// another loop (a loop started inside a part, or from another thread at the same moment) or cannot
+/// start enough threads; the caller then runs the loop another way. Waiting workers spin briefly
+/// (about 0.1 ms, yielding to other runnable threads) before they sleep, so loops that follow each
+/// other closely (decoding) start without a kernel wake-up. Which thread runs which part does not
+/// change any part's result.
+int craft_parallel_run(size_t parts, craft_parallel_body body, void *context);
+
 /// The elementwise functions of ``craft_activation``.
 enum {
     CRAFT_EXP = 0,        ///< e^x (0 below −86.5, +∞ above 88.72, NaN kept)
