@@ -83,8 +83,21 @@ static void *worker_main(void *argument) {
     return NULL;
 }
 
+/// In a child process after fork(), which has none of the parent's workers: an empty pool.
+static void forget_workers_after_fork(void) {
+    pthread_mutex_init(&pool_lock, NULL);
+    pthread_cond_init(&pool_wake, NULL);
+    pool_workers = 0;
+    pool_sleepers = 0;
+    atomic_flag_clear(&pool_busy);
+}
+
+static pthread_once_t fork_handler_once = PTHREAD_ONCE_INIT;
+static void install_fork_handler(void) { pthread_atfork(NULL, NULL, forget_workers_after_fork); }
+
 /// Starts workers until there are `count` (or as many as the system gives); returns how many run.
 static size_t ensure_workers(size_t count) {
+    pthread_once(&fork_handler_once, install_fork_handler);
     pthread_mutex_lock(&pool_lock);
     while (pool_workers < count) {
         pthread_t thread;

@@ -76,6 +76,30 @@ import Testing
         #expect(inner.covered.allSatisfy { $0 == 1 })
     }
 
+    /// A child process after fork() has none of the parent's workers: its first loop starts its own
+    /// (without the pool's fork handler it would wait for the parent's workers forever).
+    @Test func aForkedChildStartsItsOwnWorkers() throws {
+        while Self.run(Record(parts: 2)) == 0 { sched_yield() }  // the parent has a worker
+        let child = fork()
+        if child == 0 {
+            var hits = [0, 0]
+            let status = hits.withUnsafeMutableBufferPointer { buffer in
+                craft_parallel_run(2, { context, part in context!.assumingMemoryBound(to: Int.self)[part] = 1 }, buffer.baseAddress!)
+            }
+            _exit(status == 1 && hits == [1, 1] ? 0 : 1)
+        }
+        try #require(child > 0)
+        var status: Int32 = 0
+        var waited = 0
+        while waitpid(child, &status, WNOHANG) == 0 {
+            if waited == 1000 { kill(child, SIGKILL); waitpid(child, &status, 0); break }
+            waited += 1
+            usleep(10_000)
+        }
+        #expect(waited < 1000, "the forked child's loop did not finish within 10 s")
+        #expect(status == 0, "the child's loop ran its parts wrongly (wait status \(status))")
+    }
+
     /// Loops from several threads at once: each runs every index once, on the pool or on Dispatch.
     @Test func loopsFromSeveralThreadsAtOnce() {
         final class Counts: @unchecked Sendable { var values = [[Int]](repeating: [Int](repeating: 0, count: 4096), count: 4) }
