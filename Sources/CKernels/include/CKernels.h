@@ -163,7 +163,7 @@ typedef void (*craft_parallel_body)(void *context, size_t part);
 /// and returns when all are done: 1. Returns 0 without running anything when the pool is busy with
 /// another loop (a loop started inside a part, or from another thread at the same moment) or cannot
 /// start enough threads; the caller then runs the loop another way. Waiting workers spin briefly
-/// (about 0.1 ms, yielding to other runnable threads) before they sleep, so loops that follow each
+/// (0.1–0.2 ms, yielding to other runnable threads) before they sleep, so loops that follow each
 /// other closely (decoding) start without a kernel wake-up. Which thread runs which part does not
 /// change any part's result.
 int craft_parallel_run(size_t parts, craft_parallel_body body, void *context);
