@@ -128,6 +128,7 @@ struct RealModelIntegrationTests {
         }
         expectAgreementToRounding(single.loss, single.gradients, batch.loss, batch.gradients)
         #expect(throws: TrainingError.self) { try surrogate.score(visual: [pixels], prompts: [], answers: []) }
+        #expect(try surrogate.score(visual: [], prompts: [], answers: []).isEmpty)
     }
 
     @Test("a SigLIP tower trains against a frozen Llama surrogate end to end")

@@ -214,6 +214,7 @@ extension HiddenStateDecoder {
     /// other), then one output projection over the kept rows of all of them.
     public func logits(batch embeddings: [Tensor], positionIDs: [[Int]?], fromRows firstRows: [Int], caches: inout [KVCache]) throws(ModelError) -> [Tensor] {
         try checkRowBatch(embeddings, positionIDs, firstRows, caches)
+        if embeddings.isEmpty { return [] }
         let hidden = try finalHiddenStates(embeddings, positionIDs: positionIDs, caches: &caches)
         let kept = zip(KVCache.segments(embeddings), firstRows).map { segment, first in
             hidden.sliced(along: 0, (segment.lowerBound + first)..<segment.upperBound)
