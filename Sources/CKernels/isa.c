@@ -7,6 +7,7 @@
 // the manner of oneDNN's ONEDNN_MAX_CPU_ISA and PyTorch's ATEN_CPU_CAPABILITY.
 #include "CKernels.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <strings.h>
@@ -19,28 +20,29 @@ int craft_max_isa_parse(const char *value) {
     return -1;
 }
 
-const char *craft_max_isa_setting(void) {
-    const char *value = getenv("CRAFT_MAX_ISA");
-    return value ? value : "";
+static char setting_text[64];  // the variable's text as read with the cap
+static int cap = CRAFT_PATH_AVX512;
+static pthread_once_t read_once = PTHREAD_ONCE_INIT;
+
+/// Reads CRAFT_MAX_ISA once per process (so a later setenv changes neither the cap nor its text); a
+/// value not understood is reported on stderr and caps nothing.
+static void read_setting(void) {
+    const char *setting = getenv("CRAFT_MAX_ISA");
+    snprintf(setting_text, sizeof setting_text, "%s", setting ? setting : "");
+    const int value = craft_max_isa_parse(setting_text);
+    if (value < 0) {
+        fprintf(stderr, "warning: CRAFT_MAX_ISA=%s is not avx512, avx2 or portable; Craft's kernels are not capped\n",
+                setting_text);
+    }
+    cap = value < 0 ? CRAFT_PATH_AVX512 : value;
 }
 
 int craft_max_isa(void) {
-    // Read once (every thread reads the same value, so a race only repeats the reading); a value
-    // not understood is reported once on stderr and caps nothing.
-    static int cached = -1;
-    int value = __atomic_load_n(&cached, __ATOMIC_RELAXED);
-    if (value < 0) {
-        const char *setting = craft_max_isa_setting();
-        value = craft_max_isa_parse(setting);
-        if (value < 0) {
-            static int warned = 0;
-            if (!__atomic_exchange_n(&warned, 1, __ATOMIC_RELAXED)) {
-                fprintf(stderr, "warning: CRAFT_MAX_ISA=%s is not avx512, avx2 or portable; Craft's kernels are not capped\n",
-                        setting);
-            }
-            value = CRAFT_PATH_AVX512;
-        }
-        __atomic_store_n(&cached, value, __ATOMIC_RELAXED);
-    }
-    return value;
+    pthread_once(&read_once, read_setting);
+    return cap;
+}
+
+const char *craft_max_isa_setting(void) {
+    pthread_once(&read_once, read_setting);
+    return setting_text;
 }

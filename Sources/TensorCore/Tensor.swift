@@ -88,7 +88,7 @@ final class StorageCache: @unchecked Sendable {
     /// buffers of other sizes as far as the bound requires).
     func obtain(capacity: Int) -> UnsafeMutablePointer<Float> {
         let bytes = capacity * 4
-        var evicted: [(UnsafeMutablePointer<Float>, Int)] = []
+        var evicted: [UnsafeMutablePointer<Float>] = []
         lock.lock()
         liveBytes += bytes
         peakLiveBytes = Swift.max(peakLiveBytes, liveBytes)
@@ -101,10 +101,10 @@ final class StorageCache: @unchecked Sendable {
             let pointer = free[bucket]!.removeLast()
             if free[bucket]!.isEmpty { free[bucket] = nil }
             cachedBytes -= bucket * 4
-            evicted.append((pointer, bucket))
+            evicted.append(pointer)
         }
         lock.unlock()
-        for (pointer, _) in evicted { pointer.deallocate() }
+        for pointer in evicted { pointer.deallocate() }
         return .allocate(capacity: capacity)
     }
 

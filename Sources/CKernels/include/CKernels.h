@@ -152,7 +152,7 @@ int craft_max_isa(void);
 /// A `CRAFT_MAX_ISA` value as a path (NULL or "" → ``CRAFT_PATH_AVX512``), or −1 when not understood.
 int craft_max_isa_parse(const char *value);
 
-/// The text of `CRAFT_MAX_ISA` ("" when unset).
+/// The text of `CRAFT_MAX_ISA` as ``craft_max_isa`` read it ("" when unset; at most 63 bytes).
 const char *craft_max_isa_setting(void);
 
 /// One part of a parallel loop: `body(context, part)`.
