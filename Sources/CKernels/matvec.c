@@ -155,9 +155,14 @@ CRAFT_AVX2 static inline float fused(float a, float b, float c) {
 // The canonical order of one (row, vector) pair, in three steps so that a long row can be taken in
 // column blocks with the same operations: the two accumulators over the 16-column steps of [k0, k1),
 // then (finish) the last 8-chunk, the horizontal sum and the remaining columns one by one.
+// `ahead`, when not null, is a later row's start: each step that starts a cache line of this row also
+// asks for the same line of that row (into L2), so the later row arrives spread over this one's work.
 CRAFT_AVX2 __attribute__((always_inline)) static inline void avx2_row_steps(
-    int format, const void *w, size_t k0, size_t k1, const float *x, size_t ldx, int V, __m256 *first, __m256 *second) {
+    int format, const void *w, size_t k0, size_t k1, const float *x, size_t ldx, int V, __m256 *first, __m256 *second,
+    const char *ahead) {
+    const size_t element = format == CRAFT_FLOAT32_WEIGHTS ? sizeof(float) : sizeof(uint16_t);
     for (size_t k = k0; k < k1; k += 16) {
+        if (ahead && (k * element) % 64 == 0) _mm_prefetch(ahead + k * element, _MM_HINT_T1);
         __m256 w0 = load_weight8(format, w, k), w1 = load_weight8(format, w, k + 8);
         for (int v = 0; v < V; v++) {
             first[v] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x + v * ldx + k), first[v]);
@@ -182,12 +187,14 @@ CRAFT_AVX2 __attribute__((always_inline)) static inline void avx2_row_finish(
     }
 }
 
-// y[v * ldy + row] += dot(weight row, x + v * ldx) for v < V (V ≤ 4, a constant in each copy).
+// y[v * ldy + row] += dot(weight row, x + v * ldx) for v < V (V ≤ 4, a constant in each copy);
+// `ahead` as in avx2_row_steps.
 CRAFT_AVX2 __attribute__((always_inline)) static inline void avx2_row(
-    int format, const void *w, size_t columns, const float *x, size_t ldx, int V, float *y, size_t ldy, size_t row) {
+    int format, const void *w, size_t columns, const float *x, size_t ldx, int V, float *y, size_t ldy, size_t row,
+    const char *ahead) {
     __m256 first[4], second[4];
     for (int v = 0; v < V; v++) first[v] = second[v] = _mm256_setzero_ps();
-    avx2_row_steps(format, w, 0, columns / 16 * 16, x, ldx, V, first, second);
+    avx2_row_steps(format, w, 0, columns / 16 * 16, x, ldx, V, first, second, ahead);
     avx2_row_finish(format, w, columns, x, ldx, V, first, second, y, ldy, row);
 }
 
@@ -235,10 +242,10 @@ CRAFT_AVX2 __attribute__((always_inline)) static inline void avx2_matvec_blocked
                     for (int v = 0; v < V; v++) { first[v] = saved[r][g + v][0]; second[v] = saved[r][g + v][1]; }
                     const float *xs = x + g * ldx;
                     switch (V) {
-                    case 1: avx2_row_steps(format, w, k0, k1, xs, ldx, 1, first, second); break;
-                    case 2: avx2_row_steps(format, w, k0, k1, xs, ldx, 2, first, second); break;
-                    case 3: avx2_row_steps(format, w, k0, k1, xs, ldx, 3, first, second); break;
-                    default: avx2_row_steps(format, w, k0, k1, xs, ldx, 4, first, second); break;
+                    case 1: avx2_row_steps(format, w, k0, k1, xs, ldx, 1, first, second, NULL); break;
+                    case 2: avx2_row_steps(format, w, k0, k1, xs, ldx, 2, first, second, NULL); break;
+                    case 3: avx2_row_steps(format, w, k0, k1, xs, ldx, 3, first, second, NULL); break;
+                    default: avx2_row_steps(format, w, k0, k1, xs, ldx, 4, first, second, NULL); break;
                     }
                     for (int v = 0; v < V; v++) { saved[r][g + v][0] = first[v]; saved[r][g + v][1] = second[v]; }
                 }
@@ -265,19 +272,21 @@ CRAFT_AVX2 __attribute__((always_inline)) static inline void avx2_matvec_any(
     const size_t row_bytes = columns * element;
     for (size_t row = row_begin; row < row_end; row++) {
         const void *w = (const char *)weight + row * row_bytes;
-        // With several vectors a row takes long enough that the hardware prefetchers fall behind:
-        // ask for the row two ahead into L2 (measured on Zen 4 with 8 vectors over 96 MB of weights:
-        // 18-21 GMAC/s against 12; no gain below 4 vectors).
-        if (m >= 4 && row + 2 < row_end)
-            for (size_t line = 0; line < row_bytes; line += 64) _mm_prefetch((const char *)w + 2 * row_bytes + line, _MM_HINT_T1);
+        // With several vectors a row takes long enough that the hardware prefetchers fall behind on
+        // Zen 4: the first group's pass asks for the row two ahead, line by line as it reads its own.
+        // 8 vectors over 96 MB of weights, GMAC/s: Zen 4 18-21 with the whole row asked for at once
+        // before the pass, 12 without, line by line within noise of at once; Zen 3 19-20 line by line,
+        // 19-21 without, 15-17 at once (docs/benchmarks.md). No gain below 4 vectors.
+        const char *ahead = m >= 4 && row + 2 < row_end ? (const char *)w + 2 * row_bytes : NULL;
         for (size_t g = 0; g < m; g += 4) {
             const float *v = x + g * ldx;
             float *out = y + g * ldy;
+            const char *pass_ahead = g == 0 ? ahead : NULL;
             switch (m - g < 4 ? m - g : 4) {
-            case 1: avx2_row(format, w, columns, v, ldx, 1, out, ldy, row); break;
-            case 2: avx2_row(format, w, columns, v, ldx, 2, out, ldy, row); break;
-            case 3: avx2_row(format, w, columns, v, ldx, 3, out, ldy, row); break;
-            default: avx2_row(format, w, columns, v, ldx, 4, out, ldy, row); break;
+            case 1: avx2_row(format, w, columns, v, ldx, 1, out, ldy, row, pass_ahead); break;
+            case 2: avx2_row(format, w, columns, v, ldx, 2, out, ldy, row, pass_ahead); break;
+            case 3: avx2_row(format, w, columns, v, ldx, 3, out, ldy, row, pass_ahead); break;
+            default: avx2_row(format, w, columns, v, ldx, 4, out, ldy, row, pass_ahead); break;
             }
         }
     }
