@@ -98,8 +98,8 @@ EW_INLINE void EW_NAME(attention_scores_rows)(int rows, const float *q, const fl
 /// single query row (decoding without grouped heads), where packing a key block costs more than the
 /// row's products with it. Such an item streams its keys and values from memory (a KV cache) with
 /// little arithmetic, so each key's step also asks for the value row `value + j·value_stride`
-/// (`value_depth` floats) that the block's weighted sum reads next: decoding 8 sequences' attention
-/// on Zen 3 took 17.5–22 ms per 24 layers without, 11.5–13 with (docs/benchmarks.md).
+/// (`value_depth` floats) that the block's weighted sum reads next: 8 sequences' decoding attention
+/// on Zen 3, 17.6–18.3 ms per 24 layers without, 12.0–12.5 with (docs/benchmarks.md).
 EW_ATTR static void EW_NAME(attention_scores_direct)(const float *q, const float *key, ptrdiff_t stride, size_t n,
                                                      size_t depth, size_t columns, float *s, const float *value,
                                                      ptrdiff_t value_stride, size_t value_depth) {
