@@ -11,14 +11,22 @@ typedef float EW_NAME(v8) __attribute__((vector_size(32)));
 
 /// Keys `start..<start + n` of the item's head, transposed into `keys[d · AT_KEY_BLOCK + j]`, with
 /// zeros in the columns `n..<columns`. Whole 8 × 8 tiles are transposed in registers (unpack, shuffle,
-/// then swap halves: 24 shuffles for 64 values); the edges are copied one value at a time.
+/// then swap halves: 24 shuffles for 64 values); the edges are copied one value at a time. Each tile
+/// also asks for its 8 keys' value rows, which the block's weighted sums read next (as
+/// attention_scores_direct does for single rows: decoding with grouped heads streams them from the
+/// KV cache).
 EW_ATTR static void EW_NAME(attention_pack_keys)(const craft_attention_problem *p, const struct attention_item *it,
                                                  size_t start, size_t n, size_t columns, float *keys) {
     typedef EW_NAME(v8) V8;
     const size_t depth = p->depth, tiled_keys = n / 8 * 8, tiled_depth = depth / 8 * 8;
     const ptrdiff_t stride = p->key_stride_row;
     const float *first = it->key + (ptrdiff_t)start * stride;
+    const float *first_value = it->value + (ptrdiff_t)start * p->value_stride_row;
     for (size_t j = 0; j < tiled_keys; j += 8) {
+        for (size_t i = 0; i < 8; i++) {
+            const char *row = (const char *)(first_value + (ptrdiff_t)(j + i) * p->value_stride_row);
+            for (size_t byte = 0; byte < p->value_depth * sizeof(float); byte += 64) __builtin_prefetch(row + byte, 0, 3);
+        }
         const float *k = first + (ptrdiff_t)j * stride;
         for (size_t d = 0; d < tiled_depth; d += 8) {
             V8 r[8];
