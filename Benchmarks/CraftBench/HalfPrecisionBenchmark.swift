@@ -216,10 +216,19 @@ enum HalfPrecisionBenchmark {
         return Double(size ?? 0) / 1048576
     }
 
-    /// The CPU's model name (`/proc/cpuinfo`).
+    /// The CPU's model name with its family and model numbers (`/proc/cpuinfo`): "AMD EPYC" alone names
+    /// a Zen 3 and a Zen 4 alike ("AMD EPYC (family 25 model 1)" is a Zen 3).
     static func cpuModel() -> String {
         let text = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
-        let line = text.split(separator: "\n").first { $0.hasPrefix("model name") }
-        return line.map { $0.split(separator: ":", maxSplits: 1).last.map { $0.trimmingCharacters(in: .whitespaces) } ?? "?" } ?? "?"
+        let lines = text.split(separator: "\n")
+        func field(_ name: String) -> String? {
+            // "model" is a prefix of "model name": match the field name exactly, before the colon.
+            guard let line = lines.first(where: { $0.split(separator: ":", maxSplits: 1).first?.trimmingCharacters(in: .whitespaces) == name })
+            else { return nil }
+            return line.split(separator: ":", maxSplits: 1).last.map { $0.trimmingCharacters(in: .whitespaces) }
+        }
+        let name = field("model name") ?? "?"
+        guard let family = field("cpu family"), let model = field("model") else { return name }
+        return "\(name) (family \(family) model \(model))"
     }
 }
