@@ -64,6 +64,12 @@ struct attention_scratch {
 /// `rows` rounded up to a whole number of groups.
 static size_t attention_padded_rows(size_t rows) { return (rows + AT_GROUP - 1) / AT_GROUP * AT_GROUP; }
 
+/// Asks for the `count` floats at `row` (a value row a key block's weighted sum reads next) to be
+/// brought into cache, a line at a time.
+static inline void attention_prefetch_row(const float *row, size_t count) {
+    for (size_t byte = 0; byte < count * sizeof(float); byte += 64) __builtin_prefetch((const char *)row + byte, 0, 3);
+}
+
 size_t craft_attention_query_block(const craft_attention_problem *p) {
     const size_t group = p->query_heads / p->kv_heads;
     size_t block = group >= AT_ITEM_ROWS ? 1 : AT_ITEM_ROWS / group;

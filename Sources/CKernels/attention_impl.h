@@ -23,10 +23,7 @@ EW_ATTR static void EW_NAME(attention_pack_keys)(const craft_attention_problem *
     const float *first = it->key + (ptrdiff_t)start * stride;
     const float *first_value = it->value + (ptrdiff_t)start * p->value_stride_row;
     for (size_t j = 0; j < tiled_keys; j += 8) {
-        for (size_t i = 0; i < 8; i++) {
-            const char *row = (const char *)(first_value + (ptrdiff_t)(j + i) * p->value_stride_row);
-            for (size_t byte = 0; byte < p->value_depth * sizeof(float); byte += 64) __builtin_prefetch(row + byte, 0, 3);
-        }
+        for (size_t i = 0; i < 8; i++) attention_prefetch_row(first_value + (ptrdiff_t)(j + i) * p->value_stride_row, p->value_depth);
         const float *k = first + (ptrdiff_t)j * stride;
         for (size_t d = 0; d < tiled_depth; d += 8) {
             V8 r[8];
@@ -112,8 +109,7 @@ EW_ATTR static void EW_NAME(attention_scores_direct)(const float *q, const float
                                                      size_t depth, size_t columns, float *s, const float *value,
                                                      ptrdiff_t value_stride, size_t value_depth) {
     for (size_t j = 0; j < n; j++) {
-        const char *next_value = (const char *)(value + (ptrdiff_t)j * value_stride);
-        for (size_t byte = 0; byte < value_depth * sizeof(float); byte += 64) __builtin_prefetch(next_value + byte, 0, 3);
+        attention_prefetch_row(value + (ptrdiff_t)j * value_stride, value_depth);
         const float *k = key + (ptrdiff_t)j * stride;
         VF acc = EW_NAME(splat)(0);
         size_t d = 0;
