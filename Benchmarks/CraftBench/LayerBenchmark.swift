@@ -1,6 +1,7 @@
 // `craft-bench layers`: TensorCore against PyTorch CPU on a Linear layer and a pre-norm transformer
 // block, forward (inference, no graph) and forward+backward (gradients for the input and every
-// parameter), at each thread count, measured in the same run with alternating repetitions.
+// parameter), and on attention alone (forward: the fused kernel against F.scaled_dot_product_attention),
+// at each thread count, measured in the same run with alternating repetitions.
 // Results and the exact command: docs/benchmarks.md ("Layers").
 //
 //   craft-bench layers [--threads 1,2] [--rounds 5] [--iterations 3] [--no-peer] [--breakdown]
@@ -92,6 +93,26 @@ enum LayerBenchmark {
             .linear(weight: p["fc2_weight"], bias: p["fc2_bias"])
     }
 
+    /// Queries, keys and values as projections leave them (`[B, T, H·64]`, seeded), for the attention
+    /// cases; the forward splits them into heads as the models do (views, no copy).
+    static func attentionParameters(batch: Int, length: Int, heads: Int, seed: UInt64) -> Parameters {
+        var generator = SplitMix64(seed: seed)
+        var p = Parameters()
+        for name in ["q", "k", "v"] { p.values[name] = Tensor(randomNormal: [batch, length, heads * 64], generator: &generator) }
+        return p
+    }
+
+    /// Scaled dot-product attention over `heads` heads of 64 (the fused kernel in inference), as
+    /// `F.scaled_dot_product_attention` on the peer's side.
+    static func attentionForward(heads: Int, causal: Bool) -> (Parameters) -> Tensor {
+        { p in
+            let (batch, length) = (p["q"].shape[0], p["q"].shape[1])
+            func splitHeads(_ t: Tensor) -> Tensor { t.reshaped([batch, length, heads, 64]).transposed(1, 2) }
+            return Tensor.scaledDotProductAttention(query: splitHeads(p["q"]), key: splitHeads(p["k"]), value: splitHeads(p["v"]),
+                                                    causal: causal)
+        }
+    }
+
     /// One timed run: forward without recording, or forward and backward to every input.
     static func runOnce(_ forward: (Parameters) -> Tensor, _ p: Parameters, backward: Bool) {
         if !backward {
@@ -130,16 +151,22 @@ enum LayerBenchmark {
         print("craft-bench layers: \(options.rounds) alternating rounds x \(options.iterations) iterations, medians in ms; "
             + "BLAS: \(BLAS.kernels.summary)"
             + (peer.map { ", peer \($0.version)" } ?? ""))
-        let cases: [(name: String, label: String, parameters: Parameters, forward: (Parameters) -> Tensor)] = [
-            ("linear", "Linear 512x768->3072", linearParameters(), linearForward),
-            ("block", "ViT block seq 256, 768, 12 heads, MLP 3072", blockParameters(), blockForward),
+        let cases: [(name: String, label: String, parameters: Parameters, forward: (Parameters) -> Tensor, backward: Bool)] = [
+            ("linear", "Linear 512x768->3072", linearParameters(), linearForward, true),
+            ("block", "ViT block seq 256, 768, 12 heads, MLP 3072", blockParameters(), blockForward, true),
+            // The fused attention kernel alone, in inference: SigLIP ViT-S/16's shape at batch 8, and a
+            // Llama prefill's.
+            ("attention", "attention 8x196, 6 heads of 64", attentionParameters(batch: 8, length: 196, heads: 6, seed: 4),
+             attentionForward(heads: 6, causal: false), false),
+            ("causal", "causal attention 512, 12 heads of 64", attentionParameters(batch: 1, length: 512, heads: 12, seed: 5),
+             attentionForward(heads: 12, causal: true), false),
         ]
         var table: [[String]] = [["case", "mode", "threads", "craft ms", "torch ms", "craft/torch",
                                   "craft CPU ms", "torch CPU ms", "CPU craft/torch"]]
         for threads in options.threads {
             Tensor.threadCount = threads
             for testCase in cases {
-                for backward in [false, true] {
+                for backward in testCase.backward ? [false, true] : [false] {
                     let mode = backward ? "forward" + "+backward" : "forward"
                     var craft: [Double] = [], torch: [Double] = [], craftCPU: [Double] = [], torchCPU: [Double] = []
                     runOnce(testCase.forward, testCase.parameters, backward: backward)  // warm-up

@@ -6,11 +6,13 @@ between its own runs and these. Each request line is
 
     CASE MODE THREADS ITERATIONS
 
-with CASE in {linear, block}, MODE in {forward, backward} ("backward" = forward plus backward with
-respect to the input and every parameter). The reply is one line of per-iteration "wall:cpu" times in
+with CASE in {linear, block, attention, causal}, MODE in {forward, backward} ("backward" = forward
+plus backward with respect to the input and every parameter; the attention cases are timed forward). The reply is one line of per-iteration "wall:cpu" times in
 milliseconds (wall clock and process CPU time), after one warm-up iteration. Shapes match the Swift side:
   linear: x [512, 768], weight [3072, 768], bias [3072]
   block:  pre-norm ViT block, x [1, 256, 768], 12 heads, MLP 3072, LayerNorm eps 1e-6, GELU (tanh)
+  attention: F.scaled_dot_product_attention, q/k/v [8, 196, 6·64] split into 6 heads (SigLIP's shape)
+  causal:    the same, causal, q/k/v [1, 512, 12·64] split into 12 heads (a Llama prefill's)
 """
 import math
 import sys
@@ -65,7 +67,26 @@ def block_forward(p):
                         p["fc2_weight"], p["fc2_bias"])
 
 
-CASES = {"linear": (linear_setup, linear_forward), "block": (block_setup, block_forward)}
+def attention_setup(batch, length, heads):
+    def setup():
+        return {name: torch.randn(batch, length, heads * 64) for name in ("q", "k", "v")}
+    return setup
+
+
+def attention_forward(heads, causal):
+    def forward(p):
+        b, t = p["q"].shape[0], p["q"].shape[1]
+
+        def split(x):
+            return x.view(b, t, heads, 64).transpose(1, 2)
+
+        return F.scaled_dot_product_attention(split(p["q"]), split(p["k"]), split(p["v"]), is_causal=causal)
+    return forward
+
+
+CASES = {"linear": (linear_setup, linear_forward), "block": (block_setup, block_forward),
+         "attention": (attention_setup(8, 196, 6), attention_forward(6, False)),
+         "causal": (attention_setup(1, 512, 12), attention_forward(12, True))}
 params = {}
 
 

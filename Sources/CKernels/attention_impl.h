@@ -208,7 +208,7 @@ EW_ATTR static int EW_NAME(attention_softmax_step)(float *s, size_t width, size_
     for (size_t j = width; j < columns; j++) s[j] = 0;
     if (new_max != *m) {
         // e^(old − new) < 1 (0 when the old maximum is −∞, as at the first block).
-        const float alpha = EW_NAME(exp)(EW_NAME(splat)(*m - new_max))[0];
+        const float alpha = EW_NAME(exp_nonpositive)(EW_NAME(splat)(*m - new_max))[0];
         *l *= alpha;
         const VF factor = EW_NAME(splat)(alpha);
         size_t c = 0;
@@ -218,6 +218,62 @@ EW_ATTR static int EW_NAME(attention_softmax_step)(float *s, size_t width, size_
     }
     *l += EW_NAME(sum)(sums);
     return 1;
+}
+
+/// attention_softmax_step for a whole group of AT_GROUP rows that each take all `n` keys of the block,
+/// with no mask and no causally removed key (an encoder's rows, a prefill's rows below the diagonal):
+/// the same operations on each row, in the same order, so the same bits; the rows' steps are
+/// interleaved so that their dependency chains (a maximum, then exponentials, then the rescaling
+/// factor) overlap instead of following each other. Sets `active[i]` as the single-row step returns.
+EW_ATTR static void EW_NAME(attention_softmax_group)(float *s, size_t n, size_t columns, float *m, float *l, float *acc,
+                                                     size_t dv, int *active) {
+    VF best[AT_GROUP];
+    for (int i = 0; i < AT_GROUP; i++) best[i] = EW_NAME(splat)(-INFINITY);
+    size_t j = 0;
+    for (; j + EW_LANES <= n; j += EW_LANES) {
+        for (int i = 0; i < AT_GROUP; i++) {
+            const VF v = EW_NAME(load)(s + (size_t)i * AT_KEY_BLOCK + j);
+            best[i] = EW_NAME(select)(v > best[i], v, best[i]);
+        }
+    }
+    if (j < n) {
+        for (int i = 0; i < AT_GROUP; i++) {
+            const VF v = EW_NAME(load_partial)(s + (size_t)i * AT_KEY_BLOCK + j, n - j, -INFINITY);
+            best[i] = EW_NAME(select)(v > best[i], v, best[i]);
+        }
+    }
+    VF shifts[AT_GROUP], sums[AT_GROUP];
+    for (int i = 0; i < AT_GROUP; i++) {
+        const float block_max = EW_NAME(max_lanes)(best[i]);
+        const float new_max = block_max > m[i] ? block_max : m[i];
+        active[i] = new_max != -INFINITY;
+        shifts[i] = EW_NAME(splat)(new_max);
+        sums[i] = EW_NAME(splat)(0);
+    }
+    for (int i = 0; i < AT_GROUP; i++) {
+        // A row's exponentials depend on nothing of the other rows': they overlap as they are.
+        if (!active[i]) continue;
+        float *row = s + (size_t)i * AT_KEY_BLOCK;
+        sums[i] = EW_NAME(exp_shifted)(row, row, n, shifts[i][0]);
+        for (size_t k = n; k < columns; k++) row[k] = 0;
+    }
+    float alpha[AT_GROUP];
+    for (int i = 0; i < AT_GROUP; i++) {
+        alpha[i] = active[i] && shifts[i][0] != m[i] ? EW_NAME(exp_nonpositive)(EW_NAME(splat)(m[i] - shifts[i][0]))[0] : 1;
+    }
+    for (int i = 0; i < AT_GROUP; i++) {
+        if (!active[i]) continue;
+        if (shifts[i][0] != m[i]) {
+            l[i] *= alpha[i];
+            const VF factor = EW_NAME(splat)(alpha[i]);
+            float *row = acc + (size_t)i * dv;
+            size_t c = 0;
+            for (; c + EW_LANES <= dv; c += EW_LANES) EW_NAME(store)(row + c, EW_NAME(load)(row + c) * factor);
+            for (; c < dv; c++) row[c] *= alpha[i];
+            m[i] = shifts[i][0];
+        }
+        l[i] += EW_NAME(sum)(sums[i]);
+    }
 }
 
 /// Runs the work items `first..<end` of `p` (see attention.c) with scratch `w`.
@@ -241,7 +297,21 @@ EW_ATTR static void EW_NAME(attention_items)(const craft_attention_problem *p, s
                 const size_t columns = (n + EW_LANES - 1) / EW_LANES * EW_LANES;
                 // A single row (decoding without grouped heads) reads the keys in place.
                 const int direct = rows == 1;
-                if (!direct) EW_NAME(attention_pack_keys)(p, &it, start, n, columns, w->keys);
+                // Consecutive items of one key/value head (its blocks of query positions) share the
+                // packed key blocks when the scratch holds the whole head's.
+                const size_t block = start / AT_KEY_BLOCK;
+                float *keys = w->keys + (w->key_blocks > 1 ? block * depth * AT_KEY_BLOCK : 0);
+                if (w->packed_key != it.key) {
+                    w->packed_key = it.key;
+                    w->packed_blocks = 0;
+                }
+                if (!direct && (w->key_blocks == 1 || block >= w->packed_blocks)) {
+                    EW_NAME(attention_pack_keys)(p, &it, start, n, columns, keys);
+                    // Every item walks the blocks in order from the first: the ones before are packed.
+                    w->packed_blocks = block + 1;
+                }
+                const float *values = it.value + (ptrdiff_t)start * p->value_stride_row;
+                const ptrdiff_t value_stride = p->value_stride_row;
                 for (size_t r0 = 0; r0 < padded; r0 += AT_GROUP) {
                     const size_t real = rows - r0 < AT_GROUP ? rows - r0 : AT_GROUP;
                     size_t width[AT_GROUP] = {0}, removed[AT_GROUP] = {0};
@@ -264,33 +334,43 @@ EW_ATTR static void EW_NAME(attention_items)(const craft_attention_problem *p, s
                                                          p->key_stride_row, n, depth, columns, scores,
                                                          it.value + (ptrdiff_t)start * p->value_stride_row,
                                                          p->value_stride_row, dv);
-                    } else if (real == AT_GROUP && taking == AT_GROUP) {
-                        EW_NAME(attention_scores_group)(w->queries + r0 * depth, w->keys, depth, columns, scores);
+                    } else if (taking > 1) {
+                        // The whole group even with fewer real or taking rows (a row's scores are the
+                        // same computed alone or in a group): one row alone runs a quarter as fast.
+                        EW_NAME(attention_scores_group)(w->queries + r0 * depth, keys, depth, columns, scores);
                     } else {
                         for (size_t i = 0; i < real; i++) {
-                            if (width[i]) EW_NAME(attention_scores1)(w->queries + (r0 + i) * depth, w->keys, depth, columns,
+                            if (width[i]) EW_NAME(attention_scores1)(w->queries + (r0 + i) * depth, keys, depth, columns,
                                                                      scores + i * AT_KEY_BLOCK);
                         }
                     }
-                    int active[AT_GROUP] = {0}, all_active = real == AT_GROUP;
+                    int active[AT_GROUP] = {0}, all_active = real > 1;
                     size_t count = 0;
-                    for (size_t i = 0; i < real; i++) {
-                        if (!width[i]) continue;
-                        const size_t r = r0 + i;
-                        const float *mask = p->mask ? w->mask_rows[r] + (ptrdiff_t)start * p->mask_stride_column : NULL;
-                        active[i] = EW_NAME(attention_softmax_step)(scores + i * AT_KEY_BLOCK, width[i], columns, mask,
-                                                                    p->mask_stride_column, removed[i], &w->maximum[r],
-                                                                    &w->sum[r], w->acc + r * dv, dv);
-                        if (active[i] && width[i] > count) count = width[i];
-                    }
-                    for (size_t i = 0; i < real; i++) all_active &= active[i];
-                    const float *values = it.value + (ptrdiff_t)start * p->value_stride_row;
-                    if (all_active) {
-                        // Rows narrower than `count` have weight 0 past their width.
-                        EW_NAME(attention_values_group)(scores, values, p->value_stride_row, count, dv, w->acc + r0 * dv);
+                    int whole = real == AT_GROUP && !p->mask;
+                    for (size_t i = 0; i < real; i++) whole &= width[i] == n && removed[i] >= n;
+                    if (whole) {
+                        EW_NAME(attention_softmax_group)(scores, n, columns, w->maximum + r0, w->sum + r0, w->acc + r0 * dv,
+                                                         dv, active);
+                        for (size_t i = 0; i < real; i++) count = active[i] ? n : count;
                     } else {
                         for (size_t i = 0; i < real; i++) {
-                            if (active[i]) EW_NAME(attention_values1)(scores + i * AT_KEY_BLOCK, values, p->value_stride_row,
+                            if (!width[i]) continue;
+                            const size_t r = r0 + i;
+                            const float *mask = p->mask ? w->mask_rows[r] + (ptrdiff_t)start * p->mask_stride_column : NULL;
+                            active[i] = EW_NAME(attention_softmax_step)(scores + i * AT_KEY_BLOCK, width[i], columns, mask,
+                                                                        p->mask_stride_column, removed[i], &w->maximum[r],
+                                                                        &w->sum[r], w->acc + r * dv, dv);
+                            if (active[i] && width[i] > count) count = width[i];
+                        }
+                    }
+                    for (size_t i = 0; i < real; i++) all_active &= active[i];
+                    if (all_active) {
+                        // Rows narrower than `count` have weight 0 past their width; a group's padding
+                        // rows (past `real`) add to their own accumulators, which are never stored.
+                        EW_NAME(attention_values_group)(scores, values, value_stride, count, dv, w->acc + r0 * dv);
+                    } else {
+                        for (size_t i = 0; i < real; i++) {
+                            if (active[i]) EW_NAME(attention_values1)(scores + i * AT_KEY_BLOCK, values, value_stride,
                                                                       width[i], dv, w->acc + (r0 + i) * dv);
                         }
                     }

@@ -52,6 +52,7 @@ EW_INLINE VF EW_NAME(erf)(VF x) {
 EW_INLINE VF EW_NAME(apply)(int function, VF x) {
     switch (function) {
     case CRAFT_EXP: return EW_NAME(exp)(x);
+    case CRAFT_EXP_NONPOSITIVE: return EW_NAME(exp_nonpositive)(x);
     case CRAFT_SIGMOID: return EW_NAME(sigmoid)(x);
     case CRAFT_SILU: return x * EW_NAME(sigmoid)(x);
     case CRAFT_GELU_ERF: return 0.5f * x * (1.0f + EW_NAME(erf)(x * 0.70710678118654752f));
@@ -72,6 +73,7 @@ EW_INLINE void EW_NAME(map)(int function, const float *x, float *y, size_t count
 EW_ATTR static void EW_NAME(activation)(int function, const float *x, float *y, size_t count) {
     switch (function) {
     case CRAFT_EXP: EW_NAME(map)(CRAFT_EXP, x, y, count); break;
+    case CRAFT_EXP_NONPOSITIVE: EW_NAME(map)(CRAFT_EXP_NONPOSITIVE, x, y, count); break;
     case CRAFT_SIGMOID: EW_NAME(map)(CRAFT_SIGMOID, x, y, count); break;
     case CRAFT_SILU: EW_NAME(map)(CRAFT_SILU, x, y, count); break;
     case CRAFT_GELU_ERF: EW_NAME(map)(CRAFT_GELU_ERF, x, y, count); break;

@@ -85,6 +85,30 @@ EW_INLINE VF EW_NAME(exp)(VF x) {
     return EW_NAME(select)(x != x, x, result);
 }
 
+/// EW_NAME(exp) for x ≤ 0 or NaN (a softmax's x − max): the same bits with less work, since such x
+/// never reach the overflow clamp, and 2ⁿ (n ≥ −125 after the clamp at −86.5) is one normal factor:
+/// p · 2^(n/2) · 2^(n − n/2) and p · 2ⁿ are the same exact product. Checked bit for bit against
+/// EW_NAME(exp) over every non-positive float (ElementwiseKernelTests).
+EW_INLINE VF EW_NAME(exp_nonpositive)(VF x) {
+    const VF low = EW_NAME(splat)(-86.5f);
+    const VF clamped = EW_NAME(select)(x < low, low, x);
+    const VF magic = EW_NAME(splat)(12582912.0f);
+    const VF shifted = clamped * 1.4426950409f + magic;
+    const VF n = shifted - magic;
+    const VF r = clamped - n * 0.693359375f - n * -2.12194440e-4f;
+    VF p = EW_NAME(splat)(1.9875691500e-4f);
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    const VF polynomial = p * r * r + r + 1.0f;
+    const VI integer = (VI)shifted - 0x4B400000;
+    VF result = polynomial * (VF)((integer + 127) << 23);
+    result = EW_NAME(select)(x < low, EW_NAME(splat)(0), result);
+    return EW_NAME(select)(x != x, x, result);
+}
+
 /// The maximum of the `count` values at `p` (−∞ when there are none).
 EW_INLINE float EW_NAME(row_max)(const float *p, size_t count) {
     VF best = EW_NAME(splat)(-INFINITY);
@@ -101,19 +125,20 @@ EW_INLINE float EW_NAME(row_max)(const float *p, size_t count) {
 }
 
 /// Writes e^(in[i] − shift) to out[i] for i < count (`out` may be `in`) and returns their lane sums,
-/// added in index order (a softmax's denominator before ``sum``).
+/// added in index order (a softmax's denominator before ``sum``). `shift` is at least every value
+/// that is not NaN (a row's maximum), so every exponent is ≤ 0 or NaN.
 EW_INLINE VF EW_NAME(exp_shifted)(const float *in, float *out, size_t count, float shift) {
     const VF shifts = EW_NAME(splat)(shift);
     VF sums = EW_NAME(splat)(0);
     size_t i = 0;
     for (; i + EW_LANES <= count; i += EW_LANES) {
-        const VF e = EW_NAME(exp)(EW_NAME(load)(in + i) - shifts);
+        const VF e = EW_NAME(exp_nonpositive)(EW_NAME(load)(in + i) - shifts);
         EW_NAME(store)(out + i, e);
         sums += e;
     }
     if (i < count) {
         // Lanes past the end are −∞ and give e^−∞ = 0.
-        const VF e = EW_NAME(exp)(EW_NAME(load_partial)(in + i, count - i, -INFINITY) - shifts);
+        const VF e = EW_NAME(exp_nonpositive)(EW_NAME(load_partial)(in + i, count - i, -INFINITY) - shifts);
         EW_NAME(store_partial)(out + i, e, count - i);
         sums += e;
     }

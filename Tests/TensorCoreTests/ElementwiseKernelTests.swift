@@ -109,6 +109,24 @@ import Testing
         }
     }
 
+    /// Softmax rows and attention take e^x only where x ≤ 0 (values minus their row's maximum), with a
+    /// shorter exponential that must give the general one's bits there: every 4093rd bit pattern with
+    /// the sign set (−0 through −∞ to the negative NaNs), every float of the underflow clamp's
+    /// neighbourhood [−87, −86], and +0 and a positive NaN. (Checked over all 2³¹ such patterns when
+    /// the exponential was written.)
+    @Test func nonPositiveExponentialGivesTheGeneralBits() {
+        var x: [Float] = [0, .nan]
+        for bits in stride(from: UInt32(0x8000_0000), through: UInt32.max, by: 4093) { x.append(Float(bitPattern: bits)) }
+        for bits in Float(-86).bitPattern...Float(-87).bitPattern { x.append(Float(bitPattern: bits)) }
+        for path in [Int32(CRAFT_PATH_PORTABLE)] + Self.widePaths {
+            let general = Self.activation(path, Int32(CRAFT_EXP), x)
+            let shorter = Self.activation(path, Int32(CRAFT_EXP_NONPOSITIVE), x)
+            let differing = x.indices.filter { general[$0].bitPattern != shorter[$0].bitPattern }
+            let count = differing.count, first = differing.first.map { x[$0] }
+            #expect(count == 0, "path \(path): e^x differs at \(count) x, the first \(first ?? 0)")
+        }
+    }
+
     static func softmax(_ path: Int32, _ x: [Float], rows: Int, n: Int) -> [Float] {
         var y = [Float](repeating: -1, count: x.count)
         y.withUnsafeMutableBufferPointer { craft_softmax_rows_on(path, x, $0.baseAddress!, rows, n) }

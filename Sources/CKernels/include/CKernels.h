@@ -175,6 +175,9 @@ enum {
     CRAFT_SILU = 2,       ///< x · sigmoid(x)
     CRAFT_GELU_ERF = 3,   ///< 0.5 · x · (1 + erf(x / √2)), as `F.gelu(x)`
     CRAFT_GELU_TANH = 4,  ///< 0.5 · x · (1 + tanh(√(2/π) · (x + 0.044715 x³))), as `F.gelu(x, approximate="tanh")`
+    /// e^x for x ≤ 0 or NaN only (other x: unspecified), as softmax rows and attention compute it (a
+    /// row's values minus their maximum): the same bits as CRAFT_EXP there, with less work.
+    CRAFT_EXP_NONPOSITIVE = 5,
 };
 
 /// The path this CPU runs: the widest of ``CRAFT_PATH_AVX512``, ``CRAFT_PATH_AVX2`` it supports, else portable.
