@@ -57,12 +57,9 @@ EW_INLINE float EW_NAME(max_lanes)(VF v) {
     return best;
 }
 
-/// e^x as VectorMath.exp (Cephes' expf): relative error below 4e-7, 0 below −86.5 (no subnormal
-/// intermediate), +∞ above 88.72, NaN kept.
-EW_INLINE VF EW_NAME(exp)(VF x) {
-    const VF low = EW_NAME(splat)(-86.5f), high = EW_NAME(splat)(88.72f);
-    VF clamped = EW_NAME(select)(x < low, low, x);
-    clamped = EW_NAME(select)(clamped > high, high, clamped);
+/// Cephes' expf on an x already clamped to [−86.5, 88.72]: e^r for the reduced r = x − n·ln 2, with n
+/// (the nearest integer to x·log2(e)) in `integer`.
+EW_INLINE VF EW_NAME(exp_reduced)(VF clamped, VI *integer) {
     // Round x·log2(e) to the nearest integer with the 1.5·2²³ trick; the integer sits in the low bits.
     const VF magic = EW_NAME(splat)(12582912.0f);
     const VF shifted = clamped * 1.4426950409f + magic;
@@ -74,9 +71,19 @@ EW_INLINE VF EW_NAME(exp)(VF x) {
     p = p * r + 4.1665795894e-2f;
     p = p * r + 1.6666665459e-1f;
     p = p * r + 5.0000001201e-1f;
-    const VF polynomial = p * r * r + r + 1.0f;
+    *integer = (VI)shifted - 0x4B400000;
+    return p * r * r + r + 1.0f;
+}
+
+/// e^x as VectorMath.exp (Cephes' expf): relative error below 4e-7, 0 below −86.5 (no subnormal
+/// intermediate), +∞ above 88.72, NaN kept.
+EW_INLINE VF EW_NAME(exp)(VF x) {
+    const VF low = EW_NAME(splat)(-86.5f), high = EW_NAME(splat)(88.72f);
+    VF clamped = EW_NAME(select)(x < low, low, x);
+    clamped = EW_NAME(select)(clamped > high, high, clamped);
+    VI integer;
+    const VF polynomial = EW_NAME(exp_reduced)(clamped, &integer);
     // 2ⁿ as two factors 2^(n/2), so that n = 128 (just below the overflow threshold) stays finite.
-    const VI integer = (VI)shifted - 0x4B400000;
     const VI first = integer >> 1, second = integer - first;
     const VF scale_a = (VF)((first + 127) << 23), scale_b = (VF)((second + 127) << 23);
     VF result = polynomial * scale_a * scale_b;
@@ -91,19 +98,8 @@ EW_INLINE VF EW_NAME(exp)(VF x) {
 /// EW_NAME(exp) over every non-positive float (ElementwiseKernelTests).
 EW_INLINE VF EW_NAME(exp_nonpositive)(VF x) {
     const VF low = EW_NAME(splat)(-86.5f);
-    const VF clamped = EW_NAME(select)(x < low, low, x);
-    const VF magic = EW_NAME(splat)(12582912.0f);
-    const VF shifted = clamped * 1.4426950409f + magic;
-    const VF n = shifted - magic;
-    const VF r = clamped - n * 0.693359375f - n * -2.12194440e-4f;
-    VF p = EW_NAME(splat)(1.9875691500e-4f);
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    const VF polynomial = p * r * r + r + 1.0f;
-    const VI integer = (VI)shifted - 0x4B400000;
+    VI integer;
+    const VF polynomial = EW_NAME(exp_reduced)(EW_NAME(select)(x < low, low, x), &integer);
     VF result = polynomial * (VF)((integer + 127) << 23);
     result = EW_NAME(select)(x < low, EW_NAME(splat)(0), result);
     return EW_NAME(select)(x != x, x, result);
