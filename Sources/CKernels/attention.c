@@ -7,11 +7,14 @@
 // the query rows of those positions for every query head that reads that key/value head, position
 // major (row r is position t0 + r / group of query head kv_head · group + r % group). The item scales
 // its query rows once into a contiguous block, then walks the keys in blocks of AT_KEY_BLOCK from the
-// first: packs the block transposed (depth × AT_KEY_BLOCK) so that scores are vectors along keys,
-// computes the rows' scores (AT_GROUP rows at a time), folds them into each row's running maximum and
-// sum (the online softmax of flash attention: the accumulator is rescaled when the maximum grows),
-// and adds the weighted value rows to the row's accumulator. Scores for a whole head are never
-// stored; an item holds at most AT_KEY_BLOCK of them per row.
+// first: packs the block transposed (depth × AT_KEY_BLOCK) so that scores are vectors along keys
+// (once per key/value head when the thread's scratch holds the head's blocks: its items follow each
+// other), computes the rows' scores (AT_GROUP rows at a time, an item's last group padded with zero
+// rows), folds them into each row's running maximum and sum (the online softmax of flash attention:
+// the accumulator is rescaled when the maximum grows; a group whose rows all take the whole block
+// unmasked does its rows' steps interleaved), and adds the weighted value rows to the row's
+// accumulator. Scores for a whole head are never stored; an item holds at most AT_KEY_BLOCK of them
+// per row.
 //
 // Causal rows stop at their last visible key. A removed key would add e^(≈ −FLT_MAX − m) = 0 to a
 // row that has seen a real key, so skipping it changes nothing; a row that saw none (every visible
