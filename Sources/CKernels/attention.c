@@ -253,8 +253,11 @@ void craft_attention_on(int path, const craft_attention_problem *p, size_t first
     if (first >= end) return;
     const size_t group = p->query_heads / p->kv_heads;
     const size_t rows = craft_attention_query_block(p) * group, padded = attention_padded_rows(rows);
+    // Packed blocks are kept for the next item only when a head has several items of several rows
+    // (not when decoding: one item per head, or single rows that read keys in place).
     const size_t blocks = (p->key_length + AT_KEY_BLOCK - 1) / AT_KEY_BLOCK;
-    const size_t key_blocks = blocks > 1 && blocks * AT_KEY_BLOCK * p->depth <= AT_PACKED_KEYS_LIMIT ? blocks : 1;
+    const int shared = rows > 1 && craft_attention_query_block(p) < p->query_length;
+    const size_t key_blocks = shared && blocks > 1 && blocks * AT_KEY_BLOCK * p->depth <= AT_PACKED_KEYS_LIMIT ? blocks : 1;
     const size_t floats = padded * p->depth + key_blocks * p->depth * AT_KEY_BLOCK + padded * AT_KEY_BLOCK
                         + padded * p->value_depth + 2 * padded;
     float *memory = malloc(floats * sizeof(float) + padded * (sizeof(size_t) + sizeof(const float *) + 1));
