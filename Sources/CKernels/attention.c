@@ -114,12 +114,19 @@ static struct attention_item attention_item_at(const craft_attention_problem *p,
     return it;
 }
 
-/// The item's query row `r` (position first_position + r / group of query head kv_head · group + r % group).
-static const float *attention_query_row(const craft_attention_problem *p, const struct attention_item *it, size_t r) {
+/// The element offset of the item's row `r` (position first_position + r / group of query head
+/// kv_head · group + r % group) in a tensor of these batch, head and row strides (the queries, the
+/// mask, the output).
+static ptrdiff_t attention_row_offset(const craft_attention_problem *p, const struct attention_item *it, size_t r,
+                                      ptrdiff_t stride_batch, ptrdiff_t stride_head, ptrdiff_t stride_row) {
     const size_t group = p->query_heads / p->kv_heads;
     const size_t position = it->first_position + r / group, head = it->kv_head * group + r % group;
-    return p->query + (ptrdiff_t)it->batch * p->query_stride_batch + (ptrdiff_t)head * p->query_stride_head
-         + (ptrdiff_t)position * p->query_stride_row;
+    return (ptrdiff_t)it->batch * stride_batch + (ptrdiff_t)head * stride_head + (ptrdiff_t)position * stride_row;
+}
+
+/// The item's query row `r`.
+static const float *attention_query_row(const craft_attention_problem *p, const struct attention_item *it, size_t r) {
+    return p->query + attention_row_offset(p, it, r, p->query_stride_batch, p->query_stride_head, p->query_stride_row);
 }
 
 /// Scales the item's query rows into `w->queries` and resets every row's state.
@@ -131,13 +138,12 @@ static void attention_load_queries(const craft_attention_problem *p, const struc
     // misses overlap (a causal prefill's attention 2 % faster on Zen 3).
     for (size_t r = 0; r < it->rows; r++) attention_prefetch_row(attention_query_row(p, it, r), depth);
     for (size_t r = 0; r < it->rows; r++) {
-        const size_t position = it->first_position + r / group, head = it->kv_head * group + r % group;
+        const size_t position = it->first_position + r / group;
         const float *q = attention_query_row(p, it, r);
         float *row = w->queries + r * depth;
         for (size_t d = 0; d < depth; d++) row[d] = q[d] * scale;
         if (p->mask) {
-            w->mask_rows[r] = p->mask + (ptrdiff_t)it->batch * p->mask_stride_batch + (ptrdiff_t)head * p->mask_stride_head
-                            + (ptrdiff_t)position * p->mask_stride_row;
+            w->mask_rows[r] = p->mask + attention_row_offset(p, it, r, p->mask_stride_batch, p->mask_stride_head, p->mask_stride_row);
         }
         // Query `position` sees key j when j ≤ position + key_length − query_length.
         ptrdiff_t visible = (ptrdiff_t)p->key_length;
@@ -175,11 +181,9 @@ static int attention_mark_again(const craft_attention_problem *p, size_t rows, s
 /// Writes each row's accumulator divided by its sum to the output.
 static void attention_store(const craft_attention_problem *p, const struct attention_item *it,
                             const struct attention_scratch *w) {
-    const size_t group = p->query_heads / p->kv_heads, dv = p->value_depth;
+    const size_t dv = p->value_depth;
     for (size_t r = 0; r < it->rows; r++) {
-        const size_t position = it->first_position + r / group, head = it->kv_head * group + r % group;
-        float *out = p->output + (ptrdiff_t)it->batch * p->output_stride_batch + (ptrdiff_t)head * p->output_stride_head
-                   + (ptrdiff_t)position * p->output_stride_row;
+        float *out = p->output + attention_row_offset(p, it, r, p->output_stride_batch, p->output_stride_head, p->output_stride_row);
         const float inverse = 1.0f / w->sum[r];
         for (size_t c = 0; c < dv; c++) out[c] = w->acc[r * dv + c] * inverse;
     }
@@ -251,12 +255,12 @@ const char *craft_attention_kernel_name(void) {
 
 void craft_attention_on(int path, const craft_attention_problem *p, size_t first, size_t end) {
     if (first >= end) return;
-    const size_t group = p->query_heads / p->kv_heads;
-    const size_t rows = craft_attention_query_block(p) * group, padded = attention_padded_rows(rows);
+    const size_t group = p->query_heads / p->kv_heads, positions = craft_attention_query_block(p);
+    const size_t rows = positions * group, padded = attention_padded_rows(rows);
     // Packed blocks are kept for the next item only when a head has several items of several rows
     // (not when decoding: one item per head, or single rows that read keys in place).
     const size_t blocks = (p->key_length + AT_KEY_BLOCK - 1) / AT_KEY_BLOCK;
-    const int shared = rows > 1 && craft_attention_query_block(p) < p->query_length;
+    const int shared = rows > 1 && positions < p->query_length;
     const size_t key_blocks = shared && blocks > 1 && blocks * AT_KEY_BLOCK * p->depth <= AT_PACKED_KEYS_LIMIT ? blocks : 1;
     const size_t floats = padded * p->depth + key_blocks * p->depth * AT_KEY_BLOCK + padded * AT_KEY_BLOCK
                         + padded * p->value_depth + 2 * padded;

@@ -185,6 +185,18 @@ EW_ATTR static void EW_NAME(attention_values1)(const float *p, const float *v, p
     EW_NAME(attention_values_rows)(1, p, v, value_stride, count, dv, acc);
 }
 
+/// A row's online-softmax state after its maximum moved to `new_max` (below ∞, above the old): the sum
+/// and the accumulator's `dv` values scaled by `alpha` = e^(old − new) (0 when the old maximum is −∞,
+/// as at the first block).
+EW_INLINE void EW_NAME(attention_rescale)(float alpha, float new_max, float *m, float *l, float *acc, size_t dv) {
+    *l *= alpha;
+    const VF factor = EW_NAME(splat)(alpha);
+    size_t c = 0;
+    for (; c + EW_LANES <= dv; c += EW_LANES) EW_NAME(store)(acc + c, EW_NAME(load)(acc + c) * factor);
+    for (; c < dv; c++) acc[c] *= alpha;
+    *m = new_max;
+}
+
 /// One key block of a row's online softmax. `s` holds the row's `width` scores (already scaled) and
 /// room for `columns` values. Adds the mask (`mask[j·mask_stride]`, when `mask` is not NULL) and, for
 /// the columns from `removed_from` on (causally removed keys), `min(mask, −FLT_MAX)`; then updates the
@@ -207,14 +219,7 @@ EW_ATTR static int EW_NAME(attention_softmax_step)(float *s, size_t width, size_
     const VF sums = EW_NAME(exp_shifted)(s, s, width, new_max);
     for (size_t j = width; j < columns; j++) s[j] = 0;
     if (new_max != *m) {
-        // e^(old − new) < 1 (0 when the old maximum is −∞, as at the first block).
-        const float alpha = EW_NAME(exp_nonpositive)(EW_NAME(splat)(*m - new_max))[0];
-        *l *= alpha;
-        const VF factor = EW_NAME(splat)(alpha);
-        size_t c = 0;
-        for (; c + EW_LANES <= dv; c += EW_LANES) EW_NAME(store)(acc + c, EW_NAME(load)(acc + c) * factor);
-        for (; c < dv; c++) acc[c] *= alpha;
-        *m = new_max;
+        EW_NAME(attention_rescale)(EW_NAME(exp_nonpositive)(EW_NAME(splat)(*m - new_max))[0], new_max, m, l, acc, dv);
     }
     *l += EW_NAME(sum)(sums);
     return 1;
@@ -248,7 +253,6 @@ EW_ATTR static void EW_NAME(attention_softmax_group)(float *s, size_t n, size_t 
         const float new_max = block_max > m[i] ? block_max : m[i];
         active[i] = new_max != -INFINITY;
         shifts[i] = EW_NAME(splat)(new_max);
-        sums[i] = EW_NAME(splat)(0);
     }
     for (int i = 0; i < AT_GROUP; i++) {
         // A row's exponentials depend on nothing of the other rows': they overlap as they are.
@@ -263,15 +267,7 @@ EW_ATTR static void EW_NAME(attention_softmax_group)(float *s, size_t n, size_t 
     }
     for (int i = 0; i < AT_GROUP; i++) {
         if (!active[i]) continue;
-        if (shifts[i][0] != m[i]) {
-            l[i] *= alpha[i];
-            const VF factor = EW_NAME(splat)(alpha[i]);
-            float *row = acc + (size_t)i * dv;
-            size_t c = 0;
-            for (; c + EW_LANES <= dv; c += EW_LANES) EW_NAME(store)(row + c, EW_NAME(load)(row + c) * factor);
-            for (; c < dv; c++) row[c] *= alpha[i];
-            m[i] = shifts[i][0];
-        }
+        if (shifts[i][0] != m[i]) EW_NAME(attention_rescale)(alpha[i], shifts[i][0], &m[i], &l[i], acc + (size_t)i * dv, dv);
         l[i] += EW_NAME(sum)(sums[i]);
     }
 }
@@ -331,9 +327,8 @@ EW_ATTR static void EW_NAME(attention_items)(const craft_attention_problem *p, s
                     float *scores = w->scores + r0 * AT_KEY_BLOCK;
                     if (direct) {
                         EW_NAME(attention_scores_direct)(w->queries, it.key + (ptrdiff_t)start * p->key_stride_row,
-                                                         p->key_stride_row, n, depth, columns, scores,
-                                                         it.value + (ptrdiff_t)start * p->value_stride_row,
-                                                         p->value_stride_row, dv);
+                                                         p->key_stride_row, n, depth, columns, scores, values,
+                                                         value_stride, dv);
                     } else if (taking > 1) {
                         // The whole group even with fewer real or taking rows (a row's scores are the
                         // same computed alone or in a group): one row alone runs a quarter as fast.
