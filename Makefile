@@ -20,6 +20,7 @@ build: deps
 test: test-deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
+	@SWIFT=$(SWIFT) scripts/check-craft-pack.sh
 
 demo: build
 	@scripts/demo.sh $(BIN)

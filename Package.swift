@@ -188,12 +188,13 @@ let package = Package(
             dependencies: ["CraftPluginKit", "CraftRuntimes", "CraftModels", "CraftBundles", "TensorCore"],
             path: "examples/runtime-plugin-swift/Sources/craft-runtime-swift-siglip-vq"),
 
+        // `swift package craft-pack`: builds craft-registry through the package manager when run, rather than
+        // naming it as a dependency (a plugin's tools are built a second time, for the host, by every `swift build`).
         .plugin(
             name: "CraftPack",
             capability: .command(
                 intent: .custom(verb: "craft-pack", description: "Pack Craft bundle directories into .craft files"),
-                permissions: [.writeToPackageDirectory(reason: "Writes the packed .craft bundles")]),
-            dependencies: ["craft-registry"]),
+                permissions: [.writeToPackageDirectory(reason: "Writes the packed .craft bundles")])),
 
         // Tests: one target per module plus shared support.
         .target(

@@ -1,6 +1,10 @@
-// `swift package craft-pack [DIR ...] [--output-directory DIR]`: packs Craft bundle directories of a package
-// through the `craft-registry pack` executable. With no DIR, packs every directory under the package
-// that holds a `craft.json`.
+// `swift package craft-pack [DIR ...] [--output-directory DIR] [--configuration debug|release]`: packs Craft
+// bundle directories of a package through the `craft-registry pack` executable. With no DIR, packs every
+// directory under the package that holds a `craft.json`.
+//
+// The plugin asks the package manager to build `craft-registry` (release unless `--configuration debug`)
+// instead of declaring it as the plugin's tool: a declared tool is built a second time for the host by every
+// `swift build`, which doubled the build of Craft and of every package depending on it.
 import Foundation
 import PackagePlugin
 
@@ -9,11 +13,20 @@ struct CraftPack: CommandPlugin {
     func performCommand(context: PluginContext, arguments: [String]) async throws {
         var extractor = ArgumentExtractor(arguments)
         let outputOption = extractor.extractOption(named: "output-directory").last
+        let configurationOption = extractor.extractOption(named: "configuration").last ?? "release"
         let directories = extractor.remainingArguments
         let root = context.package.directoryURL
         let outputDirectory = outputOption.map { URL(fileURLWithPath: $0, relativeTo: root) }
             ?? root.appending(path: "bundles")
 
+        let configuration: PackageManager.BuildConfiguration
+        switch configurationOption {
+        case "release": configuration = .release
+        case "debug": configuration = .debug
+        default:
+            Diagnostics.error("craft-pack: --configuration must be debug or release, not '\(configurationOption)'")
+            return
+        }
         let inputs: [URL] = directories.isEmpty
             ? findBundleDirectories(under: root)
             : directories.map { URL(fileURLWithPath: $0, relativeTo: root) }
@@ -21,11 +34,11 @@ struct CraftPack: CommandPlugin {
             Diagnostics.error("craft-pack: no directory holding a craft.json was found; name one: swift package craft-pack DIR")
             return
         }
+        guard let tool = try buildCraftRegistry(configuration: configuration) else { return }
         try FileManager.default.createDirectory(at: outputDirectory, withIntermediateDirectories: true)
-        let tool = try context.tool(named: "craft-registry")
         for directory in inputs {
             let process = Process()
-            process.executableURL = tool.url
+            process.executableURL = tool
             process.arguments = ["pack", directory.path, "--output-directory", outputDirectory.path]
             try process.run()
             process.waitUntilExit()
@@ -33,6 +46,23 @@ struct CraftPack: CommandPlugin {
                 Diagnostics.error("craft-pack: packing \(directory.path) failed (exit \(process.terminationStatus)); see the message above")
             }
         }
+    }
+
+    /// Builds the `craft-registry` product (a no-op when it is up to date) and returns its executable.
+    private func buildCraftRegistry(configuration: PackageManager.BuildConfiguration) throws -> URL? {
+        let result = try packageManager.build(
+            .product("craft-registry"), parameters: .init(configuration: configuration, logging: .concise))
+        guard result.succeeded else {
+            Diagnostics.error("craft-pack: building craft-registry failed:\n\(result.logText)")
+            return nil
+        }
+        guard let executable = result.builtArtifacts.first(where: {
+            $0.kind == .executable && $0.url.lastPathComponent == "craft-registry"
+        }) else {
+            Diagnostics.error("craft-pack: the build of craft-registry produced no craft-registry executable")
+            return nil
+        }
+        return executable.url
     }
 
     private func findBundleDirectories(under root: URL) -> [URL] {
