@@ -134,14 +134,16 @@ CRAFT_AVX2 static void avx2_to_float(int format, const uint16_t *source, float *
     for (; i < count; i++) destination[i] = to_float(format, source[i]);
 }
 
-// Each weight row is streamed once (consecutive rows are contiguous: one stream for the hardware
-// prefetcher) and multiplied by up to 4 vectors at a time while its chunks are in registers or L1.
-// Every (row, vector) pair is computed in the same canonical order whatever the number of vectors or
-// the split of rows across threads: two 8-lane accumulators over k in steps of 16 (fused
-// multiply-add), a last 8-chunk into the first, a horizontal sum of their sum, then the remaining k
-// one by one (fused). So a row's result has the same bits alone or in a batch. Two independent
-// chains per pair hide enough FMA latency for one vector (decoding is bound by the weight bytes
-// read); with several vectors the chains multiply and each weight chunk is loaded once for all.
+// Weight rows are streamed once, a tile of R consecutive rows at a time (contiguous: one stream for
+// the hardware prefetcher), and multiplied by up to 4 vectors at a time while their chunks are in
+// registers or L1. Every (row, vector) pair is computed in the same canonical order whatever the
+// number of vectors, the rows beside it or the split of rows across threads: one 8-lane accumulator
+// over k in steps of 8 (fused multiply-add), its horizontal sum, then the remaining k one by one
+// (fused). So a row's result has the same bits alone or in a batch. A tile of R rows and V vectors
+// runs R·V independent chains (8 when R·V is 8: enough to hide the FMA latency) and loads R weight
+// chunks and V vector chunks for R·V multiply-adds: 2 rows × 4 vectors are 6 loads for 8 FMAs, where
+// one row × 4 vectors with two accumulators each (the previous order) were 10 loads for 8. In cache,
+// 8 vectors on Zen 3: 19.5 GMAC/s with the old order, 30.5 with these tiles (docs/benchmarks.md).
 
 CRAFT_AVX2 static inline __m256 load_weight8(int format, const void *w, size_t k) {
     if (format == CRAFT_FLOAT32_WEIGHTS) return _mm256_loadu_ps((const float *)w + k);
@@ -152,143 +154,89 @@ CRAFT_AVX2 static inline float fused(float a, float b, float c) {
     return _mm_cvtss_f32(_mm_fmadd_ss(_mm_set_ss(a), _mm_set_ss(b), _mm_set_ss(c)));
 }
 
-// The canonical order of one (row, vector) pair, in three steps so that a long row can be taken in
-// column blocks with the same operations: the two accumulators over the 16-column steps of [k0, k1),
-// then (finish) the last 8-chunk, the horizontal sum and the remaining columns one by one.
-// `ahead`, when not null, is a later row's start: each step that starts a cache line of this row also
-// asks for the same line of that row (into L2), so the later row arrives spread over this one's work.
-CRAFT_AVX2 __attribute__((always_inline)) static inline void avx2_row_steps(
-    int format, const void *w, size_t k0, size_t k1, const float *x, size_t ldx, int V, __m256 *first, __m256 *second,
-    const char *ahead) {
+/// The rows of a tile for groups of up to `vectors` vectors: 4 with one or two (4 or 8 chains), 2
+/// with three or four (6 or 8).
+static inline size_t tile_rows(size_t vectors) { return vectors <= 2 ? 4 : 2; }
+
+// The canonical order of a tile's pairs, in two steps: the accumulators acc[r * V + v] over the
+// 8-column steps of [0, steps_end) for the R rows at `w` (`row_bytes` apart) and the V vectors at `x`
+// (`ldx` apart); then (finish) each pair's horizontal sum and its remaining columns one by one.
+// `ahead`, when not null, is the next tile's start: each step that starts a cache line of a row asks
+// for the same line of the row R further on (into L2), so the next tile arrives spread over this
+// one's work.
+CRAFT_AVX2 __attribute__((always_inline)) static inline void avx2_tile_steps(
+    int format, const char *w, size_t row_bytes, size_t steps_end, const float *x, size_t ldx, int R, int V,
+    __m256 *acc, const char *ahead) {
     const size_t element = format == CRAFT_FLOAT32_WEIGHTS ? sizeof(float) : sizeof(uint16_t);
-    for (size_t k = k0; k < k1; k += 16) {
-        if (ahead && (k * element) % 64 == 0) _mm_prefetch(ahead + k * element, _MM_HINT_T1);
-        __m256 w0 = load_weight8(format, w, k), w1 = load_weight8(format, w, k + 8);
+    for (size_t k = 0; k < steps_end; k += 8) {
+        if (ahead && (k * element) % 64 == 0)
+            for (int r = 0; r < R; r++) _mm_prefetch(ahead + r * row_bytes + k * element, _MM_HINT_T1);
+        __m256 weights[4];
+        for (int r = 0; r < R; r++) weights[r] = load_weight8(format, w + r * row_bytes, k);
         for (int v = 0; v < V; v++) {
-            first[v] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x + v * ldx + k), first[v]);
-            second[v] = _mm256_fmadd_ps(w1, _mm256_loadu_ps(x + v * ldx + k + 8), second[v]);
+            const __m256 chunk = _mm256_loadu_ps(x + v * ldx + k);
+            for (int r = 0; r < R; r++) acc[r * V + v] = _mm256_fmadd_ps(weights[r], chunk, acc[r * V + v]);
         }
     }
 }
 
-CRAFT_AVX2 __attribute__((always_inline)) static inline void avx2_row_finish(
-    int format, const void *w, size_t columns, const float *x, size_t ldx, int V, __m256 *first, __m256 *second,
-    float *y, size_t ldy, size_t row) {
-    size_t k = columns / 16 * 16;
-    if (k + 8 <= columns) {
-        __m256 w0 = load_weight8(format, w, k);
-        for (int v = 0; v < V; v++) first[v] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x + v * ldx + k), first[v]);
-        k += 8;
-    }
-    for (int v = 0; v < V; v++) {
-        float total = sum8(_mm256_add_ps(first[v], second[v]));
-        for (size_t tail = k; tail < columns; tail++) total = fused(weight_at(format, w, tail), x[v * ldx + tail], total);
-        y[v * ldy + row] += total;
+CRAFT_AVX2 __attribute__((always_inline)) static inline void avx2_tile_finish(
+    int format, const char *w, size_t row_bytes, size_t columns, const float *x, size_t ldx, int R, int V,
+    const __m256 *acc, float *y, size_t ldy, size_t row) {
+    for (int r = 0; r < R; r++) {
+        const void *weights = w + r * row_bytes;
+        for (int v = 0; v < V; v++) {
+            float total = sum8(acc[r * V + v]);
+            for (size_t tail = columns / 8 * 8; tail < columns; tail++)
+                total = fused(weight_at(format, weights, tail), x[v * ldx + tail], total);
+            y[v * ldy + row + r] += total;
+        }
     }
 }
 
-// y[v * ldy + row] += dot(weight row, x + v * ldx) for v < V (V ≤ 4, a constant in each copy);
-// `ahead` as in avx2_row_steps.
-CRAFT_AVX2 __attribute__((always_inline)) static inline void avx2_row(
-    int format, const void *w, size_t columns, const float *x, size_t ldx, int V, float *y, size_t ldy, size_t row,
-    const char *ahead) {
-    __m256 first[4], second[4];
-    for (int v = 0; v < V; v++) first[v] = second[v] = _mm256_setzero_ps();
-    avx2_row_steps(format, w, 0, columns / 16 * 16, x, ldx, V, first, second, ahead);
-    avx2_row_finish(format, w, columns, x, ldx, V, first, second, y, ldy, row);
-}
-
-/// Rows per block, columns per block (a multiple of 16) and the most vectors of the blocked path.
-#define MV_BLOCK_ROWS 16
-#define MV_BLOCK_COLUMNS 256
-#define MV_BLOCK_VECTORS 8
-/// From this many columns on (vectors of 8 KiB), several vectors take the blocked path.
-#define MV_BLOCKED_COLUMNS 2048
-
-// The same sums for several vectors and long rows (a down projection of 2048 columns or more: 8
-// vectors are 64 KiB, more than L1): blocks of MV_BLOCK_ROWS rows are taken MV_BLOCK_COLUMNS columns
-// at a time, so the vectors' block (8 KiB for 8 vectors) stays in L1 across the rows; each pair's two
-// accumulators wait in a small buffer between column blocks. Every pair gets the operations of
-// avx2_row in the same order, so the bits are those of the row-at-a-time path. Measured on Zen 4
-// with float32 weights streamed from memory (GMAC/s, row at a time → blocked; medians of noisy runs):
-// 768 × 2048 with 8 vectors 14 → 22, with 4 vectors 12.7 → 17.5; 896 × 4864 with 8 vectors 13 → 24.
-// Rows of 1024 columns or fewer are as fast or faster row at a time (1536 × 1024, 4 vectors: 22.6
-// against 19.4), hence MV_BLOCKED_COLUMNS.
-CRAFT_AVX2 __attribute__((always_inline)) static inline void avx2_matvec_blocked(
-    int format, const void *weight, size_t columns, size_t row_begin, size_t row_end, const float *x, size_t m,
-    size_t ldx, float *y, size_t ldy) {
-    const size_t element = format == CRAFT_FLOAT32_WEIGHTS ? sizeof(float) : sizeof(uint16_t);
-    const size_t row_bytes = columns * element, steps_end = columns / 16 * 16;
-    // The accumulators of one row block: [row][vector][first, second].
-    __m256 saved[MV_BLOCK_ROWS][MV_BLOCK_VECTORS][2];
-    for (size_t block = row_begin; block < row_end; block += MV_BLOCK_ROWS) {
-        const size_t rows = row_end - block < MV_BLOCK_ROWS ? row_end - block : MV_BLOCK_ROWS;
-        for (size_t r = 0; r < rows; r++)
-            for (size_t v = 0; v < m; v++) saved[r][v][0] = saved[r][v][1] = _mm256_setzero_ps();
-        for (size_t k0 = 0; k0 < steps_end; k0 += MV_BLOCK_COLUMNS) {
-            const size_t k1 = steps_end - k0 < MV_BLOCK_COLUMNS ? steps_end : k0 + MV_BLOCK_COLUMNS;
-            for (size_t r = 0; r < rows; r++) {
-                const void *w = (const char *)weight + (block + r) * row_bytes;
-                // The same piece of the next block's row, into L2: rows MV_BLOCK_ROWS apart are far
-                // apart in memory, and the hardware prefetchers do not follow blocks of them.
-                if (block + MV_BLOCK_ROWS + r < row_end) {
-                    const char *next = (const char *)w + MV_BLOCK_ROWS * row_bytes;
-                    const size_t end = (k1 == steps_end ? columns : k1) * element;
-                    for (size_t line = k0 * element; line < end; line += 64) _mm_prefetch(next + line, _MM_HINT_T1);
-                }
-                for (size_t g = 0; g < m; g += 4) {
-                    __m256 first[4], second[4];
-                    const int V = m - g < 4 ? (int)(m - g) : 4;
-                    for (int v = 0; v < V; v++) { first[v] = saved[r][g + v][0]; second[v] = saved[r][g + v][1]; }
-                    const float *xs = x + g * ldx;
-                    switch (V) {
-                    case 1: avx2_row_steps(format, w, k0, k1, xs, ldx, 1, first, second, NULL); break;
-                    case 2: avx2_row_steps(format, w, k0, k1, xs, ldx, 2, first, second, NULL); break;
-                    case 3: avx2_row_steps(format, w, k0, k1, xs, ldx, 3, first, second, NULL); break;
-                    default: avx2_row_steps(format, w, k0, k1, xs, ldx, 4, first, second, NULL); break;
-                    }
-                    for (int v = 0; v < V; v++) { saved[r][g + v][0] = first[v]; saved[r][g + v][1] = second[v]; }
-                }
-            }
-        }
-        for (size_t r = 0; r < rows; r++) {
-            const void *w = (const char *)weight + (block + r) * row_bytes;
-            for (size_t v = 0; v < m; v++) {
-                __m256 first = saved[r][v][0], second = saved[r][v][1];
-                avx2_row_finish(format, w, columns, x + v * ldx, ldx, 1, &first, &second, y + v * ldy, ldy, block + r);
-            }
-        }
+// avx2_tile_steps with R ∈ {1, 2, 4} and V ≤ 4 (V ≤ 2 when R is 4) turned into constants.
+CRAFT_AVX2 __attribute__((always_inline)) static inline void avx2_tile_steps_any(
+    int format, const char *w, size_t row_bytes, size_t steps_end, const float *x, size_t ldx, size_t R, size_t V,
+    __m256 *acc, const char *ahead) {
+#define MV_STEPS(r, v) avx2_tile_steps(format, w, row_bytes, steps_end, x, ldx, r, v, acc, ahead)
+    switch (R * 8 + V) {
+    case 9: MV_STEPS(1, 1); break;
+    case 10: MV_STEPS(1, 2); break;
+    case 11: MV_STEPS(1, 3); break;
+    case 12: MV_STEPS(1, 4); break;
+    case 17: MV_STEPS(2, 1); break;
+    case 18: MV_STEPS(2, 2); break;
+    case 19: MV_STEPS(2, 3); break;
+    case 20: MV_STEPS(2, 4); break;
+    case 33: MV_STEPS(4, 1); break;
+    default: MV_STEPS(4, 2); break;
     }
+#undef MV_STEPS
 }
 
 CRAFT_AVX2 __attribute__((always_inline)) static inline void avx2_matvec_any(
     int format, const void *weight, size_t columns, size_t row_begin, size_t row_end, const float *x, size_t m,
     size_t ldx, float *y, size_t ldy) {
-    if (m >= 2 && m <= MV_BLOCK_VECTORS && columns >= MV_BLOCKED_COLUMNS) {
-        avx2_matvec_blocked(format, weight, columns, row_begin, row_end, x, m, ldx, y, ldy);
-        return;
-    }
     const size_t element = format == CRAFT_FLOAT32_WEIGHTS ? sizeof(float) : sizeof(uint16_t);
-    const size_t row_bytes = columns * element;
-    for (size_t row = row_begin; row < row_end; row++) {
-        const void *w = (const char *)weight + row * row_bytes;
-        // With several vectors a row takes long enough that the hardware prefetchers fall behind on
-        // Zen 4: the first group's pass asks for the row two ahead, line by line as it reads its own.
-        // 8 vectors over 96 MB of weights, GMAC/s: Zen 4 18-21 with the whole row asked for at once
-        // before the pass, 12 without, line by line within noise of at once; Zen 3 19-20 line by line,
-        // 19-21 without, 15-17 at once (docs/benchmarks.md). No gain below 4 vectors.
-        const char *ahead = m >= 4 && row + 2 < row_end ? (const char *)w + 2 * row_bytes : NULL;
+    const size_t row_bytes = columns * element, tile = tile_rows(m < 4 ? m : 4);
+    for (size_t row = row_begin; row < row_end;) {
+        const size_t R = row_end - row >= tile ? tile : 1;
+        const char *w = (const char *)weight + row * row_bytes;
+        // A tile takes long enough that the hardware prefetchers fall behind: the first group's pass
+        // asks for the next tile, line by line as it reads its own. Without it, 8 vectors over the
+        // ~110M Llama's 440 MB of weights took 1.4x as long on Zen 3 (docs/benchmarks.md). Long rows
+        // (a down projection's 2048 columns and more) take the same path: with these tiles it was
+        // faster on Zen 3 than the column blocks that had kept 8 vectors' pieces in L1 for one-row
+        // tiles (8 vectors, 768 × 2048: 9.2 GB/s against 6.0).
+        const char *ahead = row + 2 * R <= row_end ? w + R * row_bytes : NULL;
         for (size_t g = 0; g < m; g += 4) {
-            const float *v = x + g * ldx;
-            float *out = y + g * ldy;
-            const char *pass_ahead = g == 0 ? ahead : NULL;
-            switch (m - g < 4 ? m - g : 4) {
-            case 1: avx2_row(format, w, columns, v, ldx, 1, out, ldy, row, pass_ahead); break;
-            case 2: avx2_row(format, w, columns, v, ldx, 2, out, ldy, row, pass_ahead); break;
-            case 3: avx2_row(format, w, columns, v, ldx, 3, out, ldy, row, pass_ahead); break;
-            default: avx2_row(format, w, columns, v, ldx, 4, out, ldy, row, pass_ahead); break;
-            }
+            const size_t V = m - g < 4 ? m - g : 4;
+            __m256 acc[8];
+            for (size_t i = 0; i < R * V; i++) acc[i] = _mm256_setzero_ps();
+            avx2_tile_steps_any(format, w, row_bytes, columns / 8 * 8, x + g * ldx, ldx, R, V, acc, g == 0 ? ahead : NULL);
+            avx2_tile_finish(format, w, row_bytes, columns, x + g * ldx, ldx, (int)R, (int)V, acc, y + g * ldy, ldy, row);
         }
+        row += R;
     }
 }
 
