@@ -105,8 +105,9 @@ enum HalfPrecisionBenchmark {
                                                       precision, threads, threads == 1 ? "" : "s", ratio))
             }
             print("\nQwen2-0.5B-shaped, \(threads) thread(s) (bfloat16 weights \(Int(qwenBytes)) MiB):")
+            // Without the peer (--no-peer) the table's ratios are against Craft's own run.
             QuantizeBenchmark.printTable(table(qwenRuns, order: ["craft bfloat16", "torch bfloat16", "torch float32"],
-                                               baseline: "torch bfloat16", prompt: prompt))
+                                               baseline: options.peer ? "torch bfloat16" : "craft bfloat16", prompt: prompt))
             if let reference = qwenRuns["torch float32"]?.first?.tokens, let ours = qwenRuns["craft bfloat16"]?.first?.tokens {
                 let same = zip(ours, reference).prefix { $0 == $1 }.count
                 print("greedy tokens: Craft (bfloat16 weights, float32 arithmetic) and torch (the same weights in float32) agree on the first \(same) of \(reference.count)")
