@@ -134,16 +134,17 @@ CRAFT_AVX2 static void avx2_to_float(int format, const uint16_t *source, float *
     for (; i < count; i++) destination[i] = to_float(format, source[i]);
 }
 
-// Weight rows are streamed once, a tile of R consecutive rows at a time (contiguous: one stream for
-// the hardware prefetcher), and multiplied by up to 4 vectors at a time while their chunks are in
+// Weight rows are streamed once, a tile of R consecutive rows at a time (8 for one vector, 4 for two,
+// 2 for three or four), and multiplied by up to 4 vectors at a time while their chunks are in
 // registers or L1. Every (row, vector) pair is computed in the same canonical order whatever the
 // number of vectors, the rows beside it or the split of rows across threads: one 8-lane accumulator
 // over k in steps of 8 (fused multiply-add), its horizontal sum, then the remaining k one by one
 // (fused). So a row's result has the same bits alone or in a batch. A tile of R rows and V vectors
 // runs R·V independent chains (8 when R·V is 8: enough to hide the FMA latency) and loads R weight
 // chunks and V vector chunks for R·V multiply-adds: 2 rows × 4 vectors are 6 loads for 8 FMAs, where
-// one row × 4 vectors with two accumulators each (the previous order) were 10 loads for 8. In cache,
-// 8 vectors on Zen 3: 19.5 GMAC/s with the old order, 30.5 with these tiles (docs/benchmarks.md).
+// one row × 4 vectors with two accumulators each (the previous order) were 10 loads for 8. Streaming
+// the ~110M Llama's weights on Zen 3, 8 vectors took ~18 % less time, 4 vectors ~25 % less
+// (docs/benchmarks.md).
 
 CRAFT_AVX2 static inline __m256 load_weight8(int format, const void *w, size_t k) {
     if (format == CRAFT_FLOAT32_WEIGHTS) return _mm256_loadu_ps((const float *)w + k);
@@ -154,16 +155,15 @@ CRAFT_AVX2 static inline float fused(float a, float b, float c) {
     return _mm_cvtss_f32(_mm_fmadd_ss(_mm_set_ss(a), _mm_set_ss(b), _mm_set_ss(c)));
 }
 
-/// The rows of a tile for groups of up to `vectors` vectors: 4 with one or two (4 or 8 chains), 2
-/// with three or four (6 or 8).
-static inline size_t tile_rows(size_t vectors) { return vectors <= 2 ? 4 : 2; }
+/// The rows of a tile for groups of up to `vectors` vectors: 8 chains (6 for three vectors).
+static inline size_t tile_rows(size_t vectors) { return vectors == 1 ? 8 : vectors == 2 ? 4 : 2; }
 
 // The canonical order of a tile's pairs, in two steps: the accumulators acc[r * V + v] over the
 // 8-column steps of [0, steps_end) for the R rows at `w` (`row_bytes` apart) and the V vectors at `x`
 // (`ldx` apart); then (finish) each pair's horizontal sum and its remaining columns one by one.
-// `ahead`, when not null, is the next tile's start: each step that starts a cache line of a row asks
-// for the same line of the row R further on (into L2), so the next tile arrives spread over this
-// one's work.
+// `ahead`, when not null, is a later tile's start: each step that starts a cache line of a row asks
+// for the same line of that tile's row (into L2), so the later tile arrives spread over this one's
+// work.
 CRAFT_AVX2 __attribute__((always_inline)) static inline void avx2_tile_steps(
     int format, const char *w, size_t row_bytes, size_t steps_end, const float *x, size_t ldx, int R, int V,
     __m256 *acc, const char *ahead) {
@@ -171,7 +171,7 @@ CRAFT_AVX2 __attribute__((always_inline)) static inline void avx2_tile_steps(
     for (size_t k = 0; k < steps_end; k += 8) {
         if (ahead && (k * element) % 64 == 0)
             for (int r = 0; r < R; r++) _mm_prefetch(ahead + r * row_bytes + k * element, _MM_HINT_T1);
-        __m256 weights[4];
+        __m256 weights[8];
         for (int r = 0; r < R; r++) weights[r] = load_weight8(format, w + r * row_bytes, k);
         for (int v = 0; v < V; v++) {
             const __m256 chunk = _mm256_loadu_ps(x + v * ldx + k);
@@ -194,7 +194,7 @@ CRAFT_AVX2 __attribute__((always_inline)) static inline void avx2_tile_finish(
     }
 }
 
-// avx2_tile_steps with R ∈ {1, 2, 4} and V ≤ 4 (V ≤ 2 when R is 4) turned into constants.
+// avx2_tile_steps with R ∈ {1, 2, 4, 8} and R·V ≤ 8 turned into constants.
 CRAFT_AVX2 __attribute__((always_inline)) static inline void avx2_tile_steps_any(
     int format, const char *w, size_t row_bytes, size_t steps_end, const float *x, size_t ldx, size_t R, size_t V,
     __m256 *acc, const char *ahead) {
@@ -209,6 +209,7 @@ CRAFT_AVX2 __attribute__((always_inline)) static inline void avx2_tile_steps_any
     case 19: MV_STEPS(2, 3); break;
     case 20: MV_STEPS(2, 4); break;
     case 33: MV_STEPS(4, 1); break;
+    case 65: MV_STEPS(8, 1); break;
     default: MV_STEPS(4, 2); break;
     }
 #undef MV_STEPS
@@ -222,13 +223,15 @@ CRAFT_AVX2 __attribute__((always_inline)) static inline void avx2_matvec_any(
     for (size_t row = row_begin; row < row_end;) {
         const size_t R = row_end - row >= tile ? tile : 1;
         const char *w = (const char *)weight + row * row_bytes;
-        // A tile takes long enough that the hardware prefetchers fall behind: the first group's pass
-        // asks for the next tile, line by line as it reads its own. Without it, 8 vectors over the
-        // ~110M Llama's 440 MB of weights took 1.4x as long on Zen 3 (docs/benchmarks.md). Long rows
-        // (a down projection's 2048 columns and more) take the same path: with these tiles it was
-        // faster on Zen 3 than the column blocks that had kept 8 vectors' pieces in L1 for one-row
-        // tiles (8 vectors, 768 × 2048: 9.2 GB/s against 6.0).
-        const char *ahead = row + 2 * R <= row_end ? w + R * row_bytes : NULL;
+        // The hardware prefetchers fall behind a tile's arithmetic: the first group's pass asks for a
+        // later tile, line by line as it reads its own: the one after next with several vectors, the
+        // next one (as far ahead in bytes) with one. Over the ~110M Llama's 440 MB of weights on
+        // Zen 3, 8 vectors took 1.4x as long without it, and 4 vectors 5-10 % longer asking for the
+        // next tile only (docs/benchmarks.md). Long rows (a down projection's 2048 columns and more)
+        // take the same path: with these tiles it was faster on Zen 3 than the column blocks that had
+        // kept 8 vectors' pieces in L1 for one-row tiles (8 vectors, 768 × 2048: 9.2 GB/s against 6.0).
+        const size_t distance = m == 1 ? 1 : 2;
+        const char *ahead = row + (distance + 1) * R <= row_end ? w + distance * R * row_bytes : NULL;
         for (size_t g = 0; g < m; g += 4) {
             const size_t V = m - g < 4 ? m - g : 4;
             __m256 acc[8];
