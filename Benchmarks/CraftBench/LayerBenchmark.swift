@@ -163,6 +163,7 @@ enum LayerBenchmark {
         ]
         var table: [[String]] = [["case", "mode", "threads", "craft ms", "torch ms", "craft/torch",
                                   "craft CPU ms", "torch CPU ms", "CPU craft/torch"]]
+        var summaries: [String] = []
         for threads in options.threads {
             Tensor.threadCount = threads
             for testCase in cases {
@@ -193,10 +194,15 @@ enum LayerBenchmark {
                                   String(format: "%.2f", craftCPUMedian),
                                   torch.isEmpty ? "-" : String(format: "%.2f", torchCPUMedian),
                                   torch.isEmpty ? "-" : String(format: "%.2fx", craftCPUMedian / torchCPUMedian)])
+                    if !torch.isEmpty {
+                        summaries.append(String(format: "%@, %@, %d thread%@: %.2fx PyTorch's time", testCase.label, mode, threads,
+                                                threads == 1 ? "" : "s", craftMedian / torchMedian))
+                    }
                 }
             }
         }
         QuantizeBenchmark.printTable(table)
+        for summary in summaries { Summary.line("layers", summary) }
     }
 }
 
