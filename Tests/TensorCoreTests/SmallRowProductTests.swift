@@ -40,9 +40,9 @@ import Testing
     /// Every matrix-vector path this CPU has (the portable one forced, AVX2 where available), for
     /// float32, float16 and bfloat16 weights and column counts around the kernels' 16- and 8-wide
     /// steps: within float32 rounding of a float64 product, and on each path a vector's result has the
-    /// same bits alone as among 1...9 others. Rows of 2048 columns or more with 2–8 vectors take the
-    /// AVX2 path's column blocks (16 rows × 256 columns; 37 rows and 2061 or 2600 columns leave a part
-    /// block of each and the 8- and 1-wide tails).
+    /// same bits alone as among 1...9 others. The AVX2 path takes tiles of 8, 4 or 2 rows by the number
+    /// of vectors: 13 and 37 rows leave single rows after the tiles, and the column counts leave the
+    /// 8-wide steps' 1-wide tails (or have no full step at all).
     @Test func everyMatrixVectorPathAgreesAndIsRowIndependent() {
         let paths = [Int32(CRAFT_PATH_PORTABLE)] + (craft_matvec_path() == Int32(CRAFT_PATH_AVX2) ? [Int32(CRAFT_PATH_AVX2)] : [])
         var generator = SplitMix64(seed: 11)
