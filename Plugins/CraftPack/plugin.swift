@@ -50,10 +50,11 @@ struct CraftPack: CommandPlugin {
 
     /// Builds the `craft-registry` product (a no-op when it is up to date) and returns its executable.
     private func buildCraftRegistry(configuration: PackageManager.BuildConfiguration) throws -> URL? {
+        // The build's progress is shown (echoLogs): a first release build takes minutes.
         let result = try packageManager.build(
-            .product("craft-registry"), parameters: .init(configuration: configuration, logging: .concise))
+            .product("craft-registry"), parameters: .init(configuration: configuration, logging: .concise, echoLogs: true))
         guard result.succeeded else {
-            Diagnostics.error("craft-pack: building craft-registry failed:\n\(result.logText)")
+            Diagnostics.error("craft-pack: building craft-registry failed; the build's messages are above")
             return nil
         }
         guard let executable = result.builtArtifacts.first(where: {
