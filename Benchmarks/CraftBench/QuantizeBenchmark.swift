@@ -191,7 +191,9 @@ enum QuantizeBenchmark {
         try values.withUnsafeBufferPointer { try Data(buffer: $0).write(to: url) }
     }
 
+    /// The median; NaN when there is no value (a peer that did not run), printed as "nan" rather than a crash.
     static func median(_ values: [Double]) -> Double {
+        guard !values.isEmpty else { return .nan }
         let sorted = values.sorted()
         return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
     }

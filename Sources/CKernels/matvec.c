@@ -194,7 +194,8 @@ CRAFT_AVX2 __attribute__((always_inline)) static inline void avx2_tile_finish(
     }
 }
 
-// avx2_tile_steps with R ∈ {1, 2, 4, 8} and R·V ≤ 8 turned into constants.
+// avx2_tile_steps with the (R, V) of tile_rows' tiles and of single rows turned into constants; any
+// other pair (R·V ≤ 8) runs the same steps with R and V as variables (slower, same bits).
 CRAFT_AVX2 __attribute__((always_inline)) static inline void avx2_tile_steps_any(
     int format, const char *w, size_t row_bytes, size_t steps_end, const float *x, size_t ldx, size_t R, size_t V,
     __m256 *acc, const char *ahead) {
@@ -209,8 +210,9 @@ CRAFT_AVX2 __attribute__((always_inline)) static inline void avx2_tile_steps_any
     case 19: MV_STEPS(2, 3); break;
     case 20: MV_STEPS(2, 4); break;
     case 33: MV_STEPS(4, 1); break;
+    case 34: MV_STEPS(4, 2); break;
     case 65: MV_STEPS(8, 1); break;
-    default: MV_STEPS(4, 2); break;
+    default: MV_STEPS((int)R, (int)V); break;
     }
 #undef MV_STEPS
 }
